@@ -1,0 +1,1 @@
+"""The catalogue: organisations, datasets, resources, layers, code, reuses and events."""

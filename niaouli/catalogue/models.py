@@ -1,0 +1,291 @@
+"""Catalogue tables (SQLAlchemy 2 + GeoAlchemy2), identical on PostGIS and SpatiaLite.
+
+Enumerations are stored as short strings with CHECK constraints (portable, readable in
+SQL); lists and free structures as JSON. Layer *data* does not live here: each layer has
+its own table, named by the server, created by the ingestion (`niaouli.db.backends`).
+"""
+
+from __future__ import annotations
+
+import enum
+from datetime import UTC, date, datetime
+from typing import Any
+
+from geoalchemy2 import Geometry
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Column,
+    Date,
+    DateTime,
+    Enum,
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class OrganisationKind(enum.StrEnum):
+    GOVERNMENT = "government"
+    PROVINCE = "province"
+    COMMUNE = "commune"
+    PUBLIC_BODY = "public_body"
+    RESEARCH = "research"
+    ASSOCIATION = "association"
+
+
+class AccessLevel(enum.StrEnum):
+    """Who may see a dataset. Enforced by `niaouli.catalogue.access` on every query."""
+
+    PUBLIC = "public"
+    REGISTERED = "registered"
+    ORGANISATION = "organisation"
+    DRAFT = "draft"
+
+
+class ResourceKind(enum.StrEnum):
+    FILE = "file"
+    LINK = "link"
+
+
+class ReuseKind(enum.StrEnum):
+    APPLICATION = "application"
+    VISUALISATION = "visualisation"
+    API = "api"
+    ARTICLE = "article"
+
+
+class EventKind(enum.StrEnum):
+    HACKATHON = "hackathon"
+    CARTOPARTY = "cartoparty"
+    CALL_FOR_PROJECTS = "call_for_projects"
+    GATHERING = "gathering"
+
+
+class CodeStatus(enum.StrEnum):
+    CONCEPT = "concept"
+    DEVELOPMENT = "development"
+    BETA = "beta"
+    STABLE = "stable"
+    OBSOLETE = "obsolete"
+
+
+def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
+    return Enum(
+        kind,
+        name=name,
+        native_enum=False,
+        create_constraint=True,
+        length=32,
+        values_callable=lambda members: [m.value for m in members],
+        validate_strings=True,
+    )
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
+
+
+class Timestamped:
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(
+        DateTime(timezone=True), default=utcnow, onupdate=utcnow
+    )
+
+
+class Organisation(Timestamped, Base):
+    __tablename__ = "organisations"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    name: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[OrganisationKind] = mapped_column(_enum(OrganisationKind, "organisation_kind"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    website: Mapped[str | None] = mapped_column(String(500))
+    email: Mapped[str | None] = mapped_column(String(300))
+
+    datasets: Mapped[list[Dataset]] = relationship(back_populates="organisation")
+
+
+dataset_reuses = Table(
+    "reuse_datasets",
+    Base.metadata,
+    Column("reuse_id", ForeignKey("reuses.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+)
+
+dataset_events = Table(
+    "event_datasets",
+    Base.metadata,
+    Column("event_id", ForeignKey("events.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+)
+
+code_project_datasets = Table(
+    "code_project_datasets",
+    Base.metadata,
+    Column("code_project_id", ForeignKey("code_projects.id", ondelete="CASCADE"), primary_key=True),
+    Column("dataset_id", ForeignKey("datasets.id", ondelete="CASCADE"), primary_key=True),
+)
+
+
+class Dataset(Timestamped, Base):
+    __tablename__ = "datasets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    title: Mapped[str] = mapped_column(String(500))
+    description: Mapped[str] = mapped_column(Text, default="")
+    themes: Mapped[list[Any]] = mapped_column(default=list)
+    keywords: Mapped[list[Any]] = mapped_column(default=list)
+    licence: Mapped[str] = mapped_column(String(200), default="Licence Ouverte 2.0")
+    producer: Mapped[str | None] = mapped_column(String(300))
+    contact_name: Mapped[str | None] = mapped_column(String(300))
+    contact_email: Mapped[str | None] = mapped_column(String(300))
+    update_frequency: Mapped[str | None] = mapped_column(String(50))
+    temporal_start: Mapped[date | None] = mapped_column(Date)
+    temporal_end: Mapped[date | None] = mapped_column(Date)
+    spatial_coverage = mapped_column(
+        Geometry("POLYGON", srid=4326, spatial_index=False), nullable=True
+    )
+    lineage: Mapped[str] = mapped_column(Text, default="")
+    provenance: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    access_level: Mapped[AccessLevel] = mapped_column(
+        _enum(AccessLevel, "access_level"), default=AccessLevel.PUBLIC, index=True
+    )
+    is_spatial: Mapped[bool] = mapped_column(default=False)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    original_metadata: Mapped[str | None] = mapped_column(Text)
+
+    organisation: Mapped[Organisation] = relationship(back_populates="datasets")
+    resources: Mapped[list[Resource]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="Resource.id"
+    )
+    layers: Mapped[list[Layer]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="Layer.id"
+    )
+
+
+class Resource(Timestamped, Base):
+    """A file or link of a dataset. Files live under server-generated storage keys."""
+
+    __tablename__ = "resources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(500))
+    kind: Mapped[ResourceKind] = mapped_column(_enum(ResourceKind, "resource_kind"))
+    role: Mapped[str] = mapped_column(String(32), default="attachment")
+    url: Mapped[str | None] = mapped_column(String(2000))
+    storage_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    filename: Mapped[str | None] = mapped_column(String(300))
+    format: Mapped[str | None] = mapped_column(String(50))
+    media_type: Mapped[str | None] = mapped_column(String(100))
+    size: Mapped[int | None] = mapped_column(BigInteger)
+    checksum: Mapped[str | None] = mapped_column(String(100))
+
+    dataset: Mapped[Dataset] = relationship(back_populates="resources")
+
+
+class Layer(Timestamped, Base):
+    """A dataset's table in the database: vector features or, without geometry, rows."""
+
+    __tablename__ = "layers"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    collection_id: Mapped[str] = mapped_column(String(200), unique=True)
+    table_name: Mapped[str] = mapped_column(String(63), unique=True)
+    source_layer: Mapped[str | None] = mapped_column(String(300))
+    geometry_type: Mapped[str | None] = mapped_column(String(32))
+    native_crs: Mapped[str | None] = mapped_column(Text)
+    feature_count: Mapped[int] = mapped_column(BigInteger, default=0)
+    extent_west: Mapped[float | None] = mapped_column(Float)
+    extent_south: Mapped[float | None] = mapped_column(Float)
+    extent_east: Mapped[float | None] = mapped_column(Float)
+    extent_north: Mapped[float | None] = mapped_column(Float)
+    attribute_schema: Mapped[list[Any]] = mapped_column(default=list)
+    ingest_report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="layers")
+
+    @property
+    def extent(self) -> tuple[float, float, float, float] | None:
+        if self.extent_west is None:
+            return None
+        return (self.extent_west, self.extent_south, self.extent_east, self.extent_north)
+
+
+class CodeProject(Timestamped, Base):
+    __tablename__ = "code_projects"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    organisation_id: Mapped[int] = mapped_column(
+        ForeignKey("organisations.id", ondelete="RESTRICT"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(300))
+    description: Mapped[str] = mapped_column(Text, default="")
+    repository_url: Mapped[str | None] = mapped_column(String(1000))
+    licence: Mapped[str | None] = mapped_column(String(100))
+    languages: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[CodeStatus] = mapped_column(
+        _enum(CodeStatus, "code_status"), default=CodeStatus.STABLE
+    )
+    releases: Mapped[list[Any]] = mapped_column(default=list)
+    publiccode: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    organisation: Mapped[Organisation] = relationship()
+    datasets: Mapped[list[Dataset]] = relationship(secondary=code_project_datasets)
+
+
+class Reuse(Timestamped, Base):
+    __tablename__ = "reuses"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[ReuseKind] = mapped_column(_enum(ReuseKind, "reuse_kind"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    url: Mapped[str | None] = mapped_column(String(1000))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+    author: Mapped[str | None] = mapped_column(String(300))
+
+    datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_reuses)
+
+
+class Event(Timestamped, Base):
+    __tablename__ = "events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    slug: Mapped[str] = mapped_column(String(100), unique=True)
+    title: Mapped[str] = mapped_column(String(300))
+    kind: Mapped[EventKind] = mapped_column(_enum(EventKind, "event_kind"))
+    description: Mapped[str] = mapped_column(Text, default="")
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    location: Mapped[str | None] = mapped_column(String(300))
+    organisation_id: Mapped[int | None] = mapped_column(
+        ForeignKey("organisations.id", ondelete="SET NULL"), index=True
+    )
+
+    datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_events)

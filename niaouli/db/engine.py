@@ -1,0 +1,73 @@
+"""SQLAlchemy engines for the two backends (PostGIS and embedded SQLite/SpatiaLite).
+
+The embedded backend uses `sqlean.py` as its DB-API module: the Python 3.12 build here has
+no SQLite extension loading, and SpatiaLite is an extension. Transactions are made
+explicit (``BEGIN`` on every SQLAlchemy transaction) so that DDL such as the staging
+tables of an ingestion is rolled back with the rest.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import sqlean
+from sqlalchemy import Engine, create_engine, event
+
+from niaouli.settings import Settings, load_settings
+
+
+class SpatialiteMissing(RuntimeError):
+    """The SpatiaLite extension could not be loaded."""
+
+
+def _sqlite_engine(settings: Settings) -> Engine:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(
+        settings.database_url,
+        module=sqlean,
+        connect_args={"timeout": 30, "check_same_thread": False},
+    )
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # noqa: ANN001
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        dbapi_connection.enable_load_extension(True)
+        try:
+            dbapi_connection.load_extension(settings.spatialite_library)
+        except Exception as exc:  # noqa: BLE001 - re-raised with an actionable message
+            raise SpatialiteMissing(
+                f"cannot load SpatiaLite ({settings.spatialite_library}): {exc}. "
+                "Install Debian's libsqlite3-mod-spatialite or set NIAOULI_SPATIALITE_LIBRARY."
+            ) from exc
+        dbapi_connection.enable_load_extension(False)
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn):  # noqa: ANN001
+        conn.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def _postgres_engine(settings: Settings) -> Engine:
+    return create_engine(settings.database_url, pool_pre_ping=True)
+
+
+def make_engine(settings: Settings) -> Engine:
+    if settings.is_embedded:
+        return _sqlite_engine(settings)
+    return _postgres_engine(settings)
+
+
+@functools.cache
+def _engine_for(settings: Settings) -> Engine:
+    return make_engine(settings)
+
+
+def get_engine(settings: Settings | None = None) -> Engine:
+    """One engine per settings object and process."""
+    return _engine_for(settings or load_settings())

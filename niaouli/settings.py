@@ -1,0 +1,55 @@
+"""Runtime settings, read from the environment in one place.
+
+`NIAOULI_DATABASE_URL` chooses the backend: unset means the embedded SQLite/SpatiaLite
+database kept under `NIAOULI_DATA_DIR`, which also holds uploaded and ingested files.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def default_data_dir() -> Path:
+    """`var/` inside a source checkout, else the user's XDG data folder."""
+    if (CHECKOUT_ROOT / "pyproject.toml").is_file():
+        return CHECKOUT_ROOT / "var"
+    xdg = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(xdg) / "niaouli"
+
+
+def normalise_database_url(url: str) -> str:
+    """Accept plain `postgresql://` URLs and use the psycopg 3 driver for them."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    spatialite_library: str
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def files_dir(self) -> Path:
+        """Where resource files live, under server-generated keys only."""
+        return self.data_dir / "files"
+
+
+def load_settings() -> Settings:
+    data_dir = Path(os.environ.get("NIAOULI_DATA_DIR") or default_data_dir()).resolve()
+    url = os.environ.get("NIAOULI_DATABASE_URL") or f"sqlite:///{data_dir / 'niaouli.sqlite'}"
+    return Settings(
+        data_dir=data_dir,
+        database_url=normalise_database_url(url),
+        spatialite_library=os.environ.get("NIAOULI_SPATIALITE_LIBRARY", "mod_spatialite"),
+    )
