@@ -187,7 +187,9 @@ class Resource(Timestamped, Base):
     __tablename__ = "resources"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
     title: Mapped[str] = mapped_column(String(500))
     kind: Mapped[ResourceKind] = mapped_column(_enum(ResourceKind, "resource_kind"))
     role: Mapped[str] = mapped_column(String(32), default="attachment")
@@ -209,7 +211,9 @@ class Layer(Timestamped, Base):
     __table_args__ = (UniqueConstraint("dataset_id", "name"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    dataset_id: Mapped[int] = mapped_column(ForeignKey("datasets.id", ondelete="CASCADE"), index=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
     name: Mapped[str] = mapped_column(String(100))
     collection_id: Mapped[str] = mapped_column(String(200), unique=True)
     table_name: Mapped[str] = mapped_column(String(63), unique=True)

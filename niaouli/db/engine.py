@@ -16,7 +16,7 @@ from sqlalchemy import Engine, create_engine, event
 from niaouli.settings import Settings, load_settings
 
 
-class SpatialiteMissing(RuntimeError):
+class SpatialiteMissingError(RuntimeError):
     """The SpatiaLite extension could not be loaded."""
 
 
@@ -35,7 +35,7 @@ def _sqlite_engine(settings: Settings) -> Engine:
         try:
             dbapi_connection.load_extension(settings.spatialite_library)
         except Exception as exc:  # noqa: BLE001 - re-raised with an actionable message
-            raise SpatialiteMissing(
+            raise SpatialiteMissingError(
                 f"cannot load SpatiaLite ({settings.spatialite_library}): {exc}. "
                 "Install Debian's libsqlite3-mod-spatialite or set NIAOULI_SPATIALITE_LIBRARY."
             ) from exc

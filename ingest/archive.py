@@ -1,0 +1,104 @@
+"""Unpack uploaded zip archives without trusting them (zip slip, bombs, symlinks).
+
+Only the parts of shapefiles are extracted, flattened into a fresh temporary folder, with
+caps on entries, total size and compression ratio, counted while streaming
+(SECURITY-CASES S15, S17). A GDAL VRT inside the archive is refused outright (S14).
+"""
+
+from __future__ import annotations
+
+import stat
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from niaouli.ingest.errors import IngestError
+
+SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qpj", ".sbn", ".sbx", ".qix"}
+REFUSED_SUFFIXES = {".vrt", ".ovf", ".ovr"}
+CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class ArchiveLimits:
+    max_entries: int = 2000
+    max_total_bytes: int = 4 << 30
+    max_ratio: int = 200
+
+
+def _entry_name(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
+    raw = info.filename
+    unix_mode = info.external_attr >> 16
+    if stat.S_ISLNK(unix_mode):
+        raise IngestError(f"lien symbolique dans l'archive refusé : « {raw[:200]} »", file=archive)
+    normalised = raw.replace("\\", "/")
+    parts = PurePosixPath(normalised).parts
+    if normalised.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        raise IngestError(f"chemin dangereux dans l'archive refusé : « {raw[:200]} »", file=archive)
+    return PurePosixPath(normalised)
+
+
+def extract_shapefiles(
+    archive: Path, dest: Path, limits: ArchiveLimits | None = None
+) -> list[Path]:
+    """Extract shapefile parts of `archive` into `dest`; return the `.shp` paths."""
+    limits = limits or ArchiveLimits()
+    name = archive.name
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError):
+        raise IngestError("archive zip illisible ou tronquée", file=name) from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > limits.max_entries:
+            raise IngestError(f"archive refusée : plus de {limits.max_entries} fichiers", file=name)
+        chosen: dict[str, zipfile.ZipInfo] = {}
+        for info in infos:
+            entry = _entry_name(info, name)
+            if info.is_dir():
+                continue
+            suffix = entry.suffix.lower()
+            if suffix in REFUSED_SUFFIXES:
+                raise IngestError(
+                    f"fichier VRT/OVR dans l'archive refusé : « {entry.name} »", file=name
+                )
+            if suffix not in SHAPEFILE_PARTS or entry.name.startswith("._"):
+                continue
+            key = entry.name.lower()
+            if key in chosen:
+                raise IngestError(f"deux fichiers « {entry.name} » dans l'archive", file=name)
+            chosen[key] = info
+        if not any(k.endswith(".shp") for k in chosen):
+            raise IngestError("l'archive ne contient aucun fichier .shp", file=name)
+
+        total = 0
+        for key, info in chosen.items():
+            target = dest / key
+            declared = max(info.compress_size, 1)
+            written = 0
+            try:
+                with zf.open(info) as src, target.open("wb") as out:
+                    while chunk := src.read(CHUNK):
+                        written += len(chunk)
+                        total += len(chunk)
+                        if written > declared * limits.max_ratio and written > 10 * CHUNK:
+                            raise IngestError(
+                                f"archive refusée : taux de compression suspect (« {key} »)",
+                                file=name,
+                            )
+                        if total > limits.max_total_bytes:
+                            raise IngestError(
+                                "archive refusée : contenu décompressé trop gros", file=name
+                            )
+                        out.write(chunk)
+            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError) as exc:
+                raise IngestError(f"archive zip corrompue ou tronquée ({exc})", file=name) from None
+            if target.resolve().parent != dest.resolve():
+                raise IngestError("chemin dangereux dans l'archive refusé", file=name)
+
+    shapefiles = sorted(dest / k for k in chosen if k.endswith(".shp"))
+    for shp in shapefiles:
+        for part in (".shx", ".dbf"):
+            if not shp.with_suffix(part).exists():
+                raise IngestError(f"« {shp.stem}{part} » manquant dans l'archive", file=name)
+    return shapefiles

@@ -1,0 +1,441 @@
+"""Ingest one file into the catalogue, all or nothing.
+
+Everything happens in one database transaction: each layer is loaded into a new,
+server-named table, then the dataset's previous tables are dropped and its catalogue
+rows replaced, then the transaction commits. A failure or a kill at any point before the
+commit leaves the previous version untouched (PostgreSQL and SQLite both roll back DDL);
+the stored copy of the file is removed on failure, or by `niaouli db cleanup` after a kill.
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import shapely
+from geoalchemy2 import WKTElement
+from niaouli.ingest import geometry, storage
+from niaouli.ingest.columns import plan_columns
+from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
+from niaouli.ingest.errors import IngestError
+from niaouli.ingest.progress import Progress, ProgressCallback
+from niaouli.ingest.sniff import FORMAT_LABELS, MEDIA_TYPES, check_local_path, identify
+from niaouli.ingest.source import LayerSource
+from niaouli.ingest.sources import open_sources
+from sqlalchemy import Connection, Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service
+from niaouli.catalogue.models import (
+    AccessLevel,
+    Dataset,
+    Layer,
+    Resource,
+    ResourceKind,
+    utcnow,
+)
+from niaouli.db.engine import get_engine
+from niaouli.db.layers import LayerStore, layer_store, new_table_name
+from niaouli.settings import Settings, load_settings
+
+
+@dataclass
+class LayerReport:
+    name: str
+    collection_id: str
+    table_name: str
+    feature_count: int
+    geometry_type: str | None
+    native_crs: str | None
+    extent: tuple[float, float, float, float] | None
+    repaired: int = 0
+    repaired_rows: list[int] = field(default_factory=list)
+    z_dropped: int = 0
+    empty_geometries: int = 0
+    axes_swapped: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class IngestReport:
+    dataset: str
+    created: bool
+    file: str
+    format: str
+    size: int
+    checksum: str
+    layers: list[LayerReport]
+    seconds: float
+
+    @property
+    def feature_count(self) -> int:
+        return sum(layer.feature_count for layer in self.layers)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class _Loaded:
+    report: LayerReport
+    columns: list[dict[str, str]]
+    source_layer: str
+
+
+def _bounds(geoms: np.ndarray) -> tuple[float, float, float, float] | None:
+    present = geoms[~shapely.is_missing(geoms)]
+    if len(present) == 0:
+        return None
+    minx, miny, maxx, maxy = shapely.total_bounds(present)
+    if not np.isfinite([minx, miny, maxx, maxy]).all():
+        return None
+    return (float(minx), float(miny), float(maxx), float(maxy))
+
+
+def _merge(a: tuple | None, b: tuple | None) -> tuple | None:
+    if a is None or b is None:
+        return a or b
+    return (min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3]))
+
+
+def _load_layer(
+    conn: Connection,
+    store: LayerStore,
+    source: LayerSource,
+    table: str,
+    *,
+    file: str,
+    crs_override: str | None,
+    progress: Progress,
+) -> tuple[LayerReport, list[dict[str, str]]]:
+    columns = plan_columns(source.fields)
+    has_geometry = source.geometry_type is not None
+    target = (
+        (source.known_target or geometry.target_type(source.geometry_type))
+        if has_geometry
+        else None
+    )
+    notes = list(source.notes)
+    batches = source.batches()
+    first = next(batches, None)
+
+    reproject = None
+    native = None
+    swapped = False
+    if has_geometry:
+        sample = (
+            _bounds(first.geometries)
+            if first is not None and first.geometries is not None
+            else None
+        )
+        if crs_override:
+            crs = parse_crs(crs_override, file=file)
+        elif source.crs is not None:
+            crs = source.crs
+        else:
+            crs, note = guess_crs(sample, file=file, layer=source.name)
+            notes.append(note)
+        native = crs_label(crs)
+        swapped = bool(crs.is_geographic and sample and should_swap_axes(sample))
+        if swapped:
+            notes.append("latitude et longitude inversées dans la source : axes remis dans l'ordre")
+        reproject = Reprojector(crs, swap_axes=swapped)
+
+    store.create(conn, table, columns, target)
+    stats = geometry.GeometryStats()
+    extent = None
+    next_fid = 1
+    checked = False
+    for batch in itertools.chain([first], batches) if first is not None else ():
+        geoms = None
+        if has_geometry and batch.geometries is not None:
+            geoms = reproject(batch.geometries)
+            geoms = geometry.normalise(
+                geoms, target, batch.first_row, stats, file=file, layer=source.name
+            )
+            batch_bounds = _bounds(geoms)
+            if batch_bounds and not checked:
+                checked = True
+                west, south, east, north = batch_bounds
+                if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+                    raise IngestError(
+                        f"coordonnées impossibles une fois en EPSG:4326 depuis {native} : "
+                        "le système de coordonnées déclaré est sans doute faux (précisez --crs)",
+                        file=file,
+                        layer=source.name,
+                    )
+            extent = _merge(extent, batch_bounds)
+        count = batch.attributes.num_rows
+        fids = np.arange(next_fid, next_fid + count, dtype=np.int64)
+        store.append(conn, table, columns, fids, batch.attributes, geoms)
+        next_fid += count
+        progress.advance(count)
+    store.finish(conn, table, has_geometry)
+
+    if stats.repaired:
+        notes.append(f"{stats.repaired} géométrie(s) invalide(s) réparée(s)")
+    if stats.z_dropped:
+        notes.append(f"coordonnée Z ignorée pour {stats.z_dropped} entité(s)")
+    if stats.empty:
+        notes.append(f"{stats.empty} géométrie(s) vide(s) enregistrée(s) sans géométrie")
+    report = LayerReport(
+        name=source.name,
+        collection_id="",
+        table_name=table,
+        feature_count=next_fid - 1,
+        geometry_type=target,
+        native_crs=native,
+        extent=extent,
+        repaired=stats.repaired,
+        repaired_rows=stats.repaired_rows,
+        z_dropped=stats.z_dropped,
+        empty_geometries=stats.empty,
+        axes_swapped=swapped,
+        notes=notes,
+    )
+    return report, [c.as_dict() for c in columns]
+
+
+def _layer_names(sources: list[LayerSource], dataset_slug: str) -> list[tuple[str, str]]:
+    """(layer name, collection id) for each source; one layer takes the dataset's slug."""
+    names: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for source in sources:
+        base = service.make_slug(source.name, max_length=60) or "couche"
+        name, counter = base, 1
+        while name in seen:
+            counter += 1
+            name = f"{base}-{counter}"
+        seen.add(name)
+        collection = dataset_slug if len(sources) == 1 else f"{dataset_slug}-{name}"
+        names.append((name, collection))
+    return names
+
+
+def _title_from(filename: str) -> str:
+    stem = Path(filename).stem.replace("_", " ").replace("-", " ").strip()
+    return (stem[:1].upper() + stem[1:]) or "Jeu de données"
+
+
+def ingest_file(
+    path: str | Path,
+    *,
+    organisation: str,
+    dataset: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    crs: str | None = None,
+    access_level: str | AccessLevel | None = None,
+    original_name: str | None = None,
+    settings: Settings | None = None,
+    engine: Engine | None = None,
+    progress: str = "auto",
+    on_progress: ProgressCallback | None = None,
+) -> IngestReport:
+    """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers."""
+    started = time.monotonic()
+    settings = settings or load_settings()
+    engine = engine or get_engine(settings)
+    source_path = check_local_path(path)
+    display_name = Path(original_name).name if original_name else source_path.name
+    kind = identify(source_path)
+
+    with Session(engine) as lookup:
+        try:
+            org = service.get_organisation(lookup, organisation)
+        except service.NotFoundError as exc:
+            raise IngestError(str(exc)) from None
+        org_id = org.id
+    slug = dataset or service.make_slug(title or Path(display_name).stem)
+    try:
+        service.check_slug(slug)
+    except service.CatalogueError as exc:
+        raise IngestError(str(exc)) from None
+
+    with tempfile.TemporaryDirectory(prefix="niaouli-ingest-") as workdir:
+        try:
+            sources = open_sources(source_path, kind, Path(workdir))
+        except IngestError as exc:
+            raise exc.located(file=display_name) from None
+        total = sum(s.feature_count or 0 for s in sources) or None
+        bar = Progress(total, display_name, mode=progress, callback=on_progress)
+        stored = storage.store_file(source_path, settings.files_dir, display_name)
+        old_keys: list[str] = []
+        try:
+            with engine.begin() as conn:
+                created, old_keys, reports = _ingest_in_transaction(
+                    conn,
+                    sources,
+                    stored,
+                    slug,
+                    org_id,
+                    title=title,
+                    description=description,
+                    access_level=access_level,
+                    display_name=display_name,
+                    kind_label=FORMAT_LABELS[kind],
+                    media_type=MEDIA_TYPES[kind],
+                    crs=crs,
+                    progress=bar,
+                )
+        except IntegrityError as exc:
+            storage.remove_key(settings.files_dir, stored.key)
+            raise IngestError(
+                f"conflit avec une autre publication en cours ou existante ({exc.orig})",
+                file=display_name,
+            ) from None
+        except IngestError as exc:
+            storage.remove_key(settings.files_dir, stored.key)
+            raise exc.located(file=display_name) from None
+        except BaseException:
+            storage.remove_key(settings.files_dir, stored.key)
+            raise
+        finally:
+            bar.close()
+
+    for key in old_keys:
+        storage.remove_key(settings.files_dir, key)
+    return IngestReport(
+        dataset=slug,
+        created=created,
+        file=display_name,
+        format=FORMAT_LABELS[kind],
+        size=stored.size,
+        checksum=stored.checksum,
+        layers=reports,
+        seconds=round(time.monotonic() - started, 3),
+    )
+
+
+def _ingest_in_transaction(
+    conn: Connection,
+    sources: list[LayerSource],
+    stored: storage.StoredFile,
+    slug: str,
+    org_id: int,
+    *,
+    title: str | None,
+    description: str | None,
+    access_level: str | AccessLevel | None,
+    display_name: str,
+    kind_label: str,
+    media_type: str,
+    crs: str | None,
+    progress: Progress,
+) -> tuple[bool, list[str], list[LayerReport]]:
+    session = Session(bind=conn, autoflush=False)
+    dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).with_for_update())
+    created = dataset is None
+    if dataset is not None and dataset.organisation_id != org_id:
+        raise IngestError(f"le jeu de données « {slug} » appartient à une autre organisation")
+
+    names = _layer_names(sources, slug)
+    taken = session.scalars(
+        select(Layer.collection_id).where(
+            Layer.collection_id.in_([c for _, c in names]),
+            Layer.dataset_id != (dataset.id if dataset else -1),
+        )
+    ).all()
+    if taken:
+        raise IngestError(f"identifiant de collection déjà pris par un autre jeu : {taken[0]}")
+
+    # 1. Load every layer into a new table (the long part; readers still see the old ones).
+    store = layer_store(conn)
+    loaded: list[_Loaded] = []
+    for source, (name, collection) in zip(sources, names, strict=True):
+        try:
+            report, columns = _load_layer(
+                conn,
+                store,
+                source,
+                new_table_name(),
+                file=display_name,
+                crs_override=crs,
+                progress=progress,
+            )
+        except IngestError as exc:
+            raise exc.located(layer=source.name) from None
+        report.name, report.collection_id = name, collection
+        loaded.append(_Loaded(report, columns, source.name))
+
+    # 2. Swap: drop the previous tables and rows, insert the new ones (all in this transaction).
+    if created:
+        dataset = service.create_dataset(
+            session,
+            session.get(service.Organisation, org_id),
+            slug,
+            title or _title_from(display_name),
+            description=description or "",
+            access_level=access_level or AccessLevel.PUBLIC,
+        )
+    else:
+        changes: dict[str, Any] = {}
+        if title:
+            changes["title"] = title
+        if description:
+            changes["description"] = description
+        if access_level:
+            changes["access_level"] = access_level
+        if changes:
+            service.update_dataset(session, dataset, **changes)
+    for old in list(dataset.layers):
+        store.drop(conn, old.table_name, old.geometry_type is not None)
+        dataset.layers.remove(old)
+    old_keys = []
+    for resource in list(dataset.resources):
+        if resource.role == "source":
+            if resource.storage_key:
+                old_keys.append(resource.storage_key)
+            dataset.resources.remove(resource)
+    session.flush()
+
+    extent = None
+    for item in loaded:
+        r = item.report
+        extent = _merge(extent, r.extent)
+        dataset.layers.append(
+            Layer(
+                name=r.name,
+                collection_id=r.collection_id,
+                table_name=r.table_name,
+                source_layer=item.source_layer,
+                geometry_type=r.geometry_type,
+                native_crs=r.native_crs,
+                feature_count=r.feature_count,
+                extent_west=r.extent[0] if r.extent else None,
+                extent_south=r.extent[1] if r.extent else None,
+                extent_east=r.extent[2] if r.extent else None,
+                extent_north=r.extent[3] if r.extent else None,
+                attribute_schema=item.columns,
+                ingest_report={k: v for k, v in asdict(r).items() if k not in ("table_name",)},
+            )
+        )
+    dataset.resources.append(
+        Resource(
+            title=display_name,
+            kind=ResourceKind.FILE,
+            role="source",
+            storage_key=stored.key,
+            filename=stored.filename,
+            format=kind_label,
+            media_type=media_type,
+            size=stored.size,
+            checksum=stored.checksum,
+        )
+    )
+    dataset.is_spatial = any(item.report.geometry_type for item in loaded)
+    dataset.spatial_coverage = WKTElement(shapely.box(*extent).wkt, srid=4326) if extent else None
+    dataset.provenance = {
+        **(dataset.provenance or {}),
+        "source_file": display_name,
+        "ingested_at": utcnow().isoformat(),
+    }
+    dataset.updated_at = utcnow()
+    session.flush()
+    return created, old_keys, [item.report for item in loaded]

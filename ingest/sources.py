@@ -1,0 +1,187 @@
+"""Open an identified file as layer sources, through pyogrio (GDAL) or the CSV reader."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pyarrow as pa
+import pyogrio
+import pyogrio.errors
+import shapely
+from niaouli.ingest import geometry, xmlguard
+from niaouli.ingest.archive import extract_shapefiles
+from niaouli.ingest.crs import parse_crs
+from niaouli.ingest.csvtable import read_csv
+from niaouli.ingest.errors import IngestError
+from niaouli.ingest.sniff import SourceKind
+from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
+from pyogrio.raw import open_arrow
+
+GDAL_ERRORS = (
+    pyogrio.errors.DataSourceError,
+    pyogrio.errors.DataLayerError,
+    pyogrio.errors.FieldError,
+    pyogrio.errors.GeometryError,
+    pyogrio.errors.CRSError,
+)
+GPX_SKIPPED = {"route_points", "track_points"}  # the same points as routes/tracks, one by one
+ENCODING_ALIASES = {
+    "utf-8": "UTF-8",
+    "utf8": "UTF-8",
+    "65001": "UTF-8",
+    "1252": "CP1252",
+    "ansi 1252": "CP1252",
+    "cp1252": "CP1252",
+    "windows-1252": "CP1252",
+    "iso-8859-1": "ISO-8859-1",
+    "iso88591": "ISO-8859-1",
+    "88591": "ISO-8859-1",
+    "latin1": "ISO-8859-1",
+    "iso-8859-15": "ISO-8859-15",
+}
+SAMPLE_BYTES = 32 << 20
+
+
+def _gdal_error(exc: Exception, path: Path) -> IngestError:
+    message = str(exc).replace(str(path.parent) + "/", "")
+    return IngestError(f"fichier illisible ({message[:300]})", file=path.name)
+
+
+def shapefile_encoding(shp: Path) -> tuple[str, str | None]:
+    """The DBF's encoding: `.cpg` when it is right, else UTF-8 if it decodes, else Latin-1."""
+    dbf = shp.with_suffix(".dbf")
+    with dbf.open("rb") as handle:
+        header = handle.read(32)
+        header_len = int.from_bytes(header[8:10], "little") if len(header) >= 10 else 32
+        handle.seek(header_len)
+        sample = handle.read(SAMPLE_BYTES)
+    try:
+        sample.decode("utf-8")
+        is_utf8 = True
+    except UnicodeDecodeError as exc:
+        # A multi-byte character cut by the sample's end is still UTF-8.
+        is_utf8 = exc.start >= len(sample) - 3 and len(sample) == SAMPLE_BYTES
+    cpg = shp.with_suffix(".cpg")
+    declared = None
+    if cpg.exists():
+        declared = ENCODING_ALIASES.get(cpg.read_text("ascii", errors="ignore").strip().lower())
+    if declared == "UTF-8" and not is_utf8:
+        return "CP1252", "le .cpg annonce UTF-8 mais les attributs sont en Latin-1 : lus en Latin-1"
+    if declared:
+        return declared, None
+    if is_utf8:
+        return "UTF-8", None if sample.isascii() else "attributs en UTF-8 (pas de .cpg)"
+    return "CP1252", "attributs en Latin-1 / Windows-1252 (pas de .cpg)"
+
+
+def _ogr_layer(
+    path: Path, layer: str | None, encoding: str | None = None, display: str | None = None
+) -> LayerSource:
+    try:
+        info = pyogrio.read_info(path, layer=layer, encoding=encoding)
+    except GDAL_ERRORS as exc:
+        raise _gdal_error(exc, path) from None
+    name = display or layer or info.get("layer_name") or path.stem
+    crs = parse_crs(info["crs"], file=path.name) if info.get("crs") else None
+    declared = info.get("geometry_type")
+    try:
+        with open_arrow(path, layer=layer, encoding=encoding, batch_size=1, use_pyarrow=True) as (
+            meta,
+            reader,
+        ):
+            geom_name = _geometry_field(reader.schema, meta)
+            fields = [(f.name, f.type) for f in reader.schema if f.name != geom_name]
+    except GDAL_ERRORS as exc:
+        raise _gdal_error(exc, path) from None
+    count = info.get("features")
+
+    def batches():
+        row = 1
+        try:
+            with open_arrow(
+                path, layer=layer, encoding=encoding, batch_size=BATCH_SIZE, use_pyarrow=True
+            ) as (meta, reader):
+                geom_name = _geometry_field(reader.schema, meta)
+                for batch in reader:
+                    table = pa.Table.from_batches([batch])
+                    geoms = None
+                    if declared is not None and geom_name and geom_name in table.column_names:
+                        wkb = table.column(geom_name).to_numpy(zero_copy_only=False)
+                        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+                        table = table.drop_columns([geom_name])
+                    yield SourceBatch(attributes=table, geometries=geoms, first_row=row)
+                    row += table.num_rows
+        except GDAL_ERRORS as exc:
+            raise _gdal_error(exc, path) from None
+
+    known_target = None
+    if declared is not None and geometry.base_type(declared) is None:
+        # "Unknown": GDAL saw mixed types (GeoJSON mixing Polygon and MultiPolygon, ...).
+        seen: set[str] = set()
+        for batch in batches():
+            if batch.geometries is not None:
+                present = batch.geometries[~shapely.is_missing(batch.geometries)]
+                seen.update(g.geom_type for g in present)
+        known_target = geometry.target_from_types(seen) if seen else geometry.GENERIC
+
+    return LayerSource(
+        name=name,
+        crs=crs,
+        geometry_type=declared,
+        feature_count=count if count is not None and count >= 0 else None,
+        fields=fields,
+        batches=batches,
+        known_target=known_target,
+    )
+
+
+def _geometry_field(schema: pa.Schema, meta: dict) -> str | None:
+    """The WKB geometry column of a pyogrio Arrow stream (its name varies by driver)."""
+    for f in schema:
+        if f.metadata and f.metadata.get(b"ARROW:extension:name") == b"geoarrow.wkb":
+            return f.name
+    name = meta.get("geometry_name")
+    return name or ("wkb_geometry" if "wkb_geometry" in schema.names else None)
+
+
+def _shapefile(shp: Path, display: str | None = None) -> LayerSource:
+    encoding, note = shapefile_encoding(shp)
+    source = _ogr_layer(shp, None, encoding=encoding, display=display or shp.stem)
+    if note:
+        source.notes.append(note)
+    return source
+
+
+def _layers(path: Path) -> list[tuple[str, str | None]]:
+    try:
+        return [(str(n), t) for n, t in pyogrio.list_layers(path)]
+    except GDAL_ERRORS as exc:
+        raise _gdal_error(exc, path) from None
+
+
+def open_sources(path: Path, kind: SourceKind, workdir: Path) -> list[LayerSource]:
+    """The layers of an identified file, ready to stream. `workdir` receives unpacked parts."""
+    if kind is SourceKind.CSV:
+        return [read_csv(path)]
+    if kind is SourceKind.SHAPEFILE_ZIP:
+        return [_shapefile(shp) for shp in extract_shapefiles(path, workdir)]
+    if kind is SourceKind.SHAPEFILE:
+        for part in (".shx", ".dbf"):
+            if not path.with_suffix(part).exists():
+                raise IngestError(f"« {path.stem}{part} » manquant à côté du .shp", file=path.name)
+        return [_shapefile(path)]
+    if kind is SourceKind.GEOJSON:
+        return [_ogr_layer(path, None, display=path.stem)]
+    if kind in (SourceKind.KML, SourceKind.GPX):
+        xmlguard.check_document(path)
+    sources = []
+    for layer, _geometry_type in _layers(path):
+        if kind is SourceKind.GPX and layer in GPX_SKIPPED:
+            continue
+        source = _ogr_layer(path, layer)
+        if kind in (SourceKind.KML, SourceKind.GPX) and not source.feature_count:
+            continue  # GPX always declares its five layers; KML folders may be empty
+        sources.append(source)
+    if not sources:
+        raise IngestError("aucune couche à importer dans ce fichier", file=path.name)
+    return sources

@@ -1,0 +1,77 @@
+"""One truth for access: which datasets a viewer may see, as a SQL condition.
+
+Every query that lists, counts or fetches datasets (or anything hanging off them) goes
+through `visible_datasets`. Accounts arrive in a later issue; until then the only viewer
+is anonymous, and anonymous sees `public` datasets only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import ColumnElement, and_, false, or_, true
+
+from niaouli.catalogue.models import AccessLevel, Dataset
+
+
+@dataclass(frozen=True)
+class Viewer:
+    """Who is asking. `member_of` maps organisation ids to a role (member/editor/admin)."""
+
+    user_id: int | None = None
+    is_platform_admin: bool = False
+    member_of: dict[int, str] = field(default_factory=dict)
+
+    @classmethod
+    def anonymous(cls) -> Viewer:
+        return cls()
+
+    @classmethod
+    def system(cls) -> Viewer:
+        """The command line and internal jobs: sees everything."""
+        return cls(is_platform_admin=True)
+
+    @property
+    def is_signed_in(self) -> bool:
+        return self.user_id is not None or self.is_platform_admin
+
+
+ANONYMOUS = Viewer.anonymous()
+
+
+def visible_datasets(viewer: Viewer) -> ColumnElement[bool]:
+    """The condition on `Dataset` rows that `viewer` may see."""
+    if viewer.is_platform_admin:
+        return true()
+    conditions = [Dataset.access_level == AccessLevel.PUBLIC]
+    if viewer.is_signed_in:
+        conditions.append(Dataset.access_level == AccessLevel.REGISTERED)
+    if viewer.member_of:
+        orgs = list(viewer.member_of)
+        conditions.append(
+            and_(
+                Dataset.access_level == AccessLevel.ORGANISATION,
+                Dataset.organisation_id.in_(orgs),
+            )
+        )
+        editor_orgs = [o for o, role in viewer.member_of.items() if role in ("editor", "admin")]
+        if editor_orgs:
+            conditions.append(
+                and_(
+                    Dataset.access_level == AccessLevel.DRAFT,
+                    Dataset.organisation_id.in_(editor_orgs),
+                )
+            )
+    return or_(*conditions) if conditions else false()
+
+
+def can_see(viewer: Viewer, dataset: Dataset) -> bool:
+    """The same rule as `visible_datasets`, for one loaded dataset."""
+    if viewer.is_platform_admin or dataset.access_level == AccessLevel.PUBLIC:
+        return True
+    if dataset.access_level == AccessLevel.REGISTERED:
+        return viewer.is_signed_in
+    role = viewer.member_of.get(dataset.organisation_id)
+    if dataset.access_level == AccessLevel.ORGANISATION:
+        return role is not None
+    return role in ("editor", "admin")

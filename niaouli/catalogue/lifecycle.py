@@ -1,0 +1,58 @@
+"""Removing datasets and cleaning what interrupted work left behind."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service
+from niaouli.catalogue.models import Layer, Resource
+from niaouli.db.layers import layer_store
+from niaouli.ingest import storage
+from niaouli.settings import Settings
+
+
+def delete_dataset(engine: Engine, settings: Settings, slug: str) -> None:
+    """Delete a dataset, its layer tables and (after the commit) its files."""
+    keys: list[str] = []
+    with engine.begin() as conn:
+        session = Session(bind=conn)
+        dataset = service.find_dataset(session, slug)
+        if dataset is None:
+            raise service.NotFoundError(f"jeu de données introuvable : « {slug} »")
+        store = layer_store(conn)
+        for layer in dataset.layers:
+            store.drop(conn, layer.table_name, layer.geometry_type is not None)
+        keys = [r.storage_key for r in dataset.resources if r.storage_key]
+        session.delete(dataset)
+        session.flush()
+    for key in keys:
+        storage.remove_key(settings.files_dir, key)
+
+
+@dataclass
+class CleanupReport:
+    tables: list[str]
+    files: list[str]
+
+
+def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -> CleanupReport:
+    """Drop layer tables and remove stored files that no catalogue row references.
+
+    Ingestion runs in one transaction, so orphan tables only appear after a crash of the
+    database itself; orphan files appear when an ingestion is killed after storing its
+    copy. `min_age_seconds` spares files of ingestions still running.
+    """
+    with engine.begin() as conn:
+        store = layer_store(conn)
+        used = set(conn.execute(select(Layer.table_name)).scalars())
+        orphans = [t for t in store.list_tables(conn) if t not in used]
+        for table in orphans:
+            store.drop(conn, table, has_geometry=False)
+        referenced = {k for k in conn.execute(select(Resource.storage_key)).scalars() if k}
+    files = storage.orphan_keys(settings.files_dir, referenced, min_age_seconds)
+    for key in files:
+        storage.remove_key(settings.files_dir, key)
+    return CleanupReport(tables=orphans, files=files)

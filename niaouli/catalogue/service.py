@@ -1,0 +1,280 @@
+"""The catalogue's service API: what the CLI, the portal and the jobs call.
+
+Functions take a SQLAlchemy `Session` and, where they read datasets, a `Viewer`; the
+access rule is applied here, never in callers.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from slugify import slugify
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session, selectinload
+
+from niaouli.catalogue.access import Viewer, visible_datasets
+from niaouli.catalogue.models import (
+    AccessLevel,
+    CodeProject,
+    Dataset,
+    Event,
+    EventKind,
+    Layer,
+    Organisation,
+    OrganisationKind,
+    Reuse,
+    ReuseKind,
+    utcnow,
+)
+
+SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+
+
+class CatalogueError(ValueError):
+    """A request the catalogue refuses, with a message meant for people."""
+
+
+class NotFoundError(CatalogueError):
+    pass
+
+
+def make_slug(text: str, max_length: int = 80) -> str:
+    slug = slugify(text, max_length=max_length, word_boundary=True)
+    return slug or "jeu-de-donnees"
+
+
+def check_slug(slug: str) -> str:
+    if not SLUG_RE.match(slug or ""):
+        raise CatalogueError(
+            f"identifiant invalide « {slug[:120]} » : lettres minuscules sans accent, "
+            "chiffres et tirets uniquement (100 caractères au plus)"
+        )
+    return slug
+
+
+# --- organisations ---------------------------------------------------------------------
+
+
+def create_organisation(
+    session: Session, slug: str, name: str, kind: str | OrganisationKind, **fields: Any
+) -> Organisation:
+    check_slug(slug)
+    try:
+        kind = OrganisationKind(kind)
+    except ValueError:
+        allowed = ", ".join(k.value for k in OrganisationKind)
+        raise CatalogueError(
+            f"type d'organisation inconnu « {kind} » (attendu : {allowed})"
+        ) from None
+    if session.scalar(select(Organisation.id).where(Organisation.slug == slug)):
+        raise CatalogueError(f"l'organisation « {slug} » existe déjà")
+    org = Organisation(slug=slug, name=name, kind=kind, **fields)
+    session.add(org)
+    session.flush()
+    return org
+
+
+def get_organisation(session: Session, slug: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.slug == slug))
+    if org is None:
+        raise NotFoundError(f"organisation inconnue : « {slug} »")
+    return org
+
+
+def list_organisations(session: Session) -> Sequence[Organisation]:
+    return session.scalars(select(Organisation).order_by(Organisation.name)).all()
+
+
+# --- datasets --------------------------------------------------------------------------
+
+
+def dataset_query(viewer: Viewer):  # noqa: ANN201 - a Select of Dataset
+    return select(Dataset).where(visible_datasets(viewer))
+
+
+def list_datasets(
+    session: Session,
+    viewer: Viewer,
+    organisation: Organisation | None = None,
+    limit: int | None = None,
+    offset: int = 0,
+) -> Sequence[Dataset]:
+    query = (
+        dataset_query(viewer)
+        .options(selectinload(Dataset.organisation), selectinload(Dataset.layers))
+        .order_by(Dataset.title, Dataset.id)
+        .offset(offset)
+    )
+    if organisation is not None:
+        query = query.where(Dataset.organisation_id == organisation.id)
+    if limit is not None:
+        query = query.limit(limit)
+    return session.scalars(query).all()
+
+
+def count_datasets(session: Session, viewer: Viewer, spatial: bool | None = None) -> int:
+    query = select(func.count()).select_from(Dataset).where(visible_datasets(viewer))
+    if spatial is not None:
+        query = query.where(Dataset.is_spatial == spatial)
+    return session.scalar(query) or 0
+
+
+def get_dataset(session: Session, slug: str, viewer: Viewer) -> Dataset:
+    """The dataset, or `NotFoundError` — also when it exists but `viewer` may not see it."""
+    dataset = session.scalar(dataset_query(viewer).where(Dataset.slug == slug))
+    if dataset is None:
+        raise NotFoundError(f"jeu de données introuvable : « {slug} »")
+    return dataset
+
+
+def find_dataset(session: Session, slug: str) -> Dataset | None:
+    """Internal lookup ignoring access (ingestion, CLI)."""
+    return session.scalar(select(Dataset).where(Dataset.slug == slug))
+
+
+DATASET_FIELDS = {
+    "title",
+    "description",
+    "themes",
+    "keywords",
+    "licence",
+    "producer",
+    "contact_name",
+    "contact_email",
+    "update_frequency",
+    "temporal_start",
+    "temporal_end",
+    "lineage",
+    "provenance",
+    "access_level",
+    "original_metadata",
+}
+
+
+def create_dataset(
+    session: Session, organisation: Organisation, slug: str, title: str, **fields: Any
+) -> Dataset:
+    check_slug(slug)
+    unknown = set(fields) - DATASET_FIELDS
+    if unknown:
+        raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")
+    if find_dataset(session, slug) is not None:
+        raise CatalogueError(f"le jeu de données « {slug} » existe déjà")
+    access = AccessLevel(fields.pop("access_level", AccessLevel.PUBLIC))
+    dataset = Dataset(
+        slug=slug, title=title, organisation=organisation, access_level=access, **fields
+    )
+    if access != AccessLevel.DRAFT:
+        dataset.published_at = utcnow()
+    session.add(dataset)
+    session.flush()
+    return dataset
+
+
+def update_dataset(session: Session, dataset: Dataset, **fields: Any) -> Dataset:
+    unknown = set(fields) - DATASET_FIELDS
+    if unknown:
+        raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")
+    if "access_level" in fields:
+        fields["access_level"] = AccessLevel(fields["access_level"])
+        if fields["access_level"] != AccessLevel.DRAFT and dataset.published_at is None:
+            dataset.published_at = utcnow()
+    for name, value in fields.items():
+        setattr(dataset, name, value)
+    dataset.updated_at = utcnow()
+    session.flush()
+    return dataset
+
+
+def list_layers(session: Session, viewer: Viewer) -> Sequence[Layer]:
+    """Layers of the datasets `viewer` may see (what OGC API will publish)."""
+    query = (
+        select(Layer)
+        .join(Dataset)
+        .where(visible_datasets(viewer))
+        .options(selectinload(Layer.dataset))
+        .order_by(Layer.collection_id)
+    )
+    return session.scalars(query).all()
+
+
+# --- code projects, reuses, events -----------------------------------------------------
+
+
+def create_code_project(
+    session: Session, organisation: Organisation, slug: str, name: str, **fields: Any
+) -> CodeProject:
+    check_slug(slug)
+    project = CodeProject(slug=slug, name=name, organisation=organisation, **fields)
+    session.add(project)
+    session.flush()
+    return project
+
+
+def list_code_projects(session: Session) -> Sequence[CodeProject]:
+    return session.scalars(select(CodeProject).order_by(CodeProject.name)).all()
+
+
+def _visible(session: Session, datasets: Iterable[Dataset], viewer: Viewer) -> list[Dataset]:
+    ids = [d.id for d in datasets]
+    if not ids:
+        return []
+    return list(session.scalars(dataset_query(viewer).where(Dataset.id.in_(ids))).all())
+
+
+def create_reuse(
+    session: Session,
+    slug: str,
+    title: str,
+    kind: str | ReuseKind,
+    datasets: Iterable[Dataset] = (),
+    **fields: Any,
+) -> Reuse:
+    check_slug(slug)
+    reuse = Reuse(slug=slug, title=title, kind=ReuseKind(kind), datasets=list(datasets), **fields)
+    session.add(reuse)
+    session.flush()
+    return reuse
+
+
+def reuse_datasets(session: Session, reuse: Reuse, viewer: Viewer) -> list[Dataset]:
+    """The datasets a reuse links to, as far as `viewer` may see them."""
+    return _visible(session, reuse.datasets, viewer)
+
+
+def list_reuses(session: Session) -> Sequence[Reuse]:
+    return session.scalars(select(Reuse).order_by(Reuse.title)).all()
+
+
+def create_event(
+    session: Session,
+    slug: str,
+    title: str,
+    kind: str | EventKind,
+    starts_at: datetime,
+    datasets: Iterable[Dataset] = (),
+    **fields: Any,
+) -> Event:
+    check_slug(slug)
+    event = Event(
+        slug=slug,
+        title=title,
+        kind=EventKind(kind),
+        starts_at=starts_at,
+        datasets=list(datasets),
+        **fields,
+    )
+    session.add(event)
+    session.flush()
+    return event
+
+
+def event_datasets(session: Session, event: Event, viewer: Viewer) -> list[Dataset]:
+    return _visible(session, event.datasets, viewer)
+
+
+def list_events(session: Session) -> Sequence[Event]:
+    return session.scalars(select(Event).order_by(Event.starts_at)).all()

@@ -1,0 +1,264 @@
+"""The `niaouli` command line: database, catalogue, ingestion, demo data and server."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.catalogue.models import AccessLevel, OrganisationKind
+from niaouli.db import schema
+from niaouli.db.engine import get_engine
+from niaouli.settings import load_settings
+
+
+def _fail(message: str) -> None:
+    click.secho(f"erreur : {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+@click.group(help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
+def main() -> None:
+    pass
+
+
+# --- db ------------------------------------------------------------------------------
+
+
+@main.group(help="Base de données : schéma et nettoyage.")
+def db() -> None:
+    pass
+
+
+@db.command("upgrade", help="Crée ou met à jour le schéma (sans effet s'il est à jour).")
+def db_upgrade() -> None:
+    settings = load_settings()
+    engine = get_engine(settings)
+    schema.upgrade(engine)
+    click.echo(
+        f"schéma à jour (révision {schema.current_revision(engine)}) : "
+        f"{engine.url.render_as_string(hide_password=True)}"
+    )
+
+
+@db.command("cleanup", help="Supprime tables et fichiers orphelins (ingestions interrompues).")
+@click.option("--min-age", default=3600, show_default=True, help="Âge minimal (s) des fichiers.")
+def db_cleanup(min_age: int) -> None:
+    from niaouli.catalogue.lifecycle import cleanup
+
+    settings = load_settings()
+    report = cleanup(get_engine(settings), settings, min_age)
+    click.echo(f"{len(report.tables)} table(s) et {len(report.files)} fichier(s) supprimés")
+
+
+# --- organisations ---------------------------------------------------------------------
+
+
+@main.group(help="Organisations (administrations, organismes publics, recherche...).")
+def org() -> None:
+    pass
+
+
+@org.command("create", help="Enregistre une organisation.")
+@click.argument("slug")
+@click.option("--name", required=True, help="Nom complet.")
+@click.option("--kind", required=True, type=click.Choice([k.value for k in OrganisationKind]))
+@click.option("--description", default="")
+@click.option("--website")
+def org_create(slug: str, name: str, kind: str, description: str, website: str | None) -> None:
+    engine = get_engine()
+    try:
+        with Session(engine) as session, session.begin():
+            service.create_organisation(
+                session, slug, name, kind, description=description, website=website
+            )
+    except service.CatalogueError as exc:
+        _fail(str(exc))
+    click.echo(f"organisation créée : {slug}")
+
+
+@org.command("list", help="Liste les organisations.")
+def org_list() -> None:
+    with Session(get_engine()) as session:
+        for item in service.list_organisations(session):
+            click.echo(f"{item.slug}\t{item.kind.value}\t{item.name}")
+
+
+# --- datasets --------------------------------------------------------------------------
+
+
+@main.group(help="Jeux de données.")
+def dataset() -> None:
+    pass
+
+
+@dataset.command("list", help="Liste les jeux de données (tous niveaux d'accès).")
+@click.option("--public-only", is_flag=True, help="Seulement ce que voit un visiteur anonyme.")
+def dataset_list(public_only: bool) -> None:
+    viewer = ANONYMOUS if public_only else Viewer.system()
+    with Session(get_engine()) as session:
+        for item in service.list_datasets(session, viewer):
+            features = sum(layer.feature_count for layer in item.layers)
+            click.echo(f"{item.slug}\t{item.access_level.value}\t{features} entités\t{item.title}")
+
+
+@dataset.command("show", help="Affiche un jeu de données en JSON.")
+@click.argument("slug")
+def dataset_show(slug: str) -> None:
+    with Session(get_engine()) as session:
+        try:
+            item = service.get_dataset(session, slug, Viewer.system())
+        except service.NotFoundError as exc:
+            _fail(str(exc))
+        click.echo(
+            json.dumps(
+                {
+                    "slug": item.slug,
+                    "title": item.title,
+                    "organisation": item.organisation.slug,
+                    "access_level": item.access_level.value,
+                    "is_spatial": item.is_spatial,
+                    "layers": [
+                        {
+                            "collection_id": layer.collection_id,
+                            "geometry_type": layer.geometry_type,
+                            "native_crs": layer.native_crs,
+                            "feature_count": layer.feature_count,
+                            "extent": layer.extent,
+                            "attributes": layer.attribute_schema,
+                            "report": layer.ingest_report,
+                        }
+                        for layer in item.layers
+                    ],
+                    "resources": [
+                        {
+                            "title": r.title,
+                            "format": r.format,
+                            "size": r.size,
+                            "checksum": r.checksum,
+                        }
+                        for r in item.resources
+                    ],
+                },
+                ensure_ascii=False,
+                indent=2,
+                default=str,
+            )
+        )
+
+
+@dataset.command("delete", help="Supprime un jeu de données, ses tables et ses fichiers.")
+@click.argument("slug")
+def dataset_delete(slug: str) -> None:
+    from niaouli.catalogue.lifecycle import delete_dataset
+
+    settings = load_settings()
+    try:
+        delete_dataset(get_engine(settings), settings, slug)
+    except service.NotFoundError as exc:
+        _fail(str(exc))
+    click.echo(f"jeu de données supprimé : {slug}")
+
+
+# --- ingestion -------------------------------------------------------------------------
+
+
+@main.command(help="Importe un fichier vectoriel ou tabulaire (tout ou rien).")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--org", "organisation", required=True, help="Organisation propriétaire.")
+@click.option("--dataset", help="Identifiant du jeu (remplace ses couches s'il existe).")
+@click.option("--title", help="Titre du jeu de données.")
+@click.option("--description", help="Description.")
+@click.option("--crs", help="Système de coordonnées de la source (ex. EPSG:3163).")
+@click.option(
+    "--access",
+    type=click.Choice([a.value for a in AccessLevel]),
+    help="Niveau d'accès (public par défaut à la création).",
+)
+@click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto")
+@click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
+def ingest(
+    file: str,
+    organisation: str,
+    dataset: str | None,
+    title: str | None,
+    description: str | None,
+    crs: str | None,
+    access: str | None,
+    progress: str,
+    as_json: bool,
+) -> None:
+    from niaouli.ingest import IngestError, ingest_file
+
+    try:
+        report = ingest_file(
+            file,
+            organisation=organisation,
+            dataset=dataset,
+            title=title,
+            description=description,
+            crs=crs,
+            access_level=access,
+            progress=progress,
+        )
+    except IngestError as exc:
+        _fail(exc.describe())
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    verb = "créé" if report.created else "remplacé"
+    click.echo(
+        f"jeu de données {verb} : {report.dataset} — {report.feature_count} entités "
+        f"en {report.seconds:.1f} s ({report.format})"
+    )
+    for layer in report.layers:
+        kind = layer.geometry_type or "table sans géométrie"
+        click.echo(
+            f"  couche {layer.collection_id} : {layer.feature_count} entités, {kind}, "
+            f"SCR source {layer.native_crs or '—'}"
+        )
+        for note in layer.notes:
+            click.echo(f"    - {note}")
+
+
+# --- demo and server -------------------------------------------------------------------
+
+
+@main.group(help="Données de démonstration.")
+def demo() -> None:
+    pass
+
+
+@demo.command("load", help="Charge les données de démonstration (idempotent).")
+def demo_load() -> None:
+    from niaouli.demo import load_demo
+
+    settings = load_settings()
+    schema.upgrade(get_engine(settings))
+    load_demo(settings, echo=click.echo)
+
+
+@main.command(help="Démarre le serveur (portail).")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int)
+def serve(host: str, port: int, workers: int) -> None:
+    import uvicorn
+
+    click.echo(f"Niaouli sur http://{host}:{port}/")
+    uvicorn.run(
+        "niaouli.portal.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
+
+
+if __name__ == "__main__":
+    main()

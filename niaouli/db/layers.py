@@ -1,0 +1,261 @@
+"""All SQL on layer tables, for both backends, in one place.
+
+Layer tables are named by the server (`lyr_<hex>`), never from user input; columns come
+from `ColumnSpec`s and are always quoted. PostGIS tables live in the `layers` schema and
+are filled with `COPY`; SpatiaLite tables are filled with batched INSERTs.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import secrets
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import shapely
+from psycopg import sql
+from sqlalchemy import Connection, text
+
+from niaouli.db.schema import LAYER_SCHEMA
+
+PG_TYPES = {
+    "integer": "bigint",
+    "number": "double precision",
+    "boolean": "boolean",
+    "string": "text",
+    "date": "date",
+    "datetime": "timestamptz",
+    "time": "time",
+    "binary": "bytea",
+    "json": "jsonb",
+}
+SQLITE_TYPES = {
+    "integer": "INTEGER",
+    "number": "REAL",
+    "boolean": "INTEGER",
+    "string": "TEXT",
+    "date": "TEXT",
+    "datetime": "TEXT",
+    "time": "TEXT",
+    "binary": "BLOB",
+    "json": "TEXT",
+}
+
+
+@dataclass(frozen=True)
+class ColumnSpec:
+    name: str  # as in the source
+    column: str  # in the database
+    type: str  # integer | number | boolean | string | date | datetime | time | binary | json
+
+    def as_dict(self) -> dict[str, str]:
+        return {"name": self.name, "column": self.column, "type": self.type}
+
+
+def to_loadable(array: pa.Array | pa.ChunkedArray, kind: str) -> pa.Array | pa.ChunkedArray:
+    """Arrow values the database loaders accept as they are (JSON as text)."""
+    if kind == "json":
+        return pa.array(
+            [None if v is None else json.dumps(v, default=str) for v in array.to_pylist()],
+            type=pa.string(),
+        )
+    if kind == "string" and not (
+        pa.types.is_string(array.type) or pa.types.is_large_string(array.type)
+    ):
+        return array.cast(pa.string())
+    return array
+
+
+def new_table_name() -> str:
+    return f"lyr_{secrets.token_hex(8)}"
+
+
+def quote(identifier: str) -> str:
+    """A double-quoted SQL identifier (both backends)."""
+    return '"' + identifier.replace('"', '""') + '"'
+
+
+class LayerStore(Protocol):
+    def create(
+        self, conn: Connection, table: str, columns: Sequence[ColumnSpec], geometry_type: str | None
+    ) -> None: ...
+
+    def append(
+        self,
+        conn: Connection,
+        table: str,
+        columns: Sequence[ColumnSpec],
+        fids: np.ndarray,
+        attributes: pa.Table,
+        geoms: np.ndarray | None,
+    ) -> None: ...
+
+    def finish(self, conn: Connection, table: str, has_geometry: bool) -> None: ...
+
+    def drop(self, conn: Connection, table: str, has_geometry: bool) -> None: ...
+
+    def exists(self, conn: Connection, table: str) -> bool: ...
+
+    def count(self, conn: Connection, table: str) -> int: ...
+
+    def list_tables(self, conn: Connection) -> list[str]: ...
+
+
+class PostgisLayers:
+    schema = LAYER_SCHEMA
+
+    def qualified(self, table: str) -> str:
+        return f"{quote(self.schema)}.{quote(table)}"
+
+    def create(self, conn, table, columns, geometry_type):  # noqa: ANN001, ANN201
+        defs = ["fid bigint NOT NULL"]
+        if geometry_type:
+            defs.append(f"geom geometry({geometry_type},4326)")
+        defs += [f"{quote(c.column)} {PG_TYPES[c.type]}" for c in columns]
+        conn.exec_driver_sql(f"CREATE TABLE {self.qualified(table)} ({', '.join(defs)})")
+
+    def append(self, conn, table, columns, fids, attributes, geoms):  # noqa: ANN001, ANN201
+        data: dict[str, pa.Array] = {"fid": pa.array(fids, type=pa.int64())}
+        names = ["fid"]
+        if geoms is not None:
+            geoms = shapely.set_srid(geoms, 4326)
+            data["geom"] = pa.array(
+                shapely.to_wkb(geoms, hex=True, include_srid=True), type=pa.string()
+            )
+            names.append("geom")
+        for spec in columns:
+            values = to_loadable(attributes.column(spec.name), spec.type)
+            if spec.type == "binary":
+                values = pa.array(
+                    [None if v is None else "\\x" + v.hex() for v in values.to_pylist()],
+                    type=pa.string(),
+                )
+            data[spec.column] = values
+            names.append(spec.column)
+        buffer = io.BytesIO()
+        pacsv.write_csv(
+            pa.table(list(data.values()), names=[f"c{i}" for i in range(len(data))]),
+            buffer,
+            pacsv.WriteOptions(include_header=False),
+        )
+        statement = sql.SQL("COPY {}.{} ({}) FROM STDIN (FORMAT csv)").format(
+            sql.Identifier(self.schema),
+            sql.Identifier(table),
+            sql.SQL(", ").join(sql.Identifier(n) for n in names),
+        )
+        raw = conn.connection.driver_connection
+        with raw.cursor() as cursor, cursor.copy(statement) as copy:
+            copy.write(buffer.getbuffer())
+
+    def finish(self, conn, table, has_geometry):  # noqa: ANN001, ANN201
+        qualified = self.qualified(table)
+        conn.exec_driver_sql(f"ALTER TABLE {qualified} ADD PRIMARY KEY (fid)")
+        if has_geometry:
+            conn.exec_driver_sql(f"CREATE INDEX ON {qualified} USING gist (geom)")
+        conn.exec_driver_sql(f"ANALYZE {qualified}")
+
+    def drop(self, conn, table, has_geometry):  # noqa: ANN001, ANN201, ARG002
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.qualified(table)}")
+
+    def exists(self, conn, table):  # noqa: ANN001, ANN201
+        return bool(
+            conn.execute(
+                text("SELECT to_regclass(:name) IS NOT NULL"),
+                {"name": f"{self.schema}.{table}"},
+            ).scalar()
+        )
+
+    def count(self, conn, table):  # noqa: ANN001, ANN201
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {self.qualified(table)}").scalar())
+
+    def list_tables(self, conn):  # noqa: ANN001, ANN201
+        rows = conn.execute(
+            text(
+                "SELECT tablename FROM pg_tables WHERE schemaname = :s AND tablename LIKE 'lyr\\_%'"
+            ),
+            {"s": self.schema},
+        )
+        return [r[0] for r in rows]
+
+
+class SpatialiteLayers:
+    def qualified(self, table: str) -> str:
+        return quote(table)
+
+    def create(self, conn, table, columns, geometry_type):  # noqa: ANN001, ANN201
+        defs = ["fid INTEGER PRIMARY KEY"]
+        defs += [f"{quote(c.column)} {SQLITE_TYPES[c.type]}" for c in columns]
+        conn.exec_driver_sql(f"CREATE TABLE {quote(table)} ({', '.join(defs)})")
+        if geometry_type:
+            ok = conn.execute(
+                text("SELECT AddGeometryColumn(:t, 'geom', 4326, :g, 'XY')"),
+                {"t": table, "g": geometry_type.upper()},
+            ).scalar()
+            if ok != 1:
+                raise RuntimeError(f"SpatiaLite refused the geometry column of {table}")
+
+    def append(self, conn, table, columns, fids, attributes, geoms):  # noqa: ANN001, ANN201
+        names = ["fid"]
+        placeholders = ["?"]
+        series: list[list] = [fids.tolist()]
+        if geoms is not None:
+            names.append("geom")
+            placeholders.append("GeomFromWKB(?, 4326)")
+            series.append(list(shapely.to_wkb(geoms)))
+        for spec in columns:
+            values = to_loadable(attributes.column(spec.name), spec.type).to_pylist()
+            if spec.type in ("date", "datetime", "time"):
+                values = [None if v is None else v.isoformat() for v in values]
+            elif spec.type == "boolean":
+                values = [None if v is None else int(v) for v in values]
+            names.append(spec.column)
+            placeholders.append("?")
+            series.append(values)
+        statement = (
+            f"INSERT INTO {quote(table)} ({', '.join(quote(n) for n in names)}) "
+            f"VALUES ({', '.join(placeholders)})"
+        )
+        cursor = conn.connection.driver_connection.cursor()
+        try:
+            cursor.executemany(statement, zip(*series, strict=True))
+        finally:
+            cursor.close()
+
+    def finish(self, conn, table, has_geometry):  # noqa: ANN001, ANN201
+        if has_geometry:
+            conn.execute(text("SELECT CreateSpatialIndex(:t, 'geom')"), {"t": table})
+
+    def drop(self, conn, table, has_geometry):  # noqa: ANN001, ANN201
+        if has_geometry:
+            conn.execute(text("SELECT DisableSpatialIndex(:t, 'geom')"), {"t": table})
+            conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote('idx_' + table + '_geom')}")
+            conn.execute(text("SELECT DiscardGeometryColumn(:t, 'geom')"), {"t": table})
+        conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote(table)}")
+
+    def exists(self, conn, table):  # noqa: ANN001, ANN201
+        return bool(
+            conn.execute(
+                text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": table}
+            ).scalar()
+        )
+
+    def count(self, conn, table):  # noqa: ANN001, ANN201
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(table)}").scalar())
+
+    def list_tables(self, conn):  # noqa: ANN001, ANN201
+        rows = conn.execute(
+            text(
+                "SELECT name FROM sqlite_master WHERE type = 'table' "
+                "AND name LIKE 'lyr\\_%' ESCAPE '\\'"
+            )
+        )
+        return [r[0] for r in rows]
+
+
+def layer_store(conn: Connection) -> LayerStore:
+    return PostgisLayers() if conn.dialect.name == "postgresql" else SpatialiteLayers()
