@@ -1,0 +1,146 @@
+"""Test harness: every test that takes `backend` runs on SQLite/SpatiaLite and on PostGIS.
+
+PostGIS comes from `NIAOULI_TEST_DATABASE_URL` (default: a `niaouli_test` database on
+127.0.0.1:5432, recreated for each run). When `NIAOULI_REQUIRE_POSTGIS=1` (set by
+`scripts/test`, so in CI) an unreachable PostgreSQL fails the run instead of skipping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service
+from niaouli.db import schema
+from niaouli.db.engine import make_engine
+from niaouli.settings import Settings, normalise_database_url
+
+REPO = Path(__file__).resolve().parents[1]
+GEODATA = REPO / "geodata"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+NIAOULI = REPO / ".venv" / "bin" / "niaouli"
+DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/niaouli_test"
+CATALOGUE_TABLES = (
+    "reuse_datasets, event_datasets, code_project_datasets, resources, layers, reuses, "
+    "events, code_projects, datasets, organisations"
+)
+
+
+@dataclass
+class Backend:
+    name: str
+    settings: Settings
+    engine: Engine
+
+    def env(self) -> dict[str, str]:
+        """Environment for a `niaouli` subprocess on this backend."""
+        env = dict(os.environ)
+        env["NIAOULI_DATA_DIR"] = str(self.settings.data_dir)
+        env["NIAOULI_DATABASE_URL"] = self.settings.database_url
+        return env
+
+    def session(self) -> Session:
+        return Session(self.engine)
+
+    def run(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        command = [str(NIAOULI) if NIAOULI.exists() else "niaouli", *args]
+        result = subprocess.run(
+            command, env=self.env(), capture_output=True, text=True, timeout=600
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(f"{' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+        return result
+
+
+def _pg_url() -> str:
+    return normalise_database_url(os.environ.get("NIAOULI_TEST_DATABASE_URL") or DEFAULT_PG)
+
+
+@pytest.fixture(scope="session")
+def postgis_url() -> Iterator[str]:
+    url = make_url(_pg_url())
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    except Exception as exc:  # noqa: BLE001
+        if os.environ.get("NIAOULI_REQUIRE_POSTGIS") == "1":
+            pytest.fail(f"PostGIS required but unreachable: {exc}")
+        pytest.skip(f"PostgreSQL unreachable: {exc}")
+    finally:
+        admin.dispose()
+    rendered = url.render_as_string(hide_password=False)
+    settings = Settings(
+        data_dir=Path("/nonexistent"), database_url=rendered, spatialite_library="mod_spatialite"
+    )
+    engine = make_engine(settings)
+    schema.upgrade(engine)
+    engine.dispose()
+    yield rendered
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite database, copied for each test (InitSpatialMetaData is slow)."""
+    folder = tmp_path_factory.mktemp("sqlite-template")
+    path = folder / "niaouli.sqlite"
+    settings = Settings(
+        data_dir=folder, database_url=f"sqlite:///{path}", spatialite_library="mod_spatialite"
+    )
+    engine = make_engine(settings)
+    schema.upgrade(engine)
+    with engine.connect() as conn:
+        conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    engine.dispose()
+    return path
+
+
+def _reset_postgis(engine: Engine) -> None:
+    with engine.begin() as conn:
+        conn.execute(text(f"DROP SCHEMA IF EXISTS {schema.LAYER_SCHEMA} CASCADE"))
+        conn.execute(text(f"CREATE SCHEMA {schema.LAYER_SCHEMA}"))
+        conn.execute(text(f"TRUNCATE {CATALOGUE_TABLES} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    if request.param == "sqlite":
+        template = request.getfixturevalue("sqlite_template")
+        db_path = data_dir / "niaouli.sqlite"
+        shutil.copyfile(template, db_path)
+        url = f"sqlite:///{db_path}"
+    else:
+        url = request.getfixturevalue("postgis_url")
+    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
+    engine = make_engine(settings)
+    if request.param == "postgis":
+        _reset_postgis(engine)
+    yield Backend(request.param, settings, engine)
+    engine.dispose()
+
+
+@pytest.fixture
+def org(backend: Backend) -> str:
+    """A registered organisation (its slug)."""
+    with backend.session() as session, session.begin():
+        service.create_organisation(
+            session, "gouvernement-nc", "Gouvernement de la Nouvelle-Calédonie", "government"
+        )
+    return "gouvernement-nc"
+
+
+def pytest_report_header() -> list[str]:
+    return [f"python {sys.version.split()[0]}; PostGIS test database: {_pg_url()}"]

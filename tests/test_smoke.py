@@ -1,0 +1,30 @@
+"""The demo data loads on both backends, idempotently, with the repaired rings reported."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.models import Layer
+from niaouli.db.layers import layer_store
+from niaouli.demo import load_demo
+
+
+def test_demo_load_is_idempotent(backend):
+    first = load_demo(backend.settings, echo=lambda _m: None)
+    assert [r.dataset for r in first] == ["communes-nc", "population-communes-nc"]
+    communes = first[0].layers[0]
+    assert communes.feature_count == 33
+    assert communes.geometry_type == "MultiPolygon"
+    assert communes.repaired == 2
+    assert first[1].layers[0].geometry_type is None
+
+    assert load_demo(backend.settings, echo=lambda _m: None) == []
+    with backend.session() as session:
+        assert service.count_datasets(session, ANONYMOUS) == 2
+        tables = session.scalars(select(Layer.table_name)).all()
+    with backend.engine.connect() as conn:
+        store = layer_store(conn)
+        assert sorted(store.list_tables(conn)) == sorted(tables)
+        assert [store.count(conn, t) for t in tables] == [33, 33]
