@@ -28,3 +28,20 @@ def test_demo_load_is_idempotent(backend):
         store = layer_store(conn)
         assert sorted(store.list_tables(conn)) == sorted(tables)
         assert [store.count(conn, t) for t in tables] == [33, 33]
+
+
+def test_catalogue_version_moves_with_every_change(backend):
+    from niaouli.catalogue.changes import read_version
+    from niaouli.catalogue.lifecycle import delete_dataset
+
+    start = read_version(backend.engine)
+    load_demo(backend.settings, echo=lambda _m: None)
+    after_load = read_version(backend.engine)
+    assert after_load > start
+    with backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, "communes-nc")
+        service.update_dataset(session, dataset, access_level="draft")
+    after_update = read_version(backend.engine)
+    assert after_update > after_load
+    delete_dataset(backend.engine, backend.settings, "communes-nc")
+    assert read_version(backend.engine) > after_update

@@ -293,3 +293,16 @@ class Event(Timestamped, Base):
     )
 
     datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_events)
+
+
+class CatalogueState(Base):
+    """One row: the catalogue's version, bumped by every change (see `changes`)."""
+
+    __tablename__ = "catalogue_state"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+
+
+# Importing the models installs the change tracking on every Session.
+from niaouli.catalogue import changes as _changes  # noqa: E402, F401

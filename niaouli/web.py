@@ -1,0 +1,19 @@
+"""The one ASGI application `niaouli serve` runs: portal at /, OGC API at /ogc, CSW at /csw.
+
+Each interface is its own app with its own package (services/ogc, services/csw, portal);
+this module only mounts them. Data flows one way: catalogue -> services -> pages.
+"""
+
+from __future__ import annotations
+
+from starlette.applications import Starlette
+from starlette.routing import Mount
+
+from niaouli.portal.app import create_app as create_portal_app
+
+
+def create_app() -> Starlette:
+    routes = []
+    # Service mounts are added here as each interface lands (see docs/architecture.md).
+    routes.append(Mount("/", app=create_portal_app()))
+    return Starlette(routes=routes)

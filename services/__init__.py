@@ -1,0 +1,1 @@
+"""Services: the standard interfaces over the catalogue (OGC API at /ogc, CSW at /csw)."""
