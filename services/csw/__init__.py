@@ -1,0 +1,1 @@
+"""CSW service package."""
