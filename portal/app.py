@@ -1,73 +1,80 @@
-"""The portal's ASGI application: French pages over the catalogue, anonymous view only.
+"""The portal's ASGI application: French pages over the catalogue, mounted at `/`.
 
-Every value from data goes through Jinja2's autoescaping (SECURITY-CASES S20-S22), and a
-strict Content-Security-Policy forbids inline scripts.
+Routing and error pages only; the pages live in `pages.py`, the files in `files.py`.
+Handlers are plain functions, which Starlette runs in its thread pool: they do blocking
+database and GDAL work and must not stall the event loop.
 """
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
-from sqlalchemy.orm import Session
+from niaouli.portal.common import Portal
+from niaouli.portal.files import Files
+from niaouli.portal.pages import Pages
+from niaouli.portal.rendering import make_environment
+from niaouli.portal.security import SecurityHeaders
 from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
 
-from niaouli.catalogue import service
-from niaouli.catalogue.access import ANONYMOUS
 from niaouli.db.engine import get_engine
-from niaouli.settings import load_settings
+from niaouli.settings import Settings, load_settings
 
-TEMPLATES = Path(__file__).parent / "templates"
-SECURITY_HEADERS = {
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; object-src 'none'; "
-    "base-uri 'none'; frame-ancestors 'none'",
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "same-origin",
+STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
+
+ERRORS = {
+    404: (
+        "Page introuvable",
+        "Cette page n'existe pas, n'existe plus, ou n'est pas publique.",
+    ),
+    405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas de cette façon."),
+    500: (
+        "Erreur du serveur",
+        "Une erreur inattendue s'est produite de notre côté. Elle a été enregistrée ; "
+        "réessayez dans quelques instants.",
+    ),
 }
 
 
-def create_app() -> Starlette:
-    settings = load_settings()
-    engine = get_engine(settings)
-    env = Environment(
-        loader=FileSystemLoader(TEMPLATES),
-        autoescape=select_autoescape(["html"]),
-        auto_reload=False,
-    )
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    portal = Portal(settings, get_engine(settings), make_environment())
+    pages = Pages(portal)
+    files = Files(portal)
 
-    def render(name: str, status: int = 200, **context: object) -> HTMLResponse:
-        body = env.get_template(name).render(**context)
-        return HTMLResponse(body, status_code=status, headers=SECURITY_HEADERS)
+    def error_page(request: Request, status: int) -> HTMLResponse:
+        title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
+        return portal.render(request, "error.html", status, title=title, message=message)
 
-    async def home(request: Request) -> HTMLResponse:
-        with Session(engine) as session:
-            datasets = service.list_datasets(session, ANONYMOUS)
-            context = {
-                "datasets": datasets,
-                "count": service.count_datasets(session, ANONYMOUS),
-                "spatial": service.count_datasets(session, ANONYMOUS, spatial=True),
-                "organisations": service.list_organisations(session),
-            }
-            return render("home.html", **context)
+    async def http_error(request: Request, exc: Exception) -> HTMLResponse:
+        status = exc.status_code if isinstance(exc, HTTPException) else 500
+        return error_page(request, status)
 
-    async def dataset(request: Request) -> HTMLResponse:
-        with Session(engine) as session:
-            try:
-                item = service.get_dataset(session, request.path_params["slug"], ANONYMOUS)
-            except service.NotFoundError:
-                return render("404.html", status=404)
-            return render("dataset.html", dataset=item)
+    async def server_error(request: Request, exc: Exception) -> HTMLResponse:
+        log.exception("portal error on %s", request.url.path, exc_info=exc)
+        return error_page(request, 500)
 
-    async def not_found(request: Request, exc: Exception) -> HTMLResponse:
-        return render("404.html", status=404)
-
+    dataset = "/jeux-de-donnees/{slug}"
+    layer = dataset + "/couches/{layer}"
     return Starlette(
         routes=[
-            Route("/", home),
-            Route("/jeux-de-donnees/{slug}", dataset),
+            Route("/", pages.home, name="home"),
+            Route("/jeux-de-donnees", pages.datasets, name="datasets"),
+            Route(dataset, pages.dataset, name="dataset"),
+            Route(dataset + "/ressources/{resource_id:int}/{filename}", files.resource),
+            Route(layer + "/apercu.geojson", files.preview),
+            Route(layer + "/{filename}", files.export),
+            Route("/organisations", pages.organisations, name="organisations"),
+            Route("/organisations/{slug}", pages.organisation, name="organisation"),
+            Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
-        exception_handlers={404: not_found},
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
     )

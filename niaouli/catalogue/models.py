@@ -171,6 +171,8 @@ class Dataset(Timestamped, Base):
     is_spatial: Mapped[bool] = mapped_column(default=False)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     original_metadata: Mapped[str | None] = mapped_column(Text)
+    # Normalised words for accent-insensitive search, written by `catalogue.search`.
+    search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
 
     organisation: Mapped[Organisation] = relationship(back_populates="datasets")
     resources: Mapped[list[Resource]] = relationship(
@@ -304,5 +306,7 @@ class CatalogueState(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
-# Importing the models installs the change tracking on every Session.
+# Importing the models installs the change tracking (and the search text hook) on every
+# Session.
 from niaouli.catalogue import changes as _changes  # noqa: E402, F401
+from niaouli.catalogue import search as _search  # noqa: E402, F401

@@ -12,9 +12,10 @@ from datetime import datetime
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from niaouli.catalogue import search
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -120,6 +121,70 @@ def count_datasets(session: Session, viewer: Viewer, spatial: bool | None = None
     if spatial is not None:
         query = query.where(Dataset.is_spatial == spatial)
     return session.scalar(query) or 0
+
+
+def search_datasets(
+    session: Session,
+    viewer: Viewer,
+    query: str | None = None,
+    organisation: Organisation | None = None,
+    limit: int = 20,
+    offset: int = 0,
+) -> tuple[Sequence[Dataset], int]:
+    """One page of the datasets `viewer` may see matching `query`, and their total count.
+
+    Matching is accent- and case-insensitive over title, description, themes, keywords
+    and organisation name (see `niaouli.catalogue.search`).
+    """
+    condition = and_(visible_datasets(viewer), search.matches(query))
+    if organisation is not None:
+        condition = and_(condition, Dataset.organisation_id == organisation.id)
+    total = session.scalar(select(func.count()).select_from(Dataset).where(condition)) or 0
+    items = session.scalars(
+        select(Dataset)
+        .where(condition)
+        .options(selectinload(Dataset.organisation), selectinload(Dataset.layers))
+        .order_by(Dataset.title, Dataset.id)
+        .limit(limit)
+        .offset(offset)
+    ).all()
+    return items, total
+
+
+def recent_datasets(session: Session, viewer: Viewer, limit: int = 5) -> Sequence[Dataset]:
+    """The datasets `viewer` may see, most recently updated first."""
+    return session.scalars(
+        dataset_query(viewer)
+        .options(selectinload(Dataset.organisation), selectinload(Dataset.layers))
+        .order_by(Dataset.updated_at.desc(), Dataset.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def count_layers(session: Session, viewer: Viewer) -> tuple[int, int]:
+    """(spatial layers, features in them) among the datasets `viewer` may see."""
+    row = session.execute(
+        select(func.count(Layer.id), func.coalesce(func.sum(Layer.feature_count), 0))
+        .join(Dataset, Dataset.id == Layer.dataset_id)
+        .where(visible_datasets(viewer), Layer.geometry_type.is_not(None))
+    ).one()
+    return int(row[0]), int(row[1])
+
+
+def organisations_with_counts(session: Session, viewer: Viewer) -> list[tuple[Organisation, int]]:
+    """Every organisation with the number of its datasets that `viewer` may see."""
+    visible = (
+        select(Dataset.organisation_id, func.count(Dataset.id).label("n"))
+        .where(visible_datasets(viewer))
+        .group_by(Dataset.organisation_id)
+        .subquery()
+    )
+    rows = session.execute(
+        select(Organisation, func.coalesce(visible.c.n, 0))
+        .outerjoin(visible, visible.c.organisation_id == Organisation.id)
+        .order_by(Organisation.name)
+    ).all()
+    return [(org, int(n)) for org, n in rows]
 
 
 def get_dataset(session: Session, slug: str, viewer: Viewer) -> Dataset:

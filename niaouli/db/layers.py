@@ -10,9 +10,10 @@ from __future__ import annotations
 import io
 import json
 import secrets
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from datetime import UTC, date, datetime, time
+from typing import Any, Protocol
 
 import numpy as np
 import pyarrow as pa
@@ -259,3 +260,88 @@ class SpatialiteLayers:
 
 def layer_store(conn: Connection) -> LayerStore:
     return PostgisLayers() if conn.dialect.name == "postgresql" else SpatialiteLayers()
+
+
+# --- reading a whole layer (exports, previews) -----------------------------------------
+
+ARROW_TYPES = {
+    "integer": pa.int64(),
+    "number": pa.float64(),
+    "boolean": pa.bool_(),
+    "string": pa.string(),
+    "date": pa.date32(),
+    "datetime": pa.timestamp("us", tz="UTC"),
+    "time": pa.time64("us"),
+    "binary": pa.binary(),
+    "json": pa.string(),
+}
+GEOMETRY_FIELD = "geometry"
+
+
+def _to_arrow_value(value: Any, kind: str) -> Any:
+    """A value as the database returned it -> what `ARROW_TYPES[kind]` accepts.
+
+    SpatiaLite keeps dates as ISO text and booleans as integers; PostGIS returns JSON as
+    Python objects. Callers get the same Arrow types from both.
+    """
+    if value is None:
+        return None
+    if kind == "boolean":
+        return bool(value)
+    if kind == "json":
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    if kind == "date" and isinstance(value, str):
+        return date.fromisoformat(value[:10])
+    if kind == "datetime":
+        if isinstance(value, str):
+            value = datetime.fromisoformat(value)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if kind == "time" and isinstance(value, str):
+        return time.fromisoformat(value)
+    if kind == "binary":
+        return bytes(value)
+    return value
+
+
+def layer_arrow_schema(columns: Sequence[ColumnSpec], has_geometry: bool) -> pa.Schema:
+    """Fields of `read_layer` batches: `fid`, WKB `geometry` if any, then the db columns."""
+    fields = [pa.field("fid", pa.int64())]
+    if has_geometry:
+        fields.append(pa.field(GEOMETRY_FIELD, pa.binary()))
+    fields += [pa.field(c.column, ARROW_TYPES[c.type]) for c in columns]
+    return pa.schema(fields)
+
+
+def read_layer(
+    conn: Connection,
+    table: str,
+    columns: Sequence[ColumnSpec],
+    has_geometry: bool,
+    limit: int | None = None,
+    batch_size: int = 10_000,
+) -> Iterator[pa.RecordBatch]:
+    """Stream a layer's rows, ordered by `fid`, as Arrow batches (geometry as WKB, 4326).
+
+    On PostGIS the rows come through a server-side cursor, so a million-feature export
+    holds one batch in memory, not the table.
+    """
+    postgis = conn.dialect.name == "postgresql"
+    qualified = PostgisLayers().qualified(table) if postgis else quote(table)
+    selected = ["fid"]
+    if has_geometry:
+        selected.append("ST_AsBinary(geom)" if postgis else "AsBinary(geom)")
+    selected += [quote(c.column) for c in columns]
+    statement = f"SELECT {', '.join(selected)} FROM {qualified} ORDER BY fid"
+    if limit is not None:
+        statement += f" LIMIT {int(limit)}"
+    schema = layer_arrow_schema(columns, has_geometry)
+    kinds = ["integer"] + (["binary"] if has_geometry else []) + [c.type for c in columns]
+    result = conn.execution_options(stream_results=True, yield_per=batch_size).exec_driver_sql(
+        statement
+    )
+    for rows in result.partitions(batch_size):
+        arrays = [
+            pa.array([_to_arrow_value(row[i], kind) for row in rows], type=field.type)
+            for i, (kind, field) in enumerate(zip(kinds, schema, strict=True))
+        ]
+        yield pa.RecordBatch.from_arrays(arrays, schema=schema)

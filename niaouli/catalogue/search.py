@@ -1,0 +1,128 @@
+"""Accent- and case-insensitive dataset search, identical on PostGIS and SQLite.
+
+Why a normalised column rather than `unaccent` or FTS5: one code path for both backends,
+no database extension to install, and "Hienghene" finds "Hienghène" everywhere. The
+column `datasets.search_text` holds the title, description, themes, keywords and the
+organisation's name, lower-cased and stripped of diacritics. It is rewritten by a change
+hook inside the very transaction that changes a dataset (`changes.on_datasets_changed`),
+and for every dataset of an organisation whose name changes, so it never lags behind.
+A later full-text index (tsvector, FTS5) can be built over this same column.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, true, update
+from sqlalchemy import event as sa_event
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue.changes import on_datasets_changed
+from niaouli.catalogue.models import Dataset, Organisation
+
+MAX_QUERY_TERMS = 12
+MAX_QUERY_LENGTH = 300
+# Letters that NFKD does not decompose but people type without them.
+LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ø": "o", "Ø": "o"})
+WORD = re.compile(r"\w+")
+
+
+def normalise(text: str | None) -> str:
+    """Lower-case words without diacritics: "Hienghène, L'Île" -> "hienghene l ile"."""
+    if not text:
+        return ""
+    decomposed = unicodedata.normalize("NFKD", text.translate(LIGATURES))
+    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return " ".join(WORD.findall(stripped.casefold()))
+
+
+def _words(values: Iterable[Any]) -> list[str]:
+    return [normalise(str(v)) for v in values if v is not None and not isinstance(v, dict)]
+
+
+def search_text(
+    title: str | None,
+    description: str | None,
+    themes: Iterable[Any] | None,
+    keywords: Iterable[Any] | None,
+    organisation_name: str | None,
+) -> str:
+    """The searchable text of one dataset, padded with spaces so word starts are ` word`."""
+    parts = [
+        normalise(title),
+        normalise(description),
+        *_words(themes or ()),
+        *_words(keywords or ()),
+    ]
+    parts.append(normalise(organisation_name))
+    return " " + " ".join(p for p in parts if p) + " "
+
+
+def query_terms(query: str | None) -> list[str]:
+    """The normalised words of a visitor's query (bounded: a query is untrusted input)."""
+    return normalise((query or "")[:MAX_QUERY_LENGTH]).split()[:MAX_QUERY_TERMS]
+
+
+def _like_escape(term: str) -> str:
+    return term.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def matches(query: str | None) -> ColumnElement[bool]:
+    """Datasets whose text contains every word of `query` (as a substring: "noum" works)."""
+    terms = query_terms(query)
+    if not terms:
+        return true()
+    return and_(*(Dataset.search_text.like(f"%{_like_escape(t)}%", escape="\\") for t in terms))
+
+
+def refresh(conn: Connection, dataset_ids: Iterable[int] | None = None) -> int:
+    """Rewrite `search_text` of the given datasets (all when None) from their current rows."""
+    datasets = Dataset.__table__
+    organisations = Organisation.__table__
+    query = select(
+        datasets.c.id,
+        datasets.c.title,
+        datasets.c.description,
+        datasets.c.themes,
+        datasets.c.keywords,
+        organisations.c.name,
+    ).join(organisations, organisations.c.id == datasets.c.organisation_id)
+    if dataset_ids is not None:
+        ids = sorted(set(dataset_ids))
+        if not ids:
+            return 0
+        query = query.where(datasets.c.id.in_(ids))
+    values = [{"row_id": row.id, "text": search_text(*row[1:])} for row in conn.execute(query)]
+    if values:
+        conn.execute(
+            update(datasets)
+            .where(datasets.c.id == bindparam("row_id"))
+            .values(search_text=bindparam("text")),
+            values,
+        )
+    return len(values)
+
+
+@on_datasets_changed
+def _refresh_changed(conn: Connection, changed: set[int], _deleted: set[int]) -> None:
+    refresh(conn, changed)
+
+
+@sa_event.listens_for(Session, "after_flush")
+def _refresh_renamed_organisations(session: Session, _context) -> None:  # noqa: ANN001
+    """An organisation's name is part of its datasets' text: follow renames."""
+    renamed = [
+        o.id
+        for o in session.dirty
+        if isinstance(o, Organisation) and session.is_modified(o) and o.id is not None
+    ]
+    if not renamed:
+        return
+    conn = session.connection()
+    ids = conn.execute(
+        select(Dataset.__table__.c.id).where(Dataset.__table__.c.organisation_id.in_(renamed))
+    ).scalars()
+    refresh(conn, list(ids))

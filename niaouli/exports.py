@@ -1,0 +1,207 @@
+"""Layer exports (GeoPackage, GeoJSON, CSV, zipped Shapefile), generated once and cached.
+
+Why from the layer table and not the uploaded file: the table is what was validated,
+repaired and published (EPSG:4326, repaired rings), whatever the source format was.
+Rows are streamed from the database (`niaouli.db.layers.read_layer`) straight into
+GDAL (`pyogrio.write_arrow`), so a big layer never sits whole in memory.
+
+The cache lives under `<data dir>/exports/<table name>/`. Table names are server-made
+(`lyr_<hex>`) and change with every ingestion, so a re-ingested layer can never be
+served from a stale export; `prune` removes the folders of tables that are gone.
+Files are written under a temporary name and renamed into place, so concurrent
+requests never see half an export.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pyarrow as pa
+import pyogrio
+from sqlalchemy import Engine
+
+from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, layer_arrow_schema, read_layer
+from niaouli.settings import Settings
+
+TABLE_NAME = re.compile(r"^lyr_[0-9a-f]{8,32}$")
+SHAPEFILE_PARTS = (".shp", ".shx", ".dbf", ".prj", ".cpg")
+
+
+@dataclass(frozen=True)
+class ExportFormat:
+    key: str  # in URLs: `<collection>.<key>`
+    label: str
+    driver: str
+    media_type: str
+    spatial_only: bool
+    layer_options: tuple[tuple[str, str], ...] = ()
+
+
+FORMATS: dict[str, ExportFormat] = {
+    f.key: f
+    for f in (
+        ExportFormat(
+            "gpkg", "GeoPackage", "GPKG", "application/geopackage+sqlite3", spatial_only=True
+        ),
+        ExportFormat(
+            "geojson",
+            "GeoJSON",
+            "GeoJSON",
+            "application/geo+json",
+            spatial_only=True,
+            layer_options=(("RFC7946", "YES"),),
+        ),
+        ExportFormat(
+            "csv",
+            "CSV",
+            "CSV",
+            "text/csv; charset=utf-8",
+            spatial_only=False,
+            layer_options=(("GEOMETRY", "AS_WKT"), ("WRITE_BOM", "NO")),
+        ),
+        ExportFormat(
+            "shp.zip",
+            "Shapefile (zip)",
+            "ESRI Shapefile",
+            "application/zip",
+            spatial_only=True,
+            layer_options=(("ENCODING", "UTF-8"),),
+        ),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """What an export needs to know about a layer (detached from any session)."""
+
+    table_name: str
+    collection_id: str
+    geometry_type: str | None
+    columns: tuple[ColumnSpec, ...]
+
+    @classmethod
+    def from_layer(cls, layer: object) -> LayerInfo:
+        columns = tuple(
+            ColumnSpec(c["name"], c["column"], c["type"])
+            for c in getattr(layer, "attribute_schema", None) or ()
+        )
+        return cls(layer.table_name, layer.collection_id, layer.geometry_type, columns)
+
+    @property
+    def has_geometry(self) -> bool:
+        return self.geometry_type is not None
+
+
+def formats_for(layer: LayerInfo) -> list[ExportFormat]:
+    return [f for f in FORMATS.values() if layer.has_geometry or not f.spatial_only]
+
+
+def cache_dir(settings: Settings) -> Path:
+    return settings.data_dir / "exports"
+
+
+def export_path(settings: Settings, layer: LayerInfo, fmt: ExportFormat) -> Path:
+    if not TABLE_NAME.match(layer.table_name):
+        raise ValueError(f"unexpected layer table name {layer.table_name!r}")
+    return cache_dir(settings) / layer.table_name / f"export.{fmt.key}"
+
+
+def ensure_export(engine: Engine, settings: Settings, layer: LayerInfo, fmt: ExportFormat) -> Path:
+    """The cached export file, generated first when missing. Blocking: run in a thread."""
+    if fmt.spatial_only and not layer.has_geometry:
+        raise ValueError(f"{fmt.label} needs a spatial layer")
+    target = export_path(settings, layer, fmt)
+    if target.is_file():
+        return target
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=target.parent) as work:
+        produced = _write(engine, layer, fmt, Path(work))
+        os.replace(produced, target)
+    return target
+
+
+def _output_names(layer: LayerInfo) -> list[str]:
+    """Attribute names as in the source file, unless they clash with fid/geometry."""
+    reserved = {"fid", GEOMETRY_FIELD, "wkt"}
+    names: list[str] = []
+    for column in layer.columns:
+        name = column.name if column.name.lower() not in reserved else column.column
+        if name.lower() in reserved or name.lower() in {n.lower() for n in names}:
+            name = column.column
+        names.append(name)
+    return names
+
+
+def _batches(engine: Engine, layer: LayerInfo, schema: pa.Schema) -> Iterator[pa.RecordBatch]:
+    with engine.connect() as conn:
+        for batch in read_layer(conn, layer.table_name, layer.columns, layer.has_geometry):
+            yield pa.RecordBatch.from_arrays(batch.columns, schema=schema)
+
+
+def _renamed_schema(layer: LayerInfo) -> pa.Schema:
+    source = layer_arrow_schema(layer.columns, layer.has_geometry)
+    head = 2 if layer.has_geometry else 1
+    fields = list(source)[:head]
+    fields += [
+        field.with_name(name)
+        for field, name in zip(list(source)[head:], _output_names(layer), strict=True)
+    ]
+    return pa.schema(fields)
+
+
+def _write(engine: Engine, layer: LayerInfo, fmt: ExportFormat, work: Path) -> Path:
+    schema = _renamed_schema(layer)
+    reader = pa.RecordBatchReader.from_batches(schema, _batches(engine, layer, schema))
+    name = layer.collection_id
+    is_shapefile = fmt.key == "shp.zip"
+    path = work / (f"{name}.shp" if is_shapefile else f"{name}.{fmt.key}")
+    options = dict(fmt.layer_options)
+    if fmt.key == "csv" and not layer.has_geometry:
+        options.pop("GEOMETRY")
+    pyogrio.write_arrow(
+        reader,
+        path,
+        layer=name,
+        driver=fmt.driver,
+        geometry_name=GEOMETRY_FIELD if layer.has_geometry else None,
+        geometry_type=_gdal_geometry_type(layer.geometry_type),
+        crs="EPSG:4326" if layer.has_geometry else None,
+        layer_options=options,
+    )
+    if not is_shapefile:
+        return path
+    archive = work / f"{name}.shp.zip"
+    with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
+        for suffix in SHAPEFILE_PARTS:
+            part = path.with_suffix(suffix)
+            if part.is_file():
+                bundle.write(part, arcname=part.name)
+    return archive
+
+
+def _gdal_geometry_type(geometry_type: str | None) -> str | None:
+    if geometry_type is None:
+        return None
+    return "Unknown" if geometry_type.lower() == "geometry" else geometry_type
+
+
+def prune(settings: Settings, live_tables: Sequence[str]) -> list[str]:
+    """Remove cached exports of tables that no longer exist (re-ingested or deleted)."""
+    root = cache_dir(settings)
+    if not root.is_dir():
+        return []
+    live = set(live_tables)
+    removed = []
+    for entry in root.iterdir():
+        if entry.is_dir() and entry.name not in live:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry.name)
+    return sorted(removed)

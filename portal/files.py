@@ -1,0 +1,144 @@
+"""Files the portal hands out: original resources, layer exports, map preview GeoJSON.
+
+Each handler first fetches the dataset through the catalogue service with the visitor's
+viewer (so a non-public dataset's files are a 404 like anything else of it), then finds
+the resource or layer *inside that dataset* — never by a global id alone.
+
+Original files are resolved only with `ingest.storage.resolve` from the server-made
+storage key (S16), and are always sent as `attachment`, with `nosniff`, a sandboxing
+CSP and a media type from a short allow-list — never `text/html` or SVG (S19).
+"""
+
+from __future__ import annotations
+
+import shapely
+from niaouli.ingest import storage
+from niaouli.portal.common import Portal, not_found, viewer_for
+from niaouli.portal.security import file_headers
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+
+from niaouli import exports
+from niaouli.catalogue import service
+from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
+from niaouli.db.layers import GEOMETRY_FIELD, read_layer
+
+PREVIEW_FEATURES = 5000
+PREVIEW_DETAIL = 1500  # simplify to about 1/1500 of the layer's extent
+SERVED_MEDIA_TYPES = {
+    "application/geo+json",
+    "application/json",
+    "application/geopackage+sqlite3",
+    "application/zip",
+    "application/x-shapefile",
+    "application/vnd.google-earth.kml+xml",
+    "application/gpx+xml",
+    "application/pdf",
+    "text/csv",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+}
+
+
+def download_media_type(declared: str | None) -> str:
+    """The declared type if it is a harmless data type, else a plain byte stream."""
+    base = (declared or "").split(";")[0].strip().lower()
+    if base not in SERVED_MEDIA_TYPES:
+        return "application/octet-stream"
+    return "text/csv; charset=utf-8" if base == "text/csv" else base
+
+
+class Files:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    def _dataset(self, session: Session, request: Request) -> Dataset:
+        try:
+            return service.get_dataset(session, request.path_params["slug"], viewer_for(request))
+        except service.NotFoundError:
+            raise not_found() from None
+
+    def _layer(self, session: Session, request: Request) -> Layer:
+        dataset = self._dataset(session, request)
+        name = request.path_params["layer"]
+        layer = next((item for item in dataset.layers if item.name == name), None)
+        if layer is None:
+            raise not_found()
+        return layer
+
+    def resource(self, request: Request) -> Response:
+        """`/jeux-de-donnees/{slug}/ressources/{id}/{filename}`: the original file."""
+        with Session(self.portal.engine) as session:
+            dataset = self._dataset(session, request)
+            resource: Resource | None = next(
+                (r for r in dataset.resources if r.id == request.path_params["resource_id"]),
+                None,
+            )
+            if (
+                resource is None
+                or resource.kind != ResourceKind.FILE
+                or not resource.storage_key
+                or resource.filename != request.path_params["filename"]
+            ):
+                raise not_found()
+            key, filename, declared = resource.storage_key, resource.filename, resource.media_type
+        try:
+            path = storage.resolve(self.portal.settings.files_dir, key, filename)
+        except ValueError:
+            raise not_found() from None
+        if not path.is_file():
+            raise not_found()
+        return FileResponse(
+            path,
+            media_type=download_media_type(declared),
+            filename=filename,
+            content_disposition_type="attachment",
+            headers=file_headers(),
+        )
+
+    def export(self, request: Request) -> Response:
+        """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`."""
+        with Session(self.portal.engine) as session:
+            layer = self._layer(session, request)
+            info = exports.LayerInfo.from_layer(layer)
+        requested = request.path_params["filename"]
+        prefix = f"{info.collection_id}."
+        key = requested[len(prefix) :] if requested.startswith(prefix) else ""
+        fmt = next((f for f in exports.formats_for(info) if f.key == key), None)
+        if fmt is None:
+            raise not_found()
+        path = exports.ensure_export(self.portal.engine, self.portal.settings, info, fmt)
+        return FileResponse(
+            path,
+            media_type=fmt.media_type,
+            filename=requested,
+            content_disposition_type="attachment",
+            headers=file_headers(),
+        )
+
+    def preview(self, request: Request) -> Response:
+        """A light GeoJSON of a layer for the map preview: simplified, geometry only."""
+        with Session(self.portal.engine) as session:
+            layer = self._layer(session, request)
+            info = exports.LayerInfo.from_layer(layer)
+            if not info.has_geometry:
+                raise not_found()
+            extent = layer.extent
+            conn = session.connection()
+            batches = list(read_layer(conn, info.table_name, (), True, limit=PREVIEW_FEATURES))
+        fids = [fid for batch in batches for fid in batch.column("fid").to_pylist()]
+        wkb = [g for batch in batches for g in batch.column(GEOMETRY_FIELD).to_pylist()]
+        geometries = shapely.from_wkb(wkb)
+        if extent:
+            span = max(extent[2] - extent[0], extent[3] - extent[1])
+            if span > 0:
+                geometries = shapely.simplify(
+                    geometries, span / PREVIEW_DETAIL, preserve_topology=True
+                )
+        features = ",".join(
+            f'{{"type":"Feature","id":{fid},"geometry":{geojson},"properties":{{}}}}'
+            for fid, geojson in zip(fids, shapely.to_geojson(geometries), strict=True)
+            if geojson is not None
+        )
+        body = '{"type":"FeatureCollection","features":[' + features + "]}"
+        return Response(body, media_type="application/geo+json", headers=file_headers())

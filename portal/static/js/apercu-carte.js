@@ -1,0 +1,69 @@
+// Map previews on dataset pages: each `.map[data-preview]` element gets a MapLibre map
+// drawing its layer's simplified GeoJSON over a plain background (no external basemap:
+// the page must work offline and load nothing from other sites).
+import { Map as MapLibreMap, NavigationControl } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+
+const COLOURS = { fill: "#1f8a70", line: "#0b5c4b", point: "#c2410c" };
+
+function layersFor(geometry) {
+  const kind = (geometry || "").toLowerCase();
+  if (kind.includes("point")) {
+    return [{
+      id: "points", type: "circle", source: "couche",
+      paint: {
+        "circle-radius": 4, "circle-color": COLOURS.point,
+        "circle-stroke-color": "#ffffff", "circle-stroke-width": 1,
+      },
+    }];
+  }
+  if (kind.includes("line")) {
+    return [{ id: "lignes", type: "line", source: "couche", paint: { "line-color": COLOURS.line, "line-width": 2 } }];
+  }
+  return [
+    { id: "surfaces", type: "fill", source: "couche", paint: { "fill-color": COLOURS.fill, "fill-opacity": 0.35 } },
+    { id: "contours", type: "line", source: "couche", paint: { "line-color": COLOURS.line, "line-width": 1 } },
+  ];
+}
+
+function bounds(element) {
+  const values = (element.dataset.bbox || "").split(",").map(Number);
+  if (values.length !== 4 || values.some((v) => !Number.isFinite(v))) {
+    return [[163.5, -22.9], [168.2, -19.5]]; // New Caledonia
+  }
+  return [[values[0], values[1]], [values[2], values[3]]];
+}
+
+function showError(element, message) {
+  element.classList.add("map-error");
+  element.textContent = message;
+}
+
+function preview(element) {
+  let map;
+  try {
+    map = new MapLibreMap({
+      container: element,
+      style: {
+        version: 8,
+        // Absolute URL: the GeoJSON is fetched by a worker whose base URL is not the page's.
+        sources: { couche: { type: "geojson", data: new URL(element.dataset.preview, window.location.href).href } },
+        layers: [
+          { id: "fond", type: "background", paint: { "background-color": "#e8f1f4" } },
+          ...layersFor(element.dataset.geometry),
+        ],
+      },
+      bounds: bounds(element),
+      fitBoundsOptions: { padding: 20 },
+      attributionControl: false,
+      cooperativeGestures: true,
+    });
+  } catch (error) {
+    showError(element, "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).");
+    return;
+  }
+  map.addControl(new NavigationControl({ showCompass: false }));
+  map.on("error", () => element.classList.add("map-warning"));
+  element.mapPreview = map; // for tests and the browser console
+}
+
+document.querySelectorAll(".map[data-preview]").forEach(preview);
