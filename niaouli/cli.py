@@ -242,7 +242,7 @@ def demo_load() -> None:
     load_demo(settings, echo=click.echo)
 
 
-@main.command(help="Démarre le serveur (portail).")
+@main.command(help="Démarre le serveur (portail, OGC API, CSW).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int)
@@ -251,7 +251,7 @@ def serve(host: str, port: int, workers: int) -> None:
 
     click.echo(f"Niaouli sur http://{host}:{port}/")
     uvicorn.run(
-        "niaouli.portal.app:create_app",
+        "niaouli.web:create_app",
         factory=True,
         host=host,
         port=port,

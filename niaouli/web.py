@@ -10,10 +10,12 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 
 from niaouli.portal.app import create_app as create_portal_app
+from niaouli.services.ogc.app import create_app as create_ogc_app
 
 
 def create_app() -> Starlette:
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).
+    routes.append(Mount("/ogc", app=create_ogc_app()))
     routes.append(Mount("/", app=create_portal_app()))
     return Starlette(routes=routes)

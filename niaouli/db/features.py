@@ -1,0 +1,307 @@
+"""Reading layer tables as features, for both backends (the other half of `layers.py`).
+
+Why a module of its own: the services (OGC API Features now, tiles later) need fast,
+safe reads of the server-named layer tables, and all SQL on those tables stays under
+`niaouli.db`. Every value is a bound parameter; every identifier comes from the
+catalogue (`Layer.table_name`, `Layer.attribute_schema`) and is quoted by SQLAlchemy.
+
+Speed choices, measured against stock pygeoapi (see docs/ogc.md):
+
+- no exact ``count(*)`` per page: an unfiltered collection's size is the catalogue's
+  `Layer.feature_count` (exact: layer tables are written only together with it); a
+  filtered one is counted with a cap, and `numberMatched` is omitted past the cap;
+- stable paging ordered on the primary key `fid`; when the fids are dense (as every
+  ingestion writes them), an unfiltered `offset` becomes the keyset condition
+  ``fid > offset``, so a deep page costs one index probe, not a scan;
+- `bbox` goes through the spatial index (PostGIS GiST via ``ST_Intersects``;
+  SpatiaLite's R*Tree table ``idx_<table>_geom`` explicitly, as SpatiaLite does not use
+  it on its own);
+- output CRS through ``ST_Transform(geom, <integer srid>)``, GeoJSON written by the
+  database.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection
+
+from niaouli.db.schema import LAYER_SCHEMA
+
+GEOJSON_DIGITS = 9
+"""Decimals in GeoJSON output: well below a millimetre in degrees and in metres."""
+
+_PG_TYPES: dict[str, Any] = {
+    "integer": sa.BigInteger,
+    "number": sa.Float,
+    "boolean": sa.Boolean,
+    "string": sa.Text,
+    "date": sa.Date,
+    "datetime": sa.DateTime(timezone=True),
+    "time": sa.Time,
+    "binary": sa.LargeBinary,
+    "json": sa.JSON,
+}
+# SQLite keeps dates as ISO 8601 text: read them back as text (no lossy re-parsing).
+_SQLITE_TYPES: dict[str, Any] = {
+    "integer": sa.Integer,
+    "number": sa.Float,
+    "boolean": sa.Integer,
+    "string": sa.Text,
+    "date": sa.Text,
+    "datetime": sa.Text,
+    "time": sa.Text,
+    "binary": sa.LargeBinary,
+    "json": sa.Text,
+}
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute of a layer: public `name`, database `column`, schema `type`."""
+
+    name: str
+    column: str
+    type: str
+
+
+@dataclass(frozen=True)
+class LayerTable:
+    """What is needed to read one layer table, taken from its catalogue row."""
+
+    table: str
+    attributes: tuple[Attribute, ...]
+    has_geometry: bool
+    feature_count: int
+    postgis: bool
+
+    @classmethod
+    def from_schema(
+        cls,
+        table: str,
+        attribute_schema: Sequence[dict[str, str]],
+        *,
+        has_geometry: bool,
+        feature_count: int,
+        postgis: bool,
+    ) -> LayerTable:
+        attributes = tuple(Attribute(a["name"], a["column"], a["type"]) for a in attribute_schema)
+        return cls(table, attributes, has_geometry, feature_count, postgis)
+
+    def attribute(self, name: str) -> Attribute | None:
+        for attribute in self.attributes:
+            if attribute.name == name:
+                return attribute
+        return None
+
+    def sql_table(self) -> sa.TableClause:
+        """A lightweight SQLAlchemy table (no metadata, no reflection)."""
+        types = _PG_TYPES if self.postgis else _SQLITE_TYPES
+        columns = [sa.column("fid", sa.BigInteger)]
+        if self.has_geometry:
+            columns.append(sa.column("geom", sa.types.NullType))
+        columns += [sa.column(a.column, types[a.type]) for a in self.attributes]
+        return sa.table(self.table, *columns, schema=LAYER_SCHEMA if self.postgis else None)
+
+    def column(self, name: str) -> sa.ColumnClause:
+        """The column of attribute `name` (a public name, already checked)."""
+        attribute = self.attribute(name)
+        if attribute is None:
+            raise KeyError(name)
+        return self.sql_table().c[attribute.column]
+
+
+@dataclass(frozen=True)
+class OutputCrs:
+    """How geometries are written: integer SRID (None = stored lon/lat) and axis swap."""
+
+    srid: int | None = None
+    swap_axes: bool = False
+
+
+@dataclass
+class FeatureQuery:
+    """One page request. `bbox` is in lon/lat (CRS84); `where` holds extra conditions."""
+
+    offset: int = 0
+    limit: int = 10
+    bbox: tuple[float, float, float, float] | None = None
+    where: list[ColumnElement[bool]] = field(default_factory=list)
+    properties: Sequence[str] | None = None  # public names; None = all
+    sortby: Sequence[tuple[str, bool]] = ()  # (public name, ascending)
+    skip_geometry: bool = False
+    output: OutputCrs = field(default_factory=OutputCrs)
+
+    @property
+    def filtered(self) -> bool:
+        return bool(self.bbox or self.where)
+
+
+@dataclass
+class FeaturePage:
+    features: list[dict[str, Any]]
+    number_matched: int | None
+
+
+def _geometry_sql(layer: LayerTable, geom: sa.ColumnElement, output: OutputCrs) -> ColumnElement:
+    expr = geom
+    if output.srid is not None and output.srid != 4326:
+        expr = sa.func.ST_Transform(expr, sa.literal(output.srid, sa.Integer))
+    if output.swap_axes:
+        expr = sa.func.ST_FlipCoordinates(expr) if layer.postgis else sa.func.SwapCoordinates(expr)
+    as_json = sa.func.ST_AsGeoJSON if layer.postgis else sa.func.AsGeoJSON
+    return as_json(expr, GEOJSON_DIGITS)
+
+
+def _bbox_conditions(
+    layer: LayerTable, table: sa.TableClause, bbox: tuple[float, float, float, float]
+) -> list[ColumnElement[bool]]:
+    west, south, east, north = (float(v) for v in bbox)
+    geom = table.c.geom
+    if layer.postgis:
+        envelope = sa.func.ST_MakeEnvelope(west, south, east, north, sa.literal(4326, sa.Integer))
+        return [sa.func.ST_Intersects(geom, envelope)]
+    rtree = sa.table(
+        f"idx_{layer.table}_geom",
+        sa.column("pkid"),
+        sa.column("xmin"),
+        sa.column("xmax"),
+        sa.column("ymin"),
+        sa.column("ymax"),
+    )
+    candidates = sa.select(rtree.c.pkid).where(
+        rtree.c.xmin <= east, rtree.c.xmax >= west, rtree.c.ymin <= north, rtree.c.ymax >= south
+    )
+    envelope = sa.func.BuildMbr(west, south, east, north, sa.literal(4326, sa.Integer))
+    return [table.c.fid.in_(candidates), sa.func.ST_Intersects(geom, envelope) == 1]
+
+
+def _conditions(
+    layer: LayerTable, table: sa.TableClause, query: FeatureQuery
+) -> list[ColumnElement[bool]]:
+    conditions = list(query.where)
+    if query.bbox is not None:
+        if not layer.has_geometry:
+            return [sa.false()]
+        conditions += _bbox_conditions(layer, table, query.bbox)
+    return conditions
+
+
+def _dense_fids(conn: Connection, layer: LayerTable, table: sa.TableClause) -> bool:
+    """True when fids are exactly 1..feature_count (two index probes, no scan)."""
+    low, high = conn.execute(sa.select(sa.func.min(table.c.fid), sa.func.max(table.c.fid))).one()
+    return layer.feature_count == 0 or (low == 1 and high == layer.feature_count)
+
+
+def _selected(layer: LayerTable, names: Sequence[str] | None) -> list[Attribute]:
+    if names is None:
+        return list(layer.attributes)
+    wanted = set(names)
+    return [a for a in layer.attributes if a.name in wanted]
+
+
+def _value(attribute: Attribute, value: Any) -> Any:
+    """A database value as JSON-ready Python (both backends give the same output)."""
+    if value is None:
+        return None
+    kind = attribute.type
+    if kind == "boolean":
+        return bool(value)
+    if kind in ("date", "datetime", "time") and not isinstance(value, str):
+        return value.isoformat()
+    if kind == "json" and isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if kind == "binary":
+        return base64.b64encode(bytes(value)).decode("ascii")
+    return value
+
+
+def _feature(
+    row: Sequence[Any], attributes: list[Attribute], with_geometry: bool
+) -> dict[str, Any]:
+    fid = row[0]
+    offset = 1
+    geometry = None
+    if with_geometry:
+        geometry = json.loads(row[1]) if row[1] is not None else None
+        offset = 2
+    properties = {a.name: _value(a, row[offset + i]) for i, a in enumerate(attributes)}
+    return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+
+
+def _columns(
+    layer: LayerTable, table: sa.TableClause, attributes: list[Attribute], query: FeatureQuery
+) -> tuple[list[ColumnElement], bool]:
+    with_geometry = layer.has_geometry and not query.skip_geometry
+    columns: list[ColumnElement] = [table.c.fid]
+    if with_geometry:
+        columns.append(_geometry_sql(layer, table.c.geom, query.output))
+    columns += [table.c[a.column] for a in attributes]
+    return columns, with_geometry
+
+
+def count_matching(
+    conn: Connection, layer: LayerTable, query: FeatureQuery, cap: int
+) -> int | None:
+    """Exact number of matching features, or None when more than `cap` (bounded cost)."""
+    table = layer.sql_table()
+    conditions = _conditions(layer, table, query)
+    if not conditions:
+        return layer.feature_count
+    inner = sa.select(sa.literal(1)).select_from(table).where(*conditions).limit(cap + 1)
+    counted = conn.execute(sa.select(sa.func.count()).select_from(inner.subquery())).scalar_one()
+    return int(counted) if counted <= cap else None
+
+
+def query_page(
+    conn: Connection, layer: LayerTable, query: FeatureQuery, count_cap: int = 10_000
+) -> FeaturePage:
+    """One page of features ordered by `sortby` then `fid`, and `numberMatched` if cheap."""
+    table = layer.sql_table()
+    attributes = _selected(layer, query.properties)
+    columns, with_geometry = _columns(layer, table, attributes, query)
+    conditions = _conditions(layer, table, query)
+    statement = sa.select(*columns).select_from(table)
+    offset = query.offset
+    if conditions:
+        statement = statement.where(*conditions)
+    elif not query.sortby and offset and _dense_fids(conn, layer, table):
+        statement = statement.where(table.c.fid > offset)
+        offset = 0
+    order = [
+        table.c[layer.attribute(name).column].asc().nulls_last()
+        if ascending
+        else table.c[layer.attribute(name).column].desc().nulls_last()
+        for name, ascending in query.sortby
+    ]
+    statement = statement.order_by(*order, table.c.fid).limit(query.limit + 1).offset(offset)
+    rows = conn.execute(statement).all()
+    has_more = len(rows) > query.limit
+    features = [_feature(row, attributes, with_geometry) for row in rows[: query.limit]]
+
+    if not conditions:
+        matched: int | None = layer.feature_count
+    elif not has_more and (features or query.offset == 0):
+        matched = query.offset + len(features)  # the last page tells the exact total
+    else:
+        matched = count_matching(conn, layer, query, count_cap)
+    return FeaturePage(features, matched)
+
+
+def get_feature(
+    conn: Connection, layer: LayerTable, fid: int, output: OutputCrs | None = None
+) -> dict[str, Any] | None:
+    table = layer.sql_table()
+    query = FeatureQuery(output=output or OutputCrs())
+    attributes = list(layer.attributes)
+    columns, with_geometry = _columns(layer, table, attributes, query)
+    row = conn.execute(sa.select(*columns).select_from(table).where(table.c.fid == fid)).first()
+    return _feature(row, attributes, with_geometry) if row is not None else None

@@ -1,0 +1,249 @@
+"""Our Starlette adapter for pygeoapi's framework-neutral API, mounted at /ogc.
+
+pygeoapi's own `starlette_app` reads one global configuration at import time and so
+cannot follow the catalogue live; this adapter asks `LiveApi` for the current API object
+on every request and calls the same `pygeoapi.api.*` functions. Routes are grouped by
+OGC API part (`feature_routes`; Records and Tiles will add their own groups through
+`create_app(extra_routes=...)`), and every response gets the same security headers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from collections.abc import Callable, Sequence
+from http import HTTPStatus
+from pathlib import Path
+from typing import Any
+
+import pygeoapi
+import pygeoapi.api as core_api
+import pygeoapi.api.itemtypes as itemtypes_api
+from niaouli.services.ogc import config as ogc_config
+from niaouli.services.ogc import params, runtime
+from niaouli.services.ogc.live import LiveApi, ensure_openapi
+from pygeoapi.api import API, APIRequest
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from niaouli.db.engine import get_engine
+from niaouli.settings import Settings, load_settings
+
+PYGEOAPI_STATIC = Path(pygeoapi.__file__).resolve().parent / "static"
+HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+# No inline script anywhere in our templates: data goes in JSON blocks read by static JS.
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: https://tile.openstreetmap.org; connect-src 'self'; "
+    "object-src 'none'; base-uri 'none'; frame-ancestors 'none'"
+)
+
+LOGGER = logging.getLogger(__name__)
+ApiFunction = Callable[..., tuple[dict, int, Any]]
+
+
+class OgcService:
+    """Glue between Starlette requests and pygeoapi API functions."""
+
+    def __init__(self, live: LiveApi, public_url: str | None) -> None:
+        self.live = live
+        self.public_url = public_url.rstrip("/") if public_url else None
+
+    def base_url(self, request: Request) -> str:
+        """Absolute URL of /ogc: the configured public URL, else the request's own."""
+        if self.public_url:
+            return f"{self.public_url}/ogc"
+        host = request.headers.get("host", "")
+        if not HOST_RE.match(host):
+            host = "localhost"
+        scheme = "https" if request.url.scheme == "https" else "http"
+        return f"{scheme}://{host}{request.scope.get('root_path', '')}".rstrip("/")
+
+    async def api(self, request: Request) -> API:
+        return await asyncio.to_thread(self.live.api, self.base_url(request))
+
+    async def call(
+        self, request: Request, function: ApiFunction, *args: Any, check_format: bool = True
+    ) -> Response:
+        api = await self.api(request)
+        api_request = await APIRequest.from_starlette(request, api.locales)
+        if check_format and not api_request.is_valid():
+            headers, status, content = api.get_format_exception(api_request)
+        else:
+            headers, status, content = await asyncio.to_thread(function, api, api_request, *args)
+        if status >= 500:
+            LOGGER.error("OGC API %s %s -> %s", request.method, request.url.path, status)
+        return to_response(headers, status, content)
+
+    async def refuse(self, request: Request, error: params.ParameterError) -> Response:
+        api = await self.api(request)
+        api_request = await APIRequest.from_starlette(request, api.locales)
+        headers = api_request.get_response_headers(**api.api_headers)
+        fmt = api_request.format if api_request.is_valid() else None
+        headers, status, content = api.get_exception(
+            HTTPStatus.BAD_REQUEST, headers, fmt, error.code, str(error)
+        )
+        return to_response(headers, status, content)
+
+
+def to_response(headers: dict[str, str], status: int, content: str | bytes) -> Response:
+    response = Response(content, status_code=status)
+    response.headers.update(headers)
+    if response.headers.get("content-type", "").startswith("text/html") and (
+        "charset" not in response.headers["content-type"]
+    ):
+        response.headers["content-type"] = "text/html; charset=utf-8"
+    return response
+
+
+def _attributes(api: API, collection_id: str) -> list[str] | None:
+    resource = api.config["resources"].get(collection_id)
+    if resource is None:
+        return None
+    layer = resource["providers"][0].get("layer", {})
+    return [a["name"] for a in layer.get("attributes", [])]
+
+
+def feature_routes(service: OgcService) -> list[BaseRoute]:
+    """OGC API Common + Features (Parts 1, 2 and 3)."""
+
+    async def landing(request: Request) -> Response:
+        return await service.call(request, core_api.landing_page)
+
+    async def openapi(request: Request) -> Response:
+        api = await service.api(request)
+        await asyncio.to_thread(ensure_openapi, api)
+        return await service.call(request, core_api.openapi_)
+
+    async def conformance(request: Request) -> Response:
+        return await service.call(request, core_api.conformance)
+
+    async def collections(request: Request) -> Response:
+        return await service.call(request, core_api.describe_collections)
+
+    async def collection(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        return await service.call(request, core_api.describe_collections, collection_id)
+
+    async def schema(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        return await service.call(request, core_api.get_collection_schema, collection_id)
+
+    async def queryables(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        return await service.call(request, itemtypes_api.get_collection_queryables, collection_id)
+
+    async def items(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        api = await service.api(request)
+        attributes = _attributes(api, collection_id)
+        if attributes is not None:
+            multi = {k: request.query_params.getlist(k) for k in request.query_params}
+            try:
+                params.check_items(request.query_params, attributes, multi=multi)
+            except params.ParameterError as error:
+                return await service.refuse(request, error)
+        return await service.call(
+            request, itemtypes_api.get_collection_items, collection_id, check_format=False
+        )
+
+    async def item(request: Request) -> Response:
+        collection_id = request.path_params["collection_id"]
+        multi = {k: request.query_params.getlist(k) for k in request.query_params}
+        try:
+            params.check_item(multi)
+        except params.ParameterError as error:
+            return await service.refuse(request, error)
+        return await service.call(
+            request,
+            itemtypes_api.get_collection_item,
+            collection_id,
+            request.path_params["item_id"],
+        )
+
+    return [
+        Route("/", landing),
+        Route("/openapi", openapi),
+        Route("/conformance", conformance),
+        Route("/collections", collections),
+        Route("/collections/{collection_id}", collection),
+        Route("/collections/{collection_id}/schema", schema),
+        Route("/collections/{collection_id}/queryables", queryables),
+        Route("/collections/{collection_id}/items", items, methods=["GET", "POST"]),
+        Route("/collections/{collection_id}/items/{item_id}", item),
+    ]
+
+
+class _LayeredStatic(StaticFiles):
+    """Our vendored assets first, then pygeoapi's own (its CSS and logos)."""
+
+    def __init__(self, directories: Sequence[Path]) -> None:
+        super().__init__(directory=None)
+        self.all_directories = [str(d) for d in directories if d.is_dir()]
+
+
+async def _security_headers(app: Any, scope: dict, receive: Any, send: Any) -> None:
+    async def send_with_headers(message: dict) -> None:
+        if message["type"] == "http.response.start":
+            headers = list(message.get("headers", []))
+            names = {name.lower() for name, _ in headers}
+            extra = {
+                b"x-content-type-options": b"nosniff",
+                b"content-security-policy": CSP.encode(),
+                b"access-control-allow-origin": b"*",
+                b"referrer-policy": b"same-origin",
+            }
+            headers += [(k, v) for k, v in extra.items() if k not in names]
+            message = {**message, "headers": headers}
+        await send(message)
+
+    await app(scope, receive, send_with_headers)
+
+
+class SecurityHeaders:
+    """nosniff, a strict CSP (no inline script), and CORS for public read access."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        await _security_headers(self.app, scope, receive, send)
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    public_url: str | None = None,
+    portal_url: str | None = None,
+    poll_interval: float = 1.0,
+    extra_routes: Callable[[OgcService], list[BaseRoute]] | None = None,
+) -> SecurityHeaders:
+    """The /ogc application; `extra_routes` lets Records and Tiles add their routes."""
+    import os
+
+    # pygeoapi logs every 4xx answer with a traceback; we log server errors ourselves.
+    logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
+    settings = settings or load_settings()
+    engine = get_engine(settings)
+    runtime.set_engine(engine)
+    public_url = public_url or os.environ.get("NIAOULI_PUBLIC_URL") or None
+    live = LiveApi(
+        engine,
+        settings,
+        poll_interval=poll_interval,
+        portal_url=portal_url or public_url,
+        write_to=ogc_config.generated_dir(settings),
+    )
+    service = OgcService(live, public_url)
+    static = _LayeredStatic([ogc_config.PACKAGE_DIR / "static", PYGEOAPI_STATIC])
+    routes = [*feature_routes(service), Mount("/static", app=static, name="static")]
+    if extra_routes is not None:
+        routes[-1:-1] = extra_routes(service)
+    return SecurityHeaders(Starlette(routes=routes))

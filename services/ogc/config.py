@@ -1,0 +1,141 @@
+"""The pygeoapi configuration, generated from the catalogue.
+
+A committed base file (`pygeoapi-config/base.yml`: server, metadata in French, limits)
+plus one collection per layer of every dataset the anonymous viewer may see, with id
+`Layer.collection_id`. The result is also written to `pygeoapi-config/generated/` (or
+under the data directory outside a checkout) so that people can inspect what is served;
+the server itself never reads that copy back.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import yaml
+from niaouli.services.ogc import crs
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.models import Layer
+from niaouli.settings import CHECKOUT_ROOT, Settings
+
+PROVIDER = "niaouli.services.ogc.provider.LayerProvider"
+WORLD = [-180.0, -90.0, 180.0, 90.0]
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
+def config_dir() -> Path:
+    """`pygeoapi-config/` of the checkout, or `NIAOULI_PYGEOAPI_CONFIG_DIR`."""
+    return Path(os.environ.get("NIAOULI_PYGEOAPI_CONFIG_DIR") or CHECKOUT_ROOT / "pygeoapi-config")
+
+
+def generated_dir(settings: Settings) -> Path:
+    """Where the generated configuration is written for inspection."""
+    folder = config_dir()
+    if (CHECKOUT_ROOT / "pyproject.toml").is_file() and folder.is_dir():
+        return folder / "generated"
+    return settings.data_dir / "pygeoapi"
+
+
+def load_base(path: Path | None = None) -> dict[str, Any]:
+    with open(path or config_dir() / "base.yml", encoding="utf-8") as handle:
+        return yaml.safe_load(handle)
+
+
+def time_field(attribute_schema: Iterable[dict[str, str]]) -> str | None:
+    """The first date or date-time attribute: what `datetime=` filters on."""
+    for attribute in attribute_schema:
+        if attribute["type"] in ("datetime", "date"):
+            return attribute["name"]
+    return None
+
+
+def layer_resource(layer: Layer, portal_url: str | None = None) -> dict[str, Any]:
+    """One pygeoapi collection for one layer (the dataset is already known visible)."""
+    dataset = layer.dataset
+    title = dataset.title if len(dataset.layers) == 1 else f"{dataset.title} — {layer.name}"
+    bbox = list(layer.extent) if layer.extent else WORLD
+    provider: dict[str, Any] = {
+        "type": "feature",
+        "name": PROVIDER,
+        "data": layer.table_name,
+        "id_field": "fid",
+        "storage_crs": crs.CRS84,
+        "crs": crs.supported_crs(layer.native_crs),
+        "layer": {
+            "attributes": [dict(a) for a in layer.attribute_schema],
+            "has_geometry": layer.geometry_type is not None,
+            "feature_count": int(layer.feature_count),
+        },
+    }
+    field = time_field(layer.attribute_schema)
+    if field:
+        provider["time_field"] = field
+    resource: dict[str, Any] = {
+        "type": "collection",
+        "title": title,
+        "description": dataset.description or title,
+        "keywords": [str(k) for k in (dataset.keywords or [])] or ["Nouvelle-Calédonie"],
+        "extents": {"spatial": {"bbox": bbox, "crs": crs.CRS84}},
+        "links": [],
+        "providers": [provider],
+    }
+    if portal_url:
+        resource["links"].append(
+            {
+                "type": "text/html",
+                "rel": "describedby",
+                "title": "Fiche du jeu de données sur le portail",
+                "href": f"{portal_url.rstrip('/')}/jeux-de-donnees/{dataset.slug}",
+                "hreflang": "fr",
+            }
+        )
+    return resource
+
+
+def published_layers(engine: Engine) -> list[Layer]:
+    """Layers of the datasets an anonymous visitor may see, with their dataset loaded."""
+    with Session(engine) as session:
+        layers = list(service.list_layers(session, ANONYMOUS))
+        for layer in layers:
+            _ = layer.dataset.layers  # loaded before the session closes
+        session.expunge_all()
+    return layers
+
+
+def build_config(
+    base: dict[str, Any], layers: Iterable[Layer], url: str, portal_url: str | None = None
+) -> dict[str, Any]:
+    """The full pygeoapi configuration for `layers`, served at `url`."""
+    config = copy.deepcopy(base)
+    server = config.setdefault("server", {})
+    server["url"] = url.rstrip("/")
+    templates = server.setdefault("templates", {})
+    templates.setdefault("path", str(config_dir() / "templates"))
+    templates.setdefault("static", str(PACKAGE_DIR / "static"))
+    config["resources"] = {
+        layer.collection_id: layer_resource(layer, portal_url) for layer in layers
+    }
+    return config
+
+
+def write_generated(config: dict[str, Any], folder: Path) -> Path:
+    """Write `config` as YAML for inspection, atomically (readers never see half a file)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / "pygeoapi-config.yml"
+    descriptor, temporary = tempfile.mkstemp(dir=folder, prefix=".pygeoapi-config-", suffix=".tmp")
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            yaml.safe_dump(config, handle, allow_unicode=True, sort_keys=False)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return target

@@ -1,0 +1,101 @@
+"""Per-worker pygeoapi API objects that follow the catalogue while the server runs.
+
+pygeoapi reads one configuration when its API object is built. Each worker therefore
+keeps its own: at most about once a second (on a request) it reads
+`catalogue_state.version`, and when the version moved it rebuilds the configuration
+from the catalogue, so that an ingested dataset appears (a removed one disappears)
+within seconds in every worker, without restart and without any message between them.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+from niaouli.services.ogc import config as ogc_config
+from pygeoapi.api import API
+from pygeoapi.openapi import get_oas
+from sqlalchemy import Engine
+
+from niaouli.catalogue.changes import read_version
+from niaouli.settings import Settings
+
+LOGGER = logging.getLogger(__name__)
+MAX_BASE_URLS = 8
+
+
+class LiveApi:
+    """The current pygeoapi `API` for a base URL, rebuilt when the catalogue changes."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        settings: Settings,
+        *,
+        base: dict[str, Any] | None = None,
+        poll_interval: float = 1.0,
+        portal_url: str | None = None,
+        write_to: Path | None = None,
+    ) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.base = base if base is not None else ogc_config.load_base()
+        self.poll_interval = poll_interval
+        self.portal_url = portal_url
+        self.write_to = write_to
+        self._lock = threading.Lock()
+        self._checked = float("-inf")
+        self._version: int | None = None
+        self._layers: list = []
+        self._apis: OrderedDict[str, API] = OrderedDict()
+
+    @property
+    def version(self) -> int | None:
+        return self._version
+
+    def _refresh(self) -> None:
+        """Re-read the collection list if the catalogue version moved (lock held)."""
+        now = time.monotonic()
+        if now - self._checked < self.poll_interval:
+            return
+        self._checked = now
+        version = read_version(self.engine)
+        if version == self._version:
+            return
+        self._layers = ogc_config.published_layers(self.engine)
+        self._version = version
+        self._apis.clear()
+        LOGGER.info("OGC API: catalogue version %s, %d collections", version, len(self._layers))
+        if self.write_to is not None:
+            try:
+                url = self.base.get("server", {}).get("url", "")
+                config = ogc_config.build_config(self.base, self._layers, url, self.portal_url)
+                ogc_config.write_generated(config, self.write_to)
+            except OSError as exc:  # inspection copy only: never fail a request for it
+                LOGGER.warning("cannot write the generated pygeoapi configuration: %s", exc)
+
+    def api(self, base_url: str) -> API:
+        """The API object for `base_url` (links are absolute), current within a second."""
+        with self._lock:
+            self._refresh()
+            api = self._apis.get(base_url)
+            if api is None:
+                config = ogc_config.build_config(self.base, self._layers, base_url, self.portal_url)
+                api = API(config, openapi={})
+                self._apis[base_url] = api
+                while len(self._apis) > MAX_BASE_URLS:
+                    self._apis.popitem(last=False)
+            else:
+                self._apis.move_to_end(base_url)
+            return api
+
+
+def ensure_openapi(api: API) -> dict[str, Any]:
+    """The OpenAPI document of `api`, generated on first use (it is slow-ish to build)."""
+    if not api.openapi:
+        api.openapi = get_oas(api.config, fail_on_invalid_collection=False)
+    return api.openapi

@@ -1,0 +1,247 @@
+"""pygeoapi feature provider over Niaouli layer tables (PostGIS and SpatiaLite alike).
+
+pygeoapi builds a provider object per request, so construction only reads the
+provider definition written by `config.build_config` (table, attribute schema, time
+field, feature count): no database round trip before the query itself. The SQL lives
+in `niaouli.db.features`; this class only translates pygeoapi's arguments and errors.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from niaouli.services.ogc import crs, runtime
+from niaouli.services.ogc.cql import FilterError, coerce, to_condition
+from pygeoapi.crs import CrsTransformSpec
+from pygeoapi.provider.base import (
+    BaseProvider,
+    ProviderInvalidQueryError,
+    ProviderItemNotFoundError,
+    ProviderQueryError,
+)
+from sqlalchemy.exc import DBAPIError
+
+from niaouli.db import features
+from niaouli.db.features import Attribute, FeatureQuery, LayerTable
+
+LOGGER = logging.getLogger(__name__)
+
+FID_RE = re.compile(r"^[0-9]{1,18}$")
+DATE_RE = re.compile(r"\d{4}-\d{2}-\d{2}")
+INSTANT_RE = re.compile(
+    r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:?\d{2})?"
+)
+JSON_TYPES = {
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "string": {"type": "string"},
+    "date": {"type": "string", "format": "date"},
+    "datetime": {"type": "string", "format": "date-time"},
+    "time": {"type": "string", "format": "time"},
+    "binary": {"type": "string", "format": "byte"},
+    "json": {"type": "object"},
+}
+
+
+def _invalid(message: str) -> ProviderInvalidQueryError:
+    return ProviderInvalidQueryError(user_msg=message)
+
+
+def parse_datetime_parameter(value: str) -> tuple[datetime | date | None, datetime | date | None]:
+    """`datetime=` as (start, end); an instant gives start == end. ValueError if invalid."""
+
+    def moment(text: str) -> datetime | date | None:
+        text = text.strip()
+        if text in ("", ".."):
+            return None
+        if DATE_RE.fullmatch(text):
+            return date.fromisoformat(text)
+        if not INSTANT_RE.fullmatch(text):
+            raise ValueError(text)
+        parsed = datetime.fromisoformat(text.replace("z", "Z"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+    if value.count("/") > 1:
+        raise ValueError(value)
+    if "/" in value:
+        start_text, end_text = value.split("/")
+        start, end = moment(start_text), moment(end_text)
+        if start is None and end is None:
+            raise ValueError(value)
+        return start, end
+    instant = moment(value)
+    if instant is None:
+        raise ValueError(value)
+    return instant, instant
+
+
+class LayerProvider(BaseProvider):
+    """Features of one layer table; filters checked against the attribute schema."""
+
+    def __init__(self, provider_def: dict[str, Any]) -> None:
+        super().__init__(provider_def)
+        layer = provider_def["layer"]
+        self.layer = LayerTable.from_schema(
+            self.data,
+            layer["attributes"],
+            has_geometry=layer["has_geometry"],
+            feature_count=layer["feature_count"],
+            postgis=runtime.is_postgis(),
+        )
+        self.count_cap = int(layer.get("count_cap", 10_000))
+        self._fields = {a.name: dict(JSON_TYPES[a.type]) for a in self.layer.attributes}
+
+    def get_fields(self) -> dict[str, dict[str, str]]:
+        return self._fields
+
+    # --- query parts ---------------------------------------------------------------
+
+    def _attribute(self, name: str) -> Attribute:
+        found = self.layer.attribute(name)
+        if found is None:
+            raise _invalid(f"propriété inconnue : « {name[:100]} »")
+        return found
+
+    def _time_condition(self, value: str) -> sa.ColumnElement[bool] | None:
+        try:
+            start, end = parse_datetime_parameter(value)
+        except ValueError:
+            raise _invalid(
+                "paramètre datetime invalide : une date ou un instant RFC 3339, "
+                "ou un intervalle début/fin (« .. » pour ouvert)"
+            ) from None
+        if not self.time_field:
+            return None
+        attribute = self._attribute(self.time_field)
+        column = self.layer.column(attribute.name)
+        instant = start is not None and start == end
+        conditions = []
+        if instant and attribute.type == "datetime" and type(start) is date:
+            day = datetime(start.year, start.month, start.day, tzinfo=UTC)
+            low = coerce(attribute, day, self.layer.postgis)
+            high = coerce(attribute, day + timedelta(days=1), self.layer.postgis)
+            return sa.and_(column >= low, column < high)
+        if instant:
+            return column == coerce(attribute, start, self.layer.postgis)
+        if start is not None:
+            conditions.append(column >= coerce(attribute, start, self.layer.postgis))
+        if end is not None:
+            if attribute.type == "datetime" and type(end) is date:
+                end = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
+                conditions.append(column < coerce(attribute, end, self.layer.postgis))
+            else:
+                conditions.append(column <= coerce(attribute, end, self.layer.postgis))
+        return sa.and_(*conditions)
+
+    def _equalities(self, properties: Sequence[tuple[str, str]]) -> list[sa.ColumnElement[bool]]:
+        conditions = []
+        for name, value in properties:
+            attribute = self._attribute(name)
+            try:
+                conditions.append(
+                    self.layer.column(name) == coerce(attribute, value, self.layer.postgis)
+                )
+            except FilterError as exc:
+                raise _invalid(str(exc)) from None
+        return conditions
+
+    def _sortby(self, sortby: Sequence[dict[str, str]]) -> list[tuple[str, bool]]:
+        order = []
+        for item in sortby or ():
+            self._attribute(item["property"])
+            order.append((item["property"], item.get("order", "+") != "-"))
+        return order
+
+    @staticmethod
+    def _output(spec: CrsTransformSpec | None) -> features.OutputCrs:
+        return crs.output_for(spec.target_crs_uri if spec else None)
+
+    def _run(self, function: Any, *args: Any) -> Any:
+        try:
+            with runtime.engine().connect() as conn:
+                return function(conn, self.layer, *args)
+        except DBAPIError as exc:
+            LOGGER.warning("layer query failed on %s: %s", self.data, exc)
+            raise ProviderQueryError(user_msg="la requête n'a pas pu aboutir") from None
+
+    # --- pygeoapi interface --------------------------------------------------------
+
+    def query(
+        self,
+        offset: int = 0,
+        limit: int = 10,
+        resulttype: str = "results",
+        bbox: Sequence[float] | None = None,
+        datetime_: str | None = None,
+        properties: Sequence[tuple[str, str]] = (),
+        sortby: Sequence[dict[str, str]] = (),
+        select_properties: Sequence[str] = (),
+        skip_geometry: bool = False,
+        filterq: Any = None,
+        crs_transform_spec: CrsTransformSpec | None = None,
+        **_kwargs: Any,
+    ) -> dict[str, Any]:
+        where = self._equalities(properties)
+        if datetime_ is not None:
+            condition = self._time_condition(datetime_)
+            if condition is not None:
+                where.append(condition)
+        if filterq is not None:
+            try:
+                where.append(to_condition(self.layer, filterq))
+            except FilterError as exc:
+                raise _invalid(str(exc)) from None
+        for name in select_properties or ():
+            self._attribute(name)
+        request = FeatureQuery(
+            offset=offset,
+            limit=limit,
+            bbox=_bbox(bbox),
+            where=where,
+            properties=list(select_properties) if select_properties else None,
+            sortby=self._sortby(sortby),
+            skip_geometry=skip_geometry,
+            output=self._output(crs_transform_spec),
+        )
+        if resulttype == "hits":
+            matched = self._run(features.count_matching, request, 2**62)
+            return _collection([], matched)
+        page = self._run(features.query_page, request, self.count_cap)
+        return _collection(page.features, page.number_matched)
+
+    def get(
+        self,
+        identifier: Any,
+        crs_transform_spec: CrsTransformSpec | None = None,
+        **_kwargs: Any,
+    ) -> dict[str, Any]:
+        text = str(identifier)
+        if not FID_RE.match(text):
+            raise ProviderItemNotFoundError(user_msg="entité introuvable")
+        found = self._run(features.get_feature, int(text), self._output(crs_transform_spec))
+        if found is None:
+            raise ProviderItemNotFoundError(user_msg="entité introuvable")
+        return found
+
+
+def _bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, float] | None:
+    """pygeoapi's bbox (4 or 6 numbers, already in lon/lat) as west, south, east, north."""
+    if not bbox:
+        return None
+    if len(bbox) == 6:
+        return (bbox[0], bbox[1], bbox[3], bbox[4])
+    return (bbox[0], bbox[1], bbox[2], bbox[3])
+
+
+def _collection(items: list[dict[str, Any]], matched: int | None) -> dict[str, Any]:
+    collection: dict[str, Any] = {"type": "FeatureCollection", "features": items}
+    if matched is not None:
+        collection["numberMatched"] = matched
+    collection["numberReturned"] = len(items)
+    return collection
