@@ -249,15 +249,22 @@ def demo_load() -> None:
 def serve(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    from niaouli.services.csw.process import start_for_server
+
+    csw = start_for_server(load_settings(), host, port)
     click.echo(f"Niaouli sur http://{host}:{port}/")
-    uvicorn.run(
-        "niaouli.web:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level="info",
-    )
+    try:
+        uvicorn.run(
+            "niaouli.web:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level="info",
+        )
+    finally:
+        if csw is not None:
+            csw.stop()
 
 
 if __name__ == "__main__":

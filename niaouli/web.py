@@ -7,9 +7,10 @@ this module only mounts them. Data flows one way: catalogue -> services -> pages
 from __future__ import annotations
 
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 
 from niaouli.portal.app import create_app as create_portal_app
+from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
 
 
@@ -17,5 +18,8 @@ def create_app() -> Starlette:
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).
     routes.append(Mount("/ogc", app=create_ogc_app()))
+    csw = CswProxy()
+    routes.append(Route("/csw", endpoint=csw, methods=["GET", "POST", "HEAD"]))
+    routes.append(Mount("/csw", app=csw))
     routes.append(Mount("/", app=create_portal_app()))
     return Starlette(routes=routes)

@@ -18,13 +18,32 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue.models import Dataset, Layer, Resource
 
 DatasetHook = Callable[[Connection, set[int], set[int]], None]
+HOOK_ENTRY_POINTS = "niaouli.catalogue_hooks"
 _hooks: list[DatasetHook] = []
+_plugins_loaded = False
 
 
 def on_datasets_changed(hook: DatasetHook) -> DatasetHook:
     """Register `hook(connection, changed_ids, deleted_ids)`, run inside the transaction."""
     _hooks.append(hook)
     return hook
+
+
+def load_hook_plugins() -> None:
+    """Import the modules that register hooks from other packages (entry points).
+
+    Derived views such as the CSW records live in the services, which the catalogue must
+    not import; they declare a `niaouli.catalogue_hooks` entry point instead, loaded here
+    once, before the first change, in whatever process writes the catalogue.
+    """
+    global _plugins_loaded
+    if _plugins_loaded:
+        return
+    _plugins_loaded = True
+    from importlib.metadata import entry_points
+
+    for entry in entry_points(group=HOOK_ENTRY_POINTS):
+        entry.load()
 
 
 def current_version(conn: Connection) -> int:
@@ -61,5 +80,6 @@ def _bump(session: Session, _context) -> None:  # noqa: ANN001
         return
     conn = session.connection()
     conn.execute(text("UPDATE catalogue_state SET version = version + 1 WHERE id = 1"))
+    load_hook_plugins()
     for hook in _hooks:
         hook(conn, changed, deleted)

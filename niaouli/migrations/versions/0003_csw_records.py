@@ -1,0 +1,78 @@
+"""csw_records: pycsw's repository table, maintained by the CSW records sync
+
+Revision ID: 0003
+Revises: 0005
+Create Date: 2026-11-25 21:40:00
+
+Numbered 0003 as agreed for the CSW work, chained after 0005 (which landed first) so
+that the history stays linear.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0003"
+down_revision = "0005"
+branch_labels = None
+depends_on = None
+
+INDEXED = ("typename", "type", "title", "date_modified", "insert_date", "keywords")
+
+
+def upgrade() -> None:
+    from niaouli.services.csw.table import PYCSW_TEXT_COLUMNS, TABLE_NAME
+
+    op.create_table(
+        TABLE_NAME,
+        sa.Column("identifier", sa.Text(), primary_key=True),
+        sa.Column("dataset_id", sa.Integer(), nullable=False, unique=True),
+        sa.Column("typename", sa.Text(), nullable=False),
+        sa.Column("schema", sa.Text(), nullable=False),
+        sa.Column("mdsource", sa.Text(), nullable=False),
+        sa.Column("insert_date", sa.Text(), nullable=False),
+        sa.Column("xml", sa.Text(), nullable=False),
+        sa.Column("anytext", sa.Text(), nullable=False),
+        *(sa.Column(name, sa.Text()) for name in PYCSW_TEXT_COLUMNS),
+    )
+    for column in INDEXED:
+        op.create_index(f"ix_{TABLE_NAME}_{column}", TABLE_NAME, [column])
+    if op.get_bind().dialect.name == "postgresql":
+        # pycsw's "native PostGIS" mode: a geometry column kept from wkt_geometry by a
+        # trigger, with a GiST index, found by pycsw through geometry_columns.
+        op.execute(f"ALTER TABLE {TABLE_NAME} ADD COLUMN wkb_geometry geometry(Geometry, 4326)")
+        op.execute(
+            f"""
+            CREATE FUNCTION {TABLE_NAME}_update_geometry() RETURNS trigger AS $body$
+            BEGIN
+                IF NEW.wkt_geometry IS NULL THEN
+                    NEW.wkb_geometry := NULL;
+                ELSE
+                    NEW.wkb_geometry := ST_GeomFromText(NEW.wkt_geometry, 4326);
+                END IF;
+                RETURN NEW;
+            END;
+            $body$ LANGUAGE plpgsql
+            """
+        )
+        op.execute(
+            f"CREATE TRIGGER {TABLE_NAME}_update_geometry BEFORE INSERT OR UPDATE "
+            f"ON {TABLE_NAME} FOR EACH ROW EXECUTE PROCEDURE {TABLE_NAME}_update_geometry()"
+        )
+        op.execute(
+            f"CREATE INDEX ix_{TABLE_NAME}_wkb_geometry ON {TABLE_NAME} USING GIST (wkb_geometry)"
+        )
+
+    # Records for the public datasets already there, with the code the change hook uses.
+    from niaouli.services.csw import sync
+
+    sync.rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    from niaouli.services.csw.table import TABLE_NAME
+
+    op.drop_table(TABLE_NAME)
+    if op.get_bind().dialect.name == "postgresql":
+        op.execute(f"DROP FUNCTION IF EXISTS {TABLE_NAME}_update_geometry()")

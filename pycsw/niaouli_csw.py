@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""Run pycsw 2.6 for Niaouli: a WSGI server on a loopback port, behind `niaouli serve`.
+
+This program runs in `.venv-pycsw` (Python 3.11, SQLAlchemy 1.4, OWSLib < 0.29: what
+pycsw 2.6 needs and our main environment cannot hold). `niaouli serve` starts it and
+reverse-proxies /csw, /csw/opensearch and /csw/oaipmh to it. Around pycsw's own WSGI
+dispatch it adds what the platform needs:
+
+- the configuration is the file given on the command line, never a request parameter
+  (pycsw's stock wsgi.py honours `?config=`);
+- a request that names no version is answered in CSW 2.0.2 (pycsw 2.6 defaults to 3.0,
+  and GDAL's CSW driver, which sends no version, cannot read 3.0 capabilities);
+- `outputSchema` must be one of the schemas pycsw serves: anything else (a path, a URL,
+  a stylesheet) is refused with 400 before pycsw sees it (row S10);
+- `maxRecords` above the configured cap is lowered to it (row R4), while a request
+  without `maxRecords` keeps CSW's default page of 10;
+- bodies are capped in size. The database is opened read-only by the caller's URL.
+
+It is deliberately not a package named `pycsw` (that would shadow pycsw itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+import configparser
+import copy
+import io
+import os
+import re
+import socketserver
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Callable, Iterable
+from urllib.parse import parse_qsl, urlencode
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
+
+warnings.filterwarnings("ignore", message="ReadingError is deprecated")
+from pycsw import server  # noqa: E402
+
+MAX_BODY = 2 * 1024 * 1024
+MAX_RECORDS = 200
+OUTPUT_SCHEMAS = {
+    "http://www.opengis.net/cat/csw/2.0.2",
+    "http://www.opengis.net/cat/csw/3.0",
+    "http://www.isotc211.org/2005/gmd",
+    "http://www.w3.org/2005/Atom",
+    "http://www.opengis.net/cat/csw/csdgm",
+    "http://gcmd.gsfc.nasa.gov/Aboutus/xml/dif/",
+    "http://www.interlis.ch/INTERLIS2.3",
+    "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0",
+}
+MODES = {"/opensearch": "opensearch", "/oaipmh": "oaipmh"}
+POST_MAX_RECORDS = re.compile(rb'maxRecords\s*=\s*["\'](\d+)["\']')
+
+StartResponse = Callable[..., object]
+
+
+def exception_report(code: str, locator: str, text: str) -> bytes:
+    """An OWS 1.0 ExceptionReport (the CSW 2.0.2 form) for what we refuse ourselves."""
+    from xml.sax.saxutils import escape, quoteattr
+
+    return (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows" version="1.2.0" '
+        'language="fr">\n'
+        f"  <ows:Exception exceptionCode={quoteattr(code)} locator={quoteattr(locator)}>\n"
+        f"    <ows:ExceptionText>{escape(text)}</ows:ExceptionText>\n"
+        "  </ows:Exception>\n"
+        "</ows:ExceptionReport>\n"
+    ).encode()
+
+
+def load_config(path: str) -> configparser.ConfigParser:
+    config = configparser.ConfigParser(interpolation=None)
+    with open(path, encoding="utf-8") as handle:
+        config.read_file(handle)
+    return config
+
+
+def choose_version(kvp: dict[str, str], method: str) -> str:
+    """2.0.2 for a GET that names neither VERSION nor ACCEPTVERSIONS, else pycsw's rule."""
+    if method == "GET" and kvp and "version" not in kvp and "acceptversions" not in kvp:
+        return "2.0.2"
+    if kvp.get("version") == "2.0.2":
+        return "2.0.2"
+    return "3.0.0"
+
+
+class App:
+    """The WSGI application: checks and defaults, then pycsw's dispatch."""
+
+    def __init__(self, config_path: str) -> None:
+        self.config = load_config(config_path)
+        self.capped = copy.deepcopy(self.config)
+        self.capped.set("server", "maxrecords", str(MAX_RECORDS))
+
+    def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        method = environ.get("REQUEST_METHOD", "GET").upper()
+        pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+        pairs = [(k, v) for k, v in pairs if k.lower() != "config"]
+        mode = MODES.get(environ.get("PATH_INFO", "").rstrip("/"))
+        if mode and not any(k.lower() == "mode" for k, _ in pairs):
+            pairs.insert(0, ("mode", mode))
+            if mode == "opensearch" and len(pairs) == 1:
+                pairs += [
+                    ("service", "CSW"),
+                    ("version", "2.0.2"),
+                    ("request", "GetCapabilities"),
+                ]
+        kvp = {k.lower(): v for k, v in pairs}
+        schema = kvp.get("outputschema")
+        if schema and schema not in OUTPUT_SCHEMAS:
+            return self._refuse(
+                start_response, "outputSchema", f"outputSchema inconnu : {schema[:200]}"
+            )
+        body = b""
+        if method == "POST":
+            try:
+                length = int(environ.get("CONTENT_LENGTH") or 0)
+            except ValueError:
+                length = 0
+            if length > MAX_BODY:
+                return self._refuse(
+                    start_response,
+                    "request",
+                    "requête trop volumineuse",
+                    status="413 Payload Too Large",
+                )
+            body = environ["wsgi.input"].read(length)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+        environ["QUERY_STRING"] = urlencode(pairs)
+        config = self.config
+        wanted = kvp.get("maxrecords", "")
+        post_wanted = POST_MAX_RECORDS.search(body) if body else None
+        if (wanted.isdigit() and int(wanted) > MAX_RECORDS) or (
+            post_wanted and int(post_wanted.group(1)) > MAX_RECORDS
+        ):
+            config = self.capped
+        csw = server.Csw(config, environ, version=choose_version(kvp, method))
+        status, contents = csw.dispatch_wsgi()
+        headers = [
+            ("Content-Type", str(csw.contenttype)),
+            ("Content-Length", str(len(contents))),
+            ("X-Content-Type-Options", "nosniff"),
+        ]
+        start_response(status, headers)
+        return [contents]
+
+    @staticmethod
+    def _refuse(
+        start_response: StartResponse, locator: str, text: str, status: str = "400 Bad Request"
+    ) -> list[bytes]:
+        body = exception_report("InvalidParameterValue", locator, text)
+        start_response(
+            status,
+            [
+                ("Content-Type", "application/xml; charset=UTF-8"),
+                ("Content-Length", str(len(body))),
+            ],
+        )
+        return [body]
+
+
+class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+        pass
+
+
+def _watch_parent(pid: int) -> None:
+    """Exit when `niaouli serve` is gone (even killed with SIGKILL): no orphan pycsw."""
+    while os.getppid() == pid:
+        time.sleep(1)
+    os._exit(0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="pycsw pour Niaouli (usage interne)")
+    parser.add_argument("--config", required=True)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--parent-pid", type=int, help="stop when this process is gone")
+    args = parser.parse_args(argv)
+    if args.host not in ("127.0.0.1", "::1", "localhost"):
+        parser.error("pycsw n'écoute que sur la boucle locale (il est derrière niaouli serve)")
+    app = App(args.config)
+    if args.parent_pid:
+        threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
+    with make_server(
+        args.host, args.port, app, server_class=ThreadingServer, handler_class=QuietHandler
+    ) as httpd:
+        print(f"pycsw prêt sur http://{args.host}:{args.port}/", flush=True)
+        httpd.serve_forever()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,291 @@
+"""Metadata records (ISO 19139, Dublin Core `csw:Record`) -> CSW columns and dataset fields.
+
+The columns mirror what pycsw 2.6's own loader (`pycsw.core.metadata._parse_iso` and
+`_parse_dc`, built on OWSLib) writes, so pycsw answers about our rows exactly as it would
+about records it had loaded itself: brief and summary records, Dublin Core views of ISO
+records, queryables and the CITE conformance answers all come from these columns.
+Callers hand in an element already parsed by `safexml` (untrusted input).
+"""
+
+from __future__ import annotations
+
+import time
+import unicodedata
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from lxml import etree
+from owslib.csw import CswRecord
+from owslib.iso import MD_Metadata
+
+NS_GMD = "http://www.isotc211.org/2005/gmd"
+NS_CSW = "http://www.opengis.net/cat/csw/2.0.2"
+ISO_ROOT = f"{{{NS_GMD}}}MD_Metadata"
+DC_ROOT = f"{{{NS_CSW}}}Record"
+
+
+class RecordError(ValueError):
+    """A document that is not a metadata record we can load (French message)."""
+
+
+@dataclass
+class ParsedRecord:
+    """One record: its CSW columns, and what the catalogue keeps as dataset fields."""
+
+    identifier: str
+    kind: str  # "iso19139" or "dublin-core"
+    columns: dict[str, Any]
+    title: str
+    description: str = ""
+    keywords: list[str] = field(default_factory=list)
+    bbox: tuple[float, float, float, float] | None = None
+    temporal_start: date | None = None
+    temporal_end: date | None = None
+    contact_name: str | None = None
+    contact_email: str | None = None
+    producer: str | None = None
+    licence: str | None = None
+    lineage: str = ""
+
+
+def now_iso() -> str:
+    """pycsw's insert_date format (`util.get_today_and_now`)."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def bbox_wkt(minx: float, miny: float, maxx: float, maxy: float) -> str:
+    """pycsw's `util.bbox2wktpolygon`, same rounding, so spatial answers match pycsw's."""
+    return "POLYGON((%.2f %.2f, %.2f %.2f, %.2f %.2f, %.2f %.2f, %.2f %.2f))" % (  # noqa: UP031
+        minx,
+        miny,
+        minx,
+        maxy,
+        maxx,
+        maxy,
+        maxx,
+        miny,
+        minx,
+        miny,
+    )
+
+
+def _unaccent(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def anytext(root: etree._Element) -> str:
+    """pycsw's `util.get_anytext`, plus unaccented copies of the words with accents.
+
+    pycsw matches full text with `LIKE '%word%'` on this column: adding "Hienghene" next
+    to "Hienghène" lets a query typed without accents find the record (the accented
+    query still matches the original words).
+    """
+    text = " ".join(value.strip() for value in root.xpath("//text()"))
+    extra = sorted({w for w in (_unaccent(w) for w in text.split()) if w not in text})
+    return f"{text} {' '.join(extra)}".strip() if extra else text
+
+
+def serialise(root: etree._Element) -> str:
+    """The record's XML as pycsw stores it: the element, without an XML declaration."""
+    return etree.tostring(root, encoding="unicode")
+
+
+def _float_bbox(bbox: Any) -> tuple[float, float, float, float] | None:
+    if bbox is None:
+        return None
+    try:
+        values = tuple(float(v) for v in (bbox.minx, bbox.miny, bbox.maxx, bbox.maxy))
+    except (TypeError, ValueError):
+        return None
+    return values  # type: ignore[return-value]
+
+
+def _parse_date(value: Any) -> date | None:
+    if not value:
+        return None
+    try:
+        return date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return None
+
+
+def _orgs(parties: list[Any]) -> str | None:
+    names = sorted({p.organization for p in parties if getattr(p, "organization", None)})
+    return ";".join(names) or None
+
+
+def parse_iso(root: etree._Element) -> ParsedRecord:
+    md = MD_Metadata(root)
+    if not md.identifier:
+        raise RecordError("fiche ISO 19139 sans identifiant (gmd:fileIdentifier)")
+    ident = md.identification[0] if md.identification else None
+    c: dict[str, Any] = {
+        "identifier": md.identifier,
+        "typename": "gmd:MD_Metadata",
+        "schema": NS_GMD,
+        "mdsource": "local",
+        "insert_date": now_iso(),
+        "xml": serialise(root),
+        "anytext": anytext(root),
+        "language": md.language or md.languagecode,
+        "type": md.hierarchy,
+        "parentidentifier": md.parentidentifier,
+        "date": md.datestamp,
+        "date_modified": md.datestamp,
+        "source": md.dataseturi,
+    }
+    if md.referencesystem is not None and md.referencesystem.code:
+        code = md.referencesystem.code
+        c["crs"] = f"urn:ogc:def:crs:EPSG::{int(code)}" if str(code).isdigit() else code
+    bbox = None
+    keywords: list[str] = []
+    if ident is not None:
+        c["title"] = ident.title
+        c["title_alternate"] = ident.alternatetitle
+        c["abstract"] = ident.abstract
+        c["time_begin"] = getattr(ident, "temporalextent_start", None)
+        c["time_end"] = getattr(ident, "temporalextent_end", None)
+        if ident.topiccategory:
+            c["topicategory"] = ident.topiccategory[0]
+        if ident.resourcelanguage:
+            c["resourcelanguage"] = ident.resourcelanguage[0]
+        bbox = _float_bbox(getattr(ident, "bbox", None))
+        for group in getattr(ident, "keywords", []) or []:
+            for kw in group.keywords:
+                if kw is not None and getattr(kw, "name", None):
+                    keywords.append(kw.name)
+        if keywords:
+            c["keywords"] = ",".join(keywords)
+            first = ident.keywords[0]
+            c["keywordstype"] = getattr(first, "type", None)
+        c["creator"] = _orgs(getattr(ident, "creator", []) or [])
+        c["publisher"] = _orgs(getattr(ident, "publisher", []) or [])
+        c["contributor"] = _orgs(getattr(ident, "contributor", []) or [])
+        c["organization"] = _orgs(getattr(ident, "contact", []) or [])
+        for name in ("securityconstraints", "accessconstraints", "otherconstraints"):
+            values = getattr(ident, name, []) or []
+            if values:
+                c[name] = values[0]
+        for node in getattr(ident, "date", []) or []:
+            column = {
+                "revision": "date_revision",
+                "creation": "date_creation",
+                "publication": "date_publication",
+            }.get(node.type)
+            if column:
+                c[column] = node.date
+        if ident.denominators:
+            c["denominator"] = ident.denominators[0]
+        if ident.uselimitation:
+            c["conditionapplyingtoaccessanduse"] = ident.uselimitation[0]
+    if md.distribution is not None:
+        c["format"] = md.distribution.format
+    if md.dataquality is not None:
+        c["lineage"] = md.dataquality.lineage
+        c["degree"] = md.dataquality.conformancedegree
+    if md.contact:
+        c["responsiblepartyrole"] = md.contact[0].role
+    link_strings = []
+    if md.distribution is not None:
+        online = list(md.distribution.online or [])
+        for distributor in md.distribution.distributor or []:
+            online.extend(distributor.online or [])
+        for link in online:
+            link_strings.append(f"{link.name},{link.description},{link.protocol},{link.url}")
+    if link_strings:
+        c["links"] = "^".join(link_strings)
+    if bbox:
+        c["wkt_geometry"] = bbox_wkt(*bbox)
+    contact = (getattr(ident, "contact", None) or md.contact or [None])[0]
+    licence = None
+    if ident is not None and ident.otherconstraints:
+        licence = str(ident.otherconstraints[0])[:200]
+    return ParsedRecord(
+        identifier=md.identifier,
+        kind="iso19139",
+        columns=c,
+        title=(ident.title if ident is not None else None) or md.identifier,
+        description=(ident.abstract if ident is not None else None) or "",
+        keywords=keywords,
+        bbox=bbox,
+        temporal_start=_parse_date(c.get("time_begin")),
+        temporal_end=_parse_date(c.get("time_end")),
+        contact_name=getattr(contact, "name", None),
+        contact_email=getattr(contact, "email", None),
+        producer=getattr(contact, "organization", None),
+        licence=licence,
+        lineage=c.get("lineage") or "",
+    )
+
+
+def parse_dc(root: etree._Element) -> ParsedRecord:
+    md = CswRecord(root)
+    if not md.identifier:
+        raise RecordError("fiche Dublin Core sans identifiant (dc:identifier)")
+    c: dict[str, Any] = {
+        "identifier": md.identifier,
+        "typename": "csw:Record",
+        "schema": NS_CSW,
+        "mdsource": "local",
+        "insert_date": now_iso(),
+        "xml": serialise(root),
+        "anytext": anytext(root),
+        "language": md.language,
+        "type": md.type,
+        "title": md.title,
+        "title_alternate": md.alternative,
+        "abstract": md.abstract,
+        "parentidentifier": md.ispartof,
+        "relation": md.relation,
+        "time_begin": md.temporal,
+        "time_end": md.temporal,
+        "resourcelanguage": md.language,
+        "creator": md.creator,
+        "publisher": md.publisher,
+        "contributor": md.contributor,
+        "organization": md.rightsholder,
+        "accessconstraints": md.accessrights,
+        "otherconstraints": md.license,
+        "date": md.date,
+        "date_creation": md.created,
+        "date_publication": md.issued,
+        "date_modified": md.modified,
+        "format": md.format,
+        "source": md.source,
+    }
+    if md.subjects and None not in md.subjects:
+        c["keywords"] = ",".join(md.subjects)
+    link_strings = [f",,{ref['scheme']},{ref['url']}" for ref in md.references]
+    link_strings += [
+        f"{uri['name']},{uri['description']},{uri['protocol']},{uri['url']}" for uri in md.uris
+    ]
+    if link_strings:
+        c["links"] = "^".join(link_strings)
+    bbox = _float_bbox(md.bbox)
+    if bbox:
+        c["wkt_geometry"] = bbox_wkt(*bbox)
+    return ParsedRecord(
+        identifier=md.identifier,
+        kind="dublin-core",
+        columns=c,
+        title=md.title or md.identifier,
+        description=md.abstract or "",
+        keywords=[s for s in md.subjects if s],
+        bbox=bbox,
+        producer=md.publisher or md.creator,
+        licence=(md.license or md.rights or None),
+    )
+
+
+def parse_record(root: etree._Element) -> ParsedRecord:
+    """Dispatch on the root element: `gmd:MD_Metadata` or `csw:Record`."""
+    if root.tag == ISO_ROOT:
+        return parse_iso(root)
+    if root.tag == DC_ROOT:
+        return parse_dc(root)
+    raise RecordError(
+        f"type de fiche non pris en charge : {etree.QName(root).localname} "
+        "(attendu : gmd:MD_Metadata ou csw:Record)"
+    )

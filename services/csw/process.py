@@ -1,0 +1,194 @@
+"""The pycsw process: its generated configuration, start, restart if it dies, stop.
+
+pycsw 2.6 runs in its own environment (`.venv-pycsw`), so `niaouli serve` starts
+`pycsw/niaouli_csw.py` with that interpreter on a free loopback port and supervises it
+from a thread: if pycsw exits, it is started again (with a short back-off), and it is
+stopped with the server. The server workers reach it through `NIAOULI_CSW_BACKEND`.
+"""
+
+from __future__ import annotations
+
+import configparser
+import logging
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+from niaouli.services.csw.table import TABLE_NAME
+from sqlalchemy.engine import make_url
+
+from niaouli.settings import CHECKOUT_ROOT, Settings
+
+LOGGER = logging.getLogger(__name__)
+PYCSW_DIR = CHECKOUT_ROOT / "pycsw"
+PROGRAM = PYCSW_DIR / "niaouli_csw.py"
+BASE_CONFIG = PYCSW_DIR / "base.cfg"
+BACKEND_ENV = "NIAOULI_CSW_BACKEND"
+
+
+class PycswUnavailableError(RuntimeError):
+    """pycsw's environment is missing or the process does not start."""
+
+
+def pycsw_python() -> Path:
+    """The interpreter of pycsw's own environment (`NIAOULI_PYCSW_PYTHON` overrides)."""
+    configured = os.environ.get("NIAOULI_PYCSW_PYTHON")
+    path = Path(configured) if configured else CHECKOUT_ROOT / ".venv-pycsw" / "bin" / "python"
+    if not path.exists():
+        raise PycswUnavailableError(
+            f"environnement pycsw introuvable ({path}) : lancez scripts/install"
+        )
+    return path
+
+
+def repository_url(settings: Settings) -> str:
+    """The catalogue database as pycsw (SQLAlchemy 1.4) opens it: read-only (row S4)."""
+    url = make_url(settings.database_url)
+    if url.get_backend_name() == "sqlite":
+        path = Path(url.database or "").resolve()
+        return f"sqlite:///file:{path}?mode=ro&uri=true"
+    url = url.set(drivername="postgresql+psycopg2").update_query_dict(
+        {"options": "-c default_transaction_read_only=on"}
+    )
+    return url.render_as_string(hide_password=False)
+
+
+def write_config(settings: Settings, public_csw_url: str, port: int) -> Path:
+    """pycsw/generated/pycsw-<port>.cfg: base.cfg plus the runtime values (git-ignored)."""
+    config = configparser.ConfigParser(interpolation=None)
+    config.read(BASE_CONFIG, encoding="utf-8")
+    config.set("server", "url", public_csw_url)
+    config.set("repository", "database", repository_url(settings))
+    config.set("repository", "table", TABLE_NAME)
+    folder = PYCSW_DIR / "generated"
+    if not os.access(PYCSW_DIR, os.W_OK):
+        folder = settings.data_dir / "pycsw"
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"pycsw-{port}.cfg"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        config.write(handle)
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise PycswUnavailableError(
+                f"pycsw s'est arrêté au démarrage (code {process.returncode})"
+            )
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise PycswUnavailableError(f"pycsw ne répond pas sur le port {port} après {timeout:.0f} s")
+
+
+class PycswProcess:
+    """One supervised pycsw process on 127.0.0.1:`port`."""
+
+    def __init__(self, settings: Settings, public_csw_url: str, port: int | None = None) -> None:
+        self.settings = settings
+        self.public_csw_url = public_csw_url
+        self.port = port or free_port()
+        self.config_path = write_config(settings, public_csw_url, self.port)
+        self.python = pycsw_python()
+        self._process: subprocess.Popen[bytes] | None = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.restarts = 0
+
+    @property
+    def backend_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid if self._process else None
+
+    def _spawn(self) -> subprocess.Popen[bytes]:
+        command = [
+            str(self.python),
+            str(PROGRAM),
+            "--config",
+            str(self.config_path),
+            "--port",
+            str(self.port),
+            "--parent-pid",
+            str(os.getpid()),
+        ]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=PYCSW_DIR)
+
+    def start(self, timeout: float = 30) -> None:
+        """Start pycsw, wait until it accepts connections, then supervise it."""
+        self._process = self._spawn()
+        _wait_for_port(self.port, self._process, timeout)
+        self._thread = threading.Thread(target=self._supervise, name="pycsw", daemon=True)
+        self._thread.start()
+
+    def _supervise(self) -> None:
+        delay = 0.5
+        while not self._stopping.is_set():
+            process = self._process
+            if process is None:
+                return
+            code = process.wait()
+            if self._stopping.is_set():
+                return
+            print(f"pycsw arrêté (code {code}) : redémarrage", file=sys.stderr, flush=True)
+            time.sleep(delay)
+            delay = min(delay * 2, 10)
+            try:
+                self._process = self._spawn()
+                _wait_for_port(self.port, self._process, 30)
+                self.restarts += 1
+                delay = 0.5
+            except PycswUnavailableError as exc:
+                print(f"pycsw : {exc}", file=sys.stderr, flush=True)
+
+    def stop(self, timeout: float = 5) -> None:
+        self._stopping.set()
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.terminate()
+            try:
+                process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+
+def start_for_server(settings: Settings, host: str, port: int) -> PycswProcess | None:
+    """Start pycsw for `niaouli serve` on `host:port`; None (with a warning) if unavailable.
+
+    The advertised CSW URL is `NIAOULI_PUBLIC_URL` + /csw, by default the address the
+    server listens on; `NIAOULI_PUBLIC_URL` is set for the workers too, so the records
+    they write link to the same place.
+    """
+    if not os.environ.get("NIAOULI_PUBLIC_URL"):
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        os.environ["NIAOULI_PUBLIC_URL"] = f"http://{shown}:{port}"
+    public = os.environ["NIAOULI_PUBLIC_URL"].rstrip("/")
+    try:
+        process = PycswProcess(settings, f"{public}/csw")
+        process.start()
+    except PycswUnavailableError as exc:
+        print(f"attention : CSW indisponible — {exc}", file=sys.stderr, flush=True)
+        return None
+    os.environ[BACKEND_ENV] = process.backend_url
+    return process

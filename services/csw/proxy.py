@@ -1,0 +1,101 @@
+"""The ASGI side of /csw: a reverse proxy to the pycsw process.
+
+pycsw lives in another process (another Python environment), so the main application
+forwards /csw (and /csw/opensearch, /csw/oaipmh) to it over loopback HTTP, streaming
+nothing clever: CSW answers are small and pycsw builds them whole anyway. Only the
+headers that matter are passed either way; a pycsw that is down gives a 503 with an OWS
+exception report rather than a stack trace.
+"""
+
+from __future__ import annotations
+
+import os
+from xml.sax.saxutils import escape
+
+import httpx
+from niaouli.services.csw.process import BACKEND_ENV
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+MAX_BODY = 2 * 1024 * 1024
+# No accept-encoding: httpx would decode gzip anyway, and answers are small.
+REQUEST_HEADERS = ("content-type", "accept", "accept-language")
+RESPONSE_HEADERS = ("content-type", "x-content-type-options")
+
+
+def _exception(status: int, text: str) -> Response:
+    body = (
+        '<?xml version="1.0" encoding="UTF-8"?>\n'
+        '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows" version="1.2.0" '
+        'language="fr">\n'
+        '  <ows:Exception exceptionCode="NoApplicableCode">\n'
+        f"    <ows:ExceptionText>{escape(text)}</ows:ExceptionText>\n"
+        "  </ows:Exception>\n"
+        "</ows:ExceptionReport>\n"
+    )
+    return Response(body, status_code=status, media_type="application/xml")
+
+
+class CswProxy:
+    """ASGI app forwarding to pycsw; `prefix` is the public path it is mounted under."""
+
+    def __init__(self, backend: str | None = None, prefix: str = "/csw") -> None:
+        self._backend = backend
+        self.prefix = prefix
+        self._client: httpx.AsyncClient | None = None
+
+    @property
+    def backend(self) -> str | None:
+        return self._backend or os.environ.get(BACKEND_ENV)
+
+    def _relative_path(self, scope: Scope) -> str:
+        path: str = scope["path"]
+        root: str = scope.get("root_path", "")
+        if root and path.startswith(root):
+            path = path[len(root) :]
+        if path.startswith(self.prefix):
+            path = path[len(self.prefix) :]
+        return path if path.startswith("/") else "/" + path
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        response = await self._forward(request, self._relative_path(scope))
+        await response(scope, receive, send)
+
+    async def _forward(self, request: Request, path: str) -> Response:
+        backend = self.backend
+        if not backend:
+            return _exception(503, "service CSW non démarré")
+        if request.method not in ("GET", "POST", "HEAD"):
+            return _exception(405, "méthode non autorisée")
+        body = b""
+        if request.method == "POST":
+            declared = request.headers.get("content-length")
+            if declared and declared.isdigit() and int(declared) > MAX_BODY:
+                return _exception(413, "requête trop volumineuse")
+            chunks = []
+            size = 0
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > MAX_BODY:
+                    return _exception(413, "requête trop volumineuse")
+                chunks.append(chunk)
+            body = b"".join(chunks)
+        headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
+        try:
+            query = request.url.query
+            upstream = await self._client.request(
+                request.method,
+                backend + path + (f"?{query}" if query else ""),
+                content=body or None,
+                headers=headers,
+            )
+        except httpx.HTTPError:
+            return _exception(503, "service CSW momentanément indisponible, réessayez")
+        kept = {k: v for k, v in upstream.headers.items() if k.lower() in RESPONSE_HEADERS}
+        return Response(upstream.content, status_code=upstream.status_code, headers=kept)

@@ -1,0 +1,50 @@
+"""One dataset -> its `csw_records` row (or none: only public datasets are published).
+
+A dataset imported from a metadata record is served with the producer's own XML (kept in
+`Dataset.original_metadata`); any other dataset gets ISO 19139 generated from the
+catalogue. Either way the row's columns are read back from that XML the way pycsw's loader
+reads it, so pycsw's Dublin Core view and its queries agree with the document it serves.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from lxml import etree
+from niaouli.services.csw import iso, parse, safexml
+from niaouli.services.csw.table import COLUMNS
+from niaouli.services.csw.view import DatasetView
+
+LOGGER = logging.getLogger(__name__)
+
+
+def _generated(view: DatasetView) -> parse.ParsedRecord:
+    xml = iso.render(view)
+    return parse.parse_iso(etree.fromstring(xml.encode("utf-8"), safexml._parser()))
+
+
+def parsed_record(view: DatasetView) -> parse.ParsedRecord:
+    """The record as served: the producer's XML when there is one, else generated ISO."""
+    if view.original_metadata:
+        try:
+            return parse.parse_record(safexml.parse(view.original_metadata.encode("utf-8")))
+        except (safexml.UnsafeXMLError, parse.RecordError) as exc:
+            # Checked at import time; if it no longer parses, publish the catalogue's view.
+            LOGGER.warning("fiche d'origine illisible pour %s : %s", view.slug, exc)
+    return _generated(view)
+
+
+def record_row(view: DatasetView) -> dict[str, Any] | None:
+    """The row for `view`, or None when the access rule keeps it out of CSW (row S23)."""
+    if not view.is_public:
+        return None
+    record = parsed_record(view)
+    row = {
+        name: (None if value is None else str(value))
+        for name, value in record.columns.items()
+        if name in COLUMNS
+    }
+    row["identifier"] = record.identifier
+    row["dataset_id"] = view.id
+    return row

@@ -1,0 +1,155 @@
+"""What a CSW record is made from: one dataset, read on the writing connection.
+
+The records sync runs inside the transaction that changes the catalogue (from a flush
+hook), so it reads with Core queries on that very connection rather than through an ORM
+session: it sees the rows just flushed and touches no session state.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from geoalchemy2 import functions as geofunc
+from sqlalchemy import Connection, select
+
+from niaouli.catalogue.models import AccessLevel, Dataset, Layer, Organisation, Resource
+
+
+@dataclass
+class LayerView:
+    collection_id: str
+    geometry_type: str | None
+    native_crs: str | None
+    extent: tuple[float, float, float, float] | None
+
+
+@dataclass
+class ResourceView:
+    title: str
+    url: str | None
+    format: str | None
+    media_type: str | None
+    role: str
+
+
+@dataclass
+class DatasetView:
+    id: int
+    slug: str
+    title: str
+    description: str
+    themes: list[Any]
+    keywords: list[Any]
+    licence: str
+    producer: str | None
+    contact_name: str | None
+    contact_email: str | None
+    update_frequency: str | None
+    temporal_start: date | None
+    temporal_end: date | None
+    lineage: str
+    provenance: dict[str, Any]
+    access_level: AccessLevel
+    is_spatial: bool
+    created_at: datetime | None
+    updated_at: datetime | None
+    published_at: datetime | None
+    original_metadata: str | None
+    organisation_name: str
+    organisation_email: str | None
+    organisation_website: str | None
+    coverage_wkt: str | None
+    layers: list[LayerView] = field(default_factory=list)
+    resources: list[ResourceView] = field(default_factory=list)
+
+    @property
+    def is_public(self) -> bool:
+        return self.access_level == AccessLevel.PUBLIC
+
+    @property
+    def bbox(self) -> tuple[float, float, float, float] | None:
+        """West, south, east, north in EPSG:4326: the layers' extent, else the coverage."""
+        extents = [layer.extent for layer in self.layers if layer.extent]
+        if extents:
+            return (
+                min(e[0] for e in extents),
+                min(e[1] for e in extents),
+                max(e[2] for e in extents),
+                max(e[3] for e in extents),
+            )
+        if self.coverage_wkt:
+            from shapely import wkt
+
+            return tuple(wkt.loads(self.coverage_wkt).bounds)  # type: ignore[return-value]
+        return None
+
+
+def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetView]:
+    """The datasets `ids` (all of them when None), with organisation, layers, resources."""
+    d, o = Dataset.__table__, Organisation.__table__
+    query = select(
+        d,
+        o.c.name.label("organisation_name"),
+        o.c.email.label("organisation_email"),
+        o.c.website.label("organisation_website"),
+        geofunc.ST_AsText(d.c.spatial_coverage).label("coverage_wkt"),
+    ).join(o, o.c.id == d.c.organisation_id)
+    if ids is not None:
+        if not ids:
+            return []
+        query = query.where(d.c.id.in_(ids))
+    views: dict[int, DatasetView] = {}
+    for row in conn.execute(query.order_by(d.c.id)).mappings():
+        views[row["id"]] = DatasetView(
+            id=row["id"],
+            slug=row["slug"],
+            title=row["title"],
+            description=row["description"] or "",
+            themes=list(row["themes"] or []),
+            keywords=list(row["keywords"] or []),
+            licence=row["licence"] or "",
+            producer=row["producer"],
+            contact_name=row["contact_name"],
+            contact_email=row["contact_email"],
+            update_frequency=row["update_frequency"],
+            temporal_start=row["temporal_start"],
+            temporal_end=row["temporal_end"],
+            lineage=row["lineage"] or "",
+            provenance=dict(row["provenance"] or {}),
+            access_level=AccessLevel(row["access_level"]),
+            is_spatial=bool(row["is_spatial"]),
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            published_at=row["published_at"],
+            original_metadata=row["original_metadata"],
+            organisation_name=row["organisation_name"],
+            organisation_email=row["organisation_email"],
+            organisation_website=row["organisation_website"],
+            coverage_wkt=row["coverage_wkt"],
+        )
+    if not views:
+        return []
+    lay, res = Layer.__table__, Resource.__table__
+    for row in conn.execute(
+        select(lay).where(lay.c.dataset_id.in_(views)).order_by(lay.c.id)
+    ).mappings():
+        extent = None
+        if row["extent_west"] is not None:
+            extent = (
+                row["extent_west"],
+                row["extent_south"],
+                row["extent_east"],
+                row["extent_north"],
+            )
+        views[row["dataset_id"]].layers.append(
+            LayerView(row["collection_id"], row["geometry_type"], row["native_crs"], extent)
+        )
+    for row in conn.execute(
+        select(res).where(res.c.dataset_id.in_(views)).order_by(res.c.id)
+    ).mappings():
+        views[row["dataset_id"]].resources.append(
+            ResourceView(row["title"], row["url"], row["format"], row["media_type"], row["role"])
+        )
+    return list(views.values())
