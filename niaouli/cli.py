@@ -225,6 +225,48 @@ def ingest(
             click.echo(f"    - {note}")
 
 
+# --- metadata records (CSW) ----------------------------------------------------------
+
+
+@main.group(help="Fiches de métadonnées (ISO 19139, Dublin Core) et enregistrements CSW.")
+def records() -> None:
+    pass
+
+
+@records.command(
+    "import", help="Importe des fiches ISO 19139 ou Dublin Core comme jeux de données."
+)
+@click.argument("files", nargs=-1, required=True, type=click.Path(dir_okay=False))
+@click.option("--org", "organisation", required=True, help="Organisation propriétaire.")
+@click.option(
+    "--access",
+    type=click.Choice([a.value for a in AccessLevel]),
+    default=AccessLevel.PUBLIC.value,
+    show_default=True,
+    help="Niveau d'accès des jeux importés.",
+)
+def records_import(files: tuple[str, ...], organisation: str, access: str) -> None:
+    from niaouli.services.csw.importer import import_records
+
+    try:
+        results = import_records(get_engine(), files, organisation, access)
+    except service.CatalogueError as exc:
+        _fail(str(exc))
+    for item in results:
+        verb = "créé" if item.created else "mis à jour"
+        click.echo(f"{item.file} : jeu {verb} « {item.slug} » (fiche {item.identifier})")
+    click.echo(f"{len(results)} fiche(s) importée(s)")
+
+
+@records.command("sync", help="Reconstruit les enregistrements CSW depuis le catalogue.")
+def records_sync() -> None:
+    from niaouli.services.csw.sync import rebuild
+
+    with get_engine().begin() as conn:
+        count = rebuild(conn)
+    click.echo(f"{count} enregistrement(s) CSW publiés")
+
+
 # --- demo and server -------------------------------------------------------------------
 
 

@@ -40,11 +40,13 @@ def record_row(view: DatasetView) -> dict[str, Any] | None:
     if not view.is_public:
         return None
     record = parsed_record(view)
-    row = {
-        name: (None if value is None else str(value))
+    # Every column, so that rows of different kinds insert together in one statement.
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(
+        (name, None if value is None else str(value))
         for name, value in record.columns.items()
         if name in COLUMNS
-    }
+    )
     row["identifier"] = record.identifier
     row["dataset_id"] = view.id
     return row

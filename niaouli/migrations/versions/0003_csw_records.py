@@ -18,7 +18,9 @@ down_revision = "0005"
 branch_labels = None
 depends_on = None
 
-INDEXED = ("typename", "type", "title", "date_modified", "insert_date", "keywords")
+# pycsw's setup_db indexes these; the same indexes also give the same row order for
+# queries without SortBy as a pycsw-built repository (the CITE answers depend on it).
+NOT_INDEXED = {"wkt_geometry"}
 
 
 def upgrade() -> None:
@@ -36,7 +38,9 @@ def upgrade() -> None:
         sa.Column("anytext", sa.Text(), nullable=False),
         *(sa.Column(name, sa.Text()) for name in PYCSW_TEXT_COLUMNS),
     )
-    for column in INDEXED:
+    indexed = ["typename", "schema", "mdsource", "insert_date"]
+    indexed += [c for c in PYCSW_TEXT_COLUMNS if c not in NOT_INDEXED]
+    for column in indexed:
         op.create_index(f"ix_{TABLE_NAME}_{column}", TABLE_NAME, [column])
     if op.get_bind().dialect.name == "postgresql":
         # pycsw's "native PostGIS" mode: a geometry column kept from wkt_geometry by a
