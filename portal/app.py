@@ -68,7 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", pages.home, name="home"),
             Route("/jeux-de-donnees", pages.datasets, name="datasets"),
             Route(dataset, pages.dataset, name="dataset"),
-            Route(dataset + "/ressources/{resource_id:int}/{filename}", files.resource),
+            Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
             Route(layer + "/apercu.geojson", files.preview),
             Route(layer + "/{filename}", files.export),
             Route("/organisations", pages.organisations, name="organisations"),

@@ -68,11 +68,13 @@ class Files:
 
     def resource(self, request: Request) -> Response:
         """`/jeux-de-donnees/{slug}/ressources/{id}/{filename}`: the original file."""
+        raw_id = request.path_params["resource_id"]
+        if not (raw_id.isascii() and raw_id.isdigit() and len(raw_id) <= 18):
+            raise not_found()  # not Starlette's `int` convertor: 10 kB of digits is a 500 there
         with Session(self.portal.engine) as session:
             dataset = self._dataset(session, request)
             resource: Resource | None = next(
-                (r for r in dataset.resources if r.id == request.path_params["resource_id"]),
-                None,
+                (r for r in dataset.resources if r.id == int(raw_id)), None
             )
             if (
                 resource is None

