@@ -18,6 +18,7 @@ import os
 import re
 import shutil
 import tempfile
+import time
 import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -193,15 +194,24 @@ def _gdal_geometry_type(geometry_type: str | None) -> str | None:
     return "Unknown" if geometry_type.lower() == "geometry" else geometry_type
 
 
-def prune(settings: Settings, live_tables: Sequence[str]) -> list[str]:
-    """Remove cached exports of tables that no longer exist (re-ingested or deleted)."""
+def prune(settings: Settings, live_tables: Sequence[str], min_age_seconds: float = 60) -> list[str]:
+    """Remove cached exports of tables that no longer exist (re-ingested or deleted).
+
+    Folders younger than `min_age_seconds` are spared: their table may have been created
+    after the caller listed the live ones.
+    """
     root = cache_dir(settings)
     if not root.is_dir():
         return []
     live = set(live_tables)
+    now = time.time()
     removed = []
     for entry in root.iterdir():
-        if entry.is_dir() and entry.name not in live:
+        if (
+            entry.is_dir()
+            and entry.name not in live
+            and now - entry.stat().st_mtime >= min_age_seconds
+        ):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry.name)
     return sorted(removed)

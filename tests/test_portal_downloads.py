@@ -136,6 +136,13 @@ def test_reingest_invalidates_cached_exports(client, backend, tmp_path):
     info = read_export(client.get(new_gpkg).content, ".gpkg", tmp_path)
     assert info["features"] == report.layers[0].feature_count
     assert expected >= 1 and info["features"] != 33
+    # the exports of the replaced table are removed by `niaouli db cleanup`
+    from niaouli.catalogue.lifecycle import cleanup
+
+    cache = backend.settings.data_dir / "exports"
+    assert len(list(cache.iterdir())) == 2
+    report = cleanup(backend.engine, backend.settings, min_age_seconds=0)
+    assert len(report.exports) == 1 and len(list(cache.iterdir())) == 1
 
 
 def test_map_preview_geojson(client):

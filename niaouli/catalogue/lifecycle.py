@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from niaouli import exports
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Layer, Resource
 from niaouli.db.layers import layer_store
@@ -36,6 +37,7 @@ def delete_dataset(engine: Engine, settings: Settings, slug: str) -> None:
 class CleanupReport:
     tables: list[str]
     files: list[str]
+    exports: list[str] = field(default_factory=list)
 
 
 def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -> CleanupReport:
@@ -43,7 +45,8 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
 
     Ingestion runs in one transaction, so orphan tables only appear after a crash of the
     database itself; orphan files appear when an ingestion is killed after storing its
-    copy. `min_age_seconds` spares files of ingestions still running.
+    copy. `min_age_seconds` spares files of ingestions still running. Cached layer
+    exports of tables that no longer exist (re-ingested or deleted layers) are removed.
     """
     with engine.begin() as conn:
         store = layer_store(conn)
@@ -55,4 +58,6 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
     files = storage.orphan_keys(settings.files_dir, referenced, min_age_seconds)
     for key in files:
         storage.remove_key(settings.files_dir, key)
-    return CleanupReport(tables=orphans, files=files)
+    # Cached exports are keyed by table name: those of replaced or dropped tables go too.
+    stale_exports = exports.prune(settings, sorted(used), min_age_seconds)
+    return CleanupReport(tables=orphans, files=files, exports=stale_exports)
