@@ -23,6 +23,7 @@ Speed choices, measured against stock pygeoapi (see docs/ogc.md):
 from __future__ import annotations
 
 import base64
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -99,8 +100,10 @@ class LayerTable:
                 return attribute
         return None
 
-    def sql_table(self) -> sa.TableClause:
-        """A lightweight SQLAlchemy table (no metadata, no reflection)."""
+    @functools.cached_property
+    def table_clause(self) -> sa.TableClause:
+        """A lightweight SQLAlchemy table (no metadata, no reflection), one per layer
+        object so that every condition built for a query refers to the same FROM."""
         types = _PG_TYPES if self.postgis else _SQLITE_TYPES
         columns = [sa.column("fid", sa.BigInteger)]
         if self.has_geometry:
@@ -113,7 +116,7 @@ class LayerTable:
         attribute = self.attribute(name)
         if attribute is None:
             raise KeyError(name)
-        return self.sql_table().c[attribute.column]
+        return self.table_clause.c[attribute.column]
 
 
 @dataclass(frozen=True)
@@ -252,7 +255,7 @@ def count_matching(
     conn: Connection, layer: LayerTable, query: FeatureQuery, cap: int
 ) -> int | None:
     """Exact number of matching features, or None when more than `cap` (bounded cost)."""
-    table = layer.sql_table()
+    table = layer.table_clause
     conditions = _conditions(layer, table, query)
     if not conditions:
         return layer.feature_count
@@ -265,7 +268,7 @@ def query_page(
     conn: Connection, layer: LayerTable, query: FeatureQuery, count_cap: int = 10_000
 ) -> FeaturePage:
     """One page of features ordered by `sortby` then `fid`, and `numberMatched` if cheap."""
-    table = layer.sql_table()
+    table = layer.table_clause
     attributes = _selected(layer, query.properties)
     columns, with_geometry = _columns(layer, table, attributes, query)
     conditions = _conditions(layer, table, query)
@@ -299,7 +302,7 @@ def query_page(
 def get_feature(
     conn: Connection, layer: LayerTable, fid: int, output: OutputCrs | None = None
 ) -> dict[str, Any] | None:
-    table = layer.sql_table()
+    table = layer.table_clause
     query = FeatureQuery(output=output or OutputCrs())
     attributes = list(layer.attributes)
     columns, with_geometry = _columns(layer, table, attributes, query)

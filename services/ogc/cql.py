@@ -124,7 +124,7 @@ class CqlTranslator:
 
     def __init__(self, layer: LayerTable) -> None:
         self.layer = layer
-        self.table = layer.sql_table()
+        self.table = layer.table_clause
 
     # --- entry point ---------------------------------------------------------------
 
