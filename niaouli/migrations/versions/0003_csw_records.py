@@ -44,14 +44,16 @@ def upgrade() -> None:
         op.create_index(f"ix_{TABLE_NAME}_{column}", TABLE_NAME, [column])
     if op.get_bind().dialect.name == "postgresql":
         # pycsw's "native PostGIS" mode: a geometry column kept from wkt_geometry by a
-        # trigger, with a GiST index, found by pycsw through geometry_columns.
+        # trigger, with a GiST index, found by pycsw through geometry_columns. A record
+        # without a bounding box gets an empty geometry rather than NULL, so that
+        # `Not(BBOX)` matches it as on SQLite (where pycsw's spatial function says false).
         op.execute(f"ALTER TABLE {TABLE_NAME} ADD COLUMN wkb_geometry geometry(Geometry, 4326)")
         op.execute(
             f"""
             CREATE FUNCTION {TABLE_NAME}_update_geometry() RETURNS trigger AS $body$
             BEGIN
                 IF NEW.wkt_geometry IS NULL THEN
-                    NEW.wkb_geometry := NULL;
+                    NEW.wkb_geometry := ST_GeomFromText('GEOMETRYCOLLECTION EMPTY', 4326);
                 ELSE
                     NEW.wkb_geometry := ST_GeomFromText(NEW.wkt_geometry, 4326);
                 END IF;

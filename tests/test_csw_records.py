@@ -1,0 +1,157 @@
+"""CSW records follow the catalogue (both backends), and `niaouli records import` is safe.
+
+No server here: these check the `csw_records` table that pycsw reads — one row per public
+dataset, written in the catalogue's own transaction — and the import of ISO 19139 and
+Dublin Core documents, including hostile ones (rows S6, S7, S9, S20, S23).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from lxml import etree
+from niaouli.services.csw.table import csw_records
+from sqlalchemy import func, select
+
+from niaouli.catalogue import service
+from niaouli.catalogue.lifecycle import delete_dataset
+from niaouli.demo import load_demo
+from tests.csw_support import NS, canary
+
+FIXTURES = Path("/work/shared/data/fixtures")
+CITE_DATA = Path("/work/shared/conformance/csw-cite/data")
+ISO_RECORD = FIXTURES / "iso19139_geonetwork_record.xml"
+
+
+def rows(backend) -> dict[str, dict]:
+    with backend.engine.connect() as conn:
+        return {r["identifier"]: dict(r) for r in conn.execute(select(csw_records)).mappings()}
+
+
+def test_public_datasets_get_iso_records_and_lose_them(backend):
+    load_demo(backend.settings, echo=lambda _m: None)
+    records = rows(backend)
+    assert set(records) == {"communes-nc", "population-communes-nc"}
+    communes = records["communes-nc"]
+    assert communes["typename"] == "gmd:MD_Metadata"
+    assert communes["schema"] == NS["gmd"]
+    assert communes["title"].startswith("Communes de Nouvelle-Calédonie")
+    assert communes["wkt_geometry"].startswith("POLYGON((163.57 -22.71")
+    root = etree.fromstring(communes["xml"].encode())
+    assert root.findtext(".//gmd:fileIdentifier/gco:CharacterString", namespaces=NS) == (
+        "communes-nc"
+    )
+    # Accent-insensitive full text: both spellings are in anytext.
+    assert "Calédonie" in communes["anytext"] and "Caledonie" in communes["anytext"]
+
+    with backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, "communes-nc")
+        service.update_dataset(session, dataset, access_level="organisation")
+    assert set(rows(backend)) == {"population-communes-nc"}
+
+    with backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, "communes-nc")
+        service.update_dataset(session, dataset, access_level="public", title="Communes <b>")
+    assert rows(backend)["communes-nc"]["title"] == "Communes <b>"
+    assert "Communes &lt;b&gt;" in rows(backend)["communes-nc"]["xml"]  # escaped (S20)
+
+    delete_dataset(backend.engine, backend.settings, "population-communes-nc")
+    assert set(rows(backend)) == {"communes-nc"}
+
+
+def test_records_import_keeps_the_producer_xml(backend, org):
+    result = backend.run("records", "import", "--org", org, str(ISO_RECORD))
+    assert "1 fiche(s) importée(s)" in result.stdout
+    with backend.session() as session:
+        dataset = service.find_dataset(session, "cadastre-2018-en-bretagne")
+        assert dataset.provenance["record_identifier"] == "955c3e47-411e-4969-b61b-3556d1b9f879"
+        assert dataset.layers == [] and not dataset.is_spatial
+        original = dataset.original_metadata
+    assert "DIRECTION GENERALE DES FINANCES PUBLIQUES" in original
+    row = rows(backend)["955c3e47-411e-4969-b61b-3556d1b9f879"]
+    assert row["xml"] == etree.tostring(
+        etree.fromstring(ISO_RECORD.read_bytes()), encoding="unicode"
+    )
+    assert row["title"] == "Cadastre 2018 en Bretagne"
+    assert row["wkt_geometry"].startswith("POLYGON((-5.24 46.76")
+
+    # Importing again updates the same dataset; Dublin Core records import too.
+    backend.run(
+        "records",
+        "import",
+        "--org",
+        org,
+        str(ISO_RECORD),
+        *map(str, sorted(CITE_DATA.glob("*.xml"))),
+    )
+    with backend.session() as session:
+        assert service.count_datasets(session, service.Viewer.system()) == 13
+    assert rows(backend)["urn:uuid:19887a8a-f6b0-4a63-ae56-7fba0e17801f"]["typename"] == (
+        "csw:Record"
+    )
+
+
+def test_records_import_with_access_level_is_not_published(backend, org):
+    backend.run("records", "import", "--org", org, "--access", "draft", str(ISO_RECORD))
+    assert rows(backend) == {}
+
+
+def _count(backend) -> int:
+    with backend.session() as session:
+        return session.scalar(select(func.count()).select_from(service.Dataset))
+
+
+def test_hostile_records_are_rejected_and_never_fetch(backend, org, tmp_path):
+    good = tmp_path / "good.xml"
+    good.write_bytes(ISO_RECORD.read_bytes())
+    with canary() as hook:
+        xxe = tmp_path / "xxe.xml"
+        xxe.write_text(
+            '<?xml version="1.0"?>\n<!DOCTYPE r [<!ENTITY e SYSTEM "file:///etc/passwd">'
+            f'<!ENTITY c SYSTEM "{hook.url}/entity">]>\n'
+            '<csw:Record xmlns:csw="http://www.opengis.net/cat/csw/2.0.2" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            "<dc:identifier>x</dc:identifier><dc:title>&e;&c;</dc:title></csw:Record>"
+        )
+        bomb = tmp_path / "bomb.xml"
+        bomb.write_text(
+            '<?xml version="1.0"?><!DOCTYPE l [<!ENTITY a "aaaaaaaaaa">'
+            '<!ENTITY b "&a;&a;&a;&a;&a;&a;&a;&a;&a;&a;"><!ENTITY c "&b;&b;&b;&b;&b;&b;&b;&b;">]>'
+            '<csw:Record xmlns:csw="http://www.opengis.net/cat/csw/2.0.2" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier>b</dc:identifier>'
+            "<dc:title>&c;</dc:title></csw:Record>"
+        )
+        for bad in (xxe, bomb):
+            result = backend.run(
+                "records", "import", "--org", org, str(good), str(bad), check=False
+            )
+            assert result.returncode == 1
+            assert bad.name in result.stderr and "DOCTYPE" in result.stderr
+            assert "root:" not in result.stdout + result.stderr
+        assert _count(backend) == 0  # all or nothing: the good file did not land either
+
+        # A schemaLocation pointing at the canary is kept as written but never fetched,
+        # neither at import nor when the record is read back.
+        located = tmp_path / "located.xml"
+        located.write_text(
+            '<csw:Record xmlns:csw="http://www.opengis.net/cat/csw/2.0.2" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/" '
+            'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
+            f'xsi:schemaLocation="http://www.opengis.net/cat/csw/2.0.2 {hook.url}/record.xsd">'
+            "<dc:identifier>urn:test:located</dc:identifier>"
+            "<dc:title>Fiche &lt;script&gt;alert(1)&lt;/script&gt;</dc:title></csw:Record>"
+        )
+        backend.run("records", "import", "--org", org, str(located))
+        assert rows(backend)["urn:test:located"]["title"] == "Fiche <script>alert(1)</script>"
+        assert hook.hits == []
+
+
+def test_not_a_record_is_refused_by_name(backend, org, tmp_path):
+    other = tmp_path / "capabilities.xml"
+    other.write_text("<WFS_Capabilities/>")
+    broken = tmp_path / "broken.xml"
+    broken.write_text("<csw:Record")
+    for path, words in ((other, "non pris en charge"), (broken, "mal formé")):
+        result = backend.run("records", "import", "--org", org, str(path), check=False)
+        assert result.returncode == 1
+        assert path.name in result.stderr and words in result.stderr
