@@ -4,6 +4,14 @@
 import { Map as MapLibreMap, NavigationControl } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 
 const COLOURS = { fill: "#1f8a70", line: "#0b5c4b", point: "#c2410c" };
+const FRENCH = {
+  "NavigationControl.ZoomIn": "Zoomer",
+  "NavigationControl.ZoomOut": "Dézoomer",
+  "NavigationControl.ResetBearing": "Réorienter vers le nord",
+  "CooperativeGesturesHandler.WindowsHelpText": "Maintenez Ctrl et faites défiler pour zoomer",
+  "CooperativeGesturesHandler.MacHelpText": "Maintenez ⌘ et faites défiler pour zoomer",
+  "CooperativeGesturesHandler.MobileHelpText": "Utilisez deux doigts pour déplacer la carte",
+};
 
 function layersFor(geometry) {
   const kind = (geometry || "").toLowerCase();
@@ -55,6 +63,7 @@ function preview(element) {
       bounds: bounds(element),
       fitBoundsOptions: { padding: 20 },
       attributionControl: false,
+      locale: FRENCH,
       cooperativeGestures: true,
     });
   } catch (error) {
