@@ -21,7 +21,7 @@ import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
 from niaouli.services.ogc import config as ogc_config
-from niaouli.services.ogc import jsonout, params, runtime
+from niaouli.services.ogc import crscache, jsonout, params, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from pygeoapi.api import API, APIRequest
 from starlette.applications import Starlette
@@ -231,6 +231,7 @@ def create_app(
     # pygeoapi logs every 4xx answer with a traceback; we log server errors ourselves.
     logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
     jsonout.install()
+    crscache.install()
     settings = settings or load_settings()
     engine = get_engine(settings)
     runtime.set_engine(engine)
