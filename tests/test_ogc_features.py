@@ -219,6 +219,8 @@ def test_cql2_text_and_json(ogc):  # noqa: F811
         ogc.get(items, filter="S_INTERSECTS(geometry, BBOX(166.465, -22.4, 166.495, -22.2))")
     )[:3] == [3, 4, 5]
     assert _ids(ogc.get(items, filter="name LIKE '<script>%'")) == [4]
+    assert _ids(ogc.get(items, filter="name LIKE 'SITE%'")) == []  # case-sensitive
+    assert _ids(ogc.get(items, filter="name LIKE 'site 1_'")) == [11, 12]
     body = {
         "op": "and",
         "args": [

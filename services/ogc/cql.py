@@ -119,6 +119,25 @@ def coerce(attribute: Attribute, value: Any, postgis: bool) -> Any:
     raise FilterError(f"la propriété « {name} » ne peut pas servir de filtre")
 
 
+def like_to_glob(pattern: str) -> str:
+    """A CQL2 LIKE pattern (``%``, ``_``, ``\\`` escape) as an SQLite GLOB pattern."""
+    out: list[str] = []
+    characters = iter(pattern)
+    for char in characters:
+        if char == "\\":
+            char = next(characters, "\\")
+            out.append(f"[{char}]" if char in "*?[" else char)
+        elif char == "%":
+            out.append("*")
+        elif char == "_":
+            out.append("?")
+        elif char in "*?[":
+            out.append(f"[{char}]")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
 class CqlTranslator:
     """Translates one parsed CQL2 expression for one layer."""
 
@@ -205,7 +224,10 @@ class CqlTranslator:
         pattern = node.pattern
         if node.nocase:
             lhs, pattern = sa.func.lower(lhs), pattern.lower()
-        expression = lhs.like(sa.literal(pattern, sa.Text), escape="\\")
+        if self.layer.postgis:
+            expression = lhs.like(sa.literal(pattern, sa.Text), escape="\\")
+        else:  # SQLite's LIKE ignores ASCII case; GLOB is case-sensitive like CQL2
+            expression = lhs.op("GLOB")(sa.literal(like_to_glob(pattern), sa.Text))
         return sa.not_(expression) if node.not_ else expression
 
     def _in(self, node: ast.In) -> ColumnElement[bool]:
