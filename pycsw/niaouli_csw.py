@@ -51,6 +51,7 @@ OUTPUT_SCHEMAS = {
     "http://www.interlis.ch/INTERLIS2.3",
     "urn:oasis:names:tc:ebxml-regrep:xsd:rim:3.0",
 }
+OAI_SETS = {"", "datasets", "interactiveResources"}  # pycsw's sets; "" = none given
 MODES = {"/opensearch": "opensearch", "/oaipmh": "oaipmh"}
 POST_MAX_RECORDS = re.compile(rb'maxRecords\s*=\s*["\'](\d+)["\']')
 
@@ -88,6 +89,45 @@ def choose_version(kvp: dict[str, str], method: str) -> str:
     return "3.0.0"
 
 
+def patch_oaipmh_headers() -> None:
+    """Fix pycsw 2.6's OAI-PMH headers: records got another record's identifier.
+
+    `OAIPMH.response` evaluates the header xpaths (`//dc:identifier`...) against the whole
+    CSW response instead of the record being written (and moves records out of it as it
+    goes). The patched helper snapshots the response's records when it writes the first
+    header, then evaluates each header's xpath on the copy of its own record.
+    """
+    from lxml import etree
+
+    from pycsw import oaipmh
+
+    original = oaipmh.OAIPMH._transform_element
+    local = threading.local()
+
+    def _records(element: etree._Element) -> list[etree._Element]:
+        if etree.QName(element).localname == "GetRecordByIdResponse":
+            return list(element)
+        return list(element.getchildren()[1])
+
+    def _transform_element(self, parent, element, elname):  # noqa: ANN001, ANN202
+        recnode = parent.getparent()
+        verbnode = recnode.getparent() if recnode is not None else None
+        if verbnode is None or etree.QName(element).localname not in (
+            "GetRecordsResponse",
+            "GetRecordByIdResponse",
+        ):
+            return original(self, parent, element, elname)
+        index = [c for c in verbnode if etree.QName(c).localname == "record"].index(recnode)
+        if index == 0 and elname == "oai:identifier":
+            local.snapshot = [etree.fromstring(etree.tostring(r)) for r in _records(element)]
+        snapshot = getattr(local, "snapshot", [])
+        if index >= len(snapshot):
+            return original(self, parent, element, elname)
+        return original(self, parent, snapshot[index], elname)
+
+    oaipmh.OAIPMH._transform_element = _transform_element
+
+
 class App:
     """The WSGI application: checks and defaults, then pycsw's dispatch."""
 
@@ -110,6 +150,9 @@ class App:
                     ("request", "GetCapabilities"),
                 ]
         kvp = {k.lower(): v for k, v in pairs}
+        if kvp.get("mode") == "oaipmh" and kvp.get("set", "") not in OAI_SETS:
+            # pycsw ignores `set` and would list everything: refuse unknown sets instead.
+            return self._oai_error(start_response, "badArgument", "set inconnu")
         schema = kvp.get("outputschema")
         if schema and schema not in OUTPUT_SCHEMAS:
             return self._refuse(
@@ -148,6 +191,23 @@ class App:
         ]
         start_response(status, headers)
         return [contents]
+
+    @staticmethod
+    def _oai_error(start_response: StartResponse, code: str, text: str) -> list[bytes]:
+        from xml.sax.saxutils import escape, quoteattr
+
+        stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n'
+            '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+            f"<responseDate>{stamp}</responseDate><request/>"
+            f"<error code={quoteattr(code)}>{escape(text)}</error></OAI-PMH>\n"
+        ).encode()
+        start_response(
+            "200 OK",
+            [("Content-Type", "text/xml; charset=UTF-8"), ("Content-Length", str(len(body)))],
+        )
+        return [body]
 
     @staticmethod
     def _refuse(
@@ -190,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         parser.error("pycsw n'écoute que sur la boucle locale (il est derrière niaouli serve)")
+    patch_oaipmh_headers()
     app = App(args.config)
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()

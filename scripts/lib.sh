@@ -39,3 +39,23 @@ apt_install() {
   fi
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 }
+
+# Print the path of a Python 3.11 interpreter for pycsw's own environment (pycsw 2.6 uses
+# `imp`, gone in 3.12). Searches NIAOULI_PYCSW_BASE_PYTHON, PATH, pyenv and the system.
+find_python311() {
+  local candidate
+  local candidates=("${NIAOULI_PYCSW_BASE_PYTHON:-}" python3.11 python3)
+  local root="${PYENV_ROOT:-$HOME/.pyenv}"
+  for candidate in "$root"/versions/3.11*/bin/python3 /usr/bin/python3.11 /usr/local/bin/python3.11; do
+    candidates+=("$candidate")
+  done
+  for candidate in "${candidates[@]}"; do
+    [ -n "$candidate" ] || continue
+    command -v "$candidate" >/dev/null 2>&1 || [ -x "$candidate" ] || continue
+    if "$candidate" -c 'import sys, venv; sys.exit(sys.version_info[:2] != (3, 11))' >/dev/null 2>&1; then
+      command -v "$candidate" 2>/dev/null || echo "$candidate"
+      return 0
+    fi
+  done
+  return 1
+}

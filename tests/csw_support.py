@@ -66,8 +66,10 @@ class CswServer:
 
     def pycsw_pid(self) -> int | None:
         """The pycsw child of the server process (its supervised subprocess)."""
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children")
-        for pid in children.read_text().split():
+        # Children are listed per thread: a restarted pycsw is a child of the supervisor's.
+        tasks = Path(f"/proc/{self.process.pid}/task")
+        pids = [p for t in tasks.iterdir() for p in (t / "children").read_text().split()]
+        for pid in pids:
             cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
             if b"niaouli_csw.py" in cmdline:
                 return int(pid)

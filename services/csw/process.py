@@ -171,6 +171,7 @@ class PycswProcess:
                 process.wait()
         if self._thread is not None:
             self._thread.join(timeout)
+        self.config_path.unlink(missing_ok=True)
 
 
 def start_for_server(settings: Settings, host: str, port: int) -> PycswProcess | None:
