@@ -23,6 +23,10 @@ from lxml import etree
 from tests.conftest import NIAOULI, REPO, Backend
 
 PYCSW_PYTHON = REPO / ".venv-pycsw" / "bin" / "python"
+# The project's shared folder sits beside the checkout (here and in CI's fresh clone).
+SHARED = REPO.parent / "shared"
+CITE_SUITE = SHARED / "conformance" / "csw-cite"
+ISO_RECORD = SHARED / "data" / "fixtures" / "iso19139_geonetwork_record.xml"
 NS = {
     "csw": "http://www.opengis.net/cat/csw/2.0.2",
     "dc": "http://purl.org/dc/elements/1.1/",

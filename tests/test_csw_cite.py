@@ -30,9 +30,9 @@ from pathlib import Path
 from lxml import etree
 
 from tests.conftest import Backend
-from tests.csw_support import serve
+from tests.csw_support import CITE_SUITE, serve
 
-SUITE = Path("/work/shared/conformance/csw-cite")
+SUITE = CITE_SUITE
 NO_VERSION = {
     "get_3a8a3c47-455f-4f49-9078-03119f3e70b3",  # acceptformats=message/example
     "get_477b23a3-baa9-47c8-9541-5fe27735ed49",  # sections= (empty)

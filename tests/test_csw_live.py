@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from niaouli.ingest import ingest_file
@@ -25,9 +24,8 @@ from sqlalchemy import text
 from niaouli.catalogue import service
 from niaouli.demo import load_demo
 from tests.conftest import GEODATA, Backend
-from tests.csw_support import NS, CswServer, canary, identifiers, serve, wait_for
+from tests.csw_support import ISO_RECORD, NS, CswServer, canary, identifiers, serve, wait_for
 
-ISO_RECORD = Path("/work/shared/data/fixtures/iso19139_geonetwork_record.xml")
 BRETAGNE = "955c3e47-411e-4969-b61b-3556d1b9f879"
 PRIVATE_TITLE = "Limites confidentielles de Kouaoua"
 GMD = "http://www.isotc211.org/2005/gmd"

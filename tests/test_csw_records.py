@@ -7,8 +7,6 @@ Dublin Core documents, including hostile ones (rows S6, S7, S9, S20, S23).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from lxml import etree
 from niaouli.services.csw.table import csw_records
 from sqlalchemy import func, select
@@ -16,11 +14,9 @@ from sqlalchemy import func, select
 from niaouli.catalogue import service
 from niaouli.catalogue.lifecycle import delete_dataset
 from niaouli.demo import load_demo
-from tests.csw_support import NS, canary
+from tests.csw_support import CITE_SUITE, ISO_RECORD, NS, canary
 
-FIXTURES = Path("/work/shared/data/fixtures")
-CITE_DATA = Path("/work/shared/conformance/csw-cite/data")
-ISO_RECORD = FIXTURES / "iso19139_geonetwork_record.xml"
+CITE_DATA = CITE_SUITE / "data"
 
 
 def rows(backend) -> dict[str, dict]:
