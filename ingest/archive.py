@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import stat
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -91,7 +92,7 @@ def extract_shapefiles(
                                 "archive refusée : contenu décompressé trop gros", file=name
                             )
                         out.write(chunk)
-            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError) as exc:
+            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
                 raise IngestError(f"archive zip corrompue ou tronquée ({exc})", file=name) from None
             if target.resolve().parent != dest.resolve():
                 raise IngestError("chemin dangereux dans l'archive refusé", file=name)

@@ -59,7 +59,10 @@ def guess_crs(bounds: Bounds | None, *, file: str, layer: str) -> tuple[CRS, str
     """A CRS for a source that declares none, with the note that says so."""
     if bounds is None:
         return WGS84, "aucun système de coordonnées déclaré et aucune géométrie : EPSG:4326"
-    if _is_lonlat(bounds):
+    swapped = (bounds[1], bounds[0], bounds[3], bounds[2])
+    if _is_lonlat(bounds) or _is_lonlat(swapped):
+        # Degrees with latitude first also fit the Lambert box (a few metres around its
+        # origin, at sea): they are degrees, and `should_swap_axes` puts them in order.
         return WGS84, "aucun système de coordonnées déclaré : degrés WGS 84 (EPSG:4326) supposés"
     if _inside(bounds, NC_LAMBERT):
         return LAMBERT_NC, (

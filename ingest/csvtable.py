@@ -149,6 +149,18 @@ def _coordinates(table: pa.Table, column: str, file: str) -> np.ndarray:
     return pc.fill_null(text.cast(pa.float64()), float("nan")).to_numpy()
 
 
+def _ragged_line(text: str, delimiter: str, width: int) -> int | None:
+    """The file line (from 1, header included) where the first record of another width
+    than the header starts."""
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter)
+    start = 1
+    for record in reader:
+        if start > 1 and record and len(record) != width:
+            return start
+        start = reader.line_num + 1
+    return None
+
+
 def read_csv(path: Path) -> LayerSource:
     name = path.name
     text, encoding_note = _decode(path.read_bytes(), name)
@@ -158,10 +170,11 @@ def read_csv(path: Path) -> LayerSource:
         raise IngestError("fichier CSV sans ligne d'en-tête", file=name)
     names = _column_names(first_line)
 
-    bad_rows: list[int] = []
+    bad_rows: list[str] = []
 
     def _invalid(row: pacsv.InvalidRow) -> str:
-        bad_rows.append(row.number if row.number is not None else -1)
+        # `row.number` is unknown (None) when Arrow reads in parallel: located below.
+        bad_rows.append(row.text)
         return "skip"
 
     try:
@@ -181,12 +194,11 @@ def read_csv(path: Path) -> LayerSource:
     except pa.ArrowInvalid as exc:
         raise IngestError(f"CSV illisible : {exc}", file=name) from None
     if bad_rows:
-        row = bad_rows[0]
         raise IngestError(
             f"nombre de colonnes différent de l'en-tête ({len(names)} attendues)"
             + (f" ; {len(bad_rows)} lignes concernées" if len(bad_rows) > 1 else ""),
             file=name,
-            row=(row + 1) if row > 0 else None,
+            row=_ragged_line(text, delimiter, len(names)),
         )
 
     allow_comma = delimiter != ","

@@ -138,6 +138,12 @@ def _load_layer(
             crs = parse_crs(crs_override, file=file)
         elif source.crs is not None:
             crs = source.crs
+        elif source.crs_problem:
+            raise IngestError(
+                f"{source.crs_problem} ; précisez-le avec --crs EPSG:xxxx",
+                file=file,
+                layer=source.name,
+            )
         else:
             crs, note = guess_crs(sample, file=file, layer=source.name)
             notes.append(note)

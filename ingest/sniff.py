@@ -116,7 +116,7 @@ def identify(path: Path) -> SourceKind:
             return SourceKind.KML
         if tag == "gpx":
             return SourceKind.GPX
-        if tag.lower().startswith("ogrvrt") or suffix == ".vrt":
+        if tag.lower().startswith(("ogrvrt", "vrtdataset")) or suffix == ".vrt":
             raise IngestError("fichier VRT de GDAL refusé", file=name)
         raise IngestError(f"document XML non reconnu (élément racine « {tag[:60]} »)", file=name)
     if text_head.startswith((b"{", b"[")):

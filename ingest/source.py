@@ -30,3 +30,5 @@ class LayerSource:
     notes: list[str] = field(default_factory=list)
     # The column type when the reader already knows every geometry (CSV with WKT).
     known_target: str | None = None
+    # Why a declared CRS could not be read (a garbage `.prj`): refused unless overridden.
+    crs_problem: str | None = None

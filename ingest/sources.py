@@ -75,10 +75,15 @@ def shapefile_encoding(shp: Path) -> tuple[str, str | None]:
 
 
 def _ogr_layer(
-    path: Path, layer: str | None, encoding: str | None = None, display: str | None = None
+    path: Path,
+    layer: str | None,
+    encoding: str | None = None,
+    display: str | None = None,
+    count: bool = False,
 ) -> LayerSource:
+    """A layer opened through GDAL; `count` forces counting where the driver cannot tell."""
     try:
-        info = pyogrio.read_info(path, layer=layer, encoding=encoding)
+        info = pyogrio.read_info(path, layer=layer, encoding=encoding, force_feature_count=count)
     except GDAL_ERRORS as exc:
         raise _gdal_error(exc, path) from None
     name = display or layer or info.get("layer_name") or path.stem
@@ -149,6 +154,9 @@ def _shapefile(shp: Path, display: str | None = None) -> LayerSource:
     source = _ogr_layer(shp, None, encoding=encoding, display=display or shp.stem)
     if note:
         source.notes.append(note)
+    prj = shp.with_suffix(".prj")
+    if source.crs is None and prj.exists() and prj.read_bytes().strip():
+        source.crs_problem = f"système de coordonnées illisible dans « {prj.name} »"
     return source
 
 
@@ -178,8 +186,10 @@ def open_sources(path: Path, kind: SourceKind, workdir: Path) -> list[LayerSourc
     for layer, _geometry_type in _layers(path):
         if kind is SourceKind.GPX and layer in GPX_SKIPPED:
             continue
-        source = _ogr_layer(path, layer)
-        if kind in (SourceKind.KML, SourceKind.GPX) and not source.feature_count:
+        xml = kind in (SourceKind.KML, SourceKind.GPX)
+        # GPX and KML drivers report no count (-1) unless asked to read the layer.
+        source = _ogr_layer(path, layer, count=xml)
+        if xml and not source.feature_count:
             continue  # GPX always declares its five layers; KML folders may be empty
         sources.append(source)
     if not sources:
