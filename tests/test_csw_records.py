@@ -151,3 +151,11 @@ def test_not_a_record_is_refused_by_name(backend, org, tmp_path):
         result = backend.run("records", "import", "--org", org, str(path), check=False)
         assert result.returncode == 1
         assert path.name in result.stderr and words in result.stderr
+
+
+def test_organisation_changes_reach_the_records(backend):
+    load_demo(backend.settings, echo=lambda _m: None)
+    with backend.session() as session, session.begin():
+        organisation = service.get_organisation(session, "gouvernement-nc")
+        organisation.email = "sig@gouv.nc"
+    assert "sig@gouv.nc" in rows(backend)["communes-nc"]["xml"]

@@ -12,9 +12,11 @@ from __future__ import annotations
 from niaouli.services.csw.records import record_row
 from niaouli.services.csw.table import csw_records
 from niaouli.services.csw.view import load_views
-from sqlalchemy import Connection, delete, insert
+from sqlalchemy import Connection, delete, event, insert, select
+from sqlalchemy.orm import Session
 
 from niaouli.catalogue.changes import on_datasets_changed
+from niaouli.catalogue.models import Dataset, Organisation
 
 
 def _write(conn: Connection, ids: set[int] | None) -> int:
@@ -39,3 +41,22 @@ def rebuild(conn: Connection) -> int:
     """Rewrite every row (after the table is created, or by `niaouli records sync`)."""
     conn.execute(delete(csw_records))
     return _write(conn, None)
+
+
+@event.listens_for(Session, "after_flush")
+def _follow_organisations(session: Session, _context) -> None:  # noqa: ANN001
+    """An organisation's name, e-mail and website are in its records: follow changes."""
+    changed = [
+        o.id
+        for o in session.dirty
+        if isinstance(o, Organisation) and session.is_modified(o) and o.id is not None
+    ]
+    if not changed:
+        return
+    conn = session.connection()
+    datasets = Dataset.__table__
+    ids = set(
+        conn.execute(select(datasets.c.id).where(datasets.c.organisation_id.in_(changed))).scalars()
+    )
+    if ids:
+        sync_records(conn, ids, set())
