@@ -110,3 +110,11 @@ class Reprojector:
             return np.column_stack([x, y])
 
         return shapely.transform(geoms, _apply)
+
+    def coordinates(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The same move for bare coordinates (points read without GEOS)."""
+        if self.swap_axes:
+            x, y = y, x
+        if self._transformer is None:
+            return x, y
+        return self._transformer.transform(x, y)

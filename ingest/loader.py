@@ -17,15 +17,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import shapely
 from geoalchemy2 import WKTElement
-from niaouli.ingest import geometry, storage
+from niaouli.ingest import geometry, storage, wkb
 from niaouli.ingest.columns import plan_columns
 from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.progress import Progress, ProgressCallback
 from niaouli.ingest.sniff import FORMAT_LABELS, MEDIA_TYPES, check_local_path, identify
-from niaouli.ingest.source import LayerSource
+from niaouli.ingest.source import LayerSource, SourceBatch
 from niaouli.ingest.sources import open_sources
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -42,6 +43,7 @@ from niaouli.catalogue.models import (
 )
 from niaouli.db.engine import get_engine
 from niaouli.db.layers import LayerStore, layer_store, new_table_name
+from niaouli.db.pgcopy import CopyValueError
 from niaouli.settings import Settings, load_settings
 
 
@@ -98,6 +100,37 @@ def _bounds(geoms: np.ndarray) -> tuple[float, float, float, float] | None:
     return (float(minx), float(miny), float(maxx), float(maxy))
 
 
+def _sample_bounds(batch: SourceBatch) -> tuple[float, float, float, float] | None:
+    """Bounds of a batch in the source CRS (to guess the CRS and the axis order)."""
+    if batch.wkb is not None:
+        points = wkb.read_points(batch.wkb)
+        if points is not None:
+            return points.bounds()
+    return _bounds(batch.geometries)
+
+
+def _normalised(
+    batch: SourceBatch,
+    target: str,
+    reproject: Reprojector,
+    stats: geometry.GeometryStats,
+    layer: str,
+    file: str,
+) -> tuple[np.ndarray | pa.Array, tuple[float, float, float, float] | None]:
+    """The batch's geometries in EPSG:4326, normalised to `target`, and their bounds.
+
+    Points come straight from the reader's WKB when they can (`niaouli.ingest.wkb`, the
+    same result without GEOS); everything else goes through shapely.
+    """
+    if batch.wkb is not None:
+        fast = wkb.normalise_points(batch.wkb, target, reproject, stats)
+        if fast is not None:
+            return fast
+    geoms = reproject(batch.geometries)
+    geoms = geometry.normalise(geoms, target, batch.first_row, stats, file=file, layer=layer)
+    return geoms, _bounds(geoms)
+
+
 def _merge(a: tuple | None, b: tuple | None) -> tuple | None:
     if a is None or b is None:
         return a or b
@@ -129,11 +162,7 @@ def _load_layer(
     native = None
     swapped = False
     if has_geometry:
-        sample = (
-            _bounds(first.geometries)
-            if first is not None and first.geometries is not None
-            else None
-        )
+        sample = _sample_bounds(first) if first is not None and first.has_geometries else None
         if crs_override:
             crs = parse_crs(crs_override, file=file)
         elif source.crs is not None:
@@ -158,30 +187,33 @@ def _load_layer(
     extent = None
     next_fid = 1
     checked = False
-    for batch in itertools.chain([first], batches) if first is not None else ():
-        geoms = None
-        if has_geometry and batch.geometries is not None:
-            geoms = reproject(batch.geometries)
-            geoms = geometry.normalise(
-                geoms, target, batch.first_row, stats, file=file, layer=source.name
-            )
-            batch_bounds = _bounds(geoms)
-            if batch_bounds and not checked:
-                checked = True
-                west, south, east, north = batch_bounds
-                if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
-                    raise IngestError(
-                        f"coordonnées impossibles une fois en EPSG:4326 depuis {native} : "
-                        "le système de coordonnées déclaré est sans doute faux (précisez --crs)",
-                        file=file,
-                        layer=source.name,
-                    )
-            extent = _merge(extent, batch_bounds)
-        count = batch.attributes.num_rows
-        fids = np.arange(next_fid, next_fid + count, dtype=np.int64)
-        store.append(conn, table, columns, fids, batch.attributes, geoms)
-        next_fid += count
-        progress.advance(count)
+    with store.writer(conn, table, columns, has_geometry) as write:
+        for batch in itertools.chain([first], batches) if first is not None else ():
+            geoms = None
+            if has_geometry and batch.has_geometries:
+                geoms, batch_bounds = _normalised(
+                    batch, target, reproject, stats, source.name, file
+                )
+                if batch_bounds and not checked:
+                    checked = True
+                    west, south, east, north = batch_bounds
+                    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+                        raise IngestError(
+                            f"coordonnées impossibles une fois en EPSG:4326 depuis {native} : "
+                            "le système de coordonnées déclaré est sans doute faux "
+                            "(précisez --crs)",
+                            file=file,
+                            layer=source.name,
+                        )
+                extent = _merge(extent, batch_bounds)
+            count = batch.attributes.num_rows
+            fids = np.arange(next_fid, next_fid + count, dtype=np.int64)
+            try:
+                write(fids, batch.attributes, geoms)
+            except CopyValueError as exc:
+                raise IngestError(str(exc), file=file, layer=source.name) from None
+            next_fid += count
+            progress.advance(count)
     store.finish(conn, table, has_geometry)
 
     if stats.repaired:

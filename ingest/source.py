@@ -7,16 +7,45 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
+import shapely
 from pyproj import CRS
 
 BATCH_SIZE = 65_536
 
 
-@dataclass
 class SourceBatch:
-    attributes: pa.Table
-    geometries: np.ndarray | None  # shapely geometries in the source CRS, or None for tables
-    first_row: int  # row number (as people count it in the file) of the first feature
+    """A batch of features: attributes, geometries in the source CRS, first row number.
+
+    Readers give either shapely `geometries` or the `wkb` they read (GDAL's), which is
+    decoded into shapely geometries only when asked: point layers are loaded from the
+    WKB itself (`niaouli.ingest.wkb`).
+    """
+
+    def __init__(
+        self,
+        attributes: pa.Table,
+        geometries: np.ndarray | None = None,
+        first_row: int = 1,
+        *,
+        wkb: pa.Array | pa.ChunkedArray | None = None,
+    ) -> None:
+        self.attributes = attributes
+        self.first_row = first_row  # row number (as people count it in the file)
+        self.wkb = wkb
+        self._geometries = geometries
+
+    @property
+    def has_geometries(self) -> bool:
+        """False for tables without geometry."""
+        return self._geometries is not None or self.wkb is not None
+
+    @property
+    def geometries(self) -> np.ndarray | None:
+        """Shapely geometries (None where missing or unreadable), or None for tables."""
+        if self._geometries is None and self.wkb is not None:
+            values = self.wkb.to_numpy(zero_copy_only=False)
+            self._geometries = shapely.from_wkb(values, on_invalid="ignore")
+        return self._geometries
 
 
 @dataclass

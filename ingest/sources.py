@@ -109,12 +109,11 @@ def _ogr_layer(
                 geom_name = _geometry_field(reader.schema, meta)
                 for batch in reader:
                     table = pa.Table.from_batches([batch])
-                    geoms = None
+                    wkb = None
                     if declared is not None and geom_name and geom_name in table.column_names:
-                        wkb = table.column(geom_name).to_numpy(zero_copy_only=False)
-                        geoms = shapely.from_wkb(wkb, on_invalid="ignore")
+                        wkb = table.column(geom_name)  # decoded by the loader if needed
                         table = table.drop_columns([geom_name])
-                    yield SourceBatch(attributes=table, geometries=geoms, first_row=row)
+                    yield SourceBatch(attributes=table, first_row=row, wkb=wkb)
                     row += table.num_rows
         except GDAL_ERRORS as exc:
             raise _gdal_error(exc, path) from None
