@@ -34,7 +34,7 @@ def load_hook_plugins() -> None:
 
     Derived views such as the CSW records live in the services, which the catalogue must
     not import; they declare a `niaouli.catalogue_hooks` entry point instead, loaded here
-    once, before the first change, in whatever process writes the catalogue.
+    once, at the first flush, in whatever process writes the catalogue.
     """
     global _plugins_loaded
     if _plugins_loaded:
@@ -57,6 +57,9 @@ def read_version(engine: Engine) -> int:
 
 @event.listens_for(Session, "before_flush")
 def _collect(session: Session, _context, _instances) -> None:  # noqa: ANN001
+    # Plugins may add their own after_flush listeners: load them here, before any
+    # after_flush dispatch is under way (adding a listener during it is an error).
+    load_hook_plugins()
     touched: list = session.info.setdefault("niaouli_touched", [])
     deleted: set[int] = session.info.setdefault("niaouli_deleted", set())
     for obj in [*session.new, *session.dirty]:
@@ -80,6 +83,5 @@ def _bump(session: Session, _context) -> None:  # noqa: ANN001
         return
     conn = session.connection()
     conn.execute(text("UPDATE catalogue_state SET version = version + 1 WHERE id = 1"))
-    load_hook_plugins()
     for hook in _hooks:
         hook(conn, changed, deleted)
