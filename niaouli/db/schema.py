@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import Connection, Engine, text
+
+if TYPE_CHECKING:
+    from alembic.config import Config
 
 MIGRATIONS_DIR = Path(__file__).resolve().parents[1] / "migrations"
 LAYER_SCHEMA = "layers"
 
 
 def alembic_config(connection: Connection) -> Config:
+    # Alembic is imported when needed: every command line imports this module (for
+    # LAYER_SCHEMA), and alembic costs about 0.2 s of start-up.
+    from alembic.config import Config
+
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["connection"] = connection
@@ -38,6 +44,8 @@ def prepare_backend(engine: Engine) -> None:
 
 
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    from alembic import command
+
     prepare_backend(engine)
     with engine.begin() as conn:
         command.upgrade(alembic_config(conn), revision)
