@@ -8,6 +8,7 @@ uvicorn -> /csw reverse proxy -> pycsw in `.venv-pycsw` -> `csw_records`.
 from __future__ import annotations
 
 import http.server
+import os
 import socket
 import subprocess
 import threading
@@ -23,10 +24,22 @@ from lxml import etree
 from tests.conftest import NIAOULI, REPO, Backend
 
 PYCSW_PYTHON = REPO / ".venv-pycsw" / "bin" / "python"
-# The project's shared folder sits beside the checkout (here and in CI's fresh clone).
-SHARED = REPO.parent / "shared"
+ISO_RECORD = REPO / "tests" / "fixtures" / "iso19139_geonetwork_record.xml"
+
+
+def shared_dir() -> Path:
+    """The project's shared folder: `NIAOULI_SHARED_DIR`, else beside the checkout."""
+    configured = os.environ.get("NIAOULI_SHARED_DIR")
+    if configured:
+        return Path(configured)
+    for candidate in (REPO.parent / "shared", Path("/work/shared")):
+        if candidate.is_dir():
+            return candidate
+    return REPO.parent / "shared"
+
+
+SHARED = shared_dir()
 CITE_SUITE = SHARED / "conformance" / "csw-cite"
-ISO_RECORD = SHARED / "data" / "fixtures" / "iso19139_geonetwork_record.xml"
 NS = {
     "csw": "http://www.opengis.net/cat/csw/2.0.2",
     "dc": "http://purl.org/dc/elements/1.1/",

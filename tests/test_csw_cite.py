@@ -46,6 +46,10 @@ NULLS_ORDER = {"post_948b39d5-bb4f-45b8-a8f2-4ff9501aaedd"}  # SortBy dc:date DE
 
 
 def _runner():  # noqa: ANN202 - the suite's own module
+    assert (SUITE / "run_cite.py").is_file(), (
+        f"CITE CSW 2.0.2 suite not found at {SUITE}: put the project's shared/ folder "
+        "beside the checkout or set NIAOULI_SHARED_DIR"
+    )
     spec = importlib.util.spec_from_file_location("run_cite", SUITE / "run_cite.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
