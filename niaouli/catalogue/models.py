@@ -170,6 +170,8 @@ class Dataset(Timestamped, Base):
     )
     is_spatial: Mapped[bool] = mapped_column(default=False)
     published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Who published it (draft -> visible); kept when the account is deleted as NULL.
+    published_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     original_metadata: Mapped[str | None] = mapped_column(Text)
     # Normalised words for accent-insensitive search, written by `catalogue.search`.
     search_text: Mapped[str] = mapped_column(Text, default="", server_default="")
@@ -307,6 +309,7 @@ class CatalogueState(Base):
 
 
 # Importing the models installs the change tracking (and the search text hook) on every
-# Session.
+# Session; the account tables share this metadata (datasets.published_by_id -> users).
+from niaouli.accounts import models as _accounts  # noqa: E402, F401
 from niaouli.catalogue import changes as _changes  # noqa: E402, F401
 from niaouli.catalogue import search as _search  # noqa: E402, F401

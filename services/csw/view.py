@@ -86,11 +86,38 @@ class DatasetView:
         return None
 
 
+VIEW_COLUMNS = (
+    "id",
+    "slug",
+    "title",
+    "description",
+    "themes",
+    "keywords",
+    "licence",
+    "producer",
+    "contact_name",
+    "contact_email",
+    "update_frequency",
+    "temporal_start",
+    "temporal_end",
+    "lineage",
+    "provenance",
+    "access_level",
+    "is_spatial",
+    "created_at",
+    "updated_at",
+    "published_at",
+    "original_metadata",
+)
+
+
 def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetView]:
     """The datasets `ids` (all of them when None), with organisation, layers, resources."""
     d, o = Dataset.__table__, Organisation.__table__
+    # Named columns, not the whole table: migration 0003 runs this before later
+    # migrations add columns to `datasets` that the model already declares.
     query = select(
-        d,
+        *(d.c[name] for name in VIEW_COLUMNS),
         o.c.name.label("organisation_name"),
         o.c.email.label("organisation_email"),
         o.c.website.label("organisation_website"),

@@ -1,0 +1,1 @@
+"""Accounts: users, organisation roles, API tokens, and who a request is (its Viewer)."""
