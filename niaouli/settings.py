@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_MAP_BACKGROUND = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 
 
 def default_data_dir() -> Path:
@@ -34,6 +35,8 @@ class Settings:
     data_dir: Path
     database_url: str
     spatialite_library: str
+    map_background: str = DEFAULT_MAP_BACKGROUND
+    """The public map's background: a raster tile URL template, or `none` (plain)."""
 
     @property
     def is_embedded(self) -> bool:
@@ -52,4 +55,5 @@ def load_settings() -> Settings:
         data_dir=data_dir,
         database_url=normalise_database_url(url),
         spatialite_library=os.environ.get("NIAOULI_SPATIALITE_LIBRARY", "mod_spatialite"),
+        map_background=os.environ.get("NIAOULI_MAP_BACKGROUND") or DEFAULT_MAP_BACKGROUND,
     )
