@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from niaouli.portal.common import Portal
+from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.pages import Pages
 from niaouli.portal.rendering import make_environment
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     portal = Portal(settings, get_engine(settings), make_environment())
     pages = Pages(portal)
     files = Files(portal)
+    feeds = Feeds(portal)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -73,6 +75,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(layer + "/{filename}", files.export),
             Route("/organisations", pages.organisations, name="organisations"),
             Route("/organisations/{slug}", pages.organisation, name="organisation"),
+            # Public feeds for harvesters and crawlers (DCAT-AP, Atom, sitemap): feeds.py
+            Route("/catalog", feeds.catalog, name="catalog"),
+            Route("/catalog.{extension}", feeds.catalog),
+            Route("/feeds/datasets.atom", feeds.atom, name="atom"),
+            Route("/sitemap.xml", feeds.sitemap, name="sitemap"),
+            Route("/robots.txt", feeds.robots),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

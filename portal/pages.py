@@ -17,6 +17,7 @@ from niaouli.portal.common import (
     page_number,
     viewer_for,
 )
+from niaouli.portal.feeds import public_urls
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -25,6 +26,7 @@ from niaouli import exports
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.db.layers import read_layer
+from niaouli.dcat import schemaorg
 
 RECENT = 6
 TABLE_PREVIEW_ROWS = 10
@@ -118,6 +120,9 @@ class Pages:
                 ogc_url=f"{root}/ogc",
                 csw_url=f"{root}/csw",
                 coverage=_coverage(dataset),
+                jsonld=schemaorg.script_json(
+                    schemaorg.dataset_jsonld(dataset, public_urls(request))
+                ),
             )
 
     def _layer_view(self, session: Session, dataset: Dataset, layer: Layer) -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""Feeds for harvesters and crawlers: DCAT-AP catalogue, Atom, sitemap, robots.txt.
+
+These are public feeds, read by data.gouv.fr, the EU portal, search engines and feed
+readers whoever fetches them: they are built for the anonymous viewer ON PURPOSE, even
+once the portal pages follow the signed-in visitor (`viewer_for`). A dataset that is not
+public is absent from all of them, and disappears as soon as it stops being public.
+
+Answers carry an ETag made of the catalogue version (bumped in the transaction of every
+dataset change), the organisations' last update and the URL: a harvester polling with
+`If-None-Match` gets a 304 without the catalogue being read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+
+from niaouli.portal.common import Portal, base_url
+from niaouli.portal.syndication import atom_feed, sitemap, sitemap_entries
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS, visible_datasets
+from niaouli.catalogue.changes import current_version
+from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.dcat import mapping, serialise
+from niaouli.dcat.urls import PublicUrls
+
+FEED_ENTRIES = 50
+VARY = "Accept"
+
+
+def public_urls(request: Request) -> PublicUrls:
+    """`NIAOULI_PUBLIC_URL` (what CSW records carry), else the request's own root."""
+    configured = (os.environ.get("NIAOULI_PUBLIC_URL") or "").rstrip("/")
+    return PublicUrls(configured or base_url(request))
+
+
+def _int_param(request: Request, name: str, default: int, maximum: int) -> int:
+    raw = request.query_params.get(name, "")
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 7:
+        return default
+    return min(max(int(raw), 1), maximum)
+
+
+class Feeds:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    def _etag(self, session: Session, request: Request, urls: PublicUrls, kind: str) -> str:
+        conn = session.connection()
+        orgs = conn.execute(select(func.max(Organisation.updated_at))).scalar()
+        url = f"{request.url.path}?{request.url.query}"
+        key = f"{current_version(conn)}|{orgs}|{urls.base}|{url}|{kind}"
+        return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
+
+    @staticmethod
+    def _not_modified(request: Request, etag: str) -> Response | None:
+        wanted = request.headers.get("if-none-match", "")
+        if etag in [tag.strip().removeprefix("W/") for tag in wanted.split(",")]:
+            return Response(status_code=304, headers={"ETag": etag, "Vary": VARY})
+        return None
+
+    # --- DCAT ---------------------------------------------------------------------------
+
+    def catalog(self, request: Request) -> Response:
+        """`/catalog.{ttl,jsonld,rdf,nt}?page=N&page_size=M`; `/catalog` negotiates."""
+        extension = request.path_params.get("extension")
+        if extension is None:
+            fmt = serialise.negotiate(request.headers.get("accept"))
+        elif extension in serialise.FORMATS or extension == "xml":  # udata's name for RDF/XML
+            fmt = serialise.FORMATS["rdf" if extension == "xml" else extension]
+        else:
+            return PlainTextResponse("Format inconnu.", status_code=404)
+        page = _int_param(request, "page", 1, 1_000_000)
+        size = _int_param(request, "page_size", mapping.DEFAULT_PAGE_SIZE, mapping.MAX_PAGE_SIZE)
+        urls = public_urls(request)
+        with Session(self.portal.engine) as session:
+            etag = self._etag(session, request, urls, fmt.extension)
+            cached = self._not_modified(request, etag)
+            if cached:
+                return cached
+            graph = mapping.catalogue_graph(session, urls, page, size, fmt.extension)
+        body = serialise.serialise(graph, fmt)
+        headers = {
+            "ETag": etag,
+            "Vary": VARY,
+            "Link": f'<{urls.catalog_page(fmt.extension, page, size)}>; rel="canonical"',
+            "Access-Control-Allow-Origin": "*",
+        }
+        return Response(body, media_type=fmt.media_type, headers=headers)
+
+    # --- Atom, sitemap, robots ----------------------------------------------------------
+
+    def atom(self, request: Request) -> Response:
+        urls = public_urls(request)
+        with Session(self.portal.engine) as session:
+            etag = self._etag(session, request, urls, "atom")
+            cached = self._not_modified(request, etag)
+            if cached:
+                return cached
+            datasets = service.recent_datasets(session, ANONYMOUS, FEED_ENTRIES)
+            body = atom_feed(datasets, urls)
+        return Response(body, media_type="application/atom+xml", headers={"ETag": etag})
+
+    def sitemap(self, request: Request) -> Response:
+        urls = public_urls(request)
+        with Session(self.portal.engine) as session:
+            etag = self._etag(session, request, urls, "sitemap")
+            cached = self._not_modified(request, etag)
+            if cached:
+                return cached
+            datasets = service.list_datasets(session, ANONYMOUS)
+            latest = (
+                select(Dataset.organisation_id, func.max(Dataset.updated_at).label("updated"))
+                .where(visible_datasets(ANONYMOUS))
+                .group_by(Dataset.organisation_id)
+                .subquery()
+            )
+            organisations = session.execute(
+                select(Organisation, latest.c.updated)
+                .outerjoin(latest, latest.c.organisation_id == Organisation.id)
+                .order_by(Organisation.slug)
+            ).all()
+            entries = sitemap_entries(urls, datasets, [(o, u) for o, u in organisations])
+            body = sitemap(entries)
+        return Response(body, media_type="application/xml", headers={"ETag": etag})
+
+    def robots(self, request: Request) -> Response:
+        urls = public_urls(request)
+        body = "\n".join(
+            (
+                "User-agent: *",
+                "Allow: /",
+                "",
+                f"# Catalogue DCAT-AP : {urls.catalog_page('ttl', 1, mapping.DEFAULT_PAGE_SIZE)}",
+                f"# Flux Atom des jeux de données : {urls.atom()}",
+                f"Sitemap: {urls.sitemap()}",
+                "",
+            )
+        )
+        return PlainTextResponse(body)
