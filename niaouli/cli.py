@@ -267,6 +267,18 @@ def records_sync() -> None:
     click.echo(f"{count} enregistrement(s) CSW publiés")
 
 
+# --- accounts (niaouli/accounts/cli.py): `user ...`, `org member ...` -------------------
+
+
+def _register_accounts() -> None:
+    from niaouli.accounts.cli import register
+
+    register(main, org)
+
+
+_register_accounts()
+
+
 # --- demo and server -------------------------------------------------------------------
 
 

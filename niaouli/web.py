@@ -7,11 +7,16 @@ this module only mounts them. Data flows one way: catalogue -> services -> pages
 from __future__ import annotations
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 
+from niaouli.accounts.middleware import AccountsMiddleware
+from niaouli.accounts.secrets import secret_key
+from niaouli.db.engine import get_engine
 from niaouli.portal.app import create_app as create_portal_app
 from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
+from niaouli.settings import load_settings
 
 
 def create_app() -> Starlette:
@@ -22,4 +27,9 @@ def create_app() -> Starlette:
     routes.append(Route("/csw", endpoint=csw, methods=["GET", "POST", "HEAD"]))
     routes.append(Mount("/csw", app=csw))
     routes.append(Mount("/", app=create_portal_app()))
-    return Starlette(routes=routes)
+    # Who is asking, resolved once for every interface (scope["state"]["viewer"]).
+    settings = load_settings()
+    accounts = Middleware(
+        AccountsMiddleware, engine=get_engine(settings), secret_key=secret_key(settings)
+    )
+    return Starlette(routes=routes, middleware=[accounts])

@@ -1,8 +1,10 @@
 """One truth for access: which datasets a viewer may see, as a SQL condition.
 
 Every query that lists, counts or fetches datasets (or anything hanging off them) goes
-through `visible_datasets`. Accounts arrive in a later issue; until then the only viewer
-is anonymous, and anonymous sees `public` datasets only.
+through `visible_datasets`. The rule: `public` -> everyone; `registered` -> any signed-in
+user; `organisation` -> members (any role) of the owning organisation; `draft` -> editors
+and admins of the owning organisation. Platform admins see everything. The request's
+viewer is built from its credentials by `niaouli.accounts.resolve`.
 """
 
 from __future__ import annotations
@@ -16,11 +18,16 @@ from niaouli.catalogue.models import AccessLevel, Dataset
 
 @dataclass(frozen=True)
 class Viewer:
-    """Who is asking. `member_of` maps organisation ids to a role (member/editor/admin)."""
+    """Who is asking. `member_of` maps organisation ids to a role (member/editor/admin).
+
+    `read_only` is set for credentials that may only read (an API token of scope
+    `read`): seeing is unchanged, writing must be refused (`may_write`).
+    """
 
     user_id: int | None = None
     is_platform_admin: bool = False
     member_of: dict[int, str] = field(default_factory=dict)
+    read_only: bool = False
 
     @classmethod
     def anonymous(cls) -> Viewer:
@@ -34,6 +41,18 @@ class Viewer:
     @property
     def is_signed_in(self) -> bool:
         return self.user_id is not None or self.is_platform_admin
+
+    @property
+    def may_write(self) -> bool:
+        """Signed in with credentials allowed to change things (roles are checked apart)."""
+        return self.is_signed_in and not self.read_only
+
+    @property
+    def visibility_key(self) -> tuple:
+        """What decides which datasets this viewer sees (equal keys see the same)."""
+        if self.is_platform_admin:
+            return ("admin",)
+        return (self.is_signed_in, tuple(sorted(self.member_of.items())))
 
 
 ANONYMOUS = Viewer.anonymous()

@@ -1,0 +1,93 @@
+"""Password reset links: one use, one hour, hashed at rest.
+
+Without an e-mail server (the embedded default) the link is written to the server log
+(logger `niaouli.accounts`), where the operator finds it and passes it on.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from niaouli.accounts import passwords, secrets, sessions
+from niaouli.accounts.models import PasswordReset, User
+from niaouli.accounts.users import AccountError, find_user
+from niaouli.catalogue.models import utcnow
+
+RESET_LIFETIME = timedelta(hours=1)
+LOGGER = logging.getLogger("niaouli.accounts")
+
+
+def _ensure_visible() -> None:
+    """Make sure the reset links reach the server's log even with no logging set up."""
+    if not LOGGER.handlers and not logging.getLogger().handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
+        LOGGER.addHandler(handler)
+    if LOGGER.getEffectiveLevel() > logging.INFO:
+        LOGGER.setLevel(logging.INFO)
+
+
+def request_reset(session: Session, email: str, site_url: str) -> str | None:
+    """Create a reset link for the account of `email` and log it; None if no account.
+
+    The caller shows the same message either way, so the form does not reveal who has
+    an account.
+    """
+    user = find_user(session, email)
+    if user is None or not user.is_active:
+        return None
+    secret = secrets.new_secret()
+    now = utcnow()
+    session.add(
+        PasswordReset(
+            user_id=user.id,
+            token_hash=secrets.digest(secret),
+            created_at=now,
+            expires_at=now + RESET_LIFETIME,
+        )
+    )
+    session.flush()
+    link = f"{site_url.rstrip('/')}/reinitialiser/{secret}"
+    _ensure_visible()
+    LOGGER.info("Lien de réinitialisation du mot de passe pour %s : %s", user.email, link)
+    return link
+
+
+def find_valid(session: Session, secret: str) -> PasswordReset | None:
+    if not secret or len(secret) > 100:
+        return None
+    reset = session.scalar(
+        select(PasswordReset).where(PasswordReset.token_hash == secrets.digest(secret))
+    )
+    if reset is None or reset.used_at is not None:
+        return None
+    if sessions.aware(reset.expires_at) < utcnow():
+        return None
+    return reset
+
+
+def complete_reset(session: Session, secret: str, new_password: str) -> User:
+    """Set the new password, use up every pending link of the account, end its sessions."""
+    reset = find_valid(session, secret)
+    if reset is None:
+        raise AccountError("ce lien de réinitialisation n'est pas valide ou a expiré")
+    user = session.get(User, reset.user_id)
+    if user is None or not user.is_active:
+        raise AccountError("ce lien de réinitialisation n'est pas valide ou a expiré")
+    try:
+        user.password_hash = passwords.hash_password(new_password)
+    except passwords.PasswordError as exc:
+        raise AccountError(str(exc)) from None
+    now = utcnow()
+    session.execute(
+        update(PasswordReset)
+        .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))
+        .values(used_at=now)
+    )
+    sessions.end_all(session, user)
+    session.flush()
+    return user
