@@ -267,6 +267,18 @@ def records_sync() -> None:
     click.echo(f"{count} enregistrement(s) CSW publiés")
 
 
+# --- harvesting ------------------------------------------------------------------------
+
+
+def _register_harvest() -> None:
+    from niaouli.harvest.cli import harvest
+
+    main.add_command(harvest)
+
+
+_register_harvest()
+
+
 # --- accounts (niaouli/accounts/cli.py): `user ...`, `org member ...` -------------------
 
 

@@ -33,7 +33,8 @@ DEFAULT_PG = "postgresql://postgres@127.0.0.1:5432/niaouli_test"
 CATALOGUE_TABLES = (
     "reuse_datasets, event_datasets, code_project_datasets, resources, layers, reuses, "
     "events, code_projects, datasets, organisations, csw_records, "
-    "users, memberships, api_tokens, user_sessions, password_resets, login_failures"
+    "users, memberships, api_tokens, user_sessions, password_resets, login_failures, "
+    "harvested_records, harvest_job_items, harvest_jobs, harvest_sources"
 )
 
 

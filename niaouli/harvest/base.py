@@ -1,0 +1,142 @@
+"""The plug-in interface every source type implements, and what it yields.
+
+A harvester enumerates its remote page by page and yields one `RemoteRecord` per remote
+record (or a `RecordFailure` for a record it could not read). When the enumeration
+cannot finish — an HTTP error, a timeout, an unreadable or empty page — it raises
+`EnumerationError`: the runner then knows the list is incomplete and deletes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from niaouli.harvest.fetch import Fetcher
+
+
+class HarvestError(ValueError):
+    """A harvest request refused (unknown type, bad option...), French message."""
+
+
+class EnumerationError(Exception):
+    """The remote's list could not be read to the end (French message)."""
+
+
+@dataclass
+class DataSource:
+    """Where a record's data can be copied from, for the ingestion."""
+
+    url: str
+    format: str  # "geojson", "shapefile", "csv", "esri-query"...
+    crs: str | None = None
+    filename: str | None = None
+
+
+@dataclass
+class RemoteRecord:
+    """One remote record, already mapped to catalogue fields."""
+
+    remote_id: str
+    title: str
+    kind: str = "dataset"  # or "code_project"
+    # Dataset (or code project) fields as `catalogue.service` accepts them.
+    fields: dict[str, Any] = field(default_factory=dict)
+    bbox: tuple[float, float, float, float] | None = None
+    # Links published as resources of kind "link" (title, url, format).
+    links: list[dict[str, str]] = field(default_factory=list)
+    original: str | None = None
+    original_media_type: str | None = None
+    original_url: str | None = None
+    remote_modified: str | None = None
+    # ISO 19139 or csw:Record XML, served back by our CSW as written.
+    metadata_xml: str | None = None
+    data: DataSource | None = None
+
+    def content_hash(self) -> str:
+        """A hash of everything the record would write: same hash, nothing to do."""
+        payload = json.dumps(
+            {
+                "title": self.title,
+                "kind": self.kind,
+                "fields": self.fields,
+                "bbox": self.bbox,
+                "links": self.links,
+                "original": self.original,
+                "metadata_xml": self.metadata_xml,
+                "data": self.data.__dict__ if self.data else None,
+            },
+            sort_keys=True,
+            default=str,
+            ensure_ascii=False,
+        )
+        return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class RecordFailure:
+    """A remote record that was listed but could not be read or mapped."""
+
+    remote_id: str
+    reason: str
+
+
+@dataclass
+class SourceConfig:
+    """What a harvester knows of its source."""
+
+    url: str
+    options: dict[str, Any]
+    # Remote modification dates of the records already harvested (for `from`/skips).
+    last_success: str | None = None
+
+
+class Harvester(ABC):
+    """Base class of the source types. Subclasses set `type` and `enumerate`."""
+
+    type: ClassVar[str]
+    # Options the type accepts, with a French description (shown by the CLI and docs).
+    options: ClassVar[dict[str, str]] = {}
+
+    def __init__(self, config: SourceConfig, fetcher: Fetcher) -> None:
+        self.config = config
+        self.fetcher = fetcher
+        # The remote's own count, when it announces one: enumerating fewer is incomplete.
+        self.expected_total: int | None = None
+
+    def option(self, name: str, default: Any = None) -> Any:
+        return self.config.options.get(name, default)
+
+    @abstractmethod
+    def enumerate(self) -> Iterator[RemoteRecord | RecordFailure]:
+        """Every record of the remote; `EnumerationError` when the list is incomplete."""
+
+    def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:
+        """Download the record's data into `workdir`: (file, CRS) for the ingestion."""
+        assert record.data is not None
+        from niaouli.harvest.download import download
+
+        return download(self.fetcher, record.data, workdir), record.data.crs
+
+    def fetch(self, url: str, what: str, **kwargs: Any) -> bytes:
+        """GET `url`; any failure is an `EnumerationError` naming `what` was read."""
+        from niaouli.harvest.fetch import FetchError
+
+        try:
+            response = self.fetcher.get(url, **kwargs)
+        except FetchError as exc:
+            raise EnumerationError(f"{what} : {exc}") from None
+        if not response.content.strip():
+            raise EnumerationError(f"{what} : réponse vide du serveur ({response.url[:200]})")
+        return response.content
+
+    def fetch_json(self, url: str, what: str, **kwargs: Any) -> Any:
+        content = self.fetch(url, what, accept="application/json", **kwargs)
+        try:
+            return json.loads(content)
+        except ValueError as exc:
+            raise EnumerationError(f"{what} : JSON illisible ({exc})") from None

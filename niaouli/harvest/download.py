@@ -1,0 +1,22 @@
+"""Download a record's data file (GeoJSON, zipped Shapefile, CSV) for the ingestion."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from niaouli.harvest.base import DataSource
+from niaouli.harvest.fetch import Fetcher
+
+EXTENSIONS = {"geojson": ".geojson", "shapefile": ".zip", "csv": ".csv", "gpkg": ".gpkg"}
+
+
+def download(fetcher: Fetcher, data: DataSource, workdir: Path) -> Path:
+    """The file, saved under a safe name in `workdir` (FetchError on failure)."""
+    response = fetcher.get(data.url)
+    suffix = EXTENSIONS.get(data.format.lower())
+    if suffix is None:
+        suffix = Path(urlsplit(data.url).path).suffix.lower()[:8] or ".bin"
+    path = workdir / f"donnees{suffix}"
+    path.write_bytes(response.content)
+    return path

@@ -1,0 +1,554 @@
+"""Run one harvest job: enumerate, write per record, delete only after a full list.
+
+Rules (row R2 of SECURITY-CASES.md):
+- each record is written in its own savepoint: a record that fails is reported with its
+  reason and the others go on; records are committed in small batches as they come;
+- records whose content hash did not change are `unchanged` and not written;
+- deletions happen only when the enumeration completed (no HTTP error, timeout,
+  unreadable or empty page, and as many records as the remote announced) and the count
+  did not drop by more than half; otherwise the job is `partial` (or `failed` when
+  nothing could be read) and nothing is deleted;
+- a dry run does all of it in one transaction that is rolled back: the same report and
+  diff, nothing written (no job row either), no data downloaded.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from geoalchemy2 import WKTElement
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service as catalogue
+from niaouli.catalogue.models import (
+    AccessLevel,
+    CodeProject,
+    Dataset,
+    Resource,
+    ResourceKind,
+    utcnow,
+)
+from niaouli.db.layers import layer_store
+from niaouli.harvest import registry
+from niaouli.harvest.base import (
+    EnumerationError,
+    RecordFailure,
+    RemoteRecord,
+    SourceConfig,
+)
+from niaouli.harvest.fetch import Fetcher, FetchError, Limits
+from niaouli.harvest.models import (
+    HarvestedRecord,
+    HarvestJob,
+    HarvestJobItem,
+    HarvestSource,
+    ItemAction,
+    JobStatus,
+)
+from niaouli.harvest.service import get_source
+from niaouli.ingest import storage
+from niaouli.settings import Settings, load_settings
+
+LINK_ROLE = "harvest-link"
+COMMIT_EVERY = 50
+DIFF_FIELDS = (
+    "title",
+    "description",
+    "keywords",
+    "themes",
+    "licence",
+    "producer",
+    "contact_name",
+    "contact_email",
+    "temporal_start",
+    "temporal_end",
+    "lineage",
+    "update_frequency",
+)
+CODE_FIELDS = {"description", "repository_url", "licence", "languages", "releases", "publiccode"}
+
+
+@dataclass
+class ItemReport:
+    remote_id: str
+    action: ItemAction
+    reason: str = ""
+    diff: dict[str, Any] = field(default_factory=dict)
+    target: str | None = None
+
+
+@dataclass
+class JobReport:
+    source: str
+    dry_run: bool
+    status: JobStatus = JobStatus.RUNNING
+    message: str = ""
+    items: list[ItemReport] = field(default_factory=list)
+    job_id: int | None = None
+
+    def count(self, action: ItemAction) -> int:
+        return sum(1 for item in self.items if item.action == action)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {a.value: self.count(a) for a in ItemAction}
+
+    def summary(self) -> str:
+        """One French line: status and counts."""
+        labels = {
+            JobStatus.SUCCESS: "réussie",
+            JobStatus.PARTIAL: "partielle",
+            JobStatus.FAILED: "en échec",
+            JobStatus.RUNNING: "en cours",
+        }
+        c = self.counts
+        prefix = "simulation" if self.dry_run else "moisson"
+        text = (
+            f"{prefix} {labels[self.status]} ({self.source}) : {c['created']} créé(s), "
+            f"{c['updated']} mis à jour, {c['unchanged']} inchangé(s), "
+            f"{c['deleted']} supprimé(s), {c['failed']} en échec"
+        )
+        return f"{text} — {self.message}" if self.message else text
+
+
+ProgressHook = Callable[[ItemReport, int | None], None]
+
+
+def _short(value: Any) -> Any:
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, str) and len(value) > 300:
+        return value[:300] + "…"
+    return value
+
+
+def _coverage(bbox: tuple[float, float, float, float] | None) -> WKTElement | None:
+    if bbox is None:
+        return None
+    west, south, east, north = bbox
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        return None
+    ring = f"{west} {south}, {west} {north}, {east} {north}, {east} {south}, {west} {south}"
+    return WKTElement(f"POLYGON(({ring}))", srid=4326)
+
+
+def _free_slug(session: Session, model: type, base: str) -> str:
+    slug, counter = base, 1
+    while session.scalar(select(model.id).where(model.slug == slug)) is not None:
+        counter += 1
+        slug = f"{base[:90]}-{counter}"
+    return slug
+
+
+class _Job:
+    def __init__(
+        self,
+        session: Session,
+        source: HarvestSource,
+        settings: Settings,
+        report: JobReport,
+        force: bool,
+    ) -> None:
+        self.session = session
+        self.source = source
+        self.settings = settings
+        self.report = report
+        self.force = force
+        self.deleted_keys: list[str] = []
+        self.access = AccessLevel(source.options.get("access", AccessLevel.PUBLIC.value))
+
+    # --- writing one record --------------------------------------------------------
+
+    def provenance(self, record: RemoteRecord) -> dict[str, Any]:
+        return {
+            "harvest_source": self.source.slug,
+            "harvest_source_name": self.source.name,
+            "harvest_type": self.source.type,
+            "remote_id": record.remote_id,
+            "source_url": record.original_url or self.source.url,
+            "harvested_at": utcnow().isoformat(),
+        }
+
+    def owner_elsewhere(self, remote_id: str) -> HarvestSource | None:
+        return self.session.scalar(
+            select(HarvestSource)
+            .join(HarvestedRecord, HarvestedRecord.source_id == HarvestSource.id)
+            .where(
+                HarvestedRecord.remote_id == remote_id,
+                HarvestedRecord.source_id != self.source.id,
+            )
+        )
+
+    def apply(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
+        if link is None:
+            other = self.owner_elsewhere(record.remote_id)
+            if other is not None:
+                return ItemReport(
+                    record.remote_id,
+                    ItemAction.FAILED,
+                    f"fiche déjà moissonnée depuis la source « {other.slug} » : "
+                    "une source n'écrase jamais les fiches d'une autre",
+                )
+        if record.kind == "code_project":
+            item = self.apply_code_project(record, link)
+        else:
+            item = self.apply_dataset(record, link)
+        if link is None:
+            link = HarvestedRecord(source_id=self.source.id, remote_id=record.remote_id)
+            self.session.add(link)
+            if record.kind == "code_project":
+                link.code_project_id = self._target_id
+            else:
+                link.dataset_id = self._target_id
+        link.content_hash = record.content_hash()
+        link.remote_modified = record.remote_modified
+        link.original = record.original
+        link.original_media_type = record.original_media_type
+        link.original_url = record.original_url
+        link.harvested_at = utcnow()
+        self.session.flush()
+        self.last_link = link
+        return item
+
+    def apply_dataset(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
+        session = self.session
+        fields = {k: v for k, v in record.fields.items() if k in catalogue.DATASET_FIELDS}
+        fields["title"] = (record.title or record.remote_id)[:500]
+        fields["provenance"] = self.provenance(record)
+        fields["original_metadata"] = record.metadata_xml
+        fields["access_level"] = self.access
+        dataset = link.dataset if link is not None else None
+        if dataset is None:
+            org = self.source.organisation
+            slug = _free_slug(session, Dataset, catalogue.make_slug(fields["title"]))
+            title = fields.pop("title")
+            dataset = catalogue.create_dataset(session, org, slug, title, **fields)
+            diff = {k: _short(getattr(dataset, k)) for k in DIFF_FIELDS if getattr(dataset, k)}
+            action = ItemAction.CREATED
+        else:
+            before = {k: getattr(dataset, k) for k in DIFF_FIELDS}
+            before_links = sorted(r.url or "" for r in dataset.resources if r.role == LINK_ROLE)
+            catalogue.update_dataset(session, dataset, **fields)
+            diff = {
+                k: [_short(before[k]), _short(getattr(dataset, k))]
+                for k in DIFF_FIELDS
+                if before[k] != getattr(dataset, k)
+            }
+            after_links = sorted(link_["url"] for link_ in record.links)
+            if before_links != after_links:
+                diff["liens"] = [before_links, after_links]
+            action = ItemAction.UPDATED
+        dataset.spatial_coverage = _coverage(record.bbox)
+        for resource in [r for r in dataset.resources if r.role == LINK_ROLE]:
+            dataset.resources.remove(resource)
+        for link_ in record.links:
+            dataset.resources.append(
+                Resource(
+                    title=(link_.get("title") or link_["url"])[:500],
+                    kind=ResourceKind.LINK,
+                    role=LINK_ROLE,
+                    url=link_["url"][:2000],
+                    format=(link_.get("format") or None) and link_["format"][:50],
+                    media_type=(link_.get("media_type") or None) and link_["media_type"][:100],
+                )
+            )
+        session.flush()
+        self._target_id = dataset.id
+        return ItemReport(record.remote_id, action, diff=diff, target=dataset.slug)
+
+    def apply_code_project(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
+        session = self.session
+        fields = {k: v for k, v in record.fields.items() if k in CODE_FIELDS}
+        name = (record.title or record.remote_id)[:300]
+        project = link.code_project if link is not None else None
+        if project is None:
+            slug = _free_slug(session, CodeProject, catalogue.make_slug(name))
+            project = catalogue.create_code_project(
+                session, self.source.organisation, slug, name, **fields
+            )
+            action, diff = ItemAction.CREATED, {k: _short(v) for k, v in fields.items()}
+        else:
+            diff = {}
+            for key, value in {"name": name, **fields}.items():
+                if getattr(project, key) != value:
+                    diff[key] = [_short(getattr(project, key)), _short(value)]
+                    setattr(project, key, value)
+            project.updated_at = utcnow()
+            action = ItemAction.UPDATED
+        session.flush()
+        self._target_id = project.id
+        return ItemReport(record.remote_id, action, diff=diff, target=project.slug)
+
+    # --- deleting --------------------------------------------------------------------
+
+    def delete(self, link: HarvestedRecord) -> ItemReport:
+        session = self.session
+        target = None
+        dataset, project = link.dataset, link.code_project
+        session.delete(link)
+        if dataset is not None:
+            target = dataset.slug
+            store = layer_store(session.connection())
+            for layer in dataset.layers:
+                store.drop(session.connection(), layer.table_name, layer.geometry_type is not None)
+            self.deleted_keys += [r.storage_key for r in dataset.resources if r.storage_key]
+            session.delete(dataset)
+        if project is not None:
+            target = project.slug
+            session.delete(project)
+        session.flush()
+        return ItemReport(
+            link.remote_id,
+            ItemAction.DELETED,
+            "absente de la source (liste complète)",
+            target=target,
+        )
+
+
+def _data_enabled(source: HarvestSource) -> bool:
+    return str(source.options.get("data", "false")).lower() in ("1", "true", "yes", "oui")
+
+
+def run_source(
+    slug: str,
+    *,
+    dry_run: bool = False,
+    force: bool = False,
+    engine: Engine | None = None,
+    settings: Settings | None = None,
+    limits: Limits | None = None,
+    on_item: ProgressHook | None = None,
+) -> JobReport:
+    """Harvest source `slug` once; the report says what was (or would be) done."""
+    from niaouli.db.engine import get_engine
+
+    settings = settings or load_settings()
+    engine = engine or get_engine(settings)
+    report = JobReport(source=slug, dry_run=dry_run)
+    with Session(engine) as session:
+        source = get_source(session, slug)
+        cls = registry.harvester_class(source.type)
+        last_success = session.scalar(
+            select(HarvestJob.started_at)
+            .where(HarvestJob.source_id == source.id, HarvestJob.status == JobStatus.SUCCESS)
+            .order_by(HarvestJob.id.desc())
+            .limit(1)
+        )
+        allow_private = source.allow_private_network
+        config = SourceConfig(
+            url=source.url,
+            options=dict(source.options or {}),
+            last_success=last_success.isoformat() if last_success else None,
+        )
+        if not dry_run:
+            job = HarvestJob(source_id=source.id, dry_run=False, status=JobStatus.RUNNING)
+            session.add(job)
+            session.commit()
+            report.job_id = job.id
+
+    fetcher = Fetcher(allow_private_network=allow_private, limits=limits or Limits())
+    harvester = cls(config, fetcher)
+    try:
+        with Session(engine) as session:
+            _run(session, harvester, slug, settings, engine, report, dry_run, force, on_item)
+    except Exception as exc:
+        # Whatever was not committed is rolled back; nothing was deleted. Keep the job.
+        if report.job_id is not None:
+            fail_job(engine, report, f"erreur inattendue : {_reason(exc)}")
+        raise
+    finally:
+        fetcher.close()
+    return report
+
+
+def _run(
+    session: Session,
+    harvester: Any,
+    slug: str,
+    settings: Settings,
+    engine: Engine,
+    report: JobReport,
+    dry_run: bool,
+    force: bool,
+    on_item: ProgressHook | None,
+) -> None:
+    source = get_source(session, slug)
+    job = _Job(session, source, settings, report, force)
+    links = {
+        link.remote_id: link
+        for link in session.scalars(
+            select(HarvestedRecord).where(HarvestedRecord.source_id == source.id)
+        )
+    }
+    previous = len(links)
+    seen: set[str] = set()
+    incomplete: str | None = None
+    data_queue: list[tuple[RemoteRecord, str]] = []
+    pending = 0
+
+    def record_item(item: ItemReport) -> None:
+        report.items.append(item)
+        if on_item is not None:
+            on_item(item, harvester.expected_total)
+
+    try:
+        for entry in harvester.enumerate():
+            if entry.remote_id in seen:
+                record_item(ItemReport(entry.remote_id, ItemAction.FAILED, "identifiant en double"))
+                continue
+            seen.add(entry.remote_id)
+            if isinstance(entry, RecordFailure):
+                record_item(ItemReport(entry.remote_id, ItemAction.FAILED, entry.reason))
+                continue
+            link = links.get(entry.remote_id)
+            if link is not None and not force and link.content_hash == entry.content_hash():
+                owned = link.dataset or link.code_project
+                target = owned.slug if owned is not None else None
+                record_item(ItemReport(entry.remote_id, ItemAction.UNCHANGED, target=target))
+                continue
+            savepoint = session.begin_nested()
+            try:
+                item = job.apply(entry, link)
+            except Exception as exc:  # noqa: BLE001 - one bad record must not stop the job
+                savepoint.rollback()
+                item = ItemReport(entry.remote_id, ItemAction.FAILED, _reason(exc))
+            else:
+                if item.action == ItemAction.FAILED:
+                    savepoint.rollback()
+                else:
+                    savepoint.commit()
+                    links[entry.remote_id] = job.last_link
+                    if entry.data is not None and _data_enabled(source) and item.target:
+                        data_queue.append((entry, item.target))
+            record_item(item)
+            pending += 1
+            if not dry_run and pending >= COMMIT_EVERY:
+                session.commit()
+                pending = 0
+    except EnumerationError as exc:
+        incomplete = str(exc)
+
+    expected = harvester.expected_total
+    if incomplete is None and expected is not None and len(seen) < expected:
+        incomplete = f"le serveur annonçait {expected} fiche(s), {len(seen)} ont pu être lues"
+
+    if incomplete is not None:
+        read = sum(1 for i in report.items if i.action != ItemAction.FAILED)
+        report.status = JobStatus.PARTIAL if read else JobStatus.FAILED
+        report.message = f"liste incomplète, aucune suppression : {incomplete}"
+    elif previous and len(seen) * 2 < previous:
+        report.status = JobStatus.PARTIAL
+        report.message = (
+            f"le nombre de fiches est passé de {previous} à {len(seen)} (baisse de plus de "
+            "moitié) : aucune suppression, vérifiez la source"
+        )
+    else:
+        for remote_id in sorted(set(links) - seen):
+            savepoint = session.begin_nested()
+            try:
+                item = job.delete(links[remote_id])
+            except Exception as exc:  # noqa: BLE001
+                savepoint.rollback()
+                item = ItemReport(remote_id, ItemAction.FAILED, f"suppression : {_reason(exc)}")
+            else:
+                savepoint.commit()
+            record_item(item)
+        report.status = JobStatus.SUCCESS
+        failed = report.count(ItemAction.FAILED)
+        if failed:
+            report.message = f"{failed} fiche(s) en échec"
+
+    if dry_run:
+        session.rollback()
+        return
+    session.commit()
+    for key in job.deleted_keys:
+        storage.remove_key(settings.files_dir, key)
+    for record, target in data_queue:
+        _copy_data(session, harvester, record, target, source, settings, engine, report)
+    _finish(session, report)
+
+
+def _reason(exc: Exception) -> str:
+    text = str(getattr(exc, "orig", None) or exc).strip().splitlines()
+    return (text[0] if text else type(exc).__name__)[:500]
+
+
+def _copy_data(
+    session: Session,
+    harvester: Any,
+    record: RemoteRecord,
+    target: str,
+    source: HarvestSource,
+    settings: Settings,
+    engine: Engine,
+    report: JobReport,
+) -> None:
+    """Copy the data through the ingestion; a failure is reported and retried next run."""
+    from niaouli.ingest import IngestError, ingest_file
+
+    item = next(i for i in reversed(report.items) if i.remote_id == record.remote_id)
+    try:
+        with tempfile.TemporaryDirectory(prefix="niaouli-harvest-") as workdir:
+            path, crs = harvester.fetch_data(record, Path(workdir))
+            result = ingest_file(
+                path,
+                organisation=source.organisation.slug,
+                dataset=target,
+                crs=crs,
+                original_name=record.data.filename or path.name,
+                settings=settings,
+                engine=engine,
+                progress="none",
+            )
+        item.diff["données"] = f"{result.feature_count} entité(s) copiée(s)"
+    except (FetchError, EnumerationError, IngestError, OSError, ValueError) as exc:
+        message = exc.describe() if isinstance(exc, IngestError) else str(exc)
+        item.action = ItemAction.FAILED
+        item.reason = f"fiche enregistrée mais données non copiées : {message}"[:1000]
+        link = session.scalar(
+            select(HarvestedRecord).where(
+                HarvestedRecord.source_id == source.id,
+                HarvestedRecord.remote_id == record.remote_id,
+            )
+        )
+        if link is not None:
+            link.content_hash = ""  # retried at the next run
+            session.commit()
+
+
+def _finish(session: Session, report: JobReport) -> None:
+    job = session.get(HarvestJob, report.job_id)
+    if job is None:
+        return
+    job.status = report.status
+    job.message = report.message
+    job.finished_at = utcnow()
+    for action in ItemAction:
+        setattr(job, action.value, report.count(action))
+    session.add_all(
+        HarvestJobItem(
+            job_id=job.id,
+            remote_id=item.remote_id[:500],
+            action=item.action,
+            reason=item.reason,
+            diff=item.diff,
+            target=item.target,
+        )
+        for item in report.items
+    )
+    session.commit()
+
+
+def fail_job(engine: Engine, report: JobReport, message: str) -> None:
+    """Mark a job that crashed as failed (nothing is deleted by a crash)."""
+    report.status = JobStatus.FAILED
+    report.message = message
+    with Session(engine) as session:
+        _finish(session, report)

@@ -1,0 +1,202 @@
+"""`csw`: any CSW 2.0.2 catalogue (GeoNetwork, pycsw...), ISO 19139 or Dublin Core.
+
+GetRecords (KVP GET) paged with startPosition/nextRecord. Each record is parsed with the
+same code as `niaouli records import` (`services.csw.parse`, on XML read by `safexml`:
+no entity, no DTD, no network), mapped to dataset fields, and its XML is kept verbatim:
+our own CSW serves it back as the producer wrote it.
+
+Options: `schema` (`iso` default, or `dc`), `page_size` (default 50), `constraint` (a
+CQL text filter sent as `constraint`), `max_records` (stop after that many, for trials).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from urllib.parse import urlencode
+
+from lxml import etree
+
+from niaouli.harvest.base import EnumerationError, Harvester, RecordFailure, RemoteRecord
+from niaouli.services.csw import parse, safexml
+
+NS = {
+    "csw": "http://www.opengis.net/cat/csw/2.0.2",
+    "ows": "http://www.opengis.net/ows",
+    "gmd": "http://www.isotc211.org/2005/gmd",
+    "gco": "http://www.isotc211.org/2005/gco",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dct": "http://purl.org/dc/terms/",
+}
+SCHEMAS = {
+    "iso": ("gmd:MD_Metadata", "http://www.isotc211.org/2005/gmd"),
+    "dc": ("csw:Record", "http://www.opengis.net/cat/csw/2.0.2"),
+}
+MAX_PAGES = 100_000
+
+
+def iso_links(root: etree._Element) -> list[dict[str, str]]:
+    """Online resources of an ISO record (http/https only)."""
+    links = []
+    for online in root.iterfind(".//gmd:CI_OnlineResource", NS):
+        url = (online.findtext("gmd:linkage/gmd:URL", namespaces=NS) or "").strip()
+        if not url.startswith(("http://", "https://")):
+            continue
+        protocol = online.findtext("gmd:protocol/gco:CharacterString", namespaces=NS) or ""
+        protocol = protocol.strip()
+        name = (online.findtext("gmd:name/gco:CharacterString", namespaces=NS) or "").strip()
+        links.append({"url": url, "title": name or url, "format": protocol})
+    return links
+
+
+def dc_links(root: etree._Element) -> list[dict[str, str]]:
+    links = []
+    for node in [*root.iterfind("dct:references", NS), *root.iterfind("dc:URI", NS)]:
+        url = (node.text or "").strip()
+        if url.startswith(("http://", "https://")):
+            links.append(
+                {"url": url, "title": node.get("name") or url, "format": node.get("scheme") or ""}
+            )
+    return links
+
+
+def standalone_xml(element: etree._Element) -> str:
+    """The element as its own document, as the producer wrote it.
+
+    lxml serialises a child with every namespace in scope, so the response's own
+    declarations (csw:, ows:...) would be added to the record; they are removed unless
+    the record declared them itself (prefixes used in attribute values such as
+    `xsi:type="gmd:..."` are declared on the record by the producers).
+    """
+    own: set[str] = set()
+    for node in element.iter():
+        parent = node.getparent()
+        inherited = parent.nsmap if parent is not None else {}
+        own.update(p for p, uri in node.nsmap.items() if p and inherited.get(p) != uri)
+    copy = etree.fromstring(etree.tostring(element))
+    etree.cleanup_namespaces(copy, keep_ns_prefixes=sorted(own))
+    return etree.tostring(copy, encoding="unicode")
+
+
+def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecord:
+    """A catalogue record from one ISO 19139 or csw:Record element."""
+    xml = standalone_xml(root)
+    record = parse.parse_record(safexml.parse(xml.encode("utf-8")))
+    fields = {
+        "description": record.description or "",
+        "keywords": list(dict.fromkeys(k for k in record.keywords if k))[:100],
+        "producer": (record.producer or None) and record.producer[:300],
+        "contact_name": (record.contact_name or None) and record.contact_name[:300],
+        "contact_email": (record.contact_email or None) and record.contact_email[:300],
+        "temporal_start": record.temporal_start,
+        "temporal_end": record.temporal_end,
+        "lineage": record.lineage or "",
+    }
+    if record.licence:
+        fields["licence"] = record.licence[:200]
+    links = iso_links(root) if record.kind == "iso19139" else dc_links(root)
+    modified = record.columns.get("date_modified") or record.columns.get("date")
+    return RemoteRecord(
+        remote_id=record.identifier,
+        title=record.title or record.identifier,
+        fields=fields,
+        bbox=record.bbox,
+        links=links,
+        original=xml,
+        original_media_type="application/xml",
+        original_url=record_url,
+        remote_modified=str(modified)[:64] if modified else None,
+        metadata_xml=xml,
+    )
+
+
+class CswHarvester(Harvester):
+    type = "csw"
+    options = {
+        "schema": "iso (ISO 19139, par défaut) ou dc (Dublin Core)",
+        "page_size": "fiches par page GetRecords (50 par défaut)",
+        "constraint": "filtre CQL facultatif (ex. « AnyText LIKE '%eau%' »)",
+        "max_records": "nombre maximal de fiches à lire (essais)",
+    }
+
+    def _params(self, start: int, size: int) -> dict[str, str | int]:
+        typename, schema = SCHEMAS[self.schema]
+        params: dict[str, str | int] = {
+            "service": "CSW",
+            "version": "2.0.2",
+            "request": "GetRecords",
+            "typeNames": typename,
+            "resultType": "results",
+            "elementSetName": "full",
+            "outputSchema": schema,
+            "startPosition": start,
+            "maxRecords": size,
+        }
+        if self.option("constraint"):
+            params["constraintLanguage"] = "CQL_TEXT"
+            params["constraint_language_version"] = "1.1.0"
+            params["constraint"] = str(self.option("constraint"))
+        return params
+
+    def record_url(self, identifier: str) -> str:
+        _, schema = SCHEMAS[self.schema]
+        query = urlencode(
+            {
+                "service": "CSW",
+                "version": "2.0.2",
+                "request": "GetRecordById",
+                "elementSetName": "full",
+                "outputSchema": schema,
+                "id": identifier,
+            }
+        )
+        return f"{self.config.url.split('?')[0]}?{query}"
+
+    def enumerate(self) -> Iterator[RemoteRecord | RecordFailure]:
+        self.schema = str(self.option("schema", "iso"))
+        if self.schema not in SCHEMAS:
+            raise EnumerationError(f"option schema inconnue « {self.schema} » (iso ou dc)")
+        size = int(self.option("page_size", 50))
+        limit = int(self.option("max_records", 0)) or None
+        start, read = 1, 0
+        base = self.config.url.split("?")[0]
+        for page in range(1, MAX_PAGES):
+            what = f"page {page} de GetRecords (à partir de la fiche {start})"
+            content = self.fetch(base, what, params=self._params(start, size))
+            try:
+                root = safexml.parse(content)
+            except safexml.UnsafeXMLError as exc:
+                raise EnumerationError(f"{what} : {exc}") from None
+            if root.tag == f"{{{NS['ows']}}}ExceptionReport":
+                text = " ".join(root.itertext()).strip()[:300]
+                raise EnumerationError(f"{what} : exception CSW « {text} »")
+            results = root.find("csw:SearchResults", NS)
+            if results is None:
+                raise EnumerationError(f"{what} : pas de csw:SearchResults dans la réponse")
+            try:
+                matched = int(results.get("numberOfRecordsMatched", ""))
+                next_record = int(results.get("nextRecord", "0") or 0)
+            except ValueError:
+                raise EnumerationError(f"{what} : compteurs CSW illisibles") from None
+            if page == 1:
+                self.expected_total = min(matched, limit) if limit else matched
+            children = [c for c in results if isinstance(c.tag, str)]
+            if not children and start <= matched:
+                raise EnumerationError(f"{what} : page vide alors que {matched} fiches annoncées")
+            for child in children:
+                read += 1
+                ident = child.findtext(
+                    "gmd:fileIdentifier/gco:CharacterString", namespaces=NS
+                ) or child.findtext("dc:identifier", namespaces=NS)
+                ident = (ident or "").strip() or f"(fiche n° {start + read - 1})"
+                try:
+                    yield record_from_xml(child, self.record_url(ident))
+                except (parse.RecordError, safexml.UnsafeXMLError) as exc:
+                    yield RecordFailure(ident, str(exc))
+                if limit and read >= limit:
+                    return
+            if next_record == 0 or next_record > matched:
+                return
+            if next_record <= start:
+                raise EnumerationError(f"{what} : nextRecord={next_record} ne progresse pas")
+            start = next_record
+        raise EnumerationError("trop de pages GetRecords")

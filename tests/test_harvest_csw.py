@@ -1,0 +1,274 @@
+"""CSW harvesting against a fake GeoNetwork-like CSW on 127.0.0.1 (both backends).
+
+The fake replays real ISO 19139 records (GeoNetwork fixtures) paged with
+startPosition/nextRecord; failures are injected on page 3 of 10 (row R2), hostile XML
+is served (row S8), and the runner's dry run, incremental skips and identity rules are
+checked against the database.
+"""
+
+from __future__ import annotations
+
+import pytest
+from lxml import etree
+from niaouli.services.csw.table import csw_records
+from sqlalchemy import select
+
+from niaouli.catalogue.models import Base, Dataset
+from niaouli.harvest import models as hm
+from niaouli.harvest.models import ItemAction, JobStatus
+from niaouli.harvest.runner import run_source
+from niaouli.harvest.service import add_source
+from tests.harvest_support import FAST_LIMITS, FakeCsw, FakeRemote, iso_variant, real_iso_records
+
+PAGE_3 = lambda _path, q: q.get("startPosition") == "5"  # noqa: E731 - pages of 2 records
+
+
+@pytest.fixture
+def csw_records_pool() -> list[str]:
+    real = real_iso_records()
+    variants = [
+        iso_variant(real[2], f"nc-commune-{n:02d}", f"Cadastre de la commune n° {n}")
+        for n in range(1, 18)
+    ]
+    return real + variants  # 20 records: 10 pages of 2
+
+
+@pytest.fixture
+def remote(csw_records_pool):
+    fake = FakeRemote(FakeCsw(csw_records_pool))
+    yield fake
+    fake.close()
+
+
+def add(backend, org, url, slug="csw-test", kind="csw", **options):
+    options.setdefault("page_size", "2")
+    with backend.session() as session, session.begin():
+        add_source(session, org, kind, url, slug=slug, allow_private_network=True, options=options)
+    return slug
+
+
+def harvest(backend, slug, **kwargs):
+    return run_source(
+        slug, engine=backend.engine, settings=backend.settings, limits=FAST_LIMITS, **kwargs
+    )
+
+
+def snapshot(backend) -> dict[str, list]:
+    """Every row of every catalogue and harvest table (what a dry run must not touch)."""
+    tables = {}
+    with backend.engine.connect() as conn:
+        for table in [*Base.metadata.sorted_tables, csw_records]:
+            if table.name in tables:
+                continue
+            columns = [c for c in table.columns if c.name not in ("spatial_coverage",)]
+            rows = conn.execute(select(*columns).order_by(*table.primary_key.columns)).all()
+            tables[table.name] = [tuple(r) for r in rows]
+        tables["_version"] = conn.exec_driver_sql("SELECT version FROM catalogue_state").all()
+    return tables
+
+
+def datasets(backend) -> dict[str, Dataset]:
+    with backend.session() as session:
+        return {
+            d.provenance.get("remote_id"): d
+            for d in session.scalars(select(Dataset)).all()
+            if d.provenance
+        }
+
+
+def test_csw_harvest_creates_keeps_the_xml_then_skips_updates_and_deletes(
+    backend, org, remote, csw_records_pool
+):
+    slug = add(backend, org, remote.url + "/geonetwork/srv/fre/csw")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS, report.message
+    assert report.counts["created"] == 20 and report.counts["failed"] == 0
+    starts = [q["startPosition"] for _p, q in remote.requests]
+    assert starts == [str(n) for n in range(1, 20, 2)]  # 10 pages, nextRecord followed
+    assert remote.requests[0][1]["outputSchema"] == "http://www.isotc211.org/2005/gmd"
+
+    found = datasets(backend)
+    cadastre = found["955c3e47-411e-4969-b61b-3556d1b9f879"]
+    assert cadastre.title == "Cadastre 2018 en Bretagne"
+    assert cadastre.organisation_id is not None
+    # The producer's XML is kept verbatim (what our CSW serves back).
+    original = etree.fromstring(cadastre.original_metadata.encode())
+    expected = etree.fromstring(csw_records_pool[2].encode())
+    assert etree.tostring(original, method="c14n") == etree.tostring(expected, method="c14n")
+    assert cadastre.provenance["harvest_source"] == slug
+    assert "request=GetRecordById" in cadastre.provenance["source_url"]
+    with backend.engine.connect() as conn:
+        published = set(conn.execute(select(csw_records.c.identifier)).scalars())
+    assert "955c3e47-411e-4969-b61b-3556d1b9f879" in published and len(published) == 20
+    with backend.session() as session:
+        link = session.scalar(
+            select(hm.HarvestedRecord).where(hm.HarvestedRecord.remote_id == "nc-commune-01")
+        )
+        assert link.original_media_type == "application/xml"
+        assert "<gmd:MD_Metadata" in link.original
+        job = session.get(hm.HarvestJob, report.job_id)
+        assert job.status == JobStatus.SUCCESS and job.created == 20 and job.finished_at
+        assert len(job.items) == 20
+
+    # Second run: nothing changed remotely, nothing rewritten.
+    again = harvest(backend, slug)
+    assert again.counts["unchanged"] == 20 and again.counts["created"] == 0
+
+    # One record edited, one gone: one update with its diff, one deletion.
+    csw_records_pool[3] = csw_records_pool[3].replace(
+        "Cadastre de la commune n° 1<", "Cadastre de Nouméa<"
+    )
+    gone = csw_records_pool.pop(5)
+    assert "nc-commune-03" in gone
+    third = harvest(backend, slug)
+    assert third.status == JobStatus.SUCCESS
+    assert third.counts == {
+        "created": 0,
+        "updated": 1,
+        "unchanged": 18,
+        "deleted": 1,
+        "failed": 0,
+    }
+    updated = next(i for i in third.items if i.action == ItemAction.UPDATED)
+    assert updated.diff["title"] == ["Cadastre de la commune n° 1", "Cadastre de Nouméa"]
+    found = datasets(backend)
+    assert "nc-commune-03" not in found and found["nc-commune-01"].title == "Cadastre de Nouméa"
+    with backend.engine.connect() as conn:
+        assert (
+            conn.execute(
+                select(csw_records.c.title).where(csw_records.c.identifier == "nc-commune-01")
+            ).scalar()
+            == "Cadastre de Nouméa"
+        )
+
+
+@pytest.mark.parametrize("failure", ["500", "empty", "truncated", "timeout"])
+def test_a_failing_page_deletes_nothing(backend, org, remote, csw_records_pool, failure):
+    slug = add(backend, org, remote.url + "/csw")
+    assert harvest(backend, slug).counts["created"] == 20
+    del csw_records_pool[10:]  # half the records vanish remotely...
+    remote.inject(failure, PAGE_3, "3")  # ...and page 3 of the listing fails
+    before = set(datasets(backend))
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.PARTIAL
+    assert "aucune suppression" in report.message
+    assert report.counts["deleted"] == 0
+    assert set(datasets(backend)) == before
+    with backend.session() as session:
+        job = session.get(hm.HarvestJob, report.job_id)
+        assert job.status == JobStatus.PARTIAL and job.deleted == 0
+
+
+def test_failure_on_the_first_page_fails_the_job(backend, org, remote):
+    slug = add(backend, org, remote.url + "/csw")
+    remote.inject("500", lambda _p, q: True)
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.FAILED
+    assert "HTTP 500" in report.message
+    assert datasets(backend) == {}
+
+
+def test_a_count_drop_of_more_than_half_deletes_nothing(backend, org, remote, csw_records_pool):
+    slug = add(backend, org, remote.url + "/csw")
+    harvest(backend, slug)
+    del csw_records_pool[8:]  # 20 -> 8, a complete and valid listing
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.PARTIAL
+    assert "de 20 à 8" in report.message and report.counts["deleted"] == 0
+    assert len(datasets(backend)) == 20
+
+
+def test_a_server_announcing_more_than_it_lists_is_incomplete(
+    backend, org, remote, csw_records_pool
+):
+    slug = add(backend, org, remote.url + "/csw")
+    harvest(backend, slug)
+    csw_records_pool.pop()
+    remote.handler.matched_offset = 1  # still claims 20 records, lists 19
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.PARTIAL and report.counts["deleted"] == 0
+
+
+def test_dry_run_reports_and_diffs_but_writes_nothing(backend, org, remote, csw_records_pool):
+    slug = add(backend, org, remote.url + "/csw")
+    before = snapshot(backend)
+    report = harvest(backend, slug, dry_run=True)
+    assert report.dry_run and report.job_id is None
+    assert report.counts["created"] == 20
+    created = next(i for i in report.items if i.remote_id == "nc-commune-02")
+    assert created.diff["title"] == "Cadastre de la commune n° 2"
+    assert snapshot(backend) == before
+
+    harvest(backend, slug)
+    csw_records_pool[4] = csw_records_pool[4].replace("n° 2<", "n° 2 (révisé)<")
+    csw_records_pool.pop(6)
+    before = snapshot(backend)
+    report = harvest(backend, slug, dry_run=True)
+    assert report.counts["updated"] == 1 and report.counts["deleted"] == 1
+    updated = next(i for i in report.items if i.action == ItemAction.UPDATED)
+    assert updated.diff["title"][1] == "Cadastre de la commune n° 2 (révisé)"
+    assert snapshot(backend) == before
+
+
+def test_two_sources_never_overwrite_each_other(backend, org, remote):
+    first = add(backend, org, remote.url + "/csw", slug="csw-a")
+    second = add(backend, org, remote.url + "/csw?copie=1", slug="csw-b")
+    assert harvest(backend, first).counts["created"] == 20
+    report = harvest(backend, second)
+    assert report.counts["failed"] == 20 and report.counts["created"] == 0
+    assert "csw-a" in report.items[0].reason
+    assert {d.provenance["harvest_source"] for d in datasets(backend).values()} == {"csw-a"}
+
+
+def test_external_entities_are_refused_and_nothing_is_stored(backend, org, remote, tmp_path):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("CANARI-SECRET-42")
+    hostile = (
+        f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'
+        f'<csw:GetRecordsResponse xmlns:csw="http://www.opengis.net/cat/csw/2.0.2">'
+        f'<csw:SearchResults numberOfRecordsMatched="1" numberOfRecordsReturned="1" '
+        f'nextRecord="0"><csw:Record xmlns:dc="http://purl.org/dc/elements/1.1/">'
+        f"<dc:identifier>x</dc:identifier><dc:title>&x;</dc:title></csw:Record>"
+        f"</csw:SearchResults></csw:GetRecordsResponse>"
+    )
+    remote.inject("entity", lambda _p, _q: True, hostile)
+    slug = add(backend, org, remote.url + "/csw")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.FAILED and "DOCTYPE" in report.message
+    assert datasets(backend) == {}
+    assert "CANARI" not in repr(snapshot(backend))
+
+
+def test_cli_add_run_show(backend, org, remote):
+    url = remote.url + "/csw"
+    result = backend.run(
+        "harvest",
+        "add",
+        org,
+        "csw",
+        url,
+        "--slug",
+        "geonetwork",
+        "--schedule",
+        "daily",
+        "--allow-private-network",
+        "--option",
+        "page_size=5",
+        "--option",
+        "max_records=6",
+    )
+    assert "source créée : geonetwork" in result.stdout
+    listed = backend.run("harvest", "list").stdout
+    assert "geonetwork\tcsw\tgouvernement-nc\tdaily\tjamais" in listed
+    dry = backend.run("harvest", "run", "geonetwork", "--dry-run", "--progress", "none")
+    assert "simulation réussie (geonetwork) : 6 créé(s)" in dry.stdout
+    assert "title : " in dry.stdout
+    run = backend.run("harvest", "run", "geonetwork", "--progress", "none")
+    assert "moisson réussie (geonetwork) : 6 créé(s), 0 mis à jour" in run.stdout
+    shown = backend.run("harvest", "show", "geonetwork").stdout
+    assert "success : 6 créé(s)" in shown and "calendrier : daily" in shown
+    remote.inject("500", lambda _p, _q: True)
+    failed = backend.run("harvest", "run", "geonetwork", "--progress", "none", check=False)
+    assert failed.returncode == 2 and "moisson en échec" in failed.stdout
+    refused = backend.run("harvest", "add", org, "nope", url, check=False)
+    assert refused.returncode == 1 and "type de source inconnu" in refused.stderr
