@@ -23,6 +23,7 @@ import pygeoapi.api.itemtypes as itemtypes_api
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import crscache, jsonout, params, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
+from niaouli.services.ogc.tiles import tile_routes
 from pygeoapi.api import API, APIRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -245,7 +246,11 @@ def create_app(
     )
     service = OgcService(live, public_url)
     static = _LayeredStatic([ogc_config.PACKAGE_DIR / "static", PYGEOAPI_STATIC])
-    routes = [*feature_routes(service), Mount("/static", app=static, name="static")]
+    routes = [
+        *feature_routes(service),
+        *tile_routes(service),
+        Mount("/static", app=static, name="static"),
+    ]
     if extra_routes is not None:
         routes[-1:-1] = extra_routes(service)
     return SecurityHeaders(Starlette(routes=routes))

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from niaouli.services.ogc import crs
+from niaouli.services.ogc import crs, tileprovider
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -87,6 +87,12 @@ def layer_resource(layer: Layer, portal_url: str | None = None) -> dict[str, Any
         "links": [],
         "providers": [provider],
     }
+    if layer.geometry_type is not None:  # OGC API Tiles (vector tiles made by tiles.py)
+        resource["providers"].append(
+            tileprovider.tile_provider(
+                layer.collection_id, layer.table_name, layer.attribute_schema, bbox
+            )
+        )
     if portal_url:
         resource["links"].append(
             {
