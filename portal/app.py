@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import Portal
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
@@ -35,6 +36,10 @@ ERRORS = {
         "Page introuvable",
         "Cette page n'existe pas, n'existe plus, ou n'est pas publique.",
     ),
+    403: (
+        "Accès refusé",
+        "Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez.",
+    ),
     405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas de cette façon."),
     500: (
         "Erreur du serveur",
@@ -49,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     portal = Portal(settings, get_engine(settings), make_environment())
     pages = Pages(portal)
     files = Files(portal)
+    accounts = AccountPages(portal)
     feeds = Feeds(portal)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
@@ -81,6 +87,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/feeds/datasets.atom", feeds.atom, name="atom"),
             Route("/sitemap.xml", feeds.sitemap, name="sitemap"),
             Route("/robots.txt", feeds.robots),
+            # Accounts (accounts.py): sign in/up/out, password reset, my account and tokens
+            Route("/connexion", accounts.login, methods=["GET", "POST"], name="login"),
+            Route("/inscription", accounts.signup, methods=["GET", "POST"], name="signup"),
+            Route("/deconnexion", accounts.logout, methods=["POST"], name="logout"),
+            Route("/mot-de-passe-oublie", accounts.forgotten, methods=["GET", "POST"]),
+            Route("/reinitialiser/{token}", accounts.reset, methods=["GET", "POST"]),
+            Route("/compte", accounts.account, name="account"),
+            Route("/compte/jetons", accounts.create_token, methods=["POST"]),
+            Route("/compte/jetons/{token_id}/revoquer", accounts.revoke_token, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

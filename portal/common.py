@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
+from niaouli.accounts.resolve import NOBODY, Identity
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.settings import Settings
 
@@ -32,15 +33,25 @@ class Portal:
     def render(
         self, request: Request, name: str, status: int = 200, **context: object
     ) -> HTMLResponse:
+        identity = identity_for(request)
         body = self.templates.get_template(name).render(
-            request_path=request.url.path, nav=NAV, **context
+            request_path=request.url.path, nav=NAV, account=identity, **context
         )
-        return HTMLResponse(body, status_code=status)
+        response = HTMLResponse(body, status_code=status)
+        if identity.is_signed_in:
+            # A page that depends on who asks must never be served from a shared cache.
+            response.headers["Cache-Control"] = "private, no-store"
+        return response
 
 
-def viewer_for(request: Request) -> Viewer:  # noqa: ARG001 - accounts will read the session
-    """Who is asking. Every request is anonymous until accounts land."""
-    return ANONYMOUS
+def identity_for(request: Request) -> Identity:
+    """Who is asking, as resolved by `niaouli.accounts.middleware` (else anonymous)."""
+    return request.scope.get("state", {}).get("identity", NOBODY)
+
+
+def viewer_for(request: Request) -> Viewer:
+    """The viewer every catalogue query of this request takes."""
+    return request.scope.get("state", {}).get("viewer", ANONYMOUS)
 
 
 def not_found() -> HTTPException:

@@ -1,0 +1,359 @@
+"""Account pages: sign in, sign up, sign out, forgotten password, my account and tokens.
+
+Every form carries a CSRF token (`csrf.py`); every POST without a valid one is a 403.
+Sign-in failures are throttled in the database (`niaouli.accounts.ratelimit`), so all
+workers share the count. Messages never tell whether an address has an account.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from niaouli.portal.common import Portal, base_url, identity_for
+from niaouli.portal.csrf import FIELD, Csrf
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from niaouli.accounts import ratelimit, resets, sessions, tokens, users
+from niaouli.accounts.models import Role, TokenScope, User
+from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
+from niaouli.accounts.secrets import secret_key
+from niaouli.accounts.sessions import SESSION_LIFETIME
+from niaouli.accounts.users import ROLE_LABELS, AccountError
+
+MAX_FORM_BYTES = 16_000
+TOO_MANY = (
+    "Trop de tentatives de connexion infructueuses. Par sécurité, réessayez dans "
+    "quinze minutes ou réinitialisez votre mot de passe."
+)
+BAD_LOGIN = "Adresse électronique ou mot de passe incorrect."
+RESET_SENT = (
+    "Si un compte existe pour cette adresse, un lien de réinitialisation valable une "
+    "heure a été créé. Sans serveur de messagerie, l'administrateur de la plateforme le "
+    "trouve dans le journal du serveur et vous le transmet."
+)
+
+
+def safe_next(value: object) -> str:
+    """A local path to go back to after signing in; anything else means /compte."""
+    if not isinstance(value, str) or len(value) > 500:
+        return "/compte"
+    local = value.startswith("/") and not value.startswith(("//", "/\\"))
+    return value if local and all(32 < ord(c) < 127 for c in value) else "/compte"
+
+
+class AccountPages:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+        self.key = secret_key(portal.settings)
+        public_url = os.environ.get("NIAOULI_PUBLIC_URL", "")
+        self.secure = public_url.startswith("https://")
+        self.csrf = Csrf(self.key, self.secure)
+        self.signer = session_signer(self.key)
+
+    # --- helpers -----------------------------------------------------------------------
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        token, seed = self.csrf.prepare(request)
+        response = self.portal.render(
+            request, name, status, csrf_field=FIELD, csrf=token, **context
+        )
+        response.headers["Cache-Control"] = "private, no-store"
+        return self.csrf.set_cookie(response, seed)
+
+    async def form(self, request: Request) -> FormData:
+        """The posted form, after the size and CSRF checks (403 without a valid token)."""
+        length = request.headers.get("content-length", "")
+        if not length.isdigit() or int(length) > MAX_FORM_BYTES:
+            raise HTTPException(status_code=413 if length.isdigit() else 411)
+        form = await request.form(max_files=0, max_fields=20)
+        if not self.csrf.is_valid(request, form.get(FIELD)):
+            raise HTTPException(status_code=403)
+        return form
+
+    def signed_in(self, response: Response, secret: str) -> Response:
+        response.set_cookie(
+            SESSION_COOKIE,
+            self.signer.sign(secret).decode("ascii"),
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            httponly=True,
+            samesite="lax",
+            secure=self.secure,
+            path="/",
+        )
+        return response
+
+    def site_url(self, request: Request) -> str:
+        return os.environ.get("NIAOULI_PUBLIC_URL", "").rstrip("/") or base_url(request)
+
+    # --- sign in -------------------------------------------------------------------------
+
+    async def login(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.page(
+                request, "connexion.html", next=safe_next(request.query_params.get("suivant"))
+            )
+        form = await self.form(request)
+        email = str(form.get("email", ""))[:320]
+        password = str(form.get("password", ""))
+        target = safe_next(form.get("next"))
+        client = request.client.host if request.client else "inconnu"
+        keys = ratelimit.keys_for(self.key, email, client)
+
+        def attempt() -> tuple[str, str | None]:
+            with Session(self.portal.engine) as session, session.begin():
+                if ratelimit.is_blocked(session, keys):
+                    return "blocked", None
+                user = users.authenticate(session, email, password)
+                if user is None:
+                    ratelimit.record_failure(session, keys)
+                    return "failed", None
+                ratelimit.clear(session, keys)
+                return "ok", sessions.start(session, user)
+
+        outcome, secret = await run_in_threadpool(attempt)
+        if outcome == "blocked":
+            return self.page(
+                request, "connexion.html", 429, error=TOO_MANY, email=email, next=target
+            )
+        if outcome == "failed" or secret is None:
+            return self.page(
+                request, "connexion.html", 400, error=BAD_LOGIN, email=email, next=target
+            )
+        return self.signed_in(RedirectResponse(target, status_code=303), secret)
+
+    # --- sign up -------------------------------------------------------------------------
+
+    async def signup(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.page(request, "inscription.html")
+        form = await self.form(request)
+        email = str(form.get("email", ""))[:320]
+        name = str(form.get("name", ""))[:200]
+        password = str(form.get("password", ""))
+        if password != str(form.get("password_confirmation", "")):
+            return self.page(
+                request,
+                "inscription.html",
+                400,
+                error="Les deux mots de passe ne sont pas identiques.",
+                email=email,
+                name=name,
+            )
+
+        def create() -> str:
+            with Session(self.portal.engine) as session, session.begin():
+                user = users.create_user(session, email, name, password)
+                return sessions.start(session, user)
+
+        try:
+            secret = await run_in_threadpool(create)
+        except AccountError as exc:
+            message = str(exc)
+            return self.page(
+                request,
+                "inscription.html",
+                400,
+                error=message[0].upper() + message[1:] + ".",
+                email=email,
+                name=name,
+            )
+        return self.signed_in(RedirectResponse("/compte", status_code=303), secret)
+
+    # --- sign out ------------------------------------------------------------------------
+
+    async def logout(self, request: Request) -> Response:
+        await self.form(request)
+        cookie = request.cookies.get(SESSION_COOKIE, "")
+
+        def end() -> None:
+            try:
+                secret = self.signer.unsign(cookie).decode("ascii")
+            except Exception:  # noqa: BLE001 - nothing to end
+                return
+            with Session(self.portal.engine) as session, session.begin():
+                sessions.end(session, secret)
+
+        if cookie:
+            await run_in_threadpool(end)
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="lax")
+        return response
+
+    # --- forgotten password --------------------------------------------------------------
+
+    async def forgotten(self, request: Request) -> Response:
+        if request.method == "GET":
+            return self.page(request, "mot-de-passe-oublie.html")
+        form = await self.form(request)
+        email = str(form.get("email", ""))[:320]
+        client = request.client.host if request.client else "inconnu"
+        keys = ratelimit.keys_for(self.key, "reset:" + email, client)
+        site = self.site_url(request)
+
+        def request_link() -> bool:
+            with Session(self.portal.engine) as session, session.begin():
+                if ratelimit.is_blocked(session, keys):
+                    return False
+                # Counted like a failure: at most a few links per address and client.
+                ratelimit.record_failure(session, keys)
+                resets.request_reset(session, email, site)
+                return True
+
+        if not await run_in_threadpool(request_link):
+            return self.page(request, "mot-de-passe-oublie.html", 429, error=TOO_MANY)
+        return self.page(request, "mot-de-passe-oublie.html", sent=RESET_SENT)
+
+    async def reset(self, request: Request) -> Response:
+        secret = request.path_params["token"]
+
+        def valid() -> bool:
+            with Session(self.portal.engine) as session:
+                return resets.find_valid(session, secret) is not None
+
+        if request.method == "GET":
+            if not await run_in_threadpool(valid):
+                return self.page(request, "reinitialiser.html", 404, invalid=True)
+            return self.page(request, "reinitialiser.html", invalid=False)
+        form = await self.form(request)
+        password = str(form.get("password", ""))
+        if password != str(form.get("password_confirmation", "")):
+            return self.page(
+                request,
+                "reinitialiser.html",
+                400,
+                invalid=False,
+                error="Les deux mots de passe ne sont pas identiques.",
+            )
+
+        def complete() -> str | None:
+            with Session(self.portal.engine) as session, session.begin():
+                user = resets.complete_reset(session, secret, password)
+                return sessions.start(session, user)
+
+        try:
+            session_secret = await run_in_threadpool(complete)
+        except AccountError as exc:
+            gone = "expiré" in str(exc)
+            message = str(exc)
+            return self.page(
+                request,
+                "reinitialiser.html",
+                404 if gone else 400,
+                invalid=gone,
+                error=message[0].upper() + message[1:] + ".",
+            )
+        assert session_secret is not None
+        return self.signed_in(RedirectResponse("/compte", status_code=303), session_secret)
+
+    # --- my account ----------------------------------------------------------------------
+
+    def _account_context(self, user_id: int) -> dict[str, Any]:
+        with Session(self.portal.engine) as session:
+            user = session.get(User, user_id)
+            assert user is not None
+            memberships = [
+                {"organisation": m.organisation, "role": ROLE_LABELS[Role(m.role)]}
+                for m in users.memberships_of(session, user.id)
+            ]
+            items = [
+                {
+                    "id": t.id,
+                    "name": t.name,
+                    "prefix": t.prefix,
+                    "scope": "lecture et écriture" if t.scope == TokenScope.WRITE else "lecture",
+                    "created_at": t.created_at,
+                    "last_used_at": t.last_used_at,
+                    "revoked": t.revoked_at is not None,
+                }
+                for t in tokens.list_tokens(session, user)
+            ]
+            return {
+                "user_email": user.email,
+                "user_name": user.display_name,
+                "is_platform_admin": user.is_platform_admin,
+                "memberships": memberships,
+                "tokens": items,
+            }
+
+    def _require_session(self, request: Request) -> int:
+        identity = identity_for(request)
+        if identity.via != "session" or identity.user_id is None:
+            raise _RedirectToLogin(request.url.path)
+        return identity.user_id
+
+    async def account(self, request: Request) -> Response:
+        try:
+            user_id = self._require_session(request)
+        except _RedirectToLogin as redirect:
+            return redirect.response()
+        context = await run_in_threadpool(self._account_context, user_id)
+        return self.page(request, "compte.html", ogc_url=base_url(request) + "/ogc", **context)
+
+    async def create_token(self, request: Request) -> Response:
+        try:
+            user_id = self._require_session(request)
+        except _RedirectToLogin as redirect:
+            return redirect.response()
+        form = await self.form(request)
+        name, scope = str(form.get("name", "")), str(form.get("scope", "read"))
+
+        def create() -> tuple[str, str]:
+            with Session(self.portal.engine) as session, session.begin():
+                user = session.get(User, user_id)
+                assert user is not None
+                token, secret = tokens.create_token(session, user, name, scope)
+                return token.name, secret
+
+        error, created = None, None
+        try:
+            created = await run_in_threadpool(create)
+        except AccountError as exc:
+            error = str(exc)
+        context = await run_in_threadpool(self._account_context, user_id)
+        return self.page(
+            request,
+            "compte.html",
+            400 if error else 200,
+            ogc_url=base_url(request) + "/ogc",
+            token_error=error,
+            new_token=created,
+            **context,
+        )
+
+    async def revoke_token(self, request: Request) -> Response:
+        try:
+            user_id = self._require_session(request)
+        except _RedirectToLogin as redirect:
+            return redirect.response()
+        await self.form(request)
+        raw = request.path_params["token_id"]
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+            raise HTTPException(status_code=404)
+
+        def revoke() -> None:
+            with Session(self.portal.engine) as session, session.begin():
+                user = session.get(User, user_id)
+                assert user is not None
+                tokens.revoke_token(session, user, int(raw))
+
+        try:
+            await run_in_threadpool(revoke)
+        except AccountError:
+            raise HTTPException(status_code=404) from None
+        return RedirectResponse("/compte", status_code=303)
+
+
+class _RedirectToLogin(Exception):  # noqa: N818 - control flow, not an error
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def response(self) -> Response:
+        from urllib.parse import quote
+
+        return RedirectResponse(f"/connexion?suivant={quote(self.path)}", status_code=303)
