@@ -15,6 +15,7 @@ from niaouli.portal.common import Portal
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.pages import Pages
+from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.security import SecurityHeaders
 from starlette.applications import Starlette
@@ -55,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     pages = Pages(portal)
     files = Files(portal)
     accounts = AccountPages(portal)
+    public_map = PublicMap(portal)
     feeds = Feeds(portal)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
@@ -81,6 +83,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(layer + "/{filename}", files.export),
             Route("/organisations", pages.organisations, name="organisations"),
             Route("/organisations/{slug}", pages.organisation, name="organisation"),
+            Route("/carte", public_map.page, name="map"),
+            Route("/map", public_map.alias),
             # Public feeds for harvesters and crawlers (DCAT-AP, Atom, sitemap): feeds.py
             Route("/catalog", feeds.catalog, name="catalog"),
             Route("/catalog.{extension}", feeds.catalog),

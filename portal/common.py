@@ -21,6 +21,7 @@ NAV = (
     ("/", "Accueil"),
     ("/jeux-de-donnees", "Jeux de données"),
     ("/organisations", "Organisations"),
+    ("/carte", "Carte"),
 )
 
 

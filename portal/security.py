@@ -24,6 +24,14 @@ COMMON = {
 }
 
 
+def page_csp(*origins: str) -> str:
+    """PAGE_CSP that also lets images and fetches come from `origins` (map background tiles)."""
+    extra = "".join(f" {origin}" for origin in origins)
+    return PAGE_CSP.replace(
+        "img-src 'self' data: blob:", f"img-src 'self' data: blob:{extra}"
+    ).replace("connect-src 'self'", f"connect-src 'self'{extra}")
+
+
 def file_headers() -> dict[str, str]:
     """Headers of a downloaded file (set by the download handlers themselves)."""
     return {"Content-Security-Policy": FILE_CSP, **COMMON}

@@ -1,0 +1,364 @@
+// The public map (/carte): every public layer as vector tiles from /ogc, over a
+// configurable raster background (or none), with the communes outline always drawn so the
+// map stays readable offline. The layer list is server-rendered HTML (real checkboxes);
+// this module wires it to MapLibre. Data from features is only ever set as textContent.
+import {
+  AttributionControl,
+  Map as MapLibreMap,
+  NavigationControl,
+  Popup,
+  ScaleControl,
+} from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+
+const FRENCH = {
+  "AttributionControl.ToggleAttribution": "Afficher ou masquer les crédits",
+  "Map.Title": "Carte",
+  "NavigationControl.ZoomIn": "Zoomer",
+  "NavigationControl.ZoomOut": "Dézoomer",
+  "NavigationControl.ResetBearing": "Réorienter vers le nord",
+  "Popup.Close": "Fermer",
+  "ScaleControl.Meters": "m",
+  "ScaleControl.Kilometers": "km",
+};
+const SEA = "#dbe9ee";
+const LAND = "#f6f4ec";
+const OUTLINE = "#8a8470";
+const MAX_POPUP_FEATURES = 5;
+const CLICK_TOLERANCE = 6; // pixels around a click or tap
+
+const config = JSON.parse(document.getElementById("carte-config").textContent);
+const layout = document.getElementById("carte-layout");
+const container = document.getElementById("carte");
+const items = Array.from(document.querySelectorAll(".carte-couche"));
+const byCollection = new Map(items.map((item) => [item.dataset.collection, item]));
+const absolute = (path) => new URL(path, window.location.href).href;
+
+// --- the hash: MapLibre keeps `map=zoom/lat/lon`, we keep `layers=a,b` beside it ------
+
+function hashParts() {
+  return window.location.hash.replace(/^#/, "").split("&").filter(Boolean);
+}
+
+function requestedLayers() {
+  const part = hashParts().find((p) => p.startsWith("layers="));
+  if (part === undefined) return null;
+  return part.slice("layers=".length).split(",").filter(Boolean).map(decodeURIComponent);
+}
+
+function shownCollections() {
+  return items.filter((item) => item.querySelector("input").checked).map((item) => item.dataset.collection);
+}
+
+function layersPart() {
+  return "layers=" + shownCollections().map(encodeURIComponent).join(",");
+}
+
+function writeLayersToHash() {
+  const parts = hashParts().filter((p) => !p.startsWith("layers="));
+  parts.push(layersPart());
+  history.replaceState(history.state, "", "#" + parts.join("&"));
+}
+
+// --- style --------------------------------------------------------------------------
+
+function colourOf(item) {
+  return getComputedStyle(item.querySelector(".swatch")).backgroundColor || "#0b5c4b";
+}
+
+function bboxOf(item) {
+  const values = (item.dataset.bbox || "").split(",").map(Number);
+  if (values.length !== 4 || values.some((v) => !Number.isFinite(v))) return null;
+  const [west, south, east, north] = values;
+  return [Math.max(west, -180), Math.max(south, -85), Math.min(east, 180), Math.min(north, 85)];
+}
+
+function sourceId(collection) {
+  return `couche:${collection}`;
+}
+
+function styleLayers(item, visible) {
+  const collection = item.dataset.collection;
+  const colour = colourOf(item);
+  const common = {
+    source: sourceId(collection),
+    "source-layer": collection,
+    layout: { visibility: visible ? "visible" : "none" },
+    metadata: { "niaouli:collection": collection },
+  };
+  const polygons = ["in", ["geometry-type"], ["literal", ["Polygon", "MultiPolygon"]]];
+  const points = ["in", ["geometry-type"], ["literal", ["Point", "MultiPoint"]]];
+  const fill = { ...common, id: `${collection}:surface`, type: "fill", paint: { "fill-color": colour, "fill-opacity": 0.35 } };
+  const line = { ...common, id: `${collection}:ligne`, type: "line", paint: { "line-color": colour, "line-width": 1.5 } };
+  const circle = {
+    ...common, id: `${collection}:point`, type: "circle",
+    paint: { "circle-radius": 5, "circle-color": colour, "circle-stroke-color": "#ffffff", "circle-stroke-width": 1.2 },
+  };
+  switch (item.dataset.kind) {
+    case "polygon": return [fill, line];
+    case "line": return [{ ...line, paint: { ...line.paint, "line-width": 2.5 } }];
+    case "point": return [circle];
+    default: return [{ ...fill, filter: polygons }, line, { ...circle, filter: points }];
+  }
+}
+
+function buildStyle(visible) {
+  const sources = {
+    communes: { type: "geojson", data: absolute(config.outline) },
+  };
+  const layers = [{ id: "fond-uni", type: "background", paint: { "background-color": SEA } }];
+  if (config.background) {
+    sources.fond = {
+      type: "raster", tiles: [config.background.tiles], tileSize: 256, maxzoom: 19,
+      attribution: config.background.attribution,
+    };
+    layers.push({ id: "fond", type: "raster", source: "fond" });
+  } else {
+    layers.push({ id: "communes-terre", type: "fill", source: "communes", paint: { "fill-color": LAND } });
+  }
+  layers.push({
+    id: "communes-limites", type: "line", source: "communes",
+    paint: { "line-color": OUTLINE, "line-width": 0.8 },
+  });
+  for (const item of items) {
+    const collection = item.dataset.collection;
+    const tiles = config.tiles.replace("{collection}", encodeURIComponent(collection));
+    const source = { type: "vector", tiles: [absolute(tiles)], minzoom: 0, maxzoom: 16 };
+    const bbox = bboxOf(item);
+    if (bbox) source.bounds = bbox;
+    sources[sourceId(collection)] = source;
+    layers.push(...styleLayers(item, visible.has(collection)));
+  }
+  return { version: 8, sources, layers };
+}
+
+// --- the map ------------------------------------------------------------------------
+
+const requested = requestedLayers();
+for (const item of items) {
+  const box = item.querySelector("input");
+  if (requested !== null) box.checked = requested.includes(item.dataset.collection);
+}
+const visible = new Set(shownCollections());
+
+let map;
+try {
+  map = new MapLibreMap({
+    container,
+    style: buildStyle(visible),
+    bounds: config.bounds,
+    fitBoundsOptions: { padding: 10 },
+    hash: "map",
+    locale: FRENCH,
+    attributionControl: false,
+    maxZoom: 19,
+    dragRotate: false,
+    touchPitch: false,
+  });
+} catch (error) {
+  container.classList.add("map-error");
+  container.textContent = "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).";
+  throw error;
+}
+map.touchZoomRotate.disableRotation();
+map.addControl(new NavigationControl({ showCompass: false }));
+map.addControl(new ScaleControl({ unit: "metric" }), "bottom-left");
+map.addControl(new AttributionControl({ compact: true }), "bottom-right");
+window.niaouliMap = map; // for the browser tests and the console
+
+function dataLayerIds(collection) {
+  return map.getStyle().layers
+    .filter((l) => l.metadata && l.metadata["niaouli:collection"] === collection)
+    .map((l) => l.id);
+}
+
+function setShown(item, shown) {
+  item.querySelector("input").checked = shown;
+  for (const id of dataLayerIds(item.dataset.collection)) {
+    map.setLayoutProperty(id, "visibility", shown ? "visible" : "none");
+  }
+}
+
+function visibleDataLayerIds() {
+  return map.getStyle().layers
+    .filter((l) => l.metadata && l.metadata["niaouli:collection"] && map.getLayoutProperty(l.id, "visibility") !== "none")
+    .map((l) => l.id);
+}
+
+// --- layer list: toggles, zoom, search ----------------------------------------------
+
+for (const item of items) {
+  item.querySelector("input").addEventListener("change", (event) => {
+    setShown(item, event.target.checked);
+    writeLayersToHash();
+    updateShareLink();
+  });
+  const zoom = item.querySelector("[data-zoom]");
+  if (zoom) {
+    zoom.addEventListener("click", () => {
+      const bbox = bboxOf(item);
+      if (!bbox) return;
+      if (!item.querySelector("input").checked) {
+        setShown(item, true);
+        writeLayersToHash();
+      }
+      closeDrawer();
+      map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 40, maxZoom: 16 });
+    });
+  }
+}
+
+const filter = document.getElementById("carte-filtre");
+const count = document.getElementById("carte-compte");
+const none = document.getElementById("carte-aucune");
+const fold = (text) => text.normalize("NFD").replace(/\p{Diacritic}/gu, "").toLowerCase().trim();
+
+filter.addEventListener("input", () => {
+  const words = fold(filter.value).split(/\s+/).filter(Boolean);
+  let shown = 0;
+  for (const item of items) {
+    const match = words.every((w) => item.dataset.search.includes(w));
+    item.hidden = !match;
+    if (match) shown += 1;
+  }
+  count.textContent = words.length
+    ? `${shown} couche${shown === 1 ? "" : "s"} sur ${items.length}`
+    : `${items.length} couche${items.length === 1 ? "" : "s"}`;
+  none.hidden = shown > 0 || items.length === 0;
+});
+
+// --- the drawer on phones -----------------------------------------------------------
+
+const drawer = document.getElementById("carte-tiroir");
+layout.classList.add("carte-js");
+
+function closeDrawer() {
+  drawer.setAttribute("aria-expanded", "false");
+  layout.classList.remove("carte-tiroir-ouvert");
+}
+
+drawer.addEventListener("click", () => {
+  const open = drawer.getAttribute("aria-expanded") !== "true";
+  drawer.setAttribute("aria-expanded", String(open));
+  layout.classList.toggle("carte-tiroir-ouvert", open);
+  if (open) filter.focus();
+});
+document.addEventListener("keydown", (event) => {
+  if (event.key === "Escape" && layout.classList.contains("carte-tiroir-ouvert")) {
+    closeDrawer();
+    drawer.focus();
+  }
+});
+
+// --- share link ---------------------------------------------------------------------
+
+const shareInput = document.getElementById("carte-lien");
+const copyStatus = document.getElementById("carte-copie-statut");
+
+function shareUrl() {
+  const zoom = Math.round(map.getZoom() * 100) / 100;
+  const centre = map.getCenter();
+  const digits = Math.max(0, Math.ceil((zoom * Math.LN2 + Math.log(512 / 360 / 0.5)) / Math.LN10));
+  const view = `${zoom}/${centre.lat.toFixed(digits)}/${centre.lng.toFixed(digits)}`;
+  const url = new URL(window.location.href);
+  url.hash = `map=${view}&${layersPart()}`;
+  return url.href;
+}
+
+function updateShareLink() {
+  shareInput.value = shareUrl();
+}
+
+map.on("moveend", updateShareLink);
+map.on("load", updateShareLink);
+updateShareLink();
+
+document.getElementById("carte-copier").addEventListener("click", async () => {
+  updateShareLink();
+  try {
+    await navigator.clipboard.writeText(shareInput.value);
+    copyStatus.textContent = "Lien copié.";
+  } catch {
+    shareInput.select();
+    copyStatus.textContent = "Sélectionnez le lien et copiez-le (Ctrl+C).";
+  }
+});
+
+// A pasted link with other layers: follow it (MapLibre follows the view itself).
+window.addEventListener("hashchange", () => {
+  const wanted = requestedLayers();
+  if (wanted === null) return;
+  for (const item of items) setShown(item, wanted.includes(item.dataset.collection));
+  updateShareLink();
+});
+
+// --- popups -------------------------------------------------------------------------
+
+function text(tag, content, className) {
+  const element = document.createElement(tag);
+  if (className) element.className = className;
+  element.textContent = content;
+  return element;
+}
+
+function formatValue(value) {
+  if (value === null || value === undefined) return "";
+  if (typeof value === "number") return value.toLocaleString("fr-FR");
+  if (typeof value === "boolean") return value ? "oui" : "non";
+  return String(value);
+}
+
+function popupContent(features) {
+  const root = document.createElement("div");
+  root.className = "carte-popup";
+  for (const feature of features) {
+    const collection = feature.layer.metadata["niaouli:collection"];
+    const item = byCollection.get(collection);
+    const section = document.createElement("section");
+    section.appendChild(text("h2", item ? item.dataset.title : collection));
+    const table = document.createElement("table");
+    for (const [key, value] of Object.entries(feature.properties)) {
+      const row = document.createElement("tr");
+      const head = text("th", key);
+      head.scope = "row";
+      row.append(head, text("td", formatValue(value)));
+      table.appendChild(row);
+    }
+    section.appendChild(table);
+    root.appendChild(section);
+  }
+  return root;
+}
+
+function featuresAt(point) {
+  const layers = visibleDataLayerIds();
+  if (!layers.length) return [];
+  const box = [[point.x - CLICK_TOLERANCE, point.y - CLICK_TOLERANCE], [point.x + CLICK_TOLERANCE, point.y + CLICK_TOLERANCE]];
+  const seen = new Set();
+  const unique = [];
+  for (const feature of map.queryRenderedFeatures(box, { layers })) {
+    const collection = feature.layer.metadata["niaouli:collection"];
+    const key = `${collection}/${feature.properties.fid ?? feature.id ?? JSON.stringify(feature.properties)}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    unique.push(feature);
+  }
+  return unique;
+}
+
+const popup = new Popup({ maxWidth: "22rem", focusAfterOpen: true });
+map.on("click", (event) => {
+  const features = featuresAt(event.point);
+  if (!features.length) {
+    popup.remove();
+    return;
+  }
+  const shown = features.slice(0, MAX_POPUP_FEATURES);
+  const content = popupContent(shown);
+  if (features.length > shown.length) {
+    content.appendChild(text("p", `… et ${features.length - shown.length} autres objets ici.`, "meta"));
+  }
+  popup.setLngLat(event.lngLat).setDOMContent(content).addTo(map);
+});
+map.on("mousemove", (event) => {
+  map.getCanvas().style.cursor = featuresAt(event.point).length ? "pointer" : "";
+});
