@@ -292,7 +292,7 @@ def ingest_file(
         org_id = org.id
     slug = dataset or service.make_slug(title or Path(display_name).stem)
     try:
-        service.check_slug(slug)
+        service.check_dataset_slug(slug)
     except service.CatalogueError as exc:
         raise IngestError(str(exc)) from None
 

@@ -32,6 +32,10 @@ from niaouli.catalogue.models import (
 )
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
+# The OGC API collection of all records (services/ogc/records.py): a dataset with this
+# slug would give a layer collection of the same id, so no dataset may take it.
+RECORDS_COLLECTION_ID = "catalogue"
+RESERVED_DATASET_SLUGS = frozenset({RECORDS_COLLECTION_ID})
 
 
 class CatalogueError(ValueError):
@@ -52,6 +56,17 @@ def check_slug(slug: str) -> str:
         raise CatalogueError(
             f"identifiant invalide « {slug[:120]} » : lettres minuscules sans accent, "
             "chiffres et tirets uniquement (100 caractères au plus)"
+        )
+    return slug
+
+
+def check_dataset_slug(slug: str) -> str:
+    """`check_slug`, and not a name the platform keeps for itself."""
+    check_slug(slug)
+    if slug in RESERVED_DATASET_SLUGS:
+        raise CatalogueError(
+            f"l'identifiant « {slug} » est réservé par la plateforme (catalogue OGC API "
+            "Records) : choisissez-en un autre pour ce jeu de données"
         )
     return slug
 
@@ -222,7 +237,7 @@ DATASET_FIELDS = {
 def create_dataset(
     session: Session, organisation: Organisation, slug: str, title: str, **fields: Any
 ) -> Dataset:
-    check_slug(slug)
+    check_dataset_slug(slug)
     unknown = set(fields) - DATASET_FIELDS
     if unknown:
         raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")

@@ -32,6 +32,9 @@ class ResourceView:
     format: str | None
     media_type: str | None
     role: str
+    id: int | None = None
+    kind: str | None = None
+    filename: str | None = None
 
 
 @dataclass
@@ -177,6 +180,15 @@ def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetVie
         select(res).where(res.c.dataset_id.in_(views)).order_by(res.c.id)
     ).mappings():
         views[row["dataset_id"]].resources.append(
-            ResourceView(row["title"], row["url"], row["format"], row["media_type"], row["role"])
+            ResourceView(
+                row["title"],
+                row["url"],
+                row["format"],
+                row["media_type"],
+                row["role"],
+                id=row["id"],
+                kind=str(row["kind"]),
+                filename=row["filename"],
+            )
         )
     return list(views.values())

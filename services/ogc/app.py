@@ -21,7 +21,7 @@ import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
 from niaouli.services.ogc import config as ogc_config
-from niaouli.services.ogc import crscache, jsonout, params, runtime
+from niaouli.services.ogc import crscache, jsonout, params, records, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.tiles import tile_routes
 from pygeoapi.api import API, APIRequest
@@ -109,11 +109,16 @@ def _attributes(api: API, collection_id: str) -> list[str] | None:
     return [a["name"] for a in layer.get("attributes", [])]
 
 
+def _is_records(api: API, collection_id: str) -> bool:
+    providers = api.config["resources"][collection_id].get("providers", [])
+    return any(p.get("type") == "record" for p in providers)
+
+
 def feature_routes(service: OgcService) -> list[BaseRoute]:
     """OGC API Common + Features (Parts 1, 2 and 3)."""
 
     async def landing(request: Request) -> Response:
-        return await service.call(request, core_api.landing_page)
+        return await service.call(request, records.landing_page)
 
     async def openapi(request: Request) -> Response:
         api = await service.api(request)
@@ -145,7 +150,10 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
         if attributes is not None:
             multi = {k: request.query_params.getlist(k) for k in request.query_params}
             try:
-                params.check_items(request.query_params, attributes, multi=multi)
+                if _is_records(api, collection_id):
+                    params.check_records(request.query_params, multi=multi)
+                else:
+                    params.check_items(request.query_params, attributes, multi=multi)
             except params.ParameterError as error:
                 return await service.refuse(request, error)
         return await service.call(

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from niaouli.services.ogc import crs, tileprovider
+from niaouli.services.ogc import crs, records, tileprovider
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -126,9 +126,14 @@ def build_config(
     templates = server.setdefault("templates", {})
     templates.setdefault("path", str(config_dir() / "templates"))
     templates.setdefault("static", str(PACKAGE_DIR / "static"))
+    layers = list(layers)
     config["resources"] = {
         layer.collection_id: layer_resource(layer, portal_url) for layer in layers
     }
+    # OGC API Records: the whole catalogue (its slug is reserved: no layer can take it).
+    config["resources"][records.COLLECTION_ID] = records.collection_resource(
+        url, portal_url, layers
+    )
     return config
 
 

@@ -83,6 +83,33 @@ def check_items(params: Mapping[str, str], attributes: Iterable[str], *, multi: 
         raise ParameterError("« resulttype » vaut results ou hits")
 
 
+RECORDS_PARAMETERS = frozenset(
+    {"f", "lang", "q", "bbox", "datetime", "limit", "offset", "sortby", "type", "ids", "resulttype"}
+)
+RECORDS_SORTABLE = frozenset({"title", "created", "updated"})
+
+
+def check_records(params: Mapping[str, str], *, multi: Mapping) -> None:
+    """The items of a records collection (OGC API Records): its own parameter list."""
+    for name in multi:
+        if name not in RECORDS_PARAMETERS:
+            raise ParameterError(f"paramètre inconnu : « {name[:100]} »")
+        if len(multi[name]) > 1:
+            raise ParameterError(f"paramètre répété : « {name[:100]} »")
+    if "limit" in params:
+        _integer("limit", params["limit"], 1, MAX_OFFSET)
+    if "offset" in params:
+        _integer("offset", params["offset"], 0, MAX_OFFSET)
+    if "sortby" in params:
+        for name in _names(params["sortby"]):
+            if name.lstrip("+-") not in RECORDS_SORTABLE:
+                raise ParameterError(
+                    f"tri impossible sur « {name[:100]} » (possible : title, created, updated)"
+                )
+    if params.get("resulttype", "results") not in ("results", "hits"):
+        raise ParameterError("« resulttype » vaut results ou hits")
+
+
 def check_item(multi: Mapping) -> None:
     for name in multi:
         if name not in ITEM_PARAMETERS:

@@ -1,0 +1,138 @@
+"""Catalogue search for OGC API Records: which datasets match, in which order, how many.
+
+The Records service (`niaouli.services.ogc.records`) only turns request parameters into a
+`RecordQuery` and datasets into records; the SQL lives here, next to the catalogue, and
+goes through `visible_datasets` like every other dataset query. Text search is the
+portal's (`search.matches`: accent- and case-insensitive), every value is a bound
+parameter, and the same code runs on PostGIS and SpatiaLite.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+
+import sqlalchemy as sa
+from sqlalchemy import ColumnElement, Connection
+
+from niaouli.catalogue import search
+from niaouli.catalogue.access import Viewer, visible_datasets
+from niaouli.catalogue.models import Dataset
+
+# Record property -> column, for `sortby`.
+SORTABLE = {
+    "title": Dataset.title,
+    "updated": Dataset.updated_at,
+    "created": Dataset.created_at,
+}
+RECORD_TYPE = "dataset"
+MAX_IDS = 100
+
+Moment = date | datetime
+
+
+@dataclass(frozen=True)
+class RecordQuery:
+    """One search of the catalogue; every field optional (None: no condition)."""
+
+    text: str | None = None
+    bbox: tuple[float, float, float, float] | None = None  # west, south, east, north (CRS84)
+    start: Moment | None = None  # `datetime`: open at either end, both None = no filter
+    end: Moment | None = None
+    timed: bool = False
+    ids: Sequence[str] | None = None
+    record_type: str | None = None
+    sortby: Sequence[tuple[str, bool]] = field(default_factory=tuple)  # (property, ascending)
+    offset: int = 0
+    limit: int = 10
+
+
+def _day(value: Moment, *, end: bool) -> date:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).date() if value.tzinfo else value.date()
+    return value
+
+
+def _instant(value: Moment, *, end: bool) -> datetime:
+    """A moment as UTC; a date is its whole day (start at 00:00, end before next 00:00)."""
+    if isinstance(value, datetime):
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+    moment = datetime.combine(value, time(0), tzinfo=UTC)
+    return moment + timedelta(days=1) if end else moment
+
+
+def time_condition(start: Moment | None, end: Moment | None) -> ColumnElement[bool]:
+    """Datasets whose temporal coverage meets [start, end]; without one, the update date.
+
+    A coverage open at one end (only a start or only an end date) is open on that side.
+    """
+    has_coverage = sa.or_(Dataset.temporal_start.is_not(None), Dataset.temporal_end.is_not(None))
+    covered = [has_coverage]
+    updated = [sa.not_(has_coverage)]
+    if end is not None:
+        last_day = _day(end, end=True)
+        covered.append(sa.or_(Dataset.temporal_start.is_(None), Dataset.temporal_start <= last_day))
+        if isinstance(end, datetime):
+            updated.append(Dataset.updated_at <= _instant(end, end=True))
+        else:
+            updated.append(Dataset.updated_at < _instant(end, end=True))
+    if start is not None:
+        first_day = _day(start, end=False)
+        covered.append(sa.or_(Dataset.temporal_end.is_(None), Dataset.temporal_end >= first_day))
+        updated.append(Dataset.updated_at >= _instant(start, end=False))
+    return sa.or_(sa.and_(*covered), sa.and_(*updated))
+
+
+def bbox_condition(dialect: str, bbox: tuple[float, float, float, float]) -> ColumnElement[bool]:
+    """Datasets whose spatial coverage intersects the box (datasets without one never do)."""
+    west, south, east, north = (float(v) for v in bbox)
+    srid = sa.literal(4326, sa.Integer)
+    if dialect == "postgresql":
+        envelope = sa.func.ST_MakeEnvelope(west, south, east, north, srid)
+        return sa.func.ST_Intersects(Dataset.spatial_coverage, envelope)
+    envelope = sa.func.BuildMbr(west, south, east, north, srid)
+    return sa.func.ST_Intersects(Dataset.spatial_coverage, envelope) == 1
+
+
+def conditions(query: RecordQuery, viewer: Viewer, dialect: str) -> list[ColumnElement[bool]]:
+    """The WHERE clause of `query` for `viewer` (the access rule always comes first)."""
+    where = [visible_datasets(viewer), search.matches(query.text)]
+    if query.record_type is not None and query.record_type != RECORD_TYPE:
+        where.append(sa.false())
+    if query.ids is not None:
+        where.append(Dataset.slug.in_(list(query.ids)[:MAX_IDS]))
+    if query.bbox is not None:
+        where.append(bbox_condition(dialect, query.bbox))
+    if query.timed:
+        where.append(time_condition(query.start, query.end))
+    return where
+
+
+def count_records(conn: Connection, query: RecordQuery, viewer: Viewer) -> int:
+    where = conditions(query, viewer, conn.dialect.name)
+    return int(conn.scalar(sa.select(sa.func.count(Dataset.id)).where(*where)) or 0)
+
+
+def page_ids(conn: Connection, query: RecordQuery, viewer: Viewer) -> list[int]:
+    """Dataset ids of one page, in order (title by default; id breaks ties: stable pages)."""
+    order = []
+    for name, ascending in query.sortby:
+        column = SORTABLE[name]
+        order.append(column.asc() if ascending else column.desc())
+    if not query.sortby:
+        order.append(Dataset.title.asc())
+    order.append(Dataset.id.asc())
+    statement = (
+        sa.select(Dataset.id)
+        .where(*conditions(query, viewer, conn.dialect.name))
+        .order_by(*order)
+        .offset(query.offset)
+        .limit(query.limit)
+    )
+    return list(conn.scalars(statement))
+
+
+def find_record(conn: Connection, slug: str, viewer: Viewer) -> int | None:
+    """The id of dataset `slug` if `viewer` may see it, else None (same answer as absent)."""
+    return conn.scalar(sa.select(Dataset.id).where(visible_datasets(viewer), Dataset.slug == slug))
