@@ -176,7 +176,7 @@ class Fetcher:
                 raise FetchError(self._too_big(url))
             chunks: list[bytes] = []
             size = 0
-            for chunk in response.iter_bytes(65536):
+            for chunk in response.iter_bytes():
                 size += len(chunk)
                 if size > self.limits.max_bytes:
                     raise FetchError(self._too_big(url))
