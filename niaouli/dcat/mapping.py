@@ -429,7 +429,7 @@ class GraphBuilder:
         g.add((node, DCAT.downloadURL, URIRef(url)))
         self._format(node, resource.format, resource.media_type)
         if resource.size is not None:
-            g.add((node, DCAT.byteSize, Literal(resource.size, datatype=XSD.decimal)))
+            g.add((node, DCAT.byteSize, Literal(str(int(resource.size)), datatype=XSD.decimal)))
         self.checksum(node, resource.checksum)
         self.add(node, DCTERMS.issued, _datetime(resource.created_at))
         self.add(node, DCTERMS.modified, _datetime(resource.updated_at))

@@ -102,9 +102,10 @@ def dataset_jsonld(dataset: Dataset, urls: PublicUrls) -> dict[str, Any]:
                 item["contentSize"] = f"{resource.size} B"
             distributions.append(item)
         elif resource.kind == ResourceKind.LINK and (resource.url or "").startswith(SAFE_SCHEMES):
-            distributions.append(
-                {"@type": "DataDownload", "name": resource.title, "contentUrl": resource.url}
-            )
+            item = {"@type": "DataDownload", "name": resource.title, "contentUrl": resource.url}
+            if resource.media_type or resource.format:
+                item["encodingFormat"] = resource.media_type or resource.format
+            distributions.append(item)
     for layer in dataset.layers:
         info = exports.LayerInfo.from_layer(layer)
         for fmt in exports.formats_for(info):
