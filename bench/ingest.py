@@ -29,7 +29,6 @@ as root).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import os
 import shutil
 import subprocess
@@ -39,38 +38,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import psycopg
-import pyarrow as pa
-import pyogrio
-import shapely
+from benchdata import NIAOULI, OUT, input_file, recreate_database, scalar
 from psycopg import sql
 
-REPO = Path(__file__).resolve().parents[1]
-OUT = REPO / "bench" / "out"
-NIAOULI = REPO / ".venv" / "bin" / "niaouli"
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/niaouli_bench"
-
-# New Caledonia (Grande Terre, the Loyalty Islands, the Isle of Pines).
-WEST, EAST, SOUTH, NORTH = 163.5, 168.2, -22.8, -19.5
-PLACES = [
-    "Nouméa",
-    "Païta",
-    "Dumbéa",
-    "Mont-Dore",
-    "Koné",
-    "Poindimié",
-    "Lifou — Wé",
-    "Maré",
-    "Île des Pins",
-    "Thio",
-    "Hienghène",
-    "Ouvéa",
-    "Bourail",
-    "Kaala-Gomen",
-    "Pouébo",
-    "Yaté",
-]
 
 
 @dataclass
@@ -84,79 +56,7 @@ class Run:
         return features / self.seconds
 
 
-# --- input file ------------------------------------------------------------------------
-
-
-def make_points(path: Path, features: int, seed: int = 7) -> None:
-    """Write `features` random points with attributes to a GeoPackage at `path`."""
-    rng = np.random.default_rng(seed)
-    lon = rng.uniform(WEST, EAST, features)
-    lat = rng.uniform(SOUTH, NORTH, features)
-    places = np.array(PLACES, dtype=object)
-    start = np.datetime64(dt.date(1990, 1, 1), "D")
-    table = pa.table(
-        {
-            "code": pa.array(rng.integers(0, 1_000_000, features), type=pa.int32()),
-            "mesure": pa.array(rng.normal(25.0, 4.0, features)),
-            "lieu": pa.array(
-                [
-                    f"{p} {n}"
-                    for p, n in zip(
-                        places[rng.integers(0, len(PLACES), features)],
-                        rng.integers(1, 100, features),
-                        strict=True,
-                    )
-                ],
-                type=pa.string(),
-            ),
-            "releve": pa.array(start + rng.integers(0, 12_000, features).astype("timedelta64[D]")),
-            "geom": pa.array(shapely.to_wkb(shapely.points(lon, lat)), type=pa.binary()),
-        }
-    )
-    tmp = path.with_suffix(".tmp.gpkg")
-    tmp.unlink(missing_ok=True)
-    pyogrio.write_arrow(
-        table,
-        tmp,
-        layer="points",
-        driver="GPKG",
-        geometry_name="geom",
-        geometry_type="Point",
-        crs="EPSG:4326",
-    )
-    tmp.rename(path)
-
-
-def input_file(features: int) -> Path:
-    path = OUT / f"points-{features}.gpkg"
-    if not path.exists():
-        OUT.mkdir(parents=True, exist_ok=True)
-        print(f"écriture de {path.relative_to(REPO)} ({features} points)...", flush=True)
-        make_points(path, features)
-    return path
-
-
 # --- database --------------------------------------------------------------------------
-
-
-def recreate_database(dsn: str) -> None:
-    info = psycopg.conninfo.conninfo_to_dict(dsn)
-    name = info["dbname"]
-    admin = psycopg.conninfo.make_conninfo(dsn, dbname="postgres")
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
-
-
-def scalar(dsn: str, query: sql.Composable | str) -> object:
-    with psycopg.connect(dsn, autocommit=True) as conn:
-        cursor = conn.execute(query)
-        row = cursor.fetchone() if cursor.description else None
-        return row[0] if row else None
 
 
 def settle(dsn: str) -> None:
