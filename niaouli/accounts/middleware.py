@@ -13,7 +13,8 @@ from http.cookies import SimpleCookie
 
 from anyio import to_thread
 from sqlalchemy import Engine
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.datastructures import MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from niaouli.accounts import resolve
 from niaouli.accounts.resolve import CHALLENGE, NOBODY, SESSION_COOKIE, Identity, Unauthorized
@@ -64,7 +65,21 @@ class AccountsMiddleware:
         state = scope.setdefault("state", {})
         state["identity"] = identity
         state["viewer"] = identity.viewer
-        await self.app(scope, receive, send)
+        if not identity.is_signed_in:
+            await self.app(scope, receive, send)
+            return
+
+        async def send_private(message: Message) -> None:
+            # What a signed-in viewer gets may include restricted data: no shared cache
+            # may keep it, whatever the handler said (e.g. `public, max-age` on tiles).
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                current = headers.get("cache-control", "").lower()
+                if "private" not in current and "no-store" not in current:
+                    headers["Cache-Control"] = "private, no-cache"
+            await send(message)
+
+        await self.app(scope, receive, send_private)
 
 
 async def _unauthorized(send: Send) -> None:

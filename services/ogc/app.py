@@ -31,6 +31,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from niaouli.catalogue.access import ANONYMOUS
 from niaouli.db.engine import get_engine
 from niaouli.settings import Settings, load_settings
 
@@ -65,7 +66,9 @@ class OgcService:
         return f"{scheme}://{host}{request.scope.get('root_path', '')}".rstrip("/")
 
     async def api(self, request: Request) -> API:
-        return await asyncio.to_thread(self.live.api, self.base_url(request))
+        """The API publishing what this request's viewer may see (`niaouli.accounts`)."""
+        viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
+        return await asyncio.to_thread(self.live.api, self.base_url(request), viewer)
 
     async def call(
         self, request: Request, function: ApiFunction, *args: Any, check_format: bool = True

@@ -20,12 +20,17 @@ from niaouli.services.ogc import config as ogc_config
 from pygeoapi.api import API
 from pygeoapi.openapi import get_oas
 from sqlalchemy import Engine
+from sqlalchemy.orm import Session
 
+from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS, Viewer, can_see
 from niaouli.catalogue.changes import read_version
+from niaouli.catalogue.models import Layer
 from niaouli.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
 MAX_BASE_URLS = 8
+MAX_VIEWER_APIS = 32
 
 
 class LiveApi:
@@ -50,8 +55,11 @@ class LiveApi:
         self._lock = threading.Lock()
         self._checked = float("-inf")
         self._version: int | None = None
-        self._layers: list = []
+        self._layers: list = []  # what anonymous visitors see
+        self._all_layers: list = []  # every layer, filtered per viewer with `can_see`
         self._apis: OrderedDict[str, API] = OrderedDict()
+        # Signed-in viewers: one API per distinct set of visible collections.
+        self._viewer_apis: OrderedDict[tuple[str, frozenset[str]], API] = OrderedDict()
 
     @property
     def version(self) -> int | None:
@@ -66,9 +74,11 @@ class LiveApi:
         version = read_version(self.engine)
         if version == self._version:
             return
-        self._layers = ogc_config.published_layers(self.engine)
+        self._all_layers = _all_layers(self.engine)
+        self._layers = [layer for layer in self._all_layers if can_see(ANONYMOUS, layer.dataset)]
         self._version = version
         self._apis.clear()
+        self._viewer_apis.clear()
         LOGGER.info("OGC API: catalogue version %s, %d collections", version, len(self._layers))
         if self.write_to is not None:
             try:
@@ -78,10 +88,20 @@ class LiveApi:
             except OSError as exc:  # inspection copy only: never fail a request for it
                 LOGGER.warning("cannot write the generated pygeoapi configuration: %s", exc)
 
-    def api(self, base_url: str) -> API:
-        """The API object for `base_url` (links are absolute), current within a second."""
+    def api(self, base_url: str, viewer: Viewer = ANONYMOUS) -> API:
+        """The API object for `base_url` (links are absolute), current within a second.
+
+        It publishes the collections `viewer` may see: anonymous visitors (the common
+        case) share one object per base URL; signed-in viewers share one per distinct
+        set of visible collections (most see exactly what anonymous visitors see).
+        """
         with self._lock:
             self._refresh()
+            if viewer != ANONYMOUS:
+                layers = [layer for layer in self._all_layers if can_see(viewer, layer.dataset)]
+                # Anonymous visitors' layers are a subset of anyone's: same size, same set.
+                if len(layers) != len(self._layers):
+                    return self._viewer_api(base_url, layers)
             api = self._apis.get(base_url)
             if api is None:
                 config = ogc_config.build_config(self.base, self._layers, base_url, self.portal_url)
@@ -92,6 +112,30 @@ class LiveApi:
             else:
                 self._apis.move_to_end(base_url)
             return api
+
+    def _viewer_api(self, base_url: str, layers: list) -> API:
+        """The API for a signed-in viewer's own set of layers (lock held)."""
+        key = (base_url, frozenset(layer.collection_id for layer in layers))
+        api = self._viewer_apis.get(key)
+        if api is None:
+            config = ogc_config.build_config(self.base, layers, base_url, self.portal_url)
+            api = API(config, openapi={})
+            self._viewer_apis[key] = api
+            while len(self._viewer_apis) > MAX_VIEWER_APIS:
+                self._viewer_apis.popitem(last=False)
+        else:
+            self._viewer_apis.move_to_end(key)
+        return api
+
+
+def _all_layers(engine: Engine) -> list[Layer]:
+    """Every layer with its dataset loaded (access is decided per viewer by `can_see`)."""
+    with Session(engine) as session:
+        layers = list(service.list_layers(session, Viewer.system()))
+        for layer in layers:
+            _ = layer.dataset.layers  # loaded before the session closes
+        session.expunge_all()
+    return layers
 
 
 def ensure_openapi(api: API) -> dict[str, Any]:

@@ -1,0 +1,221 @@
+"""Accounts without a server, on both backends: hashes, tokens, the access rule, the
+throttle shared between workers, reset links, and the command line."""
+
+from __future__ import annotations
+
+import base64
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
+
+from niaouli.accounts import passwords, ratelimit, resets, tokens, users
+from niaouli.accounts.models import ApiToken, PasswordReset, User
+from niaouli.accounts.resolve import Unauthorized, resolve, viewer_for_user
+from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS, can_see
+from niaouli.catalogue.models import Dataset, utcnow
+from niaouli.db.engine import make_engine
+from tests.accounts_support import (
+    LEVELS,
+    PASSWORD,
+    SEES,
+    VIEWERS,
+    build_matrix,
+    email_of,
+    slug_of,
+)
+
+
+def test_passwords_are_argon2id_and_verify():
+    stored = passwords.hash_password("un mot de passe long")
+    assert stored.startswith("$argon2id$")
+    assert passwords.verify_password(stored, "un mot de passe long")
+    assert not passwords.verify_password(stored, "un mot de passe lonG")
+    assert not passwords.verify_password(None, "un mot de passe long")
+    assert not passwords.verify_password("pas un hash", "x")
+    with pytest.raises(passwords.PasswordError):
+        passwords.hash_password("court")
+
+
+def _viewers(session: Session) -> dict[str, object]:
+    result = {"anonymous": ANONYMOUS}
+    for name in VIEWERS[1:]:
+        result[name] = viewer_for_user(session, users.get_user(session, email_of(name)))
+    return result
+
+
+def test_access_rule_matrix_in_sql_and_in_python(backend, tmp_path):
+    build_matrix(backend, tmp_path)
+    with backend.session() as session:
+        viewers = _viewers(session)
+        for name, viewer in viewers.items():
+            listed = {d.slug for d in service.list_datasets(session, viewer)}
+            for level in LEVELS:
+                dataset = session.scalar(select(Dataset).where(Dataset.slug == slug_of(level)))
+                expected = name in SEES[level]
+                assert (slug_of(level) in listed) is expected, (name, level)
+                assert can_see(viewer, dataset) is expected, (name, level)
+            expected_count = sum(name in SEES[level] for level in LEVELS)
+            assert service.count_datasets(session, viewer) == expected_count, name
+            layers = {layer.dataset.slug for layer in service.list_layers(session, viewer)}
+            assert layers == {slug_of(lv) for lv in LEVELS if name in SEES[lv]}, name
+
+
+def test_tokens_hashed_scoped_revocable_bearer_and_basic(backend, tmp_path):
+    build_matrix(backend, tmp_path)
+    with backend.session() as session, session.begin():
+        alice = users.get_user(session, email_of("editor_a"))
+        _read, read_secret = tokens.create_token(session, alice, "QGIS", "read")
+        write_token, write_secret = tokens.create_token(session, alice, "script", "write")
+        write_id = write_token.id
+    # Stored hashed: the secret appears nowhere in the table.
+    with backend.engine.connect() as conn:
+        dump = " ".join(
+            str(v) for row in conn.execute(text("SELECT * FROM api_tokens")) for v in row
+        )
+    assert read_secret not in dump and write_secret not in dump
+    assert read_secret[12:] not in dump and read_secret[:12] in dump  # only the prefix is
+
+    key = "k" * 40
+    identity = resolve(backend.engine, key, f"Bearer {read_secret}", None)
+    assert identity.via == "token" and identity.scope == "read"
+    assert identity.viewer.read_only and not identity.viewer.may_write
+    assert identity.viewer.member_of  # the editor's organisation came with it
+    basic = base64.b64encode(f"{email_of('editor_a')}:{write_secret}".encode()).decode()
+    identity = resolve(backend.engine, key, f"Basic {basic}", None)
+    assert identity.scope == "write" and identity.viewer.may_write
+    any_name = base64.b64encode(f"qgis:{write_secret}".encode()).decode()
+    assert resolve(backend.engine, key, f"Basic {any_name}", None).user_id == identity.user_id
+    with backend.session() as session:
+        last_used = session.get(ApiToken, write_id).last_used_at
+    assert last_used is not None
+
+    for bad in (
+        "Bearer nia_nope-nope-nope-nope-nope",
+        "Bearer " + write_secret[:-1],
+        "Basic " + base64.b64encode(f"{email_of('editor_a')}:{PASSWORD}".encode()).decode(),
+        "Basic !!!",
+        "Digest abc",
+    ):
+        with pytest.raises(Unauthorized):
+            resolve(backend.engine, key, bad, None)
+
+    with backend.session() as session, session.begin():
+        alice = users.get_user(session, email_of("editor_a"))
+        tokens.revoke_token(session, alice, write_id)
+    with pytest.raises(Unauthorized):
+        resolve(backend.engine, key, f"Bearer {write_secret}", None)
+    # A disabled account's tokens stop working too.
+    with backend.session() as session, session.begin():
+        users.set_active(session, email_of("editor_a"), False)
+    with pytest.raises(Unauthorized):
+        resolve(backend.engine, key, f"Bearer {read_secret}", None)
+
+
+def test_throttle_is_shared_between_workers(backend):
+    """Two engines stand for two server workers: failures seen by one block the other."""
+    other = make_engine(backend.settings)
+    try:
+        keys = ratelimit.keys_for("clé", "victime@exemple.nc", "192.0.2.7")
+        for attempt in range(ratelimit.LIMITS["pair"]):
+            engine = backend.engine if attempt % 2 else other
+            with Session(engine) as session, session.begin():
+                assert not ratelimit.is_blocked(session, keys)
+                ratelimit.record_failure(session, keys)
+        for engine in (backend.engine, other):
+            with Session(engine) as session:
+                assert ratelimit.is_blocked(session, keys)
+        # Another address is not blocked by this pair (only its own counts).
+        elsewhere = ratelimit.keys_for("clé", "victime@exemple.nc", "192.0.2.8")
+        with Session(other) as session:
+            assert not ratelimit.is_blocked(session, elsewhere)
+        # No raw e-mail or address is stored.
+        with backend.engine.connect() as conn:
+            stored = " ".join(r[0] for r in conn.execute(text("SELECT key FROM login_failures")))
+        assert "victime" not in stored and "192.0.2" not in stored
+    finally:
+        other.dispose()
+
+
+def test_reset_link_works_once_and_expires(backend, caplog):
+    with backend.session() as session, session.begin():
+        users.create_user(session, "reset@exemple.nc", "Réinitialisation", PASSWORD)
+    caplog.set_level("INFO", logger="niaouli.accounts")
+    with backend.session() as session, session.begin():
+        assert resets.request_reset(session, "inconnu@exemple.nc", "http://x") is None
+        link = resets.request_reset(session, "Reset@Exemple.nc", "http://site.nc")
+    assert link is not None and link.startswith("http://site.nc/reinitialiser/")
+    assert link in caplog.text
+    secret = link.rsplit("/", 1)[1]
+    with backend.engine.connect() as conn:
+        stored = " ".join(
+            r[0] for r in conn.execute(text("SELECT token_hash FROM password_resets"))
+        )
+    assert secret not in stored
+
+    with backend.session() as session, session.begin():
+        resets.complete_reset(session, secret, "nouveau mot de passe")
+    with backend.session() as session, session.begin():
+        with pytest.raises(users.AccountError):
+            resets.complete_reset(session, secret, "encore un autre")
+        assert users.authenticate(session, "reset@exemple.nc", "nouveau mot de passe")
+        assert users.authenticate(session, "reset@exemple.nc", PASSWORD) is None
+
+    with backend.session() as session, session.begin():
+        link = resets.request_reset(session, "reset@exemple.nc", "http://site.nc")
+        session.execute(update(PasswordReset).values(expires_at=utcnow() - timedelta(seconds=1)))
+    with backend.session() as session, session.begin(), pytest.raises(users.AccountError):
+        resets.complete_reset(session, link.rsplit("/", 1)[1], "troisième mot de passe")
+
+
+def test_command_line(backend, org):
+    result = backend.run(
+        "user", "create", "cli@exemple.nc", "--name", "Cli", "--password-stdin", check=False
+    )
+    assert result.returncode == 1  # empty password refused
+    create = ["user", "create", "cli@exemple.nc", "--name", "Ana Cli", "--password-stdin"]
+    import subprocess
+
+    from tests.conftest import NIAOULI
+
+    done = subprocess.run(
+        [str(NIAOULI), *create],
+        input="un mot de passe solide\n",
+        env=backend.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    again = subprocess.run(
+        [str(NIAOULI), *create],
+        input="un mot de passe solide\n",
+        env=backend.env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert again.returncode == 1 and "existe déjà" in again.stderr
+    backend.run("org", "member", "add", org, "cli@exemple.nc", "--role", "editor")
+    assert "cli@exemple.nc\teditor\tAna Cli" in backend.run("org", "member", "list", org).stdout
+    assert (
+        "inconnu"
+        in backend.run("org", "member", "add", "nulle-part", "cli@exemple.nc", check=False).stderr
+    )
+    secret = backend.run(
+        "user", "token", "create", "cli@exemple.nc", "--name", "QGIS", "--scope", "read"
+    ).stdout.strip()
+    assert secret.startswith("nia_")
+    identity = resolve(backend.engine, "k" * 40, f"Bearer {secret}", None)
+    assert identity.viewer.member_of and identity.viewer.read_only
+    backend.run("user", "promote", "cli@exemple.nc")
+    listing = backend.run("user", "list").stdout
+    assert "cli@exemple.nc\tAna Cli\tadmin\tgouvernement-nc:editor" in listing
+    backend.run("user", "token", "revoke", "cli@exemple.nc", secret[:12])
+    with pytest.raises(Unauthorized):
+        resolve(backend.engine, "k" * 40, f"Bearer {secret}", None)
+    with backend.session() as session:
+        user = session.scalar(select(User).where(User.email == "cli@exemple.nc"))
+        assert user.is_platform_admin and user.password_hash.startswith("$argon2id$")
