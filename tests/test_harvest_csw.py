@@ -13,12 +13,18 @@ from lxml import etree
 from niaouli.services.csw.table import csw_records
 from sqlalchemy import select
 
-from niaouli.catalogue.models import Base, Dataset
 from niaouli.harvest import models as hm
 from niaouli.harvest.models import ItemAction, JobStatus
-from niaouli.harvest.runner import run_source
-from niaouli.harvest.service import add_source
-from tests.harvest_support import FAST_LIMITS, FakeCsw, FakeRemote, iso_variant, real_iso_records
+from tests.harvest_support import (
+    FakeCsw,
+    FakeRemote,
+    add_source_for,
+    harvest,
+    iso_variant,
+    real_iso_records,
+    snapshot,
+)
+from tests.harvest_support import harvested as datasets
 
 PAGE_3 = lambda _path, q: q.get("startPosition") == "5"  # noqa: E731 - pages of 2 records
 
@@ -42,38 +48,7 @@ def remote(csw_records_pool):
 
 def add(backend, org, url, slug="csw-test", kind="csw", **options):
     options.setdefault("page_size", "2")
-    with backend.session() as session, session.begin():
-        add_source(session, org, kind, url, slug=slug, allow_private_network=True, options=options)
-    return slug
-
-
-def harvest(backend, slug, **kwargs):
-    return run_source(
-        slug, engine=backend.engine, settings=backend.settings, limits=FAST_LIMITS, **kwargs
-    )
-
-
-def snapshot(backend) -> dict[str, list]:
-    """Every row of every catalogue and harvest table (what a dry run must not touch)."""
-    tables = {}
-    with backend.engine.connect() as conn:
-        for table in [*Base.metadata.sorted_tables, csw_records]:
-            if table.name in tables:
-                continue
-            columns = [c for c in table.columns if c.name not in ("spatial_coverage",)]
-            rows = conn.execute(select(*columns).order_by(*table.primary_key.columns)).all()
-            tables[table.name] = [tuple(r) for r in rows]
-        tables["_version"] = conn.exec_driver_sql("SELECT version FROM catalogue_state").all()
-    return tables
-
-
-def datasets(backend) -> dict[str, Dataset]:
-    with backend.session() as session:
-        return {
-            d.provenance.get("remote_id"): d
-            for d in session.scalars(select(Dataset)).all()
-            if d.provenance
-        }
+    return add_source_for(backend, org, url, slug, kind, **options)
 
 
 def test_csw_harvest_creates_keeps_the_xml_then_skips_updates_and_deletes(

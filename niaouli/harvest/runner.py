@@ -467,11 +467,15 @@ def _run(
     if dry_run:
         session.rollback()
         return
+    organisation, source_id = source.organisation.slug, source.id
     session.commit()
     for key in job.deleted_keys:
         storage.remove_key(settings.files_dir, key)
     for record, target in data_queue:
-        _copy_data(session, harvester, record, target, source, settings, engine, report)
+        # No transaction of ours is open while the ingestion writes (SQLite: one writer).
+        _copy_data(
+            session, harvester, record, target, organisation, source_id, settings, engine, report
+        )
     _finish(session, report)
 
 
@@ -485,7 +489,8 @@ def _copy_data(
     harvester: Any,
     record: RemoteRecord,
     target: str,
-    source: HarvestSource,
+    organisation: str,
+    source_id: int,
     settings: Settings,
     engine: Engine,
     report: JobReport,
@@ -499,10 +504,10 @@ def _copy_data(
             path, crs = harvester.fetch_data(record, Path(workdir))
             result = ingest_file(
                 path,
-                organisation=source.organisation.slug,
+                organisation=organisation,
                 dataset=target,
                 crs=crs,
-                original_name=record.data.filename or path.name,
+                original_name=(record.data.filename if record.data else None) or path.name,
                 settings=settings,
                 engine=engine,
                 progress="none",
@@ -514,13 +519,13 @@ def _copy_data(
         item.reason = f"fiche enregistrée mais données non copiées : {message}"[:1000]
         link = session.scalar(
             select(HarvestedRecord).where(
-                HarvestedRecord.source_id == source.id,
+                HarvestedRecord.source_id == source_id,
                 HarvestedRecord.remote_id == record.remote_id,
             )
         )
         if link is not None:
             link.content_hash = ""  # retried at the next run
-            session.commit()
+        session.commit()
 
 
 def _finish(session: Session, report: JobReport) -> None:

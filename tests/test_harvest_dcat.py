@@ -1,0 +1,150 @@
+"""DCAT harvesting (ArcGIS Hub JSON-LD, Turtle with Hydra pages, ODS RDF/XML, data.json).
+
+A fake Géorep/data.gouv.nc on 127.0.0.1 serves one catalogue built from the communes
+of New Caledonia in four formats; they must give the same catalogue. Distributions are
+copied through the ingestion when asked; failures on page 3 delete nothing (row R2).
+"""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import select
+
+from niaouli.catalogue.models import Dataset, Layer
+from niaouli.harvest.models import HarvestedRecord, JobStatus
+from tests.harvest_support import (
+    FakeDcat,
+    FakeRemote,
+    add_source_for,
+    commune_items,
+    harvest,
+    harvested,
+)
+
+FEEDS = {
+    "json-ld": "/api/feed/dcat-ap/2.1.1.json",
+    "turtle": "/catalog.ttl",
+    "rdf-xml": "/api/explore/v2.1/catalog/exports/dcat",
+    "data.json": "/data.json",
+}
+
+
+@pytest.fixture
+def remote():
+    fake = FakeRemote(FakeDcat())
+    fake.handler.base = fake.url
+    fake.handler.items = commune_items(fake.url)
+    yield fake
+    fake.close()
+
+
+@pytest.mark.parametrize("feed", sorted(FEEDS))
+def test_every_dcat_format_gives_the_same_catalogue(backend, org, remote, feed):
+    slug = add_source_for(backend, org, remote.url + FEEDS[feed], "georep", "dcat")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS, report.message
+    assert report.counts["created"] == 35 and report.counts["failed"] == 0
+    if feed == "turtle":
+        assert [q.get("page") for p, q in remote.requests] == [None, "2", "3", "4"]
+    found = harvested(backend)
+    communes = found["georep-communes"]
+    assert communes.title == "Limites des communes de Nouvelle-Calédonie"
+    assert communes.licence == "Licence Ouverte 2.0"
+    assert communes.producer == "Gouvernement de la Nouvelle-Calédonie — Géorep"
+    assert communes.contact_email == "georep@gouv.nc"
+    assert sorted(communes.keywords) == ["communes", "limites administratives"]
+    with backend.session() as session:
+        dataset = session.scalar(select(Dataset).where(Dataset.slug == communes.slug))
+        links = {r.url: r for r in dataset.resources}
+        assert remote.url + "/donnees/communes.geojson" in links
+        assert dataset.layers == []  # metadata only unless data=true
+        record = session.scalar(
+            select(HarvestedRecord).where(HarvestedRecord.remote_id == "commune-98818")
+        )
+        assert record.original  # the record as the remote wrote it
+        assert "Nouméa" in record.original
+    noumea = found["commune-98818"]
+    assert noumea.title == "Commune de Nouméa"
+    assert noumea.spatial_coverage is not None
+    if feed != "data.json":
+        assert communes.provenance["source_url"] == remote.url + "/datasets/georep-communes/page"
+    assert harvest(backend, slug).counts["unchanged"] == 35
+
+
+def test_distributions_are_copied_through_the_ingestion(backend, org, remote):
+    slug = add_source_for(backend, org, remote.url + "/data.json", "georep", "dcat", data="true")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS, report.message
+    item = next(i for i in report.items if i.remote_id == "georep-communes")
+    assert item.diff["données"] == "33 entité(s) copiée(s)"
+    with backend.session() as session:
+        layers = {
+            layer.dataset.provenance["remote_id"]: layer
+            for layer in session.scalars(select(Layer)).all()
+        }
+        assert layers["georep-communes"].feature_count == 33
+        assert layers["georep-communes"].geometry_type in ("MultiPolygon", "MULTIPOLYGON")
+        assert layers["isee-population"].feature_count == 33
+        assert layers["isee-population"].geometry_type is None
+        assert len(layers) == 2  # the 33 communes have no distribution
+    downloads = [p for p, _q in remote.requests if p.startswith("/donnees/")]
+    assert sorted(downloads) == ["/donnees/communes.geojson", "/donnees/population.csv"]
+    # Unchanged records are not downloaded again.
+    remote.clear()
+    assert harvest(backend, slug).counts["unchanged"] == 35
+    assert [p for p, _q in remote.requests] == ["/data.json"]
+
+
+def test_a_failed_download_is_reported_and_retried(backend, org, remote):
+    slug = add_source_for(backend, org, remote.url + "/data.json", "georep", "dcat", data="true")
+    remote.inject("500", lambda p, _q: p == "/donnees/population.csv")
+    report = harvest(backend, slug)
+    item = next(i for i in report.items if i.remote_id == "isee-population")
+    assert item.action == "failed" and "données non copiées" in item.reason
+    assert "HTTP 500" in item.reason
+    remote.clear()
+    again = harvest(backend, slug)
+    retried = next(i for i in again.items if i.remote_id == "isee-population")
+    assert retried.action == "updated" and retried.diff["données"] == "33 entité(s) copiée(s)"
+
+
+@pytest.mark.parametrize("failure", ["500", "empty", "truncated", "timeout"])
+def test_a_failing_page_deletes_nothing(backend, org, remote, failure):
+    slug = add_source_for(backend, org, remote.url + "/catalog.ttl", "georep", "dcat")
+    assert harvest(backend, slug).counts["created"] == 35
+    del remote.handler.items[25:]  # 10 records gone, 3 pages left...
+    remote.inject(failure, lambda _p, q: q.get("page") == "3", "3")  # ...the 3rd fails
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.PARTIAL, report.message
+    assert report.counts["deleted"] == 0 and len(harvested(backend)) == 35
+
+
+def test_an_empty_catalogue_after_a_full_one_deletes_nothing(backend, org, remote):
+    slug = add_source_for(backend, org, remote.url + "/api/feed/dcat-ap/2.1.1.json", "hub", "dcat")
+    harvest(backend, slug)
+    remote.handler.items = []
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.PARTIAL and "de 35 à 0" in report.message
+    assert len(harvested(backend)) == 35
+
+
+def test_hostile_documents_are_refused(backend, org, remote, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("CANARI-DCAT")
+    rdfxml = (
+        f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'
+        '<rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#" '
+        'xmlns:dct="http://purl.org/dc/terms/" xmlns:dcat="http://www.w3.org/ns/dcat#">'
+        '<dcat:Dataset rdf:about="http://x/1"><dct:title>&x;</dct:title></dcat:Dataset>'
+        "</rdf:RDF>"
+    )
+    remote.inject("entity", lambda p, _q: p == "/xxe.rdf", rdfxml)
+    context = '{"@context": "http://127.0.0.1:9/contexte.jsonld", "@id": "x"}'
+    remote.inject("entity", lambda p, _q: p == "/distant.jsonld", context)
+    for path, expected in (("/xxe.rdf", "DOCTYPE"), ("/distant.jsonld", "contexte JSON-LD")):
+        slug = add_source_for(
+            backend, org, remote.url + path, path.strip("/").split(".")[0], "dcat"
+        )
+        report = harvest(backend, slug)
+        assert report.status == JobStatus.FAILED and expected in report.message
+    assert harvested(backend) == {}
