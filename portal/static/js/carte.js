@@ -31,7 +31,8 @@ const layout = document.getElementById("carte-layout");
 const container = document.getElementById("carte");
 const items = Array.from(document.querySelectorAll(".carte-couche"));
 const byCollection = new Map(items.map((item) => [item.dataset.collection, item]));
-const absolute = (path) => new URL(path, window.location.href).href;
+// Absolute URLs (tiles are fetched by a worker), built by hand: URL() would encode {z}.
+const absolute = (path) => window.location.origin + path;
 
 // --- the hash: MapLibre keeps `map=zoom/lat/lon`, we keep `layers=a,b` beside it ------
 
@@ -105,15 +106,17 @@ function buildStyle(visible) {
   const sources = {
     communes: { type: "geojson", data: absolute(config.outline) },
   };
-  const layers = [{ id: "fond-uni", type: "background", paint: { "background-color": SEA } }];
+  // Sea, land from the communes, then the background tiles over them when they load.
+  const layers = [
+    { id: "fond-uni", type: "background", paint: { "background-color": SEA } },
+    { id: "communes-terre", type: "fill", source: "communes", paint: { "fill-color": LAND } },
+  ];
   if (config.background) {
     sources.fond = {
       type: "raster", tiles: [config.background.tiles], tileSize: 256, maxzoom: 19,
       attribution: config.background.attribution,
     };
     layers.push({ id: "fond", type: "raster", source: "fond" });
-  } else {
-    layers.push({ id: "communes-terre", type: "fill", source: "communes", paint: { "fill-color": LAND } });
   }
   layers.push({
     id: "communes-limites", type: "line", source: "communes",
@@ -164,6 +167,18 @@ map.addControl(new NavigationControl({ showCompass: false }));
 map.addControl(new ScaleControl({ unit: "metric" }), "bottom-left");
 map.addControl(new AttributionControl({ compact: true }), "bottom-right");
 window.niaouliMap = map; // for the browser tests and the console
+
+// Background tiles may be unreachable (offline, firewalled): the plain background and
+// the communes outline stay, so that is only a notice; any other error is reported.
+let backgroundWarned = false;
+map.on("error", (event) => {
+  if (event.sourceId === "fond") {
+    if (!backgroundWarned) console.warn("Fond de carte injoignable : affichage sur fond uni.");
+    backgroundWarned = true;
+    return;
+  }
+  console.error(event.error || event);
+});
 
 function dataLayerIds(collection) {
   return map.getStyle().layers
@@ -257,8 +272,10 @@ const copyStatus = document.getElementById("carte-copie-statut");
 function shareUrl() {
   const zoom = Math.round(map.getZoom() * 100) / 100;
   const centre = map.getCenter();
-  const digits = Math.max(0, Math.ceil((zoom * Math.LN2 + Math.log(512 / 360 / 0.5)) / Math.LN10));
-  const view = `${zoom}/${centre.lat.toFixed(digits)}/${centre.lng.toFixed(digits)}`;
+  // Same precision as MapLibre's own hash: enough digits for a pixel at this zoom.
+  const scale = 10 ** Math.ceil((zoom * Math.LN2 + Math.log(512 / 360 / 0.5)) / Math.LN10);
+  const round = (value) => Math.round(value * scale) / scale;
+  const view = `${zoom}/${round(centre.lat)}/${round(centre.lng)}`;
   const url = new URL(window.location.href);
   url.hash = `map=${view}&${layersPart()}`;
   return url.href;

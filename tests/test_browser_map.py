@@ -1,0 +1,214 @@
+"""The public map (/carte) in headless Chromium, on a phone and a desktop, on both backends.
+
+What is checked goes through MapLibre's own API (`queryRenderedFeatures`, `getCenter`),
+not only screenshots: the communes are drawn from the OGC vector tiles, a layer toggled
+off leaves the rendered features, a shared link restores the view and the layers, and
+a popup shows HTML attributes as text. SQLite runs with `NIAOULI_MAP_BACKGROUND=none`;
+PostGIS with the default OpenStreetMap background, which the browser cannot reach (every
+request off the live server is aborted): the layers and communes must draw all the same.
+
+Cost: about a minute per backend on 2 cores (SwiftShader WebGL), so both viewports run
+on both backends.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from niaouli.settings import DEFAULT_MAP_BACKGROUND
+from tests.browser_support import (
+    NOUMEA_VIEW,
+    TRAP,
+    TRAP_POINT,
+    TRAP_SLUG,
+    Visit,
+    chromium,  # noqa: F401 - fixture
+    live_site,
+    visit,
+)
+
+VIEWPORTS = ["phone", "desktop"]
+COMMUNES = "communes-nc"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def site(request, tmp_path_factory):
+    background = "none" if request.param == "sqlite" else DEFAULT_MAP_BACKGROUND
+    folder = tmp_path_factory.mktemp(f"carte-{request.param}")
+    with live_site(request, request.param, folder, background) as live:
+        yield live
+
+
+def rendered(v: Visit, style_layer: str, attribute: str = "fid") -> list:
+    return v.page.evaluate(
+        "([layer, attribute]) => window.niaouliMap"
+        ".queryRenderedFeatures({layers: [layer]}).map(f => f.properties[attribute])",
+        [style_layer, attribute],
+    )
+
+
+def trap_collection(v: Visit) -> str:
+    return v.page.eval_on_selector(
+        f'.carte-couche:has(a[href="/jeux-de-donnees/{TRAP_SLUG}"])', "e => e.dataset.collection"
+    )
+
+
+def open_drawer_on_phone(v: Visit) -> None:
+    toggle = v.page.locator("#carte-tiroir")
+    if v.viewport == "phone":
+        assert toggle.is_visible()
+        assert not v.page.locator("#carte-filtre").is_visible()  # the drawer starts closed
+        toggle.click()
+        assert toggle.get_attribute("aria-expanded") == "true"
+    else:
+        assert not toggle.is_visible()  # the panel is always there on a desktop
+    assert v.page.locator("#carte-filtre").is_visible()
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_map_draws_public_layers_and_communes(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        v.open(f"/carte#map={NOUMEA_VIEW}")
+        v.wait_for_map()
+        listed = v.page.eval_on_selector_all(
+            ".carte-couche", "els => els.map(e => e.dataset.title)"
+        )
+        assert any(t.startswith("Communes de Nouvelle-Calédonie") for t in listed)
+        assert "Points <b>piégés</b>" in listed  # shown as text, not markup
+        assert not any("Secret" in t for t in listed)  # draft / organisation-only layers
+        assert v.page.locator(".carte-couche label b").count() == 0
+
+        communes = rendered(v, f"{COMMUNES}:surface", "LIBGEO")
+        assert "Nouméa" in communes
+        assert "Belep" not in communes  # only what is in view is rendered
+        outline = rendered(v, "communes-limites", "nom")  # bundled, under the layers
+        assert "Nouméa" in outline
+        assert len(rendered(v, f"{trap_collection(v)}:point")) == 1
+
+        if site.background:  # configured but unreachable: tried, blocked, map drawn anyway
+            assert any(u.startswith("https://tile.openstreetmap.org/") for u in v.blocked)
+        else:
+            assert v.blocked == []
+        assert v.external_requests() == []
+        assert v.errors == []
+        v.screenshot("carte")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_toggling_a_layer_removes_its_features(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        v.open(f"/carte#map={NOUMEA_VIEW}")
+        v.wait_for_map()
+        assert rendered(v, f"{COMMUNES}:surface")
+        open_drawer_on_phone(v)
+        box = v.page.locator(f'.carte-couche[data-collection="{COMMUNES}"] input[type=checkbox]')
+        box.uncheck()
+        v.page.wait_for_function(
+            "(layer) => window.niaouliMap.queryRenderedFeatures({layers: [layer]}).length === 0",
+            arg=f"{COMMUNES}:surface",
+        )
+        hash_ = v.page.evaluate("() => location.hash")
+        assert "layers=" in hash_ and COMMUNES not in hash_.split("layers=")[1]
+        assert rendered(v, f"{trap_collection(v)}:point")  # the other layer stays
+        box.check()
+        v.page.wait_for_function(
+            "(layer) => window.niaouliMap.queryRenderedFeatures({layers: [layer]}).length > 0",
+            arg=f"{COMMUNES}:surface",
+        )
+        assert COMMUNES in v.page.evaluate("() => location.hash")
+        assert v.errors == []
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_share_link_restores_the_view(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        v.open("/carte")
+        v.wait_for_map()
+        trap = trap_collection(v)
+        v.page.evaluate(
+            "() => window.niaouliMap.jumpTo({center: [165.8123, -21.4567], zoom: 9.25})"
+        )
+        open_drawer_on_phone(v)
+        v.page.locator(f'.carte-couche[data-collection="{COMMUNES}"] input').uncheck()
+        v.page.wait_for_function(
+            "() => document.getElementById('carte-lien').value.includes('map=9.25/')"
+        )
+        link = v.page.input_value("#carte-lien")
+        assert link.startswith(f"{site.url}/carte#map=9.25/-21.45")
+        assert link.endswith(f"&layers={trap}")
+        assert v.errors == []
+
+    # the English alias, as someone pasting the link with /map would have it
+    shared = link.replace("/carte#", "/map#")
+    with visit(chromium, site, viewport) as v:
+        v.open(shared)
+        v.wait_for_map()
+        assert v.page.evaluate("() => location.pathname") == "/carte"
+        centre = v.page.evaluate("() => window.niaouliMap.getCenter().toArray()")
+        assert centre == pytest.approx([165.8123, -21.4567], abs=1e-3)
+        assert v.page.evaluate("() => window.niaouliMap.getZoom()") == pytest.approx(9.25)
+        checked = v.page.eval_on_selector_all(
+            ".carte-couche input:checked", "els => els.map(e => e.value)"
+        )
+        assert checked == [trap]
+        assert rendered(v, f"{COMMUNES}:surface") == []
+        assert v.errors == []
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_popup_shows_attributes_as_text(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        lon, lat = TRAP_POINT
+        v.open(f"/carte#map=14/{lat}/{lon}")  # every layer shown (there are few)
+        v.wait_for_map()
+        x, y = v.page.evaluate(
+            "([lon, lat]) => { const m = window.niaouliMap; const p = m.project([lon, lat]);"
+            " const r = m.getCanvas().getBoundingClientRect();"
+            " return [r.left + p.x, r.top + p.y]; }",
+            [lon, lat],
+        )
+        if viewport == "phone":
+            v.page.touchscreen.tap(x, y)
+        else:
+            v.page.mouse.click(x, y)
+        popup = v.page.locator(".maplibregl-popup")
+        popup.wait_for(timeout=10_000)
+        text = popup.inner_text()
+        assert TRAP in text and "<script>alert(2)</script>" in text
+        assert "Points <b>piégés</b>" in text
+        assert popup.locator("img, script, b").count() == 0
+        v.page.wait_for_timeout(300)  # time for an injected onerror to fire, if any
+        assert v.page.evaluate("() => document.querySelectorAll('img[src=\"x\"]').length") == 0
+        assert v.dialogs == []
+        assert v.errors == []
+        v.screenshot("carte-popup")
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_search_and_zoom_to_layer(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        v.open("/carte")
+        v.wait_for_map()
+        total = v.page.locator(".carte-couche").count()
+        assert total >= 2
+        open_drawer_on_phone(v)
+        v.page.fill("#carte-filtre", "PIEGE")  # case and accents ignored
+        visible = v.page.locator(".carte-couche:visible")
+        assert visible.count() == 1
+        assert v.page.inner_text("#carte-compte") == f"1 couche sur {total}"
+        visible.get_by_role("button", name="Zoom sur la couche").click()
+        if viewport == "phone":  # the drawer gives the map back
+            assert v.page.get_attribute("#carte-tiroir", "aria-expanded") == "false"
+        v.wait_for_map()
+        bounds = v.page.evaluate("() => window.niaouliMap.getBounds().toArray()")
+        (west, south), (east, north) = bounds
+        lon, lat = TRAP_POINT
+        assert west < lon < east and south < lat < north
+        assert v.page.evaluate("() => window.niaouliMap.getZoom()") >= 14
+
+        if viewport == "phone":
+            v.page.click("#carte-tiroir")
+        v.page.fill("#carte-filtre", "aucune couche de ce nom")
+        assert v.page.locator(".carte-couche:visible").count() == 0
+        assert v.page.locator("#carte-aucune").is_visible()
+        assert v.errors == []
