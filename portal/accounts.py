@@ -58,10 +58,10 @@ class AccountPages:
 
     # --- helpers -----------------------------------------------------------------------
 
-    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+    def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
         token, seed = self.csrf.prepare(request)
         response = self.portal.render(
-            request, name, status, csrf_field=FIELD, csrf=token, **context
+            request, template, status, csrf_field=FIELD, csrf=token, **context
         )
         response.headers["Cache-Control"] = "private, no-store"
         return self.csrf.set_cookie(response, seed)
@@ -143,7 +143,7 @@ class AccountPages:
                 400,
                 error="Les deux mots de passe ne sont pas identiques.",
                 email=email,
-                name=name,
+                display_name=name,
             )
 
         def create() -> str:
@@ -161,7 +161,7 @@ class AccountPages:
                 400,
                 error=message[0].upper() + message[1:] + ".",
                 email=email,
-                name=name,
+                display_name=name,
             )
         return self.signed_in(RedirectResponse("/compte", status_code=303), secret)
 
