@@ -219,3 +219,38 @@ def test_command_line(backend, org):
     with backend.session() as session:
         user = session.scalar(select(User).where(User.email == "cli@exemple.nc"))
         assert user.is_platform_admin and user.password_hash.startswith("$argon2id$")
+
+
+def test_only_editors_of_the_organisation_publish(backend, tmp_path):
+    """S25 at the service layer: publishing a draft x every viewer, and read-only tokens."""
+    from niaouli.catalogue.access import can_edit, can_manage_members
+    from niaouli.catalogue.publication import ForbiddenError, publish, unpublish
+
+    build_matrix(backend, tmp_path)
+    allowed = {"editor_a", "admin_a", "platform_admin"}
+    with backend.session() as session:
+        viewers = _viewers(session)
+    for name, viewer in viewers.items():
+        with backend.session() as session, session.begin():
+            dataset = service.find_dataset(session, slug_of("draft"))
+            assert can_edit(viewer, dataset.organisation_id) is (name in allowed), name
+            admins = {"admin_a", "platform_admin"}
+            assert can_manage_members(viewer, dataset.organisation_id) is (name in admins)
+            if name not in allowed:
+                with pytest.raises(ForbiddenError):
+                    publish(session, dataset, viewer)
+                continue
+            publish(session, dataset, viewer, "organisation")
+            assert dataset.published_by_id == viewer.user_id
+            assert dataset.published_at is not None
+            unpublish(session, dataset, viewer)
+    # The same editor through a read-only token may not write.
+    with backend.session() as session, session.begin():
+        editor = users.get_user(session, email_of("editor_a"))
+        read_only = viewer_for_user(session, editor, read_only=True)
+        dataset = service.find_dataset(session, slug_of("draft"))
+        assert not can_edit(read_only, dataset.organisation_id)
+        with pytest.raises(ForbiddenError):
+            publish(session, dataset, read_only)
+    with backend.session() as session:
+        assert service.find_dataset(session, slug_of("draft")).access_level.value == "draft"

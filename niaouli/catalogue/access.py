@@ -94,3 +94,22 @@ def can_see(viewer: Viewer, dataset: Dataset) -> bool:
     if dataset.access_level == AccessLevel.ORGANISATION:
         return role is not None
     return role in ("editor", "admin")
+
+
+def can_edit(viewer: Viewer, organisation_id: int | None) -> bool:
+    """May change and publish the organisation's content: its editors and admins.
+
+    Needs credentials that may write (`read` tokens may not), like every write.
+    """
+    if not viewer.may_write:
+        return False
+    if viewer.is_platform_admin:
+        return True
+    return viewer.member_of.get(organisation_id) in ("editor", "admin")
+
+
+def can_manage_members(viewer: Viewer, organisation_id: int | None) -> bool:
+    """May add, remove and change the roles of the organisation's members: its admins."""
+    if not viewer.may_write:
+        return False
+    return viewer.is_platform_admin or viewer.member_of.get(organisation_id) == "admin"

@@ -1,0 +1,44 @@
+"""Publication workflow: draft -> published (public, registered or organisation).
+
+Only editors and admins of the owning organisation (and platform admins) publish, with
+credentials that may write; who and when are recorded on the dataset.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
+from niaouli.catalogue.service import CatalogueError
+
+
+class ForbiddenError(CatalogueError):
+    """The viewer may not do this (a 403 for the web)."""
+
+
+def publish(
+    session: Session,
+    dataset: Dataset,
+    viewer: Viewer,
+    access_level: str | AccessLevel = AccessLevel.PUBLIC,
+) -> Dataset:
+    level = AccessLevel(access_level)
+    if not can_edit(viewer, dataset.organisation_id):
+        raise ForbiddenError("seuls les éditeurs de l'organisation publient ses jeux de données")
+    if level == AccessLevel.DRAFT:
+        raise CatalogueError("publier, c'est choisir un niveau d'accès autre que brouillon")
+    dataset.access_level = level
+    dataset.published_at = utcnow()
+    dataset.published_by_id = viewer.user_id
+    session.flush()
+    return dataset
+
+
+def unpublish(session: Session, dataset: Dataset, viewer: Viewer) -> Dataset:
+    """Back to draft: only the organisation's editors (and admins) see it again."""
+    if not can_edit(viewer, dataset.organisation_id):
+        raise ForbiddenError("seuls les éditeurs de l'organisation retirent ses jeux de données")
+    dataset.access_level = AccessLevel.DRAFT
+    session.flush()
+    return dataset
