@@ -27,6 +27,7 @@ import shapely
 from lxml import etree
 from niaouli.ingest import ingest_file
 from niaouli.portal.app import create_app
+from niaouli.services.csw.importer import import_records
 from owslib.catalogue.csw2 import CatalogueServiceWeb
 from pyshacl import validate
 from rdflib import Graph, Literal, URIRef
@@ -34,6 +35,7 @@ from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SH, XSD
 from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
+from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.dcat.vocabularies import HYDRA, LOCN, SPDX, VCARD
 from niaouli.demo import load_demo
@@ -44,8 +46,9 @@ from tests.portal_support import PRIVATE, XSS_TITLE, populate
 SHAPES = FIXTURES / "dcat-ap"
 EU = "http://publications.europa.eu/resource/authority/"
 FULL = "communes-complet"
-PUBLIC = {"communes-nc", "population-communes-nc", "tribus-hienghene", FULL}
-BRETAGNE = "955c3e47-411e-4969-b61b-3556d1b9f879"
+BRETAGNE = "955c3e47-411e-4969-b61b-3556d1b9f879"  # imported ISO record: its own identifier
+PUBLIC_SLUGS = {"communes-nc", "population-communes-nc", "tribus-hienghene", FULL}
+PUBLIC = PUBLIC_SLUGS | {BRETAGNE}  # dct:identifier values
 RDF_FORMATS = {"ttl": "turtle", "jsonld": "json-ld", "rdf": "xml"}
 
 # The one DCAT-AP 2.1.1 constraint the catalogue does not meet, deliberately:
@@ -134,10 +137,24 @@ def add_full_dataset(backend: Backend) -> None:
         )
 
 
+def imported_slug(backend: Backend) -> str:
+    with backend.session() as session:
+        (slug,) = [
+            d.slug for d in service.list_datasets(session, ANONYMOUS) if d.slug not in PUBLIC_SLUGS
+        ]
+        return slug
+
+
 @pytest.fixture
 def site(backend: Backend):
     populate(backend)
     add_full_dataset(backend)
+    # An imported ISO 19139 record: metadata only, its producer's identifier, bbox and
+    # licence text (no known licence IRI).
+    import_records(backend.engine, [ISO_RECORD], "gouvernement-nc")
+    with backend.session() as session, session.begin():
+        hostile = service.find_dataset(session, "tribus-hienghene")
+        service.update_dataset(session, hostile, licence="Licence <b>maison</b>")
     client = TestClient(create_app(backend.settings), raise_server_exceptions=True)
     yield client
     client.close()
@@ -207,7 +224,7 @@ def test_catalogue_content_maps_every_field(site, backend):
     assert graph.value(catalog, DCTERMS.title).language == "fr"
     assert graph.value(catalog, DCTERMS.language) == URIRef(EU + "language/FRA")
     assert graph.value(catalog, DCTERMS.publisher) is not None
-    assert len(list(graph.objects(catalog, DCAT.dataset))) == 4
+    assert len(list(graph.objects(catalog, DCAT.dataset))) == 5
     services = {str(graph.value(s, DCAT.endpointURL)) for s in graph.objects(catalog, DCAT.service)}
     assert services == {"http://testserver/ogc", "http://testserver/csw"}
 
@@ -300,6 +317,18 @@ def test_catalogue_content_maps_every_field(site, backend):
     # Organisation without e-mail nor safe website, dataset without contact: no contact
     # point invented (its `javascript:` website is not published either).
     assert graph.value(hostile, DCAT.contactPoint) is None
+    # The imported record: the producer's identifier, its box, its licence as text.
+    record = nodes[BRETAGNE]
+    box = shapely.from_wkt(str(graph.value(graph.value(record, DCTERMS.spatial), DCAT.bbox)))
+    assert box.bounds == pytest.approx((-5.2352, 46.7559, -1.1922, 49.3047), abs=1e-3)
+    assert str(graph.value(record, DCTERMS.title)).strip()
+    assert list(graph.objects(record, DCAT.distribution)) == []  # metadata only
+    # A licence known by its name only: a licence document labelled with that name.
+    (fiche,) = graph.objects(hostile, DCAT.distribution)
+    licence = graph.value(fiche, DCTERMS.license)
+    assert not isinstance(licence, URIRef)
+    assert (licence, RDF.type, DCTERMS.LicenseDocument) in graph
+    assert str(graph.value(licence, RDFS.label)) == "Licence <b>maison</b>"
     # Nothing private, whatever the field.
     text = site.get("/catalog.ttl").text
     for slug in PRIVATE:
@@ -316,7 +345,7 @@ def test_hydra_paging_can_be_followed(site):
         pages += 1
         view = next(graph.subjects(RDF.type, HYDRA.PartialCollectionView))
         assert (view, RDF.type, HYDRA.PagedCollection) in graph  # udata's older term
-        assert int(graph.value(view, HYDRA.totalItems)) == 4
+        assert int(graph.value(view, HYDRA.totalItems)) == 5
         assert int(graph.value(view, HYDRA.itemsPerPage)) == 3
         assert str(graph.value(view, HYDRA.last)).endswith("page=2&page_size=3")
         assert graph.value(view, HYDRA.first) == graph.value(view, HYDRA.firstPage)
@@ -415,6 +444,7 @@ def test_schema_org_block_cannot_be_broken_out_of(site):
 
 
 def test_atom_feed_lists_new_and_updated_datasets(site, backend):
+    public_slugs = PUBLIC_SLUGS | {imported_slug(backend)}
     response = site.get("/feeds/datasets.atom")
     assert response.headers["content-type"].startswith("application/atom+xml")
     feed = feedparser.parse(response.content)
@@ -422,7 +452,7 @@ def test_atom_feed_lists_new_and_updated_datasets(site, backend):
     assert feed.version == "atom10"
     assert feed.feed.title == "Niaouli — jeux de données nouveaux et mis à jour"
     slugs = [entry.link.rsplit("/", 1)[1] for entry in feed.entries]
-    assert set(slugs) == PUBLIC
+    assert set(slugs) == public_slugs
     assert any(entry.title == XSS_TITLE for entry in feed.entries)
     updated = [entry.updated_parsed for entry in feed.entries]
     assert updated == sorted(updated, reverse=True)
@@ -438,7 +468,8 @@ def test_atom_feed_lists_new_and_updated_datasets(site, backend):
     assert root.tag == "{http://www.w3.org/2005/Atom}feed"
 
 
-def test_sitemap_and_robots(site):
+def test_sitemap_and_robots(site, backend):
+    public_slugs = PUBLIC_SLUGS | {imported_slug(backend)}
     root = etree.fromstring(site.get("/sitemap.xml").content)
     ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
     locs = [e.text for e in root.iterfind("s:url/s:loc", ns)]
@@ -448,7 +479,7 @@ def test_sitemap_and_robots(site):
         "http://testserver/organisations",
         "http://testserver/organisations/gouvernement-nc",
         "http://testserver/organisations/province-nord",
-    } | {f"http://testserver/jeux-de-donnees/{slug}" for slug in PUBLIC}
+    } | {f"http://testserver/jeux-de-donnees/{slug}" for slug in public_slugs}
     assert set(locs) == expected and len(locs) == len(expected)
     lastmods = root.findall("s:url/s:lastmod", ns)
     assert len(lastmods) >= 6
