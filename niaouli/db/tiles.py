@@ -203,16 +203,41 @@ def _to_pixels(tile: Tile) -> Any:
     return transform
 
 
-def _single_kind(geometry: shapely.Geometry) -> shapely.Geometry | None:
-    """MVT has no geometry collections: keep the parts of the highest dimension."""
+def _same_kind(geometry: shapely.Geometry, dimension: int) -> shapely.Geometry | None:
+    """The parts of `geometry` of the source's dimension (MVT has no collections; a
+    polygon that collapsed into a line is dropped, as ST_AsMVTGeom does)."""
     if geometry.geom_type != "GeometryCollection":
-        return geometry
+        return geometry if shapely.get_dimensions(geometry) == dimension else None
     parts = [p for p in shapely.get_parts(geometry) if not p.is_empty]
-    if not parts:
+    kept = [p for p in parts if shapely.get_dimensions(p) == dimension]
+    if not kept:
         return None
-    top = max(shapely.get_dimensions(parts))
-    kept = [p for p in parts if shapely.get_dimensions(p) == top]
     return shapely.union_all(kept) if len(kept) > 1 else kept[0]
+
+
+def _pixel_geometries(wkb: list[bytes | None], tile: Tile) -> tuple[np.ndarray, np.ndarray]:
+    """Source geometries as valid geometries on the tile's integer grid, with their
+    source dimensions (0 points, 1 lines, 2 polygons), all in vectorised GEOS calls."""
+    geometries = shapely.from_wkb(wkb)
+    dimensions = shapely.get_dimensions(geometries)
+    if np.any(dimensions > 0):
+        geometries = shapely.simplify(geometries, tile.simplify_degrees(), preserve_topology=False)
+    geometries = shapely.transform(geometries, _to_pixels(tile))
+    if np.any(dimensions > 0):
+        geometries = shapely.clip_by_rect(
+            geometries, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER
+        )
+    # Snap to the integer grid, then repair only what snapping (or clipping) broke: the
+    # repair re-nodes, costly, and is rarely needed (ST_AsMVTGeom does the same).
+    snapped = shapely.set_precision(geometries, 1.0, mode="pointwise")
+    broken = ~shapely.is_valid(snapped) & (dimensions > 0)
+    if broken.any():  # from the unsnapped ones: GEOS leaves on-grid input as it is
+        snapped[broken] = shapely.set_precision(geometries[broken], 1.0)
+    geometries = snapped
+    # MVT rings: exteriors of positive area in tile coordinates (y down), holes negative;
+    # done here for the whole array rather than polygon by polygon in the encoder.
+    geometries = shapely.orient_polygons(geometries, exterior_cw=False)
+    return geometries, dimensions
 
 
 def _spatialite_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
@@ -220,23 +245,13 @@ def _spatialite_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile)
     rows = conn.exec_driver_sql(_spatialite_sql(layer), (east, west, north, south)).all()
     if not rows:
         return b""
-    geometries = shapely.from_wkb([row[1] for row in rows])
-    points = bool(np.all(shapely.get_dimensions(geometries) == 0))
-    if not points:
-        geometries = shapely.simplify(geometries, tile.simplify_degrees(), preserve_topology=False)
-    geometries = shapely.transform(geometries, _to_pixels(tile))
-    if not points:
-        geometries = shapely.clip_by_rect(
-            geometries, -BUFFER, -BUFFER, EXTENT + BUFFER, EXTENT + BUFFER
-        )
-    # Snap to the integer grid (and repair what snapping broke), as ST_AsMVTGeom does.
-    geometries = shapely.set_precision(geometries, 1.0)
+    geometries, dimensions = _pixel_geometries([row[1] for row in rows], tile)
     attributes = _tiled(layer)
     features = []
-    for row, geometry in zip(rows, geometries, strict=True):
+    for row, geometry, dimension in zip(rows, geometries, dimensions, strict=True):
         if geometry is None or geometry.is_empty:
             continue
-        geometry = _single_kind(geometry)
+        geometry = _same_kind(geometry, dimension)
         if geometry is None:
             continue
         properties = {"fid": row[0]}
@@ -249,5 +264,5 @@ def _spatialite_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile)
         return b""
     return mapbox_vector_tile.encode(
         [{"name": name, "features": features}],
-        default_options={"extents": EXTENT, "y_coord_down": True},
+        default_options={"extents": EXTENT, "y_coord_down": True, "check_winding_order": False},
     )

@@ -8,8 +8,10 @@ made by our own handler over `niaouli.db.tiles`, not by pygeoapi's
 `APIRequest` per tile, and has no ETag. A tile costs here one thread hop and, on
 PostGIS, one SQL round trip.
 
-The collection list is the live pygeoapi configuration, so a tile follows publication:
-a layer of a non-public or removed dataset is absent (404) within a second.
+The collection list is the live pygeoapi configuration of the request's viewer, as for
+the rest of /ogc: a tile follows publication and access (a layer of a removed dataset,
+or of one the viewer may not see, is absent: 404) within a second. Signed-in answers are
+made `private` by the accounts middleware; anonymous ones are public and cacheable.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
+from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.db import tiles as db_tiles
 from niaouli.db.features import LayerTable
 
@@ -89,13 +92,14 @@ def _layer_table(feature: dict[str, Any], postgis: bool) -> LayerTable:
 def render(
     live: LiveApi,
     base_url: str,
+    viewer: Viewer,
     collection_id: str,
     tile_matrix_set: str,
     indexes: tuple[str, str, str],
     if_none_match: str | None,
 ) -> TileAnswer:
     """One tile request, start to end (runs in a worker thread)."""
-    api = live.api(base_url)
+    api = live.api(base_url, viewer)
     providers = tile_providers(api, collection_id)
     if providers is None:
         return _error(
@@ -243,6 +247,7 @@ def tile_routes(service: Any) -> list[BaseRoute]:
                 render,
                 service.live,
                 service.base_url(request),
+                request.scope.get("state", {}).get("viewer", ANONYMOUS),
                 params["collection_id"],
                 params["tile_matrix_set"],
                 (params["z"], params["y"], params["x"]),
