@@ -86,6 +86,13 @@ class RecordFailure:
 
 
 @dataclass
+class RecordDeleted:
+    """The remote says the record was deleted (OAI-PMH `status="deleted"`)."""
+
+    remote_id: str
+
+
+@dataclass
 class SourceConfig:
     """What a harvester knows of its source."""
 
@@ -107,12 +114,15 @@ class Harvester(ABC):
         self.fetcher = fetcher
         # The remote's own count, when it announces one: enumerating fewer is incomplete.
         self.expected_total: int | None = None
+        # False for an incremental listing (records changed since a date): what it does
+        # not list is not absent, so nothing is deleted on absence.
+        self.complete_listing = True
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.config.options.get(name, default)
 
     @abstractmethod
-    def enumerate(self) -> Iterator[RemoteRecord | RecordFailure]:
+    def enumerate(self) -> Iterator[RemoteRecord | RecordFailure | RecordDeleted]:
         """Every record of the remote; `EnumerationError` when the list is incomplete."""
 
     def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:

@@ -38,6 +38,7 @@ from niaouli.db.layers import layer_store
 from niaouli.harvest import registry
 from niaouli.harvest.base import (
     EnumerationError,
+    RecordDeleted,
     RecordFailure,
     RemoteRecord,
     SourceConfig,
@@ -287,7 +288,9 @@ class _Job:
 
     # --- deleting --------------------------------------------------------------------
 
-    def delete(self, link: HarvestedRecord) -> ItemReport:
+    def delete(
+        self, link: HarvestedRecord, reason: str = "absente de la source (liste complète)"
+    ) -> ItemReport:
         session = self.session
         target = None
         dataset, project = link.dataset, link.code_project
@@ -306,7 +309,7 @@ class _Job:
         return ItemReport(
             link.remote_id,
             ItemAction.DELETED,
-            "absente de la source (liste complète)",
+            reason,
             target=target,
         )
 
@@ -403,6 +406,19 @@ def _run(
                 record_item(ItemReport(entry.remote_id, ItemAction.FAILED, "identifiant en double"))
                 continue
             seen.add(entry.remote_id)
+            if isinstance(entry, RecordDeleted):
+                if entry.remote_id in links:
+                    gone = links.pop(entry.remote_id)
+                    savepoint = session.begin_nested()
+                    try:
+                        item = job.delete(gone, "supprimée par la source")
+                    except Exception as exc:  # noqa: BLE001
+                        savepoint.rollback()
+                        item = ItemReport(entry.remote_id, ItemAction.FAILED, _reason(exc))
+                    else:
+                        savepoint.commit()
+                    record_item(item)
+                continue
             if isinstance(entry, RecordFailure):
                 record_item(ItemReport(entry.remote_id, ItemAction.FAILED, entry.reason))
                 continue
@@ -442,6 +458,9 @@ def _run(
         read = sum(1 for i in report.items if i.action != ItemAction.FAILED)
         report.status = JobStatus.PARTIAL if read else JobStatus.FAILED
         report.message = f"liste incomplète, aucune suppression : {incomplete}"
+    elif not harvester.complete_listing:
+        report.status = JobStatus.SUCCESS
+        report.message = "liste incrémentale : rien n'est supprimé sur absence"
     elif previous and len(seen) * 2 < previous:
         report.status = JobStatus.PARTIAL
         report.message = (

@@ -116,7 +116,7 @@ def _bbox_from_wkt(text: str) -> tuple[float, float, float, float] | None:
 def _bbox_from_text(text: str) -> tuple[float, float, float, float] | None:
     """data.json's "minx,miny,maxx,maxy" or a WKT/GeoJSON geometry."""
     parts = text.replace(" ", "").split(",")
-    if len(parts) == 4:
+    if len(parts) == 4 and not text.lstrip().startswith("{"):
         try:
             west, south, east, north = (float(p) for p in parts)
         except ValueError:
