@@ -254,3 +254,35 @@ def test_only_editors_of_the_organisation_publish(backend, tmp_path):
             publish(session, dataset, read_only)
     with backend.session() as session:
         assert service.find_dataset(session, slug_of("draft")).access_level.value == "draft"
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_account_pages_are_valid_html5(backend, monkeypatch, tmp_path):
+    import re as regex
+
+    from starlette.testclient import TestClient
+
+    from niaouli.web import create_app
+    from tests.portal_support import validate_html5
+
+    monkeypatch.setenv("NIAOULI_DATA_DIR", str(backend.settings.data_dir))
+    monkeypatch.setenv("NIAOULI_DATABASE_URL", backend.settings.database_url)
+    build_matrix(backend, tmp_path)
+    client = TestClient(create_app())
+    pages = {}
+    for url in ("/connexion", "/inscription", "/mot-de-passe-oublie", "/reinitialiser/x"):
+        pages[url] = client.get(url).text
+    token = regex.search(r'name="csrf" value="([^"]+)"', pages["/connexion"]).group(1)
+    failed = client.post("/connexion", data={"csrf": token, "email": "x@y.nc", "password": "z"})
+    assert failed.status_code == 400
+    pages["connexion en erreur"] = failed.text
+    client.post(
+        "/connexion", data={"csrf": token, "email": email_of("admin_a"), "password": PASSWORD}
+    )
+    made = client.post("/compte/jetons", data={"csrf": token, "name": "QGIS", "scope": "read"})
+    assert made.status_code == 200 and "nia_" in made.text
+    pages["compte avec jeton"] = made.text
+    pages["accueil connecté"] = client.get("/").text
+    assert "Nom admin_a" in pages["accueil connecté"]
+    messages = validate_html5(pages, tmp_path)
+    assert messages == [], "\n".join(messages)
