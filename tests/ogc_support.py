@@ -96,6 +96,15 @@ def load_test_data(backend: Backend, tmp: Path) -> None:
     )
 
 
+def wait_for(condition, seconds: float = 10) -> float:  # noqa: ANN001
+    """Poll `condition` until true (AssertionError after `seconds`); the time it took."""
+    started = time.monotonic()
+    while not condition():
+        assert time.monotonic() - started < seconds, "not visible in time"
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
 @contextmanager
 def serve(backend: Backend, timeout: float = 30) -> Iterator[OgcServer]:
     """`niaouli serve` as a subprocess on a free loopback port, stopped afterwards."""

@@ -3,23 +3,13 @@ disappears) under /ogc within seconds, without restart — through the real CLI.
 
 from __future__ import annotations
 
-import time
-
 from niaouli.catalogue import service
 from tests.conftest import FIXTURES
-from tests.ogc_support import ORG, ogc  # noqa: F401 - fixture
+from tests.ogc_support import ORG, ogc, wait_for  # noqa: F401 - fixture
 
 
 def _collection_ids(server) -> list[str]:  # noqa: ANN001
     return [c["id"] for c in server.get("/collections").json()["collections"]]
-
-
-def _wait_for(condition, seconds: float = 10) -> float:  # noqa: ANN001
-    started = time.monotonic()
-    while not condition():
-        assert time.monotonic() - started < seconds, "not visible in time"
-        time.sleep(0.2)
-    return time.monotonic() - started
 
 
 def test_ingest_and_delete_while_serving(ogc):  # noqa: F811
@@ -36,14 +26,14 @@ def test_ingest_and_delete_while_serving(ogc):  # noqa: F811
     )
     # Two layers in the GeoPackage: two collections, named after the dataset.
     layers = ["publie-en-direct-communes", "publie-en-direct-centroides"]
-    waited = _wait_for(lambda: set(layers) <= set(_collection_ids(ogc)))
+    waited = wait_for(lambda: set(layers) <= set(_collection_ids(ogc)))
     assert waited < 5
     items = ogc.get("/collections/publie-en-direct-communes/items").json()
     assert items["numberMatched"] > 0
 
     # Removed: gone from the list and from its own URLs.
     ogc.backend.run("dataset", "delete", "publie-en-direct")
-    _wait_for(lambda: not set(layers) & set(_collection_ids(ogc)))
+    wait_for(lambda: not set(layers) & set(_collection_ids(ogc)))
     assert ogc.get("/collections/publie-en-direct-communes/items").status_code == 404
 
 
@@ -54,7 +44,7 @@ def test_access_level_change_applies_while_serving(ogc):  # noqa: F811
             service.update_dataset(session, dataset, access_level=level)
 
     set_access("organisation")
-    _wait_for(lambda: "sites-visites" not in _collection_ids(ogc))
+    wait_for(lambda: "sites-visites" not in _collection_ids(ogc))
     assert ogc.get("/collections/sites-visites/items/1").status_code == 404
     set_access("public")
-    _wait_for(lambda: "sites-visites" in _collection_ids(ogc))
+    wait_for(lambda: "sites-visites" in _collection_ids(ogc))

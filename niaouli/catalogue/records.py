@@ -48,7 +48,7 @@ class RecordQuery:
     limit: int = 10
 
 
-def _day(value: Moment, *, end: bool) -> date:
+def _day(value: Moment) -> date:
     if isinstance(value, datetime):
         return value.astimezone(UTC).date() if value.tzinfo else value.date()
     return value
@@ -71,14 +71,14 @@ def time_condition(start: Moment | None, end: Moment | None) -> ColumnElement[bo
     covered = [has_coverage]
     updated = [sa.not_(has_coverage)]
     if end is not None:
-        last_day = _day(end, end=True)
+        last_day = _day(end)
         covered.append(sa.or_(Dataset.temporal_start.is_(None), Dataset.temporal_start <= last_day))
         if isinstance(end, datetime):
             updated.append(Dataset.updated_at <= _instant(end, end=True))
         else:
             updated.append(Dataset.updated_at < _instant(end, end=True))
     if start is not None:
-        first_day = _day(start, end=False)
+        first_day = _day(start)
         covered.append(sa.or_(Dataset.temporal_end.is_(None), Dataset.temporal_end >= first_day))
         updated.append(Dataset.updated_at >= _instant(start, end=False))
     return sa.or_(sa.and_(*covered), sa.and_(*updated))

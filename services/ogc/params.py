@@ -10,7 +10,7 @@ before anything reaches SQL (S3). Messages are in French.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Set
 
 ITEMS_PARAMETERS = frozenset(
     {
@@ -63,11 +63,10 @@ def _integer(name: str, value: str, minimum: int, maximum: int) -> int:
     return number
 
 
-def check_items(params: Mapping[str, str], attributes: Iterable[str], *, multi: Mapping) -> None:
-    """Refuse what OGC API Features says a server must refuse, before any query."""
-    known = set(attributes)
+def _check_common(params: Mapping[str, str], allowed: Set[str], multi: Mapping) -> None:
+    """Names in `allowed`, each given once; paging numbers and `resulttype` well formed."""
     for name in multi:
-        if name not in ITEMS_PARAMETERS and name not in known:
+        if name not in allowed:
             raise ParameterError(f"paramètre inconnu : « {name[:100]} »")
         if len(multi[name]) > 1:
             raise ParameterError(f"paramètre répété : « {name[:100]} »")
@@ -75,12 +74,18 @@ def check_items(params: Mapping[str, str], attributes: Iterable[str], *, multi: 
         _integer("limit", params["limit"], 1, MAX_OFFSET)
     if "offset" in params:
         _integer("offset", params["offset"], 0, MAX_OFFSET)
+    if params.get("resulttype", "results") not in ("results", "hits"):
+        raise ParameterError("« resulttype » vaut results ou hits")
+
+
+def check_items(params: Mapping[str, str], attributes: Iterable[str], *, multi: Mapping) -> None:
+    """Refuse what OGC API Features says a server must refuse, before any query."""
+    known = set(attributes)
+    _check_common(params, ITEMS_PARAMETERS | known, multi)
     if "properties" in params and params["properties"] != "":
         _check_names(_names(params["properties"]), known)
     if "sortby" in params:
         _check_names((n.lstrip("+-") for n in _names(params["sortby"])), known)
-    if params.get("resulttype", "results") not in ("results", "hits"):
-        raise ParameterError("« resulttype » vaut results ou hits")
 
 
 RECORDS_PARAMETERS = frozenset(
@@ -91,23 +96,12 @@ RECORDS_SORTABLE = frozenset({"title", "created", "updated"})
 
 def check_records(params: Mapping[str, str], *, multi: Mapping) -> None:
     """The items of a records collection (OGC API Records): its own parameter list."""
-    for name in multi:
-        if name not in RECORDS_PARAMETERS:
-            raise ParameterError(f"paramètre inconnu : « {name[:100]} »")
-        if len(multi[name]) > 1:
-            raise ParameterError(f"paramètre répété : « {name[:100]} »")
-    if "limit" in params:
-        _integer("limit", params["limit"], 1, MAX_OFFSET)
-    if "offset" in params:
-        _integer("offset", params["offset"], 0, MAX_OFFSET)
-    if "sortby" in params:
-        for name in _names(params["sortby"]):
-            if name.lstrip("+-") not in RECORDS_SORTABLE:
-                raise ParameterError(
-                    f"tri impossible sur « {name[:100]} » (possible : title, created, updated)"
-                )
-    if params.get("resulttype", "results") not in ("results", "hits"):
-        raise ParameterError("« resulttype » vaut results ou hits")
+    _check_common(params, RECORDS_PARAMETERS, multi)
+    for name in _names(params["sortby"]) if "sortby" in params else ():
+        if name.lstrip("+-") not in RECORDS_SORTABLE:
+            raise ParameterError(
+                f"tri impossible sur « {name[:100]} » (possible : title, created, updated)"
+            )
 
 
 def check_item(multi: Mapping) -> None:
