@@ -380,3 +380,338 @@ class FakeDcat:
         if path == "/data.json":
             return Reply(json.dumps(data_json(self.items)).encode(), "application/json")
         return Reply(b"not found", "text/plain", 404)
+
+
+# --- OAI-PMH ---------------------------------------------------------------------------
+
+
+@dataclass
+class FakeOai:
+    """An OAI-PMH 2.0 repository over commune records (oai_dc and oai_datacite)."""
+
+    records: list[dict] = field(default_factory=list)  # id, title, datestamp, deleted
+    page_size: int = 10
+
+    @staticmethod
+    def communes() -> list[dict]:
+        import json
+
+        collection = json.loads(COMMUNES.read_text(encoding="utf-8"))
+        return [
+            {
+                "id": f"oai:ird.nc:commune-{f['properties']['CODGEO']}",
+                "code": f["properties"]["CODGEO"],
+                "title": f"Inventaire floristique — {f['properties']['LIBGEO']}",
+                "datestamp": "2024-03-01",
+                "deleted": False,
+            }
+            for f in collection["features"]
+        ]
+
+    def _metadata(self, rec: dict, prefix: str) -> str:
+        from xml.sax.saxutils import escape
+
+        title = escape(rec["title"])
+        if prefix == "oai_datacite":
+            return (
+                '<oai_datacite xmlns="http://schema.datacite.org/oai/oai-1.1/">'
+                '<payload><resource xmlns="http://datacite.org/schema/kernel-4">'
+                f'<identifier identifierType="DOI">10.23708/{rec["code"]}</identifier>'
+                "<creators><creator><creatorName>IRD Nouméa</creatorName></creator></creators>"
+                f"<titles><title>{title}</title></titles>"
+                "<publisher>IRD</publisher>"
+                "<subjects><subject>botanique</subject><subject>endémisme</subject></subjects>"
+                "<rightsList><rights rightsURI='https://creativecommons.org/licenses/by/4.0/'>"
+                "CC BY 4.0</rights></rightsList>"
+                f"<descriptions><description>Relevés de la commune {rec['code']}.</description>"
+                "</descriptions><geoLocations><geoLocation><geoLocationBox>"
+                "<westBoundLongitude>163.5</westBoundLongitude>"
+                "<eastBoundLongitude>168.2</eastBoundLongitude>"
+                "<southBoundLatitude>-22.8</southBoundLatitude>"
+                "<northBoundLatitude>-19.5</northBoundLatitude>"
+                "</geoLocationBox></geoLocation></geoLocations></resource></payload>"
+                "</oai_datacite>"
+            )
+        return (
+            '<oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+            'xmlns:dc="http://purl.org/dc/elements/1.1/">'
+            f"<dc:title>{title}</dc:title><dc:creator>IRD Nouméa</dc:creator>"
+            "<dc:subject>botanique</dc:subject><dc:subject>Nouvelle-Calédonie</dc:subject>"
+            f"<dc:description>Relevés de la commune {rec['code']}.</dc:description>"
+            "<dc:publisher>Institut de recherche pour le développement</dc:publisher>"
+            f"<dc:date>{rec['datestamp']}</dc:date><dc:type>Dataset</dc:type>"
+            f"<dc:identifier>https://dataverse.ird.fr/dataset/{rec['code']}</dc:identifier>"
+            "<dc:rights>Licence Ouverte 2.0</dc:rights></oai_dc:dc>"
+        )
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        head = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/">'
+            "<responseDate>2026-11-26T00:00:00Z</responseDate>"
+            '<request verb="ListRecords">http://oai.example/oai</request>'
+        )
+        if "resumptionToken" in query:
+            offset_text, _, state = query["resumptionToken"].partition("|")
+            prefix, _, since = state.partition("|")
+            offset = int(offset_text)
+        else:
+            offset, prefix, since = 0, query.get("metadataPrefix", ""), query.get("from", "")
+        chosen = [r for r in self.records if not since or r["datestamp"] >= since]
+        if not chosen:
+            body = head + '<error code="noRecordsMatch">aucune fiche</error></OAI-PMH>'
+            return Reply(body.encode("utf-8"), "text/xml")
+        page = chosen[offset : offset + self.page_size]
+        parts = []
+        for rec in page:
+            status = ' status="deleted"' if rec["deleted"] else ""
+            header = (
+                f"<header{status}><identifier>{rec['id']}</identifier>"
+                f"<datestamp>{rec['datestamp']}</datestamp><setSpec>flore</setSpec></header>"
+            )
+            metadata = (
+                "" if rec["deleted"] else f"<metadata>{self._metadata(rec, prefix)}</metadata>"
+            )
+            parts.append(f"<record>{header}{metadata}</record>")
+        next_offset = offset + self.page_size
+        token = f"{next_offset}|{prefix}|{since}" if next_offset < len(chosen) else ""
+        body = (
+            head
+            + "<ListRecords>"
+            + "".join(parts)
+            + f'<resumptionToken completeListSize="{len(chosen)}" cursor="{offset}">'
+            + f"{token}</resumptionToken></ListRecords></OAI-PMH>"
+        )
+        return Reply(body.encode("utf-8"), "text/xml")
+
+
+# --- CKAN ------------------------------------------------------------------------------
+
+
+@dataclass
+class FakeCkan:
+    """CKAN's Action API `package_search` over the commune catalogue."""
+
+    base: str = ""
+    items: list[dict] = field(default_factory=list)
+
+    def package(self, item: dict) -> dict:
+        extras = []
+        if item["bbox"]:
+            w, s, e, n = item["bbox"]
+            polygon = {"type": "Polygon", "coordinates": [[[w, s], [e, s], [e, n], [w, n], [w, s]]]}
+            import json
+
+            extras.append({"key": "spatial", "value": json.dumps(polygon)})
+        return {
+            "id": f"0000-{item['id']}",
+            "name": item["id"],
+            "title": item["title"],
+            "notes": item["description"],
+            "license_id": "lov2",
+            "license_title": "Licence Ouverte 2.0",
+            "metadata_modified": item["modified"] + "T00:00:00",
+            "organization": {"name": "province-sud", "title": "Province Sud"},
+            "maintainer": "Service de la géomatique",
+            "maintainer_email": "sig@province-sud.nc",
+            "tags": [{"name": k, "display_name": k} for k in item["keywords"]],
+            "groups": [{"name": "territoire", "title": "Territoire"}],
+            "extras": extras,
+            "resources": [
+                {"id": f"r{n}", "name": t, "url": u, "format": t, "mimetype": m}
+                for n, (t, m, u) in enumerate(item["distributions"])
+            ],
+        }
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        import json
+
+        if path.startswith("/donnees/"):
+            return FakeDcat(self.base, self.items)(path, query)
+        if path != "/api/3/action/package_search":
+            return Reply(b'{"success": false}', "application/json", 404)
+        ordered = sorted(self.items, key=lambda i: i["id"])
+        start, rows = int(query.get("start", 0)), int(query.get("rows", 10))
+        results = [self.package(i) for i in ordered[start : start + rows]]
+        body = {"success": True, "result": {"count": len(ordered), "results": results}}
+        return Reply(json.dumps(body).encode(), "application/json")
+
+
+# --- ArcGIS Server ---------------------------------------------------------------------
+
+
+def _esri_geometry(geometry, kind: str) -> dict:
+    """esriJSON of a shapely geometry, Esri ring order (outer clockwise, holes not)."""
+    from shapely.geometry import MultiPolygon, Polygon
+
+    def xy(coords) -> list[list[float]]:
+        return [[round(x, 2), round(y, 2)] for x, y, *_ in coords]
+
+    def ring(coords, clockwise: bool) -> list[list[float]]:
+        points = xy(coords)
+        area = sum(
+            x1 * y2 - x2 * y1 for (x1, y1), (x2, y2) in zip(points, points[1:], strict=False)
+        )
+        return points if (area < 0) == clockwise else points[::-1]
+
+    polygons = list(geometry.geoms) if isinstance(geometry, MultiPolygon) else [geometry]
+    assert all(isinstance(p, Polygon) for p in polygons)
+    if kind == "esriGeometryPolygon":
+        rings = []
+        for polygon in polygons:
+            rings.append(ring(polygon.exterior.coords, clockwise=True))
+            rings += [ring(hole.coords, clockwise=False) for hole in polygon.interiors]
+        return {"rings": rings}
+    if kind == "esriGeometryPolyline":
+        return {"paths": [xy(p.exterior.coords) for p in polygons]}
+    if kind == "esriGeometryMultipoint":
+        return {"points": [xy(p.exterior.coords)[0] for p in polygons]}
+    point = geometry.representative_point()
+    return {"x": round(point.x, 2), "y": round(point.y, 2)}
+
+
+@dataclass
+class FakeArcGis:
+    """An ArcGIS Server 10.x REST API: the real fixture service and Géorep-like layers.
+
+    `Equipements/FeatureServer/0` replays the real layer description and its real page of
+    1,000 features (paged here by 300); `Limites/Communes/FeatureServer/0..3` are the
+    communes of New Caledonia in EPSG:3163 as polygons, points, polylines, multipoints.
+    """
+
+    layer_page: int = 10
+    communes: list = field(default_factory=list)  # [(properties, shapely geometry 3163)]
+
+    LAYERS = (
+        (0, "Communes", "esriGeometryPolygon"),
+        (1, "Chefs-lieux", "esriGeometryPoint"),
+        (2, "Limites communales", "esriGeometryPolyline"),
+        (3, "Sommets", "esriGeometryMultipoint"),
+    )
+
+    def __post_init__(self) -> None:
+        import json
+
+        import shapely
+        from pyproj import Transformer
+        from shapely.geometry import shape
+
+        project = Transformer.from_crs("EPSG:4326", "EPSG:3163", always_xy=True).transform
+        collection = json.loads(COMMUNES.read_text(encoding="utf-8"))
+        self.communes = [
+            (f["properties"], shapely.transform(shape(f["geometry"]), project, interleaved=False))
+            for f in collection["features"]
+        ]
+
+    def _fixture(self, name: str) -> dict:
+        import json
+
+        return json.loads((HARVEST_FIXTURES / name).read_text(encoding="utf-8"))
+
+    def _layer(self, layer_id: int) -> dict:
+        _id, name, kind = self.LAYERS[layer_id]
+        xs = [g.bounds for _p, g in self.communes]
+        sr = {"wkid": 3163, "latestWkid": 3163}
+        return {
+            "currentVersion": 10.81,
+            "id": layer_id,
+            "name": name,
+            "type": "Feature Layer",
+            "description": f"{name} de Nouvelle-Calédonie (Géorep, DITTT).",
+            "copyrightText": "Gouvernement de la Nouvelle-Calédonie — DITTT",
+            "geometryType": kind,
+            "extent": {
+                "xmin": min(b[0] for b in xs),
+                "ymin": min(b[1] for b in xs),
+                "xmax": max(b[2] for b in xs),
+                "ymax": max(b[3] for b in xs),
+                "spatialReference": sr,
+            },
+            "editingInfo": {"lastEditDate": 1714608000000},
+            "objectIdField": "OBJECTID",
+            "maxRecordCount": self.layer_page,
+            "advancedQueryCapabilities": {"supportsPagination": True},
+            "capabilities": "Query",
+            "fields": [
+                {"name": "OBJECTID", "type": "esriFieldTypeOID"},
+                {"name": "CODGEO", "type": "esriFieldTypeString"},
+                {"name": "LIBGEO", "type": "esriFieldTypeString"},
+                {"name": "MAJ", "type": "esriFieldTypeDate"},
+            ],
+        }
+
+    def _query(self, layer_id: int, query: dict[str, str]) -> dict:
+        _id, _name, kind = self.LAYERS[layer_id]
+        offset = int(query.get("resultOffset", 0))
+        count = int(query.get("resultRecordCount", self.layer_page))
+        chunk = self.communes[offset : offset + count]
+        features = [
+            {
+                "attributes": {
+                    "OBJECTID": offset + n + 1,
+                    "CODGEO": props["CODGEO"],
+                    "LIBGEO": props["LIBGEO"],
+                    "MAJ": 1714608000000,
+                },
+                "geometry": _esri_geometry(geometry, kind),
+            }
+            for n, (props, geometry) in enumerate(chunk)
+        ]
+        answer = {
+            "objectIdFieldName": "OBJECTID",
+            "geometryType": kind,
+            "spatialReference": {"wkid": 3163, "latestWkid": 3163},
+            "fields": self._layer(layer_id)["fields"],
+            "features": features,
+        }
+        if offset + count < len(self.communes):
+            answer["exceededTransferLimit"] = True
+        return answer
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        import json
+
+        root = "/arcgis/rest/services"
+        answers = {
+            root: {
+                "currentVersion": 10.81,
+                "folders": ["Limites"],
+                "services": [
+                    {"name": "Equipements", "type": "FeatureServer"},
+                    {"name": "Fonds", "type": "ImageServer"},
+                ],
+            },
+            f"{root}/Limites": {
+                "folders": [],
+                "services": [
+                    {"name": "Limites/Communes", "type": "FeatureServer"},
+                ],
+            },
+            f"{root}/Equipements/FeatureServer": {"layers": [{"id": 0, "name": "Facilities"}]},
+            f"{root}/Limites/Communes/FeatureServer": {
+                "layers": [{"id": i, "name": n} for i, n, _k in self.LAYERS]
+            },
+            f"{root}/Equipements/FeatureServer/0": self._fixture("arcgis_featureserver_layer.json"),
+        }
+        if path in answers:
+            return Reply(json.dumps(answers[path]).encode(), "application/json")
+        if path == f"{root}/Equipements/FeatureServer/0/query":
+            page = self._fixture("arcgis_featureserver_query.json")
+            offset = int(query.get("resultOffset", 0))
+            count = int(query.get("resultRecordCount", 300))
+            count = min(count, 300)  # the server's own cap
+            all_features = page["features"]
+            page["features"] = all_features[offset : offset + count]
+            if offset + count < len(all_features):
+                page["exceededTransferLimit"] = True
+            return Reply(json.dumps(page).encode(), "application/json")
+        prefix = f"{root}/Limites/Communes/FeatureServer/"
+        if path.startswith(prefix):
+            rest = path[len(prefix) :]
+            if rest.isdigit():
+                return Reply(json.dumps(self._layer(int(rest))).encode(), "application/json")
+            if rest.endswith("/query"):
+                answer = self._query(int(rest.split("/")[0]), query)
+                return Reply(json.dumps(answer).encode(), "application/json")
+        error = {"error": {"code": 400, "message": "Invalid URL", "details": []}}
+        return Reply(json.dumps(error).encode(), "application/json")
