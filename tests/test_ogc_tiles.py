@@ -112,6 +112,21 @@ def test_noumea_tile_holds_the_commune_with_its_attributes(ogc, communes):  # no
         assert shape(communes[name]["geometry"]).intersects(tile_box(z, y, x, BUFFER)), name
 
 
+def test_point_attributes_match_the_features(ogc):  # noqa: F811
+    """Dates, numbers and text (HTML included, as data) arrive as /items gives them."""
+    items = ogc.get("/collections/sites-visites/items", limit=100).json()["features"]
+    assert len(items) == 12
+    lons = [f["geometry"]["coordinates"][0] for f in items]
+    lats = [f["geometry"]["coordinates"][1] for f in items]
+    z = 8
+    tiles = {tile_of(lon, lat, z) for lon, lat in zip(lons, lats, strict=True)}
+    served = {}
+    for tile in tiles:
+        for feature in decode(get_tile(ogc, "sites-visites", *tile), "sites-visites"):
+            served[feature["id"]] = feature["properties"]
+    assert served == {f["id"]: {"fid": f["id"], **f["properties"]} for f in items}
+
+
 def test_open_ocean_tile_is_empty(ogc):  # noqa: F811
     response = get_tile(ogc, "communes-nc", *tile_of(*OPEN_OCEAN, 12))
     assert response.status_code == 200
