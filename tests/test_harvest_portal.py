@@ -1,0 +1,43 @@
+"""Harvested datasets on the portal: provenance shown, with a link to the original."""
+
+from __future__ import annotations
+
+from niaouli.portal.app import create_app
+from starlette.testclient import TestClient
+
+from niaouli.harvest.service import add_source
+from tests.harvest_support import (
+    FakeCsw,
+    FakeRemote,
+    harvest,
+    harvested,
+    real_iso_records,
+)
+
+
+def test_dataset_page_says_where_it_was_harvested_from(backend, org):
+    remote = FakeRemote(FakeCsw(real_iso_records()))
+    try:
+        with backend.session() as session, session.begin():
+            add_source(
+                session,
+                org,
+                "csw",
+                remote.url + "/geonetwork/srv/fre/csw",
+                slug="geobretagne",
+                name="GéoBretagne <CSW>",
+                allow_private_network=True,
+            )
+        assert harvest(backend, "geobretagne").counts["created"] == 3
+    finally:
+        remote.close()
+    dataset = harvested(backend)["955c3e47-411e-4969-b61b-3556d1b9f879"]
+    client = TestClient(create_app(backend.settings), raise_server_exceptions=False)
+    page = client.get(f"/jeux-de-donnees/{dataset.slug}")
+    assert page.status_code == 200
+    html = page.text
+    assert "Moissonné depuis GéoBretagne &lt;CSW&gt; — <a href=" in html
+    assert "request=GetRecordById&amp;elementSetName=full" in html
+    assert "id=955c3e47-411e-4969-b61b-3556d1b9f879" in html
+    assert "Identifiant distant" in html
+    client.close()
