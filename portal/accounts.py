@@ -258,7 +258,11 @@ class AccountPages:
             user = session.get(User, user_id)
             assert user is not None
             memberships = [
-                {"organisation": m.organisation, "role": ROLE_LABELS[Role(m.role)]}
+                {
+                    "organisation": m.organisation,
+                    "role": ROLE_LABELS[Role(m.role)],
+                    "manages": Role(m.role) == Role.ADMIN or user.is_platform_admin,
+                }
                 for m in users.memberships_of(session, user.id)
             ]
             items = [

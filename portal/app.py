@@ -14,6 +14,7 @@ from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import Portal
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
+from niaouli.portal.members import MemberPages
 from niaouli.portal.pages import Pages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
@@ -56,6 +57,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     pages = Pages(portal)
     files = Files(portal)
     accounts = AccountPages(portal)
+    members = MemberPages(accounts)
+    team = "/organisations/{slug}/membres"
     public_map = PublicMap(portal)
     feeds = Feeds(portal)
 
@@ -100,6 +103,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/compte", accounts.account, name="account"),
             Route("/compte/jetons", accounts.create_token, methods=["POST"]),
             Route("/compte/jetons/{token_id}/revoquer", accounts.revoke_token, methods=["POST"]),
+            Route(team, members.page),
+            Route(team, members.add, methods=["POST"]),
+            Route(team + "/{user_id}/retirer", members.remove, methods=["POST"]),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

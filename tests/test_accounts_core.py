@@ -283,6 +283,8 @@ def test_account_pages_are_valid_html5(backend, monkeypatch, tmp_path):
     assert made.status_code == 200 and "nia_" in made.text
     pages["compte avec jeton"] = made.text
     pages["accueil connecté"] = client.get("/").text
+    pages["membres"] = client.get("/organisations/province-sud/membres").text
+    assert email_of("member_a") in pages["membres"]
     assert "Nom admin_a" in pages["accueil connecté"]
     messages = validate_html5(pages, tmp_path)
     assert messages == [], "\n".join(messages)

@@ -230,3 +230,85 @@ def test_access_matrix_portal_and_ogc(backend, tmp_path):
             assert "Basic" in answer.headers["www-authenticate"]
         answer = httpx.get(server.url + "/ogc/collections", auth=("qgis", member), timeout=60)
         assert answer.status_code == 401
+
+
+def test_only_organisation_admins_manage_members(backend, tmp_path):
+    """S25 for the member routes: every viewer tries to add, change and remove members."""
+    from niaouli.accounts import users
+    from niaouli.catalogue import service
+
+    build_matrix(backend, tmp_path)
+    allowed = {"admin_a", "platform_admin"}
+    target = email_of("user")
+
+    def role_of_target() -> str | None:
+        with backend.session() as session:
+            org = service.get_organisation(session, "province-sud")
+            for membership in users.list_members(session, org):
+                if membership.user.email == target:
+                    return membership.role.value
+        return None
+
+    with LoggedServer(backend, tmp_path / "server.log") as server:
+        for viewer in VIEWERS:
+            with httpx.Client(base_url=server.url, timeout=60, follow_redirects=False) as http:
+                if viewer != "anonymous":
+                    token = csrf_of(http.get("/connexion").text)
+                    http.post(
+                        "/connexion",
+                        data={"csrf": token, "email": email_of(viewer), "password": PASSWORD},
+                    )
+                page = http.get("/organisations/province-sud/membres")
+                token = csrf_of(http.get("/connexion").text)
+                added = http.post(
+                    "/organisations/province-sud/membres",
+                    data={"csrf": token, "email": target, "role": "editor"},
+                )
+                if viewer == "anonymous":
+                    assert page.status_code == added.status_code == 303
+                    assert page.headers["location"].startswith("/connexion")
+                    assert role_of_target() is None
+                elif viewer in allowed:
+                    assert page.status_code == 200, viewer
+                    assert email_of("admin_a") in page.text  # admins see addresses here
+                    assert added.status_code == 303, viewer
+                    assert role_of_target() == "editor"
+                    with backend.session() as session, session.begin():
+                        org = service.get_organisation(session, "province-sud")
+                        users.remove_membership(session, org, users.get_user(session, target))
+                else:
+                    assert page.status_code == added.status_code == 403, viewer
+                    assert "@exemple.nc" not in page.text
+                    assert role_of_target() is None, viewer
+
+        # A write token is not a session: the forms stay closed to it.
+        with backend.session() as session, session.begin():
+            from niaouli.accounts import tokens
+
+            admin = users.get_user(session, email_of("admin_a"))
+            _row, write_secret = tokens.create_token(session, admin, "script", "write")
+        answer = httpx.post(
+            server.url + "/organisations/province-sud/membres",
+            data={"email": target, "role": "admin"},
+            headers={"Authorization": f"Bearer {write_secret}"},
+            timeout=60,
+        )
+        assert answer.status_code in (303, 403) and role_of_target() is None
+
+        # The last admin cannot be removed or demoted.
+        with httpx.Client(base_url=server.url, timeout=60, follow_redirects=True) as http:
+            assert sign_in(http, email_of("admin_a")).status_code == 200
+            page = http.get("/organisations/province-sud/membres")
+            with backend.session() as session:
+                admin_id = users.get_user(session, email_of("admin_a")).id
+            refused = http.post(
+                f"/organisations/province-sud/membres/{admin_id}/retirer",
+                data={"csrf": csrf_of(page.text)},
+            )
+            assert refused.status_code == 400 and "au moins un administrateur" in refused.text
+            demoted = http.post(
+                "/organisations/province-sud/membres",
+                data={"csrf": csrf_of(page.text), "email": email_of("admin_a"), "role": "member"},
+            )
+            assert demoted.status_code == 400
+            assert "gérer les membres" in http.get("/compte").text

@@ -146,9 +146,22 @@ def set_membership(
         membership = Membership(user=user, organisation=organisation, role=parsed)
         session.add(membership)
     else:
+        if membership.role == Role.ADMIN and parsed != Role.ADMIN:
+            _keep_an_admin(session, organisation)
         membership.role = parsed
     session.flush()
     return membership
+
+
+def _keep_an_admin(session: Session, organisation: Organisation) -> None:
+    """Refuse to take away the organisation's last admin (nobody could manage it)."""
+    admins = session.scalar(
+        select(func.count(Membership.id)).where(
+            Membership.organisation_id == organisation.id, Membership.role == Role.ADMIN
+        )
+    )
+    if (admins or 0) <= 1:
+        raise AccountError("l'organisation doit garder au moins un administrateur")
 
 
 def remove_membership(session: Session, organisation: Organisation, user: User) -> None:
@@ -159,6 +172,8 @@ def remove_membership(session: Session, organisation: Organisation, user: User) 
     )
     if membership is None:
         raise AccountError(f"« {user.email} » n'est pas membre de « {organisation.slug} »")
+    if membership.role == Role.ADMIN:
+        _keep_an_admin(session, organisation)
     session.delete(membership)
     session.flush()
 
