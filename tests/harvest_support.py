@@ -715,3 +715,183 @@ class FakeArcGis:
                 return Reply(json.dumps(answer).encode(), "application/json")
         error = {"error": {"code": 400, "message": "Invalid URL", "details": []}}
         return Reply(json.dumps(error).encode(), "application/json")
+
+
+# --- OpenDataSoft ----------------------------------------------------------------------
+
+
+@dataclass
+class FakeOds:
+    """data.gouv.nc-like Explore API v2.1: catalog/datasets paged, uncapped exports."""
+
+    items: list[dict] = field(default_factory=list)
+    exports: list[str] = field(default_factory=list)
+
+    def dataset(self, item: dict) -> dict:
+        geo = item["id"] != "isee-population"
+        return {
+            "dataset_id": item["id"],
+            "dataset_uid": "da_" + item["id"][:6],
+            "has_records": True,
+            "features": ["analyze", "geo"] if geo else ["analyze"],
+            "metas": {
+                "default": {
+                    "title": item["title"],
+                    "description": f"<p>{item['description']}</p><p>Source : Géorep.</p>",
+                    "keyword": item["keywords"],
+                    "theme": ["Aménagement du territoire"],
+                    "license": "Licence Ouverte v2.0 (Etalab)",
+                    "license_url": ETALAB,
+                    "publisher": "DITTT",
+                    "modified": item["modified"] + "T00:00:00+00:00",
+                    "records_count": 33,
+                }
+            },
+        }
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        import csv
+        import io
+        import json
+
+        catalog = "/api/explore/v2.1/catalog/datasets"
+        if path == catalog:
+            offset, limit = int(query.get("offset", 0)), int(query.get("limit", 10))
+            if limit > 100:
+                return Reply(
+                    b'{"error_code": "InvalidRESTParameterError"}', "application/json", 400
+                )
+            chunk = self.items[offset : offset + limit]
+            body = {"total_count": len(self.items), "results": [self.dataset(i) for i in chunk]}
+            return Reply(json.dumps(body).encode(), "application/json; charset=utf-8")
+        if path.startswith(catalog + "/") and "/exports/" in path:
+            ident, fmt = path[len(catalog) + 1 :].split("/exports/")
+            self.exports.append(f"{ident}.{fmt}")
+            if fmt == "csv":
+                rows = list(csv.reader(io.StringIO(POPULATION.read_text(encoding="utf-8"))))
+                out = io.StringIO()
+                csv.writer(out, delimiter=";").writerows(rows)
+                return Reply(out.getvalue().encode(), "text/csv; charset=utf-8")
+            collection = json.loads(COMMUNES.read_text(encoding="utf-8"))
+            if ident.startswith("commune-"):
+                code = ident.split("-")[1]
+                collection["features"] = [
+                    f for f in collection["features"] if f["properties"]["CODGEO"] == code
+                ]
+            return Reply(json.dumps(collection).encode(), "application/geo+json")
+        return Reply(b'{"error_code": "NotFound"}', "application/json", 404)
+
+
+# --- code forges -----------------------------------------------------------------------
+
+PUBLICCODE = """publiccodeYmlVersion: "0.4"
+name: Niaouli
+url: https://github.com/gouv-nc/niaouli
+releaseDate: "2026-11-01"
+platforms: [web]
+developmentStatus: beta
+softwareType: standalone/web
+legal:
+  license: AGPL-3.0-or-later
+description:
+  fr:
+    shortDescription: Plateforme des données ouvertes de Nouvelle-Calédonie
+    longDescription: Catalogue, API OGC et CSW, portail en français.
+    features: [catalogue, OGC API Features, CSW]
+maintenance:
+  type: internal
+  contacts:
+    - name: Service du numérique
+"""
+
+
+@dataclass
+class FakeForge:
+    """GitHub REST (orgs, repos, languages, releases, raw files) and GitLab API v4."""
+
+    public_repos: int = 4
+
+    REPOS = (
+        ("niaouli", "main", False, False, "AGPL-3.0", {"Python": 90000, "JavaScript": 12000}),
+        ("carto-communes", "master", False, False, "MIT", {"JavaScript": 5000}),
+        ("vieux-site", "main", False, True, None, {"PHP": 100}),
+        ("pygeoapi", "master", True, False, "MIT", {"Python": 1}),
+    )
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        import json
+
+        def ok(data, headers=None) -> Reply:
+            return Reply(json.dumps(data).encode(), "application/json", 200, headers or {})
+
+        if path == "/orgs/gouv-nc":
+            return ok({"login": "gouv-nc", "public_repos": self.public_repos})
+        if path == "/orgs/gouv-nc/repos":
+            repos = [
+                {
+                    "name": name,
+                    "full_name": f"gouv-nc/{name}",
+                    "description": f"Dépôt {name}",
+                    "html_url": f"https://github.com/gouv-nc/{name}",
+                    "default_branch": branch,
+                    "fork": fork,
+                    "archived": archived,
+                    "license": {"spdx_id": licence} if licence else None,
+                    "topics": ["nouvelle-caledonie", "open-data"],
+                    "pushed_at": "2026-11-20T08:00:00Z",
+                }
+                for name, branch, fork, archived, licence, _l in self.REPOS
+            ]
+            return ok(repos if query.get("page") == "1" else [])
+        for name, branch, _f, _a, _lic, languages in self.REPOS:
+            if path == f"/repos/gouv-nc/{name}/languages":
+                return ok(languages)
+            if path == f"/repos/gouv-nc/{name}/releases":
+                return ok(
+                    [
+                        {
+                            "tag_name": "v0.3.0",
+                            "name": "Cagou",
+                            "published_at": "2026-11-01T00:00:00Z",
+                            "html_url": f"https://github.com/gouv-nc/{name}/releases/v0.3.0",
+                        }
+                    ]
+                    if name == "niaouli"
+                    else []
+                )
+            if path == f"/raw/gouv-nc/{name}/{branch}/publiccode.yml" and name == "niaouli":
+                return Reply(PUBLICCODE.encode(), "text/plain")
+        # GitLab
+        if path == "/api/v4/groups/province-sud/projects":
+            projects = [
+                {
+                    "id": 11,
+                    "name": "SIG Sud",
+                    "path_with_namespace": "province-sud/sig-sud",
+                    "description": "Outils SIG",
+                    "web_url": "https://gitlab.example/province-sud/sig-sud",
+                    "default_branch": "main",
+                    "topics": ["sig"],
+                    "last_activity_at": "2026-10-01T00:00:00Z",
+                    "license": {"key": "eupl-1.2"},
+                },
+                {
+                    "id": 12,
+                    "name": "Horaires bus",
+                    "path_with_namespace": "province-sud/transports/horaires",
+                    "description": "GTFS des bus",
+                    "web_url": "https://gitlab.example/province-sud/transports/horaires",
+                    "default_branch": "main",
+                    "topics": [],
+                    "last_activity_at": "2026-09-01T00:00:00Z",
+                    "license": None,
+                },
+            ]
+            return ok(projects, {"X-Total": "2", "X-Next-Page": ""})
+        if path in ("/api/v4/projects/11/languages", "/api/v4/projects/12/languages"):
+            return ok({"Python": 70.5, "Shell": 29.5})
+        if path.endswith("/releases") and path.startswith("/api/v4/projects/"):
+            return ok([])
+        if path == "/api/v4/projects/11/repository/files/publiccode.yml/raw":
+            return Reply(PUBLICCODE.replace("Niaouli", "SIG Sud").encode(), "text/plain")
+        return Reply(b'{"message": "Not Found"}', "application/json", 404)

@@ -18,6 +18,9 @@ BUILTIN = {
     "oaipmh": "niaouli.harvest.sources.oaipmh:OaiPmhHarvester",
     "ckan": "niaouli.harvest.sources.ckan:CkanHarvester",
     "arcgis": "niaouli.harvest.sources.arcgis:ArcGisHarvester",
+    "ods": "niaouli.harvest.sources.ods:OdsHarvester",
+    "github": "niaouli.harvest.sources.forges:GitHubHarvester",
+    "gitlab": "niaouli.harvest.sources.forges:GitLabHarvester",
 }
 ENTRY_POINTS = "niaouli.harvesters"
 

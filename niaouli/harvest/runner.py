@@ -29,6 +29,7 @@ from niaouli.catalogue import service as catalogue
 from niaouli.catalogue.models import (
     AccessLevel,
     CodeProject,
+    CodeStatus,
     Dataset,
     Resource,
     ResourceKind,
@@ -72,7 +73,15 @@ DIFF_FIELDS = (
     "lineage",
     "update_frequency",
 )
-CODE_FIELDS = {"description", "repository_url", "licence", "languages", "releases", "publiccode"}
+CODE_FIELDS = {
+    "description",
+    "repository_url",
+    "licence",
+    "languages",
+    "releases",
+    "publiccode",
+    "status",
+}
 
 
 @dataclass
@@ -266,6 +275,7 @@ class _Job:
     def apply_code_project(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         session = self.session
         fields = {k: v for k, v in record.fields.items() if k in CODE_FIELDS}
+        fields["status"] = CodeStatus(fields.get("status") or CodeStatus.STABLE.value)
         name = (record.title or record.remote_id)[:300]
         project = link.code_project if link is not None else None
         if project is None:
