@@ -266,6 +266,16 @@ def test_tile_caching_headers(ogc):  # noqa: F811
     assert again.content == b""
     other = httpx.get(str(first.url), headers={"If-None-Match": '"autre"'}, timeout=30)
     assert other.status_code == 200 and other.content == first.content
+    # Gzipped (above 1 KiB) for clients that accept it (httpx does, and decodes).
+    big = get_tile(ogc, "communes-nc", *tile_of(165.9, -21.5, 8))
+    assert big.headers["content-encoding"] == "gzip"
+    assert "accept-encoding" in big.headers["vary"].lower()
+    plain = httpx.get(str(big.url), headers={"Accept-Encoding": "identity"}, timeout=30)
+    assert "content-encoding" not in plain.headers
+    assert plain.content == big.content and len(plain.content) > 1024
+    assert plain.headers["etag"] != big.headers["etag"]
+    revalidated = httpx.get(str(big.url), headers={"If-None-Match": big.headers["etag"]})
+    assert revalidated.status_code == 304
 
 
 def test_collection_links_lead_to_tiles(ogc):  # noqa: F811
