@@ -20,7 +20,7 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import AccessLevel
 from tests.conftest import FIXTURES
-from tests.ogc_support import ORG, ogc, wait_for  # noqa: F401 - fixture
+from tests.ogc_support import ORG, XSS, ogc, wait_for  # noqa: F401 - fixture
 
 ITEMS = "/collections/catalogue/items"
 PERSONAL_EMAIL = "jean.dupont@exemple.nc"
@@ -143,7 +143,8 @@ def test_record_content(catalogue):  # noqa: ANN001
     assert props["language"]["code"] == "fr"
     assert props["license"] == "Licence Ouverte 2.0"
     assert props["contacts"][0]["organization"] == "Gouvernement de la Nouvelle-Calédonie"
-    assert props["created"] and props["updated"]
+    for name in ("created", "updated"):  # RFC 3339, UTC, on both backends
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", props[name]), props[name]
     assert record["geometry"]["type"] == "Polygon"
     west, south = record["geometry"]["coordinates"][0][0]
     assert 163 < west < 165 and -23 < south < -22
@@ -383,6 +384,9 @@ def test_html_pages_are_french_and_local(catalogue, path):  # noqa: ANN001
     assert not re.search(r"<script>(?!\s*</script>)", html), "inline script"
     if path == ITEMS:
         assert "Tribus de Hienghène" in html and "Fiches correspondantes : 1" in html
+        # Titles are text: the dataset titled with a <script> is escaped in the full list.
+        listing = catalogue.get(ITEMS, f="html", limit=100).text
+        assert "Sites visités &lt;script&gt;" in listing and XSS not in listing
     elif path.endswith("/population-communes-nc"):
         assert "sans emprise géographique" in html
     elif path.endswith("/communes-nc"):

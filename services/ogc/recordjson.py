@@ -9,7 +9,7 @@ the organisation's public address is published as a contact e-mail: a dataset's
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -55,7 +55,9 @@ def _timestamp(value: date | datetime | None) -> str | None:
     if value is None:
         return None
     if isinstance(value, datetime):
-        return value.replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        # SQLite gives back naive datetimes; the catalogue writes them in UTC (utcnow).
+        moment = value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
     return value.isoformat()
 
 
