@@ -53,9 +53,13 @@ def required() -> bool:
     return os.environ.get("NIAOULI_REQUIRE_POSTGIS") == "1" or os.environ.get("CI") == "true"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium():
-    """One headless Chromium for the whole run."""
+    """One headless Chromium per test module.
+
+    Not per session: Playwright's sync API runs an event loop while it is started, so a
+    browser kept alive across modules would break any other test that drives one.
+    """
     if CHROMIUM is None:
         if required():
             pytest.fail("chromium is not installed (scripts/install test installs it)")
@@ -144,10 +148,12 @@ def live_site(
 class Visit:
     """One page in a fresh browser context, with what went wrong collected."""
 
-    def __init__(self, browser: Any, site: Site, viewport: str) -> None:
+    def __init__(self, browser: Any, site: Site, viewport: str, axe: bool = False) -> None:
         self.site = site
         self.viewport = viewport
         self.context = browser.new_context(base_url=site.url, locale="fr-FR", **VIEWPORTS[viewport])
+        if axe:  # an init script is not subject to the page's CSP, unlike a <script> tag
+            self.context.add_init_script(path=str(AXE))
         self.blocked: list[str] = []
         self.errors: list[str] = []
         self.dialogs: list[str] = []
@@ -201,6 +207,18 @@ class Visit:
         print(f"screenshot: {path}")
         return path
 
+    def accessibility_violations(self) -> list[dict[str, Any]]:
+        """axe-core's violations on the current page (WCAG 2.1 A/AA and best practices)."""
+        return self.page.evaluate(
+            """async () => {
+                const result = await axe.run(document, {resultTypes: ["violations"]});
+                return result.violations.map((v) => ({
+                    id: v.id, impact: v.impact, help: v.help,
+                    nodes: v.nodes.slice(0, 5).map((n) => n.target.join(" ")),
+                }));
+            }"""
+        )
+
     def external_requests(self) -> list[str]:
         """Blocked requests other than the configured background's tiles."""
         return [u for u in self.blocked if not u.startswith("https://tile.openstreetmap.org/")]
@@ -210,8 +228,8 @@ class Visit:
 
 
 @contextmanager
-def visit(browser: Any, site: Site, viewport: str) -> Iterator[Visit]:
-    page = Visit(browser, site, viewport)
+def visit(browser: Any, site: Site, viewport: str, axe: bool = False) -> Iterator[Visit]:
+    page = Visit(browser, site, viewport, axe)
     try:
         yield page
     finally:
