@@ -364,3 +364,35 @@ def test_tiles_pages_are_french_and_script_free(ogc):  # noqa: F811
         assert "<script" not in page, path
         assert "unpkg.com" not in page and "cdnjs" not in page, path
         assert 'lang="fr"' in page and ("tuiles" in page.lower()), path
+
+
+def test_tiles_follow_each_viewers_access(ogc, tmp_path: Path):  # noqa: F811
+    """S23: organisation A's restricted layers, as anonymous, as other users (org B,
+    no organisation) and as A's members, with their API tokens: tiles exactly where the
+    viewer may see the dataset, 404 elsewhere, and never publicly cacheable when signed in."""
+    from tests.accounts_support import LEVELS, SEES, VIEWERS, build_matrix
+
+    matrix = build_matrix(ogc.backend, tmp_path)
+    z, y, x = tile_of(166.43, -22.2, 10)  # the matrix's seven points
+    deadline = time.monotonic() + 10
+    while get_tile(ogc, matrix.collections["public"], z, y, x).status_code != 200:
+        assert time.monotonic() < deadline, "matrix layers not published"
+        time.sleep(0.2)
+    for level in LEVELS:
+        collection = matrix.collections[level]
+        path = f"/collections/{collection}/tiles/WebMercatorQuad/{z}/{y}/{x}"
+        for viewer in VIEWERS:
+            headers = {}
+            if viewer != "anonymous":
+                headers["Authorization"] = f"Bearer {matrix.tokens[viewer]}"
+            response = httpx.get(ogc.url + path, headers=headers, timeout=30)
+            if viewer in SEES[level]:
+                assert len(decode(response, collection)) == 7, (level, viewer)
+                if viewer != "anonymous":
+                    assert "private" in response.headers["cache-control"], (level, viewer)
+            else:
+                assert response.status_code == 404, (level, viewer)
+            metadata = httpx.get(
+                ogc.url + f"/collections/{collection}/tiles", headers=headers, timeout=30
+            )
+            assert metadata.status_code == (200 if viewer in SEES[level] else 404)
