@@ -309,6 +309,8 @@ def test_reserved_slug_is_refused(catalogue):  # noqa: ANN001
     assert "réservé" in result.stdout + result.stderr
     with catalogue.backend.session() as session:
         assert service.find_dataset(session, "catalogue") is None
+    # A slug made from a title never is the reserved one (imports and harvests go on).
+    assert service.make_slug("Catalogue") == "catalogue-donnees"
 
 
 def test_live_ingest_and_delete(catalogue):  # noqa: ANN001

@@ -48,6 +48,8 @@ class NotFoundError(CatalogueError):
 
 def make_slug(text: str, max_length: int = 80) -> str:
     slug = slugify(text, max_length=max_length, word_boundary=True)
+    if slug in RESERVED_DATASET_SLUGS:  # a title "Catalogue" must not fail an import
+        slug = f"{slug}-donnees"
     return slug or "jeu-de-donnees"
 
 
