@@ -895,3 +895,107 @@ class FakeForge:
         if path == "/api/v4/projects/11/repository/files/publiccode.yml/raw":
             return Reply(PUBLICCODE.replace("Niaouli", "SIG Sud").encode(), "text/plain")
         return Reply(b'{"message": "Not Found"}', "application/json", 404)
+
+
+# --- OGC API Features and WFS 2.0 ------------------------------------------------------
+
+WFS_CAPABILITIES = """<?xml version="1.0" encoding="UTF-8"?>
+<wfs:WFS_Capabilities version="2.0.0" xmlns:wfs="http://www.opengis.net/wfs/2.0"
+  xmlns:ows="http://www.opengis.net/ows/1.1" xmlns:xlink="http://www.w3.org/1999/xlink">
+  <ows:OperationsMetadata>
+    <ows:Operation name="GetFeature">
+      <ows:Parameter name="outputFormat"><ows:AllowedValues>
+        <ows:Value>application/gml+xml; version=3.2</ows:Value>
+        <ows:Value>application/json</ows:Value>
+      </ows:AllowedValues></ows:Parameter>
+    </ows:Operation>
+  </ows:OperationsMetadata>
+  <wfs:FeatureTypeList>
+    <wfs:FeatureType xmlns:nc="https://geoserver.gouv.nc/nc">
+      <wfs:Name>nc:communes</wfs:Name>
+      <wfs:Title>Communes de Nouvelle-Calédonie</wfs:Title>
+      <wfs:Abstract>Limites communales (RGNC91-93 / Lambert NC).</wfs:Abstract>
+      <ows:Keywords><ows:Keyword>communes</ows:Keyword><ows:Keyword>limites</ows:Keyword></ows:Keywords>
+      <wfs:DefaultCRS>urn:ogc:def:crs:EPSG::3163</wfs:DefaultCRS>
+      <ows:WGS84BoundingBox>
+        <ows:LowerCorner>163.56 -22.72</ows:LowerCorner>
+        <ows:UpperCorner>168.14 -19.53</ows:UpperCorner>
+      </ows:WGS84BoundingBox>
+    </wfs:FeatureType>
+  </wfs:FeatureTypeList>
+</wfs:WFS_Capabilities>
+"""
+
+
+@dataclass
+class FakeOgc:
+    """OGC API Features (/ogc) and a GeoServer-like WFS 2.0 (/wfs) over the communes."""
+
+    base: str = ""
+    arcgis: FakeArcGis = field(default_factory=FakeArcGis)
+    real_capabilities: bool = False
+
+    def _features(self, crs3163: bool) -> list[dict]:
+        import json
+
+        from shapely.geometry import mapping
+
+        if crs3163:
+            return [
+                {"type": "Feature", "id": n + 1, "properties": props, "geometry": mapping(g)}
+                for n, (props, g) in enumerate(self.arcgis.communes)
+            ]
+        collection = json.loads(COMMUNES.read_text(encoding="utf-8"))
+        return [dict(f, id=n + 1) for n, f in enumerate(collection["features"])]
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        import json
+
+        if path == "/ogc/collections":
+            collections = [
+                {
+                    "id": "communes",
+                    "title": "Communes de Nouvelle-Calédonie",
+                    "description": "Limites communales simplifiées.",
+                    "keywords": ["communes", "limites"],
+                    "extent": {"spatial": {"bbox": [[163.56, -22.72, 168.14, -19.53]]}},
+                    "links": [
+                        {"rel": "license", "href": ETALAB, "title": "Licence Ouverte 2.0"},
+                        {"rel": "items", "href": f"{self.base}/ogc/collections/communes/items"},
+                    ],
+                }
+            ]
+            return Reply(
+                json.dumps({"collections": collections, "links": []}).encode(), "application/json"
+            )
+        if path == "/ogc/collections/communes/items":
+            limit, offset = int(query.get("limit", 10)), int(query.get("offset", 0))
+            features = self._features(False)
+            page = features[offset : offset + limit]
+            links = []
+            if offset + limit < len(features):
+                nxt = f"{self.base}/ogc/collections/communes/items?f=json&limit={limit}"
+                nxt += f"&offset={offset + limit}"
+                links.append({"rel": "next", "href": nxt, "type": "application/geo+json"})
+            body = {
+                "type": "FeatureCollection",
+                "features": page,
+                "links": links,
+                "numberMatched": len(features),
+            }
+            return Reply(json.dumps(body).encode(), "application/geo+json")
+        if path == "/wfs" and query.get("request") == "GetCapabilities":
+            if self.real_capabilities:
+                return Reply((HARVEST_FIXTURES / "wfs200_arcgis_getcapabilities.xml").read_bytes())
+            return Reply(WFS_CAPABILITIES.encode())
+        if path == "/wfs" and query.get("request") == "GetFeature":
+            count, start = int(query.get("count", 10)), int(query.get("startIndex", 0))
+            features = self._features(True)
+            body = {
+                "type": "FeatureCollection",
+                "features": features[start : start + count],
+                "numberMatched": len(features),
+                "crs": {"type": "name", "properties": {"name": "urn:ogc:def:crs:EPSG::3163"}},
+            }
+            return Reply(json.dumps(body).encode(), "application/json")
+        return Reply(b"not found", "text/plain", 404)

@@ -19,6 +19,8 @@ BUILTIN = {
     "ckan": "niaouli.harvest.sources.ckan:CkanHarvester",
     "arcgis": "niaouli.harvest.sources.arcgis:ArcGisHarvester",
     "ods": "niaouli.harvest.sources.ods:OdsHarvester",
+    "ogcapi": "niaouli.harvest.sources.ogc:OgcApiHarvester",
+    "wfs": "niaouli.harvest.sources.ogc:WfsHarvester",
     "github": "niaouli.harvest.sources.forges:GitHubHarvester",
     "gitlab": "niaouli.harvest.sources.forges:GitLabHarvester",
 }

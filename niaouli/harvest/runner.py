@@ -195,6 +195,22 @@ class _Job:
             )
         )
 
+    def orphan(self, remote_id: str) -> Dataset | None:
+        """A dataset of this organisation harvested under `remote_id` by a source that is
+        gone: the record moved to this source, and is taken over rather than duplicated."""
+        if self.source.type in ("github", "gitlab"):
+            return None
+        owned = select(HarvestedRecord.dataset_id).where(HarvestedRecord.dataset_id.is_not(None))
+        return self.session.scalar(
+            select(Dataset)
+            .where(
+                Dataset.organisation_id == self.source.organisation_id,
+                Dataset.provenance["remote_id"].as_string() == remote_id,
+                Dataset.id.not_in(owned),
+            )
+            .limit(1)
+        )
+
     def apply(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         if link is None:
             other = self.owner_elsewhere(record.remote_id)
@@ -233,7 +249,8 @@ class _Job:
         fields["provenance"] = self.provenance(record)
         fields["original_metadata"] = record.metadata_xml
         fields["access_level"] = self.access
-        dataset = link.dataset if link is not None else None
+        dataset = link.dataset if link is not None else self.orphan(record.remote_id)
+        adopted = link is None and dataset is not None
         if dataset is None:
             org = self.source.organisation
             slug = _free_slug(session, Dataset, catalogue.make_slug(fields["title"]))
@@ -254,6 +271,7 @@ class _Job:
             if before_links != after_links:
                 diff["liens"] = [before_links, after_links]
             action = ItemAction.UPDATED
+        reason = "repris d'une source supprimée (même identifiant distant)" if adopted else ""
         dataset.spatial_coverage = _coverage(record.bbox)
         for resource in [r for r in dataset.resources if r.role == LINK_ROLE]:
             dataset.resources.remove(resource)
@@ -270,7 +288,7 @@ class _Job:
             )
         session.flush()
         self._target_id = dataset.id
-        return ItemReport(record.remote_id, action, diff=diff, target=dataset.slug)
+        return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)
 
     def apply_code_project(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         session = self.session
