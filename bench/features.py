@@ -54,9 +54,17 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 DATA_DIR = OUT / "features-data"
 NOUMEA = (166.4580, -22.2758)
 STATEMENT_TIMEOUT_S = 60
+# Every server runs on uvicorn with httptools, as ours does (pyproject.toml).
 PEERS = {
-    "pygeoapi": ["pygeoapi==0.24.0", "psycopg2-binary", "geoalchemy2", "starlette", "uvicorn"],
-    "tipg": ["tipg", "uvicorn"],
+    "pygeoapi": [
+        "pygeoapi==0.24.0",
+        "psycopg2-binary",
+        "geoalchemy2",
+        "starlette",
+        "uvicorn",
+        "httptools",
+    ],
+    "tipg": ["tipg", "uvicorn", "httptools"],
 }
 SERVERS = ("niaouli", "pygeoapi", "tipg")
 SCENARIOS = ("first_page", "bbox", "offset", "by_id", "tile_z12", "tile_z8")
@@ -249,11 +257,21 @@ class Server:
                 os.killpg(self.process.pid, signal.SIGKILL)
 
 
-def uvicorn_options(port: int, workers: int) -> list[str]:
-    """Identical for the three servers."""
+SERVING = REPO / "niaouli" / "serving.py"
+
+
+def asgi_command(
+    python: Path, app: str, port: int, workers: int, factory: bool = False
+) -> list[str]:
+    """The same launcher for the three servers: uvicorn with `workers` processes on a
+    socket with TCP_NODELAY (`niaouli/serving.py`, standard library + uvicorn only; `-P`
+    keeps its folder off the peers' import path)."""
     return [
-        "--host",
-        "127.0.0.1",
+        str(python),
+        "-P",
+        str(SERVING),
+        app,
+        *(["--factory"] if factory else []),
         "--port",
         str(port),
         "--workers",
@@ -265,19 +283,12 @@ def uvicorn_options(port: int, workers: int) -> list[str]:
 
 
 def niaouli_server(data: Data, workers: int) -> Server:
-    """Our app as `niaouli serve` runs it (`niaouli.web:create_app`), under uvicorn."""
+    """Our app as `niaouli serve` runs it (`niaouli.web:create_app`, same launcher)."""
     port = free_port()
     return Server(
         "niaouli",
         f"http://127.0.0.1:{port}/ogc",
-        [
-            str(VENV_PYTHON),
-            "-m",
-            "uvicorn",
-            "niaouli.web:create_app",
-            "--factory",
-            *uvicorn_options(port, workers),
-        ],
+        asgi_command(VENV_PYTHON, "niaouli.web:create_app", port, workers, factory=True),
         niaouli_env(data.dsn),
         lambda layer: layer.collection_id,
         lambda c, z, x, y: f"/collections/{c}/tiles/WebMercatorQuad/{z}/{y}/{x}",
@@ -381,11 +392,7 @@ def pygeoapi_server(data: Data, workers: int) -> Server:
     return Server(
         "pygeoapi",
         f"http://127.0.0.1:{port}",
-        [
-            str(venv / "bin" / "uvicorn"),
-            "pygeoapi.starlette_app:APP",
-            *uvicorn_options(port, workers),
-        ],
+        asgi_command(venv / "bin" / "python", "pygeoapi.starlette_app:APP", port, workers),
         env,
         lambda layer: layer.collection_id,
         lambda c, z, x, y: f"/collections/{c}/tiles/WebMercatorQuad/{z}/{y}/{x}?f=mvt",
@@ -400,7 +407,7 @@ def tipg_server(data: Data, workers: int) -> Server:
     return Server(
         "tipg",
         f"http://127.0.0.1:{port}",
-        [str(venv / "bin" / "uvicorn"), "tipg.main:app", *uvicorn_options(port, workers)],
+        asgi_command(venv / "bin" / "python", "tipg.main:app", port, workers),
         env,
         lambda layer: f"layers.{layer.table}",
         lambda c, z, x, y: f"/collections/{c}/tiles/WebMercatorQuad/{z}/{x}/{y}",

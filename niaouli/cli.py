@@ -311,16 +311,22 @@ def demo_load() -> None:
 @main.command(help="Démarre le serveur (portail, OGC API, CSW).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
-@click.option("--workers", default=1, show_default=True, type=int)
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(1, 64),
+    envvar="NIAOULI_WORKERS",
+    help="Processus serveurs (en production : un par cœur).",
+)
 def serve(host: str, port: int, workers: int) -> None:
-    import uvicorn
-
+    from niaouli import serving
     from niaouli.services.csw.process import start_for_server
 
     csw = start_for_server(load_settings(), host, port)
     click.echo(f"Niaouli sur http://{host}:{port}/")
     try:
-        uvicorn.run(
+        serving.run(
             "niaouli.web:create_app",
             factory=True,
             host=host,

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
@@ -195,10 +196,23 @@ def _conditions(
     return conditions
 
 
+_DENSE: dict[tuple[str, int], bool] = {}
+
+
 def _dense_fids(conn: Connection, layer: LayerTable, table: sa.TableClause) -> bool:
-    """True when fids are exactly 1..feature_count (two index probes, no scan)."""
-    low, high = conn.execute(sa.select(sa.func.min(table.c.fid), sa.func.max(table.c.fid))).one()
-    return layer.feature_count == 0 or (low == 1 and high == layer.feature_count)
+    """True when fids are exactly 1..feature_count (two index probes, no scan; remembered
+    per table and count: a layer table is written once, with its catalogue row)."""
+    key = (layer.table, layer.feature_count)
+    dense = _DENSE.get(key)
+    if dense is None:
+        low, high = conn.execute(
+            sa.select(sa.func.min(table.c.fid), sa.func.max(table.c.fid))
+        ).one()
+        dense = layer.feature_count == 0 or (low == 1 and high == layer.feature_count)
+        if len(_DENSE) > 10_000:
+            _DENSE.clear()
+        _DENSE[key] = dense
+    return dense
 
 
 def _selected(layer: LayerTable, names: Sequence[str] | None) -> list[Attribute]:
@@ -208,36 +222,59 @@ def _selected(layer: LayerTable, names: Sequence[str] | None) -> list[Attribute]
     return [a for a in layer.attributes if a.name in wanted]
 
 
-def _value(attribute: Attribute, value: Any) -> Any:
-    """A database value as JSON-ready Python (both backends give the same output)."""
-    if value is None:
-        return None
-    kind = attribute.type
-    if kind == "boolean":
-        return bool(value)
-    if kind in ("date", "datetime", "time") and not isinstance(value, str):
-        return value.isoformat()
-    if kind == "json" and isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    if kind == "binary":
-        return base64.b64encode(bytes(value)).decode("ascii")
-    return value
+def _temporal(value: Any) -> Any:
+    return value if isinstance(value, str) else value.isoformat()
 
 
-def _feature(
-    row: Sequence[Any], attributes: list[Attribute], with_geometry: bool
-) -> dict[str, Any]:
-    fid = row[0]
-    offset = 1
-    geometry = None
-    if with_geometry:
-        geometry = json.loads(row[1]) if row[1] is not None else None
-        offset = 2
-    properties = {a.name: _value(a, row[offset + i]) for i, a in enumerate(attributes)}
-    return {"type": "Feature", "id": fid, "geometry": geometry, "properties": properties}
+def _json(value: Any) -> Any:
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _binary(value: Any) -> str:
+    return base64.b64encode(bytes(value)).decode("ascii")
+
+
+# How a database value becomes JSON-ready Python, per attribute type (both backends give
+# the same output); types not listed are returned as they are.
+_CONVERTERS: dict[str, Any] = {
+    "boolean": bool,
+    "date": _temporal,
+    "datetime": _temporal,
+    "time": _temporal,
+    "json": _json,
+    "binary": _binary,
+}
+
+
+def _features(
+    rows: Sequence[Sequence[Any]], attributes: list[Attribute], with_geometry: bool
+) -> list[dict[str, Any]]:
+    """GeoJSON features from rows (fid, [geometry as GeoJSON text], attributes...)."""
+    first = 2 if with_geometry else 1
+    names = [a.name for a in attributes]
+    converters = [
+        (first + i, a.name, _CONVERTERS[a.type])
+        for i, a in enumerate(attributes)
+        if a.type in _CONVERTERS
+    ]
+    result = []
+    for row in rows:
+        geometry = None
+        if with_geometry and row[1] is not None:
+            geometry = orjson.loads(row[1])
+        properties = dict(zip(names, row[first:], strict=True))
+        for index, name, convert in converters:
+            if row[index] is not None:
+                properties[name] = convert(row[index])
+        result.append(
+            {"type": "Feature", "id": row[0], "geometry": geometry, "properties": properties}
+        )
+    return result
 
 
 def _columns(
@@ -270,8 +307,10 @@ def query_page(
     """One page of features ordered by `sortby` then `fid`, and `numberMatched` if cheap."""
     table = layer.table_clause
     attributes = _selected(layer, query.properties)
-    columns, with_geometry = _columns(layer, table, attributes, query)
     conditions = _conditions(layer, table, query)
+    if not conditions and not query.sortby:
+        return _plain_page(conn, layer, query, attributes)
+    columns, with_geometry = _columns(layer, table, attributes, query)
     statement = sa.select(*columns).select_from(table)
     offset = query.offset
     if conditions:
@@ -288,7 +327,7 @@ def query_page(
     statement = statement.order_by(*order, table.c.fid).limit(query.limit + 1).offset(offset)
     rows = conn.execute(statement).all()
     has_more = len(rows) > query.limit
-    features = [_feature(row, attributes, with_geometry) for row in rows[: query.limit]]
+    features = _features(rows[: query.limit], attributes, with_geometry)
 
     if not conditions:
         matched: int | None = layer.feature_count
@@ -299,12 +338,59 @@ def query_page(
     return FeaturePage(features, matched)
 
 
+# The two most frequent statements, unfiltered pages and one feature by id, are built once
+# per layer and output shape with bound parameters: SQLAlchemy then reuses the statement
+# object's memoized cache key instead of rebuilding and re-keying it on every request.
+
+
+@functools.lru_cache(maxsize=2048)
+def _plain_page_statement(
+    layer: LayerTable,
+    attributes: tuple[Attribute, ...],
+    skip_geometry: bool,
+    output: OutputCrs,
+    keyset: bool,
+) -> tuple[sa.Select, bool]:
+    table = layer.table_clause
+    query = FeatureQuery(skip_geometry=skip_geometry, output=output)
+    columns, with_geometry = _columns(layer, table, list(attributes), query)
+    statement = sa.select(*columns).select_from(table)
+    if keyset:
+        statement = statement.where(table.c.fid > sa.bindparam("after", type_=sa.BigInteger))
+    statement = statement.order_by(table.c.fid).limit(sa.bindparam("rows", type_=sa.Integer))
+    if not keyset:
+        statement = statement.offset(sa.bindparam("skip", type_=sa.BigInteger))
+    return statement, with_geometry
+
+
+def _plain_page(
+    conn: Connection, layer: LayerTable, query: FeatureQuery, attributes: list[Attribute]
+) -> FeaturePage:
+    """A page of an unfiltered, unsorted request: fid order, keyset when fids are dense."""
+    keyset = bool(query.offset) and _dense_fids(conn, layer, layer.table_clause)
+    statement, with_geometry = _plain_page_statement(
+        layer, tuple(attributes), query.skip_geometry, query.output, keyset
+    )
+    values = {"rows": query.limit}
+    values["after" if keyset else "skip"] = query.offset
+    rows = conn.execute(statement, values).all()
+    return FeaturePage(_features(rows, attributes, with_geometry), layer.feature_count)
+
+
+@functools.lru_cache(maxsize=1024)
+def _by_id_statement(layer: LayerTable, output: OutputCrs) -> tuple[sa.Select, bool]:
+    table = layer.table_clause
+    query = FeatureQuery(output=output)
+    columns, with_geometry = _columns(layer, table, list(layer.attributes), query)
+    statement = sa.select(*columns).select_from(table)
+    return statement.where(table.c.fid == sa.bindparam("fid", type_=sa.BigInteger)), with_geometry
+
+
 def get_feature(
     conn: Connection, layer: LayerTable, fid: int, output: OutputCrs | None = None
 ) -> dict[str, Any] | None:
-    table = layer.table_clause
-    query = FeatureQuery(output=output or OutputCrs())
-    attributes = list(layer.attributes)
-    columns, with_geometry = _columns(layer, table, attributes, query)
-    row = conn.execute(sa.select(*columns).select_from(table).where(table.c.fid == fid)).first()
-    return _feature(row, attributes, with_geometry) if row is not None else None
+    statement, with_geometry = _by_id_statement(layer, output or OutputCrs())
+    row = conn.execute(statement, {"fid": fid}).first()
+    if row is None:
+        return None
+    return _features([row], list(layer.attributes), with_geometry)[0]

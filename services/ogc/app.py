@@ -68,7 +68,11 @@ class OgcService:
     async def api(self, request: Request) -> API:
         """The API publishing what this request's viewer may see (`niaouli.accounts`)."""
         viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
-        return await asyncio.to_thread(self.live.api, self.base_url(request), viewer)
+        base_url = self.base_url(request)
+        api = self.live.cached(base_url, viewer)
+        if api is not None:
+            return api
+        return await asyncio.to_thread(self.live.api, base_url, viewer)
 
     async def call(
         self, request: Request, function: ApiFunction, *args: Any, check_format: bool = True

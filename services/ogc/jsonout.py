@@ -15,13 +15,27 @@ import json
 import sys
 from typing import Any
 
+import orjson
 import pygeoapi.util
 
 _ORIGINAL = pygeoapi.util.to_json
 
 
+def _escape(text: str) -> str:
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
 def to_json(dict_: Any, pretty: bool = False) -> str:
-    """`pygeoapi.util.to_json` without altering the data."""
+    """`pygeoapi.util.to_json` without altering the data (orjson: several times faster on
+    feature pages; the standard library for what orjson refuses, such as huge integers)."""
+    if not pretty:
+        try:
+            encoded = orjson.dumps(
+                dict_, default=pygeoapi.util.json_serial, option=orjson.OPT_NON_STR_KEYS
+            )
+            return _escape(encoded.decode())
+        except (orjson.JSONEncodeError, TypeError):
+            pass
     text = json.dumps(
         dict_,
         default=pygeoapi.util.json_serial,
@@ -29,7 +43,7 @@ def to_json(dict_: Any, pretty: bool = False) -> str:
         separators=(",", ":"),
         ensure_ascii=False,
     )
-    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+    return _escape(text)
 
 
 def install() -> None:

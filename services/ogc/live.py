@@ -113,6 +113,16 @@ class LiveApi:
                 self._apis.move_to_end(base_url)
             return api
 
+    def cached(self, base_url: str, viewer: Viewer = ANONYMOUS) -> API | None:
+        """The anonymous API for `base_url` if no catalogue check is due, else None.
+
+        No I/O and no lock: the event loop can call it and skip a thread hop on most
+        requests; `api()` (in a thread) does the check and the rebuilds.
+        """
+        if viewer != ANONYMOUS or time.monotonic() - self._checked >= self.poll_interval:
+            return None
+        return self._apis.get(base_url)
+
     def _viewer_api(self, base_url: str, layers: list) -> API:
         """The API for a signed-in viewer's own set of layers (lock held)."""
         key = (base_url, frozenset(layer.collection_id for layer in layers))

@@ -8,6 +8,7 @@ in `niaouli.db.features`; this class only translates pygeoapi's arguments and er
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Sequence
@@ -81,18 +82,39 @@ def parse_datetime_parameter(value: str) -> tuple[datetime | date | None, dateti
     return instant, instant
 
 
+@functools.lru_cache(maxsize=1024)
+def _layer_table(
+    table: str,
+    attributes: tuple[tuple[str, str, str], ...],
+    has_geometry: bool,
+    feature_count: int,
+    postgis: bool,
+) -> LayerTable:
+    """One `LayerTable` per layer version, shared by the providers pygeoapi builds on every
+    request: SQLAlchemy then finds its statements' cache keys already computed."""
+    layer = LayerTable.from_schema(
+        table,
+        [{"name": n, "column": c, "type": t} for n, c, t in attributes],
+        has_geometry=has_geometry,
+        feature_count=feature_count,
+        postgis=postgis,
+    )
+    _ = layer.table_clause  # built before sharing: every thread sees the same FROM
+    return layer
+
+
 class LayerProvider(BaseProvider):
     """Features of one layer table; filters checked against the attribute schema."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
         layer = provider_def["layer"]
-        self.layer = LayerTable.from_schema(
+        self.layer = _layer_table(
             self.data,
-            layer["attributes"],
-            has_geometry=layer["has_geometry"],
-            feature_count=layer["feature_count"],
-            postgis=runtime.is_postgis(),
+            tuple((a["name"], a["column"], a["type"]) for a in layer["attributes"]),
+            bool(layer["has_geometry"]),
+            int(layer["feature_count"]),
+            runtime.is_postgis(),
         )
         self.count_cap = int(layer.get("count_cap", 10_000))
         self._fields = {a.name: dict(JSON_TYPES[a.type]) for a in self.layer.attributes}
@@ -164,8 +186,7 @@ class LayerProvider(BaseProvider):
 
     def _run(self, function: Any, *args: Any) -> Any:
         try:
-            with runtime.engine().connect() as conn:
-                return function(conn, self.layer, *args)
+            return runtime.run_read(lambda conn: function(conn, self.layer, *args))
         except DBAPIError as exc:
             LOGGER.warning("layer query failed on %s: %s", self.data, exc)
             raise ProviderQueryError(user_msg="la requête n'a pas pu aboutir") from None
