@@ -321,9 +321,11 @@ def demo_load() -> None:
 )
 def serve(host: str, port: int, workers: int) -> None:
     from niaouli import serving
+    from niaouli.harvest.scheduler import start_for_server as start_harvest_scheduler
     from niaouli.services.csw.process import start_for_server
 
     csw = start_for_server(load_settings(), host, port)
+    harvests = start_harvest_scheduler(load_settings())
     click.echo(f"Niaouli sur http://{host}:{port}/")
     try:
         serving.run(
@@ -335,6 +337,8 @@ def serve(host: str, port: int, workers: int) -> None:
             log_level="info",
         )
     finally:
+        if harvests is not None:
+            harvests.stop()
         if csw is not None:
             csw.stop()
 

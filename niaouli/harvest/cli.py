@@ -209,3 +209,21 @@ def harvest_show(slug: str, limit: int) -> None:
             for item in job.items:
                 if item.action == ItemAction.FAILED:
                     click.echo(f"      échec {item.remote_id} : {item.reason}")
+
+
+@harvest.command("worker", help="Moissonne les sources dont le calendrier est échu, en boucle.")
+@click.option("--once", is_flag=True, help="Un seul passage, puis s'arrête.")
+@click.option("--tick", default=60.0, show_default=True, help="Secondes entre deux passages.")
+def harvest_worker(once: bool, tick: float) -> None:
+    import time
+
+    from niaouli.harvest.scheduler import run_due
+    from niaouli.settings import load_settings
+
+    settings = load_settings()
+    engine = get_engine(settings)
+    while True:
+        run_due(engine, settings, echo=click.echo)
+        if once:
+            return
+        time.sleep(tick)

@@ -17,7 +17,7 @@ from __future__ import annotations
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,7 @@ from niaouli.db.layers import layer_store
 from niaouli.harvest import registry
 from niaouli.harvest.base import (
     EnumerationError,
+    HarvestError,
     RecordDeleted,
     RecordFailure,
     RemoteRecord,
@@ -378,10 +379,7 @@ def run_source(
             last_success=last_success.isoformat() if last_success else None,
         )
         if not dry_run:
-            job = HarvestJob(source_id=source.id, dry_run=False, status=JobStatus.RUNNING)
-            session.add(job)
-            session.commit()
-            report.job_id = job.id
+            report.job_id = _claim(session, source.id)
 
     fetcher = Fetcher(allow_private_network=allow_private, limits=limits or Limits())
     harvester = cls(config, fetcher)
@@ -524,6 +522,51 @@ def _run(
             session, harvester, record, target, organisation, source_id, settings, engine, report
         )
     _finish(session, report)
+
+
+STALE_AFTER = timedelta(hours=6)
+
+
+class HarvestBusyError(HarvestError):
+    """Another job of the same source is running (another process or worker)."""
+
+
+def _aware(value: datetime) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def _claim(session: Session, source_id: int) -> int:
+    """Insert this run's job row; refuse when another run of the source is under way.
+
+    The row is committed first, then the other running rows are looked at: of two
+    processes racing, at least one sees the other and backs off (both may, and retry at
+    the next tick), so a source is never harvested twice at once. Running rows older
+    than `STALE_AFTER` belong to killed processes: they are marked failed.
+    """
+    job = HarvestJob(source_id=source_id, dry_run=False, status=JobStatus.RUNNING)
+    session.add(job)
+    session.commit()
+    others = session.scalars(
+        select(HarvestJob).where(
+            HarvestJob.source_id == source_id,
+            HarvestJob.status == JobStatus.RUNNING,
+            HarvestJob.id != job.id,
+        )
+    ).all()
+    busy = False
+    for other in others:
+        if utcnow() - _aware(other.started_at) > STALE_AFTER:
+            other.status = JobStatus.FAILED
+            other.finished_at = utcnow()
+            other.message = "moisson interrompue (processus arrêté) : rien n'a été supprimé"
+        else:
+            busy = True
+    if busy:
+        session.delete(job)
+        session.commit()
+        raise HarvestBusyError("une moisson de cette source est déjà en cours")
+    session.commit()
+    return job.id
 
 
 def _reason(exc: Exception) -> str:
