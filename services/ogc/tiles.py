@@ -139,11 +139,10 @@ def render(
     headers = {"etag": f'"{version}"', "cache-control": CACHE_CONTROL, "vary": "Accept-Encoding"}
     if if_none_match and _matches(if_none_match, version):
         return TileAnswer(HTTPStatus.NOT_MODIFIED, b"", headers)
-    database = runtime.engine()
     layer = _layer_table(feature, runtime.is_postgis())
     try:
-        with database.connect() as conn:
-            body = db_tiles.render_tile(conn, layer, collection_id, tile)
+        # The reader engine: autocommit, no pre-ping (one round trip on PostGIS).
+        body = runtime.run_read(lambda conn: db_tiles.render_tile(conn, layer, collection_id, tile))
     except DBAPIError as exc:
         LOGGER.warning("tile %s/%s/%s of %s failed: %s", z, y, x, collection_id, exc)
         return _error(
