@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 
 from niaouli.accounts import ratelimit, resets, sessions, tokens, users
 from niaouli.accounts.models import Role, TokenScope, User
+from niaouli.accounts.oidc import oidc_settings
 from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
 from niaouli.accounts.secrets import secret_key
 from niaouli.accounts.sessions import SESSION_LIFETIME
@@ -55,13 +56,21 @@ class AccountPages:
         self.secure = public_url.startswith("https://")
         self.csrf = Csrf(self.key, self.secure)
         self.signer = session_signer(self.key)
+        sso = oidc_settings()
+        self.oidc_label = sso.label if sso is not None else None
 
     # --- helpers -----------------------------------------------------------------------
 
     def page(self, request: Request, template: str, status: int = 200, **context: Any) -> Response:
         token, seed = self.csrf.prepare(request)
         response = self.portal.render(
-            request, template, status, csrf_field=FIELD, csrf=token, **context
+            request,
+            template,
+            status,
+            csrf_field=FIELD,
+            csrf=token,
+            oidc_label=self.oidc_label,
+            **context,
         )
         response.headers["Cache-Control"] = "private, no-store"
         return self.csrf.set_cookie(response, seed)

@@ -15,6 +15,7 @@ from niaouli.portal.common import Portal
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.members import MemberPages
+from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
@@ -59,6 +60,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     accounts = AccountPages(portal)
     members = MemberPages(accounts)
     team = "/organisations/{slug}/membres"
+    sso = oidc_app(accounts)  # OpenID Connect, when NIAOULI_OIDC_* is set
     public_map = PublicMap(portal)
     feeds = Feeds(portal)
 
@@ -106,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(team, members.page),
             Route(team, members.add, methods=["POST"]),
             Route(team + "/{user_id}/retirer", members.remove, methods=["POST"]),
+            *([Mount("/connexion/oidc", app=sso)] if sso is not None else []),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(SecurityHeaders)],

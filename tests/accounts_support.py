@@ -116,8 +116,11 @@ def build_matrix(backend: Backend, tmp: Path) -> Matrix:
 class LoggedServer:
     """`niaouli serve` on a free port whose stderr (the server log) goes to a file."""
 
-    def __init__(self, backend: Backend, log_path: Path) -> None:
+    def __init__(
+        self, backend: Backend, log_path: Path, extra_env: dict[str, str] | None = None
+    ) -> None:
         self.backend = backend
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log_path = log_path
@@ -131,6 +134,7 @@ class LoggedServer:
         env = self.backend.env()
         env.pop("NIAOULI_PUBLIC_URL", None)
         env.pop("NIAOULI_SECRET_KEY", None)
+        env.update(self.extra_env)
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
         self.process = subprocess.Popen(
             [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],

@@ -1,0 +1,82 @@
+"""OpenID Connect sign-in (e.g. the government's single sign-on): settings and accounts.
+
+The protocol itself (discovery, PKCE, state, nonce, token exchange, ID token signature
+and claims) is Authlib's (`portal/oidc.py`); this module decides which account an
+identity opens:
+
+1. the account already linked to this (issuer, subject);
+2. else the account with the same e-mail, when the provider says it verified it (the
+   identity is then linked to it);
+3. else a new account, without password, with the provider's e-mail and name.
+
+A provider that sends no verified e-mail cannot create or link an account.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from niaouli.accounts.models import User
+from niaouli.accounts.users import AccountError, create_user, find_user
+from niaouli.catalogue.models import utcnow
+
+DEFAULT_LABEL = "Se connecter avec le compte de l'administration"
+
+
+@dataclass(frozen=True)
+class OidcSettings:
+    issuer: str
+    client_id: str
+    client_secret: str
+    label: str
+
+    @property
+    def metadata_url(self) -> str:
+        return self.issuer.rstrip("/") + "/.well-known/openid-configuration"
+
+
+def oidc_settings() -> OidcSettings | None:
+    """From `NIAOULI_OIDC_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET` (`_LABEL`); None if unset."""
+    issuer = os.environ.get("NIAOULI_OIDC_ISSUER", "").strip()
+    client_id = os.environ.get("NIAOULI_OIDC_CLIENT_ID", "").strip()
+    if not issuer or not client_id:
+        return None
+    return OidcSettings(
+        issuer=issuer,
+        client_id=client_id,
+        client_secret=os.environ.get("NIAOULI_OIDC_CLIENT_SECRET", ""),
+        label=os.environ.get("NIAOULI_OIDC_LABEL", "").strip() or DEFAULT_LABEL,
+    )
+
+
+def user_for_identity(session: Session, claims: dict[str, Any]) -> User:
+    """The account these validated ID token claims open (see the module docstring)."""
+    issuer, subject = str(claims.get("iss", "")), str(claims.get("sub", ""))
+    if not issuer or not subject:
+        raise AccountError("réponse du fournisseur d'identité incomplète")
+    user = session.scalar(
+        select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
+    )
+    if user is None:
+        email = claims.get("email")
+        if not email or claims.get("email_verified") is not True:
+            raise AccountError(
+                "le fournisseur d'identité n'a pas transmis d'adresse électronique vérifiée"
+            )
+        user = find_user(session, str(email))
+        if user is None:
+            name = str(claims.get("name") or claims.get("preferred_username") or "")
+            user = create_user(session, str(email), name or str(email).split("@")[0], None)
+        elif user.oidc_subject is not None:
+            raise AccountError("ce compte est déjà lié à une autre identité")
+        user.oidc_issuer, user.oidc_subject = issuer, subject
+    if not user.is_active:
+        raise AccountError("ce compte est désactivé")
+    user.last_login_at = utcnow()
+    session.flush()
+    return user
