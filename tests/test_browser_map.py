@@ -60,6 +60,8 @@ def open_drawer_on_phone(v: Visit) -> None:
         assert not v.page.locator("#carte-filtre").is_visible()  # the drawer starts closed
         toggle.click()
         assert toggle.get_attribute("aria-expanded") == "true"
+        panel = v.page.locator("#carte-panneau").bounding_box()
+        assert panel["height"] > 400 and panel["width"] > 300  # a drawer, not a sliver
     else:
         assert not toggle.is_visible()  # the panel is always there on a desktop
     assert v.page.locator("#carte-filtre").is_visible()
@@ -101,6 +103,7 @@ def test_toggling_a_layer_removes_its_features(chromium, site, viewport):  # noq
         v.wait_for_map()
         assert rendered(v, f"{COMMUNES}:surface")
         open_drawer_on_phone(v)
+        v.screenshot("carte-couches")
         box = v.page.locator(f'.carte-couche[data-collection="{COMMUNES}"] input[type=checkbox]')
         box.uncheck()
         v.page.wait_for_function(

@@ -15,7 +15,7 @@ from niaouli.portal.public_map import parse_background
 from starlette.testclient import TestClient
 
 from niaouli.settings import DEFAULT_MAP_BACKGROUND
-from tests.portal_support import populate
+from tests.portal_support import populate, validate_html5
 
 
 def client_for(backend, background: str) -> TestClient:
@@ -51,6 +51,13 @@ def test_map_lists_public_layers_only(backend):
         csp = response.headers["content-security-policy"]
         assert "img-src 'self' data: blob:;" in csp and "connect-src 'self';" in csp
         assert '<a href="/carte" aria-current="page">Carte</a>' in html
+
+
+def test_map_page_is_valid_html5(backend, tmp_path):
+    populate(backend)
+    with client_for(backend, DEFAULT_MAP_BACKGROUND) as client:
+        messages = validate_html5({"carte": client.get("/carte").text}, tmp_path)
+    assert messages == [], "\n".join(messages)
 
 
 def test_background_origin_is_allowed_by_the_csp_of_the_map_only(backend):
