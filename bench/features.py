@@ -9,8 +9,10 @@ are written once to `bench/out/` (cached, git-ignored; same generator as
 `bench/ingest.py`) and loaded with the real `niaouli ingest` into a scratch database
 (`niaouli_bench_features`, kept between runs). The peers get their own virtualenvs under
 `bench/out/` (pygeoapi 0.24 with its PostgreSQL and MVT-postgresql providers, tipg from
-PyPI) and read the SAME tables. The three servers run side by side under uvicorn with
-the same number of workers and the same options; for each scenario, each server is
+PyPI) and read the SAME tables. The three servers run side by side, started by the same
+launcher (`niaouli/serving.py`: uvicorn with httptools, the same number of workers, on a
+socket with TCP_NODELAY — uvicorn's own multi-worker socket adds 40 ms to every
+response, which would hide every other difference); for each scenario, each server is
 warmed up then loaded by the same `wrk` command (fixed duration, same connections), one
 server after the other. Before loading, one request per server and scenario is checked
 (status 200, feature count, id, non-empty tile with the expected number of features):
@@ -222,7 +224,7 @@ class Server:
     log: Path | None = None
 
     def start(self) -> None:
-        self.log = OUT / f"server-{self.name}.log"
+        self.log = OUT / f"server-{self.name}-{self.base.split(':')[2].split('/')[0]}.log"
         self.process = subprocess.Popen(
             self.command,
             env=self.env,
@@ -373,7 +375,8 @@ def pygeoapi_server(data: Data, workers: int) -> Server:
     """Stock pygeoapi 0.24: its own Starlette app, PostgreSQL and MVT-postgresql providers."""
     venv = ensure_venv("pygeoapi")
     port = free_port()
-    config, openapi = OUT / "pygeoapi-bench.yml", OUT / "pygeoapi-bench-openapi.yml"
+    # Named after the port: two runs at once do not overwrite each other's files.
+    config, openapi = OUT / f"pygeoapi-{port}.yml", OUT / f"pygeoapi-{port}-openapi.yml"
     config.write_text(yaml.safe_dump(pygeoapi_config(data, port), sort_keys=False))
     env = dict(os.environ, PYGEOAPI_CONFIG=str(config), PYGEOAPI_OPENAPI=str(openapi))
     subprocess.run(

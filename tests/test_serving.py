@@ -1,0 +1,108 @@
+"""`niaouli serve --workers N`: accepted connections get TCP_NODELAY (no 40 ms stall).
+
+Why it matters: a response is written in two parts (headers, then body); without
+TCP_NODELAY, Nagle's algorithm holds the body until the client's delayed ACK, about 40 ms
+later, on every request. uvicorn's own multi-worker socket has protocol 0, for which
+asyncio never sets the option; ours is bound with IPPROTO_TCP.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+
+import httpx
+import uvicorn
+
+from niaouli import serving
+
+
+def _nodelay_of_accepted(listener: socket.socket) -> int:
+    """TCP_NODELAY of a connection accepted by asyncio on `listener` (as uvicorn does)."""
+
+    async def scenario() -> int:
+        found: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+
+        async def on_connect(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            sock = writer.get_extra_info("socket")
+            found.set_result(sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
+            writer.close()
+
+        server = await asyncio.start_server(on_connect, sock=listener)
+        port = listener.getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        value = await asyncio.wait_for(found, 5)
+        writer.close()
+        server.close()
+        return value
+
+    return asyncio.run(scenario())
+
+
+def test_accepted_connections_have_nodelay() -> None:
+    listener = serving.tcp_socket("127.0.0.1", 0)
+    assert listener.proto == socket.IPPROTO_TCP
+    assert _nodelay_of_accepted(listener) != 0
+
+
+def test_uvicorn_own_worker_socket_lacks_it() -> None:
+    """The reason for `serving`: if uvicorn fixes this, `serving` can go."""
+    config = uvicorn.Config("niaouli.web:create_app", host="127.0.0.1", port=0, workers=2)
+    listener = config.bind_socket()
+    assert _nodelay_of_accepted(listener) == 0
+
+
+def test_serve_answers_quickly_on_one_connection(tmp_path) -> None:  # noqa: ANN001
+    """Two workers, 30 keep-alive requests on one connection: far below 30 × 40 ms."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    app = tmp_path / "tinyapp.py"
+    app.write_text(
+        "async def app(scope, receive, send):\n"
+        "    if scope['type'] != 'http':\n"
+        "        return\n"
+        "    await send({'type': 'http.response.start', 'status': 200,\n"
+        "                'headers': [(b'content-type', b'text/plain')]})\n"
+        "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
+    )
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = dict(os.environ, PYTHONPATH=str(tmp_path))
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "niaouli.serving",
+            "tinyapp:app",
+            "--port",
+            str(port),
+            "--workers",
+            "2",
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],  # fmt: skip
+        env=env,
+    )
+    try:
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as client:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    client.get("/")
+                    break
+                except httpx.TransportError:
+                    assert time.monotonic() < deadline, "server did not start"
+                    time.sleep(0.2)
+            started = time.perf_counter()
+            for _ in range(30):
+                assert client.get("/").text == "ok"
+            elapsed = time.perf_counter() - started
+        assert elapsed < 0.6, f"30 requests took {elapsed:.2f} s (40 ms stall per response?)"
+    finally:
+        process.terminate()
+        process.wait(timeout=15)
