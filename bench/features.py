@@ -144,6 +144,8 @@ def prepare_data(dsn: str, points: int, hexagons: int, reload: bool) -> Data:
             )
             print(f"  {slug} : {time.perf_counter() - started:.1f} s", flush=True)
         found = {slug: _layer(dsn, slug) for slug in wanted}
+    else:
+        _niaouli(dsn, "db", "upgrade")  # the schema follows the code between runs
     # The same ceiling for every server: a runaway query cannot hold a core for minutes.
     scalar(
         dsn,
