@@ -106,7 +106,7 @@ def wait_for(condition, seconds: float = 10) -> float:  # noqa: ANN001
 
 
 @contextmanager
-def serve(backend: Backend, timeout: float = 30) -> Iterator[OgcServer]:
+def serve(backend: Backend, timeout: float = 30, workers: int = 1) -> Iterator[OgcServer]:
     """`niaouli serve` as a subprocess on a free loopback port, stopped afterwards."""
     port = free_port()
     env = backend.env()
@@ -114,7 +114,8 @@ def serve(backend: Backend, timeout: float = 30) -> Iterator[OgcServer]:
     log = backend.settings.data_dir / "serve.log"
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [str(NIAOULI), "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [str(NIAOULI), "serve", "--host", "127.0.0.1", "--port", str(port)]
+            + ["--workers", str(workers)],
             env=env,
             stdout=out,
             stderr=subprocess.STDOUT,

@@ -20,7 +20,7 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import AccessLevel
 from tests.conftest import FIXTURES
-from tests.ogc_support import ORG, XSS, ogc, wait_for  # noqa: F401 - fixture
+from tests.ogc_support import ORG, XSS, ogc, serve, wait_for  # noqa: F401 - fixture
 
 ITEMS = "/collections/catalogue/items"
 PERSONAL_EMAIL = "jean.dupont@exemple.nc"
@@ -338,6 +338,34 @@ def test_live_ingest_and_delete(catalogue):  # noqa: ANN001
     wait_for(lambda: catalogue.get(f"{ITEMS}/{slug}").status_code == 404)
     assert slug not in _ids(catalogue)
     assert _items(catalogue, resulttype="hits")["numberMatched"] == before
+
+
+def test_live_in_every_worker(catalogue):  # noqa: ANN001
+    """Two server processes: each answers from the catalogue itself, none lags behind."""
+    if catalogue.backend.name != "postgis":
+        # Starting a second, two-process server costs ~20 s on a busy machine; the
+        # behaviour does not depend on the backend, so once is enough.
+        pytest.skip("multi-process serving is checked once, on PostGIS")
+    slug = "fiche-deux-processus"
+
+    def everywhere(status: int) -> bool:  # new connections: spread over the workers
+        return all(server.get(f"{ITEMS}/{slug}").status_code == status for _ in range(12))
+
+    with serve(catalogue.backend, timeout=60, workers=2) as server:
+        assert everywhere(404)
+        catalogue.backend.run(
+            "ingest",
+            str(FIXTURES / "communes.gpkg"),
+            "--org",
+            ORG,
+            "--dataset",
+            slug,
+            "--progress",
+            "none",
+        )
+        wait_for(lambda: everywhere(200), 15)  # (12 requests a round: slow on a busy machine)
+        catalogue.backend.run("dataset", "delete", slug)
+        wait_for(lambda: everywhere(404), 15)
 
 
 def test_access_change_applies_at_once(catalogue):  # noqa: ANN001
