@@ -419,6 +419,8 @@ def test_html_pages_are_french_and_local(catalogue, path):  # noqa: ANN001
         assert "Sites visités &lt;script&gt;" in listing and XSS not in listing
     elif path.endswith("/population-communes-nc"):
         assert "sans emprise géographique" in html
+    elif path == "/collections/catalogue":
+        assert "Rechercher dans les fiches" in html and "Systèmes de coordonnées" not in html
     elif path.endswith("/communes-nc"):
         assert "Communes de Nouvelle-Calédonie" in html and "Licence" in html
         assert 'data-source="record-data"' in html
