@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts import ratelimit, resets, sessions, tokens, users
+from niaouli.accounts import audit, ratelimit, resets, sessions, tokens, users
 from niaouli.accounts.models import Role, TokenScope, User
 from niaouli.accounts.oidc import oidc_settings
 from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
@@ -97,6 +97,9 @@ class AccountPages:
         )
         return response
 
+    def actor(self, request: Request, user_id: int | None, via: str = "session") -> audit.Actor:
+        return audit.Actor(user_id, via, request.client.host if request.client else None)
+
     def site_url(self, request: Request) -> str:
         return os.environ.get("NIAOULI_PUBLIC_URL", "").rstrip("/") or base_url(request)
 
@@ -116,13 +119,17 @@ class AccountPages:
 
         def attempt() -> tuple[str, str | None]:
             with Session(self.portal.engine) as session, session.begin():
+                nobody = audit.Actor(None, "session", client)
                 if ratelimit.is_blocked(session, keys):
+                    audit.record(session, nobody, "auth.sign_in_blocked", subject=email)
                     return "blocked", None
                 user = users.authenticate(session, email, password)
                 if user is None:
                     ratelimit.record_failure(session, keys)
+                    audit.record(session, nobody, "auth.sign_in_failed", subject=email)
                     return "failed", None
                 ratelimit.clear(session, keys)
+                audit.record(session, self.actor(request, user.id), "auth.sign_in")
                 return "ok", sessions.start(session, user)
 
         outcome, secret = await run_in_threadpool(attempt)
@@ -158,6 +165,7 @@ class AccountPages:
         def create() -> str:
             with Session(self.portal.engine) as session, session.begin():
                 user = users.create_user(session, email, name, password)
+                audit.record(session, self.actor(request, user.id), "auth.sign_up")
                 return sessions.start(session, user)
 
         try:
@@ -186,7 +194,9 @@ class AccountPages:
             except Exception:  # noqa: BLE001 - nothing to end
                 return
             with Session(self.portal.engine) as session, session.begin():
-                sessions.end(session, secret)
+                user_id = sessions.end(session, secret)
+                if user_id is not None:
+                    audit.record(session, self.actor(request, user_id), "auth.sign_out")
 
         if cookie:
             await run_in_threadpool(end)
@@ -211,7 +221,9 @@ class AccountPages:
                     return False
                 # Counted like a failure: at most a few links per address and client.
                 ratelimit.record_failure(session, keys)
-                resets.request_reset(session, email, site)
+                if resets.request_reset(session, email, site) is not None:
+                    user = users.get_user(session, email)
+                    audit.record(session, self.actor(request, user.id), "auth.reset_requested")
                 return True
 
         if not await run_in_threadpool(request_link):
@@ -243,6 +255,7 @@ class AccountPages:
         def complete() -> str | None:
             with Session(self.portal.engine) as session, session.begin():
                 user = resets.complete_reset(session, secret, password)
+                audit.record(session, self.actor(request, user.id), "auth.reset_completed")
                 return sessions.start(session, user)
 
         try:
@@ -321,6 +334,14 @@ class AccountPages:
                 user = session.get(User, user_id)
                 assert user is not None
                 token, secret = tokens.create_token(session, user, name, scope)
+                audit.record(
+                    session,
+                    self.actor(request, user_id),
+                    "token.create",
+                    prefix=token.prefix,
+                    scope=scope,
+                    name=token.name,
+                )
                 return token.name, secret
 
         error, created = None, None
@@ -353,7 +374,10 @@ class AccountPages:
             with Session(self.portal.engine) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
-                tokens.revoke_token(session, user, int(raw))
+                token = tokens.revoke_token(session, user, int(raw))
+                audit.record(
+                    session, self.actor(request, user_id), "token.revoke", prefix=token.prefix
+                )
 
         try:
             await run_in_threadpool(revoke)

@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts import users
+from niaouli.accounts import audit, users
 from niaouli.accounts.models import Role, User
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
@@ -86,6 +86,14 @@ class MemberPages:
                         "aucun compte pour cette adresse : la personne doit d'abord en créer un"
                     )
                 users.set_membership(session, org, user, role)
+                audit.record(
+                    session,
+                    self.accounts.actor(request, identity_for(request).user_id),
+                    "member.set",
+                    subject=user.email,
+                    organisation_id=org.id,
+                    role=role,
+                )
 
         return await self._apply(request, change)
 
@@ -105,6 +113,13 @@ class MemberPages:
                 if user is None:
                     raise not_found()
                 users.remove_membership(session, org, user)
+                audit.record(
+                    session,
+                    self.accounts.actor(request, identity_for(request).user_id),
+                    "member.remove",
+                    subject=user.email,
+                    organisation_id=org.id,
+                )
 
         return await self._apply(request, change)
 

@@ -22,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from niaouli.accounts import oidc, sessions
+from niaouli.accounts import audit, oidc, sessions
 from niaouli.accounts.users import AccountError
 
 LOGGER = logging.getLogger("niaouli.accounts")
@@ -67,7 +67,9 @@ class OidcPages:
 
         def open_session() -> str:
             with Session(self.accounts.portal.engine) as session, session.begin():
-                user = oidc.user_for_identity(session, claims)
+                user, how = oidc.user_for_identity(session, claims)
+                actor = self.accounts.actor(request, user.id, via="oidc")
+                audit.record(session, actor, "auth.sign_in", account=how)
                 return sessions.start(session, user)
 
         try:

@@ -175,3 +175,18 @@ def sign_in(http: httpx.Client, email: str, password: str = PASSWORD) -> httpx.R
     return http.post(
         "/connexion", data={"csrf": token, "email": email, "password": password, "next": "/"}
     )
+
+
+def audit_actions(backend: Backend) -> list[tuple[str, str | None, str]]:
+    """The audit log, oldest first: (action, actor's e-mail, subject)."""
+    from sqlalchemy import select
+
+    from niaouli.accounts.models import AuditEvent, User
+
+    with backend.session() as session:
+        rows = session.execute(
+            select(AuditEvent.action, User.email, AuditEvent.subject)
+            .outerjoin(User, User.id == AuditEvent.actor_id)
+            .order_by(AuditEvent.id)
+        ).all()
+    return [(action, email, subject) for action, email, subject in rows]

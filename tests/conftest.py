@@ -34,6 +34,7 @@ CATALOGUE_TABLES = (
     "reuse_datasets, event_datasets, code_project_datasets, resources, layers, reuses, "
     "events, code_projects, datasets, organisations, csw_records, "
     "users, memberships, api_tokens, user_sessions, password_resets, login_failures, "
+    "audit_events, "
     "harvested_records, harvest_job_items, harvest_jobs, harvest_sources"
 )
 

@@ -22,6 +22,7 @@ from tests.accounts_support import (
     PASSWORD,
     SEES,
     VIEWERS,
+    audit_actions,
     build_matrix,
     email_of,
     slug_of,
@@ -219,6 +220,9 @@ def test_command_line(backend, org):
     with backend.session() as session:
         user = session.scalar(select(User).where(User.email == "cli@exemple.nc"))
         assert user.is_platform_admin and user.password_hash.startswith("$argon2id$")
+    actions = [line.split("\t")[1] for line in backend.run("audit", "list").stdout.splitlines()]
+    assert actions == ["token.revoke", "user.promote", "token.create", "member.set", "user.create"]
+    assert "gouvernement-nc" in backend.run("audit", "list", "--org", org).stdout
 
 
 def test_only_editors_of_the_organisation_publish(backend, tmp_path):
@@ -254,6 +258,12 @@ def test_only_editors_of_the_organisation_publish(backend, tmp_path):
             publish(session, dataset, read_only)
     with backend.session() as session:
         assert service.find_dataset(session, slug_of("draft")).access_level.value == "draft"
+    published = [a for a in audit_actions(backend) if a[0].startswith("dataset.")]
+    assert published == [
+        (action, email_of(name), slug_of("draft"))
+        for name in ("editor_a", "admin_a", "platform_admin")
+        for action in ("dataset.publish", "dataset.unpublish")
+    ]
 
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)

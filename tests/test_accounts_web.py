@@ -22,6 +22,7 @@ from tests.accounts_support import (
     SEES,
     VIEWERS,
     LoggedServer,
+    audit_actions,
     build_matrix,
     csrf_of,
     email_of,
@@ -124,6 +125,21 @@ def test_sign_up_in_out_reset_csrf_and_throttle(server):
         blocked = sign_in(http, "lea@exemple.nc", new)
         assert blocked.status_code == 429 and "Trop de tentatives" in blocked.text
         assert sign_in(http, "personne@exemple.nc", "x" * 12).status_code == 400
+
+    # Every step is in the audit log, with its actor; nothing for the unknown address.
+    log = audit_actions(server.backend)
+    lea = "lea@exemple.nc"
+    assert [a for a in log if a[1] == lea] == [
+        ("auth.sign_up", lea, ""),
+        ("auth.sign_out", lea, ""),
+        ("auth.sign_in", lea, ""),
+        ("auth.reset_requested", lea, ""),
+        ("auth.reset_completed", lea, ""),
+        ("auth.sign_in", lea, ""),
+    ]
+    failed = [a for a in log if a[0] == "auth.sign_in_failed"]
+    assert ("auth.sign_in_failed", None, "lea@exemple.nc") in failed and len(failed) == 8
+    assert [a[0] for a in log].count("auth.sign_in_blocked") == 2
 
 
 def _portal_view(http: httpx.Client, matrix) -> dict[str, object]:  # noqa: ANN001
@@ -312,3 +328,10 @@ def test_only_organisation_admins_manage_members(backend, tmp_path):
             )
             assert demoted.status_code == 400
             assert "gérer les membres" in http.get("/compte").text
+
+    # Only the allowed changes are in the audit log; refusals left nothing.
+    changes = [a for a in audit_actions(backend) if a[0].startswith("member.")]
+    assert changes == [
+        ("member.set", email_of("admin_a"), target),
+        ("member.set", email_of("platform_admin"), target),
+    ]

@@ -11,7 +11,7 @@ import sys
 import click
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import tokens, users
+from niaouli.accounts import audit, tokens, users
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.db.engine import get_engine
@@ -46,6 +46,9 @@ def user_create(email: str, name: str | None, password_stdin: bool, admin: bool)
                 session, email, name or email.split("@")[0], password, is_platform_admin=admin
             )
             label = f"{created.email} (administrateur)" if admin else created.email
+            audit.record(
+                session, audit.COMMAND_LINE, "user.create", subject=created.email, admin=admin
+            )
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"compte créé : {label}")
@@ -57,7 +60,9 @@ def user_create(email: str, name: str | None, password_stdin: bool, admin: bool)
 def user_promote(email: str, revoke: bool) -> None:
     try:
         with Session(get_engine()) as session, session.begin():
-            users.set_platform_admin(session, email, not revoke)
+            changed = users.set_platform_admin(session, email, not revoke)
+            action = "user.demote" if revoke else "user.promote"
+            audit.record(session, audit.COMMAND_LINE, action, subject=changed.email)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"{email} : {"n'est plus" if revoke else 'est'} administrateur de la plateforme")
@@ -69,7 +74,9 @@ def user_promote(email: str, revoke: bool) -> None:
 def user_disable(email: str, enable: bool) -> None:
     try:
         with Session(get_engine()) as session, session.begin():
-            users.set_active(session, email, enable)
+            changed = users.set_active(session, email, enable)
+            action = "user.enable" if enable else "user.disable"
+            audit.record(session, audit.COMMAND_LINE, action, subject=changed.email)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"compte {'réactivé' if enable else 'désactivé'} : {email}")
@@ -82,7 +89,9 @@ def user_password(email: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     try:
         with Session(get_engine()) as session, session.begin():
-            users.set_password(session, users.get_user(session, email), password)
+            account = users.get_user(session, email)
+            users.set_password(session, account, password)
+            audit.record(session, audit.COMMAND_LINE, "user.password", subject=account.email)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"mot de passe changé : {email}")
@@ -111,10 +120,18 @@ def token() -> None:
 def token_create(email: str, name: str, scope: str) -> None:
     try:
         with Session(get_engine()) as session, session.begin():
-            created, secret = tokens.create_token(
-                session, users.get_user(session, email), name, scope
-            )
+            owner = users.get_user(session, email)
+            created, secret = tokens.create_token(session, owner, name, scope)
             prefix = created.prefix
+            audit.record(
+                session,
+                audit.COMMAND_LINE,
+                "token.create",
+                subject=owner.email,
+                prefix=prefix,
+                scope=scope,
+                name=created.name,
+            )
     except AccountError as exc:
         _fail(str(exc))
     click.echo(secret)
@@ -147,8 +164,16 @@ def token_list(email: str) -> None:
 def token_revoke(email: str, token_ref: str) -> None:
     try:
         with Session(get_engine()) as session, session.begin():
-            revoked = tokens.revoke_token(session, users.get_user(session, email), token_ref)
+            owner = users.get_user(session, email)
+            revoked = tokens.revoke_token(session, owner, token_ref)
             label = f"{revoked.prefix}… « {revoked.name} »"
+            audit.record(
+                session,
+                audit.COMMAND_LINE,
+                "token.revoke",
+                subject=owner.email,
+                prefix=revoked.prefix,
+            )
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"jeton révoqué : {label}")
@@ -167,7 +192,16 @@ def member_add(organisation: str, email: str, role: str) -> None:
     try:
         with Session(get_engine()) as session, session.begin():
             org = service.get_organisation(session, organisation)
-            users.set_membership(session, org, users.get_user(session, email), role)
+            member_user = users.get_user(session, email)
+            users.set_membership(session, org, member_user, role)
+            audit.record(
+                session,
+                audit.COMMAND_LINE,
+                "member.set",
+                subject=member_user.email,
+                organisation_id=org.id,
+                role=role,
+            )
     except (AccountError, service.CatalogueError) as exc:
         _fail(str(exc))
     click.echo(f"{email} : {ROLE_LABELS[users.parse_role(role)]} de {organisation}")
@@ -180,7 +214,15 @@ def member_remove(organisation: str, email: str) -> None:
     try:
         with Session(get_engine()) as session, session.begin():
             org = service.get_organisation(session, organisation)
-            users.remove_membership(session, org, users.get_user(session, email))
+            member_user = users.get_user(session, email)
+            users.remove_membership(session, org, member_user)
+            audit.record(
+                session,
+                audit.COMMAND_LINE,
+                "member.remove",
+                subject=member_user.email,
+                organisation_id=org.id,
+            )
     except (AccountError, service.CatalogueError) as exc:
         _fail(str(exc))
     click.echo(f"{email} n'est plus membre de {organisation}")
@@ -198,6 +240,48 @@ def member_list(organisation: str) -> None:
             click.echo(f"{item.user.email}\t{item.role.value}\t{item.user.display_name}")
 
 
+@click.group(help="Journal d'audit (comptes, membres, jetons, publication).")
+def audit_group() -> None:
+    pass
+
+
+@audit_group.command("list", help="Affiche les derniers événements, du plus récent au plus ancien.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
+@click.option("--org", "organisation", help="Seulement ceux de cette organisation.")
+def audit_list(limit: int, organisation: str | None) -> None:
+    from niaouli.accounts.models import User
+    from niaouli.catalogue.models import Organisation
+
+    with Session(get_engine()) as session:
+        org_id = None
+        if organisation:
+            try:
+                org_id = service.get_organisation(session, organisation).id
+            except service.CatalogueError as exc:
+                _fail(str(exc))
+        for event in audit.list_events(session, limit, org_id):
+            actor = session.get(User, event.actor_id) if event.actor_id else None
+            org = (
+                session.get(Organisation, event.organisation_id) if event.organisation_id else None
+            )
+            details = " ".join(f"{k}={v}" for k, v in sorted((event.details or {}).items()))
+            click.echo(
+                "\t".join(
+                    [
+                        event.at.isoformat(timespec="seconds"),
+                        event.action,
+                        actor.email if actor else "-",
+                        event.via,
+                        org.slug if org else "-",
+                        event.subject or "-",
+                        event.client or "-",
+                        details or "-",
+                    ]
+                )
+            )
+
+
 def register(main: click.Group, org: click.Group) -> None:
     main.add_command(user)
+    main.add_command(audit_group, name="audit")
     org.add_command(member)

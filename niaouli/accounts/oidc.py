@@ -54,14 +54,18 @@ def oidc_settings() -> OidcSettings | None:
     )
 
 
-def user_for_identity(session: Session, claims: dict[str, Any]) -> User:
-    """The account these validated ID token claims open (see the module docstring)."""
+def user_for_identity(session: Session, claims: dict[str, Any]) -> tuple[User, str]:
+    """The account these validated ID token claims open (see the module docstring).
+
+    Also says how: "known" (already linked), "linked" (by e-mail) or "created".
+    """
     issuer, subject = str(claims.get("iss", "")), str(claims.get("sub", ""))
     if not issuer or not subject:
         raise AccountError("réponse du fournisseur d'identité incomplète")
     user = session.scalar(
         select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
     )
+    how = "known"
     if user is None:
         email = claims.get("email")
         if not email or claims.get("email_verified") is not True:
@@ -72,11 +76,13 @@ def user_for_identity(session: Session, claims: dict[str, Any]) -> User:
         if user is None:
             name = str(claims.get("name") or claims.get("preferred_username") or "")
             user = create_user(session, str(email), name or str(email).split("@")[0], None)
+            how = "created"
         elif user.oidc_subject is not None:
             raise AccountError("ce compte est déjà lié à une autre identité")
         user.oidc_issuer, user.oidc_subject = issuer, subject
+        how = "linked" if how == "known" else how
     if not user.is_active:
         raise AccountError("ce compte est désactivé")
     user.last_login_at = utcnow()
     session.flush()
-    return user
+    return user, how

@@ -45,8 +45,16 @@ def user_for(session: Session, secret: str) -> User | None:
     return row.user
 
 
-def end(session: Session, secret: str) -> None:
-    session.execute(delete(UserSession).where(UserSession.token_hash == secrets.digest(secret)))
+def end(session: Session, secret: str) -> int | None:
+    """End this session; returns whose it was (None if it was already gone)."""
+    row = session.scalar(
+        select(UserSession).where(UserSession.token_hash == secrets.digest(secret))
+    )
+    if row is None:
+        return None
+    session.delete(row)
+    session.flush()
+    return row.user_id
 
 
 def end_all(session: Session, user: User) -> None:

@@ -31,6 +31,7 @@ def publish(
     dataset.access_level = level
     dataset.published_at = utcnow()
     dataset.published_by_id = viewer.user_id
+    _record(session, viewer, "dataset.publish", dataset, access_level=level.value)
     session.flush()
     return dataset
 
@@ -40,5 +41,22 @@ def unpublish(session: Session, dataset: Dataset, viewer: Viewer) -> Dataset:
     if not can_edit(viewer, dataset.organisation_id):
         raise ForbiddenError("seuls les éditeurs de l'organisation retirent ses jeux de données")
     dataset.access_level = AccessLevel.DRAFT
+    _record(session, viewer, "dataset.unpublish", dataset)
     session.flush()
     return dataset
+
+
+def _record(
+    session: Session, viewer: Viewer, action: str, dataset: Dataset, **details: str
+) -> None:
+    from niaouli.accounts import audit
+
+    actor = audit.Actor(viewer.user_id, "cli" if viewer.user_id is None else "app")
+    audit.record(
+        session,
+        actor,
+        action,
+        subject=dataset.slug,
+        organisation_id=dataset.organisation_id,
+        **details,
+    )
