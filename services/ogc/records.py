@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import pygeoapi.api as core_api
@@ -125,10 +125,10 @@ class CatalogueRecordProvider(BaseProvider):
     def get_fields(self) -> dict[str, dict[str, Any]]:
         return self._fields
 
-    def _run(self, function: Any, *args: Any) -> Any:
+    def _run(self, function: Callable[[Connection], Any]) -> Any:
+        """`function(conn)` on the read engine (a few statements, one round trip each)."""
         try:
-            with runtime.engine().connect() as conn:
-                return function(conn, *args)
+            return runtime.run_read(function)
         except DBAPIError as exc:
             LOGGER.warning("catalogue records query failed: %s", exc)
             raise ProviderQueryError(user_msg="la requête n'a pas pu aboutir") from None
