@@ -287,13 +287,15 @@ def asgi_command(
 
 
 def niaouli_server(data: Data, workers: int) -> Server:
-    """Our app as `niaouli serve` runs it (`niaouli.web:create_app`, same launcher)."""
+    """Our app as `niaouli serve` runs it (`niaouli.web:create_app`, same launcher), with
+    its tile cache off: the peers compute every tile, so does ours here."""
     port = free_port()
+    env = dict(niaouli_env(data.dsn), NIAOULI_TILE_CACHE_MB="0")
     return Server(
         "niaouli",
         f"http://127.0.0.1:{port}/ogc",
         asgi_command(VENV_PYTHON, "niaouli.web:create_app", port, workers, factory=True),
-        niaouli_env(data.dsn),
+        env,
         lambda layer: layer.collection_id,
         lambda c, z, x, y: f"/collections/{c}/tiles/WebMercatorQuad/{z}/{y}/{x}",
     )
