@@ -291,6 +291,18 @@ def _register_accounts() -> None:
 _register_accounts()
 
 
+# --- code projects, reuses, events (niaouli/community_cli.py) ---------------------------
+
+
+def _register_community() -> None:
+    from niaouli.community_cli import register
+
+    register(main)
+
+
+_register_community()
+
+
 # --- demo and server -------------------------------------------------------------------
 
 

@@ -108,4 +108,7 @@ def load_demo(
         for layer in report.layers:
             for note in layer.notes:
                 echo(f"  - {note}")
+    from niaouli.demo_community import load_community  # code projects, reuse, events
+
+    load_community(engine, ORGANISATION["slug"], echo)
     return reports

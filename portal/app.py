@@ -12,6 +12,7 @@ from pathlib import Path
 
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import Portal
+from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.members import MemberPages
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     sso = oidc_app(accounts)  # OpenID Connect, when NIAOULI_OIDC_* is set
     public_map = PublicMap(portal)
     feeds = Feeds(portal)
+    community = CommunityPages(portal, accounts)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -90,6 +92,24 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/organisations/{slug}", pages.organisation, name="organisation"),
             Route("/carte", public_map.page, name="map"),
             Route("/map", public_map.alias),
+            # Code catalogue, reuses (submission, moderation), events and iCalendar
+            Route("/code", community.code_list, name="code"),
+            Route("/code/{slug}", community.code_project),
+            Route("/reutilisations", community.reuse_list, name="reuses"),
+            Route("/reutilisations/proposer", community.reuse_new, methods=["GET", "POST"]),
+            Route("/reutilisations/{slug}", community.reuse_page),
+            Route("/admin/reutilisations", community.moderation),
+            Route(
+                "/admin/reutilisations/{reuse_id}/{decision}",
+                community.moderate,
+                methods=["POST"],
+            ),
+            Route("/evenements", community.event_list, name="events"),
+            Route("/evenements.ics", community.events_ics),
+            Route("/evenements/{slug}.ics", community.event_ics),
+            Route("/evenements/{slug}", community.event_page),
+            *[Route(p, community.alias) for p in ("/reuses", "/events", "/events.ics")],
+            *[Route(p + "/{rest:path}", community.alias) for p in ("/reuses", "/events")],
             # Public feeds for harvesters and crawlers (DCAT-AP, Atom, sitemap): feeds.py
             Route("/catalog", feeds.catalog, name="catalog"),
             Route("/catalog.{extension}", feeds.catalog),

@@ -22,6 +22,9 @@ NAV = (
     ("/jeux-de-donnees", "Jeux de données"),
     ("/organisations", "Organisations"),
     ("/carte", "Carte"),
+    ("/reutilisations", "Réutilisations"),
+    ("/code", "Code"),
+    ("/evenements", "Événements"),
 )
 
 

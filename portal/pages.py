@@ -23,7 +23,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from niaouli import exports
-from niaouli.catalogue import service
+from niaouli.catalogue import community, service
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.db.layers import read_layer
 from niaouli.dcat import schemaorg
@@ -120,6 +120,7 @@ class Pages:
                 ogc_url=f"{root}/ogc",
                 csw_url=f"{root}/csw",
                 coverage=_coverage(dataset),
+                uses=community.uses_of_dataset(session, dataset),
                 jsonld=schemaorg.script_json(
                     schemaorg.dataset_jsonld(dataset, public_urls(request))
                 ),

@@ -74,6 +74,14 @@ class EventKind(enum.StrEnum):
     GATHERING = "gathering"
 
 
+class ModerationStatus(enum.StrEnum):
+    """A reuse submitted by a user is public only once a platform admin approved it."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+
+
 class CodeStatus(enum.StrEnum):
     CONCEPT = "concept"
     DEVELOPMENT = "development"
@@ -257,8 +265,13 @@ class CodeProject(Timestamped, Base):
     status: Mapped[CodeStatus] = mapped_column(
         _enum(CodeStatus, "code_status"), default=CodeStatus.STABLE
     )
+    # [{"version", "name", "date", "url", "archive_url"?}], newest first (forge harvest).
     releases: Mapped[list[Any]] = mapped_column(default=list)
+    # publiccode.yml as read (https://yml.publiccode.tools), shown on the project page.
     publiccode: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    topics: Mapped[list[Any]] = mapped_column(default=list)
+    default_branch: Mapped[str | None] = mapped_column(String(200))
+    last_activity: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     organisation: Mapped[Organisation] = relationship()
     datasets: Mapped[list[Dataset]] = relationship(secondary=code_project_datasets)
@@ -277,8 +290,18 @@ class Reuse(Timestamped, Base):
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
     author: Mapped[str | None] = mapped_column(String(300))
+    # Only approved reuses are public (portal/community.py); submissions start pending.
+    status: Mapped[ModerationStatus] = mapped_column(
+        _enum(ModerationStatus, "moderation_status"), default=ModerationStatus.PENDING
+    )
+    submitted_by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True
+    )
+    moderated_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_reuses)
+    submitted_by: Mapped[Any] = relationship("User", foreign_keys=[submitted_by_id])
 
 
 class Event(Timestamped, Base):
@@ -291,12 +314,17 @@ class Event(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     ends_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
-    location: Mapped[str | None] = mapped_column(String(300))
+    location: Mapped[str | None] = mapped_column(String(300))  # the place's name
+    latitude: Mapped[float | None] = mapped_column(Float)
+    longitude: Mapped[float | None] = mapped_column(Float)
+    url: Mapped[str | None] = mapped_column(String(1000))
+    results: Mapped[str] = mapped_column(Text, default="", server_default="")
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
 
     datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_events)
+    organisation: Mapped[Organisation | None] = relationship()
 
 
 class CatalogueState(Base):

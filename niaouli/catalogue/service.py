@@ -340,12 +340,18 @@ def create_event(
     datasets: Iterable[Dataset] = (),
     **fields: Any,
 ) -> Event:
+    from niaouli.catalogue.community import as_utc  # stored in UTC (SQLite drops offsets)
+
     check_slug(slug)
+    if fields.get("ends_at") is not None:
+        fields["ends_at"] = as_utc(fields["ends_at"])
+        if fields["ends_at"] < as_utc(starts_at):
+            raise CatalogueError("l'événement finit avant de commencer")
     event = Event(
         slug=slug,
         title=title,
         kind=EventKind(kind),
-        starts_at=starts_at,
+        starts_at=as_utc(starts_at),
         datasets=list(datasets),
         **fields,
     )

@@ -1,0 +1,240 @@
+"""`niaouli code ...`, `niaouli reuse ...`, `niaouli event ...`: the community catalogue.
+
+The command line acts as the platform (like `Viewer.system()`): a reuse added here is
+approved at once; reuses proposed on the portal are moderated with `reuse moderate`.
+Every command is all-or-nothing: a bad value (unknown dataset, non-http URL, end before
+start) fails with a French message and changes nothing.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import community, service
+from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.models import (
+    CodeProject,
+    CodeStatus,
+    Event,
+    EventKind,
+    ModerationStatus,
+    Reuse,
+    ReuseKind,
+)
+from niaouli.db.engine import get_engine
+from niaouli.settings import load_settings
+
+SYSTEM = Viewer.system()
+
+
+def _session() -> Session:
+    return Session(get_engine(load_settings()))
+
+
+def _fail(message: str) -> None:
+    click.secho(f"erreur : {message}", fg="red", err=True)
+    sys.exit(1)
+
+
+def _choices(kind: type) -> click.Choice:
+    return click.Choice([str(k) for k in kind])
+
+
+# --- code ------------------------------------------------------------------------------
+
+
+@click.group(help="Projets de code (catalogue /code).")
+def code() -> None:
+    pass
+
+
+@code.command("add", help="Ajoute un projet de code à une organisation.")
+@click.argument("slug")
+@click.argument("name")
+@click.option("--org", "organisation", required=True, help="Organisation (identifiant).")
+@click.option("--repository", help="Adresse du dépôt (http/https).")
+@click.option("--licence", help="Licence, identifiant SPDX (ex. MIT, AGPL-3.0-or-later).")
+@click.option("--language", "languages", multiple=True, help="Langage (répétable).")
+@click.option("--status", type=_choices(CodeStatus), default="stable", show_default=True)
+@click.option("--description", default="")
+@click.option("--default-branch", help="Branche par défaut (pour l'archive du code).")
+@click.option("--dataset", "datasets", multiple=True, help="Jeu de données utilisé (répétable).")
+@click.option(
+    "--publiccode",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Fichier publiccode.yml du projet.",
+)
+def code_add(
+    slug: str,
+    name: str,
+    organisation: str,
+    repository: str | None,
+    licence: str | None,
+    languages: tuple[str, ...],
+    status: str,
+    description: str,
+    default_branch: str | None,
+    datasets: tuple[str, ...],
+    publiccode: Path | None,
+) -> None:
+    from niaouli.harvest.sources.forges import read_publiccode
+
+    try:
+        with _session() as session, session.begin():
+            org = service.get_organisation(session, organisation)
+            if session.scalar(select(CodeProject.id).where(CodeProject.slug == slug)):
+                raise service.CatalogueError(f"le projet de code « {slug} » existe déjà")
+            project = service.create_code_project(
+                session,
+                org,
+                slug,
+                community.check_title(name),
+                repository_url=community.check_http_url(repository) if repository else None,
+                licence=licence,
+                languages=list(languages),
+                status=CodeStatus(status),
+                description=description,
+                default_branch=default_branch,
+                publiccode=read_publiccode(publiccode.read_bytes()) if publiccode else {},
+            )
+            project.datasets = community.datasets_for_slugs(session, SYSTEM, datasets)
+    except service.CatalogueError as exc:
+        _fail(str(exc))
+    click.echo(f"projet de code créé : {slug}")
+
+
+@code.command("list", help="Liste les projets de code.")
+def code_list() -> None:
+    with _session() as session:
+        for p in community.code_projects(session):
+            click.echo(f"{p.slug}\t{p.name}\t{p.organisation.slug}\t{p.licence or '-'}")
+
+
+# --- reuses ----------------------------------------------------------------------------
+
+
+@click.group(help="Réutilisations (catalogue /reutilisations) et leur modération.")
+def reuse() -> None:
+    pass
+
+
+@reuse.command("add", help="Ajoute une réutilisation, publiée aussitôt.")
+@click.argument("title")
+@click.option("--kind", type=_choices(ReuseKind), required=True)
+@click.option("--url", required=True, help="Adresse de la réutilisation (http/https).")
+@click.option("--description", default="")
+@click.option("--dataset", "datasets", multiple=True, required=True, help="Répétable.")
+def reuse_add(title: str, kind: str, url: str, description: str, datasets: tuple[str, ...]) -> None:
+    try:
+        with _session() as session, session.begin():
+            item = community.submit_reuse(
+                session, SYSTEM, title, kind, url, description, datasets, approved=True
+            )
+            slug = item.slug
+    except service.CatalogueError as exc:
+        _fail(str(exc))
+    click.echo(f"réutilisation publiée : {slug}")
+
+
+@reuse.command("list", help="Liste les réutilisations (toutes, ou en attente).")
+@click.option("--pending", is_flag=True, help="Seulement celles en attente de modération.")
+def reuse_list(pending: bool) -> None:
+    with _session() as session:
+        query = select(Reuse).order_by(Reuse.created_at, Reuse.id)
+        if pending:
+            query = query.where(Reuse.status == ModerationStatus.PENDING)
+        for r in session.scalars(query):
+            click.echo(f"{r.slug}\t{r.status}\t{r.title}")
+
+
+@reuse.command("moderate", help="Approuve ou refuse une réutilisation proposée.")
+@click.argument("slug")
+@click.argument("decision", type=click.Choice(["approve", "reject"]))
+def reuse_moderate(slug: str, decision: str) -> None:
+    with _session() as session, session.begin():
+        item = session.scalar(select(Reuse).where(Reuse.slug == slug))
+        if item is None:
+            _fail(f"réutilisation introuvable : « {slug} »")
+        community.moderate(session, item, None, decision == "approve")
+    click.echo(f"réutilisation {slug} : {'approuvée' if decision == 'approve' else 'refusée'}")
+
+
+# --- events ----------------------------------------------------------------------------
+
+
+@click.group(help="Événements (catalogue /evenements, flux iCalendar).")
+def event() -> None:
+    pass
+
+
+@event.command("add", help="Ajoute un événement (heures de Nouméa).")
+@click.argument("slug")
+@click.argument("title")
+@click.option("--kind", type=_choices(EventKind), required=True)
+@click.option("--starts", required=True, help="Début : AAAA-MM-JJ HH:MM (heure de Nouméa).")
+@click.option("--ends", help="Fin : AAAA-MM-JJ HH:MM (heure de Nouméa).")
+@click.option("--location", help="Lieu.")
+@click.option("--lat", type=click.FloatRange(-90, 90), help="Latitude du lieu (WGS 84).")
+@click.option("--lon", type=click.FloatRange(-180, 180), help="Longitude du lieu (WGS 84).")
+@click.option("--url", help="Page de l'événement (http/https).")
+@click.option("--description", default="")
+@click.option("--results", default="", help="Résultats (après l'événement).")
+@click.option("--org", "organisation", help="Organisation qui l'organise (identifiant).")
+@click.option("--dataset", "datasets", multiple=True, help="Jeu de données lié (répétable).")
+def event_add(
+    slug: str,
+    title: str,
+    kind: str,
+    starts: str,
+    ends: str | None,
+    location: str | None,
+    lat: float | None,
+    lon: float | None,
+    url: str | None,
+    description: str,
+    results: str,
+    organisation: str | None,
+    datasets: tuple[str, ...],
+) -> None:
+    try:
+        with _session() as session, session.begin():
+            if session.scalar(select(Event.id).where(Event.slug == slug)):
+                raise service.CatalogueError(f"l'événement « {slug} » existe déjà")
+            org = service.get_organisation(session, organisation) if organisation else None
+            service.create_event(
+                session,
+                slug,
+                community.check_title(title),
+                kind,
+                community.parse_local(starts),
+                datasets=community.datasets_for_slugs(session, SYSTEM, datasets),
+                ends_at=community.parse_local(ends) if ends else None,
+                location=location,
+                latitude=lat,
+                longitude=lon,
+                url=community.check_http_url(url) if url else None,
+                description=description,
+                results=results,
+                organisation_id=org.id if org else None,
+            )
+    except service.CatalogueError as exc:
+        _fail(str(exc))
+    click.echo(f"événement créé : {slug}")
+
+
+@event.command("list", help="Liste les événements (heures de Nouméa).")
+def event_list() -> None:
+    with _session() as session:
+        for e in community.events(session):
+            starts = community.local(e.starts_at)
+            click.echo(f"{e.slug}\t{starts:%Y-%m-%d %H:%M}\t{e.kind}\t{e.title}")
+
+
+def register(main: click.Group) -> None:
+    for group in (code, reuse, event):
+        main.add_command(group)
