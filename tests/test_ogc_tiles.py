@@ -217,6 +217,18 @@ def test_point_layer_with_12000_points_in_one_tile_is_complete(ogc, tmp_path: Pa
         ]
         ids = {f["id"] for child in children for f in child}
         assert ids == set(range(1, 12_001))
+        # This large tile is now in the server's tile cache; replaced data must show at
+        # once all the same (a new table and a new catalogue version).
+        assert len(get_tile(ogc, "points-denses", z, y, x).content) > 32 * 1024
+        points["features"] = points["features"][:11_000]
+        source.write_text(json.dumps(points), encoding="utf-8")
+        ogc.backend.run(
+            "ingest", str(source), "--org", ORG, "--dataset", "points-denses", "--progress", "none"
+        )
+        deadline = time.monotonic() + 10
+        while len(decode(get_tile(ogc, "points-denses", z, y, x), "points-denses")) != 11_000:
+            assert time.monotonic() < deadline, "the cached tile outlived its data"
+            time.sleep(0.2)
     finally:
         ogc.backend.run("dataset", "delete", "points-denses")
     # Removed: its tiles go with it.
