@@ -410,10 +410,12 @@ def test_html_pages_are_french_and_local(catalogue, path):  # noqa: ANN001
     parser = _Assets()
     parser.feed(html)
     for url in parser.urls:
-        assert url.startswith(catalogue.url + "/static/") or url.startswith("/static/"), url
+        assert url.startswith(catalogue.url + "/static/"), url
+        assert httpx.get(url, timeout=30).status_code == 200, url  # served, locally
     assert not re.search(r"<script>(?!\s*</script>)", html), "inline script"
     if path == ITEMS:
         assert "Tribus de Hienghène" in html and "Fiches correspondantes : 1" in html
+        assert f"{catalogue.url}/static/niaouli/search.js" in parser.urls
         # Titles are text: the dataset titled with a <script> is escaped in the full list.
         listing = catalogue.get(ITEMS, f="html", limit=100).text
         assert "Sites visités &lt;script&gt;" in listing and XSS not in listing
