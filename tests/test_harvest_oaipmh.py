@@ -88,3 +88,21 @@ def test_a_failing_page_deletes_nothing(backend, org, remote, failure):
     remote.clear()
     complete = harvest(backend, slug)  # a complete full list deletes what is gone
     assert complete.status == JobStatus.SUCCESS and complete.counts["deleted"] == 8
+
+
+def test_external_entities_are_refused(backend, org, remote, tmp_path):
+    secret = tmp_path / "secret"
+    secret.write_text("CANARI-OAI")
+    hostile = (
+        f'<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file://{secret}">]>'
+        '<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><ListRecords><record>'
+        "<header><identifier>oai:x:1</identifier><datestamp>2025-01-01</datestamp></header>"
+        '<metadata><oai_dc:dc xmlns:oai_dc="http://www.openarchives.org/OAI/2.0/oai_dc/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:title>&x;</dc:title></oai_dc:dc>'
+        "</metadata></record></ListRecords></OAI-PMH>"
+    )
+    remote.inject("entity", lambda _p, _q: True, hostile)
+    slug = add_source_for(backend, org, remote.url + "/oai", "ird", "oaipmh")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.FAILED and "DOCTYPE" in report.message
+    assert harvested(backend) == {}

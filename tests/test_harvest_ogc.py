@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from xml.sax.saxutils import escape
+
 import pytest
 from sqlalchemy import select
 
@@ -114,3 +116,65 @@ def test_a_failing_capabilities_deletes_nothing(backend, org, remote, failure):
     report = harvest(backend, slug)
     assert report.status == JobStatus.FAILED and report.counts["deleted"] == 0
     assert set(harvested(backend)) == {"nc:communes"}
+
+
+def _with_link(record: str, url: str, protocol: str, name: str) -> str:
+    """The real record with one more online resource (as GeoNetwork writes them)."""
+    online = (
+        "<gmd:onLine><gmd:CI_OnlineResource>"
+        f"<gmd:linkage><gmd:URL>{escape(url)}</gmd:URL></gmd:linkage>"
+        f"<gmd:protocol><gco:CharacterString>{protocol}</gco:CharacterString></gmd:protocol>"
+        f"<gmd:name><gco:CharacterString>{name}</gco:CharacterString></gmd:name>"
+        "</gmd:CI_OnlineResource></gmd:onLine>"
+    )
+    return record.replace("<gmd:onLine>", online + "<gmd:onLine>", 1)
+
+
+def test_csw_records_copy_their_data_through_wfs_and_ogc_api_links(backend, org, remote):
+    from tests.harvest_support import FakeCsw, iso_variant, real_iso_records
+
+    template = real_iso_records()[2]
+    records = [
+        _with_link(
+            iso_variant(template, "nc-wfs", "Communes (WFS)"),
+            remote.url + "/wfs?service=WFS&request=GetCapabilities",
+            "OGC:WFS-2.0.0-http-get-capabilities",
+            "nc:communes",
+        ),
+        _with_link(
+            iso_variant(template, "nc-ogcapi", "Communes (OGC API)"),
+            remote.url + "/ogc/collections/communes",
+            "OGC API - Features",
+            "communes",
+        ),
+        iso_variant(template, "nc-sans-lien", "Sans service"),
+    ]
+    csw = FakeCsw(records)
+    ogc = remote.handler
+    remote.handler = lambda path, query: csw(path, query) if path == "/csw" else ogc(path, query)
+    slug = add_source_for(
+        backend, org, remote.url + "/csw", "csw-nc", "csw", data="true", page_size="10"
+    )
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS, (report.message, report.items)
+    copied = {i.remote_id: i.diff.get("données") for i in report.items}
+    assert copied == {
+        "nc-wfs": "33 entité(s) copiée(s)",
+        "nc-ogcapi": "33 entité(s) copiée(s)",
+        "nc-sans-lien": None,
+    }
+    counts = layer_counts(backend)
+    assert counts == {"nc-wfs": 33, "nc-ogcapi": 33}
+
+
+def test_wfs_capabilities_with_an_external_entity_are_refused(backend, org, remote):
+    hostile = (
+        '<?xml version="1.0"?><!DOCTYPE r [<!ENTITY x SYSTEM "file:///etc/passwd">]>'
+        '<wfs:WFS_Capabilities xmlns:wfs="http://www.opengis.net/wfs/2.0">&x;'
+        "</wfs:WFS_Capabilities>"
+    )
+    remote.inject("entity", lambda _p, q: q.get("request") == "GetCapabilities", hostile)
+    slug = add_source_for(backend, org, remote.url + "/wfs", "wfs-nc", "wfs")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.FAILED and "DOCTYPE" in report.message
+    assert harvested(backend) == {}

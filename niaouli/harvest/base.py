@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -56,9 +56,13 @@ class RemoteRecord:
     # ISO 19139 or csw:Record XML, served back by our CSW as written.
     metadata_xml: str | None = None
     data: DataSource | None = None
+    # Set from a `LazyRecord`: the hash of the raw remote document it was mapped from.
+    hash_override: str | None = None
 
     def content_hash(self) -> str:
         """A hash of everything the record would write: same hash, nothing to do."""
+        if self.hash_override:
+            return self.hash_override
         payload = json.dumps(
             {
                 "title": self.title,
@@ -75,6 +79,20 @@ class RemoteRecord:
             ensure_ascii=False,
         )
         return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class LazyRecord:
+    """A record identified and hashed from its raw document, mapped only when needed.
+
+    Mapping (e.g. an ISO 19139 record through OWSLib) costs more than hashing the raw
+    XML: an unchanged record is recognised by the hash and never mapped. The hash must
+    cover the mapping code's version (`MAPPING_VERSION` of the source type).
+    """
+
+    remote_id: str
+    content_hash: str
+    load: Callable[[], RemoteRecord | RecordFailure]
 
 
 @dataclass
@@ -122,7 +140,9 @@ class Harvester(ABC):
         return self.config.options.get(name, default)
 
     @abstractmethod
-    def enumerate(self) -> Iterator[RemoteRecord | RecordFailure | RecordDeleted]:
+    def enumerate(
+        self,
+    ) -> Iterator[RemoteRecord | RecordFailure | RecordDeleted | LazyRecord]:
         """Every record of the remote; `EnumerationError` when the list is incomplete."""
 
     def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:

@@ -40,6 +40,7 @@ from niaouli.harvest import registry
 from niaouli.harvest.base import (
     EnumerationError,
     HarvestError,
+    LazyRecord,
     RecordDeleted,
     RecordFailure,
     RemoteRecord,
@@ -55,7 +56,6 @@ from niaouli.harvest.models import (
     JobStatus,
 )
 from niaouli.harvest.service import get_source
-from niaouli.ingest import storage
 from niaouli.settings import Settings, load_settings
 
 LINK_ROLE = "harvest-link"
@@ -157,6 +157,15 @@ def _free_slug(session: Session, model: type, base: str) -> str:
     return slug
 
 
+@dataclass
+class _Known:
+    """A record the source already brought: its link row, content hash and target slug."""
+
+    id: int
+    content_hash: str
+    target: str | None
+
+
 class _Job:
     def __init__(
         self,
@@ -173,6 +182,7 @@ class _Job:
         self.force = force
         self.deleted_keys: list[str] = []
         self.access = AccessLevel(source.options.get("access", AccessLevel.PUBLIC.value))
+        self._orphans: dict[str, int] | None = None
 
     # --- writing one record --------------------------------------------------------
 
@@ -198,19 +208,28 @@ class _Job:
 
     def orphan(self, remote_id: str) -> Dataset | None:
         """A dataset of this organisation harvested under `remote_id` by a source that is
-        gone: the record moved to this source, and is taken over rather than duplicated."""
+        gone: the record moved to this source, and is taken over rather than duplicated.
+
+        The candidates are read once per job (one query, not one per record)."""
         if self.source.type in ("github", "gitlab"):
             return None
-        owned = select(HarvestedRecord.dataset_id).where(HarvestedRecord.dataset_id.is_not(None))
-        return self.session.scalar(
-            select(Dataset)
-            .where(
-                Dataset.organisation_id == self.source.organisation_id,
-                Dataset.provenance["remote_id"].as_string() == remote_id,
-                Dataset.id.not_in(owned),
+        if self._orphans is None:
+            owned = select(HarvestedRecord.dataset_id).where(
+                HarvestedRecord.dataset_id.is_not(None)
             )
-            .limit(1)
-        )
+            rows = self.session.execute(
+                select(Dataset.id, Dataset.provenance).where(
+                    Dataset.organisation_id == self.source.organisation_id,
+                    Dataset.id.not_in(owned),
+                )
+            ).all()
+            self._orphans = {
+                str(p["remote_id"]): i
+                for i, p in rows
+                if isinstance(p, dict) and p.get("harvest_source") and p.get("remote_id")
+            }
+        dataset_id = self._orphans.pop(remote_id, None)
+        return self.session.get(Dataset, dataset_id) if dataset_id is not None else None
 
     def apply(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         if link is None:
@@ -222,10 +241,11 @@ class _Job:
                     f"fiche déjà moissonnée depuis la source « {other.slug} » : "
                     "une source n'écrase jamais les fiches d'une autre",
                 )
-        if record.kind == "code_project":
-            item = self.apply_code_project(record, link)
-        else:
-            item = self.apply_dataset(record, link)
+        with self.session.no_autoflush:
+            if record.kind == "code_project":
+                item = self.apply_code_project(record, link)
+            else:
+                item = self.apply_dataset(record, link)
         if link is None:
             link = HarvestedRecord(source_id=self.source.id, remote_id=record.remote_id)
             self.session.add(link)
@@ -259,9 +279,13 @@ class _Job:
             dataset = catalogue.create_dataset(session, org, slug, title, **fields)
             diff = {k: _short(getattr(dataset, k)) for k in DIFF_FIELDS if getattr(dataset, k)}
             action = ItemAction.CREATED
+            self._set_links(dataset, record)  # flushed with the link row, in `apply`
         else:
             before = {k: getattr(dataset, k) for k in DIFF_FIELDS}
             before_links = sorted(r.url or "" for r in dataset.resources if r.role == LINK_ROLE)
+            self._set_links(dataset, record)
+            # Last, so that its flush carries every change of the dataset at once (each
+            # flush that touches a dataset rewrites its CSW record and search text).
             catalogue.update_dataset(session, dataset, **fields)
             diff = {
                 k: [_short(before[k]), _short(getattr(dataset, k))]
@@ -273,6 +297,12 @@ class _Job:
                 diff["liens"] = [before_links, after_links]
             action = ItemAction.UPDATED
         reason = "repris d'une source supprimée (même identifiant distant)" if adopted else ""
+        self._target_id = dataset.id
+        return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)
+
+    @staticmethod
+    def _set_links(dataset: Dataset, record: RemoteRecord) -> None:
+        """Coverage and link resources (distributions, online resources) from the record."""
         dataset.spatial_coverage = _coverage(record.bbox)
         for resource in [r for r in dataset.resources if r.role == LINK_ROLE]:
             dataset.resources.remove(resource)
@@ -287,9 +317,6 @@ class _Job:
                     media_type=(link_.get("media_type") or None) and link_["media_type"][:100],
                 )
             )
-        session.flush()
-        self._target_id = dataset.id
-        return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)
 
     def apply_code_project(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         session = self.session
@@ -409,10 +436,21 @@ def _run(
 ) -> None:
     source = get_source(session, slug)
     job = _Job(session, source, settings, report, force)
+    # What the source already brought: ids, hashes and slugs only (not the ORM rows and
+    # their original documents: 10,000 records would hold hundreds of megabytes).
     links = {
-        link.remote_id: link
-        for link in session.scalars(
-            select(HarvestedRecord).where(HarvestedRecord.source_id == source.id)
+        remote_id: _Known(link_id, content_hash, dataset_slug or project_slug)
+        for remote_id, link_id, content_hash, dataset_slug, project_slug in session.execute(
+            select(
+                HarvestedRecord.remote_id,
+                HarvestedRecord.id,
+                HarvestedRecord.content_hash,
+                Dataset.slug,
+                CodeProject.slug,
+            )
+            .outerjoin(Dataset, Dataset.id == HarvestedRecord.dataset_id)
+            .outerjoin(CodeProject, CodeProject.id == HarvestedRecord.code_project_id)
+            .where(HarvestedRecord.source_id == source.id)
         )
     }
     previous = len(links)
@@ -437,7 +475,8 @@ def _run(
                     gone = links.pop(entry.remote_id)
                     savepoint = session.begin_nested()
                     try:
-                        item = job.delete(gone, "supprimée par la source")
+                        row = session.get(HarvestedRecord, gone.id)
+                        item = job.delete(row, "supprimée par la source")
                     except Exception as exc:  # noqa: BLE001
                         savepoint.rollback()
                         item = ItemReport(entry.remote_id, ItemAction.FAILED, _reason(exc))
@@ -448,14 +487,21 @@ def _run(
             if isinstance(entry, RecordFailure):
                 record_item(ItemReport(entry.remote_id, ItemAction.FAILED, entry.reason))
                 continue
-            link = links.get(entry.remote_id)
-            if link is not None and not force and link.content_hash == entry.content_hash():
-                owned = link.dataset or link.code_project
-                target = owned.slug if owned is not None else None
-                record_item(ItemReport(entry.remote_id, ItemAction.UNCHANGED, target=target))
+            known = links.get(entry.remote_id)
+            digest = entry.content_hash if isinstance(entry, LazyRecord) else entry.content_hash()
+            if known is not None and not force and known.content_hash == digest:
+                record_item(ItemReport(entry.remote_id, ItemAction.UNCHANGED, target=known.target))
                 continue
+            if isinstance(entry, LazyRecord):
+                loaded = entry.load()
+                if isinstance(loaded, RecordFailure):
+                    record_item(ItemReport(entry.remote_id, ItemAction.FAILED, loaded.reason))
+                    continue
+                loaded.remote_id, loaded.hash_override = entry.remote_id, digest
+                entry = loaded
             savepoint = session.begin_nested()
             try:
+                link = session.get(HarvestedRecord, known.id) if known is not None else None
                 item = job.apply(entry, link)
             except Exception as exc:  # noqa: BLE001 - one bad record must not stop the job
                 savepoint.rollback()
@@ -465,13 +511,18 @@ def _run(
                     savepoint.rollback()
                 else:
                     savepoint.commit()
-                    links[entry.remote_id] = job.last_link
+                    done = job.last_link
+                    links[entry.remote_id] = _Known(done.id, done.content_hash, item.target)
                     if entry.data is not None and _data_enabled(source) and item.target:
                         data_queue.append((entry, item.target))
             record_item(item)
             pending += 1
-            if not dry_run and pending >= COMMIT_EVERY:
-                session.commit()
+            if pending >= COMMIT_EVERY:
+                if not dry_run:
+                    session.commit()
+                # Keep the identity map small (a dry run stays in its one transaction).
+                session.expunge_all()
+                job.source = source = get_source(session, slug)
                 pending = 0
     except EnumerationError as exc:
         incomplete = str(exc)
@@ -497,7 +548,7 @@ def _run(
         for remote_id in sorted(set(links) - seen):
             savepoint = session.begin_nested()
             try:
-                item = job.delete(links[remote_id])
+                item = job.delete(session.get(HarvestedRecord, links[remote_id].id))
             except Exception as exc:  # noqa: BLE001
                 savepoint.rollback()
                 item = ItemReport(remote_id, ItemAction.FAILED, f"suppression : {_reason(exc)}")
@@ -514,8 +565,11 @@ def _run(
         return
     organisation, source_id = source.organisation.slug, source.id
     session.commit()
-    for key in job.deleted_keys:
-        storage.remove_key(settings.files_dir, key)
+    if job.deleted_keys:
+        from niaouli.ingest import storage
+
+        for key in job.deleted_keys:
+            storage.remove_key(settings.files_dir, key)
     for record, target in data_queue:
         # No transaction of ours is open while the ingestion writes (SQLite: one writer).
         _copy_data(

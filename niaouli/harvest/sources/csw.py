@@ -6,17 +6,30 @@ no entity, no DTD, no network), mapped to dataset fields, and its XML is kept ve
 our own CSW serves it back as the producer wrote it.
 
 Options: `schema` (`iso` default, or `dc`), `page_size` (default 50), `constraint` (a
-CQL text filter sent as `constraint`), `max_records` (stop after that many, for trials).
+CQL text filter sent as `constraint`), `max_records` (stop after that many, for trials),
+`data` (`true`: copy the data through the record's first OGC API Features or WFS link —
+its `gmd:name` names the collection or feature type — when the service answers GeoJSON).
 """
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
 from urllib.parse import urlencode
 
 from lxml import etree
 
-from niaouli.harvest.base import EnumerationError, Harvester, RecordFailure, RemoteRecord
+from niaouli.harvest.base import (
+    DataSource,
+    EnumerationError,
+    Harvester,
+    LazyRecord,
+    RecordFailure,
+    RemoteRecord,
+    SourceConfig,
+)
 from niaouli.services.csw import parse, safexml
 
 NS = {
@@ -32,6 +45,9 @@ SCHEMAS = {
     "dc": ("csw:Record", "http://www.opengis.net/cat/csw/2.0.2"),
 }
 MAX_PAGES = 100_000
+# Part of every record's hash: bump it when the mapping below changes, so that the next
+# run rewrites the records instead of finding them unchanged.
+MAPPING_VERSION = b"csw-2\n"
 
 
 def iso_links(root: etree._Element) -> list[dict[str, str]]:
@@ -95,6 +111,7 @@ def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecor
         fields["licence"] = record.licence[:200]
     links = iso_links(root) if record.kind == "iso19139" else dc_links(root)
     modified = record.columns.get("date_modified") or record.columns.get("date")
+    data = data_link(links)
     return RemoteRecord(
         remote_id=record.identifier,
         title=record.title or record.identifier,
@@ -106,7 +123,21 @@ def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecor
         original_url=record_url,
         remote_modified=str(modified)[:64] if modified else None,
         metadata_xml=xml,
+        data=data,
     )
+
+
+def data_link(links: list[dict[str, str]]) -> DataSource | None:
+    """The record's first OGC API Features or WFS link, where its data can be copied from.
+
+    The link's name is the collection / feature type (GeoNetwork's convention)."""
+    for wanted, kind in (("API", "ogcapi-link"), ("WFS", "wfs-link")):
+        for link in links:
+            protocol = link.get("format", "").upper()
+            if wanted in protocol and (wanted != "API" or "FEATURES" in protocol):
+                name = link.get("title") if link.get("title") != link["url"] else None
+                return DataSource(url=link["url"], format=kind, filename=name)
+    return None
 
 
 class CswHarvester(Harvester):
@@ -116,6 +147,7 @@ class CswHarvester(Harvester):
         "page_size": "fiches par page GetRecords (50 par défaut)",
         "constraint": "filtre CQL facultatif (ex. « AnyText LIKE '%eau%' »)",
         "max_records": "nombre maximal de fiches à lire (essais)",
+        "data": "true : copie les données par le lien WFS ou OGC API Features de la fiche",
     }
 
     def _params(self, start: int, size: int) -> dict[str, str | int]:
@@ -137,6 +169,39 @@ class CswHarvester(Harvester):
             params["constraint"] = str(self.option("constraint"))
         return params
 
+    def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:
+        """Copy the data through the WFS or OGC API Features link found in the record."""
+        from niaouli.harvest.sources.ogc import OgcApiHarvester, WfsHarvester
+
+        data = record.data
+        assert data is not None
+        if data.format == "wfs-link":
+            if not data.filename:
+                raise EnumerationError("lien WFS sans nom de type d'entités (gmd:name)")
+            wfs = WfsHarvester(SourceConfig(data.url, {"collections": data.filename}), self.fetcher)
+            found = [r for r in wfs.enumerate() if isinstance(r, RemoteRecord)]
+            if not found:
+                raise EnumerationError(f"le WFS ne publie pas « {data.filename} »")
+            if found[0].data is None:
+                raise EnumerationError("le WFS ne propose pas de format GeoJSON")
+            return wfs.fetch_data(found[0], workdir)
+        url = data.url.split("?")[0].rstrip("/").removesuffix("/items")
+        if "/collections/" not in url:
+            raise EnumerationError(f"lien OGC API sans collection : {data.url[:200]}")
+        api = OgcApiHarvester(SourceConfig(url.split("/collections/")[0], {}), self.fetcher)
+        items = RemoteRecord(
+            remote_id=url.rsplit("/", 1)[-1],
+            title="",
+            data=DataSource(url=url + "/items", format="ogcapi-items"),
+        )
+        return api.fetch_data(items, workdir)
+
+    def _load(self, child: etree._Element, ident: str) -> RemoteRecord | RecordFailure:
+        try:
+            return record_from_xml(child, self.record_url(ident))
+        except (parse.RecordError, safexml.UnsafeXMLError) as exc:
+            return RecordFailure(ident, str(exc))
+
     def record_url(self, identifier: str) -> str:
         _, schema = SCHEMAS[self.schema]
         query = urlencode(
@@ -151,7 +216,7 @@ class CswHarvester(Harvester):
         )
         return f"{self.config.url.split('?')[0]}?{query}"
 
-    def enumerate(self) -> Iterator[RemoteRecord | RecordFailure]:
+    def enumerate(self) -> Iterator[LazyRecord | RecordFailure]:
         self.schema = str(self.option("schema", "iso"))
         if self.schema not in SCHEMAS:
             raise EnumerationError(f"option schema inconnue « {self.schema} » (iso ou dc)")
@@ -188,10 +253,9 @@ class CswHarvester(Harvester):
                     "gmd:fileIdentifier/gco:CharacterString", namespaces=NS
                 ) or child.findtext("dc:identifier", namespaces=NS)
                 ident = (ident or "").strip() or f"(fiche n° {start + read - 1})"
-                try:
-                    yield record_from_xml(child, self.record_url(ident))
-                except (parse.RecordError, safexml.UnsafeXMLError) as exc:
-                    yield RecordFailure(ident, str(exc))
+                raw = etree.tostring(child)
+                digest = hashlib.sha256(MAPPING_VERSION + raw).hexdigest()
+                yield LazyRecord(ident, digest, partial(self._load, child, ident))
                 if limit and read >= limit:
                     return
             if next_record == 0 or next_record > matched:

@@ -51,8 +51,12 @@ MEDIA_FORMATS = {
     "csv": "csv",
 }
 DATA_PREFERENCE = ("geojson", "shapefile", "csv")
-LICENCE_NAMES = {iri: label for iri, label in voc.LICENCES.values()}
-LICENCE_NAMES["https://www.etalab.gouv.fr/licence-ouverte-open-licence/"] = "Licence Ouverte 2.0"
+# Licence IRI -> the name the catalogue uses (the DCAT export's table read backwards: the
+# first name listed for an IRI, "Licence Ouverte 2.0" / "Licence Ouverte" as written in
+# the catalogue, else the licence's label).
+LICENCE_NAMES: dict[str, str] = {}
+for _name, (_iri, _label) in voc.LICENCES.items():
+    LICENCE_NAMES.setdefault(_iri, _name.title() if _name.startswith("licence ouverte") else _label)
 FREQUENCY_KEYS: dict[str, str] = {}
 for _key, (_code, _label) in voc.FREQUENCIES.items():
     FREQUENCY_KEYS.setdefault(_code, _key)
