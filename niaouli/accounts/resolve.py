@@ -14,11 +14,11 @@ import binascii
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, Signer
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import sessions, tokens, users
-from niaouli.accounts.models import Role, TokenScope, User
+from niaouli.accounts import sessions, tokens
+from niaouli.accounts.models import Membership, Role, TokenScope, User
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 
 SESSION_COOKIE = "niaouli_session"
@@ -48,9 +48,10 @@ NOBODY = Identity(viewer=ANONYMOUS)
 
 def viewer_for_user(session: Session, user: User, read_only: bool = False) -> Viewer:
     """The user's viewer: their organisations and roles, and the platform-admin flag."""
-    member_of = {
-        m.organisation_id: Role(m.role).value for m in users.memberships_of(session, user.id)
-    }
+    rows = session.execute(
+        select(Membership.organisation_id, Membership.role).where(Membership.user_id == user.id)
+    )
+    member_of = {organisation_id: Role(role).value for organisation_id, role in rows}
     return Viewer(
         user_id=user.id,
         is_platform_admin=user.is_platform_admin,
