@@ -186,6 +186,21 @@ def test_popup_shows_attributes_as_text(chromium, site, viewport):  # noqa: F811
         assert v.errors == []
         v.screenshot("carte-popup")
 
+    if viewport == "desktop":  # the same from the keyboard: Enter on the focused map
+        with visit(chromium, site, viewport) as v:
+            v.open(f"/carte#map=14/{lat}/{lon}")
+            v.wait_for_map()
+            v.page.focus(".maplibregl-canvas")
+            v.page.keyboard.press("Enter")
+            popup = v.page.locator(".maplibregl-popup")
+            popup.wait_for(timeout=10_000)
+            assert TRAP in popup.inner_text()
+            v.page.evaluate("() => window.niaouliMap.jumpTo({center: [160, -25]})")  # open sea
+            v.page.focus(".maplibregl-canvas")
+            v.page.keyboard.press("Enter")
+            assert v.page.inner_text("#carte-annonce") == "Aucun objet au centre de la carte."
+            assert v.errors == []
+
 
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_search_and_zoom_to_layer(chromium, site, viewport):  # noqa: F811

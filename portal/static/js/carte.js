@@ -122,6 +122,7 @@ function buildStyle(visible) {
     id: "communes-limites", type: "line", source: "communes",
     paint: { "line-color": OUTLINE, "line-width": 0.8 },
   });
+  const data = [];
   for (const item of items) {
     const collection = item.dataset.collection;
     const tiles = config.tiles.replace("{collection}", encodeURIComponent(collection));
@@ -129,9 +130,12 @@ function buildStyle(visible) {
     const bbox = bboxOf(item);
     if (bbox) source.bounds = bbox;
     sources[sourceId(collection)] = source;
-    layers.push(...styleLayers(item, visible.has(collection)));
+    data.push(...styleLayers(item, visible.has(collection)));
   }
-  return { version: 8, sources, layers };
+  // Surfaces under lines under points, whatever layer they belong to: nothing hides a point.
+  const rank = { fill: 0, line: 1, circle: 2 };
+  data.sort((a, b) => rank[a.type] - rank[b.type]);
+  return { version: 8, sources, layers: [...layers, ...data] };
 }
 
 // --- the map ------------------------------------------------------------------------
@@ -362,19 +366,32 @@ function featuresAt(point) {
   return unique;
 }
 
+const announce = document.getElementById("carte-annonce");
 const popup = new Popup({ maxWidth: "22rem", focusAfterOpen: true });
-map.on("click", (event) => {
-  const features = featuresAt(event.point);
+
+function showFeaturesAt(point, lngLat) {
+  const features = featuresAt(point);
   if (!features.length) {
     popup.remove();
-    return;
+    return false;
   }
   const shown = features.slice(0, MAX_POPUP_FEATURES);
   const content = popupContent(shown);
   if (features.length > shown.length) {
     content.appendChild(text("p", `… et ${features.length - shown.length} autres objets ici.`, "meta"));
   }
-  popup.setLngLat(event.lngLat).setDOMContent(content).addTo(map);
+  popup.setLngLat(lngLat).setDOMContent(content).addTo(map);
+  return true;
+}
+
+map.on("click", (event) => showFeaturesAt(event.point, event.lngLat));
+// Keyboard: the arrows and +/- move the map (MapLibre); Enter shows what is at its centre.
+map.getCanvas().addEventListener("keydown", (event) => {
+  if (event.key !== "Enter") return;
+  event.preventDefault(); // else the same key press activates the popup's close button
+  const centre = map.getCenter();
+  const found = showFeaturesAt(map.project(centre), centre);
+  announce.textContent = found ? "" : "Aucun objet au centre de la carte.";
 });
 map.on("mousemove", (event) => {
   map.getCanvas().style.cursor = featuresAt(event.point).length ? "pointer" : "";
