@@ -319,7 +319,61 @@ class AccountPages:
         except _RedirectToLogin as redirect:
             return redirect.response()
         context = await run_in_threadpool(self._account_context, user_id)
-        return self.page(request, "compte.html", ogc_url=base_url(request) + "/ogc", **context)
+        return self.page(
+            request,
+            "compte.html",
+            ogc_url=base_url(request) + "/ogc",
+            password_changed=request.query_params.get("mot-de-passe") == "change",
+            **context,
+        )
+
+    async def change_password(self, request: Request) -> Response:
+        """Change one's password: the current one is checked (and throttled like a
+        sign-in), every other session of the account ends, this browser stays in."""
+        try:
+            user_id = self._require_session(request)
+        except _RedirectToLogin as redirect:
+            return redirect.response()
+        form = await self.form(request)
+        current = str(form.get("current_password", ""))
+        password = str(form.get("password", ""))
+        client = request.client.host if request.client else "inconnu"
+
+        def change() -> tuple[str | None, str | None]:
+            """(error message, new session secret); failures are committed (throttle)."""
+            with Session(self.portal.engine) as session, session.begin():
+                user = session.get(User, user_id)
+                assert user is not None
+                keys = ratelimit.keys_for(self.key, user.email, client)
+                if ratelimit.is_blocked(session, keys):
+                    return TOO_MANY, None
+                if users.authenticate(session, user.email, current) is None:
+                    ratelimit.record_failure(session, keys)
+                    return "Le mot de passe actuel est incorrect.", None
+                if password != str(form.get("password_confirmation", "")):
+                    return "Les deux nouveaux mots de passe ne sont pas identiques.", None
+                try:  # a refused password is refused before anything changes
+                    users.set_password(session, user, password)
+                except AccountError as exc:
+                    return str(exc)[0].upper() + str(exc)[1:] + ".", None
+                sessions.end_all(session, user)
+                audit.record(session, self.actor(request, user.id), "auth.password_changed")
+                return None, sessions.start(session, user)
+
+        error, secret = await run_in_threadpool(change)
+        if error is not None or secret is None:
+            context = await run_in_threadpool(self._account_context, user_id)
+            status = 429 if error == TOO_MANY else 400
+            return self.page(
+                request,
+                "compte.html",
+                status,
+                ogc_url=base_url(request) + "/ogc",
+                password_error=error,
+                **context,
+            )
+        response = RedirectResponse("/compte?mot-de-passe=change", status_code=303)
+        return self.signed_in(response, secret)
 
     async def create_token(self, request: Request) -> Response:
         try:

@@ -298,3 +298,49 @@ def test_account_pages_are_valid_html5(backend, monkeypatch, tmp_path):
     assert "Nom admin_a" in pages["accueil connecté"]
     messages = validate_html5(pages, tmp_path)
     assert messages == [], "\n".join(messages)
+
+
+def test_change_password_ends_the_other_sessions(backend, monkeypatch, tmp_path):
+    import re as regex
+
+    from starlette.testclient import TestClient
+
+    from niaouli.web import create_app
+
+    monkeypatch.setenv("NIAOULI_DATA_DIR", str(backend.settings.data_dir))
+    monkeypatch.setenv("NIAOULI_DATABASE_URL", backend.settings.database_url)
+    with backend.session() as session, session.begin():
+        users.create_user(session, "pw@exemple.nc", "Changement", PASSWORD)
+    app = create_app()
+    here, elsewhere = TestClient(app), TestClient(app)
+
+    def sign_in(client, password=PASSWORD):  # noqa: ANN001, ANN202
+        token = regex.search(r'name="csrf" value="([^"]+)"', client.get("/connexion").text)[1]
+        data = {"csrf": token, "email": "pw@exemple.nc", "password": password}
+        return client.post("/connexion", data=data, follow_redirects=False)
+
+    assert sign_in(here).status_code == sign_in(elsewhere).status_code == 303
+    token = regex.search(r'name="csrf" value="([^"]+)"', here.get("/compte").text)[1]
+    new = "mon nouveau mot de passe"
+
+    def change(current: str, password: str, confirmation: str | None = None):  # noqa: ANN202
+        data = {
+            "csrf": token,
+            "current_password": current,
+            "password": password,
+            "password_confirmation": password if confirmation is None else confirmation,
+        }
+        return here.post("/compte/mot-de-passe", data=data, follow_redirects=False)
+
+    assert "incorrect" in change("pas le bon", new).text
+    assert "identiques" in change(PASSWORD, new, "autre chose encore").text
+    assert "10 caractères" in change(PASSWORD, "court").text
+    assert here.post("/compte/mot-de-passe", data={"current_password": PASSWORD}).status_code == 403
+    done = change(PASSWORD, new)
+    assert done.status_code == 303
+    assert "Mot de passe changé" in here.get(done.headers["location"]).text
+    assert here.get("/compte", follow_redirects=False).status_code == 200  # still signed in
+    assert elsewhere.get("/compte", follow_redirects=False).status_code == 303  # ended
+    assert sign_in(elsewhere, PASSWORD).status_code == 400
+    assert sign_in(elsewhere, new).status_code == 303
+    assert ("auth.password_changed", "pw@exemple.nc", "") in audit_actions(backend)
