@@ -20,6 +20,7 @@ from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
+from niaouli.portal.search_pages import SearchPages
 from niaouli.portal.security import SecurityHeaders
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -57,6 +58,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     portal = Portal(settings, get_engine(settings), make_environment())
     pages = Pages(portal)
+    search = SearchPages(portal)
     files = Files(portal)
     accounts = AccountPages(portal)
     members = MemberPages(accounts)
@@ -83,7 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     return Starlette(
         routes=[
             Route("/", pages.home, name="home"),
-            Route("/jeux-de-donnees", pages.datasets, name="datasets"),
+            Route("/recherche", search.everything, name="search"),
+            Route("/jeux-de-donnees", search.datasets, name="datasets"),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
             Route(layer + "/apercu.geojson", files.preview),
@@ -123,7 +126,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/mot-de-passe-oublie", accounts.forgotten, methods=["GET", "POST"]),
             Route("/reinitialiser/{token}", accounts.reset, methods=["GET", "POST"]),
             Route("/compte", accounts.account, name="account"),
-            Route("/compte/mot-de-passe", accounts.change_password, methods=["POST"]),
             Route("/compte/jetons", accounts.create_token, methods=["POST"]),
             Route("/compte/jetons/{token_id}/revoquer", accounts.revoke_token, methods=["POST"]),
             Route(team, members.page),

@@ -1,4 +1,4 @@
-"""The HTML pages: home, dataset list and search, dataset, organisations.
+"""The HTML pages: home, dataset, organisations (searching is in `search_pages.py`).
 
 Every read goes through `niaouli.catalogue.service` with the request's viewer, so a
 dataset the visitor may not see is absent from lists, counts and search, and its page is
@@ -49,23 +49,6 @@ class Pages:
                 features_count=features,
                 organisations_count=len(service.list_organisations(session)),
                 recent=service.recent_datasets(session, viewer, RECENT),
-            )
-
-    def datasets(self, request: Request) -> HTMLResponse:
-        viewer = viewer_for(request)
-        query = request.query_params.get("q", "").strip()[:200]
-        page = page_number(request)
-        with Session(self.portal.engine) as session:
-            paging = Paging(page, 0)
-            items, total = service.search_datasets(
-                session, viewer, query, limit=paging.size, offset=paging.offset
-            )
-            return self.portal.render(
-                request,
-                "datasets.html",
-                query=query,
-                datasets=items,
-                paging=Paging(page, total),
             )
 
     def organisations(self, request: Request) -> HTMLResponse:

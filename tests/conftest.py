@@ -35,7 +35,8 @@ CATALOGUE_TABLES = (
     "events, code_projects, datasets, organisations, csw_records, "
     "users, memberships, api_tokens, user_sessions, password_resets, login_failures, "
     "audit_events, "
-    "harvested_records, harvest_job_items, harvest_jobs, harvest_sources"
+    "harvested_records, harvest_job_items, harvest_jobs, harvest_sources, "
+    "search_documents"
 )
 
 

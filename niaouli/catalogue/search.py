@@ -126,3 +126,8 @@ def _refresh_renamed_organisations(session: Session, _context) -> None:  # noqa:
         select(Dataset.__table__.c.id).where(Dataset.__table__.c.organisation_id.in_(renamed))
     ).scalars()
     refresh(conn, list(ids))
+
+
+# The full-text index (`fulltext`) keeps itself current with hooks like the one above:
+# importing it here installs them wherever the models are used.
+from niaouli.catalogue import fulltext as _fulltext  # noqa: E402, F401

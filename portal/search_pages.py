@@ -1,0 +1,205 @@
+"""Search pages: `/recherche` (everything) and `/jeux-de-donnees` (datasets), with facets.
+
+Every state of a search is in its URL (GET form, canonical parameter order, `Filters`),
+so a search can be shared, bookmarked and paged without losing its filters. The search
+itself (`niaouli.catalogue.finder`) applies the viewer's access rule to results and
+facet counts alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import urlencode
+
+from niaouli.portal.common import Paging, Portal, page_number, viewer_for
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from niaouli.catalogue import finder
+
+FACET_LABELS = {
+    "type": "Type",
+    "organisation": "Organisation",
+    "theme": "Thème",
+    "format": "Format",
+    "licence": "Licence",
+    "acces": "Niveau d'accès",
+    "spatial": "Données géographiques",
+}
+TYPE_LABELS = {
+    "jeux-de-donnees": "Jeux de données",
+    "code": "Code",
+    "reutilisations": "Réutilisations",
+    "organisations": "Organisations",
+    "evenements": "Événements",
+}
+KIND_LABELS = {
+    "dataset": "Jeu de données",
+    "code": "Code",
+    "reuse": "Réutilisation",
+    "organisation": "Organisation",
+    "event": "Événement",
+}
+KIND_PATHS = {
+    "dataset": "/jeux-de-donnees",
+    "code": "/code",
+    "reuse": "/reutilisations",
+    "organisation": "/organisations",
+    "event": "/evenements",
+}
+ACCESS_LABELS = {
+    "public": "Public",
+    "registered": "Utilisateurs inscrits",
+    "organisation": "Membres de l'organisation",
+    "draft": "Brouillon",
+}
+SPATIAL_LABELS = {"oui": "Géographiques", "non": "Non géographiques"}
+SORT_LABELS = {"pertinence": "Pertinence", "recent": "Plus récents", "populaire": "Plus utilisés"}
+SHOWN_VALUES = 12
+
+
+@dataclass(frozen=True)
+class FacetValue:
+    label: str
+    count: int
+    selected: bool
+    url: str
+
+
+@dataclass(frozen=True)
+class Facet:
+    name: str
+    label: str
+    values: list[FacetValue]
+
+
+@dataclass(frozen=True)
+class Hit:
+    kind: str
+    kind_label: str
+    url: str
+    title: str
+    meta: str
+    summary: str
+    object: Any
+
+
+def url_for(base: str, filters: finder.Filters) -> str:
+    params = filters.params()
+    return base + ("?" + urlencode(params) if params else "")
+
+
+class SearchPages:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    def everything(self, request: Request) -> HTMLResponse:
+        return self._page(request, "/recherche", list(finder.TYPES.values()))
+
+    def datasets(self, request: Request) -> HTMLResponse:
+        return self._page(request, "/jeux-de-donnees", ["dataset"])
+
+    def _page(self, request: Request, base: str, kinds: list[str]) -> HTMLResponse:
+        viewer = viewer_for(request)
+        filters = finder.Filters.from_params(request.query_params, page_number(request))
+        show_access = viewer.is_signed_in  # may see more than public datasets
+        ignored = ({"type"} if len(kinds) == 1 else set()) | (set() if show_access else {"acces"})
+        filters = replace(
+            filters, selected={k: v for k, v in filters.selected.items() if k not in ignored}
+        )
+        with Session(self.portal.engine) as session:
+            result = finder.search(
+                session,
+                viewer,
+                filters,
+                kinds=kinds,
+                page_size=Paging(1, 0).size,
+                show_access=show_access,
+            )
+            paging = Paging(filters.page, result.total)
+            hits = [self._hit(item, result) for item in result.items]
+            hide = {"type"} if len(kinds) == 1 else set()
+            facets = self._facets(base, filters, result, hide)
+            page_url = lambda page: url_for(base, replace(filters, page=page))  # noqa: E731
+            return self.portal.render(
+                request,
+                "recherche.html",
+                base=base,
+                datasets_only=len(kinds) == 1,
+                query=filters.q,
+                filters=filters,
+                hidden=[(k, v) for k, v in filters.params() if k not in ("q", "tri", "page")],
+                sort=filters.effective_sort(),
+                sorts=[
+                    (key, label)
+                    for key, label in SORT_LABELS.items()
+                    if key != "pertinence" or filters.q
+                ],
+                hits=hits,
+                facets=facets,
+                paging=paging,
+                previous_url=page_url(paging.page - 1) if paging.page > 1 else None,
+                next_url=page_url(paging.page + 1) if paging.page < paging.pages else None,
+                bbox=finder.format_bbox(filters.bbox) if filters.bbox else "",
+                without_bbox_url=url_for(base, replace(filters, bbox=None, page=1)),
+                clear_url=url_for(base, finder.Filters(q=filters.q)),
+                has_filters=bool(filters.selected) or filters.bbox is not None,
+            )
+
+    def _facets(
+        self, base: str, filters: finder.Filters, result: finder.Result, hide: set[str]
+    ) -> list[Facet]:
+        facets = []
+        for name, counts in result.facets.items():
+            if name in hide:
+                continue
+            selected = filters.values(name)
+            shown = counts[:SHOWN_VALUES]
+            # Values the visitor selected stay visible (to unselect them), even at zero.
+            shown_keys = {v for v, _ in shown}
+            counted = dict(counts)
+            shown += [(v, counted.get(v, 0)) for v in sorted(selected) if v not in shown_keys]
+            values = [
+                FacetValue(
+                    label=self._value_label(name, value, result),
+                    count=count,
+                    selected=value in selected,
+                    url=url_for(base, filters.toggled(name, value)),
+                )
+                for value, count in shown
+            ]
+            if values:
+                facets.append(Facet(name, FACET_LABELS[name], values))
+        return facets
+
+    @staticmethod
+    def _value_label(name: str, value: str, result: finder.Result) -> str:
+        if name == "type":
+            return TYPE_LABELS.get(value, value)
+        if name == "organisation":
+            return result.organisations.get(value, value)
+        if name == "acces":
+            return ACCESS_LABELS.get(value, value)
+        if name == "spatial":
+            return SPATIAL_LABELS.get(value, value)
+        return value
+
+    @staticmethod
+    def _hit(item: finder.Item, result: finder.Result) -> Hit:
+        obj = result.objects.get((item.kind, item.id))
+        org = result.organisations.get(item.organisation or "", "")
+        description = getattr(obj, "description", "") or ""
+        meta = org
+        if item.kind == "organisation":
+            meta = f"{item.popularity} jeu{'x' if item.popularity != 1 else ''} de données"
+        return Hit(
+            kind=item.kind,
+            kind_label=KIND_LABELS[item.kind],
+            url=f"{KIND_PATHS[item.kind]}/{getattr(obj, 'slug', '')}",
+            title=item.title,
+            meta=meta,
+            summary=description,
+            object=obj,
+        )
