@@ -250,6 +250,15 @@ filter.addEventListener("input", () => {
 const drawer = document.getElementById("carte-tiroir");
 layout.classList.add("carte-js");
 
+// The map fills the window below the site header, however many lines the header takes.
+function fitToWindow() {
+  const top = layout.getBoundingClientRect().top + window.scrollY;
+  layout.style.setProperty("--carte-haut", `${Math.round(top)}px`);
+  map.resize();
+}
+window.addEventListener("resize", fitToWindow);
+fitToWindow();
+
 function closeDrawer() {
   drawer.setAttribute("aria-expanded", "false");
   layout.classList.remove("carte-tiroir-ouvert");
