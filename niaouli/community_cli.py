@@ -18,9 +18,7 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue import community, service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import (
-    CodeProject,
     CodeStatus,
-    Event,
     EventKind,
     ModerationStatus,
     Reuse,
@@ -86,23 +84,22 @@ def code_add(
 
     try:
         with _session() as session, session.begin():
-            org = service.get_organisation(session, organisation)
-            if session.scalar(select(CodeProject.id).where(CodeProject.slug == slug)):
-                raise service.CatalogueError(f"le projet de code « {slug} » existe déjà")
-            project = service.create_code_project(
+            service.check_slug(slug)
+            community.add_code_project(
                 session,
-                org,
-                slug,
-                community.check_title(name),
-                repository_url=community.check_http_url(repository) if repository else None,
-                licence=licence,
-                languages=list(languages),
-                status=CodeStatus(status),
+                SYSTEM,
+                organisation,
+                name,
+                repository_url=repository or "",
+                licence=licence or "",
+                languages=languages,
+                status=status,
                 description=description,
-                default_branch=default_branch,
-                publiccode=read_publiccode(publiccode.read_bytes()) if publiccode else {},
+                default_branch=default_branch or "",
+                dataset_slugs=datasets,
+                slug=slug,
+                publiccode=read_publiccode(publiccode.read_bytes()) if publiccode else None,
             )
-            project.datasets = community.datasets_for_slugs(session, SYSTEM, datasets)
     except service.CatalogueError as exc:
         _fail(str(exc))
     click.echo(f"projet de code créé : {slug}")
@@ -203,24 +200,23 @@ def event_add(
 ) -> None:
     try:
         with _session() as session, session.begin():
-            if session.scalar(select(Event.id).where(Event.slug == slug)):
-                raise service.CatalogueError(f"l'événement « {slug} » existe déjà")
-            org = service.get_organisation(session, organisation) if organisation else None
-            service.create_event(
+            service.check_slug(slug)
+            community.add_event(
                 session,
-                slug,
-                community.check_title(title),
+                SYSTEM,
+                organisation,
+                title,
                 kind,
-                community.parse_local(starts),
-                datasets=community.datasets_for_slugs(session, SYSTEM, datasets),
-                ends_at=community.parse_local(ends) if ends else None,
-                location=location,
-                latitude=lat,
-                longitude=lon,
-                url=community.check_http_url(url) if url else None,
+                starts,
+                ends=ends or "",
+                location=location or "",
+                url=url or "",
                 description=description,
                 results=results,
-                organisation_id=org.id if org else None,
+                dataset_slugs=datasets,
+                latitude=lat,
+                longitude=lon,
+                slug=slug,
             )
     except service.CatalogueError as exc:
         _fail(str(exc))

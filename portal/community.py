@@ -65,6 +65,13 @@ class CommunityPages:
         self.accounts = accounts
         self.engine = portal.engine
 
+    def _may_add(self, session: Session, request: Request) -> bool:
+        """Whether to offer the editors' forms (the forms check again on submission)."""
+        viewer = viewer_for(request)
+        if identity_for(request).via != "session" or not viewer.may_write:
+            return False
+        return bool(community.editable_organisations(session, viewer))
+
     def _labels(self) -> dict[str, Any]:
         return {
             "code_statuses": {str(k): v for k, v in CODE_STATUSES.items()},
@@ -93,6 +100,7 @@ class CommunityPages:
             return self.portal.render(
                 request,
                 "code.html",
+                may_add=self._may_add(session, request),
                 projects=[
                     {"project": p, "datasets": [d for d in p.datasets if d.id in visible]}
                     for p in shown
@@ -291,6 +299,7 @@ class CommunityPages:
             return self.portal.render(
                 request,
                 "events.html",
+                may_add=self._may_add(session, request),
                 events=[
                     {
                         "event": e,
@@ -348,6 +357,88 @@ class CommunityPages:
             except NotFoundError:
                 raise not_found() from None
             return self._calendar(request, session, [event], event.title, f"{event.slug}.ics")
+
+    # --- editors' forms: code projects and events of their organisations ---------------
+
+    def _editor_context(self, request: Request) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            orgs = community.editable_organisations(session, viewer_for(request))
+            if not orgs:
+                raise HTTPException(status_code=403)
+            return {"organisations": [(o.slug, o.name) for o in orgs], **self._labels()}
+
+    async def _editor_form(
+        self,
+        request: Request,
+        template: str,
+        fields: tuple[str, ...],
+        create: Any,  # noqa: ANN401 - (session, viewer, values) -> object with a slug
+        target: str,
+    ) -> Response:
+        redirect = self._sign_in_first(request)
+        if redirect is not None:
+            return redirect
+        context = await run_in_threadpool(self._editor_context, request)
+        if request.method == "GET":
+            values = dict.fromkeys(fields, "")
+            values["datasets"] = _param(request, "jeu")
+            return self.accounts.page(request, template, values=values, **context)
+        form = await self.accounts.form(request)
+        values = {name: str(form.get(name, ""))[:5000] for name in fields}
+        viewer = viewer_for(request)
+
+        def save() -> str:
+            with Session(self.engine) as session, session.begin():
+                return create(session, viewer, values).slug
+
+        try:
+            slug = await run_in_threadpool(save)
+        except CatalogueError as exc:
+            return self.accounts.page(
+                request, template, 400, error=_message(exc), values=values, **context
+            )
+        return RedirectResponse(f"{target}/{slug}", status_code=303)
+
+    async def code_new(self, request: Request) -> Response:
+        def create(session: Session, viewer: Any, v: dict[str, str]) -> Any:  # noqa: ANN401
+            return community.add_code_project(
+                session,
+                viewer,
+                v["organisation"],
+                v["name"],
+                repository_url=v["repository_url"],
+                licence=v["licence"],
+                languages=v["languages"].split(","),
+                status=v["status"],
+                description=v["description"],
+                default_branch=v["default_branch"],
+                dataset_slugs=v["datasets"].replace(",", " ").split(),
+            )
+
+        fields = ("organisation", "name", "repository_url", "licence", "languages", "status")
+        fields += ("description", "default_branch", "datasets")
+        return await self._editor_form(request, "code_form.html", fields, create, "/code")
+
+    async def event_new(self, request: Request) -> Response:
+        def create(session: Session, viewer: Any, v: dict[str, str]) -> Any:  # noqa: ANN401
+            return community.add_event(
+                session,
+                viewer,
+                v["organisation"],
+                v["title"],
+                v["kind"],
+                v["starts"],
+                ends=v["ends"],
+                location=v["location"],
+                url=v["url"],
+                description=v["description"],
+                results=v["results"],
+                dataset_slugs=v["datasets"].replace(",", " ").split(),
+            )
+
+        fields = ("organisation", "title", "kind", "starts", "ends", "location", "url")
+        fields += ("description", "results", "datasets")
+        return await self._editor_form(request, "event_form.html", fields, create, "/evenements")
 
     # --- English aliases ---------------------------------------------------------------
 

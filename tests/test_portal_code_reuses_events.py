@@ -425,3 +425,110 @@ def test_demo_load_is_idempotent_and_cli(backend):
             "main",
         )
     assert counts() == (5, 1, 3)
+
+
+def test_editors_add_code_projects_and_events(backend, tmp_path):
+    populate(backend)
+    make_users(backend)
+    with backend.session() as session, session.begin():
+        editor = users.create_user(session, "editeur@exemple.nc", "Éditeur Nord", PASSWORD)
+        org = service.get_organisation(session, "province-nord")
+        users.set_membership(session, org, editor, "editor")
+    project = {
+        "organisation": "province-nord",
+        "name": "Géoportail Nord",
+        "repository_url": "https://gitlab.com/province-nord/geoportail",
+        "default_branch": "main",
+        "licence": "EUPL-1.2",
+        "languages": "Python, JavaScript",
+        "status": "beta",
+        "description": "Un portail.",
+        "datasets": "communes-interne\ncommunes-nc",
+    }
+    event = {
+        "organisation": "province-nord",
+        "title": "Hackathon du Nord",
+        "kind": "hackathon",
+        "starts": "2027-02-01T09:00",
+        "ends": "2027-02-02T17:30",
+        "location": "Koné",
+        "url": "https://exemple.nc/hackathon",
+        "description": "Deux jours.",
+        "results": "",
+        "datasets": "communes-nc",
+    }
+    with LiveServer(backend) as server:
+        anonymous = httpx.Client(base_url=server.url)
+        member = httpx.Client(base_url=server.url)
+        editor = httpx.Client(base_url=server.url)
+        assert sign_in(member, "membre@exemple.nc").status_code == 303
+        assert sign_in(editor, "editeur@exemple.nc").status_code == 303
+
+        assert anonymous.get("/code/ajouter").status_code == 303
+        assert member.get("/code/ajouter").status_code == 403
+        assert member.get("/evenements/ajouter").status_code == 403
+        assert "/code/ajouter" not in member.get("/code").text
+        assert 'href="/code/ajouter"' in editor.get("/code").text
+        assert 'href="/evenements/ajouter"' in editor.get("/evenements").text
+
+        admin = httpx.Client(base_url=server.url)
+        assert sign_in(admin, "admin@exemple.nc").status_code == 303
+        alice = httpx.Client(base_url=server.url)
+        assert sign_in(alice, "alice@exemple.nc").status_code == 303
+        forms = {
+            "code-form": editor.get("/code/ajouter").text,
+            "event-form": editor.get("/evenements/ajouter").text,
+            "reuse-form": alice.get("/reutilisations/proposer?jeu=communes-nc").text,
+            "reuse-refused": submit(alice, title="x", url="https://exemple.nc").text,
+            "moderation-empty": admin.get("/admin/reutilisations").text,
+        }
+        submit(alice, title="Quiz", url="https://exemple.nc/quiz", datasets="communes-nc")
+        forms["moderation"] = admin.get("/admin/reutilisations").text
+        assert "Quiz" in forms["moderation"]
+        messages = validate_html5(forms, tmp_path)
+        assert messages == [], "\n".join(messages)
+
+        form = editor.get("/code/ajouter").text
+        assert 'value="province-nord"' in form and "gouvernement-nc" not in form
+        assert editor.post("/code/ajouter", data=project).status_code == 403  # no CSRF
+        for fields, message in (
+            ({"organisation": "gouvernement-nc"}, "organisation dont vous êtes éditeur"),
+            ({"repository_url": "javascript:alert(1)"}, "adresse invalide"),
+            ({"licence": "<b>"}, "identifiant spdx"),
+            ({"datasets": "inexistant"}, "inconnu"),
+        ):
+            refused = editor.post(
+                "/code/ajouter", data={**project, **fields, "csrf": csrf_of(form)}
+            )
+            assert refused.status_code == 400, fields
+            assert message in refused.text.replace("&#39;", "'").lower(), fields
+        created = editor.post("/code/ajouter", data={**project, "csrf": csrf_of(form)})
+        assert created.status_code == 303
+        assert created.headers["location"] == "/code/geoportail-nord"
+        page = anonymous.get("/code/geoportail-nord").text
+        assert (
+            'href="https://gitlab.com/province-nord/geoportail/-/archive/main/geoportail-main.zip"'
+            in page
+        )
+        assert 'href="/jeux-de-donnees/communes-nc"' in page
+        assert "communes-interne" not in page  # the organisation's dataset, hidden from others
+        assert (
+            'href="/jeux-de-donnees/communes-interne"' in member.get("/code/geoportail-nord").text
+        )
+
+        form = editor.get("/evenements/ajouter").text
+        late = {**event, "ends": "2027-01-31T09:00", "csrf": csrf_of(form)}
+        assert "finit avant de commencer" in editor.post("/evenements/ajouter", data=late).text
+        created = editor.post("/evenements/ajouter", data={**event, "csrf": csrf_of(form)})
+        assert created.status_code == 303
+        assert created.headers["location"] == "/evenements/hackathon-du-nord"
+        page = anonymous.get("/evenements/hackathon-du-nord").text
+        assert "1 février 2027 à 09:00" in page and "2 février 2027 à 17:30" in page
+        assert 'href="/organisations/province-nord"' in page
+        ics = icalendar.Calendar.from_ical(
+            anonymous.get("/evenements/hackathon-du-nord.ics").content
+        )
+        start = ics.walk("VEVENT")[0].decoded("DTSTART")
+        assert start == datetime(2027, 1, 31, 22, 0, tzinfo=UTC)
+        for client in (anonymous, member, editor, admin, alice):
+            client.close()

@@ -24,7 +24,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli.catalogue import service
-from niaouli.catalogue.access import Viewer, visible_datasets
+from niaouli.catalogue.access import Viewer, can_edit, visible_datasets
 from niaouli.catalogue.models import (
     CodeProject,
     CodeStatus,
@@ -32,6 +32,7 @@ from niaouli.catalogue.models import (
     Event,
     EventKind,
     ModerationStatus,
+    Organisation,
     Reuse,
     ReuseKind,
     code_project_datasets,
@@ -548,3 +549,119 @@ def uses_of_dataset(session: Session, dataset: Dataset) -> dict[str, list[Any]]:
             ).all()
         ),
     }
+
+
+# --- adding code projects and events (editors' forms and the command line) -------------
+
+
+def editable_organisations(session: Session, viewer: Viewer) -> list[Organisation]:
+    """The organisations whose content `viewer` may add to (editors, admins)."""
+    return [o for o in service.list_organisations(session) if can_edit(viewer, o.id)]
+
+
+def _organisation_for(session: Session, viewer: Viewer, slug: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.slug == slug))
+    if org is None or not can_edit(viewer, org.id):
+        raise CatalogueError("choisissez une organisation dont vous êtes éditeur")
+    return org
+
+
+def _text(value: str, what: str, limit: int = DESCRIPTION_MAX) -> str:
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise CatalogueError(f"{what} trop long ({limit} caractères au plus)")
+    return value
+
+
+def add_code_project(
+    session: Session,
+    viewer: Viewer,
+    organisation: str,
+    name: str,
+    repository_url: str = "",
+    licence: str = "",
+    languages: Iterable[str] = (),
+    status: str = "stable",
+    description: str = "",
+    default_branch: str = "",
+    dataset_slugs: Iterable[str] = (),
+    slug: str | None = None,
+    publiccode: dict[str, Any] | None = None,
+) -> CodeProject:
+    """A code project of an organisation `viewer` edits for, after validation."""
+    org = _organisation_for(session, viewer, organisation)
+    name = check_title(name)
+    if status not in set(CodeStatus):
+        raise CatalogueError("état de développement inconnu")
+    licence = _text(licence, "identifiant de licence", 100)
+    if licence and not re.fullmatch(r"[A-Za-z0-9.+\-() ]+", licence):
+        raise CatalogueError("licence : donnez un identifiant SPDX, par exemple MIT ou EUPL-1.2")
+    kept_languages = [_text(x, "nom de langage", 50) for x in languages if x.strip()][:20]
+    if slug is None:
+        slug = free_slug(session, CodeProject, name)
+    elif session.scalar(select(CodeProject.id).where(CodeProject.slug == slug)) is not None:
+        raise CatalogueError(f"le projet de code « {slug} » existe déjà")
+    project = service.create_code_project(
+        session,
+        org,
+        slug,
+        name,
+        repository_url=check_http_url(repository_url) if repository_url.strip() else None,
+        licence=licence or None,
+        languages=kept_languages,
+        status=CodeStatus(status),
+        description=_text(description, "description"),
+        default_branch=_text(default_branch, "nom de branche", 200) or None,
+        publiccode=publiccode or {},
+    )
+    project.datasets = datasets_for_slugs(session, viewer, dataset_slugs)
+    session.flush()
+    return project
+
+
+def add_event(
+    session: Session,
+    viewer: Viewer,
+    organisation: str | None,
+    title: str,
+    kind: str,
+    starts: str,
+    ends: str = "",
+    location: str = "",
+    url: str = "",
+    description: str = "",
+    results: str = "",
+    dataset_slugs: Iterable[str] = (),
+    latitude: float | None = None,
+    longitude: float | None = None,
+    slug: str | None = None,
+) -> Event:
+    """An event (times in Nouméa unless an offset is given), after validation."""
+    org = _organisation_for(session, viewer, organisation) if organisation else None
+    if org is None and not viewer.is_platform_admin:
+        raise CatalogueError("choisissez une organisation dont vous êtes éditeur")
+    title = check_title(title)
+    if kind not in set(EventKind):
+        raise CatalogueError("type d'événement inconnu")
+    if not starts.strip():
+        raise CatalogueError("indiquez la date et l'heure de début")
+    if slug is None:
+        slug = free_slug(session, Event, title)
+    elif session.scalar(select(Event.id).where(Event.slug == slug)) is not None:
+        raise CatalogueError(f"l'événement « {slug} » existe déjà")
+    return service.create_event(
+        session,
+        slug,
+        title,
+        kind,
+        parse_local(starts),
+        datasets=datasets_for_slugs(session, viewer, dataset_slugs),
+        ends_at=parse_local(ends) if ends.strip() else None,
+        location=_text(location, "lieu", 300) or None,
+        latitude=latitude,
+        longitude=longitude,
+        url=check_http_url(url) if url.strip() else None,
+        description=_text(description, "description"),
+        results=_text(results, "résultats"),
+        organisation_id=org.id if org else None,
+    )
