@@ -12,7 +12,7 @@ import time
 
 import httpx
 from niaouli.ingest import ingest_file
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from niaouli.catalogue.models import Layer
 from niaouli.db.layers import layer_store
@@ -295,3 +295,32 @@ def test_json_keeps_data_as_is(ogc):  # noqa: F811
     assert "<script>" not in item.text  # written as \\u003c, still safe to embed
     titles = [c["title"] for c in ogc.get("/collections").json()["collections"]]
     assert f"Sites visités {XSS}" in titles
+
+
+def test_dropped_database_connections_are_replaced(ogc):  # noqa: F811
+    """Layer reads have no pool pre-ping (one round trip per request): connections the
+    database dropped (a restart, an idle timeout) fail once, are replaced, and every
+    request still gets its answer."""
+    if ogc.backend.name != "postgis":
+        return
+    paths = [
+        "/collections/communes-nc/items/18",
+        "/collections/communes-nc/items?limit=5",
+        "/collections/communes-nc/items?limit=5&offset=10",
+        "/collections/communes-nc/items?bbox=166.3,-22.4,166.6,-22.1",
+    ]
+    for path in paths:
+        assert ogc.get(path).status_code == 200
+    with ogc.backend.engine.connect() as conn:
+        dropped = conn.execute(
+            text(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE datname = current_database() AND pid <> pg_backend_pid() "
+                "AND backend_type = 'client backend'"
+            )
+        ).scalar_one()
+    assert dropped >= 1
+    for path in paths * 2:
+        response = ogc.get(path)
+        assert response.status_code == 200, response.text
+    assert ogc.get("/collections/communes-nc/items/18").json()["properties"]["LIBGEO"] == "Nouméa"

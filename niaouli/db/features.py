@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
@@ -343,6 +344,32 @@ def query_page(
 # object's memoized cache key instead of rebuilding and re-keying it on every request.
 
 
+@functools.lru_cache(maxsize=4096)
+def _compiled(statement: sa.Select, dialect: sa.Dialect) -> sa.engine.Compiled:
+    return statement.compile(dialect=dialect)
+
+
+def _fetch(conn: Connection, statement: sa.Select, values: dict[str, Any]) -> list[Any]:
+    """Rows of a cached statement. On PostGIS its SQL is compiled once and sent by psycopg
+    itself (a prepared statement), which skips SQLAlchemy's per-execution work (result
+    metadata, events): about 45 µs of CPU per query, a tenth of a by-id request."""
+    if conn.dialect.name != "postgresql":
+        return list(conn.execute(statement, values).all())
+    compiled = _compiled(statement, conn.dialect)
+    try:
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.execute(compiled.string, compiled.construct_params(values), prepare=True)
+            return cursor.fetchall()
+    except psycopg.Error as exc:  # as SQLAlchemy would: wrapped, a dead connection dropped
+        dead = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        if dead:  # the server went away: its other pooled connections are gone too
+            conn.invalidate()
+            conn.engine.dispose()
+        raise sa.exc.DBAPIError.instance(
+            compiled.string, None, exc, psycopg.Error, connection_invalidated=dead
+        ) from exc
+
+
 @functools.lru_cache(maxsize=2048)
 def _plain_page_statement(
     layer: LayerTable,
@@ -373,7 +400,7 @@ def _plain_page(
     )
     values = {"rows": query.limit}
     values["after" if keyset else "skip"] = query.offset
-    rows = conn.execute(statement, values).all()
+    rows = _fetch(conn, statement, values)
     return FeaturePage(_features(rows, attributes, with_geometry), layer.feature_count)
 
 
@@ -390,7 +417,7 @@ def get_feature(
     conn: Connection, layer: LayerTable, fid: int, output: OutputCrs | None = None
 ) -> dict[str, Any] | None:
     statement, with_geometry = _by_id_statement(layer, output or OutputCrs())
-    row = conn.execute(statement, {"fid": fid}).first()
-    if row is None:
+    rows = _fetch(conn, statement, {"fid": fid})
+    if not rows:
         return None
-    return _features([row], list(layer.attributes), with_geometry)[0]
+    return _features(rows[:1], list(layer.attributes), with_geometry)[0]
