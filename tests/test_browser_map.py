@@ -102,6 +102,9 @@ def test_toggling_a_layer_removes_its_features(chromium, site, viewport):  # noq
         v.open(f"/carte#map={NOUMEA_VIEW}")
         v.wait_for_map()
         assert rendered(v, f"{COMMUNES}:surface")
+        legend = v.page.locator(".carte-legende")
+        assert legend.is_visible() == (viewport == "phone")  # the panel is the legend on desktops
+        assert "Communes de Nouvelle-Calédonie" in legend.text_content()
         open_drawer_on_phone(v)
         v.screenshot("carte-couches")
         box = v.page.locator(f'.carte-couche[data-collection="{COMMUNES}"] input[type=checkbox]')
@@ -113,6 +116,7 @@ def test_toggling_a_layer_removes_its_features(chromium, site, viewport):  # noq
         hash_ = v.page.evaluate("() => location.hash")
         assert "layers=" in hash_ and COMMUNES not in hash_.split("layers=")[1]
         assert rendered(v, f"{trap_collection(v)}:point")  # the other layer stays
+        assert "Communes" not in legend.text_content()
         box.check()
         v.page.wait_for_function(
             "(layer) => window.niaouliMap.queryRenderedFeatures({layers: [layer]}).length > 0",

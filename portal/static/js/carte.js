@@ -168,6 +168,36 @@ try {
 }
 map.touchZoomRotate.disableRotation();
 map.addControl(new NavigationControl({ showCompass: false }));
+// On phones the layer panel is a closed drawer: a small legend of the shown layers stays
+// on the map (hidden by CSS on wider screens, where the panel is the legend).
+class LegendControl {
+  onAdd() {
+    this.element = document.createElement("div");
+    this.element.className = "maplibregl-ctrl carte-legende";
+    const details = document.createElement("details");
+    this.list = document.createElement("ul");
+    details.append(text("summary", "Légende"), this.list);
+    this.element.appendChild(details);
+    this.update();
+    return this.element;
+  }
+
+  onRemove() {
+    this.element.remove();
+  }
+
+  update() {
+    const shown = items.filter((item) => item.querySelector("input").checked);
+    this.list.replaceChildren(...shown.map((item) => {
+      const entry = document.createElement("li");
+      entry.append(item.querySelector(".swatch").cloneNode(true), document.createTextNode(item.dataset.title));
+      return entry;
+    }));
+    if (!shown.length) this.list.appendChild(text("li", "Aucune couche affichée."));
+  }
+}
+const legend = new LegendControl();
+map.addControl(legend, "bottom-left");
 map.addControl(new ScaleControl({ unit: "metric" }), "bottom-left");
 map.addControl(new AttributionControl({ compact: true }), "bottom-right");
 window.niaouliMap = map; // for the browser tests and the console
@@ -195,6 +225,7 @@ function setShown(item, shown) {
   for (const id of dataLayerIds(item.dataset.collection)) {
     map.setLayoutProperty(id, "visibility", shown ? "visible" : "none");
   }
+  legend.update();
 }
 
 function visibleDataLayerIds() {
@@ -402,6 +433,13 @@ map.getCanvas().addEventListener("keydown", (event) => {
   const found = showFeaturesAt(map.project(centre), centre);
   announce.textContent = found ? "" : "Aucun objet au centre de la carte.";
 });
+let hover = null; // one feature query per frame at most
 map.on("mousemove", (event) => {
-  map.getCanvas().style.cursor = featuresAt(event.point).length ? "pointer" : "";
+  if (hover === null) {
+    requestAnimationFrame(() => {
+      map.getCanvas().style.cursor = featuresAt(hover).length ? "pointer" : "";
+      hover = null;
+    });
+  }
+  hover = event.point;
 });
