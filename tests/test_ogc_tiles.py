@@ -127,6 +127,18 @@ def test_point_attributes_match_the_features(ogc):  # noqa: F811
     assert served == {f["id"]: {"fid": f["id"], **f["properties"]} for f in items}
 
 
+def test_extreme_levels(ogc, communes):  # noqa: ANN001, F811
+    """z0 (the whole world in one tile, a pixel ~10 km wide) holds the communes, except
+    those that shrink below a pixel (Nouméa: 46 km2), as any MVT server drops them; z24
+    in the middle of Nouméa holds Nouméa alone, as the whole tile."""
+    world = decode(get_tile(ogc, "communes-nc", 0, 0, 0), "communes-nc")
+    names = {f["properties"]["LIBGEO"] for f in world}
+    assert names <= set(communes) and len(names) >= 30
+    deepest = decode(get_tile(ogc, "communes-nc", *tile_of(*NOUMEA, 24)), "communes-nc")
+    assert [f["properties"]["LIBGEO"] for f in deepest] == ["Nouméa"]
+    assert shape(deepest[0]["geometry"]).contains(box(0, 0, EXTENT, EXTENT))
+
+
 def test_open_ocean_tile_is_empty(ogc):  # noqa: F811
     response = get_tile(ogc, "communes-nc", *tile_of(*OPEN_OCEAN, 12))
     assert response.status_code == 200
