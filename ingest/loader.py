@@ -12,6 +12,7 @@ from __future__ import annotations
 import itertools
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -146,6 +147,7 @@ def _load_layer(
     file: str,
     crs_override: str | None,
     progress: Progress,
+    first_fid: int = 1,
 ) -> tuple[LayerReport, list[dict[str, str]]]:
     columns = plan_columns(source.fields)
     has_geometry = source.geometry_type is not None
@@ -185,7 +187,7 @@ def _load_layer(
     store.create(conn, table, columns, target)
     stats = geometry.GeometryStats()
     extent = None
-    next_fid = 1
+    next_fid = first_fid
     checked = False
     with store.writer(conn, table, columns, has_geometry) as write:
         for batch in itertools.chain([first], batches) if first is not None else ():
@@ -226,7 +228,7 @@ def _load_layer(
         name=source.name,
         collection_id="",
         table_name=table,
-        feature_count=next_fid - 1,
+        feature_count=next_fid - first_fid,
         geometry_type=target,
         native_crs=native,
         extent=extent,
@@ -275,8 +277,18 @@ def ingest_file(
     engine: Engine | None = None,
     progress: str = "auto",
     on_progress: ProgressCallback | None = None,
+    mode: str = "replace",
+    on_commit: Callable[[Session, Dataset], None] | None = None,
 ) -> IngestReport:
-    """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers."""
+    """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers.
+
+    `mode="append"` keeps the existing rows and adds the file's (same columns and
+    geometry type required), still as one swap: readers see the old table until the
+    commit. `on_commit` runs inside the transaction just before it commits (the web API
+    writes its audit row there, so the row exists exactly when the change does).
+    """
+    if mode not in ("replace", "append"):
+        raise IngestError(f"mode inconnu « {mode} » (attendu : replace ou append)")
     started = time.monotonic()
     settings = settings or load_settings()
     engine = engine or get_engine(settings)
@@ -321,6 +333,8 @@ def ingest_file(
                     media_type=MEDIA_TYPES[kind],
                     crs=crs,
                     progress=bar,
+                    mode=mode,
+                    on_commit=on_commit,
                 )
         except IntegrityError as exc:
             storage.remove_key(settings.files_dir, stored.key)
@@ -366,6 +380,8 @@ def _ingest_in_transaction(
     media_type: str,
     crs: str | None,
     progress: Progress,
+    mode: str = "replace",
+    on_commit: Callable[[Session, Dataset], None] | None = None,
 ) -> tuple[bool, list[str], list[LayerReport]]:
     session = Session(bind=conn, autoflush=False)
     dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).with_for_update())
@@ -374,6 +390,10 @@ def _ingest_in_transaction(
         raise IngestError(f"le jeu de données « {slug} » appartient à une autre organisation")
 
     names = _layer_names(sources, slug)
+    appending = mode == "append" and dataset is not None and bool(dataset.layers)
+    targets = _append_targets(sources, names, dataset) if appending else [None] * len(sources)
+    if appending:  # the rows join existing layers: same names and collections
+        names = [(old.name, old.collection_id) for old in targets]
     taken = session.scalars(
         select(Layer.collection_id).where(
             Layer.collection_id.in_([c for _, c in names]),
@@ -386,21 +406,35 @@ def _ingest_in_transaction(
     # 1. Load every layer into a new table (the long part; readers still see the old ones).
     store = layer_store(conn)
     loaded: list[_Loaded] = []
-    for source, (name, collection) in zip(sources, names, strict=True):
+    for source, (name, collection), old in zip(sources, names, targets, strict=True):
+        table = new_table_name()
+        first_fid = store.max_fid(conn, old.table_name) + 1 if old is not None else 1
         try:
             report, columns = _load_layer(
                 conn,
                 store,
                 source,
-                new_table_name(),
+                table,
                 file=display_name,
                 crs_override=crs,
                 progress=progress,
+                first_fid=first_fid,
             )
+            if old is not None:
+                _check_same_structure(old, report, columns)
+                new_column = {c["name"]: c["column"] for c in columns}
+                pairs = [(c["column"], new_column[c["name"]]) for c in old.attribute_schema]
+                store.copy_rows(conn, old.table_name, table, pairs, old.geometry_type is not None)
+                report.feature_count += old.feature_count
+                report.extent = _merge(report.extent, old.extent)
+                report.notes.append(
+                    f"{old.feature_count} entité(s) existante(s) conservée(s), "
+                    f"{report.feature_count - old.feature_count} ajoutée(s)"
+                )
         except IngestError as exc:
             raise exc.located(layer=source.name) from None
         report.name, report.collection_id = name, collection
-        loaded.append(_Loaded(report, columns, source.name))
+        loaded.append(_Loaded(report, columns, old.source_layer if old else source.name))
 
     # 2. Swap: drop the previous tables and rows, insert the new ones (all in this transaction).
     if created:
@@ -426,7 +460,7 @@ def _ingest_in_transaction(
         store.drop(conn, old.table_name, old.geometry_type is not None)
         dataset.layers.remove(old)
     old_keys = []
-    for resource in list(dataset.resources):
+    for resource in list(dataset.resources) if not appending else []:
         if resource.role == "source":
             if resource.storage_key:
                 old_keys.append(resource.storage_key)
@@ -476,4 +510,52 @@ def _ingest_in_transaction(
     }
     dataset.updated_at = utcnow()
     session.flush()
+    if on_commit is not None:
+        on_commit(session, dataset)
+        session.flush()
     return created, old_keys, [item.report for item in loaded]
+
+
+def _append_targets(
+    sources: list[LayerSource], names: list[tuple[str, str]], dataset: Dataset
+) -> list[Layer]:
+    """The existing layer each source's rows are added to (one to one, else by name)."""
+    layers = list(dataset.layers)
+    if len(sources) == 1 and len(layers) == 1:
+        return layers
+    by_name = {layer.name: layer for layer in layers}
+    targets = [by_name.get(name) for name, _ in names]
+    if None in targets or len(set(map(id, targets))) != len(targets):
+        known = ", ".join(sorted(by_name)) or "aucune"
+        raise IngestError(
+            "ajout impossible : les couches du fichier ne correspondent pas à celles du jeu "
+            f"de données (couches existantes : {known})"
+        )
+    return targets  # type: ignore[return-value]
+
+
+def _check_same_structure(old: Layer, report: LayerReport, columns: list[dict[str, str]]) -> None:
+    """Appending needs the same geometry type and the same columns (names and types)."""
+    if (old.geometry_type or None) != (report.geometry_type or None):
+        raise IngestError(
+            f"ajout impossible : géométries {report.geometry_type or 'absentes'} dans le "
+            f"fichier, {old.geometry_type or 'absentes'} dans la couche « {old.name} »"
+        )
+    before = {c["name"]: c["type"] for c in old.attribute_schema or []}
+    after = {c["name"]: c["type"] for c in columns}
+    if before != after:
+        missing = sorted(set(before) - set(after))
+        extra = sorted(set(after) - set(before))
+        changed = sorted(n for n in set(before) & set(after) if before[n] != after[n])
+        parts = []
+        if missing:
+            parts.append("colonnes absentes du fichier : " + ", ".join(missing))
+        if extra:
+            parts.append("colonnes en plus dans le fichier : " + ", ".join(extra))
+        if changed:
+            parts.append("types différents : " + ", ".join(changed))
+        raise IngestError(
+            f"ajout impossible, la structure diffère de la couche « {old.name} » ("
+            + " ; ".join(parts)
+            + ")"
+        )

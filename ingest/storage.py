@@ -64,6 +64,18 @@ def store_file(source: Path, files_dir: Path, original_name: str) -> StoredFile:
     return StoredFile(key, filename, target, size, f"sha256:{digest.hexdigest()}")
 
 
+def adopt_file(
+    source: Path, files_dir: Path, original_name: str, size: int, checksum: str
+) -> StoredFile:
+    """Move an already received and hashed file (same file system) under a new key."""
+    key = secrets.token_hex(16)
+    filename = clean_filename(original_name)
+    target = resolve(files_dir, key, filename)
+    target.parent.mkdir(parents=True)
+    os.replace(source, target)
+    return StoredFile(key, filename, target, size, checksum)
+
+
 def remove_key(files_dir: Path, key: str) -> None:
     if not key or "/" in key or "\\" in key or key in (".", ".."):
         return

@@ -12,6 +12,7 @@ from starlette.routing import Mount, Route
 
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
+from niaouli.api.app import create_app as create_api_app
 from niaouli.db.engine import get_engine
 from niaouli.portal.app import create_app as create_portal_app
 from niaouli.services.csw.proxy import CswProxy
@@ -23,6 +24,7 @@ def create_app() -> Starlette:
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).
     routes.append(Mount("/ogc", app=create_ogc_app()))
+    routes.append(Mount("/api", app=create_api_app()))  # writing API (docs/api.md)
     csw = CswProxy()
     routes.append(Route("/csw", endpoint=csw, methods=["GET", "POST", "HEAD"]))
     routes.append(Mount("/csw", app=csw))

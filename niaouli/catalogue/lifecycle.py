@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
@@ -15,8 +16,16 @@ from niaouli.ingest import storage
 from niaouli.settings import Settings
 
 
-def delete_dataset(engine: Engine, settings: Settings, slug: str) -> None:
-    """Delete a dataset, its layer tables and (after the commit) its files."""
+def delete_dataset(
+    engine: Engine,
+    settings: Settings,
+    slug: str,
+    on_commit: Callable[[Session], None] | None = None,
+) -> None:
+    """Delete a dataset, its layer tables and (after the commit) its files.
+
+    `on_commit` runs in the transaction (the web API writes its audit row there).
+    """
     keys: list[str] = []
     with engine.begin() as conn:
         session = Session(bind=conn)
@@ -29,6 +38,9 @@ def delete_dataset(engine: Engine, settings: Settings, slug: str) -> None:
         keys = [r.storage_key for r in dataset.resources if r.storage_key]
         session.delete(dataset)
         session.flush()
+        if on_commit is not None:
+            on_commit(session)
+            session.flush()
     for key in keys:
         storage.remove_key(settings.files_dir, key)
 

@@ -125,6 +125,19 @@ class LayerStore(Protocol):
 
     def count(self, conn: Connection, table: str) -> int: ...
 
+    def max_fid(self, conn: Connection, table: str) -> int: ...
+
+    def copy_rows(
+        self,
+        conn: Connection,
+        source: str,
+        target: str,
+        columns: Sequence[tuple[str, str]],
+        has_geometry: bool,
+    ) -> None:
+        """Copy every row of `source` into `target` (`columns`: source -> target names)."""
+        ...
+
     def list_tables(self, conn: Connection) -> list[str]: ...
 
 
@@ -240,6 +253,21 @@ class PostgisLayers:
     def count(self, conn, table):  # noqa: ANN001, ANN201
         return int(conn.exec_driver_sql(f"SELECT count(*) FROM {self.qualified(table)}").scalar())
 
+    def max_fid(self, conn, table):  # noqa: ANN001, ANN201
+        return int(
+            conn.exec_driver_sql(
+                f"SELECT coalesce(max(fid), 0) FROM {self.qualified(table)}"
+            ).scalar()
+        )
+
+    def copy_rows(self, conn, source, target, columns, has_geometry):  # noqa: ANN001, ANN201
+        into = ["fid", *(["geom"] if has_geometry else []), *(quote(t) for _, t in columns)]
+        out = ["fid", *(["geom"] if has_geometry else []), *(quote(s) for s, _ in columns)]
+        conn.exec_driver_sql(
+            f"INSERT INTO {self.qualified(target)} ({', '.join(into)}) "
+            f"SELECT {', '.join(out)} FROM {self.qualified(source)}"
+        )
+
     def list_tables(self, conn):  # noqa: ANN001, ANN201
         rows = conn.execute(
             text(
@@ -319,6 +347,21 @@ class SpatialiteLayers:
 
     def count(self, conn, table):  # noqa: ANN001, ANN201
         return int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(table)}").scalar())
+
+    def max_fid(self, conn, table):  # noqa: ANN001, ANN201
+        return int(
+            conn.exec_driver_sql(
+                f"SELECT coalesce(max(fid), 0) FROM {self.qualified(table)}"
+            ).scalar()
+        )
+
+    def copy_rows(self, conn, source, target, columns, has_geometry):  # noqa: ANN001, ANN201
+        into = ["fid", *(["geom"] if has_geometry else []), *(quote(t) for _, t in columns)]
+        out = ["fid", *(["geom"] if has_geometry else []), *(quote(s) for s, _ in columns)]
+        conn.exec_driver_sql(
+            f"INSERT INTO {self.qualified(target)} ({', '.join(into)}) "
+            f"SELECT {', '.join(out)} FROM {self.qualified(source)}"
+        )
 
     def list_tables(self, conn):  # noqa: ANN001, ANN201
         rows = conn.execute(

@@ -1,0 +1,115 @@
+"""The API's ASGI application, mounted at /api by `niaouli.web`.
+
+Routes come from the operation lists of `catalogue`, `uploads` and `community`; the
+same lists give /api/openapi.json. Identity comes from the accounts middleware that
+wraps the whole site; errors are JSON with a stable `code` and a French description.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from niaouli.accounts.secrets import secret_key
+from niaouli.api import catalogue, community, errors, openapi, uploads
+from niaouli.api.core import Context, endpoint, max_upload_bytes
+from niaouli.db.engine import get_engine
+from niaouli.portal.csrf import Csrf
+from niaouli.services import ogc as ogc_package
+from niaouli.settings import Settings, load_settings
+
+STATIC = Path(__file__).parent / "static"
+SWAGGER = Path(ogc_package.__file__).parent / "static" / "vendor" / "swagger-ui"
+
+
+def operations() -> list:
+    return [*catalogue.operations(), *uploads.operations(), *community.operations()]
+
+
+DOCS_PAGE = """<!DOCTYPE html>
+<html lang="fr"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Niaouli — documentation de l'API</title>
+<link rel="stylesheet" href="/api/static/swagger-ui/swagger-ui.css">
+</head><body>
+<main><h1 style="font-family:sans-serif;margin:1rem">API d'écriture de Niaouli</h1>
+<p style="font-family:sans-serif;margin:1rem">Document OpenAPI :
+<a href="/api/openapi.json">/api/openapi.json</a>. Guide : docs/api.md.</p>
+<div id="swagger-ui"></div></main>
+<script src="/api/static/swagger-ui/swagger-ui-bundle.js"></script>
+<script src="/api/static/docs.js"></script>
+</body></html>
+"""
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    public_https = os.environ.get("NIAOULI_PUBLIC_URL", "").startswith("https:")
+    context = Context(
+        settings=settings,
+        engine=get_engine(settings),
+        csrf=Csrf(secret_key(settings), public_https),
+        max_upload=max_upload_bytes(),
+    )
+    ops = operations()
+    document = openapi.document(ops)
+
+    async def spec(_request: Request) -> Response:
+        return JSONResponse(document, media_type="application/vnd.oai.openapi+json;version=3.1")
+
+    async def index(_request: Request) -> Response:
+        return JSONResponse(
+            {
+                "title": "Niaouli — API d'écriture",
+                "openapi": "/api/openapi.json",
+                "documentation": "/api/docs",
+            }
+        )
+
+    async def docs(_request: Request) -> Response:
+        response = HTMLResponse(DOCS_PAGE)
+        response.headers["Content-Security-Policy"] = (
+            "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
+            "script-src 'self'; frame-ancestors 'none'"
+        )
+        return response
+
+    async def missing(_request: Request, _exc: Exception) -> Response:
+        return errors.response(errors.ApiError(404, "NotFound", "adresse inconnue dans l'API"))
+
+    async def method(_request: Request, _exc: Exception) -> Response:
+        return errors.response(
+            errors.ApiError(405, "MethodNotAllowed", "méthode non prise en charge ici")
+        )
+
+    routes = [
+        Route("/", index),
+        Route("/openapi.json", spec),
+        Route("/docs", docs),
+        Mount("/static/swagger-ui", app=StaticFiles(directory=SWAGGER)),
+        Mount("/static", app=StaticFiles(directory=STATIC)),
+    ]
+    by_path: dict[str, list] = {}
+    for op in ops:
+        by_path.setdefault(op.path, []).append(op)
+    for path, group in by_path.items():
+        for op in group:
+            routes.append(Route(path, endpoint(op, context), methods=[op.method]))
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        status = getattr(exc, "status_code", 500)
+        if status == 405:
+            return await method(request, exc)
+        return await missing(request, exc)
+
+    return Starlette(
+        routes=routes,
+        exception_handlers={errors.ApiError: errors.handle, HTTPException: http_error},
+    )

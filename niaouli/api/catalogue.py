@@ -1,0 +1,367 @@
+"""Organisations and datasets: list, read, create, edit, delete, publish."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from niaouli.accounts import audit
+from niaouli.api import schemas, views
+from niaouli.api.core import Call, Operation
+from niaouli.api.errors import ApiError, conflict, forbidden, invalid, not_found
+from niaouli.catalogue import lifecycle, publication, service
+from niaouli.catalogue.access import can_edit, can_manage_members, can_see
+from niaouli.catalogue.models import Dataset, Organisation
+
+MAX_PAGE = 100
+
+
+def _page(call: Call) -> tuple[int, int]:
+    params = call.request.query_params
+    try:
+        limit = int(params.get("limit", "20"))
+        offset = int(params.get("offset", "0"))
+    except ValueError:
+        raise ApiError(400, "InvalidParameter", "limit et offset sont des entiers") from None
+    if not (1 <= limit <= MAX_PAGE) or offset < 0:
+        raise ApiError(400, "InvalidParameter", f"limit entre 1 et {MAX_PAGE}, offset >= 0")
+    return limit, offset
+
+
+def visible_dataset(session: Session, call: Call, lock: bool = False) -> Dataset:
+    """The dataset of the path, or 404 — also when it exists but the viewer cannot see it."""
+    query = select(Dataset).where(Dataset.slug == call.params["slug"])
+    if lock:
+        query = query.with_for_update()
+    dataset = session.scalar(query)
+    if dataset is None or not can_see(call.viewer, dataset):
+        raise not_found("jeu de données")
+    return dataset
+
+
+def editable_dataset(session: Session, call: Call, lock: bool = False) -> Dataset:
+    dataset = visible_dataset(session, call, lock)
+    if not can_edit(call.viewer, dataset.organisation_id):
+        raise forbidden("seuls les éditeurs de l'organisation modifient ce jeu de données")
+    return dataset
+
+
+# --- organisations ----------------------------------------------------------------------
+
+
+def list_organisations(call: Call) -> list[dict[str, Any]]:
+    with Session(call.context.engine) as session:
+        return [
+            views.organisation(org, call.viewer, n).model_dump(mode="json")
+            for org, n in service.organisations_with_counts(session, call.viewer)
+        ]
+
+
+def _counted(session: Session, call: Call, org: Organisation) -> schemas.Organisation:
+    counts = dict((o.id, n) for o, n in service.organisations_with_counts(session, call.viewer))
+    return views.organisation(org, call.viewer, counts.get(org.id, 0))
+
+
+def get_organisation(call: Call) -> schemas.Organisation:
+    with Session(call.context.engine) as session:
+        try:
+            org = service.get_organisation(session, call.params["slug"])
+        except service.NotFoundError:
+            raise not_found("organisation") from None
+        return _counted(session, call, org)
+
+
+def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
+    body: schemas.OrganisationCreate = call.body
+    if not call.viewer.is_platform_admin:
+        raise forbidden("seuls les administrateurs de la plateforme créent des organisations")
+    with Session(call.context.engine) as session, session.begin():
+        try:
+            org = service.create_organisation(session, **body.model_dump())
+        except service.CatalogueError as exc:
+            raise conflict(str(exc)) from None
+        audit.record(
+            session, call.actor(), "organisation.create", subject=org.slug, organisation_id=org.id
+        )
+        return 201, _counted(session, call, org)
+
+
+def update_organisation(call: Call) -> schemas.Organisation:
+    body: schemas.OrganisationUpdate = call.body
+    with Session(call.context.engine) as session, session.begin():
+        try:
+            org = service.get_organisation(session, call.params["slug"])
+        except service.NotFoundError:
+            raise not_found("organisation") from None
+        if not can_manage_members(call.viewer, org.id):
+            raise forbidden("seuls les administrateurs de l'organisation la modifient")
+        changes = body.model_dump(exclude_unset=True)
+        for name, value in changes.items():
+            if value is None and name in ("name", "kind", "description"):
+                raise invalid(f"« {name} » ne peut pas être vide")
+            setattr(org, name, value)
+        audit.record(
+            session,
+            call.actor(),
+            "organisation.update",
+            subject=org.slug,
+            organisation_id=org.id,
+            fields=sorted(changes),
+        )
+        session.flush()
+        return _counted(session, call, org)
+
+
+# --- datasets ---------------------------------------------------------------------------
+
+
+def list_datasets(call: Call) -> schemas.DatasetList:
+    limit, offset = _page(call)
+    params = call.request.query_params
+    with Session(call.context.engine) as session:
+        organisation = None
+        if params.get("organisation"):
+            try:
+                organisation = service.get_organisation(session, params["organisation"])
+            except service.NotFoundError:
+                raise not_found("organisation") from None
+        items, total = service.search_datasets(
+            session, call.viewer, params.get("q") or None, organisation, limit, offset
+        )
+        return schemas.DatasetList(
+            total=total,
+            items=[views.dataset(session, d, call.viewer, listing=True) for d in items],
+        )
+
+
+def get_dataset(call: Call) -> schemas.Dataset:
+    with Session(call.context.engine) as session:
+        return views.dataset(session, visible_dataset(session, call), call.viewer)
+
+
+def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
+    body: schemas.DatasetCreate = call.body
+    fields = body.model_dump(exclude={"organisation", "slug", "title"})
+    fields = {k: v for k, v in fields.items() if v is not None}
+    with Session(call.context.engine) as session, session.begin():
+        org = session.scalar(select(Organisation).where(Organisation.slug == body.organisation))
+        if org is None:
+            raise invalid(f"organisation inconnue : « {body.organisation} »")
+        if not can_edit(call.viewer, org.id):
+            raise forbidden("seuls les éditeurs de l'organisation y créent des jeux de données")
+        slug = body.slug or _free_slug(session, body.title)
+        if service.find_dataset(session, slug) is not None:
+            raise conflict(f"le jeu de données « {slug} » existe déjà")
+        try:
+            dataset = service.create_dataset(session, org, slug, body.title, **fields)
+        except service.CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        if dataset.access_level.value != "draft":
+            dataset.published_by_id = call.viewer.user_id
+        audit.record(
+            session,
+            call.actor(),
+            "dataset.create",
+            subject=slug,
+            organisation_id=org.id,
+            access_level=dataset.access_level.value,
+        )
+        session.flush()
+        return 201, views.dataset(session, dataset, call.viewer)
+
+
+def _free_slug(session: Session, title: str) -> str:
+    base = service.make_slug(title)
+    slug, n = base, 1
+    while service.find_dataset(session, slug) is not None:
+        n += 1
+        slug = f"{base[:90]}-{n}"
+    return slug
+
+
+def update_dataset(call: Call) -> schemas.Dataset:
+    body: schemas.DatasetUpdate = call.body
+    changes = body.model_dump(exclude_unset=True)
+    for name in ("title", "access_level", "licence", "themes", "keywords"):
+        if name in changes and changes[name] is None:
+            raise invalid(f"« {name} » ne peut pas être vide")
+    with Session(call.context.engine) as session, session.begin():
+        dataset = editable_dataset(session, call, lock=True)
+        was_draft = dataset.access_level.value == "draft"
+        try:
+            service.update_dataset(session, dataset, **changes)
+        except service.CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        if was_draft and dataset.access_level.value != "draft":
+            dataset.published_by_id = call.viewer.user_id
+        audit.record(
+            session,
+            call.actor(),
+            "dataset.update",
+            subject=dataset.slug,
+            organisation_id=dataset.organisation_id,
+            fields=sorted(changes),
+        )
+        session.flush()
+        return views.dataset(session, dataset, call.viewer)
+
+
+def delete_dataset(call: Call) -> tuple[int, dict[str, str]]:
+    settings = call.context.settings
+    with Session(call.context.engine) as session:
+        dataset = editable_dataset(session, call)
+        slug, org_id = dataset.slug, dataset.organisation_id
+
+    def record(session: Session) -> None:
+        audit.record(session, call.actor(), "dataset.delete", subject=slug, organisation_id=org_id)
+
+    try:
+        lifecycle.delete_dataset(call.context.engine, settings, slug, on_commit=record)
+    except service.NotFoundError:
+        raise not_found("jeu de données") from None
+    return 200, {"deleted": slug}
+
+
+def publish_dataset(call: Call) -> schemas.Dataset:
+    body: schemas.Publish = call.body
+    with Session(call.context.engine) as session, session.begin():
+        dataset = editable_dataset(session, call, lock=True)
+        try:
+            publication.publish(session, dataset, call.viewer, body.access_level)
+        except publication.ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
+        except service.CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        return views.dataset(session, dataset, call.viewer)
+
+
+def unpublish_dataset(call: Call) -> schemas.Dataset:
+    with Session(call.context.engine) as session, session.begin():
+        dataset = editable_dataset(session, call, lock=True)
+        publication.unpublish(session, dataset, call.viewer)
+        return views.dataset(session, dataset, call.viewer)
+
+
+ERR_READ = (404,)
+ERR_WRITE = (400, 401, 403, 404, 422)
+
+
+def operations() -> list[Operation]:
+    page = [
+        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+    ]
+    org_tag, ds_tag = "Organisations", "Jeux de données"
+    return [
+        Operation("GET", "/organisations", list_organisations, "Lister les organisations", org_tag),
+        Operation(
+            "POST",
+            "/organisations",
+            create_organisation,
+            "Créer une organisation (administrateurs de la plateforme)",
+            org_tag,
+            writes=True,
+            body=schemas.OrganisationCreate,
+            response=schemas.Organisation,
+            status=201,
+            errors=(400, 401, 403, 409, 422),
+        ),
+        Operation(
+            "GET",
+            "/organisations/{slug}",
+            get_organisation,
+            "Lire une organisation",
+            org_tag,
+            response=schemas.Organisation,
+            errors=ERR_READ,
+        ),
+        Operation(
+            "PATCH",
+            "/organisations/{slug}",
+            update_organisation,
+            "Modifier une organisation (ses administrateurs)",
+            org_tag,
+            writes=True,
+            body=schemas.OrganisationUpdate,
+            response=schemas.Organisation,
+            errors=ERR_WRITE,
+        ),
+        Operation(
+            "GET",
+            "/datasets",
+            list_datasets,
+            "Lister les jeux de données visibles",
+            ds_tag,
+            response=schemas.DatasetList,
+            errors=(400, 404),
+            query=[
+                {"name": "q", "in": "query", "schema": {"type": "string"}},
+                {"name": "organisation", "in": "query", "schema": {"type": "string"}},
+                *page,
+            ],
+        ),
+        Operation(
+            "POST",
+            "/datasets",
+            create_dataset,
+            "Créer un jeu de données (éditeurs de l'organisation ; brouillon par défaut)",
+            ds_tag,
+            writes=True,
+            body=schemas.DatasetCreate,
+            response=schemas.Dataset,
+            status=201,
+            errors=(400, 401, 403, 409, 422),
+        ),
+        Operation(
+            "GET",
+            "/datasets/{slug}",
+            get_dataset,
+            "Lire un jeu de données",
+            ds_tag,
+            response=schemas.Dataset,
+            errors=ERR_READ,
+        ),
+        Operation(
+            "PATCH",
+            "/datasets/{slug}",
+            update_dataset,
+            "Modifier un jeu de données",
+            ds_tag,
+            writes=True,
+            body=schemas.DatasetUpdate,
+            response=schemas.Dataset,
+            errors=ERR_WRITE,
+        ),
+        Operation(
+            "DELETE",
+            "/datasets/{slug}",
+            delete_dataset,
+            "Supprimer un jeu de données, ses couches et ses fichiers",
+            ds_tag,
+            writes=True,
+            errors=(401, 403, 404),
+        ),
+        Operation(
+            "POST",
+            "/datasets/{slug}/publish",
+            publish_dataset,
+            "Publier un brouillon (qui et quand sont enregistrés)",
+            ds_tag,
+            writes=True,
+            body=schemas.Publish,
+            response=schemas.Dataset,
+            errors=ERR_WRITE,
+        ),
+        Operation(
+            "POST",
+            "/datasets/{slug}/unpublish",
+            unpublish_dataset,
+            "Repasser un jeu de données en brouillon",
+            ds_tag,
+            writes=True,
+            response=schemas.Dataset,
+            errors=(401, 403, 404),
+        ),
+    ]

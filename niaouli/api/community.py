@@ -1,0 +1,423 @@
+"""Code projects, reuses and events through the API (the portal has its own forms).
+
+Code projects and events belong to an organisation: its editors create and change them
+(an event without organisation: platform admins). Any signed-in user may propose a
+reuse; it stays pending until a platform admin approves it (portal moderation queue),
+and an edit by its author sends it back to moderation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from niaouli.accounts import audit
+from niaouli.api import schemas, views
+from niaouli.api.core import Call, Operation
+from niaouli.api.errors import forbidden, invalid, not_found
+from niaouli.catalogue import community
+from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.models import (
+    CodeProject,
+    CodeStatus,
+    Event,
+    EventKind,
+    ModerationStatus,
+    Organisation,
+    Reuse,
+    ReuseKind,
+)
+from niaouli.catalogue.service import CatalogueError
+
+
+def _visible_ids(session: Session, viewer: Viewer, items: list[Any]) -> set[int]:
+    ids = {d.id for item in items for d in item.datasets}
+    return community.visible_ids(session, viewer, ids) if ids else set()
+
+
+def _organisation(session: Session, viewer: Viewer, slug: str) -> Organisation:
+    org = session.scalar(select(Organisation).where(Organisation.slug == slug))
+    if org is None:
+        raise invalid(f"organisation inconnue : « {slug} »")
+    if not can_edit(viewer, org.id):
+        raise forbidden("seuls les éditeurs de l'organisation y ajoutent du contenu")
+    return org
+
+
+def _record(session: Session, call: Call, action: str, slug: str, org_id: int | None) -> None:
+    audit.record(session, call.actor(), action, subject=slug, organisation_id=org_id)
+
+
+def _datasets(session: Session, viewer: Viewer, slugs: list[str]) -> list[Any]:
+    try:
+        return community.datasets_for_slugs(session, viewer, slugs)
+    except CatalogueError as exc:
+        raise invalid(str(exc)) from None
+
+
+# --- code projects ----------------------------------------------------------------------
+
+
+def _code(session: Session, slug: str) -> CodeProject:
+    project = session.scalar(select(CodeProject).where(CodeProject.slug == slug))
+    if project is None:
+        raise not_found("projet de code")
+    return project
+
+
+def list_code_projects(call: Call) -> list[dict[str, Any]]:
+    with Session(call.context.engine) as session:
+        items = list(community.code_projects(session))
+        visible = _visible_ids(session, call.viewer, items)
+        return [views.code_project(p, visible).model_dump(mode="json") for p in items]
+
+
+def get_code_project(call: Call) -> schemas.CodeProject:
+    with Session(call.context.engine) as session:
+        project = _code(session, call.params["slug"])
+        return views.code_project(project, _visible_ids(session, call.viewer, [project]))
+
+
+def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
+    body: schemas.CodeProjectCreate = call.body
+    with Session(call.context.engine) as session, session.begin():
+        org = _organisation(session, call.viewer, body.organisation)
+        try:
+            project = community.add_code_project(
+                session,
+                call.viewer,
+                org.slug,
+                body.name,
+                repository_url=body.repository_url,
+                licence=body.licence,
+                languages=body.languages,
+                status=body.status,
+                description=body.description,
+                dataset_slugs=body.datasets,
+                slug=body.slug,
+            )
+        except CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        _record(session, call, "code.create", project.slug, org.id)
+        return 201, views.code_project(project, _visible_ids(session, call.viewer, [project]))
+
+
+def update_code_project(call: Call) -> schemas.CodeProject:
+    body: schemas.CodeProjectUpdate = call.body
+    changes = body.model_dump(exclude_unset=True)
+    with Session(call.context.engine) as session, session.begin():
+        project = _code(session, call.params["slug"])
+        if not can_edit(call.viewer, project.organisation_id):
+            raise forbidden("seuls les éditeurs de l'organisation modifient ce projet")
+        try:
+            if changes.get("name") is not None:
+                project.name = community.check_title(changes["name"])
+            if "repository_url" in changes:
+                url = (changes["repository_url"] or "").strip()
+                project.repository_url = community.check_http_url(url) if url else None
+            if "licence" in changes:
+                project.licence = changes["licence"] or None
+            if changes.get("languages") is not None:
+                project.languages = [x.strip()[:50] for x in changes["languages"] if x.strip()]
+            if changes.get("status") is not None:
+                project.status = CodeStatus(changes["status"])
+            if "description" in changes:
+                project.description = changes["description"] or ""
+        except CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        if changes.get("datasets") is not None:
+            project.datasets = _datasets(session, call.viewer, changes["datasets"])
+        _record(session, call, "code.update", project.slug, project.organisation_id)
+        session.flush()
+        return views.code_project(project, _visible_ids(session, call.viewer, [project]))
+
+
+# --- reuses -----------------------------------------------------------------------------
+
+
+def _reuse_condition(viewer: Viewer) -> Any:  # noqa: ANN401 - a SQL condition
+    if viewer.is_platform_admin:
+        return True
+    condition = Reuse.status == ModerationStatus.APPROVED
+    if viewer.user_id is not None:
+        condition = or_(condition, Reuse.submitted_by_id == viewer.user_id)
+    return condition
+
+
+def _reuse(session: Session, viewer: Viewer, slug: str) -> Reuse:
+    reuse = session.scalar(select(Reuse).where(Reuse.slug == slug, _reuse_condition(viewer)))
+    if reuse is None:
+        raise not_found("réutilisation")
+    return reuse
+
+
+def list_reuses(call: Call) -> list[dict[str, Any]]:
+    with Session(call.context.engine) as session:
+        items = list(
+            session.scalars(
+                select(Reuse).where(_reuse_condition(call.viewer)).order_by(Reuse.title)
+            ).all()
+        )
+        visible = _visible_ids(session, call.viewer, items)
+        return [views.reuse(session, r, visible).model_dump(mode="json") for r in items]
+
+
+def get_reuse(call: Call) -> schemas.Reuse:
+    with Session(call.context.engine) as session:
+        reuse = _reuse(session, call.viewer, call.params["slug"])
+        return views.reuse(session, reuse, _visible_ids(session, call.viewer, [reuse]))
+
+
+def create_reuse(call: Call) -> tuple[int, schemas.Reuse]:
+    body: schemas.ReuseCreate = call.body
+    with Session(call.context.engine) as session, session.begin():
+        try:
+            reuse = community.submit_reuse(
+                session,
+                call.viewer,
+                body.title,
+                body.kind,
+                body.url,
+                description=body.description,
+                dataset_slugs=body.datasets,
+                approved=call.viewer.is_platform_admin,
+            )
+        except CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        _record(session, call, "reuse.create", reuse.slug, reuse.organisation_id)
+        return 201, views.reuse(session, reuse, _visible_ids(session, call.viewer, [reuse]))
+
+
+def update_reuse(call: Call) -> schemas.Reuse:
+    body: schemas.ReuseUpdate = call.body
+    changes = body.model_dump(exclude_unset=True)
+    viewer = call.viewer
+    with Session(call.context.engine) as session, session.begin():
+        reuse = _reuse(session, viewer, call.params["slug"])
+        is_author = viewer.user_id is not None and reuse.submitted_by_id == viewer.user_id
+        editor = reuse.organisation_id is not None and can_edit(viewer, reuse.organisation_id)
+        if not (viewer.is_platform_admin or is_author or editor):
+            raise forbidden("seuls son auteur et les administrateurs modifient cette réutilisation")
+        try:
+            if changes.get("title") is not None:
+                reuse.title = community.check_title(changes["title"])
+            if changes.get("kind") is not None:
+                reuse.kind = ReuseKind(changes["kind"])
+            if changes.get("url") is not None:
+                reuse.url = community.check_http_url(changes["url"])
+            if "description" in changes:
+                reuse.description = changes["description"] or ""
+        except CatalogueError as exc:
+            raise invalid(str(exc)) from None
+        if changes.get("datasets") is not None:
+            linked = _datasets(session, viewer, changes["datasets"])
+            if not linked:
+                raise invalid("indiquez au moins un jeu de données utilisé")
+            reuse.datasets = linked
+        if not viewer.is_platform_admin:
+            reuse.status = ModerationStatus.PENDING  # changed content is moderated again
+        _record(session, call, "reuse.update", reuse.slug, reuse.organisation_id)
+        session.flush()
+        return views.reuse(session, reuse, _visible_ids(session, viewer, [reuse]))
+
+
+# --- events -----------------------------------------------------------------------------
+
+
+def _event(session: Session, slug: str) -> Event:
+    event = session.scalar(select(Event).where(Event.slug == slug))
+    if event is None:
+        raise not_found("événement")
+    return event
+
+
+def list_events(call: Call) -> list[dict[str, Any]]:
+    with Session(call.context.engine) as session:
+        items = community.events(session)
+        visible = _visible_ids(session, call.viewer, items)
+        return [views.event(e, visible).model_dump(mode="json") for e in items]
+
+
+def get_event(call: Call) -> schemas.Event:
+    with Session(call.context.engine) as session:
+        event = _event(session, call.params["slug"])
+        return views.event(event, _visible_ids(session, call.viewer, [event]))
+
+
+def create_event(call: Call) -> tuple[int, schemas.Event]:
+    body: schemas.EventCreate = call.body
+    with Session(call.context.engine) as session, session.begin():
+        if body.organisation:
+            _organisation(session, call.viewer, body.organisation)
+        elif not call.viewer.is_platform_admin:
+            raise forbidden("un événement sans organisation est créé par un administrateur")
+        try:
+            event = community.add_event(
+                session,
+                call.viewer,
+                body.organisation,
+                body.title,
+                body.kind,
+                body.starts_at,
+                ends=body.ends_at,
+                location=body.location,
+                url=body.url,
+                description=body.description,
+                dataset_slugs=body.datasets,
+            )
+        except (CatalogueError, ValueError) as exc:
+            raise invalid(str(exc)) from None
+        _record(session, call, "event.create", event.slug, event.organisation_id)
+        return 201, views.event(event, _visible_ids(session, call.viewer, [event]))
+
+
+def update_event(call: Call) -> schemas.Event:
+    body: schemas.EventUpdate = call.body
+    changes = body.model_dump(exclude_unset=True)
+    viewer = call.viewer
+    with Session(call.context.engine) as session, session.begin():
+        event = _event(session, call.params["slug"])
+        allowed = (
+            can_edit(viewer, event.organisation_id)
+            if event.organisation_id is not None
+            else viewer.may_write and viewer.is_platform_admin
+        )
+        if not allowed:
+            raise forbidden("seuls les éditeurs de l'organisation modifient cet événement")
+        try:
+            if changes.get("title") is not None:
+                event.title = community.check_title(changes["title"])
+            if changes.get("kind") is not None:
+                event.kind = EventKind(changes["kind"])
+            if changes.get("starts_at"):
+                event.starts_at = community.parse_local(changes["starts_at"])
+            if "ends_at" in changes:
+                ends = changes["ends_at"] or ""
+                event.ends_at = community.parse_local(ends) if ends.strip() else None
+            if event.ends_at is not None and community.as_utc(event.ends_at) < community.as_utc(
+                event.starts_at
+            ):
+                raise CatalogueError("l'événement finit avant de commencer")
+            if "location" in changes:
+                event.location = changes["location"] or None
+            if "url" in changes:
+                url = (changes["url"] or "").strip()
+                event.url = community.check_http_url(url) if url else None
+            for name in ("description", "results"):
+                if name in changes:
+                    setattr(event, name, changes[name] or "")
+        except (CatalogueError, ValueError) as exc:
+            raise invalid(str(exc)) from None
+        if changes.get("datasets") is not None:
+            event.datasets = _datasets(session, viewer, changes["datasets"])
+        _record(session, call, "event.update", event.slug, event.organisation_id)
+        session.flush()
+        return views.event(event, _visible_ids(session, viewer, [event]))
+
+
+def operations() -> list[Operation]:
+    write = (400, 401, 403, 404, 422)
+    make = (400, 401, 403, 422)
+    return [
+        Operation("GET", "/code", list_code_projects, "Lister les projets de code", "Code"),
+        Operation(
+            "POST",
+            "/code",
+            create_code_project,
+            "Ajouter un projet de code (éditeurs de l'organisation)",
+            "Code",
+            writes=True,
+            body=schemas.CodeProjectCreate,
+            response=schemas.CodeProject,
+            status=201,
+            errors=make,
+        ),
+        Operation(
+            "GET",
+            "/code/{slug}",
+            get_code_project,
+            "Lire un projet de code",
+            "Code",
+            response=schemas.CodeProject,
+            errors=(404,),
+        ),
+        Operation(
+            "PATCH",
+            "/code/{slug}",
+            update_code_project,
+            "Modifier un projet de code",
+            "Code",
+            writes=True,
+            body=schemas.CodeProjectUpdate,
+            response=schemas.CodeProject,
+            errors=write,
+        ),
+        Operation("GET", "/reuses", list_reuses, "Lister les réutilisations", "Réutilisations"),
+        Operation(
+            "POST",
+            "/reuses",
+            create_reuse,
+            "Proposer une réutilisation (en attente de modération)",
+            "Réutilisations",
+            writes=True,
+            body=schemas.ReuseCreate,
+            response=schemas.Reuse,
+            status=201,
+            errors=make,
+        ),
+        Operation(
+            "GET",
+            "/reuses/{slug}",
+            get_reuse,
+            "Lire une réutilisation",
+            "Réutilisations",
+            response=schemas.Reuse,
+            errors=(404,),
+        ),
+        Operation(
+            "PATCH",
+            "/reuses/{slug}",
+            update_reuse,
+            "Modifier une réutilisation (auteur : retour en modération)",
+            "Réutilisations",
+            writes=True,
+            body=schemas.ReuseUpdate,
+            response=schemas.Reuse,
+            errors=write,
+        ),
+        Operation("GET", "/events", list_events, "Lister les événements", "Événements"),
+        Operation(
+            "POST",
+            "/events",
+            create_event,
+            "Ajouter un événement (éditeurs de l'organisation)",
+            "Événements",
+            writes=True,
+            body=schemas.EventCreate,
+            response=schemas.Event,
+            status=201,
+            errors=make,
+        ),
+        Operation(
+            "GET",
+            "/events/{slug}",
+            get_event,
+            "Lire un événement",
+            "Événements",
+            response=schemas.Event,
+            errors=(404,),
+        ),
+        Operation(
+            "PATCH",
+            "/events/{slug}",
+            update_event,
+            "Modifier un événement",
+            "Événements",
+            writes=True,
+            body=schemas.EventUpdate,
+            response=schemas.Event,
+            errors=write,
+        ),
+    ]

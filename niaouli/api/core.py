@@ -1,0 +1,140 @@
+"""The API's plumbing: operations (route + schemas + statuses), calls, JSON bodies.
+
+Each operation is declared once, with its pydantic models; the Starlette routes and the
+OpenAPI document are both built from that list, so they cannot disagree. Handlers are
+plain functions run in the thread pool (they do blocking database work).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+from sqlalchemy import Engine
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from niaouli.accounts import audit
+from niaouli.accounts.resolve import Identity
+from niaouli.api import auth
+from niaouli.api.errors import ApiError, from_validation
+from niaouli.catalogue.access import Viewer
+from niaouli.portal.csrf import Csrf
+from niaouli.settings import Settings
+
+MAX_JSON_BYTES = 1 << 20
+DEFAULT_MAX_UPLOAD = 512 * 1024 * 1024
+
+
+def max_upload_bytes() -> int:
+    """`NIAOULI_MAX_UPLOAD_BYTES` (default 512 MiB): bigger uploads get a 413."""
+    raw = os.environ.get("NIAOULI_MAX_UPLOAD_BYTES", "")
+    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_UPLOAD
+
+
+@dataclass(frozen=True)
+class Context:
+    settings: Settings
+    engine: Engine
+    csrf: Csrf
+    max_upload: int
+
+
+@dataclass
+class Call:
+    """One request as a handler sees it."""
+
+    request: Request
+    context: Context
+    viewer: Viewer
+    identity: Identity | None = None
+    body: Any = None
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return self.request.path_params
+
+    def actor(self) -> audit.Actor:
+        identity = self.identity
+        via = "api-" + (identity.via or "anonymous") if identity else "api"
+        client = self.request.client.host if self.request.client else None
+        return audit.Actor(identity.user_id if identity else None, via, client)
+
+
+Handler = Callable[[Call], Any]
+
+
+@dataclass
+class Operation:
+    method: str
+    path: str  # under /api, Starlette syntax ({slug})
+    handler: Handler | Callable[[Call], Awaitable[Any]]
+    summary: str
+    tag: str
+    writes: bool = False
+    body: type[BaseModel] | None = None
+    response: type[BaseModel] | None = None
+    status: int = 200
+    errors: tuple[int, ...] = ()
+    query: list[dict[str, Any]] = field(default_factory=list)
+    upload: bool = False  # multipart/form-data with a `file` part (handler is async)
+    raw_body: bool = False  # JSON body read by the handler itself (several shapes)
+
+    @property
+    def operation_id(self) -> str:
+        return getattr(self.handler, "__name__", "operation").strip("_")
+
+
+async def read_json(request: Request) -> Any:  # noqa: ANN401 - any JSON value
+    length = request.headers.get("content-length", "")
+    if length.isdigit() and int(length) > MAX_JSON_BYTES:
+        raise ApiError(413, "PayloadTooLarge", "corps JSON trop gros (1 Mio au plus)")
+    raw = b""
+    async for chunk in request.stream():
+        raw += chunk
+        if len(raw) > MAX_JSON_BYTES:
+            raise ApiError(413, "PayloadTooLarge", "corps JSON trop gros (1 Mio au plus)")
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "InvalidJson", "corps de requête illisible : JSON attendu") from None
+
+
+def parse(model: type[BaseModel], data: Any) -> BaseModel:  # noqa: ANN401
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise from_validation(exc) from None
+
+
+def endpoint(operation: Operation, context: Context) -> Callable[[Request], Awaitable[Response]]:
+    async def run(request: Request) -> Response:
+        call = Call(request, context, auth.viewer_of(request))
+        if operation.writes:
+            call.identity, call.viewer = auth.writer(request, context.csrf)
+        if operation.body is not None:
+            call.body = parse(operation.body, await read_json(request))
+        elif operation.raw_body:
+            call.body = None
+        if operation.upload or operation.raw_body:
+            result = await operation.handler(call)  # type: ignore[misc]
+        else:
+            result = await run_in_threadpool(operation.handler, call)
+        if isinstance(result, Response):
+            return result
+        status = operation.status
+        if isinstance(result, tuple):
+            status, result = result
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        return JSONResponse(result, status_code=status, headers={"Cache-Control": "no-store"})
+
+    run.__name__ = operation.operation_id
+    return run

@@ -1,0 +1,81 @@
+"""JSON errors of the API: an HTTP status, a stable `code` and a French `description`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import ValidationError
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+
+from niaouli.accounts.resolve import CHALLENGE
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, description: str, **extra: Any) -> None:
+        super().__init__(description)
+        self.status = status
+        self.code = code
+        self.description = description
+        self.extra = extra
+
+
+def not_found(what: str = "ressource") -> ApiError:
+    return ApiError(404, "NotFound", f"{what} introuvable")
+
+
+def forbidden(description: str) -> ApiError:
+    return ApiError(403, "Forbidden", description)
+
+
+def invalid(description: str) -> ApiError:
+    return ApiError(422, "InvalidValue", description)
+
+
+def conflict(description: str) -> ApiError:
+    return ApiError(409, "Conflict", description)
+
+
+def response(error: ApiError) -> JSONResponse:
+    body = {"code": error.code, "description": error.description, **error.extra}
+    headers = {"Cache-Control": "no-store"}
+    if error.status == 401:
+        headers["WWW-Authenticate"] = CHALLENGE
+    return JSONResponse(body, status_code=error.status, headers=headers)
+
+
+MESSAGES = {
+    "missing": "obligatoire",
+    "extra_forbidden": "champ inconnu",
+    "string_too_long": "trop long",
+    "string_too_short": "trop court",
+    "string_type": "texte attendu",
+    "list_type": "liste attendue",
+    "int_parsing": "nombre entier attendu",
+    "float_parsing": "nombre attendu",
+    "bool_parsing": "vrai ou faux attendu",
+    "enum": "valeur inconnue",
+    "literal_error": "valeur inconnue",
+    "datetime_from_date_parsing": "date et heure attendues (AAAA-MM-JJTHH:MM)",
+    "datetime_parsing": "date et heure attendues (AAAA-MM-JJTHH:MM)",
+    "date_from_datetime_parsing": "date attendue (AAAA-MM-JJ)",
+    "string_pattern_mismatch": "format invalide",
+    "model_type": "objet JSON attendu",
+    "dict_type": "objet JSON attendu",
+}
+
+
+def from_validation(exc: ValidationError) -> ApiError:
+    """A pydantic error, in French, with the faulty fields."""
+    fields = []
+    for item in exc.errors():
+        where = ".".join(str(p) for p in item.get("loc", ())) or "corps"
+        message = MESSAGES.get(item.get("type", ""), item.get("msg", "valeur invalide"))
+        fields.append({"field": where, "message": message})
+    summary = " ; ".join(f"« {f['field']} » : {f['message']}" for f in fields[:5])
+    return ApiError(422, "InvalidValue", f"données invalides — {summary}", fields=fields)
+
+
+async def handle(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return response(exc)

@@ -1,0 +1,270 @@
+"""Request and response bodies (pydantic v2), which also give the OpenAPI schemas."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
+Slug = Field(pattern=SLUG, max_length=100)
+AccessLevelName = Literal["public", "registered", "organisation", "draft"]
+OrganisationKindName = Literal[
+    "government", "province", "commune", "public_body", "research", "association"
+]
+ReuseKindName = Literal["application", "visualisation", "api", "article"]
+EventKindName = Literal["hackathon", "cartoparty", "call_for_projects", "gathering"]
+CodeStatusName = Literal["concept", "development", "beta", "stable", "obsolete"]
+Text = Field(default=None, max_length=20_000)
+Words = Field(default=None, max_length=50)
+
+
+class Input(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+
+class Error(BaseModel):
+    code: str = Field(description="Code stable de l'erreur (en anglais)")
+    description: str = Field(description="Explication en français")
+
+
+# --- organisations -----------------------------------------------------------------------
+
+
+class OrganisationCreate(Input):
+    slug: str = Slug
+    name: str = Field(min_length=2, max_length=300)
+    kind: OrganisationKindName
+    description: str = Field(default="", max_length=20_000)
+    website: str | None = Field(default=None, max_length=500)
+    email: str | None = Field(default=None, max_length=300)
+
+
+class OrganisationUpdate(Input):
+    name: str | None = Field(default=None, min_length=2, max_length=300)
+    kind: OrganisationKindName | None = None
+    description: str | None = Text
+    website: str | None = Field(default=None, max_length=500)
+    email: str | None = Field(default=None, max_length=300)
+
+
+class Organisation(BaseModel):
+    slug: str
+    name: str
+    kind: str
+    description: str
+    website: str | None
+    email: str | None = Field(default=None, description="Adresse de contact (admins seulement)")
+    datasets: int = Field(description="Jeux de données visibles par le demandeur")
+
+
+# --- datasets ----------------------------------------------------------------------------
+
+
+class DatasetCreate(Input):
+    organisation: str = Field(description="Identifiant de l'organisation propriétaire")
+    slug: str | None = Field(default=None, pattern=SLUG, max_length=100)
+    title: str = Field(min_length=3, max_length=500)
+    description: str = Field(default="", max_length=20_000)
+    licence: str = Field(default="Licence Ouverte 2.0", max_length=200)
+    themes: list[str] = Field(default_factory=list, max_length=50)
+    keywords: list[str] = Field(default_factory=list, max_length=50)
+    access_level: AccessLevelName = Field(
+        default="draft", description="Brouillon par défaut : publier ensuite"
+    )
+    producer: str | None = Field(default=None, max_length=300)
+    contact_name: str | None = Field(default=None, max_length=300)
+    contact_email: str | None = Field(default=None, max_length=300)
+    update_frequency: str | None = Field(default=None, max_length=50)
+    temporal_start: date | None = None
+    temporal_end: date | None = None
+    lineage: str = Field(default="", max_length=20_000)
+
+
+class DatasetUpdate(Input):
+    title: str | None = Field(default=None, min_length=3, max_length=500)
+    description: str | None = Text
+    licence: str | None = Field(default=None, max_length=200)
+    themes: list[str] | None = Words
+    keywords: list[str] | None = Words
+    access_level: AccessLevelName | None = None
+    producer: str | None = Field(default=None, max_length=300)
+    contact_name: str | None = Field(default=None, max_length=300)
+    contact_email: str | None = Field(default=None, max_length=300)
+    update_frequency: str | None = Field(default=None, max_length=50)
+    temporal_start: date | None = None
+    temporal_end: date | None = None
+    lineage: str | None = Text
+
+
+class Publish(Input):
+    access_level: Literal["public", "registered", "organisation"] = "public"
+
+
+class LayerInfo(BaseModel):
+    name: str
+    collection_id: str
+    geometry_type: str | None
+    feature_count: int
+    native_crs: str | None
+    notes: list[str] = Field(default_factory=list)
+
+
+class ResourceInfo(BaseModel):
+    id: int
+    title: str
+    kind: Literal["file", "link"]
+    role: str
+    url: str | None
+    filename: str | None
+    format: str | None
+    media_type: str | None
+    size: int | None
+    checksum: str | None = Field(description="sha256:<hex> du fichier stocké")
+
+
+class Dataset(BaseModel):
+    slug: str
+    title: str
+    organisation: str
+    description: str
+    licence: str
+    themes: list[str]
+    keywords: list[str]
+    access_level: str
+    producer: str | None
+    update_frequency: str | None
+    published_at: datetime | None
+    published_by: str | None = Field(description="Nom de la personne qui a publié")
+    updated_at: datetime | None
+    layers: list[LayerInfo]
+    resources: list[ResourceInfo]
+    contact_email: str | None = Field(
+        default=None, description="Dans une liste : seulement pour les admins"
+    )
+
+
+class DatasetList(BaseModel):
+    total: int
+    items: list[Dataset]
+
+
+class LinkCreate(Input):
+    title: str = Field(min_length=1, max_length=500)
+    url: str = Field(max_length=2000)
+    format: str | None = Field(default=None, max_length=50)
+
+
+class IngestResult(BaseModel):
+    dataset: str
+    mode: Literal["replace", "append"]
+    file: str
+    format: str
+    size: int
+    checksum: str
+    feature_count: int
+    seconds: float
+    layers: list[LayerInfo]
+    repaired: int = Field(description="Géométries invalides réparées")
+
+
+# --- code projects, reuses, events ------------------------------------------------------
+
+
+class CodeProjectCreate(Input):
+    organisation: str
+    name: str = Field(min_length=3, max_length=300)
+    slug: str | None = Field(default=None, pattern=SLUG, max_length=100)
+    repository_url: str = Field(default="", max_length=1000)
+    licence: str = Field(default="", max_length=100)
+    languages: list[str] = Field(default_factory=list, max_length=20)
+    status: CodeStatusName = "stable"
+    description: str = Field(default="", max_length=20_000)
+    datasets: list[str] = Field(default_factory=list, max_length=50)
+
+
+class CodeProjectUpdate(Input):
+    name: str | None = Field(default=None, min_length=3, max_length=300)
+    repository_url: str | None = Field(default=None, max_length=1000)
+    licence: str | None = Field(default=None, max_length=100)
+    languages: list[str] | None = Field(default=None, max_length=20)
+    status: CodeStatusName | None = None
+    description: str | None = Text
+    datasets: list[str] | None = Words
+
+
+class CodeProject(BaseModel):
+    slug: str
+    name: str
+    organisation: str
+    description: str
+    repository_url: str | None
+    licence: str | None
+    languages: list[str]
+    status: str
+    datasets: list[str]
+
+
+class ReuseCreate(Input):
+    title: str = Field(min_length=3, max_length=300)
+    kind: ReuseKindName
+    url: str = Field(max_length=1000)
+    description: str = Field(default="", max_length=20_000)
+    datasets: list[str] = Field(min_length=1, max_length=50)
+
+
+class ReuseUpdate(Input):
+    title: str | None = Field(default=None, min_length=3, max_length=300)
+    kind: ReuseKindName | None = None
+    url: str | None = Field(default=None, max_length=1000)
+    description: str | None = Text
+    datasets: list[str] | None = Words
+
+
+class Reuse(BaseModel):
+    slug: str
+    title: str
+    kind: str
+    url: str | None
+    description: str
+    status: Literal["pending", "approved", "rejected"]
+    submitted_by: str | None = Field(description="Nom (jamais l'adresse) de qui l'a proposée")
+    datasets: list[str]
+
+
+class EventCreate(Input):
+    organisation: str | None = None
+    title: str = Field(min_length=3, max_length=300)
+    kind: EventKindName
+    starts_at: str = Field(description="AAAA-MM-JJTHH:MM, heure de Nouméa sauf décalage")
+    ends_at: str = ""
+    location: str = Field(default="", max_length=300)
+    url: str = Field(default="", max_length=1000)
+    description: str = Field(default="", max_length=20_000)
+    datasets: list[str] = Field(default_factory=list, max_length=50)
+
+
+class EventUpdate(Input):
+    title: str | None = Field(default=None, min_length=3, max_length=300)
+    kind: EventKindName | None = None
+    starts_at: str | None = None
+    ends_at: str | None = None
+    location: str | None = Field(default=None, max_length=300)
+    url: str | None = Field(default=None, max_length=1000)
+    description: str | None = Text
+    results: str | None = Text
+    datasets: list[str] | None = Words
+
+
+class Event(BaseModel):
+    slug: str
+    title: str
+    kind: str
+    organisation: str | None
+    starts_at: datetime
+    ends_at: datetime | None
+    location: str | None
+    url: str | None
+    description: str
+    datasets: list[str]
