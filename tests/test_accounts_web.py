@@ -231,6 +231,25 @@ def test_access_matrix_portal_and_ogc(backend, tmp_path):
             with pytest.raises(Exception):  # noqa: B017
                 pyogrio.read_dataframe(draft)  # a plain member does not see drafts
 
+        # /csw (pycsw over the public records) serves the public record only, whoever asks.
+        csw = {
+            "service": "CSW",
+            "version": "2.0.2",
+            "request": "GetRecords",
+            "typenames": "csw:Record",
+            "resulttype": "results",
+            "elementsetname": "brief",
+            "constraintlanguage": "CQL_TEXT",
+            "constraint": "csw:AnyText like '%zorglub%'",
+        }
+        for viewer in ("anonymous", "platform_admin", "editor_a"):
+            headers = {}
+            if viewer != "anonymous":
+                headers = {"Authorization": f"Bearer {matrix.tokens[viewer]}"}
+            answer = httpx.get(server.url + "/csw", params=csw, headers=headers, timeout=60)
+            assert answer.status_code == 200, (viewer, answer.text[:300])
+            assert 'numberOfRecordsMatched="1"' in answer.text, (viewer, answer.text[:500])
+
         # A bad or revoked token is a 401 with a challenge, never an anonymous answer.
         backend.run("user", "token", "revoke", email_of("member_a"), member[:12])
         for url in (
