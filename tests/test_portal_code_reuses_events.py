@@ -532,3 +532,27 @@ def test_editors_add_code_projects_and_events(backend, tmp_path):
         assert start == datetime(2027, 1, 31, 22, 0, tzinfo=UTC)
         for client in (anonymous, member, editor, admin, alice):
             client.close()
+
+
+def test_pending_reuses_per_user_are_capped(backend):
+    from niaouli.accounts.resolve import viewer_for_user
+    from niaouli.catalogue import community
+
+    populate(backend)
+    make_users(backend)
+    with backend.session() as session, session.begin():
+        alice = users.find_user(session, "alice@exemple.nc")
+        viewer = viewer_for_user(session, alice)
+        for i in range(community.MAX_PENDING_PER_USER):
+            community.submit_reuse(
+                session, viewer, f"Essai {i}", "article", "https://x.nc", "", ["communes-nc"]
+            )
+        with pytest.raises(service.CatalogueError, match="en attente de relecture"):
+            community.submit_reuse(
+                session, viewer, "Un de trop", "article", "https://x.nc", "", ["communes-nc"]
+            )
+        first = session.scalar(select(Reuse).where(Reuse.slug == "essai-0"))
+        community.moderate(session, first, None, approve=True)
+        community.submit_reuse(
+            session, viewer, "Après modération", "article", "https://x.nc", "", ["communes-nc"]
+        )

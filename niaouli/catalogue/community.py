@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli.catalogue import service
@@ -47,6 +47,8 @@ TITLE_MIN, TITLE_MAX = 3, 300
 DESCRIPTION_MAX = 5000
 URL_MAX = 1000
 MAX_LINKED_DATASETS = 20
+# A user's reuses awaiting moderation: enough for honest use, a ceiling for spam.
+MAX_PENDING_PER_USER = 10
 
 REUSE_KINDS = {
     ReuseKind.APPLICATION: "Application",
@@ -456,6 +458,20 @@ def submit_reuse(
     datasets = datasets_for_slugs(session, viewer, dataset_slugs)
     if not datasets:
         raise CatalogueError("indiquez au moins un jeu de données utilisé")
+    if not approved and viewer.user_id is not None:
+        waiting = session.scalar(
+            select(func.count())
+            .select_from(Reuse)
+            .where(
+                Reuse.submitted_by_id == viewer.user_id,
+                Reuse.status == ModerationStatus.PENDING,
+            )
+        )
+        if (waiting or 0) >= MAX_PENDING_PER_USER:
+            raise CatalogueError(
+                f"vous avez déjà {MAX_PENDING_PER_USER} réutilisations en attente de relecture : "
+                "attendez qu'elles soient modérées"
+            )
     reuse = service.create_reuse(
         session,
         free_slug(session, Reuse, title),
