@@ -14,7 +14,9 @@ launcher (`niaouli/serving.py`: uvicorn with httptools, the same number of worke
 socket with TCP_NODELAY — uvicorn's own multi-worker socket adds 40 ms to every
 response, which would hide every other difference); for each scenario, each server is
 warmed up then loaded by the same `wrk` command (fixed duration, same connections), one
-server after the other. Before loading, one request per server and scenario is checked
+server after the other, in `--rounds` alternating turns (the best turn counts: the
+machine's background load moves from minute to minute). Before loading, one request per
+server and scenario is checked
 (status 200, feature count, id, non-empty tile with the expected number of features):
 a fast error never counts as a win, and a server whose single request takes longer than
 `--max-request` seconds is not loaded (its figure is that one request).
@@ -666,7 +668,10 @@ def run_wrk(wrk: str, url: str, seconds: float, connections: int, threads: int) 
     sys.exit(f"wrk n'a pas rendu de résultat pour {url} :\n{done.stdout}\n{done.stderr}")
 
 
-def measure(wrk: str, scenario: Scenario, server: Server, args: argparse.Namespace) -> Result:
+def prepare(
+    scenario: Scenario, server: Server, args: argparse.Namespace
+) -> tuple[str, float] | Result:
+    """The URL to load and its single-request time once checked, or the final `Result`."""
     path = scenario.path(server)
     if path is None:
         return Result(note="n/a")
@@ -674,21 +679,23 @@ def measure(wrk: str, scenario: Scenario, server: Server, args: argparse.Namespa
     error, seconds = check_response(scenario, server, url, timeout=STATEMENT_TIMEOUT_S)
     if error and not error.startswith("tuile tronquée"):
         return Result(note=f"{error} après {seconds:.1f} s")
-    truncated = error or ""
     if seconds > args.max_request:
         # Loading it would keep the database busy long after wrk stops, and skew the rest.
         return Result(
             rps=1 / seconds,
             p50_ms=seconds * 1000,
             p99_ms=seconds * 1000,
-            note=truncated or f"1 requête : {seconds:.1f} s",
+            note=error or f"1 requête : {seconds:.1f} s",
         )
-    run_wrk(wrk, url, args.warmup, args.connections, args.threads)
-    report = run_wrk(wrk, url, args.duration, args.connections, args.threads)
+    return url, seconds
+
+
+def load(wrk: str, url: str, args: argparse.Namespace, seconds: float) -> Result:
+    report = run_wrk(wrk, url, seconds, args.connections, args.threads)
     failures = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
     if report["requests"] == 0:
-        return Result(rps=0.0, note=f"aucune réponse en {args.duration:g} s")
-    note = truncated
+        return Result(rps=0.0)
+    note = ""
     if failures:
         note = f"{failures} échecs sur {report['requests']} (HTTP {report['status']})"
     return Result(
@@ -697,6 +704,40 @@ def measure(wrk: str, scenario: Scenario, server: Server, args: argparse.Namespa
         p99_ms=report["p99_us"] / 1000,
         note=note,
     )
+
+
+def measure(
+    wrk: str, scenario: Scenario, servers: list[Server], args: argparse.Namespace
+) -> dict[str, Result]:
+    """Each server checked and warmed up, then loaded in `rounds` turns that alternate
+    between the servers (the machine's background load moves from minute to minute);
+    each keeps its best turn, failures first. Slow requests (more than a tenth of a turn)
+    get one turn of the whole duration instead."""
+    prepared = {server.name: prepare(scenario, server, args) for server in servers}
+    results = {name: p for name, p in prepared.items() if isinstance(p, Result)}
+    urls = {name: p for name, p in prepared.items() if not isinstance(p, Result)}
+    for url, _ in urls.values():
+        run_wrk(wrk, url, args.warmup, args.connections, args.threads)
+    turn = args.duration / args.rounds
+    slow = any(seconds > turn / 10 for _, seconds in urls.values())
+    rounds, turn = (1, args.duration) if slow else (args.rounds, turn)
+    turns: dict[str, list[Result]] = {name: [] for name in urls}
+    for _ in range(rounds):
+        for name, (url, _) in urls.items():
+            turns[name].append(load(wrk, url, args, turn))
+    for name, items in turns.items():
+        failed = [r for r in items if r.note]
+        best = failed[0] if failed else max(items, key=lambda r: r.rps or 0.0)
+        if not best.rps and not best.note:
+            best.note = f"aucune réponse en {turn:g} s"
+        check = scenario.check
+        if isinstance(check, TileCheck) and check.counts.get(name, check.expected) < check.expected:
+            found = check.counts[name]
+            best.note = (best.note + " ; " if best.note else "") + (
+                f"tuile tronquée : {found} entités sur {check.expected}"
+            )
+        results[name] = best
+    return results
 
 
 # --- report ----------------------------------------------------------------------------
@@ -752,8 +793,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--points", type=int, default=1_000_000, help="points (1000000)")
     parser.add_argument("--hexagons", type=int, default=300_000, help="hexagones (300000)")
-    parser.add_argument("--duration", type=float, default=10, help="secondes par mesure (10)")
+    parser.add_argument(
+        "--duration", type=float, default=15, help="secondes de charge par serveur et scénario (15)"
+    )
     parser.add_argument("--warmup", type=float, default=2, help="secondes de chauffe (2)")
+    parser.add_argument(
+        "--rounds", type=int, default=3, help="tours alternés par mesure, le meilleur compte (3)"
+    )
     parser.add_argument("--connections", type=int, default=8, help="connexions wrk (8)")
     parser.add_argument("--threads", type=int, default=1, help="threads wrk (1)")
     parser.add_argument("--workers", type=int, default=2, help="workers uvicorn par serveur (2)")
@@ -801,8 +847,9 @@ def main() -> None:
         chosen = [s for s in scenarios(data) if s.name in wanted]
         results: dict[tuple[str, str], Result] = {}
         for scenario in chosen:
+            measured = measure(wrk, scenario, running, args)
             for server in running:
-                result = measure(wrk, scenario, server, args)
+                result = measured[server.name]
                 results[(scenario.name, server.name)] = result
                 print(
                     f"  {scenario.name:<11} {server.name:<9} {_fmt(result.rps):>8} req/s  "
@@ -813,8 +860,9 @@ def main() -> None:
         print(
             f"\n{data.points.feature_count:,} points, {data.hexagons.feature_count:,} hexagones ; "
             f"{args.workers} workers uvicorn par serveur ; wrk -t{args.threads} "
-            f"-c{args.connections}, {args.duration:g} s par mesure après {args.warmup:g} s "
-            f"de chauffe ; {os.cpu_count()} cœurs"
+            f"-c{args.connections} ; par scénario et serveur {args.warmup:g} s de chauffe puis "
+            f"{args.rounds} tours de {args.duration / args.rounds:g} s alternés entre serveurs, "
+            f"le meilleur retenu ; {os.cpu_count()} cœurs"
         )
         print_table(chosen, servers, results)
         if args.keep:
