@@ -16,13 +16,17 @@ projects, reuses (approved ones only), organisations, events. Dataset-only facet
 from __future__ import annotations
 
 import math
-from collections import Counter
+import threading
+from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
+from itertools import chain
+from operator import attrgetter
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+import orjson
+from sqlalchemy import ColumnElement, Select, String, func, select, text, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli.catalogue import fulltext
@@ -54,7 +58,6 @@ FACETS = ("type", "organisation", "theme", "format", "licence", "acces", "spatia
 MAX_VALUES_PER_FACET = 20
 MAX_VALUE_LENGTH = 200
 MAX_BOUND_IDS = 5000
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True)
@@ -140,37 +143,52 @@ def format_bbox(bbox: tuple[float, float, float, float]) -> str:
     return ",".join(f"{v:g}" for v in bbox)
 
 
-@dataclass
+@dataclass(slots=True)
 class Item:
     """One candidate result, with what facets and sorting need."""
 
     kind: str
     id: int
     title: str
+    type: str = ""  # the type facet's value, from `kind`
     organisation: str | None = None  # slug
     themes: frozenset[str] = frozenset()
     formats: frozenset[str] = frozenset()
     licence: str | None = None
     access: str | None = None
     spatial: str | None = None  # "oui" / "non"
-    newest: datetime = EPOCH
+    newest: float = 0.0  # timestamp
     popularity: int = 0
-    rank: float = 0.0
+    title_key: str = ""  # for sorting
+
+    def __post_init__(self) -> None:
+        self.type = TYPE_OF_KIND[self.kind]
+        self.title_key = self.title.casefold()
 
 
-def _one(value: str | None) -> frozenset[str]:
-    return frozenset((value,)) if value else frozenset()
-
-
-FACET_VALUES: dict[str, Callable[[Item], frozenset[str]]] = {
-    "type": lambda i: frozenset((TYPE_OF_KIND[i.kind],)),
-    "organisation": lambda i: _one(i.organisation),
-    "theme": lambda i: i.themes,
-    "format": lambda i: i.formats,
-    "licence": lambda i: _one(i.licence),
-    "acces": lambda i: _one(i.access),
-    "spatial": lambda i: _one(i.spatial),
+# Facet -> the Item attribute holding its value (None: not applicable) or values.
+SINGLE_VALUED = {
+    "type": "type",
+    "organisation": "organisation",
+    "licence": "licence",
+    "acces": "access",
+    "spatial": "spatial",
 }
+MULTI_VALUED = {"theme": "themes", "format": "formats"}
+
+
+def _fails(item: Item, name: str, values: frozenset[str]) -> bool:
+    if name in MULTI_VALUED:
+        return values.isdisjoint(getattr(item, MULTI_VALUED[name]))
+    return getattr(item, SINGLE_VALUED[name]) not in values
+
+
+def _count(name: str, items: Iterable[Item]) -> Counter[str]:
+    if name in MULTI_VALUED:
+        return Counter(chain.from_iterable(map(attrgetter(MULTI_VALUED[name]), items)))
+    counts = Counter(map(attrgetter(SINGLE_VALUED[name]), items))
+    counts.pop(None, None)
+    return counts
 
 
 @dataclass
@@ -200,53 +218,69 @@ def search(
     ranks = None if query.empty else fulltext.match(session.connection(), query)
     items: list[Item] = []
     if "dataset" in kinds:
-        items += _datasets(session, viewer, filters, ranks)
+        items += _datasets(session, viewer)
+        if filters.bbox is not None:
+            dialect = session.get_bind().dialect.name
+            inside = set(
+                session.scalars(
+                    select(Dataset.id).where(bbox_condition(dialect, filters.bbox))
+                ).all()
+            )
+            items = [i for i in items if i.id in inside]
     if filters.bbox is None:  # only datasets have a spatial coverage
         others = [k for k in kinds if k != "dataset"]
         items += _others(session, viewer, others, ranks)
     if ranks is not None:
         items = [i for i in items if (i.kind, i.id) in ranks]
-        for item in items:
-            item.rank = ranks[(item.kind, item.id)]
 
-    def passes(item: Item, skip: str | None = None) -> bool:
-        for name, values in filters.selected.items():
-            if name != skip and not (FACET_VALUES[name](item) & values):
-                return False
-        return True
-
+    # Which selected facets each item fails: it is a result when it fails none, and
+    # counts in facet F when it fails none but F.
+    found: list[Item] = []
+    failing_one: dict[str, list[Item]] = {name: [] for name in filters.selected}
+    selected = list(filters.selected.items())
+    for item in items:
+        failed = (
+            [name for name, values in selected if _fails(item, name, values)] if selected else ()
+        )
+        if not failed:
+            found.append(item)
+        elif len(failed) == 1:
+            failing_one[failed[0]].append(item)
     facets: dict[str, list[tuple[str, int]]] = {}
     for name in FACETS:
         if name == "acces" and not show_access:
             continue
-        counts: Counter[str] = Counter()
-        for item in items:
-            if passes(item, skip=name):
-                counts.update(FACET_VALUES[name](item))
+        counts = _count(name, found)
+        if failing_one.get(name):
+            counts.update(_count(name, failing_one[name]))
         facets[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
-    found = [item for item in items if passes(item)]
-    found.sort(key=_sort_key(filters.effective_sort()))
+    found.sort(key=_sort_key(filters.effective_sort(), ranks or {}))
     start = (filters.page - 1) * page_size
     page = found[start : start + page_size]
     orgs = dict(session.execute(select(Organisation.slug, Organisation.name)).all())
     return Result(page, len(found), facets, orgs, _load(session, page))
 
 
-def _sort_key(sort: str) -> Callable[[Item], tuple]:
-    def title(item: Item) -> tuple:
-        return (item.title.casefold(), item.kind, item.id)
-
+def _sort_key(sort: str, ranks: dict[tuple[str, int], float]) -> Callable[[Item], tuple]:
     if sort == "pertinence":
-        return lambda i: (-i.rank, -i.newest.timestamp(), *title(i))
+        return lambda i: (-ranks.get((i.kind, i.id), 0.0), -i.newest, i.title_key, i.kind, i.id)
     if sort == "populaire":
-        return lambda i: (-i.popularity, -i.newest.timestamp(), *title(i))
-    return lambda i: (-i.newest.timestamp(), *title(i))
+        return lambda i: (-i.popularity, -i.newest, i.title_key, i.kind, i.id)
+    return lambda i: (-i.newest, i.title_key, i.kind, i.id)
 
 
-def _aware(value: datetime | None) -> datetime:
+def _timestamp(value: datetime | str | None) -> float:
+    """Seconds since 1970 of a stored instant (SQLite gives text, naive means UTC)."""
     if value is None:
-        return EPOCH
-    return value if value.tzinfo else value.replace(tzinfo=UTC)
+        return 0.0
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return 0.0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.timestamp()
 
 
 def _in_match(column: Any, ranks: dict | None, kind: str) -> ColumnElement[bool] | None:
@@ -258,84 +292,108 @@ def _in_match(column: Any, ranks: dict | None, kind: str) -> ColumnElement[bool]
     return column.in_(ids) if len(ids) <= MAX_BOUND_IDS else None
 
 
-def _datasets(session: Session, viewer: Viewer, filters: Filters, ranks: dict | None) -> list[Item]:
-    conditions = [visible_datasets(viewer)]
-    restrict = _in_match(Dataset.id, ranks, "dataset")
-    if restrict is not None:
-        conditions.append(restrict)
-    if filters.bbox is not None:
-        conditions.append(bbox_condition(session.get_bind().dialect.name, filters.bbox))
-    where = and_(*conditions)
+# Every dataset `viewer` may see, as Items, per worker process: reading and shaping
+# 10,000 rows costs far more than faceting them. The key holds the catalogue version
+# (bumped by every dataset, layer or resource change, in its transaction: see `changes`)
+# the number of reuse and code project links (which "most used" counts) and the last
+# organisation change, so that any change is seen by the next search, in every worker.
+_CACHE: OrderedDict[tuple, list[Item]] = OrderedDict()
+_CACHE_LOCK = threading.Lock()
+CACHE_ENTRIES = 16  # distinct visibilities (anonymous, signed in, each membership set)
+STAMP = text(
+    "SELECT (SELECT version FROM catalogue_state WHERE id = 1),"
+    " (SELECT count(*) FROM reuse_datasets), (SELECT count(*) FROM code_project_datasets),"
+    " (SELECT max(updated_at) FROM organisations)"  # a renamed slug
+)
+
+
+def _datasets(session: Session, viewer: Viewer) -> list[Item]:
+    """The datasets `viewer` may see (never to be changed: they may be shared)."""
+    stamp = tuple(session.execute(STAMP).one())
+    key = (session.get_bind().url.render_as_string(), stamp, viewer.visibility_key)
+    with _CACHE_LOCK:
+        items = _CACHE.get(key)
+        if items is not None:
+            _CACHE.move_to_end(key)
+            return items
+    items = _read_datasets(session, viewer)
+    with _CACHE_LOCK:
+        _CACHE[key] = items
+        while len(_CACHE) > CACHE_ENTRIES:
+            _CACHE.popitem(last=False)
+    return items
+
+
+def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
+    where = visible_datasets(viewer)
     ids = select(Dataset.id).where(where)
-    formats: dict[int, set[str]] = {}
-    for dataset_id, fmt in session.execute(
-        select(Resource.dataset_id, Resource.format)
-        .where(Resource.dataset_id.in_(ids), Resource.format.is_not(None))
-        .distinct()
-    ):
-        if fmt.strip():
-            formats.setdefault(dataset_id, set()).add(fmt.strip().upper()[:MAX_VALUE_LENGTH])
+    conn = session.connection()
     # "Most used": there is no download or view counter yet, so popularity is how many
     # reuses and code projects use a dataset, then its layers and resources (a later
     # statistics module can replace this number without touching the rest).
     popularity: Counter[int] = Counter()
-    for column in (Layer.__table__.c.dataset_id, Resource.__table__.c.dataset_id):
-        popularity.update(
-            dict(
-                session.execute(
-                    select(column, func.count()).where(column.in_(ids)).group_by(column)
-                ).all()
-            )
-        )
-    for link in (dataset_reuses, code_project_datasets):
-        column = link.c.dataset_id
-        for dataset_id, n in session.execute(
+    formats: dict[int, set[str]] = {}
+    for dataset_id, fmt in conn.execute(
+        select(Resource.dataset_id, Resource.format).where(Resource.dataset_id.in_(ids))
+    ):
+        popularity[dataset_id] += 1
+        if fmt and fmt.strip():
+            formats.setdefault(dataset_id, set()).add(fmt.strip().upper()[:MAX_VALUE_LENGTH])
+    for column, weight in (
+        (Layer.__table__.c.dataset_id, 1),
+        (dataset_reuses.c.dataset_id, 100),
+        (code_project_datasets.c.dataset_id, 100),
+    ):
+        for dataset_id, n in conn.execute(
             select(column, func.count()).where(column.in_(ids)).group_by(column)
         ):
-            popularity[dataset_id] += 100 * n
-    rows = session.execute(
+            popularity[dataset_id] += weight * n
+    # Raw values (no type processing: 10,000 rows must take milliseconds, not tenths).
+    rows = conn.execute(
         select(
             Dataset.id,
             Dataset.title,
             Organisation.slug,
             Dataset.licence,
-            Dataset.access_level,
+            type_coerce(Dataset.access_level, String),
             Dataset.is_spatial,
-            Dataset.themes,
-            func.coalesce(Dataset.published_at, Dataset.created_at),
+            type_coerce(Dataset.themes, String),
+            type_coerce(func.coalesce(Dataset.published_at, Dataset.created_at), String),
         )
         .join(Organisation, Organisation.id == Dataset.organisation_id)
         .where(where)
     )
+    no_formats: frozenset[str] = frozenset()
     return [
         Item(
             kind="dataset",
-            id=row[0],
-            title=row[1],
-            organisation=row[2],
-            licence=(row[3] or "").strip() or None,
-            access=str(row[4].value if hasattr(row[4], "value") else row[4]),
-            spatial="oui" if row[5] else "non",
-            themes=frozenset(
-                str(t).strip()[:MAX_VALUE_LENGTH]
-                for t in row[6] or ()
-                if isinstance(t, str) and t.strip()
-            ),
-            formats=frozenset(formats.get(row[0], ())),
-            newest=_aware(_datetime(row[7])),
-            popularity=popularity[row[0]],
+            id=oid,
+            title=title,
+            organisation=org,
+            licence=(licence or "").strip() or None,
+            access=access,
+            spatial="oui" if spatial else "non",
+            themes=_themes(themes),
+            formats=frozenset(formats[oid]) if oid in formats else no_formats,
+            newest=_timestamp(newest),
+            popularity=popularity[oid],
         )
-        for row in rows
+        for oid, title, org, licence, access, spatial, themes, newest in rows
     ]
 
 
-def _datetime(value: Any) -> datetime | None:
-    if isinstance(value, str):  # SQLite returns coalesce() of dates as text
+def _themes(value: Any) -> frozenset[str]:
+    """Themes as stored: a JSON list (text on SQLite, already a list from psycopg)."""
+    if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value)
-        except ValueError:
-            return None
-    return value
+            value = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            return frozenset()
+    if not isinstance(value, list):
+        return frozenset()
+    return frozenset(
+        t.strip()[:MAX_VALUE_LENGTH] for t in value if isinstance(t, str) and t.strip()
+    )
 
 
 def _others(session: Session, viewer: Viewer, kinds: list[str], ranks: dict | None) -> list[Item]:
@@ -367,7 +425,7 @@ def _others(session: Session, viewer: Viewer, kinds: list[str], ranks: dict | No
                     name,
                     organisation=org_slugs.get(org),
                     licence=(licence or "").strip() or None,
-                    newest=_aware(created),
+                    newest=_timestamp(created),
                     popularity=linked[oid],
                 )
             )
@@ -385,7 +443,7 @@ def _others(session: Session, viewer: Viewer, kinds: list[str], ranks: dict | No
                     oid,
                     title,
                     organisation=org_slugs.get(org),
-                    newest=_aware(created),
+                    newest=_timestamp(created),
                     popularity=linked[oid],
                 )
             )
@@ -395,7 +453,9 @@ def _others(session: Session, viewer: Viewer, kinds: list[str], ranks: dict | No
         )
         for oid, title, org, starts in session.execute(query):
             items.append(
-                Item("event", oid, title, organisation=org_slugs.get(org), newest=_aware(starts))
+                Item(
+                    "event", oid, title, organisation=org_slugs.get(org), newest=_timestamp(starts)
+                )
             )
     if "organisation" in kinds:
         visible = dict(
@@ -416,7 +476,7 @@ def _others(session: Session, viewer: Viewer, kinds: list[str], ranks: dict | No
                     "organisation",
                     oid,
                     name,
-                    newest=_aware(created),
+                    newest=_timestamp(created),
                     popularity=visible.get(oid, 0),
                 )
             )

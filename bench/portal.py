@@ -1,0 +1,432 @@
+"""Benchmark: portal search latency with 10,000 datasets, and map tile throughput.
+
+Why: the search page (/recherche, /jeux-de-donnees) must stay fast with a national
+catalogue's worth of datasets on both backends — full-text matching, facet counts over
+everything the viewer may see, sorting — and the map's vector tiles must keep up with a
+visitor panning around.
+
+How, for each backend (SQLite/SpatiaLite in a temporary folder; PostGIS in a scratch
+database `niaouli_bench_portal`, or `--dsn`):
+
+1. migrate, ingest the communes (geodata/nc_communes.geojson: the map's layer), create
+   about 40 organisations and N synthetic but realistic French datasets ("Écoles
+   primaires — Hienghène (2019)", a description, themes, keywords, licence, 1–2
+   resources with formats, a spatial coverage around the commune for most of them; 85 %
+   public, the rest registered / organisation / draft), plus code projects, reuses and
+   events — through the catalogue service, so the change hooks build the index exactly
+   as in production;
+2. start `niaouli serve` (one worker) and, with one keep-alive client, run a mix of
+   searches (words with and without accents, phrases, exclusions, facets, the map box,
+   sorts, no words at all: every visible dataset is a candidate) and print p50/p95 per
+   group and overall;
+3. request vector tiles of the communes layer at z8–z12 around Nouméa and Koné from 4
+   client threads and print requests/s per zoom level.
+
+    .venv/bin/python bench/portal.py                        # both backends, 10,000 datasets
+    .venv/bin/python bench/portal.py --datasets 2000 --only sqlite
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import random
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import pyogrio
+import shapely
+from geoalchemy2.elements import WKTElement
+from niaouli.ingest import ingest_file
+from sqlalchemy import create_engine, text
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import service
+from niaouli.catalogue.models import (
+    AccessLevel,
+    Dataset,
+    Organisation,
+    Resource,
+    ResourceKind,
+    Reuse,
+)
+from niaouli.db import schema
+from niaouli.db.engine import make_engine
+from niaouli.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+NIAOULI = REPO / ".venv" / "bin" / "niaouli"
+COMMUNES = REPO / "geodata" / "nc_communes.geojson"
+DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/niaouli_bench_portal"
+SUBJECTS = {
+    "Éducation": ["Écoles primaires", "Collèges", "Lycées", "Effectifs scolaires", "Cantines"],
+    "Transport": ["Routes provinciales", "Arrêts de bus", "Trafic routier", "Aérodromes"],
+    "Environnement": ["Qualité de l'eau", "Forêts sèches", "Espèces protégées", "Mangroves"],
+    "Population": ["Recensement de la population", "Naissances", "Ménages", "Tribus"],
+    "Santé": ["Dispensaires", "Pharmacies", "Centres médico-sociaux"],
+    "Urbanisme": ["Plan d'urbanisme directeur", "Permis de construire", "Cadastre"],
+    "Économie": ["Entreprises", "Emploi salarié", "Marchés publics"],
+    "Tourisme": ["Hébergements touristiques", "Sentiers de randonnée", "Gîtes"],
+}
+FORMATS = ["CSV", "GeoJSON", "SHP", "PDF", "XLSX", "GPKG"]
+LICENCES = ["Licence Ouverte 2.0"] * 6 + ["ODbL", "CC-BY 4.0"]
+PROVINCES = ["Province Sud", "Province Nord", "Province des Îles Loyauté"]
+TILE_POINTS = {"Nouméa": (166.45, -22.27), "Koné": (164.86, -21.06)}
+
+
+# --- data --------------------------------------------------------------------------------
+
+
+def communes() -> list[tuple[str, tuple[float, float]]]:
+    """(name, centroid) of the 33 communes, from the real layer."""
+    frame = pyogrio.read_dataframe(COMMUNES)
+    return [
+        (str(name), (geom.centroid.x, geom.centroid.y))
+        for name, geom in zip(frame["LIBGEO"], frame.geometry, strict=True)
+    ]
+
+
+def populate(settings: Settings, engine, count: int) -> str:  # noqa: ANN001
+    """The catalogue; returns the communes layer's collection id."""
+    rng = random.Random(2026)
+    places = communes()
+    with Session(engine) as session, session.begin():
+        orgs = [service.create_organisation(session, "gouvernement", "Gouvernement", "government")]
+        for name in PROVINCES:
+            orgs.append(
+                service.create_organisation(session, service.make_slug(name), name, "province")
+            )
+        for name, _c in places:
+            orgs.append(
+                service.create_organisation(
+                    session, service.make_slug(f"commune {name}"), f"Commune de {name}", "commune"
+                )
+            )
+    report = ingest_file(
+        COMMUNES,
+        organisation="gouvernement",
+        dataset="communes",
+        title="Limites des communes",
+        settings=settings,
+        engine=engine,
+        progress="none",
+    )
+    collection = report.layers[0].collection_id
+    started = time.monotonic()
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    levels = [AccessLevel.PUBLIC] * 17 + [
+        AccessLevel.REGISTERED,
+        AccessLevel.ORGANISATION,
+        AccessLevel.DRAFT,
+    ]
+    with Session(engine) as session:
+        org_ids = [o.id for o in service.list_organisations(session)]
+        commune_orgs = {
+            o.name.removeprefix("Commune de "): o.id
+            for o in service.list_organisations(session)
+            if o.name.startswith("Commune de ")
+        }
+        for n in range(count):
+            theme = rng.choice(list(SUBJECTS))
+            subject = rng.choice(SUBJECTS[theme])
+            place, (lon, lat) = rng.choice(places)
+            year = rng.randint(2005, 2026)
+            province = rng.choice(PROVINCES)
+            org_id = commune_orgs[place] if rng.random() < 0.6 else rng.choice(org_ids)
+            spatial = rng.random() < 0.7
+            dataset = Dataset(
+                slug=f"jeu-{n:05d}",
+                organisation_id=org_id,
+                title=f"{subject} — {place} ({year})",
+                description=(
+                    f"{subject} de la commune de {place} ({province}), année {year}. "
+                    f"Données produites et mises à jour par les services, "
+                    f"réutilisables librement pour les études et les applications."
+                ),
+                themes=[theme] + ([rng.choice(list(SUBJECTS))] if rng.random() < 0.3 else []),
+                keywords=[place, subject.lower(), str(year)],
+                licence=rng.choice(LICENCES),
+                access_level=rng.choice(levels),
+                is_spatial=spatial,
+                published_at=now - timedelta(days=rng.randint(0, 3000)),
+            )
+            if spatial:
+                half = rng.uniform(0.02, 0.2)
+                box = (lon - half, lat - half, lon + half, lat + half)
+                dataset.spatial_coverage = WKTElement(shapely.box(*box).wkt, srid=4326)
+            for fmt in rng.sample(FORMATS, rng.randint(1, 2)):
+                dataset.resources.append(
+                    Resource(
+                        title=f"{subject} ({fmt})",
+                        kind=ResourceKind.LINK,
+                        url=f"https://data.gouv.nc/{n}.{fmt.lower()}",
+                        format=fmt,
+                    )
+                )
+            session.add(dataset)
+            if n % 500 == 499:
+                session.commit()
+                print(f"  {n + 1} jeux de données", file=sys.stderr, end="\r")
+        session.commit()
+        ids = list(session.scalars(text("SELECT id FROM datasets ORDER BY id LIMIT 300")))
+        for n in range(50):
+            service.create_code_project(
+                session,
+                session.get(Organisation, rng.choice(org_ids)),
+                f"projet-{n}",
+                f"Outil {rng.choice(list(SUBJECTS)).lower()} {n}",
+                description="Code source libre qui exploite les données de la plateforme.",
+                licence=rng.choice(["MIT", "EUPL-1.2", "GPL-3.0"]),
+                datasets=[session.get(Dataset, i) for i in rng.sample(ids, 3)],
+            )
+        for n in range(100):
+            reuse = service.create_reuse(
+                session,
+                f"reutilisation-{n}",
+                f"Carte des {rng.choice(SUBJECTS['Éducation']).lower()} {n}",
+                "visualisation",
+                datasets=[session.get(Dataset, i) for i in rng.sample(ids, 2)],
+            )
+            if hasattr(Reuse, "status"):
+                reuse.status = "approved"
+        for n in range(30):
+            service.create_event(
+                session,
+                f"evenement-{n}",
+                f"Hackathon des données {n} à {rng.choice(places)[0]}",
+                "hackathon",
+                now + timedelta(days=n),
+            )
+        session.commit()
+    print(f"  {count} jeux de données en {time.monotonic() - started:.0f} s", file=sys.stderr)
+    return collection
+
+
+# --- the server --------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Server:
+    def __init__(self, settings: Settings) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = dict(os.environ)
+        env["NIAOULI_DATA_DIR"] = str(settings.data_dir)
+        env["NIAOULI_DATABASE_URL"] = settings.database_url
+        env["NIAOULI_HARVEST_SCHEDULER"] = "0"
+        self.process = subprocess.Popen(
+            [str(NIAOULI), "serve", "--port", str(self.port)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/", timeout=5).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        self.stop()
+        sys.exit("niaouli serve ne répond pas")
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+# --- measures ----------------------------------------------------------------------------
+
+SEARCHES = {
+    "mots": [
+        "/recherche?q=ecoles",
+        "/recherche?q=%C3%A9coles",
+        "/jeux-de-donnees?q=Hiengh%C3%A8ne",
+        "/jeux-de-donnees?q=hienghene+cantines",
+        "/recherche?q=recensement+population",
+        "/jeux-de-donnees?q=%22plan+d%27urbanisme%22",
+        "/jeux-de-donnees?q=routes+-aerodromes",
+        "/recherche?q=mangroves+or+for%C3%AAts",
+        "/jeux-de-donnees?q=pharmacies+noum%C3%A9a",
+        "/recherche?q=introuvablexyz",
+    ],
+    "mots + facettes": [
+        "/jeux-de-donnees?q=ecoles&theme=%C3%89ducation",
+        "/jeux-de-donnees?q=tribus&format=CSV&spatial=oui",
+        "/recherche?q=donnees&type=jeux-de-donnees&licence=ODbL",
+        "/jeux-de-donnees?q=emploi&organisation=province-sud&tri=recent",
+        "/recherche?q=cadastre&tri=populaire",
+    ],
+    "sans mots (tout le catalogue)": [
+        "/jeux-de-donnees",
+        "/recherche",
+        "/jeux-de-donnees?theme=Transport&format=GEOJSON",
+        "/jeux-de-donnees?tri=populaire&page=3",
+    ],
+    "zone de la carte": [
+        "/jeux-de-donnees?bbox=166.3,-22.4,166.6,-22.1",
+        "/recherche?q=ecoles&bbox=164.5,-21.2,165.5,-20.5",
+    ],
+}
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, math.ceil(q * len(ordered)) - 1)]
+
+
+def measure_searches(server: Server, rounds: int) -> dict[str, list[float]]:
+    timings: dict[str, list[float]] = {group: [] for group in SEARCHES}
+    with httpx.Client(base_url=server.url, timeout=60) as http:
+        for urls in SEARCHES.values():  # warm-up: imports, caches, the first plan
+            for url in urls:
+                http.get(url)
+        for _ in range(rounds):
+            for group, urls in SEARCHES.items():
+                for url in urls:
+                    started = time.perf_counter()
+                    response = http.get(url)
+                    elapsed = time.perf_counter() - started
+                    if response.status_code != 200:
+                        sys.exit(f"{url} : HTTP {response.status_code}")
+                    timings[group].append(elapsed * 1000)
+    return timings
+
+
+def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 2**z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - math.asinh(math.tan(math.radians(lat))) / math.pi) / 2.0 * n)
+    return x, y
+
+
+def hammer(server: Server, paths: list[str], seconds: float, threads: int) -> tuple[float, float]:
+    """(requests/s, mean body size) of `threads` keep-alive clients cycling over `paths`."""
+    done = [0] * threads
+    sizes = [0] * threads
+    errors: list[str] = []
+    stop = time.monotonic() + seconds
+
+    def work(index: int) -> None:
+        with httpx.Client(base_url=server.url, timeout=60) as http:
+            i = index
+            while time.monotonic() < stop:
+                response = http.get(paths[i % len(paths)])
+                if response.status_code not in (200, 204):
+                    errors.append(f"{paths[i % len(paths)]}: {response.status_code}")
+                    return
+                done[index] += 1
+                sizes[index] += len(response.content)
+                i += 1
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in range(threads)]
+    started = time.monotonic()
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    elapsed = time.monotonic() - started
+    if errors:
+        sys.exit(f"tuiles : {errors[0]}")
+    return sum(done) / elapsed, sum(sizes) / max(1, sum(done))
+
+
+def measure_tiles(server: Server, collection: str, seconds: float, threads: int) -> dict:
+    results = {}
+    for z in range(8, 13):
+        paths = []
+        for lon, lat in TILE_POINTS.values():
+            x, y = tile_of(lon, lat, z)
+            for dx, dy in ((0, 0), (1, 0), (0, 1), (-1, 0)):
+                paths.append(
+                    f"/ogc/collections/{collection}/tiles/WebMercatorQuad/{z}/{y + dy}/{x + dx}"
+                )
+        results[z] = hammer(server, paths, seconds, threads)
+    return results
+
+
+# --- main --------------------------------------------------------------------------------
+
+
+def scratch_postgres(dsn: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    url = make_url(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+    admin = create_engine(url.set(database="postgres"), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{url.database}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+    admin.dispose()
+    return url.render_as_string(hide_password=False)
+
+
+def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
+    data_dir = folder / name
+    data_dir.mkdir()
+    if name == "sqlite":
+        url = f"sqlite:///{data_dir / 'niaouli.sqlite'}"
+    else:
+        url = scratch_postgres(args.dsn)
+    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
+    engine = make_engine(settings)
+    schema.upgrade(engine)
+    print(f"== {name} : préparation", file=sys.stderr)
+    collection = populate(settings, engine, args.datasets)
+    engine.dispose()
+    server = Server(settings)
+    try:
+        timings = measure_searches(server, args.rounds)
+        tiles = measure_tiles(server, collection, args.tile_seconds, args.threads)
+    finally:
+        server.stop()
+    every = [t for values in timings.values() for t in values]
+    print(f"\n{name} — {args.datasets} jeux de données, recherche (ms, un client)")
+    print(f"  {'groupe':32} {'n':>5} {'p50':>8} {'p95':>8}")
+    for group, values in [*timings.items(), ("toutes", every)]:
+        p50, p95 = statistics.median(values), percentile(values, 0.95)
+        print(f"  {group:32} {len(values):5d} {p50:8.1f} {p95:8.1f}")
+    print(f"{name} — tuiles vectorielles des communes ({args.threads} clients)")
+    for z, (rate, size) in tiles.items():
+        print(f"  z{z:<3} {rate:8.0f} requêtes/s   {size / 1000:6.1f} ko en moyenne")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--datasets", type=int, default=10_000)
+    parser.add_argument("--rounds", type=int, default=10, help="passes over the search mix")
+    parser.add_argument("--tile-seconds", type=float, default=5.0)
+    parser.add_argument("--threads", type=int, default=4)
+    parser.add_argument("--only", choices=["sqlite", "postgis"])
+    parser.add_argument("--dsn", default=os.environ.get("NIAOULI_BENCH_DSN", DEFAULT_DSN))
+    args = parser.parse_args()
+    folder = Path(tempfile.mkdtemp(prefix="niaouli-bench-portal-"))
+    try:
+        for name in ("sqlite", "postgis"):
+            if args.only in (None, name):
+                run_backend(name, args, folder)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
