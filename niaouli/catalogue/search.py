@@ -6,7 +6,8 @@ column `datasets.search_text` holds the title, description, themes, keywords and
 organisation's name, lower-cased and stripped of diacritics. It is rewritten by a change
 hook inside the very transaction that changes a dataset (`changes.on_datasets_changed`),
 and for every dataset of an organisation whose name changes, so it never lags behind.
-A later full-text index (tsvector, FTS5) can be built over this same column.
+The portal's search uses the full-text index instead (`fulltext`, which reuses
+`normalise`); this column serves the CSW and OGC API Records text filters.
 """
 
 from __future__ import annotations
