@@ -15,6 +15,7 @@ from niaouli.portal.common import Portal
 from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
+from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
 from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
@@ -67,6 +68,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_map = PublicMap(portal)
     feeds = Feeds(portal)
     community = CommunityPages(portal, accounts)
+    manage = ManagePages(accounts)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -87,6 +89,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/", pages.home, name="home"),
             Route("/recherche", search.everything, name="search"),
             Route("/jeux-de-donnees", search.datasets, name="datasets"),
+            # Data managers: new dataset, edit and publish, send files (manage.py)
+            Route("/jeux-de-donnees/nouveau", manage.new, methods=["GET", "POST"]),
+            Route(dataset + "/modifier", manage.edit, methods=["GET", "POST"]),
+            Route(dataset + "/publier", manage.publish, methods=["POST"]),
+            Route(dataset + "/envoyer", manage.upload),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
             Route(layer + "/apercu.geojson", files.preview),

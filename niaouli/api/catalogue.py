@@ -11,7 +11,7 @@ from niaouli.accounts import audit
 from niaouli.api import schemas, views
 from niaouli.api.core import Call, Operation
 from niaouli.api.errors import ApiError, conflict, forbidden, invalid, not_found
-from niaouli.catalogue import lifecycle, publication, service
+from niaouli.catalogue import editing, lifecycle, publication, service
 from niaouli.catalogue.access import can_edit, can_manage_members, can_see
 from niaouli.catalogue.models import Dataset, Organisation
 
@@ -146,65 +146,34 @@ def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
     fields = body.model_dump(exclude={"organisation", "slug", "title"})
     fields = {k: v for k, v in fields.items() if v is not None}
     with Session(call.context.engine) as session, session.begin():
-        org = session.scalar(select(Organisation).where(Organisation.slug == body.organisation))
-        if org is None:
-            raise invalid(f"organisation inconnue : « {body.organisation} »")
-        if not can_edit(call.viewer, org.id):
-            raise forbidden("seuls les éditeurs de l'organisation y créent des jeux de données")
-        slug = body.slug or _free_slug(session, body.title)
-        if service.find_dataset(session, slug) is not None:
-            raise conflict(f"le jeu de données « {slug} » existe déjà")
         try:
-            dataset = service.create_dataset(session, org, slug, body.title, **fields)
+            dataset = editing.create_dataset(
+                session,
+                call.viewer,
+                call.actor(),
+                body.organisation,
+                body.title,
+                slug=body.slug,
+                **fields,
+            )
+        except publication.ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
+        except editing.ConflictError as exc:
+            raise conflict(str(exc)) from None
         except service.CatalogueError as exc:
             raise invalid(str(exc)) from None
-        if dataset.access_level.value != "draft":
-            dataset.published_by_id = call.viewer.user_id
-        audit.record(
-            session,
-            call.actor(),
-            "dataset.create",
-            subject=slug,
-            organisation_id=org.id,
-            access_level=dataset.access_level.value,
-        )
-        session.flush()
         return 201, views.dataset(session, dataset, call.viewer)
-
-
-def _free_slug(session: Session, title: str) -> str:
-    base = service.make_slug(title)
-    slug, n = base, 1
-    while service.find_dataset(session, slug) is not None:
-        n += 1
-        slug = f"{base[:90]}-{n}"
-    return slug
 
 
 def update_dataset(call: Call) -> schemas.Dataset:
     body: schemas.DatasetUpdate = call.body
     changes = body.model_dump(exclude_unset=True)
-    for name in ("title", "access_level", "licence", "themes", "keywords"):
-        if name in changes and changes[name] is None:
-            raise invalid(f"« {name} » ne peut pas être vide")
     with Session(call.context.engine) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
-        was_draft = dataset.access_level.value == "draft"
         try:
-            service.update_dataset(session, dataset, **changes)
+            editing.update_dataset(session, call.viewer, call.actor(), dataset, **changes)
         except service.CatalogueError as exc:
             raise invalid(str(exc)) from None
-        if was_draft and dataset.access_level.value != "draft":
-            dataset.published_by_id = call.viewer.user_id
-        audit.record(
-            session,
-            call.actor(),
-            "dataset.update",
-            subject=dataset.slug,
-            organisation_id=dataset.organisation_id,
-            fields=sorted(changes),
-        )
-        session.flush()
         return views.dataset(session, dataset, call.viewer)
 
 

@@ -1,0 +1,234 @@
+"""Data managers' pages: new dataset, edit, publish, send files (French, CSRF on all).
+
+`/jeux-de-donnees/nouveau` and `/jeux-de-donnees/{slug}/modifier` are plain forms
+(they work without JavaScript); `/jeux-de-donnees/{slug}/envoyer` sends the file to the
+writing API (`/api/datasets/{slug}/layers` or `/resources`) from `static/js/envoi.js`
+with a progress bar, then shows the ingestion report. The rules (who may, audit row in
+the same transaction) are those of `niaouli.catalogue.editing`, shared with the API.
+Only a signed-in session reaches these pages; someone who may not edit the dataset
+gets a 404 if they cannot see it, else a 403.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from niaouli.portal.accounts import AccountPages
+from niaouli.portal.common import identity_for, not_found, viewer_for
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from niaouli.accounts.models import User
+from niaouli.api.core import max_upload_bytes
+from niaouli.catalogue import community, editing, publication
+from niaouli.catalogue.access import can_edit, can_see
+from niaouli.catalogue.models import Dataset
+from niaouli.catalogue.service import CatalogueError
+
+ACCESS_LEVELS = {
+    "draft": "Brouillon (visible des éditeurs de l'organisation)",
+    "public": "Public",
+    "registered": "Comptes connectés",
+    "organisation": "Membres de l'organisation",
+}
+PUBLISH_LEVELS = {k: v for k, v in ACCESS_LEVELS.items() if k != "draft"}
+LICENCES = ("Licence Ouverte 2.0", "ODbL 1.0", "CC-BY 4.0", "CC0 1.0")
+FIELDS = ("title", "description", "licence", "themes", "keywords", "access_level")
+
+
+def _words(value: str) -> list[str]:
+    return [w.strip()[:100] for w in value.split(",") if w.strip()][:50]
+
+
+def _values(form: FormData) -> dict[str, str]:
+    return {name: str(form.get(name, ""))[:20_000].strip() for name in (*FIELDS, "organisation")}
+
+
+def _changes(values: dict[str, str]) -> dict[str, Any]:
+    level = values["access_level"] or "draft"
+    if level not in ACCESS_LEVELS:
+        raise CatalogueError("niveau d'accès inconnu")
+    return {
+        "description": values["description"],
+        "licence": values["licence"] or LICENCES[0],
+        "themes": _words(values["themes"]),
+        "keywords": _words(values["keywords"]),
+        "access_level": level,
+    }
+
+
+class ManagePages:
+    def __init__(self, accounts: AccountPages) -> None:
+        self.accounts = accounts
+        self.engine = accounts.portal.engine
+
+    def _session_only(self, request: Request) -> Response | None:
+        if identity_for(request).via != "session":
+            return RedirectResponse(
+                f"/connexion?suivant={quote(request.url.path)}", status_code=303
+            )
+        return None
+
+    def _editable(self, session: Session, request: Request) -> Dataset:
+        viewer = viewer_for(request)
+        slug = request.path_params["slug"]
+        dataset = session.scalar(select(Dataset).where(Dataset.slug == slug))
+        if dataset is None or not can_see(viewer, dataset):
+            raise not_found()
+        if not can_edit(viewer, dataset.organisation_id):
+            raise HTTPException(status_code=403)
+        return dataset
+
+    def _actor(self, request: Request):  # noqa: ANN202 - audit.Actor
+        return self.accounts.actor(request, identity_for(request).user_id)
+
+    # --- new dataset -------------------------------------------------------------------
+
+    def _organisations(self, request: Request) -> list[tuple[str, str]]:
+        with Session(self.engine) as session:
+            orgs = community.editable_organisations(session, viewer_for(request))
+            return [(o.slug, o.name) for o in orgs]
+
+    async def new(self, request: Request) -> Response:
+        redirect = self._session_only(request)
+        if redirect is not None:
+            return redirect
+        organisations = await run_in_threadpool(self._organisations, request)
+        if not organisations:
+            raise HTTPException(status_code=403)
+        context = {"organisations": organisations, "levels": ACCESS_LEVELS, "licences": LICENCES}
+        if request.method == "GET":
+            values = dict.fromkeys((*FIELDS, "organisation"), "")
+            values.update(access_level="draft", licence=LICENCES[0])
+            return self.accounts.page(request, "dataset_form.html", values=values, **context)
+        form = await self.accounts.form(request)
+        values = _values(form)
+
+        def create() -> str:
+            with Session(self.engine) as session, session.begin():
+                dataset = editing.create_dataset(
+                    session,
+                    viewer_for(request),
+                    self._actor(request),
+                    values["organisation"],
+                    values["title"],
+                    **_changes(values),
+                )
+                return dataset.slug
+
+        try:
+            slug = await run_in_threadpool(create)
+        except CatalogueError as exc:
+            return self.accounts.page(
+                request, "dataset_form.html", 400, values=values, error=_sentence(exc), **context
+            )
+        return RedirectResponse(f"/jeux-de-donnees/{slug}/envoyer", status_code=303)
+
+    # --- edit and publish --------------------------------------------------------------
+
+    def _edit_context(self, request: Request) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            dataset = self._editable(session, request)
+            publisher = (
+                session.get(User, dataset.published_by_id) if dataset.published_by_id else None
+            )
+            return {
+                "dataset": {
+                    "slug": dataset.slug,
+                    "title": dataset.title,
+                    "organisation": dataset.organisation.name,
+                    "access_level": dataset.access_level.value,
+                    "access_label": ACCESS_LEVELS[dataset.access_level.value],
+                    "published_at": dataset.published_at,
+                    "published_by": publisher.display_name if publisher else None,
+                    "layers": [(x.name, x.feature_count) for x in dataset.layers],
+                    "files": [r.title for r in dataset.resources],
+                },
+                "values": {
+                    "title": dataset.title,
+                    "description": dataset.description or "",
+                    "licence": dataset.licence,
+                    "themes": ", ".join(dataset.themes or []),
+                    "keywords": ", ".join(dataset.keywords or []),
+                    "access_level": dataset.access_level.value,
+                },
+            }
+
+    async def edit(self, request: Request) -> Response:
+        redirect = self._session_only(request)
+        if redirect is not None:
+            return redirect
+        context = await run_in_threadpool(self._edit_context, request)
+        common = {"levels": ACCESS_LEVELS, "publish_levels": PUBLISH_LEVELS, "licences": LICENCES}
+        if request.method == "GET":
+            return self.accounts.page(
+                request,
+                "dataset_edit.html",
+                saved=request.query_params.get("ok"),
+                **context,
+                **common,
+            )
+        form = await self.accounts.form(request)
+        values = _values(form)
+
+        def save() -> None:
+            with Session(self.engine) as session, session.begin():
+                dataset = self._editable(session, request)
+                changes = _changes(values)
+                changes["title"] = values["title"]
+                editing.update_dataset(
+                    session, viewer_for(request), self._actor(request), dataset, **changes
+                )
+
+        try:
+            await run_in_threadpool(save)
+        except CatalogueError as exc:
+            context["values"] = values
+            return self.accounts.page(
+                request, "dataset_edit.html", 400, error=_sentence(exc), **context, **common
+            )
+        slug = request.path_params["slug"]
+        return RedirectResponse(f"/jeux-de-donnees/{slug}/modifier?ok=1", status_code=303)
+
+    async def publish(self, request: Request) -> Response:
+        redirect = self._session_only(request)
+        if redirect is not None:
+            return redirect
+        form = await self.accounts.form(request)
+        level = str(form.get("access_level", "public"))
+
+        def run() -> None:
+            with Session(self.engine) as session, session.begin():
+                dataset = self._editable(session, request)
+                if level == "draft":
+                    publication.unpublish(session, dataset, viewer_for(request))
+                elif level in PUBLISH_LEVELS:
+                    publication.publish(session, dataset, viewer_for(request), level)
+                else:
+                    raise HTTPException(status_code=400)
+
+        await run_in_threadpool(run)
+        slug = request.path_params["slug"]
+        return RedirectResponse(f"/jeux-de-donnees/{slug}/modifier?ok=1", status_code=303)
+
+    # --- send files --------------------------------------------------------------------
+
+    async def upload(self, request: Request) -> Response:
+        redirect = self._session_only(request)
+        if redirect is not None:
+            return redirect
+        context = await run_in_threadpool(self._edit_context, request)
+        return self.accounts.page(
+            request, "dataset_upload.html", max_upload=max_upload_bytes(), **context
+        )
+
+
+def _sentence(exc: Exception) -> str:
+    message = str(exc)
+    return (message[:1].upper() + message[1:]).rstrip(".") + "."

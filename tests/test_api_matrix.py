@@ -1,0 +1,322 @@
+"""Every mutating API route x every kind of caller: the exact status, and nothing changed
+when refused (a digest of every catalogue table, the audit log and the stored files).
+
+Callers: anonymous, a signed-in user, an editor of organisation B, a member, an editor
+and an admin of organisation A, a platform admin (all with `write` tokens), and A's
+editor with a `read` token. A dataset the caller cannot see answers 404, never 403.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from niaouli.accounts import users
+from niaouli.catalogue import community, service
+from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.models import Resource, ResourceKind
+from tests.accounts_support import email_of, slug_of
+from tests.api_support import ROLES, ApiSite, geojson, snapshot, start_api_site
+
+EDITORS = {"editor_a", "admin_a", "platform_admin"}
+SIGNED = {"user", "member_b", "member_a", "editor_a", "admin_a", "platform_admin"}
+counter = itertools.count()
+
+
+def expect(ok: int, refused: dict[str, int] | None = None, allowed=EDITORS) -> dict[str, int]:
+    """Status per caller: `ok` for `allowed`, 403 for other writers unless `refused` says."""
+    table = {"anonymous": 401, "read_token": 403}
+    for role in SIGNED:
+        table[role] = ok if role in allowed else 403
+    table.update(refused or {})
+    return table
+
+
+HIDDEN_DRAFT = {"user": 404, "member_b": 404, "member_a": 404}  # cannot see a draft
+HIDDEN_ORG = {"user": 404, "member_b": 404}  # cannot see an organisation-only dataset
+
+
+@dataclass
+class Route:
+    name: str
+    method: str
+    template: str
+    prepare: Callable[[ApiSite], tuple[str, dict[str, Any]]]
+    expected: dict[str, int]
+
+
+def _fresh_dataset(site: ApiSite, level: str) -> str:
+    slug = f"cible-{next(counter)}"
+    with site.backend.session() as session, session.begin():
+        org = service.get_organisation(session, "province-sud")
+        service.create_dataset(session, org, slug, f"Cible {slug}", access_level=level)
+    return slug
+
+
+def _fresh_link(site: ApiSite) -> tuple[str, int]:
+    with site.backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, slug_of("public"))
+        resource = Resource(title="Lien", kind=ResourceKind.LINK, url="https://example.nc/l")
+        dataset.resources.append(resource)
+        session.flush()
+        return dataset.slug, resource.id
+
+
+def _fresh_code(site: ApiSite) -> str:
+    with site.backend.session() as session, session.begin():
+        project = community.add_code_project(
+            session, Viewer.system(), "province-sud", f"Projet {next(counter)}"
+        )
+        return project.slug
+
+
+def _fresh_event(site: ApiSite) -> str:
+    with site.backend.session() as session, session.begin():
+        event = community.add_event(
+            session,
+            Viewer.system(),
+            "province-sud",
+            f"Atelier {next(counter)}",
+            "hackathon",
+            "2027-03-01T09:00",
+        )
+        return event.slug
+
+
+def _fresh_reuse(site: ApiSite) -> str:
+    """An approved reuse proposed by the plain signed-in user."""
+    with site.backend.session() as session, session.begin():
+        author = users.find_user(session, email_of("user"))
+        reuse = community.submit_reuse(
+            session,
+            Viewer(user_id=author.id),
+            f"Carte {next(counter)}",
+            "application",
+            "https://example.nc/carte",
+            dataset_slugs=[slug_of("public")],
+            approved=True,
+        )
+        return reuse.slug
+
+
+def _json(body: dict[str, Any]) -> dict[str, Any]:
+    return {"json": body}
+
+
+def _upload(name: str, data: bytes) -> dict[str, Any]:
+    return {"files": {"file": (name, data)}}
+
+
+ROUTES = [
+    Route(
+        "create organisation",
+        "POST",
+        "/api/organisations",
+        lambda s: (
+            "/api/organisations",
+            _json({"slug": f"org-{next(counter)}", "name": "Commune X", "kind": "commune"}),
+        ),
+        expect(201, allowed={"platform_admin"}),
+    ),
+    Route(
+        "edit organisation",
+        "PATCH",
+        "/api/organisations/{slug}",
+        lambda s: ("/api/organisations/province-sud", _json({"description": f"{next(counter)}"})),
+        expect(200, allowed={"admin_a", "platform_admin"}),
+    ),
+    Route(
+        "create dataset",
+        "POST",
+        "/api/datasets",
+        lambda s: (
+            "/api/datasets",
+            _json({"organisation": "province-sud", "title": f"Nouveau {next(counter)}"}),
+        ),
+        expect(201),
+    ),
+    Route(
+        "edit public dataset",
+        "PATCH",
+        "/api/datasets/{slug}",
+        lambda s: (f"/api/datasets/{slug_of('public')}", _json({"lineage": f"{next(counter)}"})),
+        expect(200),
+    ),
+    Route(
+        "edit draft dataset",
+        "PATCH",
+        "/api/datasets/{slug}",
+        lambda s: (f"/api/datasets/{slug_of('draft')}", _json({"lineage": f"{next(counter)}"})),
+        expect(200, HIDDEN_DRAFT),
+    ),
+    Route(
+        "delete dataset",
+        "DELETE",
+        "/api/datasets/{slug}",
+        lambda s: (f"/api/datasets/{_fresh_dataset(s, 'public')}", {}),
+        expect(200),
+    ),
+    Route(
+        "publish draft",
+        "POST",
+        "/api/datasets/{slug}/publish",
+        lambda s: (f"/api/datasets/{_fresh_dataset(s, 'draft')}/publish", _json({})),
+        expect(200, HIDDEN_DRAFT),
+    ),
+    Route(
+        "withdraw dataset",
+        "POST",
+        "/api/datasets/{slug}/unpublish",
+        lambda s: (f"/api/datasets/{_fresh_dataset(s, 'organisation')}/unpublish", {}),
+        expect(200, HIDDEN_ORG),
+    ),
+    Route(
+        "add link",
+        "POST",
+        "/api/datasets/{slug}/resources",
+        lambda s: (
+            f"/api/datasets/{slug_of('registered')}/resources",
+            _json({"title": "Doc", "url": "https://example.nc/doc"}),
+        ),
+        expect(201),
+    ),
+    Route(
+        "add file",
+        "POST",
+        "/api/datasets/{slug}/resources",
+        lambda s: (
+            f"/api/datasets/{slug_of('organisation')}/resources",
+            _upload("note.txt", f"note {next(counter)}".encode()),
+        ),
+        expect(201, HIDDEN_ORG),
+    ),
+    Route(
+        "delete resource",
+        "DELETE",
+        "/api/datasets/{slug}/resources/{resource_id}",
+        lambda s: ("/api/datasets/{}/resources/{}".format(*_fresh_link(s)), {}),
+        expect(200),
+    ),
+    Route(
+        "replace layer",
+        "POST",
+        "/api/datasets/{slug}/layers",
+        lambda s: (
+            f"/api/datasets/{slug_of('draft')}/layers",
+            _upload("points.geojson", geojson([(166.4, -22.2), (166.5, -22.3)])),
+        ),
+        expect(200, HIDDEN_DRAFT),
+    ),
+    Route(
+        "create code project",
+        "POST",
+        "/api/code",
+        lambda s: (
+            "/api/code",
+            _json({"organisation": "province-sud", "name": f"Outil {next(counter)}"}),
+        ),
+        expect(201),
+    ),
+    Route(
+        "edit code project",
+        "PATCH",
+        "/api/code/{slug}",
+        lambda s: (f"/api/code/{_fresh_code(s)}", _json({"description": "Changé"})),
+        expect(200),
+    ),
+    Route(
+        "propose reuse",
+        "POST",
+        "/api/reuses",
+        lambda s: (
+            "/api/reuses",
+            _json(
+                {
+                    "title": f"Appli {next(counter)}",
+                    "kind": "application",
+                    "url": "https://example.nc/appli",
+                    "datasets": [slug_of("public")],
+                }
+            ),
+        ),
+        expect(201, allowed=SIGNED),
+    ),
+    Route(
+        "edit reuse",
+        "PATCH",
+        "/api/reuses/{slug}",
+        lambda s: (f"/api/reuses/{_fresh_reuse(s)}", _json({"description": "Changée"})),
+        expect(200, allowed={"user", "platform_admin"}),
+    ),
+    Route(
+        "create event",
+        "POST",
+        "/api/events",
+        lambda s: (
+            "/api/events",
+            _json(
+                {
+                    "organisation": "province-sud",
+                    "title": f"Rencontre {next(counter)}",
+                    "kind": "gathering",
+                    "starts_at": "2027-05-01T18:00",
+                }
+            ),
+        ),
+        expect(201),
+    ),
+    Route(
+        "edit event",
+        "PATCH",
+        "/api/events/{slug}",
+        lambda s: (f"/api/events/{_fresh_event(s)}", _json({"location": "Nouméa"})),
+        expect(200),
+    ),
+]
+
+
+@pytest.fixture
+def api_site(backend, tmp_path):
+    with start_api_site(backend, tmp_path) as site:
+        yield site
+
+
+def test_every_mutating_route_for_every_caller(api_site: ApiSite):
+    with api_site.client("anonymous") as http:
+        documented = {
+            (method.upper(), path)
+            for path, methods in http.get("/api/openapi.json").json()["paths"].items()
+            for method in methods
+            if method != "get"
+        }
+    assert documented == {(r.method, r.template) for r in ROUTES}  # the matrix is complete
+    problems = []
+    for route in ROUTES:
+        assert set(route.expected) == set(ROLES), route.name
+        for role in ROLES:
+            path, kwargs = route.prepare(api_site)
+            before = snapshot(api_site.backend)
+            with api_site.client(role) as http:
+                answer = http.request(route.method, path, **kwargs)
+            after = snapshot(api_site.backend)
+            wanted = route.expected[role]
+            if answer.status_code != wanted:
+                problems.append(f"{route.name} / {role}: {answer.status_code} != {wanted}")
+                continue
+            body = answer.json()
+            if wanted >= 400:
+                if before != after:
+                    problems.append(f"{route.name} / {role}: refused but changed something")
+                if not body.get("description") or not body.get("code"):
+                    problems.append(f"{route.name} / {role}: error without code/description")
+                if wanted == 401 and body["code"] != "AuthenticationRequired":
+                    problems.append(f"{route.name} / {role}: {body['code']}")
+                if role == "read_token" and body["code"] != "ReadOnlyToken":
+                    problems.append(f"{route.name} / {role}: {body['code']}")
+            elif before == after:
+                problems.append(f"{route.name} / {role}: accepted but nothing changed")
+    assert not problems, "\n".join(problems)
