@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from niaouli.portal import dataset_page
 from niaouli.portal.common import (
     Paging,
     Portal,
@@ -25,11 +26,9 @@ from starlette.responses import HTMLResponse
 from niaouli import exports
 from niaouli.catalogue import community, service
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
-from niaouli.db.layers import read_layer
 from niaouli.dcat import schemaorg
 
 RECENT = 6
-TABLE_PREVIEW_ROWS = 10
 MAX_MAPS = 3
 
 
@@ -104,6 +103,12 @@ class Pages:
                 csw_url=f"{root}/csw",
                 coverage=_coverage(dataset),
                 uses=community.uses_of_dataset(session, dataset),
+                page=dataset_page.page_extras(
+                    request,
+                    dataset,
+                    {v["layer"].collection_id: v["rows"] for v in layers},
+                    _coverage(dataset),
+                ),
                 jsonld=schemaorg.script_json(
                     schemaorg.dataset_jsonld(dataset, public_urls(request))
                 ),
@@ -124,12 +129,7 @@ class Pages:
             "attributes": layer.attribute_schema or [],
             "rows": [],
         }
-        if not info.has_geometry:
-            conn = session.connection()
-            batches = read_layer(
-                conn, layer.table_name, info.columns, False, limit=TABLE_PREVIEW_ROWS
-            )
-            view["rows"] = [row for batch in batches for row in batch.to_pylist()]
+        view["rows"] = dataset_page.preview_rows(session.connection(), layer)
         return view
 
 

@@ -460,3 +460,21 @@ def read_layer(
             for i, (kind, field) in enumerate(zip(kinds, schema, strict=True))
         ]
         yield pa.RecordBatch.from_arrays(arrays, schema=schema)
+
+
+MAX_PREVIEW_ROWS = 50
+
+
+def first_rows(
+    conn: Connection, table: str, columns: Sequence[ColumnSpec], limit: int
+) -> list[dict[str, Any]]:
+    """The first `limit` rows (by `fid`, at most MAX_PREVIEW_ROWS) without geometry.
+
+    For the table preview of dataset pages: values keyed by database column, the same
+    Python types on both backends (`read_layer`'s conversions).
+    """
+    bounded = max(0, min(int(limit), MAX_PREVIEW_ROWS))
+    if bounded == 0:
+        return []
+    batches = read_layer(conn, table, columns, False, limit=bounded, batch_size=bounded)
+    return [row for batch in batches for row in batch.to_pylist()]

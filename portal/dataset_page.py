@@ -1,0 +1,257 @@
+"""What the dataset page adds to the catalogue record so people can *use* the data.
+
+The licence in plain words, the freshness facts, the table preview rows and, per layer,
+the "Utiliser ces données" boxes: absolute URLs (OGC API Features, vector tiles, CSW)
+and ready-to-paste snippets (MapLibre, curl, Python, JavaScript).
+
+Snippets are plain text built here; the template escapes them. Every value coming from
+the data (an attribute name, a cell) only reaches a snippet percent-encoded inside a URL,
+and every URL is written as a JSON / Python / shell literal, so a hostile value can
+neither break the HTML nor the code it sits in (SECURITY-CASES S20-S22).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+from urllib.parse import quote, urlencode
+
+from niaouli.portal import licences
+from sqlalchemy import Connection
+from starlette.requests import Request
+
+from niaouli.catalogue.models import Dataset, Layer
+from niaouli.db.layers import ColumnSpec, first_rows
+
+TABLE_ROWS = 20  # preview of a table without geometry
+SPATIAL_ROWS = 10  # attribute preview under a map
+# A Host header we accept to build absolute URLs (the same rule as services/ogc/app.py).
+HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+LAMBERT_NC = "http://www.opengis.net/def/crs/EPSG/0/3163"
+NC_BOUNDS = (155.0, -27.0, 175.0, -14.0)  # the islands and their waters, loosely
+
+
+def public_root(request: Request) -> str:
+    """`NIAOULI_PUBLIC_URL`, else the request's root when its Host header is plausible.
+
+    Never a Host header as sent: a forged one would put an attacker's address in the
+    snippets people copy (cache poisoning).
+    """
+    configured = (os.environ.get("NIAOULI_PUBLIC_URL") or "").rstrip("/")
+    if configured:
+        return configured
+    host = request.headers.get("host", "")
+    if not HOST_RE.match(host):
+        host = "localhost"
+    scheme = "https" if request.url.scheme == "https" else "http"
+    return f"{scheme}://{host}{request.scope.get('root_path', '')}".rstrip("/")
+
+
+def preview_rows(conn: Connection, layer: Layer) -> list[dict[str, Any]]:
+    columns = [ColumnSpec(a["name"], a["column"], a["type"]) for a in layer.attribute_schema or ()]
+    limit = SPATIAL_ROWS if layer.geometry_type else TABLE_ROWS
+    return first_rows(conn, layer.table_name, columns, limit)
+
+
+@dataclass(frozen=True)
+class Snippet:
+    key: str  # anchor-safe
+    title: str
+    language: str
+    code: str
+
+
+@dataclass(frozen=True)
+class LayerUse:
+    collection_id: str
+    spatial: bool
+    collection_url: str
+    items_url: str
+    filter_url: str | None
+    filter_text: str | None
+    crs_url: str | None
+    tiles_url: str | None
+    snippets: list[Snippet]
+
+
+def _literal(value: object) -> str:
+    """A scalar as a CQL2 text literal, or None when CQL2 text cannot carry it."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str) and "'" not in value and len(value) <= 80:
+        return f"'{value}'"  # pygeofilter's CQL2 text refuses '' escapes (docs/ogc.md)
+    return ""
+
+
+def sample_filter(layer: Layer, row: dict[str, Any] | None) -> str | None:
+    """A CQL2 filter on a real attribute and value of the layer (its first row)."""
+    if not row:
+        return None
+    for kind in ("string", "integer", "number"):
+        for attribute in layer.attribute_schema or ():
+            if attribute["type"] != kind or not SIMPLE_NAME.match(attribute["name"]):
+                continue
+            literal = _literal(row.get(attribute["column"]))
+            if literal:
+                return f"{attribute['name']}={literal}"
+    return None
+
+
+def _maplibre_layer(collection_id: str, geometry: str | None) -> dict[str, Any]:
+    kind = (geometry or "").lower()
+    base: dict[str, Any] = {"id": collection_id, "source": "niaouli"}
+    base["source-layer"] = collection_id
+    if "point" in kind:
+        return base | {"type": "circle", "paint": {"circle-radius": 4, "circle-color": "#c2410c"}}
+    if "line" in kind:
+        return base | {"type": "line", "paint": {"line-width": 2, "line-color": "#0b5c4b"}}
+    return base | {
+        "type": "fill",
+        "paint": {"fill-color": "#1f8a70", "fill-opacity": 0.5, "fill-outline-color": "#0b5c4b"},
+    }
+
+
+def _centre(layer: Layer) -> tuple[float, float]:
+    extent = layer.extent
+    if not extent:
+        return (165.5, -21.3)
+    return (round((extent[0] + extent[2]) / 2, 4), round((extent[1] + extent[3]) / 2, 4))
+
+
+def maplibre_snippet(layer: Layer, tiles_url: str) -> str:
+    source = {"type": "vector", "tiles": [tiles_url], "minzoom": 0, "maxzoom": 22}
+    style_layer = json.dumps(_maplibre_layer(layer.collection_id, layer.geometry_type), indent=2)
+    return (
+        '<div id="carte" style="height: 400px"></div>\n'
+        "<script>\n"
+        "  const map = new maplibregl.Map({\n"
+        '    container: "carte",\n'
+        "    style: { version: 8, sources: {}, layers: [] },\n"
+        f"    center: {json.dumps(list(_centre(layer)))},\n"
+        "    zoom: 7,\n"
+        "  });\n"
+        '  map.on("load", () => {\n'
+        f'    map.addSource("niaouli", {json.dumps(source)});\n'
+        f"    map.addLayer({_indent(style_layer, 4)});\n"
+        "  });\n"
+        "</script>"
+    )
+
+
+def _indent(text: str, spaces: int) -> str:
+    return text.replace("\n", "\n" + " " * spaces)
+
+
+def layer_use(root: str, layer: Layer, first_row: dict[str, Any] | None) -> LayerUse:
+    """URLs and snippets for one layer, every URL absolute from `root`."""
+    cid = quote(layer.collection_id, safe="")
+    collection = f"{root}/ogc/collections/{cid}"
+    items = f"{collection}/items?f=json&limit=100"
+    spatial = layer.geometry_type is not None
+    cql = sample_filter(layer, first_row)
+    filter_url = (
+        f"{collection}/items?" + urlencode({"f": "json", "filter-lang": "cql2-text", "filter": cql})
+        if cql
+        else None
+    )
+    crs_url = (
+        f"{collection}/items?" + urlencode({"f": "json", "crs": LAMBERT_NC}) if spatial else None
+    )
+    tiles = f"{collection}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}" if spatial else None
+
+    curl = [f"# Les 100 premiers objets (GeoJSON)\ncurl -L {shlex.quote(items)}"]
+    if filter_url:
+        curl.append(f"# Filtre CQL2 : {cql}\ncurl -L {shlex.quote(filter_url)}")
+    if crs_url:
+        curl.append(
+            "# Coordonnées en Lambert Nouvelle-Calédonie (EPSG:3163)\n"
+            f"curl -L {shlex.quote(crs_url)}"
+        )
+    oapif = f"OAPIF:{collection}"
+    python = (
+        "# pip install geopandas pyogrio\n"
+        "import pyogrio\n\n"
+        f"df = pyogrio.read_dataframe({json.dumps(oapif)})\n"
+        "print(len(df), list(df.columns))\n\n"
+        "# ou sans GDAL :\n"
+        "import requests\n\n"
+        f"page = requests.get({json.dumps(items)}, timeout=60).json()\n"
+        'print(len(page["features"]))'
+    )
+    javascript = (
+        f"const url = {json.dumps(items)};\n"
+        "const collection = await (await fetch(url)).json();\n"
+        "console.log(collection.features.length, collection.features[0]?.properties);"
+    )
+    snippets = []
+    if tiles:
+        snippets.append(
+            Snippet("web", "Web (MapLibre GL JS)", "html", maplibre_snippet(layer, tiles))
+        )
+    snippets += [
+        Snippet("curl", "curl", "shell", "\n\n".join(curl)),
+        Snippet("python", "Python", "python", python),
+        Snippet("javascript", "JavaScript", "javascript", javascript),
+    ]
+    return LayerUse(
+        layer.collection_id,
+        spatial,
+        collection,
+        items,
+        filter_url,
+        cql,
+        crs_url,
+        tiles,
+        snippets,
+    )
+
+
+def ingested_on(dataset: Dataset) -> date | datetime | str | None:
+    return (dataset.provenance or {}).get("ingested_at")
+
+
+def coverage_words(bbox: tuple[float, float, float, float] | None) -> str:
+    """A place name for a bounding box, when we can honestly give one."""
+    if bbox is None:
+        return "non renseignée"
+    west, south, east, north = bbox
+    inside = (
+        NC_BOUNDS[0] <= west
+        and NC_BOUNDS[1] <= south
+        and east <= NC_BOUNDS[2]
+        and north <= NC_BOUNDS[3]
+    )
+    return "Nouvelle-Calédonie" if inside else "au-delà de la Nouvelle-Calédonie"
+
+
+def page_extras(
+    request: Request,
+    dataset: Dataset,
+    previews: dict[str, list[dict[str, Any]]],
+    bbox: tuple[float, float, float, float] | None,
+) -> dict[str, Any]:
+    """Everything `dataset.html`'s partials read, under one `page` name."""
+    root = public_root(request)
+    uses = [
+        layer_use(root, layer, (previews.get(layer.collection_id) or [None])[0])
+        for layer in dataset.layers
+    ]
+    return {
+        "root": root,
+        "ogc_url": f"{root}/ogc",
+        "csw_url": f"{root}/csw",
+        "record_url": f"{root}/ogc/collections/catalogue/items/{quote(dataset.slug, safe='')}",
+        "licence": licences.describe(dataset.licence),
+        "ingested_on": ingested_on(dataset),
+        "coverage_words": coverage_words(bbox),
+        "uses": uses,
+        "spatial_uses": [u for u in uses if u.spatial],
+    }
