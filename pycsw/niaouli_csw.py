@@ -14,7 +14,14 @@ dispatch it adds what the platform needs:
   a stylesheet) is refused with 400 before pycsw sees it (row S10);
 - `maxRecords` above the configured cap is lowered to it (row R4), while a request
   without `maxRecords` keeps CSW's default page of 10;
-- bodies are capped in size. The database is opened read-only by the caller's URL.
+- bodies are capped in size. The database is opened read-only by the caller's URL;
+- each request sees the records its viewer may see: the reverse proxy sends the viewer's
+  visibility (signed in or not, organisations where it is member / editor, platform
+  admin) in `X-Niaouli-Viewer`, authenticated by `X-Niaouli-Proxy-Key` (a secret `serve`
+  generates at start and hands to both sides). From it we build pycsw's repository
+  filter, from integers only; a request without the right key is anonymous (public
+  records only). pycsw applies the filter to every query (GetRecords and its counts,
+  GetRecordById, GetDomain, GetRepositoryItem, OpenSearch, OAI-PMH).
 
 It is deliberately not a package named `pycsw` (that would shadow pycsw itself).
 """
@@ -24,6 +31,7 @@ from __future__ import annotations
 import argparse
 import configparser
 import copy
+import hmac
 import io
 import os
 import re
@@ -54,8 +62,54 @@ OUTPUT_SCHEMAS = {
 OAI_SETS = {"", "datasets", "interactiveResources"}  # pycsw's sets; "" = none given
 MODES = {"/opensearch": "opensearch", "/oaipmh": "oaipmh"}
 POST_MAX_RECORDS = re.compile(rb'maxRecords\s*=\s*["\'](\d+)["\']')
+KEY_ENV = "NIAOULI_CSW_PROXY_KEY"
+PUBLIC_ONLY = "(access_level = 'public')"
+SIGNED_IN = re.compile(
+    r"signed-in;member=((?:\d{1,12},)*\d{1,12})?;editor=((?:\d{1,12},)*\d{1,12})?"
+)
 
 StartResponse = Callable[..., object]
+
+
+def visibility_filter(viewer: str | None) -> str | None:
+    """pycsw's repository filter for the viewer header (None: no filter, platform admin).
+
+    The same rule as `niaouli.catalogue.access.visible_datasets`. Built from integers
+    parsed here, never from the header's text; anything unexpected means public only.
+    """
+    if viewer == "admin":
+        return None
+    match = SIGNED_IN.fullmatch(viewer or "")
+    if not match:
+        return PUBLIC_ONLY
+    members = sorted({int(i) for i in (match.group(1) or "").split(",") if i})
+    editors = sorted({int(i) for i in (match.group(2) or "").split(",") if i} & set(members))
+    terms = ["access_level IN ('public', 'registered')"]
+    if members:
+        ids = ", ".join(str(i) for i in members)
+        terms.append(f"(access_level = 'organisation' AND organisation_id IN ({ids}))")
+    if editors:
+        ids = ", ".join(str(i) for i in editors)
+        terms.append(f"(access_level = 'draft' AND organisation_id IN ({ids}))")
+    return "(" + " OR ".join(terms) + ")"
+
+
+def patch_repository_constraint() -> None:
+    """Parenthesise pycsw's own WHERE text before the repository filter is ANDed to it.
+
+    pycsw 2.6 joins a top-level `ogc:Or` as `a or b` and SQLAlchemy ANDs the two `text()`
+    clauses without grouping them: `a or b AND filter` would let `a` through unfiltered.
+    """
+    from pycsw.core import repository
+
+    original = repository.Repository.query
+
+    def query(self, constraint, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
+        if constraint.get("where"):
+            constraint = {**constraint, "where": f"({constraint['where']})"}
+        return original(self, constraint, *args, **kwargs)
+
+    repository.Repository.query = query
 
 
 def exception_report(code: str, locator: str, text: str) -> bytes:
@@ -131,10 +185,35 @@ def patch_oaipmh_headers() -> None:
 class App:
     """The WSGI application: checks and defaults, then pycsw's dispatch."""
 
-    def __init__(self, config_path: str) -> None:
+    def __init__(self, config_path: str, proxy_key: str = "") -> None:
         self.config = load_config(config_path)
-        self.capped = copy.deepcopy(self.config)
-        self.capped.set("server", "maxrecords", str(MAX_RECORDS))
+        self.proxy_key = proxy_key.encode()
+        self._configs: dict[tuple[str | None, bool], configparser.ConfigParser] = {}
+        self._lock = threading.Lock()
+
+    def _config_for(self, repo_filter: str | None, capped: bool) -> configparser.ConfigParser:
+        """The configuration with this repository filter (and record cap), built once."""
+        key = (repo_filter, capped)
+        config = self._configs.get(key)
+        if config is None:
+            config = copy.deepcopy(self.config)
+            if repo_filter is not None:
+                config.set("repository", "filter", repo_filter)
+            elif config.has_option("repository", "filter"):
+                config.remove_option("repository", "filter")
+            if capped:
+                config.set("server", "maxrecords", str(MAX_RECORDS))
+            with self._lock:
+                if len(self._configs) > 1000:  # many organisation sets: start again
+                    self._configs.clear()
+                self._configs[key] = config
+        return config
+
+    def _viewer_filter(self, environ: dict) -> str | None:
+        given = environ.get("HTTP_X_NIAOULI_PROXY_KEY", "").encode("latin-1")
+        if not self.proxy_key or not hmac.compare_digest(given, self.proxy_key):
+            return PUBLIC_ONLY
+        return visibility_filter(environ.get("HTTP_X_NIAOULI_VIEWER"))
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
@@ -175,13 +254,13 @@ class App:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
         environ["QUERY_STRING"] = urlencode(pairs)
-        config = self.config
         wanted = kvp.get("maxrecords", "")
         post_wanted = POST_MAX_RECORDS.search(body) if body else None
-        if (wanted.isdigit() and int(wanted) > MAX_RECORDS) or (
-            post_wanted and int(post_wanted.group(1)) > MAX_RECORDS
-        ):
-            config = self.capped
+        capped = bool(
+            (wanted.isdigit() and int(wanted) > MAX_RECORDS)
+            or (post_wanted and int(post_wanted.group(1)) > MAX_RECORDS)
+        )
+        config = self._config_for(self._viewer_filter(environ), capped)
         csw = server.Csw(config, environ, version=choose_version(kvp, method))
         status, contents = csw.dispatch_wsgi()
         headers = [
@@ -251,7 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         parser.error("pycsw n'écoute que sur la boucle locale (il est derrière niaouli serve)")
     patch_oaipmh_headers()
-    app = App(args.config)
+    patch_repository_constraint()
+    app = App(args.config, os.environ.pop(KEY_ENV, ""))
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
     with make_server(

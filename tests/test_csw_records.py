@@ -1,7 +1,8 @@
 """CSW records follow the catalogue (both backends), and `niaouli records import` is safe.
 
-No server here: these check the `csw_records` table that pycsw reads — one row per public
-dataset, written in the catalogue's own transaction — and the import of ISO 19139 and
+No server here: these check the `csw_records` table that pycsw reads — one row per
+dataset, tagged with its access level and organisation (pycsw filters on them per
+viewer), written in the catalogue's own transaction — and the import of ISO 19139 and
 Dublin Core documents, including hostile ones (rows S6, S7, S9, S20, S23).
 """
 
@@ -24,10 +25,19 @@ def rows(backend) -> dict[str, dict]:
         return {r["identifier"]: dict(r) for r in conn.execute(select(csw_records)).mappings()}
 
 
-def test_public_datasets_get_iso_records_and_lose_them(backend):
+def public(records: dict[str, dict]) -> set[str]:
+    return {i for i, r in records.items() if r["access_level"] == "public"}
+
+
+def test_datasets_get_iso_records_that_follow_their_access_level(backend):
     load_demo(backend.settings, echo=lambda _m: None)
     records = rows(backend)
-    assert set(records) == {"communes-nc", "population-communes-nc"}
+    assert public(records) == {"communes-nc", "population-communes-nc"}
+    with backend.session() as session:
+        expected = {d.slug: d for d in service.list_datasets(session, service.Viewer.system())}
+        assert {i: (r["access_level"], r["organisation_id"]) for i, r in records.items()} == {
+            slug: (d.access_level.value, d.organisation_id) for slug, d in expected.items()
+        }
     communes = records["communes-nc"]
     assert communes["typename"] == "gmd:MD_Metadata"
     assert communes["schema"] == NS["gmd"]
@@ -43,7 +53,8 @@ def test_public_datasets_get_iso_records_and_lose_them(backend):
     with backend.session() as session, session.begin():
         dataset = service.find_dataset(session, "communes-nc")
         service.update_dataset(session, dataset, access_level="organisation")
-    assert set(rows(backend)) == {"population-communes-nc"}
+    assert public(rows(backend)) == {"population-communes-nc"}
+    assert rows(backend)["communes-nc"]["access_level"] == "organisation"
 
     with backend.session() as session, session.begin():
         dataset = service.find_dataset(session, "communes-nc")
@@ -52,7 +63,8 @@ def test_public_datasets_get_iso_records_and_lose_them(backend):
     assert "Communes &lt;b&gt;" in rows(backend)["communes-nc"]["xml"]  # escaped (S20)
 
     delete_dataset(backend.engine, backend.settings, "population-communes-nc")
-    assert set(rows(backend)) == {"communes-nc"}
+    assert public(rows(backend)) == {"communes-nc"}
+    assert "population-communes-nc" not in rows(backend)
 
 
 def test_records_import_keeps_the_producer_xml(backend, org):
@@ -87,9 +99,12 @@ def test_records_import_keeps_the_producer_xml(backend, org):
     )
 
 
-def test_records_import_with_access_level_is_not_published(backend, org):
+def test_records_import_with_access_level_is_tagged(backend, org):
     backend.run("records", "import", "--org", org, "--access", "draft", str(ISO_RECORD))
-    assert rows(backend) == {}
+    with backend.session() as session:
+        org_id = service.get_organisation(session, org).id
+    row = rows(backend)["955c3e47-411e-4969-b61b-3556d1b9f879"]
+    assert (row["access_level"], row["organisation_id"]) == ("draft", org_id)
 
 
 def _count(backend) -> int:

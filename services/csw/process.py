@@ -3,7 +3,8 @@
 pycsw 2.6 runs in its own environment (`.venv-pycsw`), so `niaouli serve` starts
 `pycsw/niaouli_csw.py` with that interpreter on a free loopback port and supervises it
 from a thread: if pycsw exits, it is started again (with a short back-off), and it is
-stopped with the server. The server workers reach it through `NIAOULI_CSW_BACKEND`.
+stopped with the server. The server workers reach it through `NIAOULI_CSW_BACKEND` and
+authenticate the viewer they forward with `NIAOULI_CSW_PROXY_KEY` (a fresh secret).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import configparser
 import logging
 import os
+import secrets
 import socket
 import subprocess
 import sys
@@ -28,6 +30,8 @@ PYCSW_DIR = CHECKOUT_ROOT / "pycsw"
 PROGRAM = PYCSW_DIR / "niaouli_csw.py"
 BASE_CONFIG = PYCSW_DIR / "base.cfg"
 BACKEND_ENV = "NIAOULI_CSW_BACKEND"
+# The secret that authenticates the proxy's viewer header to pycsw (made at each start).
+PROXY_KEY_ENV = "NIAOULI_CSW_PROXY_KEY"
 
 
 class PycswUnavailableError(RuntimeError):
@@ -105,6 +109,7 @@ class PycswProcess:
         self.port = port or free_port()
         self.config_path = write_config(settings, public_csw_url, self.port)
         self.python = pycsw_python()
+        self.proxy_key = secrets.token_urlsafe(32)
         self._process: subprocess.Popen[bytes] | None = None
         self._stopping = threading.Event()
         self._thread: threading.Thread | None = None
@@ -130,6 +135,7 @@ class PycswProcess:
             str(os.getpid()),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
+        env[PROXY_KEY_ENV] = self.proxy_key
         return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=PYCSW_DIR)
 
     def start(self, timeout: float = 30) -> None:
@@ -192,4 +198,5 @@ def start_for_server(settings: Settings, host: str, port: int) -> PycswProcess |
         print(f"attention : CSW indisponible — {exc}", file=sys.stderr, flush=True)
         return None
     os.environ[BACKEND_ENV] = process.backend_url
+    os.environ[PROXY_KEY_ENV] = process.proxy_key
     return process

@@ -5,6 +5,11 @@ forwards /csw (and /csw/opensearch, /csw/oaipmh) to it over loopback HTTP, strea
 nothing clever: CSW answers are small and pycsw builds them whole anyway. Only the
 headers that matter are passed either way; a pycsw that is down gives a 503 with an OWS
 exception report rather than a stack trace.
+
+The viewer the accounts middleware resolved goes along as `X-Niaouli-Viewer` (signed in
+or not, organisation ids where it is a member / an editor, or platform admin) with the
+shared secret in `X-Niaouli-Proxy-Key`; pycsw turns it into its repository filter. Only
+the headers listed below are forwarded, so a client cannot send either of its own.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import os
 from xml.sax.saxutils import escape
 
 import httpx
-from niaouli.services.csw.process import BACKEND_ENV
+from niaouli.services.csw.process import BACKEND_ENV, PROXY_KEY_ENV
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+
+from niaouli.catalogue.access import Viewer
 
 MAX_BODY = 2 * 1024 * 1024
 # No accept-encoding: httpx would decode gzip anyway, and answers are small.
@@ -35,6 +42,17 @@ def _exception(status: int, text: str) -> Response:
         "</ows:ExceptionReport>\n"
     )
     return Response(body, status_code=status, media_type="application/xml")
+
+
+def viewer_header(viewer: Viewer | None) -> str:
+    """What pycsw needs to know of the viewer to apply `access.visible_datasets`' rule."""
+    if viewer is None or not viewer.is_signed_in:
+        return "anonymous"
+    if viewer.is_platform_admin:
+        return "admin"
+    members = sorted(int(o) for o in viewer.member_of)
+    editors = sorted(int(o) for o, role in viewer.member_of.items() if role in ("editor", "admin"))
+    return f"signed-in;member={','.join(map(str, members))};editor={','.join(map(str, editors))}"
 
 
 class CswProxy:
@@ -85,6 +103,8 @@ class CswProxy:
                 chunks.append(chunk)
             body = b"".join(chunks)
         headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
+        headers["x-niaouli-viewer"] = viewer_header(request.scope.get("state", {}).get("viewer"))
+        headers["x-niaouli-proxy-key"] = os.environ.get(PROXY_KEY_ENV, "")
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
         try:

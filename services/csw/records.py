@@ -1,9 +1,11 @@
-"""One dataset -> its `csw_records` row (or none: only public datasets are published).
+"""One dataset -> its `csw_records` row, tagged with its access level and organisation.
 
 A dataset imported from a metadata record is served with the producer's own XML (kept in
 `Dataset.original_metadata`); any other dataset gets ISO 19139 generated from the
 catalogue. Either way the row's columns are read back from that XML the way pycsw's loader
 reads it, so pycsw's Dublin Core view and its queries agree with the document it serves.
+Every dataset gets a row; who may see it is decided per request by pycsw's repository
+filter, built from `access_level` and `organisation_id` (see `pycsw/niaouli_csw.py`).
 """
 
 from __future__ import annotations
@@ -35,10 +37,8 @@ def parsed_record(view: DatasetView) -> parse.ParsedRecord:
     return _generated(view)
 
 
-def record_row(view: DatasetView) -> dict[str, Any] | None:
-    """The row for `view`, or None when the access rule keeps it out of CSW (row S23)."""
-    if not view.is_public:
-        return None
+def record_row(view: DatasetView) -> dict[str, Any]:
+    """The row for `view`; the per-request filter keeps it from those who may not see it."""
     record = parsed_record(view)
     # Every column, so that rows of different kinds insert together in one statement.
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
@@ -49,4 +49,6 @@ def record_row(view: DatasetView) -> dict[str, Any] | None:
     )
     row["identifier"] = record.identifier
     row["dataset_id"] = view.id
+    row["access_level"] = view.access_level.value
+    row["organisation_id"] = view.organisation_id
     return row

@@ -4,7 +4,8 @@ Registered with `niaouli.catalogue.changes.on_datasets_changed` (loaded through 
 `niaouli.catalogue_hooks` entry point, so every process that writes the catalogue — CLI,
 server workers, jobs — runs it): the rows of the changed datasets are rewritten on the
 same connection, so records are all or nothing with the change and visible to pycsw as
-soon as it commits. A dataset that stops being public, or is deleted, loses its row.
+soon as it commits. Every dataset has a row carrying its access level and organisation
+(pycsw filters on them per request); a deleted dataset loses its row.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from niaouli.catalogue.models import Dataset, Organisation
 
 def _write(conn: Connection, ids: set[int] | None) -> int:
     views = load_views(conn, ids)
-    rows = [row for view in views if (row := record_row(view)) is not None]
+    rows = [record_row(view) for view in views]
     if rows:
         conn.execute(insert(csw_records), rows)
     return len(rows)

@@ -6,6 +6,10 @@ and follow the access rule, so they live next to the catalogue and are written o
 `niaouli.services.csw.sync`. The columns are those of pycsw 2.6's core model
 (`pycsw-admin.py -c setup_db`), so pycsw reads the table with its default mappings, plus
 `dataset_id` to link a row to its dataset. Everything is text, as pycsw expects.
+
+Every dataset has a row, whatever its access level: `access_level` and `organisation_id`
+let pycsw's repository filter (set per request from the viewer, see
+`pycsw/niaouli_csw.py`) keep each viewer to what `niaouli.catalogue.access` lets it see.
 """
 
 from __future__ import annotations
@@ -74,6 +78,8 @@ csw_records = Table(
     metadata,
     Column("identifier", Text, primary_key=True),
     Column("dataset_id", Integer, nullable=False, unique=True),
+    Column("access_level", Text, nullable=False, default="public"),
+    Column("organisation_id", Integer, nullable=False),
     Column("typename", Text, nullable=False, default="csw:Record"),
     Column("schema", Text, nullable=False, default="http://www.opengis.net/cat/csw/2.0.2"),
     Column("mdsource", Text, nullable=False, default="local"),

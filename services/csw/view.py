@@ -64,6 +64,7 @@ class DatasetView:
     organisation_email: str | None
     organisation_website: str | None
     coverage_wkt: str | None
+    organisation_id: int = 0
     layers: list[LayerView] = field(default_factory=list)
     resources: list[ResourceView] = field(default_factory=list)
 
@@ -106,6 +107,7 @@ VIEW_COLUMNS = (
     "lineage",
     "provenance",
     "access_level",
+    "organisation_id",
     "is_spatial",
     "created_at",
     "updated_at",
@@ -158,6 +160,7 @@ def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetVie
             organisation_email=row["organisation_email"],
             organisation_website=row["organisation_website"],
             coverage_wkt=row["coverage_wkt"],
+            organisation_id=row["organisation_id"],
         )
     if not views:
         return []

@@ -70,10 +70,8 @@ def upgrade() -> None:
             f"CREATE INDEX ix_{TABLE_NAME}_wkb_geometry ON {TABLE_NAME} USING GIST (wkb_geometry)"
         )
 
-    # Records for the public datasets already there, with the code the change hook uses.
-    from niaouli.services.csw import sync
-
-    sync.rebuild(op.get_bind())
+    # The rows of the datasets already there are written by 0016_csw_access, with the
+    # columns the change hook's code writes today (which this table does not have yet).
 
 
 def downgrade() -> None:

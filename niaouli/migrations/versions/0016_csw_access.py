@@ -1,0 +1,43 @@
+"""csw_records: a row for every dataset, tagged with its access level and organisation
+
+Revision ID: 0016_csw_access
+Revises: 0015_usage_stats
+
+pycsw now serves each viewer what the access rule lets it see (a repository filter set
+per request from the viewer, see docs/csw.md), so the table holds every dataset's record
+with the two columns that filter reads. The rows are rebuilt with the change hook's code.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016_csw_access"
+down_revision = "0015_usage_stats"
+branch_labels = None
+depends_on = None
+
+TABLE = "csw_records"
+
+
+def upgrade() -> None:
+    op.add_column(
+        TABLE, sa.Column("access_level", sa.Text(), nullable=False, server_default="public")
+    )
+    op.add_column(
+        TABLE, sa.Column("organisation_id", sa.Integer(), nullable=False, server_default="0")
+    )
+    op.create_index(f"ix_{TABLE}_access_level", TABLE, ["access_level", "organisation_id"])
+
+    from niaouli.services.csw import sync
+
+    sync.rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    op.execute(sa.text(f"DELETE FROM {TABLE} WHERE access_level <> 'public'"))
+    op.drop_index(f"ix_{TABLE}_access_level", table_name=TABLE)
+    with op.batch_alter_table(TABLE) as batch:
+        batch.drop_column("organisation_id")
+        batch.drop_column("access_level")
