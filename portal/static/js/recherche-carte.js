@@ -67,6 +67,7 @@ function start() {
     return;
   }
   map.addControl(new NavigationControl({ showCompass: false }), "top-right");
+  window.niaouliSearchMap = map; // for the browser tests
   button.hidden = false;
   button.addEventListener("click", () => {
     const b = map.getBounds();
