@@ -493,3 +493,33 @@ def test_query_parsing():
     assert fulltext.parse("%_'\"").empty
     assert len(fulltext.parse("mot " * 1000).groups) == fulltext.MAX_CLAUSES
     assert fulltext._websearch(fulltext.parse('a" -b')) == "a b"  # an opened phrase
+
+
+def test_paging_keeps_every_filter(backend):
+    """Page links carry the words, facets, box and sort; page 1 has no `page`."""
+    from niaouli.portal.app import create_app
+    from starlette.testclient import TestClient
+
+    with backend.session() as session, session.begin():
+        org = service.create_organisation(session, "commune-x", "Commune X", "commune")
+        for i in range(45):
+            _dataset(
+                session,
+                org,
+                f"jeu-{i:02d}",
+                f"École numéro {i:02d}",
+                box=HIENGHENE,
+                themes=["Éducation"] if i % 3 else ["Autre"],
+            )
+    url = "/recherche?q=ecole&theme=%C3%89ducation&bbox=164,-21,166,-20&tri=recent"
+    with TestClient(create_app(backend.settings)) as client:
+        first = client.get(url).text
+        assert "30 résultats" in first and "Page 1 sur 2" in first
+        following = re.search(r'rel="next" href="([^"]+)"', first).group(1)
+        assert htmllib.unescape(following) == (
+            "/recherche?q=ecole&theme=%C3%89ducation&bbox=164%2C-21%2C166%2C-20&tri=recent&page=2"
+        )
+        second = client.get(htmllib.unescape(following)).text
+        assert second.count('class="card"') == 10
+        previous = re.search(r'rel="prev" href="([^"]+)"', second).group(1)
+        assert "page=" not in previous and "theme=" in previous and "bbox=" in previous
