@@ -15,6 +15,7 @@ from niaouli.portal.common import Portal
 from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
+from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
 from niaouli.portal.oidc import oidc_app
@@ -63,6 +64,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     files = Files(portal)
     accounts = AccountPages(portal)
     members = MemberPages(accounts)
+    journal = JournalPages(portal)
     team = "/organisations/{slug}/membres"
     sso = oidc_app(accounts)  # OpenID Connect, when NIAOULI_OIDC_* is set
     public_map = PublicMap(portal)
@@ -140,6 +142,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(team, members.page),
             Route(team, members.add, methods=["POST"]),
             Route(team + "/{user_id}/retirer", members.remove, methods=["POST"]),
+            Route("/organisations/{slug}/journal", journal.page),
             *([Mount("/connexion/oidc", app=sso)] if sso is not None else []),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],

@@ -1,0 +1,122 @@
+"""An organisation's audit log: `/organisations/{slug}/journal`, for its admins.
+
+Who created, changed, published, deleted what and when, read from `audit_events` (written
+in each change's own transaction). Only the organisation's admins and platform admins see
+it; for anyone else the page does not exist (404, even for its members). People are
+shown by display name; e-mail addresses (of actors and of members added or removed) only
+to platform admins. Times are in New Caledonia's time (Pacific/Noumea), newest first,
+paged.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from niaouli.portal.common import PAGE_SIZE, Paging, Portal, not_found, page_number, viewer_for
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+
+from niaouli.accounts.models import AuditEvent, User
+from niaouli.catalogue import service
+from niaouli.catalogue.access import Viewer
+
+NOUMEA = ZoneInfo("Pacific/Noumea")
+ACTIONS = {
+    "dataset.create": "a créé le jeu de données",
+    "dataset.update": "a modifié le jeu de données",
+    "dataset.publish": "a publié le jeu de données",
+    "dataset.unpublish": "a dépublié le jeu de données",
+    "dataset.delete": "a supprimé le jeu de données",
+    "resource.create": "a ajouté un fichier au jeu de données",
+    "resource.delete": "a retiré un fichier du jeu de données",
+    "member.set": "a ajouté ou changé le rôle de",
+    "member.remove": "a retiré de l'organisation",
+    "organisation.create": "a créé l'organisation",
+    "organisation.update": "a modifié l'organisation",
+    "code.create": "a ajouté le projet de code",
+    "code.update": "a modifié le projet de code",
+    "reuse.create": "a proposé la réutilisation",
+    "reuse.update": "a modifié la réutilisation",
+    "event.create": "a ajouté l'événement",
+    "event.update": "a modifié l'événement",
+}
+VIA = {"session": "portail", "token": "API", "app": "portail", "cli": "ligne de commande"}
+
+
+def may_read_journal(viewer: Viewer, organisation_id: int) -> bool:
+    """The organisation's admins and platform admins (read-only credentials are enough)."""
+    return viewer.is_platform_admin or viewer.member_of.get(organisation_id) == "admin"
+
+
+def local_time(value: datetime) -> str:
+    """26/11/2026 14:05 in Nouméa (stored times are UTC; SQLite returns them naive)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo("UTC"))
+    return value.astimezone(NOUMEA).strftime("%d/%m/%Y %H:%M")
+
+
+class JournalPages:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    def _context(self, request: Request) -> dict[str, Any]:
+        viewer = viewer_for(request)
+        with Session(self.portal.engine) as session:
+            try:
+                org = service.get_organisation(session, request.path_params["slug"])
+            except service.NotFoundError:
+                raise not_found() from None
+            if not may_read_journal(viewer, org.id):
+                raise not_found()
+            mine = AuditEvent.organisation_id == org.id
+            total = session.scalar(select(func.count()).select_from(AuditEvent).where(mine))
+            paging = Paging(page_number(request), total or 0, PAGE_SIZE)
+            rows = session.execute(
+                select(AuditEvent, User.display_name, User.email)
+                .outerjoin(User, User.id == AuditEvent.actor_id)
+                .where(mine)
+                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+                .offset(paging.offset)
+                .limit(PAGE_SIZE)
+            ).all()
+            # Members added or removed are named by their e-mail in the log: show names.
+            addresses = {e.subject for e, _n, _m in rows if e.action.startswith("member.")}
+            names = dict(
+                session.execute(
+                    select(User.email, User.display_name).where(User.email.in_(addresses))
+                ).all()
+            )
+            show_emails = viewer.is_platform_admin
+            events = []
+            for event, name, email in rows:
+                who = name or ("ligne de commande" if event.via == "cli" else "compte supprimé")
+                subject = event.subject
+                if event.action.startswith("member."):
+                    subject = names.get(subject, "compte supprimé")
+                    if show_emails:
+                        subject = f"{subject} ({event.subject})"
+                events.append(
+                    {
+                        "when": local_time(event.at),
+                        "iso": event.at.isoformat(),
+                        "who": who,
+                        "email": email if show_emails else None,
+                        "what": ACTIONS.get(event.action, event.action),
+                        "subject": subject,
+                        "via": VIA.get(event.via, event.via),
+                    }
+                )
+            return {"organisation": org, "events": events, "paging": paging}
+
+    async def page(self, request: Request) -> Response:
+        context = await run_in_threadpool(self._context, request)
+        response = self.portal.render(
+            request, "journal.html", base=request.url.path, query="", **context
+        )
+        response.headers["Cache-Control"] = "private, no-store"
+        return response
