@@ -24,6 +24,7 @@ The index is rewritten inside the writing transaction by change hooks (datasets 
 from __future__ import annotations
 
 import re
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -71,7 +72,9 @@ _STOP_WORDS = (
     "eurent aie aies ait ayons ayez aient eusse eusses eussions eussiez eussent"
 )
 STOP_WORDS = frozenset(_STOP_WORDS.split())
-_stemmer = snowballstemmer.stemmer("french")
+# A snowballstemmer object keeps its state while it works: one per thread (the portal's
+# handlers run in a thread pool).
+_local = threading.local()
 
 
 def words(value: str | None) -> list[str]:
@@ -81,7 +84,10 @@ def words(value: str | None) -> list[str]:
 
 @lru_cache(maxsize=100_000)
 def stem(word: str) -> str:
-    return _stemmer.stemWord(word)
+    stemmer = getattr(_local, "stemmer", None)
+    if stemmer is None:
+        stemmer = _local.stemmer = snowballstemmer.stemmer("french")
+    return stemmer.stemWord(word)
 
 
 def _plain(values: Iterable[Any]) -> str:
