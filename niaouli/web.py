@@ -18,6 +18,7 @@ from niaouli.portal.app import create_app as create_portal_app
 from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
 from niaouli.settings import load_settings
+from niaouli.stats.middleware import UsageMiddleware
 
 
 def create_app() -> Starlette:
@@ -34,4 +35,6 @@ def create_app() -> Starlette:
     accounts = Middleware(
         AccountsMiddleware, engine=get_engine(settings), secret_key=secret_key(settings)
     )
-    return Starlette(routes=routes, middleware=[accounts])
+    # Usage statistics, counted in memory and flushed in batches (docs/stats.md).
+    usage = Middleware(UsageMiddleware, engine=get_engine(settings))
+    return Starlette(routes=routes, middleware=[usage, accounts])

@@ -24,6 +24,7 @@ from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.search_pages import SearchPages
 from niaouli.portal.security import SecurityHeaders
+from niaouli.portal.stats_pages import StatsPages
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_map = PublicMap(portal)
     feeds = Feeds(portal)
     community = CommunityPages(portal, accounts)
+    stats = StatsPages(portal)
     manage = ManagePages(accounts)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
@@ -122,6 +124,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/evenements/ajouter", community.event_new, methods=["GET", "POST"]),
             Route("/evenements/{slug}.ics", community.event_ics),
             Route("/evenements/{slug}", community.event_page),
+            # Usage statistics (stats_pages.py, niaouli/stats)
+            Route("/statistiques", stats.overview, name="stats"),
+            Route("/statistiques.json", stats.overview_json),
+            Route("/statistiques/organisations/{slug}", stats.organisation),
+            Route("/statistiques/jeux-de-donnees/{slug}", stats.dataset),
+            Route("/stats", stats.alias),
             *[Route(p, community.alias) for p in ("/reuses", "/events", "/events.ics")],
             *[Route(p + "/{rest:path}", community.alias) for p in ("/reuses", "/events")],
             # Public feeds for harvesters and crawlers (DCAT-AP, Atom, sitemap): feeds.py

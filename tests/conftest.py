@@ -36,7 +36,7 @@ CATALOGUE_TABLES = (
     "users, memberships, api_tokens, user_sessions, password_resets, login_failures, "
     "audit_events, "
     "harvested_records, harvest_job_items, harvest_jobs, harvest_sources, "
-    "search_documents"
+    "search_documents, usage_daily"
 )
 
 

@@ -322,6 +322,7 @@ class Event(Timestamped, Base):
     organisation_id: Mapped[int | None] = mapped_column(
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
+    participants: Mapped[int | None] = mapped_column(Integer)  # how many came (statistics)
 
     datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_events)
     organisation: Mapped[Organisation | None] = relationship()

@@ -1,0 +1,175 @@
+"""`/statistiques`: the platform's use, for everyone, in French (and as JSON).
+
+Figures come from `niaouli.stats.report` with the request's viewer, so a dataset the
+visitor may not see is absent from every number, table and chart; its statistics page
+is a 404 like its dataset page. Charts are server-drawn SVG with a data table beside.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+from niaouli.portal.common import Portal, not_found, viewer_for
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
+
+from niaouli.catalogue import service
+from niaouli.catalogue.access import Viewer
+from niaouli.stats import report
+from niaouli.stats.charts import Line, legend, line_chart
+from niaouli.stats.middleware import today
+
+PERIODS = {30: "30 derniers jours", 90: "90 derniers jours", 365: "12 derniers mois"}
+STEPS = {"jour": 1, "semaine": 7}
+CHARTED = ("vues", "telechargements", "api", "ogc", "csw")
+
+
+def period_of(request: Request) -> tuple[report.Period, int, str]:
+    """`?jours=30|90|365&pas=jour|semaine`, forgiving: anything else means the default."""
+    raw = request.query_params.get("jours", "")
+    days = int(raw) if raw.isdigit() and int(raw) in PERIODS else 30
+    step_name = request.query_params.get("pas", "")
+    if step_name not in STEPS:
+        step_name = "jour" if days <= 30 else "semaine"
+    step = STEPS[step_name]
+    end = today()
+    # whole steps that end today
+    points = -(-days // step)
+    start = end - timedelta(days=points * step - 1)
+    return report.Period(start, end, step), days, step_name
+
+
+def _label(day: date, step: int) -> str:
+    return day.strftime("%d/%m") if step == 1 else "sem. du " + day.strftime("%d/%m")
+
+
+class StatsPages:
+    def __init__(self, portal: Portal) -> None:
+        self.portal = portal
+
+    def overview(self, request: Request) -> HTMLResponse:
+        return self._page(request, None, None)
+
+    def alias(self, request: Request) -> RedirectResponse:
+        query = f"?{request.url.query}" if request.url.query else ""
+        return RedirectResponse("/statistiques" + query, status_code=301)
+
+    def organisation(self, request: Request) -> HTMLResponse:
+        return self._page(request, "organisation", request.path_params["slug"])
+
+    def dataset(self, request: Request) -> HTMLResponse:
+        return self._page(request, "dataset", request.path_params["slug"])
+
+    def overview_json(self, request: Request) -> JSONResponse:
+        viewer = viewer_for(request)
+        period, days, step_name = period_of(request)
+        with Session(self.portal.engine) as session:
+            data = self._data(session, viewer, period, None, None)
+        body: dict[str, Any] = {
+            "periode": {
+                "debut": period.start.isoformat(),
+                "fin": period.end.isoformat(),
+                "jours": days,
+                "pas": step_name,
+            },
+            "note": "visites : requêtes dédupliquées (même client, même adresse, 30 min) ;"
+            " requetes : toutes les réponses réussies.",
+            "catalogue": data["catalogue"],
+            "totaux": data["totals"].as_json(),
+            "organisations": [
+                {"slug": org.slug, "nom": org.name, **figures.as_json()}
+                for org, figures in data["organisations"]
+            ],
+            "jeux_de_donnees": [
+                {"slug": dataset.slug, "titre": dataset.title, **figures.as_json()}
+                for dataset, figures in data["datasets"]
+            ],
+            "series": [
+                {"debut": day.isoformat(), **figures.as_json()} for day, figures in data["series"]
+            ],
+        }
+        response = JSONResponse(body)
+        response.headers["Access-Control-Allow-Origin"] = "*"
+        if viewer.is_signed_in:
+            response.headers["Cache-Control"] = "private, no-store"
+        return response
+
+    def _data(
+        self,
+        session: Session,
+        viewer: Viewer,
+        period: report.Period,
+        organisation_id: int | None,
+        dataset_id: int | None,
+    ) -> dict[str, Any]:
+        return {
+            "catalogue": report.catalogue_figures(session, viewer, organisation_id),
+            "totals": report.totals(session, viewer, period, organisation_id, dataset_id),
+            "organisations": report.per_organisation(session, viewer, period)
+            if organisation_id is None and dataset_id is None
+            else [],
+            "datasets": report.top_datasets(session, viewer, period, organisation_id)
+            if dataset_id is None
+            else [],
+            "series": report.series(session, viewer, period, organisation_id, dataset_id),
+        }
+
+    def _page(self, request: Request, kind: str | None, slug: str | None) -> HTMLResponse:
+        viewer = viewer_for(request)
+        period, days, step_name = period_of(request)
+        with Session(self.portal.engine) as session:
+            organisation = dataset = None
+            try:
+                if kind == "organisation":
+                    organisation = service.get_organisation(session, slug or "")
+                elif kind == "dataset":
+                    dataset = service.get_dataset(session, slug or "", viewer)
+            except service.NotFoundError:
+                raise not_found() from None
+            data = self._data(
+                session,
+                viewer,
+                period,
+                organisation.id if organisation else None,
+                dataset.id if dataset else None,
+            )
+            labels = [_label(day, period.step) for day, _f in data["series"]]
+            lines = [
+                Line(report.GROUPS[g][0], [f[g].visits for _d, f in data["series"]])
+                for g in CHARTED
+            ]
+            subject = organisation.name if organisation else dataset.title if dataset else ""
+            chart = line_chart(
+                "courbe-usage",
+                f"Utilisation de {subject or 'Niaouli'} — {PERIODS[days]}, par {step_name}",
+                "Visites dédupliquées par "
+                + step_name
+                + " : "
+                + ", ".join(f"{line.label} (total {sum(line.values)})" for line in lines)
+                + ". Les chiffres détaillés sont dans le tableau qui suit.",
+                labels,
+                lines,
+            )
+            base = request.url.path
+            return self.portal.render(
+                request,
+                "statistiques.html",
+                organisation=organisation,
+                dataset=dataset,
+                subject=subject,
+                period=period,
+                days=days,
+                step_name=step_name,
+                periods=PERIODS,
+                steps=STEPS,
+                base=base,
+                groups=report.GROUPS,
+                per_dataset=report.PER_DATASET,
+                charted=CHARTED,
+                chart=chart,
+                legend=legend(lines),
+                labels=labels,
+                **data,
+            )
