@@ -79,6 +79,8 @@ class OgcService:
     ) -> Response:
         api = await self.api(request)
         api_request = await APIRequest.from_starlette(request, api.locales)
+        # The records provider answers for this viewer (the thread gets a copy of it).
+        records.REQUEST_VIEWER.set(request.scope.get("state", {}).get("viewer", ANONYMOUS))
         if check_format and not api_request.is_valid():
             headers, status, content = api.get_format_exception(api_request)
         else:

@@ -154,15 +154,15 @@ def _links(view: DatasetView, urls: Urls) -> list[dict[str, Any]]:
                 if resource.media_type:
                     link["type"] = resource.media_type
                 links.append(link)
-    if view.is_public:
-        links.append(
-            {
-                "rel": "describedby",
-                "type": "application/xml",
-                "title": "Fiche ISO 19139 (CSW GetRecordById)",
-                "href": urls.csw_record(record_identifier(view)),
-            }
-        )
+    # /csw serves the record to whoever may see this one (same access rule).
+    links.append(
+        {
+            "rel": "describedby",
+            "type": "application/xml",
+            "title": "Fiche ISO 19139 (CSW GetRecordById)",
+            "href": urls.csw_record(record_identifier(view)),
+        }
+    )
     return links
 
 

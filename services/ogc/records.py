@@ -5,7 +5,8 @@ conformance classes) through its own items API; this module gives it the collect
 definition (`collection_resource`, added by `config.build_config`) and the provider.
 The provider reads the catalogue on every request — no copy to keep in step, so a
 dataset ingested, removed or hidden shows (or vanishes) at once, in every worker — and
-only through `niaouli.catalogue.records` with the anonymous viewer: what the public may
+only through `niaouli.catalogue.records` with the request's viewer (`REQUEST_VIEWER`, set
+by the /ogc adapter before it calls pygeoapi; anonymous by default): what the viewer may
 not see is absent from lists, counts and by-id answers alike.
 """
 
@@ -15,6 +16,7 @@ import json
 import logging
 import re
 from collections.abc import Callable, Iterable, Sequence
+from contextvars import ContextVar
 from typing import Any
 
 import pygeoapi.api as core_api
@@ -35,11 +37,13 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from niaouli.catalogue import records as catalogue_records
-from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import Layer
 from niaouli.catalogue.service import RECORDS_COLLECTION_ID
 
 LOGGER = logging.getLogger(__name__)
+# Who asks, for the provider pygeoapi builds per request (copied into its worker thread).
+REQUEST_VIEWER: ContextVar[Viewer] = ContextVar("ogc_request_viewer", default=ANONYMOUS)
 
 COLLECTION_ID = RECORDS_COLLECTION_ID
 PROVIDER = "niaouli.services.ogc.records.CatalogueRecordProvider"
@@ -115,7 +119,7 @@ def _names(value: str) -> list[str]:
 
 
 class CatalogueRecordProvider(BaseProvider):
-    """Records of the datasets the anonymous viewer may see."""
+    """Records of the datasets the request's viewer may see."""
 
     def __init__(self, provider_def: dict[str, Any]) -> None:
         super().__init__(provider_def)
@@ -200,11 +204,13 @@ class CatalogueRecordProvider(BaseProvider):
             raise _invalid("le catalogue ne prend pas en charge les filtres CQL2")
         query = self._query(offset, limit, bbox, datetime_, properties, sortby, q)
 
+        viewer = REQUEST_VIEWER.get()
+
         def run(conn: Connection) -> dict[str, Any]:
-            matched = catalogue_records.count_records(conn, query, ANONYMOUS)
+            matched = catalogue_records.count_records(conn, query, viewer)
             features: list[dict[str, Any]] = []
             if resulttype != "hits":
-                ids = catalogue_records.page_ids(conn, query, ANONYMOUS)
+                ids = catalogue_records.page_ids(conn, query, viewer)
                 features = self._records(conn, ids)
             return {
                 "type": "FeatureCollection",
@@ -220,8 +226,10 @@ class CatalogueRecordProvider(BaseProvider):
         if not SLUG_RE.match(slug):
             raise ProviderItemNotFoundError(user_msg="fiche introuvable")
 
+        viewer = REQUEST_VIEWER.get()
+
         def run(conn: Connection) -> dict[str, Any] | None:
-            found = catalogue_records.find_record(conn, slug, ANONYMOUS)
+            found = catalogue_records.find_record(conn, slug, viewer)
             if found is None:
                 return None
             records = self._records(conn, [found])
