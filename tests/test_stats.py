@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import date
 
 import httpx
 import pytest
@@ -17,7 +18,9 @@ from sqlalchemy import select, text
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue.models import Dataset, Layer
+from niaouli.stats.classify import Hit, classify
 from niaouli.stats.table import usage_daily
+from niaouli.stats.visitors import Visits, is_robot
 from tests.conftest import Backend
 from tests.portal_support import PRIVATE, LiveServer, populate, validate_html5
 
@@ -261,3 +264,48 @@ def test_pages_show_only_what_the_viewer_may_see(site, backend, tmp_path):
         {"stats": page.text, "org": org_page.text, "dataset": dataset_page.text}, tmp_path
     )
     assert errors == [], errors
+
+
+def test_visits_are_forgotten_after_the_window_and_each_day():
+    clock = [0.0]
+    visits = Visits(window=1800, clock=lambda: clock[0])
+    day = date(2026, 11, 26)
+    assert visits.is_new(day, "10.0.0.1", b"QGIS", "/a?")
+    assert not visits.is_new(day, "10.0.0.1", b"QGIS", "/a?")
+    assert visits.is_new(day, "10.0.0.2", b"QGIS", "/a?")  # another client
+    assert visits.is_new(day, "10.0.0.1", b"GDAL", "/a?")  # another program
+    assert visits.is_new(day, "10.0.0.1", b"QGIS", "/a?page=2")  # another URL
+    clock[0] = 1799
+    assert not visits.is_new(day, "10.0.0.1", b"QGIS", "/a?")
+    clock[0] = 1801
+    assert visits.is_new(day, "10.0.0.1", b"QGIS", "/a?")
+    clock[0] = 4000
+    assert visits.is_new(day, "10.0.0.9", b"x", "/b?")
+    assert len(visits) == 1  # the old hashes are dropped, not kept
+    assert visits.is_new(date(2026, 11, 27), "10.0.0.9", b"x", "/b?")  # new day, new key
+    assert all(b"10.0.0" not in key for key in visits._seen)
+
+
+def test_paths_are_classified_by_interface():
+    assert classify("GET", "/jeux-de-donnees/a", b"") == Hit("page", "dataset", "a")
+    assert classify("GET", "/jeux-de-donnees/a/ressources/3/f.csv", b"").interface == "download"
+    assert classify("GET", "/jeux-de-donnees/a/couches/l/l.gpkg", b"").interface == "export"
+    assert classify("GET", "/jeux-de-donnees/a/couches/l/apercu.geojson", b"") is None
+    assert classify("GET", "/static/niaouli.css", b"") is None
+    assert classify("POST", "/connexion", b"") is None
+    assert classify("GET", "/ogc/collections/c/items/4", b"") == Hit(
+        "ogc_features", "collection", "c"
+    )
+    assert classify("GET", "/ogc/collections/c/tiles/W/1/2/3", b"").interface == "ogc_tiles"
+    assert classify("GET", "/ogc/collections/catalogue/items/a", b"") == Hit(
+        "ogc_records", "dataset", "a"
+    )
+    assert classify("GET", "/ogc/conformance", b"") == Hit("ogc")
+    assert classify("POST", "/csw", b"") == Hit("csw")
+    assert classify("GET", "/csw", b"REQUEST=GetRecordById&ID=a") == Hit("csw", "csw", "a")
+    assert classify("PUT", "/api/datasets/a/resources", b"") == Hit("api", "dataset", "a")
+    assert classify("GET", "/organisations/o", b"") == Hit("page", "organisation", "o")
+    assert classify("GET", "/sitemap.xml", b"") == Hit("feed")
+    assert is_robot("GET", b"Mozilla/5.0 (compatible; bingbot/2.0)")
+    assert is_robot("HEAD", b"Mozilla/5.0")
+    assert not is_robot("GET", b"QGIS/33400/Ubuntu") and not is_robot("GET", b"python-httpx/0.28")

@@ -8,6 +8,8 @@ visit from a repeat (`visitors`). Robots are counted apart, under the `robots` i
 
 from __future__ import annotations
 
+import os
+import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
@@ -21,9 +23,16 @@ from niaouli.stats.visitors import Visits, is_robot
 NOUMEA = ZoneInfo("Pacific/Noumea")
 
 
+_day_cache: tuple[float, date] = (0.0, date.min)
+
+
 def today() -> date:
-    """Days are New Caledonia's (UTC+11), the platform's public."""
-    return datetime.now(NOUMEA).date()
+    """Days are New Caledonia's (UTC+11), the platform's public (read once a second)."""
+    global _day_cache  # noqa: PLW0603 - a one-entry cache for the hot path
+    now = time.monotonic()
+    if now - _day_cache[0] > 1.0:
+        _day_cache = (now, datetime.now(NOUMEA).date())
+    return _day_cache[1]
 
 
 def _counted(status: int) -> bool:
@@ -33,6 +42,8 @@ def _counted(status: int) -> bool:
 class UsageMiddleware:
     def __init__(self, app: ASGIApp, engine: Engine) -> None:
         self.app = app
+        # NIAOULI_STATS=off: nothing counted (e.g. to measure the middleware's cost)
+        self.enabled = os.environ.get("NIAOULI_STATS", "on").lower() not in ("off", "0", "no")
         self.counters = Counters(engine)
         self.visits = Visits()
 
@@ -40,7 +51,7 @@ class UsageMiddleware:
         if scope["type"] == "lifespan":
             await self.app(scope, self._flush_on_shutdown(receive), send)
             return
-        if scope["type"] != "http":
+        if scope["type"] != "http" or not self.enabled:
             await self.app(scope, receive, send)
             return
         method = scope["method"]
