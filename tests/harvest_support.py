@@ -28,7 +28,9 @@ from niaouli.harvest.runner import run_source
 from niaouli.harvest.service import add_source
 
 HARVEST_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "harvest"
-FAST_LIMITS = Limits(connect_timeout=2, read_timeout=1.0, total_timeout=20)
+# Short enough for the timeout tests, long enough for a loaded CI machine to serve the
+# fake remotes' real answers (a hang is injected for `read_timeout` + 4 s).
+FAST_LIMITS = Limits(connect_timeout=5, read_timeout=3.0, total_timeout=60)
 
 
 @dataclass
@@ -99,7 +101,7 @@ class FakeRemote:
         if kind == "truncated":
             return Reply(reply.body[: len(reply.body) // 2], reply.content_type)
         if kind == "timeout":
-            time.sleep(float(arg or 3))
+            time.sleep(float(arg or 3) + 4)
             return reply
         if kind == "redirect":
             return Reply(b"", "text/plain", 302, {"Location": arg})

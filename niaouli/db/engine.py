@@ -28,6 +28,13 @@ def _sqlite_engine(settings: Settings) -> Engine:
         connect_args={"timeout": 30, "check_same_thread": False},
     )
 
+    # Two PROJ libraries live in one process: pyproj's (bundled with its wheel) and the
+    # system one SpatiaLite links. If SpatiaLite's is loaded first, the process aborts
+    # at exit ("double free", in PROJ's static destructors) once pyproj is used too —
+    # e.g. `niaouli harvest run` copying data after reading the catalogue. Loading
+    # pyproj's first (as every command that imports the ingestion already does) is safe.
+    import pyproj  # noqa: F401
+
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):  # noqa: ANN001
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves

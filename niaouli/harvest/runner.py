@@ -14,6 +14,7 @@ Rules (row R2 of SECURITY-CASES.md):
 
 from __future__ import annotations
 
+import hashlib
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -149,12 +150,21 @@ def _coverage(bbox: tuple[float, float, float, float] | None) -> WKTElement | No
     return WKTElement(f"POLYGON(({ring}))", srid=4326)
 
 
-def _free_slug(session: Session, model: type, base: str) -> str:
-    slug, counter = base, 1
-    while session.scalar(select(model.id).where(model.slug == slug)) is not None:
+def _free_slug(session: Session, model: type, base: str, remote_id: str) -> str:
+    """`base`, `base-2`... `base-5`, then `base-<hash of the remote id>`: a catalogue where
+    thousands of records share a title costs a few lookups each, not thousands."""
+    candidates = [base, *(f"{base[:90]}-{n}" for n in range(2, 6))]
+    digest = hashlib.sha256(remote_id.encode("utf-8")).hexdigest()
+    candidates += [f"{base[:80]}-{digest[:8]}", f"{base[:70]}-{digest[:16]}"]
+    for slug in candidates:
+        if session.scalar(select(model.id).where(model.slug == slug)) is None:
+            return slug
+    counter = 6
+    while True:  # only when every candidate above is taken
+        slug = f"{base[:80]}-{digest[:8]}-{counter}"
+        if session.scalar(select(model.id).where(model.slug == slug)) is None:
+            return slug
         counter += 1
-        slug = f"{base[:90]}-{counter}"
-    return slug
 
 
 @dataclass
@@ -274,7 +284,8 @@ class _Job:
         adopted = link is None and dataset is not None
         if dataset is None:
             org = self.source.organisation
-            slug = _free_slug(session, Dataset, catalogue.make_slug(fields["title"]))
+            base = catalogue.make_slug(fields["title"])
+            slug = _free_slug(session, Dataset, base, record.remote_id)
             title = fields.pop("title")
             dataset = catalogue.create_dataset(session, org, slug, title, **fields)
             diff = {k: _short(getattr(dataset, k)) for k in DIFF_FIELDS if getattr(dataset, k)}
@@ -325,7 +336,7 @@ class _Job:
         name = (record.title or record.remote_id)[:300]
         project = link.code_project if link is not None else None
         if project is None:
-            slug = _free_slug(session, CodeProject, catalogue.make_slug(name))
+            slug = _free_slug(session, CodeProject, catalogue.make_slug(name), record.remote_id)
             project = catalogue.create_code_project(
                 session, self.source.organisation, slug, name, **fields
             )
