@@ -12,20 +12,24 @@ neither break the HTML nor the code it sits in (SECURITY-CASES S20-S22).
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import re
 import shlex
 from dataclasses import dataclass
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+from niaouli.ingest import storage
 from niaouli.portal import licences
 from sqlalchemy import Connection
 from starlette.requests import Request
 
-from niaouli.catalogue.models import Dataset, Layer
+from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import ColumnSpec, first_rows
 
 TABLE_ROWS = 20  # preview of a table without geometry
@@ -232,11 +236,71 @@ def coverage_words(bbox: tuple[float, float, float, float] | None) -> str:
     return "Nouvelle-Calédonie" if inside else "au-delà de la Nouvelle-Calédonie"
 
 
+CSV_PREVIEW_BYTES = 64 * 1024
+CSV_PREVIEW_COLUMNS = 50
+CSV_PREVIEW_CELL = 200
+
+
+@dataclass(frozen=True)
+class FilePreview:
+    head: list[str]
+    rows: list[list[str]]
+
+
+def _is_csv(resource: Resource) -> bool:
+    name = (resource.filename or "").lower()
+    return (resource.format or "").lower() == "csv" or name.endswith(".csv")
+
+
+def csv_file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
+    """The first TABLE_ROWS rows of an attached CSV file (read from its first 64 KiB).
+
+    Only files that were not ingested: an ingested file's rows are the layer's preview.
+    Anything unreadable is no preview, never an error page.
+    """
+    if resource.kind != ResourceKind.FILE or resource.role == "source" or not _is_csv(resource):
+        return None
+    if not resource.storage_key or not resource.filename:
+        return None
+    try:
+        path = storage.resolve(files_dir, resource.storage_key, resource.filename)
+        with path.open("rb") as handle:
+            raw = handle.read(CSV_PREVIEW_BYTES)
+    except (OSError, ValueError):
+        return None
+    truncated = len(raw) == CSV_PREVIEW_BYTES
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        if truncated and error.start > len(raw) - 4:  # cut inside the last character
+            text = raw[: error.start].decode("utf-8-sig")
+        else:  # not UTF-8: the usual spreadsheet export encoding
+            text = raw.decode("cp1252", errors="replace")
+    lines = text.splitlines()
+    if truncated:
+        lines = lines[:-1]  # the last line may be cut
+    lines = lines[: TABLE_ROWS + 1]
+    try:
+        dialect = csv.Sniffer().sniff("\n".join(lines[:5]), delimiters=",;\t|")
+    except csv.Error:
+        dialect = csv.excel
+    rows = [
+        [cell[:CSV_PREVIEW_CELL] for cell in row[:CSV_PREVIEW_COLUMNS]]
+        for row in csv.reader(io.StringIO("\n".join(lines)), dialect)
+    ]
+    if not rows:
+        return None
+    width = max(len(row) for row in rows)  # ragged rows: pad, so the table stays a grid
+    rows = [row + [""] * (width - len(row)) for row in rows]
+    return FilePreview(rows[0], rows[1 : TABLE_ROWS + 1])
+
+
 def page_extras(
     request: Request,
     dataset: Dataset,
     previews: dict[str, list[dict[str, Any]]],
     bbox: tuple[float, float, float, float] | None,
+    files_dir: Path,
 ) -> dict[str, Any]:
     """Everything `dataset.html`'s partials read, under one `page` name."""
     root = public_root(request)
@@ -254,4 +318,9 @@ def page_extras(
         "coverage_words": coverage_words(bbox),
         "uses": uses,
         "spatial_uses": [u for u in uses if u.spatial],
+        "file_previews": {
+            r.id: preview
+            for r in dataset.resources
+            if (preview := csv_file_preview(files_dir, r)) is not None
+        },
     }

@@ -18,7 +18,7 @@ from html.parser import HTMLParser
 import httpx
 import pyogrio
 import pytest
-from niaouli.ingest import ingest_file
+from niaouli.ingest import ingest_file, storage
 from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
@@ -32,6 +32,7 @@ HOSTILE_TABLE_SLUG = "table-piegee"
 HOSTILE_COLUMNS = ("nom", "<script>", '"onload=')  # a CSV starting with < is XML
 HOSTILE_VALUE = "</code></pre><script>alert(1)</script>"
 QUOTE_VALUE = "\"'); alert(2); //"
+ATTACHED_CSV = 'code;"<script>";valeur\n1;"</code><script>alert(3)</script>";x;y\n2;b;c\n'
 
 
 def add_hostile_layers(backend, folder) -> None:
@@ -63,8 +64,21 @@ def add_hostile_layers(backend, folder) -> None:
             engine=backend.engine,
             progress="none",
         )
+    attached = folder / "annexe.csv"
+    attached.write_text(ATTACHED_CSV, encoding="utf-8")
+    stored = storage.store_file(attached, backend.settings.files_dir, "annexe.csv")
     with backend.session() as session, session.begin():
         dataset = service.find_dataset(session, HOSTILE_SLUG)
+        dataset.resources.append(
+            Resource(
+                title="Annexe (CSV joint, non importé)",
+                kind=ResourceKind.FILE,
+                storage_key=stored.key,
+                filename=stored.filename,
+                format="CSV",
+                size=stored.size,
+            )
+        )
         dataset.licence = "Licence maison <b>bizarre</b>"
         dataset.resources.append(
             Resource(
@@ -180,7 +194,7 @@ def test_hostile_names_and_values_are_escaped(site):
     for slug in (HOSTILE_SLUG, HOSTILE_TABLE_SLUG):
         page = get(site, f"/jeux-de-donnees/{slug}")
         assert "<script>alert" not in page and "</code></pre><script>" not in page
-        (table,) = tables(page)
+        table = tables(page)[0]
         assert table["head"] == list(HOSTILE_COLUMNS)  # shown as text, intact
         assert table["rows"] == [["a" if slug == HOSTILE_SLUG else "b", HOSTILE_VALUE, QUOTE_VALUE]]
         assert '<th scope="col">&lt;script&gt;</th>' in page
@@ -190,6 +204,13 @@ def test_hostile_names_and_values_are_escaped(site):
         for key, code in codes.items():
             # data only reaches a snippet percent-encoded: no raw markup, no raw quote
             assert "<script>alert" not in code and "alert(2)" not in code, key
+        if slug == HOSTILE_SLUG:  # the attached CSV, sniffed as ;-separated, as text
+            attached = tables(page)[1]
+            assert attached["head"] == ["code", "<script>", "valeur", ""]  # padded
+            assert attached["rows"] == [
+                ["1", "</code><script>alert(3)</script>", "x", "y"],
+                ["2", "b", "c", ""],
+            ]
         curl = next(c for k, c in codes.items() if k.endswith("curl"))
         # the CQL2 example uses the only simple attribute name, `nom`, and its value
         assert "filter=nom%3D%27" in curl
