@@ -19,6 +19,7 @@ from niaouli.catalogue import community, service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import (
     CodeStatus,
+    Event,
     EventKind,
     ModerationStatus,
     Reuse,
@@ -221,6 +222,18 @@ def event_add(
     except service.CatalogueError as exc:
         _fail(str(exc))
     click.echo(f"événement créé : {slug}")
+
+
+@event.command("participants", help="Enregistre le nombre de participants d'un événement.")
+@click.argument("slug")
+@click.argument("count", type=click.IntRange(0, 10_000_000))
+def event_participants(slug: str, count: int) -> None:
+    with _session() as session, session.begin():
+        found = session.scalar(select(Event).where(Event.slug == slug))
+        if found is None:
+            _fail(f"aucun événement « {slug[:100]} »")
+        found.participants = count
+    click.echo(f"{slug} : {count} participant{'s' if count != 1 else ''}")
 
 
 @event.command("list", help="Liste les événements (heures de Nouméa).")

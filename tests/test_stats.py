@@ -309,3 +309,30 @@ def test_paths_are_classified_by_interface():
     assert is_robot("GET", b"Mozilla/5.0 (compatible; bingbot/2.0)")
     assert is_robot("HEAD", b"Mozilla/5.0")
     assert not is_robot("GET", b"QGIS/33400/Ubuntu") and not is_robot("GET", b"python-httpx/0.28")
+
+
+def test_event_participants_and_periods(backend):
+    from niaouli.portal.app import create_app
+    from starlette.testclient import TestClient
+
+    populate(backend)
+    backend.run(
+        "event", "add", "atelier-stats", "Atelier", "--kind", "gathering", "--starts",
+        "2026-10-01 08:30",
+    )  # fmt: skip
+    backend.run("event", "participants", "atelier-stats", "42")
+    refused = backend.run("event", "participants", "inconnu", "3", check=False)
+    assert refused.returncode != 0 and "aucun événement" in refused.stderr
+    with TestClient(create_app(backend.settings)) as http:
+        data = http.get("/statistiques.json").json()
+        assert data["catalogue"]["evenements"] >= 1
+        assert data["catalogue"]["participants"] == 42
+        assert "42" in http.get("/statistiques").text
+        weekly = http.get("/statistiques.json", params={"jours": 365}).json()
+        assert weekly["periode"]["pas"] == "semaine" and len(weekly["series"]) == 53
+        daily = http.get("/statistiques.json", params={"jours": 90, "pas": "jour"}).json()
+        assert (
+            len(daily["series"]) == 90 and daily["periode"]["fin"] == daily["series"][-1]["debut"]
+        )
+        odd = http.get("/statistiques.json", params={"jours": "1e9", "pas": "<x>"}).json()
+        assert odd["periode"]["jours"] == 30 and len(odd["series"]) == 30
