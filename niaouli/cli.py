@@ -53,6 +53,8 @@ def db_cleanup(min_age: int) -> None:
     settings = load_settings()
     report = cleanup(get_engine(settings), settings, min_age)
     click.echo(f"{len(report.tables)} table(s) et {len(report.files)} fichier(s) supprimés")
+    if report.uploads:
+        click.echo(f"{len(report.uploads)} envoi(s) interrompu(s) supprimé(s)")
 
 
 # --- organisations ---------------------------------------------------------------------

@@ -9,6 +9,7 @@ session calls need the CSRF header; no e-mail address in lists except for admins
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import time
 
@@ -139,6 +140,24 @@ def test_dataset_life_cycle_upload_publish(api_site: ApiSite):
         items = anonymous.get(f"/ogc/collections/{slug}/items", params={"limit": 1})
         assert items.status_code == 200 and items.json()["numberMatched"] == 33
 
+        download = anonymous.get(
+            f"/jeux-de-donnees/{slug}/ressources/{resource['id']}/{resource['filename']}"
+        )
+        assert download.status_code == 200 and download.content == attachment
+        assert hashlib.sha256(download.content).hexdigest() == resource["checksum"][7:]
+        # An HTML upload is kept as a file, never served as a page (S19).
+        trap = http.post(
+            f"/api/datasets/{slug}/resources",
+            files={"file": ("page.html", b"<script>alert(1)</script>", "text/html")},
+        ).json()
+        served = anonymous.get(
+            f"/jeux-de-donnees/{slug}/ressources/{trap['id']}/{trap['filename']}"
+        )
+        assert served.headers["content-disposition"].startswith("attachment")
+        assert "text/html" not in served.headers["content-type"]
+        assert served.headers["x-content-type-options"] == "nosniff"
+        source = next(r for r in seen.json()["resources"] if r["role"] == "source")
+        assert source["checksum"] == body["checksum"]
         removed = http.delete(f"/api/datasets/{slug}/resources/{resource['id']}")
         assert removed.status_code == 200
         deleted = http.delete(f"/api/datasets/{slug}")
@@ -154,6 +173,7 @@ def test_dataset_life_cycle_upload_publish(api_site: ApiSite):
         "resource.create",
         "resource.create",
         "dataset.publish",
+        "resource.create",
         "resource.delete",
         "dataset.delete",
     ]
@@ -177,6 +197,27 @@ def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSi
         assert refused.status_code == 413 and refused.json()["code"] == "PayloadTooLarge"
         refused = http.post(f"/api/datasets/{slug}/resources", files={"file": ("gros.bin", big)})
         assert refused.status_code == 413
+        # Without Content-Length (chunked): cut off while streaming, same answer.
+        boundary = "limite-niaouli"
+
+        def chunks():
+            yield (
+                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+                'filename="flux.geojson"\r\n\r\n'
+            ).encode()
+            for _ in range(40):
+                yield b" " * 8192
+            yield f"\r\n--{boundary}--\r\n".encode()
+
+        try:
+            streamed = http.post(
+                f"/api/datasets/{slug}/layers",
+                content=chunks(),
+                headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+            )
+            assert streamed.status_code == 413
+        except httpx.TransportError:
+            pass  # the server may close the connection before the client finished sending
         assert snapshot(backend) == before
         assert not list((backend.settings.data_dir / "incoming").glob("*/*"))
 
@@ -198,6 +239,7 @@ def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSi
         )
         assert added.status_code == 200, added.text
         assert added.json()["feature_count"] == 9
+        assert _eventually_matched(url, 9) == 9
         features = httpx.get(url, params={"limit": 100}).json()["features"]
         names = sorted(f["properties"]["nom"] for f in features)
         assert names == sorted([f"point {i}" for i in range(7)] + ["ajout 0", "ajout 1"])
@@ -221,7 +263,7 @@ def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSi
             files={"file": ("nouveau.geojson", geojson([(166.45, -22.27)]))},
         )
         assert replaced.status_code == 200 and replaced.json()["feature_count"] == 1
-        assert _eventually_matched(url) == 1
+        assert _eventually_matched(url, 1) == 1
         unknown_mode = http.post(
             f"/api/datasets/{slug}/layers",
             params={"mode": "fusion"},
@@ -230,14 +272,27 @@ def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSi
         assert unknown_mode.status_code == 400
 
 
-def _eventually_matched(url: str) -> int:
+def test_cleanup_removes_interrupted_uploads(backend):
+    from niaouli.catalogue.lifecycle import cleanup
+
+    incoming = backend.settings.data_dir / "incoming"
+    old, fresh = incoming / "a", incoming / "b"
+    for folder in (old, fresh):
+        folder.mkdir(parents=True)
+        (folder / "partiel.geojson").write_bytes(b"{")
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    report = cleanup(backend.engine, backend.settings, min_age_seconds=3600)
+    assert report.uploads == ["a"] and not old.exists() and fresh.exists()
+
+
+def _eventually_matched(url: str, expected: int) -> int:
     """numberMatched once /ogc has seen the catalogue move (it polls the version each
     second, docs/ogc.md); what it answers meanwhile is printed for the record."""
     deadline = time.monotonic() + 10
     while True:
         answer = httpx.get(url)
         body = answer.json() if answer.status_code == 200 else {}
-        if body.get("numberMatched") == 1 or time.monotonic() > deadline:
+        if body.get("numberMatched") == expected or time.monotonic() > deadline:
             return body.get("numberMatched")
         print("while /ogc catches up:", answer.status_code, answer.text[:200])
         time.sleep(0.2)

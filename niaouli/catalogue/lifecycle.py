@@ -50,6 +50,7 @@ class CleanupReport:
     tables: list[str]
     files: list[str]
     exports: list[str] = field(default_factory=list)
+    uploads: list[str] = field(default_factory=list)
 
 
 def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -> CleanupReport:
@@ -72,4 +73,28 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
         storage.remove_key(settings.files_dir, key)
     # Cached exports are keyed by table name: those of replaced or dropped tables go too.
     stale_exports = exports.prune(settings, sorted(used), min_age_seconds)
-    return CleanupReport(tables=orphans, files=files, exports=stale_exports)
+    return CleanupReport(
+        tables=orphans,
+        files=files,
+        exports=stale_exports,
+        uploads=_stale_uploads(settings, min_age_seconds),
+    )
+
+
+def _stale_uploads(settings: Settings, min_age_seconds: float) -> list[str]:
+    """Remove what a killed server left of uploads being received (`incoming/<random>`)."""
+    import shutil
+    import time
+
+    incoming = settings.data_dir / "incoming"
+    if not incoming.is_dir():
+        return []
+    now = time.time()
+    stale = sorted(
+        entry.name
+        for entry in incoming.iterdir()
+        if entry.is_dir() and now - entry.stat().st_mtime >= min_age_seconds
+    )
+    for name in stale:
+        shutil.rmtree(incoming / name, ignore_errors=True)
+    return stale
