@@ -9,12 +9,17 @@ through a real `niaouli serve`, on both backends:
 - /ogc: the records collection (`catalogue`: items, counts, by id) and the vector tiles
   follow the request's viewer (Bearer token), like the feature collections;
 - /jeux-de-donnees and /recherche: result counts and the organisation facet's count
-  follow the signed-in viewer and reveal nothing else.
+  follow the signed-in viewer and reveal nothing else;
+- /statistiques: catalogue counts, download totals, the datasets listed and the
+  per-dataset pages hold only what the viewer may see.
+
+Thumbnails: the product has none, so there is nothing to check.
 """
 
 from __future__ import annotations
 
 import re
+import time
 
 import httpx
 import pytest
@@ -116,3 +121,48 @@ def test_search_counts_and_facets_follow_the_viewer(matrix_server):
                 title = f"Matrice {level} zorglub"
                 answer = http.get("/recherche", params={"q": f"matrice {level}"}).text
                 assert (title in answer) is (viewer in SEES[level]), (viewer, level)
+
+
+def test_statistics_count_only_what_the_viewer_may_see(backend, tmp_path):
+    matrix = build_matrix(backend, tmp_path)
+    flush = {"NIAOULI_STATS_FLUSH_SECONDS": "0.3"}
+    with LoggedServer(backend, tmp_path / "server.log", extra_env=flush) as server:
+        admin = {"Authorization": f"Bearer {matrix.tokens['platform_admin']}"}
+        # One download of each dataset, by the platform admin (who sees them all).
+        for level in LEVELS:
+            export = (
+                f"/jeux-de-donnees/{slug_of(level)}/couches/{matrix.layers[level]}/"
+                f"{matrix.collections[level]}.geojson"
+            )
+            assert httpx.get(server.url + export, headers=admin, timeout=60).status_code == 200
+
+        def downloads_seen_by_admin() -> int:
+            data = httpx.get(server.url + "/statistiques.json", headers=admin, timeout=60).json()
+            return data["totaux"]["telechargements"]["requetes"]
+
+        deadline = time.monotonic() + 20
+        while downloads_seen_by_admin() < len(LEVELS) and time.monotonic() < deadline:
+            time.sleep(0.3)
+
+        for viewer in VIEWERS:
+            headers = {}
+            if viewer != "anonymous":
+                headers = {"Authorization": f"Bearer {matrix.tokens[viewer]}"}
+            seen = _seen(viewer)
+            data = httpx.get(server.url + "/statistiques.json", headers=headers, timeout=60).json()
+            assert data["catalogue"]["jeux_de_donnees"] == len(seen), viewer
+            assert data["totaux"]["telechargements"]["requetes"] == len(seen), viewer
+            assert {d["slug"] for d in data["jeux_de_donnees"]} == seen, viewer
+            org_page = httpx.get(
+                server.url + "/statistiques/organisations/province-sud", headers=headers, timeout=60
+            )
+            assert org_page.status_code == 200
+            for level in LEVELS:
+                sees = viewer in SEES[level]
+                assert (f"Matrice {level} zorglub" in org_page.text) is sees, (viewer, level)
+                page = httpx.get(
+                    f"{server.url}/statistiques/jeux-de-donnees/{slug_of(level)}",
+                    headers=headers,
+                    timeout=60,
+                )
+                assert page.status_code == (200 if sees else 404), (viewer, level)
