@@ -272,6 +272,51 @@ def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSi
         assert unknown_mode.status_code == 400
 
 
+def test_old_data_served_while_a_replace_runs(api_site: ApiSite):
+    """Every /ogc answer that completes before the swap commits shows the old 7 points."""
+    import threading
+    from datetime import UTC, datetime
+
+    from sqlalchemy import text
+
+    slug = slug_of("public")
+    url = f"{api_site.url}/ogc/collections/{api_site.matrix.collections['public']}/items"
+    points = [(166.0 + (i % 500) / 1000, -22.0 - (i // 500) / 1000) for i in range(60_000)]
+    data = geojson(points)
+    seen: list[tuple[float, int, int | None]] = []
+    done = threading.Event()
+
+    def watch() -> None:
+        with httpx.Client(timeout=60) as http:
+            while not done.is_set():
+                answer = http.get(url, params={"limit": 1})
+                matched = answer.json().get("numberMatched") if answer.status_code == 200 else None
+                seen.append((time.time(), answer.status_code, matched))
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    try:
+        with api_site.client("editor_a") as http:
+            answer = http.post(
+                f"/api/datasets/{slug}/layers", files={"file": ("grand.geojson", data)}
+            )
+    finally:
+        done.set()
+        watcher.join()
+    assert answer.status_code == 200 and answer.json()["feature_count"] == 60_000
+    with api_site.backend.engine.connect() as conn:
+        swapped = conn.execute(
+            text("SELECT updated_at FROM datasets WHERE slug = :s"), {"s": slug}
+        ).scalar()
+    if isinstance(swapped, str):
+        swapped = datetime.fromisoformat(swapped)
+    if swapped.tzinfo is None:
+        swapped = swapped.replace(tzinfo=UTC)
+    before = [(status, n) for at, status, n in seen if at < swapped.timestamp() - 0.05]
+    assert len(before) >= 3, seen[:5]  # the watcher did see the ingestion running
+    assert set(before) == {(200, 7)}, before[:10]
+
+
 def test_cleanup_removes_interrupted_uploads(backend):
     from niaouli.catalogue.lifecycle import cleanup
 
