@@ -83,7 +83,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     query: list[dict[str, Any]] = field(default_factory=list)
     upload: bool = False  # multipart/form-data with a `file` part (handler is async)
-    raw_body: bool = False  # JSON body read by the handler itself (several shapes)
+    raw_body: bool = False  # body read by the (async) handler itself: multipart or JSON
 
     @property
     def operation_id(self) -> str:
@@ -121,9 +121,7 @@ def endpoint(operation: Operation, context: Context) -> Callable[[Request], Awai
             call.identity, call.viewer = auth.writer(request, context.csrf)
         if operation.body is not None:
             call.body = parse(operation.body, await read_json(request))
-        elif operation.raw_body:
-            call.body = None
-        if operation.upload or operation.raw_body:
+        if operation.upload or operation.raw_body:  # async handlers that read the body
             result = await operation.handler(call)  # type: ignore[misc]
         else:
             result = await run_in_threadpool(operation.handler, call)
