@@ -42,7 +42,6 @@ from niaouli.catalogue.models import (
     code_project_datasets,
     dataset_reuses,
 )
-from niaouli.catalogue.records import bbox_condition
 
 # URL value -> document kind, in the order the type facet shows them.
 TYPES = {
@@ -159,11 +158,25 @@ class Item:
     spatial: str | None = None  # "oui" / "non"
     newest: float = 0.0  # timestamp
     popularity: int = 0
-    title_key: str = ""  # for sorting
+    bounds: tuple[float, float, float, float] | None = None  # of the spatial coverage
+    recent_key: tuple = ()  # sort keys, computed once (items are cached)
+    popular_key: tuple = ()
 
     def __post_init__(self) -> None:
         self.type = TYPE_OF_KIND[self.kind]
-        self.title_key = self.title.casefold()
+        self.recent_key = (-self.newest, self.title.casefold(), self.kind, self.id)
+        self.popular_key = (-self.popularity, *self.recent_key)
+
+    def within(self, box: tuple[float, float, float, float]) -> bool:
+        """The spatial coverage's envelope intersects `box` (coverages are boxes)."""
+        b = self.bounds
+        return (
+            b is not None
+            and b[0] <= box[2]
+            and b[2] >= box[0]
+            and b[1] <= box[3]
+            and b[3] >= box[1]
+        )
 
 
 # Facet -> the Item attribute holding its value (None: not applicable) or values.
@@ -220,13 +233,7 @@ def search(
     if "dataset" in kinds:
         items += _datasets(session, viewer)
         if filters.bbox is not None:
-            dialect = session.get_bind().dialect.name
-            inside = set(
-                session.scalars(
-                    select(Dataset.id).where(bbox_condition(dialect, filters.bbox))
-                ).all()
-            )
-            items = [i for i in items if i.id in inside]
+            items = [i for i in items if i.within(filters.bbox)]
     if filters.bbox is None:  # only datasets have a spatial coverage
         others = [k for k in kinds if k != "dataset"]
         items += _others(session, viewer, others, ranks)
@@ -263,10 +270,10 @@ def search(
 
 def _sort_key(sort: str, ranks: dict[tuple[str, int], float]) -> Callable[[Item], tuple]:
     if sort == "pertinence":
-        return lambda i: (-ranks.get((i.kind, i.id), 0.0), -i.newest, i.title_key, i.kind, i.id)
+        return lambda i: (-ranks.get((i.kind, i.id), 0.0), *i.recent_key)
     if sort == "populaire":
-        return lambda i: (-i.popularity, -i.newest, i.title_key, i.kind, i.id)
-    return lambda i: (-i.newest, i.title_key, i.kind, i.id)
+        return attrgetter("popular_key")
+    return attrgetter("recent_key")
 
 
 def _timestamp(value: datetime | str | None) -> float:
@@ -359,6 +366,7 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             Dataset.is_spatial,
             type_coerce(Dataset.themes, String),
             type_coerce(func.coalesce(Dataset.published_at, Dataset.created_at), String),
+            *_bounds(session.get_bind().dialect.name),
         )
         .join(Organisation, Organisation.id == Dataset.organisation_id)
         .where(where)
@@ -377,9 +385,18 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             formats=frozenset(formats[oid]) if oid in formats else no_formats,
             newest=_timestamp(newest),
             popularity=popularity[oid],
+            bounds=tuple(box) if box[0] is not None else None,
         )
-        for oid, title, org, licence, access, spatial, themes, newest in rows
+        for oid, title, org, licence, access, spatial, themes, newest, *box in rows
     ]
+
+
+def _bounds(dialect: str) -> list[Any]:
+    """The envelope of `Dataset.spatial_coverage` as four columns (NULL without one)."""
+    names = ("ST_XMin", "ST_YMin", "ST_XMax", "ST_YMax")
+    if dialect != "postgresql":
+        names = ("MbrMinX", "MbrMinY", "MbrMaxX", "MbrMaxY")
+    return [getattr(func, name)(Dataset.spatial_coverage) for name in names]
 
 
 def _themes(value: Any) -> frozenset[str]:
