@@ -75,7 +75,12 @@ class OgcService:
         return await asyncio.to_thread(self.live.api, base_url, viewer)
 
     async def call(
-        self, request: Request, function: ApiFunction, *args: Any, check_format: bool = True
+        self,
+        request: Request,
+        function: ApiFunction,
+        *args: Any,
+        check_format: bool = True,
+        retry: bool = True,
     ) -> Response:
         api = await self.api(request)
         api_request = await APIRequest.from_starlette(request, api.locales)
@@ -85,6 +90,10 @@ class OgcService:
             headers, status, content = api.get_format_exception(api_request)
         else:
             headers, status, content = await asyncio.to_thread(function, api, api_request, *args)
+        if status >= 500 and retry and await asyncio.to_thread(self.live.moved):
+            # A layer's table was swapped since this configuration was built (ingestion
+            # replaced it): answer once more from the new one rather than fail.
+            return await self.call(request, function, *args, check_format=check_format, retry=False)
         if status >= 500:
             LOGGER.error("OGC API %s %s -> %s", request.method, request.url.path, status)
         return to_response(headers, status, content)

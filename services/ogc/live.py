@@ -88,6 +88,16 @@ class LiveApi:
             except OSError as exc:  # inspection copy only: never fail a request for it
                 LOGGER.warning("cannot write the generated pygeoapi configuration: %s", exc)
 
+    def moved(self) -> bool:
+        """Whether the catalogue changed since the configuration was built; if so, the
+        next `api()` rebuilds it at once instead of waiting for the poll (a request that
+        failed on a just-swapped layer table is answered again from the new one)."""
+        with self._lock:
+            if read_version(self.engine) == self._version:
+                return False
+            self._checked = float("-inf")
+            return True
+
     def api(self, base_url: str, viewer: Viewer = ANONYMOUS) -> API:
         """The API object for `base_url` (links are absolute), current within a second.
 
