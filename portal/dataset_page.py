@@ -15,15 +15,19 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import os
 import re
 import shlex
+import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
+import pyogrio
+import pyogrio.errors
 from niaouli.ingest import storage
 from niaouli.portal import licences
 from sqlalchemy import Connection
@@ -36,6 +40,7 @@ TABLE_ROWS = 20  # preview of a table without geometry
 SPATIAL_ROWS = 10  # attribute preview under a map
 # A Host header we accept to build absolute URLs (the same rule as services/ogc/app.py).
 HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
+UNSAFE_IN_EXAMPLE = re.compile("['\\x00-\\x1f\\x7f\\u0085\\u2028\\u2029]")
 SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LAMBERT_NC = "http://www.opengis.net/def/crs/EPSG/0/3163"
 NC_BOUNDS = (155.0, -27.0, 175.0, -14.0)  # the islands and their waters, loosely
@@ -85,13 +90,20 @@ class LayerUse:
 
 
 def _literal(value: object) -> str:
-    """A scalar as a CQL2 text literal, or None when CQL2 text cannot carry it."""
+    """A scalar as a CQL2 text literal, or "" when it is not a safe, simple example.
+
+    No quote (pygeofilter's CQL2 text refuses `''` escapes, docs/ogc.md) and no control
+    or line-separator character: the filter is also printed in a shell comment, where a
+    newline would start a command.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str) and "'" not in value and len(value) <= 80:
-        return f"'{value}'"  # pygeofilter's CQL2 text refuses '' escapes (docs/ogc.md)
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return repr(value) if math.isfinite(value) else ""
+    if isinstance(value, str) and len(value) <= 80 and not UNSAFE_IN_EXAMPLE.search(value):
+        return f"'{value}'"
     return ""
 
 
@@ -130,13 +142,19 @@ def _centre(layer: Layer) -> tuple[float, float]:
     return (round((extent[0] + extent[2]) / 2, 4), round((extent[1] + extent[3]) / 2, 4))
 
 
+MAPLIBRE = "https://unpkg.com/maplibre-gl@6/dist"  # or your own copy (npm: maplibre-gl)
+
+
 def maplibre_snippet(layer: Layer, tiles_url: str) -> str:
+    """A complete HTML fragment: MapLibre GL JS (ES module) over the layer's vector tiles."""
     source = {"type": "vector", "tiles": [tiles_url], "minzoom": 0, "maxzoom": 22}
     style_layer = json.dumps(_maplibre_layer(layer.collection_id, layer.geometry_type), indent=2)
     return (
+        f'<link rel="stylesheet" href="{MAPLIBRE}/maplibre-gl.css">\n'
         '<div id="carte" style="height: 400px"></div>\n'
-        "<script>\n"
-        "  const map = new maplibregl.Map({\n"
+        '<script type="module">\n'
+        f'  import {{ Map }} from "{MAPLIBRE}/maplibre-gl.mjs";\n\n'
+        "  const map = new Map({\n"
         '    container: "carte",\n'
         "    style: { version: 8, sources: {}, layers: [] },\n"
         f"    center: {json.dumps(list(_centre(layer)))},\n"
@@ -295,6 +313,50 @@ def csv_file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
     return FilePreview(rows[0], rows[1 : TABLE_ROWS + 1])
 
 
+SPREADSHEET_SUFFIXES = (".xlsx", ".ods")
+SPREADSHEET_MAX_BYTES = 5_000_000
+SPREADSHEET_MAX_UNPACKED = 50_000_000  # a zip bomb is no preview
+
+
+def spreadsheet_file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
+    """The first TABLE_ROWS rows of an attached XLSX / ODS file's first sheet (GDAL).
+
+    Ingestion takes no spreadsheet, so these files are attachments; the preview reads at
+    most TABLE_ROWS rows, and only from a small file whose unpacked size is bounded.
+    """
+    name = (resource.filename or "").lower()
+    if resource.kind != ResourceKind.FILE or not name.endswith(SPREADSHEET_SUFFIXES):
+        return None
+    if not resource.storage_key:
+        return None
+    try:
+        path = storage.resolve(files_dir, resource.storage_key, resource.filename or "")
+        if path.stat().st_size > SPREADSHEET_MAX_BYTES:
+            return None
+        with zipfile.ZipFile(path) as archive:
+            if sum(i.file_size for i in archive.infolist()) > SPREADSHEET_MAX_UNPACKED:
+                return None
+        _meta, table = pyogrio.read_arrow(
+            path,
+            max_features=TABLE_ROWS,
+            read_geometry=False,
+            headers="FORCE",  # GDAL open options: first row = names, cells as shown
+            field_types="STRING",
+        )
+    except (OSError, ValueError, zipfile.BadZipFile, pyogrio.errors.DataSourceError):
+        return None
+    head = [c for c in table.column_names if c != "OGC_FID"][:CSV_PREVIEW_COLUMNS]
+    rows = [
+        ["" if row[c] is None else str(row[c])[:CSV_PREVIEW_CELL] for c in head]
+        for row in table.to_pylist()
+    ]
+    return FilePreview(head, rows)
+
+
+def file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
+    return csv_file_preview(files_dir, resource) or spreadsheet_file_preview(files_dir, resource)
+
+
 def page_extras(
     request: Request,
     dataset: Dataset,
@@ -321,6 +383,6 @@ def page_extras(
         "file_previews": {
             r.id: preview
             for r in dataset.resources
-            if (preview := csv_file_preview(files_dir, r)) is not None
+            if (preview := file_preview(files_dir, r)) is not None
         },
     }

@@ -19,6 +19,7 @@ import re
 
 import httpx
 import pytest
+from niaouli.portal.dataset_page import MAPLIBRE
 
 from tests.browser_support import (
     SCREENSHOTS,
@@ -152,7 +153,7 @@ def test_spatial_dataset_page_on_a_phone_and_desktop(chromium, site, viewport): 
                 details.locator("summary").click()
         assert v.page.locator(".use pre[data-copier]").count() == 4
         assert_no_sideways_scroll(v, "communes")
-        web = v.page.locator("pre[data-copier]", has_text="maplibregl").inner_text()
+        web = v.page.locator("pre[data-copier]", has_text="maplibre-gl").inner_text()
         assert f"{site.url}/ogc/collections/communes-nc/tiles/WebMercatorQuad/" in web
         attributes = v.page.locator(".table-scroll table tbody tr")
         assert attributes.count() == 10  # attribute preview under the map
@@ -160,3 +161,35 @@ def test_spatial_dataset_page_on_a_phone_and_desktop(chromium, site, viewport): 
         v.screenshot("parcours-jeu-de-donnees-carte")
         full_page_screenshot(v, "parcours-jeu-de-donnees-carte")
         assert not v.errors, v.errors
+
+        # the MapLibre snippet, pasted as is into a page (the CDN swapped for the vendored
+        # copy: the browser is offline), draws the communes from the vector tiles
+        run_maplibre_snippet(v, web, "communes-nc")
+        v.screenshot("extrait-maplibre")
+        assert not v.errors, v.errors
+
+
+def run_maplibre_snippet(v: Visit, snippet: str, collection: str) -> None:
+    assert MAPLIBRE in snippet
+    code = snippet.replace(MAPLIBRE, f"{v.site.url}/static/vendor/maplibre-gl")
+    code = code.replace('  map.on("load"', '  window.snippetMap = map;\n  map.on("load"', 1)
+    head = '<!DOCTYPE html><html lang="fr"><head><meta charset="utf-8"></head>'
+    body = f"{head}<body>{code}</body></html>"
+    url = f"{v.site.url}/__extrait-maplibre"
+    v.context.route(
+        url, lambda route: route.fulfill(status=200, content_type="text/html", body=body)
+    )
+    v.page.goto(url)
+    v.page.wait_for_function(
+        "(layer) => { const m = window.snippetMap;"
+        " return m && m.loaded() && m.getLayer(layer) && m.areTilesLoaded()"
+        " && m.queryRenderedFeatures({layers: [layer]}).length > 0; }",
+        arg=collection,
+        timeout=60_000,
+    )
+    drawn = v.page.evaluate(
+        "(layer) => new Set(window.snippetMap.queryRenderedFeatures({layers: [layer]})"
+        ".map(f => f.properties.LIBGEO)).size",
+        collection,
+    )
+    assert drawn >= 10, drawn  # most of the 33 communes at zoom 7 over Grande Terre

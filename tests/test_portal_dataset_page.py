@@ -139,10 +139,38 @@ def snippets(page: str) -> dict[str, str]:
     return {key: html.unescape(code) for key, code in found}
 
 
+def add_spreadsheets(backend, folder) -> None:
+    """The population CSV as attached XLSX and ODS files, plus a broken XLSX."""
+    import pandas
+
+    frame = pandas.read_csv(GEODATA / "nc_communes_population.csv", dtype=str)
+    (folder / "broken.xlsx").write_bytes(b"PK\x03\x04 not really a spreadsheet")
+    paths = []
+    for driver, name in (("XLSX", "population.xlsx"), ("ODS", "population.ods")):
+        pyogrio.write_dataframe(frame, folder / name, driver=driver)
+        paths.append(folder / name)
+    paths.append(folder / "broken.xlsx")
+    with backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, "tribus-hienghene")
+        for path in paths:
+            stored = storage.store_file(path, backend.settings.files_dir, path.name)
+            dataset.resources.append(
+                Resource(
+                    title=path.name,
+                    kind=ResourceKind.FILE,
+                    storage_key=stored.key,
+                    filename=stored.filename,
+                    format=path.suffix[1:].upper(),
+                    size=stored.size,
+                )
+            )
+
+
 @pytest.fixture
 def site(backend, tmp_path):
     populate(backend)
     add_hostile_layers(backend, tmp_path)
+    add_spreadsheets(backend, tmp_path)
     client = TestClient(create_app(backend.settings), raise_server_exceptions=False)
     yield client
     client.close()
@@ -179,13 +207,26 @@ def test_licence_freshness_and_table_preview(site, tmp_path):
     assert "Utiliser dans QGIS" not in population  # no layer to add to a map
     assert "Utiliser ces données" in population
 
+    # attached spreadsheets (not ingested): the first sheet's first 20 rows; broken: none
+    spreadsheets = get(site, "/jeux-de-donnees/tribus-hienghene")
+    previews = tables(spreadsheets)
+    assert len(previews) == 2  # XLSX and ODS; the broken file has no preview, no error
+    for preview in previews:
+        assert preview["head"] == rows[0] and preview["rows"] == rows[1:21]
+
     hostile = get(site, f"/jeux-de-donnees/{HOSTILE_SLUG}")
     assert "Licence non précisée : contactez le producteur avant réutilisation" in hostile
     assert "&lt;b&gt;bizarre&lt;/b&gt;" in hostile
     assert '<span class="badge">PDF</span>' in hostile and "123,5\u202fko" in hostile
 
     errors = validate_html5(
-        {"communes": communes, "population": population, "hostile": hostile}, tmp_path
+        {
+            "communes": communes,
+            "population": population,
+            "hostile": hostile,
+            "spreadsheets": spreadsheets,
+        },
+        tmp_path,
     )
     assert errors == []
 
@@ -281,3 +322,22 @@ def _first_coordinate(geometry: dict) -> tuple[float, float]:
     while isinstance(coords[0], list):
         coords = coords[0]
     return coords[0], coords[1]
+
+
+def test_filter_example_never_carries_a_line_break_or_quote():
+    """The CQL2 example is also printed in a shell comment: a newline would run a command."""
+    from types import SimpleNamespace
+
+    from niaouli.portal.dataset_page import sample_filter
+
+    layer = SimpleNamespace(
+        attribute_schema=[
+            {"name": "nom", "column": "c1", "type": "string"},
+            {"name": "rang", "column": "c2", "type": "integer"},
+            {"name": "part", "column": "c3", "type": "number"},
+        ]
+    )
+    for hostile in ("x\nrm -rf ~", "x\r\ncurl evil", "x\u2028y", "l'île", "a\x00b"):
+        assert sample_filter(layer, {"c1": hostile, "c2": 7, "c3": 0.5}) == "rang=7"
+    assert sample_filter(layer, {"c1": None, "c2": None, "c3": float("nan")}) is None
+    assert sample_filter(layer, {"c1": "Nouméa", "c2": 1, "c3": 1.0}) == "nom='Nouméa'"
