@@ -212,7 +212,8 @@ def test_pages_show_only_what_the_viewer_may_see(site, backend, tmp_path):
             assert admin.get("/api/datasets/communes-brouillon").status_code == 200
         with httpx.Client(base_url=server.url, timeout=60) as anonymous:
             assert anonymous.get(secret_page).status_code == 404
-            assert anonymous.get("/jeux-de-donnees/communes-nc").status_code == 200
+            public_page = anonymous.get("/jeux-de-donnees/communes-nc")
+            assert "/statistiques/jeux-de-donnees/communes-nc" in public_page.text
             found = wait_for(
                 backend,
                 lambda c: (
@@ -240,6 +241,9 @@ def test_pages_show_only_what_the_viewer_may_see(site, backend, tmp_path):
                 headers={"Authorization": f"Bearer {token}"},
                 timeout=60,
             ).json()
+            # (after the figures above: this page's view counts for the organisation)
+            organisation = anonymous.get("/organisations/province-nord").text
+            assert "/statistiques/organisations/province-nord" in organisation
 
     for html in (page.text, org_page.text, json.dumps(data)):
         for slug in PRIVATE:
