@@ -229,6 +229,9 @@ def search(
             filters, selected={k: v for k, v in filters.selected.items() if k != "acces"}
         )
     ranks = None if query.empty else fulltext.match(session.connection(), query)
+    organisations = session.execute(
+        select(Organisation.id, Organisation.slug, Organisation.name)
+    ).all()
     items: list[Item] = []
     if "dataset" in kinds:
         items += _datasets(session, viewer)
@@ -236,7 +239,8 @@ def search(
             items = [i for i in items if i.within(filters.bbox)]
     if filters.bbox is None:  # only datasets have a spatial coverage
         others = [k for k in kinds if k != "dataset"]
-        items += _others(session, viewer, others, ranks)
+        slugs = {oid: slug for oid, slug, _name in organisations}
+        items += _others(session, viewer, others, ranks, slugs)
     if ranks is not None:
         items = [i for i in items if (i.kind, i.id) in ranks]
 
@@ -264,7 +268,7 @@ def search(
     found.sort(key=_sort_key(filters.effective_sort(), ranks or {}))
     start = (filters.page - 1) * page_size
     page = found[start : start + page_size]
-    orgs = dict(session.execute(select(Organisation.slug, Organisation.name)).all())
+    orgs = {slug: name for _id, slug, name in organisations}
     return Result(page, len(found), facets, orgs, _load(session, page))
 
 
@@ -413,9 +417,14 @@ def _themes(value: Any) -> frozenset[str]:
     )
 
 
-def _others(session: Session, viewer: Viewer, kinds: list[str], ranks: dict | None) -> list[Item]:
+def _others(
+    session: Session,
+    viewer: Viewer,
+    kinds: list[str],
+    ranks: dict | None,
+    org_slugs: dict[int, str],
+) -> list[Item]:
     items: list[Item] = []
-    org_slugs = dict(session.execute(select(Organisation.id, Organisation.slug)).all())
 
     def where(query: Select, model: Any, kind: str) -> Select:
         restrict = _in_match(model.id, ranks, kind)
