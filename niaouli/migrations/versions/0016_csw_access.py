@@ -28,7 +28,9 @@ def upgrade() -> None:
     op.add_column(
         TABLE, sa.Column("organisation_id", sa.Integer(), nullable=False, server_default="0")
     )
-    op.create_index(f"ix_{TABLE}_access_level", TABLE, ["access_level", "organisation_id"])
+    # No index on them: the filter is cheap beside pycsw's own conditions, and an extra
+    # index would change SQLite's plans, hence the row order of queries without SortBy,
+    # which must stay that of a pycsw-built repository (the CITE answers depend on it).
 
     from niaouli.services.csw import sync
 
@@ -37,7 +39,7 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.execute(sa.text(f"DELETE FROM {TABLE} WHERE access_level <> 'public'"))
-    op.drop_index(f"ix_{TABLE}_access_level", table_name=TABLE)
+    op.execute(sa.text(f"DROP INDEX IF EXISTS ix_{TABLE}_access_level"))  # made by a draft
     with op.batch_alter_table(TABLE) as batch:
         batch.drop_column("organisation_id")
         batch.drop_column("access_level")
