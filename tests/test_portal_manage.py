@@ -22,6 +22,7 @@ from tests.accounts_support import (
     slug_of,
 )
 from tests.api_support import snapshot
+from tests.portal_support import validate_html5
 
 
 @pytest.fixture
@@ -39,7 +40,7 @@ def client(server, viewer: str | None) -> Iterator[httpx.Client]:
         yield http
 
 
-def test_create_edit_publish_with_csrf(server, backend):
+def test_create_edit_publish_with_csrf(server, backend, tmp_path):
     with client(server, "editor_a") as http:
         page = http.get("/jeux-de-donnees/nouveau")
         assert page.status_code == 200
@@ -70,6 +71,7 @@ def test_create_edit_publish_with_csrf(server, backend):
         assert f'data-csrf="{token}"' in upload.text
         assert not re.search(r"<script>(?!\s*</script>)", upload.text)  # no inline script
 
+        pages = {"nouveau": page.text, "envoyer": upload.text}
         edit = http.get("/jeux-de-donnees/arrets-de-bus/modifier")
         assert edit.status_code == 200 and "brouillon" in edit.text.lower()
         changed = http.post(
@@ -87,6 +89,9 @@ def test_create_edit_publish_with_csrf(server, backend):
         )
         assert published.status_code == 303
         status = http.get("/jeux-de-donnees/arrets-de-bus/modifier").text
+        pages["modifier"] = edit.text
+        pages["publie"] = status
+        assert validate_html5(pages, tmp_path) == []
         assert "publié le" in status and "par Nom editor_a" in status
         public = httpx.get(f"{server.url}/jeux-de-donnees/arrets-de-bus")
         assert public.status_code == 200 and "Arrêts de bus de Nouméa" in public.text
