@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from tests.accounts_support import PASSWORD, LoggedServer, build_matrix, email_of
-from tests.browser_support import SCREENSHOTS, chromium  # noqa: F401 - fixture
+from tests.browser_support import AXE, SCREENSHOTS, chromium  # noqa: F401 - fixture
 from tests.conftest import GEODATA
 
 TITLE = "Communes de Nouvelle-Calédonie (essai navigateur)"
@@ -32,6 +32,7 @@ def test_data_manager_creates_uploads_and_publishes(chromium, server, backend): 
         lambda url: not url.startswith(server.url),
         lambda r: (blocked.append(r.request.url), r.abort()),
     )  # noqa: E501
+    context.add_init_script(path=str(AXE))  # init scripts are not subject to the page's CSP
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
@@ -52,6 +53,7 @@ def test_data_manager_creates_uploads_and_publishes(chromium, server, backend): 
         page.click("form button[type=submit]")
         page.wait_for_url(f"**/jeux-de-donnees/{SLUG}/envoyer")
         assert "Brouillon" in page.inner_text("main")
+        assert _violations(page) == []
 
         # Upload with the progress bar, then the ingestion report.
         page.evaluate("() => { window.__progress = []; }")
@@ -67,6 +69,7 @@ def test_data_manager_creates_uploads_and_publishes(chromium, server, backend): 
         result = page.inner_text("#envoi-resultat")
         assert "Résultat" in result and "33 objet(s) intégré(s)" in result, result
         assert "sha256:" in result
+        assert _violations(page) == []  # with the progress bar and the report shown
         seen = page.evaluate("window.__progress")
         assert seen and seen[-1] == "100 %", seen
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
@@ -77,6 +80,7 @@ def test_data_manager_creates_uploads_and_publishes(chromium, server, backend): 
 
         page.click("text=Publier ou modifier la fiche")
         page.wait_for_url(f"**/jeux-de-donnees/{SLUG}/modifier")
+        assert _violations(page) == []
         page.select_option("#publish_level", "public")
         page.get_by_role("button", name="Publier", exact=True).click()
         page.wait_for_url(f"**/jeux-de-donnees/{SLUG}/modifier?ok=1")
@@ -93,3 +97,11 @@ def test_data_manager_creates_uploads_and_publishes(chromium, server, backend): 
     assert SLUG in [c["id"] for c in collections["collections"]]
     items = httpx.get(f"{server.url}/ogc/collections/{SLUG}/items", params={"f": "json"}).json()
     assert items["numberMatched"] == 33
+
+
+def _violations(page) -> list:
+    """axe-core's WCAG 2.1 A/AA violations on the current page."""
+    return page.evaluate(
+        """async () => (await axe.run(document, {runOnly: ["wcag2a", "wcag2aa", "wcag21aa"]}))
+            .violations.map((v) => [v.id, v.nodes.slice(0, 3).map((n) => n.target.join(" "))])"""
+    )
