@@ -76,8 +76,12 @@ class Counters:
         atexit.register(self.stop)
 
     def stop(self) -> None:
+        """Write what is left (server shutdown, exit); never raises."""
         self._stop.set()
-        self.flush()
+        try:
+            self.flush()
+        except Exception:  # noqa: BLE001 - shutting down: log, do not crash the shutdown
+            log.exception("usage statistics: last flush failed, these counts are lost")
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
