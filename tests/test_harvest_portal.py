@@ -41,3 +41,19 @@ def test_dataset_page_says_where_it_was_harvested_from(backend, org):
     assert "id=955c3e47-411e-4969-b61b-3556d1b9f879" in html
     assert "Identifiant distant" in html
     client.close()
+
+
+def test_other_dataset_pages_say_nothing_about_harvesting(backend, org):
+    """A dataset that was not harvested (no harvest keys in its provenance) still renders."""
+    from niaouli.catalogue import service
+
+    with backend.session() as session, session.begin():
+        organisation = service.get_organisation(session, org)
+        service.create_dataset(
+            session, organisation, "saisi-a-la-main", "Saisi à la main", provenance={"x": 1}
+        )
+    client = TestClient(create_app(backend.settings), raise_server_exceptions=False)
+    page = client.get("/jeux-de-donnees/saisi-a-la-main")
+    client.close()
+    assert page.status_code == 200
+    assert "Moissonné depuis" not in page.text
