@@ -69,6 +69,7 @@ def test_data_manager_creates_uploads_and_publishes(chromium, server, backend): 
         result = page.inner_text("#envoi-resultat")
         assert "Résultat" in result and "33 objet(s) intégré(s)" in result, result
         assert "sha256:" in result
+        assert "2 géométrie(s) invalide(s) réparée(s)" in result  # the ingestion report
         assert _violations(page) == []  # with the progress bar and the report shown
         seen = page.evaluate("window.__progress")
         assert seen and seen[-1] == "100 %", seen
