@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html as htmllib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -19,10 +19,12 @@ import shapely
 from geoalchemy2.elements import WKTElement
 from niaouli.ingest import ingest_file
 from sqlalchemy import text
+from sqlalchemy.orm import Session
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue import fulltext, service
 from niaouli.catalogue.models import Resource, ResourceKind, Reuse
+from niaouli.stats.table import usage_daily
 from tests.conftest import GEODATA, Backend
 from tests.portal_support import LiveServer, validate_html5
 
@@ -407,8 +409,20 @@ def test_map_box_sorting_and_stable_urls(backend, live):
         "communes",
         "ecoles-privees",
     ]
+    # Visits (niaouli.stats) first, then reuses and code projects: 1 + 1, then 1.
+    with backend.engine.begin() as conn:
+        communes = service.find_dataset(Session(bind=conn), "communes").id
+        conn.execute(
+            usage_daily.insert().values(
+                day=date.today(),
+                interface="portal",
+                dataset_id=communes,
+                hits=90,
+                unique_visits=40,
+            )
+        )
     used = [u.rsplit("/", 1)[-1] for u in results(get(http, "/jeux-de-donnees", tri="populaire"))]
-    assert used[:2] == ["ecoles-privees", "ecole-hienghene"]  # 1 reuse + 1 project; 1 reuse
+    assert used[:3] == ["communes", "ecoles-privees", "ecole-hienghene"]
     relevant = results(get(http, "/jeux-de-donnees", q="hienghene"))
     assert relevant[0] == "/jeux-de-donnees/ecole-hienghene"  # title beats organisation
     # Stable URLs: canonical order whatever the order asked, filters kept on every link.

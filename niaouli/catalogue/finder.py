@@ -17,10 +17,11 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -42,6 +43,7 @@ from niaouli.catalogue.models import (
     code_project_datasets,
     dataset_reuses,
 )
+from niaouli.stats.table import usage_daily
 
 # URL value -> document kind, in the order the type facet shows them.
 TYPES = {
@@ -265,7 +267,14 @@ def search(
         if failing_one.get(name):
             counts.update(_count(name, failing_one[name]))
         facets[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
-    found.sort(key=_sort_key(filters.effective_sort(), ranks or {}))
+    sort = filters.effective_sort()
+    if sort == "populaire":
+        visits = _visits(session)
+        found.sort(
+            key=lambda i: (-visits.get(i.id, 0) if i.kind == "dataset" else 0, *i.popular_key)
+        )
+    else:
+        found.sort(key=_sort_key(sort, ranks or {}))
     start = (filters.page - 1) * page_size
     page = found[start : start + page_size]
     orgs = {slug: name for _id, slug, name in organisations}
@@ -275,9 +284,32 @@ def search(
 def _sort_key(sort: str, ranks: dict[tuple[str, int], float]) -> Callable[[Item], tuple]:
     if sort == "pertinence":
         return lambda i: (-ranks.get((i.kind, i.id), 0.0), *i.recent_key)
-    if sort == "populaire":
-        return attrgetter("popular_key")
     return attrgetter("recent_key")
+
+
+# "Most used" first counts visits (niaouli.stats: unique visits per dataset and day, on
+# every interface), over the last 90 days, read at most once a minute per worker.
+VISIT_DAYS = 90
+VISIT_SECONDS = 60.0
+_VISITS: dict[str, tuple[float, dict[int, int]]] = {}
+
+
+def _visits(session: Session) -> dict[int, int]:
+    key = session.get_bind().url.render_as_string()
+    with _CACHE_LOCK:
+        cached = _VISITS.get(key)
+    if cached is not None and time.monotonic() - cached[0] < VISIT_SECONDS:
+        return cached[1]
+    since = date.today() - timedelta(days=VISIT_DAYS)
+    rows = session.execute(
+        select(usage_daily.c.dataset_id, func.sum(usage_daily.c.unique_visits))
+        .where(usage_daily.c.dataset_id.is_not(None), usage_daily.c.day >= since)
+        .group_by(usage_daily.c.dataset_id)
+    )
+    visits = {int(oid): int(n) for oid, n in rows}
+    with _CACHE_LOCK:
+        _VISITS[key] = (time.monotonic(), visits)
+    return visits
 
 
 def _timestamp(value: datetime | str | None) -> float:
@@ -339,9 +371,8 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
     where = visible_datasets(viewer)
     ids = select(Dataset.id).where(where)
     conn = session.connection()
-    # "Most used": there is no download or view counter yet, so popularity is how many
-    # reuses and code projects use a dataset, then its layers and resources (a later
-    # statistics module can replace this number without touching the rest).
+    # "Most used" sorts by visits (`_visits`), then by this: how many reuses and code
+    # projects use a dataset, then its layers and resources.
     popularity: Counter[int] = Counter()
     formats: dict[int, set[str]] = {}
     for dataset_id, fmt in conn.execute(
