@@ -67,7 +67,15 @@ class Backend:
 
 
 def _pg_url() -> str:
-    return normalise_database_url(os.environ.get("NIAOULI_TEST_DATABASE_URL") or DEFAULT_PG)
+    """The PostGIS test database; one per pytest-xdist worker (`<name>_gw0`, ...)."""
+    url = normalise_database_url(os.environ.get("NIAOULI_TEST_DATABASE_URL") or DEFAULT_PG)
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if worker:
+        parsed = make_url(url)
+        url = parsed.set(database=f"{parsed.database}_{worker}").render_as_string(
+            hide_password=False
+        )
+    return url
 
 
 @pytest.fixture(scope="session")
