@@ -149,9 +149,21 @@ def _csw_view(base: str, headers: dict[str, str]) -> dict[str, object]:
     return view
 
 
-def _ogrinfo(url: str, *options: str) -> str:
+def _ogrinfo(url: str, token: str) -> str:
+    """GDAL's CSW driver, full text on the matrix word, Basic with the token as password."""
+    options = ["--config", "GDAL_HTTP_AUTH", "BASIC", "--config", "GDAL_HTTP_USERPWD"]
     result = subprocess.run(
-        ["ogrinfo", "-ro", "-al", "-geom=NO", *options, f"CSW:{url}"],
+        [
+            "ogrinfo",
+            "-ro",
+            "-al",
+            "-geom=NO",
+            "-where",
+            "anytext LIKE '%zorglub%'",
+            *options,
+            f"qgis:{token}",
+            f"CSW:{url}",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
@@ -204,29 +216,10 @@ def test_csw_access_matrix(backend, tmp_path):
         csw.getrecordbyid(id=[restricted], outputschema=GMD)
         assert restricted not in csw.records
 
-        where = ("-where", "anytext LIKE '%zorglub%'")
-        as_member = _ogrinfo(
-            server.url + "/csw",
-            *where,
-            "--config",
-            "GDAL_HTTP_AUTH",
-            "BASIC",
-            "--config",
-            "GDAL_HTTP_USERPWD",
-            f"qgis:{member}",
-        )
+        as_member = _ogrinfo(server.url + "/csw", member)
         assert f"identifier (String) = {restricted}" in as_member, as_member[-2000:]
         assert f"identifier (String) = {slug_of('draft')}" not in as_member
-        as_other = _ogrinfo(
-            server.url + "/csw",
-            *where,
-            "--config",
-            "GDAL_HTTP_AUTH",
-            "BASIC",
-            "--config",
-            "GDAL_HTTP_USERPWD",
-            f"qgis:{other}",
-        )
+        as_other = _ogrinfo(server.url + "/csw", other)
         assert f"identifier (String) = {slug_of('public')}" in as_other, as_other[-2000:]
         assert f"identifier (String) = {restricted}" not in as_other
         bad = httpx.get(
