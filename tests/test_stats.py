@@ -82,6 +82,9 @@ def test_every_interface_is_counted_under_its_dataset(site, backend):
             h for h in page.text.split('"') if "/ressources/" in h and h.endswith(".geojson")
         )
         assert http.get(download).status_code == 200
+        export = next(h for h in page.text.split('"') if h.endswith(".gpkg"))
+        assert http.get(export).status_code == 200
+        assert http.get("/ogc/collections/catalogue/items/communes-nc").status_code == 200
         assert http.get(f"/ogc/collections/{collection}/items", params={"limit": 2}).is_success
         # the tile over Nouméa
         tile = http.get(f"/ogc/collections/{collection}/tiles/WebMercatorQuad/7/72/123")
@@ -118,6 +121,8 @@ def test_every_interface_is_counted_under_its_dataset(site, backend):
             ("page", "communes-nc"): (1, 1),
             ("download", "communes-nc"): (1, 1),
             ("ogc_features", "communes-nc"): (1, 1),
+            ("export", "communes-nc"): (1, 1),
+            ("ogc_records", "communes-nc"): (1, 1),
             ("csw", None): (1, 1),
             ("csw", "communes-nc"): (1, 1),
             ("api", "communes-nc"): (1, 1),

@@ -97,15 +97,19 @@ class Counters:
             self._hits, self._visits = Counter(), Counter()
         if not hits:
             return 0
+        committed = False
         try:
             rows = self._rows(hits, visits)
-            if rows:
-                with self.engine.begin() as conn:
+            with self.engine.connect() as conn:
+                if rows:
                     conn.execute(UPSERT, rows)
+                    conn.commit()
+                committed = True
         except Exception:
-            with self._lock:
-                self._hits.update(hits)
-                self._visits.update(visits)
+            if not committed:  # counts already committed must never be added twice
+                with self._lock:
+                    self._hits.update(hits)
+                    self._visits.update(visits)
             raise
         return len(rows)
 
