@@ -15,6 +15,7 @@ from niaouli.portal.common import Portal
 from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
+from niaouli.portal.harvest_pages import HarvestPages
 from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
@@ -66,6 +67,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     accounts = AccountPages(portal)
     members = MemberPages(accounts)
     journal = JournalPages(portal)
+    harvests = HarvestPages(accounts)
+    harvest_source = "/organisations/{slug}/moissonnage/{source_id}"
     team = "/organisations/{slug}/membres"
     sso = oidc_app(accounts)  # OpenID Connect, when NIAOULI_OIDC_* is set
     public_map = PublicMap(portal)
@@ -151,6 +154,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(team, members.add, methods=["POST"]),
             Route(team + "/{user_id}/retirer", members.remove, methods=["POST"]),
             Route("/organisations/{slug}/journal", journal.page),
+            # Harvest sources and their jobs, for the organisation's members (harvest_pages.py)
+            Route("/organisations/{slug}/moissonnage", harvests.sources),
+            Route(harvest_source, harvests.source),
+            Route(harvest_source + "/{action}", harvests.run, methods=["POST"]),
+            Route(harvest_source + "/taches/{job_id}", harvests.job),
             *([Mount("/connexion/oidc", app=sso)] if sso is not None else []),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],

@@ -19,6 +19,7 @@ from niaouli.portal.common import (
     viewer_for,
 )
 from niaouli.portal.feeds import public_urls
+from niaouli.portal.harvest_pages import may_see_harvests
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -73,6 +74,7 @@ class Pages:
                 organisation=org,
                 datasets=items,
                 paging=Paging(page, total),
+                show_harvests=may_see_harvests(viewer, org.id),
             )
 
     def dataset(self, request: Request) -> HTMLResponse:

@@ -1,4 +1,4 @@
-"""`niaouli harvest add|list|run|show` (registered by `niaouli.cli`)."""
+"""`niaouli harvest add|edit|list|remove|run|show|types|worker` (registered by `niaouli.cli`)."""
 
 from __future__ import annotations
 
@@ -209,6 +209,53 @@ def harvest_show(slug: str, limit: int) -> None:
             for item in job.items:
                 if item.action == ItemAction.FAILED:
                     click.echo(f"      échec {item.remote_id} : {item.reason}")
+
+
+@harvest.command("edit", help="Modifie le nom, le calendrier ou les options d'une source.")
+@click.argument("slug")
+@click.option("--name", help="Nouveau nom affiché.")
+@click.option(
+    "--schedule",
+    type=click.Choice(["hourly", "daily", "weekly", "manual"]),
+    help="Calendrier (manual : à la main seulement).",
+)
+@click.option("--option", "pairs", multiple=True, help="Option du type, clé=valeur (clé= l'ôte).")
+def harvest_edit(slug: str, name: str | None, schedule: str | None, pairs: tuple[str, ...]) -> None:
+    from niaouli.harvest.base import HarvestError
+    from niaouli.harvest.service import edit_source
+
+    if name is None and schedule is None and not pairs:
+        _fail("rien à modifier (--name, --schedule ou --option)")
+    try:
+        with Session(get_engine()) as session, session.begin():
+            edit_source(session, slug, name=name, schedule=schedule, options=_options(pairs))
+    except (catalogue.CatalogueError, HarvestError) as exc:
+        _fail(str(exc))
+    click.echo(f"source modifiée : {slug}")
+
+
+@harvest.command(
+    "remove", help="Supprime une source, son historique et les jeux de données moissonnés."
+)
+@click.argument("slug")
+@click.option(
+    "--keep-datasets", is_flag=True, help="Garde les jeux de données et projets moissonnés."
+)
+def harvest_remove(slug: str, keep_datasets: bool) -> None:
+    from niaouli.harvest.service import remove_source
+    from niaouli.settings import load_settings
+
+    settings = load_settings()
+    try:
+        deleted = remove_source(get_engine(settings), settings, slug, keep_datasets)
+    except catalogue.CatalogueError as exc:
+        _fail(str(exc))
+    for target in deleted:
+        click.echo(f"  supprimé : {target}")
+    kept = (
+        " (jeux de données gardés)" if keep_datasets else f" ({len(deleted)} fiche(s) supprimée(s))"
+    )
+    click.echo(f"source supprimée : {slug}{kept}")
 
 
 @harvest.command("worker", help="Moissonne les sources dont le calendrier est échu, en boucle.")

@@ -406,7 +406,11 @@ def run_source(
         cls = registry.harvester_class(source.type)
         last_success = session.scalar(
             select(HarvestJob.started_at)
-            .where(HarvestJob.source_id == source.id, HarvestJob.status == JobStatus.SUCCESS)
+            .where(
+                HarvestJob.source_id == source.id,
+                HarvestJob.status == JobStatus.SUCCESS,
+                HarvestJob.dry_run.is_(False),
+            )
             .order_by(HarvestJob.id.desc())
             .limit(1)
         )

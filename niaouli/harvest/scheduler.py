@@ -38,6 +38,7 @@ def due_sources(session: Session, now: datetime | None = None) -> list[str]:
     now = now or utcnow()
     last = (
         select(HarvestJob.source_id, func.max(HarvestJob.started_at).label("started"))
+        .where(HarvestJob.dry_run.is_(False))  # a dry run from the portal is not a run
         .group_by(HarvestJob.source_id)
         .subquery()
     )

@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service as catalogue
 from niaouli.harvest import registry
 from niaouli.harvest.base import HarvestError
-from niaouli.harvest.models import HarvestJob, HarvestSource
+from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestSource
+from niaouli.settings import Settings
 
 SCHEDULES = ("hourly", "daily", "weekly")
 
@@ -71,3 +72,80 @@ def jobs(session: Session, source: HarvestSource, limit: int = 20) -> Sequence[H
         .order_by(HarvestJob.id.desc())
         .limit(limit)
     ).all()
+
+
+def edit_source(
+    session: Session,
+    slug: str,
+    *,
+    name: str | None = None,
+    schedule: str | None = None,
+    options: dict[str, Any] | None = None,
+) -> HarvestSource:
+    """Change a source's name, schedule ("manual" = run by hand only) or options.
+
+    Options are merged: `key=` (empty value) removes the key.
+    """
+    source = get_source(session, slug)
+    if name is not None:
+        if not name.strip():
+            raise HarvestError("le nom de la source ne peut pas être vide")
+        source.name = name.strip()[:300]
+    if schedule is not None:
+        if schedule not in (*SCHEDULES, "manual"):
+            raise HarvestError(
+                f"calendrier inconnu « {schedule} » (attendu : {', '.join(SCHEDULES)}, manual)"
+            )
+        source.schedule = None if schedule == "manual" else schedule
+    if options:
+        merged = dict(source.options or {})
+        for key, value in options.items():
+            if value == "":
+                merged.pop(key, None)
+            else:
+                merged[key] = value
+        source.options = merged
+    session.flush()
+    return source
+
+
+def remove_source(engine: Engine, settings: Settings, slug: str, keep_datasets: bool) -> list[str]:
+    """Delete a source, its jobs and (unless `keep_datasets`) what it harvested.
+
+    One transaction: the datasets, their layer tables, the code projects and the source
+    go together or not at all; the catalogue change hooks see the deletions (OGC, CSW
+    and portal follow). Stored files are removed after the commit. Returns the slugs of
+    the deleted datasets and code projects.
+    """
+    from niaouli.db.layers import layer_store
+    from niaouli.ingest import storage
+
+    deleted: list[str] = []
+    keys: list[str] = []
+    with Session(engine) as session, session.begin():
+        source = get_source(session, slug)
+        links = session.scalars(
+            select(HarvestedRecord).where(HarvestedRecord.source_id == source.id)
+        ).all()
+        for link in links:
+            dataset, project = link.dataset, link.code_project
+            session.delete(link)
+            if keep_datasets:
+                continue
+            if dataset is not None:
+                store = layer_store(session.connection())
+                for layer in dataset.layers:
+                    store.drop(
+                        session.connection(), layer.table_name, layer.geometry_type is not None
+                    )
+                keys += [r.storage_key for r in dataset.resources if r.storage_key]
+                deleted.append(dataset.slug)
+                session.delete(dataset)
+            if project is not None:
+                deleted.append(project.slug)
+                session.delete(project)
+        session.flush()
+        session.delete(source)
+    for key in keys:
+        storage.remove_key(settings.files_dir, key)
+    return deleted

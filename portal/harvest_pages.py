@@ -1,0 +1,245 @@
+"""An organisation's harvest sources and their job history, for its members.
+
+`/organisations/{slug}/moissonnage` lists the sources, `.../{source_id}` shows one with
+its jobs, `.../{source_id}/taches/{job_id}` one job's per-record report (paged). Source
+addresses can be internal, so the pages exist only for the organisation's members (any
+role) and platform admins: everyone else gets a 404. Editors and admins may start a run
+or a dry run (POST with a CSRF token); the run happens in a background thread through
+`niaouli.harvest.launch`, which claims the source like the scheduler does.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from niaouli.portal.accounts import AccountPages
+from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
+from niaouli.portal.journal import local_time
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+
+from niaouli.catalogue import service
+from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.models import Organisation
+from niaouli.harvest import launch
+from niaouli.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, ItemAction, JobStatus
+
+STATUS_LABELS = {
+    JobStatus.RUNNING: "en cours",
+    JobStatus.SUCCESS: "réussie",
+    JobStatus.PARTIAL: "partielle",
+    JobStatus.FAILED: "en échec",
+}
+ACTION_LABELS = {
+    ItemAction.CREATED: "créée",
+    ItemAction.UPDATED: "mise à jour",
+    ItemAction.UNCHANGED: "inchangée",
+    ItemAction.DELETED: "supprimée",
+    ItemAction.FAILED: "en échec",
+}
+SCHEDULE_LABELS = {
+    "hourly": "toutes les heures",
+    "daily": "chaque jour",
+    "weekly": "chaque semaine",
+}
+HISTORY_LIMIT = 50
+
+
+def may_see_harvests(viewer: Viewer, organisation_id: int) -> bool:
+    """The organisation's members (any role) and platform admins."""
+    return viewer.is_platform_admin or organisation_id in viewer.member_of
+
+
+def _number(raw: str) -> int:
+    if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
+        raise not_found()
+    return int(raw)
+
+
+def _job_view(job: HarvestJob) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "started": local_time(job.started_at),
+        "started_iso": _iso(job.started_at),
+        "finished": local_time(job.finished_at) if job.finished_at else None,
+        "finished_iso": _iso(job.finished_at) if job.finished_at else None,
+        "status": STATUS_LABELS[JobStatus(job.status)],
+        "status_value": JobStatus(job.status).value,
+        "dry_run": job.dry_run,
+        "created": job.created,
+        "updated": job.updated,
+        "unchanged": job.unchanged,
+        "deleted": job.deleted,
+        "failed": job.failed,
+        "message": job.message,
+    }
+
+
+def _iso(value: datetime) -> str:
+    """A valid HTML `datetime`: UTC, whole seconds (SQLite returns naive UTC times)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return value.astimezone(UTC).replace(microsecond=0).isoformat()
+
+
+class HarvestPages:
+    def __init__(self, accounts: AccountPages) -> None:
+        self.accounts = accounts
+        self.portal = accounts.portal
+        self.engine = accounts.portal.engine
+
+    # --- lookups (404 for whoever may not see) ------------------------------------------
+
+    def _organisation(self, session: Session, request: Request) -> Organisation:
+        try:
+            org = service.get_organisation(session, request.path_params["slug"])
+        except service.NotFoundError:
+            raise not_found() from None
+        if not may_see_harvests(viewer_for(request), org.id):
+            raise not_found()
+        return org
+
+    def _source(self, session: Session, request: Request) -> tuple[Organisation, HarvestSource]:
+        org = self._organisation(session, request)
+        source = session.get(HarvestSource, _number(request.path_params["source_id"]))
+        if source is None or source.organisation_id != org.id:
+            raise not_found()
+        return org, source
+
+    def _last_jobs(self, session: Session, source_ids: list[int]) -> dict[int, HarvestJob]:
+        if not source_ids:
+            return {}
+        latest = (
+            select(func.max(HarvestJob.id))
+            .where(HarvestJob.source_id.in_(source_ids))
+            .group_by(HarvestJob.source_id)
+        )
+        jobs = session.scalars(select(HarvestJob).where(HarvestJob.id.in_(latest))).all()
+        return {job.source_id: job for job in jobs}
+
+    def _source_view(self, source: HarvestSource, last: HarvestJob | None) -> dict[str, Any]:
+        return {
+            "id": source.id,
+            "slug": source.slug,
+            "name": source.name,
+            "type": source.type,
+            "url": source.url,
+            "schedule": SCHEDULE_LABELS.get(source.schedule or "", "à la main seulement"),
+            "last": _job_view(last) if last is not None else None,
+        }
+
+    # --- pages --------------------------------------------------------------------------
+
+    def _list_context(self, request: Request) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            org = self._organisation(session, request)
+            sources = session.scalars(
+                select(HarvestSource)
+                .where(HarvestSource.organisation_id == org.id)
+                .order_by(HarvestSource.name, HarvestSource.id)
+            ).all()
+            last = self._last_jobs(session, [s.id for s in sources])
+            return {
+                "organisation": org,
+                "sources": [self._source_view(s, last.get(s.id)) for s in sources],
+                "may_run": can_edit(viewer_for(request), org.id),
+            }
+
+    def _source_context(self, request: Request) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            org, source = self._source(session, request)
+            jobs = session.scalars(
+                select(HarvestJob)
+                .where(HarvestJob.source_id == source.id)
+                .order_by(HarvestJob.id.desc())
+                .limit(HISTORY_LIMIT)
+            ).all()
+            return {
+                "organisation": org,
+                "source": self._source_view(source, jobs[0] if jobs else None),
+                "options": sorted((str(k), str(v)) for k, v in (source.options or {}).items()),
+                "jobs": [_job_view(job) for job in jobs],
+                "running": launch.is_running(session, source.id),
+                "may_run": can_edit(viewer_for(request), org.id),
+                "notice": {
+                    "lancee": "Moisson lancée : rechargez la page pour suivre son avancement.",
+                    "essai": "Essai à blanc lancé : son rapport apparaîtra dans l'historique.",
+                    "occupee": "Une moisson de cette source est déjà en cours.",
+                }.get(request.query_params.get("etat", "")),
+            }
+
+    def _job_context(self, request: Request) -> dict[str, Any]:
+        with Session(self.engine) as session:
+            org, source = self._source(session, request)
+            job = session.get(HarvestJob, _number(request.path_params["job_id"]))
+            if job is None or job.source_id != source.id:
+                raise not_found()
+            mine = HarvestJobItem.job_id == job.id
+            total = session.scalar(select(func.count()).select_from(HarvestJobItem).where(mine))
+            paging = Paging(page_number(request), total or 0, PAGE_SIZE)
+            items = session.scalars(
+                select(HarvestJobItem)
+                .where(mine)
+                .order_by(HarvestJobItem.id)
+                .offset(paging.offset)
+                .limit(PAGE_SIZE)
+            ).all()
+            return {
+                "organisation": org,
+                "source": self._source_view(source, None),
+                "job": _job_view(job),
+                "items": [
+                    {
+                        "remote_id": item.remote_id,
+                        "action": ACTION_LABELS[ItemAction(item.action)],
+                        "action_value": ItemAction(item.action).value,
+                        "reason": item.reason,
+                        "target": item.target,
+                    }
+                    for item in items
+                ],
+                "paging": paging,
+            }
+
+    async def sources(self, request: Request) -> Response:
+        context = await run_in_threadpool(self._list_context, request)
+        return self.accounts.page(request, "moissonnage.html", **context)
+
+    async def source(self, request: Request) -> Response:
+        context = await run_in_threadpool(self._source_context, request)
+        return self.accounts.page(request, "moissonnage_source.html", **context)
+
+    async def job(self, request: Request) -> Response:
+        context = await run_in_threadpool(self._job_context, request)
+        return self.accounts.page(
+            request, "moissonnage_tache.html", base=request.url.path, query="", **context
+        )
+
+    # --- actions ------------------------------------------------------------------------
+
+    async def run(self, request: Request) -> Response:
+        """POST …/lancer or …/essai: 404 for who may not see, 403 for who may not run."""
+        dry_run = request.path_params["action"] == "essai"
+        if request.path_params["action"] not in ("lancer", "essai"):
+            raise not_found()
+
+        def check() -> tuple[str, bool]:
+            with Session(self.engine) as session:
+                org, source = self._source(session, request)
+                if not can_edit(viewer_for(request), org.id):
+                    raise HTTPException(status_code=403)
+                return source.slug, launch.is_running(session, source.id)
+
+        slug, busy = await run_in_threadpool(check)
+        await self.accounts.form(request)  # CSRF (403 without a valid token)
+        state = "occupee"
+        if not busy:
+            launch.start(self.engine, self.portal.settings, slug, dry_run=dry_run)
+            state = "essai" if dry_run else "lancee"
+        path = request.url.path.rsplit("/", 1)[0]
+        return RedirectResponse(f"{path}?etat={state}", status_code=303)
