@@ -111,6 +111,10 @@ def test_pages_history_matrix_and_runs(backend: Backend, tmp_path: Path) -> None
                     reason=f"titre illisible {HOSTILE}",
                 )
             )
+            session.add_all(
+                HarvestJobItem(job_id=first.job_id, remote_id=f"fiche-{n:02d}", action="unchanged")
+                for n in range(22)
+            )
         base = f"/organisations/{ORG_A}/moissonnage"
         source_page = f"{base}/{source_id}"
         job_page = f"{source_page}/taches/{first.job_id}"
@@ -150,6 +154,14 @@ def test_pages_history_matrix_and_runs(backend: Backend, tmp_path: Path) -> None
             assert "titre illisible &lt;script&gt;" in seen[job_page]
             assert "id-&lt;script&gt;" in seen[job_page]
             assert "955c3e47-411e-4969-b61b-3556d1b9f879" in seen[job_page]
+
+            # 26 records: 20 on the first page, 6 on the second.
+            assert "Page 1 sur 2" in seen[job_page] and "fiche-15" in seen[job_page]
+            assert "fiche-16" not in seen[job_page]
+            with _client(server.url, "member_a") as http:
+                second_page = http.get(job_page, params={"page": 2}).text
+            assert "Page 2 sur 2" in second_page and "fiche-21" in second_page
+            assert "fiche-15" not in second_page
 
             with _client(server.url, "editor_a") as http:
                 # No CSRF token: 403, nothing run.
