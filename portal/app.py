@@ -148,6 +148,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/mot-de-passe-oublie", accounts.forgotten, methods=["GET", "POST"]),
             Route("/reinitialiser/{token}", accounts.reset, methods=["GET", "POST"]),
             Route("/compte", accounts.account, name="account"),
+            Route("/compte/mot-de-passe", accounts.change_password, methods=["POST"]),
             Route("/compte/jetons", accounts.create_token, methods=["POST"]),
             Route("/compte/jetons/{token_id}/revoquer", accounts.revoke_token, methods=["POST"]),
             Route(team, members.page),
