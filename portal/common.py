@@ -19,6 +19,7 @@ PAGE_SIZE = 20
 MAX_PAGE = 10_000
 NAV = (
     ("/", "Accueil"),
+    ("/recherche", "Recherche"),
     ("/jeux-de-donnees", "Jeux de données"),
     ("/organisations", "Organisations"),
     ("/carte", "Carte"),
