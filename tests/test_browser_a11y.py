@@ -1,8 +1,9 @@
 """Accessibility of the main portal pages: axe-core in headless Chromium, phone and desktop.
 
 axe-core (vendored from npm in tests/vendor/axe-core) runs on the home page, the dataset
-list, a dataset page with its map preview and the public map; no `serious` or `critical`
-violation is allowed. A screenshot of each page is kept as a test artefact.
+list, a dataset page with its map preview, the public map, and the code, reuse and event
+lists and pages (demo entries); no `serious` or `critical` violation is allowed. A
+screenshot of each page is kept as a test artefact.
 
 The pages are the same HTML on both database backends (the map and portal tests already
 run on both), so this runs on SQLite/SpatiaLite only, to save CI time.
@@ -19,6 +20,12 @@ PAGES = {
     "jeux-de-donnees": "/jeux-de-donnees",
     "jeu-communes": "/jeux-de-donnees/communes-nc",
     "carte": "/carte",
+    "code": "/code",
+    "code-niaouli": "/code/niaouli",
+    "reutilisations": "/reutilisations",
+    "reutilisation": "/reutilisations/carte-des-communes-exemple",
+    "evenements": "/evenements",
+    "evenement": "/evenements/cartopartie-communes-exemple",
 }
 BLOCKING = {"serious", "critical"}
 
