@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
-import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,8 +18,8 @@ from niaouli.ingest import ingest_file
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue import service
-from tests.conftest import NIAOULI, Backend
-from tests.portal_support import free_port
+from tests.conftest import Backend
+from tests.portal_support import LiveServer
 
 PASSWORD = "mot-de-passe-de-test"
 ORG_A, ORG_B = "province-sud", "province-iles"
@@ -113,55 +110,21 @@ def build_matrix(backend: Backend, tmp: Path) -> Matrix:
     return Matrix(collections=collections, layers=layers, tokens=secrets)
 
 
-class LoggedServer:
-    """`niaouli serve` on a free port whose stderr (the server log) goes to a file."""
+class LoggedServer(LiveServer):
+    """A live server whose log the test reads, without the environment's public URL and
+    secret key (the tests choose their own through `extra_env`)."""
 
     def __init__(
         self, backend: Backend, log_path: Path, extra_env: dict[str, str] | None = None
     ) -> None:
-        self.backend = backend
-        self.extra_env = extra_env or {}
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.process: subprocess.Popen[bytes] | None = None
+        super().__init__(backend, log_path, extra_env)
 
-    def log(self) -> str:
-        return self.log_path.read_text(encoding="utf-8", errors="replace")
-
-    def __enter__(self) -> LoggedServer:
-        command = [str(NIAOULI) if NIAOULI.exists() else shutil.which("niaouli") or "niaouli"]
+    def env(self) -> dict[str, str]:
         env = self.backend.env()
         env.pop("NIAOULI_PUBLIC_URL", None)
         env.pop("NIAOULI_SECRET_KEY", None)
         env.update(self.extra_env)
-        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
-        self.process = subprocess.Popen(
-            [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=self._log_file,
-        )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise AssertionError(f"niaouli serve exited: {self.log()[-3000:]}")
-            try:
-                if httpx.get(self.url + "/", timeout=2).status_code == 200:
-                    return self
-            except httpx.HTTPError:
-                time.sleep(0.3)
-        raise AssertionError("niaouli serve did not answer within 60 s")
-
-    def __exit__(self, *_exc: object) -> None:
-        assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
+        return env
 
 
 def csrf_of(html: str) -> str:

@@ -8,10 +8,12 @@ organisation-only dataset, each with a layer and a file) and what it must show s
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -106,28 +108,50 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """`niaouli serve` as a subprocess on 127.0.0.1 (a free port), for real-client tests."""
+    """`niaouli serve` as a subprocess on 127.0.0.1 (a free port), for real-client tests.
 
-    def __init__(self, backend: Backend) -> None:
+    Its stderr (the server log) goes to a file, `log_path` or a temporary one: a pipe
+    nobody reads would block a chatty server once the pipe buffer is full.
+    """
+
+    def __init__(
+        self,
+        backend: Backend,
+        log_path: Path | None = None,
+        extra_env: dict[str, str] | None = None,
+    ) -> None:
         self.backend = backend
+        self.extra_env = extra_env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        if log_path is None:
+            descriptor, name = tempfile.mkstemp(prefix="niaouli-serve-", suffix=".log")
+            os.close(descriptor)
+            log_path = Path(name)
+        self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        env = self.backend.env()
+        env.update(self.extra_env)
+        return env
+
+    def log(self) -> str:
+        return self.log_path.read_text(encoding="utf-8", errors="replace")
 
     def __enter__(self) -> LiveServer:
         command = [str(NIAOULI) if NIAOULI.exists() else shutil.which("niaouli") or "niaouli"]
+        self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
         self.process = subprocess.Popen(
             [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
-            env=self.backend.env(),
+            env=self.env(),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
+            stderr=self._log_file,
         )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(
-                    f"niaouli serve exited: {self.process.stderr.read().decode()[-3000:]}"
-                )
+                raise AssertionError(f"niaouli serve exited: {self.log()[-3000:]}")
             try:
                 if httpx.get(self.url + "/", timeout=2).status_code == 200:
                     return self
@@ -143,6 +167,7 @@ class LiveServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
+        self._log_file.close()
 
 
 def validate_html5(pages: dict[str, str], folder: Path) -> list[str]:
