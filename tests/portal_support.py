@@ -124,6 +124,7 @@ class LiveServer:
         self.extra_env = extra_env or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self._temporary_log = log_path is None
         if log_path is None:
             descriptor, name = tempfile.mkstemp(prefix="niaouli-serve-", suffix=".log")
             os.close(descriptor)
@@ -168,6 +169,8 @@ class LiveServer:
             self.process.kill()
             self.process.wait()
         self._log_file.close()
+        if self._temporary_log:
+            self.log_path.unlink(missing_ok=True)
 
 
 def validate_html5(pages: dict[str, str], folder: Path) -> list[str]:
