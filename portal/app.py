@@ -1,4 +1,4 @@
-"""The portal's ASGI application: French pages over the catalogue, mounted at `/`.
+"""The portal's ASGI application: French (and English) pages over the catalogue, at `/`.
 
 Routing and error pages only; the pages live in `pages.py`, the files in `files.py`.
 Handlers are plain functions, which Starlette runs in its thread pool: they do blocking
@@ -16,6 +16,7 @@ from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.harvest_pages import HarvestPages
+from niaouli.portal.i18n import N_, LanguageMiddleware
 from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
@@ -42,18 +43,20 @@ log = logging.getLogger(__name__)
 
 ERRORS = {
     404: (
-        "Page introuvable",
-        "Cette page n'existe pas, n'existe plus, ou n'est pas publique.",
+        N_("Page introuvable"),
+        N_("Cette page n'existe pas, n'existe plus, ou n'est pas publique."),
     ),
     403: (
-        "Accès refusé",
-        "Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez.",
+        N_("Accès refusé"),
+        N_("Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez."),
     ),
-    405: ("Méthode non autorisée", "Cette adresse ne s'utilise pas de cette façon."),
+    405: (N_("Méthode non autorisée"), N_("Cette adresse ne s'utilise pas de cette façon.")),
     500: (
-        "Erreur du serveur",
-        "Une erreur inattendue s'est produite de notre côté. Elle a été enregistrée ; "
-        "réessayez dans quelques instants.",
+        N_("Erreur du serveur"),
+        N_(
+            "Une erreur inattendue s'est produite de notre côté. Elle a été enregistrée ; "
+            "réessayez dans quelques instants."
+        ),
     ),
 }
 
@@ -163,6 +166,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *([Mount("/connexion/oidc", app=sso)] if sso is not None else []),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[Middleware(LanguageMiddleware), Middleware(SecurityHeaders)],
         exception_handlers={HTTPException: http_error, Exception: server_error},
     )

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from math import ceil
 
 from jinja2 import Environment
+from niaouli.portal.i18n import N_, current_language
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -18,14 +19,14 @@ from niaouli.settings import Settings
 PAGE_SIZE = 20
 MAX_PAGE = 10_000
 NAV = (
-    ("/", "Accueil"),
-    ("/recherche", "Recherche"),
-    ("/jeux-de-donnees", "Jeux de données"),
-    ("/organisations", "Organisations"),
-    ("/carte", "Carte"),
-    ("/reutilisations", "Réutilisations"),
-    ("/code", "Code"),
-    ("/evenements", "Événements"),
+    ("/", N_("Accueil")),
+    ("/recherche", N_("Recherche")),
+    ("/jeux-de-donnees", N_("Jeux de données")),
+    ("/organisations", N_("Organisations")),
+    ("/carte", N_("Carte")),
+    ("/reutilisations", N_("Réutilisations")),
+    ("/code", N_("Code")),
+    ("/evenements", N_("Événements")),
 )
 
 
@@ -40,7 +41,12 @@ class Portal:
     ) -> HTMLResponse:
         identity = identity_for(request)
         body = self.templates.get_template(name).render(
-            request_path=request.url.path, nav=NAV, account=identity, **context
+            request_path=request.url.path,
+            request_query=dict(request.query_params),
+            language=current_language(),
+            nav=NAV,
+            account=identity,
+            **context,
         )
         response = HTMLResponse(body, status_code=status)
         if identity.is_signed_in:

@@ -1,6 +1,7 @@
-"""Templates and the filters that turn catalogue values into French text.
+"""Templates and the filters that turn catalogue values into the reader's language.
 
-Autoescaping is on for every template, and nothing is ever marked `|safe`: a title such
+Autoescaping is on for every template, and nothing from data is ever marked `|safe`
+(`strong()` escapes what it wraps; translated sentences are escaped by Jinja's i18n): a title such
 as `<img src=x onerror=...>` is shown as text (SECURITY-CASES S20, S21). URLs coming
 from data are only rendered as links when their scheme is http, https or ftp (S22).
 """
@@ -12,58 +13,57 @@ from datetime import date, datetime
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from babel.dates import format_date
+from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
+from niaouli.portal.i18n import (
+    LANGUAGES,
+    N_,
+    _,
+    babel_locale,
+    current_language,
+    gettext,
+    ngettext,
+    pgettext,
+)
 
 TEMPLATES = Path(__file__).parent / "templates"
 LINK_SCHEMES = {"http", "https", "ftp"}
-MONTHS = [
-    "janvier",
-    "février",
-    "mars",
-    "avril",
-    "mai",
-    "juin",
-    "juillet",
-    "août",
-    "septembre",
-    "octobre",
-    "novembre",
-    "décembre",
-]
 # ISO 19115 maintenance frequencies (and the short forms found in harvested records).
 FREQUENCIES = {
-    "continual": "en continu",
-    "daily": "quotidienne",
-    "weekly": "hebdomadaire",
-    "fortnightly": "tous les quinze jours",
-    "monthly": "mensuelle",
-    "quarterly": "trimestrielle",
-    "biannually": "semestrielle",
-    "annually": "annuelle",
-    "annual": "annuelle",
-    "asneeded": "au besoin",
-    "irregular": "irrégulière",
-    "notplanned": "non prévue",
-    "unknown": "inconnue",
+    "continual": N_("en continu"),
+    "daily": N_("quotidienne"),
+    "weekly": N_("hebdomadaire"),
+    "fortnightly": N_("tous les quinze jours"),
+    "monthly": N_("mensuelle"),
+    "quarterly": N_("trimestrielle"),
+    "biannually": N_("semestrielle"),
+    "annually": N_("annuelle"),
+    "annual": N_("annuelle"),
+    "asneeded": N_("au besoin"),
+    "irregular": N_("irrégulière"),
+    "notplanned": N_("non prévue"),
+    "unknown": N_("inconnue"),
 }
 GEOMETRY_TYPES = {
-    "point": "points",
-    "multipoint": "points",
-    "linestring": "lignes",
-    "multilinestring": "lignes",
-    "polygon": "polygones",
-    "multipolygon": "polygones",
-    "geometry": "géométries mixtes",
+    "point": N_("points"),
+    "multipoint": N_("points"),
+    "linestring": N_("lignes"),
+    "multilinestring": N_("lignes"),
+    "polygon": N_("polygones"),
+    "multipolygon": N_("polygones"),
+    "geometry": N_("géométries mixtes"),
 }
 ATTRIBUTE_TYPES = {
-    "integer": "entier",
-    "number": "nombre",
-    "boolean": "booléen",
-    "string": "texte",
-    "date": "date",
-    "datetime": "date et heure",
-    "time": "heure",
-    "binary": "binaire",
+    "integer": N_("entier"),
+    "number": N_("nombre"),
+    "boolean": N_("booléen"),
+    "string": N_("texte"),
+    "date": N_("date"),
+    "datetime": N_("date et heure"),
+    "time": N_("heure"),
+    "binary": N_("binaire"),
     "json": "JSON",
 }
 NARROW_NBSP = "\u202f"
@@ -86,30 +86,31 @@ def safe_url(value: object) -> str | None:
 
 
 def number_fr(value: int | float | None) -> str:
-    """264596 -> "264 596" (French thousands separator)."""
+    """264596 -> "264 596" in French, "264,596" in English."""
     if value is None:
         return "—"
     if isinstance(value, float) and not value.is_integer():
-        return f"{value:,.2f}".replace(",", NARROW_NBSP).replace(".", ",")
-    return f"{int(value):,}".replace(",", NARROW_NBSP)
+        return format_decimal(value, format="#,##0.00", locale=babel_locale())
+    return format_decimal(int(value), locale=babel_locale())
 
 
 def size_fr(size: int | None) -> str:
-    """A file size in French units (octets, ko, Mo, Go)."""
+    """A file size in the reader's units (octets, ko, Mo... or bytes, kB, MB...)."""
     if size is None:
-        return "taille inconnue"
+        return _("taille inconnue")
     if size < 1000:
-        return f"{size} octets"
+        return ngettext("%(num)d octet", "%(num)d octets", size) % {"num": size}
     value = float(size)
-    for unit in ("ko", "Mo", "Go", "To"):
+    for unit in (N_("ko"), N_("Mo"), N_("Go"), N_("To")):
         value /= 1000
         if value < 1000 or unit == "To":
-            return f"{value:.1f}".replace(".", ",") + f"{NARROW_NBSP}{unit}"
+            shown = format_decimal(value, format="0.0", locale=babel_locale())
+            return f"{shown}{NARROW_NBSP}{_(unit)}"
     raise AssertionError("unreachable")
 
 
 def date_fr(value: date | datetime | str | None) -> str:
-    """25 novembre 2026."""
+    """25 novembre 2026 (or November 25, 2026 in English)."""
     if value is None or value == "":
         return "—"
     if isinstance(value, str):
@@ -117,24 +118,56 @@ def date_fr(value: date | datetime | str | None) -> str:
             value = datetime.fromisoformat(value)
         except ValueError:
             return value
-    return f"{value.day} {MONTHS[value.month - 1]} {value.year}"
+    return format_date(value, format="long", locale=babel_locale())
 
 
 def frequency_fr(code: str | None) -> str:
     if not code:
-        return "non renseignée"
-    return FREQUENCIES.get(re.sub(r"[^a-z]", "", code.lower()), code)
+        return _("non renseignée")
+    label = FREQUENCIES.get(re.sub(r"[^a-z]", "", code.lower()))
+    return _(label) if label else code
 
 
 def geometry_fr(kind: str | None) -> str:
     if not kind:
-        return "table sans géométrie"
-    return GEOMETRY_TYPES.get(kind.lower(), kind)
+        return _("table sans géométrie")
+    label = GEOMETRY_TYPES.get(kind.lower())
+    return _(label) if label else kind
+
+
+def attribute_type(kind: str) -> str:
+    label = ATTRIBUTE_TYPES.get(kind)
+    return _(label) if label else kind
 
 
 def paragraphs(text: str | None) -> list[str]:
     """Plain-text paragraphs (blank-line separated); descriptions are never HTML here."""
     return [p.strip() for p in re.split(r"\n\s*\n", text or "") if p.strip()]
+
+
+def strong(value: object) -> Markup:
+    """`<strong>value</strong>`, escaped: emphasis inside a translated sentence."""
+    return Markup("<strong>{}</strong>").format(value)
+
+
+def language_links(path: str, query: dict[str, str]) -> list[dict[str, str]]:
+    """The language switcher's links: this same page in each other language."""
+    here = current_language()
+    links = []
+    for code, name in LANGUAGES.items():
+        params = {k: v for k, v in query.items() if k not in ("lang", "page")}
+        params["lang"] = code
+        if query.get("page"):
+            params["page"] = query["page"]
+        links.append(
+            {
+                "code": code,
+                "name": name,
+                "href": path + "?" + urlencode(params),
+                "current": "true" if code == here else "",
+            }
+        )
+    return links
 
 
 def query_string(params: dict[str, object]) -> str:
@@ -160,7 +193,13 @@ def make_environment() -> Environment:
         frequence=frequency_fr,
         geometrie=geometry_fr,
         paragraphes=paragraphs,
-        type_attribut=lambda t: ATTRIBUTE_TYPES.get(t, t),
+        type_attribut=attribute_type,
     )
     env.globals["query_string"] = query_string
+    env.globals["language_links"] = language_links
+    env.globals["strong"] = strong
+    env.add_extension("jinja2.ext.i18n")
+    env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=gettext, ngettext=ngettext, pgettext=pgettext, newstyle=True
+    )
     return env
