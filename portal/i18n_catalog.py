@@ -24,9 +24,11 @@ from pathlib import Path
 from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.pofile import read_po, write_po
-from niaouli.portal.i18n import LOCALES_DIR
+
+from niaouli.i18n import LOCALES_DIR
 
 PORTAL = Path(__file__).parent
+PROJECT = PORTAL.parent
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "false"}
 # Attributes whose text a reader sees or hears (screen readers read aria-label, alt...).
@@ -42,10 +44,17 @@ class Message:
 
 
 def portal_sources() -> list[Path]:
-    """Every file whose text may reach a page: templates and the portal's modules."""
+    """Every file whose text may reach a page: templates, the portal's modules, and the
+    modules elsewhere whose messages are shown on pages (they import `niaouli.i18n`)."""
     templates = sorted((PORTAL / "templates").glob("*.html"))
     modules = sorted(p for p in PORTAL.glob("*.py") if p.name != "i18n_catalog.py")
-    return templates + modules
+    others = sorted(
+        path
+        for folder in ("niaouli", "services", "ingest")
+        for path in (PROJECT / folder).rglob("*.py")
+        if path.name != "i18n.py" and "niaouli.i18n import" in path.read_text("utf-8")
+    )
+    return templates + modules + others
 
 
 def extract(paths: Iterable[Path]) -> dict[str, Message]:
@@ -61,7 +70,7 @@ def extract(paths: Iterable[Path]) -> dict[str, Message]:
             if not key:
                 continue
             entry = found.setdefault(key, Message(message))
-            where = path.relative_to(PORTAL) if path.is_relative_to(PORTAL) else path
+            where = path.relative_to(PROJECT) if path.is_relative_to(PROJECT) else path
             entry.locations.append((str(where), lineno))
     return found
 
@@ -283,7 +292,7 @@ def main(argv: list[str]) -> int:
             if path.suffix != ".html":
                 continue
             for lineno, text in bare_text(path):
-                print(f"{path.relative_to(PORTAL)}:{lineno}: {text}")
+                print(f"{path.relative_to(PROJECT)}:{lineno}: {text}")
                 status = 1
         return status
     print(__doc__)

@@ -1,0 +1,88 @@
+"""Niaouli's languages: French by default, English on request (gettext through Babel).
+
+Message ids are the French text itself, so French needs no catalogue and a missing
+English translation shows French, never an empty string. The English catalogue is kept
+as several `.po` files under `niaouli/locales/en/LC_MESSAGES/` (one per part of the
+platform, so people can work on them side by side); they are read and merged on first
+use — no compiled `.mo` files to forget.
+
+`_()` works anywhere during a request (handlers, form checks, domain errors shown on a
+page): the language lives in a context variable that the portal's `LanguageMiddleware`
+sets. Module-level constants mark their text with `N_()` and translate it where shown.
+"""
+
+from __future__ import annotations
+
+import io
+from contextvars import ContextVar
+from functools import cache
+from pathlib import Path
+
+from babel import Locale
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.support import NullTranslations, Translations
+
+LOCALES_DIR = Path(__file__).parent / "locales"
+DEFAULT = "fr"
+LANGUAGES = {"fr": "Français", "en": "English"}
+
+_current: ContextVar[str] = ContextVar("niaouli_language", default=DEFAULT)
+
+
+def N_(message: str) -> str:  # noqa: N802 - the gettext convention
+    """Marks `message` for extraction without translating it (translated where shown)."""
+    return message
+
+
+@cache
+def translations(language: str) -> NullTranslations:
+    """The merged catalogue of `language` (French is the source: no catalogue)."""
+    folder = LOCALES_DIR / language / "LC_MESSAGES"
+    if language == DEFAULT or not folder.is_dir():
+        return NullTranslations()
+    merged = None
+    for po_file in sorted(folder.glob("*.po")):
+        with po_file.open("rb") as handle:
+            catalog = read_po(handle, locale=language)
+        if merged is None:
+            merged = catalog
+        else:
+            for message in catalog:
+                if message.id and message.string:
+                    merged[message.id] = message
+    if merged is None:
+        return NullTranslations()
+    buffer = io.BytesIO()
+    write_mo(buffer, merged, use_fuzzy=False)
+    buffer.seek(0)
+    return Translations(buffer)
+
+
+def current_language() -> str:
+    return _current.get()
+
+
+def set_language(language: str) -> None:
+    """Sets the language of the running request (tests and background work use it too)."""
+    _current.set(language if language in LANGUAGES else DEFAULT)
+
+
+def gettext(message: str) -> str:
+    return translations(_current.get()).gettext(message)
+
+
+def ngettext(singular: str, plural: str, n: int) -> str:
+    return translations(_current.get()).ngettext(singular, plural, n)
+
+
+def pgettext(context: str, message: str) -> str:
+    return translations(_current.get()).pgettext(context, message)
+
+
+_ = gettext
+
+
+def babel_locale() -> Locale:
+    """The Babel locale for dates and numbers in the current language."""
+    return Locale.parse(_current.get())
