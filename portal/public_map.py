@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from niaouli.portal.common import Portal, viewer_for
+from niaouli.portal.i18n import N_, _
 from niaouli.portal.security import page_csp
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -34,16 +35,23 @@ SHOWN_BY_DEFAULT = 8
 NEW_CALEDONIA = (163.5, -22.9, 168.2, -19.5)
 TILES = "/ogc/collections/{collection}/tiles/WebMercatorQuad/{z}/{y}/{x}"
 OUTLINE = "/static/carte/communes-nc.geojson"
-OSM_ATTRIBUTION = "© les contributeurs d’OpenStreetMap"
+OSM_ATTRIBUTION = N_("© les contributeurs d’OpenStreetMap")
 
 
 @dataclass(frozen=True)
 class Background:
-    """A raster tile background: URL template, origin (for the CSP) and credit line."""
+    """A raster tile background: URL template, origin (for the CSP) and tile host."""
 
     template: str
     origin: str
-    attribution: str
+    host: str
+
+    @property
+    def attribution(self) -> str:
+        """The credit line, in the language of the request being answered."""
+        if self.host.endswith("openstreetmap.org"):
+            return _(OSM_ATTRIBUTION)
+        return _("Fond : %(host)s") % {"host": self.host}
 
 
 def parse_background(value: str) -> Background | None:
@@ -60,8 +68,7 @@ def parse_background(value: str) -> Background | None:
             f"or 'none', not {value!r}"
         )
     host = parts.hostname or parts.netloc
-    attribution = OSM_ATTRIBUTION if host.endswith("openstreetmap.org") else f"Fond : {host}"
-    return Background(text, f"{parts.scheme}://{parts.netloc}", attribution)
+    return Background(text, f"{parts.scheme}://{parts.netloc}", host)
 
 
 def geometry_kind(geometry_type: str | None) -> str | None:

@@ -1,8 +1,10 @@
-"""`/statistiques`: the platform's use, for everyone, in French (and as JSON).
+"""`/statistiques`: the platform's use, for everyone, in French or English (and as JSON).
 
 Figures come from `niaouli.stats.report` with the request's viewer, so a dataset the
 visitor may not see is absent from every number, table and chart; its statistics page
 is a 404 like its dataset page. Charts are server-drawn SVG with a data table beside.
+Labels, chart texts and dates follow the request's language; the JSON's keys and the
+`?jours=`/`?pas=` values stay French whatever the language.
 """
 
 from __future__ import annotations
@@ -10,7 +12,9 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+from babel.dates import format_date
 from niaouli.portal.common import Portal, not_found, viewer_for
+from niaouli.portal.i18n import N_, _, babel_locale, current_language
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -21,8 +25,16 @@ from niaouli.stats import report
 from niaouli.stats.charts import Line, legend, line_chart
 from niaouli.stats.middleware import today
 
-PERIODS = {30: "30 derniers jours", 90: "90 derniers jours", 365: "12 derniers mois"}
+PERIODS = {30: N_("30 derniers jours"), 90: N_("90 derniers jours"), 365: N_("12 derniers mois")}
 STEPS = {"jour": 1, "semaine": 7}
+STEP_LABELS = {"jour": N_("par jour"), "semaine": N_("par semaine")}
+VISITS_BY_STEP = {
+    "jour": N_("Visites dédupliquées par jour"),
+    "semaine": N_("Visites dédupliquées par semaine"),
+}
+# CLDR patterns (full date, chart label): French keeps its numeric dates; English spells
+# the month out, as "04/12" reads as 4 December to some and 12 April to others.
+DATE_PATTERNS = {"fr": ("dd/MM/yyyy", "dd/MM"), "en": ("d MMM yyyy", "d MMM")}
 CHARTED = ("vues", "telechargements", "api", "ogc", "csw")
 
 
@@ -41,8 +53,18 @@ def period_of(request: Request) -> tuple[report.Period, int, str]:
     return report.Period(start, end, step), days, step_name
 
 
+def _patterns() -> tuple[str, str]:
+    return DATE_PATTERNS.get(current_language(), DATE_PATTERNS["fr"])
+
+
+def day_text(day: date) -> str:
+    """04/12/2026 in French, 4 Dec 2026 in English."""
+    return format_date(day, _patterns()[0], locale=babel_locale())
+
+
 def _label(day: date, step: int) -> str:
-    return day.strftime("%d/%m") if step == 1 else "sem. du " + day.strftime("%d/%m")
+    short = format_date(day, _patterns()[1], locale=babel_locale())
+    return short if step == 1 else _("sem. du %(day)s") % {"day": short}
 
 
 class StatsPages:
@@ -137,21 +159,23 @@ class StatsPages:
             )
             labels = [_label(day, period.step) for day, _f in data["series"]]
             lines = [
-                Line(report.GROUPS[g][0], [f[g].visits for _d, f in data["series"]])
+                Line(_(report.GROUPS[g][0]), [f[g].visits for _d, f in data["series"]])
                 for g in CHARTED
             ]
             subject = organisation.name if organisation else dataset.title if dataset else ""
-            chart = line_chart(
-                "courbe-usage",
-                f"Utilisation de {subject or 'Niaouli'} — {PERIODS[days]}, par {step_name}",
-                "Visites dédupliquées par "
-                + step_name
-                + " : "
-                + ", ".join(f"{line.label} (total {sum(line.values)})" for line in lines)
-                + ". Les chiffres détaillés sont dans le tableau qui suit.",
-                labels,
-                lines,
+            title = _("Utilisation de %(subject)s — %(period)s, %(step)s") % {
+                "subject": subject or "Niaouli",
+                "period": _(PERIODS[days]),
+                "step": _(STEP_LABELS[step_name]),
+            }
+            totals = ", ".join(
+                _("%(label)s (total %(total)s)") % {"label": line.label, "total": sum(line.values)}
+                for line in lines
             )
+            description = _(
+                "%(what)s : %(lines)s. Les chiffres détaillés sont dans le tableau qui suit."
+            ) % {"what": _(VISITS_BY_STEP[step_name]), "lines": totals}
+            chart = line_chart("courbe-usage", title, description, labels, lines)
             base = request.url.path
             return self.portal.render(
                 request,
@@ -164,6 +188,9 @@ class StatsPages:
                 step_name=step_name,
                 periods=PERIODS,
                 steps=STEPS,
+                step_labels=STEP_LABELS,
+                visits_by_step=VISITS_BY_STEP,
+                day_text=day_text,
                 base=base,
                 groups=report.GROUPS,
                 per_dataset=report.PER_DATASET,

@@ -2,7 +2,8 @@
 
 The SVG is an image with a `<title>` and a `<desc>` (role="img", aria-labelledby); the
 page also gives the same numbers as a table, the accessible alternative. Colours are
-presentation attributes, so the pages' strict CSP (no inline style) allows them.
+presentation attributes, so the pages' strict CSP (no inline style) allows them. Texts
+come translated from the caller; the axis numbers follow the request's language.
 """
 
 from __future__ import annotations
@@ -10,7 +11,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from babel.numbers import format_decimal
 from markupsafe import Markup, escape
+
+from niaouli.i18n import babel_locale
 
 WIDTH, HEIGHT = 720, 260
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 34
@@ -66,7 +70,7 @@ def line_chart(
         )
         parts.append(
             f'<text x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="12" '
-            f'fill="#333">{value:,}</text>'.replace(",", "\u202f")
+            f'fill="#333">{escape(format_decimal(value, locale=babel_locale()))}</text>'
         )
     for index in sorted({0, (count - 1) // 2, count - 1}):
         if index < len(labels):

@@ -23,18 +23,20 @@ from niaouli.catalogue.models import (
     Organisation,
     Reuse,
 )
+from niaouli.i18n import N_
 from niaouli.stats import classify
 from niaouli.stats.table import usage_daily as usage
 
-# What the page shows, each a sum of interfaces: key -> (French label, interfaces)
+# What the page shows, each a sum of interfaces: key -> (label, interfaces). The keys are
+# the JSON's; the labels are French msgids, translated where shown (`_(label)`).
 GROUPS: dict[str, tuple[str, tuple[str, ...]]] = {
-    "vues": ("Pages vues", (classify.PAGE,)),
-    "telechargements": ("Téléchargements", (classify.DOWNLOAD, classify.EXPORT)),
-    "api": ("Appels à l'API", (classify.API,)),
-    "ogc": ("Appels OGC (entités, tuiles, fiches)", classify.OGC_INTERFACES),
-    "csw": ("Appels CSW", (classify.CSW,)),
-    "flux": ("Flux (DCAT, Atom, plan du site)", (classify.FEED,)),
-    "robots": ("Robots d'indexation (à part)", (classify.ROBOTS,)),
+    "vues": (N_("Pages vues"), (classify.PAGE,)),
+    "telechargements": (N_("Téléchargements"), (classify.DOWNLOAD, classify.EXPORT)),
+    "api": (N_("Appels à l'API"), (classify.API,)),
+    "ogc": (N_("Appels OGC (entités, tuiles, fiches)"), classify.OGC_INTERFACES),
+    "csw": (N_("Appels CSW"), (classify.CSW,)),
+    "flux": (N_("Flux (DCAT, Atom, plan du site)"), (classify.FEED,)),
+    "robots": (N_("Robots d'indexation (à part)"), (classify.ROBOTS,)),
 }
 PER_DATASET = ("vues", "telechargements", "api", "ogc", "csw")
 GROUP_OF = {interface: key for key, (_l, interfaces) in GROUPS.items() for interface in interfaces}

@@ -10,16 +10,62 @@ import {
   ScaleControl,
 } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 
-const FRENCH = {
-  "AttributionControl.ToggleAttribution": "Afficher ou masquer les crédits",
-  "Map.Title": "Carte",
-  "NavigationControl.ZoomIn": "Zoomer",
-  "NavigationControl.ZoomOut": "Dézoomer",
-  "NavigationControl.ResetBearing": "Réorienter vers le nord",
-  "Popup.Close": "Fermer",
-  "ScaleControl.Meters": "m",
-  "ScaleControl.Kilometers": "km",
+// The page's language (French unless the portal served it in English): the texts this
+// module writes and MapLibre's own control labels follow it.
+const LANG = document.documentElement.lang === "en" ? "en" : "fr";
+const MAPLIBRE_LOCALE = {
+  fr: {
+    "AttributionControl.ToggleAttribution": "Afficher ou masquer les crédits",
+    "Map.Title": "Carte",
+    "NavigationControl.ZoomIn": "Zoomer",
+    "NavigationControl.ZoomOut": "Dézoomer",
+    "NavigationControl.ResetBearing": "Réorienter vers le nord",
+    "Popup.Close": "Fermer",
+    "ScaleControl.Meters": "m",
+    "ScaleControl.Kilometers": "km",
+  },
+  en: {
+    "AttributionControl.ToggleAttribution": "Show or hide credits",
+    "Map.Title": "Map",
+    "NavigationControl.ZoomIn": "Zoom in",
+    "NavigationControl.ZoomOut": "Zoom out",
+    "NavigationControl.ResetBearing": "Reset bearing to north",
+    "Popup.Close": "Close",
+    "ScaleControl.Meters": "m",
+    "ScaleControl.Kilometers": "km",
+  },
 };
+const MESSAGES = {
+  fr: {
+    noWebGL: "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).",
+    legend: "Légende",
+    noLayerShown: "Aucune couche affichée.",
+    backgroundUnreachable: "Fond de carte injoignable : affichage sur fond uni.",
+    layers: (n) => `${n} couche${n === 1 ? "" : "s"}`,
+    layersOf: (shown, total) => `${shown} couche${shown === 1 ? "" : "s"} sur ${total}`,
+    copied: "Lien copié.",
+    copyByHand: "Sélectionnez le lien et copiez-le (Ctrl+C).",
+    yes: "oui",
+    no: "non",
+    more: (n) => `… et ${n} autres objets ici.`,
+    nothingAtCentre: "Aucun objet au centre de la carte.",
+  },
+  en: {
+    noWebGL: "The map cannot be shown in this browser (WebGL is unavailable).",
+    legend: "Legend",
+    noLayerShown: "No layer shown.",
+    backgroundUnreachable: "Background map unreachable: showing a plain background.",
+    layers: (n) => `${n} layer${n === 1 ? "" : "s"}`,
+    layersOf: (shown, total) => `${shown} of ${total} layer${total === 1 ? "" : "s"}`,
+    copied: "Link copied.",
+    copyByHand: "Select the link and copy it (Ctrl+C).",
+    yes: "yes",
+    no: "no",
+    more: (n) => `… and ${n} more feature${n === 1 ? "" : "s"} here.`,
+    nothingAtCentre: "No feature at the centre of the map.",
+  },
+}[LANG];
+const NUMBER_LOCALE = LANG === "en" ? "en-GB" : "fr-FR";
 const SEA = "#dbe9ee";
 const LAND = "#f6f4ec";
 const OUTLINE = "#8a8470";
@@ -155,7 +201,7 @@ try {
     bounds: config.bounds,
     fitBoundsOptions: { padding: 10 },
     hash: "map",
-    locale: FRENCH,
+    locale: MAPLIBRE_LOCALE[LANG],
     attributionControl: false,
     maxZoom: 19,
     dragRotate: false,
@@ -163,7 +209,7 @@ try {
   });
 } catch (error) {
   container.classList.add("map-error");
-  container.textContent = "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).";
+  container.textContent = MESSAGES.noWebGL;
   throw error;
 }
 map.touchZoomRotate.disableRotation();
@@ -176,7 +222,7 @@ class LegendControl {
     this.element.className = "maplibregl-ctrl carte-legende";
     const details = document.createElement("details");
     this.list = document.createElement("ul");
-    details.append(text("summary", "Légende"), this.list);
+    details.append(text("summary", MESSAGES.legend), this.list);
     this.element.appendChild(details);
     this.update();
     return this.element;
@@ -193,7 +239,7 @@ class LegendControl {
       entry.append(item.querySelector(".swatch").cloneNode(true), document.createTextNode(item.dataset.title));
       return entry;
     }));
-    if (!shown.length) this.list.appendChild(text("li", "Aucune couche affichée."));
+    if (!shown.length) this.list.appendChild(text("li", MESSAGES.noLayerShown));
   }
 }
 const legend = new LegendControl();
@@ -207,7 +253,7 @@ window.niaouliMap = map; // for the browser tests and the console
 let backgroundWarned = false;
 map.on("error", (event) => {
   if (event.sourceId === "fond") {
-    if (!backgroundWarned) console.warn("Fond de carte injoignable : affichage sur fond uni.");
+    if (!backgroundWarned) console.warn(MESSAGES.backgroundUnreachable);
     backgroundWarned = true;
     return;
   }
@@ -271,8 +317,8 @@ filter.addEventListener("input", () => {
     if (match) shown += 1;
   }
   count.textContent = words.length
-    ? `${shown} couche${shown === 1 ? "" : "s"} sur ${items.length}`
-    : `${items.length} couche${items.length === 1 ? "" : "s"}`;
+    ? MESSAGES.layersOf(shown, items.length)
+    : MESSAGES.layers(items.length);
   none.hidden = shown > 0 || items.length === 0;
 });
 
@@ -337,10 +383,10 @@ document.getElementById("carte-copier").addEventListener("click", async () => {
   updateShareLink();
   try {
     await navigator.clipboard.writeText(shareInput.value);
-    copyStatus.textContent = "Lien copié.";
+    copyStatus.textContent = MESSAGES.copied;
   } catch {
     shareInput.select();
-    copyStatus.textContent = "Sélectionnez le lien et copiez-le (Ctrl+C).";
+    copyStatus.textContent = MESSAGES.copyByHand;
   }
 });
 
@@ -363,8 +409,8 @@ function text(tag, content, className) {
 
 function formatValue(value) {
   if (value === null || value === undefined) return "";
-  if (typeof value === "number") return value.toLocaleString("fr-FR");
-  if (typeof value === "boolean") return value ? "oui" : "non";
+  if (typeof value === "number") return value.toLocaleString(NUMBER_LOCALE);
+  if (typeof value === "boolean") return value ? MESSAGES.yes : MESSAGES.no;
   return String(value);
 }
 
@@ -418,7 +464,7 @@ function showFeaturesAt(point, lngLat) {
   const shown = features.slice(0, MAX_POPUP_FEATURES);
   const content = popupContent(shown);
   if (features.length > shown.length) {
-    content.appendChild(text("p", `… et ${features.length - shown.length} autres objets ici.`, "meta"));
+    content.appendChild(text("p", MESSAGES.more(features.length - shown.length), "meta"));
   }
   popup.setLngLat(lngLat).setDOMContent(content).addTo(map);
   return true;
@@ -431,7 +477,7 @@ map.getCanvas().addEventListener("keydown", (event) => {
   event.preventDefault(); // else the same key press activates the popup's close button
   const centre = map.getCenter();
   const found = showFeaturesAt(map.project(centre), centre);
-  announce.textContent = found ? "" : "Aucun objet au centre de la carte.";
+  announce.textContent = found ? "" : MESSAGES.nothingAtCentre;
 });
 let hover = null; // one feature query per frame at most
 map.on("mousemove", (event) => {
