@@ -10,6 +10,7 @@ or a dry run (POST with a CSRF token); the run happens in a background thread th
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,28 +27,72 @@ from starlette.responses import RedirectResponse, Response
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer, can_edit
 from niaouli.catalogue.models import Organisation
-from niaouli.harvest import launch
+from niaouli.harvest import launch, runner
 from niaouli.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, ItemAction, JobStatus
+from niaouli.i18n import DEFAULT, N_, _, current_language
 
 STATUS_LABELS = {
-    JobStatus.RUNNING: "en cours",
-    JobStatus.SUCCESS: "réussie",
-    JobStatus.PARTIAL: "partielle",
-    JobStatus.FAILED: "en échec",
+    JobStatus.RUNNING: N_("en cours"),
+    JobStatus.SUCCESS: N_("réussie"),
+    JobStatus.PARTIAL: N_("partielle"),
+    JobStatus.FAILED: N_("en échec"),
 }
 ACTION_LABELS = {
-    ItemAction.CREATED: "créée",
-    ItemAction.UPDATED: "mise à jour",
-    ItemAction.UNCHANGED: "inchangée",
-    ItemAction.DELETED: "supprimée",
-    ItemAction.FAILED: "en échec",
+    ItemAction.CREATED: N_("créée"),
+    ItemAction.UPDATED: N_("mise à jour"),
+    ItemAction.UNCHANGED: N_("inchangée"),
+    ItemAction.DELETED: N_("supprimée"),
+    ItemAction.FAILED: N_("en échec"),
 }
 SCHEDULE_LABELS = {
-    "hourly": "toutes les heures",
-    "daily": "chaque jour",
-    "weekly": "chaque semaine",
+    "hourly": N_("toutes les heures"),
+    "daily": N_("chaque jour"),
+    "weekly": N_("chaque semaine"),
+}
+MANUAL_ONLY = N_("à la main seulement")
+NOTICES = {
+    "lancee": N_("Moisson lancée : rechargez la page pour suivre son avancement."),
+    "essai": N_("Essai à blanc lancé : son rapport apparaîtra dans l'historique."),
+    "occupee": N_("Une moisson de cette source est déjà en cours."),
 }
 HISTORY_LIMIT = 50
+
+
+def _template_pattern(template: str) -> re.Pattern[str]:
+    """`template` ("... %(name)s ...") as a regular expression capturing its values."""
+    parts = re.split(r"%\((\w+)\)s", template)
+    return re.compile(
+        "".join(
+            re.escape(part) if index % 2 == 0 else f"(?P<{part}>.*?)"
+            for index, part in enumerate(parts)
+        ),
+        re.S,
+    )
+
+
+STORED_PATTERNS = [(t, _template_pattern(t)) for t in runner.STORED_MESSAGES]
+# Values that are themselves stored messages (an error inside an error).
+NESTED_VALUES = {"detail"}
+
+
+def stored_text(text: str, depth: int = 0) -> str:
+    """A job message or record reason, stored in French, in the reader's language.
+
+    Messages made from a known template (`runner.STORED_MESSAGES`) are translated with
+    their values; anything else (what a harvester or a remote server wrote) is shown as
+    it was stored. French readers always get the stored text unchanged.
+    """
+    if not text or current_language() == DEFAULT or depth > 3:
+        return text
+    for template, pattern in STORED_PATTERNS:
+        match = pattern.fullmatch(text)
+        if match is not None:
+            values = {
+                name: stored_text(value, depth + 1) if name in NESTED_VALUES else value
+                for name, value in match.groupdict().items()
+            }
+            return _(template) % values
+    return text
 
 
 def may_see_harvests(viewer: Viewer, organisation_id: int) -> bool:
@@ -68,7 +113,7 @@ def _job_view(job: HarvestJob) -> dict[str, Any]:
         "started_iso": _iso(job.started_at),
         "finished": local_time(job.finished_at) if job.finished_at else None,
         "finished_iso": _iso(job.finished_at) if job.finished_at else None,
-        "status": STATUS_LABELS[JobStatus(job.status)],
+        "status": _(STATUS_LABELS[JobStatus(job.status)]),
         "status_value": JobStatus(job.status).value,
         "dry_run": job.dry_run,
         "created": job.created,
@@ -76,8 +121,13 @@ def _job_view(job: HarvestJob) -> dict[str, Any]:
         "unchanged": job.unchanged,
         "deleted": job.deleted,
         "failed": job.failed,
-        "message": job.message,
+        "message": stored_text(job.message),
     }
+
+
+def _notice(state: str) -> str | None:
+    notice = NOTICES.get(state)
+    return _(notice) if notice else None
 
 
 def _iso(value: datetime) -> str:
@@ -129,7 +179,7 @@ class HarvestPages:
             "name": source.name,
             "type": source.type,
             "url": source.url,
-            "schedule": SCHEDULE_LABELS.get(source.schedule or "", "à la main seulement"),
+            "schedule": _(SCHEDULE_LABELS.get(source.schedule or "", MANUAL_ONLY)),
             "last": _job_view(last) if last is not None else None,
         }
 
@@ -166,11 +216,7 @@ class HarvestPages:
                 "jobs": [_job_view(job) for job in jobs],
                 "running": launch.is_running(session, source.id),
                 "may_run": can_edit(viewer_for(request), org.id),
-                "notice": {
-                    "lancee": "Moisson lancée : rechargez la page pour suivre son avancement.",
-                    "essai": "Essai à blanc lancé : son rapport apparaîtra dans l'historique.",
-                    "occupee": "Une moisson de cette source est déjà en cours.",
-                }.get(request.query_params.get("etat", "")),
+                "notice": _notice(request.query_params.get("etat", "")),
             }
 
     def _job_context(self, request: Request) -> dict[str, Any]:
@@ -196,9 +242,9 @@ class HarvestPages:
                 "items": [
                     {
                         "remote_id": item.remote_id,
-                        "action": ACTION_LABELS[ItemAction(item.action)],
+                        "action": _(ACTION_LABELS[ItemAction(item.action)]),
                         "action_value": ItemAction(item.action).value,
-                        "reason": item.reason,
+                        "reason": stored_text(item.reason),
                         "target": item.target,
                     }
                     for item in items

@@ -20,8 +20,44 @@ from urllib.parse import urljoin, urlsplit, urlunsplit
 
 import httpx
 
+from niaouli.i18n import N_
+
 USER_AGENT = "Niaouli-moissonneur/0.1 (+https://data.gouv.nc)"
 REDIRECTS = {301, 302, 303, 307, 308}
+
+# French messages (stored in job reports), made from templates the portal can translate.
+HOST_UNKNOWN = N_("nom d'hôte introuvable : %(host)s")
+HOST_UNKNOWN_DETAIL = N_("nom d'hôte introuvable : %(host)s (%(detail)s)")
+SCHEME_REFUSED = N_("adresse refusée : %(url)s (seuls http et https sont autorisés)")
+NO_HOST = N_("adresse refusée : %(url)s (pas d'hôte)")
+BAD_PORT = N_("adresse refusée : %(url)s (port invalide)")
+PRIVATE_REFUSED = N_(
+    "adresse refusée : %(host)s correspond à %(address)s, une adresse réseau "
+    "privée, locale ou réservée (autorisez le réseau privé pour cette source "
+    "si c'est voulu)"
+)
+TIMEOUT = N_("délai dépassé en lisant %(url)s")
+CONNECTION_FAILED = N_("échec de la connexion à %(url)s : %(detail)s")
+REDIRECT_NOWHERE = N_("redirection sans destination depuis %(url)s")
+HTTP_ERROR = N_("le serveur a répondu HTTP %(status)s pour %(url)s")
+TOO_MANY_REDIRECTS = N_("trop de redirections (plus de %(max)s) depuis %(url)s")
+TOTAL_TIMEOUT = N_("délai total dépassé (%(seconds)s s) en lisant %(url)s")
+TOO_BIG = N_("réponse trop volumineuse (plus de %(megabytes)s Mo) pour %(url)s")
+MESSAGES = (  # most specific first
+    HOST_UNKNOWN_DETAIL,
+    HOST_UNKNOWN,
+    SCHEME_REFUSED,
+    NO_HOST,
+    BAD_PORT,
+    PRIVATE_REFUSED,
+    TIMEOUT,
+    CONNECTION_FAILED,
+    REDIRECT_NOWHERE,
+    HTTP_ERROR,
+    TOO_MANY_REDIRECTS,
+    TOTAL_TIMEOUT,
+    TOO_BIG,
+)
 
 
 class FetchError(Exception):
@@ -67,7 +103,7 @@ def resolve(host: str, port: int) -> list[str]:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError) as exc:
-        raise FetchError(f"nom d'hôte introuvable : {host} ({exc})") from None
+        raise FetchError(HOST_UNKNOWN_DETAIL % {"host": host, "detail": exc}) from None
     return list(dict.fromkeys(info[4][0] for info in infos))
 
 
@@ -101,29 +137,23 @@ class Fetcher:
         """(URL rewritten to the checked address, Host header, TLS name) or refusal."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https"):
-            raise ForbiddenAddressError(
-                f"adresse refusée : {url[:200]} (seuls http et https sont autorisés)"
-            )
+            raise ForbiddenAddressError(SCHEME_REFUSED % {"url": url[:200]})
         host = parts.hostname
         if not host:
-            raise ForbiddenAddressError(f"adresse refusée : {url[:200]} (pas d'hôte)")
+            raise ForbiddenAddressError(NO_HOST % {"url": url[:200]})
         try:
             port = parts.port or (443 if parts.scheme == "https" else 80)
         except ValueError:
-            raise ForbiddenAddressError(f"adresse refusée : {url[:200]} (port invalide)") from None
+            raise ForbiddenAddressError(BAD_PORT % {"url": url[:200]}) from None
         addresses = resolve(host, port)
         chosen = None
         for address in addresses:
             ip = ipaddress.ip_address(address.split("%")[0])
             if not self.allow_private_network and not _is_allowed_ip(ip):
-                raise ForbiddenAddressError(
-                    f"adresse refusée : {host} correspond à {address}, une adresse réseau "
-                    "privée, locale ou réservée (autorisez le réseau privé pour cette source "
-                    "si c'est voulu)"
-                )
+                raise ForbiddenAddressError(PRIVATE_REFUSED % {"host": host, "address": address})
             chosen = chosen or ip
         if chosen is None:
-            raise FetchError(f"nom d'hôte introuvable : {host}")
+            raise FetchError(HOST_UNKNOWN % {"host": host})
         literal = f"[{chosen}]" if chosen.version == 6 else str(chosen)
         netloc = f"{literal}:{port}"
         pinned = urlunsplit((parts.scheme, netloc, parts.path or "/", parts.query, ""))
@@ -146,21 +176,20 @@ class Fetcher:
             try:
                 response = self._read(pinned, headers, server_name, deadline, url)
             except httpx.TimeoutException:
-                raise FetchError(f"délai dépassé en lisant {url[:300]}") from None
+                raise FetchError(TIMEOUT % {"url": url[:300]}) from None
             except httpx.HTTPError as exc:
-                raise FetchError(f"échec de la connexion à {url[:300]} : {exc}") from None
+                detail = {"url": url[:300], "detail": exc}
+                raise FetchError(CONNECTION_FAILED % detail) from None
             if response.status in REDIRECTS:
                 location = response.headers.get("location")
                 if not location:
-                    raise FetchError(f"redirection sans destination depuis {url[:300]}")
+                    raise FetchError(REDIRECT_NOWHERE % {"url": url[:300]})
                 url = urljoin(url, location)
                 continue
             if response.status >= 400:
-                raise FetchError(f"le serveur a répondu HTTP {response.status} pour {url[:300]}")
+                raise FetchError(HTTP_ERROR % {"status": response.status, "url": url[:300]})
             return response
-        raise FetchError(
-            f"trop de redirections (plus de {self.limits.max_redirects}) depuis {url[:300]}"
-        )
+        raise FetchError(TOO_MANY_REDIRECTS % {"max": self.limits.max_redirects, "url": url[:300]})
 
     def _read(
         self, pinned: str, headers: dict[str, str], server_name: str, deadline: float, url: str
@@ -181,21 +210,16 @@ class Fetcher:
                 if size > self.limits.max_bytes:
                     raise FetchError(self._too_big(url))
                 if time.monotonic() > deadline:
-                    raise FetchError(
-                        f"délai total dépassé ({self.limits.total_timeout:g} s) en lisant "
-                        f"{url[:300]}"
-                    )
+                    raise FetchError(self._too_slow(url))
                 chunks.append(chunk)
             if time.monotonic() > deadline:
-                raise FetchError(
-                    f"délai total dépassé ({self.limits.total_timeout:g} s) en lisant {url[:300]}"
-                )
+                raise FetchError(self._too_slow(url))
             return Response(url, response.status_code, response.headers, b"".join(chunks))
         finally:
             response.close()
 
     def _too_big(self, url: str) -> str:
-        return (
-            f"réponse trop volumineuse (plus de {self.limits.max_bytes // (1024 * 1024)} Mo) "
-            f"pour {url[:300]}"
-        )
+        return TOO_BIG % {"megabytes": self.limits.max_bytes // (1024 * 1024), "url": url[:300]}
+
+    def _too_slow(self, url: str) -> str:
+        return TOTAL_TIMEOUT % {"seconds": f"{self.limits.total_timeout:g}", "url": url[:300]}

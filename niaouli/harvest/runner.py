@@ -47,7 +47,7 @@ from niaouli.harvest.base import (
     RemoteRecord,
     SourceConfig,
 )
-from niaouli.harvest.fetch import Fetcher, FetchError, Limits
+from niaouli.harvest.fetch import MESSAGES, Fetcher, FetchError, Limits
 from niaouli.harvest.models import (
     HarvestedRecord,
     HarvestJob,
@@ -57,7 +57,32 @@ from niaouli.harvest.models import (
     JobStatus,
 )
 from niaouli.harvest.service import get_source
+from niaouli.i18n import N_
 from niaouli.settings import Settings, load_settings
+
+# Job messages and per-record reasons are stored in French (the CLI prints them, the
+# database keeps them); they are made from these templates, so that the portal can
+# recognise a stored message and show it in the reader's language (`STORED_MESSAGES`).
+OTHER_SOURCE = N_(
+    "fiche déjà moissonnée depuis la source « %(source)s » : "
+    "une source n'écrase jamais les fiches d'une autre"
+)
+ADOPTED = N_("repris d'une source supprimée (même identifiant distant)")
+ABSENT = N_("absente de la source (liste complète)")
+DELETED_BY_SOURCE = N_("supprimée par la source")
+DUPLICATE = N_("identifiant en double")
+UNEXPECTED = N_("erreur inattendue : %(detail)s")
+FEWER_THAN_ANNOUNCED = N_("le serveur annonçait %(expected)s fiche(s), %(read)s ont pu être lues")
+INCOMPLETE = N_("liste incomplète, aucune suppression : %(detail)s")
+INCREMENTAL = N_("liste incrémentale : rien n'est supprimé sur absence")
+DROPPED = N_(
+    "le nombre de fiches est passé de %(before)s à %(after)s (baisse de plus de "
+    "moitié) : aucune suppression, vérifiez la source"
+)
+DELETE_FAILED = N_("suppression : %(detail)s")
+SOME_FAILED = N_("%(failed)s fiche(s) en échec")
+STALE = N_("moisson interrompue (processus arrêté) : rien n'a été supprimé")
+DATA_NOT_COPIED = N_("fiche enregistrée mais données non copiées : %(detail)s")
 
 LINK_ROLE = "harvest-link"
 COMMIT_EVERY = 50
@@ -248,8 +273,7 @@ class _Job:
                 return ItemReport(
                     record.remote_id,
                     ItemAction.FAILED,
-                    f"fiche déjà moissonnée depuis la source « {other.slug} » : "
-                    "une source n'écrase jamais les fiches d'une autre",
+                    OTHER_SOURCE % {"source": other.slug},
                 )
         with self.session.no_autoflush:
             if record.kind == "code_project":
@@ -307,7 +331,7 @@ class _Job:
             if before_links != after_links:
                 diff["liens"] = [before_links, after_links]
             action = ItemAction.UPDATED
-        reason = "repris d'une source supprimée (même identifiant distant)" if adopted else ""
+        reason = ADOPTED if adopted else ""
         self._target_id = dataset.id
         return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)
 
@@ -355,9 +379,7 @@ class _Job:
 
     # --- deleting --------------------------------------------------------------------
 
-    def delete(
-        self, link: HarvestedRecord, reason: str = "absente de la source (liste complète)"
-    ) -> ItemReport:
+    def delete(self, link: HarvestedRecord, reason: str = ABSENT) -> ItemReport:
         session = self.session
         target = None
         dataset, project = link.dataset, link.code_project
@@ -431,7 +453,7 @@ def run_source(
     except Exception as exc:
         # Whatever was not committed is rolled back; nothing was deleted. Keep the job.
         if report.job_id is not None:
-            fail_job(engine, report, f"erreur inattendue : {_reason(exc)}")
+            fail_job(engine, report, UNEXPECTED % {"detail": _reason(exc)})
         raise
     finally:
         fetcher.close()
@@ -482,7 +504,7 @@ def _run(
     try:
         for entry in harvester.enumerate():
             if entry.remote_id in seen:
-                record_item(ItemReport(entry.remote_id, ItemAction.FAILED, "identifiant en double"))
+                record_item(ItemReport(entry.remote_id, ItemAction.FAILED, DUPLICATE))
                 continue
             seen.add(entry.remote_id)
             if isinstance(entry, RecordDeleted):
@@ -491,7 +513,7 @@ def _run(
                     savepoint = session.begin_nested()
                     try:
                         row = session.get(HarvestedRecord, gone.id)
-                        item = job.delete(row, "supprimée par la source")
+                        item = job.delete(row, DELETED_BY_SOURCE)
                     except Exception as exc:  # noqa: BLE001
                         savepoint.rollback()
                         item = ItemReport(entry.remote_id, ItemAction.FAILED, _reason(exc))
@@ -544,21 +566,18 @@ def _run(
 
     expected = harvester.expected_total
     if incomplete is None and expected is not None and len(seen) < expected:
-        incomplete = f"le serveur annonçait {expected} fiche(s), {len(seen)} ont pu être lues"
+        incomplete = FEWER_THAN_ANNOUNCED % {"expected": expected, "read": len(seen)}
 
     if incomplete is not None:
         read = sum(1 for i in report.items if i.action != ItemAction.FAILED)
         report.status = JobStatus.PARTIAL if read else JobStatus.FAILED
-        report.message = f"liste incomplète, aucune suppression : {incomplete}"
+        report.message = INCOMPLETE % {"detail": incomplete}
     elif not harvester.complete_listing:
         report.status = JobStatus.SUCCESS
-        report.message = "liste incrémentale : rien n'est supprimé sur absence"
+        report.message = INCREMENTAL
     elif previous and len(seen) * 2 < previous:
         report.status = JobStatus.PARTIAL
-        report.message = (
-            f"le nombre de fiches est passé de {previous} à {len(seen)} (baisse de plus de "
-            "moitié) : aucune suppression, vérifiez la source"
-        )
+        report.message = DROPPED % {"before": previous, "after": len(seen)}
     else:
         for remote_id in sorted(set(links) - seen):
             savepoint = session.begin_nested()
@@ -566,14 +585,15 @@ def _run(
                 item = job.delete(session.get(HarvestedRecord, links[remote_id].id))
             except Exception as exc:  # noqa: BLE001
                 savepoint.rollback()
-                item = ItemReport(remote_id, ItemAction.FAILED, f"suppression : {_reason(exc)}")
+                reason = DELETE_FAILED % {"detail": _reason(exc)}
+                item = ItemReport(remote_id, ItemAction.FAILED, reason)
             else:
                 savepoint.commit()
             record_item(item)
         report.status = JobStatus.SUCCESS
         failed = report.count(ItemAction.FAILED)
         if failed:
-            report.message = f"{failed} fiche(s) en échec"
+            report.message = SOME_FAILED % {"failed": failed}
 
     if dry_run:
         session.rollback()
@@ -627,7 +647,7 @@ def _claim(session: Session, source_id: int) -> int:
         if utcnow() - _aware(other.started_at) > STALE_AFTER:
             other.status = JobStatus.FAILED
             other.finished_at = utcnow()
-            other.message = "moisson interrompue (processus arrêté) : rien n'a été supprimé"
+            other.message = STALE
         else:
             busy = True
     if busy:
@@ -675,7 +695,7 @@ def _copy_data(
     except (FetchError, EnumerationError, IngestError, OSError, ValueError) as exc:
         message = exc.describe() if isinstance(exc, IngestError) else str(exc)
         item.action = ItemAction.FAILED
-        item.reason = f"fiche enregistrée mais données non copiées : {message}"[:1000]
+        item.reason = (DATA_NOT_COPIED % {"detail": message})[:1000]
         link = session.scalar(
             select(HarvestedRecord).where(
                 HarvestedRecord.source_id == source_id,
@@ -716,3 +736,24 @@ def fail_job(engine: Engine, report: JobReport, message: str) -> None:
     report.message = message
     with Session(engine) as session:
         _finish(session, report)
+
+
+# Every template a stored job message or per-record reason is made from, most specific
+# first (the portal matches a stored French text against them to translate it).
+STORED_MESSAGES = (
+    OTHER_SOURCE,
+    ADOPTED,
+    ABSENT,
+    DELETED_BY_SOURCE,
+    DUPLICATE,
+    UNEXPECTED,
+    FEWER_THAN_ANNOUNCED,
+    INCOMPLETE,
+    INCREMENTAL,
+    DROPPED,
+    DELETE_FAILED,
+    SOME_FAILED,
+    STALE,
+    DATA_NOT_COPIED,
+    *MESSAGES,
+)
