@@ -26,18 +26,27 @@ from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
 from niaouli.accounts.secrets import secret_key
 from niaouli.accounts.sessions import SESSION_LIFETIME
 from niaouli.accounts.users import ROLE_LABELS, AccountError
+from niaouli.i18n import N_, _
 
 MAX_FORM_BYTES = 16_000
-TOO_MANY = (
+# Messages are marked here and translated when shown (`_(TOO_MANY)`).
+TOO_MANY = N_(
     "Trop de tentatives de connexion infructueuses. Par sécurité, réessayez dans "
     "quinze minutes ou réinitialisez votre mot de passe."
 )
-BAD_LOGIN = "Adresse électronique ou mot de passe incorrect."
-RESET_SENT = (
+BAD_LOGIN = N_("Adresse électronique ou mot de passe incorrect.")
+RESET_SENT = N_(
     "Si un compte existe pour cette adresse, un lien de réinitialisation valable une "
     "heure a été créé. Sans serveur de messagerie, l'administrateur de la plateforme le "
     "trouve dans le journal du serveur et vous le transmet."
 )
+NOT_SAME = N_("Les deux mots de passe ne sont pas identiques.")
+
+
+def sentence(error: Exception) -> str:
+    """An AccountError's message ("le nom affiché est obligatoire") as a sentence."""
+    message = str(error)
+    return message[:1].upper() + message[1:] + "."
 
 
 def safe_next(value: object) -> str:
@@ -69,7 +78,8 @@ class AccountPages:
             status,
             csrf_field=FIELD,
             csrf=token,
-            oidc_label=self.oidc_label,
+            # The default label is translated; one set by the operator is shown as is.
+            oidc_label=_(self.oidc_label) if self.oidc_label else None,
             **context,
         )
         response.headers["Cache-Control"] = "private, no-store"
@@ -135,11 +145,11 @@ class AccountPages:
         outcome, secret = await run_in_threadpool(attempt)
         if outcome == "blocked":
             return self.page(
-                request, "connexion.html", 429, error=TOO_MANY, email=email, next=target
+                request, "connexion.html", 429, error=_(TOO_MANY), email=email, next=target
             )
         if outcome == "failed" or secret is None:
             return self.page(
-                request, "connexion.html", 400, error=BAD_LOGIN, email=email, next=target
+                request, "connexion.html", 400, error=_(BAD_LOGIN), email=email, next=target
             )
         return self.signed_in(RedirectResponse(target, status_code=303), secret)
 
@@ -157,7 +167,7 @@ class AccountPages:
                 request,
                 "inscription.html",
                 400,
-                error="Les deux mots de passe ne sont pas identiques.",
+                error=_(NOT_SAME),
                 email=email,
                 display_name=name,
             )
@@ -171,12 +181,11 @@ class AccountPages:
         try:
             secret = await run_in_threadpool(create)
         except AccountError as exc:
-            message = str(exc)
             return self.page(
                 request,
                 "inscription.html",
                 400,
-                error=message[0].upper() + message[1:] + ".",
+                error=sentence(exc),
                 email=email,
                 display_name=name,
             )
@@ -227,8 +236,8 @@ class AccountPages:
                 return True
 
         if not await run_in_threadpool(request_link):
-            return self.page(request, "mot-de-passe-oublie.html", 429, error=TOO_MANY)
-        return self.page(request, "mot-de-passe-oublie.html", sent=RESET_SENT)
+            return self.page(request, "mot-de-passe-oublie.html", 429, error=_(TOO_MANY))
+        return self.page(request, "mot-de-passe-oublie.html", sent=_(RESET_SENT))
 
     async def reset(self, request: Request) -> Response:
         secret = request.path_params["token"]
@@ -249,7 +258,7 @@ class AccountPages:
                 "reinitialiser.html",
                 400,
                 invalid=False,
-                error="Les deux mots de passe ne sont pas identiques.",
+                error=_(NOT_SAME),
             )
 
         def complete() -> str | None:
@@ -261,14 +270,13 @@ class AccountPages:
         try:
             session_secret = await run_in_threadpool(complete)
         except AccountError as exc:
-            gone = "expiré" in str(exc)
-            message = str(exc)
+            gone = isinstance(exc, resets.InvalidLinkError)
             return self.page(
                 request,
                 "reinitialiser.html",
                 404 if gone else 400,
                 invalid=gone,
-                error=message[0].upper() + message[1:] + ".",
+                error=sentence(exc),
             )
         assert session_secret is not None
         return self.signed_in(RedirectResponse("/compte", status_code=303), session_secret)
@@ -282,7 +290,7 @@ class AccountPages:
             memberships = [
                 {
                     "organisation": m.organisation,
-                    "role": ROLE_LABELS[Role(m.role)],
+                    "role": _(ROLE_LABELS[Role(m.role)]),
                     "manages": Role(m.role) == Role.ADMIN or user.is_platform_admin,
                 }
                 for m in users.memberships_of(session, user.id)
@@ -292,7 +300,9 @@ class AccountPages:
                     "id": t.id,
                     "name": t.name,
                     "prefix": t.prefix,
-                    "scope": "lecture et écriture" if t.scope == TokenScope.WRITE else "lecture",
+                    "scope": _("lecture et écriture")
+                    if t.scope == TokenScope.WRITE
+                    else _("lecture"),
                     "created_at": t.created_at,
                     "last_used_at": t.last_used_at,
                     "revoked": t.revoked_at is not None,
@@ -346,16 +356,16 @@ class AccountPages:
                 assert user is not None
                 keys = ratelimit.keys_for(self.key, user.email, client)
                 if ratelimit.is_blocked(session, keys):
-                    return TOO_MANY, None
+                    return _(TOO_MANY), None
                 if users.authenticate(session, user.email, current) is None:
                     ratelimit.record_failure(session, keys)
-                    return "Le mot de passe actuel est incorrect.", None
+                    return _("Le mot de passe actuel est incorrect."), None
                 if password != str(form.get("password_confirmation", "")):
-                    return "Les deux nouveaux mots de passe ne sont pas identiques.", None
+                    return _("Les deux nouveaux mots de passe ne sont pas identiques."), None
                 try:  # a refused password is refused before anything changes
                     users.set_password(session, user, password)
                 except AccountError as exc:
-                    return str(exc)[0].upper() + str(exc)[1:] + ".", None
+                    return sentence(exc), None
                 sessions.end_all(session, user)
                 audit.record(session, self.actor(request, user.id), "auth.password_changed")
                 return None, sessions.start(session, user)
@@ -363,7 +373,7 @@ class AccountPages:
         error, secret = await run_in_threadpool(change)
         if error is not None or secret is None:
             context = await run_in_threadpool(self._account_context, user_id)
-            status = 429 if error == TOO_MANY else 400
+            status = 429 if error == _(TOO_MANY) else 400
             return self.page(
                 request,
                 "compte.html",

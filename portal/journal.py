@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime
 from niaouli.portal.common import PAGE_SIZE, Paging, Portal, not_found, page_number, viewer_for
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
@@ -24,28 +25,40 @@ from starlette.responses import Response
 from niaouli.accounts.models import AuditEvent, User
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
+from niaouli.i18n import N_, _, current_language
 
 NOUMEA = ZoneInfo("Pacific/Noumea")
+# Marked here, translated when shown.
 ACTIONS = {
-    "dataset.create": "a créé le jeu de données",
-    "dataset.update": "a modifié le jeu de données",
-    "dataset.publish": "a publié le jeu de données",
-    "dataset.unpublish": "a dépublié le jeu de données",
-    "dataset.delete": "a supprimé le jeu de données",
-    "resource.create": "a ajouté un fichier au jeu de données",
-    "resource.delete": "a retiré un fichier du jeu de données",
-    "member.set": "a ajouté ou changé le rôle de",
-    "member.remove": "a retiré de l'organisation",
-    "organisation.create": "a créé l'organisation",
-    "organisation.update": "a modifié l'organisation",
-    "code.create": "a ajouté le projet de code",
-    "code.update": "a modifié le projet de code",
-    "reuse.create": "a proposé la réutilisation",
-    "reuse.update": "a modifié la réutilisation",
-    "event.create": "a ajouté l'événement",
-    "event.update": "a modifié l'événement",
+    "dataset.create": N_("a créé le jeu de données"),
+    "dataset.update": N_("a modifié le jeu de données"),
+    "dataset.publish": N_("a publié le jeu de données"),
+    "dataset.unpublish": N_("a dépublié le jeu de données"),
+    "dataset.delete": N_("a supprimé le jeu de données"),
+    "resource.create": N_("a ajouté un fichier au jeu de données"),
+    "resource.delete": N_("a retiré un fichier du jeu de données"),
+    "member.set": N_("a ajouté ou changé le rôle de"),
+    "member.remove": N_("a retiré de l'organisation"),
+    "organisation.create": N_("a créé l'organisation"),
+    "organisation.update": N_("a modifié l'organisation"),
+    "code.create": N_("a ajouté le projet de code"),
+    "code.update": N_("a modifié le projet de code"),
+    "reuse.create": N_("a proposé la réutilisation"),
+    "reuse.update": N_("a modifié la réutilisation"),
+    "event.create": N_("a ajouté l'événement"),
+    "event.update": N_("a modifié l'événement"),
 }
-VIA = {"session": "portail", "token": "API", "app": "portail", "cli": "ligne de commande"}
+VIA = {
+    "session": N_("portail"),
+    "token": "API",
+    "app": N_("portail"),
+    "cli": N_("ligne de commande"),
+}
+
+
+def label(labels: dict[str, str], code: str) -> str:
+    """The translated label of `code`, or the code itself when it has none."""
+    return _(labels[code]) if code in labels else code
 
 
 def may_read_journal(viewer: Viewer, organisation_id: int) -> bool:
@@ -54,10 +67,14 @@ def may_read_journal(viewer: Viewer, organisation_id: int) -> bool:
 
 
 def local_time(value: datetime) -> str:
-    """26/11/2026 14:05 in Nouméa (stored times are UTC; SQLite returns them naive)."""
+    """26/11/2026 14:05 in Nouméa, or 26 Nov 2026 14:05 in English (unambiguous
+    either side of the Atlantic); stored times are UTC, SQLite returns them naive."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=ZoneInfo("UTC"))
-    return value.astimezone(NOUMEA).strftime("%d/%m/%Y %H:%M")
+    here = value.astimezone(NOUMEA)
+    if current_language() == "en":
+        return format_datetime(here, "d MMM yyyy HH:mm", tzinfo=NOUMEA, locale="en")
+    return here.strftime("%d/%m/%Y %H:%M")
 
 
 class JournalPages:
@@ -94,10 +111,15 @@ class JournalPages:
             show_emails = viewer.is_platform_admin
             events = []
             for event, name, email in rows:
-                who = name or ("ligne de commande" if event.via == "cli" else "compte supprimé")
+                if name:
+                    who = name
+                elif event.via == "cli":
+                    who = _("ligne de commande")
+                else:
+                    who = _("compte supprimé")
                 subject = event.subject
                 if event.action.startswith("member."):
-                    subject = names.get(subject, "compte supprimé")
+                    subject = names.get(subject) or _("compte supprimé")
                     if show_emails:
                         subject = f"{subject} ({event.subject})"
                 events.append(
@@ -106,9 +128,9 @@ class JournalPages:
                         "iso": event.at.isoformat(),
                         "who": who,
                         "email": email if show_emails else None,
-                        "what": ACTIONS.get(event.action, event.action),
+                        "what": label(ACTIONS, event.action),
                         "subject": subject,
-                        "via": VIA.get(event.via, event.via),
+                        "via": label(VIA, event.via),
                     }
                 )
             return {"organisation": org, "events": events, "paging": paging}

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from niaouli.portal.accounts import AccountPages
+from niaouli.portal.accounts import AccountPages, sentence
 from niaouli.portal.common import identity_for, not_found, viewer_for
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,7 @@ from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.catalogue.access import can_manage_members
 from niaouli.catalogue.models import Organisation
+from niaouli.i18n import _
 
 
 class MemberPages:
@@ -50,11 +51,12 @@ class MemberPages:
                     "name": m.user.display_name,
                     "email": m.user.email,
                     "role": Role(m.role).value,
-                    "role_label": ROLE_LABELS[Role(m.role)],
+                    "role_label": _(ROLE_LABELS[Role(m.role)]),
                 }
                 for m in users.list_members(session, org)
             ]
-            return {"organisation": org, "members": members, "roles": ROLE_LABELS}
+            roles = {role: _(label) for role, label in ROLE_LABELS.items()}
+            return {"organisation": org, "members": members, "roles": roles}
 
     def _signed_in(self, request: Request) -> Response | None:
         if identity_for(request).via != "session":
@@ -83,7 +85,7 @@ class MemberPages:
                 user = users.find_user(session, email)
                 if user is None:
                     raise AccountError(
-                        "aucun compte pour cette adresse : la personne doit d'abord en créer un"
+                        _("aucun compte pour cette adresse : la personne doit d'abord en créer un")
                     )
                 users.set_membership(session, org, user, role)
                 audit.record(
@@ -128,12 +130,11 @@ class MemberPages:
             await run_in_threadpool(change)
         except AccountError as exc:
             context = await run_in_threadpool(self._context, request)
-            message = str(exc)
             return self.accounts.page(
                 request,
                 "membres.html",
                 400,
-                error=message[0].upper() + message[1:] + ".",
+                error=sentence(exc),
                 **context,
             )
         slug = request.path_params["slug"]

@@ -24,9 +24,11 @@ from starlette.routing import Route
 
 from niaouli.accounts import audit, oidc, sessions
 from niaouli.accounts.users import AccountError
+from niaouli.i18n import N_, _
 
 LOGGER = logging.getLogger("niaouli.accounts")
-FAILED = "La connexion par le fournisseur d'identité a échoué"
+FAILED = N_("La connexion par le fournisseur d'identité a échoué.")
+UNREACHABLE = N_("La connexion par le fournisseur d'identité a échoué : fournisseur injoignable.")
 
 
 class OidcPages:
@@ -49,7 +51,7 @@ class OidcPages:
             return await self.oauth.sso.authorize_redirect(request, redirect_uri)
         except Exception as exc:  # noqa: BLE001 - provider unreachable or misconfigured
             LOGGER.warning("OpenID Connect: cannot start sign-in: %s", exc)
-            return self._failed(request, 502, f"{FAILED} : fournisseur injoignable.")
+            return self._failed(request, 502, _(UNREACHABLE))
 
     async def callback(self, request: Request) -> Response:
         target = safe_next(request.session.get("next"))
@@ -57,10 +59,10 @@ class OidcPages:
             token = await self.oauth.sso.authorize_access_token(request)
         except OAuthError as exc:
             LOGGER.warning("OpenID Connect: refused answer: %s", exc.error)
-            return self._failed(request, 400, f"{FAILED}.")
+            return self._failed(request, 400, _(FAILED))
         except Exception as exc:  # noqa: BLE001 - bad signature, claims, network...
             LOGGER.warning("OpenID Connect: invalid answer: %s", exc)
-            return self._failed(request, 400, f"{FAILED}.")
+            return self._failed(request, 400, _(FAILED))
         finally:
             request.session.clear()
         claims = dict(token.get("userinfo") or {})
@@ -75,7 +77,8 @@ class OidcPages:
         try:
             secret = await run_in_threadpool(open_session)
         except AccountError as exc:
-            return self._failed(request, 403, f"{FAILED} : {exc}.")
+            message = _("La connexion par le fournisseur d'identité a échoué : %(reason)s.")
+            return self._failed(request, 403, message % {"reason": exc})
         return self.accounts.signed_in(RedirectResponse(target, status_code=303), secret)
 
     def _failed(self, request: Request, status: int, message: str) -> Response:

@@ -24,8 +24,10 @@ from sqlalchemy.orm import Session
 from niaouli.accounts.models import User
 from niaouli.accounts.users import AccountError, create_user, find_user
 from niaouli.catalogue.models import utcnow
+from niaouli.i18n import N_, _
 
-DEFAULT_LABEL = "Se connecter avec le compte de l'administration"
+# Translated where shown; a label set in NIAOULI_OIDC_LABEL is shown as it is.
+DEFAULT_LABEL = N_("Se connecter avec le compte de l'administration")
 
 
 @dataclass(frozen=True)
@@ -61,7 +63,7 @@ def user_for_identity(session: Session, claims: dict[str, Any]) -> tuple[User, s
     """
     issuer, subject = str(claims.get("iss", "")), str(claims.get("sub", ""))
     if not issuer or not subject:
-        raise AccountError("réponse du fournisseur d'identité incomplète")
+        raise AccountError(_("réponse du fournisseur d'identité incomplète"))
     user = session.scalar(
         select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)
     )
@@ -70,7 +72,7 @@ def user_for_identity(session: Session, claims: dict[str, Any]) -> tuple[User, s
         email = claims.get("email")
         if not email or claims.get("email_verified") is not True:
             raise AccountError(
-                "le fournisseur d'identité n'a pas transmis d'adresse électronique vérifiée"
+                _("le fournisseur d'identité n'a pas transmis d'adresse électronique vérifiée")
             )
         user = find_user(session, str(email))
         if user is None:
@@ -78,11 +80,11 @@ def user_for_identity(session: Session, claims: dict[str, Any]) -> tuple[User, s
             user = create_user(session, str(email), name or str(email).split("@")[0], None)
             how = "created"
         elif user.oidc_subject is not None:
-            raise AccountError("ce compte est déjà lié à une autre identité")
+            raise AccountError(_("ce compte est déjà lié à une autre identité"))
         user.oidc_issuer, user.oidc_subject = issuer, subject
         how = "linked" if how == "known" else how
     if not user.is_active:
-        raise AccountError("ce compte est désactivé")
+        raise AccountError(_("ce compte est désactivé"))
     user.last_login_at = utcnow()
     session.flush()
     return user, how

@@ -5,6 +5,8 @@ from __future__ import annotations
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from niaouli.i18n import _
+
 MIN_LENGTH = 10
 MAX_LENGTH = 1024  # hashing megabytes of "password" is a denial of service, not a password
 
@@ -14,14 +16,19 @@ _DUMMY_HASH = _hasher.hash("niaouli-no-such-account")
 
 
 class PasswordError(ValueError):
-    """A password the platform refuses, with a message meant for people (French)."""
+    """A password the platform refuses, with a message meant for people (in the
+    language of the request, French outside one)."""
 
 
 def check_strength(password: str) -> str:
     if len(password) < MIN_LENGTH:
-        raise PasswordError(f"le mot de passe doit compter au moins {MIN_LENGTH} caractères")
+        raise PasswordError(
+            _("le mot de passe doit compter au moins %(num)s caractères") % {"num": MIN_LENGTH}
+        )
     if len(password) > MAX_LENGTH:
-        raise PasswordError(f"le mot de passe doit compter au plus {MAX_LENGTH} caractères")
+        raise PasswordError(
+            _("le mot de passe doit compter au plus %(num)s caractères") % {"num": MAX_LENGTH}
+        )
     return password
 
 

@@ -16,8 +16,15 @@ from niaouli.accounts import passwords, secrets, sessions
 from niaouli.accounts.models import PasswordReset, User
 from niaouli.accounts.users import AccountError, find_user
 from niaouli.catalogue.models import utcnow
+from niaouli.i18n import _
 
 RESET_LIFETIME = timedelta(hours=1)
+
+
+class InvalidLinkError(AccountError):
+    """The reset link is unknown, used, expired, or its account is disabled."""
+
+
 LOGGER = logging.getLogger("niaouli.accounts")
 
 
@@ -73,11 +80,9 @@ def find_valid(session: Session, secret: str) -> PasswordReset | None:
 def complete_reset(session: Session, secret: str, new_password: str) -> User:
     """Set the new password, use up every pending link of the account, end its sessions."""
     reset = find_valid(session, secret)
-    if reset is None:
-        raise AccountError("ce lien de réinitialisation n'est pas valide ou a expiré")
-    user = session.get(User, reset.user_id)
+    user = session.get(User, reset.user_id) if reset is not None else None
     if user is None or not user.is_active:
-        raise AccountError("ce lien de réinitialisation n'est pas valide ou a expiré")
+        raise InvalidLinkError(_("ce lien de réinitialisation n'est pas valide ou a expiré"))
     try:
         user.password_hash = passwords.hash_password(new_password)
     except passwords.PasswordError as exc:

@@ -18,6 +18,7 @@ from niaouli.accounts.models import ApiToken, TokenScope, User
 from niaouli.accounts.sessions import aware
 from niaouli.accounts.users import AccountError
 from niaouli.catalogue.models import utcnow
+from niaouli.i18n import _
 
 MAX_ACTIVE_TOKENS = 50
 LAST_USED_PRECISION = timedelta(minutes=5)  # fewer writes: not every request updates it
@@ -27,17 +28,20 @@ def parse_scope(scope: str | TokenScope) -> TokenScope:
     try:
         return TokenScope(scope)
     except ValueError:
-        raise AccountError(f"portée inconnue « {scope} » (attendu : read ou write)") from None
+        message = _("portée inconnue « %(scope)s » (attendu : read ou write)")
+        raise AccountError(message % {"scope": scope}) from None
 
 
 def create_token(session: Session, user: User, name: str, scope: str) -> tuple[ApiToken, str]:
     """A new token for `user`, and its secret (shown once, never stored)."""
     name = " ".join((name or "").split())[:100]
     if not name:
-        raise AccountError("donnez un nom au jeton (par exemple « QGIS bureau »)")
+        raise AccountError(_("donnez un nom au jeton (par exemple « QGIS bureau »)"))
     parsed = parse_scope(scope)
     if len(list_tokens(session, user, active_only=True)) >= MAX_ACTIVE_TOKENS:
-        raise AccountError(f"au plus {MAX_ACTIVE_TOKENS} jetons actifs par compte")
+        raise AccountError(
+            _("au plus %(num)s jetons actifs par compte") % {"num": MAX_ACTIVE_TOKENS}
+        )
     secret = secrets.new_api_token()
     token = ApiToken(
         user=user,
@@ -67,7 +71,9 @@ def revoke_token(session: Session, user: User, token_ref: str | int) -> ApiToken
         query = query.where(ApiToken.prefix == str(token_ref))
     token = session.scalar(query)
     if token is None:
-        raise AccountError(f"aucun jeton « {str(token_ref)[:40]} » pour ce compte")
+        raise AccountError(
+            _("aucun jeton « %(token)s » pour ce compte") % {"token": str(token_ref)[:40]}
+        )
     if token.revoked_at is None:
         token.revoked_at = utcnow()
     session.flush()

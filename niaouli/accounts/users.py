@@ -1,7 +1,8 @@
 """Accounts and organisation memberships: the service functions the CLI and portal call.
 
-Functions take a SQLAlchemy `Session` and raise `AccountError` (a French message meant
-for people) on refusal; the caller owns the transaction, so a refusal changes nothing.
+Functions take a SQLAlchemy `Session` and raise `AccountError` (a message meant for people,
+in the request's language: French outside a portal request) on refusal; the caller
+owns the transaction, so a refusal changes nothing.
 """
 
 from __future__ import annotations
@@ -15,9 +16,15 @@ from sqlalchemy.orm import Session, selectinload
 from niaouli.accounts import passwords
 from niaouli.accounts.models import Membership, Role, User
 from niaouli.catalogue.models import Organisation, utcnow
+from niaouli.i18n import N_, _
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"'/\\]{1,255}\.[^@\s<>\"'/\\]{1,63}$")
-ROLE_LABELS = {Role.MEMBER: "membre", Role.EDITOR: "éditeur", Role.ADMIN: "administrateur"}
+# Translated where shown (`_(label)`): the CLI prints them in French.
+ROLE_LABELS = {
+    Role.MEMBER: N_("membre"),
+    Role.EDITOR: N_("éditeur"),
+    Role.ADMIN: N_("administrateur"),
+}
 
 
 class AccountError(ValueError):
@@ -27,7 +34,9 @@ class AccountError(ValueError):
 def normalise_email(email: str) -> str:
     email = (email or "").strip().lower()
     if len(email) > 320 or not EMAIL_RE.match(email):
-        raise AccountError(f"adresse électronique invalide : « {email[:100]} »")
+        raise AccountError(
+            _("adresse électronique invalide : « %(email)s »") % {"email": email[:100]}
+        )
     return email
 
 
@@ -42,7 +51,7 @@ def find_user(session: Session, email: str) -> User | None:
 def get_user(session: Session, email: str) -> User:
     user = find_user(session, email)
     if user is None:
-        raise AccountError(f"aucun compte pour « {email[:100]} »")
+        raise AccountError(_("aucun compte pour « %(email)s »") % {"email": email[:100]})
     return user
 
 
@@ -57,9 +66,9 @@ def create_user(
     email = normalise_email(email)
     display_name = " ".join((display_name or "").split())[:200]
     if not display_name:
-        raise AccountError("le nom affiché est obligatoire")
+        raise AccountError(_("le nom affiché est obligatoire"))
     if session.scalar(select(User.id).where(User.email == email)):
-        raise AccountError("un compte existe déjà avec cette adresse électronique")
+        raise AccountError(_("un compte existe déjà avec cette adresse électronique"))
     try:
         password_hash = passwords.hash_password(password) if password is not None else None
     except passwords.PasswordError as exc:
@@ -129,7 +138,8 @@ def parse_role(role: str | Role) -> Role:
         return Role(role)
     except ValueError:
         allowed = ", ".join(r.value for r in Role)
-        raise AccountError(f"rôle inconnu « {role} » (attendu : {allowed})") from None
+        message = _("rôle inconnu « %(role)s » (attendu : %(allowed)s)")
+        raise AccountError(message % {"role": role, "allowed": allowed}) from None
 
 
 def set_membership(
@@ -161,7 +171,7 @@ def _keep_an_admin(session: Session, organisation: Organisation) -> None:
         )
     )
     if (admins or 0) <= 1:
-        raise AccountError("l'organisation doit garder au moins un administrateur")
+        raise AccountError(_("l'organisation doit garder au moins un administrateur"))
 
 
 def remove_membership(session: Session, organisation: Organisation, user: User) -> None:
@@ -171,7 +181,10 @@ def remove_membership(session: Session, organisation: Organisation, user: User) 
         )
     )
     if membership is None:
-        raise AccountError(f"« {user.email} » n'est pas membre de « {organisation.slug} »")
+        raise AccountError(
+            _("« %(email)s » n'est pas membre de « %(organisation)s »")
+            % {"email": user.email, "organisation": organisation.slug}
+        )
     if membership.role == Role.ADMIN:
         _keep_an_admin(session, organisation)
     session.delete(membership)
