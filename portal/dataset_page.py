@@ -35,6 +35,7 @@ from starlette.requests import Request
 
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import ColumnSpec, first_rows
+from niaouli.i18n import _
 
 TABLE_ROWS = 20  # preview of a table without geometry
 SPATIAL_ROWS = 10  # attribute preview under a map
@@ -189,21 +190,23 @@ def layer_use(root: str, layer: Layer, first_row: dict[str, Any] | None) -> Laye
     )
     tiles = f"{collection}/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}" if spatial else None
 
-    curl = [f"# Les 100 premiers objets (GeoJSON)\ncurl -L {shlex.quote(items)}"]
+    # Only the comments follow the reader's language; the commands are the same.
+    comment = _("Les 100 premiers objets (GeoJSON)")
+    curl = [f"# {comment}\ncurl -L {shlex.quote(items)}"]
     if filter_url:
-        curl.append(f"# Filtre CQL2 : {cql}\ncurl -L {shlex.quote(filter_url)}")
+        comment = _("Filtre CQL2 : %(filter)s") % {"filter": cql}
+        curl.append(f"# {comment}\ncurl -L {shlex.quote(filter_url)}")
     if crs_url:
-        curl.append(
-            "# Coordonnées en Lambert Nouvelle-Calédonie (EPSG:3163)\n"
-            f"curl -L {shlex.quote(crs_url)}"
-        )
+        comment = _("Coordonnées en Lambert Nouvelle-Calédonie (EPSG:3163)")
+        curl.append(f"# {comment}\ncurl -L {shlex.quote(crs_url)}")
     oapif = f"OAPIF:{collection}"
+    without_gdal = _("ou sans GDAL :")
     python = (
         "# pip install geopandas pyogrio\n"
         "import pyogrio\n\n"
         f"df = pyogrio.read_dataframe({json.dumps(oapif)})\n"
         "print(len(df), list(df.columns))\n\n"
-        "# ou sans GDAL :\n"
+        f"# {without_gdal}\n"
         "import requests\n\n"
         f"page = requests.get({json.dumps(items)}, timeout=60).json()\n"
         'print(len(page["features"]))'
@@ -243,7 +246,7 @@ def ingested_on(dataset: Dataset) -> date | datetime | str | None:
 def coverage_words(bbox: tuple[float, float, float, float] | None) -> str:
     """A place name for a bounding box, when we can honestly give one."""
     if bbox is None:
-        return "non renseignée"
+        return _("non renseignée")
     west, south, east, north = bbox
     inside = (
         NC_BOUNDS[0] <= west
@@ -251,7 +254,7 @@ def coverage_words(bbox: tuple[float, float, float, float] | None) -> str:
         and east <= NC_BOUNDS[2]
         and north <= NC_BOUNDS[3]
     )
-    return "Nouvelle-Calédonie" if inside else "au-delà de la Nouvelle-Calédonie"
+    return _("Nouvelle-Calédonie") if inside else _("au-delà de la Nouvelle-Calédonie")
 
 
 CSV_PREVIEW_BYTES = 64 * 1024
@@ -375,7 +378,7 @@ def page_extras(
         "ogc_url": f"{root}/ogc",
         "csw_url": f"{root}/csw",
         "record_url": f"{root}/ogc/collections/catalogue/items/{quote(dataset.slug, safe='')}",
-        "licence": licences.describe(dataset.licence),
+        "licence": licences.describe(dataset.licence).in_words(),
         "ingested_on": ingested_on(dataset),
         "coverage_words": coverage_words(bbox),
         "uses": uses,

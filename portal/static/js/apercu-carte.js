@@ -4,14 +4,29 @@
 import { Map as MapLibreMap, NavigationControl } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 
 const COLOURS = { fill: "#1f8a70", line: "#0b5c4b", point: "#c2410c" };
-const FRENCH = {
-  "NavigationControl.ZoomIn": "Zoomer",
-  "NavigationControl.ZoomOut": "Dézoomer",
-  "NavigationControl.ResetBearing": "Réorienter vers le nord",
-  "CooperativeGesturesHandler.WindowsHelpText": "Maintenez Ctrl et faites défiler pour zoomer",
-  "CooperativeGesturesHandler.MacHelpText": "Maintenez ⌘ et faites défiler pour zoomer",
-  "CooperativeGesturesHandler.MobileHelpText": "Utilisez deux doigts pour déplacer la carte",
+const LANG = document.documentElement.lang === "en" ? "en" : "fr";
+const MAPLIBRE_LOCALE = {
+  fr: {
+    "NavigationControl.ZoomIn": "Zoomer",
+    "NavigationControl.ZoomOut": "Dézoomer",
+    "NavigationControl.ResetBearing": "Réorienter vers le nord",
+    "CooperativeGesturesHandler.WindowsHelpText": "Maintenez Ctrl et faites défiler pour zoomer",
+    "CooperativeGesturesHandler.MacHelpText": "Maintenez ⌘ et faites défiler pour zoomer",
+    "CooperativeGesturesHandler.MobileHelpText": "Utilisez deux doigts pour déplacer la carte",
+  },
+  en: {
+    "NavigationControl.ZoomIn": "Zoom in",
+    "NavigationControl.ZoomOut": "Zoom out",
+    "NavigationControl.ResetBearing": "Reset bearing to north",
+    "CooperativeGesturesHandler.WindowsHelpText": "Hold Ctrl and scroll to zoom the map",
+    "CooperativeGesturesHandler.MacHelpText": "Hold ⌘ and scroll to zoom the map",
+    "CooperativeGesturesHandler.MobileHelpText": "Use two fingers to move the map",
+  },
 };
+const MESSAGES = {
+  fr: { noWebGL: "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible)." },
+  en: { noWebGL: "The map cannot be shown in this browser (WebGL is not available)." },
+}[LANG];
 
 function layersFor(geometry) {
   const kind = (geometry || "").toLowerCase();
@@ -63,11 +78,11 @@ function preview(element) {
       bounds: bounds(element),
       fitBoundsOptions: { padding: 20 },
       attributionControl: false,
-      locale: FRENCH,
+      locale: MAPLIBRE_LOCALE[LANG],
       cooperativeGestures: true,
     });
   } catch (error) {
-    showError(element, "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).");
+    showError(element, MESSAGES.noWebGL);
     return;
   }
   map.addControl(new NavigationControl({ showCompass: false }));
