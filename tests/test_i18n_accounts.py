@@ -284,3 +284,23 @@ def test_domain_messages_are_french_outside_a_request_english_when_asked():
         set_language("fr")
     with pytest.raises(users.AccountError, match="adresse électronique invalide"):
         users.normalise_email("pas une adresse")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_english_account_pages_are_valid_html5(site, tmp_path):
+    from tests.portal_support import validate_html5
+
+    client = site
+    english(client)
+    pages = {url: client.get(url).text for url in ("/connexion", "/inscription")}
+    pages["sign-in error"] = sign_in(client, ADMIN, "pas le bon mot de passe").text
+    assert sign_in(client, ADMIN).status_code == 303
+    token = csrf_of(client.get("/compte").text)
+    pages["account with token"] = client.post(
+        "/compte/jetons", data={"csrf": token, "name": "QGIS", "scope": "read"}
+    ).text
+    pages["members"] = client.get(f"/organisations/{ORG}/membres").text
+    pages["journal"] = client.get(f"/organisations/{ORG}/journal").text
+    assert all(html_lang(text) == "en" for text in pages.values())
+    messages = validate_html5(pages, tmp_path)
+    assert messages == [], "\n".join(messages)
