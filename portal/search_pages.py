@@ -18,29 +18,31 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from niaouli.catalogue import finder
+from niaouli.i18n import N_, _, ngettext
 
+# Labels are marked with N_() and translated where shown (the language is the request's).
 FACET_LABELS = {
-    "type": "Type",
-    "organisation": "Organisation",
-    "theme": "Thème",
-    "format": "Format",
-    "licence": "Licence",
-    "acces": "Niveau d'accès",
-    "spatial": "Données géographiques",
+    "type": N_("Type"),
+    "organisation": N_("Organisation"),
+    "theme": N_("Thème"),
+    "format": N_("Format"),
+    "licence": N_("Licence"),
+    "acces": N_("Niveau d'accès"),
+    "spatial": N_("Données géographiques"),
 }
 TYPE_LABELS = {
-    "jeux-de-donnees": "Jeux de données",
-    "code": "Code",
-    "reutilisations": "Réutilisations",
-    "organisations": "Organisations",
-    "evenements": "Événements",
+    "jeux-de-donnees": N_("Jeux de données"),
+    "code": N_("Code"),
+    "reutilisations": N_("Réutilisations"),
+    "organisations": N_("Organisations"),
+    "evenements": N_("Événements"),
 }
 KIND_LABELS = {
-    "dataset": "Jeu de données",
-    "code": "Code",
-    "reuse": "Réutilisation",
-    "organisation": "Organisation",
-    "event": "Événement",
+    "dataset": N_("Jeu de données"),
+    "code": N_("Code"),
+    "reuse": N_("Réutilisation"),
+    "organisation": N_("Organisation"),
+    "event": N_("Événement"),
 }
 KIND_PATHS = {
     "dataset": "/jeux-de-donnees",
@@ -50,13 +52,17 @@ KIND_PATHS = {
     "event": "/evenements",
 }
 ACCESS_LABELS = {
-    "public": "Public",
-    "registered": "Utilisateurs inscrits",
-    "organisation": "Membres de l'organisation",
-    "draft": "Brouillon",
+    "public": N_("Public"),
+    "registered": N_("Utilisateurs inscrits"),
+    "organisation": N_("Membres de l'organisation"),
+    "draft": N_("Brouillon"),
 }
-SPATIAL_LABELS = {"oui": "Géographiques", "non": "Non géographiques"}
-SORT_LABELS = {"pertinence": "Pertinence", "recent": "Plus récents", "populaire": "Plus utilisés"}
+SPATIAL_LABELS = {"oui": N_("Géographiques"), "non": N_("Non géographiques")}
+SORT_LABELS = {
+    "pertinence": N_("Pertinence"),
+    "recent": N_("Plus récents"),
+    "populaire": N_("Plus utilisés"),
+}
 SHOWN_VALUES = 12
 
 
@@ -133,7 +139,7 @@ class SearchPages:
                 hidden=[(k, v) for k, v in filters.params() if k not in ("q", "tri", "page")],
                 sort=filters.effective_sort(),
                 sorts=[
-                    (key, label)
+                    (key, _(label))
                     for key, label in SORT_LABELS.items()
                     if key != "pertinence" or filters.q
                 ],
@@ -146,6 +152,8 @@ class SearchPages:
                 without_bbox_url=url_for(base, replace(filters, bbox=None, page=1)),
                 clear_url=url_for(base, finder.Filters(q=filters.q)),
                 has_filters=bool(filters.selected) or filters.bbox is not None,
+                active_filters=sum(len(v) for v in filters.selected.values())
+                + (filters.bbox is not None),
             )
 
     def _facets(
@@ -158,7 +166,7 @@ class SearchPages:
             selected = filters.values(name)
             shown = counts[:SHOWN_VALUES]
             # Values the visitor selected stay visible (to unselect them), even at zero.
-            shown_keys = {v for v, _ in shown}
+            shown_keys = {v for v, _count in shown}
             counted = dict(counts)
             shown += [(v, counted.get(v, 0)) for v in sorted(selected) if v not in shown_keys]
             values = [
@@ -171,19 +179,19 @@ class SearchPages:
                 for value, count in shown
             ]
             if values:
-                facets.append(Facet(name, FACET_LABELS[name], values))
+                facets.append(Facet(name, _(FACET_LABELS[name]), values))
         return facets
 
     @staticmethod
     def _value_label(name: str, value: str, result: finder.Result) -> str:
         if name == "type":
-            return TYPE_LABELS.get(value, value)
+            return _(TYPE_LABELS[value]) if value in TYPE_LABELS else value
         if name == "organisation":
             return result.organisations.get(value, value)
         if name == "acces":
-            return ACCESS_LABELS.get(value, value)
+            return _(ACCESS_LABELS[value]) if value in ACCESS_LABELS else value
         if name == "spatial":
-            return SPATIAL_LABELS.get(value, value)
+            return _(SPATIAL_LABELS[value]) if value in SPATIAL_LABELS else value
         return value
 
     @staticmethod
@@ -193,10 +201,12 @@ class SearchPages:
         description = getattr(obj, "description", "") or ""
         meta = org
         if item.kind == "organisation":
-            meta = f"{item.popularity} jeu{'x' if item.popularity != 1 else ''} de données"
+            meta = ngettext(
+                "%(num)s jeu de données", "%(num)s jeux de données", item.popularity
+            ) % {"num": item.popularity}
         return Hit(
             kind=item.kind,
-            kind_label=KIND_LABELS[item.kind],
+            kind_label=_(KIND_LABELS[item.kind]),
             url=f"{KIND_PATHS[item.kind]}/{getattr(obj, 'slug', '')}",
             title=item.title,
             meta=meta,

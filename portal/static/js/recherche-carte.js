@@ -1,15 +1,29 @@
-// Search page map: pan and zoom, then "Rechercher dans cette zone" puts the visible box
+// Search page map: pan and zoom, then "Rechercher dans cette zone" ("Search this area") puts the visible box
 // into the search form's `bbox` field (minx,miny,maxx,maxy in degrees) and submits it,
 // so the area is part of the page's shareable URL. Plain background and the bundled
 // communes outline: nothing is loaded from other sites.
 import { Map as MapLibreMap, NavigationControl } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
 
 const NEW_CALEDONIA = [[163.5, -22.9], [168.2, -19.5]];
-const FRENCH = {
-  "NavigationControl.ZoomIn": "Zoomer",
-  "NavigationControl.ZoomOut": "Dézoomer",
-  "NavigationControl.ResetBearing": "Réorienter vers le nord",
-};
+const LANG = document.documentElement.lang === "en" ? "en" : "fr";
+const MESSAGES = {
+  fr: {
+    noWebGL: "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).",
+    controls: {
+      "NavigationControl.ZoomIn": "Zoomer",
+      "NavigationControl.ZoomOut": "Dézoomer",
+      "NavigationControl.ResetBearing": "Réorienter vers le nord",
+    },
+  },
+  en: {
+    noWebGL: "The map cannot be shown in this browser (WebGL is not available).",
+    controls: {
+      "NavigationControl.ZoomIn": "Zoom in",
+      "NavigationControl.ZoomOut": "Zoom out",
+      "NavigationControl.ResetBearing": "Reset bearing to north",
+    },
+  },
+}[LANG];
 
 function boxOf(text) {
   const values = (text || "").split(",").map(Number);
@@ -60,10 +74,10 @@ function start() {
       fitBoundsOptions: { padding: 10 },
       attributionControl: false,
       cooperativeGestures: true,
-      locale: FRENCH,
+      locale: MESSAGES.controls,
     });
   } catch (error) {
-    element.textContent = "La carte ne peut pas s'afficher dans ce navigateur (WebGL indisponible).";
+    element.textContent = MESSAGES.noWebGL;
     return;
   }
   map.addControl(new NavigationControl({ showCompass: false }), "top-right");
