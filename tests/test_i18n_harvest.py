@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import pytest
 from niaouli.portal.harvest_pages import stored_text
@@ -27,6 +28,7 @@ from niaouli.web import create_app
 from tests.accounts_support import PASSWORD, csrf_of, sign_in
 from tests.conftest import Backend
 from tests.harvest_support import FakeCsw, FakeRemote, add_source_for, harvest, real_iso_records
+from tests.portal_support import validate_html5
 
 ORG = "province-sud"
 ADMIN = "admin-moisson@exemple.nc"
@@ -112,7 +114,7 @@ def html_lang(text: str) -> str:
     return match.group(1)
 
 
-def test_sources_source_and_job_pages_in_english(site: Site) -> None:
+def test_sources_source_and_job_pages_in_english(site: Site, tmp_path: Path) -> None:
     listing = site.client.get(site.base, params={"lang": "en"})
     assert listing.status_code == 200
     html = listing.text
@@ -157,6 +159,9 @@ def test_sources_source_and_job_pages_in_english(site: Site) -> None:
     assert "<td>titre illisible : balise gmd:title absente</td>" in job_page
     for french in ("Identifiant distant", "identifiant en double", "données non copiées", "Bilan"):
         assert french not in job_page, french
+
+    pages = {"sources": listing.text, "source": html, "job": job_page}
+    assert validate_html5(pages, tmp_path) == []
 
 
 def test_refused_form_and_busy_notice_in_english(site: Site, backend: Backend) -> None:
