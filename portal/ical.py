@@ -4,6 +4,12 @@ Times are written with `TZID=Pacific/Noumea` and the matching VTIMEZONE (generat
 the package from the IANA database), so calendar applications show local times right.
 UIDs are stable (`event-<id>@<host>`): re-importing the feed updates events instead of
 duplicating them. The package escapes text (commas, semicolons, newlines) and folds lines.
+
+The platform's own words (the event kind, "Résultats", "Jeux de données") follow the
+request's language like the pages: French by default, English for `?lang=en` (the
+English pages link to the feeds with it, so a calendar application subscribed from an
+English page keeps getting English; it sends no cookie). Events' titles, descriptions
+and places are their authors' text and stay as entered.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from niaouli.portal.rendering import safe_url
 
 from niaouli.catalogue.community import EVENT_KINDS, as_utc, local
 from niaouli.catalogue.models import Dataset, Event, EventKind
+from niaouli.i18n import _
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 
@@ -46,15 +53,17 @@ def _vevent(event: Event, datasets: list[Dataset], site: str, host: str) -> IcsE
     item.add("summary", event.title)
     lines = [event.description.strip()] if event.description.strip() else []
     if event.results.strip():
-        lines.append("Résultats : " + event.results.strip())
+        lines.append(_("Résultats : %(text)s") % {"text": event.results.strip()})
     if datasets:
-        lines.append("Jeux de données : " + ", ".join(d.title for d in datasets))
+        titles = ", ".join(d.title for d in datasets)
+        lines.append(_("Jeux de données : %(titles)s") % {"titles": titles})
     if lines:
         item.add("description", "\n\n".join(lines))
     if event.location:
         item.add("location", event.location)
     if event.latitude is not None and event.longitude is not None:
         item.add("geo", vGeo((event.latitude, event.longitude)))
-    item.add("categories", [EVENT_KINDS.get(EventKind(event.kind), str(event.kind))])
+    kind = EventKind(event.kind)
+    item.add("categories", [_(EVENT_KINDS[kind]) if kind in EVENT_KINDS else str(kind)])
     item.add("url", safe_url(event.url) or f"{site}/evenements/{event.slug}")
     return item

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import icalendar
 import pytest
 from babel.messages.pofile import read_po
 from niaouli.portal import i18n_catalog
@@ -275,6 +276,20 @@ def test_events_in_english(site, tmp_path):
     assert "Exemple de résultats" in past  # the event's own text
     assert validate_html5(pages, tmp_path) == []
 
+    # English pages link to the English feeds: a calendar application sends no cookie.
+    assert 'href="/evenements.ics?lang=en"' in events
+    assert 'href="/evenements/cartopartie-communes-exemple.ics?lang=en"' in event
+    feed = feed_events(site.get("/evenements.ics?lang=en").content)
+    party = feed["Cartopartie des communes (exemple)"]
+    assert [str(c) for c in party["CATEGORIES"].cats] == ["Mapping party"]
+    assert "Datasets: Communes de Nouvelle-Calédonie" in str(party["DESCRIPTION"])
+    meeting = str(feed["Rencontre données ouvertes (exemple)"]["DESCRIPTION"])
+    assert "Results: Exemple de résultats" in meeting and "Résultats :" not in meeting
+
+
+def feed_events(body: bytes) -> dict[str, icalendar.Event]:
+    return {str(e["SUMMARY"]): e for e in icalendar.Calendar.from_ical(body).walk("VEVENT")}
+
 
 def test_french_stays_the_default(site):
     response = site.get("/evenements")
@@ -288,6 +303,13 @@ def test_french_stays_the_default(site):
     assert "Download the archive" not in code
     niaouli = site.get("/code/niaouli").text
     assert "<dt>Type de logiciel</dt><dd>application web autonome</dd>" in niaouli
+    assert 'href="/evenements.ics"' in response.text
+    feed = feed_events(site.get("/evenements.ics").content)
+    party = feed["Cartopartie des communes (exemple)"]
+    assert [str(c) for c in party["CATEGORIES"].cats] == ["Cartopartie"]
+    assert "Jeux de données : Communes" in str(party["DESCRIPTION"])
+    meeting = str(feed["Rencontre données ouvertes (exemple)"]["DESCRIPTION"])
+    assert "Résultats : Exemple de résultats" in meeting
 
 
 def test_catalogue_of_this_part_is_whole():
