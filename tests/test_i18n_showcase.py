@@ -13,6 +13,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
+from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
 from niaouli.portal import i18n_catalog
 from starlette.testclient import TestClient
@@ -260,6 +261,8 @@ def test_events_in_english(site, tmp_path):
             "Cartopartie des communes (exemple) — event",
             ">Add to my calendar</a>",
             "<dt>Time zone</dt><dd>Nouméa time (UTC+11)</dd>",
+            "<dt>Start</dt><dd><time",
+            "<dt>End</dt><dd><time",
             "March 13, 2027 at 12:00",
             "<dt>Location</dt><dd>Nouméa (lieu d&#39;exemple)</dd>",
         ),
@@ -316,16 +319,27 @@ def test_catalogue_of_this_part_is_whole():
     templates = [TEMPLATES / f"{name}.html" for name in PAGES]
     bare = {str(p.name): i18n_catalog.bare_text(p) for p in templates}
     assert not any(bare.values()), bare
-    # Every message of these templates has its English text in this part's own file
-    # (not only through another part's), with the same placeholders.
+    # Every message of these templates and of the calendar feeds has its English text in
+    # this part's own file (not only through another part's), context included (« Début »
+    # of an event is not the « Début » of a token), with the same placeholders.
     with PO_FILE.open("rb") as handle:
-        own = {m.id if isinstance(m.id, str) else m.id[0]: m for m in read_po(handle) if m.id}
-    for key, entry in i18n_catalog.extract(templates).items():
-        assert key in own, key
-        strings = own[key].string
-        texts = strings if isinstance(strings, tuple) else (strings,)
-        assert all(texts) and not own[key].fuzzy, key
-        wanted = set(re.findall(r"%\((\w+)\)s", key))
-        for text in texts:
-            assert set(re.findall(r"%\((\w+)\)s", text)) == wanted, (key, text)
-        assert entry.locations
+        messages = list(read_po(handle))
+    own = {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id): m for m in messages}
+    sources = [*templates, Path(i18n_catalog.PORTAL) / "ical.py"]
+    found = 0
+    for path in sources:
+        method = "jinja2.ext:babel_extract" if path.suffix == ".html" else "python"
+        options = i18n_catalog.JINJA_OPTIONS if path.suffix == ".html" else {}
+        for _line, message, _comments, context in extract_from_file(
+            method, str(path), keywords=i18n_catalog.KEYWORDS, options=options
+        ):
+            key = message[0] if isinstance(message, tuple) else message
+            assert (context, key) in own, (path.name, context, key)
+            entry = own[(context, key)]
+            texts = entry.string if isinstance(entry.string, tuple) else (entry.string,)
+            assert all(texts) and not entry.fuzzy, key
+            wanted = set(re.findall(r"%\((\w+)\)s", key))
+            for text in texts:
+                assert set(re.findall(r"%\((\w+)\)s", text)) == wanted, (key, text)
+            found += 1
+    assert found > 100
