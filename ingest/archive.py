@@ -15,6 +15,8 @@ from pathlib import Path, PurePosixPath
 
 from niaouli.ingest.errors import IngestError
 
+from niaouli.i18n import _
+
 SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qpj", ".sbn", ".sbx", ".qix"}
 REFUSED_SUFFIXES = {".vrt", ".ovf", ".ovr"}
 CHUNK = 1 << 20
@@ -31,11 +33,17 @@ def _entry_name(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
     raw = info.filename
     unix_mode = info.external_attr >> 16
     if stat.S_ISLNK(unix_mode):
-        raise IngestError(f"lien symbolique dans l'archive refusé : « {raw[:200]} »", file=archive)
+        raise IngestError(
+            _("lien symbolique dans l'archive refusé : « %(name)s »") % {"name": raw[:200]},
+            file=archive,
+        )
     normalised = raw.replace("\\", "/")
     parts = PurePosixPath(normalised).parts
     if normalised.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
-        raise IngestError(f"chemin dangereux dans l'archive refusé : « {raw[:200]} »", file=archive)
+        raise IngestError(
+            _("chemin dangereux dans l'archive refusé : « %(name)s »") % {"name": raw[:200]},
+            file=archive,
+        )
     return PurePosixPath(normalised)
 
 
@@ -48,11 +56,14 @@ def extract_shapefiles(
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError):
-        raise IngestError("archive zip illisible ou tronquée", file=name) from None
+        raise IngestError(_("archive zip illisible ou tronquée"), file=name) from None
     with zf:
         infos = zf.infolist()
         if len(infos) > limits.max_entries:
-            raise IngestError(f"archive refusée : plus de {limits.max_entries} fichiers", file=name)
+            raise IngestError(
+                _("archive refusée : plus de %(count)s fichiers") % {"count": limits.max_entries},
+                file=name,
+            )
         chosen: dict[str, zipfile.ZipInfo] = {}
         for info in infos:
             entry = _entry_name(info, name)
@@ -61,16 +72,20 @@ def extract_shapefiles(
             suffix = entry.suffix.lower()
             if suffix in REFUSED_SUFFIXES:
                 raise IngestError(
-                    f"fichier VRT/OVR dans l'archive refusé : « {entry.name} »", file=name
+                    _("fichier VRT/OVR dans l'archive refusé : « %(name)s »")
+                    % {"name": entry.name},
+                    file=name,
                 )
             if suffix not in SHAPEFILE_PARTS or entry.name.startswith("._"):
                 continue
             key = entry.name.lower()
             if key in chosen:
-                raise IngestError(f"deux fichiers « {entry.name} » dans l'archive", file=name)
+                raise IngestError(
+                    _("deux fichiers « %(name)s » dans l'archive") % {"name": entry.name}, file=name
+                )
             chosen[key] = info
         if not any(k.endswith(".shp") for k in chosen):
-            raise IngestError("l'archive ne contient aucun fichier .shp", file=name)
+            raise IngestError(_("l'archive ne contient aucun fichier .shp"), file=name)
 
         total = 0
         for key, info in chosen.items():
@@ -84,22 +99,27 @@ def extract_shapefiles(
                         total += len(chunk)
                         if written > declared * limits.max_ratio and written > 10 * CHUNK:
                             raise IngestError(
-                                f"archive refusée : taux de compression suspect (« {key} »)",
+                                _("archive refusée : taux de compression suspect (« %(name)s »)")
+                                % {"name": key},
                                 file=name,
                             )
                         if total > limits.max_total_bytes:
                             raise IngestError(
-                                "archive refusée : contenu décompressé trop gros", file=name
+                                _("archive refusée : contenu décompressé trop gros"), file=name
                             )
                         out.write(chunk)
             except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
-                raise IngestError(f"archive zip corrompue ou tronquée ({exc})", file=name) from None
+                raise IngestError(
+                    _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
+                ) from None
             if target.resolve().parent != dest.resolve():
-                raise IngestError("chemin dangereux dans l'archive refusé", file=name)
+                raise IngestError(_("chemin dangereux dans l'archive refusé"), file=name)
 
     shapefiles = sorted(dest / k for k in chosen if k.endswith(".shp"))
     for shp in shapefiles:
         for part in (".shx", ".dbf"):
             if not shp.with_suffix(part).exists():
-                raise IngestError(f"« {shp.stem}{part} » manquant dans l'archive", file=name)
+                raise IngestError(
+                    _("« %(name)s » manquant dans l'archive") % {"name": shp.stem + part}, file=name
+                )
     return shapefiles

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
+from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.errors import IngestError
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
+
+from niaouli.i18n import _
 
 WGS84 = CRS.from_epsg(4326)
 LAMBERT_NC = CRS.from_epsg(3163)
@@ -41,7 +44,7 @@ def parse_crs(value: str, *, file: str | None = None) -> CRS:
         return CRS.from_user_input(value)
     except CRSError:
         raise IngestError(
-            f"système de coordonnées inconnu : « {value[:200]} »", file=file
+            _("système de coordonnées inconnu : « %(value)s »") % {"value": value[:200]}, file=file
         ) from None
 
 
@@ -58,20 +61,19 @@ def _is_lonlat(bounds: Bounds) -> bool:
 def guess_crs(bounds: Bounds | None, *, file: str, layer: str) -> tuple[CRS, str]:
     """A CRS for a source that declares none, with the note that says so."""
     if bounds is None:
-        return WGS84, "aucun système de coordonnées déclaré et aucune géométrie : EPSG:4326"
+        return WGS84, ingest_notes.note(ingest_notes.CRS_NO_GEOMETRY)
     swapped = (bounds[1], bounds[0], bounds[3], bounds[2])
     if _is_lonlat(bounds) or _is_lonlat(swapped):
         # Degrees with latitude first also fit the Lambert box (a few metres around its
         # origin, at sea): they are degrees, and `should_swap_axes` puts them in order.
-        return WGS84, "aucun système de coordonnées déclaré : degrés WGS 84 (EPSG:4326) supposés"
+        return WGS84, ingest_notes.note(ingest_notes.CRS_DEGREES)
     if _inside(bounds, NC_LAMBERT):
-        return LAMBERT_NC, (
-            "aucun système de coordonnées déclaré (.prj absent) : coordonnées en "
-            "RGNC91-93 / Lambert Nouvelle-Calédonie (EPSG:3163) supposées"
-        )
+        return LAMBERT_NC, ingest_notes.note(ingest_notes.CRS_LAMBERT)
     raise IngestError(
-        "système de coordonnées inconnu : aucun .prj et des coordonnées ni en degrés ni en "
-        "Lambert NC (EPSG:3163) ; précisez-le avec --crs EPSG:xxxx",
+        _(
+            "système de coordonnées inconnu : aucun .prj et des coordonnées ni en degrés ni "
+            "en Lambert NC (EPSG:3163) ; précisez-le avec --crs EPSG:xxxx"
+        ),
         file=file,
         layer=layer,
     )

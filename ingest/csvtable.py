@@ -19,8 +19,11 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
 from niaouli.ingest import geometry
+from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
+
+from niaouli.i18n import _
 
 LON_NAMES = {
     "lon",
@@ -72,9 +75,7 @@ def _decode(raw: bytes, name: str) -> tuple[str, str | None]:
     try:
         return raw.decode("utf-8"), None
     except UnicodeDecodeError:
-        return raw.decode("cp1252", errors="replace"), (
-            "encodage Windows-1252 / Latin-1 détecté et converti en UTF-8"
-        )
+        return raw.decode("cp1252", errors="replace"), ingest_notes.note(ingest_notes.CSV_LATIN1)
 
 
 def _delimiter(sample: str) -> str:
@@ -142,7 +143,8 @@ def _coordinates(table: pa.Table, column: str, file: str) -> np.ndarray:
     if pc.any(bad).as_py():
         row = int(pc.index(bad, True).as_py())
         raise IngestError(
-            f"coordonnée « {values[row].as_py()[:50]} » non numérique dans la colonne « {column} »",
+            _("coordonnée « %(value)s » non numérique dans la colonne « %(column)s »")
+            % {"value": values[row].as_py()[:50], "column": column},
             file=file,
             row=row + 2,
         )
@@ -167,7 +169,7 @@ def read_csv(path: Path) -> LayerSource:
     delimiter = _delimiter(text[:65536])
     first_line = next(csv.reader(io.StringIO(text[:65536]), delimiter=delimiter), None)
     if not first_line:
-        raise IngestError("fichier CSV sans ligne d'en-tête", file=name)
+        raise IngestError(_("fichier CSV sans ligne d'en-tête"), file=name)
     names = _column_names(first_line)
 
     bad_rows: list[str] = []
@@ -192,11 +194,18 @@ def read_csv(path: Path) -> LayerSource:
             ),
         )
     except pa.ArrowInvalid as exc:
-        raise IngestError(f"CSV illisible : {exc}", file=name) from None
+        raise IngestError(_("CSV illisible : %(error)s") % {"error": exc}, file=name) from None
     if bad_rows:
         raise IngestError(
-            f"nombre de colonnes différent de l'en-tête ({len(names)} attendues)"
-            + (f" ; {len(bad_rows)} lignes concernées" if len(bad_rows) > 1 else ""),
+            (
+                _("nombre de colonnes différent de l'en-tête (%(count)s attendues)")
+                % {"count": len(names)}
+            )
+            + (
+                _(" ; %(count)s lignes concernées") % {"count": len(bad_rows)}
+                if len(bad_rows) > 1
+                else ""
+            ),
             file=name,
             row=_ragged_line(text, delimiter, len(names)),
         )
@@ -221,18 +230,25 @@ def read_csv(path: Path) -> LayerSource:
             if value is None:
                 continue
             if not WKT_START.match(value):
-                raise IngestError(f"WKT invalide dans la colonne « {wkt} »", file=name, row=i + 2)
+                raise IngestError(
+                    _("WKT invalide dans la colonne « %(column)s »") % {"column": wkt},
+                    file=name,
+                    row=i + 2,
+                )
             try:
                 geoms[i] = shapely.from_wkt(re.sub(r"^\s*SRID=\d+;", "", value))
             except shapely.errors.GEOSException as exc:
                 raise IngestError(
-                    f"WKT invalide dans la colonne « {wkt} » ({exc})", file=name, row=i + 2
+                    _("WKT invalide dans la colonne « %(column)s » (%(error)s)")
+                    % {"column": wkt, "error": exc},
+                    file=name,
+                    row=i + 2,
                 ) from None
         types = {g.geom_type for g in geoms if g is not None}
         known_target = geometry.target_from_types(types) if types else "Point"
         declared = known_target
         table = table.drop_columns([wkt])
-        notes.append(f"géométries lues dans la colonne WKT « {wkt} »")
+        notes.append(ingest_notes.note(ingest_notes.CSV_WKT, column=wkt))
     elif lon is not None and lat is not None:
         x = _coordinates(table, lon, name)
         y = _coordinates(table, lat, name)
@@ -240,9 +256,10 @@ def read_csv(path: Path) -> LayerSource:
         geoms = shapely.points(x, y)
         geoms[missing] = None
         if missing.any():
-            notes.append(f"{int(missing.sum())} lignes sans coordonnées (géométrie vide)")
+            count = int(missing.sum())
+            notes.append(ingest_notes.note(ingest_notes.CSV_NO_COORDINATES, count=count))
         declared = known_target = "Point"
-        notes.append(f"points construits à partir des colonnes « {lon} » et « {lat} »")
+        notes.append(ingest_notes.note(ingest_notes.CSV_POINTS, lon=lon, lat=lat))
 
     fields = [(f.name, f.type) for f in table.schema]
 

@@ -1,6 +1,12 @@
-"""The one error type of ingestion: a French message naming the file, layer and row."""
+"""The one error type of ingestion: a message naming the file, layer and row.
+
+French, or the language of the request that ingests (`niaouli.i18n`): the web pages and
+the API (with `?lang=en`) may ask for English.
+"""
 
 from __future__ import annotations
+
+from niaouli.i18n import _
 
 
 class IngestError(Exception):
@@ -23,13 +29,14 @@ class IngestError(Exception):
     def describe(self) -> str:
         where = []
         if self.file:
-            where.append(f"fichier « {self.file} »")
+            where.append(_("fichier « %(name)s »") % {"name": self.file})
         if self.layer:
-            where.append(f"couche « {self.layer} »")
+            where.append(_("couche « %(name)s »") % {"name": self.layer})
         if self.row is not None:
-            where.append(f"ligne {self.row}")
-        prefix = (", ".join(where) + " : ") if where else ""
-        return prefix + self.message
+            where.append(_("ligne %(row)s") % {"row": self.row})
+        if not where:
+            return self.message
+        return _("%(where)s : %(message)s") % {"where": ", ".join(where), "message": self.message}
 
     def located(
         self, *, file: str | None = None, layer: str | None = None, row: int | None = None

@@ -12,6 +12,8 @@ import numpy as np
 import shapely
 from niaouli.ingest.errors import IngestError
 
+from niaouli.i18n import _
+
 FAMILY_OF = {
     "Point": "point",
     "MultiPoint": "point",
@@ -152,8 +154,8 @@ def normalise(
             fixed = _as_target(geoms[i], target)
             if fixed is None:
                 raise IngestError(
-                    f"géométrie {geoms[i].geom_type} incompatible avec le type de la couche "
-                    f"({target})",
+                    _("géométrie %(kind)s incompatible avec le type de la couche (%(target)s)")
+                    % {"kind": geoms[i].geom_type, "target": target},
                     file=file,
                     layer=layer,
                     row=int(first_row + i),

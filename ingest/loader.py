@@ -22,6 +22,7 @@ import pyarrow as pa
 import shapely
 from geoalchemy2 import WKTElement
 from niaouli.ingest import geometry, storage, wkb
+from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.columns import plan_columns
 from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
 from niaouli.ingest.errors import IngestError
@@ -45,6 +46,7 @@ from niaouli.catalogue.models import (
 from niaouli.db.engine import get_engine
 from niaouli.db.layers import LayerStore, layer_store, new_table_name
 from niaouli.db.pgcopy import CopyValueError
+from niaouli.i18n import _
 from niaouli.settings import Settings, load_settings
 
 
@@ -171,7 +173,8 @@ def _load_layer(
             crs = source.crs
         elif source.crs_problem:
             raise IngestError(
-                f"{source.crs_problem} ; précisez-le avec --crs EPSG:xxxx",
+                _("%(problem)s ; précisez-le avec --crs EPSG:xxxx")
+                % {"problem": source.crs_problem},
                 file=file,
                 layer=source.name,
             )
@@ -181,7 +184,7 @@ def _load_layer(
         native = crs_label(crs)
         swapped = bool(crs.is_geographic and sample and should_swap_axes(sample))
         if swapped:
-            notes.append("latitude et longitude inversées dans la source : axes remis dans l'ordre")
+            notes.append(ingest_notes.note(ingest_notes.AXES_SWAPPED))
         reproject = Reprojector(crs, swap_axes=swapped)
 
     store.create(conn, table, columns, target)
@@ -201,9 +204,12 @@ def _load_layer(
                     west, south, east, north = batch_bounds
                     if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
                         raise IngestError(
-                            f"coordonnées impossibles une fois en EPSG:4326 depuis {native} : "
-                            "le système de coordonnées déclaré est sans doute faux "
-                            "(précisez --crs)",
+                            _(
+                                "coordonnées impossibles une fois en EPSG:4326 depuis "
+                                "%(crs)s : le système de coordonnées déclaré est sans doute "
+                                "faux (précisez --crs)"
+                            )
+                            % {"crs": native},
                             file=file,
                             layer=source.name,
                         )
@@ -219,11 +225,11 @@ def _load_layer(
     store.finish(conn, table, has_geometry)
 
     if stats.repaired:
-        notes.append(f"{stats.repaired} géométrie(s) invalide(s) réparée(s)")
+        notes.append(ingest_notes.note(ingest_notes.REPAIRED, count=stats.repaired))
     if stats.z_dropped:
-        notes.append(f"coordonnée Z ignorée pour {stats.z_dropped} entité(s)")
+        notes.append(ingest_notes.note(ingest_notes.Z_DROPPED, count=stats.z_dropped))
     if stats.empty:
-        notes.append(f"{stats.empty} géométrie(s) vide(s) enregistrée(s) sans géométrie")
+        notes.append(ingest_notes.note(ingest_notes.EMPTY, count=stats.empty))
     report = LayerReport(
         name=source.name,
         collection_id="",
@@ -288,7 +294,9 @@ def ingest_file(
     writes its audit row there, so the row exists exactly when the change does).
     """
     if mode not in ("replace", "append"):
-        raise IngestError(f"mode inconnu « {mode} » (attendu : replace ou append)")
+        raise IngestError(
+            _("mode inconnu « %(mode)s » (attendu : replace ou append)") % {"mode": mode}
+        )
     started = time.monotonic()
     settings = settings or load_settings()
     engine = engine or get_engine(settings)
@@ -339,7 +347,8 @@ def ingest_file(
         except IntegrityError as exc:
             storage.remove_key(settings.files_dir, stored.key)
             raise IngestError(
-                f"conflit avec une autre publication en cours ou existante ({exc.orig})",
+                _("conflit avec une autre publication en cours ou existante (%(error)s)")
+                % {"error": exc.orig},
                 file=display_name,
             ) from None
         except IngestError as exc:
@@ -387,7 +396,9 @@ def _ingest_in_transaction(
     dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).with_for_update())
     created = dataset is None
     if dataset is not None and dataset.organisation_id != org_id:
-        raise IngestError(f"le jeu de données « {slug} » appartient à une autre organisation")
+        raise IngestError(
+            _("le jeu de données « %(slug)s » appartient à une autre organisation") % {"slug": slug}
+        )
 
     names = _layer_names(sources, slug)
     appending = mode == "append" and dataset is not None and bool(dataset.layers)
@@ -401,7 +412,9 @@ def _ingest_in_transaction(
         )
     ).all()
     if taken:
-        raise IngestError(f"identifiant de collection déjà pris par un autre jeu : {taken[0]}")
+        raise IngestError(
+            _("identifiant de collection déjà pris par un autre jeu : %(id)s") % {"id": taken[0]}
+        )
 
     # 1. Load every layer into a new table (the long part; readers still see the old ones).
     store = layer_store(conn)
@@ -428,8 +441,11 @@ def _ingest_in_transaction(
                 report.feature_count += old.feature_count
                 report.extent = _merge(report.extent, old.extent)
                 report.notes.append(
-                    f"{old.feature_count} entité(s) existante(s) conservée(s), "
-                    f"{report.feature_count - old.feature_count} ajoutée(s)"
+                    ingest_notes.note(
+                        ingest_notes.APPENDED,
+                        kept=old.feature_count,
+                        added=report.feature_count - old.feature_count,
+                    )
                 )
         except IngestError as exc:
             raise exc.located(layer=source.name) from None
@@ -526,10 +542,13 @@ def _append_targets(
     by_name = {layer.name: layer for layer in layers}
     targets = [by_name.get(name) for name, _ in names]
     if None in targets or len(set(map(id, targets))) != len(targets):
-        known = ", ".join(sorted(by_name)) or "aucune"
+        known = ", ".join(sorted(by_name)) or _("aucune")
         raise IngestError(
-            "ajout impossible : les couches du fichier ne correspondent pas à celles du jeu "
-            f"de données (couches existantes : {known})"
+            _(
+                "ajout impossible : les couches du fichier ne correspondent pas à celles du "
+                "jeu de données (couches existantes : %(known)s)"
+            )
+            % {"known": known}
         )
     return targets  # type: ignore[return-value]
 
@@ -538,8 +557,15 @@ def _check_same_structure(old: Layer, report: LayerReport, columns: list[dict[st
     """Appending needs the same geometry type and the same columns (names and types)."""
     if (old.geometry_type or None) != (report.geometry_type or None):
         raise IngestError(
-            f"ajout impossible : géométries {report.geometry_type or 'absentes'} dans le "
-            f"fichier, {old.geometry_type or 'absentes'} dans la couche « {old.name} »"
+            _(
+                "ajout impossible : géométries %(new)s dans le fichier, %(old)s dans la "
+                "couche « %(layer)s »"
+            )
+            % {
+                "new": report.geometry_type or _("absentes"),
+                "old": old.geometry_type or _("absentes"),
+                "layer": old.name,
+            }
         )
     before = {c["name"]: c["type"] for c in old.attribute_schema or []}
     after = {c["name"]: c["type"] for c in columns}
@@ -549,13 +575,16 @@ def _check_same_structure(old: Layer, report: LayerReport, columns: list[dict[st
         changed = sorted(n for n in set(before) & set(after) if before[n] != after[n])
         parts = []
         if missing:
-            parts.append("colonnes absentes du fichier : " + ", ".join(missing))
+            parts.append(
+                _("colonnes absentes du fichier : %(names)s") % {"names": ", ".join(missing)}
+            )
         if extra:
-            parts.append("colonnes en plus dans le fichier : " + ", ".join(extra))
+            parts.append(
+                _("colonnes en plus dans le fichier : %(names)s") % {"names": ", ".join(extra)}
+            )
         if changed:
-            parts.append("types différents : " + ", ".join(changed))
+            parts.append(_("types différents : %(names)s") % {"names": ", ".join(changed)})
         raise IngestError(
-            f"ajout impossible, la structure diffère de la couche « {old.name} » ("
-            + " ; ".join(parts)
-            + ")"
+            _("ajout impossible, la structure diffère de la couche « %(layer)s » (%(parts)s)")
+            % {"layer": old.name, "parts": " ; ".join(parts)}
         )

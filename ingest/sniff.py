@@ -15,6 +15,8 @@ from pathlib import Path
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.xmlguard import root_element
 
+from niaouli.i18n import _
+
 HEAD_SIZE = 8192
 GPKG_APPLICATION_IDS = {0x47504B47, 0x47503130, 0x47503131}  # "GPKG", "GP10", "GP11"
 
@@ -56,23 +58,23 @@ def check_local_path(path: str | os.PathLike[str]) -> Path:
     name = Path(text).name or text
     if "/vsi" in text.replace("\\", "/").lower() or text.lower().startswith("vsi"):
         raise IngestError(
-            "chemin virtuel GDAL refusé : seuls les fichiers locaux sont acceptés", file=name
+            _("chemin virtuel GDAL refusé : seuls les fichiers locaux sont acceptés"), file=name
         )
     if "://" in text:
         raise IngestError(
-            "les URL ne sont pas acceptées ici : téléchargez d'abord le fichier", file=name
+            _("les URL ne sont pas acceptées ici : téléchargez d'abord le fichier"), file=name
         )
     candidate = Path(text)
     try:
         info = os.lstat(candidate)
     except FileNotFoundError:
-        raise IngestError("fichier introuvable", file=name) from None
+        raise IngestError(_("fichier introuvable"), file=name) from None
     if stat.S_ISLNK(info.st_mode):
-        raise IngestError("lien symbolique refusé", file=name)
+        raise IngestError(_("lien symbolique refusé"), file=name)
     if not stat.S_ISREG(info.st_mode):
-        raise IngestError("ce n'est pas un fichier ordinaire", file=name)
+        raise IngestError(_("ce n'est pas un fichier ordinaire"), file=name)
     if info.st_size == 0:
-        raise IngestError("fichier vide", file=name)
+        raise IngestError(_("fichier vide"), file=name)
     return candidate.resolve()
 
 
@@ -99,14 +101,14 @@ def identify(path: Path) -> SourceKind:
         application_id = int.from_bytes(head[68:72], "big") if len(head) >= 72 else 0
         if application_id in GPKG_APPLICATION_IDS:
             return SourceKind.GEOPACKAGE
-        raise IngestError("base SQLite qui n'est pas un GeoPackage : format refusé", file=name)
+        raise IngestError(_("base SQLite qui n'est pas un GeoPackage : format refusé"), file=name)
     if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):
         return SourceKind.SHAPEFILE_ZIP
     if head[:4] == b"\x00\x00\x27\x0a":
         return SourceKind.SHAPEFILE
     if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
         raise IngestError(
-            "fichier raster (TIFF) : non accepté par l'ingestion vectorielle", file=name
+            _("fichier raster (TIFF) : non accepté par l'ingestion vectorielle"), file=name
         )
 
     text_head = head.lstrip(b"\xef\xbb\xbf").lstrip()
@@ -117,15 +119,18 @@ def identify(path: Path) -> SourceKind:
         if tag == "gpx":
             return SourceKind.GPX
         if tag.lower().startswith(("ogrvrt", "vrtdataset")) or suffix == ".vrt":
-            raise IngestError("fichier VRT de GDAL refusé", file=name)
-        raise IngestError(f"document XML non reconnu (élément racine « {tag[:60]} »)", file=name)
+            raise IngestError(_("fichier VRT de GDAL refusé"), file=name)
+        raise IngestError(
+            _("document XML non reconnu (élément racine « %(tag)s »)") % {"tag": tag[:60]},
+            file=name,
+        )
     if text_head.startswith((b"{", b"[")):
         return SourceKind.GEOJSON
     if suffix == ".vrt":
-        raise IngestError("fichier VRT de GDAL refusé", file=name)
+        raise IngestError(_("fichier VRT de GDAL refusé"), file=name)
     if _looks_like_text(head):
         return SourceKind.CSV
     raise IngestError(
-        "format non reconnu (acceptés : GeoJSON, GeoPackage, Shapefile zippé, KML, GPX, CSV)",
+        _("format non reconnu (acceptés : GeoJSON, GeoPackage, Shapefile zippé, KML, GPX, CSV)"),
         file=name,
     )

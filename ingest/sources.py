@@ -9,6 +9,7 @@ import pyogrio
 import pyogrio.errors
 import shapely
 from niaouli.ingest import geometry, xmlguard
+from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.archive import extract_shapefiles
 from niaouli.ingest.crs import parse_crs
 from niaouli.ingest.csvtable import read_csv
@@ -16,6 +17,8 @@ from niaouli.ingest.errors import IngestError
 from niaouli.ingest.sniff import SourceKind
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
 from pyogrio.raw import open_arrow
+
+from niaouli.i18n import _
 
 GDAL_ERRORS = (
     pyogrio.errors.DataSourceError,
@@ -44,7 +47,9 @@ SAMPLE_BYTES = 32 << 20
 
 def _gdal_error(exc: Exception, path: Path) -> IngestError:
     message = str(exc).replace(str(path.parent) + "/", "")
-    return IngestError(f"fichier illisible ({message[:300]})", file=path.name)
+    return IngestError(
+        _("fichier illisible (%(error)s)") % {"error": message[:300]}, file=path.name
+    )
 
 
 def shapefile_encoding(shp: Path) -> tuple[str, str | None]:
@@ -66,12 +71,12 @@ def shapefile_encoding(shp: Path) -> tuple[str, str | None]:
     if cpg.exists():
         declared = ENCODING_ALIASES.get(cpg.read_text("ascii", errors="ignore").strip().lower())
     if declared == "UTF-8" and not is_utf8:
-        return "CP1252", "le .cpg annonce UTF-8 mais les attributs sont en Latin-1 : lus en Latin-1"
+        return "CP1252", ingest_notes.note(ingest_notes.CPG_WRONG)
     if declared:
         return declared, None
     if is_utf8:
-        return "UTF-8", None if sample.isascii() else "attributs en UTF-8 (pas de .cpg)"
-    return "CP1252", "attributs en Latin-1 / Windows-1252 (pas de .cpg)"
+        return "UTF-8", None if sample.isascii() else ingest_notes.note(ingest_notes.DBF_UTF8)
+    return "CP1252", ingest_notes.note(ingest_notes.DBF_LATIN1)
 
 
 def _ogr_layer(
@@ -155,7 +160,9 @@ def _shapefile(shp: Path, display: str | None = None) -> LayerSource:
         source.notes.append(note)
     prj = shp.with_suffix(".prj")
     if source.crs is None and prj.exists() and prj.read_bytes().strip():
-        source.crs_problem = f"système de coordonnées illisible dans « {prj.name} »"
+        source.crs_problem = _("système de coordonnées illisible dans « %(name)s »") % {
+            "name": prj.name
+        }
     return source
 
 
@@ -175,7 +182,10 @@ def open_sources(path: Path, kind: SourceKind, workdir: Path) -> list[LayerSourc
     if kind is SourceKind.SHAPEFILE:
         for part in (".shx", ".dbf"):
             if not path.with_suffix(part).exists():
-                raise IngestError(f"« {path.stem}{part} » manquant à côté du .shp", file=path.name)
+                raise IngestError(
+                    _("« %(name)s » manquant à côté du .shp") % {"name": path.stem + part},
+                    file=path.name,
+                )
         return [_shapefile(path)]
     if kind is SourceKind.GEOJSON:
         return [_ogr_layer(path, None, display=path.stem)]
@@ -192,5 +202,5 @@ def open_sources(path: Path, kind: SourceKind, workdir: Path) -> list[LayerSourc
             continue  # GPX always declares its five layers; KML folders may be empty
         sources.append(source)
     if not sources:
-        raise IngestError("aucune couche à importer dans ce fichier", file=path.name)
+        raise IngestError(_("aucune couche à importer dans ce fichier"), file=path.name)
     return sources

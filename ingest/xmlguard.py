@@ -13,6 +13,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
 from niaouli.ingest.errors import IngestError
 
+from niaouli.i18n import _
+
 
 def _local(tag: str) -> str:
     return tag.rsplit("}", 1)[-1]
@@ -31,12 +33,12 @@ def root_element(path: Path) -> str:
             return _local(element.tag)
     except DefusedXmlException:
         raise IngestError(
-            "document XML avec DTD ou entités refusé (risque XXE / « billion laughs »)",
+            _("document XML avec DTD ou entités refusé (risque XXE / « billion laughs »)"),
             file=path.name,
         ) from None
     except SyntaxError as exc:  # ParseError subclasses SyntaxError
-        raise IngestError(f"XML mal formé : {exc}", file=path.name) from None
-    raise IngestError("document XML vide", file=path.name)
+        raise IngestError(_("XML mal formé : %(error)s") % {"error": exc}, file=path.name) from None
+    raise IngestError(_("document XML vide"), file=path.name)
 
 
 def check_document(path: Path) -> None:
@@ -52,8 +54,10 @@ def check_document(path: Path) -> None:
             element.clear()
     except DefusedXmlException:
         raise IngestError(
-            "document XML avec DTD ou entités refusé (risque XXE / « billion laughs »)",
+            _("document XML avec DTD ou entités refusé (risque XXE / « billion laughs »)"),
             file=path.name,
         ) from None
     except SyntaxError as exc:
-        raise IngestError(f"XML mal formé ou tronqué : {exc}", file=path.name) from None
+        raise IngestError(
+            _("XML mal formé ou tronqué : %(error)s") % {"error": exc}, file=path.name
+        ) from None

@@ -1,4 +1,4 @@
-"""Data managers' pages: new dataset, edit, publish, send files (French, CSRF on all).
+"""Data managers' pages: new dataset, edit, publish, send files (French or English, CSRF on all).
 
 `/jeux-de-donnees/nouveau` and `/jeux-de-donnees/{slug}/modifier` are plain forms
 (they work without JavaScript); `/jeux-de-donnees/{slug}/envoyer` sends the file to the
@@ -30,12 +30,13 @@ from niaouli.catalogue import community, editing, publication
 from niaouli.catalogue.access import can_edit, can_see
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.service import CatalogueError
+from niaouli.i18n import N_, _
 
 ACCESS_LEVELS = {
-    "draft": "Brouillon (visible des éditeurs de l'organisation)",
-    "public": "Public",
-    "registered": "Comptes connectés",
-    "organisation": "Membres de l'organisation",
+    "draft": N_("Brouillon (visible des éditeurs de l'organisation)"),
+    "public": N_("Public"),
+    "registered": N_("Comptes connectés"),
+    "organisation": N_("Membres de l'organisation"),
 }
 PUBLISH_LEVELS = {k: v for k, v in ACCESS_LEVELS.items() if k != "draft"}
 LICENCES = ("Licence Ouverte 2.0", "ODbL 1.0", "CC-BY 4.0", "CC0 1.0")
@@ -53,7 +54,7 @@ def _values(form: FormData) -> dict[str, str]:
 def _changes(values: dict[str, str]) -> dict[str, Any]:
     level = values["access_level"] or "draft"
     if level not in ACCESS_LEVELS:
-        raise CatalogueError("niveau d'accès inconnu")
+        raise CatalogueError(_("niveau d'accès inconnu"))
     return {
         "description": values["description"],
         "licence": values["licence"] or LICENCES[0],
@@ -191,7 +192,13 @@ class ManagePages:
         except CatalogueError as exc:
             context["values"] = values
             return self.accounts.page(
-                request, "dataset_edit.html", 400, error=_sentence(exc), **context, **common
+                request,
+                "dataset_edit.html",
+                400,
+                saved=None,
+                error=_sentence(exc),
+                **context,
+                **common,
             )
         slug = request.path_params["slug"]
         return RedirectResponse(f"/jeux-de-donnees/{slug}/modifier?ok=1", status_code=303)

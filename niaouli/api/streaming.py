@@ -19,6 +19,7 @@ from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from niaouli.api.errors import ApiError
+from niaouli.i18n import _
 from niaouli.ingest import storage
 
 FIELD_LIMIT = 64 * 1024  # text fields next to the file
@@ -29,15 +30,16 @@ def too_large(limit: int) -> ApiError:
     return ApiError(
         413,
         "PayloadTooLarge",
-        f"fichier trop gros : {_size(limit)} au plus (NIAOULI_MAX_UPLOAD_BYTES)",
+        _("fichier trop gros : %(size)s au plus (NIAOULI_MAX_UPLOAD_BYTES)")
+        % {"size": _size(limit)},
         limit=limit,
     )
 
 
 def _size(count: int) -> str:
     if count >= 1 << 20:
-        return f"{count / (1 << 20):.0f} Mio".replace(".", ",")
-    return f"{count / 1024:.0f} Kio"
+        return _("%(count)s Mio") % {"count": f"{count / (1 << 20):.0f}"}
+    return _("%(count)s Kio") % {"count": f"{count / 1024:.0f}"}
 
 
 @dataclass
@@ -88,7 +90,7 @@ class _Receiver:
         filename = options.get(b"filename")
         if self.name == "file" and filename is not None:
             if self.upload.path is not None:
-                raise ApiError(400, "InvalidUpload", "un seul fichier par envoi")
+                raise ApiError(400, "InvalidUpload", _("un seul fichier par envoi"))
             self.is_file = True
             original = filename.decode("utf-8", "replace") or "fichier"
             self.upload.original_name = Path(original.replace("\\", "/")).name[:300]
@@ -107,7 +109,7 @@ class _Receiver:
         else:
             self.text += chunk
             if len(self.text) > FIELD_LIMIT:
-                raise ApiError(413, "PayloadTooLarge", "champ de formulaire trop long")
+                raise ApiError(413, "PayloadTooLarge", _("champ de formulaire trop long"))
 
     def on_part_end(self) -> None:
         if self.is_file and self.out is not None:
@@ -128,7 +130,7 @@ async def receive(request: Request, data_dir: Path, limit: int) -> Upload:
     boundary = options.get(b"boundary")
     if kind != b"multipart/form-data" or not boundary:
         raise ApiError(
-            415, "UnsupportedMediaType", "envoyez le fichier en multipart/form-data (champ file)"
+            415, "UnsupportedMediaType", _("envoyez le fichier en multipart/form-data (champ file)")
         )
     length = request.headers.get("content-length", "")
     if length.isdigit() and int(length) > limit + MULTIPART_SLACK:
@@ -165,12 +167,12 @@ async def receive(request: Request, data_dir: Path, limit: int) -> Upload:
     except Exception:  # noqa: BLE001 - a malformed body from the client
         receiver.close()
         upload.discard()
-        raise ApiError(400, "InvalidUpload", "corps multipart illisible") from None
+        raise ApiError(400, "InvalidUpload", _("corps multipart illisible")) from None
     receiver.close()
     if upload.path is None or not upload.checksum:
         upload.discard()
-        raise ApiError(422, "InvalidUpload", "aucun fichier reçu (champ « file » attendu)")
+        raise ApiError(422, "InvalidUpload", _("aucun fichier reçu (champ « file » attendu)"))
     if upload.size == 0:
         upload.discard()
-        raise ApiError(422, "InvalidUpload", "le fichier reçu est vide")
+        raise ApiError(422, "InvalidUpload", _("le fichier reçu est vide"))
     return upload

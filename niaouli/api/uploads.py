@@ -23,6 +23,7 @@ from niaouli.catalogue.access import can_edit
 from niaouli.catalogue.community import check_http_url
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.service import CatalogueError
+from niaouli.i18n import _
 from niaouli.ingest import IngestError, ingest_file, storage
 from niaouli.ingest.sniff import MEDIA_TYPES, identify
 
@@ -127,7 +128,7 @@ def delete_resource(call: Call) -> dict[str, Any]:
 async def upload_layers(call: Call) -> schemas.IngestResult:
     mode = call.request.query_params.get("mode", "replace")
     if mode not in ("replace", "append"):
-        raise ApiError(400, "InvalidParameter", "mode : replace ou append")
+        raise ApiError(400, "InvalidParameter", _("mode : replace ou append"))
     slug, organisation = await run_in_threadpool(_check_editable, call)
     upload = await streaming.receive(
         call.request, call.context.settings.data_dir, call.context.max_upload
@@ -145,7 +146,7 @@ def _ingest(
 
     def record(session: Session, dataset: Dataset) -> None:
         if not can_edit(call.viewer, dataset.organisation_id):  # moved meanwhile
-            raise IngestError("jeu de données changé pendant l'envoi")
+            raise IngestError(_("jeu de données changé pendant l'envoi"))
         _record(
             session,
             call,

@@ -8,6 +8,7 @@ from niaouli.accounts.models import User
 from niaouli.api import schemas
 from niaouli.catalogue import models
 from niaouli.catalogue.access import Viewer
+from niaouli.ingest import notes as ingest_notes
 
 
 def layer(item: models.Layer) -> schemas.LayerInfo:
@@ -17,7 +18,8 @@ def layer(item: models.Layer) -> schemas.LayerInfo:
         geometry_type=item.geometry_type,
         feature_count=item.feature_count,
         native_crs=item.native_crs,
-        notes=list((item.ingest_report or {}).get("notes", [])),
+        # Stored in French; shown in the caller's language (`?lang=en`).
+        notes=[ingest_notes.shown(n) for n in (item.ingest_report or {}).get("notes", [])],
     )
 
 

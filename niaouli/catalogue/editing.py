@@ -17,6 +17,7 @@ from niaouli.catalogue.access import Viewer, can_edit
 from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.catalogue.service import CatalogueError
+from niaouli.i18n import _
 
 
 class ConflictError(CatalogueError):
@@ -47,15 +48,15 @@ def create_dataset(
     """A new dataset of `organisation` (draft unless `access_level` says otherwise)."""
     org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
     if org is None:
-        raise CatalogueError(f"organisation inconnue : « {organisation} »")
+        raise CatalogueError(_("organisation inconnue : « %(slug)s »") % {"slug": organisation})
     if not can_edit(viewer, org.id):
-        raise ForbiddenError("seuls les éditeurs de l'organisation y créent des jeux de données")
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation y créent des jeux de données"))
     title = " ".join((title or "").split())
     if len(title) < 3:
-        raise CatalogueError("le titre doit faire au moins 3 caractères")
+        raise CatalogueError(_("le titre doit faire au moins 3 caractères"))
     slug = slug or free_dataset_slug(session, title)
     if service.find_dataset(session, slug) is not None:
-        raise ConflictError(f"le jeu de données « {slug} » existe déjà")
+        raise ConflictError(_("le jeu de données « %(slug)s » existe déjà") % {"slug": slug})
     fields.setdefault("access_level", "draft")
     dataset = service.create_dataset(session, org, slug, title, **fields)
     if dataset.access_level.value != "draft":
@@ -76,14 +77,14 @@ def update_dataset(
     session: Session, viewer: Viewer, actor: audit.Actor, dataset: Dataset, **changes: Any
 ) -> Dataset:
     if not can_edit(viewer, dataset.organisation_id):
-        raise ForbiddenError("seuls les éditeurs de l'organisation modifient ce jeu de données")
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation modifient ce jeu de données"))
     for name in REQUIRED:
         if name in changes and changes[name] is None:
-            raise CatalogueError(f"« {name} » ne peut pas être vide")
+            raise CatalogueError(_("« %(field)s » ne peut pas être vide") % {"field": name})
     if "title" in changes:
         changes["title"] = " ".join(changes["title"].split())
         if len(changes["title"]) < 3:
-            raise CatalogueError("le titre doit faire au moins 3 caractères")
+            raise CatalogueError(_("le titre doit faire au moins 3 caractères"))
     was_draft = dataset.access_level.value == "draft"
     service.update_dataset(session, dataset, **changes)
     if was_draft and dataset.access_level.value != "draft":

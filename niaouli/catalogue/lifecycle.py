@@ -12,6 +12,7 @@ from niaouli import exports
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Layer, Resource
 from niaouli.db.layers import layer_store
+from niaouli.i18n import _
 from niaouli.ingest import storage
 from niaouli.settings import Settings
 
@@ -31,7 +32,9 @@ def delete_dataset(
         session = Session(bind=conn)
         dataset = service.find_dataset(session, slug)
         if dataset is None:
-            raise service.NotFoundError(f"jeu de données introuvable : « {slug} »")
+            raise service.NotFoundError(
+                _("jeu de données introuvable : « %(slug)s »") % {"slug": slug}
+            )
         store = layer_store(conn)
         for layer in dataset.layers:
             store.drop(conn, layer.table_name, layer.geometry_type is not None)

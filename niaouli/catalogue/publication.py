@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue.access import Viewer, can_edit
 from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
 from niaouli.catalogue.service import CatalogueError
+from niaouli.i18n import _
 
 
 class ForbiddenError(CatalogueError):
@@ -25,9 +26,9 @@ def publish(
 ) -> Dataset:
     level = AccessLevel(access_level)
     if not can_edit(viewer, dataset.organisation_id):
-        raise ForbiddenError("seuls les éditeurs de l'organisation publient ses jeux de données")
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation publient ses jeux de données"))
     if level == AccessLevel.DRAFT:
-        raise CatalogueError("publier, c'est choisir un niveau d'accès autre que brouillon")
+        raise CatalogueError(_("publier, c'est choisir un niveau d'accès autre que brouillon"))
     dataset.access_level = level
     dataset.published_at = utcnow()
     dataset.published_by_id = viewer.user_id
@@ -39,7 +40,7 @@ def publish(
 def unpublish(session: Session, dataset: Dataset, viewer: Viewer) -> Dataset:
     """Back to draft: only the organisation's editors (and admins) see it again."""
     if not can_edit(viewer, dataset.organisation_id):
-        raise ForbiddenError("seuls les éditeurs de l'organisation retirent ses jeux de données")
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation retirent ses jeux de données"))
     dataset.access_level = AccessLevel.DRAFT
     _record(session, viewer, "dataset.unpublish", dataset)
     session.flush()
