@@ -19,6 +19,7 @@ from functools import cache
 from pathlib import Path
 
 from babel import Locale
+from babel.messages.catalog import Catalog, Message
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
@@ -35,26 +36,36 @@ def N_(message: str) -> str:  # noqa: N802 - the gettext convention
     return message
 
 
+def _has_text(message: Message) -> bool:
+    strings = message.string if isinstance(message.string, tuple) else (message.string,)
+    return bool(message.string) and all(strings) and not message.fuzzy
+
+
+def merged_catalog(language: str) -> Catalog:
+    """Every `.po` file of `language` in one catalogue; a translated entry always wins
+    over an empty one, whatever the file order (Babel's own merge keeps the first)."""
+    merged = Catalog(locale=language)
+    for po_file in sorted((LOCALES_DIR / language / "LC_MESSAGES").glob("*.po")):
+        with po_file.open("rb") as handle:
+            catalog = read_po(handle, locale=language)
+        for message in catalog:
+            if not message.id:
+                continue
+            known = merged.get(message.id, context=message.context)
+            if known is None or (not _has_text(known) and _has_text(message)):
+                if known is not None:
+                    merged.delete(message.id, context=message.context)
+                merged[message.id] = message
+    return merged
+
+
 @cache
 def translations(language: str) -> NullTranslations:
     """The merged catalogue of `language` (French is the source: no catalogue)."""
-    folder = LOCALES_DIR / language / "LC_MESSAGES"
-    if language == DEFAULT or not folder.is_dir():
-        return NullTranslations()
-    merged = None
-    for po_file in sorted(folder.glob("*.po")):
-        with po_file.open("rb") as handle:
-            catalog = read_po(handle, locale=language)
-        if merged is None:
-            merged = catalog
-        else:
-            for message in catalog:
-                if message.id and message.string:
-                    merged[message.id] = message
-    if merged is None:
+    if language == DEFAULT or not (LOCALES_DIR / language / "LC_MESSAGES").is_dir():
         return NullTranslations()
     buffer = io.BytesIO()
-    write_mo(buffer, merged, use_fuzzy=False)
+    write_mo(buffer, merged_catalog(language), use_fuzzy=False)
     buffer.seek(0)
     return Translations(buffer)
 

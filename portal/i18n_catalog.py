@@ -25,7 +25,7 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
-from niaouli.i18n import LOCALES_DIR
+from niaouli.i18n import LOCALES_DIR, merged_catalog
 
 PORTAL = Path(__file__).parent
 PROJECT = PORTAL.parent
@@ -41,6 +41,7 @@ class Message:
     id: str | tuple[str, str]
     locations: list[tuple[str, int]] = field(default_factory=list)
     placeholders: set[str] = field(default_factory=set)
+    context: str | None = None
 
 
 def portal_sources() -> list[Path]:
@@ -63,13 +64,14 @@ def extract(paths: Iterable[Path]) -> dict[str, Message]:
     for path in paths:
         method = "jinja2.ext:babel_extract" if path.suffix == ".html" else "python"
         options = JINJA_OPTIONS if path.suffix == ".html" else {}
-        for lineno, message, _comments, _context in extract_from_file(
+        for lineno, message, _comments, context in extract_from_file(
             method, str(path), keywords=KEYWORDS, options=options
         ):
             key = message[0] if isinstance(message, tuple) else message
             if not key:
                 continue
-            entry = found.setdefault(key, Message(message))
+            entry = found.setdefault(f"{context}\x04{key}" if context else key, Message(message))
+            entry.context = context
             where = path.relative_to(PROJECT) if path.is_relative_to(PROJECT) else path
             entry.locations.append((str(where), lineno))
     return found
@@ -77,13 +79,27 @@ def extract(paths: Iterable[Path]) -> dict[str, Message]:
 
 def english_catalog() -> Catalog:
     """All English .po files merged (the same merge the portal does at start-up)."""
-    merged = Catalog(locale="en")
+    return merged_catalog("en")
+
+
+def conflicts() -> list[str]:
+    """French texts given different English texts in different .po files."""
+    seen: dict[tuple[str, ...], tuple[object, str]] = {}
+    problems = []
     for po_file in sorted((LOCALES_DIR / "en" / "LC_MESSAGES").glob("*.po")):
         with po_file.open("rb") as handle:
             for message in read_po(handle, locale="en"):
-                if message.id and (message.string or message.id not in merged):
-                    merged[message.id] = message
-    return merged
+                if not message.id or not message.string:
+                    continue
+                key = (message.id[0] if isinstance(message.id, tuple) else message.id,)
+                key += (message.context,) if message.context else ()
+                if key in seen and seen[key][0] != message.string:
+                    problems.append(
+                        f"{key!r}: {seen[key][0]!r} ({seen[key][1]}) "
+                        f"vs {message.string!r} ({po_file.name})"
+                    )
+                seen.setdefault(key, (message.string, po_file.name))
+    return problems
 
 
 def untranslated(paths: Iterable[Path] | None = None) -> dict[str, Message]:
@@ -91,7 +107,8 @@ def untranslated(paths: Iterable[Path] | None = None) -> dict[str, Message]:
     catalog = english_catalog()
     gaps = {}
     for key, entry in extract(paths or portal_sources()).items():
-        known = catalog.get(key)
+        singular = entry.id[0] if isinstance(entry.id, tuple) else entry.id
+        known = catalog.get(singular, context=entry.context)
         strings = known.string if known is not None else None
         texts = strings if isinstance(strings, tuple) else (strings,)
         if known is None or known.fuzzy or not all(texts):
@@ -225,6 +242,7 @@ def skeleton(gaps: dict[str, Message]) -> str:
             entry.id,
             string=("", "") if isinstance(entry.id, tuple) else "",
             locations=entry.locations,
+            context=entry.context,
         )
     from io import BytesIO
 
@@ -257,7 +275,9 @@ def main(argv: list[str]) -> int:
             print(f"untranslated: {key!r} ({where})")
         for problem in mismatches:
             print(f"placeholders differ: {problem}")
-        return 1 if gaps or mismatches else 0
+        for problem in conflicts():
+            print(f"two English texts: {problem}")
+        return 1 if gaps or mismatches or conflicts() else 0
     if command == "missing":
         print(skeleton(untranslated(paths)), end="")
         return 0
@@ -266,9 +286,12 @@ def main(argv: list[str]) -> int:
         gaps = untranslated([Path(f).resolve() for f in sources] or portal_sources())
         catalog = _read(Path(po_file))
         for entry in gaps.values():
-            if entry.id not in catalog:
+            singular = entry.id[0] if isinstance(entry.id, tuple) else entry.id
+            if catalog.get(singular, context=entry.context) is None:
                 empty = ("", "") if isinstance(entry.id, tuple) else ""
-                catalog.add(entry.id, string=empty, locations=entry.locations)
+                catalog.add(
+                    entry.id, string=empty, locations=entry.locations, context=entry.context
+                )
         _write(Path(po_file), catalog)
         print(f"{len(gaps)} message(s) to translate in {po_file}")
         return 0

@@ -157,3 +157,26 @@ def test_po_files_are_well_formed_and_not_fuzzy():
             catalog = read_po(handle, locale="en")
         fuzzy = [m.id for m in catalog if m.id and m.fuzzy]
         assert not fuzzy, (po_file.name, fuzzy[:5])
+
+
+def test_one_french_text_has_one_english_text_across_the_po_files():
+    """The same words read the same everywhere; a different sense takes a context."""
+    assert i18n_catalog.conflicts() == []
+
+
+def test_a_translated_entry_wins_over_an_empty_one_in_any_file_order(tmp_path, monkeypatch):
+    from niaouli import i18n
+
+    folder = tmp_path / "en" / "LC_MESSAGES"
+    folder.mkdir(parents=True)
+    (folder / "a.po").write_text('msgid "Titre"\nmsgstr ""\n', encoding="utf-8")
+    (folder / "b.po").write_text(
+        'msgid "Titre"\nmsgstr "Title"\n\nmsgctxt "jeton"\nmsgid "Début"\nmsgstr "Starts with"\n'
+        '\nmsgid "Début"\nmsgstr "Start"\n',
+        encoding="utf-8",
+    )
+    monkeypatch.setattr(i18n, "LOCALES_DIR", tmp_path)
+    catalog = i18n.merged_catalog("en")
+    assert catalog.get("Titre").string == "Title"
+    assert catalog.get("Début").string == "Start"
+    assert catalog.get("Début", context="jeton").string == "Starts with"
