@@ -42,7 +42,7 @@ class Portal:
         identity = identity_for(request)
         body = self.templates.get_template(name).render(
             request_path=request.url.path,
-            request_query=dict(request.query_params),
+            request_query=request.query_params.multi_items(),
             language=current_language(),
             nav=NAV,
             account=identity,

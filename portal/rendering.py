@@ -150,24 +150,20 @@ def strong(value: object) -> Markup:
     return Markup("<strong>{}</strong>").format(value)
 
 
-def language_links(path: str, query: dict[str, str]) -> list[dict[str, str]]:
-    """The language switcher's links: this same page in each other language."""
+def language_links(path: str, query: list[tuple[str, str]]) -> list[dict[str, str]]:
+    """The language switcher's links: this same page, every parameter kept (repeated
+    filters included, in their order), in each language."""
     here = current_language()
-    links = []
-    for code, name in LANGUAGES.items():
-        params = {k: v for k, v in query.items() if k not in ("lang", "page")}
-        params["lang"] = code
-        if query.get("page"):
-            params["page"] = query["page"]
-        links.append(
-            {
-                "code": code,
-                "name": name,
-                "href": path + "?" + urlencode(params),
-                "current": "true" if code == here else "",
-            }
-        )
-    return links
+    kept = [(k, v) for k, v in query if k != "lang"]
+    return [
+        {
+            "code": code,
+            "name": name,
+            "href": path + "?" + urlencode([*kept, ("lang", code)]),
+            "current": "true" if code == here else "",
+        }
+        for code, name in LANGUAGES.items()
+    ]
 
 
 def query_string(params: dict[str, object]) -> str:

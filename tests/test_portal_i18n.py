@@ -74,7 +74,10 @@ def test_language_switcher_keeps_the_page_and_its_query(site):
     _info, client = site
     text = client.get("/jeux-de-donnees?q=communes&page=1").text
     assert 'hreflang="en" lang="en"' in text
-    assert "/jeux-de-donnees?q=communes&amp;lang=en" in text
+    assert "/jeux-de-donnees?q=communes&amp;page=1&amp;lang=en" in text
+    # repeated filters all survive the switch, in their order
+    search = client.get("/recherche?theme=A&theme=B&lang=fr").text
+    assert "/recherche?theme=A&amp;theme=B&amp;lang=en" in search
     # hreflang alternates for search engines, one per language
     assert re.search(r'<link rel="alternate" hreflang="fr" href="/jeux-de-donnees\?', text)
     assert re.search(r'<link rel="alternate" hreflang="en" href="/jeux-de-donnees\?', text)
