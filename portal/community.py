@@ -1,14 +1,18 @@
 """Code catalogue (`/code`), reuses (`/reutilisations`) and events (`/evenements`).
 
 Lists with filters, detail pages, the reuse submission form (signed-in users, CSRF),
-the moderation queue of platform admins (`/admin/reutilisations`), and the iCalendar
-feeds. Links to datasets go through the request's viewer (`community.visible_links`):
-a reuse or event never reveals a dataset the visitor may not see. English aliases
-(`/reuses`, `/events`) redirect to the French addresses.
+the editors' forms that add and change code projects and events (`.../ajouter`,
+`.../{slug}/modifier`: the API's rule of who may, the API's audit rows), the moderation
+queue of platform admins (`/admin/reutilisations`), and the iCalendar feeds. Links to
+datasets go through the request's viewer (`community.visible_links`): a reuse or event
+never reveals a dataset the visitor may not see. English aliases (`/reuses`, `/events`)
+redirect to the French addresses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -30,7 +34,9 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from niaouli.accounts import audit
 from niaouli.catalogue import community
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.community import (
     CODE_STATUSES,
     EVENT_KINDS,
@@ -41,8 +47,9 @@ from niaouli.catalogue.community import (
 )
 from niaouli.catalogue.models import CodeStatus, EventKind, Reuse, ReuseKind
 from niaouli.catalogue.service import CatalogueError
+from niaouli.i18n import N_, _
 
-WHEN = {"a-venir": "À venir", "passes": "Passés"}
+WHEN = {"a-venir": N_("À venir"), "passes": N_("Passés")}
 ALIASES = {"/reuses": "/reutilisations", "/events": "/evenements", "/events.ics": "/evenements.ics"}
 
 
@@ -59,6 +66,136 @@ def _message(exc: Exception) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
+def _slugs(text: str) -> list[str]:
+    """Dataset identifiers typed one a line (or separated by commas or spaces)."""
+    return text.replace(",", " ").split()
+
+
+def _local_time(value: Any) -> str:  # noqa: ANN401 - a datetime or None
+    """A stored time as the forms take it: `AAAA-MM-JJ HH:MM`, Nouméa time."""
+    shown = community.local(value)
+    return shown.strftime("%Y-%m-%d %H:%M") if shown else ""
+
+
+@dataclass(frozen=True)
+class EditorKind:
+    """What the editors' form of code projects, or of events, needs to know.
+
+    `add` and `change` take the posted form's values (text); `values_of` gives an item's
+    values as the form shows them (its datasets apart: only those the editor may see).
+    """
+
+    template: str
+    target: str  # the list's address; items are at target/slug
+    audit: str  # the audit action's prefix, as the API writes it
+    fields: tuple[str, ...]
+    get: Callable[[Session, str], Any]
+    may_edit: Callable[[Viewer, Any], bool]
+    add: Callable[[Session, Viewer, dict[str, str]], Any]
+    change: Callable[[Session, Viewer, Any, dict[str, str]], Any]
+    values_of: Callable[[Any], dict[str, str]]
+    title_of: Callable[[Any], str]
+
+
+def _add_code(session: Session, viewer: Viewer, v: dict[str, str]) -> Any:  # noqa: ANN401
+    return community.add_code_project(
+        session,
+        viewer,
+        v["organisation"],
+        v["name"],
+        repository_url=v["repository_url"],
+        licence=v["licence"],
+        languages=v["languages"].split(","),
+        status=v["status"],
+        description=v["description"],
+        default_branch=v["default_branch"],
+        dataset_slugs=_slugs(v["datasets"]),
+    )
+
+
+def _change_code(session: Session, viewer: Viewer, project: Any, v: dict[str, str]) -> None:  # noqa: ANN401
+    changes: dict[str, Any] = {name: v[name] for name in community.CODE_FIELDS}
+    changes["languages"] = v["languages"].split(",")
+    changes["datasets"] = _slugs(v["datasets"])
+    community.change_code_project(session, viewer, project, **changes)
+
+
+def _code_values(project: Any) -> dict[str, str]:  # noqa: ANN401
+    return {
+        "organisation": project.organisation.slug,
+        "name": project.name,
+        "repository_url": project.repository_url or "",
+        "licence": project.licence or "",
+        "languages": ", ".join(project.languages or []),
+        "status": str(project.status),
+        "description": project.description or "",
+        "default_branch": project.default_branch or "",
+    }
+
+
+def _add_event(session: Session, viewer: Viewer, v: dict[str, str]) -> Any:  # noqa: ANN401
+    return community.add_event(
+        session,
+        viewer,
+        v["organisation"],
+        v["title"],
+        v["kind"],
+        v["starts"],
+        ends=v["ends"],
+        location=v["location"],
+        url=v["url"],
+        description=v["description"],
+        results=v["results"],
+        dataset_slugs=_slugs(v["datasets"]),
+    )
+
+
+def _change_event(session: Session, viewer: Viewer, event: Any, v: dict[str, str]) -> None:  # noqa: ANN401
+    changes: dict[str, Any] = {name: v[name] for name in community.EVENT_FIELDS}
+    changes["datasets"] = _slugs(v["datasets"])
+    community.change_event(session, viewer, event, **changes)
+
+
+def _event_values(event: Any) -> dict[str, str]:  # noqa: ANN401
+    return {
+        "organisation": event.organisation.slug if event.organisation else "",
+        "title": event.title,
+        "kind": str(event.kind),
+        "starts": _local_time(event.starts_at),
+        "ends": _local_time(event.ends_at),
+        "location": event.location or "",
+        "url": event.url or "",
+        "description": event.description or "",
+        "results": event.results or "",
+    }
+
+
+CODE = EditorKind(
+    template="code_form.html",
+    target="/code",
+    audit="code",
+    fields=("organisation", *community.CODE_FIELDS),
+    get=community.get_code_project,
+    may_edit=community.may_edit_code_project,
+    add=_add_code,
+    change=_change_code,
+    values_of=_code_values,
+    title_of=lambda project: project.name,
+)
+EVENT = EditorKind(
+    template="event_form.html",
+    target="/evenements",
+    audit="event",
+    fields=("organisation", *community.EVENT_FIELDS),
+    get=community.get_event,
+    may_edit=community.may_edit_event,
+    add=_add_event,
+    change=_change_event,
+    values_of=_event_values,
+    title_of=lambda event: event.title,
+)
+
+
 class CommunityPages:
     def __init__(self, portal: Portal, accounts: AccountPages) -> None:
         self.portal = portal
@@ -72,11 +209,15 @@ class CommunityPages:
             return False
         return bool(community.editable_organisations(session, viewer))
 
+    def _may_change(self, request: Request, kind: EditorKind, item: Any) -> bool:  # noqa: ANN401
+        """Whether to offer the edit form of `item` (the form checks again)."""
+        return identity_for(request).via == "session" and kind.may_edit(viewer_for(request), item)
+
     def _labels(self) -> dict[str, Any]:
         return {
-            "code_statuses": {str(k): v for k, v in CODE_STATUSES.items()},
-            "reuse_kinds": {str(k): v for k, v in REUSE_KINDS.items()},
-            "event_kinds": {str(k): v for k, v in EVENT_KINDS.items()},
+            "code_statuses": {str(k): _(v) for k, v in CODE_STATUSES.items()},
+            "reuse_kinds": {str(k): _(v) for k, v in REUSE_KINDS.items()},
+            "event_kinds": {str(k): _(v) for k, v in EVENT_KINDS.items()},
         }
 
     # --- code ------------------------------------------------------------------------
@@ -126,6 +267,7 @@ class CommunityPages:
                 publiccode=community.publiccode_facts(project.publiccode),
                 features=community.publiccode_features(project.publiccode),
                 releases=[r for r in (project.releases or []) if isinstance(r, dict)],
+                can_edit=self._may_change(request, CODE, project),
                 **self._labels(),
             )
 
@@ -170,7 +312,7 @@ class CommunityPages:
                 reuse=reuse,
                 datasets=community.visible_links(session, viewer, reuse.datasets),
                 submitter=reuse.submitted_by.display_name if reuse.submitted_by else reuse.author,
-                moderation=MODERATION[reuse.status],
+                moderation=_(MODERATION[reuse.status]),
                 submitted=request.query_params.get("proposee") == "1",
                 **self._labels(),
             )
@@ -312,7 +454,7 @@ class CommunityPages:
                 ],
                 when=when,
                 kind=kind,
-                whens=WHEN,
+                whens={value: _(label) for value, label in WHEN.items()},
                 paging=paging,
                 **self._labels(),
             )
@@ -331,6 +473,7 @@ class CommunityPages:
                 ends=community.local(event.ends_at),
                 past=community.is_past(event),
                 datasets=community.visible_links(session, viewer_for(request), event.datasets),
+                can_edit=self._may_change(request, EVENT, event),
                 **self._labels(),
             )
 
@@ -348,7 +491,8 @@ class CommunityPages:
     def events_ics(self, request: Request) -> Response:
         with Session(self.engine) as session:
             items = community.events(session)
-            return self._calendar(request, session, items, "Niaouli — événements", "evenements.ics")
+            name = _("Niaouli — événements")
+            return self._calendar(request, session, items, name, "evenements.ics")
 
     def event_ics(self, request: Request) -> Response:
         with Session(self.engine) as session:
@@ -359,86 +503,98 @@ class CommunityPages:
             return self._calendar(request, session, [event], event.title, f"{event.slug}.ics")
 
     # --- editors' forms: code projects and events of their organisations ---------------
+    # One handler adds (`/code/ajouter`) and changes (`/code/{slug}/modifier`) either kind,
+    # with one template each; `EditorKind` says what differs. Who may change what is the
+    # API's rule (`community.may_edit_*`); an audit row is written like the API's.
 
-    def _editor_context(self, request: Request) -> dict[str, Any]:
+    def _editable(self, session: Session, viewer: Viewer, kind: EditorKind, slug: str) -> Any:  # noqa: ANN401
+        """The item to change: 404 when there is none, 403 for a viewer who may not."""
+        try:
+            item = kind.get(session, slug)
+        except NotFoundError:
+            raise not_found() from None
+        if not kind.may_edit(viewer, item):
+            raise HTTPException(status_code=403)
+        return item
+
+    def _form_context(self, viewer: Viewer, kind: EditorKind, slug: str | None) -> dict[str, Any]:
         with Session(self.engine) as session:
-            orgs = community.editable_organisations(session, viewer_for(request))
-            if not orgs:
-                raise HTTPException(status_code=403)
-            return {"organisations": [(o.slug, o.name) for o in orgs], **self._labels()}
+            if slug is None:
+                orgs = community.editable_organisations(session, viewer)
+                if not orgs:
+                    raise HTTPException(status_code=403)
+                return {
+                    "editing": None,
+                    "action": f"{kind.target}/ajouter",
+                    "organisations": [(o.slug, o.name) for o in orgs],
+                    "values": dict.fromkeys(kind.fields, ""),
+                }
+            item = self._editable(session, viewer, kind, slug)
+            values = kind.values_of(item)
+            linked = community.visible_links(session, viewer, item.datasets)
+            values["datasets"] = "\n".join(d.slug for d in linked)
+            return {
+                "editing": {
+                    "slug": item.slug,
+                    "title": kind.title_of(item),
+                    "organisation": item.organisation.name if item.organisation else "",
+                },
+                "action": f"{kind.target}/{item.slug}/modifier",
+                "values": values,
+            }
 
-    async def _editor_form(
-        self,
-        request: Request,
-        template: str,
-        fields: tuple[str, ...],
-        create: Any,  # noqa: ANN401 - (session, viewer, values) -> object with a slug
-        target: str,
-    ) -> Response:
+    async def _editor_form(self, request: Request, kind: EditorKind) -> Response:
         redirect = self._sign_in_first(request)
         if redirect is not None:
             return redirect
-        context = await run_in_threadpool(self._editor_context, request)
-        if request.method == "GET":
-            values = dict.fromkeys(fields, "")
-            values["datasets"] = _param(request, "jeu")
-            return self.accounts.page(request, template, values=values, **context)
-        form = await self.accounts.form(request)
-        values = {name: str(form.get(name, ""))[:5000] for name in fields}
         viewer = viewer_for(request)
+        slug = request.path_params.get("slug")
+        context = await run_in_threadpool(self._form_context, viewer, kind, slug)
+        if request.method == "GET":
+            if slug is None:
+                context["values"]["datasets"] = _param(request, "jeu")
+            return self.accounts.page(request, kind.template, **context, **self._labels())
+        form = await self.accounts.form(request)
+        # Cut well past every limit: an over-long text is refused with a message, not cut.
+        values = {name: str(form.get(name, ""))[:10_000] for name in kind.fields}
+        actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def save() -> str:
             with Session(self.engine) as session, session.begin():
-                return create(session, viewer, values).slug
+                if slug is None:
+                    item, action = kind.add(session, viewer, values), "create"
+                else:
+                    item, action = self._editable(session, viewer, kind, slug), "update"
+                    kind.change(session, viewer, item, values)
+                audit.record(
+                    session,
+                    actor,
+                    f"{kind.audit}.{action}",
+                    subject=item.slug,
+                    organisation_id=item.organisation_id,
+                )
+                return item.slug
 
         try:
-            slug = await run_in_threadpool(save)
+            saved = await run_in_threadpool(save)
         except CatalogueError as exc:
+            context["values"] = values
             return self.accounts.page(
-                request, template, 400, error=_message(exc), values=values, **context
+                request, kind.template, 400, error=_message(exc), **context, **self._labels()
             )
-        return RedirectResponse(f"{target}/{slug}", status_code=303)
+        return RedirectResponse(f"{kind.target}/{saved}", status_code=303)
 
     async def code_new(self, request: Request) -> Response:
-        def create(session: Session, viewer: Any, v: dict[str, str]) -> Any:  # noqa: ANN401
-            return community.add_code_project(
-                session,
-                viewer,
-                v["organisation"],
-                v["name"],
-                repository_url=v["repository_url"],
-                licence=v["licence"],
-                languages=v["languages"].split(","),
-                status=v["status"],
-                description=v["description"],
-                default_branch=v["default_branch"],
-                dataset_slugs=v["datasets"].replace(",", " ").split(),
-            )
+        return await self._editor_form(request, CODE)
 
-        fields = ("organisation", "name", "repository_url", "licence", "languages", "status")
-        fields += ("description", "default_branch", "datasets")
-        return await self._editor_form(request, "code_form.html", fields, create, "/code")
+    async def code_edit(self, request: Request) -> Response:
+        return await self._editor_form(request, CODE)
 
     async def event_new(self, request: Request) -> Response:
-        def create(session: Session, viewer: Any, v: dict[str, str]) -> Any:  # noqa: ANN401
-            return community.add_event(
-                session,
-                viewer,
-                v["organisation"],
-                v["title"],
-                v["kind"],
-                v["starts"],
-                ends=v["ends"],
-                location=v["location"],
-                url=v["url"],
-                description=v["description"],
-                results=v["results"],
-                dataset_slugs=v["datasets"].replace(",", " ").split(),
-            )
+        return await self._editor_form(request, EVENT)
 
-        fields = ("organisation", "title", "kind", "starts", "ends", "location", "url")
-        fields += ("description", "results", "datasets")
-        return await self._editor_form(request, "event_form.html", fields, create, "/evenements")
+    async def event_edit(self, request: Request) -> Response:
+        return await self._editor_form(request, EVENT)
 
     # --- English aliases ---------------------------------------------------------------
 

@@ -21,9 +21,7 @@ from niaouli.catalogue import community
 from niaouli.catalogue.access import Viewer, can_edit
 from niaouli.catalogue.models import (
     CodeProject,
-    CodeStatus,
     Event,
-    EventKind,
     ModerationStatus,
     Organisation,
     Reuse,
@@ -106,31 +104,17 @@ def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
 
 def update_code_project(call: Call) -> schemas.CodeProject:
     body: schemas.CodeProjectUpdate = call.body
-    changes = body.model_dump(exclude_unset=True)
     with Session(call.context.engine) as session, session.begin():
         project = _code(session, call.params["slug"])
-        if not can_edit(call.viewer, project.organisation_id):
+        if not community.may_edit_code_project(call.viewer, project):
             raise forbidden("seuls les éditeurs de l'organisation modifient ce projet")
         try:
-            if changes.get("name") is not None:
-                project.name = community.check_title(changes["name"])
-            if "repository_url" in changes:
-                url = (changes["repository_url"] or "").strip()
-                project.repository_url = community.check_http_url(url) if url else None
-            if "licence" in changes:
-                project.licence = changes["licence"] or None
-            if changes.get("languages") is not None:
-                project.languages = [x.strip()[:50] for x in changes["languages"] if x.strip()]
-            if changes.get("status") is not None:
-                project.status = CodeStatus(changes["status"])
-            if "description" in changes:
-                project.description = changes["description"] or ""
+            community.change_code_project(
+                session, call.viewer, project, **body.model_dump(exclude_unset=True)
+            )
         except CatalogueError as exc:
             raise invalid(str(exc)) from None
-        if changes.get("datasets") is not None:
-            project.datasets = _datasets(session, call.viewer, changes["datasets"])
         _record(session, call, "code.update", project.slug, project.organisation_id)
-        session.flush()
         return views.code_project(project, _visible_ids(session, call.viewer, [project]))
 
 
@@ -275,45 +259,20 @@ def create_event(call: Call) -> tuple[int, schemas.Event]:
 
 def update_event(call: Call) -> schemas.Event:
     body: schemas.EventUpdate = call.body
-    changes = body.model_dump(exclude_unset=True)
+    names = {"starts_at": "starts", "ends_at": "ends"}
+    changes = {names.get(k, k): v for k, v in body.model_dump(exclude_unset=True).items()}
+    if not changes.get("starts"):
+        changes.pop("starts", None)  # an empty start keeps the one there is
     viewer = call.viewer
     with Session(call.context.engine) as session, session.begin():
         event = _event(session, call.params["slug"])
-        allowed = (
-            can_edit(viewer, event.organisation_id)
-            if event.organisation_id is not None
-            else viewer.may_write and viewer.is_platform_admin
-        )
-        if not allowed:
+        if not community.may_edit_event(viewer, event):
             raise forbidden("seuls les éditeurs de l'organisation modifient cet événement")
         try:
-            if changes.get("title") is not None:
-                event.title = community.check_title(changes["title"])
-            if changes.get("kind") is not None:
-                event.kind = EventKind(changes["kind"])
-            if changes.get("starts_at"):
-                event.starts_at = community.parse_local(changes["starts_at"])
-            if "ends_at" in changes:
-                ends = changes["ends_at"] or ""
-                event.ends_at = community.parse_local(ends) if ends.strip() else None
-            if event.ends_at is not None and community.as_utc(event.ends_at) < community.as_utc(
-                event.starts_at
-            ):
-                raise CatalogueError("l'événement finit avant de commencer")
-            if "location" in changes:
-                event.location = changes["location"] or None
-            if "url" in changes:
-                url = (changes["url"] or "").strip()
-                event.url = community.check_http_url(url) if url else None
-            for name in ("description", "results"):
-                if name in changes:
-                    setattr(event, name, changes[name] or "")
+            community.change_event(session, viewer, event, **changes)
         except (CatalogueError, ValueError) as exc:
             raise invalid(str(exc)) from None
-        if changes.get("datasets") is not None:
-            event.datasets = _datasets(session, viewer, changes["datasets"])
         _record(session, call, "event.update", event.slug, event.organisation_id)
-        session.flush()
         return views.event(event, _visible_ids(session, viewer, [event]))
 
 

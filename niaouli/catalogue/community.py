@@ -41,6 +41,7 @@ from niaouli.catalogue.models import (
     utcnow,
 )
 from niaouli.catalogue.service import CatalogueError, NotFoundError
+from niaouli.i18n import N_, _
 
 NOUMEA = ZoneInfo("Pacific/Noumea")
 TITLE_MIN, TITLE_MAX = 3, 300
@@ -50,29 +51,30 @@ MAX_LINKED_DATASETS = 20
 # A user's reuses awaiting moderation: enough for honest use, a ceiling for spam.
 MAX_PENDING_PER_USER = 10
 
+# Labels in French (the msgids): translate them where shown, `_(label)`.
 REUSE_KINDS = {
-    ReuseKind.APPLICATION: "Application",
-    ReuseKind.VISUALISATION: "Visualisation",
-    ReuseKind.API: "API",
-    ReuseKind.ARTICLE: "Article",
+    ReuseKind.APPLICATION: N_("Application"),
+    ReuseKind.VISUALISATION: N_("Visualisation"),
+    ReuseKind.API: N_("API"),
+    ReuseKind.ARTICLE: N_("Article"),
 }
 EVENT_KINDS = {
-    EventKind.HACKATHON: "Hackathon",
-    EventKind.CARTOPARTY: "Cartopartie",
-    EventKind.CALL_FOR_PROJECTS: "Appel à projets",
-    EventKind.GATHERING: "Rencontre",
+    EventKind.HACKATHON: N_("Hackathon"),
+    EventKind.CARTOPARTY: N_("Cartopartie"),
+    EventKind.CALL_FOR_PROJECTS: N_("Appel à projets"),
+    EventKind.GATHERING: N_("Rencontre"),
 }
 CODE_STATUSES = {
-    CodeStatus.CONCEPT: "Idée",
-    CodeStatus.DEVELOPMENT: "En développement",
-    CodeStatus.BETA: "Bêta",
-    CodeStatus.STABLE: "Stable",
-    CodeStatus.OBSOLETE: "Obsolète",
+    CodeStatus.CONCEPT: N_("Idée"),
+    CodeStatus.DEVELOPMENT: N_("En développement"),
+    CodeStatus.BETA: N_("Bêta"),
+    CodeStatus.STABLE: N_("Stable"),
+    CodeStatus.OBSOLETE: N_("Obsolète"),
 }
 MODERATION = {
-    ModerationStatus.PENDING: "en attente de modération",
-    ModerationStatus.APPROVED: "publiée",
-    ModerationStatus.REJECTED: "refusée",
+    ModerationStatus.PENDING: N_("en attente de modération"),
+    ModerationStatus.APPROVED: N_("publiée"),
+    ModerationStatus.REJECTED: N_("refusée"),
 }
 
 
@@ -97,7 +99,8 @@ def parse_local(text: str) -> datetime:
         value = datetime.fromisoformat(text.strip().replace(" ", "T", 1))
     except ValueError:
         raise CatalogueError(
-            f"date invalide « {text[:40]} » : attendu AAAA-MM-JJ HH:MM (heure de Nouméa)"
+            _("date invalide « %(text)s » : attendu AAAA-MM-JJ HH:MM (heure de Nouméa)")
+            % {"text": text[:40]}
         ) from None
     return value if value.tzinfo else value.replace(tzinfo=NOUMEA)
 
@@ -195,14 +198,14 @@ def code_facets(projects: Sequence[CodeProject]) -> dict[str, list[tuple[str, st
         "organisation": ranked(orgs, lambda k: k),
         "language": ranked(languages, lambda k: (k, k)),
         "licence": ranked(licences, lambda k: (k, k)),
-        "status": ranked(statuses, lambda k: (k, CODE_STATUSES.get(CodeStatus(k), k))),
+        "status": ranked(statuses, lambda k: (k, _(CODE_STATUSES.get(CodeStatus(k), k)))),
     }
 
 
 def get_code_project(session: Session, slug: str) -> CodeProject:
     project = session.scalar(select(CodeProject).where(CodeProject.slug == slug))
     if project is None:
-        raise NotFoundError(f"projet de code introuvable : « {slug} »")
+        raise NotFoundError(_("projet de code introuvable : « %(slug)s »") % {"slug": slug})
     return project
 
 
@@ -252,42 +255,42 @@ def archive_url(project: CodeProject) -> tuple[str, str] | None:
 
 
 PUBLICCODE_LABELS = (
-    ("name", "Nom"),
-    ("softwareVersion", "Version"),
-    ("releaseDate", "Date de la version"),
-    ("developmentStatus", "État de développement"),
-    ("softwareType", "Type de logiciel"),
-    ("url", "Dépôt de code"),
-    ("landingURL", "Page du projet"),
-    ("platforms", "Plates-formes"),
-    ("categories", "Catégories"),
-    ("legal.license", "Licence"),
-    ("legal.mainCopyrightOwner", "Titulaire des droits"),
-    ("legal.repoOwner", "Propriétaire du dépôt"),
-    ("maintenance.type", "Maintenance"),
-    ("maintenance.contractors", "Prestataires de maintenance"),
-    ("maintenance.contacts", "Contacts de maintenance"),
-    ("localisation.availableLanguages", "Langues disponibles"),
-    ("intendedAudience.countries", "Pays visés"),
-    ("intendedAudience.scope", "Domaines"),
-    ("dependsOn", "Dépendances"),
+    ("name", N_("Nom")),
+    ("softwareVersion", N_("Version")),
+    ("releaseDate", N_("Date de la version")),
+    ("developmentStatus", N_("État de développement")),
+    ("softwareType", N_("Type de logiciel")),
+    ("url", N_("Dépôt de code")),
+    ("landingURL", N_("Page du projet")),
+    ("platforms", N_("Plates-formes")),
+    ("categories", N_("Catégories")),
+    ("legal.license", N_("Licence")),
+    ("legal.mainCopyrightOwner", N_("Titulaire des droits")),
+    ("legal.repoOwner", N_("Propriétaire du dépôt")),
+    ("maintenance.type", N_("Maintenance")),
+    ("maintenance.contractors", N_("Prestataires de maintenance")),
+    ("maintenance.contacts", N_("Contacts de maintenance")),
+    ("localisation.availableLanguages", N_("Langues disponibles")),
+    ("intendedAudience.countries", N_("Pays visés")),
+    ("intendedAudience.scope", N_("Domaines")),
+    ("dependsOn", N_("Dépendances")),
 )
 MAINTENANCE = {
-    "internal": "assurée en interne",
-    "contract": "assurée par un prestataire",
-    "community": "assurée par la communauté",
-    "none": "non assurée",
+    "internal": N_("assurée en interne"),
+    "contract": N_("assurée par un prestataire"),
+    "community": N_("assurée par la communauté"),
+    "none": N_("non assurée"),
 }
 SOFTWARE_TYPES = {
-    "standalone/web": "application web autonome",
-    "standalone/desktop": "application de bureau",
-    "standalone/mobile": "application mobile",
-    "standalone/iot": "objet connecté",
-    "standalone/backend": "service (serveur)",
-    "standalone/other": "logiciel autonome",
-    "library": "bibliothèque",
-    "addon": "extension",
-    "configurationFiles": "fichiers de configuration",
+    "standalone/web": N_("application web autonome"),
+    "standalone/desktop": N_("application de bureau"),
+    "standalone/mobile": N_("application mobile"),
+    "standalone/iot": N_("objet connecté"),
+    "standalone/backend": N_("service (serveur)"),
+    "standalone/other": N_("logiciel autonome"),
+    "library": N_("bibliothèque"),
+    "addon": N_("extension"),
+    "configurationFiles": N_("fichiers de configuration"),
 }
 
 
@@ -304,7 +307,8 @@ def _plain(value: Any) -> str:  # noqa: ANN401 - YAML gives anything
 
 
 def publiccode_facts(publiccode: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """(French label, plain text) for the publiccode.yml fields a visitor cares about."""
+    """(label, plain text) in the reader's language for the publiccode.yml fields a
+    visitor cares about (the values themselves are the project's, never translated)."""
     facts: list[tuple[str, str]] = []
     if not isinstance(publiccode, dict):
         return facts
@@ -314,16 +318,14 @@ def publiccode_facts(publiccode: dict[str, Any] | None) -> list[tuple[str, str]]
             value = value.get(key) if isinstance(value, dict) else None
         if path == "developmentStatus" and isinstance(value, str):
             status = value.lower()
-            value = (
-                CODE_STATUSES.get(CodeStatus(status), value) if status in set(CodeStatus) else value
-            )
+            value = _(CODE_STATUSES[CodeStatus(status)]) if status in set(CodeStatus) else value
         elif path == "maintenance.type" and isinstance(value, str):
-            value = MAINTENANCE.get(value, value)
+            value = _(MAINTENANCE[value]) if value in MAINTENANCE else value
         elif path == "softwareType" and isinstance(value, str):
-            value = SOFTWARE_TYPES.get(value, value)
+            value = _(SOFTWARE_TYPES[value]) if value in SOFTWARE_TYPES else value
         text = _plain(value).strip()
         if text:
-            facts.append((label, text[:1000]))
+            facts.append((_(label), text[:1000]))
     return facts
 
 
@@ -372,12 +374,12 @@ def get_reuse(session: Session, slug: str, viewer: Viewer) -> Reuse:
     """An approved reuse; its submitter and platform admins also see it before approval."""
     reuse = session.scalar(select(Reuse).where(Reuse.slug == slug))
     if reuse is None:
-        raise NotFoundError(f"réutilisation introuvable : « {slug} »")
+        raise NotFoundError(_("réutilisation introuvable : « %(slug)s »") % {"slug": slug})
     if reuse.status == ModerationStatus.APPROVED or viewer.is_platform_admin:
         return reuse
     if viewer.user_id is not None and reuse.submitted_by_id == viewer.user_id:
         return reuse
-    raise NotFoundError(f"réutilisation introuvable : « {slug} »")
+    raise NotFoundError(_("réutilisation introuvable : « %(slug)s »") % {"slug": slug})
 
 
 def pending_reuses(session: Session) -> Sequence[Reuse]:
@@ -392,7 +394,9 @@ def pending_reuses(session: Session) -> Sequence[Reuse]:
 def check_http_url(url: str) -> str:
     url = (url or "").strip()
     if len(url) > URL_MAX:
-        raise CatalogueError(f"adresse trop longue ({URL_MAX} caractères au plus)")
+        raise CatalogueError(
+            _("adresse trop longue (%(max)s caractères au plus)") % {"max": URL_MAX}
+        )
     try:
         parts = urlsplit(url)
     except ValueError:
@@ -403,15 +407,42 @@ def check_http_url(url: str) -> str:
         or not parts.hostname
         or re.search(r"[\x00-\x20\x7f]", url)
     ):
-        raise CatalogueError("adresse invalide : donnez une adresse web complète en http(s)://")
+        raise CatalogueError(_("adresse invalide : donnez une adresse web complète en http(s)://"))
     return url
 
 
 def check_title(title: str) -> str:
     title = " ".join((title or "").split())
     if not TITLE_MIN <= len(title) <= TITLE_MAX:
-        raise CatalogueError(f"le titre doit faire de {TITLE_MIN} à {TITLE_MAX} caractères")
+        raise CatalogueError(
+            _("le titre doit faire de %(min)s à %(max)s caractères")
+            % {"min": TITLE_MIN, "max": TITLE_MAX}
+        )
     return title
+
+
+# Length limits of free texts, one whole sentence each (the noun's gender differs).
+TOO_LONG = {
+    "description": N_("description trop longue (%(max)s caractères au plus)"),
+    "licence": N_("identifiant de licence trop long (%(max)s caractères au plus)"),
+    "language": N_("nom de langage trop long (%(max)s caractères au plus)"),
+    "branch": N_("nom de branche trop long (%(max)s caractères au plus)"),
+    "location": N_("lieu trop long (%(max)s caractères au plus)"),
+    "results": N_("résultats trop longs (%(max)s caractères au plus)"),
+}
+
+
+def _text(value: str | None, too_long: str, limit: int = DESCRIPTION_MAX) -> str:
+    """`value` stripped, refused with the sentence `too_long` past `limit` characters."""
+    value = (value or "").strip()
+    if len(value) > limit:
+        raise CatalogueError(_(too_long) % {"max": limit})
+    return value
+
+
+def _optional_url(url: str | None) -> str | None:
+    url = (url or "").strip()
+    return check_http_url(url) if url else None
 
 
 def free_slug(session: Session, model: type, text: str) -> str:
@@ -427,13 +458,15 @@ def datasets_for_slugs(session: Session, viewer: Viewer, slugs: Iterable[str]) -
     """The named datasets, each of which must exist and be visible to `viewer`."""
     wanted = list(dict.fromkeys(s.strip() for s in slugs if s.strip()))
     if len(wanted) > MAX_LINKED_DATASETS:
-        raise CatalogueError(f"{MAX_LINKED_DATASETS} jeux de données au plus")
+        raise CatalogueError(_("%(max)s jeux de données au plus") % {"max": MAX_LINKED_DATASETS})
     found = []
     for slug in wanted:
         try:
             found.append(service.get_dataset(session, slug, viewer))
         except NotFoundError:
-            raise CatalogueError(f"jeu de données inconnu : « {slug[:100]} »") from None
+            raise CatalogueError(
+                _("jeu de données inconnu : « %(slug)s »") % {"slug": slug[:100]}
+            ) from None
     return found
 
 
@@ -450,14 +483,12 @@ def submit_reuse(
     """A reuse proposed by `viewer` (pending), after validation; all-or-nothing."""
     title = check_title(title)
     if kind not in set(ReuseKind):
-        raise CatalogueError("type de réutilisation inconnu")
+        raise CatalogueError(_("type de réutilisation inconnu"))
     url = check_http_url(url)
-    description = (description or "").strip()
-    if len(description) > DESCRIPTION_MAX:
-        raise CatalogueError(f"description trop longue ({DESCRIPTION_MAX} caractères au plus)")
+    description = _text(description, TOO_LONG["description"])
     datasets = datasets_for_slugs(session, viewer, dataset_slugs)
     if not datasets:
-        raise CatalogueError("indiquez au moins un jeu de données utilisé")
+        raise CatalogueError(_("indiquez au moins un jeu de données utilisé"))
     if not approved and viewer.user_id is not None:
         waiting = session.scalar(
             select(func.count())
@@ -469,8 +500,11 @@ def submit_reuse(
         )
         if (waiting or 0) >= MAX_PENDING_PER_USER:
             raise CatalogueError(
-                f"vous avez déjà {MAX_PENDING_PER_USER} réutilisations en attente de relecture : "
-                "attendez qu'elles soient modérées"
+                _(
+                    "vous avez déjà %(num)s réutilisations en attente de relecture : "
+                    "attendez qu'elles soient modérées"
+                )
+                % {"num": MAX_PENDING_PER_USER}
             )
     reuse = service.create_reuse(
         session,
@@ -524,7 +558,7 @@ def is_past(event: Event) -> bool:
 def get_event(session: Session, slug: str) -> Event:
     event = session.scalar(select(Event).where(Event.slug == slug))
     if event is None:
-        raise NotFoundError(f"événement introuvable : « {slug} »")
+        raise NotFoundError(_("événement introuvable : « %(slug)s »") % {"slug": slug})
     return event
 
 
@@ -567,7 +601,7 @@ def uses_of_dataset(session: Session, dataset: Dataset) -> dict[str, list[Any]]:
     }
 
 
-# --- adding code projects and events (editors' forms and the command line) -------------
+# --- code projects and events by editors (portal forms, API, command line) -------------
 
 
 def editable_organisations(session: Session, viewer: Viewer) -> list[Organisation]:
@@ -575,18 +609,87 @@ def editable_organisations(session: Session, viewer: Viewer) -> list[Organisatio
     return [o for o in service.list_organisations(session) if can_edit(viewer, o.id)]
 
 
+def may_edit_code_project(viewer: Viewer, project: CodeProject) -> bool:
+    """Who changes a code project: its organisation's editors and admins, platform admins."""
+    return can_edit(viewer, project.organisation_id)
+
+
+def may_edit_event(viewer: Viewer, event: Event) -> bool:
+    """Who changes an event: its organisation's editors and admins, platform admins (the
+    only ones for an event without organisation)."""
+    if event.organisation_id is not None:
+        return can_edit(viewer, event.organisation_id)
+    return viewer.may_write and viewer.is_platform_admin
+
+
 def _organisation_for(session: Session, viewer: Viewer, slug: str) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.slug == slug))
     if org is None or not can_edit(viewer, org.id):
-        raise CatalogueError("choisissez une organisation dont vous êtes éditeur")
+        raise CatalogueError(_("choisissez une organisation dont vous êtes éditeur"))
     return org
 
 
-def _text(value: str, what: str, limit: int = DESCRIPTION_MAX) -> str:
-    value = (value or "").strip()
-    if len(value) > limit:
-        raise CatalogueError(f"{what} trop long ({limit} caractères au plus)")
-    return value
+def _licence(text: str | None) -> str | None:
+    licence = _text(text, TOO_LONG["licence"], 100)
+    if licence and not re.fullmatch(r"[A-Za-z0-9.+\-() ]+", licence):
+        raise CatalogueError(_("licence : donnez un identifiant SPDX, par exemple MIT ou EUPL-1.2"))
+    return licence or None
+
+
+def _languages(names: Iterable[str]) -> list[str]:
+    return [_text(x, TOO_LONG["language"], 50) for x in names if x.strip()][:20]
+
+
+def _code_status(status: str) -> CodeStatus:
+    if status not in set(CodeStatus):
+        raise CatalogueError(_("état de développement inconnu"))
+    return CodeStatus(status)
+
+
+def _event_kind(kind: str) -> EventKind:
+    if kind not in set(EventKind):
+        raise CatalogueError(_("type d'événement inconnu"))
+    return EventKind(kind)
+
+
+def _starts(text: str | None) -> datetime:
+    if not (text or "").strip():
+        raise CatalogueError(_("indiquez la date et l'heure de début"))
+    return parse_local(text or "")
+
+
+def _ends(text: str | None) -> datetime | None:
+    return parse_local(text) if text and text.strip() else None
+
+
+def _check_period(starts: datetime, ends: datetime | None) -> None:
+    if ends is not None and as_utc(ends) < as_utc(starts):
+        raise CatalogueError(_("l'événement finit avant de commencer"))
+
+
+def _relinked(
+    session: Session, viewer: Viewer, current: Iterable[Dataset], slugs: Iterable[str]
+) -> list[Dataset]:
+    """The datasets named (each visible to `viewer`), plus the ones linked now that
+    `viewer` may not see: they were never shown to them, so they are not theirs to drop."""
+    chosen = datasets_for_slugs(session, viewer, slugs)
+    current = list(current)
+    seen = visible_ids(session, viewer, {d.id for d in current})
+    return chosen + [d for d in current if d.id not in seen and d not in chosen]
+
+
+def _known(changes: dict[str, Any], fields: tuple[str, ...]) -> None:
+    unknown = set(changes) - set(fields)
+    if unknown:
+        raise TypeError(f"unknown fields: {sorted(unknown)}")
+
+
+def _apply(session: Session, item: Any, new: dict[str, Any]) -> Any:  # noqa: ANN401
+    """Sets the checked values all at once."""
+    for name, value in new.items():
+        setattr(item, name, value)
+    session.flush()
+    return item
 
 
 def add_code_project(
@@ -607,32 +710,75 @@ def add_code_project(
     """A code project of an organisation `viewer` edits for, after validation."""
     org = _organisation_for(session, viewer, organisation)
     name = check_title(name)
-    if status not in set(CodeStatus):
-        raise CatalogueError("état de développement inconnu")
-    licence = _text(licence, "identifiant de licence", 100)
-    if licence and not re.fullmatch(r"[A-Za-z0-9.+\-() ]+", licence):
-        raise CatalogueError("licence : donnez un identifiant SPDX, par exemple MIT ou EUPL-1.2")
-    kept_languages = [_text(x, "nom de langage", 50) for x in languages if x.strip()][:20]
+    code_status = _code_status(status)
+    kept_licence = _licence(licence)
+    kept_languages = _languages(languages)
     if slug is None:
         slug = free_slug(session, CodeProject, name)
     elif session.scalar(select(CodeProject.id).where(CodeProject.slug == slug)) is not None:
-        raise CatalogueError(f"le projet de code « {slug} » existe déjà")
+        raise CatalogueError(_("le projet de code « %(slug)s » existe déjà") % {"slug": slug})
     project = service.create_code_project(
         session,
         org,
         slug,
         name,
-        repository_url=check_http_url(repository_url) if repository_url.strip() else None,
-        licence=licence or None,
+        repository_url=_optional_url(repository_url),
+        licence=kept_licence,
         languages=kept_languages,
-        status=CodeStatus(status),
-        description=_text(description, "description"),
-        default_branch=_text(default_branch, "nom de branche", 200) or None,
+        status=code_status,
+        description=_text(description, TOO_LONG["description"]),
+        default_branch=_text(default_branch, TOO_LONG["branch"], 200) or None,
         publiccode=publiccode or {},
     )
     project.datasets = datasets_for_slugs(session, viewer, dataset_slugs)
     session.flush()
     return project
+
+
+CODE_FIELDS = (
+    "name",
+    "repository_url",
+    "licence",
+    "languages",
+    "status",
+    "description",
+    "default_branch",
+    "datasets",
+)
+
+
+def change_code_project(
+    session: Session,
+    viewer: Viewer,
+    project: CodeProject,
+    **changes: Any,
+) -> CodeProject:
+    """Changes the fields given (`CODE_FIELDS`; `languages` and `datasets` are lists).
+
+    A `None` name, languages, status or datasets leaves it as it is; an empty repository
+    address, licence or branch removes it. Every value is checked before any is set, so a
+    refusal (CatalogueError) leaves the project as it was. The caller checks who may
+    (`may_edit_code_project`) and records the change in the audit log.
+    """
+    _known(changes, CODE_FIELDS)
+    new: dict[str, Any] = {}
+    if changes.get("name") is not None:
+        new["name"] = check_title(changes["name"])
+    if "repository_url" in changes:
+        new["repository_url"] = _optional_url(changes["repository_url"])
+    if "licence" in changes:
+        new["licence"] = _licence(changes["licence"])
+    if changes.get("languages") is not None:
+        new["languages"] = _languages(changes["languages"])
+    if changes.get("status") is not None:
+        new["status"] = _code_status(changes["status"])
+    if "description" in changes:
+        new["description"] = _text(changes["description"], TOO_LONG["description"])
+    if "default_branch" in changes:
+        new["default_branch"] = _text(changes["default_branch"], TOO_LONG["branch"], 200) or None
+    if changes.get("datasets") is not None:
+        new["datasets"] = _relinked(session, viewer, project.datasets, changes["datasets"])
+    return _apply(session, project, new)
 
 
 def add_event(
@@ -655,29 +801,74 @@ def add_event(
     """An event (times in Nouméa unless an offset is given), after validation."""
     org = _organisation_for(session, viewer, organisation) if organisation else None
     if org is None and not viewer.is_platform_admin:
-        raise CatalogueError("choisissez une organisation dont vous êtes éditeur")
+        raise CatalogueError(_("choisissez une organisation dont vous êtes éditeur"))
     title = check_title(title)
-    if kind not in set(EventKind):
-        raise CatalogueError("type d'événement inconnu")
-    if not starts.strip():
-        raise CatalogueError("indiquez la date et l'heure de début")
+    event_kind = _event_kind(kind)
+    starts_at, ends_at = _starts(starts), _ends(ends)
+    _check_period(starts_at, ends_at)
     if slug is None:
         slug = free_slug(session, Event, title)
     elif session.scalar(select(Event.id).where(Event.slug == slug)) is not None:
-        raise CatalogueError(f"l'événement « {slug} » existe déjà")
+        raise CatalogueError(_("l'événement « %(slug)s » existe déjà") % {"slug": slug})
     return service.create_event(
         session,
         slug,
         title,
-        kind,
-        parse_local(starts),
+        event_kind,
+        starts_at,
         datasets=datasets_for_slugs(session, viewer, dataset_slugs),
-        ends_at=parse_local(ends) if ends.strip() else None,
-        location=_text(location, "lieu", 300) or None,
+        ends_at=ends_at,
+        location=_text(location, TOO_LONG["location"], 300) or None,
         latitude=latitude,
         longitude=longitude,
-        url=check_http_url(url) if url.strip() else None,
-        description=_text(description, "description"),
-        results=_text(results, "résultats"),
+        url=_optional_url(url),
+        description=_text(description, TOO_LONG["description"]),
+        results=_text(results, TOO_LONG["results"]),
         organisation_id=org.id if org else None,
     )
+
+
+EVENT_FIELDS = (
+    "title",
+    "kind",
+    "starts",
+    "ends",
+    "location",
+    "url",
+    "description",
+    "results",
+    "datasets",
+)
+
+
+def change_event(session: Session, viewer: Viewer, event: Event, **changes: Any) -> Event:
+    """Changes the fields given (`EVENT_FIELDS`; `datasets` is a list of slugs).
+
+    A `None` title, kind or datasets leaves it as it is; `starts` may not be empty; an
+    empty end, place or address removes it. Everything is checked before anything is set
+    (the end may not come before the start), so a refusal leaves the event as it was. The
+    caller checks who may (`may_edit_event`) and records the change in the audit log.
+    """
+    _known(changes, EVENT_FIELDS)
+    new: dict[str, Any] = {}
+    if changes.get("title") is not None:
+        new["title"] = check_title(changes["title"])
+    if changes.get("kind") is not None:
+        new["kind"] = _event_kind(changes["kind"])
+    if "starts" in changes:
+        new["starts_at"] = as_utc(_starts(changes["starts"]))  # UTC: SQLite drops offsets
+    if "ends" in changes:
+        ends = _ends(changes["ends"])
+        new["ends_at"] = as_utc(ends) if ends is not None else None
+    _check_period(new.get("starts_at", event.starts_at), new.get("ends_at", event.ends_at))
+    if "location" in changes:
+        new["location"] = _text(changes["location"], TOO_LONG["location"], 300) or None
+    if "url" in changes:
+        new["url"] = _optional_url(changes["url"])
+    if "description" in changes:
+        new["description"] = _text(changes["description"], TOO_LONG["description"])
+    if "results" in changes:
+        new["results"] = _text(changes["results"], TOO_LONG["results"])
+    if changes.get("datasets") is not None:
+        new["datasets"] = _relinked(session, viewer, event.datasets, changes["datasets"])
+    return _apply(session, event, new)
