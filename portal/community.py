@@ -66,6 +66,14 @@ def _message(exc: Exception) -> str:
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
 
 
+def _found(get: Callable[..., Any], *args: Any) -> Any:  # noqa: ANN401
+    """`get(*args)`, a community item, or the portal's 404 when there is none."""
+    try:
+        return get(*args)
+    except NotFoundError:
+        raise not_found() from None
+
+
 def _slugs(text: str) -> list[str]:
     """Dataset identifiers typed one a line (or separated by commas or spaces)."""
     return text.replace(",", " ").split()
@@ -254,10 +262,7 @@ class CommunityPages:
 
     def code_project(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            try:
-                project = community.get_code_project(session, request.path_params["slug"])
-            except NotFoundError:
-                raise not_found() from None
+            project = _found(community.get_code_project, session, request.path_params["slug"])
             return self.portal.render(
                 request,
                 "code_project.html",
@@ -302,10 +307,7 @@ class CommunityPages:
     def reuse_page(self, request: Request) -> Response:
         viewer = viewer_for(request)
         with Session(self.engine) as session:
-            try:
-                reuse = community.get_reuse(session, request.path_params["slug"], viewer)
-            except NotFoundError:
-                raise not_found() from None
+            reuse = _found(community.get_reuse, session, request.path_params["slug"], viewer)
             response = self.portal.render(
                 request,
                 "reuse.html",
@@ -461,10 +463,7 @@ class CommunityPages:
 
     def event_page(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            try:
-                event = community.get_event(session, request.path_params["slug"])
-            except NotFoundError:
-                raise not_found() from None
+            event = _found(community.get_event, session, request.path_params["slug"])
             return self.portal.render(
                 request,
                 "event.html",
@@ -496,10 +495,7 @@ class CommunityPages:
 
     def event_ics(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            try:
-                event = community.get_event(session, request.path_params["slug"])
-            except NotFoundError:
-                raise not_found() from None
+            event = _found(community.get_event, session, request.path_params["slug"])
             return self._calendar(request, session, [event], event.title, f"{event.slug}.ics")
 
     # --- editors' forms: code projects and events of their organisations ---------------
@@ -509,10 +505,7 @@ class CommunityPages:
 
     def _editable(self, session: Session, viewer: Viewer, kind: EditorKind, slug: str) -> Any:  # noqa: ANN401
         """The item to change: 404 when there is none, 403 for a viewer who may not."""
-        try:
-            item = kind.get(session, slug)
-        except NotFoundError:
-            raise not_found() from None
+        item = _found(kind.get, session, slug)
         if not kind.may_edit(viewer, item):
             raise HTTPException(status_code=403)
         return item
