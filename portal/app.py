@@ -115,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Code catalogue, reuses (submission, moderation), events and iCalendar
             Route("/code", community.code_list, name="code"),
             Route("/code/ajouter", community.code_new, methods=["GET", "POST"]),
+            Route("/code/{slug}/modifier", community.code_edit, methods=["GET", "POST"]),
             Route("/code/{slug}", community.code_project),
             Route("/reutilisations", community.reuse_list, name="reuses"),
             Route("/reutilisations/proposer", community.reuse_new, methods=["GET", "POST"]),
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/evenements", community.event_list, name="events"),
             Route("/evenements.ics", community.events_ics),
             Route("/evenements/ajouter", community.event_new, methods=["GET", "POST"]),
+            Route("/evenements/{slug}/modifier", community.event_edit, methods=["GET", "POST"]),
             Route("/evenements/{slug}.ics", community.event_ics),
             Route("/evenements/{slug}", community.event_page),
             # Usage statistics (stats_pages.py, niaouli/stats)
