@@ -220,6 +220,11 @@ def test_reuses_and_moderation_in_english(site, tmp_path):
     )
     assert validate_html5(pages, tmp_path) == []
 
+    # Editors (here a platform admin) are offered the edit forms, in English.
+    for url in ("/code/pygeoapi", "/evenements/cartopartie-communes-exemple"):
+        html = english(site, url)
+        assert f'href="{url}/modifier">Edit this ' in html and "Modifier l" not in html, url
+
     # The admin's choice of English sticks (cookie); ?lang=fr takes French back.
     assert "Reuse moderation" in site.get("/admin/reutilisations").text
     back = french(site, "/admin/reutilisations")
@@ -282,7 +287,9 @@ def test_events_in_english(site, tmp_path):
     # English pages link to the English feeds: a calendar application sends no cookie.
     assert 'href="/evenements.ics?lang=en"' in events
     assert 'href="/evenements/cartopartie-communes-exemple.ics?lang=en"' in event
-    feed = feed_events(site.get("/evenements.ics?lang=en").content)
+    body = site.get("/evenements.ics?lang=en").content
+    assert str(icalendar.Calendar.from_ical(body)["X-WR-CALNAME"]) == "Niaouli — events"
+    feed = feed_events(body)
     party = feed["Cartopartie des communes (exemple)"]
     assert [str(c) for c in party["CATEGORIES"].cats] == ["Mapping party"]
     assert "Datasets: Communes de Nouvelle-Calédonie" in str(party["DESCRIPTION"])
@@ -304,6 +311,7 @@ def test_french_stays_the_default(site):
     assert '<html lang="fr">' in code and "Télécharger l'archive" in code
     assert "code source au format ZIP (0.24.0), servi par la forge" in code
     assert "Download the archive" not in code
+    assert "/modifier" not in code  # no edit link for an anonymous visitor
     niaouli = site.get("/code/niaouli").text
     assert "<dt>Type de logiciel</dt><dd>application web autonome</dd>" in niaouli
     assert 'href="/evenements.ics"' in response.text
@@ -320,8 +328,8 @@ def test_catalogue_of_this_part_is_whole():
     bare = {str(p.name): i18n_catalog.bare_text(p) for p in templates}
     assert not any(bare.values()), bare
     # Every message of these templates and of the calendar feeds has its English text in
-    # this part's own file (not only through another part's), context included (« Début »
-    # of an event is not the « Début » of a token), with the same placeholders.
+    # this part's own file (not only through another part's), context included, with the
+    # same placeholders.
     with PO_FILE.open("rb") as handle:
         messages = list(read_po(handle))
     own = {(m.context, m.id[0] if isinstance(m.id, tuple) else m.id): m for m in messages}
