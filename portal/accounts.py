@@ -26,6 +26,7 @@ from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
 from niaouli.accounts.secrets import secret_key
 from niaouli.accounts.sessions import SESSION_LIFETIME
 from niaouli.accounts.users import ROLE_LABELS, AccountError
+from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
 
 MAX_FORM_BYTES = 16_000
@@ -128,7 +129,7 @@ class AccountPages:
         keys = ratelimit.keys_for(self.key, email, client)
 
         def attempt() -> tuple[str, str | None]:
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 nobody = audit.Actor(None, "session", client)
                 if ratelimit.is_blocked(session, keys):
                     audit.record(session, nobody, "auth.sign_in_blocked", subject=email)
@@ -173,7 +174,7 @@ class AccountPages:
             )
 
         def create() -> str:
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 user = users.create_user(session, email, name, password)
                 audit.record(session, self.actor(request, user.id), "auth.sign_up")
                 return sessions.start(session, user)
@@ -202,7 +203,7 @@ class AccountPages:
                 secret = self.signer.unsign(cookie).decode("ascii")
             except Exception:  # noqa: BLE001 - nothing to end
                 return
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 user_id = sessions.end(session, secret)
                 if user_id is not None:
                     audit.record(session, self.actor(request, user_id), "auth.sign_out")
@@ -225,7 +226,7 @@ class AccountPages:
         site = self.site_url(request)
 
         def request_link() -> bool:
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 if ratelimit.is_blocked(session, keys):
                     return False
                 # Counted like a failure: at most a few links per address and client.
@@ -262,7 +263,7 @@ class AccountPages:
             )
 
         def complete() -> str | None:
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 user = resets.complete_reset(session, secret, password)
                 audit.record(session, self.actor(request, user.id), "auth.reset_completed")
                 return sessions.start(session, user)
@@ -351,7 +352,7 @@ class AccountPages:
 
         def change() -> tuple[str | None, str | None]:
             """(error message, new session secret); failures are committed (throttle)."""
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
                 keys = ratelimit.keys_for(self.key, user.email, client)
@@ -394,7 +395,7 @@ class AccountPages:
         name, scope = str(form.get("name", "")), str(form.get("scope", "read"))
 
         def create() -> tuple[str, str]:
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
                 token, secret = tokens.create_token(session, user, name, scope)
@@ -435,7 +436,7 @@ class AccountPages:
             raise HTTPException(status_code=404)
 
         def revoke() -> None:
-            with Session(self.portal.engine) as session, session.begin():
+            with Session(writing(self.portal.engine)) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
                 token = tokens.revoke_token(session, user, int(raw))

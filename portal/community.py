@@ -47,6 +47,7 @@ from niaouli.catalogue.community import (
 )
 from niaouli.catalogue.models import CodeStatus, EventKind, Reuse, ReuseKind
 from niaouli.catalogue.service import CatalogueError
+from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
 
 WHEN = {"a-venir": N_("À venir"), "passes": N_("Passés")}
@@ -351,7 +352,7 @@ class CommunityPages:
         viewer = viewer_for(request)
 
         def submit() -> str:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 reuse = community.submit_reuse(
                     session,
                     viewer,
@@ -418,7 +419,7 @@ class CommunityPages:
         moderator = identity_for(request).user_id
 
         def apply() -> None:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 reuse = session.scalar(select(Reuse).where(Reuse.id == int(raw)))
                 if reuse is None:
                     raise not_found()
@@ -553,7 +554,7 @@ class CommunityPages:
         actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def save() -> str:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 if slug is None:
                     item, action = kind.add(session, viewer, values), "create"
                 else:

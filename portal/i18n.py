@@ -73,7 +73,7 @@ class LanguageMiddleware:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
                 content_type = headers.get("content-type", "")
-                if content_type.startswith("text/html"):
+                if content_type.startswith(("text/html", "text/calendar")):
                     headers["Content-Language"] = language
                     headers.add_vary_header("Cookie")
                 if explicit:

@@ -30,6 +30,7 @@ from niaouli.catalogue import community, editing, publication
 from niaouli.catalogue.access import can_edit, can_see
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.service import CatalogueError
+from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
 
 ACCESS_LEVELS = {
@@ -112,7 +113,7 @@ class ManagePages:
         values = _values(form)
 
         def create() -> str:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 dataset = editing.create_dataset(
                     session,
                     viewer_for(request),
@@ -179,7 +180,7 @@ class ManagePages:
         values = _values(form)
 
         def save() -> None:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 dataset = self._editable(session, request)
                 changes = _changes(values)
                 changes["title"] = values["title"]
@@ -211,7 +212,7 @@ class ManagePages:
         level = str(form.get("access_level", "public"))
 
         def run() -> None:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 dataset = self._editable(session, request)
                 if level == "draft":
                     publication.unpublish(session, dataset, viewer_for(request))

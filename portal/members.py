@@ -25,6 +25,7 @@ from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.catalogue.access import can_manage_members
 from niaouli.catalogue.models import Organisation
+from niaouli.db.engine import writing
 from niaouli.i18n import _
 
 
@@ -80,7 +81,7 @@ class MemberPages:
         email, role = str(form.get("email", ""))[:320], str(form.get("role", "member"))
 
         def change() -> None:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 org = self._organisation(session, request)
                 user = users.find_user(session, email)
                 if user is None:
@@ -109,7 +110,7 @@ class MemberPages:
             raise not_found()
 
         def change() -> None:
-            with Session(self.engine) as session, session.begin():
+            with Session(writing(self.engine)) as session, session.begin():
                 org = self._organisation(session, request)
                 user = session.get(User, int(raw))
                 if user is None:

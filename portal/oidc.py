@@ -24,6 +24,7 @@ from starlette.routing import Route
 
 from niaouli.accounts import audit, oidc, sessions
 from niaouli.accounts.users import AccountError
+from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
 
 LOGGER = logging.getLogger("niaouli.accounts")
@@ -68,7 +69,7 @@ class OidcPages:
         claims = dict(token.get("userinfo") or {})
 
         def open_session() -> str:
-            with Session(self.accounts.portal.engine) as session, session.begin():
+            with Session(writing(self.accounts.portal.engine)) as session, session.begin():
                 user, how = oidc.user_for_identity(session, claims)
                 actor = self.accounts.actor(request, user.id, via="oidc")
                 audit.record(session, actor, "auth.sign_in", account=how)

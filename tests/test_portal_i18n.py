@@ -83,6 +83,14 @@ def test_language_switcher_keeps_the_page_and_its_query(site):
     assert re.search(r'<link rel="alternate" hreflang="en" href="/jeux-de-donnees\?', text)
 
 
+def test_calendar_feed_says_it_depends_on_the_language_cookie(site):
+    _info, client = site
+    response = client.get("/evenements.ics")
+    assert response.status_code == 200
+    assert "Cookie" in response.headers["vary"]
+    assert response.headers["content-language"] == "fr"
+
+
 def test_unknown_language_and_bad_cookie_fall_back_to_french(site):
     _info, client = site
     assert html_lang(client.get("/?lang=xx").text) == "fr"

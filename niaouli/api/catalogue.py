@@ -14,6 +14,7 @@ from niaouli.api.errors import ApiError, conflict, forbidden, invalid, not_found
 from niaouli.catalogue import editing, lifecycle, publication, service
 from niaouli.catalogue.access import can_edit, can_manage_members, can_see
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.db.engine import writing
 
 MAX_PAGE = 100
 
@@ -77,7 +78,7 @@ def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
     body: schemas.OrganisationCreate = call.body
     if not call.viewer.is_platform_admin:
         raise forbidden("seuls les administrateurs de la plateforme créent des organisations")
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         try:
             org = service.create_organisation(session, **body.model_dump())
         except service.CatalogueError as exc:
@@ -90,7 +91,7 @@ def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
 
 def update_organisation(call: Call) -> schemas.Organisation:
     body: schemas.OrganisationUpdate = call.body
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         try:
             org = service.get_organisation(session, call.params["slug"])
         except service.NotFoundError:
@@ -145,7 +146,7 @@ def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
     body: schemas.DatasetCreate = call.body
     fields = body.model_dump(exclude={"organisation", "slug", "title"})
     fields = {k: v for k, v in fields.items() if v is not None}
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         try:
             dataset = editing.create_dataset(
                 session,
@@ -168,7 +169,7 @@ def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
 def update_dataset(call: Call) -> schemas.Dataset:
     body: schemas.DatasetUpdate = call.body
     changes = body.model_dump(exclude_unset=True)
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         try:
             editing.update_dataset(session, call.viewer, call.actor(), dataset, **changes)
@@ -195,7 +196,7 @@ def delete_dataset(call: Call) -> tuple[int, dict[str, str]]:
 
 def publish_dataset(call: Call) -> schemas.Dataset:
     body: schemas.Publish = call.body
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         try:
             publication.publish(session, dataset, call.viewer, body.access_level)
@@ -207,7 +208,7 @@ def publish_dataset(call: Call) -> schemas.Dataset:
 
 
 def unpublish_dataset(call: Call) -> schemas.Dataset:
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         publication.unpublish(session, dataset, call.viewer)
         return views.dataset(session, dataset, call.viewer)

@@ -28,6 +28,7 @@ from niaouli.catalogue.models import (
     ReuseKind,
 )
 from niaouli.catalogue.service import CatalogueError
+from niaouli.db.engine import writing
 
 
 def _visible_ids(session: Session, viewer: Viewer, items: list[Any]) -> set[int]:
@@ -80,7 +81,7 @@ def get_code_project(call: Call) -> schemas.CodeProject:
 
 def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
     body: schemas.CodeProjectCreate = call.body
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         org = _organisation(session, call.viewer, body.organisation)
         try:
             project = community.add_code_project(
@@ -104,7 +105,7 @@ def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
 
 def update_code_project(call: Call) -> schemas.CodeProject:
     body: schemas.CodeProjectUpdate = call.body
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         project = _code(session, call.params["slug"])
         if not community.may_edit_code_project(call.viewer, project):
             raise forbidden("seuls les éditeurs de l'organisation modifient ce projet")
@@ -156,7 +157,7 @@ def get_reuse(call: Call) -> schemas.Reuse:
 
 def create_reuse(call: Call) -> tuple[int, schemas.Reuse]:
     body: schemas.ReuseCreate = call.body
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         try:
             reuse = community.submit_reuse(
                 session,
@@ -178,7 +179,7 @@ def update_reuse(call: Call) -> schemas.Reuse:
     body: schemas.ReuseUpdate = call.body
     changes = body.model_dump(exclude_unset=True)
     viewer = call.viewer
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         reuse = _reuse(session, viewer, call.params["slug"])
         is_author = viewer.user_id is not None and reuse.submitted_by_id == viewer.user_id
         editor = reuse.organisation_id is not None and can_edit(viewer, reuse.organisation_id)
@@ -232,7 +233,7 @@ def get_event(call: Call) -> schemas.Event:
 
 def create_event(call: Call) -> tuple[int, schemas.Event]:
     body: schemas.EventCreate = call.body
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         if body.organisation:
             _organisation(session, call.viewer, body.organisation)
         elif not call.viewer.is_platform_admin:
@@ -264,7 +265,7 @@ def update_event(call: Call) -> schemas.Event:
     if not changes.get("starts"):
         changes.pop("starts", None)  # an empty start keeps the one there is
     viewer = call.viewer
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         event = _event(session, call.params["slug"])
         if not community.may_edit_event(viewer, event):
             raise forbidden("seuls les éditeurs de l'organisation modifient cet événement")

@@ -23,6 +23,7 @@ from niaouli.catalogue.access import can_edit
 from niaouli.catalogue.community import check_http_url
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.service import CatalogueError
+from niaouli.db.engine import writing
 from niaouli.i18n import _
 from niaouli.ingest import IngestError, ingest_file, storage
 from niaouli.ingest.sniff import MEDIA_TYPES, identify
@@ -55,7 +56,7 @@ def _add_link(call: Call, link: schemas.LinkCreate) -> tuple[int, schemas.Resour
         url = check_http_url(link.url)
     except CatalogueError as exc:
         raise invalid(str(exc)) from None
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         resource = Resource(
             title=link.title, kind=ResourceKind.LINK, role="link", url=url, format=link.format
@@ -79,7 +80,7 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
         upload.path, settings.files_dir, upload.original_name, upload.size, upload.checksum
     )
     try:
-        with Session(call.context.engine) as session, session.begin():
+        with Session(writing(call.context.engine)) as session, session.begin():
             dataset = editable_dataset(session, call, lock=True)
             resource = Resource(
                 title=title or stored.filename,
@@ -106,7 +107,7 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
 def delete_resource(call: Call) -> dict[str, Any]:
     raw = call.params["resource_id"]
     key = None
-    with Session(call.context.engine) as session, session.begin():
+    with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         resource = next((r for r in dataset.resources if str(r.id) == raw), None)
         if resource is None:

@@ -15,6 +15,20 @@ from sqlalchemy import Engine, create_engine, event
 
 from niaouli.settings import Settings, load_settings
 
+WRITING_OPTION = "niaouli_writes"
+
+
+def writing(engine: Engine) -> Engine:
+    """`engine` for a unit of work that reads, then writes (sign-in, password change...).
+
+    On SQLite (WAL), a transaction that has read cannot write once another connection
+    has committed since: SQLite answers "database is locked" at once, without waiting,
+    because its snapshot is stale. `BEGIN IMMEDIATE` takes the write lock first, so such
+    a transaction waits its turn (busy timeout) instead of failing. Readers are never
+    blocked by it. On PostgreSQL the option is ignored.
+    """
+    return engine.execution_options(**{WRITING_OPTION: True})
+
 
 class SpatialiteMissingError(RuntimeError):
     """The SpatiaLite extension could not be loaded."""
@@ -55,7 +69,8 @@ def _sqlite_engine(settings: Settings) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(conn):  # noqa: ANN001
-        conn.exec_driver_sql("BEGIN")
+        immediate = conn.get_execution_options().get(WRITING_OPTION)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
     return engine
 
