@@ -9,10 +9,7 @@ which asks the API for English. A note that matches no template is shown as stor
 
 from __future__ import annotations
 
-import re
-from functools import cache
-
-from niaouli.i18n import DEFAULT, N_, _, current_language
+from niaouli.i18n import N_, StoredMessages
 
 CRS_NO_GEOMETRY = N_("aucun système de coordonnées déclaré et aucune géométrie : EPSG:4326")
 CRS_DEGREES = N_("aucun système de coordonnées déclaré : degrés WGS 84 (EPSG:4326) supposés")
@@ -50,7 +47,6 @@ TEMPLATES = (
     EMPTY,
     APPENDED,
 )
-PLACEHOLDER = re.compile(r"%\((\w+)\)s")
 
 
 def note(template: str, **values: object) -> str:
@@ -58,26 +54,9 @@ def note(template: str, **values: object) -> str:
     return template % values if values else template
 
 
-@cache
-def _patterns() -> list[tuple[re.Pattern[str], str]]:
-    patterns = []
-    for template in TEMPLATES:
-        pieces = PLACEHOLDER.split(template)  # text, name, text, name, ..., text
-        regex = "".join(
-            re.escape(piece) if i % 2 == 0 else f"(?P<{piece}>.*?)"
-            for i, piece in enumerate(pieces)
-        )
-        patterns.append((re.compile(regex + r"\Z", re.S), template))
-    return patterns
+_STORED = StoredMessages(TEMPLATES)
 
 
 def shown(text: str) -> str:
     """A stored note in the current language (as stored when French, or not a template)."""
-    if current_language() == DEFAULT:
-        return text
-    for pattern, template in _patterns():
-        found = pattern.match(text)
-        if found:
-            values = found.groupdict()
-            return _(template) % values if values else _(template)
-    return text
+    return _STORED.shown(text)

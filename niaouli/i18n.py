@@ -14,6 +14,8 @@ sets. Module-level constants mark their text with `N_()` and translate it where 
 from __future__ import annotations
 
 import io
+import re
+from collections.abc import Iterable
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -97,3 +99,42 @@ _ = gettext
 def babel_locale() -> Locale:
     """The Babel locale for dates and numbers in the current language."""
     return Locale.parse(_current.get())
+
+
+class StoredMessages:
+    """Messages kept in French in the database, shown in the reader's language.
+
+    Reports (ingestion notes, harvest job messages) are stored once, in French, and are
+    made from `N_()` templates with `%(name)s` values. A stored text that matches one of
+    the templates is shown translated with its values; anything else (a remote server's
+    words) is shown as stored. Values named in `nested` may themselves be such messages.
+    """
+
+    def __init__(self, templates: Iterable[str], nested: Iterable[str] = ()) -> None:
+        self.nested = frozenset(nested)
+        self.patterns = [(template, _pattern(template)) for template in templates]
+
+    def shown(self, text: str, depth: int = 0) -> str:
+        if not text or current_language() == DEFAULT or depth > 3:
+            return text
+        for template, pattern in self.patterns:
+            found = pattern.fullmatch(text)
+            if found is not None:
+                values = {
+                    name: self.shown(value, depth + 1) if name in self.nested else value
+                    for name, value in found.groupdict().items()
+                }
+                return _(template) % values if values else _(template)
+        return text
+
+
+def _pattern(template: str) -> re.Pattern[str]:
+    """`%(name)s` placeholders become named groups; the rest must match literally."""
+    pieces = re.split(r"%\((\w+)\)s", template)  # text, name, text, ..., text
+    return re.compile(
+        "".join(
+            re.escape(piece) if index % 2 == 0 else f"(?P<{piece}>.*?)"
+            for index, piece in enumerate(pieces)
+        ),
+        re.S,
+    )

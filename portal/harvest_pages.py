@@ -10,7 +10,6 @@ or a dry run (POST with a CSRF token); the run happens in a background thread th
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +28,7 @@ from niaouli.catalogue.access import Viewer, can_edit
 from niaouli.catalogue.models import Organisation
 from niaouli.harvest import launch, runner
 from niaouli.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, ItemAction, JobStatus
-from niaouli.i18n import DEFAULT, N_, _, current_language
+from niaouli.i18n import N_, StoredMessages, _
 
 STATUS_LABELS = {
     JobStatus.RUNNING: N_("en cours"),
@@ -58,41 +57,13 @@ NOTICES = {
 HISTORY_LIMIT = 50
 
 
-def _template_pattern(template: str) -> re.Pattern[str]:
-    """`template` ("... %(name)s ...") as a regular expression capturing its values."""
-    parts = re.split(r"%\((\w+)\)s", template)
-    return re.compile(
-        "".join(
-            re.escape(part) if index % 2 == 0 else f"(?P<{part}>.*?)"
-            for index, part in enumerate(parts)
-        ),
-        re.S,
-    )
+# Job messages and record reasons (stored in French); an error may hold another ("detail").
+STORED = StoredMessages(runner.STORED_MESSAGES, nested={"detail"})
 
 
-STORED_PATTERNS = [(t, _template_pattern(t)) for t in runner.STORED_MESSAGES]
-# Values that are themselves stored messages (an error inside an error).
-NESTED_VALUES = {"detail"}
-
-
-def stored_text(text: str, depth: int = 0) -> str:
-    """A job message or record reason, stored in French, in the reader's language.
-
-    Messages made from a known template (`runner.STORED_MESSAGES`) are translated with
-    their values; anything else (what a harvester or a remote server wrote) is shown as
-    it was stored. French readers always get the stored text unchanged.
-    """
-    if not text or current_language() == DEFAULT or depth > 3:
-        return text
-    for template, pattern in STORED_PATTERNS:
-        match = pattern.fullmatch(text)
-        if match is not None:
-            values = {
-                name: stored_text(value, depth + 1) if name in NESTED_VALUES else value
-                for name, value in match.groupdict().items()
-            }
-            return _(template) % values
-    return text
+def stored_text(text: str) -> str:
+    """A job message or record reason, stored in French, in the reader's language."""
+    return STORED.shown(text)
 
 
 def may_see_harvests(viewer: Viewer, organisation_id: int) -> bool:
