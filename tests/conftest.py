@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service
 from niaouli.db import schema
-from niaouli.db.engine import make_engine
+from niaouli.db.engine import make_engine, release_engine
 from niaouli.settings import Settings, normalise_database_url
 
 REPO = Path(__file__).resolve().parents[1]
@@ -142,6 +142,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
         _reset_postgis(engine)
     yield Backend(request.param, settings, engine)
     engine.dispose()
+    release_engine(settings)  # the engine the app under test made for these settings
 
 
 @pytest.fixture

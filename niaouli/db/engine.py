@@ -8,7 +8,7 @@ tables of an ingestion is rolled back with the rest.
 
 from __future__ import annotations
 
-import functools
+import threading
 
 import sqlean
 from sqlalchemy import Engine, create_engine, event
@@ -85,11 +85,24 @@ def make_engine(settings: Settings) -> Engine:
     return _postgres_engine(settings)
 
 
-@functools.cache
-def _engine_for(settings: Settings) -> Engine:
-    return make_engine(settings)
+_ENGINES: dict[Settings, Engine] = {}
+_ENGINES_LOCK = threading.Lock()
 
 
 def get_engine(settings: Settings | None = None) -> Engine:
     """One engine per settings object and process."""
-    return _engine_for(settings or load_settings())
+    settings = settings or load_settings()
+    with _ENGINES_LOCK:
+        engine = _ENGINES.get(settings)
+        if engine is None:
+            engine = _ENGINES[settings] = make_engine(settings)
+        return engine
+
+
+def release_engine(settings: Settings) -> None:
+    """Closes the pooled connections of `settings`' engine and forgets it (tests, which
+    make many short-lived settings, would otherwise keep every pool open until exit)."""
+    with _ENGINES_LOCK:
+        engine = _ENGINES.pop(settings, None)
+    if engine is not None:
+        engine.dispose()
