@@ -7,7 +7,7 @@ written in two parts (headers, then body), so Nagle's algorithm holds the body u
 client acknowledges the headers, which Linux delays by up to 40 ms: measured here, one
 connection made 22 requests/s with two workers against 550 with one. Binding the socket
 with ``IPPROTO_TCP`` (and ``TCP_NODELAY`` on the listener, which accepted connections
-inherit on Linux) removes it. uvicorn 0.55 (December 2026) binds with ``IPPROTO_TCP``
+inherit on Linux) removes it. uvicorn 0.55 binds with ``IPPROTO_TCP``
 itself; this module stays for older releases, such as the peers' in `bench/`.
 
 Depends on uvicorn and the standard library only, so that `bench/features.py` can start
