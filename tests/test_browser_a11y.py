@@ -26,6 +26,11 @@ PAGES = {
     "reutilisation": "/reutilisations/carte-des-communes-exemple",
     "evenements": "/evenements",
     "evenement": "/evenements/cartopartie-communes-exemple",
+    # The English version: same checks (lang attributes, labels, contrast of the switcher)
+    "en-home": "/?lang=en",
+    "en-search": "/recherche?q=communes&lang=en",
+    "en-dataset": "/jeux-de-donnees/communes-nc?lang=en",
+    "en-map": "/carte?lang=en",
 }
 BLOCKING = {"serious", "critical"}
 
@@ -41,7 +46,7 @@ def site(request, tmp_path_factory):
 def test_no_serious_accessibility_violation(chromium, site, viewport, name):  # noqa: F811
     with visit(chromium, site, viewport, axe=True) as v:
         v.open(PAGES[name])
-        if name == "carte":
+        if name in ("carte", "en-map"):
             v.wait_for_map()
         elif v.page.locator(".map[data-preview]").count():
             v.page.wait_for_function(
