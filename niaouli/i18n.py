@@ -15,7 +15,8 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
 from pathlib import Path
@@ -79,6 +80,16 @@ def current_language() -> str:
 def set_language(language: str) -> None:
     """Sets the language of the running request (tests and background work use it too)."""
     _current.set(language if language in LANGUAGES else DEFAULT)
+
+
+@contextmanager
+def speaking(language: str) -> Iterator[None]:
+    """Runs a block (a request) in `language`, then restores the one before."""
+    token = _current.set(language if language in LANGUAGES else DEFAULT)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 def gettext(message: str) -> str:

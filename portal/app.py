@@ -16,7 +16,7 @@ from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.harvest_pages import HarvestPages
-from niaouli.portal.i18n import N_, LanguageMiddleware
+from niaouli.portal.i18n import LanguageMiddleware
 from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
@@ -36,6 +36,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from niaouli.db.engine import get_engine
+from niaouli.i18n import N_
 from niaouli.settings import Settings, load_settings
 
 STATIC = Path(__file__).parent / "static"

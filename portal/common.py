@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from math import ceil
 
 from jinja2 import Environment
-from niaouli.portal.i18n import N_, current_language
 from sqlalchemy import Engine
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -14,6 +13,7 @@ from starlette.responses import HTMLResponse
 
 from niaouli.accounts.resolve import NOBODY, Identity
 from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.i18n import N_, current_language
 from niaouli.settings import Settings
 
 PAGE_SIZE = 20

@@ -14,19 +14,7 @@ from urllib.parse import parse_qsl
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from niaouli.i18n import (  # noqa: F401 - re-exported for the portal's modules
-    DEFAULT,
-    LANGUAGES,
-    N_,
-    _,
-    _current,
-    babel_locale,
-    current_language,
-    gettext,
-    ngettext,
-    pgettext,
-    set_language,
-)
+from niaouli.i18n import DEFAULT, LANGUAGES, speaking
 
 COOKIE = "niaouli_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
@@ -67,7 +55,6 @@ class LanguageMiddleware:
             return
         language, explicit = language_of(scope)
         scope.setdefault("state", {})["language"] = language
-        token = _current.set(language)
 
         async def send_with_language(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -83,7 +70,5 @@ class LanguageMiddleware:
                     )
             await send(message)
 
-        try:
+        with speaking(language):
             await self.app(scope, receive, send_with_language)
-        finally:
-            _current.reset(token)

@@ -19,7 +19,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from niaouli.portal.common import Portal, viewer_for
-from niaouli.portal.i18n import N_, _
 from niaouli.portal.security import page_csp
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -27,6 +26,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Layer
+from niaouli.i18n import N_, _
 
 PALETTE_SIZE = 12
 """Distinct layer colours, `.couleur-0` ... `.couleur-11` in niaouli.css (the JS reads them)."""

@@ -17,7 +17,8 @@ from babel.dates import format_date
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
-from niaouli.portal.i18n import (
+
+from niaouli.i18n import (
     LANGUAGES,
     N_,
     _,

@@ -24,7 +24,7 @@ from niaouli.accounts.resolve import Identity
 from niaouli.api import auth
 from niaouli.api.errors import ApiError, from_validation
 from niaouli.catalogue.access import Viewer
-from niaouli.i18n import LANGUAGES, _current
+from niaouli.i18n import DEFAULT, LANGUAGES, speaking
 from niaouli.portal.csrf import Csrf
 from niaouli.settings import Settings
 
@@ -120,12 +120,8 @@ def endpoint(operation: Operation, context: Context) -> Callable[[Request], Awai
         # Descriptions are French unless the caller asks otherwise with `?lang=en` (the
         # portal's upload page does: it shows them to a reader of its English pages).
         asked = request.query_params.get("lang", "").lower()
-        token = _current.set(asked) if asked in LANGUAGES else None
-        try:
+        with speaking(asked if asked in LANGUAGES else DEFAULT):
             return await _run(request)
-        finally:
-            if token is not None:
-                _current.reset(token)
 
     async def _run(request: Request) -> Response:
         call = Call(request, context, auth.viewer_of(request))
