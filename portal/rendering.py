@@ -155,6 +155,9 @@ def language_links(path: str, query: list[tuple[str, str]]) -> list[dict[str, st
     """The language switcher's links: this same page, every parameter kept (repeated
     filters included, in their order), in each language."""
     here = current_language()
+    # "//evil.example" or "/\\evil.example" (a 404 page shows any path) would make a link
+    # to another site: the switcher always links to a path on this one.
+    path = "/" + path.lstrip("/\\")
     kept = [(k, v) for k, v in query if k != "lang"]
     return [
         {

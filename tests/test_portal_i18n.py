@@ -91,6 +91,21 @@ def test_calendar_feed_says_it_depends_on_the_language_cookie(site):
     assert response.headers["content-language"] == "fr"
 
 
+def test_switcher_never_links_to_another_site(site):
+    """A 404 page shows whatever path was asked; its language links must stay here."""
+    _info, client = site
+    for path in ("//evil.example/x", "/\\evil.example/x", "/%2F%2Fevil.example"):
+        response = client.get(path)
+        assert response.status_code == 404
+        hrefs = re.findall(
+            r'hreflang="\w+"(?: lang="\w+")? href="([^"]+)"|href="([^"]+)" hreflang=', response.text
+        )
+        links = [a or b for a, b in hrefs]
+        assert links, response.text[:300]
+        for link in links:
+            assert link.startswith("/") and not link.startswith(("//", "/\\")), link
+
+
 def test_unknown_language_and_bad_cookie_fall_back_to_french(site):
     _info, client = site
     assert html_lang(client.get("/?lang=xx").text) == "fr"
