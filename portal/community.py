@@ -350,6 +350,7 @@ class CommunityPages:
             "datasets": str(form.get("datasets", ""))[:3000],
         }
         viewer = viewer_for(request)
+        actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def submit() -> str:
             with Session(writing(self.engine)) as session, session.begin():
@@ -361,6 +362,13 @@ class CommunityPages:
                     values["url"],
                     values["description"],
                     values["datasets"].replace(",", " ").split(),
+                )
+                audit.record(  # as the API records it
+                    session,
+                    actor,
+                    "reuse.create",
+                    subject=reuse.slug,
+                    organisation_id=reuse.organisation_id,
                 )
                 return reuse.slug
 
@@ -417,13 +425,22 @@ class CommunityPages:
         ):
             raise not_found()
         moderator = identity_for(request).user_id
+        actor = self.accounts.actor(request, moderator)
 
         def apply() -> None:
             with Session(writing(self.engine)) as session, session.begin():
                 reuse = session.scalar(select(Reuse).where(Reuse.id == int(raw)))
                 if reuse is None:
                     raise not_found()
-                community.moderate(session, reuse, moderator, decision == "approuver")
+                approved = decision == "approuver"
+                community.moderate(session, reuse, moderator, approved)
+                audit.record(
+                    session,
+                    actor,
+                    "reuse.approve" if approved else "reuse.reject",
+                    subject=reuse.slug,
+                    organisation_id=reuse.organisation_id,
+                )
 
         await run_in_threadpool(apply)
         return RedirectResponse("/admin/reutilisations", status_code=303)

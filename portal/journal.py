@@ -45,6 +45,8 @@ ACTIONS = {
     "code.update": N_("a modifié le projet de code"),
     "reuse.create": N_("a proposé la réutilisation"),
     "reuse.update": N_("a modifié la réutilisation"),
+    "reuse.approve": N_("a approuvé la réutilisation"),
+    "reuse.reject": N_("a refusé la réutilisation"),
     "event.create": N_("a ajouté l'événement"),
     "event.update": N_("a modifié l'événement"),
 }

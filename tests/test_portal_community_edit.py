@@ -344,3 +344,26 @@ def test_the_create_forms_write_the_audit_log(site, backend):
     assert created.status_code == 303
     assert created.headers["location"] == "/evenements/hackathon-du-nord-2"
     assert ("event.create", EMAILS["editor"], "hackathon-du-nord-2") in audit_actions(backend)
+
+
+def test_reuse_proposal_and_moderation_write_the_audit_log(site, backend):
+    proposal = {
+        "title": "Quiz des communes",
+        "kind": "application",
+        "url": "https://quiz.exemple.nc",
+        "description": "Un jeu.",
+        "datasets": "communes-nc",
+    }
+    proposed = _post(site["outsider"], "/reutilisations/proposer", proposal)
+    assert proposed.status_code == 303
+    slug = proposed.headers["location"].split("/")[-1].split("?")[0]
+    assert ("reuse.create", EMAILS["outsider"], slug) in audit_actions(backend)
+
+    queue = site["admin"].get("/admin/reutilisations").text
+    reuse_id = re.search(r'action="/admin/reutilisations/(\d+)/approuver"', queue).group(1)
+    decided = site["admin"].post(
+        f"/admin/reutilisations/{reuse_id}/approuver", data={"csrf": csrf_of(queue)}
+    )
+    assert decided.status_code == 303
+    assert ("reuse.approve", EMAILS["admin"], slug) in audit_actions(backend)
+    assert ("reuse.reject", EMAILS["admin"], slug) not in audit_actions(backend)
