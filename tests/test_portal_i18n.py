@@ -206,3 +206,19 @@ def test_a_translated_entry_wins_over_an_empty_one_in_any_file_order(tmp_path, m
     assert catalog.get("Titre").string == "Title"
     assert catalog.get("Début").string == "Start"
     assert catalog.get("Début", context="jeton").string == "Starts with"
+
+
+def test_values_inside_english_sentences_are_escaped(site):
+    """Placeholders carry data into translated sentences (S20, S21): still escaped."""
+    info, client = site
+    page = client.get(f"/jeux-de-donnees/{info.xss_slug}?lang=en").text
+    assert html_lang(page) == "en"
+    assert "<img src=x" not in page and "<script>alert" not in page
+    assert "&lt;script&gt;alert(2)&lt;/script&gt;" in page
+    hostile = '<script>alert("q")</script>'
+    for url in ("/recherche", "/jeux-de-donnees"):
+        listing = client.get(url, params={"q": hostile, "lang": "en"}).text
+        assert html_lang(listing) == "en"
+        assert hostile not in listing and "&lt;script&gt;" in listing
+    listing = client.get("/jeux-de-donnees", params={"q": "tribus", "lang": "en"}).text
+    assert "<img src=x" not in listing and "&lt;img src=x" in listing
