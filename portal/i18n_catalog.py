@@ -40,7 +40,6 @@ WORD = re.compile(r"[A-Za-zÀ-ÿŒœ]{2,}")
 class Message:
     id: str | tuple[str, str]
     locations: list[tuple[str, int]] = field(default_factory=list)
-    placeholders: set[str] = field(default_factory=set)
     context: str | None = None
 
 
