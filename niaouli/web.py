@@ -9,7 +9,9 @@ from __future__ import annotations
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from niaouli import gdalguard
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
 from niaouli.api.app import create_app as create_api_app
@@ -20,8 +22,36 @@ from niaouli.services.ogc.app import create_app as create_ogc_app
 from niaouli.settings import load_settings
 from niaouli.stats.middleware import UsageMiddleware
 
+# Mounted prefixes also answered without their trailing slash (the URLs the pages show).
+BARE_PREFIXES = ("/ogc", "/api")
+
+
+class BarePrefixes:
+    """Serve `/ogc` as `/ogc/` (and `/api` as `/api/`) instead of the portal's 404.
+
+    A Starlette `Mount` only matches below its prefix, so the bare address people paste
+    (QGIS's OAPIF provider, GDAL, OWSLib) fell through to the portal. Served in place
+    rather than redirected: a POST keeps its body, and a client that follows no redirect
+    still connects. Every link in those answers is absolute, so nothing resolves wrongly.
+    `/csw` has its own exact route (a CSW POST goes to the bare address).
+    """
+
+    def __init__(self, app: ASGIApp, prefixes: tuple[str, ...] = BARE_PREFIXES) -> None:
+        self.app = app
+        self.prefixes = frozenset(prefixes)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path: str = scope["path"]
+            root: str = scope.get("root_path", "")
+            if (path[len(root) :] if root and path.startswith(root) else path) in self.prefixes:
+                raw = scope.get("raw_path") or path.encode()
+                scope = {**scope, "path": path + "/", "raw_path": raw + b"/"}
+        await self.app(scope, receive, send)
+
 
 def create_app() -> Starlette:
+    gdalguard.install()  # GDAL and PROJ never reach the network from this process
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).
     routes.append(Mount("/ogc", app=create_ogc_app()))
@@ -37,4 +67,4 @@ def create_app() -> Starlette:
     )
     # Usage statistics, counted in memory and flushed in batches (docs/stats.md).
     usage = Middleware(UsageMiddleware, engine=get_engine(settings))
-    return Starlette(routes=routes, middleware=[usage, accounts])
+    return Starlette(routes=routes, middleware=[Middleware(BarePrefixes), usage, accounts])
