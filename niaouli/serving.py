@@ -18,7 +18,9 @@ the peers' servers (in their own virtualenvs) with the same code:
 from __future__ import annotations
 
 import argparse
+import signal
 import socket
+import threading
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -57,6 +59,12 @@ def run(
     )
     server = uvicorn.Server(config)
     sock = tcp_socket(host, port)
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
+    # previous handler: with the default one the process dies right there, and the
+    # caller's `finally` (stopping pycsw, removing its configuration) never runs.
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         if workers > 1:
             Multiprocess(config, sockets=[sock]).run()
@@ -66,6 +74,12 @@ def run(
         pass
     finally:
         sock.close()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _exit_on_sigterm(signum: int, _frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main() -> None:

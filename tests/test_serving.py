@@ -109,3 +109,105 @@ def test_serve_answers_quickly_on_one_connection(tmp_path) -> None:  # noqa: ANN
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+# --- generated files belong under the data directory --------------------------------
+
+SKIPPED_DIRS = {".git", ".venv", ".venv-pycsw", "node_modules", "__pycache__", ".pytest_cache"}
+SKIPPED_DIRS |= {".ruff_cache"}
+# Written by other work running meanwhile (benchmarks, other tests' outputs, the default
+# data directory of a checkout), never by the server under test, whose data is elsewhere.
+SKIPPED_PATHS = {"bench/out", "tests/artifacts", "var"}
+
+
+def _files_changed_since(root, since_ns: int) -> list:  # noqa: ANN001
+    """Files under `root` created or modified since `since_ns` (caches and venvs aside)."""
+    import os
+    from pathlib import Path
+
+    changed = []
+    for folder, dirs, files in os.walk(root):
+        here = Path(folder).relative_to(root)
+        dirs[:] = [
+            d
+            for d in dirs
+            if d not in SKIPPED_DIRS
+            and not d.endswith(".egg-info")
+            and (here / d).as_posix() not in SKIPPED_PATHS
+        ]
+        for name in files:
+            path = Path(folder) / name
+            try:
+                if path.lstat().st_mtime_ns >= since_ns:
+                    changed.append(path)
+            except FileNotFoundError:
+                continue
+    return changed
+
+
+def _ignored_by_git(root, paths: list) -> list:  # noqa: ANN001
+    """The git-ignored ones among `paths` (what generated files are); all without git.
+
+    Other people may edit sources in this checkout meanwhile: those are tracked or
+    plainly untracked files, never ignored ones."""
+    import subprocess
+
+    if not paths:
+        return []
+    try:
+        result = subprocess.run(
+            ["git", "-C", str(root), "check-ignore", "--stdin"],
+            input="\n".join(str(p) for p in paths),
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    except FileNotFoundError:
+        return paths
+    if result.returncode not in (0, 1):  # not a git work tree
+        return paths
+    return [line for line in result.stdout.splitlines() if line]
+
+
+def test_serving_writes_nothing_into_the_checkout(tmp_path, sqlite_template) -> None:  # noqa: ANN001
+    """`niaouli serve` (pycsw's configuration, pygeoapi's generated configuration) writes
+    under NIAOULI_DATA_DIR only: a checkout may be read-only, shared by several servers,
+    and is a git work tree. Issue 13: every start left pycsw/generated/pycsw-<port>.cfg."""
+    import shutil
+    import time
+    from pathlib import Path
+
+    from niaouli.db.engine import make_engine
+    from niaouli.settings import Settings
+    from tests.conftest import REPO, Backend
+    from tests.csw_support import PYCSW_PYTHON, serve
+
+    if not PYCSW_PYTHON.exists():
+        import pytest
+
+        pytest.skip("pycsw's environment (.venv-pycsw) is not installed")
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    shutil.copyfile(sqlite_template, data_dir / "niaouli.sqlite")
+    settings = Settings(
+        data_dir=data_dir,
+        database_url=f"sqlite:///{data_dir / 'niaouli.sqlite'}",
+        spatialite_library="mod_spatialite",
+    )
+    backend = Backend("sqlite", settings, make_engine(settings))
+    started = time.time_ns() - 1_000_000_000  # coarse file-system clocks
+    try:
+        with serve(backend) as server:
+            # pygeoapi's configuration is generated on the first /ogc request.
+            assert server.get("/ogc/collections", f="json").status_code == 200
+            assert server.get("/").status_code == 200
+            proc = Path(f"/proc/{server.pycsw_pid()}/cmdline")
+            cmdline = proc.read_bytes().split(b"\0")
+            config = cmdline[cmdline.index(b"--config") + 1].decode()
+            assert config.startswith(str(data_dir / "pycsw") + "/"), config
+            assert (data_dir / "pygeoapi" / "pygeoapi-config.yml").is_file()
+            written = _ignored_by_git(REPO, _files_changed_since(REPO, started))
+    finally:
+        backend.engine.dispose()
+    assert written == []
+    assert not list((data_dir / "pycsw").glob("*.cfg")), "the stopped server left its cfg"

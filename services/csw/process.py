@@ -62,15 +62,17 @@ def repository_url(settings: Settings) -> str:
 
 
 def write_config(settings: Settings, public_csw_url: str, port: int) -> Path:
-    """pycsw/generated/pycsw-<port>.cfg: base.cfg plus the runtime values (git-ignored)."""
+    """`<data dir>/pycsw/pycsw-<port>.cfg`: base.cfg plus the runtime values.
+
+    Under the data directory, never in the checkout (which may be read-only, shared by
+    several servers, or a git work tree); `PycswProcess.stop` removes it.
+    """
     config = configparser.ConfigParser(interpolation=None)
     config.read(BASE_CONFIG, encoding="utf-8")
     config.set("server", "url", public_csw_url)
     config.set("repository", "database", repository_url(settings))
     config.set("repository", "table", TABLE_NAME)
-    folder = PYCSW_DIR / "generated"
-    if not os.access(PYCSW_DIR, os.W_OK):
-        folder = settings.data_dir / "pycsw"
+    folder = settings.data_dir / "pycsw"
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"pycsw-{port}.cfg"
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -37,10 +37,8 @@ def config_dir() -> Path:
 
 
 def generated_dir(settings: Settings) -> Path:
-    """Where the generated configuration is written for inspection."""
-    folder = config_dir()
-    if (CHECKOUT_ROOT / "pyproject.toml").is_file() and folder.is_dir():
-        return folder / "generated"
+    """Where the generated configuration is written for inspection: the data directory,
+    never the checkout (generated files do not belong in the source tree)."""
     return settings.data_dir / "pygeoapi"
 
 
