@@ -17,6 +17,10 @@ CRS_LAMBERT = N_(
     "aucun système de coordonnées déclaré (.prj absent) : coordonnées en "
     "RGNC91-93 / Lambert Nouvelle-Calédonie (EPSG:3163) supposées"
 )
+CRS_REMOTE_IGNORED = N_(
+    "système de coordonnées donné par une adresse distante (« %(url)s ») : ignoré, "
+    "aucune requête réseau n'est faite"
+)
 AXES_SWAPPED = N_("latitude et longitude inversées dans la source : axes remis dans l'ordre")
 CPG_WRONG = N_("le .cpg annonce UTF-8 mais les attributs sont en Latin-1 : lus en Latin-1")
 DBF_UTF8 = N_("attributs en UTF-8 (pas de .cpg)")
@@ -34,6 +38,7 @@ TEMPLATES = (
     CRS_NO_GEOMETRY,
     CRS_DEGREES,
     CRS_LAMBERT,
+    CRS_REMOTE_IGNORED,
     AXES_SWAPPED,
     CPG_WRONG,
     DBF_UTF8,

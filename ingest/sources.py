@@ -18,6 +18,7 @@ from niaouli.ingest.sniff import SourceKind
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
 from pyogrio.raw import open_arrow
 
+from niaouli import gdalguard
 from niaouli.i18n import _
 
 GDAL_ERRORS = (
@@ -86,31 +87,41 @@ def _ogr_layer(
     display: str | None = None,
     count: bool = False,
 ) -> LayerSource:
-    """A layer opened through GDAL; `count` forces counting where the driver cannot tell."""
-    try:
-        info = pyogrio.read_info(path, layer=layer, encoding=encoding, force_feature_count=count)
-    except GDAL_ERRORS as exc:
-        raise _gdal_error(exc, path) from None
+    """A layer opened through GDAL; `count` forces counting where the driver cannot tell.
+
+    GDAL never reaches the network here (`niaouli.gdalguard`): a CRS given by URL (a
+    GeoJSON `crs` member of type `link` or `url`) is not fetched, and the layer is then
+    treated as declaring no CRS, with a note saying so.
+    """
+    with gdalguard.refused_urls() as remote:
+        try:
+            info = pyogrio.read_info(
+                path, layer=layer, encoding=encoding, force_feature_count=count
+            )
+        except GDAL_ERRORS as exc:
+            raise _gdal_error(exc, path) from None
+        try:
+            with open_arrow(
+                path, layer=layer, encoding=encoding, batch_size=1, use_pyarrow=True
+            ) as (meta, reader):
+                geom_name = _geometry_field(reader.schema, meta)
+                fields = [(f.name, f.type) for f in reader.schema if f.name != geom_name]
+        except GDAL_ERRORS as exc:
+            raise _gdal_error(exc, path) from None
     name = display or layer or info.get("layer_name") or path.stem
-    crs = parse_crs(info["crs"], file=path.name) if info.get("crs") else None
+    crs = parse_crs(info["crs"], file=path.name) if info.get("crs") and not remote else None
     declared = info.get("geometry_type")
-    try:
-        with open_arrow(path, layer=layer, encoding=encoding, batch_size=1, use_pyarrow=True) as (
-            meta,
-            reader,
-        ):
-            geom_name = _geometry_field(reader.schema, meta)
-            fields = [(f.name, f.type) for f in reader.schema if f.name != geom_name]
-    except GDAL_ERRORS as exc:
-        raise _gdal_error(exc, path) from None
     count = info.get("features")
 
     def batches():
         row = 1
         try:
-            with open_arrow(
-                path, layer=layer, encoding=encoding, batch_size=BATCH_SIZE, use_pyarrow=True
-            ) as (meta, reader):
+            with (
+                gdalguard.refused_urls(),
+                open_arrow(
+                    path, layer=layer, encoding=encoding, batch_size=BATCH_SIZE, use_pyarrow=True
+                ) as (meta, reader),
+            ):
                 geom_name = _geometry_field(reader.schema, meta)
                 for batch in reader:
                     table = pa.Table.from_batches([batch])
@@ -133,7 +144,7 @@ def _ogr_layer(
                 seen.update(g.geom_type for g in present)
         known_target = geometry.target_from_types(seen) if seen else geometry.GENERIC
 
-    return LayerSource(
+    source = LayerSource(
         name=name,
         crs=crs,
         geometry_type=declared,
@@ -142,6 +153,9 @@ def _ogr_layer(
         batches=batches,
         known_target=known_target,
     )
+    if remote:
+        source.notes.append(ingest_notes.note(ingest_notes.CRS_REMOTE_IGNORED, url=remote[0][:200]))
+    return source
 
 
 def _geometry_field(schema: pa.Schema, meta: dict) -> str | None:
@@ -168,7 +182,8 @@ def _shapefile(shp: Path, display: str | None = None) -> LayerSource:
 
 def _layers(path: Path) -> list[tuple[str, str | None]]:
     try:
-        return [(str(n), t) for n, t in pyogrio.list_layers(path)]
+        with gdalguard.refused_urls():
+            return [(str(n), t) for n, t in pyogrio.list_layers(path)]
     except GDAL_ERRORS as exc:
         raise _gdal_error(exc, path) from None
 

@@ -8,6 +8,7 @@ import sys
 import click
 from sqlalchemy.orm import Session
 
+from niaouli import gdalguard
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import AccessLevel, OrganisationKind
@@ -23,7 +24,7 @@ def _fail(message: str) -> None:
 
 @click.group(help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
 def main() -> None:
-    pass
+    gdalguard.install()  # GDAL and PROJ never reach the network from this process
 
 
 # --- db ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from niaouli.portal import licences
 from sqlalchemy import Connection
 from starlette.requests import Request
 
+from niaouli import gdalguard
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import ColumnSpec, first_rows
 from niaouli.i18n import _
@@ -339,6 +340,7 @@ def spreadsheet_file_preview(files_dir: Path, resource: Resource) -> FilePreview
         with zipfile.ZipFile(path) as archive:
             if sum(i.file_size for i in archive.infolist()) > SPREADSHEET_MAX_UNPACKED:
                 return None
+        gdalguard.install()  # an attachment is untrusted: GDAL must not reach the network
         _meta, table = pyogrio.read_arrow(
             path,
             max_features=TABLE_ROWS,

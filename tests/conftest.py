@@ -20,6 +20,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
+from niaouli import gdalguard
 from niaouli.catalogue import service
 from niaouli.db import schema
 from niaouli.db.engine import make_engine, release_engine
@@ -143,6 +144,15 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]
     yield Backend(request.param, settings, engine)
     engine.dispose()
     release_engine(settings)  # the engine the app under test made for these settings
+
+
+@pytest.fixture
+def gdal_client() -> Iterator[None]:
+    """The test reads the platform with GDAL as a client (`OAPIF:` URLs) in this process:
+    GDAL's HTTP client, which `niaouli.gdalguard` replaces wherever files are ingested, is
+    back for the test's duration."""
+    with gdalguard.suspended():
+        yield
 
 
 @pytest.fixture

@@ -164,7 +164,7 @@ def _portal_view(http: httpx.Client, matrix) -> dict[str, object]:  # noqa: ANN0
     return view
 
 
-def test_access_matrix_portal_and_ogc(backend, tmp_path):
+def test_access_matrix_portal_and_ogc(backend, tmp_path, gdal_client):
     matrix = build_matrix(backend, tmp_path)
     with LoggedServer(backend, tmp_path / "server.log") as server:
         for viewer in VIEWERS:

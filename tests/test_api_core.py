@@ -185,7 +185,7 @@ def _audit(backend):
     return audit_actions(backend)
 
 
-def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSite):
+def test_upload_limit_bad_file_replace_and_append(small_uploads, api_site: ApiSite, gdal_client):
     backend = api_site.backend
     slug = slug_of("public")
     url = f"{api_site.url}/ogc/collections/{api_site.matrix.collections['public']}/items"

@@ -8,6 +8,8 @@ from owslib.ogcapi.features import Features
 
 from tests.ogc_support import ogc  # noqa: F401 - fixture
 
+pytestmark = pytest.mark.usefixtures("gdal_client")  # GDAL reads the platform as a client
+
 EXPECTED = {
     # collection id: (feature count, attribute names, geometry?)
     "communes-nc": (33, ["CODGEO", "LIBGEO", "INSEE_DEP"], True),

@@ -270,7 +270,7 @@ def test_urls_come_from_a_trusted_root(site, monkeypatch):
     assert "testserver" not in "".join(snippets(public).values())
 
 
-def test_snippets_work_against_a_live_server(backend, tmp_path):
+def test_snippets_work_against_a_live_server(backend, tmp_path, gdal_client):
     populate(backend)
     with LiveServer(backend) as server, httpx.Client(timeout=60) as http:
         page = http.get(f"{server.url}/jeux-de-donnees/communes-nc").text
