@@ -43,7 +43,7 @@ from niaouli.catalogue.models import (
     ResourceKind,
     utcnow,
 )
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, writing
 from niaouli.db.layers import LayerStore, layer_store, new_table_name
 from niaouli.db.pgcopy import CopyValueError
 from niaouli.i18n import _
@@ -326,7 +326,9 @@ def ingest_file(
         stored = storage.store_file(source_path, settings.files_dir, display_name)
         old_keys: list[str] = []
         try:
-            with engine.begin() as conn:
+            # It reads (the dataset, taken collection ids) before it writes: on SQLite the
+            # write lock is taken first, else a concurrent commit fails it at once.
+            with writing(engine).begin() as conn:
                 created, old_keys, reports = _ingest_in_transaction(
                     conn,
                     sources,
@@ -449,6 +451,8 @@ def _ingest_in_transaction(
                 )
         except IngestError as exc:
             raise exc.located(layer=source.name) from None
+        except CopyValueError as exc:  # raised when the COPY ends (the server's limits)
+            raise IngestError(str(exc), layer=source.name) from None
         report.name, report.collection_id = name, collection
         loaded.append(_Loaded(report, columns, old.source_layer if old else source.name))
 

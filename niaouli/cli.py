@@ -13,7 +13,7 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import AccessLevel, OrganisationKind
 from niaouli.db import schema
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, writing
 from niaouli.settings import load_settings
 
 
@@ -73,7 +73,7 @@ def org() -> None:
 @click.option("--description", default="")
 @click.option("--website")
 def org_create(slug: str, name: str, kind: str, description: str, website: str | None) -> None:
-    engine = get_engine()
+    engine = writing(get_engine())
     try:
         with Session(engine) as session, session.begin():
             service.create_organisation(
@@ -265,7 +265,7 @@ def records_import(files: tuple[str, ...], organisation: str, access: str) -> No
 def records_sync() -> None:
     from niaouli.services.csw.sync import rebuild
 
-    with get_engine().begin() as conn:
+    with writing(get_engine()).begin() as conn:
         count = rebuild(conn)
     click.echo(f"{count} enregistrement(s) CSW publiés")
 
@@ -339,7 +339,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from niaouli.harvest.scheduler import start_for_server as start_harvest_scheduler
     from niaouli.services.csw.process import start_for_server
 
-    csw = start_for_server(load_settings(), host, port)
+    csw = start_for_server(load_settings(), host, port, workers)
     harvests = start_harvest_scheduler(load_settings())
     click.echo(f"Niaouli sur http://{host}:{port}/")
     try:

@@ -25,7 +25,7 @@ from niaouli.catalogue.models import (
     Reuse,
     ReuseKind,
 )
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, writing
 from niaouli.settings import load_settings
 
 SYSTEM = Viewer.system()
@@ -33,6 +33,11 @@ SYSTEM = Viewer.system()
 
 def _session() -> Session:
     return Session(get_engine(load_settings()))
+
+
+def _writing_session() -> Session:
+    """For units of work that read then write (SQLite waits for the write lock first)."""
+    return Session(writing(get_engine(load_settings())))
 
 
 def _fail(message: str) -> None:
@@ -84,7 +89,7 @@ def code_add(
     from niaouli.harvest.sources.forges import read_publiccode
 
     try:
-        with _session() as session, session.begin():
+        with _writing_session() as session, session.begin():
             service.check_slug(slug)
             community.add_code_project(
                 session,
@@ -129,7 +134,7 @@ def reuse() -> None:
 @click.option("--dataset", "datasets", multiple=True, required=True, help="Répétable.")
 def reuse_add(title: str, kind: str, url: str, description: str, datasets: tuple[str, ...]) -> None:
     try:
-        with _session() as session, session.begin():
+        with _writing_session() as session, session.begin():
             item = community.submit_reuse(
                 session, SYSTEM, title, kind, url, description, datasets, approved=True
             )
@@ -154,7 +159,7 @@ def reuse_list(pending: bool) -> None:
 @click.argument("slug")
 @click.argument("decision", type=click.Choice(["approve", "reject"]))
 def reuse_moderate(slug: str, decision: str) -> None:
-    with _session() as session, session.begin():
+    with _writing_session() as session, session.begin():
         item = session.scalar(select(Reuse).where(Reuse.slug == slug))
         if item is None:
             _fail(f"réutilisation introuvable : « {slug} »")
@@ -200,7 +205,7 @@ def event_add(
     datasets: tuple[str, ...],
 ) -> None:
     try:
-        with _session() as session, session.begin():
+        with _writing_session() as session, session.begin():
             service.check_slug(slug)
             community.add_event(
                 session,
@@ -228,7 +233,7 @@ def event_add(
 @click.argument("slug")
 @click.argument("count", type=click.IntRange(0, 10_000_000))
 def event_participants(slug: str, count: int) -> None:
-    with _session() as session, session.begin():
+    with _writing_session() as session, session.begin():
         found = session.scalar(select(Event).where(Event.slug == slug))
         if found is None:
             _fail(f"aucun événement « {slug[:100]} »")

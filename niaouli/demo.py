@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Dataset
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, writing
 from niaouli.ingest import IngestReport, ingest_file
 from niaouli.settings import CHECKOUT_ROOT, Settings, load_settings
 
@@ -78,7 +78,7 @@ def load_demo(
 ) -> list[IngestReport]:
     settings = settings or load_settings()
     engine = get_engine(settings)
-    with Session(engine) as session, session.begin():
+    with Session(writing(engine)) as session, session.begin():
         try:
             service.get_organisation(session, ORGANISATION["slug"])
         except service.NotFoundError:
@@ -100,7 +100,7 @@ def load_demo(
             settings=settings,
             engine=engine,
         )
-        with Session(engine) as session, session.begin():
+        with Session(writing(engine)) as session, session.begin():
             dataset: Dataset = service.find_dataset(session, item["slug"])
             service.update_dataset(session, dataset, **item["metadata"])
         reports.append(report)

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue import service
 from niaouli.catalogue.community import NOUMEA
 from niaouli.catalogue.models import CodeProject, Event, ModerationStatus, Reuse
+from niaouli.db.engine import writing
 
 NIAOULI_PUBLICCODE = {
     "publiccodeYmlVersion": "0.4",
@@ -172,7 +173,7 @@ EVENTS = [
 
 def load_community(engine: Engine, organisation: str, echo: Callable[[str], None]) -> None:
     """Create what is missing (by slug); existing entries are left as they are."""
-    with Session(engine) as session, session.begin():
+    with Session(writing(engine)) as session, session.begin():
         org = service.get_organisation(session, organisation)
 
         def datasets(slugs: list[str]) -> list:

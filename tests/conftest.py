@@ -23,8 +23,13 @@ from sqlalchemy.orm import Session
 from niaouli import gdalguard
 from niaouli.catalogue import service
 from niaouli.db import schema
-from niaouli.db.engine import make_engine, release_engine
+from niaouli.db.engine import STRICT_ENV, make_engine, release_engine
 from niaouli.settings import Settings, normalise_database_url
+
+# SQLite: in the application's engines (`get_engine`: apps built in-process, the servers
+# and commands tests start), a unit of work that reads then writes without
+# `niaouli.db.engine.writing` fails at once in every test that runs it.
+os.environ.setdefault(STRICT_ENV, "1")
 
 REPO = Path(__file__).resolve().parents[1]
 GEODATA = REPO / "geodata"

@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
-from niaouli.db.engine import writing
+from niaouli.db.engine import DeferredWriteError, make_engine, writing
 
 
 def _read_then_write(engine, other_writer_done: threading.Event, started: threading.Event):
@@ -39,7 +39,7 @@ def _race(unit_engine, other_engine) -> None:
 
 @pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_plain_transaction_fails_and_writing_one_waits(backend):
-    engine = backend.engine
+    engine = backend.engine  # not strict: SQLite's own behaviour, not the tests' guard
     with engine.begin() as conn:
         conn.execute(text("CREATE TABLE scratch (n integer)"))
     # Without the option: the stale snapshot cannot be upgraded — SQLite refuses at once.
@@ -55,3 +55,23 @@ def test_plain_transaction_fails_and_writing_one_waits(backend):
 def test_writing_is_harmless_on_postgis(backend):
     with writing(backend.engine).begin() as conn:
         assert conn.execute(text("SELECT 1")).scalar() == 1
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_strict_mode_refuses_a_deferred_read_then_write_even_alone(backend):
+    """The tests' guard (NIAOULI_SQLITE_STRICT_WRITES, set by conftest): a unit of work
+    without `writing()` fails every time, not only when another writer commits."""
+    engine = make_engine(backend.settings, strict=True)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE scratch (n integer)"))  # a write first: allowed
+        conn.execute(text("SELECT count(*) FROM scratch"))
+        conn.execute(text("INSERT INTO scratch (n) VALUES (1)"))
+    with pytest.raises(DeferredWriteError, match="writing"), engine.begin() as conn:
+        conn.execute(text("SELECT count(*) FROM scratch")).scalar()
+        conn.execute(text("INSERT INTO scratch (n) VALUES (2)"))
+    with writing(engine).begin() as conn:
+        conn.execute(text("SELECT count(*) FROM scratch")).scalar()
+        conn.execute(text("INSERT INTO scratch (n) VALUES (3)"))
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT n FROM scratch ORDER BY n")).scalars().all() == [1, 3]
+    engine.dispose()

@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 from niaouli.accounts import audit, tokens, users
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, writing
 
 
 def _fail(message: str) -> None:
@@ -41,7 +41,7 @@ def user() -> None:
 def user_create(email: str, name: str | None, password_stdin: bool, admin: bool) -> None:
     password = _read_password(password_stdin)
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             created = users.create_user(
                 session, email, name or email.split("@")[0], password, is_platform_admin=admin
             )
@@ -59,7 +59,7 @@ def user_create(email: str, name: str | None, password_stdin: bool, admin: bool)
 @click.option("--revoke", is_flag=True, help="Retire ce rôle au lieu de le donner.")
 def user_promote(email: str, revoke: bool) -> None:
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             changed = users.set_platform_admin(session, email, not revoke)
             action = "user.demote" if revoke else "user.promote"
             audit.record(session, audit.COMMAND_LINE, action, subject=changed.email)
@@ -73,7 +73,7 @@ def user_promote(email: str, revoke: bool) -> None:
 @click.option("--enable", is_flag=True, help="Réactive le compte.")
 def user_disable(email: str, enable: bool) -> None:
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             changed = users.set_active(session, email, enable)
             action = "user.enable" if enable else "user.disable"
             audit.record(session, audit.COMMAND_LINE, action, subject=changed.email)
@@ -88,7 +88,7 @@ def user_disable(email: str, enable: bool) -> None:
 def user_password(email: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             account = users.get_user(session, email)
             users.set_password(session, account, password)
             audit.record(session, audit.COMMAND_LINE, "user.password", subject=account.email)
@@ -119,7 +119,7 @@ def token() -> None:
 @click.option("--scope", type=click.Choice(["read", "write"]), default="read", show_default=True)
 def token_create(email: str, name: str, scope: str) -> None:
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             owner = users.get_user(session, email)
             created, secret = tokens.create_token(session, owner, name, scope)
             prefix = created.prefix
@@ -163,7 +163,7 @@ def token_list(email: str) -> None:
 @click.argument("token_ref")
 def token_revoke(email: str, token_ref: str) -> None:
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             owner = users.get_user(session, email)
             revoked = tokens.revoke_token(session, owner, token_ref)
             label = f"{revoked.prefix}… « {revoked.name} »"
@@ -190,7 +190,7 @@ def member() -> None:
 @click.option("--role", type=click.Choice(["member", "editor", "admin"]), default="member")
 def member_add(organisation: str, email: str, role: str) -> None:
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             org = service.get_organisation(session, organisation)
             member_user = users.get_user(session, email)
             users.set_membership(session, org, member_user, role)
@@ -212,7 +212,7 @@ def member_add(organisation: str, email: str, role: str) -> None:
 @click.argument("email")
 def member_remove(organisation: str, email: str) -> None:
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             org = service.get_organisation(session, organisation)
             member_user = users.get_user(session, email)
             users.remove_membership(session, org, member_user)

@@ -11,15 +11,20 @@ from __future__ import annotations
 
 import base64
 import binascii
+import logging
 from dataclasses import dataclass
 
 from itsdangerous import BadSignature, Signer
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import sessions, tokens
 from niaouli.accounts.models import Membership, Role, TokenScope, User
 from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.db.engine import writing
+
+LOGGER = logging.getLogger(__name__)
 
 SESSION_COOKIE = "niaouli_session"
 CHALLENGE = 'Bearer realm="Niaouli", Basic realm="Niaouli", charset="UTF-8"'
@@ -93,6 +98,16 @@ def session_signer(secret_key: str) -> Signer:
     return Signer(secret_key, salt="niaouli.session")
 
 
+def _mark_used(engine: Engine, token_id: int) -> None:
+    """Record the token's use in its own short write; bookkeeping must not refuse the
+    request: a database busy past its timeout skips it (the next request records it)."""
+    try:
+        with Session(writing(engine)) as session, session.begin():
+            tokens.mark_used(session, token_id)
+    except OperationalError:
+        LOGGER.warning("token %s: last use not recorded (database busy)", token_id)
+
+
 def resolve(
     engine: Engine,
     secret_key: str,
@@ -102,11 +117,15 @@ def resolve(
     """The identity behind these credentials (see the module docstring)."""
     if authorization:
         secret = token_from_authorization(authorization)
-        with Session(engine) as session, session.begin():
+        with Session(engine) as session:
             token = tokens.find_active(session, secret)
             if token is None:
                 raise Unauthorized("unknown or revoked token")
-            return _identity(session, token.user, "token", TokenScope(token.scope).value)
+            identity = _identity(session, token.user, "token", TokenScope(token.scope).value)
+            stale, token_id = tokens.use_is_stale(token), token.id
+        if stale:
+            _mark_used(engine, token_id)
+        return identity
     if session_cookie:
         try:
             secret = session_signer(secret_key).unsign(session_cookie).decode("ascii")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import secrets
@@ -81,14 +81,37 @@ def revoke_token(session: Session, user: User, token_ref: str | int) -> ApiToken
 
 
 def find_active(session: Session, secret: str) -> ApiToken | None:
-    """The active token whose secret this is, with its user (active too), else None."""
+    """The active token whose secret this is, with its user (active too), else None.
+
+    Read only: the caller records the use with `mark_used` in a transaction of its own
+    (on SQLite, a read transaction that then wrote would fail under concurrent writes,
+    and taking the write lock for every token request would serialise them all).
+    """
     if not secrets.looks_like_api_token(secret):
         return None
     token = session.scalar(select(ApiToken).where(ApiToken.token_hash == secrets.digest(secret)))
     if token is None or token.revoked_at is not None or not token.user.is_active:
         return None
-    now = utcnow()
-    last = token.last_used_at
-    if last is None or aware(last) < now - LAST_USED_PRECISION:
-        session.execute(update(ApiToken).where(ApiToken.id == token.id).values(last_used_at=now))
     return token
+
+
+def use_is_stale(token: ApiToken) -> bool:
+    """Whether `last_used_at` is older than its precision (so worth a write)."""
+    last = token.last_used_at
+    return last is None or aware(last) < utcnow() - LAST_USED_PRECISION
+
+
+def mark_used(session: Session, token_id: int) -> None:
+    """Record a use now: a single write (at most one per `LAST_USED_PRECISION`)."""
+    now = utcnow()
+    session.execute(
+        update(ApiToken)
+        .where(
+            ApiToken.id == token_id,
+            or_(
+                ApiToken.last_used_at.is_(None),
+                ApiToken.last_used_at < now - LAST_USED_PRECISION,
+            ),
+        )
+        .values(last_used_at=now)
+    )

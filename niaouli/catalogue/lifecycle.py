@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 from niaouli import exports
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Layer, Resource
+from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
 from niaouli.i18n import _
 from niaouli.ingest import storage
@@ -28,7 +29,7 @@ def delete_dataset(
     `on_commit` runs in the transaction (the web API writes its audit row there).
     """
     keys: list[str] = []
-    with engine.begin() as conn:
+    with writing(engine).begin() as conn:
         session = Session(bind=conn)
         dataset = service.find_dataset(session, slug)
         if dataset is None:
@@ -64,7 +65,7 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
     copy. `min_age_seconds` spares files of ingestions still running. Cached layer
     exports of tables that no longer exist (re-ingested or deleted layers) are removed.
     """
-    with engine.begin() as conn:
+    with writing(engine).begin() as conn:
         store = layer_store(conn)
         used = set(conn.execute(select(Layer.table_name)).scalars())
         orphans = [t for t in store.list_tables(conn) if t not in used]

@@ -8,6 +8,7 @@ tables of an ingestion is rolled back with the rest.
 
 from __future__ import annotations
 
+import os
 import threading
 
 import sqlean
@@ -16,6 +17,13 @@ from sqlalchemy import Engine, create_engine, event
 from niaouli.settings import Settings, load_settings
 
 WRITING_OPTION = "niaouli_writes"
+# Tests set it (tests/conftest.py): in the engines of `get_engine` (the application's), a
+# deferred SQLite transaction that writes after it has read raises `DeferredWriteError`
+# at once, whether or not another writer is there, so a unit of work missing `writing()`
+# fails every test that runs it, not 1 time in 150 under load.
+STRICT_ENV = "NIAOULI_SQLITE_STRICT_WRITES"
+_READS = ("SELECT", "WITH", "PRAGMA", "EXPLAIN", "VALUES")
+_WRITES = ("INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER")
 
 
 def writing(engine: Engine) -> Engine:
@@ -34,7 +42,11 @@ class SpatialiteMissingError(RuntimeError):
     """The SpatiaLite extension could not be loaded."""
 
 
-def _sqlite_engine(settings: Settings) -> Engine:
+class DeferredWriteError(RuntimeError):
+    """A plain (deferred) SQLite transaction wrote after reading (strict mode only)."""
+
+
+def _sqlite_engine(settings: Settings, strict: bool = False) -> Engine:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     engine = create_engine(
         settings.database_url,
@@ -71,17 +83,45 @@ def _sqlite_engine(settings: Settings) -> Engine:
     def _on_begin(conn):  # noqa: ANN001
         immediate = conn.get_execution_options().get(WRITING_OPTION)
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+        conn.info["niaouli_deferred"] = "fresh" if not immediate else None
+
+    if strict:
+        event.listen(engine, "before_cursor_execute", _check_deferred_write)
 
     return engine
+
+
+def _check_deferred_write(conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+    """Strict mode: refuse the write of a deferred transaction that has already read.
+
+    Such a write fails with "database is locked" whenever another connection committed
+    since the read, without waiting; `writing()` is the fix.
+    """
+    state = conn.info.get("niaouli_deferred")
+    if state is None:
+        return
+    verb = statement.lstrip().split(None, 1)[0].upper() if statement.strip() else ""
+    if verb in _READS:
+        if state == "fresh":
+            conn.info["niaouli_deferred"] = "read"
+    elif verb in _WRITES:
+        if state == "read":
+            raise DeferredWriteError(
+                "a plain SQLite transaction wrote after reading: it fails with 'database "
+                "is locked' when another connection commits in between; open it with "
+                f"niaouli.db.engine.writing(engine) ({statement.strip()[:80]!r})"
+            )
+        conn.info["niaouli_deferred"] = None  # holds the write lock from now on
 
 
 def _postgres_engine(settings: Settings) -> Engine:
     return create_engine(settings.database_url, pool_pre_ping=True)
 
 
-def make_engine(settings: Settings) -> Engine:
+def make_engine(settings: Settings, strict: bool = False) -> Engine:
+    """A new engine; `strict`: see `STRICT_ENV` (SQLite only)."""
     if settings.is_embedded:
-        return _sqlite_engine(settings)
+        return _sqlite_engine(settings, strict)
     return _postgres_engine(settings)
 
 
@@ -95,7 +135,8 @@ def get_engine(settings: Settings | None = None) -> Engine:
     with _ENGINES_LOCK:
         engine = _ENGINES.get(settings)
         if engine is None:
-            engine = _ENGINES[settings] = make_engine(settings)
+            strict = os.environ.get(STRICT_ENV) == "1"
+            engine = _ENGINES[settings] = make_engine(settings, strict)
         return engine
 
 

@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
 
+from niaouli.db.engine import writing
+
 if TYPE_CHECKING:
     from alembic.config import Config
 
@@ -27,7 +29,7 @@ def alembic_config(connection: Connection) -> Config:
 
 def prepare_backend(engine: Engine) -> None:
     """Things migrations need first: PostGIS and the layer schema, or SpatiaLite metadata."""
-    with engine.begin() as conn:
+    with writing(engine).begin() as conn:
         if conn.dialect.name == "postgresql":
             has_postgis = conn.execute(
                 text("SELECT 1 FROM pg_extension WHERE extname = 'postgis'")
@@ -47,7 +49,7 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
     from alembic import command
 
     prepare_backend(engine)
-    with engine.begin() as conn:
+    with writing(engine).begin() as conn:
         command.upgrade(alembic_config(conn), revision)
 
 

@@ -9,7 +9,7 @@ import click
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service as catalogue
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, writing
 from niaouli.harvest.models import ItemAction
 
 ACTION_LABELS = {
@@ -68,7 +68,7 @@ def harvest_add(
     from niaouli.harvest.service import add_source
 
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             source = add_source(
                 session,
                 organisation,
@@ -227,7 +227,7 @@ def harvest_edit(slug: str, name: str | None, schedule: str | None, pairs: tuple
     if name is None and schedule is None and not pairs:
         _fail("rien à modifier (--name, --schedule ou --option)")
     try:
-        with Session(get_engine()) as session, session.begin():
+        with Session(writing(get_engine())) as session, session.begin():
             edit_source(session, slug, name=name, schedule=schedule, options=_options(pairs))
     except (catalogue.CatalogueError, HarvestError) as exc:
         _fail(str(exc))

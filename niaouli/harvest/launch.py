@@ -17,6 +17,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import utcnow
+from niaouli.db.engine import writing
 from niaouli.harvest.models import HarvestJob, HarvestSource, JobStatus
 from niaouli.settings import Settings
 
@@ -47,7 +48,7 @@ def _work(engine: Engine, settings: Settings, slug: str, dry_run: bool) -> None:
         LOGGER.exception("moisson de %s impossible", slug)
         return
     if dry_run:
-        with Session(engine) as session:
+        with Session(writing(engine)) as session:
             source = session.scalar(select(HarvestSource).where(HarvestSource.slug == slug))
             if source is None:
                 return

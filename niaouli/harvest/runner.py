@@ -36,6 +36,7 @@ from niaouli.catalogue.models import (
     ResourceKind,
     utcnow,
 )
+from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
 from niaouli.harvest import registry
 from niaouli.harvest.base import (
@@ -47,7 +48,7 @@ from niaouli.harvest.base import (
     RemoteRecord,
     SourceConfig,
 )
-from niaouli.harvest.fetch import MESSAGES, Fetcher, FetchError, Limits
+from niaouli.harvest.fetch import MESSAGES, Fetcher, FetchError, Limits, spool_dir_for
 from niaouli.harvest.models import (
     HarvestedRecord,
     HarvestJob,
@@ -423,7 +424,8 @@ def run_source(
     settings = settings or load_settings()
     engine = engine or get_engine(settings)
     report = JobReport(source=slug, dry_run=dry_run)
-    with Session(engine) as session:
+    # Every transaction below reads then writes: on SQLite, take the write lock first.
+    with Session(writing(engine)) as session:
         source = get_source(session, slug)
         cls = registry.harvester_class(source.type)
         last_success = session.scalar(
@@ -445,10 +447,14 @@ def run_source(
         if not dry_run:
             report.job_id = _claim(session, source.id)
 
-    fetcher = Fetcher(allow_private_network=allow_private, limits=limits or Limits())
+    fetcher = Fetcher(
+        allow_private_network=allow_private,
+        limits=limits or Limits(total_timeout=settings.harvest_fetch_timeout),
+        spool_dir=spool_dir_for(settings.data_dir),
+    )
     harvester = cls(config, fetcher)
     try:
-        with Session(engine) as session:
+        with Session(writing(engine)) as session:
             _run(session, harvester, slug, settings, engine, report, dry_run, force, on_item)
     except Exception as exc:
         # Whatever was not committed is rolled back; nothing was deleted. Keep the job.
@@ -734,7 +740,7 @@ def fail_job(engine: Engine, report: JobReport, message: str) -> None:
     """Mark a job that crashed as failed (nothing is deleted by a crash)."""
     report.status = JobStatus.FAILED
     report.message = message
-    with Session(engine) as session:
+    with Session(writing(engine)) as session:
         _finish(session, report)
 
 

@@ -9,6 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service as catalogue
+from niaouli.db.engine import writing
 from niaouli.harvest import registry
 from niaouli.harvest.base import HarvestError
 from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestSource
@@ -122,7 +123,7 @@ def remove_source(engine: Engine, settings: Settings, slug: str, keep_datasets: 
 
     deleted: list[str] = []
     keys: list[str] = []
-    with Session(engine) as session, session.begin():
+    with Session(writing(engine)) as session, session.begin():
         source = get_source(session, slug)
         links = session.scalars(
             select(HarvestedRecord).where(HarvestedRecord.source_id == source.id)

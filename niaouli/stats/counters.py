@@ -19,6 +19,7 @@ from typing import NamedTuple
 from sqlalchemy import Engine, null, select, text
 
 from niaouli.catalogue.models import Dataset, Layer, Organisation
+from niaouli.db.engine import writing
 from niaouli.services.csw.table import csw_records
 from niaouli.stats import classify
 from niaouli.stats.table import CONFLICT_TARGET
@@ -32,6 +33,15 @@ UPSERT = text(
     " hits = usage_daily.hits + excluded.hits,"
     " unique_visits = usage_daily.unique_visits + excluded.unique_visits"
 )
+
+
+def _row_order(row: dict) -> tuple:
+    return (
+        row["day"],
+        row["interface"],
+        row["dataset_id"] or 0,
+        row["organisation_id"] or 0,
+    )
 
 
 class Key(NamedTuple):
@@ -100,11 +110,14 @@ class Counters:
         committed = False
         try:
             rows = self._rows(hits, visits)
-            with self.engine.connect() as conn:
-                if rows:
+            if rows:
+                # The write lock first (SQLite: a busy database is waited for, never a
+                # stale snapshot) and rows in one order for every worker (PostgreSQL: two
+                # flushes lock the same rows in the same order, so they cannot deadlock).
+                rows.sort(key=_row_order)
+                with writing(self.engine).begin() as conn:
                     conn.execute(UPSERT, rows)
-                    conn.commit()
-                committed = True
+            committed = True
         except Exception:
             if not committed:  # counts already committed must never be added twice
                 with self._lock:

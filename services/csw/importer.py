@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
+from niaouli.db.engine import writing
 
 
 class ImportError_(service.CatalogueError):  # noqa: N801 - `ImportError` is a builtin
@@ -120,7 +121,7 @@ def import_records(
             )
         seen[item.record.identifier] = item.file
     results = []
-    with Session(engine) as session, session.begin():
+    with Session(writing(engine)) as session, session.begin():
         org = service.get_organisation(session, organisation)
         for item in loaded:
             rec = item.record
