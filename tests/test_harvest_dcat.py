@@ -148,3 +148,85 @@ def test_hostile_documents_are_refused(backend, org, remote, tmp_path):
         report = harvest(backend, slug)
         assert report.status == JobStatus.FAILED and expected in report.message
     assert harvested(backend) == {}
+
+
+def _hub_feed(base: str, count: int) -> bytes:
+    """An ArcGIS Hub DCAT-AP 2.1.1 JSON-LD feed: publishers, contacts, spatial coverages
+    and distributions are blank nodes (embedded objects), several distributions each."""
+    import json
+
+    datasets = []
+    for n in range(count):
+        ident = f"{base}/datasets/hub-{n}"
+        datasets.append(
+            {
+                "@id": ident,
+                "@type": "dcat:Dataset",
+                "dct:identifier": ident,
+                "dct:title": f"Couche Géorep {n}",
+                "dct:description": f"Couche {n} publiée sur le Hub.",
+                "dct:publisher": {"@type": "foaf:Agent", "foaf:name": "Géorep"},
+                "dcat:contactPoint": {
+                    "@type": "vcard:Organization",
+                    "vcard:fn": "Service de la géomatique",
+                    "vcard:hasEmail": "mailto:georep@gouv.nc",
+                },
+                "dct:spatial": {
+                    "@type": "dct:Location",
+                    "dcat:bbox": "POLYGON((164 -22.5,164 -20,167 -20,167 -22.5,164 -22.5))",
+                },
+                "dct:license": "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
+                "dcat:distribution": [
+                    {
+                        "@type": "dcat:Distribution",
+                        "dct:title": title,
+                        "dcat:accessURL": {"@id": f"{base}/donnees/hub-{n}.{ext}"},
+                        "dcat:mediaType": media,
+                    }
+                    for title, ext, media in (
+                        ("GeoJSON", "geojson", "application/geo+json"),
+                        ("CSV", "csv", "text/csv"),
+                        ("Shapefile", "zip", "application/zip"),
+                        ("KML", "kml", "application/vnd.google-earth.kml+xml"),
+                    )
+                ],
+            }
+        )
+    document = {
+        "@context": {
+            "dcat": "http://www.w3.org/ns/dcat#",
+            "dct": "http://purl.org/dc/terms/",
+            "foaf": "http://xmlns.com/foaf/0.1/",
+            "vcard": "http://www.w3.org/2006/vcard/ns#",
+        },
+        "@id": f"{base}/api/feed/dcat-ap/2.1.1.json",
+        "@type": "dcat:Catalog",
+        "dcat:dataset": datasets,
+    }
+    return json.dumps(document).encode()
+
+
+def test_a_hub_feed_of_blank_nodes_is_unchanged_when_it_did_not_change(backend, org):
+    """Blank-node identifiers are random on every parse: the record's hash must not
+    depend on them (issue 14 §4), or every re-run rewrites every record."""
+    from tests.harvest_support import Reply
+
+    remote = FakeRemote(lambda path, query: Reply(b"", status=404))
+    feed = _hub_feed(remote.url, 12)
+    remote.handler = lambda path, query: Reply(feed, "application/ld+json")
+    try:
+        slug = add_source_for(backend, org, remote.url + "/feed.json", "hub", "dcat")
+        first = harvest(backend, slug)
+        assert first.counts["created"] == 12, first.message
+        with backend.session() as session:
+            before = {
+                d.slug: [r.url for r in d.resources] for d in session.scalars(select(Dataset))
+            }
+        again = harvest(backend, slug)
+    finally:
+        remote.close()
+    assert again.counts["unchanged"] == 12, [(i.remote_id, i.action, i.diff) for i in again.items]
+    with backend.session() as session:
+        after = {d.slug: [r.url for r in d.resources] for d in session.scalars(select(Dataset))}
+    assert after == before
+    assert all(len(urls) == 4 for urls in after.values())

@@ -17,6 +17,7 @@ made `private` by the accounts middleware; anonymous ones are public and cacheab
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
 import os
@@ -95,6 +96,16 @@ def _layer_table(feature: dict[str, Any], postgis: bool) -> LayerTable:
     )
 
 
+def layer_tag(feature: dict[str, Any], collection_id: str) -> str:
+    """A tile's validator: what this layer's tiles are made of, and nothing else.
+
+    Its table (a new one at every re-ingestion, replace or append), the MVT layer's name
+    and the attributes the tiles carry. Never the catalogue version: that moves with every
+    change anywhere, hidden drafts included, and would let anyone count them."""
+    own = json.dumps([collection_id, feature["layer"]["attributes"]], sort_keys=True)
+    return f"{feature['data']}-{hashlib.sha256(own.encode()).hexdigest()[:12]}"
+
+
 def render(
     live: LiveApi,
     base_url: str,
@@ -139,7 +150,7 @@ def render(
     except db_tiles.TileOutOfRangeError as exc:
         return _error(HTTPStatus.NOT_FOUND, "NotFound", str(exc))
     feature, _tile_def = providers
-    version = f"{feature['data']}-{live.version}"
+    version = layer_tag(feature, collection_id)
     headers = {"etag": f'"{version}"', "cache-control": CACHE_CONTROL, "vary": "Accept-Encoding"}
     if if_none_match and _matches(if_none_match, version):
         return TileAnswer(HTTPStatus.NOT_MODIFIED, b"", headers)

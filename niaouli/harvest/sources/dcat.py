@@ -26,6 +26,7 @@ from datetime import date
 from typing import Any
 
 from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.compare import to_canonical_graph
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
 
 from niaouli.dcat import vocabularies as voc
@@ -323,7 +324,11 @@ class DcatHarvester(Harvester):
             fields["temporal_end"] = _date(_text(graph, temporal, DCAT.endDate))
         licence = graph.value(node, DCTERMS.license)
         links: list[dict[str, str]] = []
-        for dist in sorted(graph.objects(node, DCAT.distribution), key=str):
+        # Blank-node distributions (ArcGIS Hub) have random ids on every parse: order them
+        # by what they say, so that an unchanged feed maps to the same record.
+        for dist in sorted(
+            graph.objects(node, DCAT.distribution), key=lambda d: _distribution_key(graph, d)
+        ):
             licence = licence or graph.value(dist, DCTERMS.license)
             url = graph.value(dist, DCAT.downloadURL) or graph.value(dist, DCAT.accessURL)
             if url is None or not str(url).startswith(("http://", "https://")):
@@ -441,8 +446,26 @@ def _remote_context(document: Any) -> bool:
     return False
 
 
+def _distribution_key(graph: Graph, dist: Any) -> tuple[str, ...]:
+    """A sort key for a distribution that does not depend on blank-node identifiers."""
+    values = (
+        graph.value(dist, DCAT.downloadURL),
+        graph.value(dist, DCAT.accessURL),
+        graph.value(dist, DCTERMS.title),
+        graph.value(dist, DCAT.mediaType),
+        graph.value(dist, DCTERMS["format"]),
+    )
+    key = tuple("" if v is None else str(v) for v in values)
+    return (*key, "" if isinstance(dist, BNode) else str(dist))
+
+
 def _subgraph(graph: Graph, node: Any) -> str:
-    """The dataset's description (itself, its blank nodes and distributions) in Turtle."""
+    """The dataset's description (itself, its blank nodes and distributions) in Turtle.
+
+    Written from rdflib's canonical form (`to_canonical_graph`: blank nodes named from
+    their content), so the same description always gives the same text and the same
+    record hash, whatever identifiers the parser gave its blank nodes this time.
+    """
     sub = Graph()
     for prefix, namespace in voc.PREFIXES.items():
         sub.bind(prefix, namespace)
@@ -456,4 +479,9 @@ def _subgraph(graph: Graph, node: Any) -> str:
             sub.add((current, prop, value))
             if isinstance(value, BNode) or prop == DCAT.distribution:
                 todo.append(value)
-    return sub.serialize(format="turtle")
+    canonical = Graph()
+    for prefix, namespace in voc.PREFIXES.items():
+        canonical.bind(prefix, namespace)
+    for triple in to_canonical_graph(sub):
+        canonical.add(triple)
+    return canonical.serialize(format="turtle")
