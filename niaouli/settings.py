@@ -12,6 +12,7 @@ from pathlib import Path
 
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MAP_BACKGROUND = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+DEFAULT_HARVEST_FETCH_TIMEOUT = 60.0
 
 
 def default_data_dir() -> Path:
@@ -37,6 +38,9 @@ class Settings:
     spatialite_library: str
     map_background: str = DEFAULT_MAP_BACKGROUND
     """The public map's background: a raster tile URL template, or `none` (plain)."""
+    harvest_fetch_timeout: float = DEFAULT_HARVEST_FETCH_TIMEOUT
+    """Seconds one harvest fetch may take in all (redirects included), however the remote
+    trickles (`NIAOULI_HARVEST_FETCH_TIMEOUT`)."""
 
     @property
     def is_embedded(self) -> bool:
@@ -56,4 +60,20 @@ def load_settings() -> Settings:
         database_url=normalise_database_url(url),
         spatialite_library=os.environ.get("NIAOULI_SPATIALITE_LIBRARY", "mod_spatialite"),
         map_background=os.environ.get("NIAOULI_MAP_BACKGROUND") or DEFAULT_MAP_BACKGROUND,
+        harvest_fetch_timeout=_seconds(
+            "NIAOULI_HARVEST_FETCH_TIMEOUT", DEFAULT_HARVEST_FETCH_TIMEOUT, 1, 3600
+        ),
     )
+
+
+def _seconds(name: str, default: float, low: float, high: float) -> float:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not low <= value <= high:  # also NaN
+        raise ValueError(f"{name}: a number of seconds from {low:g} to {high:g} ({raw!r})")
+    return value

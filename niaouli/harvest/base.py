@@ -160,9 +160,10 @@ class Harvester(ABC):
             response = self.fetcher.get(url, **kwargs)
         except FetchError as exc:
             raise EnumerationError(f"{what} : {exc}") from None
-        if not response.content.strip():
-            raise EnumerationError(f"{what} : réponse vide du serveur ({response.url[:200]})")
-        return response.content
+        with response:
+            if response.is_blank():
+                raise EnumerationError(f"{what} : réponse vide du serveur ({response.url[:200]})")
+            return response.content
 
     def fetch_json(self, url: str, what: str, **kwargs: Any) -> Any:
         content = self.fetch(url, what, accept="application/json", **kwargs)

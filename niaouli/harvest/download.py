@@ -12,11 +12,12 @@ EXTENSIONS = {"geojson": ".geojson", "shapefile": ".zip", "csv": ".csv", "gpkg":
 
 
 def download(fetcher: Fetcher, data: DataSource, workdir: Path) -> Path:
-    """The file, saved under a safe name in `workdir` (FetchError on failure)."""
-    response = fetcher.get(data.url)
+    """The file, saved under a safe name in `workdir` (FetchError on failure).
+
+    Copied from the fetcher's spool file in blocks: a data file of up to the byte cap
+    (200 MB) is never held in memory."""
     suffix = EXTENSIONS.get(data.format.lower())
     if suffix is None:
         suffix = Path(urlsplit(data.url).path).suffix.lower()[:8] or ".bin"
-    path = workdir / f"donnees{suffix}"
-    path.write_bytes(response.content)
-    return path
+    with fetcher.get(data.url) as response:
+        return response.save(workdir / f"donnees{suffix}")
