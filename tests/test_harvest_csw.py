@@ -247,3 +247,25 @@ def test_cli_add_run_show(backend, org, remote):
     assert failed.returncode == 2 and "moisson en échec" in failed.stdout
     refused = backend.run("harvest", "add", org, "nope", url, check=False)
     assert refused.returncode == 1 and "type de source inconnu" in refused.stderr
+
+
+def test_a_duplicate_identifier_is_reported_and_deletions_still_happen(
+    backend, org, remote, csw_records_pool
+):
+    """Two remote records share one fileIdentifier (issue 14 §4): the listing is still
+    complete (deletions happen), the duplicate is reported as such, naming the copy kept."""
+    slug = add(backend, org, remote.url + "/csw")
+    assert harvest(backend, slug).counts["created"] == 20
+    gone = csw_records_pool.pop()  # really removed from the remote...
+    twin = iso_variant(csw_records_pool[2], "nc-commune-01", "Copie en double")
+    csw_records_pool.insert(5, twin)  # ...and a second record with an existing identifier
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS, report.message
+    assert report.counts["deleted"] == 1, report.message
+    duplicate = [i for i in report.items if i.action == ItemAction.FAILED]
+    assert [i.remote_id for i in duplicate] == ["nc-commune-01"]
+    assert "identifiant en double" in duplicate[0].reason
+    assert "fiche n° " in duplicate[0].reason and "est gardée" in duplicate[0].reason
+    titles = {d.title for d in datasets(backend).values()}
+    assert "Cadastre de la commune n° 1" in titles and "Copie en double" not in titles
+    assert gone not in csw_records_pool and len(datasets(backend)) == 19

@@ -83,7 +83,7 @@ def site(backend: Backend, monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
                     job_id=partial.id,
                     remote_id="fiche-b",
                     action="failed",
-                    reason=runner.DUPLICATE,
+                    reason=runner.DUPLICATE % {"kept": 1, "position": 3},
                 ),
                 HarvestJobItem(
                     job_id=partial.id,
@@ -152,7 +152,7 @@ def test_sources_source_and_job_pages_in_english(site: Site, tmp_path: Path) -> 
     assert "<dt>Status</dt><dd>partial: incomplete listing, nothing deleted:" in job_page
     assert "<caption>4 records</caption>" in job_page
     assert '<th scope="col">Remote identifier</th>' in job_page
-    assert "<td>duplicate identifier</td>" in job_page
+    assert "duplicate identifier in the source: record no. 1, read first" in job_page
     assert f"<td>record saved but data not copied: timed out reading {TIMED_OUT}</td>" in job_page
     assert "<td>failed</td>" in job_page and "<td>unchanged</td>" in job_page
     # Free text from a harvester is shown as it was stored.
@@ -201,7 +201,7 @@ def test_french_stays_the_default(site: Site) -> None:
     assert "<dt>Calendrier</dt><dd>chaque jour</dd>" in html
     assert "Start a harvest" not in html
     job_page = site.client.get(f"{site.source_page}/taches/{site.partial_job}").text
-    assert "<td>identifiant en double</td>" in job_page
+    assert "identifiant en double dans la source : la fiche n° 1, lue la première" in job_page
     assert "<caption>4 fiches</caption>" in job_page
     assert "fiche enregistrée mais données non copiées : délai dépassé en lisant" in job_page
     listing = site.client.get(site.base).text

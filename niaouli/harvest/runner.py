@@ -26,6 +26,7 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from niaouli import links
 from niaouli.catalogue import service as catalogue
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -68,10 +69,19 @@ OTHER_SOURCE = N_(
     "fiche déjà moissonnée depuis la source « %(source)s » : "
     "une source n'écrase jamais les fiches d'une autre"
 )
+# The same when that source belongs to another organisation: not named, since the report
+# is read by this organisation's members, who may not learn another one's sources.
+OTHER_ORGANISATION = N_(
+    "fiche déjà moissonnée par une source d'une autre organisation : "
+    "une source n'écrase jamais les fiches d'une autre"
+)
 ADOPTED = N_("repris d'une source supprimée (même identifiant distant)")
 ABSENT = N_("absente de la source (liste complète)")
 DELETED_BY_SOURCE = N_("supprimée par la source")
-DUPLICATE = N_("identifiant en double")
+DUPLICATE = N_(
+    "identifiant en double dans la source : la fiche n° %(kept)s, lue la première avec cet "
+    "identifiant, est gardée ; celle-ci (fiche n° %(position)s) est ignorée"
+)
 UNEXPECTED = N_("erreur inattendue : %(detail)s")
 FEWER_THAN_ANNOUNCED = N_("le serveur annonçait %(expected)s fiche(s), %(read)s ont pu être lues")
 INCOMPLETE = N_("liste incomplète, aucune suppression : %(detail)s")
@@ -228,7 +238,7 @@ class _Job:
             "harvest_source_name": self.source.name,
             "harvest_type": self.source.type,
             "remote_id": record.remote_id,
-            "source_url": record.original_url or self.source.url,
+            "source_url": links.web_link(record.original_url) or self.source.url,
             "harvested_at": utcnow().isoformat(),
         }
 
@@ -271,11 +281,12 @@ class _Job:
         if link is None:
             other = self.owner_elsewhere(record.remote_id)
             if other is not None:
-                return ItemReport(
-                    record.remote_id,
-                    ItemAction.FAILED,
-                    OTHER_SOURCE % {"source": other.slug},
+                reason = (
+                    OTHER_SOURCE % {"source": other.slug}
+                    if other.organisation_id == self.source.organisation_id
+                    else OTHER_ORGANISATION
                 )
+                return ItemReport(record.remote_id, ItemAction.FAILED, reason)
         with self.session.no_autoflush:
             if record.kind == "code_project":
                 item = self.apply_code_project(record, link)
@@ -292,7 +303,7 @@ class _Job:
         link.remote_modified = record.remote_modified
         link.original = record.original
         link.original_media_type = record.original_media_type
-        link.original_url = record.original_url
+        link.original_url = _link_or_none(record.original_url)
         link.harvested_at = utcnow()
         self.session.flush()
         self.last_link = link
@@ -328,7 +339,7 @@ class _Job:
                 for k in DIFF_FIELDS
                 if before[k] != getattr(dataset, k)
             }
-            after_links = sorted(link_["url"] for link_ in record.links)
+            after_links = sorted(link_["url"] for link_ in _web_links(record))
             if before_links != after_links:
                 diff["liens"] = [before_links, after_links]
             action = ItemAction.UPDATED
@@ -342,13 +353,13 @@ class _Job:
         dataset.spatial_coverage = _coverage(record.bbox)
         for resource in [r for r in dataset.resources if r.role == LINK_ROLE]:
             dataset.resources.remove(resource)
-        for link_ in record.links:
+        for link_ in _web_links(record):
             dataset.resources.append(
                 Resource(
                     title=(link_.get("title") or link_["url"])[:500],
                     kind=ResourceKind.LINK,
                     role=LINK_ROLE,
-                    url=link_["url"][:2000],
+                    url=link_["url"],
                     format=(link_.get("format") or None) and link_["format"][:50],
                     media_type=(link_.get("media_type") or None) and link_["media_type"][:100],
                 )
@@ -356,7 +367,7 @@ class _Job:
 
     def apply_code_project(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         session = self.session
-        fields = {k: v for k, v in record.fields.items() if k in CODE_FIELDS}
+        fields = _web_code_fields({k: v for k, v in record.fields.items() if k in CODE_FIELDS})
         fields["status"] = CodeStatus(fields.get("status") or CodeStatus.STABLE.value)
         name = (record.title or record.remote_id)[:300]
         project = link.code_project if link is not None else None
@@ -402,6 +413,51 @@ class _Job:
             reason,
             target=target,
         )
+
+
+# --- links from remote records (row S22) ---------------------------------------------
+# A remote decides what its records say: every URL it gives passes the platform's one
+# link rule (`niaouli.links`) before it is stored, like a URL typed in a form. A link
+# that fails it is dropped (the record itself is kept).
+RESOURCE_URL_MAX = 2000  # resources.url, harvested_records.original_url
+REPOSITORY_URL_MAX = 1000  # code_projects.repository_url
+
+
+def _link_or_none(url: object, max_length: int = RESOURCE_URL_MAX) -> str | None:
+    checked = links.web_link(url)
+    return checked if checked is not None and len(checked) <= max_length else None
+
+
+def _web_links(record: RemoteRecord) -> list[dict[str, str]]:
+    """The record's links whose URL may be stored, with that URL as checked (stripped)."""
+    kept = []
+    for link_ in record.links:
+        url = _link_or_none(link_.get("url"))
+        if url is not None:
+            kept.append({**link_, "url": url})
+    return kept
+
+
+def _web_code_fields(fields: dict[str, Any]) -> dict[str, Any]:
+    """A code project's repository and release addresses, by the one link rule."""
+    if "repository_url" in fields:
+        fields["repository_url"] = _link_or_none(fields["repository_url"], REPOSITORY_URL_MAX)
+    if isinstance(fields.get("releases"), list):
+        releases = []
+        for release in fields["releases"]:
+            if not isinstance(release, dict):
+                continue
+            release = dict(release)
+            for key in ("url", "archive_url"):
+                if key in release:
+                    url = _link_or_none(release[key])
+                    if url is None:
+                        release.pop(key)
+                    else:
+                        release[key] = url
+            releases.append(release)
+        fields["releases"] = releases
+    return fields
 
 
 def _data_enabled(source: HarvestSource) -> bool:
@@ -497,7 +553,8 @@ def _run(
         )
     }
     previous = len(links)
-    seen: set[str] = set()
+    seen: dict[str, int] = {}  # remote id -> its position in the listing (first copy)
+    read = 0  # records listed, duplicates included: what the remote's total counts
     incomplete: str | None = None
     data_queue: list[tuple[RemoteRecord, str]] = []
     pending = 0
@@ -509,10 +566,12 @@ def _run(
 
     try:
         for entry in harvester.enumerate():
+            read += 1
             if entry.remote_id in seen:
-                record_item(ItemReport(entry.remote_id, ItemAction.FAILED, DUPLICATE))
+                reason = DUPLICATE % {"kept": seen[entry.remote_id], "position": read}
+                record_item(ItemReport(entry.remote_id, ItemAction.FAILED, reason))
                 continue
-            seen.add(entry.remote_id)
+            seen[entry.remote_id] = read
             if isinstance(entry, RecordDeleted):
                 if entry.remote_id in links:
                     gone = links.pop(entry.remote_id)
@@ -571,8 +630,10 @@ def _run(
         incomplete = str(exc)
 
     expected = harvester.expected_total
-    if incomplete is None and expected is not None and len(seen) < expected:
-        incomplete = FEWER_THAN_ANNOUNCED % {"expected": expected, "read": len(seen)}
+    # Compared with the records read, not the distinct ids: a remote listing one id twice
+    # is complete, and must not be "partial" (no deletion ever) on every run.
+    if incomplete is None and expected is not None and read < expected:
+        incomplete = FEWER_THAN_ANNOUNCED % {"expected": expected, "read": read}
 
     if incomplete is not None:
         read = sum(1 for i in report.items if i.action != ItemAction.FAILED)
@@ -585,7 +646,7 @@ def _run(
         report.status = JobStatus.PARTIAL
         report.message = DROPPED % {"before": previous, "after": len(seen)}
     else:
-        for remote_id in sorted(set(links) - seen):
+        for remote_id in sorted(set(links) - seen.keys()):
             savepoint = session.begin_nested()
             try:
                 item = job.delete(session.get(HarvestedRecord, links[remote_id].id))
@@ -748,6 +809,7 @@ def fail_job(engine: Engine, report: JobReport, message: str) -> None:
 # first (the portal matches a stored French text against them to translate it).
 STORED_MESSAGES = (
     OTHER_SOURCE,
+    OTHER_ORGANISATION,
     ADOPTED,
     ABSENT,
     DELETED_BY_SOURCE,
