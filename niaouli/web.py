@@ -21,6 +21,7 @@ from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
 from niaouli.settings import load_settings
 from niaouli.stats.middleware import UsageMiddleware
+from niaouli.unavailable import DatabaseTroubleMiddleware
 
 # Mounted prefixes also answered without their trailing slash (the URLs the pages show).
 BARE_PREFIXES = ("/ogc", "/api")
@@ -67,4 +68,6 @@ def create_app() -> Starlette:
     )
     # Usage statistics, counted in memory and flushed in batches (docs/stats.md).
     usage = Middleware(UsageMiddleware, engine=get_engine(settings))
-    return Starlette(routes=routes, middleware=[Middleware(BarePrefixes), usage, accounts])
+    # Passing database trouble: 503 + Retry-After, GETs answered again (SECURITY-CASES R3).
+    trouble = Middleware(DatabaseTroubleMiddleware)
+    return Starlette(routes=routes, middleware=[Middleware(BarePrefixes), trouble, usage, accounts])

@@ -17,6 +17,7 @@ from sqlalchemy import Engine, create_engine, event
 from niaouli.settings import Settings, load_settings
 
 WRITING_OPTION = "niaouli_writes"
+DEFAULT_BUSY_TIMEOUT = 30.0
 # Tests set it (tests/conftest.py): in the engines of `get_engine` (the application's), a
 # deferred SQLite transaction that writes after it has read raises `DeferredWriteError`
 # at once, whether or not another writer is there, so a unit of work missing `writing()`
@@ -38,6 +39,16 @@ def writing(engine: Engine) -> Engine:
     return engine.execution_options(**{WRITING_OPTION: True})
 
 
+def busy_timeout() -> float:
+    """Seconds a SQLite statement waits for another writer before "database is locked"
+    (then a 503 with Retry-After for the web): `NIAOULI_SQLITE_BUSY_TIMEOUT`, default 30."""
+    raw = os.environ.get("NIAOULI_SQLITE_BUSY_TIMEOUT", "")
+    try:
+        return max(0.0, float(raw)) if raw else DEFAULT_BUSY_TIMEOUT
+    except ValueError:
+        return DEFAULT_BUSY_TIMEOUT
+
+
 class SpatialiteMissingError(RuntimeError):
     """The SpatiaLite extension could not be loaded."""
 
@@ -51,7 +62,7 @@ def _sqlite_engine(settings: Settings, strict: bool = False) -> Engine:
     engine = create_engine(
         settings.database_url,
         module=sqlean,
-        connect_args={"timeout": 30, "check_same_thread": False},
+        connect_args={"timeout": busy_timeout(), "check_same_thread": False},
     )
 
     # Two PROJ libraries live in one process: pyproj's (bundled with its wheel) and the
