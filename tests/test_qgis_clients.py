@@ -177,6 +177,7 @@ class UseBox:
     collections: list[str] = field(default_factory=list)  # "Sélectionnez la collection …"
     zooms: tuple[int, int] = (0, 14)  # "(niveaux 0 à 24)"
     record_url: str = ""  # "Fiche de métadonnées (OGC API Records) : <a href=…>"
+    token_hint: bool = False  # "Ce jeu n'est pas public : … jeton d'accès …"
 
     @property
     def ogc_url(self) -> str:
@@ -230,6 +231,7 @@ def use_box(site: Site, slug: str, token: str | None = None) -> UseBox:
     record = re.search(r'\(OGC API Records\) :\s*<a href="([^"]+)"', page.text)
     if record:
         box.record_url = html.unescape(record.group(1))
+    box.token_hint = bool(re.search(r"est pas public : dans QGIS.*?/compte", page.text))
     zooms = re.search(r"niveaux (\d+) à (\d+)", page.text)
     if zooms:
         box.zooms = (int(zooms.group(1)), int(zooms.group(2)))
@@ -239,6 +241,7 @@ def use_box(site: Site, slug: str, token: str | None = None) -> UseBox:
 def test_service_addresses_answer_with_and_without_slash(site, gdal_client):
     box = use_box(site, "communes-nc")
     assert box.ogc_url == f"{site.url}/ogc" and box.csw_url == f"{site.url}/csw"
+    assert not box.token_hint  # public: no token needed
     with httpx.Client(timeout=60, follow_redirects=False) as http:
         for url in (box.ogc_url, box.ogc_url + "/"):
             landing = http.get(url, params={"f": "json"})
@@ -405,6 +408,7 @@ def test_restricted_layer_opens_in_qgis_with_a_token(site, qgis):
     assert httpx.get(f"{site.url}/jeux-de-donnees/{RESTRICTED}").status_code == 404
     box = use_box(site, RESTRICTED, token=site.token)
     assert box.collections == [RESTRICTED]
+    assert box.token_hint  # the page says how to give QGIS the token
     (tiles,) = box.tiles_urls
     layer = {"kind": "oapif", "url": box.ogc_url, "typename": RESTRICTED, "values_of": "nom"}
     basic = {"username": MEMBER, "password": site.token}
