@@ -269,3 +269,35 @@ def test_a_duplicate_identifier_is_reported_and_deletions_still_happen(
     titles = {d.title for d in datasets(backend).values()}
     assert "Cadastre de la commune n° 1" in titles and "Copie en double" not in titles
     assert gone not in csw_records_pool and len(datasets(backend)) == 19
+
+
+def _as_iso_19115_2(record: str) -> str:
+    """The same record as GeoNetwork serves ISO 19115-2 ones: root `gmi:MI_Metadata`."""
+    start = record.index("<gmd:MD_Metadata")
+    end = record.rindex("</gmd:MD_Metadata>")
+    head = record[start:].split(">", 1)[0]
+    if "xmlns:gmi=" not in head:
+        head += ' xmlns:gmi="http://www.isotc211.org/2005/gmi"'
+    body = record[start:end].split(">", 1)[1]
+    tail = record[end + len("</gmd:MD_Metadata>") :]
+    return (
+        record[:start]
+        + head.replace("gmd:MD_Metadata", "gmi:MI_Metadata", 1)
+        + ">"
+        + body
+        + "</gmi:MI_Metadata>"
+        + tail
+    )
+
+
+def test_iso_19115_2_records_are_read_like_iso_19139(backend, org, remote, csw_records_pool):
+    """`gmi:MI_Metadata` records (GeoNetwork serves them) are no longer refused."""
+    csw_records_pool[5] = _as_iso_19115_2(
+        iso_variant(csw_records_pool[2], "nc-imagerie-2024", "Orthophotographie 2024")
+    )
+    assert "<gmi:MI_Metadata" in csw_records_pool[5]
+    slug = add(backend, org, remote.url + "/csw")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS, report.message
+    assert report.counts["failed"] == 0, [(i.remote_id, i.reason) for i in report.items]
+    assert "Orthophotographie 2024" in {d.title for d in datasets(backend).values()}

@@ -21,7 +21,11 @@ from owslib.iso import MD_Metadata
 
 NS_GMD = "http://www.isotc211.org/2005/gmd"
 NS_CSW = "http://www.opengis.net/cat/csw/2.0.2"
+NS_GMI = "http://www.isotc211.org/2005/gmi"
 ISO_ROOT = f"{{{NS_GMD}}}MD_Metadata"
+# ISO 19115-2 (imagery, gridded data): GeoNetwork serves `gmi:MI_Metadata` records, whose
+# content is `gmd:MD_Metadata`'s plus acquisition information; they are read the same way.
+ISO_ROOTS = (ISO_ROOT, f"{{{NS_GMI}}}MI_Metadata")
 DC_ROOT = f"{{{NS_CSW}}}Record"
 
 
@@ -285,11 +289,11 @@ def parse_dc(root: etree._Element) -> ParsedRecord:
 
 def parse_record(root: etree._Element) -> ParsedRecord:
     """Dispatch on the root element: `gmd:MD_Metadata` or `csw:Record`."""
-    if root.tag == ISO_ROOT:
+    if root.tag in ISO_ROOTS:
         return parse_iso(root)
     if root.tag == DC_ROOT:
         return parse_dc(root)
     raise RecordError(
         f"type de fiche non pris en charge : {etree.QName(root).localname} "
-        "(attendu : gmd:MD_Metadata ou csw:Record)"
+        "(attendu : gmd:MD_Metadata, gmi:MI_Metadata ou csw:Record)"
     )
