@@ -10,11 +10,16 @@ from __future__ import annotations
 import re
 
 import pyarrow as pa
+from niaouli.ingest.errors import IngestError
 
 from niaouli.db.layers import ColumnSpec
+from niaouli.i18n import _
 
 RESERVED = {"fid", "geom"}
 MAX_IDENTIFIER_BYTES = 63
+# PostgreSQL tables hold at most 1,600 columns (SQLite 2,000): with `fid` and `geom`,
+# 1,598 attributes. One limit on both backends, so a file moves from one to the other.
+MAX_ATTRIBUTES = 1598
 CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
@@ -51,6 +56,11 @@ def _sanitise(name: str) -> str:
 
 def plan_columns(fields: list[tuple[str, pa.DataType]]) -> list[ColumnSpec]:
     """Database columns for the source fields, unique case-insensitively."""
+    if len(fields) > MAX_ATTRIBUTES:
+        raise IngestError(
+            _("trop de colonnes : %(count)s (%(max)s au plus)")
+            % {"count": len(fields), "max": MAX_ATTRIBUTES}
+        )
     taken = set(RESERVED)
     specs = []
     for name, arrow_type in fields:

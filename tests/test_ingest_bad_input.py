@@ -203,6 +203,12 @@ def _csv_with(env: Env, name: str, line: int, value: str) -> Path:
     return _write(env, name, "\n".join(lines) + "\n")
 
 
+def _wide_csv(env: Env, name: str, columns: int) -> Path:
+    """One row of integers under `columns` headers."""
+    header = ",".join(f"c{i}" for i in range(columns))
+    return _write(env, name, f"{header}\n{','.join(map(str, range(columns)))}\n")
+
+
 def _not_a_geopackage(env: Env) -> Path:
     path = env.tmp / "base.gpkg"
     with sqlite3.connect(path) as db:
@@ -347,6 +353,9 @@ CASES = {
         ["nombre de colonnes différent de l'en-tête (5 attendues)"],
         row=9,
     ),
+    "csv-trop-de-colonnes": Case(  # PostgreSQL's 1,600 and SQLite's 2,000: both 500s
+        lambda e: _wide_csv(e, "large.csv", 2100), ["trop de colonnes : 2100 (1598 au plus)"]
+    ),
     "organisation-inconnue": Case(
         lambda e: fixture("communes_lonlat.csv"),
         ["organisation inconnue : « personne »"],
@@ -447,3 +456,70 @@ def test_file_name_is_never_a_path(backend, org, env):
     assert os.path.commonpath([files[0].resolve(), backend.settings.files_dir.resolve()]) == str(
         backend.settings.files_dir.resolve()
     )
+
+
+def test_row_too_large_for_postgresql(backend, org, env):
+    """1,200 numbers in a row pass the column limit but not PostgreSQL's 8 KB row (the
+    COPY failed with a 500); SQLite takes them."""
+    path = _wide_csv(env, "mesures.csv", 1200)
+    if backend.name == "sqlite":
+        report = ingest(backend, path)
+        row = read_layer(backend, report.layers[0].table_name)[0]
+        assert row["c0"] == 0 and row["c1199"] == 1199
+        return
+    with pytest.raises(IngestError) as caught:
+        ingest(backend, path)
+    assert str(caught.value).startswith("fichier « mesures.csv », couche « mesures » : ")
+    assert "ligne trop grande pour PostgreSQL, trop de colonnes remplies" in str(caught.value)
+    assert traces(backend) == NOTHING
+    assert ingest(backend, fixture("communes_lonlat.csv")).feature_count == 33
+
+
+def _features(properties: list[dict], geometry: bool = True) -> str:
+    return json.dumps(
+        {
+            "type": "FeatureCollection",
+            "features": [
+                {
+                    "type": "Feature",
+                    "geometry": {"type": "Point", "coordinates": [166.4 + i / 100, -22.2]}
+                    if geometry
+                    else None,
+                    "properties": p,
+                }
+                for i, p in enumerate(properties)
+            ],
+        }
+    )
+
+
+def test_columns_of_empty_values_load_alike_on_both_backends(backend, org, env):
+    """A text column empty in every row (`"nom": ""`, KML `<name></name>`) crashed the
+    PostGIS COPY encoder (IndexError, a 500 through the API) where SQLite loaded it."""
+    kml = (
+        '<?xml version="1.0"?><kml xmlns="http://www.opengis.net/kml/2.2"><Document>'
+        + "".join(
+            f"<Placemark><name></name><Point><coordinates>166.{i},-22.2</coordinates>"
+            "</Point></Placemark>"
+            for i in range(3)
+        )
+        + "</Document></kml>"
+    )
+    files = {
+        "vides.geojson": _features([{"nom": "", "n": i, "note": ""} for i in range(3)]),
+        "sans-geometrie.geojson": _features([{"nom": ""}] * 3, geometry=False),
+        "nuls.geojson": _features([{"nom": None, "n": None}] * 3),
+        "repere.kml": kml,
+    }
+    loaded = {}
+    for name, text in files.items():
+        report = ingest(backend, _write(env, name, text), dataset=name.split(".")[0])
+        assert report.feature_count == 3
+        rows = read_layer(backend, report.layers[0].table_name)
+        loaded[name] = [
+            {k: v for k, v in r.items() if k in ("nom", "n", "note", "Name")} for r in rows
+        ]
+    assert loaded["vides.geojson"] == [{"nom": "", "n": i, "note": ""} for i in range(3)]
+    assert loaded["sans-geometrie.geojson"] == [{"nom": ""}] * 3
+    assert loaded["nuls.geojson"] == [{"nom": None, "n": None}] * 3
+    assert [row["Name"] for row in loaded["repere.kml"]] == [""] * 3

@@ -18,6 +18,7 @@ from queue import Queue
 from typing import Any, Protocol
 
 import numpy as np
+import psycopg
 import pyarrow as pa
 import shapely
 from psycopg import sql
@@ -26,6 +27,7 @@ from sqlalchemy import Connection, text
 
 from niaouli.db import pgcopy
 from niaouli.db.schema import LAYER_SCHEMA
+from niaouli.i18n import _
 
 COPY_QUEUE_CHUNKS = 64  # of up to 128 KB: COPY data read but not yet sent to the server
 PG_TYPES = {
@@ -149,6 +151,26 @@ class _Writer(QueuedLibpqWriter):
         self._queue = Queue(maxsize=COPY_QUEUE_CHUNKS)
 
 
+@contextmanager
+def _server_limits() -> Iterator[None]:
+    """PostgreSQL's size limits met during a COPY, as a `CopyValueError` in French.
+
+    A row holds at most 8 KB besides its long texts (moved out of line), so a file with
+    a thousand numeric columns can fail although it has fewer than 1,600 columns; the
+    server reports it (SQLSTATE class 54) while or after the rows are sent.
+    """
+    try:
+        yield
+    except psycopg.Error as exc:
+        if not (exc.sqlstate or "").startswith("54"):
+            raise
+        detail = exc.diag.message_primary or str(exc)
+        raise pgcopy.CopyValueError(
+            _("ligne trop grande pour PostgreSQL, trop de colonnes remplies (%(detail)s)")
+            % {"detail": detail}
+        ) from None
+
+
 class PostgisLayers:
     schema = LAYER_SCHEMA
 
@@ -185,7 +207,7 @@ class PostgisLayers:
         pg_types = [PG_TYPES[c.type] for c in columns]
         naive: list[str] = []
         raw = conn.connection.driver_connection
-        with ExitStack() as stack:
+        with _server_limits(), ExitStack() as stack:
             copy = None
 
             def write(fids, attributes, geoms):  # noqa: ANN001, ANN202

@@ -105,6 +105,8 @@ def _variable(array: pa.Array) -> list[Segment]:
         offsets = _offsets(array)
         width = int(offsets[1] - offsets[0])
         if width <= 0x7FFFFFFF and (np.diff(offsets) == width).all():
+            if width == 0:  # only empty values ("" in every row): lengths, no bytes
+                return [_lengths(n, 0, None)]
             # Values all of one size (points): a fixed block, joined with its neighbours.
             return [_lengths(n, width, None), _values(array, offsets).reshape(n, width)]
     lengths = pc.binary_length(array).to_numpy(zero_copy_only=False)
@@ -193,6 +195,7 @@ def column_segments(array: pa.Array | pa.ChunkedArray, pg_type: str) -> list[Seg
 
 def _block(run: list[np.ndarray]) -> np.ndarray:
     """Fixed-width blocks side by side, copied as whole fields (not byte by byte)."""
+    run = [block for block in run if block.shape[1]] or run[:1]  # no zero-width field
     if len(run) == 1:
         return run[0]
     n = run[0].shape[0]
@@ -237,6 +240,8 @@ def _as_arrow(segment: Segment) -> pa.Array:
 
 def encode_rows(columns: Sequence[list[Segment]], n: int) -> memoryview:
     """The COPY data of `n` rows made of `columns` (from `column_segments`)."""
+    if n == 0:  # an empty batch: nothing to send (numpy cannot view a 0-row block)
+        return memoryview(b"")
     count = np.full((n, 1), len(columns), dtype=">i2").view(np.uint8)
     segments = _merge([count, *(s for column in columns for s in column)])
     if len(segments) == 1:
