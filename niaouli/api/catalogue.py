@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from sqlalchemy import select
@@ -15,20 +16,32 @@ from niaouli.catalogue import editing, lifecycle, publication, service
 from niaouli.catalogue.access import can_edit, can_manage_members, can_see
 from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.db.engine import writing
+from niaouli.i18n import _
 
 MAX_PAGE = 100
+MAX_OFFSET = 2**53  # far past any catalogue; SQLite cannot bind beyond 2**63 - 1
+DIGITS = re.compile(r"[0-9]{1,20}")
+
+
+def _paging_number(call: Call, name: str, default: int, maximum: int) -> int:
+    """A query parameter in [0 or 1, maximum] written in ASCII digits, else a 400."""
+    raw = call.request.query_params.get(name)
+    minimum = 1 if name == "limit" else 0
+    if raw is None:
+        return default
+    if not DIGITS.fullmatch(raw) or not minimum <= int(raw) <= maximum:
+        raise ApiError(
+            400,
+            "InvalidParameter",
+            _("« %(name)s » : un entier de %(min)s à %(max)s")
+            % {"name": name, "min": minimum, "max": maximum},
+        )
+    return int(raw)
 
 
 def _page(call: Call) -> tuple[int, int]:
-    params = call.request.query_params
-    try:
-        limit = int(params.get("limit", "20"))
-        offset = int(params.get("offset", "0"))
-    except ValueError:
-        raise ApiError(400, "InvalidParameter", "limit et offset sont des entiers") from None
-    if not (1 <= limit <= MAX_PAGE) or offset < 0:
-        raise ApiError(400, "InvalidParameter", f"limit entre 1 et {MAX_PAGE}, offset >= 0")
-    return limit, offset
+    limit = _paging_number(call, "limit", 20, MAX_PAGE)
+    return limit, _paging_number(call, "offset", 0, MAX_OFFSET)
 
 
 def visible_dataset(session: Session, call: Call, lock: bool = False) -> Dataset:
@@ -78,15 +91,25 @@ def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
     body: schemas.OrganisationCreate = call.body
     if not call.viewer.is_platform_admin:
         raise forbidden("seuls les administrateurs de la plateforme créent des organisations")
+    fields = body.model_dump()
+    fields["website"] = _website(fields["website"])
     with Session(writing(call.context.engine)) as session, session.begin():
         try:
-            org = service.create_organisation(session, **body.model_dump())
+            org = service.create_organisation(session, **fields)
         except service.CatalogueError as exc:
             raise conflict(str(exc)) from None
         audit.record(
             session, call.actor(), "organisation.create", subject=org.slug, organisation_id=org.id
         )
         return 201, _counted(session, call, org)
+
+
+def _website(value: str | None) -> str | None:
+    """An organisation's website by the platform's one link rule (S22), else a 422."""
+    try:
+        return service.organisation_website(value)
+    except service.CatalogueError as exc:
+        raise invalid(str(exc)) from None
 
 
 def update_organisation(call: Call) -> schemas.Organisation:
@@ -99,6 +122,8 @@ def update_organisation(call: Call) -> schemas.Organisation:
         if not can_manage_members(call.viewer, org.id):
             raise forbidden("seuls les administrateurs de l'organisation la modifient")
         changes = body.model_dump(exclude_unset=True)
+        if "website" in changes:
+            changes["website"] = _website(changes["website"])
         for name, value in changes.items():
             if value is None and name in ("name", "kind", "description"):
                 raise invalid(f"« {name} » ne peut pas être vide")
@@ -220,8 +245,16 @@ ERR_WRITE = (400, 401, 403, 404, 422)
 
 def operations() -> list[Operation]:
     page = [
-        {"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1}},
-        {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0}},
+        {
+            "name": "limit",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 1, "maximum": MAX_PAGE},
+        },
+        {
+            "name": "offset",
+            "in": "query",
+            "schema": {"type": "integer", "minimum": 0, "maximum": MAX_OFFSET},
+        },
     ]
     org_tag, ds_tag = "Organisations", "Jeux de données"
     return [

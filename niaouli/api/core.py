@@ -24,7 +24,7 @@ from niaouli.accounts.resolve import Identity
 from niaouli.api import auth
 from niaouli.api.errors import ApiError, from_validation
 from niaouli.catalogue.access import Viewer
-from niaouli.i18n import DEFAULT, LANGUAGES, speaking
+from niaouli.i18n import DEFAULT, LANGUAGES, _, speaking
 from niaouli.portal.csrf import Csrf
 from niaouli.settings import Settings
 
@@ -103,9 +103,47 @@ async def read_json(request: Request) -> Any:  # noqa: ANN401 - any JSON value
     if not raw.strip():
         return {}
     try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise ApiError(400, "InvalidJson", "corps de requête illisible : JSON attendu") from None
+    where = _nul_in(data)
+    if where is not None:
+        raise ApiError(422, "InvalidValue", nul_refused(where or _("corps")))
+    return data
+
+
+def nul_refused(where: str) -> str:
+    shown = where.replace("\x00", "")[:100]
+    return _("caractère nul (U+0000) refusé dans « %(where)s »") % {"where": shown}
+
+
+def _nul_in(data: Any) -> str | None:  # noqa: ANN401 - any JSON value
+    """Where a JSON value holds U+0000 (PostgreSQL text cannot store it), else None.
+
+    Iterative: the JSON parser accepts nesting as deep as Python's recursion limit.
+    """
+    stack: list[tuple[str, Any]] = [("", data)]
+    while stack:
+        path, value = stack.pop()
+        if isinstance(value, str):
+            if "\x00" in value:
+                return path
+        elif isinstance(value, dict | list):
+            for key, item in value.items() if isinstance(value, dict) else enumerate(value):
+                here = f"{path}.{key}" if path else str(key)
+                if isinstance(key, str) and "\x00" in key:
+                    return here
+                stack.append((here, item))
+    return None
+
+
+def _check_query(request: Request) -> None:
+    """No U+0000 in the path or query (a 500 in PostgreSQL before): 404 and 400."""
+    if any("\x00" in str(value) for value in request.path_params.values()):
+        raise ApiError(404, "NotFound", _("adresse inconnue dans l'API"))
+    for name, value in request.query_params.multi_items():
+        if "\x00" in name or "\x00" in value:
+            raise ApiError(400, "InvalidParameter", nul_refused(name))
 
 
 def parse(model: type[BaseModel], data: Any) -> BaseModel:  # noqa: ANN401
@@ -124,6 +162,7 @@ def endpoint(operation: Operation, context: Context) -> Callable[[Request], Awai
             return await _run(request)
 
     async def _run(request: Request) -> Response:
+        _check_query(request)
         call = Call(request, context, auth.viewer_of(request))
         if operation.writes:
             call.identity, call.viewer = auth.writer(request, context.csrf)

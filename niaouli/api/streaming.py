@@ -9,6 +9,7 @@ stops at once with a 413 and the partial file is removed: nothing is stored.
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import shutil
 from dataclasses import dataclass, field
@@ -23,6 +24,7 @@ from niaouli.i18n import _
 from niaouli.ingest import storage
 
 FIELD_LIMIT = 64 * 1024  # text fields next to the file
+CONTROL = re.compile(rb"[\x00-\x1f\x7f]")
 MULTIPART_SLACK = 256 * 1024  # headers and boundaries around the file
 
 
@@ -91,6 +93,14 @@ class _Receiver:
         if self.name == "file" and filename is not None:
             if self.upload.path is not None:
                 raise ApiError(400, "InvalidUpload", _("un seul fichier par envoi"))
+            if CONTROL.search(filename):
+                # U+0000 cannot be stored by PostgreSQL (a 500 before); no file name
+                # holds a control character, and a title or log line must not either.
+                raise ApiError(
+                    422,
+                    "InvalidUpload",
+                    _("nom de fichier invalide : caractères de contrôle (U+0000 à U+001F)"),
+                )
             self.is_file = True
             original = filename.decode("utf-8", "replace") or "fichier"
             self.upload.original_name = Path(original.replace("\\", "/")).name[:300]
@@ -117,7 +127,15 @@ class _Receiver:
             self.out = None
             self.upload.checksum = f"sha256:{self.digest.hexdigest()}"
         elif self.name:
-            self.upload.fields[self.name] = self.text.decode("utf-8", "replace")
+            value = self.text.decode("utf-8", "replace")
+            if "\x00" in value or "\x00" in self.name:
+                raise ApiError(
+                    422,
+                    "InvalidValue",
+                    _("caractère nul (U+0000) refusé dans « %(where)s »")
+                    % {"where": self.name.replace("\x00", "")[:100]},
+                )
+            self.upload.fields[self.name] = value
 
     def close(self) -> None:
         if self.out is not None:

@@ -54,12 +54,18 @@ def _day(value: Moment) -> date:
     return value
 
 
-def _instant(value: Moment, *, end: bool) -> datetime:
-    """A moment as UTC; a date is its whole day (start at 00:00, end before next 00:00)."""
+def _instant(value: Moment, *, end: bool) -> datetime | None:
+    """A moment as UTC; a date is its whole day (start at 00:00, end before next 00:00).
+    None for the end of 9999-12-31: no bound (the next day is not a `datetime`)."""
     if isinstance(value, datetime):
         return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     moment = datetime.combine(value, time(0), tzinfo=UTC)
-    return moment + timedelta(days=1) if end else moment
+    if not end:
+        return moment
+    try:
+        return moment + timedelta(days=1)
+    except OverflowError:
+        return None
 
 
 def time_condition(start: Moment | None, end: Moment | None) -> ColumnElement[bool]:
@@ -73,10 +79,11 @@ def time_condition(start: Moment | None, end: Moment | None) -> ColumnElement[bo
     if end is not None:
         last_day = _day(end)
         covered.append(sa.or_(Dataset.temporal_start.is_(None), Dataset.temporal_start <= last_day))
+        last = _instant(end, end=True)
         if isinstance(end, datetime):
-            updated.append(Dataset.updated_at <= _instant(end, end=True))
-        else:
-            updated.append(Dataset.updated_at < _instant(end, end=True))
+            updated.append(Dataset.updated_at <= last)
+        elif last is not None:
+            updated.append(Dataset.updated_at < last)
     if start is not None:
         first_day = _day(start)
         covered.append(sa.or_(Dataset.temporal_end.is_(None), Dataset.temporal_end >= first_day))

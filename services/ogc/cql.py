@@ -21,6 +21,9 @@ from sqlalchemy import ColumnElement
 from niaouli.db.features import Attribute, LayerTable
 
 GEOMETRY_NAMES = ("geometry", "geom")
+# Integers the databases hold (64-bit): a bigger literal could only overflow a bound
+# parameter (SQLite) or the column type (PostgreSQL), so it is refused with its name.
+MIN_INTEGER, MAX_INTEGER = -(2**63), 2**63 - 1
 
 
 class FilterError(ValueError):
@@ -80,7 +83,28 @@ def _parse_datetime(value: Any, name: str) -> datetime:
         raise FilterError(f"date et heure attendues pour « {name} »")
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:  # 9999-12-31T23:00-05:00 is in the year 10000 in UTC
+        raise FilterError(
+            f"date et heure hors limites pour « {name} » (années 1 à 9999 en UTC)"
+        ) from None
+
+
+def check_integer(value: int, name: str | None = None) -> int:
+    """`value` if a 64-bit integer, else FilterError (SECURITY-CASES S3)."""
+    if MIN_INTEGER <= value <= MAX_INTEGER:
+        return value
+    where = f" pour « {name} »" if name else ""
+    raise FilterError(f"entier hors limites{where} ({MIN_INTEGER} à {MAX_INTEGER})")
+
+
+def check_text(value: str, name: str | None = None) -> str:
+    """`value` unless it holds U+0000, which PostgreSQL text cannot store or compare."""
+    if "\x00" in value:
+        where = f" pour « {name} »" if name else ""
+        raise FilterError(f"caractère nul (U+0000) refusé{where}")
+    return value
 
 
 def coerce(attribute: Attribute, value: Any, postgis: bool) -> Any:
@@ -91,13 +115,20 @@ def coerce(attribute: Attribute, value: Any, postgis: bool) -> Any:
     if kind == "integer" or kind == "number":
         if isinstance(value, bool):
             raise FilterError(f"nombre attendu pour « {name} »")
-        if isinstance(value, int | float):
-            return value
         if isinstance(value, str):
             try:
-                return int(value) if kind == "integer" else float(value)
+                value = int(value) if kind == "integer" else float(value)
             except ValueError:
-                pass
+                raise FilterError(f"nombre attendu pour « {name} »") from None
+        if isinstance(value, int) and kind == "number":
+            try:
+                return float(value)  # a 30-digit integer is a fine double, not a bigint
+            except OverflowError:
+                raise FilterError(f"nombre hors limites pour « {name} »") from None
+        if isinstance(value, int):
+            return check_integer(value, name)
+        if isinstance(value, float):
+            return value
         raise FilterError(f"nombre attendu pour « {name} »")
     if kind == "boolean":
         if isinstance(value, bool):
@@ -114,7 +145,7 @@ def coerce(attribute: Attribute, value: Any, postgis: bool) -> Any:
         return moment if postgis else moment.isoformat()
     if kind in ("string", "time"):
         if isinstance(value, str | int | float) and not isinstance(value, bool):
-            return str(value)
+            return check_text(str(value), name)
         raise FilterError(f"texte attendu pour « {name} »")
     raise FilterError(f"la propriété « {name} » ne peut pas servir de filtre")
 
@@ -196,16 +227,33 @@ class CqlTranslator:
             return function(self.scalar(node.arguments[0], like))
         if isinstance(node, ast.Arithmetic):
             lhs, rhs = self.scalar(node.lhs, like), self.scalar(node.rhs, like)
-            operations = {"+": lhs + rhs, "-": lhs - rhs, "*": lhs * rhs, "/": lhs / rhs}
+            if node.op.value == "/":
+                return lhs / self._divisor(node.rhs, rhs)
+            operations = {"+": lhs + rhs, "-": lhs - rhs, "*": lhs * rhs}
             return operations[node.op.value]
         if isinstance(node, values.Geometry | values.Envelope | ast.Node):
             raise FilterError("expression non prise en charge à cet endroit")
         if isinstance(node, list | tuple | values.Interval):
             raise FilterError("liste ou intervalle non pris en charge à cet endroit")
         value = coerce(like, node, self.layer.postgis) if like is not None else node
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = check_integer(value)
+        if isinstance(value, str):
+            value = check_text(value)
         if isinstance(value, bool | int | float | str | date | datetime) or value is None:
             return sa.literal(value)
         raise FilterError("valeur non prise en charge")
+
+    @staticmethod
+    def _divisor(node: Any, divisor: ColumnElement) -> ColumnElement:
+        """A literal zero is refused; any other divisor that is zero gives NULL (no match).
+
+        PostgreSQL fails the whole query on a division by zero, SQLite answers NULL: with
+        NULLIF both answer NULL, so `a / b = 1` is simply false where `b` is 0.
+        """
+        if isinstance(node, int | float) and not isinstance(node, bool) and node == 0:
+            raise FilterError("division par zéro dans le filtre")
+        return sa.func.nullif(divisor, 0, type_=divisor.type)
 
     def _typed_attribute(self, node: Any) -> Attribute | None:
         """The attribute whose type a literal next to `node` must take, if any."""
@@ -221,7 +269,7 @@ class CqlTranslator:
         if not isinstance(node.pattern, str):
             raise FilterError("motif LIKE attendu sous forme de texte")
         lhs = self.scalar(node.lhs)
-        pattern = node.pattern
+        pattern = check_text(node.pattern)
         if node.nocase:
             lhs, pattern = sa.func.lower(lhs), pattern.lower()
         if self.layer.postgis:

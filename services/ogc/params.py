@@ -9,6 +9,7 @@ before anything reaches SQL (S3). Messages are in French.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping, Set
 
@@ -33,6 +34,7 @@ ITEMS_PARAMETERS = frozenset(
 )
 ITEM_PARAMETERS = frozenset({"f", "lang", "crs"})
 MAX_OFFSET = 2**53
+MAX_SORT_KEYS = 100  # SQLite refuses ORDER BY beyond 2,000 terms (a 500 before)
 INTEGER_RE = re.compile(r"^[0-9]{1,20}$")
 
 
@@ -63,8 +65,30 @@ def _integer(name: str, value: str, minimum: int, maximum: int) -> int:
     return number
 
 
+def _check_bbox(value: str) -> None:
+    """4 or 6 finite numbers (`nan` or `1e999` matched nothing, or failed in PostGIS's
+    envelope functions). The axis order depends on `bbox-crs`: pygeoapi checks it."""
+    parts = value.split(",")
+    if len(parts) not in (4, 6):
+        raise ParameterError("« bbox » : 4 ou 6 nombres séparés par des virgules")
+    try:
+        numbers = [float(part) for part in parts]
+    except ValueError:
+        raise ParameterError("« bbox » : nombres attendus") from None
+    if not all(math.isfinite(number) for number in numbers):
+        raise ParameterError("« bbox » : nombres finis attendus (ni nan ni infini)")
+
+
+def _check_sortby(value: str) -> list[str]:
+    names = _names(value)
+    if len(names) > MAX_SORT_KEYS:
+        raise ParameterError(f"« sortby » : {MAX_SORT_KEYS} propriétés au plus")
+    return names
+
+
 def _check_common(params: Mapping[str, str], allowed: Set[str], multi: Mapping) -> None:
-    """Names in `allowed`, each given once; paging numbers and `resulttype` well formed."""
+    """Names in `allowed`, each given once; paging numbers, `bbox`, `sortby` length and
+    `resulttype` well formed."""
     for name in multi:
         if name not in allowed:
             raise ParameterError(f"paramètre inconnu : « {name[:100]} »")
@@ -76,6 +100,10 @@ def _check_common(params: Mapping[str, str], allowed: Set[str], multi: Mapping) 
         _integer("offset", params["offset"], 0, MAX_OFFSET)
     if params.get("resulttype", "results") not in ("results", "hits"):
         raise ParameterError("« resulttype » vaut results ou hits")
+    if params.get("bbox"):
+        _check_bbox(params["bbox"])
+    if params.get("sortby"):
+        _check_sortby(params["sortby"])
 
 
 def check_items(params: Mapping[str, str], attributes: Iterable[str], *, multi: Mapping) -> None:

@@ -54,8 +54,33 @@ def _invalid(message: str) -> ProviderInvalidQueryError:
     return ProviderInvalidQueryError(user_msg=message)
 
 
+class DatetimeRangeError(ValueError):
+    """An instant that exists in its own offset but not in UTC (year 0 or 10000)."""
+
+
+DATETIME_INVALID = (
+    "paramètre datetime invalide : une date ou un instant RFC 3339, "
+    "ou un intervalle début/fin (« .. » pour ouvert)"
+)
+DATETIME_RANGE = "paramètre datetime hors limites : années 1 à 9999 en UTC"
+
+
+def datetime_message(error: ValueError) -> str:
+    """The French answer for a `datetime=` that `parse_datetime_parameter` refused."""
+    return DATETIME_RANGE if isinstance(error, DatetimeRangeError) else DATETIME_INVALID
+
+
+def next_day(day: date) -> datetime | None:
+    """00:00 UTC the day after `day`, or None after 9999-12-31 (no upper bound then)."""
+    try:
+        return datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    except OverflowError:
+        return None
+
+
 def parse_datetime_parameter(value: str) -> tuple[datetime | date | None, datetime | date | None]:
-    """`datetime=` as (start, end); an instant gives start == end. ValueError if invalid."""
+    """`datetime=` as (start, end); an instant gives start == end. ValueError if invalid
+    (`DatetimeRangeError` for an instant outside the years 1 to 9999 in UTC)."""
 
     def moment(text: str) -> datetime | date | None:
         text = text.strip()
@@ -66,7 +91,13 @@ def parse_datetime_parameter(value: str) -> tuple[datetime | date | None, dateti
         if not INSTANT_RE.fullmatch(text):
             raise ValueError(text)
         parsed = datetime.fromisoformat(text.replace("z", "Z"))
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+        if not parsed.tzinfo:
+            return parsed.replace(tzinfo=UTC)
+        try:
+            parsed.astimezone(UTC)
+        except OverflowError:
+            raise DatetimeRangeError(text) from None
+        return parsed
 
     if value.count("/") > 1:
         raise ValueError(value)
@@ -133,33 +164,42 @@ class LayerProvider(BaseProvider):
     def _time_condition(self, value: str) -> sa.ColumnElement[bool] | None:
         try:
             start, end = parse_datetime_parameter(value)
-        except ValueError:
-            raise _invalid(
-                "paramètre datetime invalide : une date ou un instant RFC 3339, "
-                "ou un intervalle début/fin (« .. » pour ouvert)"
-            ) from None
+        except ValueError as exc:
+            raise _invalid(datetime_message(exc)) from None
         if not self.time_field:
             return None
         attribute = self._attribute(self.time_field)
+        try:
+            return self._time_range(attribute, start, end)
+        except FilterError as exc:
+            raise _invalid(str(exc)) from None
+
+    def _time_range(
+        self, attribute: Attribute, start: date | None, end: date | None
+    ) -> sa.ColumnElement[bool]:
         column = self.layer.column(attribute.name)
+        postgis = self.layer.postgis
         instant = start is not None and start == end
         conditions = []
         if instant and attribute.type == "datetime" and type(start) is date:
             day = datetime(start.year, start.month, start.day, tzinfo=UTC)
-            low = coerce(attribute, day, self.layer.postgis)
-            high = coerce(attribute, day + timedelta(days=1), self.layer.postgis)
-            return sa.and_(column >= low, column < high)
+            conditions.append(column >= coerce(attribute, day, postgis))
+            following = next_day(start)
+            if following is not None:
+                conditions.append(column < coerce(attribute, following, postgis))
+            return sa.and_(*conditions)
         if instant:
-            return column == coerce(attribute, start, self.layer.postgis)
+            return column == coerce(attribute, start, postgis)
         if start is not None:
-            conditions.append(column >= coerce(attribute, start, self.layer.postgis))
+            conditions.append(column >= coerce(attribute, start, postgis))
         if end is not None:
             if attribute.type == "datetime" and type(end) is date:
-                end = datetime(end.year, end.month, end.day, tzinfo=UTC) + timedelta(days=1)
-                conditions.append(column < coerce(attribute, end, self.layer.postgis))
+                following = next_day(end)
+                if following is not None:
+                    conditions.append(column < coerce(attribute, following, postgis))
             else:
-                conditions.append(column <= coerce(attribute, end, self.layer.postgis))
-        return sa.and_(*conditions)
+                conditions.append(column <= coerce(attribute, end, postgis))
+        return sa.and_(sa.true(), *conditions)
 
     def _equalities(self, properties: Sequence[tuple[str, str]]) -> list[sa.ColumnElement[bool]]:
         conditions = []
@@ -187,7 +227,12 @@ class LayerProvider(BaseProvider):
     def _run(self, function: Any, *args: Any) -> Any:
         try:
             return runtime.run_read(lambda conn: function(conn, self.layer, *args))
+        except OverflowError:  # a number SQLite cannot bind (the filters check them first)
+            raise _invalid("nombre hors des limites de la base de données") from None
         except DBAPIError as exc:
+            refused = data_error(exc)
+            if refused is not None:
+                raise _invalid(refused) from None
             LOGGER.warning("layer query failed on %s: %s", self.data, exc)
             raise ProviderQueryError(user_msg="la requête n'a pas pu aboutir") from None
 
@@ -249,6 +294,21 @@ class LayerProvider(BaseProvider):
         if found is None:
             raise ProviderItemNotFoundError(user_msg="entité introuvable")
         return found
+
+
+DATA_ERRORS = {
+    "22003": "calcul hors des limites des nombres dans le filtre",
+    "22012": "division par zéro dans le filtre",
+}
+
+
+def data_error(exc: DBAPIError) -> str | None:
+    """The client's message for a PostgreSQL data exception (SQLSTATE class 22): what
+    the request's own values made the database compute (an overflow in `a * b`)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None) or ""
+    if not sqlstate.startswith("22"):
+        return None
+    return DATA_ERRORS.get(sqlstate, "valeur impossible à évaluer dans la requête")
 
 
 def _bbox(bbox: Sequence[float] | None) -> tuple[float, float, float, float] | None:

@@ -22,7 +22,11 @@ from typing import Any
 import pygeoapi.api as core_api
 from niaouli.services.csw.view import load_views
 from niaouli.services.ogc import crs, runtime
-from niaouli.services.ogc.provider import parse_datetime_parameter
+from niaouli.services.ogc.provider import (
+    data_error,
+    datetime_message,
+    parse_datetime_parameter,
+)
 from niaouli.services.ogc.recordjson import Urls, to_record
 from pygeoapi.api import API, APIRequest
 from pygeoapi.formats import F_JSON
@@ -133,7 +137,12 @@ class CatalogueRecordProvider(BaseProvider):
         """`function(conn)` on the read engine (a few statements, one round trip each)."""
         try:
             return runtime.run_read(function)
+        except OverflowError:  # a number SQLite cannot bind
+            raise _invalid("nombre hors des limites de la base de données") from None
         except DBAPIError as exc:
+            refused = data_error(exc)
+            if refused is not None:
+                raise _invalid(refused) from None
             LOGGER.warning("catalogue records query failed: %s", exc)
             raise ProviderQueryError(user_msg="la requête n'a pas pu aboutir") from None
 
@@ -151,11 +160,8 @@ class CatalogueRecordProvider(BaseProvider):
         if datetime_ is not None:
             try:
                 start, end = parse_datetime_parameter(datetime_)
-            except ValueError:
-                raise _invalid(
-                    "paramètre datetime invalide : une date ou un instant RFC 3339, "
-                    "ou un intervalle début/fin (« .. » pour ouvert)"
-                ) from None
+            except ValueError as exc:
+                raise _invalid(datetime_message(exc)) from None
         filters = dict(properties)
         ids = _names(filters["ids"]) if "ids" in filters else None
         order = []
