@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Run pycsw 2.6 for Niaouli: a WSGI server on a loopback port, behind `niaouli serve`.
+"""Run pycsw 2.6 for Niaouli: a pool of processes on a loopback port, behind `niaouli serve`.
 
 This program runs in `.venv-pycsw` (Python 3.11, SQLAlchemy 1.4, OWSLib < 0.29: what
 pycsw 2.6 needs and our main environment cannot hold). `niaouli serve` starts it and
@@ -23,6 +23,15 @@ dispatch it adds what the platform needs:
   records only). pycsw applies the filter to every query (GetRecords and its counts,
   GetRecordById, GetDomain, GetRepositoryItem, OpenSearch, OAI-PMH).
 
+pycsw is synchronous, CPU-bound Python (SQLAlchemy, lxml): threads in one process answer
+one request at a time. So the application runs under gunicorn's arbiter (installed in
+`.venv-pycsw`): `--workers` synchronous processes forked from this one after pycsw is
+imported, each taking a request when it is free from the shared listening socket, a
+worker that dies (even with SIGKILL) replaced at once, each worker replaced after about
+`--max-requests` requests or when its memory passes `--max-rss-mb` (after finishing its
+answer). Every answer names its worker's pid in `X-Niaouli-Csw-Worker` (the proxy does not
+forward it: it is for the tests and for operators on the machine).
+
 It is deliberately not a package named `pycsw` (that would shadow pycsw itself).
 """
 
@@ -31,20 +40,22 @@ from __future__ import annotations
 import argparse
 import configparser
 import copy
+import gc
 import hmac
 import io
 import os
 import re
-import socketserver
+import signal
 import sys
 import threading
 import time
 import warnings
 from collections.abc import Callable, Iterable
 from urllib.parse import parse_qsl, urlencode
-from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 warnings.filterwarnings("ignore", message="ReadingError is deprecated")
+# pycsw reflects the table in every process: SQLAlchemy 1.4 does not know PostGIS's type.
+warnings.filterwarnings("ignore", message="Did not recognize type 'geometry'")
 from pycsw import server  # noqa: E402
 
 MAX_BODY = 2 * 1024 * 1024
@@ -216,6 +227,14 @@ class App:
         return visibility_filter(environ.get("HTTP_X_NIAOULI_VIEWER"))
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
+        worker = ("X-Niaouli-Csw-Worker", str(os.getpid()))
+
+        def respond(status: str, headers: list[tuple[str, str]], *exc: object) -> object:
+            return start_response(status, [*headers, worker], *exc)
+
+        return self._answer(environ, respond)
+
+    def _answer(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         method = environ.get("REQUEST_METHOD", "GET").upper()
         pairs = parse_qsl(environ.get("QUERY_STRING", ""), keep_blank_values=True)
         pairs = [(k, v) for k, v in pairs if k.lower() != "config"]
@@ -303,21 +322,86 @@ class App:
         return [body]
 
 
-class ThreadingServer(socketserver.ThreadingMixIn, WSGIServer):
-    daemon_threads = True
-    allow_reuse_address = True
+def rss_mb() -> float:
+    """This process's resident memory in MB (Linux's /proc; else the peak, from getrusage)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as handle:
+            pages = int(handle.read().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except (OSError, ValueError, IndexError):
+        import resource
 
-
-class QuietHandler(WSGIRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
-        pass
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        return peak / 2**20 if sys.platform == "darwin" else peak / 1024
 
 
 def _watch_parent(pid: int) -> None:
-    """Exit when `niaouli serve` is gone (even killed with SIGKILL): no orphan pycsw."""
+    """Stop when `niaouli serve` is gone (even killed with SIGKILL): no orphan pycsw.
+
+    SIGTERM to ourselves: gunicorn's arbiter then stops its workers before exiting.
+    """
     while os.getppid() == pid:
         time.sleep(1)
-    os._exit(0)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def gunicorn_options(args: argparse.Namespace) -> dict[str, object]:
+    """gunicorn's settings: N synchronous workers, each recycled after K requests or when
+    its memory goes above the threshold (after the answer it is writing)."""
+    max_rss = args.max_rss_mb
+
+    def post_request(worker, req, environ, resp) -> None:  # noqa: ANN001, ARG001
+        if max_rss and worker.alive and rss_mb() > max_rss:
+            worker.log.warning(
+                "pycsw : processus %s au-delà de %s Mo (%.0f Mo), remplacé",
+                worker.pid,
+                max_rss,
+                rss_mb(),
+            )
+            worker.alive = False
+
+    def when_ready(arbiter) -> None:  # noqa: ANN001, ARG001
+        print(f"pycsw prêt sur http://{args.host}:{args.port}/", flush=True)
+
+    return {
+        "bind": [f"{args.host}:{args.port}"],
+        "workers": args.workers,
+        "worker_class": "sync",
+        "max_requests": args.max_requests,
+        "max_requests_jitter": max(1, args.max_requests // 10) if args.max_requests else 0,
+        "timeout": args.timeout,
+        "graceful_timeout": 5,
+        # The proxy forwards CSW GET requests whose filters can be long.
+        "limit_request_line": 0,
+        "preload_app": True,
+        "accesslog": None,
+        "errorlog": "-",
+        "loglevel": "warning",
+        "post_request": post_request,
+        "when_ready": when_ready,
+    }
+
+
+def serve(app: App, args: argparse.Namespace) -> None:
+    """Run `app` under gunicorn's arbiter (the process pool) until SIGTERM."""
+    from gunicorn.app.base import BaseApplication
+
+    options = gunicorn_options(args)
+
+    class Pool(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in options.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> App:
+            return app
+
+    # Everything imported and built so far moves to the collector's permanent generation:
+    # the forked workers keep sharing those pages (a collection would write to them) and
+    # a worker or the arbiter stops in a fraction of a second instead of seconds spent
+    # collecting pycsw's modules at exit.
+    gc.freeze()
+    Pool(prog="niaouli-pycsw").run()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -326,19 +410,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--parent-pid", type=int, help="stop when this process is gone")
+    parser.add_argument("--workers", type=int, default=2, help="pycsw processes (2)")
+    parser.add_argument(
+        "--max-requests", type=int, default=1000, help="recycle a worker after (about) N (1000)"
+    )
+    parser.add_argument(
+        "--max-rss-mb", type=int, default=300, help="recycle a worker above this RSS (300 MB)"
+    )
+    parser.add_argument("--timeout", type=int, default=60, help="kill a request after (60 s)")
     args = parser.parse_args(argv)
     if args.host not in ("127.0.0.1", "::1", "localhost"):
         parser.error("pycsw n'écoute que sur la boucle locale (il est derrière niaouli serve)")
+    if args.workers < 1:
+        parser.error("--workers : au moins 1")
     patch_oaipmh_headers()
     patch_repository_constraint()
     app = App(args.config, os.environ.pop(KEY_ENV, ""))
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()
-    with make_server(
-        args.host, args.port, app, server_class=ThreadingServer, handler_class=QuietHandler
-    ) as httpd:
-        print(f"pycsw prêt sur http://{args.host}:{args.port}/", flush=True)
-        httpd.serve_forever()
+    serve(app, args)
     return 0
 
 

@@ -5,14 +5,21 @@ pycsw 2.6 runs in its own environment (`.venv-pycsw`), so `niaouli serve` starts
 from a thread: if pycsw exits, it is started again (with a short back-off), and it is
 stopped with the server. The server workers reach it through `NIAOULI_CSW_BACKEND` and
 authenticate the viewer they forward with `NIAOULI_CSW_PROXY_KEY` (a fresh secret).
+
+`niaouli_csw.py` is a pool: gunicorn's arbiter and `NIAOULI_CSW_WORKERS` forked pycsw
+processes (default: as many as the server's workers, at least 2), each replaced after
+about `NIAOULI_CSW_MAX_REQUESTS` requests or above `NIAOULI_CSW_MAX_RSS_MB`. The pool runs
+in a process group of its own, so that a pool whose arbiter died leaves no worker behind.
 """
 
 from __future__ import annotations
 
 import configparser
+import contextlib
 import logging
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -32,6 +39,12 @@ BASE_CONFIG = PYCSW_DIR / "base.cfg"
 BACKEND_ENV = "NIAOULI_CSW_BACKEND"
 # The secret that authenticates the proxy's viewer header to pycsw (made at each start).
 PROXY_KEY_ENV = "NIAOULI_CSW_PROXY_KEY"
+# The pool's size (read by the proxy too: it bounds what it sends at once).
+WORKERS_ENV = "NIAOULI_CSW_WORKERS"
+MAX_REQUESTS_ENV = "NIAOULI_CSW_MAX_REQUESTS"
+MAX_RSS_ENV = "NIAOULI_CSW_MAX_RSS_MB"
+DEFAULT_MAX_REQUESTS = 1000
+DEFAULT_MAX_RSS_MB = 300
 
 
 class PycswUnavailableError(RuntimeError):
@@ -81,6 +94,22 @@ def write_config(settings: Settings, public_csw_url: str, port: int) -> Path:
     return path
 
 
+def _env_int(name: str, default: int, minimum: int) -> int:
+    """A positive integer setting from the environment; a wrong value is an error."""
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    if not value.isdigit() or int(value) < minimum:
+        raise PycswUnavailableError(f"{name} : entier ≥ {minimum} attendu, pas {value!r}")
+    return int(value)
+
+
+def pool_size(server_workers: int = 1) -> int:
+    """pycsw processes: `NIAOULI_CSW_WORKERS`, else one per server worker and at least 2
+    (with one, a slow request would make every other wait)."""
+    return _env_int(WORKERS_ENV, max(2, server_workers), 1)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -103,12 +132,21 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
 
 
 class PycswProcess:
-    """One supervised pycsw process on 127.0.0.1:`port`."""
+    """One supervised pycsw pool (arbiter + `workers` processes) on 127.0.0.1:`port`."""
 
-    def __init__(self, settings: Settings, public_csw_url: str, port: int | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        public_csw_url: str,
+        port: int | None = None,
+        workers: int = 2,
+    ) -> None:
         self.settings = settings
         self.public_csw_url = public_csw_url
         self.port = port or free_port()
+        self.workers = workers
+        self.max_requests = _env_int(MAX_REQUESTS_ENV, DEFAULT_MAX_REQUESTS, 0)
+        self.max_rss_mb = _env_int(MAX_RSS_ENV, DEFAULT_MAX_RSS_MB, 0)
         self.config_path = write_config(settings, public_csw_url, self.port)
         self.python = pycsw_python()
         self.proxy_key = secrets.token_urlsafe(32)
@@ -135,10 +173,29 @@ class PycswProcess:
             str(self.port),
             "--parent-pid",
             str(os.getpid()),
+            "--workers",
+            str(self.workers),
+            "--max-requests",
+            str(self.max_requests),
+            "--max-rss-mb",
+            str(self.max_rss_mb),
         ]
         env = {k: v for k, v in os.environ.items() if not k.startswith("PYTHON")}
         env[PROXY_KEY_ENV] = self.proxy_key
-        return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, cwd=PYCSW_DIR)
+        # Its own process group: `_kill_group` reaches the workers too.
+        return subprocess.Popen(
+            command,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            cwd=PYCSW_DIR,
+            start_new_session=True,
+        )
+
+    @staticmethod
+    def _kill_group(process: subprocess.Popen[bytes]) -> None:
+        """SIGKILL what is left of a pool (workers whose arbiter is gone keep the port)."""
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(process.pid, signal.SIGKILL)
 
     def start(self, timeout: float = 30) -> None:
         """Start pycsw, wait until it accepts connections, then supervise it."""
@@ -156,6 +213,7 @@ class PycswProcess:
             code = process.wait()
             if self._stopping.is_set():
                 return
+            self._kill_group(process)
             print(f"pycsw arrêté (code {code}) : redémarrage", file=sys.stderr, flush=True)
             time.sleep(delay)
             delay = min(delay * 2, 10)
@@ -171,19 +229,25 @@ class PycswProcess:
         self._stopping.set()
         process = self._process
         if process is not None and process.poll() is None:
-            process.terminate()
+            process.terminate()  # the arbiter stops its workers, then exits
             try:
                 process.wait(timeout)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+        if process is not None:
+            self._kill_group(process)
         if self._thread is not None:
             self._thread.join(timeout)
         self.config_path.unlink(missing_ok=True)
 
 
-def start_for_server(settings: Settings, host: str, port: int) -> PycswProcess | None:
+def start_for_server(
+    settings: Settings, host: str, port: int, workers: int = 1
+) -> PycswProcess | None:
     """Start pycsw for `niaouli serve` on `host:port`; None (with a warning) if unavailable.
+
+    `workers` is the server's worker count: the pycsw pool follows it (`pool_size`).
 
     The advertised CSW URL is `NIAOULI_PUBLIC_URL` + /csw, by default the address the
     server listens on; `NIAOULI_PUBLIC_URL` is set for the workers too, so the records
@@ -194,11 +258,13 @@ def start_for_server(settings: Settings, host: str, port: int) -> PycswProcess |
         os.environ["NIAOULI_PUBLIC_URL"] = f"http://{shown}:{port}"
     public = os.environ["NIAOULI_PUBLIC_URL"].rstrip("/")
     try:
-        process = PycswProcess(settings, f"{public}/csw")
+        size = pool_size(workers)
+        process = PycswProcess(settings, f"{public}/csw", workers=size)
         process.start()
     except PycswUnavailableError as exc:
         print(f"attention : CSW indisponible — {exc}", file=sys.stderr, flush=True)
         return None
     os.environ[BACKEND_ENV] = process.backend_url
     os.environ[PROXY_KEY_ENV] = process.proxy_key
+    os.environ[WORKERS_ENV] = str(size)
     return process

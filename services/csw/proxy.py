@@ -10,15 +10,24 @@ The viewer the accounts middleware resolved goes along as `X-Niaouli-Viewer` (si
 or not, organisation ids where it is a member / an editor, or platform admin) with the
 shared secret in `X-Niaouli-Proxy-Key`; pycsw turns it into its repository filter. Only
 the headers listed below are forwarded, so a client cannot send either of its own.
+
+Load: pycsw is a pool of `NIAOULI_CSW_WORKERS` processes, each answering one request at a
+time. Each server process sends at most that many requests at once (the rest wait here,
+in order) and holds at most `NIAOULI_CSW_QUEUE` more (waiting, or reading their body):
+beyond that, or after waiting `QUEUE_WAIT` seconds, the answer is 503 with `Retry-After`,
+so a crowd of harvesters gets told to come back instead of piling up memory and latency.
+A request whose pycsw worker died under it (killed, recycled) is sent once more: CSW here
+is read-only (no CSW-T), so that is safe.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 from xml.sax.saxutils import escape
 
 import httpx
-from niaouli.services.csw.process import BACKEND_ENV, PROXY_KEY_ENV
+from niaouli.services.csw.process import BACKEND_ENV, PROXY_KEY_ENV, WORKERS_ENV
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
@@ -29,9 +38,20 @@ MAX_BODY = 2 * 1024 * 1024
 # No accept-encoding: httpx would decode gzip anyway, and answers are small.
 REQUEST_HEADERS = ("content-type", "accept", "accept-language")
 RESPONSE_HEADERS = ("content-type", "x-content-type-options")
+QUEUE_ENV = "NIAOULI_CSW_QUEUE"
+DEFAULT_QUEUE = 64
+QUEUE_WAIT = 30.0  # seconds a request may wait for a pycsw worker
+RETRY_AFTER = "2"
+# The worker answering died or closed the connection before answering: send it again.
+RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
 
 
-def _exception(status: int, text: str) -> Response:
+def _env_count(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() else default
+
+
+def _exception(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
     body = (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<ows:ExceptionReport xmlns:ows="http://www.opengis.net/ows" version="1.2.0" '
@@ -41,7 +61,15 @@ def _exception(status: int, text: str) -> Response:
         "  </ows:Exception>\n"
         "</ows:ExceptionReport>\n"
     )
-    return Response(body, status_code=status, media_type="application/xml")
+    return Response(body, status_code=status, media_type="application/xml", headers=headers)
+
+
+def _busy() -> Response:
+    return _exception(
+        503,
+        "service CSW saturé, réessayez dans quelques secondes",
+        {"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"},
+    )
 
 
 def viewer_header(viewer: Viewer | None) -> str:
@@ -58,10 +86,37 @@ def viewer_header(viewer: Viewer | None) -> str:
 class CswProxy:
     """ASGI app forwarding to pycsw; `prefix` is the public path it is mounted under."""
 
-    def __init__(self, backend: str | None = None, prefix: str = "/csw") -> None:
+    def __init__(
+        self,
+        backend: str | None = None,
+        prefix: str = "/csw",
+        capacity: int | None = None,
+        queue: int | None = None,
+    ) -> None:
         self._backend = backend
         self.prefix = prefix
         self._client: httpx.AsyncClient | None = None
+        self._capacity = capacity
+        self._queue = queue
+        self._slots: asyncio.Semaphore | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pending = 0  # requests in this process between arrival and answer
+
+    @property
+    def capacity(self) -> int:
+        """Requests sent to pycsw at once: the pool's size (one request per process)."""
+        return max(1, self._capacity or _env_count(WORKERS_ENV, 2))
+
+    @property
+    def queue(self) -> int:
+        """Requests held here beyond `capacity` before answering 503."""
+        return self._queue if self._queue is not None else _env_count(QUEUE_ENV, DEFAULT_QUEUE)
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._slots is None or self._loop is not loop:
+            self._slots, self._loop = asyncio.Semaphore(self.capacity), loop
+        return self._slots
 
     @property
     def backend(self) -> str | None:
@@ -89,6 +144,15 @@ class CswProxy:
             return _exception(503, "service CSW non démarré")
         if request.method not in ("GET", "POST", "HEAD"):
             return _exception(405, "méthode non autorisée")
+        if self._pending >= self.capacity + self.queue:
+            return _busy()
+        self._pending += 1
+        try:
+            return await self._queued(request, path, backend)
+        finally:
+            self._pending -= 1
+
+    async def _queued(self, request: Request, path: str, backend: str) -> Response:
         body = b""
         if request.method == "POST":
             declared = request.headers.get("content-length")
@@ -107,15 +171,27 @@ class CswProxy:
         headers["x-niaouli-proxy-key"] = os.environ.get(PROXY_KEY_ENV, "")
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
+        query = request.url.query
+        url = backend + path + (f"?{query}" if query else "")
+        slots = self._semaphore()
         try:
-            query = request.url.query
-            upstream = await self._client.request(
-                request.method,
-                backend + path + (f"?{query}" if query else ""),
-                content=body or None,
-                headers=headers,
-            )
+            async with asyncio.timeout(QUEUE_WAIT):
+                await slots.acquire()
+        except TimeoutError:
+            return _busy()
+        try:
+            for attempt in (1, 2):
+                try:
+                    upstream = await self._client.request(
+                        request.method, url, content=body or None, headers=headers
+                    )
+                    break
+                except RETRYABLE:
+                    if attempt == 2:
+                        raise
         except httpx.HTTPError:
             return _exception(503, "service CSW momentanément indisponible, réessayez")
+        finally:
+            slots.release()
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in RESPONSE_HEADERS}
         return Response(upstream.content, status_code=upstream.status_code, headers=kept)
