@@ -73,6 +73,12 @@ OUTPUT_SCHEMAS = {
 OAI_SETS = {"", "datasets", "interactiveResources"}  # pycsw's sets; "" = none given
 MODES = {"/opensearch": "opensearch", "/oaipmh": "oaipmh"}
 POST_MAX_RECORDS = re.compile(rb'maxRecords\s*=\s*["\'](\d+)["\']')
+# The opening tag of a POSTed GetRecords and its paging attributes (pycsw's XML Schema
+# check refuses what is not a positive integer, but lets a 25-digit one through).
+POST_GET_RECORDS = re.compile(rb"<(?:[\w.-]+:)?GetRecords\b[^>]*>")
+POST_PAGING = re.compile(rb'\b(startPosition|maxRecords)\s*=\s*["\']\s*([^"\']*)["\']')
+MAX_START = 2**53  # far past any catalogue; SQLite and PostgreSQL stop at 2**63 - 1
+DIGITS = re.compile(r"[0-9]{1,20}")
 KEY_ENV = "NIAOULI_CSW_PROXY_KEY"
 PUBLIC_ONLY = "(access_level = 'public')"
 SIGNED_IN = re.compile(
@@ -121,6 +127,29 @@ def patch_repository_constraint() -> None:
         return original(self, constraint, *args, **kwargs)
 
     repository.Repository.query = query
+
+
+def paging_problem(kvp: dict[str, str], body: bytes) -> tuple[str, str] | None:
+    """(locator, French message) for a `maxRecords` or `startPosition` pycsw would turn
+    into a wrong page or an 'Invalid query syntax' (LIMIT -1 on SQLite, a negative OFFSET
+    on PostgreSQL, startPosition=0, a number beyond 64 bits), else None."""
+    given = [
+        ("maxRecords", kvp.get("maxrecords", "")),
+        ("startPosition", kvp.get("startposition", "")),
+    ]
+    tag = POST_GET_RECORDS.search(body) if body else None
+    if tag:
+        given += [(n.decode(), v.decode("latin-1")) for n, v in POST_PAGING.findall(tag.group())]
+    for locator, value in given:
+        value = value.strip()
+        if value == "":
+            continue
+        if locator == "maxRecords":
+            if not DIGITS.fullmatch(value):
+                return locator, "maxRecords : un entier positif ou nul"
+        elif not DIGITS.fullmatch(value) or not 1 <= int(value) <= MAX_START:
+            return locator, f"startPosition : un entier de 1 à {MAX_START}"
+    return None
 
 
 def exception_report(code: str, locator: str, text: str) -> bytes:
@@ -272,12 +301,15 @@ class App:
             body = environ["wsgi.input"].read(length)
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
+        problem = paging_problem(kvp, body)
+        if problem is not None:
+            return self._refuse(start_response, *problem)
         environ["QUERY_STRING"] = urlencode(pairs)
         wanted = kvp.get("maxrecords", "")
         post_wanted = POST_MAX_RECORDS.search(body) if body else None
         capped = bool(
             (wanted.isdigit() and int(wanted) > MAX_RECORDS)
-            or (post_wanted and int(post_wanted.group(1)) > MAX_RECORDS)
+            or (post_wanted and int(post_wanted.group(1)[:20]) > MAX_RECORDS)
         )
         config = self._config_for(self._viewer_filter(environ), capped)
         csw = server.Csw(config, environ, version=choose_version(kvp, method))

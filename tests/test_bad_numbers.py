@@ -8,18 +8,20 @@ beyond 64 bits, U+0000 in a query, a path, a JSON body, a form field or an uploa
 file name) with a message that says what is wrong, in French (English with `?lang=en`
 on the API). Rows of ../shared/SECURITY-CASES.md: S2 (filter literals converted to the
 column type before they are bound), S3 (numbers parsed before anything reaches SQL),
-S16 (a crafted file name), R5 (paging numbers).
+S16 (a crafted file name), R5 (paging numbers, also CSW `startPosition`/`maxRecords`).
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import httpx
 import pytest
+from lxml import etree
 from niaouli.ingest import ingest_file
 
 from niaouli.accounts import tokens, users
@@ -28,6 +30,7 @@ from niaouli.demo import load_demo
 from niaouli.settings import Settings
 from tests.api_support import snapshot
 from tests.conftest import Backend, _reset_postgis
+from tests.csw_support import NS, csw_ready
 from tests.ogc_support import ORG, serve
 
 BIG = "1" * 60  # a 60-digit integer
@@ -217,6 +220,61 @@ def test_datetime_at_the_ends_of_the_calendar(site: Site, path: str):
             site.get(path, filter="instant = '9999-12-31T23:59:59-14:00'"),
             "date et heure hors limites pour « instant »",
         )
+
+
+# --- CSW ------------------------------------------------------------------------------
+
+
+def test_csw_paging_numbers(site: Site):
+    """startPosition=0 or a negative one was 'Invalid query syntax' on PostgreSQL (a
+    negative OFFSET) and a made-up page on SQLite, maxRecords=-1 answered
+    numberOfRecordsReturned="-1", and a 23-digit startPosition failed both: an
+    ExceptionReport (400, InvalidParameterValue) naming the parameter."""
+    deadline = time.monotonic() + 60
+    while not csw_ready(site.base):
+        assert time.monotonic() < deadline, "pycsw did not start"
+        time.sleep(0.3)
+    kvp = {
+        "service": "CSW",
+        "version": "2.0.2",
+        "request": "GetRecords",
+        "typeNames": "csw:Record",
+        "elementSetName": "brief",
+        "resultType": "results",
+    }
+    for name, value in (
+        ("startPosition", "0"),
+        ("startPosition", "-5"),
+        ("startPosition", OVER),
+        ("startPosition", BIG),
+        ("maxRecords", "-1"),
+        ("maxRecords", "1e999"),
+        ("maxRecords", BIG),
+    ):
+        answer = site.get("/csw", **kvp, **{name: value})
+        assert answer.status_code == 400, (name, value, answer.text)
+        report = etree.fromstring(answer.content)
+        exception = report.find("ows:Exception", NS)
+        assert exception.get("exceptionCode") == "InvalidParameterValue"
+        assert exception.get("locator") == name
+        assert name in exception.findtext("ows:ExceptionText", namespaces=NS)
+    page = etree.fromstring(site.get("/csw", **kvp, startPosition="2", maxRecords=BIG[:12]).content)
+    results = page.find(".//csw:SearchResults", NS)
+    matched = int(results.get("numberOfRecordsMatched"))
+    assert matched >= 4 and int(results.get("numberOfRecordsReturned")) == matched - 1
+    post = (
+        '<csw:GetRecords xmlns:csw="http://www.opengis.net/cat/csw/2.0.2" service="CSW" '
+        f'version="2.0.2" resultType="results" startPosition="{OVER}" maxRecords="5">'
+        '<csw:Query typeNames="csw:Record"><csw:ElementSetName>brief</csw:ElementSetName>'
+        "</csw:Query></csw:GetRecords>"
+    )
+    answer = httpx.post(
+        f"{site.base}/csw",
+        content=post,
+        headers={"Content-Type": "application/xml"},
+        timeout=60,
+    )
+    assert answer.status_code == 400 and 'locator="startPosition"' in answer.text
 
 
 # --- the writing API --------------------------------------------------------------------
