@@ -1,4 +1,4 @@
-"""DCAT-AP for the national networks: the catalogue as RDF (DCAT-AP 2.1.1), schema.org.
+"""DCAT-AP for the national networks: the catalogue as RDF (DCAT-AP 3.0.0), schema.org.
 
 `vocabularies` holds the namespaces and the catalogue -> EU controlled vocabulary tables
 (themes, licences, frequencies, file types, publisher types), meant to be shared with the

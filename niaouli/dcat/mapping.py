@@ -1,4 +1,9 @@
-"""Catalogue -> DCAT-AP 2.1.1: one page of the public catalogue as an rdflib graph.
+"""Catalogue -> DCAT-AP 3.0.0 (and GeoDCAT-AP): one page of the public catalogue as a graph.
+
+The graph meets DCAT-AP 3.0.0 and GeoDCAT-AP 2.0.0 with no violation, and DCAT-AP 2.1.1
+(what older harvesters validate against) except where 3.0.0 changed the rule: the
+checksum algorithm (SHA-256; 2.1.1 names SHA-1 only) and the datatype of `dcat:byteSize`
+(`xsd:nonNegativeInteger`; 2.1.1 said `xsd:decimal`). See docs/dcat.md.
 
 Only what the anonymous viewer may see is published: the catalogue feeds are public
 feeds for harvesters (data.gouv.fr, the EU portal), whoever fetches them, so callers
@@ -14,7 +19,6 @@ harvester or validator does not load the EU vocabularies.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -318,8 +322,8 @@ class GraphBuilder:
                 Literal(shapely.to_wkt(box, rounding_precision=7), datatype=voc.GSP.wktLiteral),
             )
         )
-        geojson = json.dumps(json.loads(shapely.to_geojson(box)), separators=(",", ":"))
-        g.add((node, voc.LOCN.geometry, Literal(geojson, datatype=voc.GSP.geoJSONLiteral)))
+        # No `locn:geometry`: DCAT-AP 2.1.1 wants a literal there, 3.0.0 a `locn:Geometry`
+        # node (unread by harvesters written for 2.x). `dcat:bbox` says the same box to all.
         return node
 
     def temporal(self, dataset: Dataset) -> BNode | None:
@@ -441,14 +445,18 @@ class GraphBuilder:
         g.add((node, DCAT.downloadURL, URIRef(url)))
         self._format(node, resource.format, resource.media_type)
         if resource.size is not None:
-            g.add((node, DCAT.byteSize, Literal(str(int(resource.size)), datatype=XSD.decimal)))
+            size = Literal(str(int(resource.size)), datatype=XSD.nonNegativeInteger)
+            g.add((node, DCAT.byteSize, size))  # DCAT-AP 3.0.0's datatype (2.1.1: decimal)
         self.checksum(node, resource.checksum)
         self.add(node, DCTERMS.issued, _datetime(resource.created_at))
         self.add(node, DCTERMS.modified, _datetime(resource.updated_at))
         return node
 
     def checksum(self, node: URIRef, value: str | None) -> None:
-        """`sha256:<hex>` as an spdx:Checksum (DCAT-AP 2.1.1 only names SHA-1: see docs)."""
+        """`sha256:<hex>` as an spdx:Checksum, its algorithm typed `spdx:ChecksumAlgorithm`.
+
+        DCAT-AP 3.0.0 accepts any SPDX algorithm; 2.1.1 named SHA-1 only (see docs/dcat.md).
+        """
         algorithm, _, digest = (value or "").partition(":")
         iri = voc.CHECKSUM_ALGORITHMS.get(algorithm.lower())
         if iri is None or not digest or any(c not in "0123456789abcdefABCDEF" for c in digest):
@@ -456,7 +464,7 @@ class GraphBuilder:
         checksum = BNode()
         g = self.graph
         g.add((checksum, RDF.type, voc.SPDX.Checksum))
-        g.add((checksum, voc.SPDX.algorithm, iri))
+        g.add((checksum, voc.SPDX.algorithm, self.typed(iri, voc.SPDX.ChecksumAlgorithm)))
         g.add((checksum, voc.SPDX.checksumValue, Literal(digest.lower(), datatype=XSD.hexBinary)))
         g.add((node, voc.SPDX.checksum, checksum))
 
