@@ -2,19 +2,29 @@
 
 Why here: all SQL on the server-named layer tables stays under `niaouli.db` (see
 `features.py` for the shared conventions: identifiers from the catalogue, quoted; every
-value bound). The OGC API Tiles routes only ask for `render_tile(conn, layer, name, tile)`.
+value bound). The OGC API Tiles routes only ask for `render_tile(conn, layer, name, tile)`
+(and `count_candidates` to know whether a tile is heavy to make).
 
 - PostGIS writes the whole tile in one statement: ``ST_AsMVT`` over ``ST_AsMVTGeom`` of
-  the features whose box meets the tile (GiST: ``geom && ST_Transform(ST_TileEnvelope(z,
-  x, y, margin), 4326)``), transformed with an *integer* SRID (stock pygeoapi passes a
-  text CRS, which makes PostGIS look the CRS up for every row).
+  the features whose box meets the tile (GiST: ``geom && <the tile's lon/lat box>``),
+  transformed with an *integer* SRID (stock pygeoapi passes a text CRS, which makes
+  PostGIS look the CRS up for every row).
 - SpatiaLite has no MVT encoder: the candidates come through the layer's R*Tree table
-  (``idx_<table>_geom``, which SpatiaLite does not use on its own), then shapely projects
-  them to tile pixels, clips and snaps them to the pixel grid (vectorised in GEOS), and
-  the `mapbox-vector-tile` package encodes the tile.
-- Nothing is ever cut off: every feature that meets a tile is in it. Lines and polygons
-  are simplified to half a tile pixel first (invisible at that zoom, and the dominant
-  cost of low-zoom tiles), then quantised to the 4096 grid as MVT requires.
+  (``idx_<table>_geom``, which SpatiaLite does not use on its own) in batches; shapely
+  projects them to tile pixels, clips and snaps them to the pixel grid (vectorised in
+  GEOS); only the features kept (below) are then read with their attributes, and the
+  `mapbox-vector-tile` package encodes the tile.
+- Complete, yet bounded: every *visible* location is in the tile, however many features
+  meet it, but features the 4096 grid cannot tell apart are sent once. Lines and
+  polygons are simplified to half a tile pixel, then quantised to the grid as MVT
+  requires; of features whose quantised geometry is identical, only the lowest fid is
+  kept (drawn on the same pixels). Points are kept one per grid cell (the lowest fid):
+  at low zoom thousands of points fall on one cell of the 4096 grid. If a tile still
+  holds more than `POINT_BUDGET` points (a dense layer spread over the whole tile), the
+  cell doubles (2, 4, 8, then 16 grid units, 1/256 of the tile side) until they fit;
+  each kept point stays at its own position on the 4096 grid. Both backends keep the
+  same features. A tile of more than `MAX_FEATURES` distinct lines or polygons is
+  refused (`TileTooLargeError`) instead of exhausting memory.
 
 A tile with no feature is an empty (zero-byte) MVT: a valid tile with no layer.
 """
@@ -22,6 +32,7 @@ A tile with no feature is an empty (zero-byte) MVT: a valid tile with no layer.
 from __future__ import annotations
 
 import functools
+import json
 import math
 from dataclasses import dataclass
 from typing import Any
@@ -48,10 +59,27 @@ SIMPLIFY_PIXELS = 0.5
 """Douglas-Peucker tolerance in tile pixels (of the 4096 grid): below quantisation."""
 SKIPPED_TYPES = frozenset({"binary"})
 """Attribute types left out of tiles (MVT values are strings, numbers and booleans)."""
+POINT_BUDGET = 32_768
+"""Most points a tile holds on the 4096 grid; beyond, points are kept one per cell of
+2, 4, 8 then 16 grid units (see the module docstring). A cell of 4 units is still one
+device pixel of a 512-pixel tile on a 2x screen; the bench's 4 attributes make such a
+tile about 2 MB."""
+MAX_SHIFT = 4
+"""Coarsest point cell: 2**4 = 16 grid units, a 256 x 256 grid (at most ~70,000 cells
+with the margin) — still one cell per screen pixel of a 256-pixel tile."""
+MAX_FEATURES = 100_000
+"""Most features a tile may hold after thinning; beyond, `TileTooLargeError` (only dense
+lines or polygons get there: points are bounded by the coarsest grid)."""
+SCAN_BATCH = 16_384
+"""SpatiaLite candidates read and thinned per batch (bounded memory per tile)."""
 
 
 class TileOutOfRangeError(ValueError):
     """z, x or y outside WebMercatorQuad; the message is for the user (French)."""
+
+
+class TileTooLargeError(RuntimeError):
+    """More than `MAX_FEATURES` distinct features in one tile: refused, not truncated."""
 
 
 @dataclass(frozen=True)
@@ -94,6 +122,16 @@ class Tile:
             _latitude(north + pad),
         )
 
+    def search_box(self) -> tuple[float, float, float, float]:
+        """The lon/lat box of the tile and its margin, where candidates are looked for.
+
+        Longitudes are clamped to -180..180: the margin of a tile on the antimeridian
+        (x = 0 or 2**z - 1) would otherwise reach past it, and a box transformed from
+        Web Mercator by PostGIS wraps there (180.7 becomes -179.3, which turned the
+        z1-z4 tiles of New Caledonia into empty ones)."""
+        west, south, east, north = self.lonlat_bounds(margin=BUFFER / EXTENT)
+        return max(west, -180.0), south, min(east, 180.0), north
+
     def simplify_degrees(self) -> float:
         """A tolerance in degrees no coarser than `SIMPLIFY_PIXELS` anywhere in the tile
         (a degree of latitude spans 1/cos(lat) times more pixels than one of longitude)."""
@@ -112,12 +150,37 @@ def _latitude(y: float) -> float:
 
 
 def render_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
-    """The MVT of `tile` for `layer`, its one layer called `name` (b"" when empty)."""
+    """The MVT of `tile` for `layer`, its one layer called `name` (b"" when empty).
+
+    Raises `TileTooLargeError` when the tile would hold more than `MAX_FEATURES`."""
     if not layer.has_geometry:
         return b""
     if layer.postgis:
         return _postgis_tile(conn, layer, name, tile)
     return _spatialite_tile(conn, layer, name, tile)
+
+
+def count_candidates(conn: Connection, layer: LayerTable, tile: Tile, limit: int) -> int:
+    """How many features meet the tile (through the spatial index), counted up to
+    `limit` only: what says that a tile is heavy to make, at a bounded cost."""
+    if not layer.has_geometry:
+        return 0
+    west, south, east, north = tile.search_box()
+    if layer.postgis:
+        quote = sa.dialects.postgresql.dialect().identifier_preparer.quote
+        statement = (
+            f"SELECT count(*) FROM (SELECT 1 FROM {quote(LAYER_SCHEMA)}.{quote(layer.table)}"
+            " WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
+            " LIMIT %(limit)s) AS candidates"
+        )
+        parameters = {"west": west, "south": south, "east": east, "north": north}
+        return conn.exec_driver_sql(statement, {**parameters, "limit": limit}).scalar_one()
+    rtree = sa.dialects.sqlite.dialect().identifier_preparer.quote(f"idx_{layer.table}_geom")
+    statement = (
+        f"SELECT count(*) FROM (SELECT 1 FROM {rtree}"
+        " WHERE xmin <= ? AND xmax >= ? AND ymin <= ? AND ymax >= ? LIMIT ?)"
+    )
+    return conn.exec_driver_sql(statement, (east, west, north, south, limit)).scalar_one()
 
 
 # --- PostGIS ---------------------------------------------------------------------------
@@ -129,26 +192,53 @@ def _tiled(layer: LayerTable) -> list[Attribute]:
 
 @functools.lru_cache(maxsize=512)
 def _postgis_sql(layer: LayerTable) -> str:
-    """The tile statement of a layer (built once: identifiers only, values bound)."""
+    """The tile statement of a layer (built once: identifiers only, values bound).
+
+    `c`: the candidates on the tile's grid (NULL when nothing is left of one). `cells`:
+    points, the lowest fid per cell of the 4096 grid; `level`: the finest grid (shift
+    0..MAX_SHIFT) on which they number at most the budget (each count is evaluated only
+    when the finer one was too high); `kept`: one point per cell of that grid, at its
+    own position, and lines and polygons whose grid geometry no lower fid has. The
+    attributes are read for the kept features only; `count(*)` tells an overfull tile
+    (at most MAX_FEATURES + 1 are ever encoded)."""
     quote = sa.dialects.postgresql.dialect().identifier_preparer.quote
     values = []
     for attribute in _tiled(layer):
-        column = quote(attribute.column)
+        column = f"l.{quote(attribute.column)}"
         if attribute.type in ("date", "datetime", "time"):
             column = f"to_json({column}) #>> '{{}}'"  # ISO 8601, as SQLite stores them
         elif attribute.type == "json":
             column = f"{column}::text"
         values.append(f"{column} AS {quote(attribute.name)}")
     table = f"{quote(LAYER_SCHEMA)}.{quote(layer.table)}"
+    coarser = "".join(
+        f" WHEN (SELECT count(*) FROM (SELECT FROM cells GROUP BY px >> {shift}, py >> {shift})"
+        f" AS q) <= %(budget)s THEN {shift}"
+        for shift in range(1, MAX_SHIFT)
+    )
     return (
-        "SELECT ST_AsMVT(t, %(name)s, 4096, 'mvt_geom', 'fid') FROM ("
+        "WITH c AS MATERIALIZED ("
         " SELECT fid, ST_AsMVTGeom(ST_Transform(ST_Simplify(geom, %(tolerance)s, true), 3857),"
-        f" ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {EXTENT}, {BUFFER}, true) AS mvt_geom,"
-        f" {', '.join(['fid', *values])}"
+        f" ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {EXTENT}, {BUFFER}, true) AS g"
         f" FROM {table}"
-        " WHERE geom && ST_Transform(ST_TileEnvelope(%(z)s, %(x)s, %(y)s,"
-        " margin => %(margin)s), 4326)"
-        ") AS t WHERE mvt_geom IS NOT NULL"
+        " WHERE geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
+        "), cells AS MATERIALIZED ("
+        " SELECT min(fid) AS fid, ST_X(g)::bigint AS px, ST_Y(g)::bigint AS py"
+        " FROM c WHERE GeometryType(g) = 'POINT' GROUP BY 2, 3"
+        "), level AS MATERIALIZED ("
+        " SELECT CASE WHEN (SELECT count(*) FROM cells) <= %(budget)s THEN 0"
+        f"{coarser} ELSE {MAX_SHIFT} END AS shift"
+        "), kept AS ("
+        " SELECT a[1] AS fid, ST_Point(a[2], a[3]) AS g FROM ("
+        "  SELECT min(ARRAY[fid, px, py]) AS a FROM cells, level"
+        "  GROUP BY px >> shift, py >> shift) AS p"
+        " UNION ALL"
+        " SELECT c.fid, c.g FROM c JOIN (SELECT min(fid) AS fid FROM c"
+        "  WHERE GeometryType(g) <> 'POINT' GROUP BY ST_AsBinary(g)) AS s ON s.fid = c.fid"
+        ")"
+        f" SELECT ST_AsMVT(t, %(name)s, {EXTENT}, 'mvt_geom', 'fid'), count(*) FROM ("
+        f" SELECT kept.fid, kept.g AS mvt_geom, {', '.join(['l.fid', *values])}"
+        f" FROM kept JOIN {table} AS l ON l.fid = kept.fid LIMIT %(limit)s) AS t"
     )
 
 
@@ -172,16 +262,23 @@ def _without_jit(conn: Connection) -> None:
 
 def _postgis_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
     _without_jit(conn)
-    statement = _postgis_sql(layer)
+    west, south, east, north = tile.search_box()
     parameters = {
         "name": name,
         "z": tile.z,
         "x": tile.x,
         "y": tile.y,
-        "margin": BUFFER / EXTENT,
+        "west": west,
+        "south": south,
+        "east": east,
+        "north": north,
         "tolerance": tile.simplify_degrees(),
+        "budget": POINT_BUDGET,
+        "limit": MAX_FEATURES + 1,
     }
-    data = conn.exec_driver_sql(statement, parameters).scalar()
+    data, count = conn.exec_driver_sql(_postgis_sql(layer), parameters).one()
+    if count > MAX_FEATURES:
+        raise TileTooLargeError(tile)
     return bytes(data) if data else b""
 
 
@@ -189,13 +286,24 @@ def _postgis_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) ->
 
 
 @functools.lru_cache(maxsize=512)
-def _spatialite_sql(layer: LayerTable) -> str:
+def _spatialite_geometry_sql(layer: LayerTable) -> str:
+    """The candidates of a tile (fid and geometry) through the layer's R*Tree."""
     quote = sa.dialects.sqlite.dialect().identifier_preparer.quote
-    columns = ", ".join(["fid", "AsBinary(geom)", *(quote(a.column) for a in _tiled(layer))])
     rtree = quote(f"idx_{layer.table}_geom")
     return (
-        f"SELECT {columns} FROM {quote(layer.table)} WHERE fid IN ("
+        f"SELECT fid, AsBinary(geom) FROM {quote(layer.table)} WHERE fid IN ("
         f"SELECT pkid FROM {rtree} WHERE xmin <= ? AND xmax >= ? AND ymin <= ? AND ymax >= ?)"
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _spatialite_attributes_sql(layer: LayerTable) -> str:
+    """The attributes of the features a tile keeps (fids bound as one JSON array)."""
+    quote = sa.dialects.sqlite.dialect().identifier_preparer.quote
+    columns = ", ".join(["fid", *(quote(a.column) for a in _tiled(layer))])
+    return (
+        f"SELECT {columns} FROM {quote(layer.table)}"
+        " WHERE fid IN (SELECT value FROM json_each(?)) ORDER BY fid"
     )
 
 
@@ -259,26 +367,102 @@ def _pixel_geometries(wkb: list[bytes | None], tile: Tile) -> tuple[np.ndarray, 
     return geometries, dimensions
 
 
-def _spatialite_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
-    west, south, east, north = tile.lonlat_bounds(margin=BUFFER / EXTENT)
-    rows = conn.exec_driver_sql(_spatialite_sql(layer), (east, west, north, south)).all()
-    if not rows:
-        return b""
+class _Kept:
+    """The features a tile keeps, gathered batch by batch in bounded memory.
+
+    Points: the lowest fid per cell of a grid of `2**shift` units, with its own position
+    on the 4096 grid; the grid coarsens as soon as the cells exceed `POINT_BUDGET`. The
+    counts of a grid only grow with more candidates, so this ends on the same grid as
+    counting everything first (what the PostGIS statement does). Lines, polygons and
+    multipoints: the lowest fid per identical grid geometry (its WKB)."""
+
+    def __init__(self) -> None:
+        self.shift = 0
+        self.fids = np.empty(0, dtype=np.int64)
+        self.xs = np.empty(0, dtype=np.int64)
+        self.ys = np.empty(0, dtype=np.int64)
+        self.shapes: dict[bytes, tuple[int, shapely.Geometry]] = {}
+
+    def __len__(self) -> int:
+        return len(self.fids) + len(self.shapes)
+
+    def add_points(self, fids: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
+        self._reduce(
+            np.concatenate((self.fids, fids)),
+            np.concatenate((self.xs, xs)),
+            np.concatenate((self.ys, ys)),
+        )
+        while len(self.fids) > POINT_BUDGET and self.shift < MAX_SHIFT:
+            self.shift += 1
+            self._reduce(self.fids, self.xs, self.ys)
+
+    def _reduce(self, fids: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
+        cx, cy = xs >> self.shift, ys >> self.shift  # floor division, negatives included
+        order = np.lexsort((fids, cy, cx))
+        cx, cy = cx[order], cy[order]
+        first = np.ones(len(order), dtype=bool)
+        first[1:] = (cx[1:] != cx[:-1]) | (cy[1:] != cy[:-1])
+        keep = order[first]
+        self.fids, self.xs, self.ys = fids[keep], xs[keep], ys[keep]
+
+    def add_shape(self, fid: int, geometry: shapely.Geometry) -> None:
+        key = shapely.to_wkb(geometry)
+        known = self.shapes.get(key)
+        if known is None or fid < known[0]:
+            self.shapes[key] = (fid, geometry)
+        if len(self.shapes) > MAX_FEATURES:
+            raise TileTooLargeError(f"more than {MAX_FEATURES} features")
+
+    def geometries(self) -> dict[int, shapely.Geometry]:
+        """fid -> geometry on the tile's grid, in fid order."""
+        points = shapely.points(self.xs.astype(np.float64), self.ys.astype(np.float64))
+        kept = dict(zip(self.fids.tolist(), points, strict=True))
+        kept.update(self.shapes.values())
+        return dict(sorted(kept.items()))
+
+
+def _thin(kept: _Kept, rows: list[tuple[int, bytes | None]], tile: Tile) -> None:
+    """Add one batch of candidates (fid, WKB) to what the tile keeps."""
+    fids = np.fromiter((row[0] for row in rows), dtype=np.int64, count=len(rows))
     geometries, dimensions = _pixel_geometries([row[1] for row in rows], tile)
+    present = ~(shapely.is_missing(geometries) | shapely.is_empty(geometries))
+    points = present & (shapely.get_type_id(geometries) == shapely.GeometryType.POINT)
+    if points.any():
+        coordinates = shapely.get_coordinates(geometries[points]).astype(np.int64)
+        kept.add_points(fids[points], coordinates[:, 0], coordinates[:, 1])
+    for index in np.flatnonzero(present & ~points):
+        geometry = _same_kind(geometries[index], dimensions[index])
+        if geometry is not None:
+            kept.add_shape(int(fids[index]), geometry)
+
+
+def _spatialite_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
+    west, south, east, north = tile.search_box()
+    result = conn.exec_driver_sql(_spatialite_geometry_sql(layer), (east, west, north, south))
+    kept = _Kept()
+    try:
+        while rows := result.fetchmany(SCAN_BATCH):
+            _thin(kept, rows, tile)
+    finally:
+        result.close()
+    if len(kept) > MAX_FEATURES:
+        raise TileTooLargeError(f"more than {MAX_FEATURES} features")
+    geometries = kept.geometries()
+    if not geometries:
+        return b""
     attributes = _tiled(layer)
     features = []
-    for row, geometry, dimension in zip(rows, geometries, dimensions, strict=True):
-        if geometry is None or geometry.is_empty:
-            continue
-        geometry = _same_kind(geometry, dimension)
-        if geometry is None:
-            continue
-        properties = {"fid": row[0]}
-        for attribute, value in zip(attributes, row[2:], strict=True):
-            value = _property(attribute, value)
-            if value is not None:
-                properties[attribute.name] = value
-        features.append({"geometry": geometry, "properties": properties, "id": row[0]})
+    fids = list(geometries)
+    for start in range(0, len(fids), SCAN_BATCH):
+        chunk = json.dumps(fids[start : start + SCAN_BATCH])
+        for row in conn.exec_driver_sql(_spatialite_attributes_sql(layer), (chunk,)):
+            fid = row[0]
+            properties = {"fid": fid}
+            for attribute, value in zip(attributes, row[1:], strict=True):
+                value = _property(attribute, value)
+                if value is not None:
+                    properties[attribute.name] = value
+            features.append({"geometry": geometries[fid], "properties": properties, "id": fid})
     if not features:
         return b""
     return mapbox_vector_tile.encode(

@@ -30,6 +30,7 @@ import pygeoapi.api.tiles as tiles_api
 from niaouli.services.ogc import runtime
 from niaouli.services.ogc.live import LiveApi
 from niaouli.services.ogc.tilecache import TileCache
+from niaouli.services.ogc.tilegate import TileBusyError, TileGate, gate_from_environment
 from niaouli.services.ogc.tileprovider import MVT_MEDIA_TYPE, TILESET_ID
 from pygeoapi.api import API, APIRequest
 from pygeoapi.models.provider.base import TileMatrixSetEnum
@@ -56,6 +57,9 @@ GZIP_MIN_BYTES = 1024
 NO_CACHE = TileCache(0)
 DEFAULT_CACHE_MB = 64
 KNOWN_TILE_MATRIX_SETS = frozenset(e.value.tileMatrixSet for e in TileMatrixSetEnum)
+HEAVY_CANDIDATES = 20_000
+"""A tile meeting at least this many features is heavy: made under the `TileGate`."""
+RETRY_AFTER_SECONDS = 5
 
 
 @dataclass
@@ -63,6 +67,12 @@ class TileAnswer:
     status: int
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    heavy: bool = False
+    """Not an answer yet: the tile is heavy, ask again holding a slot of the gate."""
+
+
+class _HeavyTileError(Exception):
+    """Raised inside the cache's `make` when the tile needs a slot first."""
 
 
 def _error(status: int, code: str, message: str) -> TileAnswer:
@@ -116,8 +126,13 @@ def render(
     if_none_match: str | None,
     gzip_ok: bool = False,
     cache: TileCache | None = None,
+    holding_slot: bool = True,
 ) -> TileAnswer:
-    """One tile request, start to end (runs in a worker thread)."""
+    """One tile request, start to end (runs in a worker thread).
+
+    Without `holding_slot`, a tile that meets `HEAVY_CANDIDATES` features or more (a
+    bounded count through the spatial index) is not made: the answer says `heavy`, and
+    the caller asks again once it holds a slot of its `TileGate`."""
     api = live.api(base_url, viewer)
     providers = tile_providers(api, collection_id)
     if providers is None:
@@ -158,10 +173,26 @@ def render(
 
     def make() -> bytes:
         # The reader engine: autocommit, no pre-ping (one round trip on PostGIS).
+        if not holding_slot and layer.feature_count >= HEAVY_CANDIDATES:
+            count = runtime.run_read(
+                lambda conn: db_tiles.count_candidates(conn, layer, tile, HEAVY_CANDIDATES)
+            )
+            if count >= HEAVY_CANDIDATES:
+                raise _HeavyTileError
         return runtime.run_read(lambda conn: db_tiles.render_tile(conn, layer, collection_id, tile))
 
     try:
         made = (cache or NO_CACHE).tile(live.version, (feature["data"], z, x, y), make)
+    except _HeavyTileError:
+        return TileAnswer(HTTPStatus.SERVICE_UNAVAILABLE, b"", heavy=True)
+    except db_tiles.TileTooLargeError:
+        LOGGER.warning("tile %s/%s/%s of %s: too many features", z, y, x, collection_id)
+        return _error(
+            HTTPStatus.SERVICE_UNAVAILABLE,
+            "TileTooLarge",
+            f"tuile trop lourde : plus de {db_tiles.MAX_FEATURES} entités distinctes à ce"
+            " niveau de zoom ; demandez des tuiles d'un niveau plus détaillé",
+        )
     except DBAPIError as exc:
         LOGGER.warning("tile %s/%s/%s of %s failed: %s", z, y, x, collection_id, exc)
         return _error(
@@ -215,9 +246,22 @@ def cache_from_environment() -> TileCache:
     return TileCache(int(megabytes * 1024 * 1024))
 
 
-def tile_routes(service: Any) -> list[BaseRoute]:
+def busy() -> TileAnswer:
+    """Every heavy-tile slot stayed taken: come back in a few seconds."""
+    answer = _error(
+        HTTPStatus.SERVICE_UNAVAILABLE,
+        "ServiceUnavailable",
+        "serveur occupé : trop de tuiles lourdes demandées en même temps ;"
+        f" réessayez dans {RETRY_AFTER_SECONDS} secondes",
+    )
+    answer.headers["retry-after"] = str(RETRY_AFTER_SECONDS)
+    return answer
+
+
+def tile_routes(service: Any, gate: TileGate | None = None) -> list[BaseRoute]:
     """OGC API Tiles (core, tileset, tilesets-list, geodata-tilesets, MVT)."""
     cache = cache_from_environment()
+    gate = gate or gate_from_environment()
 
     async def refuse(request: Request, status: int, code: str, message: str) -> Response:
         api = await service.api(request)
@@ -284,8 +328,7 @@ def tile_routes(service: Any) -> list[BaseRoute]:
             )
         else:
             params = request.path_params
-            answer = await asyncio.to_thread(
-                render,
+            arguments = (
                 service.live,
                 service.base_url(request),
                 request.scope.get("state", {}).get("viewer", ANONYMOUS),
@@ -296,6 +339,13 @@ def tile_routes(service: Any) -> list[BaseRoute]:
                 "gzip" in request.headers.get("accept-encoding", ""),
                 cache,
             )
+            answer = await asyncio.to_thread(render, *arguments, False)
+            if answer.heavy:
+                try:
+                    async with gate.slot():  # waits in the loop, holding no thread
+                        answer = await asyncio.to_thread(render, *arguments, True)
+                except TileBusyError:
+                    answer = busy()
         return Response(answer.body, status_code=answer.status, headers=answer.headers)
 
     async def matrix_sets(request: Request) -> Response:
