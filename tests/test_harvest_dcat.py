@@ -7,6 +7,8 @@ copied through the ingestion when asked; failures on page 3 delete nothing (row 
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import select
 
@@ -230,3 +232,43 @@ def test_a_hub_feed_of_blank_nodes_is_unchanged_when_it_did_not_change(backend, 
         after = {d.slug: [r.url for r in d.resources] for d in session.scalars(select(Dataset))}
     assert after == before
     assert all(len(urls) == 4 for urls in after.values())
+
+
+@pytest.mark.parametrize(
+    ("written", "stored", "reported"),
+    [
+        ("https://www.etalab.gouv.fr/licence-ouverte-open-licence", "Licence Ouverte 2.0", False),
+        ("http://etalab.gouv.fr/licence-ouverte-open-licence/", "Licence Ouverte 2.0", False),
+        ("https://opendatacommons.org/licenses/odbl/", "Open Database License (ODbL) 1.0", False),
+        ("https://example.nc/licence-maison", "https://example.nc/licence-maison", True),
+    ],
+)
+def test_licence_iris_are_normalised_and_unknown_ones_reported(
+    backend, org, written, stored, reported
+):
+    """Licence IRIs without their trailing slash, over http, ... name one licence (issue 14
+    §4), in JSON-LD and data.json alike; an unknown licence is kept and reported."""
+    from tests.harvest_support import Reply
+
+    remote = FakeRemote(lambda path, query: Reply(b"", status=404))
+    hub = json.loads(_hub_feed(remote.url, 2))
+    for dataset in hub["dcat:dataset"]:
+        dataset["dct:license"] = {"@id": written}
+    listing = {
+        "dataset": [
+            {"identifier": f"dj-{n}", "title": f"Jeu {n}", "description": "d", "license": written}
+            for n in range(2)
+        ]
+    }
+    feeds = {"/feed.json": json.dumps(hub).encode(), "/data.json": json.dumps(listing).encode()}
+    remote.handler = lambda path, query: Reply(feeds[path], "application/json")
+    try:
+        for path in feeds:
+            slug = add_source_for(backend, org, remote.url + path, "s" + path[1:5], "dcat")
+            report = harvest(backend, slug)
+            assert report.counts["created"] == 2, report.message
+            notes = [i.reason for i in report.items]
+            assert all(("licence inconnue" in n) == reported for n in notes), notes
+    finally:
+        remote.close()
+    assert {d.licence for d in harvested(backend).values()} == {stored}

@@ -58,6 +58,9 @@ class RemoteRecord:
     data: DataSource | None = None
     # Set from a `LazyRecord`: the hash of the raw remote document it was mapped from.
     hash_override: str | None = None
+    # What the mapping repaired or could not map (French, from N_() templates), shown in
+    # the record's report line. Derived from the content, so not part of its hash.
+    notes: list[str] = field(default_factory=list)
 
     def content_hash(self) -> str:
         """A hash of everything the record would write: same hash, nothing to do."""

@@ -39,7 +39,7 @@ from niaouli.catalogue.models import (
 )
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
-from niaouli.harvest import registry
+from niaouli.harvest import licences, registry
 from niaouli.harvest.base import (
     EnumerationError,
     HarvestError,
@@ -613,6 +613,8 @@ def _run(
                     savepoint.rollback()
                 else:
                     savepoint.commit()
+                    if entry.notes:
+                        item.reason = " ; ".join([*filter(None, [item.reason]), *entry.notes])
                     done = job.last_link
                     links[entry.remote_id] = _Known(done.id, done.content_hash, item.target)
                     if entry.data is not None and _data_enabled(source) and item.target:
@@ -823,5 +825,6 @@ STORED_MESSAGES = (
     SOME_FAILED,
     STALE,
     DATA_NOT_COPIED,
+    *licences.TEMPLATES,
     *MESSAGES,
 )

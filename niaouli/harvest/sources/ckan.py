@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from niaouli.harvest.base import EnumerationError, Harvester, RecordFailure, RemoteRecord
+from niaouli.harvest.licences import choose_licence
 from niaouli.harvest.sources.dcat import _bbox_from_text, _choose_data, _clean_links, _format_of
 
 MAX_PAGES = 100_000
@@ -106,8 +107,11 @@ class CkanHarvester(Harvester):
                 {str(g.get("title") or g.get("name")) for g in package.get("groups") or []}
             )[:50],
         }
-        if package.get("license_title") or package.get("license_id"):
-            fields["licence"] = str(package.get("license_title") or package["license_id"])[:200]
+        licence, note = choose_licence(
+            package.get("license_url"), package.get("license_id"), package.get("license_title")
+        )
+        if licence:
+            fields["licence"] = licence
         producer = organisation.get("title") or package.get("author")
         if producer:
             fields["producer"] = str(producer)[:300]
@@ -130,4 +134,5 @@ class CkanHarvester(Harvester):
             original_url=f"{self.site}/dataset/{name}",
             remote_modified=str(package.get("metadata_modified") or "")[:64] or None,
             data=_choose_data(links, self.option("crs")),
+            notes=[note] if note else [],
         )

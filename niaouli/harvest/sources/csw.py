@@ -30,6 +30,7 @@ from niaouli.harvest.base import (
     RemoteRecord,
     SourceConfig,
 )
+from niaouli.harvest.licences import choose_licence
 from niaouli.services.csw import parse, safexml
 
 NS = {
@@ -107,8 +108,9 @@ def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecor
         "temporal_end": record.temporal_end,
         "lineage": record.lineage or "",
     }
-    if record.licence:
-        fields["licence"] = record.licence[:200]
+    licence, note = choose_licence(record.licence)
+    if licence:
+        fields["licence"] = licence
     links = iso_links(root) if record.kind == "iso19139" else dc_links(root)
     modified = record.columns.get("date_modified") or record.columns.get("date")
     data = data_link(links)
@@ -124,6 +126,7 @@ def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecor
         remote_modified=str(modified)[:64] if modified else None,
         metadata_xml=xml,
         data=data,
+        notes=[note] if note else [],
     )
 
 

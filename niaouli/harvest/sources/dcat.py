@@ -37,6 +37,7 @@ from niaouli.harvest.base import (
     RecordFailure,
     RemoteRecord,
 )
+from niaouli.harvest.licences import choose_licence
 from niaouli.services.csw import safexml
 
 MEDIA_FORMATS = {
@@ -346,10 +347,11 @@ class DcatHarvester(Harvester):
                     "data_format": _format_of(media_text, fmt_text, str(url)) or "",
                 }
             )
+        notes = []
         if licence is not None:
-            fields["licence"] = (
-                LICENCE_NAMES.get(str(licence)) or _label(graph, licence) or str(licence)
-            )[:200]
+            name, note = choose_licence(str(licence), _label(graph, licence))
+            fields["licence"] = name
+            notes += [note] if note else []
         landing = graph.value(node, DCAT.landingPage)
         modified = _text(graph, node, DCTERMS.modified) or _text(graph, node, DCTERMS.issued)
         original = _subgraph(graph, node)
@@ -366,6 +368,7 @@ class DcatHarvester(Harvester):
             else (str(node) if isinstance(node, URIRef) else None),
             remote_modified=modified[:64] if modified else None,
             data=_choose_data(links, self.option("crs")),
+            notes=notes,
         )
 
     def _data_json(self, content: bytes, what: str) -> Iterator[RemoteRecord | RecordFailure]:
@@ -414,9 +417,11 @@ class DcatHarvester(Harvester):
             fields["contact_name"] = str(contact["fn"])[:300]
         if contact.get("hasEmail"):
             fields["contact_email"] = str(contact["hasEmail"]).removeprefix("mailto:")[:300]
+        notes = []
         if item.get("license"):
-            licence = str(item["license"])
-            fields["licence"] = LICENCE_NAMES.get(licence, licence)[:200]
+            name, note = choose_licence(item["license"])
+            fields["licence"] = name
+            notes += [note] if note else []
         spatial = item.get("spatial")
         modified = item.get("modified") or item.get("issued")
         return RemoteRecord(
@@ -430,6 +435,7 @@ class DcatHarvester(Harvester):
             original_url=item.get("landingPage") or None,
             remote_modified=str(modified)[:64] if modified else None,
             data=_choose_data(links, self.option("crs")),
+            notes=notes,
         )
 
 

@@ -25,7 +25,7 @@ from niaouli.harvest.base import (
     RecordFailure,
     RemoteRecord,
 )
-from niaouli.harvest.sources.dcat import LICENCE_NAMES
+from niaouli.harvest.licences import choose_licence
 
 CATALOG = "/api/explore/v2.1/catalog/datasets"
 MAX_PAGES = 10_000
@@ -98,9 +98,9 @@ class OdsHarvester(Harvester):
             "keywords": sorted(set(_list(metas.get("keyword"))))[:100],
             "themes": sorted(set(_list(metas.get("theme"))))[:50],
         }
-        licence = metas.get("license") or metas.get("license_url")
+        licence, note = choose_licence(metas.get("license_url"), metas.get("license"))
         if licence:
-            fields["licence"] = LICENCE_NAMES.get(str(metas.get("license_url")), str(licence))[:200]
+            fields["licence"] = licence
         if metas.get("publisher"):
             fields["producer"] = str(metas["publisher"])[:300]
         links = [
@@ -119,4 +119,5 @@ class OdsHarvester(Harvester):
             original_url=f"{self.site}/explore/dataset/{ident}/",
             remote_modified=str(modified)[:64] if modified else None,
             data=DataSource(url=f"{exports}/{fmt}", format=fmt, filename=f"{ident}.{fmt}"),
+            notes=[note] if note else [],
         )

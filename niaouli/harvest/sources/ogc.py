@@ -27,6 +27,7 @@ from niaouli.harvest.base import (
     RecordFailure,
     RemoteRecord,
 )
+from niaouli.harvest.licences import choose_licence
 from niaouli.services.csw import safexml
 
 MAX_PAGES = 100_000
@@ -123,9 +124,12 @@ class OgcApiHarvester(Harvester):
             "description": str(collection.get("description") or ""),
             "keywords": sorted({str(k) for k in collection.get("keywords") or [] if k})[:100],
         }
+        note = None
         for link in collection.get("links") or []:
             if link.get("rel") == "license":
-                fields["licence"] = str(link.get("title") or link.get("href"))[:200]
+                licence, note = choose_licence(link.get("href"), link.get("title"))
+                if licence:
+                    fields["licence"] = licence
         items = f"{self.base}/collections/{ident}/items"
         links = [
             {
@@ -144,6 +148,7 @@ class OgcApiHarvester(Harvester):
             original_media_type="application/json",
             original_url=f"{self.base}/collections/{ident}",
             data=DataSource(url=items, format="ogcapi-items", filename=f"{ident}.geojson"),
+            notes=[note] if note else [],
         )
 
     def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:
