@@ -10,6 +10,7 @@ or a dry run (POST with a CSRF token); the run happens in a background thread th
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -64,6 +65,28 @@ STORED = StoredMessages(runner.STORED_MESSAGES, nested={"detail"})
 def stored_text(text: str) -> str:
     """A job message or record reason, stored in French, in the reader's language."""
     return STORED.shown(text)
+
+
+# A reason that names the source already holding a record (`runner.OTHER_SOURCE`).
+OTHER_SOURCE = re.compile(
+    re.escape(runner.OTHER_SOURCE).replace(re.escape("%(source)s"), "(?P<source>.*?)"), re.S
+)
+
+
+def reason_for(session: Session, viewer: Viewer, reason: str) -> str:
+    """A record's failure reason as `viewer` may read it.
+
+    A viewer learns about the sources of organisations they belong to only: a reason that
+    names another organisation's source (stored so by jobs that ran before the runner
+    stopped naming them, or a source since moved) is shown without the name."""
+    found = OTHER_SOURCE.fullmatch(reason)
+    if found is not None and not viewer.is_platform_admin:
+        owner = session.scalar(
+            select(HarvestSource.organisation_id).where(HarvestSource.slug == found["source"])
+        )
+        if owner is None or owner not in viewer.member_of:
+            reason = runner.OTHER_ORGANISATION
+    return stored_text(reason)
 
 
 def may_see_harvests(viewer: Viewer, organisation_id: int) -> bool:
@@ -206,6 +229,7 @@ class HarvestPages:
                 .offset(paging.offset)
                 .limit(PAGE_SIZE)
             ).all()
+            viewer = viewer_for(request)
             return {
                 "organisation": org,
                 "source": self._source_view(source, None),
@@ -215,7 +239,7 @@ class HarvestPages:
                         "remote_id": item.remote_id,
                         "action": _(ACTION_LABELS[ItemAction(item.action)]),
                         "action_value": ItemAction(item.action).value,
-                        "reason": stored_text(item.reason),
+                        "reason": reason_for(session, viewer, item.reason),
                         "target": item.target,
                     }
                     for item in items

@@ -20,6 +20,7 @@ from niaouli.accounts import users
 from niaouli.catalogue import service
 from niaouli.catalogue.changes import read_version
 from niaouli.catalogue.models import Dataset
+from niaouli.harvest import runner
 from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestJobItem, HarvestSource
 from tests.accounts_support import (
     ORG_A,
@@ -278,3 +279,51 @@ def test_cli_remove_keep_datasets(backend: Backend, org: str) -> None:
     assert _count(backend, HarvestSource) == 0
     assert _count(backend, HarvestedRecord) == 0
     assert _count(backend, Dataset) == 3
+
+
+def test_another_organisations_source_is_not_named(backend: Backend, tmp_path: Path) -> None:
+    """A record another organisation's source already harvests fails without naming that
+    source (its members may not learn what another organisation harvests, nor from
+    where); within one organisation the source is named. Reports written before (the name
+    stored) are reworded on the page for whoever is not a member of the source's
+    organisation; platform admins still read the name."""
+    _people(backend)
+    remote = FakeRemote(FakeCsw(real_iso_records()))
+    try:
+        for org, slug in ((ORG_A, "sud-csw"), (ORG_B, "iles-csw"), (ORG_A, "sud-csw-bis")):
+            add_source_for(backend, org, remote.url + "/csw", slug, "csw")
+        assert harvest(backend, "sud-csw").counts["created"] == 3
+        other_org = harvest(backend, "iles-csw")
+        same_org = harvest(backend, "sud-csw-bis")
+        assert other_org.counts["failed"] == same_org.counts["failed"] == 3
+        assert {item.reason for item in other_org.items} == {runner.OTHER_ORGANISATION}
+        assert {item.reason for item in same_org.items} == {
+            runner.OTHER_SOURCE % {"source": "sud-csw"}
+        }
+        # A report stored before the rewording: it names organisation A's source.
+        with backend.session() as session, session.begin():
+            session.add(
+                HarvestJobItem(
+                    job_id=other_org.job_id,
+                    remote_id="fiche-ancienne",
+                    action="failed",
+                    reason=runner.OTHER_SOURCE % {"source": "sud-csw"},
+                )
+            )
+            iles = session.scalar(select(HarvestSource).where(HarvestSource.slug == "iles-csw"))
+            iles_id = iles.id
+        job_page = f"/organisations/{ORG_B}/moissonnage/{iles_id}/taches/{other_org.job_id}"
+        extra = {"NIAOULI_HARVEST_SCHEDULER": "0"}
+        with LoggedServer(backend, tmp_path / "serve.log", extra) as server:
+            with _client(server.url, "member_b") as http:
+                page = http.get(job_page)
+                english = http.get(job_page, params={"lang": "en"})
+            with _client(server.url, "platform_admin") as http:
+                admin_page = http.get(job_page)
+        assert page.status_code == english.status_code == admin_page.status_code == 200
+        assert "sud-csw" not in page.text and "sud-csw" not in english.text
+        assert page.text.count("par une source d&#39;une autre organisation") == 4
+        assert english.text.count("by a source of another organisation") == 4
+        assert "depuis la source « sud-csw »" in admin_page.text
+    finally:
+        remote.close()
