@@ -1,13 +1,16 @@
-"""The large-tile cache of the OGC API Tiles (services/ogc/tilecache.py), in isolation."""
+"""The large-tile cache of the OGC API Tiles (services/ogc/tilecache.py) and the gate of
+heavy tiles (services/ogc/tilegate.py), in isolation."""
 
 from __future__ import annotations
 
+import asyncio
 import gzip
 import threading
 import time
 
 import pytest
 from niaouli.services.ogc.tilecache import TileCache
+from niaouli.services.ogc.tilegate import TileBusyError, TileGate, gate_from_environment
 
 BIG = b"x" * 40_000
 SMALL = b"y" * 100
@@ -98,3 +101,80 @@ def test_size_zero_turns_the_cache_off():
     cache.tile(1, "big", big)
     cache.tile(1, "big", big)
     assert big.calls == 2
+
+
+# --- the heavy-tile gate (services/ogc/tilegate.py) ------------------------------------
+
+
+def test_heavy_tiles_beyond_the_slots_are_refused_once_the_wait_is_over():
+    async def scenario() -> list[str]:
+        gate = TileGate(slots=1, wait_seconds=0)
+        seen: list[str] = []
+        async with gate.slot():
+            seen.append("first in")
+            with pytest.raises(TileBusyError):  # taken, no wait: refused at once
+                async with gate.slot():
+                    seen.append("never")
+        async with gate.slot():  # free again
+            seen.append("second in")
+        return seen
+
+    assert asyncio.run(scenario()) == ["first in", "second in"]
+
+
+def test_a_heavy_tile_waits_for_a_slot_to_free_up():
+    async def scenario() -> list[str]:
+        gate = TileGate(slots=1, wait_seconds=30)
+        seen: list[str] = []
+        inside = asyncio.Event()
+        leave = asyncio.Event()
+
+        async def first() -> None:
+            async with gate.slot():
+                seen.append("first in")
+                inside.set()
+                await leave.wait()
+                seen.append("first out")
+
+        async def second() -> None:
+            await inside.wait()
+            async with gate.slot():
+                seen.append("second in")
+
+        async def release_later() -> None:
+            await inside.wait()
+            await asyncio.sleep(0)  # the second one is waiting by now
+            seen.append("release")
+            leave.set()
+
+        await asyncio.gather(first(), second(), release_later())
+        return seen
+
+    assert asyncio.run(scenario()) == ["first in", "release", "first out", "second in"]
+
+
+def test_a_wait_that_runs_out_is_a_busy_answer():
+    async def scenario() -> None:
+        gate = TileGate(slots=2, wait_seconds=0.05)
+        async with gate.slot(), gate.slot():
+            with pytest.raises(TileBusyError):
+                async with gate.slot():
+                    pass
+        async with gate.slot(), gate.slot():  # both given back, even after a refusal
+            pass
+
+    asyncio.run(scenario())
+
+
+def test_no_slot_refuses_every_heavy_tile(monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv("NIAOULI_TILE_HEAVY_SLOTS", "0")
+    monkeypatch.setenv("NIAOULI_TILE_HEAVY_WAIT", "3")
+    gate = gate_from_environment()
+    assert (gate.slots, gate.wait_seconds) == (0, 3.0)
+
+    async def scenario() -> None:
+        with pytest.raises(TileBusyError):
+            async with gate.slot():
+                pass
+
+    asyncio.run(scenario())
