@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -51,6 +52,32 @@ class BarePrefixes:
         await self.app(scope, receive, send)
 
 
+class NulPaths:
+    """A path holding U+0000 (`%00`) names nothing: 404 for every interface at once.
+
+    PostgreSQL text cannot hold U+0000, so looking such a slug up failed with a 500 (the
+    portal's organisation, reuse, code and event pages, the CSW proxy on both backends);
+    no address of the site contains it. JSON under /api and /ogc, plain text elsewhere.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and "\x00" in scope["path"]:
+            message = "adresse inconnue : caractère nul (U+0000) dans le chemin"
+            path = scope["path"]
+            if path.startswith(("/api", "/ogc")):
+                response: Response = JSONResponse(
+                    {"code": "NotFound", "description": message}, status_code=404
+                )
+            else:
+                response = PlainTextResponse(message, status_code=404)
+            await response(scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
 def create_app() -> Starlette:
     gdalguard.install()  # GDAL and PROJ never reach the network from this process
     routes = []
@@ -70,4 +97,5 @@ def create_app() -> Starlette:
     usage = Middleware(UsageMiddleware, engine=get_engine(settings))
     # Passing database trouble: 503 + Retry-After, GETs answered again (SECURITY-CASES R3).
     trouble = Middleware(DatabaseTroubleMiddleware)
-    return Starlette(routes=routes, middleware=[Middleware(BarePrefixes), trouble, usage, accounts])
+    middleware = [Middleware(NulPaths), Middleware(BarePrefixes), trouble, usage, accounts]
+    return Starlette(routes=routes, middleware=middleware)

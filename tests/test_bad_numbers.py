@@ -8,7 +8,7 @@ beyond 64 bits, U+0000 in a query, a path, a JSON body, a form field or an uploa
 file name) with a message that says what is wrong, in French (English with `?lang=en`
 on the API). Rows of ../shared/SECURITY-CASES.md: S2 (filter literals converted to the
 column type before they are bound), S3 (numbers parsed before anything reaches SQL),
-S16 (a crafted file name), R5 (paging numbers, also CSW `startPosition`/`maxRecords`).
+S16 (a crafted file name or path), R5 (paging numbers, also CSW `startPosition`/`maxRecords`).
 """
 
 from __future__ import annotations
@@ -328,6 +328,25 @@ def test_api_refuses_nul_characters_and_changes_nothing(site: Site):
         )
         _refused(deep, "JSON attendu")
     assert snapshot(site.backend) == before
+
+
+def test_nul_in_any_path_is_not_found(site: Site):
+    """A slug with U+0000 reached PostgreSQL from the portal's pages (500) and broke the
+    CSW proxy on both backends (500): one 404 for every interface."""
+    for path in (
+        "/organisations/gouvernement-nc%00",
+        "/reutilisations/x%00",
+        "/code/x%00",
+        "/evenements/x%00",
+        "/jeux-de-donnees/mesures%00",
+        "/csw/x%00",
+        "/ogc/collections/mesures%00/items",
+        "/api/organisations/x%00",
+    ):
+        answer = httpx.get(site.base + path, timeout=60)
+        assert answer.status_code == 404, (path, answer.text)
+        assert "caractère nul (U+0000)" in answer.text
+    assert httpx.get(f"{site.base}/organisations/gouvernement-nc", timeout=60).status_code == 200
 
 
 def _multipart(filename: bytes) -> bytes:
