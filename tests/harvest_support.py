@@ -583,6 +583,9 @@ class FakeArcGis:
 
     layer_page: int = 10
     communes: list = field(default_factory=list)  # [(properties, shapely geometry 3163)]
+    # Feature access: `Limites/Communes` also published as a MapServer (same layer ids),
+    # listed before its FeatureServer as ArcGIS Server lists them.
+    map_server: bool = False
 
     LAYERS = (
         (0, "Communes", "esriGeometryPolygon"),
@@ -686,8 +689,16 @@ class FakeArcGis:
             f"{root}/Limites": {
                 "folders": [],
                 "services": [
+                    *(
+                        [{"name": "Limites/Communes", "type": "MapServer"}]
+                        if self.map_server
+                        else []
+                    ),
                     {"name": "Limites/Communes", "type": "FeatureServer"},
                 ],
+            },
+            f"{root}/Limites/Communes/MapServer": {
+                "layers": [{"id": i, "name": n} for i, n, _k in self.LAYERS]
             },
             f"{root}/Equipements/FeatureServer": {"layers": [{"id": 0, "name": "Facilities"}]},
             f"{root}/Limites/Communes/FeatureServer": {
@@ -707,8 +718,11 @@ class FakeArcGis:
             if offset + count < len(all_features):
                 page["exceededTransferLimit"] = True
             return Reply(json.dumps(page).encode(), "application/json")
-        prefix = f"{root}/Limites/Communes/FeatureServer/"
-        if path.startswith(prefix):
+        services = ["FeatureServer", "MapServer"] if self.map_server else ["FeatureServer"]
+        for service in services:
+            prefix = f"{root}/Limites/Communes/{service}/"
+            if not path.startswith(prefix):
+                continue
             rest = path[len(prefix) :]
             if rest.isdigit():
                 return Reply(json.dumps(self._layer(int(rest))).encode(), "application/json")

@@ -160,3 +160,37 @@ def test_a_failing_layer_description_deletes_nothing(backend, org, remote, failu
     report = harvest(backend, slug)
     assert report.status == JobStatus.PARTIAL and report.counts["deleted"] == 0
     assert len(harvested(backend)) == 5
+
+
+def test_a_service_published_as_mapserver_and_featureserver_is_harvested_once(backend, org):
+    """Feature access: the same layers under MapServer and FeatureServer are one dataset
+    each, read and copied from the FeatureServer; the report names the merged MapServer."""
+    fake = FakeRemote(FakeArcGis(map_server=True))
+    try:
+        slug = add_source_for(backend, org, fake.url + ROOT, "georep", "arcgis", data="true")
+        report = harvest(backend, slug)
+        assert report.status == JobStatus.SUCCESS, (report.message, report.items)
+        assert report.counts["created"] == 5 and report.counts["failed"] == 0
+        assert set(harvested(backend)) == {
+            "Equipements/FeatureServer/0",
+            *(f"Limites/Communes/FeatureServer/{i}" for i in range(4)),
+        }
+        reasons = {item.remote_id: item.reason for item in report.items}
+        assert "Limites/Communes/MapServer/2" in reasons["Limites/Communes/FeatureServer/2"]
+        assert "fusionnée" in reasons["Limites/Communes/FeatureServer/2"]
+        assert "MapServer" not in reasons["Equipements/FeatureServer/0"]
+        queried = {p for p, _q in fake.requests if p.endswith("/query")}
+        assert not [p for p in queried if "/MapServer/" in p]  # data copied once
+        assert len(layers_by_remote_id(backend)) == 5
+        with backend.session() as session:
+            dataset = session.scalar(
+                select(Dataset).where(
+                    Dataset.slug == harvested(backend)["Limites/Communes/FeatureServer/0"].slug
+                )
+            )
+            urls = {r.url for r in dataset.resources if r.role == "harvest-link"}
+        assert f"{fake.url}{ROOT}/Limites/Communes/MapServer/0" in urls
+        fake.clear()
+        assert harvest(backend, slug).counts["unchanged"] == 5
+    finally:
+        fake.close()

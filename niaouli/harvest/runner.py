@@ -39,7 +39,7 @@ from niaouli.catalogue.models import (
 )
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
-from niaouli.harvest import licences, registry
+from niaouli.harvest import licences, registry, repairs
 from niaouli.harvest.base import (
     EnumerationError,
     HarvestError,
@@ -826,5 +826,6 @@ STORED_MESSAGES = (
     STALE,
     DATA_NOT_COPIED,
     *licences.TEMPLATES,
+    *repairs.TEMPLATES,
     *MESSAGES,
 )

@@ -9,6 +9,11 @@ copied: `query` paged with resultOffset/resultRecordCount until the server stops
 `exceededTransferLimit`, esriJSON converted to GeoJSON (`niaouli.harvest.esri`) in the
 layer's own CRS, then the ingestion (which reprojects and repairs).
 
+A service published with feature access appears twice in a directory, as `MapServer` and
+`FeatureServer`, with the same layer ids: each such layer is harvested once, from the
+FeatureServer (its remote id, the data copy), the MapServer address kept as a link and
+named in the record's report line.
+
 Options: `data`, `page_size` (features per query, default: the layer's maxRecordCount,
 at most 2000), `licence` (the licence of every layer of the source), `layers` (comma-
 separated layer names or ids to keep).
@@ -25,7 +30,7 @@ from urllib.parse import urlsplit
 
 from pyproj import Transformer
 
-from niaouli.harvest import esri
+from niaouli.harvest import esri, repairs
 from niaouli.harvest.base import (
     DataSource,
     EnumerationError,
@@ -66,6 +71,28 @@ def _is_layer(url: str) -> bool:
     return last.isdigit()
 
 
+def _merge_map_servers(layer_urls: list[str]) -> tuple[list[str], dict[str, str]]:
+    """One URL per layer of a service published as both MapServer and FeatureServer.
+
+    ArcGIS Server with feature access publishes the same layers (same ids) under both:
+    the FeatureServer one is kept (it is the one meant for data access); the answer
+    also maps each kept FeatureServer layer to the MapServer layer merged into it.
+    """
+    feature = {}
+    for url in layer_urls:
+        base, kind, layer = url.rsplit("/", 2)
+        if kind == "FeatureServer":
+            feature[(base, layer)] = url
+    kept, merged = [], {}
+    for url in layer_urls:
+        base, kind, layer = url.rsplit("/", 2)
+        if kind == "MapServer" and (base, layer) in feature:
+            merged[feature[(base, layer)]] = url
+            continue
+        kept.append(url)
+    return kept, merged
+
+
 class ArcGisHarvester(Harvester):
     type = "arcgis"
     options = {
@@ -85,6 +112,7 @@ class ArcGisHarvester(Harvester):
             layer_urls = [
                 u for service in self._services(url, url) for u in self._service_layers(service)
             ]
+        layer_urls, merged = _merge_map_servers(layer_urls)
         wanted = {w.strip() for w in str(self.option("layers", "")).split(",") if w.strip()}
         self.expected_total = None
         for layer_url in layer_urls:
@@ -94,9 +122,22 @@ class ArcGisHarvester(Harvester):
             if wanted and str(info.get("name")) not in wanted and str(info.get("id")) not in wanted:
                 continue
             try:
-                yield self._record(layer_url, info)
+                record = self._record(layer_url, info)
             except (TypeError, ValueError, KeyError) as exc:
                 yield RecordFailure(self._remote_id(layer_url), f"couche illisible : {exc}")
+                continue
+            if layer_url in merged:
+                map_url = merged[layer_url]
+                name = record.title
+                record.links.append(
+                    {
+                        "url": map_url,
+                        "title": f"Service ArcGIS REST (MapServer) — {name}",
+                        "format": "ArcGIS REST",
+                    }
+                )
+                record.notes.append(repairs.MERGED_MAPSERVER % {"path": self._remote_id(map_url)})
+            yield record
 
     @staticmethod
     def _error(info: Any) -> str:
