@@ -152,6 +152,61 @@ def paging_problem(kvp: dict[str, str], body: bytes) -> tuple[str, str] | None:
     return None
 
 
+# What pycsw's Repository learns from the database, kept per process (see below).
+REFLECTED = ("engine", "dataset", "dbtype", "postgis_geometry_column", "fts")
+
+
+def patch_repository_cache() -> None:
+    """Reflect the records table once per process, not on every request.
+
+    pycsw 2.6 builds a `Repository` per request, and its constructor reflects the table
+    (about 16 catalogue queries through SQLAlchemy's autoload, a new mapped class) and
+    probes PostGIS (two `postgis_version()` calls, one failing by design, the geometry
+    column, the full-text index): 80 % of a GetRecordById. The mapped class, the engine
+    and what the probes found are kept per (database, table) for the life of the worker
+    process (workers are recycled: `--max-requests`); the per-request parts — the context,
+    the viewer's filter, the session and the queryables (which depend on the request's
+    context) — are made again each time exactly as pycsw does.
+    """
+    from pycsw.core import repository
+    from sqlalchemy.orm import create_session
+
+    original = repository.Repository.__init__
+    known: dict[tuple[str, str, str | None], dict[str, object]] = {}
+
+    def init(
+        self: repository.Repository,
+        database: str,
+        context: object,
+        app_root: str | None = None,
+        table: str = "records",
+        repo_filter: str | None = None,
+    ) -> None:
+        key = (database, table, app_root)
+        if key not in known:
+            original(self, database, context, app_root, table, repo_filter)
+            known[key] = {name: getattr(self, name) for name in REFLECTED}
+            return
+        self.context = context
+        self.filter = repo_filter
+        self.__dict__.update(known[key])
+        self.session = create_session(self.engine)
+        # pycsw's own code for the queryables (repository.py, end of __init__).
+        self.queryables = {}
+        for tname in self.context.model["typenames"]:
+            for qname in self.context.model["typenames"][tname]["queryables"]:
+                self.queryables[qname] = {}
+                items = self.context.model["typenames"][tname]["queryables"][qname].items()
+                for qkey, qvalue in items:
+                    self.queryables[qname][qkey] = qvalue
+        self.queryables["_all"] = {}
+        for qbl in self.queryables:
+            self.queryables["_all"].update(self.queryables[qbl])
+        self.queryables["_all"].update(self.context.md_core_model["mappings"])
+
+    repository.Repository.__init__ = init
+
+
 def exception_report(code: str, locator: str, text: str) -> bytes:
     """An OWS 1.0 ExceptionReport (the CSW 2.0.2 form) for what we refuse ourselves."""
     from xml.sax.saxutils import escape, quoteattr
@@ -457,6 +512,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--workers : au moins 1")
     patch_oaipmh_headers()
     patch_repository_constraint()
+    patch_repository_cache()
     app = App(args.config, os.environ.pop(KEY_ENV, ""))
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()

@@ -5,7 +5,8 @@ pycsw answers one request at a time per process (synchronous, CPU-bound Python),
 with no timing: concurrent requests are answered by more than one pycsw process; a worker
 killed with SIGKILL is replaced and the requests go on being answered meanwhile; a worker
 is replaced after its request quota or above its memory threshold; the proxy answers 503
-with `Retry-After` when its queue is full instead of holding more.
+with `Retry-After` when its queue is full instead of holding more, and a client that gave
+up waiting is not sent on to pycsw.
 """
 
 from __future__ import annotations
@@ -15,20 +16,23 @@ import http.server
 import os
 import signal
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 import pytest
+import uvicorn
 from niaouli.services.csw.importer import import_records
 from niaouli.services.csw.process import PycswProcess
 from niaouli.services.csw.proxy import CswProxy
 
 from niaouli.catalogue import service
 from tests.conftest import Backend
-from tests.csw_support import ISO_RECORD, NS, serve, wait_for
+from tests.csw_support import ISO_RECORD, NS, free_port, serve, wait_for
 
 GET_RECORDS = {
     "service": "CSW",
@@ -146,56 +150,95 @@ def test_workers_are_recycled_after_their_request_quota(
     assert all(pids.count(p) <= 3 for p in set(pids))
 
 
-class _Blocking(http.server.BaseHTTPRequestHandler):
-    """A stand-in for a pycsw worker that answers only when the test lets it."""
+@dataclass
+class Held:
+    """A stand-in for a pycsw worker that answers only when the test lets it.
 
-    release = threading.Event()
-    arrived = threading.Semaphore(0)
+    The proxy's queue is about timing, which real pycsw cannot be made to hold still; the
+    proxy itself (the code under test) is the real one, over real loopback HTTP.
+    """
 
-    def do_GET(self) -> None:  # noqa: N802
-        self.arrived.release()
-        self.release.wait(30)
-        body = b"<ok/>"
-        self.send_response(200)
-        self.send_header("Content-Type", "application/xml")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
+    url: str
+    release: threading.Event
+    arrived: threading.Semaphore
+    paths: list[str]
 
 
-def test_proxy_sheds_load_with_503_and_retry_after_when_its_queue_is_full():
-    # The timing has to be controlled, so pycsw is replaced by a loopback server that
-    # holds its answers; the proxy (the code under test) is the real one.
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Blocking)
+@pytest.fixture
+def held() -> Iterator[Held]:
+    release, arrived, paths = threading.Event(), threading.Semaphore(0), []
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802
+            paths.append(self.path)
+            arrived.release()
+            release.wait(30)
+            body = b"<ok/>"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
-    backend_url = f"http://127.0.0.1:{server.server_address[1]}"
-    proxy = CswProxy(backend=backend_url, capacity=1, queue=1)
+    try:
+        yield Held(f"http://127.0.0.1:{server.server_address[1]}", release, arrived, paths)
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_proxy_sheds_load_with_503_and_retry_after_when_its_queue_is_full(held: Held):
+    proxy = CswProxy(backend=held.url, capacity=1, queue=1)
 
     async def scenario() -> tuple[list[httpx.Response], httpx.Response, httpx.Response]:
         transport = httpx.ASGITransport(app=proxy)
         async with httpx.AsyncClient(transport=transport, base_url="http://csw") as client:
-            first = asyncio.create_task(client.get("/csw?request=GetCapabilities"))
+            first = asyncio.create_task(client.get("/csw?n=1"))
             # The first one is at the backend, the second waits for it in the proxy.
-            await asyncio.to_thread(_Blocking.arrived.acquire, True, 10)
-            second = asyncio.create_task(client.get("/csw?request=GetCapabilities"))
+            assert await asyncio.to_thread(held.arrived.acquire, True, 10)
+            second = asyncio.create_task(client.get("/csw?n=2"))
             await asyncio.sleep(0.2)
-            refused = await client.get("/csw?request=GetCapabilities")
-            _Blocking.release.set()
-            held = list(await asyncio.gather(first, second))
-            after = await client.get("/csw?request=GetCapabilities")
-            return held, refused, after
+            refused = await client.get("/csw?n=3")
+            held.release.set()
+            answered = list(await asyncio.gather(first, second))
+            after = await client.get("/csw?n=4")
+            return answered, refused, after
 
-    try:
-        held, refused, after = asyncio.run(scenario())
-    finally:
-        _Blocking.release.set()
-        server.shutdown()
-        server.server_close()
+    answered, refused, after = asyncio.run(scenario())
     assert refused.status_code == 503
     assert refused.headers["retry-after"].isdigit()
     assert b"ExceptionReport" in refused.content
-    assert [r.status_code for r in held] == [200, 200]
+    assert [r.status_code for r in answered] == [200, 200]
     assert after.status_code == 200  # the queue is free again
+    assert held.paths == ["/?n=1", "/?n=2", "/?n=4"]
+
+
+def test_a_client_that_leaves_the_queue_is_not_sent_to_pycsw(held: Held):
+    proxy = CswProxy(backend=held.url, capacity=1, queue=4)
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(proxy, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    assert wait_for(lambda: server.started, timeout=10)
+    base = f"http://127.0.0.1:{port}/csw"
+    try:
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(httpx.get, f"{base}?n=1", timeout=30)
+            assert held.arrived.acquire(timeout=10)
+            # Waits behind the first, then gives up and closes its connection.
+            with pytest.raises(httpx.TimeoutException):
+                httpx.get(f"{base}?n=2", timeout=0.5)
+            time.sleep(0.3)
+            held.release.set()
+            assert first.result().status_code == 200
+            assert httpx.get(f"{base}?n=3", timeout=30).status_code == 200
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    assert held.paths == ["/?n=1", "/?n=3"]

@@ -16,13 +16,15 @@ time. Each server process sends at most that many requests at once (the rest wai
 in order) and holds at most `NIAOULI_CSW_QUEUE` more (waiting, or reading their body):
 beyond that, or after waiting `QUEUE_WAIT` seconds, the answer is 503 with `Retry-After`,
 so a crowd of harvesters gets told to come back instead of piling up memory and latency.
-A request whose pycsw worker died under it (killed, recycled) is sent once more: CSW here
-is read-only (no CSW-T), so that is safe.
+A waiting request whose client went away leaves the queue. A request whose pycsw worker
+died under it (killed, recycled) is sent once more: CSW here is read-only (no CSW-T), so
+that is safe.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from xml.sax.saxutils import escape
 
@@ -39,8 +41,8 @@ MAX_BODY = 2 * 1024 * 1024
 REQUEST_HEADERS = ("content-type", "accept", "accept-language")
 RESPONSE_HEADERS = ("content-type", "x-content-type-options")
 QUEUE_ENV = "NIAOULI_CSW_QUEUE"
-DEFAULT_QUEUE = 64
-QUEUE_WAIT = 30.0  # seconds a request may wait for a pycsw worker
+DEFAULT_QUEUE = 16
+QUEUE_WAIT = 10.0  # seconds a request may wait for a pycsw worker
 RETRY_AFTER = "2"
 # The worker answering died or closed the connection before answering: send it again.
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
@@ -152,6 +154,31 @@ class CswProxy:
         finally:
             self._pending -= 1
 
+    @staticmethod
+    async def _take(slots: asyncio.Semaphore, receive: Receive) -> bool:
+        """Wait for a free pycsw worker: False after `QUEUE_WAIT` or if the client left.
+
+        A client that gave up (closed its connection) must not keep its place: a crowd
+        that timed out would otherwise leave pycsw minutes of answers nobody reads.
+        """
+
+        async def client_gone() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        acquire = asyncio.ensure_future(slots.acquire())
+        watch = asyncio.ensure_future(client_gone())
+        try:
+            await asyncio.wait({acquire, watch}, timeout=QUEUE_WAIT, return_when="FIRST_COMPLETED")
+        finally:
+            watch.cancel()
+            if not acquire.done():
+                acquire.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await acquire
+        # acquire may have succeeded even as it was being given up: then keep the slot.
+        return acquire.done() and not acquire.cancelled()
+
     async def _queued(self, request: Request, path: str, backend: str) -> Response:
         body = b""
         if request.method == "POST":
@@ -174,10 +201,7 @@ class CswProxy:
         query = request.url.query
         url = backend + path + (f"?{query}" if query else "")
         slots = self._semaphore()
-        try:
-            async with asyncio.timeout(QUEUE_WAIT):
-                await slots.acquire()
-        except TimeoutError:
+        if not await self._take(slots, request.receive):
             return _busy()
         try:
             for attempt in (1, 2):
