@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from datetime import date, datetime
 from pathlib import Path
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from babel.dates import format_date
 from babel.numbers import format_decimal
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
+from niaouli import links
 from niaouli.i18n import (
     LANGUAGES,
     N_,
@@ -30,7 +31,6 @@ from niaouli.i18n import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
-LINK_SCHEMES = {"http", "https", "ftp"}
 # ISO 19115 maintenance frequencies (and the short forms found in harvested records).
 FREQUENCIES = {
     "continual": N_("en continu"),
@@ -71,19 +71,10 @@ NARROW_NBSP = "\u202f"
 
 
 def safe_url(value: object) -> str | None:
-    """`value` when it is an absolute http(s)/ftp URL, else None (never a link)."""
-    if not isinstance(value, str):
-        return None
-    url = value.strip()
-    if re.search(r"[\x00-\x20\x7f]", url):
-        return None
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return None
-    if parts.scheme.lower() not in LINK_SCHEMES or not parts.netloc:
-        return None
-    return url
+    """`value` when it is an absolute http(s)/ftp URL, else None (never a link).
+
+    The platform's one link rule (`niaouli.links`), also for rows stored before it."""
+    return links.shown_link(value)
 
 
 def number_fr(value: int | float | None) -> str:

@@ -21,11 +21,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from niaouli import links
 from niaouli.accounts.models import User
 from niaouli.accounts.users import AccountError, create_user, find_user
 from niaouli.catalogue.models import utcnow
 from niaouli.i18n import N_, _
 
+ISSUER_MAX, SUBJECT_MAX = 500, 255  # users.oidc_issuer, users.oidc_subject
 # Translated where shown; a label set in NIAOULI_OIDC_LABEL is shown as it is.
 DEFAULT_LABEL = N_("Se connecter avec le compte de l'administration")
 
@@ -48,6 +50,8 @@ def oidc_settings() -> OidcSettings | None:
     client_id = os.environ.get("NIAOULI_OIDC_CLIENT_ID", "").strip()
     if not issuer or not client_id:
         return None
+    if links.web_link(issuer) is None:  # the platform's one link rule (S22)
+        raise ValueError(f"NIAOULI_OIDC_ISSUER must be an http(s) URL, not {issuer[:200]!r}")
     return OidcSettings(
         issuer=issuer,
         client_id=client_id,
@@ -62,7 +66,9 @@ def user_for_identity(session: Session, claims: dict[str, Any]) -> tuple[User, s
     Also says how: "known" (already linked), "linked" (by e-mail) or "created".
     """
     issuer, subject = str(claims.get("iss", "")), str(claims.get("sub", ""))
-    if not issuer or not subject:
+    if not issuer or not subject or len(issuer) > ISSUER_MAX or len(subject) > SUBJECT_MAX:
+        raise AccountError(_("réponse du fournisseur d'identité incomplète"))
+    if links.web_link(issuer) is None:  # stored: the platform's one link rule (S22)
         raise AccountError(_("réponse du fournisseur d'identité incomplète"))
     user = session.scalar(
         select(User).where(User.oidc_issuer == issuer, User.oidc_subject == subject)

@@ -23,6 +23,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
+from niaouli import links
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer, can_edit, visible_datasets
 from niaouli.catalogue.models import (
@@ -391,24 +392,12 @@ def pending_reuses(session: Session) -> Sequence[Reuse]:
     ).all()
 
 
-def check_http_url(url: str) -> str:
-    url = (url or "").strip()
-    if len(url) > URL_MAX:
-        raise CatalogueError(
-            _("adresse trop longue (%(max)s caractères au plus)") % {"max": URL_MAX}
-        )
+def check_http_url(url: str, max_length: int = URL_MAX) -> str:
+    """The platform's one link rule (`niaouli.links`, row S22), as a `CatalogueError`."""
     try:
-        parts = urlsplit(url)
-    except ValueError:
-        parts = None
-    if (
-        parts is None
-        or parts.scheme not in ("http", "https")
-        or not parts.hostname
-        or re.search(r"[\x00-\x20\x7f]", url)
-    ):
-        raise CatalogueError(_("adresse invalide : donnez une adresse web complète en http(s)://"))
-    return url
+        return links.check_link(url, max_length)
+    except links.LinkError as exc:
+        raise CatalogueError(str(exc)) from None
 
 
 def check_title(title: str) -> str:

@@ -15,6 +15,7 @@ from slugify import slugify
 from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session, selectinload
 
+from niaouli import links
 from niaouli.catalogue import search
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
@@ -36,6 +37,7 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 # slug would give a layer collection of the same id, so no dataset may take it.
 RECORDS_COLLECTION_ID = "catalogue"
 RESERVED_DATASET_SLUGS = frozenset({RECORDS_COLLECTION_ID})
+WEBSITE_MAX = 500  # organisations.website
 
 
 class CatalogueError(ValueError):
@@ -87,12 +89,22 @@ def create_organisation(
         raise CatalogueError(
             f"type d'organisation inconnu « {kind} » (attendu : {allowed})"
         ) from None
+    if "website" in fields:
+        fields["website"] = organisation_website(fields["website"])
     if session.scalar(select(Organisation.id).where(Organisation.slug == slug)):
         raise CatalogueError(f"l'organisation « {slug} » existe déjà")
     org = Organisation(slug=slug, name=name, kind=kind, **fields)
     session.add(org)
     session.flush()
     return org
+
+
+def organisation_website(value: str | None) -> str | None:
+    """The website to store (None when empty), by the platform's one link rule (S22)."""
+    try:
+        return links.optional_link(value, WEBSITE_MAX)
+    except links.LinkError as exc:
+        raise CatalogueError(str(exc)) from None
 
 
 def get_organisation(session: Session, slug: str) -> Organisation:

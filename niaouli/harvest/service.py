@@ -8,6 +8,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from niaouli import links
 from niaouli.catalogue import service as catalogue
 from niaouli.db.engine import writing
 from niaouli.harvest import registry
@@ -16,6 +17,7 @@ from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestSource
 from niaouli.settings import Settings
 
 SCHEDULES = ("hourly", "daily", "weekly")
+URL_MAX = 2000  # harvest_sources.url
 
 
 def add_source(
@@ -32,8 +34,10 @@ def add_source(
 ) -> HarvestSource:
     org = catalogue.get_organisation(session, organisation)
     registry.harvester_class(kind)  # unknown type -> HarvestError
-    if not url.startswith(("http://", "https://")):
+    checked = links.web_link(url)
+    if checked is None or len(checked) > URL_MAX:
         raise HarvestError(f"adresse de source invalide « {url[:200]} » (http ou https attendu)")
+    url = checked
     if schedule is not None and schedule not in SCHEDULES:
         raise HarvestError(f"calendrier inconnu « {schedule} » (attendu : {', '.join(SCHEDULES)})")
     name = name or f"{org.name} — {kind}"

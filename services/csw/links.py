@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass
 from urllib.parse import quote
 
+from niaouli.links import shown_link
+
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 
 
@@ -36,7 +38,6 @@ def collection(collection_id: str) -> str:
 
 
 def safe_url(url: str | None) -> str | None:
-    """Only http(s)/ftp URLs are ever written into a record (row S22)."""
-    if url and url.split(":", 1)[0].lower() in ("http", "https", "ftp"):
-        return url
-    return None
+    """Only http(s)/ftp URLs are ever written into a record (row S22): the platform's
+    one link rule (`niaouli.links`), also for rows stored before it."""
+    return shown_link(url)
