@@ -94,6 +94,9 @@ class AccountPages:
         form = await request.form(max_files=0, max_fields=20)
         if not self.csrf.is_valid(request, form.get(FIELD)):
             raise HTTPException(status_code=403)
+        if any("\x00" in f"{name}{value}" for name, value in form.multi_items()):
+            # PostgreSQL text cannot hold U+0000: a sign-in with it was a 500.
+            raise HTTPException(status_code=400)
         return form
 
     def signed_in(self, response: Response, secret: str) -> Response:

@@ -43,6 +43,13 @@ STATIC = Path(__file__).parent / "static"
 log = logging.getLogger(__name__)
 
 ERRORS = {
+    400: (
+        N_("Requête invalide"),
+        N_(
+            "Cette requête contient une donnée impossible à enregistrer (un caractère nul, "
+            "par exemple) : corrigez la saisie et réessayez."
+        ),
+    ),
     404: (
         N_("Page introuvable"),
         N_("Cette page n'existe pas, n'existe plus, ou n'est pas publique."),

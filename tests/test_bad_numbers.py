@@ -28,6 +28,7 @@ from niaouli.accounts import tokens, users
 from niaouli.db.engine import make_engine
 from niaouli.demo import load_demo
 from niaouli.settings import Settings
+from tests.accounts_support import csrf_of
 from tests.api_support import snapshot
 from tests.conftest import Backend, _reset_postgis
 from tests.csw_support import NS, csw_ready
@@ -347,6 +348,20 @@ def test_nul_in_any_path_is_not_found(site: Site):
         assert answer.status_code == 404, (path, answer.text)
         assert "caractère nul (U+0000)" in answer.text
     assert httpx.get(f"{site.base}/organisations/gouvernement-nc", timeout=60).status_code == 200
+
+
+def test_portal_forms_refuse_nul_characters(site: Site):
+    """Signing in with U+0000 in the e-mail was a 500 on PostgreSQL (the user lookup): a
+    400 page that says what is wrong, for every form of the portal (one check where the
+    forms are read)."""
+    with httpx.Client(base_url=site.base, timeout=60) as http:
+        token = csrf_of(http.get("/connexion").text)
+        fields = {"csrf": token, "email": "admin\x00@exemple.nc", "password": "x", "next": "/"}
+        answer = http.post("/connexion", data=fields)
+        assert answer.status_code == 400
+        assert "Requête invalide" in answer.text and "caractère nul" in answer.text
+        fields.update(email="admin@exemple.nc", password="mot-de-passe-de-test")
+        assert http.post("/connexion", data=fields).status_code == 303  # signed in
 
 
 def _multipart(filename: bytes) -> bytes:
