@@ -18,9 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import geopandas as gpd
+import numpy as np
+import pyarrow as pa
 import pytest
 from niaouli.ingest import IngestError
 
+from niaouli.db.layers import ColumnSpec, layer_store, new_table_name
 from tests.ingest_support import (
     NOTHING,
     fixture,
@@ -523,3 +526,46 @@ def test_columns_of_empty_values_load_alike_on_both_backends(backend, org, env):
     assert loaded["sans-geometrie.geojson"] == [{"nom": ""}] * 3
     assert loaded["nuls.geojson"] == [{"nom": None, "n": None}] * 3
     assert [row["Name"] for row in loaded["repere.kml"]] == [""] * 3
+
+
+def _write_batches(backend, columns: list[ColumnSpec], batches: list[pa.Table]) -> list[tuple]:  # noqa: ANN001
+    """Batches written through the layer store's writer (PostGIS: the binary COPY)."""
+    with backend.engine.begin() as conn:
+        store = layer_store(conn)
+        table = new_table_name()
+        store.create(conn, table, columns, None)
+        with store.writer(conn, table, columns, False) as write:
+            first = 1
+            for batch in batches:
+                write(np.arange(first, first + batch.num_rows, dtype=np.int64), batch, None)
+                first += batch.num_rows
+        store.finish(conn, table, False)
+        names = ", ".join(f'"{c.column}"' for c in columns)
+        query = f"SELECT {names} FROM {store.qualified(table)} ORDER BY fid"
+        rows = [tuple(r) for r in conn.exec_driver_sql(query)]
+        store.drop(conn, table, False)
+    return [tuple(bytes(v) if isinstance(v, memoryview) else v for v in r) for r in rows]
+
+
+def test_copy_encoder_edge_batches(backend):
+    """Empty values of every variable-width type, all-NULL columns and a batch of no rows
+    (the COPY encoder failed on "" everywhere, and on an empty batch of fixed-width
+    columns: numpy cannot view a 0-row block)."""
+    numbers = [ColumnSpec("n", "n", "integer"), ColumnSpec("x", "x", "number")]
+    empty = pa.table({"n": pa.array([], pa.int64()), "x": pa.array([], pa.float64())})
+    some = pa.table({"n": [1, None], "x": [None, 2.5]})
+    assert _write_batches(backend, numbers, [empty, some, empty]) == [(1, None), (None, 2.5)]
+
+    columns = [
+        ColumnSpec("texte", "texte", "string"),
+        ColumnSpec("octets", "octets", "binary"),
+        ColumnSpec("vide", "vide", "string"),
+    ]
+    blanks = pa.table(
+        {
+            "texte": pa.array([""] * 3, pa.large_string()),
+            "octets": pa.array([b""] * 3, pa.binary()),
+            "vide": pa.array([None] * 3, pa.null()),
+        }
+    )
+    assert _write_batches(backend, columns, [blanks]) == [("", b"", None)] * 3
