@@ -21,6 +21,7 @@ import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
 from niaouli.services.ogc import config as ogc_config
+from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import crscache, jsonout, params, records, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.tiles import tile_routes
@@ -46,6 +47,9 @@ CSP = (
 
 LOGGER = logging.getLogger(__name__)
 ApiFunction = Callable[..., tuple[dict, int, Any]]
+# Features and records answered as application/geo+json (services/ogc/conformance.py).
+GET_ITEMS = declared_classes.as_geojson(itemtypes_api.get_collection_items)
+GET_ITEM = declared_classes.as_geojson(itemtypes_api.get_collection_item)
 
 
 class OgcService:
@@ -144,7 +148,8 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
         return await service.call(request, core_api.openapi_)
 
     async def conformance(request: Request) -> Response:
-        return await service.call(request, core_api.conformance)
+        # Our list, not pygeoapi's: only what is implemented (services/ogc/conformance.py).
+        return await service.call(request, declared_classes.conformance)
 
     async def collections(request: Request) -> Response:
         return await service.call(request, core_api.describe_collections)
@@ -155,11 +160,11 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
 
     async def schema(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
-        return await service.call(request, core_api.get_collection_schema, collection_id)
+        return await service.call(request, declared_classes.collection_schema, collection_id)
 
     async def queryables(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
-        return await service.call(request, itemtypes_api.get_collection_queryables, collection_id)
+        return await service.call(request, declared_classes.collection_queryables, collection_id)
 
     async def items(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
@@ -174,9 +179,7 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
                     params.check_items(request.query_params, attributes, multi=multi)
             except params.ParameterError as error:
                 return await service.refuse(request, error)
-        return await service.call(
-            request, itemtypes_api.get_collection_items, collection_id, check_format=False
-        )
+        return await service.call(request, GET_ITEMS, collection_id, check_format=False)
 
     async def item(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
@@ -187,7 +190,7 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
             return await service.refuse(request, error)
         return await service.call(
             request,
-            itemtypes_api.get_collection_item,
+            GET_ITEM,
             collection_id,
             request.path_params["item_id"],
         )

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from niaouli.services.ogc import config as ogc_config
+from niaouli.services.ogc import conformance
 from pygeoapi.api import API
 from pygeoapi.openapi import get_oas
 from sqlalchemy import Engine
@@ -161,5 +162,6 @@ def _all_layers(engine: Engine) -> list[Layer]:
 def ensure_openapi(api: API) -> dict[str, Any]:
     """The OpenAPI document of `api`, generated on first use (it is slow-ish to build)."""
     if not api.openapi:
-        api.openapi = get_oas(api.config, fail_on_invalid_collection=False)
+        document = get_oas(api.config, fail_on_invalid_collection=False)
+        api.openapi = conformance.complete_openapi(document)
     return api.openapi
