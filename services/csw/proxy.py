@@ -39,9 +39,9 @@ from niaouli.catalogue.access import Viewer
 MAX_BODY = 2 * 1024 * 1024
 # No accept-encoding: httpx would decode gzip anyway, and answers are small.
 REQUEST_HEADERS = ("content-type", "accept", "accept-language")
-RESPONSE_HEADERS = ("content-type", "x-content-type-options")
+RESPONSE_HEADERS = ("content-type", "x-content-type-options", "retry-after", "cache-control")
 QUEUE_ENV = "NIAOULI_CSW_QUEUE"
-DEFAULT_QUEUE = 16
+DEFAULT_QUEUE = 64
 QUEUE_WAIT = 10.0  # seconds a request may wait for a pycsw worker
 RETRY_AFTER = "2"
 # The worker answering died or closed the connection before answering: send it again.
