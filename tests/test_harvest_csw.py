@@ -8,6 +8,8 @@ checked against the database.
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from lxml import etree
 from niaouli.services.csw.table import csw_records
@@ -301,3 +303,138 @@ def test_iso_19115_2_records_are_read_like_iso_19139(backend, org, remote, csw_r
     assert report.status == JobStatus.SUCCESS, report.message
     assert report.counts["failed"] == 0, [(i.remote_id, i.reason) for i in report.items]
     assert "Orthophotographie 2024" in {d.title for d in datasets(backend).values()}
+
+
+# --- mapping losses (issue 14 §4): what is mapped, and what the report says -------------
+
+CADASTRE = "955c3e47-411e-4969-b61b-3556d1b9f879"
+BRETAGNE = ("-5.23515625", "-1.1921875", "46.755859375", "49.30468750000001")  # w, e, s, n
+
+
+def _with_box(xml: str, west: str, east: str, south: str, north: str) -> str:
+    for old, new in zip(BRETAGNE, (west, east, south, north), strict=True):
+        assert f"<gco:Decimal>{old}</gco:Decimal>" in xml
+        xml = xml.replace(f"<gco:Decimal>{old}</gco:Decimal>", f"<gco:Decimal>{new}</gco:Decimal>")
+    return xml
+
+
+def _bounds(dataset) -> tuple[float, ...]:
+    from geoalchemy2.shape import to_shape
+
+    return tuple(round(v, 4) for v in to_shape(dataset.spatial_coverage).bounds)
+
+
+def test_iso_themes_frequency_and_mixed_keywords_are_mapped(backend, org, csw_records_pool):
+    """The real GeoNetwork record: its INSPIRE themes keyword becomes a theme, its
+    `annually` maintenance frequency the catalogue's `annual`; a group that mixes
+    `gco:CharacterString` and `gmx:Anchor` keywords keeps both (OWSLib kept the first)."""
+    template = csw_records_pool[2]
+    france = "<gco:CharacterString>France</gco:CharacterString>\n          </gmd:keyword>"
+    assert france in template
+    anchor = (
+        '<gmx:Anchor xlink:href="https://www.geonames.org/2139685">Nouvelle-Calédonie'
+        "</gmx:Anchor></gmd:keyword>"
+    )
+    mixed = iso_variant(template, "nc-mixte", "Cadastre mixte").replace(
+        france, f"{france}<gmd:keyword>{anchor}"
+    )
+    fake = FakeRemote(FakeCsw([template, mixed]))
+    try:
+        slug = add(backend, org, fake.url + "/csw")
+        report = harvest(backend, slug)
+    finally:
+        fake.close()
+    assert report.counts["created"] == 2, [(i.remote_id, i.reason) for i in report.items]
+    found = datasets(backend)
+    cadastre = found[CADASTRE]
+    assert cadastre.themes == ["Parcelles cadastrales"]
+    assert "Parcelles cadastrales" not in cadastre.keywords and "France" in cadastre.keywords
+    assert cadastre.update_frequency == "annual"
+    assert {"France", "Nouvelle-Calédonie"} <= set(found["nc-mixte"].keywords)
+    with backend.engine.connect() as conn:
+        column = conn.execute(
+            select(csw_records.c.keywords).where(csw_records.c.identifier == "nc-mixte")
+        ).scalar()
+    assert "Nouvelle-Calédonie" in column  # our CSW answers keyword queries with it too
+
+
+def test_titles_and_boxes_are_repaired_and_the_report_says_so(backend, org, csw_records_pool):
+    template = csw_records_pool[2]
+    citation_title = "Cadastre 2018 en Bretagne</gco:CharacterString>\n          </gmd:title>"
+    assert citation_title in template
+    alternate = iso_variant(template, "nc-alternatif", "").replace(
+        "</gco:CharacterString>\n          </gmd:title>",
+        "</gco:CharacterString>\n          </gmd:title><gmd:alternateTitle>"
+        "<gco:CharacterString>Cadastre (titre court)</gco:CharacterString></gmd:alternateTitle>",
+        1,
+    )
+    records = [
+        alternate,
+        iso_variant(template, "nc-sans-titre", ""),
+        iso_variant(template, "nc-long", "Cadastre " + "très " * 150 + "détaillé"),
+        _with_box(
+            iso_variant(template, "nc-virgules", "Virgules"), "164,5", "168,25", "-22,75", "-20"
+        ),
+        _with_box(iso_variant(template, "nc-inverse", "Inversée"), "168", "164", "-20", "-22.5"),
+        _with_box(iso_variant(template, "nc-illisible", "Illisible"), "x", "168", "-22", "-20"),
+    ]
+    fake = FakeRemote(FakeCsw(records))
+    try:
+        slug = add(backend, org, fake.url + "/csw")
+        report = harvest(backend, slug)
+    finally:
+        fake.close()
+    assert report.counts["created"] == 6, [(i.remote_id, i.reason) for i in report.items]
+    reasons = {i.remote_id: i.reason for i in report.items}
+    found = datasets(backend)
+    assert found["nc-alternatif"].title == "Cadastre (titre court)"
+    assert "titre alternatif" in reasons["nc-alternatif"]
+    assert found["nc-sans-titre"].title.startswith("Le plan du cadastre est un document")
+    assert found["nc-sans-titre"].title != "nc-sans-titre"
+    assert "titre vide" in reasons["nc-sans-titre"]
+    long_title = found["nc-long"].title
+    assert len(long_title) <= 500 and long_title.endswith("…")
+    assert "coupé à 500" in reasons["nc-long"]
+    assert _bounds(found["nc-virgules"]) == (164.5, -22.75, 168.25, -20.0)
+    assert "virgules décimales" in reasons["nc-virgules"]
+    assert _bounds(found["nc-inverse"]) == (164.0, -22.5, 168.0, -20.0)
+    assert "coins inversés" in reasons["nc-inverse"]
+    assert found["nc-illisible"].spatial_coverage is None
+    assert "emprise illisible" in reasons["nc-illisible"]
+
+
+def test_a_record_without_identifier_keeps_one_id_whatever_its_position(
+    backend, org, csw_records_pool
+):
+    template = csw_records_pool[2]
+    identifier = f"<gco:CharacterString>{CADASTRE}</gco:CharacterString>"
+    assert identifier in template
+    anonymous = re.sub(
+        r"<gmd:fileIdentifier>.*?</gmd:fileIdentifier>",
+        "",
+        iso_variant(template, "unused", "Fiche sans identifiant"),
+        flags=re.S,
+    )
+    assert "unused" not in anonymous.split("<gmd:identificationInfo>")[0]
+    pool = [iso_variant(template, "nc-a", "A"), anonymous]
+    fake = FakeRemote(FakeCsw(pool))
+    try:
+        slug = add(backend, org, fake.url + "/csw")
+        first = harvest(backend, slug)
+        assert first.counts["created"] == 2, [(i.remote_id, i.reason) for i in first.items]
+        (derived,) = [i for i in first.items if i.remote_id != "nc-a"]
+        assert derived.remote_id.startswith("sans-identifiant-")
+        assert "fiche sans identifiant" in derived.reason
+        assert datasets(backend)[derived.remote_id].title == "Fiche sans identifiant"
+        # Another record listed first: the anonymous one moves, its id does not.
+        pool.insert(0, iso_variant(template, "nc-b", "B"))
+        second = harvest(backend, slug)
+    finally:
+        fake.close()
+    assert second.counts == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 2,
+        "deleted": 0,
+        "failed": 0,
+    }

@@ -82,7 +82,7 @@ def test_harvest_our_own_csw(backend, org, site_a):
         b = found[a["identifier"]]
         assert b.title == a["title"]
         assert b.description.strip() == a["description"].strip()
-        assert a["keywords"] <= set(b.keywords)
+        assert a["keywords"] <= set(b.keywords) | set(b.themes)  # INSPIRE themes: themes
         if a["bbox"]:
             assert to_shape(b.spatial_coverage).bounds == pytest.approx(a["bbox"], abs=0.01)
         if a["original"]:  # the producer's own XML comes back as it was written

@@ -9,6 +9,7 @@ Callers hand in an element already parsed by `safexml` (untrusted input).
 
 from __future__ import annotations
 
+import re
 import time
 import unicodedata
 from dataclasses import dataclass, field
@@ -27,6 +28,20 @@ ISO_ROOT = f"{{{NS_GMD}}}MD_Metadata"
 # content is `gmd:MD_Metadata`'s plus acquisition information; they are read the same way.
 ISO_ROOTS = (ISO_ROOT, f"{{{NS_GMI}}}MI_Metadata")
 DC_ROOT = f"{{{NS_CSW}}}Record"
+NS = {
+    "gmd": NS_GMD,
+    "gco": "http://www.isotc211.org/2005/gco",
+    "gmx": "http://www.isotc211.org/2005/gmx",
+    "xlink": "http://www.w3.org/1999/xlink",
+}
+# A keyword group whose thesaurus is one of these (title or address, lower case) holds
+# INSPIRE themes (GEMET's "INSPIRE themes", the INSPIRE registry, GeoNetwork's copy).
+INSPIRE_THESAURI = (
+    "inspire theme",
+    "inspire-theme",
+    "thèmes inspire",
+    "inspire.ec.europa.eu/theme",
+)
 
 
 class RecordError(ValueError):
@@ -43,6 +58,14 @@ class ParsedRecord:
     title: str
     description: str = ""
     keywords: list[str] = field(default_factory=list)
+    # INSPIRE themes (keywords of an INSPIRE themes thesaurus), also among `keywords`.
+    themes: list[str] = field(default_factory=list)
+    title_alternate: str | None = None
+    # ISO MD_MaintenanceFrequencyCode value, as written ("annually", "asNeeded"...).
+    update_frequency: str | None = None
+    # What reading the bounding box repaired: "commas" (decimal commas), "swapped"
+    # (inverted corners or axes), "unreadable" (a box was there, none could be read).
+    bbox_repairs: list[str] = field(default_factory=list)
     bbox: tuple[float, float, float, float] | None = None
     temporal_start: date | None = None
     temporal_end: date | None = None
@@ -100,14 +123,81 @@ def serialise(root: etree._Element) -> str:
     return etree.tostring(root, encoding="unicode")
 
 
-def _float_bbox(bbox: Any) -> tuple[float, float, float, float] | None:
-    if bbox is None:
-        return None
+def _number(value: Any, repairs: list[str]) -> float:
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value).strip().replace("\u2212", "-")
+    if re.fullmatch(r"[-+]?\d+,\d+", text):  # a decimal comma, as French tools write it
+        text = text.replace(",", ".")
+        if "commas" not in repairs:
+            repairs.append("commas")
+    return float(text)
+
+
+def repair_bbox(values: Any) -> tuple[tuple[float, float, float, float] | None, list[str]]:
+    """(west, south, east, north) in WGS 84 from what a record wrote, and what was repaired.
+
+    Read: decimal commas; south above north (swapped); latitudes out of range with
+    longitudes that fit (axes swapped); west east of east when going eastwards would
+    cover more than half the globe (swapped: a real antimeridian box is narrower).
+    A box that is still out of range is unreadable (None), never guessed further.
+    """
+    repairs: list[str] = []
+    if values is None or all(v is None or str(v).strip() == "" for v in values):
+        return None, repairs
     try:
-        values = tuple(float(v) for v in (bbox.minx, bbox.miny, bbox.maxx, bbox.maxy))
+        west, south, east, north = (_number(v, repairs) for v in values)
     except (TypeError, ValueError):
-        return None
-    return values  # type: ignore[return-value]
+        return None, ["unreadable"]
+    if max(abs(south), abs(north)) > 90 and max(abs(west), abs(east)) <= 90:
+        west, south, east, north = south, west, north, east
+        repairs.append("swapped")
+    if south > north:
+        south, north = north, south
+        repairs.append("swapped")
+    if west > east and (east + 360 - west) > 180:
+        west, east = east, west
+        repairs.append("swapped")
+    if max(abs(west), abs(east)) > 180 or max(abs(south), abs(north)) > 90:
+        return None, ["unreadable"]
+    return (west, south, east, north), list(dict.fromkeys(repairs))
+
+
+def _thesaurus(group: etree._Element) -> str:
+    """The thesaurus of a keyword group: its title and addresses, lower case."""
+    citation = group.find("gmd:thesaurusName/gmd:CI_Citation", NS)
+    if citation is None:
+        return ""
+    parts = [" ".join(t.split()) for t in citation.xpath(".//text()")]
+    parts += citation.xpath(".//@xlink:href", namespaces=NS)
+    return " ".join(p for p in parts if p).lower()
+
+
+def iso_keywords(root: etree._Element) -> tuple[list[str], list[str]]:
+    """(keywords, INSPIRE themes) of an ISO record, in document order.
+
+    Read from the XML: OWSLib keeps only the `gco:CharacterString` keywords of a group
+    that mixes them with `gmx:Anchor` ones (GeoNetwork writes both in one group).
+    """
+    keywords: list[str] = []
+    themes: list[str] = []
+    path = "gmd:identificationInfo/*/gmd:descriptiveKeywords/gmd:MD_Keywords"
+    for group in root.iterfind(path, NS):
+        thesaurus = _thesaurus(group)
+        inspire = any(name in thesaurus for name in INSPIRE_THESAURI)
+        for keyword in group.iterfind("gmd:keyword", NS):
+            node = keyword.find("gco:CharacterString", NS)
+            node = keyword.find("gmx:Anchor", NS) if node is None else node
+            if node is None:
+                continue
+            text = " ".join("".join(node.itertext()).split())
+            href = node.get(f"{{{NS['xlink']}}}href") or ""
+            if not text:
+                continue
+            keywords.append(text)
+            if inspire or "inspire.ec.europa.eu/theme/" in href:
+                themes.append(text)
+    return keywords, themes
 
 
 def _parse_date(value: Any) -> date | None:
@@ -124,8 +214,9 @@ def _orgs(parties: list[Any]) -> str | None:
     return ";".join(names) or None
 
 
-def parse_iso(root: etree._Element) -> ParsedRecord:
+def parse_iso(root: etree._Element, default_identifier: str | None = None) -> ParsedRecord:
     md = MD_Metadata(root)
+    md.identifier = md.identifier or default_identifier
     if not md.identifier:
         raise RecordError("fiche ISO 19139 sans identifiant (gmd:fileIdentifier)")
     ident = md.identification[0] if md.identification else None
@@ -148,7 +239,9 @@ def parse_iso(root: etree._Element) -> ParsedRecord:
         code = md.referencesystem.code
         c["crs"] = f"urn:ogc:def:crs:EPSG::{int(code)}" if str(code).isdigit() else code
     bbox = None
+    bbox_repairs: list[str] = []
     keywords: list[str] = []
+    themes: list[str] = []
     if ident is not None:
         c["title"] = ident.title
         c["title_alternate"] = ident.alternatetitle
@@ -159,11 +252,10 @@ def parse_iso(root: etree._Element) -> ParsedRecord:
             c["topicategory"] = ident.topiccategory[0]
         if ident.resourcelanguage:
             c["resourcelanguage"] = ident.resourcelanguage[0]
-        bbox = _float_bbox(getattr(ident, "bbox", None))
-        for group in getattr(ident, "keywords", []) or []:
-            for kw in group.keywords:
-                if kw is not None and getattr(kw, "name", None):
-                    keywords.append(kw.name)
+        box = getattr(ident, "bbox", None)
+        if box is not None:
+            bbox, bbox_repairs = repair_bbox((box.minx, box.miny, box.maxx, box.maxy))
+        keywords, themes = iso_keywords(root)
         if keywords:
             c["keywords"] = ",".join(keywords)
             first = ident.keywords[0]
@@ -210,6 +302,11 @@ def parse_iso(root: etree._Element) -> ParsedRecord:
     licence = None
     if ident is not None and ident.otherconstraints:
         licence = str(ident.otherconstraints[0])[:200]
+    frequency = root.xpath(
+        "gmd:identificationInfo/*/gmd:resourceMaintenance//gmd:MD_MaintenanceFrequencyCode"
+        "/@codeListValue",
+        namespaces=NS,
+    )
     return ParsedRecord(
         identifier=md.identifier,
         kind="iso19139",
@@ -217,6 +314,10 @@ def parse_iso(root: etree._Element) -> ParsedRecord:
         title=(ident.title if ident is not None else None) or md.identifier,
         description=(ident.abstract if ident is not None else None) or "",
         keywords=keywords,
+        themes=themes,
+        title_alternate=(ident.alternatetitle if ident is not None else None) or None,
+        update_frequency=(str(frequency[0]).strip() or None) if frequency else None,
+        bbox_repairs=bbox_repairs,
         bbox=bbox,
         temporal_start=_parse_date(c.get("time_begin")),
         temporal_end=_parse_date(c.get("time_end")),
@@ -228,8 +329,9 @@ def parse_iso(root: etree._Element) -> ParsedRecord:
     )
 
 
-def parse_dc(root: etree._Element) -> ParsedRecord:
+def parse_dc(root: etree._Element, default_identifier: str | None = None) -> ParsedRecord:
     md = CswRecord(root)
+    md.identifier = md.identifier or default_identifier
     if not md.identifier:
         raise RecordError("fiche Dublin Core sans identifiant (dc:identifier)")
     c: dict[str, Any] = {
@@ -271,7 +373,9 @@ def parse_dc(root: etree._Element) -> ParsedRecord:
     ]
     if link_strings:
         c["links"] = "^".join(link_strings)
-    bbox = _float_bbox(md.bbox)
+    bbox, bbox_repairs = (None, [])
+    if md.bbox is not None:
+        bbox, bbox_repairs = repair_bbox((md.bbox.minx, md.bbox.miny, md.bbox.maxx, md.bbox.maxy))
     if bbox:
         c["wkt_geometry"] = bbox_wkt(*bbox)
     return ParsedRecord(
@@ -279,6 +383,8 @@ def parse_dc(root: etree._Element) -> ParsedRecord:
         kind="dublin-core",
         columns=c,
         title=md.title or md.identifier,
+        title_alternate=md.alternative or None,
+        bbox_repairs=bbox_repairs,
         description=md.abstract or "",
         keywords=[s for s in md.subjects if s],
         bbox=bbox,
@@ -287,12 +393,15 @@ def parse_dc(root: etree._Element) -> ParsedRecord:
     )
 
 
-def parse_record(root: etree._Element) -> ParsedRecord:
-    """Dispatch on the root element: `gmd:MD_Metadata` or `csw:Record`."""
+def parse_record(root: etree._Element, default_identifier: str | None = None) -> ParsedRecord:
+    """Dispatch on the root element: `gmd:MD_Metadata` or `csw:Record`.
+
+    `default_identifier`: the identifier of a record that has none (the harvester's,
+    derived from the content); without it such a record is a `RecordError`."""
     if root.tag in ISO_ROOTS:
-        return parse_iso(root)
+        return parse_iso(root, default_identifier)
     if root.tag == DC_ROOT:
-        return parse_dc(root)
+        return parse_dc(root, default_identifier)
     raise RecordError(
         f"type de fiche non pris en charge : {etree.QName(root).localname} "
         "(attendu : gmd:MD_Metadata, gmi:MI_Metadata ou csw:Record)"

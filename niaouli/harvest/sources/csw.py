@@ -21,6 +21,7 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
+from niaouli.harvest import repairs
 from niaouli.harvest.base import (
     DataSource,
     EnumerationError,
@@ -48,7 +49,7 @@ SCHEMAS = {
 MAX_PAGES = 100_000
 # Part of every record's hash: bump it when the mapping below changes, so that the next
 # run rewrites the records instead of finding them unchanged.
-MAPPING_VERSION = b"csw-2\n"
+MAPPING_VERSION = b"csw-3\n"
 
 
 def iso_links(root: etree._Element) -> list[dict[str, str]]:
@@ -94,13 +95,23 @@ def standalone_xml(element: etree._Element) -> str:
     return etree.tostring(copy, encoding="unicode")
 
 
-def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecord:
-    """A catalogue record from one ISO 19139 or csw:Record element."""
+def record_from_xml(
+    root: etree._Element, record_url: str | None, derived_id: str | None = None
+) -> RemoteRecord:
+    """A catalogue record from one ISO 19139 or csw:Record element.
+
+    `derived_id`: the identifier given to a record that has none (see `content_id`).
+    """
     xml = standalone_xml(root)
-    record = parse.parse_record(safexml.parse(xml.encode("utf-8")))
+    record = parse.parse_record(safexml.parse(xml.encode("utf-8")), derived_id)
+    notes: list[str] = []
+    if derived_id:
+        notes.append(repairs.IDENTIFIER_DERIVED % {"identifier": derived_id})
+    themes = list(dict.fromkeys(t for t in record.themes if t))
     fields = {
         "description": record.description or "",
-        "keywords": list(dict.fromkeys(k for k in record.keywords if k))[:100],
+        "keywords": list(dict.fromkeys(k for k in record.keywords if k and k not in themes))[:100],
+        "themes": themes[:50],
         "producer": (record.producer or None) and record.producer[:300],
         "contact_name": (record.contact_name or None) and record.contact_name[:300],
         "contact_email": (record.contact_email or None) and record.contact_email[:300],
@@ -108,15 +119,29 @@ def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecor
         "temporal_end": record.temporal_end,
         "lineage": record.lineage or "",
     }
+    if record.update_frequency:
+        frequency, note = repairs.frequency_key(record.update_frequency)
+        if frequency:
+            fields["update_frequency"] = frequency
+        notes += [note] if note else []
     licence, note = choose_licence(record.licence)
     if licence:
         fields["licence"] = licence
+    notes += [note] if note else []
+    notes += repairs.bbox_notes(record.bbox_repairs, _bbox_text(root))
+    title, title_notes = repairs.title_of(
+        record.columns.get("title"),
+        record.identifier,
+        alternate=record.title_alternate,
+        description=record.description or "",
+    )
+    notes += title_notes
     links = iso_links(root) if record.kind == "iso19139" else dc_links(root)
     modified = record.columns.get("date_modified") or record.columns.get("date")
     data = data_link(links)
     return RemoteRecord(
         remote_id=record.identifier,
-        title=record.title or record.identifier,
+        title=title,
         fields=fields,
         bbox=record.bbox,
         links=links,
@@ -126,8 +151,26 @@ def record_from_xml(root: etree._Element, record_url: str | None) -> RemoteRecor
         remote_modified=str(modified)[:64] if modified else None,
         metadata_xml=xml,
         data=data,
-        notes=[note] if note else [],
+        notes=notes,
     )
+
+
+def _bbox_text(root: etree._Element) -> str:
+    """The bounding box as written (for the report of an unreadable one)."""
+    box = root.find(".//gmd:EX_GeographicBoundingBox", NS)
+    if box is None:
+        box = root.find(".//{http://www.opengis.net/ows}BoundingBox")
+    return " ".join(box.itertext()) if box is not None else ""
+
+
+def content_id(element: etree._Element) -> str:
+    """A stable identifier for a record without one: the hash of its canonical XML
+    without its volatile parts (the metadata date stamp, rewritten by some catalogues
+    on every export), so that it does not change with the remote's order."""
+    copy = etree.fromstring(etree.tostring(element))
+    for volatile in copy.xpath(".//gmd:dateStamp | .//dct:modified | .//dc:date", namespaces=NS):
+        volatile.getparent().remove(volatile)
+    return repairs.derived_identifier(etree.tostring(copy, method="c14n"))
 
 
 def data_link(links: list[dict[str, str]]) -> DataSource | None:
@@ -199,9 +242,12 @@ class CswHarvester(Harvester):
         )
         return api.fetch_data(items, workdir)
 
-    def _load(self, child: etree._Element, ident: str) -> RemoteRecord | RecordFailure:
+    def _load(
+        self, child: etree._Element, ident: str, derived: bool = False
+    ) -> RemoteRecord | RecordFailure:
         try:
-            return record_from_xml(child, self.record_url(ident))
+            url = None if derived else self.record_url(ident)
+            return record_from_xml(child, url, ident if derived else None)
         except (parse.RecordError, safexml.UnsafeXMLError) as exc:
             return RecordFailure(ident, str(exc))
 
@@ -255,10 +301,12 @@ class CswHarvester(Harvester):
                 ident = child.findtext(
                     "gmd:fileIdentifier/gco:CharacterString", namespaces=NS
                 ) or child.findtext("dc:identifier", namespaces=NS)
-                ident = (ident or "").strip() or f"(fiche n° {start + read - 1})"
+                ident = (ident or "").strip()
+                derived = not ident
+                ident = ident or content_id(child)
                 raw = etree.tostring(child)
                 digest = hashlib.sha256(MAPPING_VERSION + raw).hexdigest()
-                yield LazyRecord(ident, digest, partial(self._load, child, ident))
+                yield LazyRecord(ident, digest, partial(self._load, child, ident, derived))
                 if limit and read >= limit:
                     return
             if next_record == 0 or next_record > matched:
