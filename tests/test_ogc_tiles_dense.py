@@ -250,3 +250,23 @@ def test_thinned_tile_read_by_gdal(dense, tmp_path: Path):  # noqa: ANN001
     path.write_bytes(get_tile(dense, z, x, y).content)
     frame = pyogrio.read_dataframe(path, layer=COLLECTION)
     assert len(frame) == len(expected(z, x, y)[1])
+
+
+def test_point_fast_path_snaps_exactly_as_geos():
+    """SpatiaLite reads plain points straight from their WKB (numpy, no GEOS object per
+    point); their pixels must be those of the GEOS path, ties and negatives included."""
+    from niaouli.db.tiles import Tile, _pixel_geometries, _plain_points
+
+    rng = np.random.default_rng(5)
+    tile = Tile(12, 3941, 2298)
+    west, south, east, north = tile.lonlat_bounds(margin=0.1)  # the margin and beyond
+    lon, lat = rng.uniform(west, east, 20_000), rng.uniform(south, north, 20_000)
+    wkb = list(shapely.to_wkb(shapely.points(lon, lat)))
+    fast = _plain_points(wkb, tile)
+    geometries, _dimensions = _pixel_geometries(wkb, tile)
+    assert fast is not None and (fast < 0).any()
+    assert (fast == shapely.get_coordinates(geometries)).all()
+    # Anything but plain 2D points goes the GEOS way.
+    assert _plain_points([*wkb[:5], shapely.to_wkb(shapely.Point(1, 2, 3))], tile) is None
+    assert _plain_points([*wkb[:5], shapely.to_wkb(shapely.Point())], tile) is None
+    assert _plain_points([*wkb[:5], None], tile) is None
