@@ -181,6 +181,7 @@ def suspended() -> Iterator[None]:
     """GDAL's own HTTP client back for the block, in a process that is a GDAL *client*
     of the platform (the test suite reading `OAPIF:` URLs, a benchmark). Never around
     the opening of an untrusted file; the server and the CLI never call it."""
+    install()  # installed first, so that no open during the block installs it anew
     with _lock:
         guarded = sorted(_installed)
         for path in guarded:
