@@ -57,3 +57,46 @@ def test_a_failing_page_deletes_nothing(backend, org, remote, failure):
     report = harvest(backend, slug)
     assert report.status == JobStatus.PARTIAL and report.counts["deleted"] == 0
     assert len(harvested(backend)) == 35
+
+
+def test_ckan_frequency_blank_title_and_swapped_box_are_mapped_and_reported(backend, org):
+    """CKAN's `frequency` (ckanext-dcat: an EU IRI; or an extra in French words) becomes
+    the update frequency; a blank title and a lat/lon box are mended, and reported."""
+
+    class Ckan(FakeCkan):
+        def package(self, item: dict) -> dict:
+            package = super().package(item)
+            if item["id"] == "georep-communes":
+                package["frequency"] = (
+                    "http://publications.europa.eu/resource/authority/frequency/ANNUAL"
+                )
+            if item["id"] == "isee-population":
+                package["title"] = ""
+                package["extras"] = [
+                    {"key": "frequency", "value": "Mensuelle"},
+                    {"key": "spatial", "value": "-22.3,166.4,-22.2,166.5"},
+                ]
+            return package
+
+    fake = FakeRemote(Ckan())
+    fake.handler.base = fake.url
+    fake.handler.items = commune_items(fake.url)[:2]
+    try:
+        slug = add_source_for(backend, org, fake.url + "/", "ckan-sud", "ckan")
+        report = harvest(backend, slug)
+    finally:
+        fake.close()
+    assert report.counts["created"] == 2, report.message
+    reasons = {i.remote_id: i.reason for i in report.items}
+    found = harvested(backend)
+    assert found["0000-georep-communes"].update_frequency == "annual"
+    population = found["0000-isee-population"]
+    assert population.update_frequency == "monthly"
+    assert population.title == "Population légale des communes de Nouvelle-Calédonie."
+    assert "titre vide" in reasons["0000-isee-population"]
+    from geoalchemy2.shape import to_shape
+
+    assert to_shape(population.spatial_coverage).bounds == pytest.approx(
+        (166.4, -22.3, 166.5, -22.2)
+    )
+    assert "coins inversés" in reasons["0000-isee-population"]

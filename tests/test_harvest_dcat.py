@@ -272,3 +272,65 @@ def test_licence_iris_are_normalised_and_unknown_ones_reported(
     finally:
         remote.close()
     assert {d.licence for d in harvested(backend).values()} == {stored}
+
+
+def test_themes_frequencies_titles_and_boxes_are_mapped_and_reported(backend, org):
+    """EU data themes given by IRI or code become their French labels; blank and too
+    long titles, unknown frequencies and swapped boxes are mended and reported (issue
+    14 §4), in JSON-LD and data.json alike."""
+    from tests.harvest_support import Reply
+
+    eu = "http://publications.europa.eu/resource/authority/"
+    remote = FakeRemote(lambda path, query: Reply(b"", status=404))
+    hub = json.loads(_hub_feed(remote.url, 3))
+    first, second, third = hub["dcat:dataset"]
+    first["dct:title"] = "  "
+    first["dcat:theme"] = [{"@id": eu + "data-theme/ENVI"}, {"@id": eu + "data-theme/TRAN"}]
+    first["dct:accrualPeriodicity"] = {"@id": "https://example.nc/frequence/quand-il-pleut"}
+    second["dct:title"] = "Couche " + "très " * 120 + "longue"
+    second["dct:accrualPeriodicity"] = {"@id": eu + "frequency/ANNUAL_2"}
+    third["dct:spatial"]["dcat:bbox"] = (
+        "POLYGON((-22.5 164,-20 164,-20 167,-22.5 167,-22.5 164))"  # lat lon: axes swapped
+    )
+    listing = {
+        "dataset": [
+            {
+                "identifier": "dj-0",
+                "title": "",
+                "description": "Jeu data.json\nsur deux lignes",
+                "theme": ["ECON", "Aménagement"],
+                "accrualPeriodicity": "R/P1M",
+                "spatial": "167,-20,164,-22.5",  # west east of east
+            }
+        ]
+    }
+    feeds = {"/feed.json": json.dumps(hub).encode(), "/data.json": json.dumps(listing).encode()}
+    remote.handler = lambda path, query: Reply(feeds[path], "application/json")
+    try:
+        reports = {
+            path: harvest(
+                backend, add_source_for(backend, org, remote.url + path, "s" + path[1:5], "dcat")
+            )
+            for path in feeds
+        }
+    finally:
+        remote.close()
+    reasons = {i.remote_id: i.reason for r in reports.values() for i in r.items}
+    found = harvested(backend)
+    hub_0, hub_1, hub_2 = (found[f"{remote.url}/datasets/hub-{n}"] for n in range(3))
+    assert hub_0.themes == ["Environnement", "Transports"]
+    assert hub_0.title == "Couche 0 publiée sur le Hub."
+    assert "titre vide" in reasons[hub_0.provenance["remote_id"]]
+    assert hub_0.update_frequency is None
+    assert "quand-il-pleut" in reasons[hub_0.provenance["remote_id"]]
+    assert len(hub_1.title) <= 500 and "coupé à 500" in reasons[hub_1.provenance["remote_id"]]
+    assert hub_1.update_frequency == "biannual"
+    from geoalchemy2.shape import to_shape
+
+    assert to_shape(hub_2.spatial_coverage).bounds == (164, -22.5, 167, -20)
+    assert "coins inversés" in reasons[hub_2.provenance["remote_id"]]
+    listed = found["dj-0"]
+    assert listed.title == "Jeu data.json" and listed.update_frequency == "monthly"
+    assert listed.themes == ["Aménagement", "Économie et finances"]
+    assert to_shape(listed.spatial_coverage).bounds == (164, -22.5, 167, -20)
+    assert "titre vide" in reasons["dj-0"] and "coins inversés" in reasons["dj-0"]

@@ -93,6 +93,15 @@ FREQUENCY_SPELLINGS = {
     "jamais": "notplanned",
     "unknown": "unknown",
     "inconnue": "unknown",
+    # DCAT-US (data.json) accrualPeriodicity: ISO 8601 repeating durations.
+    "rpt1s": "continual",
+    "rp1d": "daily",
+    "rp1w": "weekly",
+    "rp2w": "fortnightly",
+    "rp1m": "monthly",
+    "rp3m": "quarterly",
+    "rp6m": "biannual",
+    "rp1y": "annual",
 }
 
 

@@ -14,11 +14,15 @@ import json
 from collections.abc import Iterator
 from typing import Any
 
+from niaouli.harvest import repairs
 from niaouli.harvest.base import EnumerationError, Harvester, RecordFailure, RemoteRecord
 from niaouli.harvest.licences import choose_licence
-from niaouli.harvest.sources.dcat import _bbox_from_text, _choose_data, _clean_links, _format_of
+from niaouli.harvest.sources.dcat import _choose_data, _clean_links, _format_of, coverage_of
 
 MAX_PAGES = 100_000
+# Where CKAN portals keep the update frequency: ckanext-dcat and ckanext-scheming's
+# `frequency` (an EU frequency IRI or words), older extras.
+FREQUENCY_KEYS = ("frequency", "accrual_periodicity", "update_frequency", "frequence")
 
 
 def _extras(package: dict[str, Any]) -> dict[str, str]:
@@ -107,11 +111,25 @@ class CkanHarvester(Harvester):
                 {str(g.get("title") or g.get("name")) for g in package.get("groups") or []}
             )[:50],
         }
+        extras = _extras(package)
+        name = package.get("name") or ident
+        title, notes = repairs.title_of(
+            str(package.get("title") or ""), str(name), description=fields["description"]
+        )
+        written = next(
+            (v for k in FREQUENCY_KEYS for v in (package.get(k), extras.get(k)) if v), None
+        )
+        if written:
+            frequency, note = repairs.frequency_key(written)
+            if frequency:
+                fields["update_frequency"] = frequency
+            notes += [note] if note else []
         licence, note = choose_licence(
             package.get("license_url"), package.get("license_id"), package.get("license_title")
         )
         if licence:
             fields["licence"] = licence
+        notes += [note] if note else []
         producer = organisation.get("title") or package.get("author")
         if producer:
             fields["producer"] = str(producer)[:300]
@@ -121,18 +139,18 @@ class CkanHarvester(Harvester):
             fields["contact_name"] = str(contact)[:300]
         if email:
             fields["contact_email"] = str(email)[:300]
-        spatial = _extras(package).get("spatial")
-        name = package.get("name") or ident
+        bbox, bbox_notes = coverage_of(extras.get("spatial"))
+        notes += bbox_notes
         return RemoteRecord(
             remote_id=ident[:500],
-            title=str(package.get("title") or name),
+            title=title,
             fields=fields,
-            bbox=_bbox_from_text(spatial) if spatial else None,
+            bbox=bbox,
             links=_clean_links(links),
             original=json.dumps(package, ensure_ascii=False, sort_keys=True),
             original_media_type="application/json",
             original_url=f"{self.site}/dataset/{name}",
             remote_modified=str(package.get("metadata_modified") or "")[:64] or None,
             data=_choose_data(links, self.option("crs")),
-            notes=[note] if note else [],
+            notes=notes,
         )

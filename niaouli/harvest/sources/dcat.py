@@ -30,6 +30,7 @@ from rdflib.compare import to_canonical_graph
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
 
 from niaouli.dcat import vocabularies as voc
+from niaouli.harvest import repairs
 from niaouli.harvest.base import (
     DataSource,
     EnumerationError,
@@ -38,7 +39,7 @@ from niaouli.harvest.base import (
     RemoteRecord,
 )
 from niaouli.harvest.licences import choose_licence
-from niaouli.services.csw import safexml
+from niaouli.services.csw import parse, safexml
 
 MEDIA_FORMATS = {
     "application/geo+json": "geojson",
@@ -131,18 +132,43 @@ def _bbox_from_text(text: str) -> tuple[float, float, float, float] | None:
     return _bbox_from_wkt(text)
 
 
-def _spatial(graph: Graph, dataset: Any) -> tuple[float, float, float, float] | None:
+def coverage_of(text: str | None) -> tuple[tuple[float, float, float, float] | None, list[str]]:
+    """The coverage a remote wrote (box or geometry), repaired, and the report's notes.
+
+    Boxes with swapped corners or axes are put back in order; text that gives no box at
+    all is reported (it used to become "no coverage" silently).
+    """
+    if not text or not any(c.isdigit() for c in str(text)):
+        return None, []  # none, or a place by name only: not a box to report
+    found = _bbox_from_text(str(text))
+    bbox, flags = parse.repair_bbox(found) if found else (None, ["unreadable"])
+    return bbox, repairs.bbox_notes(flags, str(text))
+
+
+def _spatial(
+    graph: Graph, dataset: Any
+) -> tuple[tuple[float, float, float, float] | None, list[str]]:
+    written = []
     for place in graph.objects(dataset, DCTERMS.spatial):
-        if isinstance(place, Literal):
-            found = _bbox_from_text(str(place))
-            if found:
-                return found
+        values = [place] if isinstance(place, Literal) else []
         for prop in (DCAT.bbox, voc.LOCN.geometry):
-            for value in graph.objects(place, prop):
-                found = _bbox_from_wkt(str(value))
-                if found:
-                    return found
-    return None
+            values += list(graph.objects(place, prop))
+        for value in values:
+            bbox, notes = coverage_of(str(value))
+            if bbox:
+                return bbox, notes
+            written.append(str(value))
+    return None, (coverage_of(written[0])[1] if written else [])
+
+
+def _theme(graph: Graph, node: Any) -> str:
+    """A theme's label; EU data themes by their French label, whatever the feed says
+    (Hub feeds give the IRI alone, whose last segment "ENVI" is no label)."""
+    if isinstance(node, URIRef) and str(node).startswith(str(voc.DATA_THEME)):
+        label = repairs.theme_label(str(node))
+        if label != str(node):
+            return label
+    return repairs.theme_label(_label(graph, node))
 
 
 def _format_of(media: str | None, fmt: str | None, url: str) -> str | None:
@@ -294,11 +320,17 @@ class DcatHarvester(Harvester):
         )
         if not identifier:
             raise ValueError("jeu sans dct:identifier ni adresse")
-        title = _text(graph, node, DCTERMS.title) or identifier
+        description = _text(graph, node, DCTERMS.description) or ""
+        title, notes = repairs.title_of(
+            _text(graph, node, DCTERMS.title),
+            identifier,
+            alternate=_text(graph, node, DCTERMS.alternative),
+            description=description,
+        )
         keywords = [str(k).strip() for k in graph.objects(node, DCAT.keyword) if str(k).strip()]
-        themes = sorted({_label(graph, t) for t in graph.objects(node, DCAT.theme)})
+        themes = sorted({_theme(graph, t) for t in graph.objects(node, DCAT.theme)})
         fields: dict[str, Any] = {
-            "description": _text(graph, node, DCTERMS.description) or "",
+            "description": description,
             "keywords": sorted(set(keywords))[:100],
             "themes": themes[:50],
         }
@@ -318,7 +350,12 @@ class DcatHarvester(Harvester):
         frequency = graph.value(node, DCTERMS.accrualPeriodicity)
         if frequency is not None:
             code = str(frequency).rstrip("/").rsplit("/", 1)[-1]
-            fields["update_frequency"] = FREQUENCY_KEYS.get(code, code.lower())[:50]
+            key, note = (FREQUENCY_KEYS.get(code), None)
+            if key is None:
+                key, note = repairs.frequency_key(str(frequency))
+            if key:
+                fields["update_frequency"] = key
+            notes += [note] if note else []
         temporal = graph.value(node, DCTERMS.temporal)
         if temporal is not None:
             fields["temporal_start"] = _date(_text(graph, temporal, DCAT.startDate))
@@ -347,11 +384,12 @@ class DcatHarvester(Harvester):
                     "data_format": _format_of(media_text, fmt_text, str(url)) or "",
                 }
             )
-        notes = []
         if licence is not None:
             name, note = choose_licence(str(licence), _label(graph, licence))
             fields["licence"] = name
             notes += [note] if note else []
+        bbox, bbox_notes = _spatial(graph, node)
+        notes += bbox_notes
         landing = graph.value(node, DCAT.landingPage)
         modified = _text(graph, node, DCTERMS.modified) or _text(graph, node, DCTERMS.issued)
         original = _subgraph(graph, node)
@@ -359,7 +397,7 @@ class DcatHarvester(Harvester):
             remote_id=identifier[:500],
             title=title,
             fields=fields,
-            bbox=_spatial(graph, node),
+            bbox=bbox,
             links=_clean_links(links),
             original=original,
             original_media_type="text/turtle",
@@ -406,10 +444,14 @@ class DcatHarvester(Harvester):
                     "data_format": _format_of(media, fmt, url) or "",
                 }
             )
+        description = str(item.get("description") or "")
+        title, notes = repairs.title_of(
+            str(item.get("title") or ""), ident, description=description
+        )
         fields: dict[str, Any] = {
-            "description": item.get("description") or "",
+            "description": description,
             "keywords": sorted({str(k) for k in item.get("keyword") or []})[:100],
-            "themes": sorted({str(t) for t in item.get("theme") or []})[:50],
+            "themes": sorted({repairs.theme_label(str(t)) for t in item.get("theme") or []})[:50],
         }
         if publisher.get("name"):
             fields["producer"] = str(publisher["name"])[:300]
@@ -417,18 +459,24 @@ class DcatHarvester(Harvester):
             fields["contact_name"] = str(contact["fn"])[:300]
         if contact.get("hasEmail"):
             fields["contact_email"] = str(contact["hasEmail"]).removeprefix("mailto:")[:300]
-        notes = []
+        if item.get("accrualPeriodicity"):
+            key, note = repairs.frequency_key(item["accrualPeriodicity"])
+            if key:
+                fields["update_frequency"] = key
+            notes += [note] if note else []
         if item.get("license"):
             name, note = choose_licence(item["license"])
             fields["licence"] = name
             notes += [note] if note else []
         spatial = item.get("spatial")
+        bbox, bbox_notes = coverage_of(spatial) if isinstance(spatial, str) else (None, [])
+        notes += bbox_notes
         modified = item.get("modified") or item.get("issued")
         return RemoteRecord(
             remote_id=ident[:500],
-            title=str(item.get("title") or ident),
+            title=title,
             fields=fields,
-            bbox=_bbox_from_text(spatial) if isinstance(spatial, str) else None,
+            bbox=bbox,
             links=_clean_links(links),
             original=json.dumps(item, ensure_ascii=False, sort_keys=True),
             original_media_type="application/json",
