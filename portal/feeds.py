@@ -5,9 +5,10 @@ readers whoever fetches them: they are built for the anonymous viewer ON PURPOSE
 once the portal pages follow the signed-in visitor (`viewer_for`). A dataset that is not
 public is absent from all of them, and disappears as soon as it stops being public.
 
-Answers carry an ETag made of the catalogue version (bumped in the transaction of every
-dataset change), the organisations' last update and the URL: a harvester polling with
-`If-None-Match` gets a 304 without the catalogue being read.
+Answers carry an ETag made of what they show only (`catalogue.validators`: the public
+datasets, layers and resources with their last changes, the organisations) and the URL:
+a harvester polling with `If-None-Match` gets a 304 without the answer being built, and
+an edit to a hidden dataset changes nothing an outsider can observe.
 """
 
 from __future__ import annotations
@@ -24,8 +25,8 @@ from starlette.responses import PlainTextResponse, Response
 
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, visible_datasets
-from niaouli.catalogue.changes import current_version
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.catalogue.validators import visible_state
 from niaouli.dcat import mapping, serialise
 from niaouli.dcat.urls import PublicUrls
 
@@ -51,10 +52,9 @@ class Feeds:
         self.portal = portal
 
     def _etag(self, session: Session, request: Request, urls: PublicUrls, kind: str) -> str:
-        conn = session.connection()
-        orgs = conn.execute(select(func.max(Organisation.updated_at))).scalar()
+        # Never the catalogue version: it moves with hidden edits too.
         url = f"{request.url.path}?{request.url.query}"
-        key = f"{current_version(conn)}|{orgs}|{urls.base}|{url}|{kind}"
+        key = f"{visible_state(session, ANONYMOUS)}|{urls.base}|{url}|{kind}"
         return '"' + hashlib.sha256(key.encode()).hexdigest()[:32] + '"'
 
     @staticmethod

@@ -3,9 +3,11 @@
 Every flush that adds, changes or deletes a dataset, layer or resource bumps
 `catalogue_state.version` in the same transaction, and runs the registered hooks (e.g.
 the CSW records sync) on the same connection, so that derived views are all-or-nothing
-with the change. Server workers poll the version (cheap) to know when to rebuild their
-collection lists: that is how a dataset ingested while the server runs appears
-everywhere within seconds, in every worker, without restart.
+with the change. Server workers read the version (cheap: one row) on every request to
+know when to rebuild their collection lists: that is how a dataset ingested, withdrawn
+or restricted while the server runs is seen from the next request on, in every worker,
+without restart. The version moves with hidden changes too: never make an HTTP
+validator of it (`validators`).
 """
 
 from __future__ import annotations

@@ -2,7 +2,8 @@
 
 pygeoapi's own `starlette_app` reads one global configuration at import time and so
 cannot follow the catalogue live; this adapter asks `LiveApi` for the current API object
-on every request and calls the same `pygeoapi.api.*` functions. Routes are grouped by
+on every request (checked against the catalogue version in the same worker thread
+as the call) and calls the same `pygeoapi.api.*` functions. Routes are grouped by
 OGC API part (`feature_routes`; Records and Tiles will add their own groups through
 `create_app(extra_routes=...)`), and every response gets the same security headers.
 """
@@ -33,6 +34,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.changes import current_version
 from niaouli.db.engine import get_engine
 from niaouli.settings import Settings, load_settings
 
@@ -70,13 +72,10 @@ class OgcService:
         return f"{scheme}://{host}{request.scope.get('root_path', '')}".rstrip("/")
 
     async def api(self, request: Request) -> API:
-        """The API publishing what this request's viewer may see (`niaouli.accounts`)."""
+        """The API publishing what this request's viewer may see (`niaouli.accounts`),
+        checked against the catalogue version now (one read: see `live`)."""
         viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
-        base_url = self.base_url(request)
-        api = self.live.cached(base_url, viewer)
-        if api is not None:
-            return api
-        return await asyncio.to_thread(self.live.api, base_url, viewer)
+        return await asyncio.to_thread(self.live.api, self.base_url(request), viewer)
 
     async def call(
         self,
@@ -85,32 +84,53 @@ class OgcService:
         *args: Any,
         check_format: bool = True,
         retry: bool = True,
+        check: Callable[[API], params.ParameterError | None] | None = None,
     ) -> Response:
-        api = await self.api(request)
-        api_request = await APIRequest.from_starlette(request, api.locales)
+        """`function(api, api_request, *args)` in one worker thread, with the API object
+        checked there against the catalogue version (one thread hop, one version read).
+        `check(api)` may refuse the request first (parameters that need the collection)."""
+        viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
+        base_url = self.base_url(request)
+        api_request = await APIRequest.from_starlette(request, self.live.locales)
         # The records provider answers for this viewer (the thread gets a copy of it).
-        records.REQUEST_VIEWER.set(request.scope.get("state", {}).get("viewer", ANONYMOUS))
-        if check_format and not api_request.is_valid():
-            headers, status, content = api.get_format_exception(api_request)
-        else:
-            headers, status, content = await asyncio.to_thread(function, api, api_request, *args)
+        records.REQUEST_VIEWER.set(viewer)
+
+        def answer() -> tuple[dict, int, Any]:
+            api = self.live.api(base_url, viewer)
+            error = check(api) if check is not None else None
+            if error is not None:
+                return _refusal(api, api_request, error)
+            if check_format and not api_request.is_valid():
+                return api.get_format_exception(api_request)
+            return function(api, api_request, *args)
+
+        headers, status, content = await asyncio.to_thread(answer)
         if status >= 500 and retry and await asyncio.to_thread(self.live.moved):
             # A layer's table was swapped since this configuration was built (ingestion
             # replaced it): answer once more from the new one rather than fail.
-            return await self.call(request, function, *args, check_format=check_format, retry=False)
+            return await self.call(
+                request, function, *args, check_format=check_format, retry=False, check=check
+            )
         if status >= 500:
             LOGGER.error("OGC API %s %s -> %s", request.method, request.url.path, status)
         return to_response(headers, status, content)
 
     async def refuse(self, request: Request, error: params.ParameterError) -> Response:
-        api = await self.api(request)
-        api_request = await APIRequest.from_starlette(request, api.locales)
-        headers = api_request.get_response_headers(**api.api_headers)
-        fmt = api_request.format if api_request.is_valid() else None
-        headers, status, content = api.get_exception(
-            HTTPStatus.BAD_REQUEST, headers, fmt, error.code, str(error)
+        return await self.call(
+            request,
+            lambda api, api_request: _refusal(api, api_request, error),
+            retry=False,
+            check_format=False,
         )
-        return to_response(headers, status, content)
+
+
+def _refusal(
+    api: API, api_request: APIRequest, error: params.ParameterError
+) -> tuple[dict, int, Any]:
+    """pygeoapi's 400 exception document for a refused parameter."""
+    headers = api_request.get_response_headers(**api.api_headers)
+    fmt = api_request.format if api_request.is_valid() else None
+    return api.get_exception(HTTPStatus.BAD_REQUEST, headers, fmt, error.code, str(error))
 
 
 def to_response(headers: dict[str, str], status: int, content: str | bytes) -> Response:
@@ -136,6 +156,11 @@ def _is_records(api: API, collection_id: str) -> bool:
     return any(p.get("type") == "record" for p in providers)
 
 
+def _openapi(api: API, api_request: APIRequest) -> tuple[dict, int, Any]:
+    ensure_openapi(api)  # generated on first use, for this very API object
+    return core_api.openapi_(api, api_request)
+
+
 def feature_routes(service: OgcService) -> list[BaseRoute]:
     """OGC API Common + Features (Parts 1, 2 and 3)."""
 
@@ -143,9 +168,7 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
         return await service.call(request, records.landing_page)
 
     async def openapi(request: Request) -> Response:
-        api = await service.api(request)
-        await asyncio.to_thread(ensure_openapi, api)
-        return await service.call(request, core_api.openapi_)
+        return await service.call(request, _openapi)
 
     async def conformance(request: Request) -> Response:
         # Our list, not pygeoapi's: only what is implemented (services/ogc/conformance.py).
@@ -168,18 +191,29 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
 
     async def items(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
-        api = await service.api(request)
-        attributes = _attributes(api, collection_id)
-        if attributes is not None:
-            multi = {k: request.query_params.getlist(k) for k in request.query_params}
+        multi = {k: request.query_params.getlist(k) for k in request.query_params}
+
+        def check(api: API) -> params.ParameterError | None:
+            """Parameters checked against the collection of the API that will answer."""
+            attributes = _attributes(api, collection_id)
+            if attributes is None:
+                return None  # unknown collection: pygeoapi answers 404
             try:
                 if _is_records(api, collection_id):
                     params.check_records(request.query_params, multi=multi)
                 else:
                     params.check_items(request.query_params, attributes, multi=multi)
             except params.ParameterError as error:
-                return await service.refuse(request, error)
-        return await service.call(request, GET_ITEMS, collection_id, check_format=False)
+                return error
+            return None
+
+        return await service.call(
+            request,
+            GET_ITEMS,
+            collection_id,
+            check_format=False,
+            check=check,
+        )
 
     async def item(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
@@ -252,7 +286,6 @@ def create_app(
     *,
     public_url: str | None = None,
     portal_url: str | None = None,
-    poll_interval: float = 1.0,
     extra_routes: Callable[[OgcService], list[BaseRoute]] | None = None,
 ) -> SecurityHeaders:
     """The /ogc application; `extra_routes` lets Records and Tiles add their routes."""
@@ -269,9 +302,10 @@ def create_app(
     live = LiveApi(
         engine,
         settings,
-        poll_interval=poll_interval,
         portal_url=portal_url or public_url,
         write_to=ogc_config.generated_dir(settings),
+        # One round trip on PostGIS (autocommit reader, no pre-ping): it runs per request.
+        version_reader=lambda: runtime.run_read(current_version),
     )
     service = OgcService(live, public_url)
     static = _LayeredStatic([ogc_config.PACKAGE_DIR / "static", PYGEOAPI_STATIC])

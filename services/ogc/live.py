@@ -1,23 +1,26 @@
 """Per-worker pygeoapi API objects that follow the catalogue while the server runs.
 
 pygeoapi reads one configuration when its API object is built. Each worker therefore
-keeps its own: at most about once a second (on a request) it reads
-`catalogue_state.version`, and when the version moved it rebuilds the configuration
-from the catalogue, so that an ingested dataset appears (a removed one disappears)
-within seconds in every worker, without restart and without any message between them.
+keeps its own, and on EVERY request reads `catalogue_state.version` (one single-row read,
+one round trip on PostGIS through the OGC reader engine); when the version moved it
+rebuilds the configuration from the catalogue. So a request that starts after a write
+has returned sees that write, in every worker, without restart and without any message
+between them: a dataset withdrawn or restricted is refused at once (polling at most once
+a second left a window where anonymous callers still got its features and tiles).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections import OrderedDict
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance
+from pygeoapi import l10n
 from pygeoapi.api import API
 from pygeoapi.openapi import get_oas
 from sqlalchemy import Engine
@@ -43,18 +46,20 @@ class LiveApi:
         settings: Settings,
         *,
         base: dict[str, Any] | None = None,
-        poll_interval: float = 1.0,
         portal_url: str | None = None,
         write_to: Path | None = None,
+        version_reader: Callable[[], int] | None = None,
     ) -> None:
         self.engine = engine
         self.settings = settings
         self.base = base if base is not None else ogc_config.load_base()
-        self.poll_interval = poll_interval
         self.portal_url = portal_url
         self.write_to = write_to
+        # The same for every configuration built from `base`: requests are parsed with it
+        # before the (checked) API object is known.
+        self.locales = l10n.get_locales(self.base)
+        self._read_version = version_reader or (lambda: read_version(engine))
         self._lock = threading.Lock()
-        self._checked = float("-inf")
         self._version: int | None = None
         self._layers: list = []  # what anonymous visitors see
         self._all_layers: list = []  # every layer, filtered per viewer with `can_see`
@@ -66,13 +71,11 @@ class LiveApi:
     def version(self) -> int | None:
         return self._version
 
-    def _refresh(self) -> None:
-        """Re-read the collection list if the catalogue version moved (lock held)."""
-        now = time.monotonic()
-        if now - self._checked < self.poll_interval:
-            return
-        self._checked = now
-        version = read_version(self.engine)
+    def _refresh(self, version: int) -> None:
+        """Re-read the collection list if the catalogue moved from `version` (lock held).
+
+        `version` was read before the layers are: what is built is at least as new as the
+        version it is recorded under (a concurrent older reading only rebuilds again)."""
         if version == self._version:
             return
         self._all_layers = _all_layers(self.engine)
@@ -90,24 +93,22 @@ class LiveApi:
                 LOGGER.warning("cannot write the generated pygeoapi configuration: %s", exc)
 
     def moved(self) -> bool:
-        """Whether the catalogue changed since the configuration was built; if so, the
-        next `api()` rebuilds it at once instead of waiting for the poll (a request that
-        failed on a just-swapped layer table is answered again from the new one)."""
-        with self._lock:
-            if read_version(self.engine) == self._version:
-                return False
-            self._checked = float("-inf")
-            return True
+        """Whether the catalogue changed since the configuration was built (then the
+        next `api()` rebuilds it: a request that failed on a just-swapped layer table is
+        answered again from the new one)."""
+        return self._read_version() != self._version
 
     def api(self, base_url: str, viewer: Viewer = ANONYMOUS) -> API:
-        """The API object for `base_url` (links are absolute), current within a second.
+        """The API object for `base_url` (links are absolute), current for this request.
 
+        The catalogue version is read first, on every call (see the module docstring).
         It publishes the collections `viewer` may see: anonymous visitors (the common
         case) share one object per base URL; signed-in viewers share one per distinct
         set of visible collections (most see exactly what anonymous visitors see).
         """
+        version = self._read_version()  # outside the lock: requests do not queue on it
         with self._lock:
-            self._refresh()
+            self._refresh(version)
             if viewer != ANONYMOUS:
                 layers = [layer for layer in self._all_layers if can_see(viewer, layer.dataset)]
                 # Anonymous visitors' layers are a subset of anyone's: same size, same set.
@@ -123,16 +124,6 @@ class LiveApi:
             else:
                 self._apis.move_to_end(base_url)
             return api
-
-    def cached(self, base_url: str, viewer: Viewer = ANONYMOUS) -> API | None:
-        """The anonymous API for `base_url` if no catalogue check is due, else None.
-
-        No I/O and no lock: the event loop can call it and skip a thread hop on most
-        requests; `api()` (in a thread) does the check and the rebuilds.
-        """
-        if viewer != ANONYMOUS or time.monotonic() - self._checked >= self.poll_interval:
-            return None
-        return self._apis.get(base_url)
 
     def _viewer_api(self, base_url: str, layers: list) -> API:
         """The API for a signed-in viewer's own set of layers (lock held)."""

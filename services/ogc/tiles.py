@@ -10,7 +10,7 @@ PostGIS, one SQL round trip.
 
 The collection list is the live pygeoapi configuration of the request's viewer, as for
 the rest of /ogc: a tile follows publication and access (a layer of a removed dataset,
-or of one the viewer may not see, is absent: 404) within a second. Signed-in answers are
+or of one the viewer may not see, is absent: 404) from the next request. Signed-in answers are
 made `private` by the accounts middleware; anonymous ones are public and cacheable.
 """
 
