@@ -438,3 +438,41 @@ def test_a_record_without_identifier_keeps_one_id_whatever_its_position(
         "deleted": 0,
         "failed": 0,
     }
+
+
+def test_a_record_linking_mapserver_and_featureserver_copies_the_data_once(
+    backend, org, csw_records_pool
+):
+    """Records of an ArcGIS Server with feature access link the layer twice: the data is
+    copied from the FeatureServer only (issue 14 §4)."""
+    from niaouli.catalogue.models import Layer
+    from tests.harvest_support import FakeArcGis
+
+    template = csw_records_pool[2]
+    online = "<gmd:URL>http://www.cadastre.gouv.fr</gmd:URL>"
+    assert template.count(online) == 1
+    arcgis, csw = FakeArcGis(map_server=True), FakeCsw([])
+    fake = FakeRemote(lambda p, q: arcgis(p, q) if p.startswith("/arcgis/") else csw(p, q))
+    layer = "/arcgis/rest/services/Limites/Communes/{}/0"
+    resources = "".join(
+        "<gmd:onLine><gmd:CI_OnlineResource><gmd:linkage>"
+        f"<gmd:URL>{fake.url}{layer.format(kind)}</gmd:URL></gmd:linkage><gmd:protocol>"
+        "<gco:CharacterString>ESRI:REST</gco:CharacterString></gmd:protocol>"
+        "</gmd:CI_OnlineResource></gmd:onLine>"
+        for kind in ("MapServer", "FeatureServer")
+    )
+    record = iso_variant(template, "nc-communes", "Communes").replace(
+        "<gmd:onLine>", resources + "<gmd:onLine>", 1
+    )
+    csw.records.append(record)
+    try:
+        slug = add(backend, org, fake.url + "/csw", data="true")
+        report = harvest(backend, slug)
+    finally:
+        fake.close()
+    assert report.counts["created"] == 1, [(i.remote_id, i.reason) for i in report.items]
+    queried = [p for p, _q in fake.requests if p.endswith("/query")]
+    assert queried and all("/FeatureServer/0/query" in p for p in queried)
+    with backend.session() as session:
+        layers = session.scalars(select(Layer)).all()
+        assert [layer.feature_count for layer in layers] == [33]

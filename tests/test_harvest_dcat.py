@@ -334,3 +334,21 @@ def test_themes_frequencies_titles_and_boxes_are_mapped_and_reported(backend, or
     assert listed.themes == ["Aménagement", "Économie et finances"]
     assert to_shape(listed.spatial_coverage).bounds == (164, -22.5, 167, -20)
     assert "titre vide" in reasons["dj-0"] and "coins inversés" in reasons["dj-0"]
+
+
+def test_a_distribution_on_mapserver_and_featureserver_is_copied_from_featureserver():
+    """A DCAT/CKAN record of an ArcGIS layer linked under both services: one data
+    source, the FeatureServer (files, when there are some, still come first)."""
+    from niaouli.harvest.sources.dcat import _choose_data
+
+    base = "https://georep.nc/arcgis/rest/services/Limites/Communes"
+    links = [
+        {"url": f"{base}/MapServer/2", "data_format": ""},
+        {"url": f"{base}/FeatureServer/2?f=json", "data_format": ""},
+    ]
+    data = _choose_data(links, None)
+    assert data is not None and data.format == "esri-layer"
+    assert data.url == f"{base}/FeatureServer/2"
+    assert _choose_data(links[:1], None).url == f"{base}/MapServer/2"
+    geojson = {"url": "https://georep.nc/communes.geojson", "data_format": "geojson"}
+    assert _choose_data([*links, geojson], None).format == "geojson"

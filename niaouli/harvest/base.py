@@ -151,6 +151,10 @@ class Harvester(ABC):
     def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:
         """Download the record's data into `workdir`: (file, CRS) for the ingestion."""
         assert record.data is not None
+        if record.data.format == "esri-layer":  # an ArcGIS REST layer link of a record
+            from niaouli.harvest.sources.arcgis import copy_layer
+
+            return copy_layer(self.fetcher, record.data.url, workdir)
         from niaouli.harvest.download import download
 
         return download(self.fetcher, record.data, workdir), record.data.crs

@@ -22,6 +22,7 @@ separated layer names or ids to keep).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,7 +38,9 @@ from niaouli.harvest.base import (
     Harvester,
     RecordFailure,
     RemoteRecord,
+    SourceConfig,
 )
+from niaouli.harvest.fetch import Fetcher
 
 SERVICE_TYPES = ("MapServer", "FeatureServer")
 MAX_PAGES = 100_000
@@ -69,6 +72,32 @@ def _bbox_4326(extent: dict[str, Any] | None) -> tuple[float, float, float, floa
 def _is_layer(url: str) -> bool:
     last = url.rstrip("/").rsplit("/", 1)[-1]
     return last.isdigit()
+
+
+LAYER_LINK = re.compile(r"^(https?://[^?#]+/(MapServer|FeatureServer)/\d+)/?(?:[?#].*)?$")
+
+
+def layer_link(links: list[dict[str, str]]) -> DataSource | None:
+    """A record's ArcGIS REST layer link as a data source, FeatureServer first.
+
+    Catalogue records (CSW, DCAT, CKAN) of an ArcGIS Server with feature access often
+    link the layer under both MapServer and FeatureServer: the data is copied once,
+    from the FeatureServer, the MapServer only when it is the only one."""
+    found = [m for m in (LAYER_LINK.match(link.get("url", "")) for link in links) if m]
+    found.sort(key=lambda m: m.group(2) != "FeatureServer")
+    return DataSource(url=found[0].group(1), format="esri-layer") if found else None
+
+
+def copy_layer(fetcher: Fetcher, layer_url: str, workdir: Path) -> tuple[Path, str | None]:
+    """Copy an ArcGIS REST layer's features (what a `layer_link` data source names)."""
+    harvester = ArcGisHarvester(SourceConfig(layer_url, {}), fetcher)
+    info = harvester.fetch_json(layer_url, f"couche {layer_url}", params={"f": "json"})
+    if not isinstance(info, dict) or "error" in info:
+        raise EnumerationError(f"couche {layer_url} : {harvester._error(info)}")
+    record = harvester._record(layer_url, info)
+    if record.data is None:
+        raise EnumerationError(f"couche {layer_url} : pas d'interrogation (Query) possible")
+    return harvester.fetch_data(record, workdir)
 
 
 def _merge_map_servers(layer_urls: list[str]) -> tuple[list[str], dict[str, str]]:

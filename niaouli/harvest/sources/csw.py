@@ -32,6 +32,7 @@ from niaouli.harvest.base import (
     SourceConfig,
 )
 from niaouli.harvest.licences import choose_licence
+from niaouli.harvest.sources.arcgis import layer_link
 from niaouli.services.csw import parse, safexml
 
 NS = {
@@ -174,7 +175,8 @@ def content_id(element: etree._Element) -> str:
 
 
 def data_link(links: list[dict[str, str]]) -> DataSource | None:
-    """The record's first OGC API Features or WFS link, where its data can be copied from.
+    """The record's first OGC API Features or WFS link, where its data can be copied from,
+    else its ArcGIS REST layer (FeatureServer first: one copy when it links both).
 
     The link's name is the collection / feature type (GeoNetwork's convention)."""
     for wanted, kind in (("API", "ogcapi-link"), ("WFS", "wfs-link")):
@@ -183,7 +185,7 @@ def data_link(links: list[dict[str, str]]) -> DataSource | None:
             if wanted in protocol and (wanted != "API" or "FEATURES" in protocol):
                 name = link.get("title") if link.get("title") != link["url"] else None
                 return DataSource(url=link["url"], format=kind, filename=name)
-    return None
+    return layer_link(links)
 
 
 class CswHarvester(Harvester):
@@ -221,6 +223,8 @@ class CswHarvester(Harvester):
 
         data = record.data
         assert data is not None
+        if data.format == "esri-layer":
+            return super().fetch_data(record, workdir)
         if data.format == "wfs-link":
             if not data.filename:
                 raise EnumerationError("lien WFS sans nom de type d'entités (gmd:name)")

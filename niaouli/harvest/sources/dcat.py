@@ -187,13 +187,17 @@ def _format_of(media: str | None, fmt: str | None, url: str) -> str | None:
 
 
 def _choose_data(links: list[dict[str, str]], crs: str | None) -> DataSource | None:
+    """The first GeoJSON, zipped Shapefile or CSV distribution, else the ArcGIS REST
+    layer (FeatureServer first: copied once when the record links MapServer too)."""
+    from niaouli.harvest.sources.arcgis import layer_link
+
     candidates = [(link.get("data_format"), link) for link in links if link.get("data_format")]
     for wanted in DATA_PREFERENCE:
         for kind, link in candidates:
             if kind == wanted:
                 name = link["url"].split("?")[0].rstrip("/").rsplit("/", 1)[-1][:100]
                 return DataSource(url=link["url"], format=kind, crs=crs, filename=name or None)
-    return None
+    return layer_link(links)
 
 
 def _clean_links(links: list[dict[str, str]]) -> list[dict[str, str]]:
