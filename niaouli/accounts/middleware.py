@@ -9,7 +9,9 @@ credentials get a 401 with a `WWW-Authenticate` challenge, on every interface.
 from __future__ import annotations
 
 import json
+import os
 from http.cookies import SimpleCookie
+from urllib.parse import urlsplit
 
 from anyio import to_thread
 from sqlalchemy import Engine
@@ -38,6 +40,30 @@ def _cookie(headers: list[tuple[bytes, bytes]], name: str) -> str | None:
     return None
 
 
+def _header(headers: list[tuple[bytes, bytes]], name: bytes) -> str | None:
+    return next((v.decode("latin-1") for k, v in headers if k == name), None)
+
+
+def is_cross_origin(headers: list[tuple[bytes, bytes]]) -> bool:
+    """Whether a browser says this request comes from a page of another origin.
+
+    Browsers send `Origin` on every CORS request (a `fetch` from another site) and on
+    every POST, never on a plain navigation (a link followed from elsewhere), so a
+    navigation keeps its session. The platform's own origin is its Host, or the host
+    of `NIAOULI_PUBLIC_URL` (or X-Forwarded-Host) behind a proxy. `null` (sandboxed
+    frames, files) is foreign.
+    """
+    origin = _header(headers, b"origin")
+    if origin is None:
+        return False
+    # X-Forwarded-Host cannot come from a foreign page: the preflight never allows it.
+    own = {(_header(headers, name) or "").lower() for name in (b"host", b"x-forwarded-host")}
+    public = os.environ.get("NIAOULI_PUBLIC_URL", "")
+    if public:
+        own.add(urlsplit(public).netloc.lower())
+    return urlsplit(origin.strip()).netloc.lower() not in own - {""}
+
+
 class AccountsMiddleware:
     def __init__(self, app: ASGIApp, engine: Engine, secret_key: str) -> None:
         self.app = app
@@ -53,6 +79,12 @@ class AccountsMiddleware:
             (v.decode("latin-1") for k, v in headers if k == b"authorization"), None
         )
         session_cookie = _cookie(headers, SESSION_COOKIE)
+        if session_cookie and is_cross_origin(headers):
+            # A page of another site that makes the browser send its visitor's cookie
+            # (`credentials: "include"`, or a sibling site the Lax cookie reaches) gets
+            # what an anonymous visitor gets: CORS answers are public reads, never the
+            # session's (issue 15 §4). A token in `Authorization` is the page's own.
+            session_cookie = None
         identity = NOBODY
         if authorization or session_cookie:
             try:

@@ -20,6 +20,7 @@ from starlette.staticfiles import StaticFiles
 from niaouli.accounts.secrets import secret_key
 from niaouli.api import catalogue, community, errors, openapi, uploads
 from niaouli.api.core import Context, endpoint, max_upload_bytes
+from niaouli.api.cors import ApiCors
 from niaouli.db.engine import get_engine
 from niaouli.portal.csrf import Csrf
 from niaouli.services import ogc as ogc_package
@@ -36,12 +37,15 @@ def operations() -> list:
 DOCS_PAGE = """<!DOCTYPE html>
 <html lang="fr"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
-<title>Niaouli — documentation de l'API</title>
+<title>Niaouli — API du portail : documentation</title>
 <link rel="stylesheet" href="/api/static/swagger-ui/swagger-ui.css">
 </head><body>
-<main><h1 style="font-family:sans-serif;margin:1rem">API d'écriture de Niaouli</h1>
-<p style="font-family:sans-serif;margin:1rem">Document OpenAPI :
-<a href="/api/openapi.json">/api/openapi.json</a>. Guide : docs/api.md.</p>
+<main><h1 style="font-family:sans-serif;margin:1rem">API du portail Niaouli</h1>
+<p style="font-family:sans-serif;margin:1rem">Lire le catalogue (libre, aussi depuis une page
+d'un autre site), créer et modifier jeux de données, fichiers et couches (avec un jeton).
+Chaque jeu de données donne ses liens : page, collections OGC API, tuiles, exports,
+fiches de métadonnées. Document OpenAPI :
+<a href="/api/openapi.json">/api/openapi.json</a> · <a href="/">retour au portail</a>.</p>
 <div id="swagger-ui"></div></main>
 <script src="/api/static/swagger-ui/swagger-ui-bundle.js"></script>
 <script src="/api/static/docs.js"></script>
@@ -49,7 +53,7 @@ DOCS_PAGE = """<!DOCTYPE html>
 """
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> ApiCors:
     settings = settings or load_settings()
     public_https = os.environ.get("NIAOULI_PUBLIC_URL", "").startswith("https:")
     context = Context(
@@ -67,7 +71,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def index(_request: Request) -> Response:
         return JSONResponse(
             {
-                "title": "Niaouli — API d'écriture",
+                "title": "Niaouli — API du portail",
                 "openapi": "/api/openapi.json",
                 "documentation": "/api/docs",
             }
@@ -109,7 +113,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
             return await method(request, exc)
         return await missing(request, exc)
 
-    return Starlette(
-        routes=routes,
-        exception_handlers={errors.ApiError: errors.handle, HTTPException: http_error},
+    # Cross-origin reads (GET, HEAD and their preflight), never with credentials.
+    return ApiCors(
+        Starlette(
+            routes=routes,
+            exception_handlers={errors.ApiError: errors.handle, HTTPException: http_error},
+        )
     )

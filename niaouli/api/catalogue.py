@@ -9,7 +9,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
-from niaouli.api import schemas, views
+from niaouli.api import links, schemas, views
 from niaouli.api.core import Call, Operation
 from niaouli.api.errors import ApiError, conflict, forbidden, invalid, not_found
 from niaouli.catalogue import editing, lifecycle, publication, service
@@ -156,15 +156,21 @@ def list_datasets(call: Call) -> schemas.DatasetList:
         items, total = service.search_datasets(
             session, call.viewer, params.get("q") or None, organisation, limit, offset
         )
+        root = links.root_of(call.request)
         return schemas.DatasetList(
             total=total,
-            items=[views.dataset(session, d, call.viewer, listing=True) for d in items],
+            items=[views.dataset(session, d, call.viewer, listing=True, root=root) for d in items],
         )
+
+
+def _shown(session: Session, call: Call, dataset: Dataset) -> schemas.Dataset:
+    """The dataset as answered, its links absolute from the platform's public root."""
+    return views.dataset(session, dataset, call.viewer, root=links.root_of(call.request))
 
 
 def get_dataset(call: Call) -> schemas.Dataset:
     with Session(call.context.engine) as session:
-        return views.dataset(session, visible_dataset(session, call), call.viewer)
+        return _shown(session, call, visible_dataset(session, call))
 
 
 def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
@@ -188,7 +194,7 @@ def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
             raise conflict(str(exc)) from None
         except service.CatalogueError as exc:
             raise invalid(str(exc)) from None
-        return 201, views.dataset(session, dataset, call.viewer)
+        return 201, _shown(session, call, dataset)
 
 
 def update_dataset(call: Call) -> schemas.Dataset:
@@ -200,7 +206,7 @@ def update_dataset(call: Call) -> schemas.Dataset:
             editing.update_dataset(session, call.viewer, call.actor(), dataset, **changes)
         except service.CatalogueError as exc:
             raise invalid(str(exc)) from None
-        return views.dataset(session, dataset, call.viewer)
+        return _shown(session, call, dataset)
 
 
 def delete_dataset(call: Call) -> tuple[int, dict[str, str]]:
@@ -229,14 +235,14 @@ def publish_dataset(call: Call) -> schemas.Dataset:
             raise forbidden(str(exc)) from None
         except service.CatalogueError as exc:
             raise invalid(str(exc)) from None
-        return views.dataset(session, dataset, call.viewer)
+        return _shown(session, call, dataset)
 
 
 def unpublish_dataset(call: Call) -> schemas.Dataset:
     with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         publication.unpublish(session, dataset, call.viewer)
-        return views.dataset(session, dataset, call.viewer)
+        return _shown(session, call, dataset)
 
 
 ERR_READ = (404,)

@@ -79,13 +79,17 @@ def document(operations: list[Operation]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {
-            "title": "Niaouli — API d'écriture",
+            "title": "Niaouli — API du portail",
             "version": "1.0.0",
             "description": (
-                "Créer et modifier organisations, jeux de données, fichiers, couches, "
-                "projets de code, réutilisations et événements. Lecture libre de ce qui est "
-                "public ; écriture avec un jeton « écriture » (Authorization: Bearer) ou la "
-                "session du navigateur avec l'en-tête X-CSRF-Token."
+                "Lire le catalogue et aller jusqu'aux données : chaque jeu de données donne "
+                "l'adresse de téléchargement de ses fichiers et ses liens (`links` : page, "
+                "collections et objets OGC API Features, tuiles vectorielles, exports par "
+                "format, fiches CSW, OGC API Records et DCAT). Lecture libre de ce qui est "
+                "public, aussi depuis une page d'un autre site (CORS, sans cookie). Créer et "
+                "modifier organisations, jeux de données, fichiers, couches, projets de code, "
+                "réutilisations et événements avec un jeton « écriture » (Authorization: "
+                "Bearer) ou la session du navigateur avec l'en-tête X-CSRF-Token."
             ),
             "license": {"name": "AGPL-3.0-or-later", "identifier": "AGPL-3.0-or-later"},
         },

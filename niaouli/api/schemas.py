@@ -111,12 +111,30 @@ class LayerInfo(BaseModel):
     notes: list[str] = Field(default_factory=list)
 
 
+class Link(BaseModel):
+    """A link to follow, as in OGC API and Atom: `rel` says what it leads to."""
+
+    href: str = Field(description="Adresse absolue")
+    rel: str = Field(
+        description="alternate (page), describedby (fiches CSW, OGC API Records, DCAT), "
+        "collection, items, tilesets-vector (OGC), enclosure (export d'une couche)"
+    )
+    type: str = Field(description="Type de média de la réponse")
+    title: str
+    layer: str | None = Field(
+        default=None, description="Collection OGC de la couche concernée, le cas échéant"
+    )
+
+
 class ResourceInfo(BaseModel):
     id: int
     title: str
     kind: Literal["file", "link"]
     role: str
-    url: str | None
+    url: str | None = Field(
+        description="Adresse de téléchargement du fichier stocké, ou du lien ; "
+        "null seulement pour un fichier absent"
+    )
     filename: str | None
     format: str | None
     media_type: str | None
@@ -140,6 +158,11 @@ class Dataset(BaseModel):
     updated_at: datetime | None
     layers: list[LayerInfo]
     resources: list[ResourceInfo]
+    links: list[Link] = Field(
+        default_factory=list,
+        description="Page, collections OGC API, objets, tuiles, exports et fiches de "
+        "métadonnées du jeu de données",
+    )
     contact_email: str | None = Field(
         default=None, description="Dans une liste : seulement pour les admins"
     )

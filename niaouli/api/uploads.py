@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from niaouli.accounts import audit
-from niaouli.api import schemas, streaming, views
+from niaouli.api import links, schemas, streaming, views
 from niaouli.api.catalogue import editable_dataset
 from niaouli.api.core import Call, Operation, parse, read_json
 from niaouli.api.errors import ApiError, invalid, not_found
@@ -64,7 +64,7 @@ def _add_link(call: Call, link: schemas.LinkCreate) -> tuple[int, schemas.Resour
         dataset.resources.append(resource)
         _record(session, call, "resource.create", dataset, kind="link")
         session.flush()
-        return 201, views.resource(resource)
+        return 201, views.resource(resource, links.root_of(call.request))
 
 
 def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.ResourceInfo]:
@@ -98,7 +98,7 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
                 session, call, "resource.create", dataset, kind="file", checksum=stored.checksum
             )
             session.flush()
-            return 201, views.resource(resource)
+            return 201, views.resource(resource, links.root_of(call.request))
     except BaseException:
         storage.remove_key(settings.files_dir, stored.key)
         raise

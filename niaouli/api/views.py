@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from niaouli.accounts.models import User
-from niaouli.api import schemas
+from niaouli.api import links, schemas
 from niaouli.catalogue import models
 from niaouli.catalogue.access import Viewer
 from niaouli.ingest import notes as ingest_notes
@@ -23,13 +23,17 @@ def layer(item: models.Layer) -> schemas.LayerInfo:
     )
 
 
-def resource(item: models.Resource) -> schemas.ResourceInfo:
+def resource(item: models.Resource, root: str = "") -> schemas.ResourceInfo:
+    """A resource; a stored file's `url` is its download address (from `root`)."""
+    url = item.url
+    if url is None and item.dataset is not None:
+        url = links.download(root, item.dataset.slug, item)
     return schemas.ResourceInfo(
         id=item.id,
         title=item.title,
         kind=item.kind.value if hasattr(item.kind, "value") else item.kind,
         role=item.role,
-        url=item.url,
+        url=url,
         filename=item.filename,
         format=item.format,
         media_type=item.media_type,
@@ -39,8 +43,9 @@ def resource(item: models.Resource) -> schemas.ResourceInfo:
 
 
 def dataset(
-    session: Session, item: models.Dataset, viewer: Viewer, listing: bool = False
+    session: Session, item: models.Dataset, viewer: Viewer, listing: bool = False, root: str = ""
 ) -> schemas.Dataset:
+    """The dataset with its links, absolute from `root` (the platform's public root)."""
     publisher = session.get(User, item.published_by_id) if item.published_by_id else None
     show_email = viewer.is_platform_admin or not listing
     return schemas.Dataset(
@@ -58,7 +63,8 @@ def dataset(
         published_by=publisher.display_name if publisher else None,
         updated_at=item.updated_at,
         layers=[layer(x) for x in item.layers],
-        resources=[resource(x) for x in item.resources],
+        resources=[resource(x, root) for x in item.resources],
+        links=links.dataset_links(root, item),
         contact_email=item.contact_email if show_email else None,
     )
 
