@@ -123,3 +123,106 @@ def extract_shapefiles(
                     _("« %(name)s » manquant dans l'archive") % {"name": shp.stem + part}, file=name
                 )
     return shapefiles
+
+
+class _Counted:
+    """A zip entry read through the archive's caps (ratio, total), for the XML parser."""
+
+    def __init__(self, stream, info: zipfile.ZipInfo, budget: list[int], limits, name: str):  # noqa: ANN001
+        self.stream, self.info, self.budget, self.limits, self.name = (
+            stream,
+            info,
+            budget,
+            limits,
+            name,
+        )
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk = self.stream.read(CHUNK if size is None or size < 0 else min(size, CHUNK))
+        self.read_bytes += len(chunk)
+        self.budget[0] -= len(chunk)
+        declared = max(self.info.compress_size, 1)
+        if self.read_bytes > declared * self.limits.max_ratio and self.read_bytes > 10 * CHUNK:
+            raise IngestError(
+                _("archive refusée : taux de compression suspect (« %(name)s »)")
+                % {"name": self.info.filename[:200]},
+                file=self.name,
+            )
+        if self.budget[0] < 0:
+            raise IngestError(_("archive refusée : contenu décompressé trop gros"), file=self.name)
+        return chunk
+
+
+def check_spreadsheet(path: Path, limits: ArchiveLimits | None = None) -> None:
+    """Check an XLSX or ODS package before GDAL reads it (S6, S9, S15, S17).
+
+    Its entries get the caps of the shapefile archives (count, total size, ratio, no
+    link or escaping path), and every XML part is parsed once with DTDs and entities
+    forbidden, so that GDAL's XML reader never meets a bomb or an external entity.
+    """
+    from defusedxml import DefusedXmlException
+    from defusedxml.ElementTree import iterparse
+
+    limits = limits or ArchiveLimits()
+    name = path.name
+    try:
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError):
+        raise IngestError(
+            _("classeur illisible : archive zip tronquée ou abîmée"), file=name
+        ) from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > limits.max_entries:
+            raise IngestError(
+                _("archive refusée : plus de %(count)s fichiers") % {"count": limits.max_entries},
+                file=name,
+            )
+        budget = [limits.max_total_bytes]
+        for info in infos:
+            entry = _entry_name(info, name)
+            if info.is_dir():
+                continue
+            if entry.suffix.lower() in REFUSED_SUFFIXES:
+                raise IngestError(
+                    _("fichier VRT/OVR dans l'archive refusé : « %(name)s »")
+                    % {"name": entry.name},
+                    file=name,
+                )
+            try:
+                with zf.open(info) as raw:
+                    counted = _Counted(raw, info, budget, limits, name)
+                    if entry.suffix.lower() in (".xml", ".rels"):
+                        for _event, element in iterparse(
+                            counted,
+                            events=("end",),
+                            forbid_dtd=True,
+                            forbid_entities=True,
+                            forbid_external=True,
+                        ):
+                            element.clear()
+                    else:
+                        while counted.read(CHUNK):
+                            pass
+            except DefusedXmlException:
+                raise IngestError(
+                    _("document XML avec DTD ou entités refusé (risque XXE / « billion laughs »)"),
+                    file=name,
+                ) from None
+            except SyntaxError as exc:
+                raise IngestError(
+                    _("XML mal formé ou tronqué : %(error)s") % {"error": exc}, file=name
+                ) from None
+            except (
+                zipfile.BadZipFile,
+                EOFError,
+                zipfile.LargeZipFile,
+                OSError,
+                zlib.error,
+                NotImplementedError,
+                RuntimeError,
+            ) as exc:
+                raise IngestError(
+                    _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
+                ) from None

@@ -210,10 +210,23 @@ def read_csv(path: Path) -> LayerSource:
             row=_ragged_line(text, delimiter, len(names)),
         )
 
-    allow_comma = delimiter != ","
-    columns = {n: _typed(n, table.column(n), allow_comma) for n in names}
-    table = pa.table(columns)
     notes = [encoding_note] if encoding_note else []
+    return table_source(table, path.stem, name, notes, allow_comma=delimiter != ",")
+
+
+def table_source(
+    table: pa.Table, layer: str, name: str, notes: list[str], *, allow_comma: bool = True
+) -> LayerSource:
+    """A table read from a CSV or a spreadsheet, its text columns typed, its points or
+    shapes built from lon/lat or WKT columns (`name`: the file, for messages)."""
+    names = table.column_names
+    columns = {
+        n: _typed(n, table.column(n), allow_comma)
+        if pa.types.is_string(table.column(n).type)
+        else table.column(n)
+        for n in names
+    }
+    table = pa.table(columns)
 
     keys = {_key(n): n for n in names}
     lon = next((keys[k] for k in keys if k in LON_NAMES), None)
@@ -272,7 +285,7 @@ def read_csv(path: Path) -> LayerSource:
             yield SourceBatch(attributes=chunk, geometries=part, first_row=offset + 2)
 
     return LayerSource(
-        name=path.stem,
+        name=layer,
         crs=None,
         geometry_type=declared,
         feature_count=table.num_rows,

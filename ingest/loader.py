@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from niaouli.catalogue import columns as column_notes
 from niaouli.catalogue import service
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -285,6 +286,7 @@ def ingest_file(
     on_progress: ProgressCallback | None = None,
     mode: str = "replace",
     on_commit: Callable[[Session, Dataset], None] | None = None,
+    sheet: str | None = None,
 ) -> IngestReport:
     """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers.
 
@@ -292,6 +294,7 @@ def ingest_file(
     geometry type required), still as one swap: readers see the old table until the
     commit. `on_commit` runs inside the transaction just before it commits (the web API
     writes its audit row there, so the row exists exactly when the change does).
+    `sheet` picks the sheet of a spreadsheet (name or number; else the first with rows).
     """
     if mode not in ("replace", "append"):
         raise IngestError(
@@ -302,7 +305,7 @@ def ingest_file(
     engine = engine or get_engine(settings)
     source_path = check_local_path(path)
     display_name = Path(original_name).name if original_name else source_path.name
-    kind = identify(source_path)
+    kind = identify(source_path, display_name)
 
     with Session(engine) as lookup:
         try:
@@ -318,7 +321,7 @@ def ingest_file(
 
     with tempfile.TemporaryDirectory(prefix="niaouli-ingest-") as workdir:
         try:
-            sources = open_sources(source_path, kind, Path(workdir))
+            sources = open_sources(source_path, kind, Path(workdir), sheet=sheet)
         except IngestError as exc:
             raise exc.located(file=display_name) from None
         total = sum(s.feature_count or 0 for s in sources) or None
@@ -476,7 +479,8 @@ def _ingest_in_transaction(
             changes["access_level"] = access_level
         if changes:
             service.update_dataset(session, dataset, **changes)
-    for old in list(dataset.layers):
+    previous = list(dataset.layers)
+    for old in previous:
         store.drop(conn, old.table_name, old.geometry_type is not None)
         dataset.layers.remove(old)
     old_keys = []
@@ -505,6 +509,9 @@ def _ingest_in_transaction(
                 extent_east=r.extent[2] if r.extent else None,
                 extent_north=r.extent[3] if r.extent else None,
                 attribute_schema=item.columns,
+                column_descriptions=column_notes.carried_over(
+                    previous, r.name, [c["name"] for c in item.columns]
+                ),
                 ingest_report={k: v for k, v in asdict(r).items() if k not in ("table_name",)},
             )
         )

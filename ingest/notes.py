@@ -33,6 +33,7 @@ REPAIRED = N_("%(count)s géométrie(s) invalide(s) réparée(s)")
 Z_DROPPED = N_("coordonnée Z ignorée pour %(count)s entité(s)")
 EMPTY = N_("%(count)s géométrie(s) vide(s) enregistrée(s) sans géométrie")
 APPENDED = N_("%(kept)s entité(s) existante(s) conservée(s), %(added)s ajoutée(s)")
+SHEET_READ = N_("feuille « %(sheet)s » lue (classeur de %(count)s feuille(s) : %(names)s)")
 
 TEMPLATES = (
     CRS_NO_GEOMETRY,
@@ -51,6 +52,7 @@ TEMPLATES = (
     Z_DROPPED,
     EMPTY,
     APPENDED,
+    SHEET_READ,
 )
 
 

@@ -10,13 +10,13 @@ import pyogrio.errors
 import shapely
 from niaouli.ingest import geometry, xmlguard
 from niaouli.ingest import notes as ingest_notes
-from niaouli.ingest.archive import extract_shapefiles
+from niaouli.ingest.archive import check_spreadsheet, extract_shapefiles
 from niaouli.ingest.crs import parse_crs
-from niaouli.ingest.csvtable import read_csv
+from niaouli.ingest.csvtable import read_csv, table_source
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.sniff import SourceKind
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
-from pyogrio.raw import open_arrow
+from pyogrio.raw import open_arrow, read_arrow
 
 from niaouli import gdalguard
 from niaouli.i18n import _
@@ -44,6 +44,9 @@ ENCODING_ALIASES = {
     "iso-8859-15": "ISO-8859-15",
 }
 SAMPLE_BYTES = 32 << 20
+# A spreadsheet is read like a CSV: its first row names the columns (GDAL would
+# otherwise call them Field1, Field2... when every cell of the first rows is text).
+SPREADSHEET_CONFIG = {"OGR_XLSX_HEADERS": "FORCE", "OGR_ODS_HEADERS": "FORCE"}
 
 
 def _gdal_error(exc: Exception, path: Path) -> IngestError:
@@ -188,10 +191,65 @@ def _layers(path: Path) -> list[tuple[str, str | None]]:
         raise _gdal_error(exc, path) from None
 
 
-def open_sources(path: Path, kind: SourceKind, workdir: Path) -> list[LayerSource]:
-    """The layers of an identified file, ready to stream. `workdir` receives unpacked parts."""
+def _pick_sheet(path: Path, sheet: str | None) -> tuple[str, list[str]]:
+    """The sheet to read (named or numbered from 1 by `sheet`, else the first that holds
+    rows) and the names of all the sheets."""
+    names = [name for name, _type in _layers(path)]
+    if not names:
+        raise IngestError(_("classeur sans feuille"), file=path.name)
+    if sheet:
+        wanted = sheet.strip()
+        by_name = {n.casefold(): n for n in names}
+        if wanted.casefold() in by_name:
+            return by_name[wanted.casefold()], names
+        if wanted.isdigit() and 1 <= int(wanted) <= len(names):
+            return names[int(wanted) - 1], names
+        raise IngestError(
+            _("feuille « %(sheet)s » introuvable (feuilles : %(names)s)")
+            % {"sheet": wanted[:100], "names": ", ".join(names)},
+            file=path.name,
+        )
+    for name in names:
+        try:
+            with gdalguard.refused_urls():
+                count = pyogrio.read_info(path, layer=name, force_feature_count=True)["features"]
+        except GDAL_ERRORS as exc:
+            raise _gdal_error(exc, path) from None
+        if count:
+            return name, names
+    raise IngestError(_("toutes les feuilles du classeur sont vides"), file=path.name)
+
+
+def _spreadsheet(path: Path, sheet: str | None) -> LayerSource:
+    """One sheet of an XLSX or ODS workbook, read like a CSV (typed columns, points from
+    lon/lat, shapes from a WKT column); the sheet read is named in the notes."""
+    check_spreadsheet(path)
+    pyogrio.set_gdal_config_options(SPREADSHEET_CONFIG)
+    chosen, names = _pick_sheet(path, sheet)
+    try:
+        with gdalguard.refused_urls():
+            _meta, table = read_arrow(path, layer=chosen)
+    except GDAL_ERRORS as exc:
+        raise _gdal_error(exc, path) from None
+    if table.num_columns == 0:
+        raise IngestError(_("feuille « %(sheet)s » vide") % {"sheet": chosen}, file=path.name)
+    notes = [
+        ingest_notes.note(
+            ingest_notes.SHEET_READ, sheet=chosen, count=len(names), names=", ".join(names)[:500]
+        )
+    ]
+    return table_source(table, chosen, path.name, notes)
+
+
+def open_sources(
+    path: Path, kind: SourceKind, workdir: Path, *, sheet: str | None = None
+) -> list[LayerSource]:
+    """The layers of an identified file, ready to stream. `workdir` receives unpacked parts;
+    `sheet` picks a spreadsheet's sheet (by name or number)."""
     if kind is SourceKind.CSV:
         return [read_csv(path)]
+    if kind in (SourceKind.XLSX, SourceKind.ODS):
+        return [_spreadsheet(path, sheet)]
     if kind is SourceKind.SHAPEFILE_ZIP:
         return [_shapefile(shp) for shp in extract_shapefiles(path, workdir)]
     if kind is SourceKind.SHAPEFILE:

@@ -177,6 +177,7 @@ def dataset_delete(slug: str) -> None:
 @click.option("--title", help="Titre du jeu de données.")
 @click.option("--description", help="Description.")
 @click.option("--crs", help="Système de coordonnées de la source (ex. EPSG:3163).")
+@click.option("--sheet", help="Feuille d'un classeur XLSX/ODS (nom ou numéro).")
 @click.option(
     "--access",
     type=click.Choice([a.value for a in AccessLevel]),
@@ -191,6 +192,7 @@ def ingest(
     title: str | None,
     description: str | None,
     crs: str | None,
+    sheet: str | None,
     access: str | None,
     progress: str,
     as_json: bool,
@@ -207,6 +209,7 @@ def ingest(
             crs=crs,
             access_level=access,
             progress=progress,
+            sheet=sheet,
         )
     except IngestError as exc:
         _fail(exc.describe())

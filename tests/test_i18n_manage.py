@@ -206,7 +206,7 @@ def test_upload_messages_follow_the_page_language(server, backend):
         assert bad.status_code == 422 and bad.json()["code"] == "IngestFailed"
         assert bad.json()["description"] == (
             "file “donnees.bin”: unrecognised format "
-            "(accepted: GeoJSON, GeoPackage, zipped Shapefile, KML, GPX, CSV)"
+            "(accepted: GeoJSON, GeoPackage, zipped Shapefile, KML, GPX, CSV, XLSX, ODS)"
         )
         bad_fr = _post_file(http, token, layers, "donnees.bin", garbage)
         assert bad_fr.json()["description"].startswith("fichier « donnees.bin » : format non")
