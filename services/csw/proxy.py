@@ -29,6 +29,7 @@ import os
 from xml.sax.saxutils import escape
 
 import httpx
+from niaouli.services.csw import links
 from niaouli.services.csw.process import BACKEND_ENV, PROXY_KEY_ENV, WORKERS_ENV
 from starlette.requests import Request
 from starlette.responses import Response
@@ -218,4 +219,6 @@ class CswProxy:
         finally:
             slots.release()
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in RESPONSE_HEADERS}
-        return Response(upstream.content, status_code=upstream.status_code, headers=kept)
+        # Stored records carry a placeholder root: links follow the serving address.
+        content = links.resolve(upstream.content, upstream.headers.get("content-type", ""))
+        return Response(content, status_code=upstream.status_code, headers=kept)
