@@ -149,3 +149,29 @@ def cross_origin_reads_without_credentials(api_site: ApiSite) -> None:
     with api_site.client("read_token") as http:
         mine = http.get(f"/api/datasets/{draft}", headers={"Origin": FOREIGN})
         assert mine.status_code == 200 and mine.headers["access-control-allow-origin"] == "*"
+
+
+@pytest.mark.parametrize(
+    ("headers", "foreign"),
+    [
+        ({"host": "data.nc"}, False),  # a navigation: no Origin
+        ({"host": "data.nc", "origin": "https://data.nc"}, False),
+        ({"host": "data.nc:443", "origin": "https://data.nc"}, False),  # default port
+        (
+            {"host": "127.0.0.1:8000", "x-forwarded-host": "data.nc", "origin": "https://data.nc"},
+            False,
+        ),
+        ({"host": "data.nc", "origin": "https://carte.data.nc"}, True),  # a sibling site
+        ({"host": "data.nc", "origin": "null"}, True),
+        ({"host": "data.nc", "origin": FOREIGN}, True),
+    ],
+)
+def test_which_requests_are_cross_origin(headers: dict[str, str], foreign: bool, monkeypatch):
+    from niaouli.accounts.middleware import is_cross_origin
+
+    monkeypatch.delenv("NIAOULI_PUBLIC_URL", raising=False)
+    raw = [(k.encode(), v.encode()) for k, v in headers.items()]
+    assert is_cross_origin(raw) is foreign
+    monkeypatch.setenv("NIAOULI_PUBLIC_URL", "https://carte.data.nc")
+    if headers.get("origin") == "https://carte.data.nc":
+        assert is_cross_origin(raw) is False  # the public URL's host is the platform's own

@@ -57,11 +57,19 @@ def is_cross_origin(headers: list[tuple[bytes, bytes]]) -> bool:
     if origin is None:
         return False
     # X-Forwarded-Host cannot come from a foreign page: the preflight never allows it.
-    own = {(_header(headers, name) or "").lower() for name in (b"host", b"x-forwarded-host")}
+    own = {_host(_header(headers, name) or "") for name in (b"host", b"x-forwarded-host")}
     public = os.environ.get("NIAOULI_PUBLIC_URL", "")
     if public:
-        own.add(urlsplit(public).netloc.lower())
-    return urlsplit(origin.strip()).netloc.lower() not in own - {""}
+        own.add(_host(urlsplit(public).netloc))
+    return _host(urlsplit(origin.strip()).netloc) not in own - {""}
+
+
+def _host(netloc: str) -> str:
+    """host[:port] in lower case, without a default port (browsers omit it in Origin)."""
+    netloc = netloc.strip().lower()
+    for default in (":80", ":443"):
+        netloc = netloc.removesuffix(default)
+    return netloc
 
 
 class AccountsMiddleware:
