@@ -63,3 +63,20 @@ def test_a_failing_page_deletes_nothing(backend, org, remote, failure):
     report = harvest(backend, slug)
     assert report.status == JobStatus.PARTIAL and report.counts["deleted"] == 0
     assert len(harvested(backend)) == 12
+
+
+def test_a_title_the_catalogue_cannot_hold_is_cut_and_reported(backend, org, remote):
+    """Whatever the source type, a title over 500 characters is cut on a word and the
+    record's report line says so (it was cut silently, issue 14 §4)."""
+    items = remote.handler.items = remote.handler.items[:2]
+    full = items[0]["title"] = "Limites " + "des communes " * 60 + "de Nouvelle-Calédonie"
+    slug = add_source_for(backend, org, remote.url + CATALOG, "data-gouv-nc", "ods")
+    report = harvest(backend, slug)
+    assert report.counts["created"] == 2, report.message
+    reasons = {i.remote_id: i.reason for i in report.items}
+    title = harvested(backend)["georep-communes"].title
+    assert len(title) <= 500 and title.endswith("…")
+    assert full.startswith(title[:-1]) and full[len(title) - 1] == " "  # cut on a word
+    assert "titre de 809 caractères coupé à 500" in reasons["georep-communes"]
+    assert not reasons["isee-population"]
+    assert harvest(backend, slug).counts["unchanged"] == 2

@@ -312,7 +312,16 @@ class _Job:
     def apply_dataset(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         session = self.session
         fields = {k: v for k, v in record.fields.items() if k in catalogue.DATASET_FIELDS}
-        fields["title"] = (record.title or record.remote_id)[:500]
+        # Every source's title mended the same way, and said (the sources that know an
+        # alternate title or a description mend it first; the record itself, and so its
+        # hash, is left as the source mapped it).
+        title, title_notes = repairs.title_of(
+            record.title,
+            record.remote_id,
+            description=str(record.fields.get("description") or ""),
+        )
+        record.notes.extend(n for n in title_notes if n not in record.notes)
+        fields["title"] = title
         fields["provenance"] = self.provenance(record)
         fields["original_metadata"] = record.metadata_xml
         fields["access_level"] = self.access

@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 
 from lxml import etree
 
+from niaouli.harvest import repairs
 from niaouli.harvest.base import (
     EnumerationError,
     Harvester,
@@ -194,12 +195,17 @@ class OaiPmhHarvester(Harvester):
         except ValueError as exc:
             return RecordFailure(identifier, str(exc))
         links = [{"url": url, "title": url, "format": ""} for url in mapped["links"]]
+        title, notes = repairs.title_of(
+            mapped["title"],
+            identifier,
+            description=str(mapped["fields"].get("description") or ""),
+        )
         record_url = f"{base}?" + urlencode(
             {"verb": "GetRecord", "identifier": identifier, "metadataPrefix": prefix}
         )
         return RemoteRecord(
             remote_id=identifier[:500],
-            title=mapped["title"] or identifier,
+            title=title,
             fields=mapped["fields"],
             bbox=mapped.get("bbox"),
             links=links,
@@ -207,4 +213,5 @@ class OaiPmhHarvester(Harvester):
             original_media_type="application/xml",
             original_url=(mapped["links"] or [record_url])[0],
             remote_modified=(header.findtext("oai:datestamp", namespaces=NS) or "")[:64] or None,
+            notes=notes,
         )
