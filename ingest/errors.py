@@ -48,3 +48,21 @@ class IngestError(Exception):
             layer=self.layer or layer,
             row=self.row if self.row is not None else row,
         )
+
+
+class UnconfirmedChangeError(IngestError):
+    """The file is fine but the change may be a mistake: nothing was written; sending it
+    again with `confirm=True` goes on. `code` names the case (the API's 409 code) and
+    `details` says what would change."""
+
+    def __init__(self, code: str, message: str, *, file: str | None = None, **details: object):
+        super().__init__(message, file=file)
+        self.code = code
+        self.details = details
+
+    def located(
+        self, *, file: str | None = None, layer: str | None = None, row: int | None = None
+    ) -> IngestError:
+        return UnconfirmedChangeError(
+            self.code, self.message, file=self.file or file, **self.details
+        )

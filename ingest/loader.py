@@ -25,7 +25,7 @@ from niaouli.ingest import geometry, storage, wkb
 from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.columns import plan_columns
 from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
-from niaouli.ingest.errors import IngestError
+from niaouli.ingest.errors import IngestError, UnconfirmedChangeError
 from niaouli.ingest.progress import Progress, ProgressCallback
 from niaouli.ingest.sniff import FORMAT_LABELS, MEDIA_TYPES, check_local_path, identify
 from niaouli.ingest.source import LayerSource, SourceBatch
@@ -66,6 +66,7 @@ class LayerReport:
     empty_geometries: int = 0
     axes_swapped: bool = False
     notes: list[str] = field(default_factory=list)
+    added: int = 0  # rows read from this file (`feature_count` is the layer's total)
 
 
 @dataclass
@@ -82,6 +83,11 @@ class IngestReport:
     @property
     def feature_count(self) -> int:
         return sum(layer.feature_count for layer in self.layers)
+
+    @property
+    def added_count(self) -> int:
+        """Rows read from this file (an append's new rows, not the layers' totals)."""
+        return sum(layer.added for layer in self.layers)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -236,6 +242,7 @@ def _load_layer(
         collection_id="",
         table_name=table,
         feature_count=next_fid - first_fid,
+        added=next_fid - first_fid,
         geometry_type=target,
         native_crs=native,
         extent=extent,
@@ -287,6 +294,7 @@ def ingest_file(
     mode: str = "replace",
     on_commit: Callable[[Session, Dataset], None] | None = None,
     sheet: str | None = None,
+    confirm: bool = True,
 ) -> IngestReport:
     """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers.
 
@@ -295,6 +303,9 @@ def ingest_file(
     commit. `on_commit` runs inside the transaction just before it commits (the web API
     writes its audit row there, so the row exists exactly when the change does).
     `sheet` picks the sheet of a spreadsheet (name or number; else the first with rows).
+    With `confirm=False` (the web API and page), a change that may be a mistake raises
+    `UnconfirmedChangeError` and writes nothing: the same file appended again (same SHA-256),
+    or a replace that changes the columns or loses more than half of the rows.
     """
     if mode not in ("replace", "append"):
         raise IngestError(
@@ -348,6 +359,7 @@ def ingest_file(
                     progress=bar,
                     mode=mode,
                     on_commit=on_commit,
+                    confirm=confirm,
                 )
         except IntegrityError as exc:
             storage.remove_key(settings.files_dir, stored.key)
@@ -396,6 +408,7 @@ def _ingest_in_transaction(
     progress: Progress,
     mode: str = "replace",
     on_commit: Callable[[Session, Dataset], None] | None = None,
+    confirm: bool = True,
 ) -> tuple[bool, list[str], list[LayerReport]]:
     session = Session(bind=conn, autoflush=False)
     dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).with_for_update())
@@ -407,6 +420,8 @@ def _ingest_in_transaction(
 
     names = _layer_names(sources, slug)
     appending = mode == "append" and dataset is not None and bool(dataset.layers)
+    if appending and not confirm:
+        _check_not_sent_before(dataset, stored.checksum)
     targets = _append_targets(sources, names, dataset) if appending else [None] * len(sources)
     if appending:  # the rows join existing layers: same names and collections
         names = [(old.name, old.collection_id) for old in targets]
@@ -458,6 +473,9 @@ def _ingest_in_transaction(
             raise IngestError(str(exc), layer=source.name) from None
         report.name, report.collection_id = name, collection
         loaded.append(_Loaded(report, columns, old.source_layer if old else source.name))
+
+    if not confirm and not appending and dataset is not None and dataset.layers:
+        _check_replace(dataset, loaded)
 
     # 2. Swap: drop the previous tables and rows, insert the new ones (all in this transaction).
     if created:
@@ -598,4 +616,59 @@ def _check_same_structure(old: Layer, report: LayerReport, columns: list[dict[st
         raise IngestError(
             _("ajout impossible, la structure diffère de la couche « %(layer)s » (%(parts)s)")
             % {"layer": old.name, "parts": " ; ".join(parts)}
+        )
+
+
+def _check_not_sent_before(dataset: Dataset, checksum: str) -> None:
+    """Appending a file whose rows are already in the layers would duplicate them."""
+    for resource in dataset.resources:
+        if resource.role == "source" and resource.checksum == checksum:
+            raise UnconfirmedChangeError(
+                "DuplicateFile",
+                _(
+                    "ce fichier a déjà été envoyé (« %(name)s », même empreinte SHA-256) : "
+                    "l'ajouter encore doublerait ses lignes"
+                )
+                % {"name": resource.filename or resource.title},
+                previous=resource.filename or resource.title,
+                checksum=checksum,
+            )
+
+
+REPLACE_LOSS = 0.5  # a replace keeping fewer rows than this share asks first
+
+
+def layer_summary(name: str, columns: list[dict[str, str]] | None, count: int) -> dict[str, Any]:
+    return {
+        "name": name,
+        "columns": [c["name"] for c in columns or []],
+        "feature_count": count,
+    }
+
+
+def _check_replace(dataset: Dataset, loaded: list[_Loaded]) -> None:
+    """A replace that changes the columns or loses most rows: say what changes, ask first."""
+    before = [layer_summary(x.name, x.attribute_schema, x.feature_count) for x in dataset.layers]
+    after = [layer_summary(x.report.name, x.columns, x.report.feature_count) for x in loaded]
+    old_columns = {c for layer in before for c in layer["columns"]}
+    new_columns = {c for layer in after for c in layer["columns"]}
+    old_count = sum(layer["feature_count"] for layer in before)
+    new_count = sum(layer["feature_count"] for layer in after)
+    reasons = []
+    if old_columns != new_columns or len(before) != len(after):
+        reasons.append(_("les colonnes changent"))
+    if new_count < old_count * REPLACE_LOSS:
+        reasons.append(
+            _("%(after)s objet(s) au lieu de %(before)s")
+            % {"after": new_count, "before": old_count}
+        )
+    if reasons:
+        raise UnconfirmedChangeError(
+            "ReplaceChanges",
+            _("ce remplacement changerait beaucoup les données (%(reasons)s) : confirmez-le")
+            % {"reasons": " ; ".join(reasons)},
+            before=before,
+            after=after,
+            removed_columns=sorted(old_columns - new_columns),
+            added_columns=sorted(new_columns - old_columns),
         )

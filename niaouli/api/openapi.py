@@ -57,6 +57,18 @@ def document(operations: list[Operation]) -> dict[str, Any]:
                 "properties": {
                     "file": {"type": "string", "contentMediaType": "application/octet-stream"},
                     "title": {"type": "string"},
+                    **(
+                        {
+                            "crs": {"type": "string", "description": "EPSG:xxxx de la source"},
+                            "sheet": {
+                                "type": "string",
+                                "description": "feuille d'un classeur XLSX/ODS (nom ou numéro)",
+                            },
+                            "confirm": {"type": "string", "enum": ["true"]},
+                        }
+                        if op.upload
+                        else {}
+                    ),
                 },
                 "required": ["file"],
             }

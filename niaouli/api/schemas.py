@@ -186,7 +186,8 @@ class IngestResult(BaseModel):
     format: str
     size: int
     checksum: str
-    feature_count: int
+    feature_count: int = Field(description="Objets des couches après l'envoi")
+    added_count: int = Field(description="Objets lus dans ce fichier (ajoutés en mode append)")
     seconds: float
     layers: list[LayerInfo]
     repaired: int = Field(description="Géométries invalides réparées")

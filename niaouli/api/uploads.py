@@ -26,6 +26,7 @@ from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import _
 from niaouli.ingest import IngestError, ingest_file, storage
+from niaouli.ingest.errors import UnconfirmedChangeError
 from niaouli.ingest.sniff import MEDIA_TYPES, identify
 
 
@@ -126,6 +127,11 @@ def delete_resource(call: Call) -> dict[str, Any]:
     return {"deleted": int(raw)}
 
 
+def _confirmed(call: Call, upload: streaming.Upload) -> bool:
+    value = call.request.query_params.get("confirm") or upload.fields.get("confirm") or ""
+    return value.strip().lower() in ("true", "1", "oui", "yes")
+
+
 async def upload_layers(call: Call) -> schemas.IngestResult:
     mode = call.request.query_params.get("mode", "replace")
     if mode not in ("replace", "append"):
@@ -169,7 +175,13 @@ def _ingest(
             progress="none",
             mode=mode,
             on_commit=record,
+            sheet=(upload.fields.get("sheet") or None),
+            confirm=_confirmed(call, upload),
         )
+    except UnconfirmedChangeError as exc:
+        # Nothing was written: the client shows the comparison and sends the file again
+        # with confirm=true.
+        raise ApiError(409, exc.code, exc.describe(), **exc.details) from None
     except IngestError as exc:
         raise ApiError(422, "IngestFailed", exc.describe()) from None
     with Session(call.context.engine) as session:
@@ -182,6 +194,7 @@ def _ingest(
         size=report.size,
         checksum=report.checksum,
         feature_count=report.feature_count,
+        added_count=report.added_count,
         seconds=report.seconds,
         layers=layers,
         repaired=sum(layer.repaired for layer in report.layers),
@@ -232,13 +245,23 @@ def operations() -> list[Operation]:
             writes=True,
             upload=True,
             response=schemas.IngestResult,
-            errors=(400, 401, 403, 404, 413, 415, 422),
+            errors=(400, 401, 403, 404, 409, 413, 415, 422),
             query=[
                 {
                     "name": "mode",
                     "in": "query",
                     "schema": {"type": "string", "enum": ["replace", "append"]},
-                }
+                },
+                {
+                    "name": "confirm",
+                    "in": "query",
+                    "description": (
+                        "true : envoyer quand même après une réponse 409 (DuplicateFile : "
+                        "même fichier déjà ajouté ; ReplaceChanges : colonnes changées ou "
+                        "plus de la moitié des lignes perdues, avec before/after)"
+                    ),
+                    "schema": {"type": "boolean"},
+                },
             ],
         ),
     ]

@@ -12,7 +12,23 @@
   const LOCALE = LANG === "en" ? "en-GB" : "fr-FR";
   const MESSAGES = {
     fr: {
+      bytes: (n) => n + (n === "1" ? " octet" : " octets"),
+      kibibytes: "Kio",
       mebibytes: "Mio",
+      added: (count, total) => count + " objet(s) ajouté(s) ; " + total + " au total.",
+      layers: "Couches : ",
+      layerCount: (name, count) => "« " + name + " » (" + count + " objet" + (count === "1" ? ")" : "s)"),
+      confirmTitle: {
+        DuplicateFile: "Ce fichier a déjà été ajouté",
+        ReplaceChanges: "Ce remplacement change beaucoup les données",
+      },
+      before: "Avant",
+      after: "Après",
+      columns: "Colonnes",
+      rows: "Objets",
+      removedColumns: "Colonnes supprimées : ",
+      addedColumns: "Colonnes nouvelles : ",
+      cancelled: "Envoi annulé : rien n'a été modifié.",
       result: "Résultat",
       fileAdded: (title, size) => "Fichier « " + title + " » ajouté (" + size + ").",
       checksum: "Empreinte : ",
@@ -35,7 +51,23 @@
       codes: {},
     },
     en: {
+      bytes: (n) => n + (n === "1" ? " byte" : " bytes"),
+      kibibytes: "KiB",
       mebibytes: "MiB",
+      added: (count, total) => count + (count === "1" ? " feature" : " features") + " added; " + total + " in all.",
+      layers: "Layers: ",
+      layerCount: (name, count) => "“" + name + "” (" + count + (count === "1" ? " feature)" : " features)"),
+      confirmTitle: {
+        DuplicateFile: "This file was already added",
+        ReplaceChanges: "This replacement changes the data a lot",
+      },
+      before: "Before",
+      after: "After",
+      columns: "Columns",
+      rows: "Features",
+      removedColumns: "Columns removed: ",
+      addedColumns: "New columns: ",
+      cancelled: "Upload cancelled: nothing was changed.",
       result: "Result",
       fileAdded: (title, size) => "File “" + title + "” added (" + size + ").",
       checksum: "Checksum: ",
@@ -94,8 +126,46 @@
     return value.toLocaleString(LOCALE);
   }
 
+  // Sizes people read: « 45 octets », « 12,3 Kio », « 4,5 Mio » (a 45-byte file was « 0 Mio »).
   function mebibytes(count) {
+    if (count < 1024) return T.bytes(number(count));
+    if (count < 1048576) {
+      return (count / 1024).toLocaleString(LOCALE, { maximumFractionDigits: 1 }) + " " + T.kibibytes;
+    }
     return (count / 1048576).toLocaleString(LOCALE, { maximumFractionDigits: 1 }) + " " + T.mebibytes;
+  }
+
+  // The status line above the form follows the layers just loaded (it said « Pas encore
+  // de données » after a success).
+  function status(layers) {
+    const line = document.getElementById("etat-couches");
+    if (!line || !layers) return;
+    line.textContent =
+      T.layers + layers.map((layer) => T.layerCount(layer.name, number(layer.feature_count))).join(", ");
+  }
+
+  function comparison(body) {
+    const box = document.getElementById("confirmation-comparaison");
+    box.replaceChildren();
+    if (!body.before || !body.after) return;
+    const table = add(box, "table");
+    const head = add(add(table, "thead"), "tr");
+    for (const text of ["", T.before, T.after]) add(head, "th", text).scope = "col";
+    const rows = add(table, "tbody");
+    const total = (layers) => number(layers.reduce((sum, layer) => sum + layer.feature_count, 0));
+    const names = (layers) => layers.map((layer) => layer.columns.join(", ")).join(" | ");
+    for (const [label, fn] of [[T.rows, total], [T.columns, names]]) {
+      const row = add(rows, "tr");
+      add(row, "th", label).scope = "row";
+      add(row, "td", fn(body.before));
+      add(row, "td", fn(body.after));
+    }
+    if (body.removed_columns && body.removed_columns.length) {
+      add(box, "p", T.removedColumns + body.removed_columns.join(", "));
+    }
+    if (body.added_columns && body.added_columns.length) {
+      add(box, "p", T.addedColumns + body.added_columns.join(", "));
+    }
   }
 
   function report(body, mode) {
@@ -106,7 +176,10 @@
       add(result, "p", T.checksum + body.checksum);
       return;
     }
-    add(result, "p", T.loaded(number(body.feature_count), number(body.seconds)));
+    const added = body.added_count === undefined ? body.feature_count : body.added_count;
+    add(result, "p", T.loaded(number(added), number(body.seconds)));
+    if (mode === "append") add(result, "p", T.added(number(added), number(body.feature_count)));
+    status(body.layers);
     add(result, "p", T.fileChecksum + body.checksum);
     if (body.repaired) add(result, "p", T.repaired(body.repaired));
     const list = add(result, "ul");
@@ -130,27 +203,49 @@
     add(result, "p", T.unchanged);
   }
 
-  form.addEventListener("submit", function (event) {
-    event.preventDefault();
-    const file = input.files[0];
-    if (!file) return;
-    const max = Number(form.dataset.max);
-    if (max && file.size > max) {
-      failure(T.tooBig(mebibytes(file.size), mebibytes(max)));
-      return;
-    }
-    const mode = form.querySelector("input[name=mode]:checked").value;
+  const confirmation = document.getElementById("envoi-confirmation");
+  const yes = document.getElementById("confirmation-oui");
+  const no = document.getElementById("confirmation-non");
+  let pending = null; // the file and mode waiting for the editor's confirmation
+
+  function ask(body, file, mode) {
+    pending = { file: file, mode: mode };
+    document.getElementById("confirmation-titre").textContent =
+      T.confirmTitle[body.code] || T.confirmTitle.ReplaceChanges;
+    document.getElementById("confirmation-message").textContent = body.description || "";
+    comparison(body);
+    confirmation.hidden = false;
+    yes.focus();
+  }
+
+  yes.addEventListener("click", function () {
+    confirmation.hidden = true;
+    if (pending) send(pending.file, pending.mode, true);
+    pending = null;
+  });
+  no.addEventListener("click", function () {
+    confirmation.hidden = true;
+    pending = null;
+    say(T.cancelled);
+    result.replaceChildren();
+  });
+
+  function send(file, mode, confirmed) {
     const base = "/api/datasets/" + encodeURIComponent(form.dataset.slug);
     const url =
       (mode === "attachment" ? base + "/resources?" : base + "/layers?mode=" + mode + "&") +
+      (confirmed ? "confirm=true&" : "") +
       "lang=" + LANG;
     const data = new FormData();
     data.append("file", file, file.name);
+    const sheet = document.getElementById("feuille");
+    if (sheet && sheet.value.trim() && mode !== "attachment") data.append("sheet", sheet.value.trim());
     const request = new XMLHttpRequest();
     request.open("POST", url);
     request.setRequestHeader("X-CSRF-Token", form.dataset.csrf);
     request.responseType = "json";
     state.hidden = false;
+    confirmation.hidden = true;
     bar.value = 0;
     percent.textContent = pct(0);
     result.replaceChildren();
@@ -175,6 +270,9 @@
       if (request.status >= 200 && request.status < 300) {
         say(T.done);
         report(body, mode);
+      } else if (request.status === 409 && !confirmed && Object.hasOwn(T.confirmTitle, body.code)) {
+        say(T.confirmTitle[body.code] + ".");
+        ask(body, file, mode);
       } else {
         say(T.failedStatus);
         const known = typeof body.code === "string" && Object.hasOwn(T.codes, body.code);
@@ -187,5 +285,17 @@
       failure(T.interrupted);
     });
     request.send(data);
+  }
+
+  form.addEventListener("submit", function (event) {
+    event.preventDefault();
+    const file = input.files[0];
+    if (!file) return;
+    const max = Number(form.dataset.max);
+    if (max && file.size > max) {
+      failure(T.tooBig(mebibytes(file.size), mebibytes(max)));
+      return;
+    }
+    send(file, form.querySelector("input[name=mode]:checked").value, false);
   });
 })();
