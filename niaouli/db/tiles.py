@@ -15,16 +15,18 @@ value bound). The OGC API Tiles routes only ask for `render_tile(conn, layer, na
   GEOS); only the features kept (below) are then read with their attributes, and the
   `mapbox-vector-tile` package encodes the tile.
 - Complete, yet bounded: every *visible* location is in the tile, however many features
-  meet it, but features the 4096 grid cannot tell apart are sent once. Lines and
-  polygons are simplified to half a tile pixel, then quantised to the grid as MVT
-  requires; of features whose quantised geometry is identical, only the lowest fid is
-  kept (drawn on the same pixels). Points are kept one per grid cell (the lowest fid):
-  at low zoom thousands of points fall on one cell of the 4096 grid. If a tile still
-  holds more than `POINT_BUDGET` points (a dense layer spread over the whole tile), the
-  cell doubles (2, 4, 8, then 16 grid units, 1/256 of the tile side) until they fit;
-  each kept point stays at its own position on the 4096 grid. Both backends keep the
-  same features. A tile of more than `MAX_FEATURES` distinct lines or polygons is
-  refused (`TileTooLargeError`) instead of exhausting memory.
+  meet it. Lines and polygons are simplified to half a tile pixel, then quantised to
+  the grid as MVT requires. A tile that meets fewer than `HEAVY_CANDIDATES` features
+  holds them all, as they are. A heavier one (a low zoom over a dense layer) sends once
+  what the 4096 grid cannot tell apart: of features whose quantised geometry is
+  identical, only the lowest fid is kept (drawn on the same pixels), so points are kept
+  one per grid cell — at low zoom thousands of points fall on one cell. If its points
+  still occupy more than `POINT_BUDGET` cells (a dense layer spread over the whole
+  tile), the cell doubles (2, 4, 8, then 16 grid units, 1/256 of the tile side) until
+  they fit; each kept point stays at its own position on the 4096 grid. Both backends
+  keep the same features. A tile of more than `MAX_FEATURES` distinct features after
+  that (only dense lines or polygons) is refused (`TileTooLargeError`) instead of
+  exhausting memory.
 
 A tile with no feature is an empty (zero-byte) MVT: a valid tile with no layer.
 """
@@ -70,6 +72,9 @@ with the margin) — still one cell per screen pixel of a 256-pixel tile."""
 MAX_FEATURES = 100_000
 """Most features a tile may hold after thinning; beyond, `TileTooLargeError` (only dense
 lines or polygons get there: points are bounded by the coarsest grid)."""
+HEAVY_CANDIDATES = 20_000
+"""A tile meeting at least this many features is heavy: thinned here, and made a few at
+a time by the server (`services/ogc/tilegate.py`). Lighter tiles are sent whole."""
 SCAN_BATCH = 16_384
 """SpatiaLite candidates read and thinned per batch (bounded memory per tile)."""
 
@@ -149,15 +154,25 @@ def _latitude(y: float) -> float:
     return math.degrees(2 * math.atan(math.exp(y / EARTH_RADIUS)) - math.pi / 2)
 
 
-def render_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
+def render_tile(
+    conn: Connection, layer: LayerTable, name: str, tile: Tile, candidates: int | None = None
+) -> bytes:
     """The MVT of `tile` for `layer`, its one layer called `name` (b"" when empty).
 
-    Raises `TileTooLargeError` when the tile would hold more than `MAX_FEATURES`."""
+    `candidates`: how many features meet the tile, if the caller counted them
+    (`count_candidates` up to `HEAVY_CANDIDATES`); counted here otherwise, when the layer
+    is large enough for the tile to be heavy. Raises `TileTooLargeError` when a heavy tile
+    would hold more than `MAX_FEATURES`."""
     if not layer.has_geometry:
         return b""
+    if candidates is None:
+        candidates = 0
+        if layer.feature_count >= HEAVY_CANDIDATES:
+            candidates = count_candidates(conn, layer, tile, HEAVY_CANDIDATES)
+    heavy = candidates >= HEAVY_CANDIDATES
     if layer.postgis:
-        return _postgis_tile(conn, layer, name, tile)
-    return _spatialite_tile(conn, layer, name, tile)
+        return _postgis_tile(conn, layer, name, tile, heavy)
+    return _spatialite_tile(conn, layer, name, tile, heavy)
 
 
 def count_candidates(conn: Connection, layer: LayerTable, tile: Tile, limit: int) -> int:
@@ -190,17 +205,8 @@ def _tiled(layer: LayerTable) -> list[Attribute]:
     return [a for a in layer.attributes if a.type not in SKIPPED_TYPES and a.name != "fid"]
 
 
-@functools.lru_cache(maxsize=512)
-def _postgis_sql(layer: LayerTable) -> str:
-    """The tile statement of a layer (built once: identifiers only, values bound).
-
-    `c`: the candidates on the tile's grid (NULL when nothing is left of one). `cells`:
-    points, the lowest fid per cell of the 4096 grid; `level`: the finest grid (shift
-    0..MAX_SHIFT) on which they number at most the budget (each count is evaluated only
-    when the finer one was too high); `kept`: one point per cell of that grid, at its
-    own position, and lines and polygons whose grid geometry no lower fid has. The
-    attributes are read for the kept features only; `count(*)` tells an overfull tile
-    (at most MAX_FEATURES + 1 are ever encoded)."""
+def _postgis_values(layer: LayerTable) -> list[str]:
+    """The attribute columns of the tile statements, from the layer table `l`."""
     quote = sa.dialects.postgresql.dialect().identifier_preparer.quote
     values = []
     for attribute in _tiled(layer):
@@ -210,6 +216,38 @@ def _postgis_sql(layer: LayerTable) -> str:
         elif attribute.type == "json":
             column = f"{column}::text"
         values.append(f"{column} AS {quote(attribute.name)}")
+    return values
+
+
+@functools.lru_cache(maxsize=512)
+def _postgis_light_sql(layer: LayerTable) -> str:
+    """The statement of a light tile: every feature that meets it, as it is."""
+    quote = sa.dialects.postgresql.dialect().identifier_preparer.quote
+    table = f"{quote(LAYER_SCHEMA)}.{quote(layer.table)}"
+    return (
+        f"SELECT ST_AsMVT(t, %(name)s, {EXTENT}, 'mvt_geom', 'fid'), count(*) FROM ("
+        " SELECT l.fid, ST_AsMVTGeom(ST_Transform(ST_Simplify(l.geom, %(tolerance)s, true),"
+        f" 3857), ST_TileEnvelope(%(z)s, %(x)s, %(y)s), {EXTENT}, {BUFFER}, true) AS mvt_geom,"
+        f" {', '.join(['l.fid', *_postgis_values(layer)])}"
+        f" FROM {table} AS l"
+        " WHERE l.geom && ST_MakeEnvelope(%(west)s, %(south)s, %(east)s, %(north)s, 4326)"
+        ") AS t WHERE mvt_geom IS NOT NULL"
+    )
+
+
+@functools.lru_cache(maxsize=512)
+def _postgis_sql(layer: LayerTable) -> str:
+    """The statement of a heavy tile (built once: identifiers only, values bound).
+
+    `c`: the candidates on the tile's grid (NULL when nothing is left of one). `cells`:
+    points, the lowest fid per cell of the 4096 grid; `level`: the finest grid (shift
+    0..MAX_SHIFT) on which they number at most the budget (each count is evaluated only
+    when the finer one was too high); `kept`: one point per cell of that grid, at its
+    own position, and lines and polygons whose grid geometry no lower fid has. The
+    attributes are read for the kept features only; `count(*)` tells an overfull tile
+    (at most MAX_FEATURES + 1 are ever encoded)."""
+    quote = sa.dialects.postgresql.dialect().identifier_preparer.quote
+    values = _postgis_values(layer)
     table = f"{quote(LAYER_SCHEMA)}.{quote(layer.table)}"
     coarser = "".join(
         f" WHEN (SELECT count(*) FROM (SELECT FROM cells GROUP BY px >> {shift}, py >> {shift})"
@@ -260,7 +298,7 @@ def _without_jit(conn: Connection) -> None:
         conn.exec_driver_sql("SET LOCAL jit = off")
 
 
-def _postgis_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
+def _postgis_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile, heavy: bool) -> bytes:
     _without_jit(conn)
     west, south, east, north = tile.search_box()
     parameters = {
@@ -276,7 +314,8 @@ def _postgis_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) ->
         "budget": POINT_BUDGET,
         "limit": MAX_FEATURES + 1,
     }
-    data, count = conn.exec_driver_sql(_postgis_sql(layer), parameters).one()
+    statement = _postgis_sql(layer) if heavy else _postgis_light_sql(layer)
+    data, count = conn.exec_driver_sql(statement, parameters).one()
     if count > MAX_FEATURES:
         raise TileTooLargeError(tile)
     return bytes(data) if data else b""
@@ -374,9 +413,11 @@ class _Kept:
     on the 4096 grid; the grid coarsens as soon as the cells exceed `POINT_BUDGET`. The
     counts of a grid only grow with more candidates, so this ends on the same grid as
     counting everything first (what the PostGIS statement does). Lines, polygons and
-    multipoints: the lowest fid per identical grid geometry (its WKB)."""
+    multipoints: the lowest fid per identical grid geometry (its WKB). A light tile
+    (`thin` false) keeps everything."""
 
-    def __init__(self) -> None:
+    def __init__(self, thin: bool) -> None:
+        self.thin = thin
         self.shift = 0
         self.fids = np.empty(0, dtype=np.int64)
         self.xs = np.empty(0, dtype=np.int64)
@@ -387,6 +428,11 @@ class _Kept:
         return len(self.fids) + len(self.shapes)
 
     def add_points(self, fids: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> None:
+        if not self.thin:
+            self.fids = np.concatenate((self.fids, fids))
+            self.xs = np.concatenate((self.xs, xs))
+            self.ys = np.concatenate((self.ys, ys))
+            return
         self._reduce(
             np.concatenate((self.fids, fids)),
             np.concatenate((self.xs, xs)),
@@ -406,7 +452,7 @@ class _Kept:
         self.fids, self.xs, self.ys = fids[keep], xs[keep], ys[keep]
 
     def add_shape(self, fid: int, geometry: shapely.Geometry) -> None:
-        key = shapely.to_wkb(geometry)
+        key = shapely.to_wkb(geometry) if self.thin else fid.to_bytes(8, signed=True)
         known = self.shapes.get(key)
         if known is None or fid < known[0]:
             self.shapes[key] = (fid, geometry)
@@ -467,10 +513,12 @@ def _thin(kept: _Kept, rows: list[tuple[int, bytes | None]], tile: Tile) -> None
             kept.add_shape(int(fids[index]), geometry)
 
 
-def _spatialite_tile(conn: Connection, layer: LayerTable, name: str, tile: Tile) -> bytes:
+def _spatialite_tile(
+    conn: Connection, layer: LayerTable, name: str, tile: Tile, heavy: bool
+) -> bytes:
     west, south, east, north = tile.search_box()
     result = conn.exec_driver_sql(_spatialite_geometry_sql(layer), (east, west, north, south))
-    kept = _Kept()
+    kept = _Kept(thin=heavy)
     try:
         while rows := result.fetchmany(SCAN_BATCH):
             _thin(kept, rows, tile)

@@ -35,6 +35,7 @@ from niaouli.services.ogc.tileprovider import MVT_MEDIA_TYPE, TILESET_ID
 from pygeoapi.api import API, APIRequest
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.util import render_j2_template
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 from starlette.requests import Request
 from starlette.responses import Response
@@ -57,8 +58,6 @@ GZIP_MIN_BYTES = 1024
 NO_CACHE = TileCache(0)
 DEFAULT_CACHE_MB = 64
 KNOWN_TILE_MATRIX_SETS = frozenset(e.value.tileMatrixSet for e in TileMatrixSetEnum)
-HEAVY_CANDIDATES = 20_000
-"""A tile meeting at least this many features is heavy: made under the `TileGate`."""
 RETRY_AFTER_SECONDS = 5
 
 
@@ -130,9 +129,9 @@ def render(
 ) -> TileAnswer:
     """One tile request, start to end (runs in a worker thread).
 
-    Without `holding_slot`, a tile that meets `HEAVY_CANDIDATES` features or more (a
-    bounded count through the spatial index) is not made: the answer says `heavy`, and
-    the caller asks again once it holds a slot of its `TileGate`."""
+    Without `holding_slot`, a tile that meets `db_tiles.HEAVY_CANDIDATES` features or
+    more (a bounded count through the spatial index) is not made: the answer says
+    `heavy`, and the caller asks again once it holds a slot of its `TileGate`."""
     api = live.api(base_url, viewer)
     providers = tile_providers(api, collection_id)
     if providers is None:
@@ -171,15 +170,18 @@ def render(
         return TileAnswer(HTTPStatus.NOT_MODIFIED, b"", headers)
     layer = _layer_table(feature, runtime.is_postgis())
 
-    def make() -> bytes:
-        # The reader engine: autocommit, no pre-ping (one round trip on PostGIS).
-        if not holding_slot and layer.feature_count >= HEAVY_CANDIDATES:
-            count = runtime.run_read(
-                lambda conn: db_tiles.count_candidates(conn, layer, tile, HEAVY_CANDIDATES)
-            )
-            if count >= HEAVY_CANDIDATES:
+    def produce(conn: Connection) -> bytes:
+        candidates = None  # a layer smaller than the threshold has no heavy tile
+        if layer.feature_count >= db_tiles.HEAVY_CANDIDATES:
+            candidates = db_tiles.count_candidates(conn, layer, tile, db_tiles.HEAVY_CANDIDATES)
+            if candidates >= db_tiles.HEAVY_CANDIDATES and not holding_slot:
                 raise _HeavyTileError
-        return runtime.run_read(lambda conn: db_tiles.render_tile(conn, layer, collection_id, tile))
+        return db_tiles.render_tile(conn, layer, collection_id, tile, candidates)
+
+    def make() -> bytes:
+        # The reader engine: autocommit, no pre-ping (one round trip on PostGIS, two for
+        # the tiles of a layer large enough to have heavy ones).
+        return runtime.run_read(produce)
 
     try:
         made = (cache or NO_CACHE).tile(live.version, (feature["data"], z, x, y), make)
