@@ -352,3 +352,42 @@ def test_a_distribution_on_mapserver_and_featureserver_is_copied_from_featureser
     assert _choose_data(links[:1], None).url == f"{base}/MapServer/2"
     geojson = {"url": "https://georep.nc/communes.geojson", "data_format": "geojson"}
     assert _choose_data([*links, geojson], None).format == "geojson"
+
+
+def test_datasets_without_identifier_keep_one_id_whatever_their_place(backend, org):
+    """A data.json entry without `identifier`, a JSON-LD dataset that is a blank node
+    without dct:identifier: an id from the content (dates left out), reported; the
+    next run, in another order, finds them unchanged (issue 14 §4)."""
+    from tests.harvest_support import Reply
+
+    remote = FakeRemote(lambda path, query: Reply(b"", status=404))
+    hub = json.loads(_hub_feed(remote.url, 2))
+    for dataset in hub["dcat:dataset"]:
+        del dataset["@id"], dataset["dct:identifier"]
+    listing = {
+        "dataset": [
+            {"title": f"Jeu {n}", "description": "d", "modified": "2026-01-0{n}"}
+            for n in range(1, 3)
+        ]
+    }
+    feeds = {"/feed.json": hub, "/data.json": listing}
+    remote.handler = lambda path, query: Reply(json.dumps(feeds[path]).encode(), "application/json")
+    try:
+        slugs = [
+            add_source_for(backend, org, remote.url + path, "s" + path[1:5], "dcat")
+            for path in feeds
+        ]
+        first = [harvest(backend, slug) for slug in slugs]
+        for report in first:
+            assert report.counts["created"] == 2, [(i.remote_id, i.reason) for i in report.items]
+            assert all(i.remote_id.startswith("sans-identifiant-") for i in report.items)
+            assert all("fiche sans identifiant" in i.reason for i in report.items)
+        hub["dcat:dataset"].reverse()
+        listing["dataset"].reverse()
+        listing["dataset"][0]["modified"] = "2026-02-01"
+        again = [harvest(backend, slug) for slug in slugs]
+    finally:
+        remote.close()
+    assert again[0].counts["unchanged"] == 2
+    assert again[1].counts["created"] == 0 and again[1].counts["deleted"] == 0
+    assert {i.remote_id for i in again[1].items} == {i.remote_id for i in first[1].items}

@@ -63,6 +63,8 @@ for _name, (_iri, _label) in voc.LICENCES.items():
 FREQUENCY_KEYS: dict[str, str] = {}
 for _key, (_code, _label) in voc.FREQUENCIES.items():
     FREQUENCY_KEYS.setdefault(_code, _key)
+# Turtle lines left out of the content an identifier is derived from (dates change alone).
+VOLATILE = ("dct:modified", "dct:issued")
 RDF_FORMATS = {
     "application/ld+json": "json-ld",
     "text/turtle": "turtle",
@@ -322,8 +324,13 @@ class DcatHarvester(Harvester):
         identifier = _text(graph, node, DCTERMS.identifier) or (
             str(node) if isinstance(node, URIRef) else None
         )
-        if not identifier:
-            raise ValueError("jeu sans dct:identifier ni adresse")
+        derived = not identifier
+        if derived:
+            # A blank node without dct:identifier: an id from its canonical description
+            # without its dates, the same whatever its place in the feed.
+            lines = _subgraph(graph, node).splitlines()
+            stable = [line for line in lines if not line.lstrip().startswith(VOLATILE)]
+            identifier = repairs.derived_identifier("\n".join(stable).encode("utf-8"))
         description = _text(graph, node, DCTERMS.description) or ""
         title, notes = repairs.title_of(
             _text(graph, node, DCTERMS.title),
@@ -331,6 +338,8 @@ class DcatHarvester(Harvester):
             alternate=_text(graph, node, DCTERMS.alternative),
             description=description,
         )
+        if derived:
+            notes.insert(0, repairs.IDENTIFIER_DERIVED % {"identifier": identifier})
         keywords = [str(k).strip() for k in graph.objects(node, DCAT.keyword) if str(k).strip()]
         themes = sorted({_theme(graph, t) for t in graph.objects(node, DCAT.theme)})
         fields: dict[str, Any] = {
@@ -421,12 +430,20 @@ class DcatHarvester(Harvester):
             raise EnumerationError(f"{what} : pas de liste « dataset »")
         self.expected_total = len(items)
         for item in items:
-            ident = str(item.get("identifier") or "").strip() if isinstance(item, dict) else ""
-            if not ident:
-                yield RecordFailure("(sans identifiant)", "jeu data.json sans « identifier »")
+            if not isinstance(item, dict):
+                yield RecordFailure("(sans identifiant)", "jeu data.json qui n'est pas un objet")
                 continue
+            ident = str(item.get("identifier") or "").strip()
+            derived = not ident
+            if derived:  # an id from its content without its dates, whatever its place
+                stable = {k: v for k, v in item.items() if k not in ("modified", "issued")}
+                content = json.dumps(stable, sort_keys=True, ensure_ascii=False)
+                ident = repairs.derived_identifier(content.encode("utf-8"))
             try:
-                yield self._data_json_record(item, ident)
+                record = self._data_json_record(item, ident)
+                if derived:
+                    record.notes.insert(0, repairs.IDENTIFIER_DERIVED % {"identifier": ident})
+                yield record
             except (ValueError, TypeError, AttributeError) as exc:
                 yield RecordFailure(ident, f"jeu data.json illisible : {exc}")
 
