@@ -11,6 +11,7 @@ import logging
 from pathlib import Path
 
 from niaouli.portal.accounts import AccountPages
+from niaouli.portal.columns import ColumnPages
 from niaouli.portal.common import Portal
 from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     community = CommunityPages(portal, accounts)
     stats = StatsPages(portal)
     manage = ManagePages(accounts)
+    columns = ColumnPages(manage)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -112,6 +114,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(dataset + "/modifier", manage.edit, methods=["GET", "POST"]),
             Route(dataset + "/publier", manage.publish, methods=["POST"]),
             Route(dataset + "/envoyer", manage.upload),
+            Route(dataset + "/colonnes", columns.page, methods=["GET", "POST"]),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
             Route(layer + "/apercu.geojson", files.preview),

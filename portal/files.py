@@ -11,6 +11,10 @@ CSP and a media type from a short allow-list — never `text/html` or SVG (S19).
 
 from __future__ import annotations
 
+import json
+import math
+from typing import Any
+
 import shapely
 from niaouli.ingest import storage
 from niaouli.portal.common import Portal, not_found, viewer_for
@@ -20,9 +24,9 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
 from niaouli import exports
-from niaouli.catalogue import service
+from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
-from niaouli.db.layers import GEOMETRY_FIELD, read_layer
+from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, read_layer
 
 PREVIEW_FEATURES = 5000
 PREVIEW_DETAIL = 1500  # simplify to about 1/1500 of the layer's extent
@@ -119,16 +123,33 @@ class Files:
         )
 
     def preview(self, request: Request) -> Response:
-        """A light GeoJSON of a layer for the map preview: simplified, geometry only."""
+        """A light GeoJSON of a layer for the map preview: simplified geometries, and the
+        attributes its pop-up shows (the columns the editors hid are left out)."""
         with Session(self.portal.engine) as session:
             layer = self._layer(session, request)
             info = exports.LayerInfo.from_layer(layer)
             if not info.has_geometry:
                 raise not_found()
             extent = layer.extent
+            hidden = columns.hidden_names(layer)
+            shown = [
+                ColumnSpec(a["name"], a["column"], a["type"])
+                for a in layer.attribute_schema or ()
+                if a["name"] not in hidden
+            ]
             conn = session.connection()
-            batches = list(read_layer(conn, info.table_name, (), True, limit=PREVIEW_FEATURES))
+            batches = list(read_layer(conn, info.table_name, shown, True, limit=PREVIEW_FEATURES))
         fids = [fid for batch in batches for fid in batch.column("fid").to_pylist()]
+        rename = {c.column: c.name for c in shown}
+        rows = (
+            [
+                {rename[k]: v for k, v in row.items()}
+                for batch in batches
+                for row in batch.select(list(rename)).to_pylist()
+            ]
+            if shown
+            else [{} for _ in fids]
+        )
         wkb = [g for batch in batches for g in batch.column(GEOMETRY_FIELD).to_pylist()]
         geometries = shapely.from_wkb(wkb)
         if extent:
@@ -138,9 +159,24 @@ class Files:
                     geometries, span / PREVIEW_DETAIL, preserve_topology=True
                 )
         features = ",".join(
-            f'{{"type":"Feature","id":{fid},"geometry":{geojson},"properties":{{}}}}'
-            for fid, geojson in zip(fids, shapely.to_geojson(geometries), strict=True)
+            f'{{"type":"Feature","id":{fid},"geometry":{geojson},"properties":{_json(props)}}}'
+            for fid, geojson, props in zip(fids, shapely.to_geojson(geometries), rows, strict=True)
             if geojson is not None
         )
         body = '{"type":"FeatureCollection","features":[' + features + "]}"
         return Response(body, media_type="application/geo+json", headers=file_headers())
+
+
+def _plain(value: Any) -> Any:
+    """A cell as JSON can carry it: dates as ISO text, NaN and infinities as null."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return str(value)
+
+
+def _json(properties: dict[str, Any]) -> str:
+    return json.dumps({k: _plain(v) for k, v in properties.items()}, ensure_ascii=False)

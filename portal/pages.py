@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from niaouli import exports
-from niaouli.catalogue import community, service
+from niaouli.catalogue import columns, community, service
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.dcat import schemaorg
 
@@ -129,7 +129,10 @@ class Pages:
                 for f in exports.formats_for(info)
             ],
             "preview_url": f"{base}/apercu.geojson",
-            "attributes": layer.attribute_schema or [],
+            # Under the editors' labels; the preview table leaves hidden columns out.
+            "attributes": columns.attributes(layer),
+            "hidden": columns.hidden_names(layer),
+            "columns": columns.described(layer),
             "rows": [],
         }
         view["rows"] = dataset_page.preview_rows(session.connection(), layer)

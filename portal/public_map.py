@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from niaouli.catalogue import service
+from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Layer
 from niaouli.i18n import N_, _
 
@@ -126,12 +126,19 @@ class PublicMap:
 
     def page(self, request: Request) -> HTMLResponse:
         with Session(self.portal.engine) as session:
-            layers = layer_views(list(service.list_layers(session, viewer_for(request))))
+            visible = list(service.list_layers(session, viewer_for(request)))
+            layers = layer_views(visible)
             config = {
                 "tiles": TILES,
                 "outline": OUTLINE,
                 "bounds": NEW_CALEDONIA,
                 "showAll": len(layers) <= SHOWN_BY_DEFAULT,
+                # What the editors said about columns: the pop-ups' labels and hidden ones.
+                "columns": {
+                    layer.collection_id: described
+                    for layer in visible
+                    if (described := columns.described(layer))
+                },
                 "background": (
                     {
                         "tiles": self.background.template,

@@ -91,6 +91,7 @@ class Site:
     url: str
     backend: str
     background: bool  # a (blocked) background is configured, not `none`
+    settings: Settings | None = None  # to change the catalogue under the live server
 
 
 def add_trap_layer(backend: Backend, folder: Path) -> None:
@@ -140,7 +141,7 @@ def live_site(
         populate(backend)
         add_trap_layer(backend, folder)
         with LiveServer(backend) as server:
-            yield Site(server.url, name, background != "none")
+            yield Site(server.url, name, background != "none", settings)
     finally:
         engine.dispose()
 

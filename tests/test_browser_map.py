@@ -7,20 +7,30 @@ a popup shows HTML attributes as text. SQLite runs with `NIAOULI_MAP_BACKGROUND=
 PostGIS with the default OpenStreetMap background, which the browser cannot reach (every
 request off the live server is aborted): the layers and communes must draw all the same.
 
-Cost: about a minute per backend on 2 cores (SwiftShader WebGL), so both viewports run
+A tap picks polygons by containment (a tap inside Thio lists Thio alone), the pop-up fits
+the window at 390 px (a sheet along the bottom on phones) and shows the labels editors gave
+the columns, never `fid` nor hidden columns; the dataset page's preview has the same
+pop-up; the phone legend leaves the credits, the scale and the buttons uncovered.
+
+Cost: about three minutes per backend on 2 cores (SwiftShader WebGL); both viewports run
 on both backends.
 """
 
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
+from niaouli.catalogue.models import Layer
+from niaouli.db.engine import make_engine
 from niaouli.settings import DEFAULT_MAP_BACKGROUND
 from tests.browser_support import (
     NOUMEA_VIEW,
     TRAP,
     TRAP_POINT,
     TRAP_SLUG,
+    Site,
     Visit,
     chromium,  # noqa: F401 - fixture
     live_site,
@@ -29,6 +39,13 @@ from tests.browser_support import (
 
 VIEWPORTS = ["phone", "desktop"]
 COMMUNES = "communes-nc"
+COLUMN_NOTES = {
+    "LIBGEO": {"label": "Nom de la commune", "description": "Nom officiel (INSEE)"},
+    "INSEE_DEP": {"hidden": True},
+}
+THIO = (166.2242, -21.6872)  # 10 km inside Thio from Boulouparis
+CANALA = (165.9155, -21.5279)  # 6-9 km inside Canala from Kouaoua, La Foa and Sarraméa
+SHOWN_NAME = "Nom de la commune"
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgis"])
@@ -36,7 +53,19 @@ def site(request, tmp_path_factory):
     background = "none" if request.param == "sqlite" else DEFAULT_MAP_BACKGROUND
     folder = tmp_path_factory.mktemp(f"carte-{request.param}")
     with live_site(request, request.param, folder, background) as live:
+        describe_communes(live)
         yield live
+
+
+def describe_communes(site: Site) -> None:
+    """What an editor would write on the columns page (tests/test_portal_columns.py)."""
+    engine = make_engine(site.settings)
+    try:
+        with Session(engine) as session, session.begin():
+            layer = session.scalar(select(Layer).where(Layer.collection_id == COMMUNES))
+            layer.column_descriptions = COLUMN_NOTES
+    finally:
+        engine.dispose()
 
 
 def rendered(v: Visit, style_layer: str, attribute: str = "fid") -> list:
@@ -233,4 +262,153 @@ def test_search_and_zoom_to_layer(chromium, site, viewport):  # noqa: F811
         v.page.fill("#carte-filtre", "aucune couche de ce nom")
         assert v.page.locator(".carte-couche:visible").count() == 0
         assert v.page.locator("#carte-aucune").is_visible()
+        assert v.errors == []
+
+
+def screen_point(v: Visit, lon: float, lat: float) -> tuple[float, float]:
+    return v.page.evaluate(
+        "([lon, lat]) => { const m = window.niaouliMap; const p = m.project([lon, lat]);"
+        " const r = m.getCanvas().getBoundingClientRect();"
+        " return [r.left + p.x, r.top + p.y]; }",
+        [lon, lat],
+    )
+
+
+def tap(v: Visit, x: float, y: float) -> None:
+    if v.viewport == "phone":
+        v.page.touchscreen.tap(x, y)
+    else:
+        v.page.mouse.click(x, y)
+
+
+def popup_communes(v: Visit, popup: str = ".maplibregl-popup") -> list[str]:
+    """The commune names the pop-up lists, in its order, once it shows them."""
+    v.page.locator(popup).wait_for(timeout=10_000)
+    return v.page.eval_on_selector_all(
+        f"{popup} tr",
+        "rows => rows.filter(r => r.querySelector('th').textContent === 'Nom de la commune')"
+        ".map(r => r.querySelector('td').textContent)",
+    )
+
+
+def assert_popup_fits(v: Visit, popup: str = ".maplibregl-popup") -> None:
+    """Whole in the window, and every attribute name visible (none under another control)."""
+    width, height = v.page.evaluate("() => [window.innerWidth, window.innerHeight]")
+    box = v.page.locator(popup).bounding_box()
+    assert box is not None
+    assert box["x"] >= 0 and box["y"] >= 0, box
+    assert box["x"] + box["width"] <= width and box["y"] + box["height"] <= height, box
+    close = v.page.locator(f"{popup} .maplibregl-popup-close-button")
+    inside = close.bounding_box()
+    assert inside["x"] + inside["width"] <= width and inside["y"] >= 0
+    colour = close.evaluate("e => getComputedStyle(e).color")
+    assert colour != "rgb(255, 255, 255)"  # the site's button style made it white on white
+    heads = v.page.eval_on_selector_all(f"{popup} th", "els => els.map(e => e.textContent)")
+    assert SHOWN_NAME in heads and "CODGEO" in heads  # described, and not described
+    assert not {"fid", "LIBGEO", "INSEE_DEP"} & set(heads)  # technical, renamed, hidden
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_tap_picks_the_commune_under_it_and_popup_fits(chromium, site, viewport):  # noqa: F811
+    """At the whole-territory zoom, a tap 10 km inside Thio listed Thio and Boulouparis and
+    one inside Canala four communes, Canala last (a 6-pixel box around the tap hit the
+    neighbours' surfaces and outlines); on a phone the pop-up ran off the screen."""
+    with visit(chromium, site, viewport) as v:
+        lon, lat = THIO
+        v.open(f"/carte#map=5.5/{lat}/{lon}&layers={COMMUNES}")
+        v.wait_for_map()
+        tap(v, *screen_point(v, *THIO))
+        assert popup_communes(v) == ["Thio"]
+        assert_popup_fits(v)
+        v.screenshot("carte-popup-thio")
+
+        # Canala near the map's left edge, where the pop-up used to start off-screen.
+        v.page.evaluate(
+            "([lon, lat]) => { const m = window.niaouliMap; const p = m.project([lon, lat]);"
+            " m.panBy([p.x - 40, 0], {animate: false}); }",
+            list(CANALA),
+        )
+        v.wait_for_map()
+        tap(v, *screen_point(v, *CANALA))
+        v.page.wait_for_function(
+            "() => { const p = document.querySelector('.maplibregl-popup');"
+            " return p && !p.textContent.includes('Thio'); }"
+        )
+        assert popup_communes(v) == ["Canala"]
+        assert_popup_fits(v)
+        v.screenshot("carte-popup-canala")
+        assert v.errors == []
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_legend_leaves_the_credits_visible(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        v.open("/carte")
+        v.wait_for_map()
+        legend = v.page.locator(".carte-legende")
+        credits = v.page.locator(".maplibregl-ctrl-attrib")
+        if site.background:  # the OpenStreetMap credit line, shown in full
+            assert credits.is_visible()
+            if "maplibregl-compact-show" not in (credits.get_attribute("class") or ""):
+                credits.locator(".maplibregl-ctrl-attrib-button").click()
+            assert "OpenStreetMap" in credits.inner_text()
+        if viewport == "desktop":
+            assert not legend.is_visible()  # the panel is the legend
+            return
+        legend.locator("summary").click()  # opened: the widest it gets
+        assert "Communes de Nouvelle-Calédonie" in legend.inner_text()
+        v.screenshot("carte-legende")
+        boxes = [
+            c.bounding_box()
+            for c in (
+                credits,
+                v.page.locator(".maplibregl-ctrl-scale"),
+                v.page.locator("#carte-tiroir"),
+                v.page.locator(".maplibregl-ctrl-zoom-in"),
+            )
+            if c.is_visible()
+        ]
+        assert len(boxes) >= 3
+        for box in boxes:
+            assert not overlaps(legend.bounding_box(), box), (legend.bounding_box(), box)
+
+
+@pytest.mark.parametrize("viewport", VIEWPORTS)
+def test_dataset_preview_has_the_same_popup(chromium, site, viewport):  # noqa: F811
+    with visit(chromium, site, viewport) as v:
+        v.open(f"/jeux-de-donnees/{COMMUNES}")
+        preview = ".map[data-preview]"
+        v.page.locator(preview).scroll_into_view_if_needed()
+        v.page.wait_for_function(
+            "(s) => { const m = document.querySelector(s).mapPreview;"
+            " return m && m.loaded() && m.areTilesLoaded() && !m.isMoving(); }",
+            arg=preview,
+            timeout=60_000,
+        )
+        v.page.wait_for_function(
+            "(s) => document.querySelector(s).mapPreview"
+            ".queryRenderedFeatures({layers: ['surfaces']}).length > 0",
+            arg=preview,
+            timeout=60_000,
+        )
+        x, y = v.page.evaluate(
+            "([s, lon, lat]) => { const m = document.querySelector(s).mapPreview;"
+            " const p = m.project([lon, lat]); const r = m.getCanvas().getBoundingClientRect();"
+            " return [r.left + p.x, r.top + p.y]; }",
+            [preview, *THIO],
+        )
+        tap(v, x, y)
+        popup = f"{preview} .maplibregl-popup"
+        assert popup_communes(v, popup) == ["Thio"]
+        assert_popup_fits(v, popup)
+        v.screenshot("apercu-popup")
         assert v.errors == []

@@ -239,6 +239,9 @@ class Layer(Timestamped, Base):
     extent_north: Mapped[float | None] = mapped_column(Float)
     attribute_schema: Mapped[list[Any]] = mapped_column(default=list)
     ingest_report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    # {column name: {"label", "description", "unit", "hidden"}}, as its editors described
+    # it (niaouli.catalogue.columns); kept across a re-upload for the columns still there.
+    column_descriptions: Mapped[dict[str, Any]] = mapped_column(default=dict, server_default="{}")
 
     dataset: Mapped[Dataset] = relationship(back_populates="layers")
 

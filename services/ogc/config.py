@@ -21,7 +21,7 @@ from niaouli.services.ogc import crs, records, tileprovider
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue import service
+from niaouli.catalogue import columns, service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Layer
 from niaouli.settings import CHECKOUT_ROOT, Settings
@@ -71,6 +71,7 @@ def layer_resource(layer: Layer, portal_url: str | None = None) -> dict[str, Any
             "attributes": [dict(a) for a in layer.attribute_schema],
             "has_geometry": layer.geometry_type is not None,
             "feature_count": int(layer.feature_count),
+            "columns": columns.described(layer),  # titles in queryables and schema
         },
     }
     field = time_field(layer.attribute_schema)

@@ -150,6 +150,15 @@ def _fixed_schema(
             document.get("properties", {}).pop("geometry", None)
         if queryables:  # unknown property names are refused (params.py, cql.py)
             document["additionalProperties"] = False
+        # The labels and descriptions the dataset's editors gave the columns (pygeoapi
+        # titles every property with its name).
+        described = provider.get("layer", {}).get("columns") or {}
+        for name, entry in document.get("properties", {}).items():
+            note = described.get(name) or {}
+            if isinstance(entry, dict) and note.get("label"):
+                entry["title"] = note["label"]
+            if isinstance(entry, dict) and note.get("description"):
+                entry["description"] = note["description"]
     return headers, status, to_json(document, api.pretty_print)
 
 

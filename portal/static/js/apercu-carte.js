@@ -1,7 +1,9 @@
 // Map previews on dataset pages: each `.map[data-preview]` element gets a MapLibre map
 // drawing its layer's simplified GeoJSON over a plain background (no external basemap:
-// the page must work offline and load nothing from other sites).
-import { Map as MapLibreMap, NavigationControl } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+// the page must work offline and load nothing from other sites). A click or a tap on a
+// feature shows its attributes as on the public map (carte-popup.js).
+import { Map as MapLibreMap, NavigationControl, Popup } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+import { featuresAt, openPopup, popupContent } from "/static/js/carte-popup.js";
 
 const COLOURS = { fill: "#1f8a70", line: "#0b5c4b", point: "#c2410c" };
 const LANG = document.documentElement.lang === "en" ? "en" : "fr";
@@ -10,6 +12,7 @@ const MAPLIBRE_LOCALE = {
     "NavigationControl.ZoomIn": "Zoomer",
     "NavigationControl.ZoomOut": "Dézoomer",
     "NavigationControl.ResetBearing": "Réorienter vers le nord",
+    "Popup.Close": "Fermer",
     "CooperativeGesturesHandler.WindowsHelpText": "Maintenez Ctrl et faites défiler pour zoomer",
     "CooperativeGesturesHandler.MacHelpText": "Maintenez ⌘ et faites défiler pour zoomer",
     "CooperativeGesturesHandler.MobileHelpText": "Utilisez deux doigts pour déplacer la carte",
@@ -18,6 +21,7 @@ const MAPLIBRE_LOCALE = {
     "NavigationControl.ZoomIn": "Zoom in",
     "NavigationControl.ZoomOut": "Zoom out",
     "NavigationControl.ResetBearing": "Reset bearing to north",
+    "Popup.Close": "Close",
     "CooperativeGesturesHandler.WindowsHelpText": "Hold Ctrl and scroll to zoom the map",
     "CooperativeGesturesHandler.MacHelpText": "Hold ⌘ and scroll to zoom the map",
     "CooperativeGesturesHandler.MobileHelpText": "Use two fingers to move the map",
@@ -88,6 +92,38 @@ function preview(element) {
   map.addControl(new NavigationControl({ showCompass: false }));
   map.on("error", () => element.classList.add("map-warning"));
   element.mapPreview = map; // for tests and the browser console
+  showAttributes(map, element);
+}
+
+function columnsOf(element) {
+  try {
+    return JSON.parse(element.dataset.columns || "{}");
+  } catch {
+    return {};
+  }
+}
+
+function showAttributes(map, element) {
+  const columns = columnsOf(element);
+  const layerIds = () => map.getStyle().layers.filter((l) => l.source === "couche").map((l) => l.id);
+  const popup = new Popup({ maxWidth: "22rem", focusAfterOpen: true, padding: 10, closeOnClick: false });
+  map.on("click", (event) => {
+    const features = featuresAt(map, event.point, layerIds(), () => "couche");
+    if (!features.length) {
+      popup.remove();
+      return;
+    }
+    const sections = features.slice(0, 5).map((feature) => ({
+      title: element.dataset.title || "",
+      properties: feature.properties,
+      columns,
+    }));
+    openPopup(map, popup, event.lngLat, popupContent(sections));
+  });
+  map.on("mousemove", (event) => {
+    const hit = featuresAt(map, event.point, layerIds(), () => "couche").length > 0;
+    map.getCanvas().style.cursor = hit ? "pointer" : "";
+  });
 }
 
 document.querySelectorAll(".map[data-preview]").forEach(preview);

@@ -9,6 +9,7 @@ import {
   Popup,
   ScaleControl,
 } from "/static/vendor/maplibre-gl/maplibre-gl.mjs";
+import { featuresAt as hitFeatures, openPopup, popupContent, text } from "/static/js/carte-popup.js";
 
 // The page's language (French unless the portal served it in English): the texts this
 // module writes and MapLibre's own control labels follow it.
@@ -45,8 +46,6 @@ const MESSAGES = {
     layersOf: (shown, total) => `${shown} couche${shown === 1 ? "" : "s"} sur ${total}`,
     copied: "Lien copié.",
     copyByHand: "Sélectionnez le lien et copiez-le (Ctrl+C).",
-    yes: "oui",
-    no: "non",
     more: (n) => `… et ${n} autres objets ici.`,
     nothingAtCentre: "Aucun objet au centre de la carte.",
   },
@@ -59,18 +58,14 @@ const MESSAGES = {
     layersOf: (shown, total) => `${shown} of ${total} layer${total === 1 ? "" : "s"}`,
     copied: "Link copied.",
     copyByHand: "Select the link and copy it (Ctrl+C).",
-    yes: "yes",
-    no: "no",
     more: (n) => `… and ${n} more feature${n === 1 ? "" : "s"} here.`,
     nothingAtCentre: "No feature at the centre of the map.",
   },
 }[LANG];
-const NUMBER_LOCALE = LANG === "en" ? "en-GB" : "fr-FR";
 const SEA = "#dbe9ee";
 const LAND = "#f6f4ec";
 const OUTLINE = "#8a8470";
 const MAX_POPUP_FEATURES = 5;
-const CLICK_TOLERANCE = 6; // pixels around a click or tap
 
 const config = JSON.parse(document.getElementById("carte-config").textContent);
 const layout = document.getElementById("carte-layout");
@@ -215,7 +210,8 @@ try {
 map.touchZoomRotate.disableRotation();
 map.addControl(new NavigationControl({ showCompass: false }));
 // On phones the layer panel is a closed drawer: a small legend of the shown layers stays
-// on the map (hidden by CSS on wider screens, where the panel is the legend).
+// on the map (hidden by CSS on wider screens, where the panel is the legend), at the top
+// right under the zoom buttons: at the bottom, opened, it covered the credits.
 class LegendControl {
   onAdd() {
     this.element = document.createElement("div");
@@ -243,7 +239,7 @@ class LegendControl {
   }
 }
 const legend = new LegendControl();
-map.addControl(legend, "bottom-left");
+map.addControl(legend, "top-right");
 map.addControl(new ScaleControl({ unit: "metric" }), "bottom-left");
 map.addControl(new AttributionControl({ compact: true }), "bottom-right");
 window.niaouliMap = map; // for the browser tests and the console
@@ -400,60 +396,29 @@ window.addEventListener("hashchange", () => {
 
 // --- popups -------------------------------------------------------------------------
 
-function text(tag, content, className) {
-  const element = document.createElement(tag);
-  if (className) element.className = className;
-  element.textContent = content;
-  return element;
-}
+const collectionOf = (feature) => feature.layer.metadata["niaouli:collection"];
 
-function formatValue(value) {
-  if (value === null || value === undefined) return "";
-  if (typeof value === "number") return value.toLocaleString(NUMBER_LOCALE);
-  if (typeof value === "boolean") return value ? MESSAGES.yes : MESSAGES.no;
-  return String(value);
-}
-
-function popupContent(features) {
-  const root = document.createElement("div");
-  root.className = "carte-popup";
-  for (const feature of features) {
-    const collection = feature.layer.metadata["niaouli:collection"];
+function popupSections(features) {
+  return features.map((feature) => {
+    const collection = collectionOf(feature);
     const item = byCollection.get(collection);
-    const section = document.createElement("section");
-    section.appendChild(text("h2", item ? item.dataset.title : collection));
-    const table = document.createElement("table");
-    for (const [key, value] of Object.entries(feature.properties)) {
-      const row = document.createElement("tr");
-      const head = text("th", key);
-      head.scope = "row";
-      row.append(head, text("td", formatValue(value)));
-      table.appendChild(row);
-    }
-    section.appendChild(table);
-    root.appendChild(section);
-  }
-  return root;
+    return {
+      title: item ? item.dataset.title : collection,
+      properties: feature.properties,
+      columns: (config.columns || {})[collection],
+    };
+  });
 }
 
 function featuresAt(point) {
   const layers = visibleDataLayerIds();
-  if (!layers.length) return [];
-  const box = [[point.x - CLICK_TOLERANCE, point.y - CLICK_TOLERANCE], [point.x + CLICK_TOLERANCE, point.y + CLICK_TOLERANCE]];
-  const seen = new Set();
-  const unique = [];
-  for (const feature of map.queryRenderedFeatures(box, { layers })) {
-    const collection = feature.layer.metadata["niaouli:collection"];
-    const key = `${collection}/${feature.properties.fid ?? feature.id ?? JSON.stringify(feature.properties)}`;
-    if (seen.has(key)) continue;
-    seen.add(key);
-    unique.push(feature);
-  }
-  return unique;
+  return layers.length ? hitFeatures(map, point, layers, collectionOf) : [];
 }
 
 const announce = document.getElementById("carte-annonce");
-const popup = new Popup({ maxWidth: "22rem", focusAfterOpen: true });
+// The click handler below replaces or removes the pop-up itself: MapLibre's own
+// closeOnClick, run after it on the same click, closed the pop-up it had just opened.
+const popup = new Popup({ maxWidth: "22rem", focusAfterOpen: true, padding: 10, closeOnClick: false });
 
 function showFeaturesAt(point, lngLat) {
   const features = featuresAt(point);
@@ -462,11 +427,11 @@ function showFeaturesAt(point, lngLat) {
     return false;
   }
   const shown = features.slice(0, MAX_POPUP_FEATURES);
-  const content = popupContent(shown);
+  const content = popupContent(popupSections(shown));
   if (features.length > shown.length) {
     content.appendChild(text("p", MESSAGES.more(features.length - shown.length), "meta"));
   }
-  popup.setLngLat(lngLat).setDOMContent(content).addTo(map);
+  openPopup(map, popup, lngLat, content);
   return true;
 }
 
