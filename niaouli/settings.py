@@ -10,6 +10,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from niaouli.mail import SmtpSettings, smtp_from_env
+
 CHECKOUT_ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MAP_BACKGROUND = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 DEFAULT_HARVEST_FETCH_TIMEOUT = 60.0
@@ -42,6 +44,9 @@ class Settings:
     """Seconds one harvest fetch may take in all (redirects included), however the remote
     trickles (`NIAOULI_HARVEST_FETCH_TIMEOUT`)."""
 
+    smtp: SmtpSettings | None = None
+    """Outgoing e-mail (`NIAOULI_SMTP_HOST`, ...: niaouli/mail.py); None sends nothing."""
+
     @property
     def is_embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
@@ -63,6 +68,7 @@ def load_settings() -> Settings:
         harvest_fetch_timeout=_seconds(
             "NIAOULI_HARVEST_FETCH_TIMEOUT", DEFAULT_HARVEST_FETCH_TIMEOUT, 1, 3600
         ),
+        smtp=smtp_from_env(dict(os.environ)),
     )
 
 

@@ -1,8 +1,12 @@
 """Account pages: sign in, sign up, sign out, forgotten password, my account and tokens.
 
-Every form carries a CSRF token (`csrf.py`); every POST without a valid one is a 403.
-Sign-in failures are throttled in the database (`niaouli.accounts.ratelimit`), so all
-workers share the count. Messages never tell whether an address has an account.
+Every form carries a CSRF token (`csrf.py`); every POST without a valid one is a 403
+(« Ce formulaire a expiré… », `security.Refused("csrf")`). Sign-in failures are throttled
+in the database (`niaouli.accounts.ratelimit`), so all workers share the count. Sign-in
+and reset messages never tell whether an address has an account; with e-mail
+(`niaouli.mail`) sign-up does not either (the mailbox gets a confirmation link or an
+"already registered" note). Without e-mail, sign-up opens the account at once and must
+say when the address is taken.
 """
 
 from __future__ import annotations
@@ -10,8 +14,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from niaouli.portal import emails
 from niaouli.portal.common import Portal, base_url, identity_for
 from niaouli.portal.csrf import FIELD, Csrf
+from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -19,7 +25,17 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts import audit, ratelimit, resets, sessions, tokens, users
+from niaouli import mail
+from niaouli.accounts import (
+    audit,
+    ratelimit,
+    requests,
+    resets,
+    sessions,
+    tokens,
+    users,
+    verification,
+)
 from niaouli.accounts.models import Role, TokenScope, User
 from niaouli.accounts.oidc import oidc_settings
 from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
@@ -41,7 +57,26 @@ RESET_SENT = N_(
     "heure a été créé. Sans serveur de messagerie, l'administrateur de la plateforme le "
     "trouve dans le journal du serveur et vous le transmet."
 )
+RESET_MAILED = N_(
+    "Si un compte existe pour cette adresse, un lien de réinitialisation valable une "
+    "heure vient de lui être envoyé par courriel. Pensez à regarder dans les indésirables."
+)
 NOT_SAME = N_("Les deux mots de passe ne sont pas identiques.")
+SIGN_UP_MAILED = N_(
+    "Un message vient d'être envoyé à %(email)s. Suivez le lien qu'il contient (valable "
+    "48 heures) pour confirmer l'adresse et ouvrir votre compte. Pensez à regarder dans "
+    "les indésirables."
+)
+EXISTS = N_("un compte existe déjà avec cette adresse électronique")
+BAD_VERIFY_LINK = N_(
+    "Ce lien de confirmation n'est pas valide ou a expiré (48 heures). Choisissez « Mot de "
+    "passe oublié » : le lien reçu confirme aussi l'adresse."
+)
+NOT_VERIFIED = N_(
+    "Confirmez d'abord votre adresse électronique : suivez le lien du message reçu à "
+    "l'inscription. Sans ce message, choisissez « Mot de passe oublié » : le lien reçu "
+    "confirme aussi l'adresse."
+)
 
 
 def sentence(error: Exception) -> str:
@@ -93,7 +128,7 @@ class AccountPages:
             raise HTTPException(status_code=413 if length.isdigit() else 411)
         form = await request.form(max_files=0, max_fields=20)
         if not self.csrf.is_valid(request, form.get(FIELD)):
-            raise HTTPException(status_code=403)
+            raise Refused("csrf")
         if any("\x00" in f"{name}{value}" for name, value in form.multi_items()):
             # PostgreSQL text cannot hold U+0000: a sign-in with it was a 500.
             raise HTTPException(status_code=400)
@@ -143,6 +178,8 @@ class AccountPages:
                     audit.record(session, nobody, "auth.sign_in_failed", subject=email)
                     return "failed", None
                 ratelimit.clear(session, keys)
+                if user.email_verified_at is None:
+                    return "unverified", None
                 audit.record(session, self.actor(request, user.id), "auth.sign_in")
                 return "ok", sessions.start(session, user)
 
@@ -150,6 +187,10 @@ class AccountPages:
         if outcome == "blocked":
             return self.page(
                 request, "connexion.html", 429, error=_(TOO_MANY), email=email, next=target
+            )
+        if outcome == "unverified":
+            return self.page(
+                request, "connexion.html", 403, error=_(NOT_VERIFIED), email=email, next=target
             )
         if outcome == "failed" or secret is None:
             return self.page(
@@ -176,11 +217,36 @@ class AccountPages:
                 display_name=name,
             )
 
-        def create() -> str:
+        smtp = self.portal.settings.smtp
+        site = self.site_url(request)
+
+        outbox: list[tuple[str, str, str]] = []  # sent once the transaction committed
+
+        def create() -> str | None:
+            """The new session's secret (without e-mail), else None: a message was sent."""
             with Session(writing(self.portal.engine)) as session, session.begin():
-                user = users.create_user(session, email, name, password)
-                audit.record(session, self.actor(request, user.id), "auth.sign_up")
-                return sessions.start(session, user)
+                user, existing = users.sign_up(session, email, name, password, verified=not smtp)
+                if smtp is None:
+                    if user is None:  # without e-mail, nothing else can tell the person
+                        raise AccountError(_(EXISTS))
+                    audit.record(session, self.actor(request, user.id), "auth.sign_up")
+                    return sessions.start(session, user)
+                if user is not None:
+                    audit.record(session, self.actor(request, user.id), "auth.sign_up")
+                    link = verification.make_link(self.key, site, user)
+                    outbox.append((user.email, *emails.verify_address(user.display_name, link)))
+                else:
+                    assert existing is not None
+                    audit.record(
+                        session,
+                        self.actor(request, None),
+                        "auth.sign_up_existing",
+                        subject=existing.email,
+                    )
+                    outbox.append((existing.email, *emails.already_registered(site)))
+            for message in outbox:
+                mail.send(smtp, *message)
+            return None
 
         try:
             secret = await run_in_threadpool(create)
@@ -193,7 +259,36 @@ class AccountPages:
                 email=email,
                 display_name=name,
             )
+        if secret is None:  # the same page whether or not the address had an account
+            return self.page(
+                request,
+                "inscription.html",
+                sent=_(SIGN_UP_MAILED) % {"email": users.normalise_email(email)},
+            )
         return self.signed_in(RedirectResponse("/compte", status_code=303), secret)
+
+    async def verify(self, request: Request) -> Response:
+        """GET /verifier/{token}: the address link of a sign-up; opens a session once."""
+        token = request.path_params["token"]
+
+        def check() -> tuple[bool, str | None]:
+            with Session(writing(self.portal.engine)) as session, session.begin():
+                user, first = verification.verify(session, self.key, token)
+                if user is None:
+                    return False, None
+                if not first:
+                    return True, None
+                audit.record(session, self.actor(request, user.id), "auth.email_verified")
+                return True, sessions.start(session, user)
+
+        valid, secret = await run_in_threadpool(check)
+        if not valid:
+            error = _(BAD_VERIFY_LINK)
+            return self.page(request, "connexion.html", 404, error=error, next="/compte")
+        if secret is None:  # already used: sign in as usual
+            return RedirectResponse("/connexion?adresse=confirmee", status_code=303)
+        response = RedirectResponse("/compte?adresse=confirmee", status_code=303)
+        return self.signed_in(response, secret)
 
     # --- sign out ------------------------------------------------------------------------
 
@@ -227,6 +322,9 @@ class AccountPages:
         client = request.client.host if request.client else "inconnu"
         keys = ratelimit.keys_for(self.key, "reset:" + email, client)
         site = self.site_url(request)
+        smtp = self.portal.settings.smtp
+
+        outbox: list[tuple[str, str, str]] = []
 
         def request_link() -> bool:
             with Session(writing(self.portal.engine)) as session, session.begin():
@@ -234,14 +332,19 @@ class AccountPages:
                     return False
                 # Counted like a failure: at most a few links per address and client.
                 ratelimit.record_failure(session, keys)
-                if resets.request_reset(session, email, site) is not None:
+                link = resets.request_reset(session, email, site, log_link=smtp is None)
+                if link is not None:
                     user = users.get_user(session, email)
                     audit.record(session, self.actor(request, user.id), "auth.reset_requested")
-                return True
+                    outbox.append((user.email, *emails.reset_link(user.display_name, link)))
+            for message in outbox:  # after the commit: the link works when it arrives
+                mail.send(smtp, *message)
+            return True
 
         if not await run_in_threadpool(request_link):
             return self.page(request, "mot-de-passe-oublie.html", 429, error=_(TOO_MANY))
-        return self.page(request, "mot-de-passe-oublie.html", sent=_(RESET_SENT))
+        sent = _(RESET_MAILED) if smtp is not None else _(RESET_SENT)
+        return self.page(request, "mot-de-passe-oublie.html", sent=sent)
 
     async def reset(self, request: Request) -> Response:
         secret = request.path_params["token"]
@@ -313,11 +416,25 @@ class AccountPages:
                 }
                 for t in tokens.list_tokens(session, user)
             ]
+            asked = [
+                {
+                    "organisation": r.organisation.name,
+                    "slug": r.organisation.slug,
+                    "status": r.status,
+                    "role": _(ROLE_LABELS[Role(r.role)]),
+                    "created_at": r.created_at,
+                    "decided_at": r.decided_at,
+                }
+                for r in requests.requests_of(session, user.id)
+            ]
             return {
                 "user_email": user.email,
                 "user_name": user.display_name,
                 "is_platform_admin": user.is_platform_admin,
                 "memberships": memberships,
+                "membership_requests": asked,
+                "may_publish": user.is_platform_admin
+                or any(Role(m.role) in (Role.EDITOR, Role.ADMIN) for m in user.memberships),
                 "tokens": items,
             }
 
@@ -338,6 +455,7 @@ class AccountPages:
             "compte.html",
             ogc_url=base_url(request) + "/ogc",
             password_changed=request.query_params.get("mot-de-passe") == "change",
+            address_confirmed=request.query_params.get("adresse") == "confirmee",
             **context,
         )
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.columns import ColumnPages
-from niaouli.portal.common import Portal
+from niaouli.portal.common import Portal, identity_for
 from niaouli.portal.community import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
@@ -26,7 +26,7 @@ from niaouli.portal.pages import Pages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.search_pages import SearchPages
-from niaouli.portal.security import SecurityHeaders
+from niaouli.portal.security import SecurityHeaders, refusal
 from niaouli.portal.stats_pages import StatsPages
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -37,7 +37,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from niaouli.db.engine import get_engine
-from niaouli.i18n import N_
+from niaouli.i18n import N_, _
 from niaouli.settings import Settings, load_settings
 
 STATIC = Path(__file__).parent / "static"
@@ -54,10 +54,6 @@ ERRORS = {
     404: (
         N_("Page introuvable"),
         N_("Cette page n'existe pas, n'existe plus, ou n'est pas publique."),
-    ),
-    403: (
-        N_("Accès refusé"),
-        N_("Ce formulaire a expiré ou ne vient pas de ce site. Rechargez la page et réessayez."),
     ),
     405: (N_("Méthode non autorisée"), N_("Cette adresse ne s'utilise pas de cette façon.")),
     500: (
@@ -92,10 +88,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
-        return portal.render(request, "error.html", status, title=title, message=message)
+        return portal.render(request, "error.html", status, title=_(title), message=_(message))
 
     async def http_error(request: Request, exc: Exception) -> HTMLResponse:
         status = exc.status_code if isinstance(exc, HTTPException) else 500
+        if status == 403:  # what is refused, why, and how to get the right (security.py)
+            signed_in = identity_for(request).is_signed_in
+            return portal.render(request, "error.html", 403, **refusal(exc, signed_in))
         return error_page(request, status)
 
     async def server_error(request: Request, exc: Exception) -> HTMLResponse:
@@ -163,6 +162,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/deconnexion", accounts.logout, methods=["POST"], name="logout"),
             Route("/mot-de-passe-oublie", accounts.forgotten, methods=["GET", "POST"]),
             Route("/reinitialiser/{token}", accounts.reset, methods=["GET", "POST"]),
+            Route("/verifier/{token}", accounts.verify),
             Route("/compte", accounts.account, name="account"),
             Route("/compte/mot-de-passe", accounts.change_password, methods=["POST"]),
             Route("/compte/jetons", accounts.create_token, methods=["POST"]),
@@ -170,6 +170,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(team, members.page),
             Route(team, members.add, methods=["POST"]),
             Route(team + "/{user_id}/retirer", members.remove, methods=["POST"]),
+            Route(team + "/demandes/{request_id}/{decision}", members.decide, methods=["POST"]),
+            Route("/organisations/{slug}/rejoindre", members.join, methods=["GET", "POST"]),
             Route("/organisations/{slug}/journal", journal.page),
             # Harvest sources and their jobs, for the organisation's members (harvest_pages.py)
             Route("/organisations/{slug}/moissonnage", harvests.sources),

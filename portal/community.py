@@ -27,10 +27,10 @@ from niaouli.portal.common import (
     viewer_for,
 )
 from niaouli.portal.ical import MEDIA_TYPE, calendar_bytes
+from niaouli.portal.security import Refused
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -391,7 +391,7 @@ class CommunityPages:
             return redirect
         viewer = viewer_for(request)
         if not (viewer.is_platform_admin and viewer.may_write):
-            raise HTTPException(status_code=403)
+            raise Refused("platform")
         return None
 
     async def moderation(self, request: Request) -> Response:
@@ -525,7 +525,8 @@ class CommunityPages:
         """The item to change: 404 when there is none, 403 for a viewer who may not."""
         item = _found(kind.get, session, slug)
         if not kind.may_edit(viewer, item):
-            raise HTTPException(status_code=403)
+            org = item.organisation
+            raise Refused("edit", org.name if org else None, org.slug if org else None)
         return item
 
     def _form_context(self, viewer: Viewer, kind: EditorKind, slug: str | None) -> dict[str, Any]:
@@ -533,7 +534,7 @@ class CommunityPages:
             if slug is None:
                 orgs = community.editable_organisations(session, viewer)
                 if not orgs:
-                    raise HTTPException(status_code=403)
+                    raise Refused("publish")
                 return {
                     "editing": None,
                     "action": f"{kind.target}/ajouter",

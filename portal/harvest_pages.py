@@ -17,10 +17,10 @@ from typing import Any
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
 from niaouli.portal.journal import local_time
+from niaouli.portal.security import Refused
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
@@ -273,7 +273,7 @@ class HarvestPages:
             with Session(self.engine) as session:
                 org, source = self._source(session, request)
                 if not can_edit(viewer_for(request), org.id):
-                    raise HTTPException(status_code=403)
+                    raise Refused("edit", org.name, org.slug)
                 return source.slug, launch.is_running(session, source.id)
 
         slug, busy = await run_in_threadpool(check)

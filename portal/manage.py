@@ -16,6 +16,7 @@ from urllib.parse import quote
 
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import identity_for, not_found, viewer_for
+from niaouli.portal.security import Refused
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -84,7 +85,8 @@ class ManagePages:
         if dataset is None or not can_see(viewer, dataset):
             raise not_found()
         if not can_edit(viewer, dataset.organisation_id):
-            raise HTTPException(status_code=403)
+            org = dataset.organisation
+            raise Refused("edit", org.name if org else None, org.slug if org else None)
         return dataset
 
     def _actor(self, request: Request):  # noqa: ANN202 - audit.Actor
@@ -103,7 +105,7 @@ class ManagePages:
             return redirect
         organisations = await run_in_threadpool(self._organisations, request)
         if not organisations:
-            raise HTTPException(status_code=403)
+            raise Refused("publish")
         context = {"organisations": organisations, "levels": ACCESS_LEVELS, "licences": LICENCES}
         if request.method == "GET":
             values = dict.fromkeys((*FIELDS, "organisation"), "")

@@ -2,8 +2,13 @@
 
 `/organisations/{slug}/membres`: the list with roles and e-mail addresses (shown here
 only, to the people who manage them), a form to add someone or change their role, and
-a button to remove them. Session and CSRF token required; anyone else gets a 403 (or the
-sign-in page when not signed in). The organisation always keeps one admin.
+a button to remove them, and the pending membership requests to accept (choosing the
+role) or refuse. Session and CSRF token required; anyone else gets a 403 that says why
+(or the sign-in page when not signed in). The organisation always keeps one admin.
+
+`/organisations/{slug}/rejoindre`: a signed-in user asks to join (or to become editor);
+the admins are mailed when the platform sends e-mail, and the user is told the decision
+on their account page and by e-mail.
 """
 
 from __future__ import annotations
@@ -11,15 +16,17 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
+from niaouli.portal import emails
 from niaouli.portal.accounts import AccountPages, sentence
 from niaouli.portal.common import identity_for, not_found, viewer_for
+from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts import audit, users
+from niaouli import mail
+from niaouli.accounts import audit, requests, users
 from niaouli.accounts.models import Role, User
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
@@ -40,7 +47,7 @@ class MemberPages:
         except service.NotFoundError:
             raise not_found() from None
         if not can_manage_members(viewer_for(request), org.id):
-            raise HTTPException(status_code=403)
+            raise Refused("members", org.name, org.slug)
         return org
 
     def _context(self, request: Request) -> dict[str, Any]:
@@ -57,7 +64,19 @@ class MemberPages:
                 for m in users.list_members(session, org)
             ]
             roles = {role: _(label) for role, label in ROLE_LABELS.items()}
-            return {"organisation": org, "members": members, "roles": roles}
+            waiting = [
+                {
+                    "id": r.id,
+                    "name": r.user.display_name,
+                    "email": r.user.email,
+                    "role": r.role,
+                    "role_label": _(ROLE_LABELS[Role(r.role)]),
+                    "message": r.message,
+                    "created_at": r.created_at,
+                }
+                for r in requests.pending(session, org)
+            ]
+            return {"organisation": org, "members": members, "roles": roles, "requests": waiting}
 
     def _signed_in(self, request: Request) -> Response | None:
         if identity_for(request).via != "session":
@@ -140,3 +159,146 @@ class MemberPages:
             )
         slug = request.path_params["slug"]
         return RedirectResponse(f"/organisations/{slug}/membres", status_code=303)
+
+    # --- membership requests ------------------------------------------------------------
+
+    def _join_context(self, request: Request) -> dict[str, Any]:
+        user_id = identity_for(request).user_id
+        with Session(self.engine) as session:
+            try:
+                org = service.get_organisation(session, request.path_params["slug"])
+            except service.NotFoundError:
+                raise not_found() from None
+            user = session.get(User, user_id)
+            assert user is not None
+            held = requests.current_role(session, org, user)
+            waiting = requests.pending_of(session, org, user)
+            return {
+                "organisation": org,
+                "held": _(ROLE_LABELS[held]) if held else None,
+                "is_editor": held in (Role.EDITOR, Role.ADMIN),
+                "waiting": {"role": _(ROLE_LABELS[Role(waiting.role)]), "at": waiting.created_at}
+                if waiting
+                else None,
+                "askable": [
+                    (r.value, _(ROLE_LABELS[r]))
+                    for r in requests.ASKABLE
+                    if held is None or requests.STRENGTH[r] > requests.STRENGTH[held]
+                ],
+            }
+
+    async def join(self, request: Request) -> Response:
+        """GET/POST /organisations/{slug}/rejoindre: ask to join, or to become editor."""
+        redirect = self._signed_in(request)
+        if redirect is not None:
+            return redirect
+        if request.method == "GET":
+            context = await run_in_threadpool(self._join_context, request)
+            sent = request.query_params.get("demande") == "envoyee"
+            return self.accounts.page(request, "rejoindre.html", sent=sent, **context)
+        form = await self.accounts.form(request)
+        role = str(form.get("role", "member"))[:20]
+        message = str(form.get("message", ""))[: requests.MAX_MESSAGE * 2]
+        smtp = self.accounts.portal.settings.smtp
+        site = self.accounts.site_url(request)
+        outbox: list[tuple[str, str, str]] = []
+
+        def ask() -> None:
+            user_id = identity_for(request).user_id
+            with Session(writing(self.engine)) as session, session.begin():
+                try:
+                    org = service.get_organisation(session, request.path_params["slug"])
+                except service.NotFoundError:
+                    raise not_found() from None
+                user = session.get(User, user_id)
+                assert user is not None
+                asked = requests.ask(session, org, user, role, message)
+                audit.record(
+                    session,
+                    self.accounts.actor(request, user.id),
+                    "member.request",
+                    subject=user.email,
+                    organisation_id=org.id,
+                    role=asked.role,
+                )
+                if smtp is not None:
+                    label = _(ROLE_LABELS[Role(asked.role)])
+                    for admin in requests.admins_of(session, org):
+                        outbox.append(
+                            (
+                                admin.email,
+                                *emails.membership_request(
+                                    user.display_name,
+                                    org.name,
+                                    label,
+                                    f"{site}/organisations/{org.slug}/membres",
+                                ),
+                            )
+                        )
+            for item in outbox:
+                mail.send(smtp, *item)
+
+        try:
+            await run_in_threadpool(ask)
+        except AccountError as exc:
+            context = await run_in_threadpool(self._join_context, request)
+            return self.accounts.page(
+                request, "rejoindre.html", 400, error=sentence(exc), sent=False, **context
+            )
+        slug = request.path_params["slug"]
+        return RedirectResponse(f"/organisations/{slug}/rejoindre?demande=envoyee", status_code=303)
+
+    async def decide(self, request: Request) -> Response:
+        """POST …/membres/demandes/{request_id}/{accepter|refuser}: admins only."""
+        redirect = self._signed_in(request)
+        if redirect is not None:
+            return redirect
+        decision = request.path_params["decision"]
+        raw = request.path_params["request_id"]
+        if decision not in ("accepter", "refuser") or not (
+            raw.isascii() and raw.isdigit() and len(raw) <= 18
+        ):
+            raise not_found()
+        form = await self.accounts.form(request)
+        accept = decision == "accepter"
+        role = str(form.get("role", "member"))[:20]
+        smtp = self.accounts.portal.settings.smtp
+        site = self.accounts.site_url(request)
+        outbox: list[tuple[str, str, str]] = []
+
+        def change() -> None:
+            with Session(writing(self.engine)) as session, session.begin():
+                org = self._organisation(session, request)
+                decided = requests.decide(
+                    session, org, int(raw), accept, role, identity_for(request).user_id
+                )
+                audit.record(
+                    session,
+                    self.accounts.actor(request, identity_for(request).user_id),
+                    "member.request_accepted" if accept else "member.request_refused",
+                    subject=decided.user.email,
+                    organisation_id=org.id,
+                    role=decided.role,
+                )
+                if accept:
+                    audit.record(
+                        session,
+                        self.accounts.actor(request, identity_for(request).user_id),
+                        "member.set",
+                        subject=decided.user.email,
+                        organisation_id=org.id,
+                        role=decided.role,
+                    )
+                label = _(ROLE_LABELS[Role(decided.role)])
+                outbox.append(
+                    (
+                        decided.user.email,
+                        *emails.membership_decision(
+                            decided.user.display_name, org.name, accept, label, site
+                        ),
+                    )
+                )
+            for item in outbox:
+                mail.send(smtp, *item)
+
+        return await self._apply(request, change)

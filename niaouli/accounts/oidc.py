@@ -87,6 +87,11 @@ def user_for_identity(session: Session, claims: dict[str, Any]) -> tuple[User, s
             how = "created"
         elif user.oidc_subject is not None:
             raise AccountError(_("ce compte est déjà lié à une autre identité"))
+        elif user.email_verified_at is None:
+            # A sign-up that never proved the address: its password may be anyone's
+            # (pre-hijacking), so it goes; the provider has just proved the address.
+            user.password_hash = None
+            user.email_verified_at = utcnow()
         user.oidc_issuer, user.oidc_subject = issuer, subject
         how = "linked" if how == "known" else how
     if not user.is_active:

@@ -1,7 +1,9 @@
 """Password reset links: one use, one hour, hashed at rest.
 
-Without an e-mail server (the embedded default) the link is written to the server log
-(logger `niaouli.accounts`), where the operator finds it and passes it on.
+With SMTP settings (niaouli/mail.py) the portal mails the link; without them (the
+embedded default) the link is written to the server log (logger `niaouli.accounts`),
+where the operator finds it and passes it on. Completing a reset also proves the
+address (an account made by sign-up that never followed its address link).
 """
 
 from __future__ import annotations
@@ -38,8 +40,11 @@ def _ensure_visible() -> None:
         LOGGER.setLevel(logging.INFO)
 
 
-def request_reset(session: Session, email: str, site_url: str) -> str | None:
-    """Create a reset link for the account of `email` and log it; None if no account.
+def request_reset(
+    session: Session, email: str, site_url: str, log_link: bool = True
+) -> str | None:
+    """Create a reset link for the account of `email` and log it (unless the caller
+    mails it: `log_link=False`); None if no account.
 
     The caller shows the same message either way, so the form does not reveal who has
     an account.
@@ -59,6 +64,8 @@ def request_reset(session: Session, email: str, site_url: str) -> str | None:
     )
     session.flush()
     link = f"{site_url.rstrip('/')}/reinitialiser/{secret}"
+    if not log_link:
+        return link
     _ensure_visible()
     LOGGER.info("Lien de réinitialisation du mot de passe pour %s : %s", user.email, link)
     return link
@@ -88,6 +95,8 @@ def complete_reset(session: Session, secret: str, new_password: str) -> User:
     except passwords.PasswordError as exc:
         raise AccountError(str(exc)) from None
     now = utcnow()
+    if user.email_verified_at is None:  # the link came to the address: it is proved
+        user.email_verified_at = now
     session.execute(
         update(PasswordReset)
         .where(PasswordReset.user_id == user.id, PasswordReset.used_at.is_(None))

@@ -47,6 +47,15 @@ class Identity:
     def is_signed_in(self) -> bool:
         return self.user_id is not None
 
+    @property
+    def may_publish(self) -> bool:
+        """Editor or admin of at least one organisation (or platform admin): the portal
+        shows them « Publier des données »."""
+        if not self.is_signed_in or self.viewer.read_only:
+            return False
+        roles = self.viewer.member_of.values()
+        return self.is_platform_admin or any(r in ("editor", "admin") for r in roles)
+
 
 NOBODY = Identity(viewer=ANONYMOUS)
 

@@ -79,10 +79,46 @@ def create_user(
         password_hash=password_hash,
         is_platform_admin=is_platform_admin,
         is_active=True,
+        # Made by an operator, an admin or an identity provider: the address is trusted.
+        email_verified_at=utcnow(),
     )
     session.add(user)
     session.flush()
     return user
+
+
+def sign_up(
+    session: Session, email: str, display_name: str, password: str, *, verified: bool
+) -> tuple[User | None, User | None]:
+    """(new account, None) or (None, existing account of this address).
+
+    Both ways check the same things and hash the password once, so they take the same
+    time: with e-mail, the page then answers alike and only the mailbox learns which
+    (an existing address gets a message instead of a second account). A new account
+    made with `verified=False` cannot sign in before its address link is followed.
+    """
+    email = normalise_email(email)
+    display_name = " ".join((display_name or "").split())[:200]
+    if not display_name:
+        raise AccountError(_("le nom affiché est obligatoire"))
+    try:
+        password_hash = passwords.hash_password(password)
+    except passwords.PasswordError as exc:
+        raise AccountError(str(exc)) from None
+    existing = session.scalar(select(User).where(User.email == email))
+    if existing is not None:
+        return None, existing
+    user = User(
+        email=email,
+        display_name=display_name,
+        password_hash=password_hash,
+        is_platform_admin=False,
+        is_active=True,
+        email_verified_at=utcnow() if verified else None,
+    )
+    session.add(user)
+    session.flush()
+    return user, None
 
 
 def authenticate(session: Session, email: str, password: str) -> User | None:
