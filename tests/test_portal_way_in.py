@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from html import unescape
 
 import httpx
+import pytest
 
 from niaouli.accounts import users
 from niaouli.catalogue import service
@@ -285,3 +286,23 @@ def test_unconfirmed_sign_up_cannot_preempt_an_identity_provider_account(backend
         assert user.email_verified_at is not None
         assert not passwords.verify_password(user.password_hash, PASSWORD)
         assert users.authenticate(session, "lea@exemple.nc", PASSWORD) is None
+
+
+def test_smtp_settings_from_the_environment():
+    from niaouli.mail import SmtpSettings, send, smtp_from_env
+
+    assert smtp_from_env({}) is None and send(None, "a@b.nc", "s", "b") is None
+    assert smtp_from_env({"NIAOULI_SMTP_HOST": "mail.gouv.nc"}) == SmtpSettings(
+        host="mail.gouv.nc", sender="niaouli@mail.gouv.nc"
+    )
+    plain = smtp_from_env(
+        {
+            "NIAOULI_SMTP_HOST": "127.0.0.1",
+            "NIAOULI_SMTP_PORT": "2525",
+            "NIAOULI_SMTP_STARTTLS": "off",
+        }
+    )
+    assert plain is not None and plain.port == 2525 and not plain.starttls
+    for bad in ({"NIAOULI_SMTP_PORT": "smtp"}, {"NIAOULI_SMTP_STARTTLS": "peut-être"}):
+        with pytest.raises(ValueError):
+            smtp_from_env({"NIAOULI_SMTP_HOST": "mail.gouv.nc", **bad})
