@@ -22,7 +22,7 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
 from niaouli.i18n import N_, _, babel_locale, current_language
 from niaouli.stats import report
-from niaouli.stats.charts import Line, legend, line_chart
+from niaouli.stats.charts import NARROW_WIDTH, Line, legend, line_chart
 from niaouli.stats.middleware import today
 
 PERIODS = {30: N_("30 derniers jours"), 90: N_("90 derniers jours"), 365: N_("12 derniers mois")}
@@ -175,7 +175,18 @@ class StatsPages:
             description = _(
                 "%(what)s : %(lines)s. Les chiffres détaillés sont dans le tableau qui suit."
             ) % {"what": _(VISITS_BY_STEP[step_name]), "lines": totals}
-            chart = line_chart("courbe-usage", title, description, labels, lines)
+            # drawn twice, for a wide screen and for a phone: stats.css shows one of them
+            chart = line_chart(
+                "courbe-usage", title, description, labels, lines, css_class="chart chart-wide"
+            ) + line_chart(
+                "courbe-usage-etroite",
+                title,
+                description,
+                labels,
+                lines,
+                width=NARROW_WIDTH,
+                css_class="chart chart-narrow",
+            )
             base = request.url.path
             return self.portal.render(
                 request,

@@ -264,7 +264,8 @@ def test_pages_show_only_what_the_viewer_may_see(site, backend, tmp_path):
     assert north_admin["vues"]["requetes"] >= 3 and north_admin["api"]["requetes"] == 1
     assert {d["slug"] for d in admin_data["jeux_de_donnees"]} >= {*PRIVATE, "communes-nc"}
     # the chart is an accessible image with the same numbers as a table
-    assert '<svg class="chart"' in page.text and 'role="img"' in page.text
+    assert '<svg class="chart chart-wide"' in page.text and 'role="img"' in page.text
+    assert '<svg class="chart chart-narrow"' in page.text  # the phone drawing
     assert "<title id=" in page.text and "<desc id=" in page.text
     assert '<table id="donnees-usage">' in page.text
     assert page.text.count('<tr><th scope="row">') >= 90 // 7

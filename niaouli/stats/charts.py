@@ -17,6 +17,9 @@ from markupsafe import Markup, escape
 from niaouli.i18n import babel_locale
 
 WIDTH, HEIGHT = 720, 260
+# A phone shows the chart about 360 px wide: drawn for that width, its 12-unit texts stay
+# 12 px on screen instead of shrinking to 6 (the page shows one or the other, stats.css).
+NARROW_WIDTH = 360
 LEFT, RIGHT, TOP, BOTTOM = 56, 12, 14, 34
 COLOURS = ("#1b6b4f", "#b3541e", "#2d5fa8", "#7a3f99", "#6b6b00")
 DASHES = ("", "6 3", "2 3", "8 3 2 3", "1 2")
@@ -41,12 +44,22 @@ def _nice_max(value: int) -> int:
 
 
 def line_chart(
-    chart_id: str, title: str, description: str, labels: Sequence[str], lines: Sequence[Line]
+    chart_id: str,
+    title: str,
+    description: str,
+    labels: Sequence[str],
+    lines: Sequence[Line],
+    width: int = WIDTH,
+    css_class: str = "chart",
 ) -> Markup:
-    """An accessible SVG line chart (one polyline per line, shared x labels)."""
+    """An accessible SVG line chart (one polyline per line, shared x labels).
+
+    `width` is the viewBox width: the texts keep 12 units, so a chart drawn for the width
+    it is shown at keeps readable labels.
+    """
     count = max(len(labels), 1)
     top = _nice_max(max((max(line.values, default=0) for line in lines), default=0))
-    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    plot_w, plot_h = width - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
 
     def x(index: int) -> float:
         return LEFT + (plot_w * index / (count - 1) if count > 1 else plot_w / 2)
@@ -55,27 +68,32 @@ def line_chart(
         return TOP + plot_h - plot_h * value / top
 
     parts = [
-        f'<svg class="chart" id="{escape(chart_id)}" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'<svg class="{escape(css_class)}" id="{escape(chart_id)}" '
+        f'viewBox="0 0 {width} {HEIGHT}" '
         f'role="img" aria-labelledby="{escape(chart_id)}-t {escape(chart_id)}-d" '
         'xmlns="http://www.w3.org/2000/svg">',
         f'<title id="{escape(chart_id)}-t">{escape(title)}</title>',
         f'<desc id="{escape(chart_id)}-d">{escape(description)}</desc>',
     ]
-    for fraction in (0, 0.5, 1):
-        value = round(top * fraction)
+    # 0, the middle and the top, once each (with a top of 1 the middle rounds to 0)
+    for value in sorted({0, round(top / 2), top}):
         ty = y(value)
         parts.append(
-            f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{WIDTH - RIGHT}" y2="{ty:.1f}" '
+            f'<line x1="{LEFT}" y1="{ty:.1f}" x2="{width - RIGHT}" y2="{ty:.1f}" '
             'stroke="#d0d7d3" stroke-width="1"/>'
         )
         parts.append(
             f'<text x="{LEFT - 6}" y="{ty + 4:.1f}" text-anchor="end" font-size="12" '
             f'fill="#333">{escape(format_decimal(value, locale=babel_locale()))}</text>'
         )
+    # first and last labels aligned on the ends of the axis, so none runs past the edge
     for index in sorted({0, (count - 1) // 2, count - 1}):
         if index < len(labels):
+            anchor = "start" if index == 0 and count > 1 else "middle"
+            if index == count - 1 and count > 1:
+                anchor = "end"
             parts.append(
-                f'<text x="{x(index):.1f}" y="{HEIGHT - 10}" text-anchor="middle" '
+                f'<text x="{x(index):.1f}" y="{HEIGHT - 10}" text-anchor="{anchor}" '
                 f'font-size="12" fill="#333">{escape(labels[index])}</text>'
             )
     for number, line in enumerate(lines):
