@@ -27,6 +27,7 @@ from tests.accounts_support import (
     sign_in,
 )
 from tests.mail_support import body_of, link_in, smtp_server
+from tests.portal_support import validate_html5
 
 CSRF_SENTENCE = "Ce formulaire a expiré"
 PUBLISH_LINK = 'href="/jeux-de-donnees/nouveau"'
@@ -102,15 +103,22 @@ def test_membership_requests_decided_by_admins_and_mailed(backend, tmp_path):
         smtp_server() as (mailbox, env),
         LoggedServer(backend, tmp_path / "server.log", env) as server,
     ):
+        pages: dict[str, str] = {}
         with _client(server, "user") as http:
             form = http.get("/organisations/province-sud/rejoindre")
             assert form.status_code == 200
+            pages["rejoindre"] = form.text
+            pages["organisation"] = http.get("/organisations/province-sud").text
+            pages["refus"] = http.get("/jeux-de-donnees/matrice-public/envoyer").text
             data = {"csrf": csrf_of(form.text), "role": "editor", "message": "Service SIG"}
             asked = http.post("/organisations/province-sud/rejoindre", data=data)
             assert asked.status_code == 303
             again = http.post("/organisations/province-sud/rejoindre", data=data)
             assert again.status_code == 400 and "déjà en attente" in again.text
-            assert "en attente" in http.get("/compte").text
+            account = http.get("/compte")
+            assert "en attente" in account.text
+            pages["compte"] = account.text
+            pages["en attente"] = http.get("/organisations/province-sud/rejoindre").text
         notice = mailbox.wait_for(email_of("admin_a"), "rejoindre Province Sud")
         members_url = link_in(notice, "/organisations/province-sud/membres")
         with _client(server, "member_b") as http:
@@ -133,6 +141,7 @@ def test_membership_requests_decided_by_admins_and_mailed(backend, tmp_path):
             page = http.get(httpx.URL(members_url).path)
             assert page.status_code == 200 and "Demandes en attente" in page.text
             assert "Service SIG" in page.text and email_of("user") in page.text
+            pages["membres"] = page.text
             token = csrf_of(page.text)
             user_id, b_id = ids
             accepted = http.post(
@@ -161,6 +170,7 @@ def test_membership_requests_decided_by_admins_and_mailed(backend, tmp_path):
         with _client(server, "member_b") as http:
             assert "demande refusée" in http.get("/compte").text
 
+    assert validate_html5(pages, tmp_path) == []
     log = [a for a in audit_actions(backend) if a[0].startswith("member.")]
     assert log == [
         ("member.request", email_of("user"), email_of("user")),
