@@ -207,6 +207,48 @@ def patch_repository_cache() -> None:
     repository.Repository.__init__ = init
 
 
+# A request during which the database failed in passing (connection cut, PostgreSQL
+# restarting, SQLite busy): pycsw turns such an error into an ExceptionReport with
+# status 200, so it is noted here, per thread, by an engine event (SECURITY-CASES R3).
+TROUBLE = threading.local()
+RETRY_AFTER = "2"  # seconds, as the main application's 503s (niaouli/db/trouble.py)
+
+
+def _passing_trouble(context: object) -> None:
+    error = getattr(context, "original_exception", None)
+    transient = getattr(context, "is_disconnect", False)
+    try:
+        import psycopg2
+
+        transient = transient or isinstance(error, psycopg2.OperationalError)
+    except ImportError:
+        pass
+    message = str(error).lower()
+    if type(error).__name__ == "OperationalError" and ("locked" in message or "busy" in message):
+        transient = True
+    if transient:
+        TROUBLE.seen = True
+
+
+def patch_engine_health() -> None:
+    """pycsw's engine: pooled PostgreSQL connections checked before use (a connection the
+    server cut is replaced, not used), and passing trouble noted (see `TROUBLE`)."""
+    from pycsw.core import repository
+    from sqlalchemy import create_engine, event
+
+    original = repository.Repository.create_engine.__func__
+
+    def create(clazz: type, url: str) -> object:
+        if url not in clazz._engines and url.startswith("postgresql"):
+            clazz._engines[url] = create_engine(url, echo=False, pool_pre_ping=True)
+        engine = original(clazz, url)
+        if not event.contains(engine, "handle_error", _passing_trouble):
+            event.listen(engine, "handle_error", _passing_trouble)
+        return engine
+
+    repository.Repository.create_engine = classmethod(create)
+
+
 def exception_report(code: str, locator: str, text: str) -> bytes:
     """An OWS 1.0 ExceptionReport (the CSW 2.0.2 form) for what we refuse ourselves."""
     from xml.sax.saxutils import escape, quoteattr
@@ -367,8 +409,25 @@ class App:
             or (post_wanted and int(post_wanted.group(1)[:20]) > MAX_RECORDS)
         )
         config = self._config_for(self._viewer_filter(environ), capped)
-        csw = server.Csw(config, environ, version=choose_version(kvp, method))
-        status, contents = csw.dispatch_wsgi()
+        # Read-only (transactions=false): a request the database failed is answered once
+        # more (on a fresh connection), then a 503 with Retry-After, never a report of
+        # the failure dressed as a 200.
+        for attempt in (1, 2):
+            TROUBLE.seen = False
+            environ["wsgi.input"] = io.BytesIO(body)
+            csw = server.Csw(config, environ, version=choose_version(kvp, method))
+            status, contents = csw.dispatch_wsgi()
+            if not TROUBLE.seen:
+                break
+            if attempt == 2:
+                return self._refuse(
+                    start_response,
+                    "NoApplicableCode",
+                    "service momentanément indisponible (base de données), réessayez",
+                    status="503 Service Unavailable",
+                    code="NoApplicableCode",
+                    extra=[("Retry-After", RETRY_AFTER), ("Cache-Control", "no-store")],
+                )
         headers = [
             ("Content-Type", str(csw.contenttype)),
             ("Content-Length", str(len(contents))),
@@ -396,14 +455,20 @@ class App:
 
     @staticmethod
     def _refuse(
-        start_response: StartResponse, locator: str, text: str, status: str = "400 Bad Request"
+        start_response: StartResponse,
+        locator: str,
+        text: str,
+        status: str = "400 Bad Request",
+        code: str = "InvalidParameterValue",
+        extra: list[tuple[str, str]] | None = None,
     ) -> list[bytes]:
-        body = exception_report("InvalidParameterValue", locator, text)
+        body = exception_report(code, locator, text)
         start_response(
             status,
             [
                 ("Content-Type", "application/xml; charset=UTF-8"),
                 ("Content-Length", str(len(body))),
+                *(extra or []),
             ],
         )
         return [body]
@@ -513,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     patch_oaipmh_headers()
     patch_repository_constraint()
     patch_repository_cache()
+    patch_engine_health()
     app = App(args.config, os.environ.pop(KEY_ENV, ""))
     if args.parent_pid:
         threading.Thread(target=_watch_parent, args=(args.parent_pid,), daemon=True).start()

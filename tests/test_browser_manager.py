@@ -15,7 +15,7 @@ from tests.browser_support import AXE, SCREENSHOTS, chromium  # noqa: F401 - fix
 from tests.conftest import GEODATA
 
 TITLE = "Communes de Nouvelle-Calédonie (essai navigateur)"
-SLUG = "communes-de-nouvelle-caledonie-essai-navigateur"
+SLUG = "province-sud--communes-de-nouvelle-caledonie-essai-navigateur"
 
 
 @pytest.fixture

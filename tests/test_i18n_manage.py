@@ -32,7 +32,7 @@ FORM = {
     "keywords": "bus, arrêts",
     "access_level": "draft",
 }
-SLUG = "arrets-de-bus"
+SLUG = "province-sud--arrets-de-bus"  # an editor's slug: in its organisation's namespace
 
 
 @pytest.fixture

@@ -24,6 +24,8 @@ from tests.accounts_support import (
 from tests.api_support import snapshot
 from tests.portal_support import validate_html5
 
+SLUG = "province-sud--arrets-de-bus"  # an editor's slug: in its organisation's namespace
+
 
 @pytest.fixture
 def server(backend, tmp_path):
@@ -65,39 +67,39 @@ def test_create_edit_publish_with_csrf(server, backend, tmp_path):
         assert short.status_code == 400 and "3 caractères" in short.text
         made = http.post("/jeux-de-donnees/nouveau", data={**form, "csrf": token})
         assert made.status_code == 303
-        assert made.headers["location"] == "/jeux-de-donnees/arrets-de-bus/envoyer"
-        upload = http.get("/jeux-de-donnees/arrets-de-bus/envoyer")
+        assert made.headers["location"] == f"/jeux-de-donnees/{SLUG}/envoyer"
+        upload = http.get(f"/jeux-de-donnees/{SLUG}/envoyer")
         assert upload.status_code == 200 and 'src="/static/js/envoi.js"' in upload.text
         assert f'data-csrf="{token}"' in upload.text
         assert not re.search(r"<script>(?!\s*</script>)", upload.text)  # no inline script
 
         pages = {"nouveau": page.text, "envoyer": upload.text}
-        edit = http.get("/jeux-de-donnees/arrets-de-bus/modifier")
+        edit = http.get(f"/jeux-de-donnees/{SLUG}/modifier")
         assert edit.status_code == 200 and "brouillon" in edit.text.lower()
         changed = http.post(
-            "/jeux-de-donnees/arrets-de-bus/modifier",
+            f"/jeux-de-donnees/{SLUG}/modifier",
             data={**form, "title": "Arrêts de bus de Nouméa", "csrf": token},
         )
         assert changed.status_code == 303
-        no_token = http.post(
-            "/jeux-de-donnees/arrets-de-bus/publier", data={"access_level": "public"}
-        )
+        no_token = http.post(f"/jeux-de-donnees/{SLUG}/publier", data={"access_level": "public"})
         assert no_token.status_code == 403
         published = http.post(
-            "/jeux-de-donnees/arrets-de-bus/publier",
+            f"/jeux-de-donnees/{SLUG}/publier",
             data={"access_level": "public", "csrf": token},
         )
         assert published.status_code == 303
-        status = http.get("/jeux-de-donnees/arrets-de-bus/modifier").text
+        status = http.get(f"/jeux-de-donnees/{SLUG}/modifier").text
         pages["modifier"] = edit.text
         pages["publie"] = status
         assert validate_html5(pages, tmp_path) == []
         assert "publié le" in status and "par Nom editor_a" in status
-        public = httpx.get(f"{server.url}/jeux-de-donnees/arrets-de-bus")
+        public = httpx.get(f"{server.url}/jeux-de-donnees/{SLUG}")
         assert public.status_code == 200 and "Arrêts de bus de Nouméa" in public.text
         assert "Modifier et publier" not in public.text  # anonymous: no editor links
-        assert "Modifier et publier" in http.get("/jeux-de-donnees/arrets-de-bus").text
-    actions = [(a, who) for a, who, s in audit_actions(backend) if s == "arrets-de-bus"]
+        assert "Modifier et publier" in http.get(f"/jeux-de-donnees/{SLUG}").text
+    actions = [
+        (a, who) for a, who, s in audit_actions(backend) if s == "province-sud--arrets-de-bus"
+    ]
     editor = email_of("editor_a")
     assert actions == [
         ("dataset.create", editor),

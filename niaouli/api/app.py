@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -117,6 +118,10 @@ def create_app(settings: Settings | None = None) -> ApiCors:
     return ApiCors(
         Starlette(
             routes=routes,
-            exception_handlers={errors.ApiError: errors.handle, HTTPException: http_error},
+            exception_handlers={
+                errors.ApiError: errors.handle,
+                HTTPException: http_error,
+                IntegrityError: errors.concurrent_change,
+            },
         )
     )

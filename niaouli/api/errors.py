@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from pydantic import ValidationError
@@ -9,6 +10,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from niaouli.accounts.resolve import CHALLENGE
+from niaouli.i18n import DEFAULT, LANGUAGES, _, speaking
+
+LOGGER = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -79,3 +83,13 @@ def from_validation(exc: ValidationError) -> ApiError:
 async def handle(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return response(exc)
+
+
+async def concurrent_change(request: Request, exc: Exception) -> JSONResponse:
+    """A unique or foreign key the database refused: another request changed the same
+    thing at the same moment (two creations of one slug on PostgreSQL), a 409."""
+    LOGGER.warning("%s %s: %s", request.method, request.url.path, exc)
+    asked = request.query_params.get("lang", "").lower()
+    with speaking(asked if asked in LANGUAGES else DEFAULT):
+        description = _("modification concurrente : la même ressource vient de changer, réessayez")
+    return response(ApiError(409, "Conflict", description))

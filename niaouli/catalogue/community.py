@@ -12,6 +12,7 @@ Python over one query rather than in backend-specific JSON SQL.
 from __future__ import annotations
 
 import re
+import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -443,6 +444,20 @@ def free_slug(session: Session, model: type, text: str) -> str:
     return slug
 
 
+def proposal_slug(session: Session, title: str) -> str:
+    """The slug of a reuse proposed for moderation: the title's words and a random tail.
+
+    A proposal is hidden from all but its author and the moderators. Numbered after the
+    slugs taken (`-2`), its slug would tell its author that someone else's hidden
+    proposal holds the title's slug (a slug oracle); a random tail tells nothing.
+    """
+    base = service.make_slug(title, max_length=80)
+    while True:
+        slug = f"{base}-{secrets.token_hex(3)}"
+        if session.scalar(select(Reuse.id).where(Reuse.slug == slug)) is None:
+            return slug
+
+
 def datasets_for_slugs(session: Session, viewer: Viewer, slugs: Iterable[str]) -> list[Dataset]:
     """The named datasets, each of which must exist and be visible to `viewer`."""
     wanted = list(dict.fromkeys(s.strip() for s in slugs if s.strip()))
@@ -479,6 +494,12 @@ def submit_reuse(
     if not datasets:
         raise CatalogueError(_("indiquez au moins un jeu de données utilisé"))
     if not approved and viewer.user_id is not None:
+        # The count and the insert must not interleave with another proposal of the same
+        # user, or parallel proposals all pass the ceiling: lock the user's row first
+        # (PostgreSQL; SQLite's writing transactions already take turns).
+        from niaouli.accounts.models import User
+
+        session.execute(select(User.id).where(User.id == viewer.user_id).with_for_update())
         waiting = session.scalar(
             select(func.count())
             .select_from(Reuse)
@@ -497,7 +518,7 @@ def submit_reuse(
             )
     reuse = service.create_reuse(
         session,
-        free_slug(session, Reuse, title),
+        free_slug(session, Reuse, title) if approved else proposal_slug(session, title),
         title,
         kind,
         datasets=datasets,

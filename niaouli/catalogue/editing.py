@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
@@ -27,12 +28,42 @@ class ConflictError(CatalogueError):
 REQUIRED = ("title", "access_level", "licence", "themes", "keywords")
 
 
-def free_dataset_slug(session: Session, title: str) -> str:
-    base = service.make_slug(title)
+def free_dataset_slug(session: Session, title: str, prefix: str = "") -> str:
+    """`prefix` + the title's slug, numbered (`-2`, `-3`...) past the slugs taken."""
+    room = service.SLUG_MAX - len(prefix) - 4  # keeps room for "-999"
+    base = prefix + service.make_slug(title, max_length=max(1, min(80, room)))
     slug, n = base, 1
     while service.find_dataset(session, slug) is not None:
         n += 1
-        slug = f"{base[:90]}-{n}"
+        slug = f"{base}-{n}"
+    return slug
+
+
+def creation_slug(
+    session: Session, viewer: Viewer, org: Organisation, title: str, requested: str | None
+) -> str:
+    """The slug a new dataset of `org` gets when `viewer` creates it (docs/api.md).
+
+    Slugs are unique over the whole platform, but whether one is free must not tell an
+    editor that another organisation's hidden dataset holds it (a slug oracle). So the
+    slugs editors choose live in their organisation's namespace, `<organisation>--<name>`,
+    where every dataset is one they may see: nothing they cannot see decides what they
+    get. Platform admins, who see everything, choose any slug.
+    """
+    if viewer.is_platform_admin:
+        return requested or free_dataset_slug(session, title)
+    prefix = service.namespace_prefix(org.slug)
+    if not requested:
+        return free_dataset_slug(session, title, prefix)
+    slug = requested if requested.startswith(prefix) else prefix + requested
+    if len(slug) > service.SLUG_MAX:
+        raise CatalogueError(
+            _(
+                "identifiant trop long : %(max)s caractères au plus, préfixe de "
+                "l'organisation « %(prefix)s » compris"
+            )
+            % {"max": service.SLUG_MAX, "prefix": prefix}
+        )
     return slug
 
 
@@ -46,7 +77,14 @@ def create_dataset(
     **fields: Any,
 ) -> Dataset:
     """A new dataset of `organisation` (draft unless `access_level` says otherwise)."""
-    org = session.scalar(select(Organisation).where(Organisation.slug == organisation))
+    # Creations in one organisation take turns (PostgreSQL: FOR NO KEY UPDATE, which
+    # does not hold back the organisation's other writes; SQLite's writing transactions
+    # already do): the slug found free is still free at the insert.
+    org = session.scalar(
+        select(Organisation)
+        .where(Organisation.slug == organisation)
+        .with_for_update(key_share=True)
+    )
     if org is None:
         raise CatalogueError(_("organisation inconnue : « %(slug)s »") % {"slug": organisation})
     if not can_edit(viewer, org.id):
@@ -54,11 +92,28 @@ def create_dataset(
     title = " ".join((title or "").split())
     if len(title) < 3:
         raise CatalogueError(_("le titre doit faire au moins 3 caractères"))
-    slug = slug or free_dataset_slug(session, title)
-    if service.find_dataset(session, slug) is not None:
-        raise ConflictError(_("le jeu de données « %(slug)s » existe déjà") % {"slug": slug})
     fields.setdefault("access_level", "draft")
-    dataset = service.create_dataset(session, org, slug, title, **fields)
+    for _attempt in range(5):
+        chosen = creation_slug(session, viewer, org, title, slug)
+        if service.find_dataset(session, chosen) is not None:  # one the viewer sees
+            raise ConflictError(_("le jeu de données « %(slug)s » existe déjà") % {"slug": chosen})
+        try:
+            with session.begin_nested():
+                dataset = service.create_dataset(session, org, chosen, title, **dict(fields))
+            break
+        except (IntegrityError, CatalogueError) as exc:
+            # A concurrent creation took it between the look-up and the insert
+            # (PostgreSQL; SQLite's writing transactions take turns): a slug asked for is
+            # a conflict, one made from the title is allocated again.
+            if not isinstance(exc, IntegrityError) and not service.find_dataset(session, chosen):
+                raise  # refused for another reason (an invalid slug...)
+            if slug:
+                raise ConflictError(
+                    _("le jeu de données « %(slug)s » existe déjà") % {"slug": chosen}
+                ) from None
+    else:
+        raise ConflictError(_("création concurrente : réessayez"))
+    slug = chosen
     if dataset.access_level.value != "draft":
         dataset.published_by_id = viewer.user_id
     audit.record(

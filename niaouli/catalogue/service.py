@@ -75,13 +75,45 @@ def check_dataset_slug(slug: str) -> str:
     return slug
 
 
+# Organisation namespaces of dataset slugs (`catalogue.editing.creation_slug`): a slug
+# with "--" belongs to the organisation named before it, so the slugs an organisation's
+# editors choose can never be held by a dataset of another organisation.
+SLUG_MAX = 100
+NAMESPACE_SEPARATOR = "--"
+
+
+def namespace_prefix(organisation_slug: str) -> str:
+    return f"{organisation_slug}{NAMESPACE_SEPARATOR}"
+
+
+def check_namespace(organisation: Organisation, slug: str) -> None:
+    """A dataset slug with "--" must start with its own organisation's namespace."""
+    owner, separator, _rest = slug.partition(NAMESPACE_SEPARATOR)
+    if separator and owner != organisation.slug:
+        raise CatalogueError(
+            f"l'identifiant « {slug[:120]} » est dans l'espace de l'organisation "
+            f"« {owner[:100]} » : un jeu de « {organisation.slug} » commence par "
+            f"« {namespace_prefix(organisation.slug)} » ou n'a pas de « -- »"
+        )
+
+
+def check_organisation_slug(slug: str) -> str:
+    """`check_slug`, without "--" (it separates an organisation's dataset namespace)."""
+    check_slug(slug)
+    if NAMESPACE_SEPARATOR in slug:
+        raise CatalogueError(
+            f"identifiant d'organisation invalide « {slug[:120]} » : pas de « -- »"
+        )
+    return slug
+
+
 # --- organisations ---------------------------------------------------------------------
 
 
 def create_organisation(
     session: Session, slug: str, name: str, kind: str | OrganisationKind, **fields: Any
 ) -> Organisation:
-    check_slug(slug)
+    check_organisation_slug(slug)
     try:
         kind = OrganisationKind(kind)
     except ValueError:
@@ -252,6 +284,7 @@ def create_dataset(
     session: Session, organisation: Organisation, slug: str, title: str, **fields: Any
 ) -> Dataset:
     check_dataset_slug(slug)
+    check_namespace(organisation, slug)
     unknown = set(fields) - DATASET_FIELDS
     if unknown:
         raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")

@@ -34,6 +34,7 @@ import psycopg
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
+from niaouli.db import trouble
 from niaouli.db.schema import LAYER_SCHEMA
 
 GEOJSON_DIGITS = 9
@@ -362,6 +363,7 @@ def _fetch(conn: Connection, statement: sa.Select, values: dict[str, Any]) -> li
             return cursor.fetchall()
     except psycopg.Error as exc:  # as SQLAlchemy would: wrapped, a dead connection dropped
         dead = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
+        trouble.note(exc, dead)  # no engine event on this path: a 503, not a 500
         if dead:  # the server went away: its other pooled connections are gone too
             conn.invalidate()
             conn.engine.dispose()

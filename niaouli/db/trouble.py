@@ -73,6 +73,14 @@ def is_transient(exc: BaseException | None) -> bool:
     return False
 
 
+def note(exc: BaseException, disconnect: bool = False) -> None:
+    """Notes `exc` for the current request, for code that talks to the driver directly
+    (past SQLAlchemy's events: `niaouli.db.features._fetch`)."""
+    attempt = _attempt.get()
+    if attempt is not None and (disconnect or is_transient(exc)):
+        attempt.trouble = True
+
+
 def _on_error(context: Any) -> None:  # noqa: ANN401 - sqlalchemy's ExceptionContext
     attempt = _attempt.get()
     if attempt is None:
