@@ -35,7 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import columns as column_notes
-from niaouli.catalogue import service
+from niaouli.catalogue import service, versions
 from niaouli.catalogue.models import (
     AccessLevel,
     Dataset,
@@ -295,6 +295,7 @@ def ingest_file(
     on_commit: Callable[[Session, Dataset], None] | None = None,
     sheet: str | None = None,
     confirm: bool = True,
+    keep_version: bool = False,
 ) -> IngestReport:
     """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers.
 
@@ -306,6 +307,8 @@ def ingest_file(
     With `confirm=False` (the web API and page), a change that may be a mistake raises
     `UnconfirmedChangeError` and writes nothing: the same file appended again (same SHA-256),
     or a replace that changes the columns or loses more than half of the rows.
+    `keep_version=True` (the API, the upload page, the command line) keeps the previous
+    layers as a version that can be restored (`niaouli.catalogue.versions`).
     """
     if mode not in ("replace", "append"):
         raise IngestError(
@@ -360,6 +363,7 @@ def ingest_file(
                     mode=mode,
                     on_commit=on_commit,
                     confirm=confirm,
+                    keep_version=keep_version,
                 )
         except IntegrityError as exc:
             storage.remove_key(settings.files_dir, stored.key)
@@ -409,6 +413,7 @@ def _ingest_in_transaction(
     mode: str = "replace",
     on_commit: Callable[[Session, Dataset], None] | None = None,
     confirm: bool = True,
+    keep_version: bool = False,
 ) -> tuple[bool, list[str], list[LayerReport]]:
     session = Session(bind=conn, autoflush=False)
     dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).with_for_update())
@@ -498,15 +503,19 @@ def _ingest_in_transaction(
         if changes:
             service.update_dataset(session, dataset, **changes)
     previous = list(dataset.layers)
-    for old in previous:
-        store.drop(conn, old.table_name, old.geometry_type is not None)
-        dataset.layers.remove(old)
+    keep = keep_version and not created and versions.kept_versions() > 0
     old_keys = []
-    for resource in list(dataset.resources) if not appending else []:
-        if resource.role == "source":
-            if resource.storage_key:
-                old_keys.append(resource.storage_key)
-            dataset.resources.remove(resource)
+    if keep:  # the previous tables and files stay, listed as a version
+        versions.shelve(session, dataset, move_sources=not appending)
+    else:
+        for old in previous:
+            store.drop(conn, old.table_name, old.geometry_type is not None)
+            dataset.layers.remove(old)
+        for resource in list(dataset.resources) if not appending else []:
+            if resource.role == "source":
+                if resource.storage_key:
+                    old_keys.append(resource.storage_key)
+                dataset.resources.remove(resource)
     session.flush()
 
     extent = None
@@ -555,6 +564,8 @@ def _ingest_in_transaction(
     }
     dataset.updated_at = utcnow()
     session.flush()
+    if keep:
+        old_keys += versions.prune(session, store, dataset.id, versions.kept_versions())
     if on_commit is not None:
         on_commit(session, dataset)
         session.flush()

@@ -210,6 +210,7 @@ def ingest(
             access_level=access,
             progress=progress,
             sheet=sheet,
+            keep_version=True,
         )
     except IngestError as exc:
         _fail(exc.describe())

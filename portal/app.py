@@ -20,6 +20,7 @@ from niaouli.portal.harvest_pages import HarvestPages
 from niaouli.portal.i18n import LanguageMiddleware
 from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
+from niaouli.portal.versions_page import VersionPages
 from niaouli.portal.members import MemberPages
 from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     community = CommunityPages(portal, accounts)
     stats = StatsPages(portal)
     manage = ManagePages(accounts)
+    kept = VersionPages(accounts)
     columns = ColumnPages(manage)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
@@ -113,6 +115,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(dataset + "/modifier", manage.edit, methods=["GET", "POST"]),
             Route(dataset + "/publier", manage.publish, methods=["POST"]),
             Route(dataset + "/envoyer", manage.upload),
+            Route(dataset + "/versions", kept.page),
+            Route(dataset + "/versions/{version_id}/restaurer", kept.restore, methods=["POST"]),
             Route(dataset + "/colonnes", columns.page, methods=["GET", "POST"]),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),

@@ -370,6 +370,10 @@ def page_extras(
     files_dir: Path,
 ) -> dict[str, Any]:
     """Everything `dataset.html`'s partials read, under one `page` name."""
+    from niaouli.portal import versions_page
+
+    from niaouli.catalogue import versions
+
     root = public_root(request)
     uses = [
         layer_use(root, layer, (previews.get(layer.collection_id) or [None])[0])
@@ -385,6 +389,9 @@ def page_extras(
         "coverage_words": coverage_words(bbox),
         "uses": uses,
         "spatial_uses": [u for u in uses if u.spatial],
+        # Editors see the kept versions of the layers (`niaouli.portal.versions_page`).
+        "versions": versions_page.for_editors(request, dataset),
+        "kept_versions": versions.kept_versions(),
         "file_previews": {
             r.id: preview
             for r in dataset.resources

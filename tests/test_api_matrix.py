@@ -66,6 +66,33 @@ def _fresh_link(site: ApiSite) -> tuple[str, int]:
         return dataset.slug, resource.id
 
 
+def _fresh_version(site: ApiSite) -> tuple[str, int]:
+    """A kept version of the public dataset's layers (made by a replace from Python)."""
+    import tempfile
+    from pathlib import Path
+
+    from niaouli.ingest import ingest_file
+
+    from niaouli.catalogue import versions
+
+    slug = slug_of("public")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / f"v{next(counter)}.geojson"
+        path.write_bytes(geojson([(166.4, -22.2), (166.5, -22.3)], n=next(counter)))
+        ingest_file(
+            path,
+            organisation="province-sud",
+            dataset=slug,
+            settings=site.backend.settings,
+            engine=site.backend.engine,
+            progress="none",
+            keep_version=True,
+        )
+    with site.backend.session() as session:
+        dataset = service.find_dataset(session, slug)
+        return slug, versions.listed(session, dataset.id)[0].id
+
+
 def _fresh_code(site: ApiSite) -> str:
     with site.backend.session() as session, session.begin():
         project = community.add_code_project(
@@ -195,6 +222,13 @@ ROUTES = [
         expect(201, HIDDEN_ORG),
     ),
     Route(
+        "restore version",
+        "POST",
+        "/api/datasets/{slug}/versions/{version_id}/restore",
+        lambda s: ("/api/datasets/{}/versions/{}/restore".format(*_fresh_version(s)), {}),
+        expect(200),
+    ),
+    Route(
         "delete resource",
         "DELETE",
         "/api/datasets/{slug}/resources/{resource_id}",
@@ -206,7 +240,7 @@ ROUTES = [
         "POST",
         "/api/datasets/{slug}/layers",
         lambda s: (
-            f"/api/datasets/{slug_of('draft')}/layers",
+            f"/api/datasets/{slug_of('draft')}/layers?confirm=true",  # 2 rows instead of 7
             _upload("points.geojson", geojson([(166.4, -22.2), (166.5, -22.3)])),
         ),
         expect(200, HIDDEN_DRAFT),

@@ -10,10 +10,13 @@ total. Now the API answers 409 with a code and what would change (nothing writte
 from __future__ import annotations
 
 import io
+import json
 
+import httpx
 import pandas as pd
 import pyogrio
 import pytest
+from sqlalchemy import text
 
 from tests.accounts_support import slug_of
 from tests.api_support import ApiSite, geojson, snapshot, start_api_site
@@ -98,3 +101,125 @@ def test_duplicates_and_big_replacements_ask_first(api_site: ApiSite, tmp_path):
         assert sheet.json()["format"] == "XLSX" and sheet.json()["added_count"] == 2
         notes = sheet.json()["layers"][0]["notes"]
         assert any(n.startswith("feuille « Arrets » lue") for n in notes), notes
+
+
+def _tables(backend) -> set[str]:
+    from niaouli.db.layers import layer_store
+
+    with backend.engine.connect() as conn:
+        return set(layer_store(conn).list_tables(conn))
+
+
+def test_previous_versions_kept_and_restored(api_site: ApiSite):
+    """A replace keeps the previous layers (the last 3 by default); an editor restores one
+    from the API or the dataset page, all or nothing, and can undo it the same way."""
+    backend = api_site.backend
+    slug = slug_of("public")
+    layers = f"/api/datasets/{slug}/layers"
+    items = f"{api_site.url}/ogc/collections/{api_site.matrix.collections['public']}/items"
+    with api_site.client("editor_a") as http:
+        assert http.get(f"/api/datasets/{slug}/versions").json() == {"kept": 3, "versions": []}
+        tables_before = _tables(backend)
+        replaced = http.post(
+            layers, params={"confirm": "true"}, files={"file": ("un.geojson", geojson(_points(1)))}
+        )
+        assert replaced.status_code == 200
+        assert httpx.get(items).json()["numberMatched"] == 1
+        listed = http.get(f"/api/datasets/{slug}/versions").json()["versions"]
+        assert [(v["feature_count"], len(v["layers"])) for v in listed] == [(7, 1)]
+        assert listed[0]["layers"][0]["columns"] == ["nom"]
+        assert tables_before <= _tables(backend)  # the old table is still there
+
+        # Restore: the 7 points again; the 1-point layer becomes a version.
+        restored = http.post(f"/api/datasets/{slug}/versions/{listed[0]['id']}/restore")
+        assert restored.status_code == 200, restored.text
+        assert restored.json()["feature_count"] == 7
+        assert httpx.get(items).json()["numberMatched"] == 7
+        listed = http.get(f"/api/datasets/{slug}/versions").json()["versions"]
+        assert [v["feature_count"] for v in listed] == [1]
+        assert [v["file"] for v in listed] == ["un.geojson"]
+        source = [
+            r
+            for r in http.get(f"/api/datasets/{slug}").json()["resources"]
+            if r["title"] != "un.geojson"
+        ]
+        assert source  # the restored version's source file is listed again
+
+        # Unknown version, other callers: refused, nothing changed.
+        before = snapshot(backend)
+        assert http.post(f"/api/datasets/{slug}/versions/999999/restore").status_code == 404
+        assert snapshot(backend) == before
+    for role, status in (("anonymous", 401), ("member_a", 403), ("member_b", 403)):
+        with api_site.client(role) as other:
+            answer = other.post(f"/api/datasets/{slug}/versions/{listed[0]['id']}/restore")
+            assert answer.status_code == status, (role, answer.text)
+    assert snapshot(backend) == before
+
+    # Only the last 3 are kept: older tables and files go in the same replace.
+    with api_site.client("editor_a") as http:
+        for count in (2, 3, 4, 5):
+            done = http.post(
+                layers,
+                params={"confirm": "true"},
+                files={"file": (f"v{count}.geojson", geojson(_points(count, 166.0 + count)))},
+            )
+            assert done.status_code == 200, done.text
+        listed = http.get(f"/api/datasets/{slug}/versions").json()["versions"]
+        assert [v["feature_count"] for v in listed] == [4, 3, 2]
+        with backend.engine.connect() as conn:
+            kept_tables = {
+                layer["table_name"]
+                for (raw,) in conn.execute(text("SELECT layers FROM dataset_versions"))
+                for layer in (raw if isinstance(raw, list) else json.loads(raw))
+            }
+            current = set(conn.execute(text("SELECT table_name FROM layers")).scalars())
+        assert kept_tables | current == _tables(backend)  # older tables dropped
+        assert len(kept_tables) == 3 and not kept_tables & current
+
+        # A version whose table disappeared cannot be restored: 404, nothing changed.
+        from niaouli.db.layers import layer_store
+
+        oldest = listed[-1]
+        with backend.engine.begin() as conn:
+            raw = conn.execute(
+                text("SELECT layers FROM dataset_versions WHERE id = :i"), {"i": oldest["id"]}
+            ).scalar()
+            table = (raw if isinstance(raw, list) else json.loads(raw))[0]["table_name"]
+            layer_store(conn).drop(conn, table, True)
+        before = snapshot(backend)
+        gone = http.post(f"/api/datasets/{slug}/versions/{oldest['id']}/restore")
+        assert gone.status_code == 404
+        assert "ne sont plus disponibles" in gone.json()["description"]
+        assert snapshot(backend) == before
+        assert httpx.get(items).json()["numberMatched"] == 5
+
+
+def test_dataset_page_lists_versions_and_restores(api_site: ApiSite):
+    from tests.accounts_support import csrf_of, email_of, sign_in
+
+    slug = slug_of("public")
+    with api_site.client("editor_a") as http:
+        replaced = http.post(
+            f"/api/datasets/{slug}/layers",
+            params={"confirm": "true"},
+            files={"file": ("un.geojson", geojson(_points(1)))},
+        )
+        assert replaced.status_code == 200
+    # Anonymous visitors see no version list.
+    public = httpx.get(f"{api_site.url}/jeux-de-donnees/{slug}").text
+    assert "Versions précédentes" not in public
+    with httpx.Client(base_url=api_site.url, timeout=60) as browser:
+        sign_in(browser, email_of("editor_a"))
+        page = browser.get(f"/jeux-de-donnees/{slug}").text
+        assert "Versions précédentes des données" in page
+        assert "les 3 dernières sont conservées" in page
+        assert "7 objets" in page
+        listing = browser.get(f"/jeux-de-donnees/{slug}/versions")
+        assert listing.status_code == 200 and "Restaurer cette version" in listing.text
+        action = listing.text.split('action="')[1].split('"')[0]
+        refused = browser.post(action, data={"csrf": "faux"})
+        assert refused.status_code == 403
+        done = browser.post(action, data={"csrf": csrf_of(listing.text)}, follow_redirects=True)
+        assert done.status_code == 200 and "Version restaurée" in done.text
+    items = f"{api_site.url}/ogc/collections/{api_site.matrix.collections['public']}/items"
+    assert httpx.get(items).json()["numberMatched"] == 7

@@ -19,11 +19,13 @@ from niaouli.api import links, schemas, streaming, views
 from niaouli.api.catalogue import editable_dataset
 from niaouli.api.core import Call, Operation, parse, read_json
 from niaouli.api.errors import ApiError, invalid, not_found
+from niaouli.catalogue import versions
 from niaouli.catalogue.access import can_edit
 from niaouli.catalogue.community import check_http_url
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
+from niaouli.db.layers import layer_store
 from niaouli.i18n import _
 from niaouli.ingest import IngestError, ingest_file, storage
 from niaouli.ingest.errors import UnconfirmedChangeError
@@ -177,6 +179,7 @@ def _ingest(
             on_commit=record,
             sheet=(upload.fields.get("sheet") or None),
             confirm=_confirmed(call, upload),
+            keep_version=True,
         )
     except UnconfirmedChangeError as exc:
         # Nothing was written: the client shows the comparison and sends the file again
@@ -199,6 +202,58 @@ def _ingest(
         layers=layers,
         repaired=sum(layer.repaired for layer in report.layers),
     )
+
+
+def version_view(version: versions.DatasetVersion) -> dict[str, Any]:
+    return {
+        "id": version.id,
+        "replaced_at": version.created_at.isoformat(),
+        "file": version.file,
+        "feature_count": version.feature_count,
+        "layers": [
+            {
+                "name": layer.get("name"),
+                "feature_count": layer.get("feature_count"),
+                "columns": [c["name"] for c in layer.get("attribute_schema") or []],
+            }
+            for layer in version.layers
+        ],
+    }
+
+
+def list_versions(call: Call) -> dict[str, Any]:
+    """The previous versions an editor may restore, newest first."""
+    with Session(call.context.engine) as session:
+        dataset = editable_dataset(session, call)
+        return {
+            "kept": versions.kept_versions(),
+            "versions": [version_view(v) for v in versions.listed(session, dataset.id)],
+        }
+
+
+def restore_version(call: Call) -> dict[str, Any]:
+    """Swap a previous version back in, all or nothing; the current one becomes a version."""
+    raw = call.params["version_id"]
+    if not raw.isdigit() or len(raw) > 15:
+        raise not_found("version")
+    keys: list[str] = []
+    with Session(writing(call.context.engine)) as session, session.begin():
+        dataset = editable_dataset(session, call, lock=True)
+        try:
+            keys = versions.restore(session, layer_store(session.connection()), dataset, int(raw))
+        except versions.RestoreError as exc:
+            raise ApiError(404, "NotFound", str(exc)) from None
+        _record(session, call, "layer.restore", dataset, version=int(raw))
+        session.flush()
+        restored = {
+            "dataset": dataset.slug,
+            "restored": int(raw),
+            "feature_count": sum(layer.feature_count for layer in dataset.layers),
+            "layers": [views.layer(x).model_dump(mode="json") for x in dataset.layers],
+        }
+    for key in keys:
+        storage.remove_key(call.context.settings.files_dir, key)
+    return restored
 
 
 def _record(session: Session, call: Call, action: str, dataset: Dataset, **details: Any) -> None:
@@ -263,5 +318,22 @@ def operations() -> list[Operation]:
                     "schema": {"type": "boolean"},
                 },
             ],
+        ),
+        Operation(
+            "GET",
+            "/datasets/{slug}/versions",
+            list_versions,
+            "Versions précédentes des couches (éditeurs), à restaurer",
+            tag,
+            errors=(401, 403, 404),
+        ),
+        Operation(
+            "POST",
+            "/datasets/{slug}/versions/{version_id}/restore",
+            restore_version,
+            "Restaurer une version précédente des couches (tout ou rien)",
+            tag,
+            writes=True,
+            errors=(401, 403, 404),
         ),
     ]

@@ -9,7 +9,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli import exports
-from niaouli.catalogue import service
+from niaouli.catalogue import service, versions
 from niaouli.catalogue.models import Layer, Resource
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
@@ -40,6 +40,9 @@ def delete_dataset(
         for layer in dataset.layers:
             store.drop(conn, layer.table_name, layer.geometry_type is not None)
         keys = [r.storage_key for r in dataset.resources if r.storage_key]
+        for version in versions.listed(session, dataset.id):  # its kept versions go too
+            keys += versions.drop(session, store, version)
+        keys = sorted(set(keys))
         session.delete(dataset)
         session.flush()
         if on_commit is not None:
@@ -68,10 +71,16 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
     with writing(engine).begin() as conn:
         store = layer_store(conn)
         used = set(conn.execute(select(Layer.table_name)).scalars())
+        kept = conn.execute(select(versions.DatasetVersion.layers, versions.DatasetVersion.sources))
+        kept_keys: set[str] = set()
+        for layers, sources in kept:  # the tables and files of kept versions are in use
+            used.update(layer["table_name"] for layer in layers or [])
+            kept_keys.update(s["storage_key"] for s in sources or [] if s.get("storage_key"))
         orphans = [t for t in store.list_tables(conn) if t not in used]
         for table in orphans:
             store.drop(conn, table, has_geometry=False)
         referenced = {k for k in conn.execute(select(Resource.storage_key)).scalars() if k}
+        referenced |= kept_keys
     files = storage.orphan_keys(settings.files_dir, referenced, min_age_seconds)
     for key in files:
         storage.remove_key(settings.files_dir, key)
