@@ -95,3 +95,92 @@ def test_hostile_paths_are_escaped(ogc):  # noqa: F811
         response = httpx.get(f"{ogc.url}{quote(path)}", params={"f": "html"}, timeout=30)
         assert response.status_code in (400, 404), path
         assert "<script>alert" not in response.text and "<img src=x" not in response.text
+
+
+# Every HTML page under /ogc in one language (issue 15 §7): pygeoapi's own labels in
+# French, Niaouli's in English, chosen like the portal's (`?lang=`, the niaouli_lang
+# cookie, else French whatever the browser's Accept-Language).
+LANGUAGE_PAGES = [
+    *PAGES,
+    "/collections/catalogue/items",
+    "/tileMatrixSets",
+    "/tileMatrixSets/WebMercatorQuad",
+]
+NOT_FRENCH = ["Terms of service", "Contact point", "Matching features", "powered by", "Home"]
+NOT_ENGLISH = ["Conditions d'utilisation", "Portail Niaouli", "propulsé par", "Accueil"]
+
+
+class _Texts(HTMLParser):
+    """The visible text nodes of a page (no script, no style), stripped."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.texts: list[str] = []
+        self._skip = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag in ("script", "style"):
+            self._skip += 1
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("script", "style"):
+            self._skip -= 1
+
+    def handle_data(self, data: str) -> None:
+        if not self._skip and data.strip():
+            self.texts.append(" ".join(data.split()))
+
+
+def _labels() -> list[tuple[str, str]]:
+    """(English, French) of every label the pages may show, where the two differ."""
+    from babel.messages.pofile import read_po
+
+    from tests.conftest import REPO
+
+    pairs: dict[str, str] = {}
+    for name in ("pygeoapi.po", "niaouli.po"):
+        with (REPO / "pygeoapi-config" / "locale" / "fr" / name).open("rb") as handle:
+            for message in read_po(handle, locale="fr"):
+                if isinstance(message.id, str) and message.id and message.string:
+                    pairs[message.id] = message.string
+    return [(en, fr) for en, fr in pairs.items() if en.lower() != fr.lower() and "%(" not in en]
+
+
+def test_pages_speak_one_language(ogc):  # noqa: F811
+    labels = _labels()
+    home = ogc.url.removesuffix("/ogc") + "/"
+    for path in LANGUAGE_PAGES:
+        for how, language in (
+            ({"headers": {"Accept-Language": "en-US,en;q=0.9"}}, "fr"),  # not followed
+            ({"cookies": {"niaouli_lang": "fr"}}, "fr"),
+            ({"cookies": {"niaouli_lang": "en"}}, "en"),
+            ({"params": {"lang": "en"}}, "en"),
+        ):
+            params = {"f": "html", **how.get("params", {})}
+            response = httpx.get(
+                f"{ogc.url}{path}",
+                params=params,
+                headers=how.get("headers"),
+                cookies=how.get("cookies"),
+                timeout=30,
+            )
+            assert response.status_code == 200, (path, how)
+            page = response.text
+            assert f'<html lang="{language}">' in page, (path, how)
+            parser = _Texts()
+            parser.feed(page)
+            texts = set(parser.texts)
+            if language == "fr":
+                wrong = sorted(en for en, _fr in labels if en in texts)
+                wrong += [w for w in NOT_FRENCH if any(w in t for t in texts)]
+            else:
+                wrong = sorted(fr for _en, fr in labels if fr in texts)
+                wrong += [w for w in NOT_ENGLISH if any(w in t for t in texts)]
+            assert wrong == [], (path, how, wrong)
+    # the landing page's « URL » and contact lead to this platform's portal
+    for language in ("fr", "en"):
+        landing = httpx.get(f"{ogc.url}/", params={"f": "html", "lang": language}, timeout=30).text
+        assert f'href="{home}"' in landing
+        assert "data.gouv.nc" not in landing
+    french = _html(ogc, "/").text
+    assert "Conditions d&#39;utilisation" in french or "Conditions d'utilisation" in french

@@ -21,11 +21,13 @@ from typing import Any
 import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
+from niaouli.portal.i18n import COOKIE as LANGUAGE_COOKIE
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import crscache, jsonout, params, records, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.tiles import tile_routes
+from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -36,6 +38,8 @@ from starlette.staticfiles import StaticFiles
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.changes import current_version
 from niaouli.db.engine import get_engine
+from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
+from niaouli.i18n import LANGUAGES
 from niaouli.settings import Settings, load_settings
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).resolve().parent / "static"
@@ -92,6 +96,7 @@ class OgcService:
         viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
         base_url = self.base_url(request)
         api_request = await APIRequest.from_starlette(request, self.live.locales)
+        choose_language(request, api_request, self.live.locales)
         # The records provider answers for this viewer (the thread gets a copy of it).
         records.REQUEST_VIEWER.set(viewer)
 
@@ -122,6 +127,26 @@ class OgcService:
             retry=False,
             check_format=False,
         )
+
+
+def choose_language(request: Request, api_request: APIRequest, locales: Sequence[Any]) -> None:
+    """The portal's rule, so that /ogc speaks the language the visitor chose there.
+
+    `?lang=` first (pygeoapi's own parameter, left to it), then the portal's
+    `niaouli_lang` cookie, then, for HTML pages, French: like the portal, a page does not
+    follow the browser's Accept-Language (portal/i18n.py says why). Other formats keep
+    pygeoapi's rule when there is no cookie (Accept-Language, then the first language).
+    """
+    if "lang" in request.query_params:
+        return
+    chosen = request.cookies.get(LANGUAGE_COOKIE, "")
+    if chosen not in LANGUAGES:
+        if api_request.format != "html":
+            return
+        chosen = DEFAULT_LANGUAGE
+    # pygeoapi keeps the choice in these two attributes (no public setter)
+    api_request._raw_locale = chosen  # noqa: SLF001
+    api_request._locale = l10n.best_match([chosen], locales)  # noqa: SLF001
 
 
 def _refusal(

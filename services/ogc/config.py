@@ -9,14 +9,20 @@ the server itself never reads that copy back.
 
 from __future__ import annotations
 
+import atexit
 import copy
+import functools
 import os
+import shutil
 import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from babel.messages.catalog import Catalog
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
 from niaouli.services.ogc import crs, records, tileprovider
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
@@ -40,6 +46,36 @@ def generated_dir(settings: Settings) -> Path:
     """Where the generated configuration is written for inspection: the data directory,
     never the checkout (generated files do not belong in the source tree)."""
     return settings.data_dir / "pygeoapi"
+
+
+@functools.cache
+def ogc_locale_dir() -> str:
+    """pygeoapi's `server.locale_dir`: its templates read compiled gettext catalogues.
+
+    `pygeoapi-config/locale/<lang>/*.po` (pygeoapi.po: pygeoapi's own translations, which
+    its wheel does not ship; then niaouli.po, which completes and overrides it) merged and
+    compiled once per process into a temporary directory: no .mo file in the tree.
+    English needs none (the message ids are English).
+    """
+    target = Path(tempfile.mkdtemp(prefix="niaouli-ogc-locale-"))
+    atexit.register(shutil.rmtree, target, True)
+    for folder in sorted((config_dir() / "locale").iterdir()):
+        if not folder.is_dir():
+            continue
+        strings: dict[Any, Any] = {}  # later files win (Catalog.add would keep the first)
+        for po in sorted(folder.glob("*.po"), key=lambda p: (p.name != "pygeoapi.po", p.name)):
+            with po.open("rb") as handle:
+                for message in read_po(handle, locale=folder.name):
+                    if message.id and message.string and not message.fuzzy:
+                        strings[message.id] = message.string
+        merged = Catalog(locale=folder.name)
+        for key, string in strings.items():
+            merged.add(key, string)
+        out = target / folder.name / "LC_MESSAGES"
+        out.mkdir(parents=True)
+        with (out / "messages.mo").open("wb") as handle:
+            write_mo(handle, merged)
+    return str(target)
 
 
 def load_base(path: Path | None = None) -> dict[str, Any]:
@@ -122,6 +158,11 @@ def build_config(
     config = copy.deepcopy(base)
     server = config.setdefault("server", {})
     server["url"] = url.rstrip("/")
+    server["locale_dir"] = ogc_locale_dir()
+    # "URL" and the contact's address lead to this platform, not to another site.
+    home = (portal_url or url.rstrip("/").removesuffix("/ogc")).rstrip("/") + "/"
+    config.setdefault("metadata", {}).setdefault("identification", {})["url"] = home
+    config["metadata"].setdefault("contact", {})["url"] = home
     templates = server.setdefault("templates", {})
     templates.setdefault("path", str(config_dir() / "templates"))
     templates.setdefault("static", str(PACKAGE_DIR / "static"))
