@@ -63,7 +63,7 @@ def test_search_everything_in_english(site, tmp_path):
     assert "<title>Search “écoles”" in page
     assert "<h1>Search</h1>" in page
     assert "Search datasets, code, reuses, organisations, events" in words
-    assert 'placeholder="e.g. schools, population, Hienghène"' in page
+    assert 'placeholder="e.g. population, communes, Nouméa"' in page
     assert "Sort by" in words and ">Most used</option>" in page and ">Relevance</option>" in page
     assert '<button type="submit" class="secondary">Apply</button>' in page
     assert "2 results for “écoles”" in words
