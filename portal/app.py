@@ -20,7 +20,6 @@ from niaouli.portal.harvest_pages import HarvestPages
 from niaouli.portal.i18n import LanguageMiddleware
 from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
-from niaouli.portal.versions_page import VersionPages
 from niaouli.portal.members import MemberPages
 from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
@@ -29,6 +28,7 @@ from niaouli.portal.rendering import make_environment
 from niaouli.portal.search_pages import SearchPages
 from niaouli.portal.security import SecurityHeaders, refusal
 from niaouli.portal.stats_pages import StatsPages
+from niaouli.portal.versions_page import VersionPages
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware

@@ -40,9 +40,7 @@ def _ensure_visible() -> None:
         LOGGER.setLevel(logging.INFO)
 
 
-def request_reset(
-    session: Session, email: str, site_url: str, log_link: bool = True
-) -> str | None:
+def request_reset(session: Session, email: str, site_url: str, log_link: bool = True) -> str | None:
     """Create a reset link for the account of `email` and log it (unless the caller
     mails it: `log_link=False`); None if no account.
 
