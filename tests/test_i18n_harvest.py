@@ -121,7 +121,7 @@ def test_sources_source_and_job_pages_in_english(site: Site, tmp_path: Path) -> 
     assert html_lang(html) == "en"
     assert "<h1>Harvesting</h1>" in html
     assert "The remote catalogues this organisation harvests" in html
-    assert "<caption>1 source</caption>" in html
+    assert 'titre">1 source</caption>' in html
     assert '<th scope="col">Last harvest</th>' in html and "<td>daily</td>" in html
     # The last job is the partial one: its status label in English.
     assert "</time>: partial —" in html
@@ -135,7 +135,7 @@ def test_sources_source_and_job_pages_in_english(site: Site, tmp_path: Path) -> 
     assert "<h2>Start a harvest</h2>" in html and "Start now</button>" in html
     assert "Dry run</button>" in html
     assert "A dry run reads the source and reports what would be created" in html
-    assert "<h2>Harvest history</h2>" in html and "<caption>2 harvests</caption>" in html
+    assert "<h2>Harvest history</h2>" in html and 'titre">2 harvests</caption>' in html
     assert f">#{site.first_job}</a>" in html
     assert "<td>succeeded</td>" in html
     assert (
@@ -150,7 +150,7 @@ def test_sources_source_and_job_pages_in_english(site: Site, tmp_path: Path) -> 
     assert html_lang(job_page) == "en"
     assert f"<h1>Harvest #{site.partial_job}</h1>" in job_page
     assert "<dt>Status</dt><dd>partial: incomplete listing, nothing deleted:" in job_page
-    assert "<caption>4 records</caption>" in job_page
+    assert 'titre">4 records</caption>' in job_page
     assert '<th scope="col">Remote identifier</th>' in job_page
     assert "duplicate identifier in the source: record no. 1, read first" in job_page
     assert f"<td>record saved but data not copied: timed out reading {TIMED_OUT}</td>" in job_page
@@ -202,7 +202,7 @@ def test_french_stays_the_default(site: Site) -> None:
     assert "Start a harvest" not in html
     job_page = site.client.get(f"{site.source_page}/taches/{site.partial_job}").text
     assert "identifiant en double dans la source : la fiche n° 1, lue la première" in job_page
-    assert "<caption>4 fiches</caption>" in job_page
+    assert 'titre">4 fiches</caption>' in job_page
     assert "fiche enregistrée mais données non copiées : délai dépassé en lisant" in job_page
     listing = site.client.get(site.base).text
     assert "</time> : partielle —" in listing

@@ -165,7 +165,7 @@ def test_statistics_overview_in_english(backend, tmp_path):
             "OGC calls (features, tiles, records)",
             "Search engine crawlers (counted separately)",
             "<summary>The chart's data as a table</summary>",
-            "<caption>De-duplicated visits per day</caption>",
+            'titre">De-duplicated visits per day</caption>',
             '<th scope="col">Day</th><th scope="col">Page views</th>',
             "<h2>By organisation</h2>",
             "<h2>Most used datasets</h2>",
@@ -198,7 +198,7 @@ def test_statistics_overview_in_english(backend, tmp_path):
 
         weekly = english(client, "/statistiques", jours="90")
         assert '<th scope="col">Week of</th>' in weekly
-        assert "<caption>De-duplicated visits per week</caption>" in weekly
+        assert 'titre">De-duplicated visits per week</caption>' in weekly
         assert "Use of Niaouli — Last 90 days, by week</title>" in weekly
         assert re.search(r'font-size="12" fill="#333">week of \d{1,2} [A-Z][a-z]{2}</text>', weekly)
         assert "sem. du" not in weekly

@@ -32,9 +32,8 @@ def upgrade() -> None:
     # index would change SQLite's plans, hence the row order of queries without SortBy,
     # which must stay that of a pycsw-built repository (the CITE answers depend on it).
 
-    from niaouli.services.csw import sync
-
-    sync.rebuild(op.get_bind())
+    # The rows are rebuilt by 0020_csw_rebuild, at the end of the chain: the rebuild reads
+    # datasets through today's models, whose columns exist only once every migration ran.
 
 
 def downgrade() -> None:

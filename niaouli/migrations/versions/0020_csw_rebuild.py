@@ -1,0 +1,31 @@
+"""Rebuild the CSW records table from the catalogue, at the end of the migration chain.
+
+The rebuild (`niaouli.services.csw.sync.rebuild`) reads datasets and layers through the
+current SQLAlchemy models, so it can only run once every column they map exists: it was
+in 0016 (csw_records gained access_level and organisation_id) until 0018 added a column
+to `layers`, after which upgrading a database with datasets from before 0016 failed. It
+also rewrites records stored before links followed the serving public URL. A later
+migration that adds a mapped column must move this rebuild after itself.
+
+Revision ID: 0020_csw_rebuild
+Revises: 0019_dataset_versions
+"""
+
+from __future__ import annotations
+
+from alembic import op
+
+revision = "0020_csw_rebuild"
+down_revision = "0019_dataset_versions"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    from niaouli.services.csw import sync
+
+    sync.rebuild(op.get_bind())
+
+
+def downgrade() -> None:
+    pass  # the rows stay valid for the revisions before
