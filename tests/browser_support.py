@@ -24,10 +24,10 @@ from typing import Any
 
 import pytest
 from niaouli.ingest import ingest_file
+from sqlalchemy import Engine
 
-from niaouli.db.engine import make_engine
 from niaouli.settings import Settings
-from tests.conftest import REPO, Backend, _reset_postgis
+from tests.conftest import REPO, Backend, fresh_backend
 from tests.portal_support import LiveServer, populate
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -124,26 +124,15 @@ def live_site(
     request: pytest.FixtureRequest, name: str, folder: Path, background: str
 ) -> Iterator[Site]:
     """A `niaouli serve` over the portal test data plus the trap layer, on backend `name`."""
-    data_dir = folder / "data"
-    data_dir.mkdir()
-    if name == "sqlite":
-        db_path = data_dir / "niaouli.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), db_path)
-        url = f"sqlite:///{db_path}"
-    else:
-        url = request.getfixturevalue("postgis_url")
-    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
-    engine = make_engine(settings)
-    if name == "postgis":
-        _reset_postgis(engine)
-    backend = MapBackend(name, settings, engine, {"NIAOULI_MAP_BACKGROUND": background})
-    try:
+
+    def factory(name: str, settings: Settings, engine: Engine) -> MapBackend:
+        return MapBackend(name, settings, engine, {"NIAOULI_MAP_BACKGROUND": background})
+
+    with fresh_backend(request, name, folder, factory) as backend:
         populate(backend)
         add_trap_layer(backend, folder)
         with LiveServer(backend) as server:
-            yield Site(server.url, name, background != "none", settings)
-    finally:
-        engine.dispose()
+            yield Site(server.url, name, background != "none", backend.settings)
 
 
 class Visit:

@@ -11,7 +11,8 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -131,24 +132,41 @@ def _reset_postgis(engine: Engine) -> None:
         conn.execute(text(f"TRUNCATE {CATALOGUE_TABLES} RESTART IDENTITY CASCADE"))
 
 
-@pytest.fixture(params=["sqlite", "postgis"])
-def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
-    data_dir = tmp_path / "data"
+@contextmanager
+def fresh_backend(
+    request: pytest.FixtureRequest,
+    name: str,
+    folder: Path,
+    factory: Callable[[str, Settings, Engine], Backend] = Backend,
+) -> Iterator[Backend]:
+    """An empty, migrated catalogue on backend `name` with its data directory in `folder`.
+
+    SQLite starts from a copy of the migrated template, PostGIS from the session's database
+    emptied; module-scoped live servers and the per-test `backend` fixture share this.
+    """
+    data_dir = folder / "data"
     data_dir.mkdir()
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
+    if name == "sqlite":
         db_path = data_dir / "niaouli.sqlite"
-        shutil.copyfile(template, db_path)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), db_path)
         url = f"sqlite:///{db_path}"
     else:
         url = request.getfixturevalue("postgis_url")
     settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
     engine = make_engine(settings)
-    if request.param == "postgis":
+    if name == "postgis":
         _reset_postgis(engine)
-    yield Backend(request.param, settings, engine)
-    engine.dispose()
-    release_engine(settings)  # the engine the app under test made for these settings
+    try:
+        yield factory(name, settings, engine)
+    finally:
+        engine.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgis"])
+def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Backend]:
+    with fresh_backend(request, request.param, tmp_path) as made:
+        yield made
+    release_engine(made.settings)  # the engine the app under test made for these settings
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ must never appear.
 from __future__ import annotations
 
 import json
-import shutil
 import socket
 import subprocess
 import time
@@ -22,10 +21,8 @@ import httpx
 import pytest
 from niaouli.ingest import ingest_file
 
-from niaouli.db.engine import make_engine
 from niaouli.demo import load_demo
-from niaouli.settings import Settings
-from tests.conftest import FIXTURES, NIAOULI, Backend, _reset_postgis
+from tests.conftest import FIXTURES, NIAOULI, Backend, fresh_backend
 
 ORG = "gouvernement-nc"
 XSS = "<script>alert('x')</script>"
@@ -153,23 +150,7 @@ def ogc(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
     suite fast; tests that add data use their own dataset slugs.
     """
     root = tmp_path_factory.mktemp(f"ogc-{request.param}")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    if request.param == "sqlite":
-        template = request.getfixturevalue("sqlite_template")
-        db_path = data_dir / "niaouli.sqlite"
-        shutil.copyfile(template, db_path)
-        url = f"sqlite:///{db_path}"
-    else:
-        url = request.getfixturevalue("postgis_url")
-    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
-    engine = make_engine(settings)
-    if request.param == "postgis":
-        _reset_postgis(engine)
-    backend = Backend(request.param, settings, engine)
-    try:
+    with fresh_backend(request, request.param, root) as backend:
         load_test_data(backend, root)
         with serve(backend) as server:
             yield server
-    finally:
-        engine.dispose()

@@ -14,7 +14,6 @@ S16 (a crafted file name or path), R5 (paging numbers, also CSW `startPosition`/
 from __future__ import annotations
 
 import json
-import shutil
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,12 +24,10 @@ from lxml import etree
 from niaouli.ingest import ingest_file
 
 from niaouli.accounts import tokens, users
-from niaouli.db.engine import make_engine
 from niaouli.demo import load_demo
-from niaouli.settings import Settings
 from tests.accounts_support import csrf_of
 from tests.api_support import snapshot
-from tests.conftest import Backend, _reset_postgis
+from tests.conftest import Backend, fresh_backend
 from tests.csw_support import NS, csw_ready
 from tests.ogc_support import ORG, serve
 
@@ -101,25 +98,10 @@ def site(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Site]:
     root = tmp_path_factory.mktemp(f"nombres-{request.param}")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    if request.param == "sqlite":
-        db_path = data_dir / "niaouli.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), db_path)
-        url = f"sqlite:///{db_path}"
-    else:
-        url = request.getfixturevalue("postgis_url")
-    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
-    engine = make_engine(settings)
-    if request.param == "postgis":
-        _reset_postgis(engine)
-    backend = Backend(request.param, settings, engine)
-    try:
+    with fresh_backend(request, request.param, root) as backend:
         token = _load(backend, root)
         with serve(backend) as server:
             yield Site(server.url.removesuffix("/ogc"), backend, token)
-    finally:
-        engine.dispose()
 
 
 def _refused(response: httpx.Response, *fragments: str, status: int = 400) -> None:

@@ -16,7 +16,6 @@ heavy tiles beyond that slot must get a clean `503` with `Retry-After`.
 from __future__ import annotations
 
 import functools
-import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -31,10 +30,8 @@ import shapely
 from niaouli.ingest import ingest_file
 
 from niaouli.catalogue import service
-from niaouli.db.engine import make_engine
 from niaouli.db.tiles import HEAVY_CANDIDATES, MAX_SHIFT, POINT_BUDGET
-from niaouli.settings import Settings
-from tests.conftest import Backend, _reset_postgis
+from tests.conftest import Backend, fresh_backend
 from tests.ogc_support import ORG, serve
 
 MVT = "application/vnd.mapbox-vector-tile"
@@ -117,20 +114,7 @@ class DenseBackend(Backend):
 @pytest.fixture(scope="module", params=["sqlite", "postgis"])
 def dense(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
     root = tmp_path_factory.mktemp(f"dense-{request.param}")
-    data_dir = root / "data"
-    data_dir.mkdir()
-    if request.param == "sqlite":
-        db_path = data_dir / "niaouli.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), db_path)
-        url = f"sqlite:///{db_path}"
-    else:
-        url = request.getfixturevalue("postgis_url")
-    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
-    engine = make_engine(settings)
-    if request.param == "postgis":
-        _reset_postgis(engine)
-    backend = DenseBackend(request.param, settings, engine)
-    try:
+    with fresh_backend(request, request.param, root, DenseBackend) as backend:
         source = root / "points.gpkg"
         write_points(source)
         with backend.session() as session, session.begin():
@@ -140,14 +124,12 @@ def dense(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
             organisation=ORG,
             dataset=COLLECTION,
             title="Points nombreux",
-            settings=settings,
-            engine=engine,
+            settings=backend.settings,
+            engine=backend.engine,
             progress="none",
         )
         with serve(backend, timeout=90) as server:  # slow to start on a loaded machine
             yield server
-    finally:
-        engine.dispose()
 
 
 def get_tile(server, z: int, x: int, y: int) -> httpx.Response:  # noqa: ANN001

@@ -40,11 +40,9 @@ from shapely import geometry
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue import service
-from niaouli.db.engine import make_engine
 from niaouli.demo import load_demo
-from niaouli.settings import Settings
 from tests.accounts_support import LoggedServer
-from tests.conftest import REPO, Backend, _reset_postgis
+from tests.conftest import REPO, fresh_backend
 
 QGIS_PYTHON = "/usr/bin/python3"  # Debian's: QGIS's bindings are built for it
 DRIVER = Path(__file__).with_name("qgis_driver.py")
@@ -122,20 +120,8 @@ class Site:
 def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
     """One live `niaouli serve` per backend: the demo data plus a restricted layer."""
     folder = tmp_path_factory.mktemp(f"qgis-{request.param}")
-    data_dir = folder / "data"
-    data_dir.mkdir()
-    if request.param == "sqlite":
-        db_path = data_dir / "niaouli.sqlite"
-        shutil.copyfile(request.getfixturevalue("sqlite_template"), db_path)
-        url = f"sqlite:///{db_path}"
-    else:
-        url = request.getfixturevalue("postgis_url")
-    settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
-    engine = make_engine(settings)
-    if request.param == "postgis":
-        _reset_postgis(engine)
-    backend = Backend(request.param, settings, engine)
-    try:
+    with fresh_backend(request, request.param, folder) as backend:
+        settings, engine = backend.settings, backend.engine
         load_demo(settings, echo=lambda _m: None)
         sites = folder / "sites.geojson"
         features = [
@@ -164,8 +150,6 @@ def site(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             _token, secret = tokens.create_token(session, user, "QGIS", "read")
         with LoggedServer(backend, folder / "serve.log") as server:
             yield Site(server.url, request.param, secret)
-    finally:
-        engine.dispose()
 
 
 @dataclass

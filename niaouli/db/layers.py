@@ -171,7 +171,32 @@ def _server_limits() -> Iterator[None]:
         ) from None
 
 
-class PostgisLayers:
+class _PortableSql:
+    """The statements both backends write the same way, on their own table names."""
+
+    def qualified(self, table: str) -> str:
+        raise NotImplementedError
+
+    def count(self, conn, table):  # noqa: ANN001, ANN201
+        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {self.qualified(table)}").scalar())
+
+    def max_fid(self, conn, table):  # noqa: ANN001, ANN201
+        return int(
+            conn.exec_driver_sql(
+                f"SELECT coalesce(max(fid), 0) FROM {self.qualified(table)}"
+            ).scalar()
+        )
+
+    def copy_rows(self, conn, source, target, columns, has_geometry):  # noqa: ANN001, ANN201
+        into = ["fid", *(["geom"] if has_geometry else []), *(quote(t) for _, t in columns)]
+        out = ["fid", *(["geom"] if has_geometry else []), *(quote(s) for s, _ in columns)]
+        conn.exec_driver_sql(
+            f"INSERT INTO {self.qualified(target)} ({', '.join(into)}) "
+            f"SELECT {', '.join(out)} FROM {self.qualified(source)}"
+        )
+
+
+class PostgisLayers(_PortableSql):
     schema = LAYER_SCHEMA
 
     def qualified(self, table: str) -> str:
@@ -272,24 +297,6 @@ class PostgisLayers:
             ).scalar()
         )
 
-    def count(self, conn, table):  # noqa: ANN001, ANN201
-        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {self.qualified(table)}").scalar())
-
-    def max_fid(self, conn, table):  # noqa: ANN001, ANN201
-        return int(
-            conn.exec_driver_sql(
-                f"SELECT coalesce(max(fid), 0) FROM {self.qualified(table)}"
-            ).scalar()
-        )
-
-    def copy_rows(self, conn, source, target, columns, has_geometry):  # noqa: ANN001, ANN201
-        into = ["fid", *(["geom"] if has_geometry else []), *(quote(t) for _, t in columns)]
-        out = ["fid", *(["geom"] if has_geometry else []), *(quote(s) for s, _ in columns)]
-        conn.exec_driver_sql(
-            f"INSERT INTO {self.qualified(target)} ({', '.join(into)}) "
-            f"SELECT {', '.join(out)} FROM {self.qualified(source)}"
-        )
-
     def list_tables(self, conn):  # noqa: ANN001, ANN201
         rows = conn.execute(
             text(
@@ -300,7 +307,7 @@ class PostgisLayers:
         return [r[0] for r in rows]
 
 
-class SpatialiteLayers:
+class SpatialiteLayers(_PortableSql):
     def qualified(self, table: str) -> str:
         return quote(table)
 
@@ -365,24 +372,6 @@ class SpatialiteLayers:
             conn.execute(
                 text("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = :t"), {"t": table}
             ).scalar()
-        )
-
-    def count(self, conn, table):  # noqa: ANN001, ANN201
-        return int(conn.exec_driver_sql(f"SELECT count(*) FROM {quote(table)}").scalar())
-
-    def max_fid(self, conn, table):  # noqa: ANN001, ANN201
-        return int(
-            conn.exec_driver_sql(
-                f"SELECT coalesce(max(fid), 0) FROM {self.qualified(table)}"
-            ).scalar()
-        )
-
-    def copy_rows(self, conn, source, target, columns, has_geometry):  # noqa: ANN001, ANN201
-        into = ["fid", *(["geom"] if has_geometry else []), *(quote(t) for _, t in columns)]
-        out = ["fid", *(["geom"] if has_geometry else []), *(quote(s) for s, _ in columns)]
-        conn.exec_driver_sql(
-            f"INSERT INTO {self.qualified(target)} ({', '.join(into)}) "
-            f"SELECT {', '.join(out)} FROM {self.qualified(source)}"
         )
 
     def list_tables(self, conn):  # noqa: ANN001, ANN201
