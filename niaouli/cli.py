@@ -12,7 +12,7 @@ from niaouli import gdalguard
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import AccessLevel, OrganisationKind
-from niaouli.db import schema
+from niaouli.db import schema, trouble
 from niaouli.db.engine import get_engine, writing
 from niaouli.settings import load_settings
 
@@ -22,7 +22,29 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-@click.group(help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
+class _Commands(click.Group):
+    """Passing database trouble (SQLite busy past its timeout, PostgreSQL unreachable)
+    ends a command with one French sentence instead of a traceback: nothing was written
+    (the transaction rolled back) and trying again later is the remedy."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if not trouble.is_transient(exc):
+                raise
+            _fail(
+                "la base de données est occupée par un autre processus ou injoignable "
+                f"({_first_line(exc)}). Rien n'a été écrit ; réessayez dans un instant."
+            )
+
+
+def _first_line(exc: BaseException) -> str:
+    original = getattr(exc, "orig", None) or exc
+    return (str(original).strip().splitlines() or [type(original).__name__])[0]
+
+
+@click.group(cls=_Commands, help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
 def main() -> None:
     gdalguard.install()  # GDAL and PROJ never reach the network from this process
 
