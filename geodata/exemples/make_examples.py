@@ -1,6 +1,6 @@
 """Rebuild the README's example files in geodata/exemples/ from the real data they come from.
 
-Run from the repository root: `.venv/bin/python geodata/exemples/make_examples.py`.
+Run from the repository root: `.venv/bin/python geodata/exemples/make_examples.py [DIR]`.
 Sources are the project's shared data folder (`NIAOULI_SHARED_DIR`, by default
 `../shared` beside the checkout, then `data/`) and geodata/ itself; provenance and
 licences are in geodata/README.md. The output is deterministic, so rebuilding gives
@@ -121,17 +121,23 @@ def latest_results_2025(target: Path) -> None:
     )
 
 
-def main() -> int:
+EXAMPLES = {
+    "communes-province-sud.zip": communes_province_sud,
+    "baignade-points-2017.csv": sampling_points_2017,
+    "baignade-releves-2025.gpkg": latest_results_2025,
+}
+
+
+def main(out: Path = HERE) -> int:
+    """Write the examples into `out` (default: this folder; the tests rebuild elsewhere)."""
     if not (SHARED / "noumea_baignade_releves.csv").exists():
         print(f"shared data not found in {SHARED} (set NIAOULI_SHARED_DIR)", file=sys.stderr)
         return 1
-    communes_province_sud(HERE / "communes-province-sud.zip")
-    sampling_points_2017(HERE / "baignade-points-2017.csv")
-    latest_results_2025(HERE / "baignade-releves-2025.gpkg")
-    for path in sorted(HERE.glob("*.*")):
-        print(f"{path.name}\t{path.stat().st_size} octets")
+    for name, make in EXAMPLES.items():
+        make(out / name)
+        print(f"{name}\t{(out / name).stat().st_size} octets")
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(Path(sys.argv[1]) if len(sys.argv) > 1 else HERE))
