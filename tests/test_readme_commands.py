@@ -240,3 +240,25 @@ def test_readme_commands_run_as_written_on_the_demo(tmp_path: Path) -> None:
 )
 def test_only_the_port_is_substituted(written: str, run: str) -> None:
     assert on_port(written, 4321) == run
+
+
+def test_a_dry_run_on_an_unknown_host_is_a_clear_french_report(tmp_path: Path) -> None:
+    """What the README's `harvest run` gives without network, on any machine: a host that
+    can never resolve (`.invalid`, RFC 2606) ends in the French report, not a traceback."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NIAOULI_")}
+    env["NIAOULI_DATA_DIR"] = str(tmp_path)
+    niaouli = str(REPO / ".venv" / "bin" / "niaouli")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [niaouli, *args], cwd=REPO, env=env, capture_output=True, text=True, timeout=300
+        )
+
+    assert run("db", "upgrade").returncode == 0
+    assert run("org", "create", "dass-nc", "--name", "DASS", "--kind", "government").returncode == 0
+    url = "https://catalogue.invalid/geonetwork/srv/fre/csw"
+    assert run("harvest", "add", "dass-nc", "csw", url, "--slug", "absent").returncode == 0
+    result = run("harvest", "run", "absent", "--dry-run", "--progress", "none")
+    assert harvest_offline(result), result.stdout + result.stderr
+    assert "nom d'hôte introuvable : catalogue.invalid" in result.stdout
+    assert "Traceback" not in result.stderr
