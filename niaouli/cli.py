@@ -6,6 +6,7 @@ import json
 import sys
 
 import click
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli import gdalguard
@@ -294,6 +295,54 @@ def records_sync() -> None:
     with writing(get_engine()).begin() as conn:
         count = rebuild(conn)
     click.echo(f"{count} enregistrement(s) CSW publiés")
+
+
+# --- gazetteer -------------------------------------------------------------------------
+
+
+@main.group(help="Lieux (communes...) que la recherche comprend, lus dans une couche.")
+def gazetteer() -> None:
+    pass
+
+
+@gazetteer.command("set", help="Fait d'une couche le répertoire des lieux : JEU[/COUCHE].")
+@click.argument("source")
+@click.option("--name-column", required=True, help="Colonne des noms de lieux (ex. LIBGEO).")
+def gazetteer_set(source: str, name_column: str) -> None:
+    from niaouli.catalogue import gazetteer as places
+
+    slug, _sep, layer = source.partition("/")
+    with Session(writing(get_engine())) as session, session.begin():
+        try:
+            found, count = places.set_source(session, slug, layer or None, name_column)
+        except places.GazetteerError as exc:
+            _fail(str(exc))
+        click.echo(f"{count} lieu(x) lus dans {slug}/{found.layer_name} ({name_column})")
+
+
+@gazetteer.command("unset", help="Retire la couche d'un jeu de données des sources de lieux.")
+@click.argument("dataset")
+def gazetteer_unset(dataset: str) -> None:
+    from niaouli.catalogue import gazetteer as places
+
+    with Session(writing(get_engine())) as session, session.begin():
+        if not places.remove_source(session, dataset):
+            _fail(f"{dataset} n'est pas une source de lieux")
+    click.echo(f"{dataset} n'est plus une source de lieux")
+
+
+@gazetteer.command("list", help="Liste les sources de lieux et leurs lieux.")
+def gazetteer_list() -> None:
+    from niaouli.catalogue import gazetteer as places
+    from niaouli.catalogue.models import GazetteerSource
+
+    with Session(get_engine()) as session:
+        sources = session.scalars(select(GazetteerSource).order_by(GazetteerSource.id)).all()
+        for source in sources:
+            click.echo(f"{source.dataset.slug}/{source.layer_name} ({source.name_column})")
+        names = [p.name for p in places.places(session, Viewer.system())]
+        if names:
+            click.echo(f"{len(names)} lieu(x) : {', '.join(names)}")
 
 
 # --- harvesting ------------------------------------------------------------------------

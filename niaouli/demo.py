@@ -108,6 +108,9 @@ def load_demo(
         for layer in report.layers:
             for note in layer.notes:
                 echo(f"  - {note}")
+    from niaouli.catalogue.gazetteer import use_layer  # place names for the search
+
+    echo(f"répertoire des lieux : {use_layer(engine, 'communes-nc', None, 'LIBGEO')} lieux")
     from niaouli.demo_community import load_community  # code projects, reuse, events
 
     load_community(engine, ORGANISATION["slug"], echo)

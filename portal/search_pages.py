@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from niaouli.catalogue import finder
+from niaouli.catalogue import finder, suggestions
 from niaouli.i18n import N_, _, ngettext
 
 # Labels are marked with N_() and translated where shown (the language is the request's).
@@ -82,6 +82,15 @@ class Facet:
 
 
 @dataclass(frozen=True)
+class Elsewhere:
+    """The same words found in another kind of content (a link for an empty search)."""
+
+    label: str
+    count: int
+    url: str
+
+
+@dataclass(frozen=True)
 class Hit:
     kind: str
     kind_label: str
@@ -129,6 +138,9 @@ class SearchPages:
             hide = {"type"} if len(kinds) == 1 else set()
             facets = self._facets(base, filters, result, hide)
             page_url = lambda page: url_for(base, replace(filters, page=page))  # noqa: E731
+            spelling, elsewhere = None, []
+            if result.total == 0 and filters.q:
+                spelling, elsewhere = self._suggestions(session, viewer, base, filters, kinds)
             return self.portal.render(
                 request,
                 "recherche.html",
@@ -152,9 +164,52 @@ class SearchPages:
                 without_bbox_url=url_for(base, replace(filters, bbox=None, page=1)),
                 clear_url=url_for(base, finder.Filters(q=filters.q)),
                 has_filters=bool(filters.selected) or filters.bbox is not None,
+                place=result.place.name if result.place else "",
+                place_applied=bool(result.place) and filters.places,
+                toggle_place_url=url_for(base, replace(filters, places=not filters.places, page=1)),
+                spelling=spelling,
+                spelling_url=url_for(base, replace(filters, q=spelling, page=1))
+                if spelling
+                else "",
+                elsewhere=elsewhere,
                 active_filters=sum(len(v) for v in filters.selected.values())
                 + (filters.bbox is not None),
             )
+
+    @staticmethod
+    def _suggestions(
+        session: Session,
+        viewer: finder.Viewer,
+        base: str,
+        filters: finder.Filters,
+        kinds: list[str],
+    ) -> tuple[str | None, list[Elsewhere]]:
+        """For an empty search: a nearby spelling, and where else the words are found."""
+        spelling = suggestions.spelling(session, viewer, filters.q)
+        elsewhere: list[Elsewhere] = []
+        if len(kinds) == 1 or filters.selected or filters.bbox is not None:
+            anywhere = finder.search(
+                session,
+                viewer,
+                finder.Filters(q=filters.q, places=filters.places),
+                page_size=0,
+            )
+            for value, count in anywhere.facets.get("type", []):
+                elsewhere.append(
+                    Elsewhere(
+                        _(TYPE_LABELS[value]),
+                        count,
+                        url_for(
+                            "/recherche",
+                            finder.Filters(
+                                q=filters.q,
+                                selected={"type": frozenset({value})},
+                                places=filters.places,
+                            ),
+                        ),
+                    )
+                )
+        return spelling, elsewhere
 
     def _facets(
         self, base: str, filters: finder.Filters, result: finder.Result, hide: set[str]

@@ -8,6 +8,10 @@ one, and each facet's counts apply the filters of the *other* facets. The candid
 (one small row per object the viewer may see and the query matches) are faceted in
 Python: the same code for both backends, a few milliseconds for 10,000 datasets.
 
+Places: when the query names a place of the gazetteer (`gazetteer`: the communes),
+datasets whose extent meets it are found even if their text never names it, combined
+with the query's other words (« population Nouméa »); `lieu=non` turns this off.
+
 Kinds: datasets (their layers' names and attributes are part of their text), code
 projects, reuses (approved ones only), organisations, events. Dataset-only facets
 (theme, format, access level, spatial) and the map box leave the other kinds out.
@@ -30,7 +34,7 @@ import orjson
 from sqlalchemy import ColumnElement, Select, String, func, select, text, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from niaouli.catalogue import fulltext
+from niaouli.catalogue import fulltext, gazetteer
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     CodeProject,
@@ -70,6 +74,7 @@ class Filters:
     bbox: tuple[float, float, float, float] | None = None
     sort: str = ""
     page: int = 1
+    places: bool = True  # understand place names of the gazetteer (`lieu=non`: no)
 
     @classmethod
     def from_params(cls, params: Any, page: int = 1) -> Filters:
@@ -94,6 +99,7 @@ class Filters:
             bbox=parse_bbox(params.get("bbox", "")),
             sort=sort if sort in SORTS else "",
             page=page,
+            places=params.get("lieu", "") != "non",
         )
 
     def values(self, name: str) -> frozenset[str]:
@@ -117,6 +123,8 @@ class Filters:
             out += [(name, v) for v in sorted(self.values(name))]
         if self.bbox is not None:
             out.append(("bbox", format_bbox(self.bbox)))
+        if not self.places:
+            out.append(("lieu", "non"))
         if self.sort:
             out.append(("tri", self.sort))
         if self.page > 1:
@@ -213,6 +221,7 @@ class Result:
     facets: dict[str, list[tuple[str, int]]]  # facet -> [(value, count)], most first
     organisations: dict[str, str]  # slug -> name, for labels
     objects: dict[tuple[str, int], Any]  # this page's loaded objects
+    place: gazetteer.Place | None = None  # named in the query (applied if filters.places)
 
 
 def search(
@@ -231,6 +240,12 @@ def search(
             filters, selected={k: v for k, v in filters.selected.items() if k != "acces"}
         )
     ranks = None if query.empty else fulltext.match(session.connection(), query)
+    named = None if query.empty else gazetteer.find_for(session, viewer, filters.q)
+    place = named.place if named is not None and filters.places else None
+    # With a place: a dataset matches the whole query, or the rest of it and the place.
+    rest_ranks = None
+    if place is not None and not named.rest.empty:
+        rest_ranks = fulltext.match(session.connection(), named.rest)
     organisations = session.execute(
         select(Organisation.id, Organisation.slug, Organisation.name)
     ).all()
@@ -243,6 +258,10 @@ def search(
         others = [k for k in kinds if k != "dataset"]
         slugs = {oid: slug for oid, slug, _name in organisations}
         items += _others(session, viewer, others, ranks, slugs)
+    fits: dict[tuple[str, int], float] = {}
+    if place is not None:
+        fits = _place_fits(items, place, ranks, rest_ranks)
+        ranks = {key: ranks.get(key) or (rest_ranks or {}).get(key, 0.0) for key in fits}
     if ranks is not None:
         items = [i for i in items if (i.kind, i.id) in ranks]
 
@@ -274,16 +293,52 @@ def search(
             key=lambda i: (-visits.get(i.id, 0) if i.kind == "dataset" else 0, *i.popular_key)
         )
     else:
-        found.sort(key=_sort_key(sort, ranks or {}))
+        found.sort(key=_sort_key(sort, ranks or {}, fits))
     start = (filters.page - 1) * page_size
     page = found[start : start + page_size]
     orgs = {slug: name for _id, slug, name in organisations}
-    return Result(page, len(found), facets, orgs, _load(session, page))
+    loaded = _load(session, page)
+    return Result(page, len(found), facets, orgs, loaded, named.place if named else None)
 
 
-def _sort_key(sort: str, ranks: dict[tuple[str, int], float]) -> Callable[[Item], tuple]:
+def _place_fits(
+    items: list[Item],
+    place: gazetteer.Place,
+    ranks: dict[tuple[str, int], float],
+    rest_ranks: dict[tuple[str, int], float] | None,
+) -> dict[tuple[str, int], float]:
+    """What a query naming `place` finds, with how much each result is about it.
+
+    Found: whatever matches the whole query (its text names the place: fit 1); datasets
+    matching the other words whose extent meets the place (fit 1 inside it, less for a
+    territory); with other words, datasets matching them that have no extent at all (a
+    table of every commune may well hold the place's rows: fit 0, ranked last).
+    """
+    fits: dict[tuple[str, int], float] = {}
+    for i in items:
+        key = (i.kind, i.id)
+        if key in ranks:
+            fits[key] = 1.0
+        elif i.kind != "dataset" or (rest_ranks is not None and key not in rest_ranks):
+            continue
+        elif i.bounds is None:
+            if rest_ranks is not None:
+                fits[key] = 0.0
+        elif place.meets(i.bounds):
+            fits[key] = place.fit(i.bounds)
+    return fits
+
+
+def _sort_key(
+    sort: str, ranks: dict[tuple[str, int], float], fits: dict[tuple[str, int], float]
+) -> Callable[[Item], tuple]:
+    """Relevance: with a place, what is about it (inside it, or naming it) comes first."""
     if sort == "pertinence":
-        return lambda i: (-ranks.get((i.kind, i.id), 0.0), *i.recent_key)
+        return lambda i: (
+            -fits.get((i.kind, i.id), 0.0),
+            -ranks.get((i.kind, i.id), 0.0),
+            *i.recent_key,
+        )
     return attrgetter("recent_key")
 
 

@@ -340,6 +340,25 @@ class CatalogueState(Base):
     version: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
+class GazetteerSource(Timestamped, Base):
+    """A layer whose features name places (communes...): the search's gazetteer.
+
+    It names the layer by dataset and layer name, not by layer id, because a replaced
+    layer gets a new row: the places follow the layer's current table (`gazetteer`).
+    """
+
+    __tablename__ = "gazetteer_sources"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), unique=True
+    )
+    layer_name: Mapped[str] = mapped_column(String(100))
+    name_column: Mapped[str] = mapped_column(String(200))
+
+    dataset: Mapped[Dataset] = relationship()
+
+
 # Importing the models installs the change tracking (and the search text hook) on every
 # Session; the account tables share this metadata (datasets.published_by_id -> users).
 from niaouli.accounts import models as _accounts  # noqa: E402, F401
