@@ -200,6 +200,36 @@ def test_search_pages_show_the_place_and_suggestions(backend: Backend, language:
         page = html.unescape(_page(server, "/jeux-de-donnees", q="mangroves", lang=language))
         assert re.search(r'<a href="/recherche\?q=mangroves&type=reutilisations"', page)
 
+        # The API's search understands places too, within the same access rule.
+        for q, expected in (
+            ("noumea", {"points-de-prelevement", "communes-nc"}),
+            ("prélèvement Nouméa", {"points-de-prelevement"}),
+            ("Hienghène", {"communes-nc"}),
+        ):
+            answer = httpx.get(f"{server.url}/api/datasets", params={"q": q}, timeout=30).json()
+            assert {d["slug"] for d in answer["items"]} == expected, q
+            assert answer["total"] == len(expected)
+
         # A restricted dataset's words are never suggested to a visitor.
         page = html.unescape(_page(server, "/recherche", q="Zorglubiun", lang=language))
         assert "Zorglubium" not in page and "zorglubium" not in page
+
+
+def test_gazetteer_command_line(backend: Backend):
+    load_demo(backend.settings, echo=lambda _m: None)
+    wrong = backend.run("gazetteer", "set", "communes-nc", "--name-column", "NOM", check=False)
+    assert wrong.returncode == 1
+    assert "pas de colonne « NOM »" in wrong.stderr and "LIBGEO" in wrong.stderr
+    unknown = backend.run("gazetteer", "set", "inconnu", "--name-column", "NOM", check=False)
+    assert unknown.returncode == 1 and "jeu de données inconnu" in unknown.stderr
+    flat = backend.run(
+        "gazetteer", "set", "population-communes-nc", "--name-column", "LIBGEO", check=False
+    )
+    assert flat.returncode == 1 and "couche géographique" in flat.stderr
+    assert backend.run("gazetteer", "unset", "communes-nc").returncode == 0
+    assert _slugs(backend, "Hienghène") == []
+    done = backend.run("gazetteer", "set", "communes-nc/nc-communes", "--name-column", "LIBGEO")
+    assert "33 lieu(x)" in done.stdout
+    listed = backend.run("gazetteer", "list").stdout
+    assert "communes-nc/nc-communes (LIBGEO)" in listed and "Hienghène" in listed
+    assert _slugs(backend, "Hienghène") == ["communes-nc"]

@@ -456,7 +456,7 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             Dataset.is_spatial,
             type_coerce(Dataset.themes, String),
             type_coerce(func.coalesce(Dataset.published_at, Dataset.created_at), String),
-            *_bounds(session.get_bind().dialect.name),
+            *gazetteer.extent_columns(session.get_bind().dialect.name),
         )
         .join(Organisation, Organisation.id == Dataset.organisation_id)
         .where(where)
@@ -479,14 +479,6 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
         )
         for oid, title, org, licence, access, spatial, themes, newest, *box in rows
     ]
-
-
-def _bounds(dialect: str) -> list[Any]:
-    """The envelope of `Dataset.spatial_coverage` as four columns (NULL without one)."""
-    names = ("ST_XMin", "ST_YMin", "ST_XMax", "ST_YMax")
-    if dialect != "postgresql":
-        names = ("MbrMinX", "MbrMinY", "MbrMaxX", "MbrMaxY")
-    return [getattr(func, name)(Dataset.spatial_coverage) for name in names]
 
 
 def _themes(value: Any) -> frozenset[str]:

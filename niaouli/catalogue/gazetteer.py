@@ -20,14 +20,14 @@ from typing import Any
 import shapely
 from shapely.geometry import box
 from shapely.geometry.base import BaseGeometry
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.fulltext import Query, parse, words
 from niaouli.catalogue.models import Dataset, GazetteerSource, Layer
 from niaouli.db.engine import writing
-from niaouli.db.layers import ColumnSpec, read_layer
+from niaouli.db.layers import PostgisLayers, quote
 
 # Places are outlines for a search, not for a map: ~10 m is plenty and keeps them small.
 SIMPLIFY_DEGREES = 0.0001
@@ -67,6 +67,11 @@ class PlaceMatch:
 
     place: Place
     rest: Query
+
+    @property
+    def rest_words(self) -> str:
+        """The other words, for the word-by-word match of the API (`search.matches`)."""
+        return " ".join(" ".join(c.words) for group in self.rest.groups for c in group)
 
 
 # --- choosing the source ---------------------------------------------------------------
@@ -168,23 +173,25 @@ def _read_places(
     session: Session, table: str, schema: list[Any], name_column: str
 ) -> tuple[Place, ...]:
     """The layer's features grouped by name: one place per name, its parts united."""
-    specs = [
-        ColumnSpec(a["name"], a["column"], a["type"])
-        for a in schema or ()
-        if a.get("name") == name_column
-    ]
-    if not specs:
+    columns = [a["column"] for a in schema or () if a.get("name") == name_column]
+    if not columns:
         return ()
+    # Not `read_layer`: its streaming options would stay on the session's connection.
+    conn = session.connection()
+    postgis = conn.dialect.name == "postgresql"
+    qualified = PostgisLayers().qualified(table) if postgis else quote(table)
+    wkb = "ST_AsBinary(geom)" if postgis else "AsBinary(geom)"
+    rows = conn.exec_driver_sql(
+        f"SELECT {quote(columns[0])}, {wkb} FROM {qualified} WHERE geom IS NOT NULL"
+    )
     parts: dict[tuple[str, ...], tuple[str, list[BaseGeometry]]] = {}
-    for batch in read_layer(session.connection(), table, specs, has_geometry=True):
-        for row in batch.to_pylist():
-            name = str(row[specs[0].column] or "").strip()
-            key = tuple(words(name))
-            if not key or not row["geometry"] or len(key) > MAX_PLACE_WORDS:
-                continue
-            geometry = shapely.from_wkb(row["geometry"])
-            if geometry.is_empty:
-                continue
+    for value, binary in rows:
+        name = str(value if value is not None else "").strip()
+        key = tuple(words(name))
+        if not key or not binary or len(key) > MAX_PLACE_WORDS:
+            continue
+        geometry = shapely.from_wkb(bytes(binary))
+        if not geometry.is_empty:
             parts.setdefault(key, (name, []))[1].append(geometry)
     found = []
     for key, (name, geometries) in parts.items():
@@ -232,6 +239,31 @@ def find(query: str, candidates: list[Place]) -> PlaceMatch | None:
         group for group in parsed.groups if not all(set(clause.words) <= named for clause in group)
     )
     return PlaceMatch(place, Query(groups, parsed.excluded))
+
+
+def extent_columns(dialect: str) -> list[Any]:
+    """The envelope of `Dataset.spatial_coverage` as four columns (NULL without one)."""
+    names = ("ST_XMin", "ST_YMin", "ST_XMax", "ST_YMax")
+    if dialect != "postgresql":
+        names = ("MbrMinX", "MbrMinY", "MbrMaxX", "MbrMaxY")
+    return [getattr(func, name)(Dataset.spatial_coverage) for name in names]
+
+
+def datasets_meeting(session: Session, viewer: Viewer, place: Place) -> list[int]:
+    """Ids of the datasets `viewer` may see whose extent meets `place`."""
+    west, south, east, north = place.geometry.bounds
+    columns = extent_columns(session.get_bind().dialect.name)
+    rows = session.execute(
+        select(Dataset.id, *columns).where(
+            visible_datasets(viewer),
+            Dataset.spatial_coverage.is_not(None),
+            columns[0] <= east,
+            columns[2] >= west,
+            columns[1] <= north,
+            columns[3] >= south,
+        )
+    )
+    return [oid for oid, *bounds in rows if place.meets(tuple(bounds))]
 
 
 def find_for(session: Session, viewer: Viewer, query: str) -> PlaceMatch | None:

@@ -12,11 +12,11 @@ from datetime import datetime
 from typing import Any
 
 from slugify import slugify
-from sqlalchemy import and_, func, select
+from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli import links
-from niaouli.catalogue import search
+from niaouli.catalogue import gazetteer, search
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -195,9 +195,18 @@ def search_datasets(
     """One page of the datasets `viewer` may see matching `query`, and their total count.
 
     Matching is accent- and case-insensitive over title, description, themes, keywords
-    and organisation name (see `niaouli.catalogue.search`).
+    and organisation name (see `niaouli.catalogue.search`). A place of the gazetteer in
+    the query also finds the datasets whose extent meets it, as on the portal (`finder`).
     """
     condition = and_(visible_datasets(viewer), search.matches(query))
+    named = gazetteer.find_for(session, viewer, query) if query else None
+    if named is not None:
+        rest = search.matches(named.rest_words)
+        meeting = gazetteer.datasets_meeting(session, viewer, named.place)
+        by_place = and_(rest, Dataset.id.in_(meeting))
+        if named.rest_words:  # a table without extent may hold the place's rows
+            by_place = or_(by_place, and_(rest, Dataset.spatial_coverage.is_(None)))
+        condition = and_(visible_datasets(viewer), or_(search.matches(query), by_place))
     if organisation is not None:
         condition = and_(condition, Dataset.organisation_id == organisation.id)
     total = session.scalar(select(func.count()).select_from(Dataset).where(condition)) or 0
