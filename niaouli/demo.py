@@ -35,6 +35,9 @@ DATASETS = [
             "keywords": ["communes", "limites administratives", "Nouvelle-Calédonie"],
             "licence": "Licence Ouverte 2.0",
             "producer": "Gouvernement de la Nouvelle-Calédonie (Géorep)",
+            # A service's address (never a person's); exemple.nc: the docs' example domain.
+            "contact_name": "Service de la géomatique (Géorep)",
+            "contact_email": "georep@exemple.nc",
             "update_frequency": "irregular",
             "lineage": (
                 "data.gouv.nc, jeu « communes-nc-limites-terrestres-simplifiees » ; "
@@ -53,8 +56,10 @@ DATASETS = [
         "metadata": {
             "themes": ["Population et société"],
             "keywords": ["population", "communes", "recensement"],
-            "licence": "Licence Ouverte",
+            "licence": "Licence Ouverte 2.0",  # one licence, one name (issue 15 §6)
             "producer": "INSEE / ISEE",
+            "contact_name": "Service des statistiques",
+            "contact_email": "statistiques@exemple.nc",
             "update_frequency": "annual",
             "lineage": "datagouv/decoupage-administratif, sources/collectivites-outremer.csv",
         },

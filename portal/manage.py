@@ -11,6 +11,7 @@ gets a 404 if they cannot see it, else a 403.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 from urllib.parse import quote
 
@@ -27,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from niaouli.accounts.models import User
 from niaouli.api.core import max_upload_bytes
-from niaouli.catalogue import community, editing, publication
+from niaouli.catalogue import community, editing, publication, vocabularies
 from niaouli.catalogue.access import can_edit, can_see
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.service import CatalogueError
@@ -41,28 +42,76 @@ ACCESS_LEVELS = {
     "organisation": N_("Membres de l'organisation"),
 }
 PUBLISH_LEVELS = {k: v for k, v in ACCESS_LEVELS.items() if k != "draft"}
-LICENCES = ("Licence Ouverte 2.0", "ODbL 1.0", "CC-BY 4.0", "CC0 1.0")
-FIELDS = ("title", "description", "licence", "themes", "keywords", "access_level")
+TEXT_FIELDS = (
+    "title",
+    "description",
+    "licence",
+    "keywords",
+    "access_level",
+    "producer",
+    "contact_name",
+    "contact_email",
+    "update_frequency",
+    "temporal_start",
+    "temporal_end",
+    "lineage",
+)
+# Given as they are to `editing` (which checks them: `niaouli.catalogue.metadata`).
+METADATA = (
+    "licence",
+    "producer",
+    "contact_name",
+    "contact_email",
+    "update_frequency",
+    "temporal_start",
+    "temporal_end",
+    "lineage",
+)
 
 
 def _words(value: str) -> list[str]:
     return [w.strip()[:100] for w in value.split(",") if w.strip()][:50]
 
 
-def _values(form: FormData) -> dict[str, str]:
-    return {name: str(form.get(name, ""))[:20_000].strip() for name in (*FIELDS, "organisation")}
+def _values(form: FormData) -> dict[str, Any]:
+    """What was typed, as typed (shown again with the error when it is refused)."""
+    values: dict[str, Any] = {
+        name: str(form.get(name, ""))[:20_000].strip() for name in (*TEXT_FIELDS, "organisation")
+    }
+    values["themes"] = [str(t).strip()[:200] for t in form.getlist("themes")][:50]
+    return values
 
 
-def _changes(values: dict[str, str]) -> dict[str, Any]:
+def _changes(values: dict[str, Any]) -> dict[str, Any]:
     level = values["access_level"] or "draft"
     if level not in ACCESS_LEVELS:
         raise CatalogueError(_("niveau d'accès inconnu"))
     return {
         "description": values["description"],
-        "licence": values["licence"] or LICENCES[0],
-        "themes": _words(values["themes"]),
+        "themes": values["themes"],
         "keywords": _words(values["keywords"]),
         "access_level": level,
+        **{name: values[name] for name in METADATA},
+    }
+
+
+def _choices(values: dict[str, Any]) -> dict[str, Any]:
+    """The controlled lists of the form, plus the dataset's own value when it is not in
+    them (harvested, or from before the lists): kept, never lost by saving."""
+    licences = list(vocabularies.OFFERED_LICENCES)
+    if values["licence"] and values["licence"] not in licences:
+        licences.append(values["licence"])
+    themes = list(vocabularies.THEMES.values())
+    themes += [t for t in values["themes"] if t not in themes]
+    frequencies = [(f.key, f.label) for f in vocabularies.FREQUENCIES]
+    current = values["update_frequency"]
+    if current and current not in {key for key, _label in frequencies}:
+        found = vocabularies.frequency(current)
+        frequencies.append((current, found.label if found else current))
+    return {
+        "licence_choices": licences,
+        "theme_choices": themes,
+        "frequency_choices": frequencies,
     }
 
 
@@ -106,11 +155,13 @@ class ManagePages:
         organisations = await run_in_threadpool(self._organisations, request)
         if not organisations:
             raise Refused("publish")
-        context = {"organisations": organisations, "levels": ACCESS_LEVELS, "licences": LICENCES}
+        context = {"organisations": organisations, "levels": ACCESS_LEVELS}
         if request.method == "GET":
-            values = dict.fromkeys((*FIELDS, "organisation"), "")
-            values.update(access_level="draft", licence=LICENCES[0])
-            return self.accounts.page(request, "dataset_form.html", values=values, **context)
+            values: dict[str, Any] = dict.fromkeys((*TEXT_FIELDS, "organisation"), "")
+            values.update(access_level="draft", licence=vocabularies.DEFAULT_LICENCE, themes=[])
+            return self.accounts.page(
+                request, "dataset_form.html", values=values, **context, **_choices(values)
+            )
         form = await self.accounts.form(request)
         values = _values(form)
 
@@ -130,7 +181,13 @@ class ManagePages:
             slug = await run_in_threadpool(create)
         except CatalogueError as exc:
             return self.accounts.page(
-                request, "dataset_form.html", 400, values=values, error=_sentence(exc), **context
+                request,
+                "dataset_form.html",
+                400,
+                values=values,
+                error=_sentence(exc),
+                **context,
+                **_choices(values),
             )
         return RedirectResponse(f"/jeux-de-donnees/{slug}/envoyer", status_code=303)
 
@@ -158,9 +215,16 @@ class ManagePages:
                     "title": dataset.title,
                     "description": dataset.description or "",
                     "licence": dataset.licence,
-                    "themes": ", ".join(dataset.themes or []),
+                    "themes": [str(t) for t in dataset.themes or []],
                     "keywords": ", ".join(dataset.keywords or []),
                     "access_level": dataset.access_level.value,
+                    "producer": dataset.producer or "",
+                    "contact_name": dataset.contact_name or "",
+                    "contact_email": dataset.contact_email or "",
+                    "update_frequency": dataset.update_frequency or "",
+                    "temporal_start": _iso(dataset.temporal_start),
+                    "temporal_end": _iso(dataset.temporal_end),
+                    "lineage": dataset.lineage or "",
                 },
             }
 
@@ -169,7 +233,7 @@ class ManagePages:
         if redirect is not None:
             return redirect
         context = await run_in_threadpool(self._edit_context, request)
-        common = {"levels": ACCESS_LEVELS, "publish_levels": PUBLISH_LEVELS, "licences": LICENCES}
+        common = {"levels": ACCESS_LEVELS, "publish_levels": PUBLISH_LEVELS}
         if request.method == "GET":
             return self.accounts.page(
                 request,
@@ -177,6 +241,7 @@ class ManagePages:
                 saved=request.query_params.get("ok"),
                 **context,
                 **common,
+                **_choices(context["values"]),
             )
         form = await self.accounts.form(request)
         values = _values(form)
@@ -202,6 +267,7 @@ class ManagePages:
                 error=_sentence(exc),
                 **context,
                 **common,
+                **_choices(values),
             )
         slug = request.path_params["slug"]
         return RedirectResponse(f"/jeux-de-donnees/{slug}/modifier?ok=1", status_code=303)
@@ -237,6 +303,10 @@ class ManagePages:
         return self.accounts.page(
             request, "dataset_upload.html", max_upload=max_upload_bytes(), **context
         )
+
+
+def _iso(value: date | None) -> str:
+    return value.isoformat() if value else ""
 
 
 def _sentence(exc: Exception) -> str:

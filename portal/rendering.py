@@ -19,6 +19,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from niaouli import links
+from niaouli.catalogue import vocabularies
 from niaouli.i18n import (
     LANGUAGES,
     N_,
@@ -31,22 +32,6 @@ from niaouli.i18n import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
-# ISO 19115 maintenance frequencies (and the short forms found in harvested records).
-FREQUENCIES = {
-    "continual": N_("en continu"),
-    "daily": N_("quotidienne"),
-    "weekly": N_("hebdomadaire"),
-    "fortnightly": N_("tous les quinze jours"),
-    "monthly": N_("mensuelle"),
-    "quarterly": N_("trimestrielle"),
-    "biannually": N_("semestrielle"),
-    "annually": N_("annuelle"),
-    "annual": N_("annuelle"),
-    "asneeded": N_("au besoin"),
-    "irregular": N_("irrégulière"),
-    "notplanned": N_("non prévue"),
-    "unknown": N_("inconnue"),
-}
 GEOMETRY_TYPES = {
     "point": N_("points"),
     "multipoint": N_("points"),
@@ -114,10 +99,18 @@ def date_fr(value: date | datetime | str | None) -> str:
 
 
 def frequency_fr(code: str | None) -> str:
+    """The update frequency in words (the catalogue's list: the form's, DCAT's, CSW's)."""
     if not code:
         return _("non renseignée")
-    label = FREQUENCIES.get(re.sub(r"[^a-z]", "", code.lower()))
-    return _(label) if label else code
+    found = vocabularies.frequency(code)
+    return _(found.label) if found else code
+
+
+def theme_words(theme: object) -> str:
+    """An EU data theme in the reader's language; any other theme as written."""
+    text = str(theme)
+    code = vocabularies.theme_code(text)
+    return _(vocabularies.THEMES[code]) if code else text
 
 
 def geometry_fr(kind: str | None) -> str:
@@ -182,6 +175,7 @@ def make_environment() -> Environment:
         taille=size_fr,
         date_fr=date_fr,
         frequence=frequency_fr,
+        theme=theme_words,
         geometrie=geometry_fr,
         paragraphes=paragraphs,
         type_attribut=attribute_type,

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from niaouli.portal.common import Paging, Portal, page_number, viewer_for
+from niaouli.portal.rendering import theme_words
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -247,6 +248,8 @@ class SearchPages:
             return _(ACCESS_LABELS[value]) if value in ACCESS_LABELS else value
         if name == "spatial":
             return _(SPATIAL_LABELS[value]) if value in SPATIAL_LABELS else value
+        if name == "theme":
+            return theme_words(value)  # an EU data theme in the reader's language
         return value
 
     @staticmethod

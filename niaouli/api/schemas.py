@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from niaouli.catalogue import vocabularies as voc
+
 SLUG = r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$"
 Slug = Field(pattern=SLUG, max_length=100)
 AccessLevelName = Literal["public", "registered", "organisation", "draft"]
@@ -18,6 +20,31 @@ EventKindName = Literal["hackathon", "cartoparty", "call_for_projects", "gatheri
 CodeStatusName = Literal["concept", "development", "beta", "stable", "obsolete"]
 Text = Field(default=None, max_length=20_000)
 Words = Field(default=None, max_length=50)
+
+
+# The controlled lists (niaouli.catalogue.vocabularies), said in the OpenAPI document.
+LICENCE_HELP = (
+    "Une licence de la plateforme : "
+    + ", ".join(voc.OFFERED_LICENCES)
+    + " (ou une autre écriture connue, enregistrée sous ce nom)"
+)
+THEMES_HELP = (
+    "Thèmes de données européens (DCAT-AP), par code ("
+    + ", ".join(voc.THEMES)
+    + ") ou libellé français ; enregistrés sous leur libellé"
+)
+FREQUENCY_HELP = (
+    "Code de fréquence européen ("
+    + ", ".join(f.eu for f in voc.FREQUENCIES)
+    + ") ou clé du catalogue ("
+    + ", ".join(f.key for f in voc.FREQUENCIES)
+    + ") ; enregistrée et rendue sous sa clé"
+)
+CONTACT_HELP = (
+    "Contact publié : le nom et l'adresse d'un service (par ex. Service SIG, "
+    "sig@province-sud.nc), jamais une adresse personnelle"
+)
+TEMPORAL_HELP = "Période couverte par les données (AAAA-MM-JJ) ; la fin ne précède pas le début"
 
 
 class Input(BaseModel):
@@ -67,34 +94,34 @@ class DatasetCreate(Input):
     slug: str | None = Field(default=None, pattern=SLUG, max_length=100)
     title: str = Field(min_length=3, max_length=500)
     description: str = Field(default="", max_length=20_000)
-    licence: str = Field(default="Licence Ouverte 2.0", max_length=200)
-    themes: list[str] = Field(default_factory=list, max_length=50)
+    licence: str = Field(default="Licence Ouverte 2.0", max_length=200, description=LICENCE_HELP)
+    themes: list[str] = Field(default_factory=list, max_length=50, description=THEMES_HELP)
     keywords: list[str] = Field(default_factory=list, max_length=50)
     access_level: AccessLevelName = Field(
         default="draft", description="Brouillon par défaut : publier ensuite"
     )
     producer: str | None = Field(default=None, max_length=300)
-    contact_name: str | None = Field(default=None, max_length=300)
-    contact_email: str | None = Field(default=None, max_length=300)
-    update_frequency: str | None = Field(default=None, max_length=50)
-    temporal_start: date | None = None
-    temporal_end: date | None = None
+    contact_name: str | None = Field(default=None, max_length=300, description=CONTACT_HELP)
+    contact_email: str | None = Field(default=None, max_length=300, description=CONTACT_HELP)
+    update_frequency: str | None = Field(default=None, max_length=50, description=FREQUENCY_HELP)
+    temporal_start: date | None = Field(default=None, description=TEMPORAL_HELP)
+    temporal_end: date | None = Field(default=None, description=TEMPORAL_HELP)
     lineage: str = Field(default="", max_length=20_000)
 
 
 class DatasetUpdate(Input):
     title: str | None = Field(default=None, min_length=3, max_length=500)
     description: str | None = Text
-    licence: str | None = Field(default=None, max_length=200)
-    themes: list[str] | None = Words
+    licence: str | None = Field(default=None, max_length=200, description=LICENCE_HELP)
+    themes: list[str] | None = Field(default=None, max_length=50, description=THEMES_HELP)
     keywords: list[str] | None = Words
     access_level: AccessLevelName | None = None
     producer: str | None = Field(default=None, max_length=300)
-    contact_name: str | None = Field(default=None, max_length=300)
-    contact_email: str | None = Field(default=None, max_length=300)
-    update_frequency: str | None = Field(default=None, max_length=50)
-    temporal_start: date | None = None
-    temporal_end: date | None = None
+    contact_name: str | None = Field(default=None, max_length=300, description=CONTACT_HELP)
+    contact_email: str | None = Field(default=None, max_length=300, description=CONTACT_HELP)
+    update_frequency: str | None = Field(default=None, max_length=50, description=FREQUENCY_HELP)
+    temporal_start: date | None = Field(default=None, description=TEMPORAL_HELP)
+    temporal_end: date | None = Field(default=None, description=TEMPORAL_HELP)
     lineage: str | None = Text
 
 
@@ -152,7 +179,11 @@ class Dataset(BaseModel):
     keywords: list[str]
     access_level: str
     producer: str | None
-    update_frequency: str | None
+    update_frequency: str | None = Field(description=FREQUENCY_HELP)
+    temporal_start: date | None = None
+    temporal_end: date | None = None
+    lineage: str = ""
+    contact_name: str | None = None
     published_at: datetime | None
     published_by: str | None = Field(description="Nom de la personne qui a publié")
     updated_at: datetime | None

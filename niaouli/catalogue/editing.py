@@ -13,7 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
-from niaouli.catalogue import service
+from niaouli.catalogue import metadata, service
 from niaouli.catalogue.access import Viewer, can_edit
 from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.publication import ForbiddenError
@@ -93,6 +93,7 @@ def create_dataset(
     if len(title) < 3:
         raise CatalogueError(_("le titre doit faire au moins 3 caractères"))
     fields.setdefault("access_level", "draft")
+    fields = metadata.check(fields)
     for _attempt in range(5):
         chosen = creation_slug(session, viewer, org, title, slug)
         if service.find_dataset(session, chosen) is not None:  # one the viewer sees
@@ -140,6 +141,7 @@ def update_dataset(
         changes["title"] = " ".join(changes["title"].split())
         if len(changes["title"]) < 3:
             raise CatalogueError(_("le titre doit faire au moins 3 caractères"))
+    changes = metadata.check(changes, dataset)
     was_draft = dataset.access_level.value == "draft"
     service.update_dataset(session, dataset, **changes)
     if was_draft and dataset.access_level.value != "draft":

@@ -9,11 +9,10 @@ guessed. The harvester can invert the same tables.
 
 from __future__ import annotations
 
-import re
-import unicodedata
-
 from rdflib import Namespace
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
+
+from niaouli.catalogue import vocabularies as catalogue_voc
 
 ADMS = Namespace("http://www.w3.org/ns/adms#")
 DCATAP = Namespace("http://data.europa.eu/r5r/")
@@ -55,22 +54,8 @@ FRENCH = LANGUAGE.FRA
 NEW_CALEDONIA = COUNTRY.NCL
 PUBLIC_ACCESS = ACCESS_RIGHT.PUBLIC
 
-# EU data themes, French labels (the authority table's `fr` labels).
-DATA_THEMES = {
-    "AGRI": "Agriculture, pêche, sylviculture et alimentation",
-    "ECON": "Économie et finances",
-    "EDUC": "Éducation, culture et sport",
-    "ENER": "Énergie",
-    "ENVI": "Environnement",
-    "GOVE": "Gouvernement et secteur public",
-    "HEAL": "Santé",
-    "INTR": "Questions internationales",
-    "JUST": "Justice, système juridique et sécurité publique",
-    "REGI": "Régions et villes",
-    "SOCI": "Population et société",
-    "TECH": "Science et technologie",
-    "TRAN": "Transports",
-}
+# EU data themes, French labels (the authority table's `fr` labels): the catalogue's list.
+DATA_THEMES = catalogue_voc.THEMES
 # Words of a catalogue theme (normalised: lower case, no accents) -> EU data theme.
 THEME_WORDS = {
     "agricult": "AGRI",
@@ -119,25 +104,6 @@ THEME_WORDS = {
     "mobilite": "TRAN",
 }
 
-# Catalogue update frequencies (ISO 19115 codes and short forms) -> EU frequency.
-FREQUENCIES = {
-    "continual": ("CONT", "en continu"),
-    "daily": ("DAILY", "quotidienne"),
-    "weekly": ("WEEKLY", "hebdomadaire"),
-    "fortnightly": ("BIWEEKLY", "tous les quinze jours"),
-    "monthly": ("MONTHLY", "mensuelle"),
-    "quarterly": ("QUARTERLY", "trimestrielle"),
-    "biannual": ("ANNUAL_2", "semestrielle"),
-    "biannually": ("ANNUAL_2", "semestrielle"),
-    "annual": ("ANNUAL", "annuelle"),
-    "annually": ("ANNUAL", "annuelle"),
-    "irregular": ("IRREG", "irrégulière"),
-    "asneeded": ("IRREG", "irrégulière"),
-    "punctual": ("IRREG", "irrégulière"),
-    "notplanned": ("NEVER", "jamais"),
-    "unknown": ("UNKNOWN", "inconnue"),
-}
-
 # Format labels and export keys (lower case) -> EU file type.
 FILE_TYPES = {
     "geojson": "GEOJSON",
@@ -166,39 +132,6 @@ IANA_MEDIA_TYPES = {
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
 
-# Licence names as written in the catalogue -> (IRI, label). Unknown names are published
-# as a licence document with the name as label, never mapped to a guessed licence.
-LICENCES = {
-    "licence ouverte 2.0": (
-        "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
-        "Licence Ouverte / Open Licence version 2.0",
-    ),
-    "licence ouverte v2.0": (
-        "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
-        "Licence Ouverte / Open Licence version 2.0",
-    ),
-    "etalab-2.0": (
-        "https://www.etalab.gouv.fr/licence-ouverte-open-licence/",
-        "Licence Ouverte / Open Licence version 2.0",
-    ),
-    "licence ouverte": (
-        "https://www.etalab.gouv.fr/wp-content/uploads/2014/05/Licence_Ouverte.pdf",
-        "Licence Ouverte / Open Licence",
-    ),
-    "licence ouverte 1.0": (
-        "https://www.etalab.gouv.fr/wp-content/uploads/2014/05/Licence_Ouverte.pdf",
-        "Licence Ouverte / Open Licence",
-    ),
-    "odbl": (
-        "https://opendatacommons.org/licenses/odbl/1-0/",
-        "Open Database License (ODbL) 1.0",
-    ),
-    "cc-by 4.0": ("https://creativecommons.org/licenses/by/4.0/", "CC BY 4.0"),
-    "cc by 4.0": ("https://creativecommons.org/licenses/by/4.0/", "CC BY 4.0"),
-    "cc-by-sa 4.0": ("https://creativecommons.org/licenses/by-sa/4.0/", "CC BY-SA 4.0"),
-    "cc0": ("https://creativecommons.org/publicdomain/zero/1.0/", "CC0 1.0"),
-}
-
 # Organisation kinds -> ADMS publisher types (label in French).
 PUBLISHER_TYPES = {
     "government": ("NationalAuthority", "Autorité nationale"),
@@ -218,11 +151,7 @@ CHECKSUM_ALGORITHMS = {
 }
 
 
-def normalise(text: str) -> str:
-    """Lower case, no accents, single spaces: how catalogue strings are compared."""
-    decomposed = unicodedata.normalize("NFKD", text)
-    plain = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return re.sub(r"\s+", " ", plain).strip().lower()
+normalise = catalogue_voc.normalise
 
 
 def data_themes(theme: str) -> list[str]:
@@ -236,9 +165,8 @@ def data_themes(theme: str) -> list[str]:
 
 def frequency(code: str | None) -> tuple[str, str] | None:
     """(EU frequency code, French label) for a catalogue update frequency."""
-    if not code:
-        return None
-    return FREQUENCIES.get(re.sub(r"[^a-z]", "", code.lower()))
+    found = catalogue_voc.frequency(code)
+    return (found.eu, found.label) if found else None
 
 
 def file_type(label: str | None) -> str | None:
@@ -254,7 +182,7 @@ def iana_media_type(media_type: str | None) -> str | None:
 def licence(name: str | None) -> tuple[str | None, str]:
     """(IRI or None, label) for a licence name as written in the catalogue."""
     text = (name or "").strip()
-    known = LICENCES.get(normalise(text))
+    known = catalogue_voc.licence(text)
     if known:
-        return known
+        return known.iri, known.label
     return None, text or "Licence non précisée"

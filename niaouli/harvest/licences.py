@@ -3,14 +3,15 @@
 Remotes name the same licence in many ways: the Etalab IRI with or without its trailing
 slash or `www.`, over http or https, a relative IRI that a JSON-LD context turned into
 `licence-ouverte-open-licence`, CKAN's `lov2`/`fr-lo`/`odc-odbl`, SPDX ids, a title. The
-catalogue keeps one name per licence (the names of `niaouli.dcat.vocabularies.LICENCES`,
-the ones the portal's licence facet and DCAT already know), so that a facet never splits
+catalogue keeps one name per licence (the names of
+`niaouli.catalogue.vocabularies.LICENCES`, the ones the portal's form, its licence facet
+and DCAT know), so that a facet never splits
 one licence in two. A licence nobody recognises is kept as written and reported.
 """
 
 from __future__ import annotations
 
-from niaouli.dcat import vocabularies as voc
+from niaouli.catalogue import vocabularies as catalogue_voc
 from niaouli.i18n import N_
 
 UNKNOWN_LICENCE = N_("licence inconnue « %(licence)s » : gardée telle quelle")
@@ -68,14 +69,10 @@ def _key(value: str) -> str:
 
 def _names() -> dict[str, str]:
     names: dict[str, str] = {}
-    by_iri: dict[str, str] = {}
-    for key, (iri, label) in voc.LICENCES.items():
-        name = key.title() if key.startswith("licence ouverte") else label
-        by_iri.setdefault(iri, name)
-    for key, (iri, label) in voc.LICENCES.items():
-        name = by_iri[iri]
-        for spelling in (iri, key, label):
-            names.setdefault(_key(spelling), name)
+    by_iri = {x.iri: x.name for x in catalogue_voc.LICENCES}
+    for item in catalogue_voc.LICENCES:
+        for spelling in (item.iri, item.name, item.label, *item.aliases):
+            names.setdefault(_key(spelling), item.name)
     for iri, spellings in ALIASES.items():
         for spelling in spellings:
             names.setdefault(_key(spelling), by_iri[iri])

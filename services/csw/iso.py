@@ -21,18 +21,8 @@ from pygeometa import __version__ as pygeometa_version
 from pygeometa import core as pygeometa_core
 from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
-# Our update frequencies -> ISO MD_MaintenanceFrequencyCode.
-FREQUENCIES = {
-    "continual": "continual",
-    "daily": "daily",
-    "weekly": "weekly",
-    "monthly": "monthly",
-    "quarterly": "quarterly",
-    "biannual": "biannually",
-    "annual": "annually",
-    "irregular": "irregular",
-    "punctual": "asNeeded",
-}
+from niaouli.catalogue import vocabularies
+
 GEOMETRY_TYPES = {
     "POINT": "point",
     "MULTIPOINT": "point",
@@ -96,9 +86,17 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "keywords": [str(k) for k in view.keywords],
             "keywords_type": "theme",
         }
-    if view.themes:
+    eu_themes = [str(t) for t in view.themes if vocabularies.theme_code(str(t))]
+    other_themes = [str(t) for t in view.themes if str(t) not in eu_themes]
+    if eu_themes:  # the form's list: the EU data themes, as the DCAT export says
+        keywords["eu-data-theme"] = {
+            "keywords": eu_themes,
+            "keywords_type": "theme",
+            "vocabulary": {"name": "Data theme (EU Vocabularies)", "url": vocabularies.THEME_IRI},
+        }
+    if other_themes:
         keywords["themes"] = {
-            "keywords": [str(t) for t in view.themes],
+            "keywords": other_themes,
             "keywords_type": "theme",
             "vocabulary": {"name": "Thèmes Niaouli"},
         }
@@ -162,7 +160,7 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "rights": view.licence,
             "url": links.dataset_page(view.slug),
             "status": "onGoing",
-            "maintenancefrequency": FREQUENCIES.get(view.update_frequency or "", "unknown"),
+            "maintenancefrequency": _maintenance(view.update_frequency),
         },
         "contact": {"pointOfContact": _contact(view), "distributor": _contact(view)},
         "distribution": distribution,
@@ -171,6 +169,12 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "lineage": {"statement": view.lineage or "Non renseignée"},
         },
     }
+
+
+def _maintenance(key: str | None) -> str:
+    """ISO MD_MaintenanceFrequencyCode of the catalogue's frequency (the page's, DCAT's)."""
+    found = vocabularies.frequency(key)
+    return found.iso if found else "unknown"
 
 
 def record_identifier(view: DatasetView) -> str:

@@ -29,6 +29,7 @@ from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.compare import to_canonical_graph
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
 
+from niaouli.catalogue import vocabularies as catalogue_voc
 from niaouli.dcat import vocabularies as voc
 from niaouli.harvest import repairs
 from niaouli.harvest.base import (
@@ -54,15 +55,10 @@ MEDIA_FORMATS = {
     "csv": "csv",
 }
 DATA_PREFERENCE = ("geojson", "shapefile", "csv")
-# Licence IRI -> the name the catalogue uses (the DCAT export's table read backwards: the
-# first name listed for an IRI, "Licence Ouverte 2.0" / "Licence Ouverte" as written in
-# the catalogue, else the licence's label).
-LICENCE_NAMES: dict[str, str] = {}
-for _name, (_iri, _label) in voc.LICENCES.items():
-    LICENCE_NAMES.setdefault(_iri, _name.title() if _name.startswith("licence ouverte") else _label)
-FREQUENCY_KEYS: dict[str, str] = {}
-for _key, (_code, _label) in voc.FREQUENCIES.items():
-    FREQUENCY_KEYS.setdefault(_code, _key)
+# Licence IRI -> the one name the catalogue uses; EU frequency code -> catalogue key
+# (the tables of `niaouli.catalogue.vocabularies` read backwards).
+LICENCE_NAMES: dict[str, str] = {x.iri: x.name for x in catalogue_voc.LICENCES}
+FREQUENCY_KEYS: dict[str, str] = {f.eu: f.key for f in catalogue_voc.FREQUENCIES}
 # Turtle lines left out of the content an identifier is derived from (dates change alone).
 VOLATILE = ("dct:modified", "dct:issued")
 RDF_FORMATS = {
