@@ -77,7 +77,7 @@ def test_dataset_life_cycle_upload_publish(api_site: ApiSite):
                 "organisation": "province-sud",
                 "title": "Communes de test",
                 "description": "Les communes",
-                "themes": ["Limites administratives"],
+                "themes": ["Régions et villes"],  # an EU data theme (issue 15 §6)
                 "keywords": ["communes"],
             },
         )
@@ -91,7 +91,9 @@ def test_dataset_life_cycle_upload_publish(api_site: ApiSite):
         assert http.post("/api/datasets", json=again).status_code == 409
 
         edited = http.patch(f"/api/datasets/{slug}", json={"licence": "ODbL"})
-        assert edited.status_code == 200 and edited.json()["licence"] == "ODbL"
+        # a known spelling, stored under the licence's one name (issue 15 §6)
+        assert edited.status_code == 200
+        assert edited.json()["licence"] == "Open Database License (ODbL) 1.0"
         bad = http.patch(f"/api/datasets/{slug}", json={"access_level": "secret"})
         assert bad.status_code == 422 and bad.json()["code"] == "InvalidValue"
         assert "access_level" in bad.json()["description"]

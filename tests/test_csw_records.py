@@ -171,6 +171,12 @@ def test_not_a_record_is_refused_by_name(backend, org, tmp_path):
 def test_organisation_changes_reach_the_records(backend):
     load_demo(backend.settings, echo=lambda _m: None)
     with backend.session() as session, session.begin():
+        # The demo's datasets have their own contact (issue 15 §6): without one, the
+        # record gives the organisation's address.
+        dataset = service.find_dataset(session, "communes-nc")
+        service.update_dataset(session, dataset, contact_email=None)
+    assert "sig@gouv.nc" not in rows(backend)["communes-nc"]["xml"]
+    with backend.session() as session, session.begin():
         organisation = service.get_organisation(session, "gouvernement-nc")
         organisation.email = "sig@gouv.nc"
     assert "sig@gouv.nc" in rows(backend)["communes-nc"]["xml"]

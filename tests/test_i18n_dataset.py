@@ -186,7 +186,8 @@ def test_harvested_dataset_in_english(site):
     en = page(site, "/jeux-de-donnees/tribus-hienghene", "en")
     words = text(en)
     assert "Harvested from Géorep CSW — see the original" in words
-    assert "Temporal coverage</dt><dd>from January 5, 2020 to December 31, 2024</dd>" in en
+    # (said once, in « In brief », since issue 15 §6)
+    assert "Time period covered</dt><dd>from January 5, 2020 to December 31, 2024</dd>" in en
     assert "Harvested on</dt>" in en and "November 25, 2026" in en
     assert re.search(r"<dt>Record identifier</dt>\s*<dd>fiche-1</dd>", en)
     assert "<dt>Harvest source</dt>" in en and "<h3>Lineage</h3>" in en

@@ -73,7 +73,7 @@ def test_new_dataset_form_and_its_errors_in_english(server, backend, tmp_path):
             "<title>New dataset",
             "<h1>New dataset</h1>",
             "Describe the dataset; you will upload its files next.",
-            "Themes, separated by commas",
+            "<legend>Themes</legend>",  # EU data themes, checkboxes (issue 15 §6)
             "Keywords, separated by commas",
             ">Access level</label>",
             "Draft (visible to the organisation's editors)",

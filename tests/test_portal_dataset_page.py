@@ -182,7 +182,7 @@ def get(client: TestClient, url: str, **kwargs) -> str:
     return response.text
 
 
-def test_licence_freshness_and_table_preview(site, tmp_path):
+def test_licence_freshness_and_table_preview(site, backend, tmp_path):
     communes = get(site, "/jeux-de-donnees/communes-nc")
     assert "Licence Ouverte 2.0 (Etalab)" in communes
     assert "citer la source" in communes
@@ -195,8 +195,13 @@ def test_licence_freshness_and_table_preview(site, tmp_path):
     assert "(attributs, sans la géométrie)" in communes
 
     population = get(site, "/jeux-de-donnees/population-communes-nc")
-    # "Licence Ouverte" without a version: Etalab's current one
-    assert "Licence Ouverte 2.0 (Etalab)" in population and "(« Licence Ouverte »)" in population
+    # The demo says « Licence Ouverte 2.0 » too: one licence, one name (issue 15 §6)
+    assert "Licence Ouverte 2.0 (Etalab)" in population and "(« Licence" not in population
+    with backend.session() as session, session.begin():  # a row from before the one name
+        service.find_dataset(session, "tribus-hienghene").licence = "Licence Ouverte"
+    older = get(site, "/jeux-de-donnees/tribus-hienghene")
+    # "Licence Ouverte" without a version: Etalab's current one, as written beside it
+    assert "Licence Ouverte 2.0 (Etalab)" in older and "(« Licence Ouverte »)" in older
     assert "Mise à jour</dt><dd>annuelle" in population
     assert "données importées le" in population
     with (GEODATA / "nc_communes_population.csv").open(encoding="utf-8") as source:
