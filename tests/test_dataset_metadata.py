@@ -416,3 +416,24 @@ def test_dcat_licence_of_every_offered_licence_is_an_iri():
         iri, _label = voc.licence(name)
         assert iri and iri.startswith("https://"), name
     assert voc.licence("Licence maison") == (None, "Licence maison")
+
+
+def test_an_imported_iso_record_gets_the_licence_s_one_name(backend, tmp_path):
+    """`niaouli records import` stores a known licence spelling under its one name."""
+    from niaouli.services.csw.importer import import_records
+
+    from tests.csw_support import ISO_RECORD
+
+    with backend.session() as session, session.begin():
+        service.create_organisation(session, "gouvernement-nc", "Gouvernement", "government")
+    record = re.sub(
+        r"<gco:CharacterString>Usage libre[^<]*</gco:CharacterString>",
+        "<gco:CharacterString>Licence Ouverte</gco:CharacterString>",
+        ISO_RECORD.read_text(encoding="utf-8"),
+    )
+    assert "<gco:CharacterString>Licence Ouverte</gco:CharacterString>" in record
+    path = tmp_path / "fiche.xml"
+    path.write_text(record, encoding="utf-8")
+    (imported,) = import_records(backend.engine, [path], "gouvernement-nc")
+    with backend.session() as session:
+        assert service.find_dataset(session, imported.slug).licence == "Licence Ouverte 2.0"

@@ -20,7 +20,7 @@ from niaouli.services.csw import parse, safexml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue import service
+from niaouli.catalogue import service, vocabularies
 from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
 from niaouli.db.engine import writing
 
@@ -99,8 +99,9 @@ def _fields(item: _Loaded) -> dict:
         "lineage": rec.lineage or "",
         "original_metadata": item.original,
     }
-    if rec.licence:
-        fields["licence"] = rec.licence[:200]
+    if rec.licence:  # a known spelling gets the licence's one name (issue 15 §6)
+        known = vocabularies.licence(rec.licence)
+        fields["licence"] = known.name if known else rec.licence[:200]
     return fields
 
 
