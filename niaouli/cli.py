@@ -398,28 +398,64 @@ def demo_load() -> None:
     load_demo(settings, echo=click.echo)
 
 
+SECRET_SETTINGS = ("secret_key", "oidc_client_secret", "smtp_password")
+
+
+@main.command("settings", help="Affiche la configuration en vigueur (variables NIAOULI_*).")
+@click.option("--markdown", is_flag=True, help="Le tableau « Configuration » du README, généré.")
+def settings_command(markdown: bool) -> None:
+    from niaouli.settings import Settings, markdown_table, variable
+
+    if markdown:
+        click.echo(markdown_table(), nl=False)
+        return
+    current = load_settings()
+    for name, field in Settings.model_fields.items():
+        extra = field.json_schema_extra if isinstance(field.json_schema_extra, dict) else {}
+        if extra.get("internal"):
+            continue
+        value = getattr(current, name)
+        shown = "" if value is None else str(value)
+        if name in SECRET_SETTINGS and shown:
+            shown = "(masqué)"
+        elif name == "database_url":
+            from sqlalchemy.engine import make_url
+
+            shown = make_url(shown).render_as_string(hide_password=True)
+        click.echo(f"{variable(name)}={shown}")
+
+
 @main.command(help="Démarre le serveur (portail, OGC API, CSW).")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8000, show_default=True, type=int)
 @click.option(
     "--workers",
-    default=1,
-    show_default=True,
+    default=lambda: load_settings().workers,  # NIAOULI_WORKERS
+    show_default="1",
     type=click.IntRange(1, 64),
-    envvar="NIAOULI_WORKERS",
     help="Processus serveurs (en production : un par cœur).",
 )
 def serve(host: str, port: int, workers: int) -> None:
+    import functools
+
     from niaouli import serving
     from niaouli.harvest.scheduler import start_for_server as start_harvest_scheduler
     from niaouli.services.csw.process import start_for_server
+    from niaouli.settings import pin
+    from niaouli.web import create_app
 
-    csw = start_for_server(load_settings(), host, port, workers)
-    harvests = start_harvest_scheduler(load_settings())
+    settings = load_settings()
+    if not settings.public_url:  # links point at the address served, by default
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
+    csw, settings = start_for_server(settings, workers)
+    pin(settings)  # this process's own settings (the scheduler's jobs, one worker)
+    harvests = start_harvest_scheduler(settings)
     click.echo(f"Niaouli sur http://{host}:{port}/")
     try:
         serving.run(
-            "niaouli.web:create_app",
+            # The workers get the settings decided here explicitly (pickled to each).
+            functools.partial(create_app, settings),
             factory=True,
             host=host,
             port=port,

@@ -11,9 +11,10 @@ from niaouli.catalogue import service
 from niaouli.catalogue.models import Dataset
 from niaouli.db.engine import get_engine, writing
 from niaouli.ingest import IngestReport, ingest_file
-from niaouli.settings import CHECKOUT_ROOT, Settings, load_settings
+from niaouli.resources import package_dir
+from niaouli.settings import Settings, load_settings
 
-GEODATA = CHECKOUT_ROOT / "geodata"
+GEODATA = package_dir("niaouli.geodata")  # geodata/, shipped with the package
 ORGANISATION = {
     "slug": "gouvernement-nc",
     "name": "Gouvernement de la Nouvelle-Calédonie",

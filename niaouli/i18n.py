@@ -19,7 +19,6 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
-from pathlib import Path
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
@@ -27,7 +26,9 @@ from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
-LOCALES_DIR = Path(__file__).parent / "locales"
+from niaouli.resources import package_dir
+
+LOCALES_DIR = package_dir("niaouli") / "locales"
 DEFAULT = "fr"
 LANGUAGES = {"fr": "Français", "en": "English"}
 

@@ -21,6 +21,8 @@ import argparse
 import signal
 import socket
 import threading
+from collections.abc import Callable
+from typing import Any
 
 import uvicorn
 from uvicorn.supervisors import Multiprocess
@@ -38,7 +40,7 @@ def tcp_socket(host: str, port: int) -> socket.socket:
 
 
 def run(
-    app: str,
+    app: str | Callable[..., Any],
     *,
     host: str = "127.0.0.1",
     port: int = 8000,
@@ -47,7 +49,11 @@ def run(
     log_level: str = "info",
     access_log: bool = True,
 ) -> None:
-    """`uvicorn.run` for an import string, with `workers` processes sharing one socket."""
+    """`uvicorn.run` with `workers` processes sharing one socket.
+
+    `app`: an import string, or (with `factory`) a picklable callable such as a
+    `functools.partial` of a module-level factory, which each worker calls.
+    """
     config = uvicorn.Config(
         app,
         host=host,

@@ -20,7 +20,7 @@ from niaouli.db.engine import get_engine
 from niaouli.portal.app import create_app as create_portal_app
 from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
-from niaouli.settings import load_settings
+from niaouli.settings import Settings, load_settings, pin
 from niaouli.stats.middleware import UsageMiddleware
 from niaouli.unavailable import DatabaseTroubleMiddleware
 
@@ -78,7 +78,10 @@ class NulPaths:
         await self.app(scope, receive, send)
 
 
-def create_app() -> Starlette:
+def create_app(settings: Settings | None = None) -> Starlette:
+    """The web application; `settings` (from `niaouli serve`) become the process's own."""
+    if settings is not None:
+        pin(settings)
     gdalguard.install()  # GDAL and PROJ never reach the network from this process
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).

@@ -11,7 +11,6 @@ say when the address is taken.
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from niaouli.portal import emails
@@ -44,6 +43,7 @@ from niaouli.accounts.sessions import SESSION_LIFETIME
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
+from niaouli.settings import get_settings
 
 MAX_FORM_BYTES = 16_000
 # Messages are marked here and translated when shown (`_(TOO_MANY)`).
@@ -97,7 +97,7 @@ class AccountPages:
     def __init__(self, portal: Portal) -> None:
         self.portal = portal
         self.key = secret_key(portal.settings)
-        public_url = os.environ.get("NIAOULI_PUBLIC_URL", "")
+        public_url = get_settings().public_url
         self.secure = public_url.startswith("https://")
         self.csrf = Csrf(self.key, self.secure)
         self.signer = session_signer(self.key)
@@ -150,7 +150,7 @@ class AccountPages:
         return audit.Actor(user_id, via, request.client.host if request.client else None)
 
     def site_url(self, request: Request) -> str:
-        return os.environ.get("NIAOULI_PUBLIC_URL", "").rstrip("/") or base_url(request)
+        return get_settings().public_url.rstrip("/") or base_url(request)
 
     # --- sign in -------------------------------------------------------------------------
 

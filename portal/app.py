@@ -8,7 +8,6 @@ database and GDAL work and must not stall the event loop.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.columns import ColumnPages
@@ -39,9 +38,10 @@ from starlette.staticfiles import StaticFiles
 
 from niaouli.db.engine import get_engine
 from niaouli.i18n import N_, _
+from niaouli.resources import package_dir
 from niaouli.settings import Settings, load_settings
 
-STATIC = Path(__file__).parent / "static"
+STATIC = package_dir("niaouli.portal") / "static"
 log = logging.getLogger(__name__)
 
 ERRORS = {

@@ -16,7 +16,6 @@ import csv
 import io
 import json
 import math
-import os
 import re
 import shlex
 import zipfile
@@ -37,6 +36,7 @@ from niaouli import gdalguard
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import ColumnSpec, first_rows
 from niaouli.i18n import _
+from niaouli.settings import get_settings
 
 TABLE_ROWS = 20  # preview of a table without geometry
 SPATIAL_ROWS = 10  # attribute preview under a map
@@ -54,7 +54,7 @@ def public_root(request: Request) -> str:
     Never a Host header as sent: a forged one would put an attacker's address in the
     snippets people copy (cache poisoning).
     """
-    configured = (os.environ.get("NIAOULI_PUBLIC_URL") or "").rstrip("/")
+    configured = get_settings().public_url.rstrip("/")
     if configured:
         return configured
     host = request.headers.get("host", "")

@@ -14,7 +14,6 @@ an edit to a hidden dataset changes nothing an outsider can observe.
 from __future__ import annotations
 
 import hashlib
-import os
 
 from niaouli.portal.common import Portal, base_url
 from niaouli.portal.syndication import atom_feed, sitemap, sitemap_entries
@@ -29,6 +28,7 @@ from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.validators import visible_state
 from niaouli.dcat import mapping, serialise
 from niaouli.dcat.urls import PublicUrls
+from niaouli.settings import get_settings
 
 FEED_ENTRIES = 50
 VARY = "Accept"
@@ -36,7 +36,7 @@ VARY = "Accept"
 
 def public_urls(request: Request) -> PublicUrls:
     """`NIAOULI_PUBLIC_URL` (what CSW records carry), else the request's own root."""
-    configured = (os.environ.get("NIAOULI_PUBLIC_URL") or "").rstrip("/")
+    configured = get_settings().public_url.rstrip("/")
     return PublicUrls(configured or base_url(request))
 
 

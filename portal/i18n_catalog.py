@@ -26,8 +26,9 @@ from babel.messages.extract import DEFAULT_KEYWORDS, extract_from_file
 from babel.messages.pofile import read_po, write_po
 
 from niaouli.i18n import LOCALES_DIR, merged_catalog
+from niaouli.resources import package_dir
 
-PORTAL = Path(__file__).parent
+PORTAL = package_dir("niaouli.portal")
 PROJECT = PORTAL.parent
 KEYWORDS = {**DEFAULT_KEYWORDS, "N_": None}
 JINJA_OPTIONS = {"extensions": "jinja2.ext.i18n", "trimmed": "false"}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
-from pathlib import Path
 from urllib.parse import urlencode
 
 from babel.dates import format_date
@@ -30,8 +29,9 @@ from niaouli.i18n import (
     ngettext,
     pgettext,
 )
+from niaouli.resources import package_dir
 
-TEMPLATES = Path(__file__).parent / "templates"
+TEMPLATES = package_dir("niaouli.portal") / "templates"
 GEOMETRY_TYPES = {
     "point": N_("points"),
     "multipoint": N_("points"),

@@ -289,7 +289,6 @@ def patch_oaipmh_headers() -> None:
     header, then evaluates each header's xpath on the copy of its own record.
     """
     from lxml import etree
-
     from pycsw import oaipmh
 
     original = oaipmh.OAIPMH._transform_element

@@ -9,7 +9,6 @@ credentials get a 401 with a `WWW-Authenticate` challenge, on every interface.
 from __future__ import annotations
 
 import json
-import os
 from http.cookies import SimpleCookie
 from urllib.parse import urlsplit
 
@@ -20,6 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from niaouli.accounts import resolve
 from niaouli.accounts.resolve import CHALLENGE, NOBODY, SESSION_COOKIE, Identity, Unauthorized
+from niaouli.settings import get_settings
 
 
 def identity_of(scope: Scope) -> Identity:
@@ -58,7 +58,7 @@ def is_cross_origin(headers: list[tuple[bytes, bytes]]) -> bool:
         return False
     # X-Forwarded-Host cannot come from a foreign page: the preflight never allows it.
     own = {_host(_header(headers, name) or "") for name in (b"host", b"x-forwarded-host")}
-    public = os.environ.get("NIAOULI_PUBLIC_URL", "")
+    public = get_settings().public_url
     if public:
         own.add(_host(urlsplit(public).netloc))
     return _host(urlsplit(origin.strip()).netloc) not in own - {""}

@@ -14,7 +14,6 @@ A provider that sends no verified e-mail cannot create or link an account.
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -26,6 +25,7 @@ from niaouli.accounts.models import User
 from niaouli.accounts.users import AccountError, create_user, find_user
 from niaouli.catalogue.models import utcnow
 from niaouli.i18n import N_, _
+from niaouli.settings import get_settings
 
 ISSUER_MAX, SUBJECT_MAX = 500, 255  # users.oidc_issuer, users.oidc_subject
 # Translated where shown; a label set in NIAOULI_OIDC_LABEL is shown as it is.
@@ -46,8 +46,8 @@ class OidcSettings:
 
 def oidc_settings() -> OidcSettings | None:
     """From `NIAOULI_OIDC_ISSUER`, `_CLIENT_ID`, `_CLIENT_SECRET` (`_LABEL`); None if unset."""
-    issuer = os.environ.get("NIAOULI_OIDC_ISSUER", "").strip()
-    client_id = os.environ.get("NIAOULI_OIDC_CLIENT_ID", "").strip()
+    settings = get_settings()
+    issuer, client_id = settings.oidc_issuer, settings.oidc_client_id
     if not issuer or not client_id:
         return None
     if links.web_link(issuer) is None:  # the platform's one link rule (S22)
@@ -55,8 +55,8 @@ def oidc_settings() -> OidcSettings | None:
     return OidcSettings(
         issuer=issuer,
         client_id=client_id,
-        client_secret=os.environ.get("NIAOULI_OIDC_CLIENT_SECRET", ""),
-        label=os.environ.get("NIAOULI_OIDC_LABEL", "").strip() or DEFAULT_LABEL,
+        client_secret=settings.oidc_client_secret,
+        label=settings.oidc_label or DEFAULT_LABEL,
     )
 
 

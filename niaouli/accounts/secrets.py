@@ -14,7 +14,7 @@ import secrets
 import time
 from pathlib import Path
 
-from niaouli.settings import Settings
+from niaouli.settings import Settings, get_settings
 
 API_TOKEN_PREFIX = "nia_"  # noqa: S105 - a marker, not a secret
 VISIBLE_PREFIX_LENGTH = 12  # "nia_" + 8 characters, shown in lists to recognise a token
@@ -51,7 +51,7 @@ def secret_key(settings: Settings) -> str:
     Every worker of every process reads the same file; the first to need it creates it
     with O_EXCL, so concurrent starts agree on one key.
     """
-    configured = os.environ.get("NIAOULI_SECRET_KEY", "").strip()
+    configured = get_settings().secret_key
     if configured:
         return configured
     path = Path(settings.data_dir) / "secret_key"

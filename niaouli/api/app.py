@@ -7,9 +7,6 @@ wraps the whole site; errors are JSON with a stable `code` and a French descript
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -24,11 +21,11 @@ from niaouli.api.core import Context, endpoint, max_upload_bytes
 from niaouli.api.cors import ApiCors
 from niaouli.db.engine import get_engine
 from niaouli.portal.csrf import Csrf
-from niaouli.services import ogc as ogc_package
-from niaouli.settings import Settings, load_settings
+from niaouli.resources import package_dir
+from niaouli.settings import Settings, get_settings, load_settings
 
-STATIC = Path(__file__).parent / "static"
-SWAGGER = Path(ogc_package.__file__).parent / "static" / "vendor" / "swagger-ui"
+STATIC = package_dir("niaouli.api") / "static"
+SWAGGER = package_dir("niaouli.services.ogc") / "static" / "vendor" / "swagger-ui"
 
 
 def operations() -> list:
@@ -56,7 +53,7 @@ fiches de métadonnées. Document OpenAPI :
 
 def create_app(settings: Settings | None = None) -> ApiCors:
     settings = settings or load_settings()
-    public_https = os.environ.get("NIAOULI_PUBLIC_URL", "").startswith("https:")
+    public_https = get_settings().public_url.startswith("https:")
     context = Context(
         settings=settings,
         engine=get_engine(settings),

@@ -8,7 +8,6 @@ plain functions run in the thread pool (they do blocking database work).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,16 +25,14 @@ from niaouli.api.errors import ApiError, from_validation
 from niaouli.catalogue.access import Viewer
 from niaouli.i18n import DEFAULT, LANGUAGES, _, speaking
 from niaouli.portal.csrf import Csrf
-from niaouli.settings import Settings
+from niaouli.settings import Settings, get_settings
 
 MAX_JSON_BYTES = 1 << 20
-DEFAULT_MAX_UPLOAD = 512 * 1024 * 1024
 
 
 def max_upload_bytes() -> int:
     """`NIAOULI_MAX_UPLOAD_BYTES` (default 512 MiB): bigger uploads get a 413."""
-    raw = os.environ.get("NIAOULI_MAX_UPLOAD_BYTES", "")
-    return int(raw) if raw.isdigit() and int(raw) > 0 else DEFAULT_MAX_UPLOAD
+    return get_settings().max_upload_bytes
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,6 @@ current layers become a version themselves, so a restore can be undone too.
 
 from __future__ import annotations
 
-import os
 from datetime import datetime
 from typing import Any
 
@@ -24,8 +23,8 @@ from sqlalchemy.orm import Mapped, Session, mapped_column
 from niaouli.catalogue.models import Base, Dataset, JSONType, Layer, Resource, utcnow
 from niaouli.db.layers import LayerStore
 from niaouli.i18n import _
+from niaouli.settings import get_settings
 
-DEFAULT_KEEP = 3
 _SKIPPED = {"id", "dataset_id", "created_at", "updated_at"}
 
 
@@ -50,8 +49,7 @@ class RestoreError(Exception):
 
 def kept_versions() -> int:
     """How many previous versions each dataset keeps (`NIAOULI_KEEP_VERSIONS`)."""
-    raw = os.environ.get("NIAOULI_KEEP_VERSIONS", "").strip()
-    return max(0, int(raw)) if raw.isdigit() else DEFAULT_KEEP
+    return get_settings().keep_versions
 
 
 def _row(obj: Layer | Resource) -> dict[str, Any]:

@@ -8,16 +8,14 @@ tables of an ingestion is rolled back with the rest.
 
 from __future__ import annotations
 
-import os
 import threading
 
 import sqlean
 from sqlalchemy import Engine, create_engine, event
 
-from niaouli.settings import Settings, load_settings
+from niaouli.settings import Settings, get_settings, load_settings
 
 WRITING_OPTION = "niaouli_writes"
-DEFAULT_BUSY_TIMEOUT = 30.0
 # Tests set it (tests/conftest.py): in the engines of `get_engine` (the application's), a
 # deferred SQLite transaction that writes after it has read raises `DeferredWriteError`
 # at once, whether or not another writer is there, so a unit of work missing `writing()`
@@ -42,11 +40,7 @@ def writing(engine: Engine) -> Engine:
 def busy_timeout() -> float:
     """Seconds a SQLite statement waits for another writer before "database is locked"
     (then a 503 with Retry-After for the web): `NIAOULI_SQLITE_BUSY_TIMEOUT`, default 30."""
-    raw = os.environ.get("NIAOULI_SQLITE_BUSY_TIMEOUT", "")
-    try:
-        return max(0.0, float(raw)) if raw else DEFAULT_BUSY_TIMEOUT
-    except ValueError:
-        return DEFAULT_BUSY_TIMEOUT
+    return get_settings().sqlite_busy_timeout
 
 
 class SpatialiteMissingError(RuntimeError):
@@ -136,18 +130,25 @@ def make_engine(settings: Settings, strict: bool = False) -> Engine:
     return _postgres_engine(settings)
 
 
-_ENGINES: dict[Settings, Engine] = {}
+# Keyed by database, not by the whole settings object: settings that differ in another
+# variable (a test's map background, statistics off) still share their database's engine.
+_ENGINES: dict[tuple[str, str], Engine] = {}
 _ENGINES_LOCK = threading.Lock()
 
 
+def _engine_key(settings: Settings) -> tuple[str, str]:
+    return (settings.database_url, settings.spatialite_library)
+
+
 def get_engine(settings: Settings | None = None) -> Engine:
-    """One engine per settings object and process."""
+    """One engine per database and process."""
     settings = settings or load_settings()
+    key = _engine_key(settings)
     with _ENGINES_LOCK:
-        engine = _ENGINES.get(settings)
+        engine = _ENGINES.get(key)
         if engine is None:
-            strict = os.environ.get(STRICT_ENV) == "1"
-            engine = _ENGINES[settings] = make_engine(settings, strict)
+            strict = get_settings().sqlite_strict_writes
+            engine = _ENGINES[key] = make_engine(settings, strict)
         return engine
 
 
@@ -155,6 +156,6 @@ def release_engine(settings: Settings) -> None:
     """Closes the pooled connections of `settings`' engine and forgets it (tests, which
     make many short-lived settings, would otherwise keep every pool open until exit)."""
     with _ENGINES_LOCK:
-        engine = _ENGINES.pop(settings, None)
+        engine = _ENGINES.pop(_engine_key(settings), None)
     if engine is not None:
         engine.dispose()

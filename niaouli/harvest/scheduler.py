@@ -10,7 +10,6 @@ failing remote is not hammered) started more than its interval ago.
 from __future__ import annotations
 
 import logging
-import os
 import random
 import threading
 from collections.abc import Callable
@@ -21,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import utcnow
 from niaouli.harvest.models import HarvestJob, HarvestSource
-from niaouli.settings import Settings
+from niaouli.settings import Settings, get_settings
 
 LOGGER = logging.getLogger(__name__)
 INTERVALS = {
@@ -103,7 +102,7 @@ class Scheduler(threading.Thread):
 
 def start_for_server(settings: Settings) -> Scheduler | None:
     """The server's scheduler thread, unless NIAOULI_HARVEST_SCHEDULER=0."""
-    if os.environ.get("NIAOULI_HARVEST_SCHEDULER", "1") in ("0", "false", "non"):
+    if not get_settings().harvest_scheduler:
         return None
     from niaouli.db.engine import get_engine
 

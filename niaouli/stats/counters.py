@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import atexit
 import logging
-import os
 import threading
 from collections import Counter
 from datetime import date
@@ -21,11 +20,11 @@ from sqlalchemy import Engine, null, select, text
 from niaouli.catalogue.models import Dataset, Layer, Organisation
 from niaouli.db.engine import writing
 from niaouli.services.csw.table import csw_records
+from niaouli.settings import get_settings
 from niaouli.stats import classify
 from niaouli.stats.table import CONFLICT_TARGET
 
 log = logging.getLogger(__name__)
-DEFAULT_FLUSH_SECONDS = 10.0
 UPSERT = text(
     "INSERT INTO usage_daily (day, interface, dataset_id, organisation_id, hits, unique_visits)"
     " VALUES (:day, :interface, :dataset_id, :organisation_id, :hits, :unique_visits)"
@@ -52,11 +51,8 @@ class Key(NamedTuple):
 
 
 def flush_interval() -> float:
-    raw = os.environ.get("NIAOULI_STATS_FLUSH_SECONDS", "")
-    try:
-        return max(0.05, float(raw)) if raw else DEFAULT_FLUSH_SECONDS
-    except ValueError:
-        return DEFAULT_FLUSH_SECONDS
+    """`NIAOULI_STATS_FLUSH_SECONDS` (at least 0.05)."""
+    return get_settings().stats_flush_seconds
 
 
 class Counters:

@@ -8,7 +8,6 @@ visit from a repeat (`visitors`). Robots are counted apart, under the `robots` i
 
 from __future__ import annotations
 
-import os
 import time
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
@@ -16,6 +15,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from niaouli.settings import get_settings
 from niaouli.stats import classify
 from niaouli.stats.counters import Counters, Key
 from niaouli.stats.visitors import Visits, is_robot
@@ -43,7 +43,7 @@ class UsageMiddleware:
     def __init__(self, app: ASGIApp, engine: Engine) -> None:
         self.app = app
         # NIAOULI_STATS=off: nothing counted (e.g. to measure the middleware's cost)
-        self.enabled = os.environ.get("NIAOULI_STATS", "on").lower() not in ("off", "0", "no")
+        self.enabled = get_settings().stats
         self.counters = Counters(engine)
         self.visits = Visits()
 

@@ -13,12 +13,12 @@ served, whoever wrote them. OGC API Records and DCAT build their links per reque
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass
 from urllib.parse import quote
 from xml.sax.saxutils import escape as xml_escape
 
 from niaouli.links import shown_link
+from niaouli.settings import get_settings
 
 DEFAULT_PUBLIC_URL = "http://127.0.0.1:8000"
 # Written into stored records instead of the public root; a reserved name (RFC 2606), so
@@ -28,7 +28,7 @@ STORED_ROOT = "http://niaouli-public-url.invalid"
 
 def public_url() -> str:
     """The public root of this process (the serving address under `niaouli serve`)."""
-    return (os.environ.get("NIAOULI_PUBLIC_URL") or DEFAULT_PUBLIC_URL).rstrip("/")
+    return (get_settings().public_url or DEFAULT_PUBLIC_URL).rstrip("/")
 
 
 def resolve(body: bytes, content_type: str = "", root: str | None = None) -> bytes:

@@ -3,8 +3,10 @@
 pycsw 2.6 runs in its own environment (`.venv-pycsw`), so `niaouli serve` starts
 `pycsw/niaouli_csw.py` with that interpreter on a free loopback port and supervises it
 from a thread: if pycsw exits, it is started again (with a short back-off), and it is
-stopped with the server. The server workers reach it through `NIAOULI_CSW_BACKEND` and
-authenticate the viewer they forward with `NIAOULI_CSW_PROXY_KEY` (a fresh secret).
+stopped with the server. `niaouli serve` gives its workers the pool's address and the
+secret that authenticates the viewer they forward (made at each start) in their settings
+(`Settings.csw_backend`, `Settings.csw_proxy_key`); pycsw gets the secret in its
+environment. `pycsw/` is package data (`niaouli.pycsw`), found where it is installed.
 
 `niaouli_csw.py` is a pool: gunicorn's arbiter and `NIAOULI_CSW_WORKERS` forked pycsw
 processes (default: as many as the server's workers, at least 2), each replaced after
@@ -30,21 +32,15 @@ from pathlib import Path
 from niaouli.services.csw.table import TABLE_NAME
 from sqlalchemy.engine import make_url
 
-from niaouli.settings import CHECKOUT_ROOT, Settings
+from niaouli.resources import package_dir
+from niaouli.settings import Settings, get_settings
 
 LOGGER = logging.getLogger(__name__)
-PYCSW_DIR = CHECKOUT_ROOT / "pycsw"
+PYCSW_DIR = package_dir("niaouli.pycsw")
 PROGRAM = PYCSW_DIR / "niaouli_csw.py"
 BASE_CONFIG = PYCSW_DIR / "base.cfg"
-BACKEND_ENV = "NIAOULI_CSW_BACKEND"
-# The secret that authenticates the proxy's viewer header to pycsw (made at each start).
+# The secret that authenticates the proxy's viewer header to pycsw (its environment).
 PROXY_KEY_ENV = "NIAOULI_CSW_PROXY_KEY"
-# The pool's size (read by the proxy too: it bounds what it sends at once).
-WORKERS_ENV = "NIAOULI_CSW_WORKERS"
-MAX_REQUESTS_ENV = "NIAOULI_CSW_MAX_REQUESTS"
-MAX_RSS_ENV = "NIAOULI_CSW_MAX_RSS_MB"
-DEFAULT_MAX_REQUESTS = 1000
-DEFAULT_MAX_RSS_MB = 300
 
 
 class PycswUnavailableError(RuntimeError):
@@ -52,9 +48,8 @@ class PycswUnavailableError(RuntimeError):
 
 
 def pycsw_python() -> Path:
-    """The interpreter of pycsw's own environment (`NIAOULI_PYCSW_PYTHON` overrides)."""
-    configured = os.environ.get("NIAOULI_PYCSW_PYTHON")
-    path = Path(configured) if configured else CHECKOUT_ROOT / ".venv-pycsw" / "bin" / "python"
+    """The interpreter of pycsw's own environment (`NIAOULI_PYCSW_PYTHON`)."""
+    path = get_settings().pycsw_python
     if not path.exists():
         raise PycswUnavailableError(
             f"environnement pycsw introuvable ({path}) : lancez scripts/install"
@@ -94,20 +89,10 @@ def write_config(settings: Settings, public_csw_url: str, port: int) -> Path:
     return path
 
 
-def _env_int(name: str, default: int, minimum: int) -> int:
-    """A positive integer setting from the environment; a wrong value is an error."""
-    value = os.environ.get(name, "").strip()
-    if not value:
-        return default
-    if not value.isdigit() or int(value) < minimum:
-        raise PycswUnavailableError(f"{name} : entier ≥ {minimum} attendu, pas {value!r}")
-    return int(value)
-
-
 def pool_size(server_workers: int = 1) -> int:
     """pycsw processes: `NIAOULI_CSW_WORKERS`, else one per server worker and at least 2
     (with one, a slow request would make every other wait)."""
-    return _env_int(WORKERS_ENV, max(2, server_workers), 1)
+    return get_settings().csw_workers or max(2, server_workers)
 
 
 def free_port() -> int:
@@ -145,8 +130,8 @@ class PycswProcess:
         self.public_csw_url = public_csw_url
         self.port = port or free_port()
         self.workers = workers
-        self.max_requests = _env_int(MAX_REQUESTS_ENV, DEFAULT_MAX_REQUESTS, 0)
-        self.max_rss_mb = _env_int(MAX_RSS_ENV, DEFAULT_MAX_RSS_MB, 0)
+        self.max_requests = get_settings().csw_max_requests
+        self.max_rss_mb = get_settings().csw_max_rss_mb
         self.config_path = write_config(settings, public_csw_url, self.port)
         self.python = pycsw_python()
         self.proxy_key = secrets.token_urlsafe(32)
@@ -242,29 +227,25 @@ class PycswProcess:
         self.config_path.unlink(missing_ok=True)
 
 
-def start_for_server(
-    settings: Settings, host: str, port: int, workers: int = 1
-) -> PycswProcess | None:
-    """Start pycsw for `niaouli serve` on `host:port`; None (with a warning) if unavailable.
+def start_for_server(settings: Settings, workers: int = 1) -> tuple[PycswProcess | None, Settings]:
+    """Start pycsw for `niaouli serve`; None (with a warning) if unavailable.
 
-    `workers` is the server's worker count: the pycsw pool follows it (`pool_size`).
-
-    The advertised CSW URL is `NIAOULI_PUBLIC_URL` + /csw, by default the address the
-    server listens on; `NIAOULI_PUBLIC_URL` is set for the workers too, so the records
-    they write link to the same place.
+    `settings` are the server's, with its public URL decided (by default the address it
+    listens on): the advertised CSW URL is that URL + /csw. `workers` is the server's
+    worker count: the pycsw pool follows it (`pool_size`). Also returns the settings the
+    server's workers need to reach the pool (its address, size and key).
     """
-    if not os.environ.get("NIAOULI_PUBLIC_URL"):
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-        os.environ["NIAOULI_PUBLIC_URL"] = f"http://{shown}:{port}"
-    public = os.environ["NIAOULI_PUBLIC_URL"].rstrip("/")
+    public = settings.public_url.rstrip("/")
     try:
         size = pool_size(workers)
         process = PycswProcess(settings, f"{public}/csw", workers=size)
         process.start()
     except PycswUnavailableError as exc:
         print(f"attention : CSW indisponible — {exc}", file=sys.stderr, flush=True)
-        return None
-    os.environ[BACKEND_ENV] = process.backend_url
-    os.environ[PROXY_KEY_ENV] = process.proxy_key
-    os.environ[WORKERS_ENV] = str(size)
-    return process
+        return None, settings
+    reach = {
+        "csw_backend": process.backend_url,
+        "csw_proxy_key": process.proxy_key,
+        "csw_workers": size,
+    }
+    return process, settings.model_copy(update=reach)

@@ -25,33 +25,25 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 from xml.sax.saxutils import escape
 
 import httpx
 from niaouli.services.csw import links
-from niaouli.services.csw.process import BACKEND_ENV, PROXY_KEY_ENV, WORKERS_ENV
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from niaouli.catalogue.access import Viewer
+from niaouli.settings import get_settings
 
 MAX_BODY = 2 * 1024 * 1024
 # No accept-encoding: httpx would decode gzip anyway, and answers are small.
 REQUEST_HEADERS = ("content-type", "accept", "accept-language")
 RESPONSE_HEADERS = ("content-type", "x-content-type-options", "retry-after", "cache-control")
-QUEUE_ENV = "NIAOULI_CSW_QUEUE"
-DEFAULT_QUEUE = 64
 QUEUE_WAIT = 10.0  # seconds a request may wait for a pycsw worker
 RETRY_AFTER = "2"
 # The worker answering died or closed the connection before answering: send it again.
 RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
-
-
-def _env_count(name: str, default: int) -> int:
-    value = os.environ.get(name, "").strip()
-    return int(value) if value.isdigit() else default
 
 
 def _exception(status: int, text: str, headers: dict[str, str] | None = None) -> Response:
@@ -108,12 +100,12 @@ class CswProxy:
     @property
     def capacity(self) -> int:
         """Requests sent to pycsw at once: the pool's size (one request per process)."""
-        return max(1, self._capacity or _env_count(WORKERS_ENV, 2))
+        return max(1, self._capacity or get_settings().csw_workers or 2)
 
     @property
     def queue(self) -> int:
         """Requests held here beyond `capacity` before answering 503."""
-        return self._queue if self._queue is not None else _env_count(QUEUE_ENV, DEFAULT_QUEUE)
+        return self._queue if self._queue is not None else get_settings().csw_queue
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -123,7 +115,7 @@ class CswProxy:
 
     @property
     def backend(self) -> str | None:
-        return self._backend or os.environ.get(BACKEND_ENV)
+        return self._backend or get_settings().csw_backend
 
     def _relative_path(self, scope: Scope) -> str:
         path: str = scope["path"]
@@ -196,7 +188,7 @@ class CswProxy:
             body = b"".join(chunks)
         headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
         headers["x-niaouli-viewer"] = viewer_header(request.scope.get("state", {}).get("viewer"))
-        headers["x-niaouli-proxy-key"] = os.environ.get(PROXY_KEY_ENV, "")
+        headers["x-niaouli-proxy-key"] = get_settings().csw_proxy_key
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
         query = request.url.query

@@ -314,7 +314,6 @@ def create_app(
     extra_routes: Callable[[OgcService], list[BaseRoute]] | None = None,
 ) -> SecurityHeaders:
     """The /ogc application; `extra_routes` lets Records and Tiles add their routes."""
-    import os
 
     # pygeoapi logs every 4xx answer with a traceback; we log server errors ourselves.
     logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
@@ -323,7 +322,7 @@ def create_app(
     settings = settings or load_settings()
     engine = get_engine(settings)
     runtime.set_engine(engine)
-    public_url = public_url or os.environ.get("NIAOULI_PUBLIC_URL") or None
+    public_url = public_url or settings.public_url or None
     live = LiveApi(
         engine,
         settings,

@@ -2,9 +2,10 @@
 
 A committed base file (`pygeoapi-config/base.yml`: server, metadata in French, limits)
 plus one collection per layer of every dataset the anonymous viewer may see, with id
-`Layer.collection_id`. The result is also written to `pygeoapi-config/generated/` (or
-under the data directory outside a checkout) so that people can inspect what is served;
-the server itself never reads that copy back.
+`Layer.collection_id`. `pygeoapi-config/` is package data (`niaouli.pygeoapi_config`).
+The result is also written under the data directory (`<data dir>/pygeoapi/`), never
+into the source tree, so that people can inspect what is served; the server itself never
+reads that copy back.
 """
 
 from __future__ import annotations
@@ -30,16 +31,17 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue import columns, service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Layer
-from niaouli.settings import CHECKOUT_ROOT, Settings
+from niaouli.resources import package_dir
+from niaouli.settings import Settings, get_settings
 
 PROVIDER = "niaouli.services.ogc.provider.LayerProvider"
 WORLD = [-180.0, -90.0, 180.0, 90.0]
-PACKAGE_DIR = Path(__file__).resolve().parent
+PACKAGE_DIR = package_dir("niaouli.services.ogc")
 
 
 def config_dir() -> Path:
-    """`pygeoapi-config/` of the checkout, or `NIAOULI_PYGEOAPI_CONFIG_DIR`."""
-    return Path(os.environ.get("NIAOULI_PYGEOAPI_CONFIG_DIR") or CHECKOUT_ROOT / "pygeoapi-config")
+    """`pygeoapi-config/` as installed with the package, or `NIAOULI_PYGEOAPI_CONFIG_DIR`."""
+    return get_settings().pygeoapi_config_dir or package_dir("niaouli.pygeoapi_config")
 
 
 def generated_dir(settings: Settings) -> Path:

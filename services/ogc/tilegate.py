@@ -13,9 +13,10 @@ no thread and no database connection — and are then answered `503` with `Retry
 from __future__ import annotations
 
 import asyncio
-import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+
+from niaouli.settings import get_settings
 
 DEFAULT_SLOTS = 2
 DEFAULT_WAIT_SECONDS = 10.0
@@ -56,9 +57,5 @@ class TileGate:
 def gate_from_environment() -> TileGate:
     """`NIAOULI_TILE_HEAVY_SLOTS` (default 2 per worker) and `NIAOULI_TILE_HEAVY_WAIT`
     (seconds a heavy tile may wait for a slot, default 10)."""
-    slots = os.environ.get("NIAOULI_TILE_HEAVY_SLOTS", "").strip()
-    wait = os.environ.get("NIAOULI_TILE_HEAVY_WAIT", "").strip()
-    return TileGate(
-        int(slots) if slots else DEFAULT_SLOTS,
-        float(wait) if wait else DEFAULT_WAIT_SECONDS,
-    )
+    settings = get_settings()
+    return TileGate(settings.tile_heavy_slots, settings.tile_heavy_wait)

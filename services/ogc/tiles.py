@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import json
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from http import HTTPStatus
@@ -44,6 +43,7 @@ from starlette.routing import BaseRoute, Route
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.db import tiles as db_tiles
 from niaouli.db.features import LayerTable
+from niaouli.settings import get_settings
 
 LOGGER = logging.getLogger(__name__)
 
@@ -56,7 +56,6 @@ revalidation with the ETag is cheap (304 without any query)."""
 GZIP_MIN_BYTES = 1024
 """Tiles are sent gzipped to clients that accept it (MVT shrinks 1.3-2x) above this."""
 NO_CACHE = TileCache(0)
-DEFAULT_CACHE_MB = 64
 KNOWN_TILE_MATRIX_SETS = frozenset(e.value.tileMatrixSet for e in TileMatrixSetEnum)
 RETRY_AFTER_SECONDS = 5
 
@@ -243,9 +242,7 @@ def _matrix_sets(
 
 def cache_from_environment() -> TileCache:
     """`NIAOULI_TILE_CACHE_MB` megabytes per worker (default 64; 0 turns it off)."""
-    text = os.environ.get("NIAOULI_TILE_CACHE_MB", "").strip()
-    megabytes = float(text) if text else DEFAULT_CACHE_MB
-    return TileCache(int(megabytes * 1024 * 1024))
+    return TileCache(int(get_settings().tile_cache_mb * 1024 * 1024))
 
 
 def busy() -> TileAnswer:
