@@ -9,7 +9,6 @@ MapLibre controls, layer count, popup close button, "nothing here" message) in E
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 from datetime import timedelta
@@ -38,7 +37,7 @@ ENGLISH_MONTH = re.compile(r"\b\d{1,2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|
 
 
 def client_for(backend, background: str = "none") -> TestClient:
-    settings = dataclasses.replace(backend.settings, map_background=background)
+    settings = backend.settings.model_copy(update={"map_background": background})
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
 

@@ -5,7 +5,6 @@ The browser behaviour (tiles drawn, popups, share link) is in test_browser_map.p
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 
@@ -19,7 +18,7 @@ from tests.portal_support import populate, validate_html5
 
 
 def client_for(backend, background: str) -> TestClient:
-    settings = dataclasses.replace(backend.settings, map_background=background)
+    settings = backend.settings.model_copy(update={"map_background": background})
     return TestClient(create_app(settings), raise_server_exceptions=False)
 
 

@@ -93,7 +93,11 @@ def test_migration_fills_existing_datasets(tmp_path):
     from niaouli.db.engine import make_engine
     from niaouli.settings import Settings
 
-    engine = make_engine(Settings(tmp_path, f"sqlite:///{path}", "mod_spatialite"))
+    engine = make_engine(
+        Settings(
+            data_dir=tmp_path, database_url=f"sqlite:///{path}", spatialite_library="mod_spatialite"
+        )
+    )
     schema.upgrade(engine, "0002")
     with engine.begin() as conn:
         conn.execute(
