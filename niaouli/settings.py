@@ -2,7 +2,7 @@
 
 One typed pydantic-settings model (as tipg does) holds each variable with its type, its
 default and its documentation; the README's configuration table is generated from it
-(`niaouli settings --markdown`, checked by tests/test_settings_table.py). Code anywhere
+(`niaouli settings --markdown`, checked by tests/test_settings.py). Code anywhere
 else asks `get_settings()` (or takes a `Settings` it was given) instead of reading
 `os.environ`.
 
