@@ -10,13 +10,13 @@ maintains nor claims the third-party tools.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, time, timedelta
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service
-from niaouli.catalogue.community import NOUMEA
+from niaouli.catalogue.community import NOUMEA, as_utc
 from niaouli.catalogue.models import CodeProject, Event, ModerationStatus, Reuse
 from niaouli.db.engine import writing
 
@@ -125,6 +125,22 @@ CODE_PROJECTS = [
         "datasets": ["communes-nc"],
     },
 ]
+CODE_PROJECTS.append(
+    {
+        "slug": "dsi-ville-noumea",
+        "name": "DSI de la Ville de Nouméa (organisation GitHub)",
+        "organisation": "ville-de-noumea",
+        "description": (
+            "La direction des systèmes d'information de la Ville de Nouméa publie son code "
+            "source sur GitHub, dans l'organisation DSI-Ville-Noumea : des dizaines de "
+            "dépôts (systèmes de ressources humaines, services web, archétypes).\n\n"
+            "Référencée ici comme une seule forge (exemple de démonstration) ; une source "
+            "de moissonnage « github » en ferait un projet par dépôt."
+        ),
+        "repository_url": "https://github.com/DSI-Ville-Noumea",
+    }
+)
+BATHING = ["baignade-noumea-points", "baignade-noumea-releves", "baignade-noumea-etat"]
 REUSES = [
     {
         "slug": "carte-des-communes-exemple",
@@ -138,7 +154,35 @@ REUSES = [
             "Réutilisation d'exemple de la démonstration."
         ),
         "datasets": ["communes-nc", "population-communes-nc"],
-    }
+        "by_demo_organisation": True,
+    },
+    {
+        "slug": "edb-noumea",
+        "title": "edb-noumea : la qualité des eaux de baignade de Nouméa en Python",
+        "kind": "api",
+        "url": "https://github.com/adriens/edb-noumea",
+        "author": "adriens",
+        "description": (
+            "Bibliothèque Python publiée sur PyPI qui lit les résultats de la surveillance "
+            "des eaux de baignade publiés par la Ville de Nouméa. Son dépôt compagnon "
+            "adriens/edb-noumea-data les relève chaque jour en CSV : les derniers relevés "
+            "et l'état des plages de cette démonstration en viennent."
+        ),
+        "datasets": BATHING,
+    },
+    {
+        "slug": "carte-qualite-eaux-noumea",
+        "title": "Carte de la qualité des eaux de baignade de Nouméa",
+        "kind": "visualisation",
+        "url": "https://github.com/Betree/noumea-water-quality-map",
+        "author": "Betree",
+        "description": (
+            "Carte web des points de prélèvement et des secteurs de plage de Nouméa avec "
+            "leurs résultats : les points de prélèvement de cette démonstration viennent "
+            "de son fichier data/geojson/simple.geojson."
+        ),
+        "datasets": ["baignade-noumea-points"],
+    },
 ]
 EVENTS = [
     {
@@ -169,6 +213,29 @@ EVENTS = [
         "datasets": ["population-communes-nc"],
     },
 ]
+# Dated at load time, always to come: a newcomer sees an upcoming event.
+UPCOMING_EVENT = {
+    "slug": "hackathon-eaux-de-baignade-exemple",
+    "title": "Hackathon eaux de baignade (exemple)",
+    "kind": "hackathon",
+    "location": "Nouméa (lieu d'exemple)",
+    "description": (
+        "Événement d'exemple de la démonstration, daté à chaque chargement six semaines "
+        "plus tard : une journée pour joindre les points de prélèvement aux derniers "
+        "relevés et cartographier l'état des plages de Nouméa."
+    ),
+    "datasets": BATHING,
+}
+
+
+def upcoming_dates(now: datetime) -> tuple[datetime, datetime]:
+    """A Saturday at least six weeks after `now`, 8:30 to 17:00 in Nouméa."""
+    day = now.astimezone(NOUMEA).date() + timedelta(days=42)
+    day += timedelta(days=(5 - day.weekday()) % 7)
+    return (
+        datetime.combine(day, time(8, 30), tzinfo=NOUMEA),
+        datetime.combine(day, time(17, 0), tzinfo=NOUMEA),
+    )
 
 
 def load_community(engine: Engine, organisation: str, echo: Callable[[str], None]) -> None:
@@ -182,9 +249,18 @@ def load_community(engine: Engine, organisation: str, echo: Callable[[str], None
         for item in CODE_PROJECTS:
             if session.scalar(select(CodeProject.id).where(CodeProject.slug == item["slug"])):
                 continue
-            fields = {k: v for k, v in item.items() if k not in ("slug", "name", "datasets")}
+            fields = {
+                k: v
+                for k, v in item.items()
+                if k not in ("slug", "name", "datasets", "organisation")
+            }
+            owner = (
+                service.get_organisation(session, item["organisation"])
+                if "organisation" in item
+                else org
+            )
             project = service.create_code_project(
-                session, org, item["slug"], item["name"], **fields
+                session, owner, item["slug"], item["name"], **fields
             )
             project.datasets = datasets(item.get("datasets", []))
             echo(f"projet de code créé : {item['name']}")
@@ -198,7 +274,7 @@ def load_community(engine: Engine, organisation: str, echo: Callable[[str], None
                 item["title"],
                 item["kind"],
                 datasets=datasets(item["datasets"]),
-                organisation_id=org.id,
+                organisation_id=org.id if item.get("by_demo_organisation") else None,
                 status=ModerationStatus.APPROVED,
                 **fields,
             )
@@ -220,3 +296,30 @@ def load_community(engine: Engine, organisation: str, echo: Callable[[str], None
                 **fields,
             )
             echo(f"événement créé : {item['title']}")
+        message = _upcoming_event(session, org.id, datasets(UPCOMING_EVENT["datasets"]))
+        if message:
+            echo(message)
+
+
+def _upcoming_event(session: Session, organisation_id: int, datasets: list) -> str | None:
+    """Create the upcoming event, or move it forward once its date has passed."""
+    starts_at, ends_at = upcoming_dates(datetime.now(UTC))
+    event = session.scalar(select(Event).where(Event.slug == UPCOMING_EVENT["slug"]))
+    if event is None:
+        fields = {k: UPCOMING_EVENT[k] for k in ("location", "description")}
+        service.create_event(
+            session,
+            UPCOMING_EVENT["slug"],
+            UPCOMING_EVENT["title"],
+            UPCOMING_EVENT["kind"],
+            starts_at,
+            datasets=datasets,
+            organisation_id=organisation_id,
+            ends_at=ends_at,
+            **fields,
+        )
+        return f"événement créé : {UPCOMING_EVENT['title']}"
+    if as_utc(event.starts_at) > datetime.now(UTC):
+        return None
+    event.starts_at, event.ends_at = as_utc(starts_at), as_utc(ends_at)
+    return f"événement redaté : {UPCOMING_EVENT['title']}"

@@ -64,11 +64,31 @@ class ColumnSpec:
         return {"name": self.name, "column": self.column, "type": self.type}
 
 
+def _is_json_text(arrow_type: pa.DataType) -> bool:
+    """GDAL's JSON fields (a GeoJSON property holding an array of objects) arrive as
+    `arrow.json` extension values: JSON text already, not Python values to encode."""
+    return getattr(arrow_type, "extension_name", None) == "arrow.json"
+
+
+def _json_text(value: Any, text_already: bool) -> str | None:
+    """The JSON text stored for one value (an unreadable JSON text is kept as a string)."""
+    if value is None:
+        return None
+    if text_already and isinstance(value, str):
+        try:
+            json.loads(value)
+        except ValueError:
+            return json.dumps(value, ensure_ascii=False)
+        return value
+    return json.dumps(value, default=str)
+
+
 def to_loadable(array: pa.Array | pa.ChunkedArray, kind: str) -> pa.Array | pa.ChunkedArray:
     """Arrow values the database loaders accept as they are (JSON as text)."""
     if kind == "json":
+        text_already = _is_json_text(array.type)
         return pa.array(
-            [None if v is None else json.dumps(v, default=str) for v in array.to_pylist()],
+            [_json_text(v, text_already) for v in array.to_pylist()],
             type=pa.string(),
         )
     if kind == "string" and not (

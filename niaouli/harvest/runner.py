@@ -482,8 +482,12 @@ def run_source(
     settings: Settings | None = None,
     limits: Limits | None = None,
     on_item: ProgressHook | None = None,
+    fetcher: Fetcher | None = None,
 ) -> JobReport:
-    """Harvest source `slug` once; the report says what was (or would be) done."""
+    """Harvest source `slug` once; the report says what was (or would be) done.
+
+    `fetcher` replaces the network client (the demo replays a shipped snapshot through
+    it: `niaouli.demo_harvest`); it is never taken from a source's own settings."""
     from niaouli.db.engine import get_engine
 
     settings = settings or load_settings()
@@ -512,7 +516,7 @@ def run_source(
         if not dry_run:
             report.job_id = _claim(session, source.id)
 
-    fetcher = Fetcher(
+    fetcher = fetcher or Fetcher(
         allow_private_network=allow_private,
         limits=limits or Limits(total_timeout=settings.harvest_fetch_timeout),
         spool_dir=spool_dir_for(settings.data_dir),
