@@ -30,6 +30,8 @@ from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.dcat import schemaorg
 
 RECENT = 6
+HOME_EVENTS = 3  # the next events on the home page
+HOME_REUSES = 3  # the latest approved reuses on the home page
 MAX_MAPS = 3
 
 
@@ -49,6 +51,9 @@ class Pages:
                 features_count=features,
                 organisations_count=len(service.list_organisations(session)),
                 recent=service.recent_datasets(session, viewer, RECENT),
+                upcoming=community.events(session, "a-venir")[:HOME_EVENTS],
+                reuses=community.public_reuses(session, viewer)[0][:HOME_REUSES],
+                local_time=community.local,
             )
 
     def organisations(self, request: Request) -> HTMLResponse:
