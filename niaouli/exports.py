@@ -165,6 +165,8 @@ def _write(engine: Engine, layer: LayerInfo, fmt: ExportFormat, work: Path) -> P
     is_shapefile = fmt.key == "shp.zip"
     path = work / (f"{name}.shp" if is_shapefile else f"{name}.{fmt.key}")
     options = dict(fmt.layer_options)
+    if is_shapefile and _gdal_geometry_type(layer.geometry_type) == "Unknown":
+        return _zip_shapefiles(_write_by_family(engine, layer, fmt, work, schema), work, name)
     if fmt.key == "csv" and not layer.has_geometry:
         options.pop("GEOMETRY")
     pyogrio.write_arrow(
@@ -179,13 +181,59 @@ def _write(engine: Engine, layer: LayerInfo, fmt: ExportFormat, work: Path) -> P
     )
     if not is_shapefile:
         return path
+    return _zip_shapefiles([path], work, name)
+
+
+def _zip_shapefiles(paths: list[Path], work: Path, name: str) -> Path:
     archive = work / f"{name}.shp.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
-        for suffix in SHAPEFILE_PARTS:
-            part = path.with_suffix(suffix)
-            if part.is_file():
-                bundle.write(part, arcname=part.name)
+        for path in paths:
+            for suffix in SHAPEFILE_PARTS:
+                part = path.with_suffix(suffix)
+                if part.is_file():
+                    bundle.write(part, arcname=part.name)
     return archive
+
+
+# A Shapefile holds one kind of geometry: a layer mixing them (points and polygons of
+# one GeoJSON) is exported as one Shapefile per kind, in the same zip.
+FAMILY_FILES = {"point": "points", "line": "lignes", "polygon": "polygones"}
+
+
+def _write_by_family(
+    engine: Engine, layer: LayerInfo, fmt: ExportFormat, work: Path, schema: pa.Schema
+) -> list[Path]:
+    """One Shapefile per geometry family of a mixed layer; rows without geometry go
+    with the first family written (a Shapefile allows null shapes)."""
+    import shapely
+
+    from niaouli.ingest.geometry import FAMILY_OF
+
+    written: dict[str, Path] = {}
+    for batch in _batches(engine, layer, schema):
+        geoms = shapely.from_wkb(batch.column(1).to_numpy(zero_copy_only=False))
+        families = [FAMILY_OF.get(g.geom_type) if g is not None else None for g in geoms]
+        unknown = {g.geom_type for g, f in zip(geoms, families, strict=True) if g and not f}
+        if unknown:
+            raise ValueError(f"Shapefile cannot hold {', '.join(sorted(unknown))}")
+        first = next((f for f in families if f), "point")
+        families = [f or next(iter(written), first) for f in families]
+        for family in dict.fromkeys(families):
+            rows = batch.filter(pa.array([f == family for f in families]))
+            path = written.get(family) or work / f"{layer.collection_id}_{FAMILY_FILES[family]}.shp"
+            pyogrio.write_arrow(
+                rows,
+                path,
+                layer=path.stem,
+                driver=fmt.driver,
+                geometry_name=GEOMETRY_FIELD,
+                geometry_type="Unknown",
+                crs="EPSG:4326",
+                layer_options=dict(fmt.layer_options),
+                append=family in written,
+            )
+            written[family] = path
+    return list(written.values())
 
 
 def _gdal_geometry_type(geometry_type: str | None) -> str | None:

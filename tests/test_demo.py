@@ -9,6 +9,7 @@ portal's pages, the OGC API and DCAT show it all (in French and in English).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 import pytest
@@ -212,3 +213,25 @@ def test_dcat_publishes_the_demo(client: TestClient):
     catalogue = client.get("/catalog.jsonld").text
     for slug in (*BATHING, HARVESTED):
         assert f"/jeux-de-donnees/{slug}" in catalogue, slug
+
+
+def test_mixed_layer_exports_one_shapefile_per_geometry_kind(client: TestClient, tmp_path):
+    """A Shapefile holds one geometry type: the points and the beach polygons of one
+    layer made the export fail (HTTP 500); now the zip holds one Shapefile per kind."""
+    import zipfile
+
+    import pyogrio
+
+    page = client.get("/jeux-de-donnees/baignade-noumea-points").text
+    url = next(u for u in re.findall(r'href="([^"]+\.shp\.zip)"', page))
+    response = client.get(url)
+    assert response.status_code == 200, response.text[:300]
+    archive = tmp_path / "export.zip"
+    archive.write_bytes(response.content)
+    with zipfile.ZipFile(archive) as bundle:
+        bundle.extractall(tmp_path)
+    counts = {}
+    for shp in sorted(tmp_path.glob("*.shp")):
+        frame = pyogrio.read_dataframe(shp)
+        counts[shp.stem.rsplit("_", 1)[-1]] = (len(frame), sorted(set(frame.geom_type)))
+    assert counts == {"points": (17, ["Point"]), "polygones": (13, ["Polygon"])}
