@@ -33,9 +33,9 @@ from niaouli.demo_community import upcoming_dates
 from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestSource, JobStatus
 from niaouli.web import create_app
 from tests.conftest import Backend
+from tests.demo_support import BATHING, DEMO_HARVESTED
 
-BATHING = ("baignade-noumea-points", "baignade-noumea-releves", "baignade-noumea-etat")
-HARVESTED = "suvim-station-network-wms"  # the first record of the shipped CSW snapshot
+HARVESTED = DEMO_HARVESTED[0]  # the first record of the shipped CSW snapshot
 TABLES = (Organisation, Dataset, CodeProject, Reuse, Event, HarvestSource, HarvestJob)
 
 

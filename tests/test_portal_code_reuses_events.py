@@ -392,10 +392,12 @@ def test_demo_load_is_idempotent_and_cli(backend):
                 for model in (CodeProject, Reuse, Event)
             )
 
+    # Issue 15 §8: Nouméa's code forge, two reuses of its bathing-water data and an
+    # upcoming hackathon join the platform's four projects, one reuse and two events.
     load_demo(backend.settings, echo=lambda _m: None)
-    assert counts() == (4, 1, 2)
+    assert counts() == (5, 3, 3)
     load_demo(backend.settings, echo=lambda _m: None)
-    assert counts() == (4, 1, 2)
+    assert counts() == (5, 3, 3)
 
     backend.run(
         "event", "add", "hackathon-test", "Hackathon test", "--kind", "hackathon",

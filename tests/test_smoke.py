@@ -13,7 +13,14 @@ from niaouli.demo import load_demo
 
 def test_demo_load_is_idempotent(backend):
     first = load_demo(backend.settings, echo=lambda _m: None)
-    assert [r.dataset for r in first] == ["communes-nc", "population-communes-nc"]
+    # Issue 15 §8: the demo also loads Nouméa's bathing-water data (three files).
+    assert [r.dataset for r in first] == [
+        "communes-nc",
+        "population-communes-nc",
+        "baignade-noumea-points",
+        "baignade-noumea-releves",
+        "baignade-noumea-etat",
+    ]
     communes = first[0].layers[0]
     assert communes.feature_count == 33
     assert communes.geometry_type == "MultiPolygon"
@@ -22,12 +29,13 @@ def test_demo_load_is_idempotent(backend):
 
     assert load_demo(backend.settings, echo=lambda _m: None) == []
     with backend.session() as session:
-        assert service.count_datasets(session, ANONYMOUS) == 2
-        tables = session.scalars(select(Layer.table_name)).all()
+        # The five files and the two records of the demo's harvest (metadata only).
+        assert service.count_datasets(session, ANONYMOUS) == 7
+        tables = session.scalars(select(Layer.table_name).order_by(Layer.id)).all()
     with backend.engine.connect() as conn:
         store = layer_store(conn)
         assert sorted(store.list_tables(conn)) == sorted(tables)
-        assert [store.count(conn, t) for t in tables] == [33, 33]
+        assert [store.count(conn, t) for t in tables] == [33, 33, 30, 16, 6]
 
 
 def test_catalogue_version_moves_with_every_change(backend):

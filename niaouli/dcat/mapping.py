@@ -57,8 +57,15 @@ def fr(text: str) -> Literal:
 
 
 def dataset_identifier(dataset: Dataset) -> str:
-    """The dataset's identifier, as in CSW (`services.csw.iso.record_identifier`)."""
-    return str((dataset.provenance or {}).get("record_identifier") or dataset.slug)
+    """The dataset's identifier, as in CSW: the producer's for imported records
+    (`services.csw.iso.record_identifier`) and for records harvested from a CSW, whose
+    original XML our CSW serves under its own identifier (the harvest's remote id)."""
+    provenance = dataset.provenance or {}
+    if provenance.get("record_identifier"):
+        return str(provenance["record_identifier"])
+    if provenance.get("harvest_type") == "csw" and provenance.get("remote_id"):
+        return str(provenance["remote_id"])
+    return dataset.slug
 
 
 def dataset_bbox(dataset: Dataset) -> tuple[float, float, float, float] | None:
