@@ -25,6 +25,7 @@ from niaouli.catalogue import service
 from niaouli.demo import load_demo
 from tests.conftest import GEODATA, Backend
 from tests.csw_support import ISO_RECORD, NS, CswServer, canary, identifiers, serve, wait_for
+from tests.demo_support import BATHING, DEMO_HARVESTED, DEMO_HARVESTED_IDS, DEMO_PUBLIC
 
 BRETAGNE = "955c3e47-411e-4969-b61b-3556d1b9f879"
 PRIVATE_TITLE = "Limites confidentielles de Kouaoua"
@@ -76,11 +77,13 @@ def test_owslib_and_gdal_find_and_read_records(live: CswServer):
     csw.getrecords2(
         constraints=[PropertyIsLike("csw:AnyText", "%caledonie%")], esn="brief", maxrecords=50
     )
-    assert set(csw.records) == {"communes-nc", "population-communes-nc"}
-    # Bbox over New Caledonia: the communes, not the (metadata-only) Bretagne record.
+    # The demo's bathing-water datasets say « Nouvelle-Calédonie » too (issue 15 §8).
+    assert set(csw.records) == {"communes-nc", "population-communes-nc", *BATHING}
+    # Bbox over New Caledonia: the communes and Nouméa's sampling points, not the
+    # (metadata-only) Bretagne record nor the tables.
     # EPSG:4326 as an OGC URN is latitude first (what QGIS MetaSearch sends too).
     csw.getrecords2(constraints=[BBox([-23, 163, -19, 169])], esn="brief")
-    assert set(csw.records) == {"communes-nc"}
+    assert set(csw.records) == {"communes-nc", "baignade-noumea-points"}
     # ISO 19139: generated from the catalogue, and the producer's own record as written.
     csw.getrecords2(
         constraints=[PropertyIsLike("csw:AnyText", "%cadastre%")], outputschema=GMD, esn="full"
@@ -100,7 +103,7 @@ def test_owslib_and_gdal_find_and_read_records(live: CswServer):
     out = _ogrinfo(f"CSW:{live.csw}", "-where", "anytext LIKE '%caledonie%'")
     assert "identifier (String) = communes-nc" in out and "prive-kouaoua" not in out
     out = _ogrinfo(f"CSW:{live.csw}", "-spat", "163", "-23", "169", "-19")
-    assert "Feature Count: 1" in out and "identifier (String) = communes-nc" in out
+    assert "Feature Count: 2" in out and "identifier (String) = communes-nc" in out
     out = _ogrinfo(f"CSW:{live.csw}", "-oo", "OUTPUT_SCHEMA=gmd", "-oo", "ELEMENTSETNAME=full")
     assert "gmd:MD_Metadata" in out and "Communes de Nouvelle-Calédonie" in out
 
@@ -144,7 +147,7 @@ def test_kvp_cql_describe_opensearch_oaipmh(live: CswServer):
 
     listed = live.xml(live.get("/csw/oaipmh", verb="ListIdentifiers", metadataPrefix="oai_dc"))
     ids = {e.text for e in listed.iterfind(".//oai:identifier", NS)}
-    assert ids == {"communes-nc", "population-communes-nc", BRETAGNE}
+    assert ids == DEMO_PUBLIC - set(DEMO_HARVESTED) | {BRETAGNE, *DEMO_HARVESTED_IDS}
     record = live.get(
         "/csw/oaipmh", verb="GetRecord", identifier="communes-nc", metadataPrefix="oai_dc"
     )
@@ -200,7 +203,8 @@ def test_private_dataset_is_absent_everywhere(live: CswServer):
         missing = live.get(**params, id="n-existe-pas").content
         assert private.replace(b"prive-kouaoua", b"?") == missing.replace(b"n-existe-pas", b"?")
     full = live.xml(answers[0]).find(".//csw:SearchResults", NS)
-    assert full.get("numberOfRecordsMatched") == "3"  # counts don't reveal it either
+    # The demo's 7 public records and the imported one: counts don't reveal it either.
+    assert full.get("numberOfRecordsMatched") == "8"
 
 
 def test_ingest_while_serving_shows_up_and_goes(live: CswServer, backend: Backend):

@@ -23,6 +23,7 @@ from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.service import list_datasets
 from niaouli.db import schema
 from niaouli.db.engine import make_engine
+from niaouli.dcat.mapping import dataset_identifier
 from niaouli.demo import load_demo
 from niaouli.settings import Settings
 from tests.conftest import Backend
@@ -52,7 +53,8 @@ def site_a(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, dict
                 "contact_email": d.contact_email,
                 "bbox": to_shape(d.spatial_coverage).bounds if d.spatial_coverage else None,
                 "original": d.original_metadata,
-                "identifier": (d.provenance or {}).get("record_identifier") or d.slug,
+                # As both catalogues publish it (the demo's CSW-harvested records: theirs).
+                "identifier": dataset_identifier(d),
                 "distributions": bool(d.resources or d.layers),
             }
             for d in list_datasets(session, ANONYMOUS)

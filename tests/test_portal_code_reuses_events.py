@@ -306,7 +306,8 @@ def test_reuse_submission_and_moderation(backend, tmp_path):
             assert refused.status_code == 400, fields
             assert message in refused.text.replace("&#39;", "'").lower(), fields
         with backend.session() as session:
-            assert session.scalar(select(func.count()).select_from(Reuse)) == 1  # the demo's
+            # the demo's three (issue 15 §8: two reuses of the bathing-water data)
+            assert session.scalar(select(func.count()).select_from(Reuse)) == 3
 
         created = submit(alice, **good)
         assert created.status_code == 303
