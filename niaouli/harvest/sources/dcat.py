@@ -394,7 +394,12 @@ class DcatHarvester(Harvester):
                 }
             )
         if licence is not None:
-            name, note = choose_licence(str(licence), _label(graph, licence))
+            # A licence known by its name only is a blank node with a label (what our
+            # DCAT export writes for a licence it has no IRI for): its label names it.
+            candidates = [_label(graph, licence)]
+            if not isinstance(licence, BNode):
+                candidates.insert(0, str(licence))
+            name, note = choose_licence(*candidates)
             fields["licence"] = name
             notes += [note] if note else []
         bbox, bbox_notes = _spatial(graph, node)
