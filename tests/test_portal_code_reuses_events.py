@@ -217,6 +217,7 @@ def test_icalendar_feeds(site):
     assert set(events) == {
         "Cartopartie des communes (exemple)",
         "Rencontre données ouvertes (exemple)",
+        "Hackathon eaux de baignade (exemple)",  # the demo's upcoming one (issue 15 §8)
         HOSTILE,  # commas, semicolons and the newline escaped, and read back exactly
     }
     party = events["Cartopartie des communes (exemple)"]
@@ -231,7 +232,7 @@ def test_icalendar_feeds(site):
     assert "Secret" not in str(hostile["DESCRIPTION"])  # the private dataset's title
     assert str(hostile["URL"]).endswith("/evenements/evenement-hostile")  # not javascript:
     uids = sorted(str(e["UID"]) for e in calendar.walk("VEVENT"))
-    assert len(set(uids)) == 3
+    assert len(set(uids)) == 4
     assert uids == sorted(str(e["UID"]) for e in icalendar.Calendar.from_ical(again).walk("VEVENT"))
     one = icalendar.Calendar.from_ical(single.content).walk("VEVENT")
     assert len(one) == 1 and str(one[0]["UID"]) == str(party["UID"])
@@ -433,7 +434,7 @@ def test_demo_load_is_idempotent_and_cli(backend):
             "https://gitlab.com/exemple/outil/-/archive/main/outil-main.zip",
             "main",
         )
-    assert counts() == (5, 1, 3)
+    assert counts() == (6, 3, 4)  # the demo's (5, 3, 3), one project and one event added
 
 
 def test_editors_add_code_projects_and_events(backend, tmp_path):
