@@ -120,9 +120,11 @@ def test_paging_links(backend):
 def test_private_datasets_are_absent_everywhere(site, backend):
     info, client = site
     home = get_ok(client, "/")
-    # 3 public datasets (2 demo + 1 metadata-only), 1 public layer of 33 features
+    # 8 public datasets (the demo's 7 — issue 15 §8: 3 of Nouméa's bathing water, 2
+    # harvested — and 1 metadata-only), 2 public spatial layers: 33 communes and Nouméa's
+    # 30 sampling points and beach sectors (63 features)
     stats = re.findall(r"<strong>([^<]+)</strong>", home)
-    assert stats[:3] == ["3", "1", "33"], stats
+    assert stats[:3] == ["8", "2", "63"], stats
     pages = [
         home,
         get_ok(client, "/jeux-de-donnees"),
