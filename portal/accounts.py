@@ -37,10 +37,11 @@ from niaouli.accounts import (
 )
 from niaouli.accounts.models import Role, TokenScope, User
 from niaouli.accounts.oidc import oidc_settings
-from niaouli.accounts.resolve import SESSION_COOKIE, session_signer
+from niaouli.accounts.resolve import SESSION_COOKIE, session_signer, viewer_for_user
 from niaouli.accounts.secrets import secret_key
 from niaouli.accounts.sessions import SESSION_LIFETIME
 from niaouli.accounts.users import ROLE_LABELS, AccountError
+from niaouli.catalogue.permissions import Action, allowed, publishes_somewhere
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
 from niaouli.settings import get_settings
@@ -394,11 +395,12 @@ class AccountPages:
         with Session(self.portal.engine) as session:
             user = session.get(User, user_id)
             assert user is not None
+            viewer = viewer_for_user(session, user)
             memberships = [
                 {
                     "organisation": m.organisation,
                     "role": _(ROLE_LABELS[Role(m.role)]),
-                    "manages": Role(m.role) == Role.ADMIN or user.is_platform_admin,
+                    "manages": allowed(viewer, Action.MEMBERS_MANAGE, m.organisation_id),
                 }
                 for m in users.memberships_of(session, user.id)
             ]
@@ -433,8 +435,7 @@ class AccountPages:
                 "is_platform_admin": user.is_platform_admin,
                 "memberships": memberships,
                 "membership_requests": asked,
-                "may_publish": user.is_platform_admin
-                or any(Role(m.role) in (Role.EDITOR, Role.ADMIN) for m in user.memberships),
+                "may_publish": publishes_somewhere(viewer),
                 "tokens": items,
             }
 

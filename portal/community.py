@@ -2,7 +2,7 @@
 
 Lists with filters, detail pages, the reuse submission form (signed-in users, CSRF),
 the editors' forms that add and change code projects and events (`.../ajouter`,
-`.../{slug}/modifier`: the API's rule of who may, the API's audit rows), the moderation
+`.../{slug}/modifier`: the core's rule of who may and its audit rows), the moderation
 queue of platform admins (`/admin/reutilisations`), and the iCalendar feeds. Links to
 datasets go through the request's viewer (`community.visible_links`): a reuse or event
 never reveals a dataset the visitor may not see. English aliases (`/reuses`, `/events`)
@@ -34,7 +34,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts import audit
+from niaouli.accounts.audit import Actor
 from niaouli.catalogue import community
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.community import (
@@ -46,6 +46,7 @@ from niaouli.catalogue.community import (
     NotFoundError,
 )
 from niaouli.catalogue.models import CodeStatus, EventKind, Reuse, ReuseKind
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
@@ -96,17 +97,16 @@ class EditorKind:
 
     template: str
     target: str  # the list's address; items are at target/slug
-    audit: str  # the audit action's prefix, as the API writes it
+    action: Action  # who may add and change one (`permissions.allowed`)
     fields: tuple[str, ...]
     get: Callable[[Session, str], Any]
-    may_edit: Callable[[Viewer, Any], bool]
-    add: Callable[[Session, Viewer, dict[str, str]], Any]
-    change: Callable[[Session, Viewer, Any, dict[str, str]], Any]
+    add: Callable[[Session, Viewer, dict[str, str], Actor], Any]
+    change: Callable[[Session, Viewer, Any, dict[str, str], Actor], Any]
     values_of: Callable[[Any], dict[str, str]]
     title_of: Callable[[Any], str]
 
 
-def _add_code(session: Session, viewer: Viewer, v: dict[str, str]) -> Any:  # noqa: ANN401
+def _add_code(session: Session, viewer: Viewer, v: dict[str, str], actor: Actor) -> Any:  # noqa: ANN401
     return community.add_code_project(
         session,
         viewer,
@@ -119,14 +119,21 @@ def _add_code(session: Session, viewer: Viewer, v: dict[str, str]) -> Any:  # no
         description=v["description"],
         default_branch=v["default_branch"],
         dataset_slugs=_slugs(v["datasets"]),
+        actor=actor,
     )
 
 
-def _change_code(session: Session, viewer: Viewer, project: Any, v: dict[str, str]) -> None:  # noqa: ANN401
+def _change_code(
+    session: Session,
+    viewer: Viewer,
+    project: Any,  # noqa: ANN401
+    v: dict[str, str],
+    actor: Actor,
+) -> None:
     changes: dict[str, Any] = {name: v[name] for name in community.CODE_FIELDS}
     changes["languages"] = v["languages"].split(",")
     changes["datasets"] = _slugs(v["datasets"])
-    community.change_code_project(session, viewer, project, **changes)
+    community.change_code_project(session, viewer, project, actor=actor, **changes)
 
 
 def _code_values(project: Any) -> dict[str, str]:  # noqa: ANN401
@@ -142,7 +149,7 @@ def _code_values(project: Any) -> dict[str, str]:  # noqa: ANN401
     }
 
 
-def _add_event(session: Session, viewer: Viewer, v: dict[str, str]) -> Any:  # noqa: ANN401
+def _add_event(session: Session, viewer: Viewer, v: dict[str, str], actor: Actor) -> Any:  # noqa: ANN401
     return community.add_event(
         session,
         viewer,
@@ -156,13 +163,20 @@ def _add_event(session: Session, viewer: Viewer, v: dict[str, str]) -> Any:  # n
         description=v["description"],
         results=v["results"],
         dataset_slugs=_slugs(v["datasets"]),
+        actor=actor,
     )
 
 
-def _change_event(session: Session, viewer: Viewer, event: Any, v: dict[str, str]) -> None:  # noqa: ANN401
+def _change_event(
+    session: Session,
+    viewer: Viewer,
+    event: Any,  # noqa: ANN401
+    v: dict[str, str],
+    actor: Actor,
+) -> None:
     changes: dict[str, Any] = {name: v[name] for name in community.EVENT_FIELDS}
     changes["datasets"] = _slugs(v["datasets"])
-    community.change_event(session, viewer, event, **changes)
+    community.change_event(session, viewer, event, actor=actor, **changes)
 
 
 def _event_values(event: Any) -> dict[str, str]:  # noqa: ANN401
@@ -182,10 +196,9 @@ def _event_values(event: Any) -> dict[str, str]:  # noqa: ANN401
 CODE = EditorKind(
     template="code_form.html",
     target="/code",
-    audit="code",
+    action=Action.CODE_EDIT,
     fields=("organisation", *community.CODE_FIELDS),
     get=community.get_code_project,
-    may_edit=community.may_edit_code_project,
     add=_add_code,
     change=_change_code,
     values_of=_code_values,
@@ -194,10 +207,9 @@ CODE = EditorKind(
 EVENT = EditorKind(
     template="event_form.html",
     target="/evenements",
-    audit="event",
+    action=Action.EVENT_EDIT,
     fields=("organisation", *community.EVENT_FIELDS),
     get=community.get_event,
-    may_edit=community.may_edit_event,
     add=_add_event,
     change=_change_event,
     values_of=_event_values,
@@ -220,7 +232,9 @@ class CommunityPages:
 
     def _may_change(self, request: Request, kind: EditorKind, item: Any) -> bool:  # noqa: ANN401
         """Whether to offer the edit form of `item` (the form checks again)."""
-        return identity_for(request).via == "session" and kind.may_edit(viewer_for(request), item)
+        return identity_for(request).via == "session" and allowed(
+            viewer_for(request), kind.action, item
+        )
 
     def _labels(self) -> dict[str, Any]:
         return {
@@ -362,13 +376,7 @@ class CommunityPages:
                     values["url"],
                     values["description"],
                     values["datasets"].replace(",", " ").split(),
-                )
-                audit.record(  # as the API records it
-                    session,
-                    actor,
-                    "reuse.create",
-                    subject=reuse.slug,
-                    organisation_id=reuse.organisation_id,
+                    actor=actor,
                 )
                 return reuse.slug
 
@@ -389,8 +397,7 @@ class CommunityPages:
         redirect = self._sign_in_first(request)
         if redirect is not None:
             return redirect
-        viewer = viewer_for(request)
-        if not (viewer.is_platform_admin and viewer.may_write):
+        if not allowed(viewer_for(request), Action.REUSE_MODERATE):
             raise Refused("platform")
         return None
 
@@ -424,23 +431,15 @@ class CommunityPages:
             "rejeter",
         ):
             raise not_found()
-        moderator = identity_for(request).user_id
-        actor = self.accounts.actor(request, moderator)
+        viewer = viewer_for(request)
+        actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def apply() -> None:
             with Session(writing(self.engine)) as session, session.begin():
                 reuse = session.scalar(select(Reuse).where(Reuse.id == int(raw)))
                 if reuse is None:
                     raise not_found()
-                approved = decision == "approuver"
-                community.moderate(session, reuse, moderator, approved)
-                audit.record(
-                    session,
-                    actor,
-                    "reuse.approve" if approved else "reuse.reject",
-                    subject=reuse.slug,
-                    organisation_id=reuse.organisation_id,
-                )
+                community.moderate_reuse(session, viewer, reuse, decision == "approuver", actor)
 
         await run_in_threadpool(apply)
         return RedirectResponse("/admin/reutilisations", status_code=303)
@@ -519,12 +518,12 @@ class CommunityPages:
     # --- editors' forms: code projects and events of their organisations ---------------
     # One handler adds (`/code/ajouter`) and changes (`/code/{slug}/modifier`) either kind,
     # with one template each; `EditorKind` says what differs. Who may change what is the
-    # API's rule (`community.may_edit_*`); an audit row is written like the API's.
+    # core's rule (`kind.action`); the core writes the audit row, as for the API.
 
     def _editable(self, session: Session, viewer: Viewer, kind: EditorKind, slug: str) -> Any:  # noqa: ANN401
         """The item to change: 404 when there is none, 403 for a viewer who may not."""
         item = _found(kind.get, session, slug)
-        if not kind.may_edit(viewer, item):
+        if not allowed(viewer, kind.action, item):
             org = item.organisation
             raise Refused("edit", org.name if org else None, org.slug if org else None)
         return item
@@ -532,7 +531,7 @@ class CommunityPages:
     def _form_context(self, viewer: Viewer, kind: EditorKind, slug: str | None) -> dict[str, Any]:
         with Session(self.engine) as session:
             if slug is None:
-                orgs = community.editable_organisations(session, viewer)
+                orgs = community.editable_organisations(session, viewer, kind.action)
                 if not orgs:
                     raise Refused("publish")
                 return {
@@ -574,17 +573,10 @@ class CommunityPages:
         def save() -> str:
             with Session(writing(self.engine)) as session, session.begin():
                 if slug is None:
-                    item, action = kind.add(session, viewer, values), "create"
+                    item = kind.add(session, viewer, values, actor)
                 else:
-                    item, action = self._editable(session, viewer, kind, slug), "update"
-                    kind.change(session, viewer, item, values)
-                audit.record(
-                    session,
-                    actor,
-                    f"{kind.audit}.{action}",
-                    subject=item.slug,
-                    organisation_id=item.organisation_id,
-                )
+                    item = self._editable(session, viewer, kind, slug)
+                    kind.change(session, viewer, item, values, actor)
                 return item.slug
 
         try:

@@ -25,8 +25,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from niaouli.catalogue import service
-from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Organisation
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.harvest import launch, runner
 from niaouli.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, ItemAction, JobStatus
 from niaouli.i18n import N_, StoredMessages, _
@@ -80,18 +81,13 @@ def reason_for(session: Session, viewer: Viewer, reason: str) -> str:
     names another organisation's source (stored so by jobs that ran before the runner
     stopped naming them, or a source since moved) is shown without the name."""
     found = OTHER_SOURCE.fullmatch(reason)
-    if found is not None and not viewer.is_platform_admin:
+    if found is not None:
         owner = session.scalar(
             select(HarvestSource.organisation_id).where(HarvestSource.slug == found["source"])
         )
-        if owner is None or owner not in viewer.member_of:
+        if not allowed(viewer, Action.HARVEST_READ, owner):
             reason = runner.OTHER_ORGANISATION
     return stored_text(reason)
-
-
-def may_see_harvests(viewer: Viewer, organisation_id: int) -> bool:
-    """The organisation's members (any role) and platform admins."""
-    return viewer.is_platform_admin or organisation_id in viewer.member_of
 
 
 def _number(raw: str) -> int:
@@ -144,7 +140,7 @@ class HarvestPages:
             org = service.get_organisation(session, request.path_params["slug"])
         except service.NotFoundError:
             raise not_found() from None
-        if not may_see_harvests(viewer_for(request), org.id):
+        if not allowed(viewer_for(request), Action.HARVEST_READ, org):
             raise not_found()
         return org
 
@@ -191,7 +187,7 @@ class HarvestPages:
             return {
                 "organisation": org,
                 "sources": [self._source_view(s, last.get(s.id)) for s in sources],
-                "may_run": can_edit(viewer_for(request), org.id),
+                "may_run": allowed(viewer_for(request), Action.HARVEST_RUN, org),
             }
 
     def _source_context(self, request: Request) -> dict[str, Any]:
@@ -209,7 +205,7 @@ class HarvestPages:
                 "options": sorted((str(k), str(v)) for k, v in (source.options or {}).items()),
                 "jobs": [_job_view(job) for job in jobs],
                 "running": launch.is_running(session, source.id),
-                "may_run": can_edit(viewer_for(request), org.id),
+                "may_run": allowed(viewer_for(request), Action.HARVEST_RUN, org),
                 "notice": _notice(request.query_params.get("etat", "")),
             }
 
@@ -272,7 +268,7 @@ class HarvestPages:
         def check() -> tuple[str, bool]:
             with Session(self.engine) as session:
                 org, source = self._source(session, request)
-                if not can_edit(viewer_for(request), org.id):
+                if not allowed(viewer_for(request), Action.HARVEST_RUN, org):
                     raise Refused("edit", org.name, org.slug)
                 return source.slug, launch.is_running(session, source.id)
 

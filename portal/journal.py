@@ -24,7 +24,7 @@ from starlette.responses import Response
 
 from niaouli.accounts.models import AuditEvent, User
 from niaouli.catalogue import service
-from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.i18n import N_, _, current_language
 
 NOUMEA = ZoneInfo("Pacific/Noumea")
@@ -66,11 +66,6 @@ def label(labels: dict[str, str], code: str) -> str:
     return _(labels[code]) if code in labels else code
 
 
-def may_read_journal(viewer: Viewer, organisation_id: int) -> bool:
-    """The organisation's admins and platform admins (read-only credentials are enough)."""
-    return viewer.is_platform_admin or viewer.member_of.get(organisation_id) == "admin"
-
-
 def local_time(value: datetime) -> str:
     """26/11/2026 14:05 in Nouméa, or 26 Nov 2026 14:05 in English (unambiguous
     either side of the Atlantic); stored times are UTC, SQLite returns them naive."""
@@ -93,7 +88,7 @@ class JournalPages:
                 org = service.get_organisation(session, request.path_params["slug"])
             except service.NotFoundError:
                 raise not_found() from None
-            if not may_read_journal(viewer, org.id):
+            if not allowed(viewer, Action.JOURNAL_READ, org):
                 raise not_found()
             mine = AuditEvent.organisation_id == org.id
             total = session.scalar(select(func.count()).select_from(AuditEvent).where(mine))
@@ -113,7 +108,7 @@ class JournalPages:
                     select(User.email, User.display_name).where(User.email.in_(addresses))
                 ).all()
             )
-            show_emails = viewer.is_platform_admin
+            show_emails = allowed(viewer, Action.CONTACTS_READ)
             events = []
             for event, name, email in rows:
                 if name:

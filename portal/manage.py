@@ -29,8 +29,9 @@ from starlette.responses import RedirectResponse, Response
 from niaouli.accounts.models import User
 from niaouli.api.core import max_upload_bytes
 from niaouli.catalogue import community, editing, publication, vocabularies
-from niaouli.catalogue.access import can_edit, can_see
+from niaouli.catalogue.access import can_see
 from niaouli.catalogue.models import Dataset
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
@@ -133,7 +134,7 @@ class ManagePages:
         dataset = session.scalar(select(Dataset).where(Dataset.slug == slug))
         if dataset is None or not can_see(viewer, dataset):
             raise not_found()
-        if not can_edit(viewer, dataset.organisation_id):
+        if not allowed(viewer, Action.DATASET_EDIT, dataset):
             org = dataset.organisation
             raise Refused("edit", org.name if org else None, org.slug if org else None)
         return dataset

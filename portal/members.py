@@ -30,8 +30,8 @@ from niaouli.accounts import audit, requests, users
 from niaouli.accounts.models import Role, User
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
-from niaouli.catalogue.access import can_manage_members
 from niaouli.catalogue.models import Organisation
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
 from niaouli.i18n import _
 
@@ -46,7 +46,7 @@ class MemberPages:
             org = service.get_organisation(session, request.path_params["slug"])
         except service.NotFoundError:
             raise not_found() from None
-        if not can_manage_members(viewer_for(request), org.id):
+        if not allowed(viewer_for(request), Action.MEMBERS_MANAGE, org):
             raise Refused("members", org.name, org.slug)
         return org
 
@@ -97,7 +97,7 @@ class MemberPages:
         if redirect is not None:
             return redirect
         form = await self.accounts.form(request)
-        email, role = str(form.get("email", ""))[:320], str(form.get("role", "member"))
+        email, role = str(form.get("email", ""))[:320], str(form.get("role", Role.MEMBER))
 
         def change() -> None:
             with Session(writing(self.engine)) as session, session.begin():
@@ -197,7 +197,7 @@ class MemberPages:
             sent = request.query_params.get("demande") == "envoyee"
             return self.accounts.page(request, "rejoindre.html", sent=sent, **context)
         form = await self.accounts.form(request)
-        role = str(form.get("role", "member"))[:20]
+        role = str(form.get("role", Role.MEMBER))[:20]
         message = str(form.get("message", ""))[: requests.MAX_MESSAGE * 2]
         smtp = self.accounts.portal.settings.smtp
         site = self.accounts.site_url(request)
@@ -261,7 +261,7 @@ class MemberPages:
             raise not_found()
         form = await self.accounts.form(request)
         accept = decision == "accepter"
-        role = str(form.get("role", "member"))[:20]
+        role = str(form.get("role", Role.MEMBER))[:20]
         smtp = self.accounts.portal.settings.smtp
         site = self.accounts.site_url(request)
         outbox: list[tuple[str, str, str]] = []

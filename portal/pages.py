@@ -19,7 +19,6 @@ from niaouli.portal.common import (
     viewer_for,
 )
 from niaouli.portal.feeds import public_urls
-from niaouli.portal.harvest_pages import may_see_harvests
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
@@ -27,6 +26,7 @@ from starlette.responses import HTMLResponse
 from niaouli import exports
 from niaouli.catalogue import columns, community, service
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.dcat import schemaorg
 
 RECENT = 6
@@ -79,7 +79,7 @@ class Pages:
                 organisation=org,
                 datasets=items,
                 paging=Paging(page, total),
-                show_harvests=may_see_harvests(viewer, org.id),
+                show_harvests=allowed(viewer, Action.HARVEST_READ, org),
             )
 
     def dataset(self, request: Request) -> HTMLResponse:

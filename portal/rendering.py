@@ -18,7 +18,7 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 from markupsafe import Markup
 
 from niaouli import links
-from niaouli.catalogue import vocabularies
+from niaouli.catalogue import permissions, vocabularies
 from niaouli.i18n import (
     LANGUAGES,
     N_,
@@ -183,6 +183,8 @@ def make_environment() -> Environment:
     env.globals["query_string"] = query_string
     env.globals["language_links"] = language_links
     env.globals["strong"] = strong
+    # `allowed(account.viewer, "dataset.edit", dataset)`: the one rule of who may do what.
+    env.globals["allowed"] = permissions.allowed
     env.add_extension("jinja2.ext.i18n")
     env.install_gettext_callables(  # type: ignore[attr-defined]
         gettext=gettext, ngettext=ngettext, pgettext=pgettext, newstyle=True

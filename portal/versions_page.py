@@ -20,8 +20,8 @@ from starlette.responses import RedirectResponse, Response
 
 from niaouli.accounts import audit
 from niaouli.catalogue import versions
-from niaouli.catalogue.access import can_edit
 from niaouli.catalogue.models import Dataset
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
 
@@ -49,7 +49,7 @@ def version_rows(session: Session, dataset: Dataset) -> list[dict[str, Any]]:
 
 def for_editors(request: Request, dataset: Dataset) -> list[dict[str, Any]] | None:
     """The versions list of the dataset page: None unless the viewer may restore."""
-    if not can_edit(viewer_for(request), dataset.organisation_id):
+    if not allowed(viewer_for(request), Action.DATASET_EDIT, dataset):
         return None
     session = Session.object_session(dataset)
     return version_rows(session, dataset) if session is not None else None

@@ -227,7 +227,8 @@ def test_command_line(backend, org):
 
 def test_only_editors_of_the_organisation_publish(backend, tmp_path):
     """S25 at the service layer: publishing a draft x every viewer, and read-only tokens."""
-    from niaouli.catalogue.access import can_edit, can_manage_members
+    from niaouli.catalogue import permissions
+    from niaouli.catalogue.permissions import Action
     from niaouli.catalogue.publication import ForbiddenError, publish, unpublish
 
     build_matrix(backend, tmp_path)
@@ -237,9 +238,11 @@ def test_only_editors_of_the_organisation_publish(backend, tmp_path):
     for name, viewer in viewers.items():
         with backend.session() as session, session.begin():
             dataset = service.find_dataset(session, slug_of("draft"))
-            assert can_edit(viewer, dataset.organisation_id) is (name in allowed), name
+            assert permissions.allowed(viewer, Action.DATASET_EDIT, dataset) is (name in allowed), (
+                name
+            )
             admins = {"admin_a", "platform_admin"}
-            assert can_manage_members(viewer, dataset.organisation_id) is (name in admins)
+            assert permissions.allowed(viewer, Action.MEMBERS_MANAGE, dataset) is (name in admins)
             if name not in allowed:
                 with pytest.raises(ForbiddenError):
                     publish(session, dataset, viewer)
@@ -253,7 +256,7 @@ def test_only_editors_of_the_organisation_publish(backend, tmp_path):
         editor = users.get_user(session, email_of("editor_a"))
         read_only = viewer_for_user(session, editor, read_only=True)
         dataset = service.find_dataset(session, slug_of("draft"))
-        assert not can_edit(read_only, dataset.organisation_id)
+        assert not permissions.allowed(read_only, Action.DATASET_EDIT, dataset)
         with pytest.raises(ForbiddenError):
             publish(session, dataset, read_only)
     with backend.session() as session:

@@ -9,12 +9,15 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli.accounts.models import AuditEvent
+
+if TYPE_CHECKING:
+    from niaouli.catalogue.access import Viewer
 
 
 @dataclass(frozen=True)
@@ -27,6 +30,12 @@ class Actor:
 
 
 COMMAND_LINE = Actor(user_id=None, via="cli")
+
+
+def actor_for(viewer: Viewer) -> Actor:
+    """Who acts when a core operation is called without a request's actor: the command
+    line (`Viewer.system()`, no user) or the application on a user's behalf."""
+    return COMMAND_LINE if viewer.user_id is None else Actor(viewer.user_id, "app")
 
 
 def record(

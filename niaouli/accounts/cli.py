@@ -12,6 +12,7 @@ import click
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit, tokens, users
+from niaouli.accounts.models import Role
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.db.engine import get_engine, writing
@@ -187,7 +188,7 @@ def member() -> None:
 @member.command("add", help="Ajoute un membre (ou change son rôle).")
 @click.argument("organisation")
 @click.argument("email")
-@click.option("--role", type=click.Choice(["member", "editor", "admin"]), default="member")
+@click.option("--role", type=click.Choice([r.value for r in Role]), default=Role.MEMBER.value)
 def member_add(organisation: str, email: str, role: str) -> None:
     try:
         with Session(writing(get_engine())) as session, session.begin():

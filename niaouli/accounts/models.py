@@ -14,14 +14,7 @@ from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from niaouli.catalogue.models import Base, Organisation, _enum, utcnow
-
-
-class Role(enum.StrEnum):
-    """A member's role in an organisation (strongest last)."""
-
-    MEMBER = "member"
-    EDITOR = "editor"
-    ADMIN = "admin"
+from niaouli.catalogue.roles import Role
 
 
 class TokenScope(enum.StrEnum):

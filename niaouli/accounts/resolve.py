@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from niaouli.accounts import sessions, tokens
 from niaouli.accounts.models import Membership, Role, TokenScope, User
 from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.catalogue.permissions import publishes_somewhere
 from niaouli.db.engine import writing
 
 LOGGER = logging.getLogger(__name__)
@@ -51,10 +52,7 @@ class Identity:
     def may_publish(self) -> bool:
         """Editor or admin of at least one organisation (or platform admin): the portal
         shows them « Publier des données »."""
-        if not self.is_signed_in or self.viewer.read_only:
-            return False
-        roles = self.viewer.member_of.values()
-        return self.is_platform_admin or any(r in ("editor", "admin") for r in roles)
+        return self.is_signed_in and publishes_somewhere(self.viewer)
 
 
 NOBODY = Identity(viewer=ANONYMOUS)

@@ -13,8 +13,9 @@ from niaouli.api import links, schemas, views
 from niaouli.api.core import Call, Operation
 from niaouli.api.errors import ApiError, conflict, forbidden, invalid, not_found
 from niaouli.catalogue import editing, lifecycle, publication, service
-from niaouli.catalogue.access import can_edit, can_manage_members, can_see
+from niaouli.catalogue.access import can_see
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
 from niaouli.i18n import _
 
@@ -57,7 +58,7 @@ def visible_dataset(session: Session, call: Call, lock: bool = False) -> Dataset
 
 def editable_dataset(session: Session, call: Call, lock: bool = False) -> Dataset:
     dataset = visible_dataset(session, call, lock)
-    if not can_edit(call.viewer, dataset.organisation_id):
+    if not allowed(call.viewer, Action.DATASET_EDIT, dataset):
         raise forbidden("seuls les éditeurs de l'organisation modifient ce jeu de données")
     return dataset
 
@@ -89,7 +90,7 @@ def get_organisation(call: Call) -> schemas.Organisation:
 
 def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
     body: schemas.OrganisationCreate = call.body
-    if not call.viewer.is_platform_admin:
+    if not allowed(call.viewer, Action.ORGANISATION_CREATE):
         raise forbidden("seuls les administrateurs de la plateforme créent des organisations")
     fields = body.model_dump()
     fields["website"] = _website(fields["website"])
@@ -119,7 +120,7 @@ def update_organisation(call: Call) -> schemas.Organisation:
             org = service.get_organisation(session, call.params["slug"])
         except service.NotFoundError:
             raise not_found("organisation") from None
-        if not can_manage_members(call.viewer, org.id):
+        if not allowed(call.viewer, Action.ORGANISATION_EDIT, org):
             raise forbidden("seuls les administrateurs de l'organisation la modifient")
         changes = body.model_dump(exclude_unset=True)
         if "website" in changes:

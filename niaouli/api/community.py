@@ -3,30 +3,25 @@
 Code projects and events belong to an organisation: its editors create and change them
 (an event without organisation: platform admins). Any signed-in user may propose a
 reuse; it stays pending until a platform admin approves it (portal moderation queue),
-and an edit by its author sends it back to moderation.
+and an edit by its author sends it back to moderation. The rules and the audit rows are
+the core's (`niaouli.catalogue.community`, `permissions`): this module translates.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import audit
 from niaouli.api import schemas, views
 from niaouli.api.core import Call, Operation
 from niaouli.api.errors import forbidden, invalid, not_found
 from niaouli.catalogue import community
-from niaouli.catalogue.access import Viewer, can_edit
-from niaouli.catalogue.models import (
-    CodeProject,
-    Event,
-    ModerationStatus,
-    Organisation,
-    Reuse,
-    ReuseKind,
-)
+from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.models import CodeProject, Event, Organisation, Reuse
+from niaouli.catalogue.permissions import Action, allowed, visible_reuses
+from niaouli.catalogue.publication import ForbiddenError
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 
@@ -36,24 +31,13 @@ def _visible_ids(session: Session, viewer: Viewer, items: list[Any]) -> set[int]
     return community.visible_ids(session, viewer, ids) if ids else set()
 
 
-def _organisation(session: Session, viewer: Viewer, slug: str) -> Organisation:
+def _organisation(session: Session, viewer: Viewer, slug: str, action: Action) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.slug == slug))
     if org is None:
         raise invalid(f"organisation inconnue : « {slug} »")
-    if not can_edit(viewer, org.id):
+    if not allowed(viewer, action, org):
         raise forbidden("seuls les éditeurs de l'organisation y ajoutent du contenu")
     return org
-
-
-def _record(session: Session, call: Call, action: str, slug: str, org_id: int | None) -> None:
-    audit.record(session, call.actor(), action, subject=slug, organisation_id=org_id)
-
-
-def _datasets(session: Session, viewer: Viewer, slugs: list[str]) -> list[Any]:
-    try:
-        return community.datasets_for_slugs(session, viewer, slugs)
-    except CatalogueError as exc:
-        raise invalid(str(exc)) from None
 
 
 # --- code projects ----------------------------------------------------------------------
@@ -82,7 +66,7 @@ def get_code_project(call: Call) -> schemas.CodeProject:
 def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
     body: schemas.CodeProjectCreate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
-        org = _organisation(session, call.viewer, body.organisation)
+        org = _organisation(session, call.viewer, body.organisation, Action.CODE_EDIT)
         try:
             project = community.add_code_project(
                 session,
@@ -96,10 +80,10 @@ def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
                 description=body.description,
                 dataset_slugs=body.datasets,
                 slug=body.slug,
+                actor=call.actor(),
             )
         except CatalogueError as exc:
             raise invalid(str(exc)) from None
-        _record(session, call, "code.create", project.slug, org.id)
         return 201, views.code_project(project, _visible_ids(session, call.viewer, [project]))
 
 
@@ -107,32 +91,26 @@ def update_code_project(call: Call) -> schemas.CodeProject:
     body: schemas.CodeProjectUpdate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
         project = _code(session, call.params["slug"])
-        if not community.may_edit_code_project(call.viewer, project):
-            raise forbidden("seuls les éditeurs de l'organisation modifient ce projet")
         try:
             community.change_code_project(
-                session, call.viewer, project, **body.model_dump(exclude_unset=True)
+                session,
+                call.viewer,
+                project,
+                actor=call.actor(),
+                **body.model_dump(exclude_unset=True),
             )
+        except ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
         except CatalogueError as exc:
             raise invalid(str(exc)) from None
-        _record(session, call, "code.update", project.slug, project.organisation_id)
         return views.code_project(project, _visible_ids(session, call.viewer, [project]))
 
 
 # --- reuses -----------------------------------------------------------------------------
 
 
-def _reuse_condition(viewer: Viewer) -> Any:  # noqa: ANN401 - a SQL condition
-    if viewer.is_platform_admin:
-        return True
-    condition = Reuse.status == ModerationStatus.APPROVED
-    if viewer.user_id is not None:
-        condition = or_(condition, Reuse.submitted_by_id == viewer.user_id)
-    return condition
-
-
 def _reuse(session: Session, viewer: Viewer, slug: str) -> Reuse:
-    reuse = session.scalar(select(Reuse).where(Reuse.slug == slug, _reuse_condition(viewer)))
+    reuse = session.scalar(select(Reuse).where(Reuse.slug == slug, visible_reuses(viewer)))
     if reuse is None:
         raise not_found("réutilisation")
     return reuse
@@ -142,7 +120,7 @@ def list_reuses(call: Call) -> list[dict[str, Any]]:
     with Session(call.context.engine) as session:
         items = list(
             session.scalars(
-                select(Reuse).where(_reuse_condition(call.viewer)).order_by(Reuse.title)
+                select(Reuse).where(visible_reuses(call.viewer)).order_by(Reuse.title)
             ).all()
         )
         visible = _visible_ids(session, call.viewer, items)
@@ -167,11 +145,11 @@ def create_reuse(call: Call) -> tuple[int, schemas.Reuse]:
                 body.url,
                 description=body.description,
                 dataset_slugs=body.datasets,
-                approved=call.viewer.is_platform_admin,
+                approved=allowed(call.viewer, Action.REUSE_MODERATE),
+                actor=call.actor(),
             )
         except CatalogueError as exc:
             raise invalid(str(exc)) from None
-        _record(session, call, "reuse.create", reuse.slug, reuse.organisation_id)
         return 201, views.reuse(session, reuse, _visible_ids(session, call.viewer, [reuse]))
 
 
@@ -181,30 +159,12 @@ def update_reuse(call: Call) -> schemas.Reuse:
     viewer = call.viewer
     with Session(writing(call.context.engine)) as session, session.begin():
         reuse = _reuse(session, viewer, call.params["slug"])
-        is_author = viewer.user_id is not None and reuse.submitted_by_id == viewer.user_id
-        editor = reuse.organisation_id is not None and can_edit(viewer, reuse.organisation_id)
-        if not (viewer.is_platform_admin or is_author or editor):
-            raise forbidden("seuls son auteur et les administrateurs modifient cette réutilisation")
         try:
-            if changes.get("title") is not None:
-                reuse.title = community.check_title(changes["title"])
-            if changes.get("kind") is not None:
-                reuse.kind = ReuseKind(changes["kind"])
-            if changes.get("url") is not None:
-                reuse.url = community.check_http_url(changes["url"])
-            if "description" in changes:
-                reuse.description = changes["description"] or ""
+            community.change_reuse(session, viewer, reuse, actor=call.actor(), **changes)
+        except ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
         except CatalogueError as exc:
             raise invalid(str(exc)) from None
-        if changes.get("datasets") is not None:
-            linked = _datasets(session, viewer, changes["datasets"])
-            if not linked:
-                raise invalid("indiquez au moins un jeu de données utilisé")
-            reuse.datasets = linked
-        if not viewer.is_platform_admin:
-            reuse.status = ModerationStatus.PENDING  # changed content is moderated again
-        _record(session, call, "reuse.update", reuse.slug, reuse.organisation_id)
-        session.flush()
         return views.reuse(session, reuse, _visible_ids(session, viewer, [reuse]))
 
 
@@ -235,8 +195,8 @@ def create_event(call: Call) -> tuple[int, schemas.Event]:
     body: schemas.EventCreate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
         if body.organisation:
-            _organisation(session, call.viewer, body.organisation)
-        elif not call.viewer.is_platform_admin:
+            _organisation(session, call.viewer, body.organisation, Action.EVENT_EDIT)
+        elif not allowed(call.viewer, Action.EVENT_EDIT, None):
             raise forbidden("un événement sans organisation est créé par un administrateur")
         try:
             event = community.add_event(
@@ -251,10 +211,10 @@ def create_event(call: Call) -> tuple[int, schemas.Event]:
                 url=body.url,
                 description=body.description,
                 dataset_slugs=body.datasets,
+                actor=call.actor(),
             )
         except (CatalogueError, ValueError) as exc:
             raise invalid(str(exc)) from None
-        _record(session, call, "event.create", event.slug, event.organisation_id)
         return 201, views.event(event, _visible_ids(session, call.viewer, [event]))
 
 
@@ -267,13 +227,12 @@ def update_event(call: Call) -> schemas.Event:
     viewer = call.viewer
     with Session(writing(call.context.engine)) as session, session.begin():
         event = _event(session, call.params["slug"])
-        if not community.may_edit_event(viewer, event):
-            raise forbidden("seuls les éditeurs de l'organisation modifient cet événement")
         try:
-            community.change_event(session, viewer, event, **changes)
+            community.change_event(session, viewer, event, actor=call.actor(), **changes)
+        except ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
         except (CatalogueError, ValueError) as exc:
             raise invalid(str(exc)) from None
-        _record(session, call, "event.update", event.slug, event.organisation_id)
         return views.event(event, _visible_ids(session, viewer, [event]))
 
 

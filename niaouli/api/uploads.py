@@ -20,9 +20,9 @@ from niaouli.api.catalogue import editable_dataset
 from niaouli.api.core import Call, Operation, parse, read_json
 from niaouli.api.errors import ApiError, invalid, not_found
 from niaouli.catalogue import versions
-from niaouli.catalogue.access import can_edit
 from niaouli.catalogue.community import check_http_url
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
@@ -154,7 +154,7 @@ def _ingest(
     assert upload.path is not None
 
     def record(session: Session, dataset: Dataset) -> None:
-        if not can_edit(call.viewer, dataset.organisation_id):  # moved meanwhile
+        if not allowed(call.viewer, Action.DATASET_EDIT, dataset):  # moved meanwhile
             raise IngestError(_("jeu de données changé pendant l'envoi"))
         _record(
             session,

@@ -8,6 +8,7 @@ from niaouli.accounts.models import User
 from niaouli.api import links, schemas
 from niaouli.catalogue import models
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.ingest import notes as ingest_notes
 
 
@@ -47,7 +48,7 @@ def dataset(
 ) -> schemas.Dataset:
     """The dataset with its links, absolute from `root` (the platform's public root)."""
     publisher = session.get(User, item.published_by_id) if item.published_by_id else None
-    show_email = viewer.is_platform_admin or not listing
+    show_email = allowed(viewer, Action.CONTACTS_READ) or not listing
     return schemas.Dataset(
         slug=item.slug,
         title=item.title,
@@ -80,7 +81,7 @@ def organisation(item: models.Organisation, viewer: Viewer, count: int) -> schem
         kind=item.kind.value,
         description=item.description or "",
         website=item.website,
-        email=item.email if viewer.is_platform_admin else None,
+        email=item.email if allowed(viewer, Action.CONTACTS_READ) else None,
         datasets=count,
     )
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from niaouli.catalogue.models import AccessLevel, Dataset
+from niaouli.catalogue.roles import EDITING_ROLES
 
 
 @dataclass(frozen=True)
@@ -73,7 +74,7 @@ def visible_datasets(viewer: Viewer) -> ColumnElement[bool]:
                 Dataset.organisation_id.in_(orgs),
             )
         )
-        editor_orgs = [o for o, role in viewer.member_of.items() if role in ("editor", "admin")]
+        editor_orgs = editor_organisations(viewer)
         if editor_orgs:
             conditions.append(
                 and_(
@@ -93,23 +94,9 @@ def can_see(viewer: Viewer, dataset: Dataset) -> bool:
     role = viewer.member_of.get(dataset.organisation_id)
     if dataset.access_level == AccessLevel.ORGANISATION:
         return role is not None
-    return role in ("editor", "admin")
+    return role in EDITING_ROLES
 
 
-def can_edit(viewer: Viewer, organisation_id: int | None) -> bool:
-    """May change and publish the organisation's content: its editors and admins.
-
-    Needs credentials that may write (`read` tokens may not), like every write.
-    """
-    if not viewer.may_write:
-        return False
-    if viewer.is_platform_admin:
-        return True
-    return viewer.member_of.get(organisation_id) in ("editor", "admin")
-
-
-def can_manage_members(viewer: Viewer, organisation_id: int | None) -> bool:
-    """May add, remove and change the roles of the organisation's members: its admins."""
-    if not viewer.may_write:
-        return False
-    return viewer.is_platform_admin or viewer.member_of.get(organisation_id) == "admin"
+def editor_organisations(viewer: Viewer) -> list[int]:
+    """The organisations whose drafts `viewer` sees: where they are an editor or admin."""
+    return [o for o, role in viewer.member_of.items() if role in EDITING_ROLES]

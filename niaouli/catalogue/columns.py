@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
-from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset, Layer
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.i18n import N_, _
 
@@ -86,7 +87,7 @@ def set_descriptions(
     entries: Mapping[str, Mapping[str, Any]],
 ) -> dict[str, dict[str, Any]]:
     """Replace a layer's column descriptions (editors of its organisation only), audited."""
-    if not can_edit(viewer, dataset.organisation_id) or layer.dataset_id != dataset.id:
+    if not allowed(viewer, Action.DATASET_EDIT, dataset) or layer.dataset_id != dataset.id:
         raise ForbiddenError(_("seuls les éditeurs de l'organisation modifient ce jeu de données"))
     stored: dict[str, dict[str, Any]] = {}
     for name in column_names(layer):

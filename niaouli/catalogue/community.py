@@ -7,6 +7,12 @@ users are public only once a platform admin approved them.
 
 The lists are small (tens to a few hundred rows), so filters and facets are computed in
 Python over one query rather than in backend-specific JSON SQL.
+
+Who may add and change each kind is `permissions.allowed` (`code.edit`, `event.edit`,
+`reuse.propose`, `reuse.edit`, `reuse.moderate`); each operation here checks it and
+writes its audit row in the caller's transaction, so the API, the portal and the
+command line only translate (they pass their `audit.Actor`; without one, the change is
+recorded as the command line's or the application's, `audit.actor_for`).
 """
 
 from __future__ import annotations
@@ -25,8 +31,9 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli import links
+from niaouli.accounts import audit
 from niaouli.catalogue import service
-from niaouli.catalogue.access import Viewer, can_edit, visible_datasets
+from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     CodeProject,
     CodeStatus,
@@ -42,6 +49,8 @@ from niaouli.catalogue.models import (
     dataset_reuses,
     utcnow,
 )
+from niaouli.catalogue.permissions import Action, allowed, visible_reuses
+from niaouli.catalogue.publication import ForbiddenError
 from niaouli.catalogue.service import CatalogueError, NotFoundError
 from niaouli.i18n import N_, _
 
@@ -373,15 +382,11 @@ def public_reuses(
 
 
 def get_reuse(session: Session, slug: str, viewer: Viewer) -> Reuse:
-    """An approved reuse; its submitter and platform admins also see it before approval."""
-    reuse = session.scalar(select(Reuse).where(Reuse.slug == slug))
+    """A reuse `viewer` may see (`permissions.visible_reuses`), else NotFoundError."""
+    reuse = session.scalar(select(Reuse).where(Reuse.slug == slug, visible_reuses(viewer)))
     if reuse is None:
         raise NotFoundError(_("réutilisation introuvable : « %(slug)s »") % {"slug": slug})
-    if reuse.status == ModerationStatus.APPROVED or viewer.is_platform_admin:
-        return reuse
-    if viewer.user_id is not None and reuse.submitted_by_id == viewer.user_id:
-        return reuse
-    raise NotFoundError(_("réutilisation introuvable : « %(slug)s »") % {"slug": slug})
+    return reuse
 
 
 def pending_reuses(session: Session) -> Sequence[Reuse]:
@@ -483,8 +488,12 @@ def submit_reuse(
     description: str = "",
     dataset_slugs: Iterable[str] = (),
     approved: bool = False,
+    actor: audit.Actor | None = None,
 ) -> Reuse:
-    """A reuse proposed by `viewer` (pending), after validation; all-or-nothing."""
+    """A reuse proposed by `viewer` (pending unless `approved`: the callers approve a
+    moderator's own), after validation; all-or-nothing, with its audit row."""
+    if not allowed(viewer, Action.REUSE_PROPOSE):
+        raise ForbiddenError(_("connectez-vous pour proposer une réutilisation"))
     title = check_title(title)
     if kind not in set(ReuseKind):
         raise CatalogueError(_("type de réutilisation inconnu"))
@@ -527,15 +536,82 @@ def submit_reuse(
         submitted_by_id=viewer.user_id,
         status=ModerationStatus.APPROVED if approved else ModerationStatus.PENDING,
     )
+    _record(session, viewer, actor, "reuse.create", reuse)
+    return reuse
+
+
+REUSE_FIELDS = ("title", "kind", "url", "description", "datasets")
+
+
+def change_reuse(
+    session: Session, viewer: Viewer, reuse: Reuse, actor: audit.Actor | None = None, **changes: Any
+) -> Reuse:
+    """Changes the fields given (`REUSE_FIELDS`; `datasets` is a list of slugs, replacing
+    the links). A `None` title, kind, address or datasets leaves it as it is. Changed by
+    anyone but a moderator, the reuse goes back to moderation."""
+    _known(changes, REUSE_FIELDS)
+    if not allowed(viewer, Action.REUSE_EDIT, reuse):
+        raise ForbiddenError(
+            _("seuls son auteur et les administrateurs modifient cette réutilisation")
+        )
+    if changes.get("title") is not None:
+        reuse.title = check_title(changes["title"])
+    if changes.get("kind") is not None:
+        if changes["kind"] not in set(ReuseKind):
+            raise CatalogueError(_("type de réutilisation inconnu"))
+        reuse.kind = ReuseKind(changes["kind"])
+    if changes.get("url") is not None:
+        reuse.url = check_http_url(changes["url"])
+    if "description" in changes:
+        reuse.description = changes["description"] or ""
+    if changes.get("datasets") is not None:
+        linked = datasets_for_slugs(session, viewer, changes["datasets"])
+        if not linked:
+            raise CatalogueError(_("indiquez au moins un jeu de données utilisé"))
+        reuse.datasets = linked
+    if not allowed(viewer, Action.REUSE_MODERATE):
+        reuse.status = ModerationStatus.PENDING  # changed content is moderated again
+    _record(session, viewer, actor, "reuse.update", reuse)
+    session.flush()
     return reuse
 
 
 def moderate(session: Session, reuse: Reuse, moderator_id: int | None, approve: bool) -> Reuse:
+    """Records the decision on the reuse's row (no rule, no audit: `moderate_reuse` is
+    the operation)."""
     reuse.status = ModerationStatus.APPROVED if approve else ModerationStatus.REJECTED
     reuse.moderated_by_id = moderator_id
     reuse.moderated_at = utcnow()
     session.flush()
     return reuse
+
+
+def moderate_reuse(
+    session: Session, viewer: Viewer, reuse: Reuse, approve: bool, actor: audit.Actor | None = None
+) -> Reuse:
+    """A moderator approves or rejects a reuse (platform admins), with its audit row."""
+    if not allowed(viewer, Action.REUSE_MODERATE):
+        raise ForbiddenError(_("seuls les administrateurs de la plateforme modèrent"))
+    moderate(session, reuse, viewer.user_id, approve)
+    _record(session, viewer, actor, "reuse.approve" if approve else "reuse.reject", reuse)
+    return reuse
+
+
+def _record(
+    session: Session,
+    viewer: Viewer,
+    actor: audit.Actor | None,
+    action: str,
+    item: CodeProject | Event | Reuse,
+) -> None:
+    """The audit row of a change to `item` (as the API has always written it)."""
+    audit.record(
+        session,
+        actor or audit.actor_for(viewer),
+        action,
+        subject=item.slug,
+        organisation_id=item.organisation_id,
+    )
 
 
 # --- events ----------------------------------------------------------------------------
@@ -614,27 +690,16 @@ def uses_of_dataset(session: Session, dataset: Dataset) -> dict[str, list[Any]]:
 # --- code projects and events by editors (portal forms, API, command line) -------------
 
 
-def editable_organisations(session: Session, viewer: Viewer) -> list[Organisation]:
-    """The organisations whose content `viewer` may add to (editors, admins)."""
-    return [o for o in service.list_organisations(session) if can_edit(viewer, o.id)]
+def editable_organisations(
+    session: Session, viewer: Viewer, action: Action = Action.DATASET_CREATE
+) -> list[Organisation]:
+    """The organisations whose content `viewer` may add to (`action` on them)."""
+    return [o for o in service.list_organisations(session) if allowed(viewer, action, o)]
 
 
-def may_edit_code_project(viewer: Viewer, project: CodeProject) -> bool:
-    """Who changes a code project: its organisation's editors and admins, platform admins."""
-    return can_edit(viewer, project.organisation_id)
-
-
-def may_edit_event(viewer: Viewer, event: Event) -> bool:
-    """Who changes an event: its organisation's editors and admins, platform admins (the
-    only ones for an event without organisation)."""
-    if event.organisation_id is not None:
-        return can_edit(viewer, event.organisation_id)
-    return viewer.may_write and viewer.is_platform_admin
-
-
-def _organisation_for(session: Session, viewer: Viewer, slug: str) -> Organisation:
+def _organisation_for(session: Session, viewer: Viewer, slug: str, action: Action) -> Organisation:
     org = session.scalar(select(Organisation).where(Organisation.slug == slug))
-    if org is None or not can_edit(viewer, org.id):
+    if org is None or not allowed(viewer, action, org):
         raise CatalogueError(_("choisissez une organisation dont vous êtes éditeur"))
     return org
 
@@ -716,9 +781,10 @@ def add_code_project(
     dataset_slugs: Iterable[str] = (),
     slug: str | None = None,
     publiccode: dict[str, Any] | None = None,
+    actor: audit.Actor | None = None,
 ) -> CodeProject:
     """A code project of an organisation `viewer` edits for, after validation."""
-    org = _organisation_for(session, viewer, organisation)
+    org = _organisation_for(session, viewer, organisation, Action.CODE_EDIT)
     name = check_title(name)
     code_status = _code_status(status)
     kept_licence = _licence(licence)
@@ -741,6 +807,7 @@ def add_code_project(
         publiccode=publiccode or {},
     )
     project.datasets = datasets_for_slugs(session, viewer, dataset_slugs)
+    _record(session, viewer, actor, "code.create", project)
     session.flush()
     return project
 
@@ -761,16 +828,18 @@ def change_code_project(
     session: Session,
     viewer: Viewer,
     project: CodeProject,
+    actor: audit.Actor | None = None,
     **changes: Any,
 ) -> CodeProject:
     """Changes the fields given (`CODE_FIELDS`; `languages` and `datasets` are lists).
 
     A `None` name, languages, status or datasets leaves it as it is; an empty repository
     address, licence or branch removes it. Every value is checked before any is set, so a
-    refusal (CatalogueError) leaves the project as it was. The caller checks who may
-    (`may_edit_code_project`) and records the change in the audit log.
+    refusal (CatalogueError) leaves the project as it was. Only who may `code.edit` it.
     """
     _known(changes, CODE_FIELDS)
+    if not allowed(viewer, Action.CODE_EDIT, project):
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation modifient ce projet"))
     new: dict[str, Any] = {}
     if changes.get("name") is not None:
         new["name"] = check_title(changes["name"])
@@ -788,6 +857,7 @@ def change_code_project(
         new["default_branch"] = _text(changes["default_branch"], TOO_LONG["branch"], 200) or None
     if changes.get("datasets") is not None:
         new["datasets"] = _relinked(session, viewer, project.datasets, changes["datasets"])
+    _record(session, viewer, actor, "code.update", project)
     return _apply(session, project, new)
 
 
@@ -807,10 +877,15 @@ def add_event(
     latitude: float | None = None,
     longitude: float | None = None,
     slug: str | None = None,
+    actor: audit.Actor | None = None,
 ) -> Event:
     """An event (times in Nouméa unless an offset is given), after validation."""
-    org = _organisation_for(session, viewer, organisation) if organisation else None
-    if org is None and not viewer.is_platform_admin:
+    org = (
+        _organisation_for(session, viewer, organisation, Action.EVENT_EDIT)
+        if organisation
+        else None
+    )
+    if org is None and not allowed(viewer, Action.EVENT_EDIT, None):
         raise CatalogueError(_("choisissez une organisation dont vous êtes éditeur"))
     title = check_title(title)
     event_kind = _event_kind(kind)
@@ -820,7 +895,7 @@ def add_event(
         slug = free_slug(session, Event, title)
     elif session.scalar(select(Event.id).where(Event.slug == slug)) is not None:
         raise CatalogueError(_("l'événement « %(slug)s » existe déjà") % {"slug": slug})
-    return service.create_event(
+    event = service.create_event(
         session,
         slug,
         title,
@@ -836,6 +911,8 @@ def add_event(
         results=_text(results, TOO_LONG["results"]),
         organisation_id=org.id if org else None,
     )
+    _record(session, viewer, actor, "event.create", event)
+    return event
 
 
 EVENT_FIELDS = (
@@ -851,15 +928,19 @@ EVENT_FIELDS = (
 )
 
 
-def change_event(session: Session, viewer: Viewer, event: Event, **changes: Any) -> Event:
+def change_event(
+    session: Session, viewer: Viewer, event: Event, actor: audit.Actor | None = None, **changes: Any
+) -> Event:
     """Changes the fields given (`EVENT_FIELDS`; `datasets` is a list of slugs).
 
     A `None` title, kind or datasets leaves it as it is; `starts` may not be empty; an
     empty end, place or address removes it. Everything is checked before anything is set
-    (the end may not come before the start), so a refusal leaves the event as it was. The
-    caller checks who may (`may_edit_event`) and records the change in the audit log.
+    (the end may not come before the start), so a refusal leaves the event as it was.
+    Only who may `event.edit` it.
     """
     _known(changes, EVENT_FIELDS)
+    if not allowed(viewer, Action.EVENT_EDIT, event):
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation modifient cet événement"))
     new: dict[str, Any] = {}
     if changes.get("title") is not None:
         new["title"] = check_title(changes["title"])
@@ -881,4 +962,5 @@ def change_event(session: Session, viewer: Viewer, event: Event, **changes: Any)
         new["results"] = _text(changes["results"], TOO_LONG["results"])
     if changes.get("datasets") is not None:
         new["datasets"] = _relinked(session, viewer, event.datasets, changes["datasets"])
+    _record(session, viewer, actor, "event.update", event)
     return _apply(session, event, new)

@@ -14,8 +14,9 @@ from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
 from niaouli.catalogue import metadata, service
-from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.catalogue.service import CatalogueError
 from niaouli.i18n import _
@@ -50,7 +51,7 @@ def creation_slug(
     where every dataset is one they may see: nothing they cannot see decides what they
     get. Platform admins, who see everything, choose any slug.
     """
-    if viewer.is_platform_admin:
+    if allowed(viewer, Action.CATALOGUE_READ_ALL):
         return requested or free_dataset_slug(session, title)
     prefix = service.namespace_prefix(org.slug)
     if not requested:
@@ -87,7 +88,7 @@ def create_dataset(
     )
     if org is None:
         raise CatalogueError(_("organisation inconnue : « %(slug)s »") % {"slug": organisation})
-    if not can_edit(viewer, org.id):
+    if not allowed(viewer, Action.DATASET_CREATE, org):
         raise ForbiddenError(_("seuls les éditeurs de l'organisation y créent des jeux de données"))
     title = " ".join((title or "").split())
     if len(title) < 3:
@@ -132,7 +133,7 @@ def create_dataset(
 def update_dataset(
     session: Session, viewer: Viewer, actor: audit.Actor, dataset: Dataset, **changes: Any
 ) -> Dataset:
-    if not can_edit(viewer, dataset.organisation_id):
+    if not allowed(viewer, Action.DATASET_EDIT, dataset):
         raise ForbiddenError(_("seuls les éditeurs de l'organisation modifient ce jeu de données"))
     for name in REQUIRED:
         if name in changes and changes[name] is None:

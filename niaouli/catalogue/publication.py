@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue.access import Viewer, can_edit
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.i18n import _
 
@@ -25,7 +26,7 @@ def publish(
     access_level: str | AccessLevel = AccessLevel.PUBLIC,
 ) -> Dataset:
     level = AccessLevel(access_level)
-    if not can_edit(viewer, dataset.organisation_id):
+    if not allowed(viewer, Action.DATASET_PUBLISH, dataset):
         raise ForbiddenError(_("seuls les éditeurs de l'organisation publient ses jeux de données"))
     if level == AccessLevel.DRAFT:
         raise CatalogueError(_("publier, c'est choisir un niveau d'accès autre que brouillon"))
@@ -39,7 +40,7 @@ def publish(
 
 def unpublish(session: Session, dataset: Dataset, viewer: Viewer) -> Dataset:
     """Back to draft: only the organisation's editors (and admins) see it again."""
-    if not can_edit(viewer, dataset.organisation_id):
+    if not allowed(viewer, Action.DATASET_PUBLISH, dataset):
         raise ForbiddenError(_("seuls les éditeurs de l'organisation retirent ses jeux de données"))
     dataset.access_level = AccessLevel.DRAFT
     _record(session, viewer, "dataset.unpublish", dataset)
@@ -52,10 +53,9 @@ def _record(
 ) -> None:
     from niaouli.accounts import audit
 
-    actor = audit.Actor(viewer.user_id, "cli" if viewer.user_id is None else "app")
     audit.record(
         session,
-        actor,
+        audit.actor_for(viewer),
         action,
         subject=dataset.slug,
         organisation_id=dataset.organisation_id,

@@ -33,7 +33,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
-from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.access import Viewer, editor_organisations
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.settings import get_settings
 
 MAX_BODY = 2 * 1024 * 1024
@@ -71,10 +72,10 @@ def viewer_header(viewer: Viewer | None) -> str:
     """What pycsw needs to know of the viewer to apply `access.visible_datasets`' rule."""
     if viewer is None or not viewer.is_signed_in:
         return "anonymous"
-    if viewer.is_platform_admin:
+    if allowed(viewer, Action.CATALOGUE_READ_ALL):
         return "admin"
     members = sorted(int(o) for o in viewer.member_of)
-    editors = sorted(int(o) for o, role in viewer.member_of.items() if role in ("editor", "admin"))
+    editors = sorted(int(o) for o in editor_organisations(viewer))
     return f"signed-in;member={','.join(map(str, members))};editor={','.join(map(str, editors))}"
 
 
