@@ -34,6 +34,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from niaouli.accounts import audit
 from niaouli.catalogue import columns as column_notes
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.models import (
@@ -296,13 +297,17 @@ def ingest_file(
     sheet: str | None = None,
     confirm: bool = True,
     keep_version: bool = False,
+    actor: audit.Actor | None = None,
 ) -> IngestReport:
     """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers.
 
     `mode="append"` keeps the existing rows and adds the file's (same columns and
     geometry type required), still as one swap: readers see the old table until the
     commit. `on_commit` runs inside the transaction just before it commits (the web API
-    writes its audit row there, so the row exists exactly when the change does).
+    checks there that the uploader may still edit the dataset). With an `actor` (the web
+    API, the command line), the audit rows are written in the same transaction, so they
+    exist exactly when the change does: `layer.<mode>` with the file's name and checksum,
+    after `dataset.create` when the file created the dataset.
     `sheet` picks the sheet of a spreadsheet (name or number; else the first with rows).
     With `confirm=False` (the web API and page), a change that may be a mistake raises
     `UnconfirmedChangeError` and writes nothing: the same file appended again (same SHA-256),
@@ -364,6 +369,7 @@ def ingest_file(
                     on_commit=on_commit,
                     confirm=confirm,
                     keep_version=keep_version,
+                    actor=actor,
                 )
         except IntegrityError as exc:
             storage.remove_key(settings.files_dir, stored.key)
@@ -414,6 +420,7 @@ def _ingest_in_transaction(
     on_commit: Callable[[Session, Dataset], None] | None = None,
     confirm: bool = True,
     keep_version: bool = False,
+    actor: audit.Actor | None = None,
 ) -> tuple[bool, list[str], list[LayerReport]]:
     session = Session(bind=conn, autoflush=False)
     dataset = session.scalar(select(Dataset).where(Dataset.slug == slug).with_for_update())
@@ -569,7 +576,28 @@ def _ingest_in_transaction(
     if on_commit is not None:
         on_commit(session, dataset)
         session.flush()
+    if actor is not None:
+        _record_ingestion(session, actor, dataset, created, mode, display_name, stored.checksum)
     return created, old_keys, [item.report for item in loaded]
+
+
+def _record_ingestion(
+    session: Session,
+    actor: audit.Actor,
+    dataset: Dataset,
+    created: bool,
+    mode: str,
+    file: str,
+    checksum: str,
+) -> None:
+    """The audit rows of an ingestion, in its transaction."""
+    where = {"subject": dataset.slug, "organisation_id": dataset.organisation_id}
+    if created:
+        audit.record(
+            session, actor, "dataset.create", **where, access_level=dataset.access_level.value
+        )
+    audit.record(session, actor, f"layer.{mode}", **where, file=file, checksum=checksum)
+    session.flush()
 
 
 def _append_targets(

@@ -220,6 +220,7 @@ def ingest(
     progress: str,
     as_json: bool,
 ) -> None:
+    from niaouli.accounts import audit
     from niaouli.ingest import IngestError, ingest_file
 
     try:
@@ -234,6 +235,7 @@ def ingest(
             progress=progress,
             sheet=sheet,
             keep_version=True,
+            actor=audit.COMMAND_LINE,
         )
     except IngestError as exc:
         _fail(exc.describe())

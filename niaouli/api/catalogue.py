@@ -213,14 +213,13 @@ def update_dataset(call: Call) -> schemas.Dataset:
 def delete_dataset(call: Call) -> tuple[int, dict[str, str]]:
     settings = call.context.settings
     with Session(call.context.engine) as session:
-        dataset = editable_dataset(session, call)
-        slug, org_id = dataset.slug, dataset.organisation_id
-
-    def record(session: Session) -> None:
-        audit.record(session, call.actor(), "dataset.delete", subject=slug, organisation_id=org_id)
-
+        slug = editable_dataset(session, call).slug
     try:
-        lifecycle.delete_dataset(call.context.engine, settings, slug, on_commit=record)
+        lifecycle.delete_dataset(
+            call.context.engine, settings, slug, viewer=call.viewer, actor=call.actor()
+        )
+    except publication.ForbiddenError as exc:  # its organisation changed meanwhile
+        raise forbidden(str(exc)) from None
     except service.NotFoundError:
         raise not_found("jeu de données") from None
     return 200, {"deleted": slug}

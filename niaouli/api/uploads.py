@@ -153,17 +153,9 @@ def _ingest(
 ) -> schemas.IngestResult:
     assert upload.path is not None
 
-    def record(session: Session, dataset: Dataset) -> None:
+    def still_editable(session: Session, dataset: Dataset) -> None:
         if not allowed(call.viewer, Action.DATASET_EDIT, dataset):  # moved meanwhile
             raise IngestError(_("jeu de données changé pendant l'envoi"))
-        _record(
-            session,
-            call,
-            f"layer.{mode}",
-            dataset,
-            file=upload.original_name,
-            checksum=upload.checksum,
-        )
 
     try:
         report = ingest_file(
@@ -176,10 +168,11 @@ def _ingest(
             engine=call.context.engine,
             progress="none",
             mode=mode,
-            on_commit=record,
+            on_commit=still_editable,
             sheet=(upload.fields.get("sheet") or None),
             confirm=_confirmed(call, upload),
             keep_version=True,
+            actor=call.actor(),
         )
     except UnconfirmedChangeError as exc:
         # Nothing was written: the client shows the comparison and sends the file again

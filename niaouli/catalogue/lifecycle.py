@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli import exports
+from niaouli.accounts import audit
 from niaouli.catalogue import service, versions
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Layer, Resource
+from niaouli.catalogue.permissions import Action, allowed
+from niaouli.catalogue.publication import ForbiddenError
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
 from niaouli.i18n import _
@@ -22,12 +25,15 @@ def delete_dataset(
     engine: Engine,
     settings: Settings,
     slug: str,
-    on_commit: Callable[[Session], None] | None = None,
+    viewer: Viewer | None = None,
+    actor: audit.Actor | None = None,
 ) -> None:
-    """Delete a dataset, its layer tables and (after the commit) its files.
+    """Delete a dataset, its layer tables and (after the commit) its files, for `viewer`
+    (the command line's `Viewer.system()` by default) who must be allowed `dataset.delete`.
 
-    `on_commit` runs in the transaction (the web API writes its audit row there).
+    The audit row is written in the same transaction (`actor`, else `audit.actor_for`).
     """
+    viewer = viewer or Viewer.system()
     keys: list[str] = []
     with writing(engine).begin() as conn:
         session = Session(bind=conn)
@@ -36,6 +42,10 @@ def delete_dataset(
             raise service.NotFoundError(
                 _("jeu de données introuvable : « %(slug)s »") % {"slug": slug}
             )
+        if not allowed(viewer, Action.DATASET_DELETE, dataset):
+            raise ForbiddenError(
+                _("seuls les éditeurs de l'organisation suppriment ce jeu de données")
+            )
         store = layer_store(conn)
         for layer in dataset.layers:
             store.drop(conn, layer.table_name, layer.geometry_type is not None)
@@ -43,11 +53,15 @@ def delete_dataset(
         for version in versions.listed(session, dataset.id):  # its kept versions go too
             keys += versions.drop(session, store, version)
         keys = sorted(set(keys))
+        audit.record(
+            session,
+            actor or audit.actor_for(viewer),
+            "dataset.delete",
+            subject=dataset.slug,
+            organisation_id=dataset.organisation_id,
+        )
         session.delete(dataset)
         session.flush()
-        if on_commit is not None:
-            on_commit(session)
-            session.flush()
     for key in keys:
         storage.remove_key(settings.files_dir, key)
 
