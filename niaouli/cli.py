@@ -96,11 +96,21 @@ def org() -> None:
 @click.option("--description", default="")
 @click.option("--website")
 def org_create(slug: str, name: str, kind: str, description: str, website: str | None) -> None:
+    from niaouli.accounts import audit
+    from niaouli.catalogue import editing
+
     engine = writing(get_engine())
     try:
         with Session(engine) as session, session.begin():
-            service.create_organisation(
-                session, slug, name, kind, description=description, website=website
+            editing.create_organisation(
+                session,
+                Viewer.system(),
+                audit.COMMAND_LINE,
+                slug,
+                name,
+                kind,
+                description=description,
+                website=website,
             )
     except service.CatalogueError as exc:
         _fail(str(exc))

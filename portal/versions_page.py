@@ -11,19 +11,17 @@ from __future__ import annotations
 from typing import Any
 
 from niaouli.ingest import storage
-from niaouli.portal.common import identity_for, viewer_for
+from niaouli.portal.common import viewer_for
 from niaouli.portal.manage import ManagePages
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts import audit
 from niaouli.catalogue import versions
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
-from niaouli.db.layers import layer_store
 
 
 def version_rows(session: Session, dataset: Dataset) -> list[dict[str, Any]]:
@@ -84,6 +82,8 @@ class VersionPages(ManagePages):
         slug = request.path_params["slug"]
         raw = str(request.path_params["version_id"])
 
+        actor = self._actor(request)
+
         def run() -> bool:
             keys: list[str] = []
             with Session(writing(self.engine)) as session, session.begin():
@@ -91,18 +91,11 @@ class VersionPages(ManagePages):
                 if not raw.isdigit() or len(raw) > 15:
                     return False
                 try:
-                    store = layer_store(session.connection())
-                    keys = versions.restore(session, store, dataset, int(raw))
+                    keys = versions.restore_version(
+                        session, viewer_for(request), dataset, int(raw), actor
+                    )
                 except versions.RestoreError:
                     return False
-                audit.record(
-                    session,
-                    self.accounts.actor(request, identity_for(request).user_id),
-                    "layer.restore",
-                    subject=dataset.slug,
-                    organisation_id=dataset.organisation_id,
-                    version=int(raw),
-                )
             for key in keys:
                 storage.remove_key(self.accounts.portal.settings.files_dir, key)
             return True

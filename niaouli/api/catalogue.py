@@ -8,7 +8,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import audit
 from niaouli.api import links, schemas, views
 from niaouli.api.core import Call, Operation
 from niaouli.api.errors import ApiError, conflict, forbidden, invalid, not_found
@@ -90,27 +89,18 @@ def get_organisation(call: Call) -> schemas.Organisation:
 
 def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
     body: schemas.OrganisationCreate = call.body
-    if not allowed(call.viewer, Action.ORGANISATION_CREATE):
-        raise forbidden("seuls les administrateurs de la plateforme créent des organisations")
-    fields = body.model_dump()
-    fields["website"] = _website(fields["website"])
     with Session(writing(call.context.engine)) as session, session.begin():
         try:
-            org = service.create_organisation(session, **fields)
-        except service.CatalogueError as exc:
+            org = editing.create_organisation(
+                session, call.viewer, call.actor(), **body.model_dump()
+            )
+        except publication.ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
+        except editing.ConflictError as exc:
             raise conflict(str(exc)) from None
-        audit.record(
-            session, call.actor(), "organisation.create", subject=org.slug, organisation_id=org.id
-        )
+        except service.CatalogueError as exc:
+            raise invalid(str(exc)) from None
         return 201, _counted(session, call, org)
-
-
-def _website(value: str | None) -> str | None:
-    """An organisation's website by the platform's one link rule (S22), else a 422."""
-    try:
-        return service.organisation_website(value)
-    except service.CatalogueError as exc:
-        raise invalid(str(exc)) from None
 
 
 def update_organisation(call: Call) -> schemas.Organisation:
@@ -120,24 +110,14 @@ def update_organisation(call: Call) -> schemas.Organisation:
             org = service.get_organisation(session, call.params["slug"])
         except service.NotFoundError:
             raise not_found("organisation") from None
-        if not allowed(call.viewer, Action.ORGANISATION_EDIT, org):
-            raise forbidden("seuls les administrateurs de l'organisation la modifient")
-        changes = body.model_dump(exclude_unset=True)
-        if "website" in changes:
-            changes["website"] = _website(changes["website"])
-        for name, value in changes.items():
-            if value is None and name in ("name", "kind", "description"):
-                raise invalid(f"« {name} » ne peut pas être vide")
-            setattr(org, name, value)
-        audit.record(
-            session,
-            call.actor(),
-            "organisation.update",
-            subject=org.slug,
-            organisation_id=org.id,
-            fields=sorted(changes),
-        )
-        session.flush()
+        try:
+            editing.update_organisation(
+                session, call.viewer, call.actor(), org, **body.model_dump(exclude_unset=True)
+            )
+        except publication.ForbiddenError as exc:
+            raise forbidden(str(exc)) from None
+        except service.CatalogueError as exc:
+            raise invalid(str(exc)) from None
         return _counted(session, call, org)
 
 

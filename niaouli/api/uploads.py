@@ -25,7 +25,6 @@ from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
-from niaouli.db.layers import layer_store
 from niaouli.i18n import _
 from niaouli.ingest import IngestError, ingest_file, storage
 from niaouli.ingest.errors import UnconfirmedChangeError
@@ -233,11 +232,9 @@ def restore_version(call: Call) -> dict[str, Any]:
     with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         try:
-            keys = versions.restore(session, layer_store(session.connection()), dataset, int(raw))
+            keys = versions.restore_version(session, call.viewer, dataset, int(raw), call.actor())
         except versions.RestoreError as exc:
             raise ApiError(404, "NotFound", str(exc)) from None
-        _record(session, call, "layer.restore", dataset, version=int(raw))
-        session.flush()
         restored = {
             "dataset": dataset.slug,
             "restored": int(raw),

@@ -1,4 +1,5 @@
-"""Creating and editing datasets for a viewer: the rules the API and the portal share.
+"""Creating and editing datasets and organisations for a viewer: the operations the API,
+the portal and the command line share.
 
 Each function checks the viewer's right, changes the rows and writes the audit row in
 the caller's transaction, so the change and its record commit together or not at all.
@@ -128,6 +129,59 @@ def create_dataset(
     )
     session.flush()
     return dataset
+
+
+def create_organisation(
+    session: Session,
+    viewer: Viewer,
+    actor: audit.Actor,
+    slug: str,
+    name: str,
+    kind: str,
+    **fields: Any,
+) -> Organisation:
+    """A new organisation (platform admins). A bad website is a CatalogueError, a slug
+    taken or refused a ConflictError."""
+    if not allowed(viewer, Action.ORGANISATION_CREATE):
+        raise ForbiddenError(
+            _("seuls les administrateurs de la plateforme créent des organisations")
+        )
+    if "website" in fields:
+        fields["website"] = service.organisation_website(fields["website"])
+    try:
+        org = service.create_organisation(session, slug, name, kind, **fields)
+    except CatalogueError as exc:
+        raise ConflictError(str(exc)) from None
+    audit.record(session, actor, "organisation.create", subject=org.slug, organisation_id=org.id)
+    session.flush()
+    return org
+
+
+ORGANISATION_REQUIRED = ("name", "kind", "description")
+
+
+def update_organisation(
+    session: Session, viewer: Viewer, actor: audit.Actor, org: Organisation, **changes: Any
+) -> Organisation:
+    """Changes the fields given (the organisation's admins, platform admins)."""
+    if not allowed(viewer, Action.ORGANISATION_EDIT, org):
+        raise ForbiddenError(_("seuls les administrateurs de l'organisation la modifient"))
+    if "website" in changes:
+        changes["website"] = service.organisation_website(changes["website"])
+    for name, value in changes.items():
+        if value is None and name in ORGANISATION_REQUIRED:
+            raise CatalogueError(_("« %(field)s » ne peut pas être vide") % {"field": name})
+        setattr(org, name, value)
+    audit.record(
+        session,
+        actor,
+        "organisation.update",
+        subject=org.slug,
+        organisation_id=org.id,
+        fields=sorted(changes),
+    )
+    session.flush()
+    return org
 
 
 def update_dataset(

@@ -20,8 +20,12 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import DateTime, ForeignKey, Integer, String, select
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
+from niaouli.accounts import audit
+from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Base, Dataset, JSONType, Layer, Resource, utcnow
-from niaouli.db.layers import LayerStore
+from niaouli.catalogue.permissions import Action, allowed
+from niaouli.catalogue.publication import ForbiddenError
+from niaouli.db.layers import LayerStore, layer_store
 from niaouli.i18n import _
 from niaouli.settings import get_settings
 
@@ -139,6 +143,31 @@ def listed(session: Session, dataset_id: int) -> list[DatasetVersion]:
             .order_by(DatasetVersion.created_at.desc(), DatasetVersion.id.desc())
         ).all()
     )
+
+
+def restore_version(
+    session: Session,
+    viewer: Viewer,
+    dataset: Dataset,
+    version_id: int,
+    actor: audit.Actor | None = None,
+) -> list[str]:
+    """The restore operation of the API and the versions page: only who may `dataset.edit`
+    the dataset, all or nothing (`restore`), with its audit row. Returns the storage keys
+    to remove after the commit."""
+    if not allowed(viewer, Action.DATASET_EDIT, dataset):
+        raise ForbiddenError(_("seuls les éditeurs de l'organisation modifient ce jeu de données"))
+    keys = restore(session, layer_store(session.connection()), dataset, version_id)
+    audit.record(
+        session,
+        actor or audit.actor_for(viewer),
+        "layer.restore",
+        subject=dataset.slug,
+        organisation_id=dataset.organisation_id,
+        version=version_id,
+    )
+    session.flush()
+    return keys
 
 
 def restore(session: Session, store: LayerStore, dataset: Dataset, version_id: int) -> list[str]:
