@@ -26,12 +26,13 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from niaouli import mail
-from niaouli.accounts import audit, requests, users
+from niaouli.accounts import memberships, requests, users
 from niaouli.accounts.models import Role, User
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Organisation
 from niaouli.catalogue.permissions import Action, allowed
+from niaouli.catalogue.roles import EDITING_ROLES
 from niaouli.db.engine import writing
 from niaouli.i18n import _
 
@@ -98,6 +99,7 @@ class MemberPages:
             return redirect
         form = await self.accounts.form(request)
         email, role = str(form.get("email", ""))[:320], str(form.get("role", Role.MEMBER))
+        actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def change() -> None:
             with Session(writing(self.engine)) as session, session.begin():
@@ -107,15 +109,7 @@ class MemberPages:
                     raise AccountError(
                         _("aucun compte pour cette adresse : la personne doit d'abord en créer un")
                     )
-                users.set_membership(session, org, user, role)
-                audit.record(
-                    session,
-                    self.accounts.actor(request, identity_for(request).user_id),
-                    "member.set",
-                    subject=user.email,
-                    organisation_id=org.id,
-                    role=role,
-                )
+                memberships.set_member(session, viewer_for(request), actor, org, user, role)
 
         return await self._apply(request, change)
 
@@ -127,6 +121,7 @@ class MemberPages:
         raw = request.path_params["user_id"]
         if not (raw.isascii() and raw.isdigit() and len(raw) <= 18):
             raise not_found()
+        actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def change() -> None:
             with Session(writing(self.engine)) as session, session.begin():
@@ -134,14 +129,7 @@ class MemberPages:
                 user = session.get(User, int(raw))
                 if user is None:
                     raise not_found()
-                users.remove_membership(session, org, user)
-                audit.record(
-                    session,
-                    self.accounts.actor(request, identity_for(request).user_id),
-                    "member.remove",
-                    subject=user.email,
-                    organisation_id=org.id,
-                )
+                memberships.remove_member(session, viewer_for(request), actor, org, user)
 
         return await self._apply(request, change)
 
@@ -176,7 +164,7 @@ class MemberPages:
             return {
                 "organisation": org,
                 "held": _(ROLE_LABELS[held]) if held else None,
-                "is_editor": held in (Role.EDITOR, Role.ADMIN),
+                "is_editor": held in EDITING_ROLES,
                 "waiting": {"role": _(ROLE_LABELS[Role(waiting.role)]), "at": waiting.created_at}
                 if waiting
                 else None,
@@ -212,15 +200,8 @@ class MemberPages:
                     raise not_found() from None
                 user = session.get(User, user_id)
                 assert user is not None
-                asked = requests.ask(session, org, user, role, message)
-                audit.record(
-                    session,
-                    self.accounts.actor(request, user.id),
-                    "member.request",
-                    subject=user.email,
-                    organisation_id=org.id,
-                    role=asked.role,
-                )
+                actor = self.accounts.actor(request, user.id)
+                asked = memberships.ask_to_join(session, actor, org, user, role, message)
                 if smtp is not None:
                     label = _(ROLE_LABELS[Role(asked.role)])
                     for admin in requests.admins_of(session, org):
@@ -265,30 +246,14 @@ class MemberPages:
         smtp = self.accounts.portal.settings.smtp
         site = self.accounts.site_url(request)
         outbox: list[tuple[str, str, str]] = []
+        actor = self.accounts.actor(request, identity_for(request).user_id)
 
         def change() -> None:
             with Session(writing(self.engine)) as session, session.begin():
                 org = self._organisation(session, request)
-                decided = requests.decide(
-                    session, org, int(raw), accept, role, identity_for(request).user_id
+                decided = memberships.decide_request(
+                    session, viewer_for(request), actor, org, int(raw), accept, role
                 )
-                audit.record(
-                    session,
-                    self.accounts.actor(request, identity_for(request).user_id),
-                    "member.request_accepted" if accept else "member.request_refused",
-                    subject=decided.user.email,
-                    organisation_id=org.id,
-                    role=decided.role,
-                )
-                if accept:
-                    audit.record(
-                        session,
-                        self.accounts.actor(request, identity_for(request).user_id),
-                        "member.set",
-                        subject=decided.user.email,
-                        organisation_id=org.id,
-                        role=decided.role,
-                    )
                 label = _(ROLE_LABELS[Role(decided.role)])
                 outbox.append(
                     (

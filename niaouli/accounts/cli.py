@@ -11,11 +11,14 @@ import sys
 import click
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import audit, tokens, users
+from niaouli.accounts import audit, memberships, tokens, users
 from niaouli.accounts.models import Role
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
+from niaouli.catalogue.access import Viewer
 from niaouli.db.engine import get_engine, writing
+
+SYSTEM = Viewer.system()  # the command line may do everything
 
 
 def _fail(message: str) -> None:
@@ -194,15 +197,7 @@ def member_add(organisation: str, email: str, role: str) -> None:
         with Session(writing(get_engine())) as session, session.begin():
             org = service.get_organisation(session, organisation)
             member_user = users.get_user(session, email)
-            users.set_membership(session, org, member_user, role)
-            audit.record(
-                session,
-                audit.COMMAND_LINE,
-                "member.set",
-                subject=member_user.email,
-                organisation_id=org.id,
-                role=role,
-            )
+            memberships.set_member(session, SYSTEM, audit.COMMAND_LINE, org, member_user, role)
     except (AccountError, service.CatalogueError) as exc:
         _fail(str(exc))
     click.echo(f"{email} : {ROLE_LABELS[users.parse_role(role)]} de {organisation}")
@@ -216,14 +211,7 @@ def member_remove(organisation: str, email: str) -> None:
         with Session(writing(get_engine())) as session, session.begin():
             org = service.get_organisation(session, organisation)
             member_user = users.get_user(session, email)
-            users.remove_membership(session, org, member_user)
-            audit.record(
-                session,
-                audit.COMMAND_LINE,
-                "member.remove",
-                subject=member_user.email,
-                organisation_id=org.id,
-            )
+            memberships.remove_member(session, SYSTEM, audit.COMMAND_LINE, org, member_user)
     except (AccountError, service.CatalogueError) as exc:
         _fail(str(exc))
     click.echo(f"{email} n'est plus membre de {organisation}")
