@@ -14,13 +14,13 @@ from typing import Any
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from niaouli.accounts import audit
 from niaouli.api import links, schemas, streaming, views
 from niaouli.api.catalogue import editable_dataset
 from niaouli.api.core import Call, Operation, parse, read_json
 from niaouli.api.errors import ApiError, invalid, not_found
-from niaouli.catalogue import versions
+from niaouli.catalogue import resources, versions
 from niaouli.catalogue.community import check_http_url
+from niaouli.catalogue.editing import ConflictError
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
@@ -63,9 +63,7 @@ def _add_link(call: Call, link: schemas.LinkCreate) -> tuple[int, schemas.Resour
         resource = Resource(
             title=link.title, kind=ResourceKind.LINK, role="link", url=url, format=link.format
         )
-        dataset.resources.append(resource)
-        _record(session, call, "resource.create", dataset, kind="link")
-        session.flush()
+        resources.add_resource(session, call.viewer, call.actor(), dataset, resource)
         return 201, views.resource(resource, links.root_of(call.request))
 
 
@@ -95,11 +93,7 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
                 size=stored.size,
                 checksum=stored.checksum,
             )
-            dataset.resources.append(resource)
-            _record(
-                session, call, "resource.create", dataset, kind="file", checksum=stored.checksum
-            )
-            session.flush()
+            resources.add_resource(session, call.viewer, call.actor(), dataset, resource)
             return 201, views.resource(resource, links.root_of(call.request))
     except BaseException:
         storage.remove_key(settings.files_dir, stored.key)
@@ -114,15 +108,10 @@ def delete_resource(call: Call) -> dict[str, Any]:
         resource = next((r for r in dataset.resources if str(r.id) == raw), None)
         if resource is None:
             raise not_found("ressource")
-        if resource.role == "source":
-            raise ApiError(
-                409,
-                "Conflict",
-                "ce fichier est la source des couches : remplacez les données à la place",
-            )
-        key = resource.storage_key
-        dataset.resources.remove(resource)
-        _record(session, call, "resource.delete", dataset, resource=raw)
+        try:
+            key = resources.remove_resource(session, call.viewer, call.actor(), dataset, resource)
+        except ConflictError as exc:
+            raise ApiError(409, "Conflict", str(exc)) from None
     if key:
         storage.remove_key(call.context.settings.files_dir, key)
     return {"deleted": int(raw)}
@@ -244,17 +233,6 @@ def restore_version(call: Call) -> dict[str, Any]:
     for key in keys:
         storage.remove_key(call.context.settings.files_dir, key)
     return restored
-
-
-def _record(session: Session, call: Call, action: str, dataset: Dataset, **details: Any) -> None:
-    audit.record(
-        session,
-        call.actor(),
-        action,
-        subject=dataset.slug,
-        organisation_id=dataset.organisation_id,
-        **details,
-    )
 
 
 def operations() -> list[Operation]:
