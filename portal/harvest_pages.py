@@ -18,7 +18,6 @@ from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
 from niaouli.portal.journal import local_time
 from niaouli.portal.security import Refused
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -29,7 +28,8 @@ from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Organisation
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.harvest import launch, runner
-from niaouli.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, ItemAction, JobStatus
+from niaouli.harvest import service as harvests
+from niaouli.harvest.models import HarvestJob, HarvestSource, ItemAction, JobStatus
 from niaouli.i18n import N_, StoredMessages, _
 
 STATUS_LABELS = {
@@ -82,9 +82,7 @@ def reason_for(session: Session, viewer: Viewer, reason: str) -> str:
     stopped naming them, or a source since moved) is shown without the name."""
     found = OTHER_SOURCE.fullmatch(reason)
     if found is not None:
-        owner = session.scalar(
-            select(HarvestSource.organisation_id).where(HarvestSource.slug == found["source"])
-        )
+        owner = harvests.source_owner(session, found["source"])
         if not allowed(viewer, Action.HARVEST_READ, owner):
             reason = runner.OTHER_ORGANISATION
     return stored_text(reason)
@@ -151,17 +149,6 @@ class HarvestPages:
             raise not_found()
         return org, source
 
-    def _last_jobs(self, session: Session, source_ids: list[int]) -> dict[int, HarvestJob]:
-        if not source_ids:
-            return {}
-        latest = (
-            select(func.max(HarvestJob.id))
-            .where(HarvestJob.source_id.in_(source_ids))
-            .group_by(HarvestJob.source_id)
-        )
-        jobs = session.scalars(select(HarvestJob).where(HarvestJob.id.in_(latest))).all()
-        return {job.source_id: job for job in jobs}
-
     def _source_view(self, source: HarvestSource, last: HarvestJob | None) -> dict[str, Any]:
         return {
             "id": source.id,
@@ -178,12 +165,8 @@ class HarvestPages:
     def _list_context(self, request: Request) -> dict[str, Any]:
         with Session(self.engine) as session:
             org = self._organisation(session, request)
-            sources = session.scalars(
-                select(HarvestSource)
-                .where(HarvestSource.organisation_id == org.id)
-                .order_by(HarvestSource.name, HarvestSource.id)
-            ).all()
-            last = self._last_jobs(session, [s.id for s in sources])
+            sources = harvests.sources_of(session, org.id)
+            last = harvests.last_jobs(session, [s.id for s in sources])
             return {
                 "organisation": org,
                 "sources": [self._source_view(s, last.get(s.id)) for s in sources],
@@ -193,12 +176,7 @@ class HarvestPages:
     def _source_context(self, request: Request) -> dict[str, Any]:
         with Session(self.engine) as session:
             org, source = self._source(session, request)
-            jobs = session.scalars(
-                select(HarvestJob)
-                .where(HarvestJob.source_id == source.id)
-                .order_by(HarvestJob.id.desc())
-                .limit(HISTORY_LIMIT)
-            ).all()
+            jobs = harvests.jobs(session, source, HISTORY_LIMIT)
             return {
                 "organisation": org,
                 "source": self._source_view(source, jobs[0] if jobs else None),
@@ -215,16 +193,9 @@ class HarvestPages:
             job = session.get(HarvestJob, _number(request.path_params["job_id"]))
             if job is None or job.source_id != source.id:
                 raise not_found()
-            mine = HarvestJobItem.job_id == job.id
-            total = session.scalar(select(func.count()).select_from(HarvestJobItem).where(mine))
-            paging = Paging(page_number(request), total or 0, PAGE_SIZE)
-            items = session.scalars(
-                select(HarvestJobItem)
-                .where(mine)
-                .order_by(HarvestJobItem.id)
-                .offset(paging.offset)
-                .limit(PAGE_SIZE)
-            ).all()
+            total = harvests.count_job_items(session, job.id)
+            paging = Paging(page_number(request), total, PAGE_SIZE)
+            items = harvests.job_items(session, job.id, paging.offset, PAGE_SIZE)
             viewer = viewer_for(request)
             return {
                 "organisation": org,

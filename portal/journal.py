@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
 from niaouli.portal.common import PAGE_SIZE, Paging, Portal, not_found, page_number, viewer_for
-from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from niaouli.accounts.models import AuditEvent, User
+from niaouli.accounts import audit
 from niaouli.catalogue import service
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.i18n import N_, _, current_language
@@ -90,24 +89,9 @@ class JournalPages:
                 raise not_found() from None
             if not allowed(viewer, Action.JOURNAL_READ, org):
                 raise not_found()
-            mine = AuditEvent.organisation_id == org.id
-            total = session.scalar(select(func.count()).select_from(AuditEvent).where(mine))
-            paging = Paging(page_number(request), total or 0, PAGE_SIZE)
-            rows = session.execute(
-                select(AuditEvent, User.display_name, User.email)
-                .outerjoin(User, User.id == AuditEvent.actor_id)
-                .where(mine)
-                .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
-                .offset(paging.offset)
-                .limit(PAGE_SIZE)
-            ).all()
+            paging = Paging(page_number(request), audit.count_events(session, org.id), PAGE_SIZE)
             # Members added or removed are named by their e-mail in the log: show names.
-            addresses = {e.subject for e, _n, _m in rows if e.action.startswith("member.")}
-            names = dict(
-                session.execute(
-                    select(User.email, User.display_name).where(User.email.in_(addresses))
-                ).all()
-            )
+            rows, names = audit.journal_page(session, org.id, paging.offset, PAGE_SIZE)
             show_emails = allowed(viewer, Action.CONTACTS_READ)
             events = []
             for event, name, email in rows:

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from niaouli.accounts.models import AuditEvent
+from niaouli.accounts.models import AuditEvent, User
 
 if TYPE_CHECKING:
     from niaouli.catalogue.access import Viewer
@@ -67,3 +67,32 @@ def list_events(
     if organisation_id is not None:
         query = query.where(AuditEvent.organisation_id == organisation_id)
     return session.scalars(query).all()
+
+
+def count_events(session: Session, organisation_id: int) -> int:
+    """How many rows the organisation's journal holds."""
+    mine = AuditEvent.organisation_id == organisation_id
+    return session.scalar(select(func.count()).select_from(AuditEvent).where(mine)) or 0
+
+
+def journal_page(
+    session: Session, organisation_id: int, offset: int, limit: int
+) -> tuple[list[tuple[AuditEvent, str | None, str | None]], dict[str, str]]:
+    """One page of the organisation's journal, newest first: (row, actor's display name,
+    actor's e-mail), and the display names of the people named by e-mail in `member.*`
+    rows (added, removed, asking)."""
+    rows = session.execute(
+        select(AuditEvent, User.display_name, User.email)
+        .outerjoin(User, User.id == AuditEvent.actor_id)
+        .where(AuditEvent.organisation_id == organisation_id)
+        .order_by(AuditEvent.at.desc(), AuditEvent.id.desc())
+        .offset(offset)
+        .limit(limit)
+    ).all()
+    addresses = {e.subject for e, _n, _m in rows if e.action.startswith("member.")}
+    names = dict(
+        session.execute(
+            select(User.email, User.display_name).where(User.email.in_(addresses))
+        ).all()
+    )
+    return [tuple(row) for row in rows], names

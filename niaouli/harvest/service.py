@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from niaouli import links
@@ -13,7 +13,7 @@ from niaouli.catalogue import service as catalogue
 from niaouli.db.engine import writing
 from niaouli.harvest import registry
 from niaouli.harvest.base import HarvestError
-from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestSource
+from niaouli.harvest.models import HarvestedRecord, HarvestJob, HarvestJobItem, HarvestSource
 from niaouli.settings import Settings
 
 SCHEDULES = ("hourly", "daily", "weekly")
@@ -75,6 +75,49 @@ def jobs(session: Session, source: HarvestSource, limit: int = 20) -> Sequence[H
         select(HarvestJob)
         .where(HarvestJob.source_id == source.id)
         .order_by(HarvestJob.id.desc())
+        .limit(limit)
+    ).all()
+
+
+def sources_of(session: Session, organisation_id: int) -> Sequence[HarvestSource]:
+    """An organisation's sources, by name (its harvest page)."""
+    return session.scalars(
+        select(HarvestSource)
+        .where(HarvestSource.organisation_id == organisation_id)
+        .order_by(HarvestSource.name, HarvestSource.id)
+    ).all()
+
+
+def source_owner(session: Session, slug: str) -> int | None:
+    """The organisation (id) holding the source `slug`, None if there is none."""
+    return session.scalar(select(HarvestSource.organisation_id).where(HarvestSource.slug == slug))
+
+
+def last_jobs(session: Session, source_ids: list[int]) -> dict[int, HarvestJob]:
+    """Each source's latest job (by source id); sources never run are absent."""
+    if not source_ids:
+        return {}
+    latest = (
+        select(func.max(HarvestJob.id))
+        .where(HarvestJob.source_id.in_(source_ids))
+        .group_by(HarvestJob.source_id)
+    )
+    found = session.scalars(select(HarvestJob).where(HarvestJob.id.in_(latest))).all()
+    return {job.source_id: job for job in found}
+
+
+def count_job_items(session: Session, job_id: int) -> int:
+    mine = HarvestJobItem.job_id == job_id
+    return session.scalar(select(func.count()).select_from(HarvestJobItem).where(mine)) or 0
+
+
+def job_items(session: Session, job_id: int, offset: int, limit: int) -> Sequence[HarvestJobItem]:
+    """One page of a job's per-record report, in the order the records were handled."""
+    return session.scalars(
+        select(HarvestJobItem)
+        .where(HarvestJobItem.job_id == job_id)
+        .order_by(HarvestJobItem.id)
+        .offset(offset)
         .limit(limit)
     ).all()
 
