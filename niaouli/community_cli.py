@@ -163,7 +163,7 @@ def reuse_moderate(slug: str, decision: str) -> None:
         item = session.scalar(select(Reuse).where(Reuse.slug == slug))
         if item is None:
             _fail(f"réutilisation introuvable : « {slug} »")
-        community.moderate(session, item, None, decision == "approve")
+        community.moderate_reuse(session, SYSTEM, item, decision == "approve")
     click.echo(f"réutilisation {slug} : {'approuvée' if decision == 'approve' else 'refusée'}")
 
 
