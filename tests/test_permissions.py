@@ -176,7 +176,8 @@ def test_api_and_portal_refuse_and_permit_as_allowed_says(site):
     event = {"kind": "gathering", "starts_at": "2027-05-01T18:00"}
     for name in VIEWERS:
         viewer = site.viewers[name]
-        with _api(site, name) as api, _portal(site, name) as page:
+        api, page = _api(site, name), _portal(site, name)  # each closed below
+        try:
             checks = [  # (action, targets (any of them), interface, permitted)
                 (
                     Action.DATASET_EDIT,
@@ -264,6 +265,9 @@ def test_api_and_portal_refuse_and_permit_as_allowed_says(site):
                     ),
                 ),
             ]
+        finally:
+            api.close()
+            page.close()
         for action, targets, interface, permitted in checks:
             expected = any(allowed(viewer, action, target) for target in targets)
             assert permitted is expected, (name, action, interface)
