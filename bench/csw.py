@@ -40,6 +40,7 @@ from features import ensure_wrk, run_wrk
 from lxml import etree
 from sqlalchemy import text
 
+from niaouli import startup
 from niaouli.db import schema
 from niaouli.db.engine import make_engine
 from niaouli.settings import Settings
@@ -308,6 +309,7 @@ def load(server: Server, path: str, clients: int, args: argparse.Namespace) -> F
 
 
 def main() -> None:
+    startup.install()  # change hooks (CSW rows, search), as `niaouli` itself does
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", type=int, default=3000)
     parser.add_argument("--backend", choices=["postgis", "sqlite"], default="postgis")

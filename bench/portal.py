@@ -51,6 +51,7 @@ from niaouli.ingest import ingest_file
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
+from niaouli import startup
 from niaouli.catalogue import service
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -411,6 +412,7 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
 
 
 def main() -> None:
+    startup.install()  # change hooks (CSW rows, search), as `niaouli` itself does
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--datasets", type=int, default=10_000)
     parser.add_argument("--rounds", type=int, default=10, help="passes over the search mix")

@@ -21,7 +21,7 @@ import numpy as np
 import pyarrow as pa
 import shapely
 from geoalchemy2 import WKTElement
-from niaouli.ingest import geometry, storage, wkb
+from niaouli.ingest import geometry, wkb
 from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.columns import plan_columns
 from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
@@ -35,6 +35,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
+from niaouli import storage
 from niaouli.catalogue import columns as column_notes
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.models import (

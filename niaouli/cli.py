@@ -9,7 +9,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli import gdalguard
+from niaouli import gdalguard, startup
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import AccessLevel, OrganisationKind
@@ -48,6 +48,7 @@ def _first_line(exc: BaseException) -> str:
 @click.group(cls=_Commands, help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
 def main() -> None:
     gdalguard.install()  # GDAL and PROJ never reach the network from this process
+    startup.install()  # change hooks on the catalogue's sessions (CSW rows, search)
 
 
 # --- db ------------------------------------------------------------------------------
@@ -361,7 +362,7 @@ def gazetteer_list() -> None:
 
 
 def _register_harvest() -> None:
-    from niaouli.harvest.cli import harvest
+    from niaouli.ingest.harvest.cli import harvest
 
     main.add_command(harvest)
 
@@ -451,7 +452,7 @@ def serve(host: str, port: int, workers: int) -> None:
     import functools
 
     from niaouli import serving
-    from niaouli.harvest.scheduler import start_for_server as start_harvest_scheduler
+    from niaouli.ingest.harvest.scheduler import start_for_server as start_harvest_scheduler
     from niaouli.services.csw.process import start_for_server
     from niaouli.settings import pin
     from niaouli.web import create_app

@@ -86,7 +86,7 @@ def code_add(
     datasets: tuple[str, ...],
     publiccode: Path | None,
 ) -> None:
-    from niaouli.harvest.sources.forges import read_publiccode
+    from niaouli.ingest.harvest.sources.forges import read_publiccode
 
     try:
         with _writing_session() as session, session.begin():

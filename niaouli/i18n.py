@@ -15,10 +15,13 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from functools import cache
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qsl
 
 from babel import Locale
 from babel.messages.catalog import Catalog, Message
@@ -31,6 +34,8 @@ from niaouli.resources import package_dir
 LOCALES_DIR = package_dir("niaouli") / "locales"
 DEFAULT = "fr"
 LANGUAGES = {"fr": "Français", "en": "English"}
+# The cookie that remembers an explicit `?lang=` choice (portal, /ogc, error pages).
+COOKIE = "niaouli_lang"
 
 _current: ContextVar[str] = ContextVar("niaouli_language", default=DEFAULT)
 
@@ -150,3 +155,25 @@ def _pattern(template: str) -> re.Pattern[str]:
         ),
         re.S,
     )
+
+
+def language_of(scope: Mapping[str, Any]) -> tuple[str, bool]:
+    """(language, whether it was asked for explicitly by `?lang=`) for an HTTP request.
+
+    `?lang=`, then the cookie, then French (see `niaouli.portal.i18n`): the portal, `/ogc`
+    and the 503 pages all pick a request's language this way.
+    """
+    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
+    asked = query.get("lang", "").lower()
+    if asked in LANGUAGES:
+        return asked, True
+    for name, value in scope.get("headers", []):
+        if name == b"cookie":
+            cookie = SimpleCookie()
+            try:
+                cookie.load(value.decode("latin-1"))
+            except CookieError:  # a malformed cookie header is just ignored
+                continue
+            if COOKIE in cookie and cookie[COOKIE].value in LANGUAGES:
+                return cookie[COOKIE].value, False
+    return DEFAULT, False

@@ -19,8 +19,7 @@ from html import escape
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from niaouli.db import trouble
-from niaouli.i18n import DEFAULT, _, speaking
-from niaouli.portal.i18n import language_of
+from niaouli.i18n import DEFAULT, _, language_of, speaking
 
 LOGGER = logging.getLogger(__name__)
 SAFE_METHODS = ("GET", "HEAD")

@@ -1,7 +1,9 @@
 """The one ASGI application `niaouli serve` runs: portal at /, OGC API at /ogc, CSW at /csw.
 
-Each interface is its own app with its own package (services/ogc, services/csw, portal);
-this module only mounts them. Data flows one way: catalogue -> services -> pages.
+Each interface is its own app with its own package (services/ogc, services/csw,
+services/api, portal); this module, with `niaouli.cli` and `niaouli.startup`, is the
+composition root: it installs what runs at start-up and mounts the interfaces. Imports
+flow one way (docs/architecture.md, enforced by tests/test_layers.py).
 """
 
 from __future__ import annotations
@@ -12,12 +14,12 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from niaouli import gdalguard
+from niaouli import gdalguard, startup
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
-from niaouli.api.app import create_app as create_api_app
 from niaouli.db.engine import get_engine
 from niaouli.portal.app import create_app as create_portal_app
+from niaouli.services.api.app import create_app as create_api_app
 from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
 from niaouli.settings import Settings, load_settings, pin
@@ -83,6 +85,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     if settings is not None:
         pin(settings)
     gdalguard.install()  # GDAL and PROJ never reach the network from this process
+    startup.install()  # change hooks on the catalogue's sessions (CSW rows, search)
+    startup.install_pygeoapi()
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).
     routes.append(Mount("/ogc", app=create_ogc_app()))

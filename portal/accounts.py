@@ -15,7 +15,6 @@ from typing import Any
 
 from niaouli.portal import emails
 from niaouli.portal.common import Portal, base_url, identity_for
-from niaouli.portal.csrf import FIELD, Csrf
 from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -35,6 +34,7 @@ from niaouli.accounts import (
     users,
     verification,
 )
+from niaouli.accounts.csrf import FIELD, Csrf
 from niaouli.accounts.models import Role, TokenScope, User
 from niaouli.accounts.oidc import oidc_settings
 from niaouli.accounts.resolve import SESSION_COOKIE, session_signer, viewer_for_user

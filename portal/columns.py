@@ -16,7 +16,6 @@ from typing import Any
 from urllib.parse import quote
 
 from niaouli.portal.common import viewer_for
-from niaouli.portal.csrf import FIELD
 from niaouli.portal.manage import ManagePages, _sentence
 from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
@@ -26,6 +25,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from niaouli.accounts.csrf import FIELD
 from niaouli.catalogue import columns
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset

@@ -27,41 +27,22 @@ from urllib.parse import quote, urlencode
 
 import pyogrio
 import pyogrio.errors
-from niaouli.ingest import storage
 from niaouli.portal import licences
 from sqlalchemy import Connection
 from starlette.requests import Request
 
-from niaouli import gdalguard
+from niaouli import gdalguard, storage
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import ColumnSpec, first_rows
 from niaouli.i18n import _
-from niaouli.settings import get_settings
+from niaouli.publicurl import public_root
 
 TABLE_ROWS = 20  # preview of a table without geometry
 SPATIAL_ROWS = 10  # attribute preview under a map
-# A Host header we accept to build absolute URLs (the same rule as services/ogc/app.py).
-HOST_RE = re.compile(r"^[A-Za-z0-9.\-]+(:[0-9]{1,5})?$|^\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?$")
 UNSAFE_IN_EXAMPLE = re.compile("['\\x00-\\x1f\\x7f\\u0085\\u2028\\u2029]")
 SIMPLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 LAMBERT_NC = "http://www.opengis.net/def/crs/EPSG/0/3163"
 NC_BOUNDS = (155.0, -27.0, 175.0, -14.0)  # the islands and their waters, loosely
-
-
-def public_root(request: Request) -> str:
-    """`NIAOULI_PUBLIC_URL`, else the request's root when its Host header is plausible.
-
-    Never a Host header as sent: a forged one would put an attacker's address in the
-    snippets people copy (cache poisoning).
-    """
-    configured = get_settings().public_url.rstrip("/")
-    if configured:
-        return configured
-    host = request.headers.get("host", "")
-    if not HOST_RE.match(host):
-        host = "localhost"
-    scheme = "https" if request.url.scheme == "https" else "http"
-    return f"{scheme}://{host}{request.scope.get('root_path', '')}".rstrip("/")
 
 
 def preview_rows(conn: Connection, layer: Layer) -> list[dict[str, Any]]:

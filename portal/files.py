@@ -4,7 +4,7 @@ Each handler first fetches the dataset through the catalogue service with the vi
 viewer (so a non-public dataset's files are a 404 like anything else of it), then finds
 the resource or layer *inside that dataset* — never by a global id alone.
 
-Original files are resolved only with `ingest.storage.resolve` from the server-made
+Original files are resolved only with `niaouli.storage.resolve` from the server-made
 storage key (S16), and are always sent as `attachment`, with `nosniff`, a sandboxing
 CSP and a media type from a short allow-list — never `text/html` or SVG (S19).
 """
@@ -16,14 +16,13 @@ import math
 from typing import Any
 
 import shapely
-from niaouli.ingest import storage
 from niaouli.portal.common import Portal, not_found, viewer_for
 from niaouli.portal.security import file_headers
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 
-from niaouli import exports
+from niaouli import exports, storage
 from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, read_layer

@@ -5,7 +5,7 @@ its jobs, `.../{source_id}/taches/{job_id}` one job's per-record report (paged).
 addresses can be internal, so the pages exist only for the organisation's members (any
 role) and platform admins: everyone else gets a 404. Editors and admins may start a run
 or a dry run (POST with a CSRF token); the run happens in a background thread through
-`niaouli.harvest.launch`, which claims the source like the scheduler does.
+`niaouli.ingest.harvest.launch`, which claims the source like the scheduler does.
 """
 
 from __future__ import annotations
@@ -14,6 +14,14 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from niaouli.ingest.harvest import launch, runner
+from niaouli.ingest.harvest.models import (
+    HarvestJob,
+    HarvestJobItem,
+    HarvestSource,
+    ItemAction,
+    JobStatus,
+)
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
 from niaouli.portal.journal import local_time
@@ -27,9 +35,9 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Organisation
 from niaouli.catalogue.permissions import Action, allowed
-from niaouli.harvest import launch, runner
-from niaouli.harvest import service as harvests
-from niaouli.harvest.models import HarvestJob, HarvestSource, ItemAction, JobStatus
+from niaouli.ingest.harvest import launch, runner
+from niaouli.ingest.harvest import service as harvests
+from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, ItemAction, JobStatus
 from niaouli.i18n import N_, StoredMessages, _
 
 STATUS_LABELS = {

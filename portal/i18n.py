@@ -8,34 +8,12 @@ catalogues and `_()` themselves are in `niaouli/i18n.py`.
 
 from __future__ import annotations
 
-from http.cookies import CookieError, SimpleCookie
-from urllib.parse import parse_qsl
-
 from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from niaouli.i18n import DEFAULT, LANGUAGES, speaking
+from niaouli.i18n import COOKIE, language_of, speaking
 
-COOKIE = "niaouli_lang"
 COOKIE_MAX_AGE = 365 * 24 * 3600
-
-
-def language_of(scope: Scope) -> tuple[str, bool]:
-    """(language, whether it was asked for explicitly by `?lang=`) for an HTTP request."""
-    query = dict(parse_qsl(scope.get("query_string", b"").decode("latin-1")))
-    asked = query.get("lang", "").lower()
-    if asked in LANGUAGES:
-        return asked, True
-    for name, value in scope.get("headers", []):
-        if name == b"cookie":
-            cookie = SimpleCookie()
-            try:
-                cookie.load(value.decode("latin-1"))
-            except CookieError:  # a malformed cookie header is just ignored
-                continue
-            if COOKIE in cookie and cookie[COOKIE].value in LANGUAGES:
-                return cookie[COOKIE].value, False
-    return DEFAULT, False
 
 
 class LanguageMiddleware:

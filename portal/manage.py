@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from niaouli.accounts.models import User
-from niaouli.api.core import max_upload_bytes
 from niaouli.catalogue import community, editing, publication, vocabularies
 from niaouli.catalogue.access import can_see
 from niaouli.catalogue.models import Dataset
@@ -35,6 +34,7 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
+from niaouli.storage import max_upload_bytes
 
 ACCESS_LEVELS = {
     "draft": N_("Brouillon (visible des éditeurs de l'organisation)"),

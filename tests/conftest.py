@@ -21,7 +21,7 @@ from sqlalchemy import Engine, create_engine, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from niaouli import gdalguard
+from niaouli import gdalguard, startup
 from niaouli.catalogue import service
 from niaouli.db import schema
 from niaouli.db.engine import STRICT_ENV, make_engine, release_engine
@@ -31,6 +31,9 @@ from niaouli.settings import Settings, normalise_database_url
 # and commands tests start), a unit of work that reads then writes without
 # `niaouli.db.engine.writing` fails at once in every test that runs it.
 os.environ.setdefault(STRICT_ENV, "1")
+# What `niaouli serve` and every `niaouli` command install at start-up (the composition
+# root): tests write the catalogue in-process, with the same change hooks.
+startup.install()
 
 REPO = Path(__file__).resolve().parents[1]
 GEODATA = REPO / "geodata"

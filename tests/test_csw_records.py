@@ -9,10 +9,10 @@ Dublin Core documents, including hostile ones (rows S6, S7, S9, S20, S23).
 from __future__ import annotations
 
 from lxml import etree
-from niaouli.services.csw.table import csw_records
 from sqlalchemy import func, select
 
 from niaouli.catalogue import service
+from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.lifecycle import delete_dataset
 from niaouli.demo import load_demo
 from tests.csw_support import CITE_SUITE, ISO_RECORD, NS, canary

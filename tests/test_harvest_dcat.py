@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
+from niaouli.ingest.harvest.models import HarvestedRecord, JobStatus
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Dataset, Layer
-from niaouli.harvest.models import HarvestedRecord, JobStatus
 from tests.harvest_support import (
     FakeDcat,
     FakeRemote,
@@ -339,7 +339,7 @@ def test_themes_frequencies_titles_and_boxes_are_mapped_and_reported(backend, or
 def test_a_distribution_on_mapserver_and_featureserver_is_copied_from_featureserver():
     """A DCAT/CKAN record of an ArcGIS layer linked under both services: one data
     source, the FeatureServer (files, when there are some, still come first)."""
-    from niaouli.harvest.sources.dcat import _choose_data
+    from niaouli.ingest.harvest.sources.dcat import _choose_data
 
     base = "https://georep.nc/arcgis/rest/services/Limites/Communes"
     links = [

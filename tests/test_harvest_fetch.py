@@ -9,8 +9,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from niaouli.ingest.harvest.fetch import Fetcher, FetchError, ForbiddenAddressError, Limits
 
-from niaouli.harvest.fetch import Fetcher, FetchError, ForbiddenAddressError, Limits
 from tests.harvest_support import FakeRemote, Reply
 
 
@@ -78,7 +78,7 @@ def test_redirect_to_the_metadata_address_from_an_allowed_hop(remote, monkeypatc
     """A public-only source whose remote answers 302 -> 169.254.169.254: that hop is refused."""
     import ipaddress
 
-    import niaouli.harvest.fetch as fetch
+    import niaouli.ingest.harvest.fetch as fetch
 
     real_check = fetch._is_allowed_ip
     loopback = ipaddress.ip_address("127.0.0.1")
@@ -210,7 +210,7 @@ def test_a_redirect_to_a_nat64_loopback_is_refused(remote, monkeypatch):
     """S12: a hop to 64:ff9b::7f00:1 (127.0.0.1 through NAT64) is refused like 127.0.0.1."""
     import ipaddress
 
-    import niaouli.harvest.fetch as fetch
+    import niaouli.ingest.harvest.fetch as fetch
 
     remote.inject("redirect", lambda p, _q: p == "/nat64", "http://[64:ff9b::7f00:1]:5432/")
     loopback = ipaddress.ip_address("127.0.0.1")
@@ -285,8 +285,8 @@ def test_a_large_body_is_streamed_to_disk_not_held_in_memory(tmp_path):
     heap never holds it (before: every chunk in a list, then joined — twice its size)."""
     import tracemalloc
 
-    from niaouli.harvest.base import DataSource
-    from niaouli.harvest.download import download
+    from niaouli.ingest.harvest.base import DataSource
+    from niaouli.ingest.harvest.download import download
 
     size = 50 * 1024 * 1024
     block = b"0123456789abcdef" * 4096  # 64 kB

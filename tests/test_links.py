@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
+from niaouli.ingest.harvest.base import Harvester, RemoteRecord
+from niaouli.ingest.harvest.models import HarvestedRecord, HarvestSource
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -20,8 +22,6 @@ from niaouli.accounts import tokens, users
 from niaouli.accounts.models import User
 from niaouli.catalogue import service
 from niaouli.catalogue.models import CodeProject, Dataset, Event, Organisation, Resource, Reuse
-from niaouli.harvest.base import Harvester, RemoteRecord
-from niaouli.harvest.models import HarvestedRecord, HarvestSource
 from tests.accounts_support import PASSWORD, csrf_of
 
 # What a browser would run or render as a document, spelled as attackers spell it.
@@ -379,9 +379,10 @@ def test_harvest_mapping(backend, monkeypatch):
     link is dropped (the record is kept with its good links), a hostile page address
     falls back to the source's, a hostile repository or release address is not kept.
     A harvest source's own URL follows the same rule."""
-    from niaouli.harvest import registry
-    from niaouli.harvest.base import HarvestError
-    from niaouli.harvest.service import add_source
+    from niaouli.ingest.harvest import registry
+    from niaouli.ingest.harvest.base import HarvestError
+    from niaouli.ingest.harvest.service import add_source
+
     from tests.harvest_support import harvest
 
     monkeypatch.setitem(registry.BUILTIN, "test-hostile", f"{__name__}:HostileHarvester")

@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import enum
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import DateTime, ForeignKey, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from niaouli.catalogue.models import Base, Organisation, _enum, utcnow
+from niaouli.catalogue.base import Base, _enum, utcnow
 from niaouli.catalogue.roles import Role
+
+if TYPE_CHECKING:  # the catalogue tables import these ones, not the other way round
+    from niaouli.catalogue.models import Organisation
 
 
 class TokenScope(enum.StrEnum):
@@ -60,7 +63,7 @@ class Membership(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     user: Mapped[User] = relationship(back_populates="memberships")
-    organisation: Mapped[Organisation] = relationship()
+    organisation: Mapped[Organisation] = relationship("Organisation")
 
 
 class RequestStatus(enum.StrEnum):
@@ -91,7 +94,7 @@ class MembershipRequest(Base):
     decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
 
     user: Mapped[User] = relationship(foreign_keys=[user_id])
-    organisation: Mapped[Organisation] = relationship()
+    organisation: Mapped[Organisation] = relationship("Organisation")
 
 
 class ApiToken(Base):

@@ -1,13 +1,13 @@
 """Catalogue change tracking: one version counter, bumped in the writing transaction.
 
 Every flush that adds, changes or deletes a dataset, layer or resource bumps
-`catalogue_state.version` in the same transaction, and runs the registered hooks (e.g.
-the CSW records sync) on the same connection, so that derived views are all-or-nothing
-with the change. Server workers read the version (cheap: one row) on every request to
-know when to rebuild their collection lists: that is how a dataset ingested, withdrawn
-or restricted while the server runs is seen from the next request on, in every worker,
-without restart. The version moves with hidden changes too: never make an HTTP
-validator of it (`validators`).
+`catalogue_state.version` in the same transaction, and runs the registered hooks (the
+search text, the full-text index, the CSW records sync) on the same connection, so
+that derived views are all-or-nothing with the change. Server workers read the version
+(cheap: one row) on every request to know when to rebuild their collection lists: that
+is how a dataset ingested, withdrawn or restricted while the server runs is seen from
+the next request on, in every worker, without restart. The version moves with hidden
+changes too: never make an HTTP validator of it (`validators`).
 """
 
 from __future__ import annotations
@@ -18,34 +18,49 @@ from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import Dataset, Layer, Resource
+from niaouli.db.engine import is_catalogue_bind
 
 DatasetHook = Callable[[Connection, set[int], set[int]], None]
-HOOK_ENTRY_POINTS = "niaouli.catalogue_hooks"
+FlushHook = Callable[[Session], None]
 _hooks: list[DatasetHook] = []
-_plugins_loaded = False
+_flush_hooks: list[FlushHook] = []
 
 
 def on_datasets_changed(hook: DatasetHook) -> DatasetHook:
-    """Register `hook(connection, changed_ids, deleted_ids)`, run inside the transaction."""
-    _hooks.append(hook)
+    """Register `hook(connection, changed_ids, deleted_ids)`, run inside the transaction.
+
+    Registered at start-up by the `install` functions the composition root calls
+    (`niaouli.startup`), in that order; registering twice is a no-op.
+    """
+    if hook not in _hooks:
+        _hooks.append(hook)
     return hook
 
 
-def load_hook_plugins() -> None:
-    """Import the modules that register hooks from other packages (entry points).
+def after_catalogue_flush(hook: FlushHook) -> FlushHook:
+    """Register `hook(session)`, run after every flush of a catalogue session, after the
+    dataset hooks (for what `on_datasets_changed` does not see, e.g. organisations)."""
+    if hook not in _flush_hooks:
+        _flush_hooks.append(hook)
+    return hook
 
-    Derived views such as the CSW records live in the services, which the catalogue must
-    not import; they declare a `niaouli.catalogue_hooks` entry point instead, loaded here
-    once, at the first flush, in whatever process writes the catalogue.
+
+def install() -> None:
+    """Attach the change tracking to the catalogue's sessions (idempotent).
+
+    Two listeners on SQLAlchemy's `Session` events that act only for sessions bound to an
+    engine of `niaouli.db.engine.make_engine` (`is_catalogue_bind`): another database
+    used in the same process is left alone. Called by the composition root at start-up
+    (`niaouli.startup.install`), never by importing a module.
     """
-    global _plugins_loaded
-    if _plugins_loaded:
-        return
-    _plugins_loaded = True
-    from importlib.metadata import entry_points
+    if not event.contains(Session, "before_flush", _collect):
+        event.listen(Session, "before_flush", _collect)
+    if not event.contains(Session, "after_flush", _after_flush):
+        event.listen(Session, "after_flush", _after_flush)
 
-    for entry in entry_points(group=HOOK_ENTRY_POINTS):
-        entry.load()
+
+def installed() -> bool:
+    return event.contains(Session, "after_flush", _after_flush)
 
 
 def current_version(conn: Connection) -> int:
@@ -57,11 +72,9 @@ def read_version(engine: Engine) -> int:
         return current_version(conn)
 
 
-@event.listens_for(Session, "before_flush")
 def _collect(session: Session, _context, _instances) -> None:  # noqa: ANN001
-    # Plugins may add their own after_flush listeners: load them here, before any
-    # after_flush dispatch is under way (adding a listener during it is an error).
-    load_hook_plugins()
+    if not is_catalogue_bind(session.bind):
+        return
     touched: list = session.info.setdefault("niaouli_touched", [])
     deleted: set[int] = session.info.setdefault("niaouli_deleted", set())
     for obj in [*session.new, *session.dirty]:
@@ -76,8 +89,15 @@ def _collect(session: Session, _context, _instances) -> None:  # noqa: ANN001
             touched.append(obj.dataset_id)
 
 
-@event.listens_for(Session, "after_flush")
-def _bump(session: Session, _context) -> None:  # noqa: ANN001
+def _after_flush(session: Session, _context) -> None:  # noqa: ANN001
+    if not is_catalogue_bind(session.bind):
+        return
+    _bump(session)
+    for hook in _flush_hooks:
+        hook(session)
+
+
+def _bump(session: Session) -> None:
     touched = session.info.pop("niaouli_touched", [])
     deleted: set[int] = session.info.pop("niaouli_deleted", set())
     changed = {o.id if isinstance(o, Dataset) else o for o in touched} - {None} - deleted

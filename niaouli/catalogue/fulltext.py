@@ -32,12 +32,10 @@ from typing import Any
 
 import snowballstemmer
 from sqlalchemy import Connection, bindparam, select, text
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
 # The models first: importing them imports `changes` and `search` in a working order.
-from niaouli.catalogue import models as _models  # noqa: F401
-from niaouli.catalogue.changes import on_datasets_changed
+from niaouli.catalogue import changes
 from niaouli.catalogue.models import (
     CodeProject,
     Dataset,
@@ -360,7 +358,12 @@ def rebuild(conn: Connection) -> int:
 # --- keeping it current ----------------------------------------------------------------
 
 
-@on_datasets_changed
+def install() -> None:
+    """Keep the index current in every catalogue write (called at start-up)."""
+    changes.on_datasets_changed(_datasets_changed)
+    changes.after_catalogue_flush(_others_changed)
+
+
 def _datasets_changed(conn: Connection, changed: set[int], deleted: set[int]) -> None:
     if deleted:
         remove(conn, "dataset", deleted)
@@ -371,8 +374,7 @@ def _datasets_changed(conn: Connection, changed: set[int], deleted: set[int]) ->
 OTHER_KINDS = {CodeProject: "code", Reuse: "reuse", Organisation: "organisation", Event: "event"}
 
 
-@sa_event.listens_for(Session, "after_flush")
-def _others_changed(session: Session, _context) -> None:  # noqa: ANN001
+def _others_changed(session: Session) -> None:
     """Code projects, reuses, organisations and events: not tracked by `changes`."""
     changed: dict[str, set[int]] = {}
     deleted: dict[str, set[int]] = {}

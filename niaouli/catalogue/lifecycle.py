@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from niaouli import exports
 from niaouli.accounts import audit
+from niaouli import exports, storage
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Layer, Resource
@@ -17,7 +18,6 @@ from niaouli.catalogue.publication import ForbiddenError
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
 from niaouli.i18n import _
-from niaouli.ingest import storage
 from niaouli.settings import Settings
 
 

@@ -8,17 +8,15 @@ its own table, named by the server, created by the ingestion (`niaouli.db.backen
 from __future__ import annotations
 
 import enum
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import Geometry
 from sqlalchemy import (
-    JSON,
     BigInteger,
     Column,
     Date,
     DateTime,
-    Enum,
     Float,
     ForeignKey,
     Integer,
@@ -27,14 +25,13 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-JSONType = JSON().with_variant(JSONB(), "postgresql")
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
+# The account tables are part of this metadata (datasets.published_by_id -> users).
+from niaouli.accounts.models import User
+from niaouli.catalogue.base import Base, Timestamped, _enum
+from niaouli.catalogue.base import JSONType as JSONType  # re-exported for the other tables
+from niaouli.catalogue.base import utcnow as utcnow
 
 
 class OrganisationKind(enum.StrEnum):
@@ -88,29 +85,6 @@ class CodeStatus(enum.StrEnum):
     BETA = "beta"
     STABLE = "stable"
     OBSOLETE = "obsolete"
-
-
-def _enum(kind: type[enum.StrEnum], name: str) -> Enum:
-    return Enum(
-        kind,
-        name=name,
-        native_enum=False,
-        create_constraint=True,
-        length=32,
-        values_callable=lambda members: [m.value for m in members],
-        validate_strings=True,
-    )
-
-
-class Base(DeclarativeBase):
-    type_annotation_map = {dict[str, Any]: JSONType, list[Any]: JSONType}
-
-
-class Timestamped:
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
-    updated_at: Mapped[datetime] = mapped_column(
-        DateTime(timezone=True), default=utcnow, onupdate=utcnow
-    )
 
 
 class Organisation(Timestamped, Base):
@@ -304,7 +278,7 @@ class Reuse(Timestamped, Base):
     moderated_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     datasets: Mapped[list[Dataset]] = relationship(secondary=dataset_reuses)
-    submitted_by: Mapped[Any] = relationship("User", foreign_keys=[submitted_by_id])
+    submitted_by: Mapped[User | None] = relationship(foreign_keys=[submitted_by_id])
 
 
 class Event(Timestamped, Base):
@@ -357,10 +331,3 @@ class GazetteerSource(Timestamped, Base):
     name_column: Mapped[str] = mapped_column(String(200))
 
     dataset: Mapped[Dataset] = relationship()
-
-
-# Importing the models installs the change tracking (and the search text hook) on every
-# Session; the account tables share this metadata (datasets.published_by_id -> users).
-from niaouli.accounts import models as _accounts  # noqa: E402, F401
-from niaouli.catalogue import changes as _changes  # noqa: E402, F401
-from niaouli.catalogue import search as _search  # noqa: E402, F401

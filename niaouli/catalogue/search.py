@@ -18,10 +18,9 @@ from collections.abc import Iterable
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, true, update
-from sqlalchemy import event as sa_event
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue.changes import on_datasets_changed
+from niaouli.catalogue import changes
 from niaouli.catalogue.models import Dataset, Organisation
 
 MAX_QUERY_TERMS = 12
@@ -107,13 +106,17 @@ def refresh(conn: Connection, dataset_ids: Iterable[int] | None = None) -> int:
     return len(values)
 
 
-@on_datasets_changed
+def install() -> None:
+    """Keep `search_text` current in every catalogue write (called at start-up)."""
+    changes.on_datasets_changed(_refresh_changed)
+    changes.after_catalogue_flush(_refresh_renamed_organisations)
+
+
 def _refresh_changed(conn: Connection, changed: set[int], _deleted: set[int]) -> None:
     refresh(conn, changed)
 
 
-@sa_event.listens_for(Session, "after_flush")
-def _refresh_renamed_organisations(session: Session, _context) -> None:  # noqa: ANN001
+def _refresh_renamed_organisations(session: Session) -> None:
     """An organisation's name is part of its datasets' text: follow renames."""
     renamed = [
         o.id
@@ -127,8 +130,3 @@ def _refresh_renamed_organisations(session: Session, _context) -> None:  # noqa:
         select(Dataset.__table__.c.id).where(Dataset.__table__.c.organisation_id.in_(renamed))
     ).scalars()
     refresh(conn, list(ids))
-
-
-# The full-text index (`fulltext`) keeps itself current with hooks like the one above:
-# importing it here installs them wherever the models are used.
-from niaouli.catalogue import fulltext as _fulltext  # noqa: E402, F401

@@ -9,10 +9,13 @@ tables of an ingestion is rolled back with the rest.
 from __future__ import annotations
 
 import threading
+import weakref
+from typing import Any
 
 import sqlean
 from sqlalchemy import Engine, create_engine, event
 
+from niaouli.db import trouble
 from niaouli.settings import Settings, get_settings, load_settings
 
 WRITING_OPTION = "niaouli_writes"
@@ -123,11 +126,25 @@ def _postgres_engine(settings: Settings) -> Engine:
     return create_engine(settings.database_url, pool_pre_ping=True)
 
 
+# The dialects of the engines made here (shared by their `execution_options` copies and
+# their connections): how the catalogue's flush listeners tell our sessions from others.
+_CATALOGUE_DIALECTS: weakref.WeakSet[Any] = weakref.WeakSet()
+
+
 def make_engine(settings: Settings, strict: bool = False) -> Engine:
     """A new engine; `strict`: see `STRICT_ENV` (SQLite only)."""
-    if settings.is_embedded:
-        return _sqlite_engine(settings, strict)
-    return _postgres_engine(settings)
+    engine = (
+        _sqlite_engine(settings, strict) if settings.is_embedded else _postgres_engine(settings)
+    )
+    trouble.watch(engine)
+    _CATALOGUE_DIALECTS.add(engine.dialect)
+    return engine
+
+
+def is_catalogue_bind(bind: Any) -> bool:  # noqa: ANN401 - an Engine, a Connection or None
+    """Whether a session's `bind` is an engine (or connection) of `make_engine`."""
+    dialect = getattr(bind, "dialect", None)
+    return dialect is not None and dialect in _CATALOGUE_DIALECTS
 
 
 # Keyed by database, not by the whole settings object: settings that differ in another

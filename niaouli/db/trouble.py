@@ -7,9 +7,10 @@ itself, so the web answer is 503 with `Retry-After` (`niaouli.unavailable`), nev
 
 Much code catches database errors and answers with its own 500 (pygeoapi turns provider
 errors into exception documents, for one), so the exception does not always reach the
-web layer. An engine event notes the trouble in the current request's `Attempt`
-instead, wherever it happens and whoever catches it; the same events note whether the
-request wrote anything (then it is not replayed).
+web layer. Engine events (installed on each of the platform's engines by `watch`) note
+the trouble in the current request's `Attempt` instead, wherever it happens and whoever
+catches it; the same events note whether the request wrote anything (then it is not
+replayed).
 """
 
 from __future__ import annotations
@@ -98,5 +99,9 @@ def _on_statement(_conn, _cursor, statement: str, *_args: Any) -> None:  # noqa:
         attempt.wrote = True
 
 
-event.listen(Engine, "handle_error", _on_error)
-event.listen(Engine, "before_cursor_execute", _on_statement)
+def watch(engine: Engine) -> None:
+    """Note the trouble and the writes of `engine`'s statements (every engine the platform
+    makes calls it: `niaouli.db.engine.make_engine`, the OGC API's reader); idempotent."""
+    if not event.contains(engine, "handle_error", _on_error):
+        event.listen(engine, "handle_error", _on_error)
+        event.listen(engine, "before_cursor_execute", _on_statement)

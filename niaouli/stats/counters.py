@@ -17,9 +17,9 @@ from typing import NamedTuple
 
 from sqlalchemy import Engine, null, select, text
 
+from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Dataset, Layer, Organisation
 from niaouli.db.engine import writing
-from niaouli.services.csw.table import csw_records
 from niaouli.settings import get_settings
 from niaouli.stats import classify
 from niaouli.stats.table import CONFLICT_TARGET

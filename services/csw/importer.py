@@ -16,10 +16,10 @@ from pathlib import Path
 
 from geoalchemy2 import WKTElement
 from lxml import etree
-from niaouli.services.csw import parse, safexml
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from niaouli import metadata_parse, safexml
 from niaouli.catalogue import service, vocabularies
 from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
 from niaouli.db.engine import writing
@@ -41,7 +41,7 @@ class ImportedRecord:
 @dataclass
 class _Loaded:
     file: str
-    record: parse.ParsedRecord
+    record: metadata_parse.ParsedRecord
     original: str
 
 
@@ -53,8 +53,8 @@ def read_record(path: Path) -> _Loaded:
         raise ImportError_(f"{path.name} : lecture impossible ({exc.strerror})") from None
     try:
         root = safexml.parse(data)
-        record = parse.parse_record(root)
-    except (safexml.UnsafeXMLError, parse.RecordError) as exc:
+        record = metadata_parse.parse_record(root)
+    except (safexml.UnsafeXMLError, metadata_parse.RecordError) as exc:
         raise ImportError_(f"{path.name} : {exc}") from None
     original = etree.tostring(root.getroottree(), encoding="unicode")
     return _Loaded(path.name, record, original)

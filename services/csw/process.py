@@ -29,9 +29,9 @@ import threading
 import time
 from pathlib import Path
 
-from niaouli.services.csw.table import TABLE_NAME
 from sqlalchemy.engine import make_url
 
+from niaouli.catalogue.csw_table import TABLE_NAME
 from niaouli.resources import package_dir
 from niaouli.settings import Settings, get_settings
 

@@ -14,24 +14,28 @@ import logging
 from typing import Any
 
 from lxml import etree
-from niaouli.services.csw import iso, parse, safexml
-from niaouli.services.csw.table import COLUMNS
+from niaouli.services.csw import iso
 from niaouli.services.csw.view import DatasetView
+
+from niaouli import metadata_parse, safexml
+from niaouli.catalogue.csw_table import COLUMNS
 
 LOGGER = logging.getLogger(__name__)
 
 
-def _generated(view: DatasetView) -> parse.ParsedRecord:
+def _generated(view: DatasetView) -> metadata_parse.ParsedRecord:
     xml = iso.render(view)
-    return parse.parse_iso(etree.fromstring(xml.encode("utf-8"), safexml._parser()))
+    return metadata_parse.parse_iso(etree.fromstring(xml.encode("utf-8"), safexml._parser()))
 
 
-def parsed_record(view: DatasetView) -> parse.ParsedRecord:
+def parsed_record(view: DatasetView) -> metadata_parse.ParsedRecord:
     """The record as served: the producer's XML when there is one, else generated ISO."""
     if view.original_metadata:
         try:
-            return parse.parse_record(safexml.parse(view.original_metadata.encode("utf-8")))
-        except (safexml.UnsafeXMLError, parse.RecordError) as exc:
+            return metadata_parse.parse_record(
+                safexml.parse(view.original_metadata.encode("utf-8"))
+            )
+        except (safexml.UnsafeXMLError, metadata_parse.RecordError) as exc:
             # Checked at import time; if it no longer parses, publish the catalogue's view.
             LOGGER.warning("fiche d'origine illisible pour %s : %s", view.slug, exc)
     return _generated(view)

@@ -1,8 +1,9 @@
 """Keep `csw_records` in step with the catalogue, inside the writing transaction.
 
-Registered with `niaouli.catalogue.changes.on_datasets_changed` (loaded through the
-`niaouli.catalogue_hooks` entry point, so every process that writes the catalogue — CLI,
-server workers, jobs — runs it): the rows of the changed datasets are rewritten on the
+Registered with `niaouli.catalogue.changes.on_datasets_changed` by `install`, which the
+composition root calls at start-up (`niaouli.startup.install`: the CLI, the web app and
+the tests, so every process that writes the catalogue — CLI, server workers, jobs — runs
+it): the rows of the changed datasets are rewritten on the
 same connection, so records are all or nothing with the change and visible to pycsw as
 soon as it commits. Every dataset has a row carrying its access level and organisation
 (pycsw filters on them per request); a deleted dataset loses its row.
@@ -11,12 +12,12 @@ soon as it commits. Every dataset has a row carrying its access level and organi
 from __future__ import annotations
 
 from niaouli.services.csw.records import record_row
-from niaouli.services.csw.table import csw_records
 from niaouli.services.csw.view import load_views
-from sqlalchemy import Connection, delete, event, insert, select
+from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue.changes import on_datasets_changed
+from niaouli.catalogue import changes
+from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Dataset, Organisation
 
 
@@ -28,7 +29,13 @@ def _write(conn: Connection, ids: set[int] | None) -> int:
     return len(rows)
 
 
-@on_datasets_changed
+def install() -> None:
+    """Keep `csw_records` current in every catalogue write (the composition root calls it
+    at start-up: `niaouli.startup.install`)."""
+    changes.on_datasets_changed(sync_records)
+    changes.after_catalogue_flush(_follow_organisations)
+
+
 def sync_records(conn: Connection, changed: set[int], deleted: set[int]) -> None:
     """Rewrite the rows of `changed` datasets and drop those of `deleted` ones."""
     ids = set(changed) | set(deleted)
@@ -44,8 +51,7 @@ def rebuild(conn: Connection) -> int:
     return _write(conn, None)
 
 
-@event.listens_for(Session, "after_flush")
-def _follow_organisations(session: Session, _context) -> None:  # noqa: ANN001
+def _follow_organisations(session: Session) -> None:
     """An organisation's name, e-mail and website are in its records: follow changes."""
     changed = [
         o.id

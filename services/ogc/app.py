@@ -21,10 +21,9 @@ from typing import Any
 import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
-from niaouli.portal.i18n import COOKIE as LANGUAGE_COOKIE
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
-from niaouli.services.ogc import crscache, jsonout, params, records, runtime
+from niaouli.services.ogc import params, records, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.tiles import tile_routes
 from pygeoapi import l10n
@@ -38,6 +37,7 @@ from starlette.staticfiles import StaticFiles
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.changes import current_version
 from niaouli.db.engine import get_engine
+from niaouli.i18n import COOKIE as LANGUAGE_COOKIE
 from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
 from niaouli.settings import Settings, load_settings
@@ -317,8 +317,8 @@ def create_app(
 
     # pygeoapi logs every 4xx answer with a traceback; we log server errors ourselves.
     logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
-    jsonout.install()
-    crscache.install()
+    # pygeoapi's adjustments (jsonout, crscache) are installed by the composition root
+    # (`niaouli.startup.install_pygeoapi`), not here: they patch the whole process.
     settings = settings or load_settings()
     engine = get_engine(settings)
     runtime.set_engine(engine)

@@ -17,6 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, create_engine
 from sqlalchemy.exc import DBAPIError
 
+from niaouli.db import trouble
 from niaouli.db.engine import get_engine
 
 _engine: Engine | None = None
@@ -43,6 +44,7 @@ def reader() -> Engine:
             _reader = create_engine(
                 base.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=8
             )
+            trouble.watch(_reader)
         else:
             _reader = base
     return _reader

@@ -24,7 +24,7 @@ NOT_INDEXED = {"wkt_geometry"}
 
 
 def upgrade() -> None:
-    from niaouli.services.csw.table import PYCSW_TEXT_COLUMNS, TABLE_NAME
+    from niaouli.catalogue.csw_table import PYCSW_TEXT_COLUMNS, TABLE_NAME
 
     op.create_table(
         TABLE_NAME,
@@ -75,7 +75,7 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    from niaouli.services.csw.table import TABLE_NAME
+    from niaouli.catalogue.csw_table import TABLE_NAME
 
     op.drop_table(TABLE_NAME)
     if op.get_bind().dialect.name == "postgresql":

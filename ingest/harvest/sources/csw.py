@@ -1,0 +1,321 @@
+"""`csw`: any CSW 2.0.2 catalogue (GeoNetwork, pycsw...), ISO 19139 or Dublin Core.
+
+GetRecords (KVP GET) paged with startPosition/nextRecord. Each record is parsed with the
+same code as `niaouli records import` (`niaouli.metadata_parse`, on XML read by `niaouli.safexml`:
+no entity, no DTD, no network), mapped to dataset fields, and its XML is kept verbatim:
+our own CSW serves it back as the producer wrote it.
+
+Options: `schema` (`iso` default, or `dc`), `page_size` (default 50), `constraint` (a
+CQL text filter sent as `constraint`), `max_records` (stop after that many, for trials),
+`data` (`true`: copy the data through the record's first OGC API Features or WFS link —
+its `gmd:name` names the collection or feature type — when the service answers GeoJSON).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+from urllib.parse import urlencode
+
+from lxml import etree
+from niaouli.ingest.harvest import repairs
+from niaouli.ingest.harvest.base import (
+    DataSource,
+    EnumerationError,
+    Harvester,
+    LazyRecord,
+    RecordFailure,
+    RemoteRecord,
+    SourceConfig,
+)
+from niaouli.ingest.harvest.licences import choose_licence
+from niaouli.ingest.harvest.sources.arcgis import layer_link
+
+from niaouli import metadata_parse, safexml
+
+NS = {
+    "csw": "http://www.opengis.net/cat/csw/2.0.2",
+    "ows": "http://www.opengis.net/ows",
+    "gmd": "http://www.isotc211.org/2005/gmd",
+    "gco": "http://www.isotc211.org/2005/gco",
+    "dc": "http://purl.org/dc/elements/1.1/",
+    "dct": "http://purl.org/dc/terms/",
+}
+SCHEMAS = {
+    "iso": ("gmd:MD_Metadata", "http://www.isotc211.org/2005/gmd"),
+    "dc": ("csw:Record", "http://www.opengis.net/cat/csw/2.0.2"),
+}
+MAX_PAGES = 100_000
+# Part of every record's hash: bump it when the mapping below changes, so that the next
+# run rewrites the records instead of finding them unchanged.
+MAPPING_VERSION = b"csw-3\n"
+
+
+def iso_links(root: etree._Element) -> list[dict[str, str]]:
+    """Online resources of an ISO record (http/https only)."""
+    links = []
+    for online in root.iterfind(".//gmd:CI_OnlineResource", NS):
+        url = (online.findtext("gmd:linkage/gmd:URL", namespaces=NS) or "").strip()
+        if not url.startswith(("http://", "https://")):
+            continue
+        protocol = online.findtext("gmd:protocol/gco:CharacterString", namespaces=NS) or ""
+        protocol = protocol.strip()
+        name = (online.findtext("gmd:name/gco:CharacterString", namespaces=NS) or "").strip()
+        links.append({"url": url, "title": name or url, "format": protocol})
+    return links
+
+
+def dc_links(root: etree._Element) -> list[dict[str, str]]:
+    links = []
+    for node in [*root.iterfind("dct:references", NS), *root.iterfind("dc:URI", NS)]:
+        url = (node.text or "").strip()
+        if url.startswith(("http://", "https://")):
+            links.append(
+                {"url": url, "title": node.get("name") or url, "format": node.get("scheme") or ""}
+            )
+    return links
+
+
+def standalone_xml(element: etree._Element) -> str:
+    """The element as its own document, as the producer wrote it.
+
+    lxml serialises a child with every namespace in scope, so the response's own
+    declarations (csw:, ows:...) would be added to the record; they are removed unless
+    the record declared them itself (prefixes used in attribute values such as
+    `xsi:type="gmd:..."` are declared on the record by the producers).
+    """
+    own: set[str] = set()
+    for node in element.iter():
+        parent = node.getparent()
+        inherited = parent.nsmap if parent is not None else {}
+        own.update(p for p, uri in node.nsmap.items() if p and inherited.get(p) != uri)
+    copy = etree.fromstring(etree.tostring(element))
+    etree.cleanup_namespaces(copy, keep_ns_prefixes=sorted(own))
+    return etree.tostring(copy, encoding="unicode")
+
+
+def record_from_xml(
+    root: etree._Element, record_url: str | None, derived_id: str | None = None
+) -> RemoteRecord:
+    """A catalogue record from one ISO 19139 or csw:Record element.
+
+    `derived_id`: the identifier given to a record that has none (see `content_id`).
+    """
+    xml = standalone_xml(root)
+    record = metadata_parse.parse_record(safexml.parse(xml.encode("utf-8")), derived_id)
+    notes: list[str] = []
+    if derived_id:
+        notes.append(repairs.IDENTIFIER_DERIVED % {"identifier": derived_id})
+    themes = list(dict.fromkeys(t for t in record.themes if t))
+    fields = {
+        "description": record.description or "",
+        "keywords": list(dict.fromkeys(k for k in record.keywords if k and k not in themes))[:100],
+        "themes": themes[:50],
+        "producer": (record.producer or None) and record.producer[:300],
+        "contact_name": (record.contact_name or None) and record.contact_name[:300],
+        "contact_email": (record.contact_email or None) and record.contact_email[:300],
+        "temporal_start": record.temporal_start,
+        "temporal_end": record.temporal_end,
+        "lineage": record.lineage or "",
+    }
+    if record.update_frequency:
+        frequency, note = repairs.frequency_key(record.update_frequency)
+        if frequency:
+            fields["update_frequency"] = frequency
+        notes += [note] if note else []
+    licence, note = choose_licence(record.licence)
+    if licence:
+        fields["licence"] = licence
+    notes += [note] if note else []
+    notes += repairs.bbox_notes(record.bbox_repairs, _bbox_text(root))
+    title, title_notes = repairs.title_of(
+        record.columns.get("title"),
+        record.identifier,
+        alternate=record.title_alternate,
+        description=record.description or "",
+    )
+    notes += title_notes
+    links = iso_links(root) if record.kind == "iso19139" else dc_links(root)
+    modified = record.columns.get("date_modified") or record.columns.get("date")
+    data = data_link(links)
+    return RemoteRecord(
+        remote_id=record.identifier,
+        title=title,
+        fields=fields,
+        bbox=record.bbox,
+        links=links,
+        original=xml,
+        original_media_type="application/xml",
+        original_url=record_url,
+        remote_modified=str(modified)[:64] if modified else None,
+        metadata_xml=xml,
+        data=data,
+        notes=notes,
+    )
+
+
+def _bbox_text(root: etree._Element) -> str:
+    """The bounding box as written (for the report of an unreadable one)."""
+    box = root.find(".//gmd:EX_GeographicBoundingBox", NS)
+    if box is None:
+        box = root.find(".//{http://www.opengis.net/ows}BoundingBox")
+    return " ".join(box.itertext()) if box is not None else ""
+
+
+def content_id(element: etree._Element) -> str:
+    """A stable identifier for a record without one: the hash of its canonical XML
+    without its volatile parts (the metadata date stamp, rewritten by some catalogues
+    on every export), so that it does not change with the remote's order."""
+    copy = etree.fromstring(etree.tostring(element))
+    for volatile in copy.xpath(".//gmd:dateStamp | .//dct:modified | .//dc:date", namespaces=NS):
+        volatile.getparent().remove(volatile)
+    return repairs.derived_identifier(etree.tostring(copy, method="c14n"))
+
+
+def data_link(links: list[dict[str, str]]) -> DataSource | None:
+    """The record's first OGC API Features or WFS link, where its data can be copied from,
+    else its ArcGIS REST layer (FeatureServer first: one copy when it links both).
+
+    The link's name is the collection / feature type (GeoNetwork's convention)."""
+    for wanted, kind in (("API", "ogcapi-link"), ("WFS", "wfs-link")):
+        for link in links:
+            protocol = link.get("format", "").upper()
+            if wanted in protocol and (wanted != "API" or "FEATURES" in protocol):
+                name = link.get("title") if link.get("title") != link["url"] else None
+                return DataSource(url=link["url"], format=kind, filename=name)
+    return layer_link(links)
+
+
+class CswHarvester(Harvester):
+    type = "csw"
+    options = {
+        "schema": "iso (ISO 19139, par défaut) ou dc (Dublin Core)",
+        "page_size": "fiches par page GetRecords (50 par défaut)",
+        "constraint": "filtre CQL facultatif (ex. « AnyText LIKE '%eau%' »)",
+        "max_records": "nombre maximal de fiches à lire (essais)",
+        "data": "true : copie les données par le lien WFS ou OGC API Features de la fiche",
+    }
+
+    def _params(self, start: int, size: int) -> dict[str, str | int]:
+        typename, schema = SCHEMAS[self.schema]
+        params: dict[str, str | int] = {
+            "service": "CSW",
+            "version": "2.0.2",
+            "request": "GetRecords",
+            "typeNames": typename,
+            "resultType": "results",
+            "elementSetName": "full",
+            "outputSchema": schema,
+            "startPosition": start,
+            "maxRecords": size,
+        }
+        if self.option("constraint"):
+            params["constraintLanguage"] = "CQL_TEXT"
+            params["constraint_language_version"] = "1.1.0"
+            params["constraint"] = str(self.option("constraint"))
+        return params
+
+    def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:
+        """Copy the data through the WFS or OGC API Features link found in the record."""
+        from niaouli.ingest.harvest.sources.ogc import OgcApiHarvester, WfsHarvester
+
+        data = record.data
+        assert data is not None
+        if data.format == "esri-layer":
+            return super().fetch_data(record, workdir)
+        if data.format == "wfs-link":
+            if not data.filename:
+                raise EnumerationError("lien WFS sans nom de type d'entités (gmd:name)")
+            wfs = WfsHarvester(SourceConfig(data.url, {"collections": data.filename}), self.fetcher)
+            found = [r for r in wfs.enumerate() if isinstance(r, RemoteRecord)]
+            if not found:
+                raise EnumerationError(f"le WFS ne publie pas « {data.filename} »")
+            if found[0].data is None:
+                raise EnumerationError("le WFS ne propose pas de format GeoJSON")
+            return wfs.fetch_data(found[0], workdir)
+        url = data.url.split("?")[0].rstrip("/").removesuffix("/items")
+        if "/collections/" not in url:
+            raise EnumerationError(f"lien OGC API sans collection : {data.url[:200]}")
+        api = OgcApiHarvester(SourceConfig(url.split("/collections/")[0], {}), self.fetcher)
+        items = RemoteRecord(
+            remote_id=url.rsplit("/", 1)[-1],
+            title="",
+            data=DataSource(url=url + "/items", format="ogcapi-items"),
+        )
+        return api.fetch_data(items, workdir)
+
+    def _load(
+        self, child: etree._Element, ident: str, derived: bool = False
+    ) -> RemoteRecord | RecordFailure:
+        try:
+            url = None if derived else self.record_url(ident)
+            return record_from_xml(child, url, ident if derived else None)
+        except (metadata_parse.RecordError, safexml.UnsafeXMLError) as exc:
+            return RecordFailure(ident, str(exc))
+
+    def record_url(self, identifier: str) -> str:
+        _, schema = SCHEMAS[self.schema]
+        query = urlencode(
+            {
+                "service": "CSW",
+                "version": "2.0.2",
+                "request": "GetRecordById",
+                "elementSetName": "full",
+                "outputSchema": schema,
+                "id": identifier,
+            }
+        )
+        return f"{self.config.url.split('?')[0]}?{query}"
+
+    def enumerate(self) -> Iterator[LazyRecord | RecordFailure]:
+        self.schema = str(self.option("schema", "iso"))
+        if self.schema not in SCHEMAS:
+            raise EnumerationError(f"option schema inconnue « {self.schema} » (iso ou dc)")
+        size = int(self.option("page_size", 50))
+        limit = int(self.option("max_records", 0)) or None
+        start, read = 1, 0
+        base = self.config.url.split("?")[0]
+        for page in range(1, MAX_PAGES):
+            what = f"page {page} de GetRecords (à partir de la fiche {start})"
+            content = self.fetch(base, what, params=self._params(start, size))
+            try:
+                root = safexml.parse(content)
+            except safexml.UnsafeXMLError as exc:
+                raise EnumerationError(f"{what} : {exc}") from None
+            if root.tag == f"{{{NS['ows']}}}ExceptionReport":
+                text = " ".join(root.itertext()).strip()[:300]
+                raise EnumerationError(f"{what} : exception CSW « {text} »")
+            results = root.find("csw:SearchResults", NS)
+            if results is None:
+                raise EnumerationError(f"{what} : pas de csw:SearchResults dans la réponse")
+            try:
+                matched = int(results.get("numberOfRecordsMatched", ""))
+                next_record = int(results.get("nextRecord", "0") or 0)
+            except ValueError:
+                raise EnumerationError(f"{what} : compteurs CSW illisibles") from None
+            if page == 1:
+                self.expected_total = min(matched, limit) if limit else matched
+            children = [c for c in results if isinstance(c.tag, str)]
+            if not children and start <= matched:
+                raise EnumerationError(f"{what} : page vide alors que {matched} fiches annoncées")
+            for child in children:
+                read += 1
+                ident = child.findtext(
+                    "gmd:fileIdentifier/gco:CharacterString", namespaces=NS
+                ) or child.findtext("dc:identifier", namespaces=NS)
+                ident = (ident or "").strip()
+                derived = not ident
+                ident = ident or content_id(child)
+                raw = etree.tostring(child)
+                digest = hashlib.sha256(MAPPING_VERSION + raw).hexdigest()
+                yield LazyRecord(ident, digest, partial(self._load, child, ident, derived))
+                if limit and read >= limit:
+                    return
+            if next_record == 0 or next_record > matched:
+                return
+            if next_record <= start:
+                raise EnumerationError(f"{what} : nextRecord={next_record} ne progresse pas")
+            start = next_record
+        raise EnumerationError("trop de pages GetRecords")

@@ -1,1 +1,0 @@
-"""The built-in source types, one module each (see `niaouli.harvest.registry`)."""

@@ -1,0 +1,49 @@
+"""What a process of the platform installs at start-up: the composition root's one call.
+
+Nothing is installed by importing a module. The web app (`niaouli.web.create_app`), the
+command line (`niaouli.cli.main`) and the test suite call `install()` before they touch
+the catalogue; it wires the layers that may not import each other:
+
+- the catalogue's change tracking on its own sessions (`niaouli.catalogue.changes`) and
+  the derived views kept inside every writing transaction, in this order: the search
+  text (`catalogue.search`), the full-text index (`catalogue.fulltext`), the CSW records
+  (`services.csw.sync`, a service the core may not import);
+- and, in the web app only, pygeoapi's adjustments (`install_pygeoapi`), which patch
+  pygeoapi's modules for the whole process.
+
+GDAL's network guard (`niaouli.gdalguard.install`) stays with the code that opens files
+(ingestion, previews) as well, since a library user may call those alone.
+"""
+
+from __future__ import annotations
+
+import threading
+
+_lock = threading.Lock()
+_done = False
+
+
+def install() -> None:
+    """Install the hooks and patches once per process (idempotent, thread-safe)."""
+    global _done
+    with _lock:
+        if _done:
+            return
+        from niaouli.catalogue import changes, fulltext, search
+        from niaouli.services.csw import sync as csw_sync
+
+        changes.install()
+        search.install()
+        fulltext.install()
+        csw_sync.install()
+        _done = True
+
+
+def install_pygeoapi() -> None:
+    """pygeoapi's adjustments (documented in their modules): `to_json` writing JSON as
+    JSON, memoised CRS objects. Called by the web app once pygeoapi's modules are loaded
+    (`jsonout` patches the loaded ones), before `/ogc` is created; idempotent."""
+    from niaouli.services.ogc import crscache, jsonout
+
+    jsonout.install()
+    crscache.install()
