@@ -15,6 +15,7 @@ import click
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from niaouli import localtime
 from niaouli.catalogue import community, service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import (
@@ -245,7 +246,7 @@ def event_participants(slug: str, count: int) -> None:
 def event_list() -> None:
     with _session() as session:
         for e in community.events(session):
-            starts = community.local(e.starts_at)
+            starts = localtime.local(e.starts_at)
             click.echo(f"{e.slug}\t{starts:%Y-%m-%d %H:%M}\t{e.kind}\t{e.title}")
 
 

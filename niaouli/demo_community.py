@@ -16,9 +16,9 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service
-from niaouli.catalogue.community import NOUMEA, as_utc
 from niaouli.catalogue.models import CodeProject, Event, ModerationStatus, Reuse
 from niaouli.db.engine import writing
+from niaouli.localtime import NOUMEA, as_utc
 
 NIAOULI_PUBLICCODE = {
     "publiccodeYmlVersion": "0.4",

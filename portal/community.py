@@ -34,6 +34,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from niaouli import localtime
+from niaouli.accounts import audit
 from niaouli.accounts.audit import Actor
 from niaouli.catalogue import community
 from niaouli.catalogue.access import Viewer
@@ -83,7 +85,7 @@ def _slugs(text: str) -> list[str]:
 
 def _local_time(value: Any) -> str:  # noqa: ANN401 - a datetime or None
     """A stored time as the forms take it: `AAAA-MM-JJ HH:MM`, Nouméa time."""
-    shown = community.local(value)
+    shown = localtime.local(value)
     return shown.strftime("%Y-%m-%d %H:%M") if shown else ""
 
 
@@ -464,8 +466,8 @@ class CommunityPages:
                 events=[
                     {
                         "event": e,
-                        "starts": community.local(e.starts_at),
-                        "ends": community.local(e.ends_at),
+                        "starts": localtime.local(e.starts_at),
+                        "ends": localtime.local(e.ends_at),
                         "past": community.is_past(e),
                         "datasets": [d for d in e.datasets if d.id in visible],
                     }
@@ -485,8 +487,8 @@ class CommunityPages:
                 request,
                 "event.html",
                 event=event,
-                starts=community.local(event.starts_at),
-                ends=community.local(event.ends_at),
+                starts=localtime.local(event.starts_at),
+                ends=localtime.local(event.ends_at),
                 past=community.is_past(event),
                 datasets=community.visible_links(session, viewer_for(request), event.datasets),
                 can_edit=self._may_change(request, EVENT, event),

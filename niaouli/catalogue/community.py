@@ -22,10 +22,9 @@ import secrets
 from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
@@ -53,8 +52,8 @@ from niaouli.catalogue.permissions import Action, allowed, visible_reuses
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.catalogue.service import CatalogueError, NotFoundError
 from niaouli.i18n import N_, _
+from niaouli.localtime import NOUMEA, as_utc
 
-NOUMEA = ZoneInfo("Pacific/Noumea")
 TITLE_MIN, TITLE_MAX = 3, 300
 DESCRIPTION_MAX = 5000
 URL_MAX = 1000
@@ -90,18 +89,6 @@ MODERATION = {
 
 
 # --- times -----------------------------------------------------------------------------
-
-
-def as_utc(value: datetime) -> datetime:
-    """An aware UTC datetime. Naive values are UTC: that is how SQLite returns them."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
-
-
-def local(value: datetime | None) -> datetime | None:
-    """The time in Nouméa (UTC+11, no daylight saving), for display and iCalendar."""
-    return None if value is None else as_utc(value).astimezone(NOUMEA)
 
 
 def parse_local(text: str) -> datetime:

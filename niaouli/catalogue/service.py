@@ -31,6 +31,7 @@ from niaouli.catalogue.models import (
     ReuseKind,
     utcnow,
 )
+from niaouli.localtime import as_utc  # events are stored in UTC (SQLite drops offsets)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 # The OGC API collection of all records (services/ogc/records.py): a dataset with this
@@ -394,8 +395,6 @@ def create_event(
     datasets: Iterable[Dataset] = (),
     **fields: Any,
 ) -> Event:
-    from niaouli.catalogue.community import as_utc  # stored in UTC (SQLite drops offsets)
-
     check_slug(slug)
     if fields.get("ends_at") is not None:
         fields["ends_at"] = as_utc(fields["ends_at"])

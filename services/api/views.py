@@ -116,7 +116,7 @@ def reuse(session: Session, item: models.Reuse, visible: set[int]) -> schemas.Re
 
 
 def event(item: models.Event, visible: set[int]) -> schemas.Event:
-    from niaouli.catalogue.community import as_utc
+    from niaouli.localtime import as_utc
 
     return schemas.Event(
         slug=item.slug,
