@@ -12,17 +12,9 @@ import numpy as np
 import shapely
 from niaouli.ingest.errors import IngestError
 
+from niaouli.geometry_kinds import FAMILY_OF
 from niaouli.i18n import _
 
-FAMILY_OF = {
-    "Point": "point",
-    "MultiPoint": "point",
-    "LineString": "line",
-    "MultiLineString": "line",
-    "LinearRing": "line",
-    "Polygon": "polygon",
-    "MultiPolygon": "polygon",
-}
 TARGET_OF_FAMILY = {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}
 TYPE_IDS = {
     "Point": 0,

@@ -20,8 +20,8 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.db.engine import writing
-from niaouli.harvest.fetch import Response
-from niaouli.harvest.models import HarvestJob, HarvestSource, JobStatus
+from niaouli.ingest.harvest.fetch import Response
+from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
 from niaouli.settings import CHECKOUT_ROOT, Settings
 
 SNAPSHOT = CHECKOUT_ROOT / "geodata" / "harvest" / "csw_getrecords_geonetwork_inspire.xml"
@@ -79,8 +79,8 @@ def harvested(session: Session) -> bool:
 
 def load_harvest(engine: Engine, settings: Settings, echo: Callable[[str], None]) -> None:
     """Register the source and harvest the snapshot, unless that was done already."""
-    from niaouli.harvest.runner import run_source
-    from niaouli.harvest.service import add_source
+    from niaouli.ingest.harvest.runner import run_source
+    from niaouli.ingest.harvest.service import add_source
 
     with Session(writing(engine)) as session, session.begin():
         if harvested(session):

@@ -207,7 +207,7 @@ def _write_by_family(
     with the first family written (a Shapefile allows null shapes)."""
     import shapely
 
-    from niaouli.ingest.geometry import FAMILY_OF
+    from niaouli.geometry_kinds import FAMILY_OF
 
     written: dict[str, Path] = {}
     for batch in _batches(engine, layer, schema):

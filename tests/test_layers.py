@@ -34,6 +34,7 @@ ROOT = (
     "niaouli.community_cli",
     "niaouli.demo",
     "niaouli.demo_community",
+    "niaouli.demo_harvest",
     # Run by `niaouli db upgrade`; 0020 rebuilds the CSW rows through the CSW service.
     "niaouli.migrations",
 )
