@@ -47,7 +47,6 @@ import httpx
 import pyogrio
 import shapely
 from geoalchemy2.elements import WKTElement
-from niaouli.ingest import ingest_file
 from sqlalchemy import create_engine, text
 from sqlalchemy.orm import Session
 
@@ -63,6 +62,7 @@ from niaouli.catalogue.models import (
 )
 from niaouli.db import schema
 from niaouli.db.engine import make_engine
+from niaouli.ingest import ingest_file
 from niaouli.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]

@@ -13,9 +13,8 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from niaouli.ingest.errors import IngestError
-
 from niaouli.i18n import _
+from niaouli.ingest.errors import IngestError
 
 SHAPEFILE_PARTS = {".shp", ".shx", ".dbf", ".prj", ".cpg", ".qpj", ".sbn", ".sbx", ".qix"}
 REFUSED_SUFFIXES = {".vrt", ".ovf", ".ovr"}

@@ -10,10 +10,10 @@ from __future__ import annotations
 import re
 
 import pyarrow as pa
-from niaouli.ingest.errors import IngestError
 
 from niaouli.db.layers import ColumnSpec
 from niaouli.i18n import _
+from niaouli.ingest.errors import IngestError
 
 RESERVED = {"fid", "geom"}
 MAX_IDENTIFIER_BYTES = 63

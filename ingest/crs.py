@@ -11,12 +11,12 @@ from dataclasses import dataclass
 
 import numpy as np
 import shapely
-from niaouli.ingest import notes as ingest_notes
-from niaouli.ingest.errors import IngestError
 from pyproj import CRS, Transformer
 from pyproj.exceptions import CRSError
 
 from niaouli.i18n import _
+from niaouli.ingest import notes as ingest_notes
+from niaouli.ingest.errors import IngestError
 
 WGS84 = CRS.from_epsg(4326)
 LAMBERT_NC = CRS.from_epsg(3163)

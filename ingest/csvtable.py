@@ -18,12 +18,12 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import shapely
+
+from niaouli.i18n import _
 from niaouli.ingest import geometry
 from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
-
-from niaouli.i18n import _
 
 LON_NAMES = {
     "lon",

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import shapely
-from niaouli.ingest.errors import IngestError
 
 from niaouli.geometry_kinds import FAMILY_OF
 from niaouli.i18n import _
+from niaouli.ingest.errors import IngestError
 
 TARGET_OF_FAMILY = {"point": "Point", "line": "MultiLineString", "polygon": "MultiPolygon"}
 TYPE_IDS = {

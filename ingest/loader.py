@@ -21,21 +21,12 @@ import numpy as np
 import pyarrow as pa
 import shapely
 from geoalchemy2 import WKTElement
-from niaouli.ingest import geometry, wkb
-from niaouli.ingest import notes as ingest_notes
-from niaouli.ingest.columns import plan_columns
-from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
-from niaouli.ingest.errors import IngestError, UnconfirmedChangeError
-from niaouli.ingest.progress import Progress, ProgressCallback
-from niaouli.ingest.sniff import FORMAT_LABELS, MEDIA_TYPES, check_local_path, identify
-from niaouli.ingest.source import LayerSource, SourceBatch
-from niaouli.ingest.sources import open_sources
 from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import audit
 from niaouli import storage
+from niaouli.accounts import audit
 from niaouli.catalogue import columns as column_notes
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.models import (
@@ -50,6 +41,15 @@ from niaouli.db.engine import get_engine, writing
 from niaouli.db.layers import LayerStore, layer_store, new_table_name
 from niaouli.db.pgcopy import CopyValueError
 from niaouli.i18n import _
+from niaouli.ingest import geometry, wkb
+from niaouli.ingest import notes as ingest_notes
+from niaouli.ingest.columns import plan_columns
+from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
+from niaouli.ingest.errors import IngestError, UnconfirmedChangeError
+from niaouli.ingest.progress import Progress, ProgressCallback
+from niaouli.ingest.sniff import FORMAT_LABELS, MEDIA_TYPES, check_local_path, identify
+from niaouli.ingest.source import LayerSource, SourceBatch
+from niaouli.ingest.sources import open_sources
 from niaouli.settings import Settings, load_settings
 
 

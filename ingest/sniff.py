@@ -15,10 +15,9 @@ import stat
 import zipfile
 from pathlib import Path
 
+from niaouli.i18n import N_, _
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.xmlguard import root_element
-
-from niaouli.i18n import N_, _
 
 HEAD_SIZE = 8192
 TEXT_SAMPLE = 65536  # what the tabular check of a text file reads

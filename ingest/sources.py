@@ -8,6 +8,10 @@ import pyarrow as pa
 import pyogrio
 import pyogrio.errors
 import shapely
+from pyogrio.raw import open_arrow, read_arrow
+
+from niaouli import gdalguard
+from niaouli.i18n import _
 from niaouli.ingest import geometry, xmlguard
 from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.archive import check_spreadsheet, extract_shapefiles
@@ -16,10 +20,6 @@ from niaouli.ingest.csvtable import read_csv, table_source
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.sniff import SourceKind
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
-from pyogrio.raw import open_arrow, read_arrow
-
-from niaouli import gdalguard
-from niaouli.i18n import _
 
 GDAL_ERRORS = (
     pyogrio.errors.DataSourceError,

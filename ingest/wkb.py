@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+
 from niaouli.ingest import geometry
 from niaouli.ingest.crs import Reprojector
 

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import iterparse
-from niaouli.ingest.errors import IngestError
 
 from niaouli.i18n import _
+from niaouli.ingest.errors import IngestError
 
 
 def _local(tag: str) -> str:

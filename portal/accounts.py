@@ -13,9 +13,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from niaouli.portal import emails
-from niaouli.portal.common import Portal, base_url, identity_for
-from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -44,6 +41,9 @@ from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue.permissions import Action, allowed, publishes_somewhere
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
+from niaouli.portal import emails
+from niaouli.portal.common import Portal, base_url, identity_for
+from niaouli.portal.security import Refused
 from niaouli.settings import get_settings
 
 MAX_FORM_BYTES = 16_000

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 import logging
 
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from niaouli.db.engine import get_engine
+from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.columns import ColumnPages
 from niaouli.portal.common import Portal, identity_for
@@ -28,16 +38,6 @@ from niaouli.portal.search_pages import SearchPages
 from niaouli.portal.security import SecurityHeaders, refusal
 from niaouli.portal.stats_pages import StatsPages
 from niaouli.portal.versions_page import VersionPages
-from starlette.applications import Starlette
-from starlette.exceptions import HTTPException
-from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
-
-from niaouli.db.engine import get_engine
-from niaouli.i18n import N_, _
 from niaouli.resources import package_dir
 from niaouli.settings import Settings, load_settings
 

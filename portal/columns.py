@@ -15,9 +15,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from niaouli.portal.common import viewer_for
-from niaouli.portal.manage import ManagePages, _sentence
-from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
@@ -31,6 +28,9 @@ from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.db.engine import writing
+from niaouli.portal.common import viewer_for
+from niaouli.portal.manage import ManagePages, _sentence
+from niaouli.portal.security import Refused
 
 MAX_COLUMNS = 500
 """A layer with more columns is described through this many at most (the form's size)."""

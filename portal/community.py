@@ -16,18 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-from niaouli.portal.accounts import AccountPages
-from niaouli.portal.common import (
-    Paging,
-    Portal,
-    base_url,
-    identity_for,
-    not_found,
-    page_number,
-    viewer_for,
-)
-from niaouli.portal.ical import MEDIA_TYPE, calendar_bytes
-from niaouli.portal.security import Refused
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -35,7 +23,6 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from niaouli import localtime
-from niaouli.accounts import audit
 from niaouli.accounts.audit import Actor
 from niaouli.catalogue import community
 from niaouli.catalogue.access import Viewer
@@ -52,6 +39,18 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
+from niaouli.portal.accounts import AccountPages
+from niaouli.portal.common import (
+    Paging,
+    Portal,
+    base_url,
+    identity_for,
+    not_found,
+    page_number,
+    viewer_for,
+)
+from niaouli.portal.ical import MEDIA_TYPE, calendar_bytes
+from niaouli.portal.security import Refused
 
 WHEN = {"a-venir": N_("À venir"), "passes": N_("Passés")}
 ALIASES = {"/reuses": "/reutilisations", "/events": "/evenements", "/events.ics": "/evenements.ics"}

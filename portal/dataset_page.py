@@ -27,7 +27,6 @@ from urllib.parse import quote, urlencode
 
 import pyogrio
 import pyogrio.errors
-from niaouli.portal import licences
 from sqlalchemy import Connection
 from starlette.requests import Request
 
@@ -35,6 +34,7 @@ from niaouli import gdalguard, storage
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import ColumnSpec, first_rows
 from niaouli.i18n import _
+from niaouli.portal import licences
 from niaouli.publicurl import public_root
 
 TABLE_ROWS = 20  # preview of a table without geometry
@@ -351,9 +351,8 @@ def page_extras(
     files_dir: Path,
 ) -> dict[str, Any]:
     """Everything `dataset.html`'s partials read, under one `page` name."""
-    from niaouli.portal import versions_page
-
     from niaouli.catalogue import versions
+    from niaouli.portal import versions_page
 
     root = public_root(request)
     uses = [

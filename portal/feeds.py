@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 
-from niaouli.portal.common import Portal, base_url
-from niaouli.portal.syndication import atom_feed, sitemap, sitemap_entries
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
@@ -28,6 +26,8 @@ from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.validators import visible_state
 from niaouli.dcat import mapping, serialise
 from niaouli.dcat.urls import PublicUrls
+from niaouli.portal.common import Portal, base_url
+from niaouli.portal.syndication import atom_feed, sitemap, sitemap_entries
 from niaouli.settings import get_settings
 
 FEED_ENTRIES = 50

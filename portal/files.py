@@ -16,8 +16,6 @@ import math
 from typing import Any
 
 import shapely
-from niaouli.portal.common import Portal, not_found, viewer_for
-from niaouli.portal.security import file_headers
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import FileResponse, Response
@@ -26,6 +24,8 @@ from niaouli import exports, storage
 from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, read_layer
+from niaouli.portal.common import Portal, not_found, viewer_for
+from niaouli.portal.security import file_headers
 
 PREVIEW_FEATURES = 5000
 PREVIEW_DETAIL = 1500  # simplify to about 1/1500 of the layer's extent

@@ -14,18 +14,6 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from niaouli.ingest.harvest import launch, runner
-from niaouli.ingest.harvest.models import (
-    HarvestJob,
-    HarvestJobItem,
-    HarvestSource,
-    ItemAction,
-    JobStatus,
-)
-from niaouli.portal.accounts import AccountPages
-from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
-from niaouli.portal.journal import local_time
-from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,10 +23,19 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Organisation
 from niaouli.catalogue.permissions import Action, allowed
+from niaouli.i18n import N_, StoredMessages, _
 from niaouli.ingest.harvest import launch, runner
 from niaouli.ingest.harvest import service as harvests
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, ItemAction, JobStatus
-from niaouli.i18n import N_, StoredMessages, _
+from niaouli.ingest.harvest.models import (
+    HarvestJob,
+    HarvestSource,
+    ItemAction,
+    JobStatus,
+)
+from niaouli.portal.accounts import AccountPages
+from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
+from niaouli.portal.journal import local_time
+from niaouli.portal.security import Refused
 
 STATUS_LABELS = {
     JobStatus.RUNNING: N_("en cours"),

@@ -18,12 +18,12 @@ from collections.abc import Iterable
 
 from icalendar import Calendar, vGeo
 from icalendar import Event as IcsEvent
-from niaouli.portal.rendering import safe_url
 
 from niaouli.catalogue.community import EVENT_KINDS
 from niaouli.catalogue.models import Dataset, Event, EventKind
 from niaouli.i18n import _
 from niaouli.localtime import as_utc, local
+from niaouli.portal.rendering import safe_url
 
 MEDIA_TYPE = "text/calendar; charset=utf-8"
 

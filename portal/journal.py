@@ -15,7 +15,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime
-from niaouli.portal.common import PAGE_SIZE, Paging, Portal, not_found, page_number, viewer_for
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from niaouli.accounts import audit
 from niaouli.catalogue import service
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.i18n import N_, _, current_language
+from niaouli.portal.common import PAGE_SIZE, Paging, Portal, not_found, page_number, viewer_for
 
 NOUMEA = ZoneInfo("Pacific/Noumea")
 # Marked here, translated when shown.

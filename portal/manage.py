@@ -15,9 +15,6 @@ from datetime import date
 from typing import Any
 from urllib.parse import quote
 
-from niaouli.portal.accounts import AccountPages
-from niaouli.portal.common import identity_for, not_found, viewer_for
-from niaouli.portal.security import Refused
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
@@ -34,6 +31,9 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
+from niaouli.portal.accounts import AccountPages
+from niaouli.portal.common import identity_for, not_found, viewer_for
+from niaouli.portal.security import Refused
 from niaouli.storage import max_upload_bytes
 
 ACCESS_LEVELS = {

@@ -16,10 +16,6 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-from niaouli.portal import emails
-from niaouli.portal.accounts import AccountPages, sentence
-from niaouli.portal.common import identity_for, not_found, viewer_for
-from niaouli.portal.security import Refused
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -35,6 +31,10 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.roles import EDITING_ROLES
 from niaouli.db.engine import writing
 from niaouli.i18n import _
+from niaouli.portal import emails
+from niaouli.portal.accounts import AccountPages, sentence
+from niaouli.portal.common import identity_for, not_found, viewer_for
+from niaouli.portal.security import Refused
 
 
 class MemberPages:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 from authlib.integrations.starlette_client import OAuth, OAuthError
-from niaouli.portal.accounts import AccountPages, safe_next
 from sqlalchemy.orm import Session
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -26,6 +25,7 @@ from niaouli.accounts import audit, oidc, sessions
 from niaouli.accounts.users import AccountError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
+from niaouli.portal.accounts import AccountPages, safe_next
 
 LOGGER = logging.getLogger("niaouli.accounts")
 FAILED = N_("La connexion par le fournisseur d'identité a échoué.")

@@ -9,6 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy.orm import Session
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from niaouli import exports
+from niaouli.catalogue import columns, community, service
+from niaouli.catalogue.models import Dataset, Layer, ResourceKind
+from niaouli.catalogue.permissions import Action, allowed
+from niaouli.dcat import schemaorg
 from niaouli.portal import dataset_page
 from niaouli.portal.common import (
     Paging,
@@ -19,15 +28,6 @@ from niaouli.portal.common import (
     viewer_for,
 )
 from niaouli.portal.feeds import public_urls
-from sqlalchemy.orm import Session
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-
-from niaouli import exports
-from niaouli.catalogue import columns, community, service
-from niaouli.catalogue.models import Dataset, Layer, ResourceKind
-from niaouli.catalogue.permissions import Action, allowed
-from niaouli.dcat import schemaorg
 
 RECENT = 6
 HOME_EVENTS = 3  # the next events on the home page

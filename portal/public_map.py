@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from niaouli.portal.common import Portal, viewer_for
-from niaouli.portal.security import page_csp
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
@@ -27,6 +25,8 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Layer
 from niaouli.i18n import N_, _
+from niaouli.portal.common import Portal, viewer_for
+from niaouli.portal.security import page_csp
 
 PALETTE_SIZE = 12
 """Distinct layer colours, `.couleur-0` ... `.couleur-11` in niaouli.css (the JS reads them)."""

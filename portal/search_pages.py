@@ -12,14 +12,14 @@ from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import urlencode
 
-from niaouli.portal.common import Paging, Portal, page_number, viewer_for
-from niaouli.portal.rendering import theme_words
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from niaouli.catalogue import finder, suggestions
 from niaouli.i18n import N_, _, ngettext
+from niaouli.portal.common import Paging, Portal, page_number, viewer_for
+from niaouli.portal.rendering import theme_words
 
 # Labels are marked with N_() and translated where shown (the language is the request's).
 FACET_LABELS = {

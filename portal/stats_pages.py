@@ -13,7 +13,6 @@ from datetime import date, timedelta
 from typing import Any
 
 from babel.dates import format_date
-from niaouli.portal.common import Portal, not_found, viewer_for
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
@@ -21,6 +20,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
 from niaouli.i18n import N_, _, babel_locale, current_language
+from niaouli.portal.common import Portal, not_found, viewer_for
 from niaouli.stats import report
 from niaouli.stats.charts import NARROW_WIDTH, Line, legend, line_chart
 from niaouli.stats.middleware import today

@@ -10,21 +10,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from niaouli import storage
-from niaouli.portal.common import viewer_for
-from niaouli.portal.common import identity_for, viewer_for
-from niaouli.portal.manage import ManagePages
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from niaouli import storage
-from niaouli.accounts import audit
 from niaouli.catalogue import versions
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
+from niaouli.portal.common import viewer_for
+from niaouli.portal.manage import ManagePages
 
 
 def version_rows(session: Session, dataset: Dataset) -> list[dict[str, Any]]:

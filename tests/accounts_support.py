@@ -14,10 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from niaouli.ingest import ingest_file
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue import service
+from niaouli.ingest import ingest_file
 from tests.conftest import Backend
 from tests.portal_support import LiveServer
 

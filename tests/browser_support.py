@@ -23,9 +23,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from niaouli.ingest import ingest_file
 from sqlalchemy import Engine
 
+from niaouli.ingest import ingest_file
 from niaouli.settings import Settings
 from tests.conftest import REPO, Backend, fresh_backend
 from tests.portal_support import LiveServer, populate

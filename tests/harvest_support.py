@@ -18,14 +18,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
 
-from niaouli.ingest.harvest import models as _harvest_models  # noqa: F401 - tables in Base.metadata
-from niaouli.ingest.harvest.fetch import Limits
-from niaouli.ingest.harvest.runner import run_source
-from niaouli.ingest.harvest.service import add_source
 from sqlalchemy import inspect, select
 
 from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Base, Dataset
+from niaouli.ingest.harvest import models as _harvest_models  # noqa: F401 - tables in Base.metadata
+from niaouli.ingest.harvest.fetch import Limits
+from niaouli.ingest.harvest.runner import run_source
+from niaouli.ingest.harvest.service import add_source
 
 HARVEST_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "harvest"
 # Short enough for the timeout tests, long enough for a loaded CI machine to serve the

@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import shapely
-from niaouli.ingest import IngestReport, ingest_file
 from sqlalchemy import func, select
 
 from niaouli.catalogue.models import Dataset, Layer, Resource
 from niaouli.db.layers import layer_store, quote
+from niaouli.ingest import IngestReport, ingest_file
 from tests.conftest import FIXTURES, Backend
 
 ORG = "gouvernement-nc"  # created by the `org` fixture

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import httpx
 import pytest
-from niaouli.ingest import ingest_file
 
 from niaouli.demo import load_demo
+from niaouli.ingest import ingest_file
 from tests.conftest import FIXTURES, NIAOULI, Backend, fresh_backend
 
 ORG = "gouvernement-nc"

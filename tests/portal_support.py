@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from niaouli.ingest import ingest_file
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.demo import load_demo
+from niaouli.ingest import ingest_file
 from tests.conftest import GEODATA, NIAOULI, Backend
 
 XSS_TITLE = '<img src=x onerror="alert(1)"> Tribus de Hienghène <script>alert(2)</script>'

@@ -71,9 +71,8 @@ def _fresh_version(site: ApiSite) -> tuple[str, int]:
     import tempfile
     from pathlib import Path
 
-    from niaouli.ingest import ingest_file
-
     from niaouli.catalogue import versions
+    from niaouli.ingest import ingest_file
 
     slug = slug_of("public")
     with tempfile.TemporaryDirectory() as folder:

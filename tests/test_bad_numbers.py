@@ -21,10 +21,10 @@ from dataclasses import dataclass
 import httpx
 import pytest
 from lxml import etree
-from niaouli.ingest import ingest_file
 
 from niaouli.accounts import tokens, users
 from niaouli.demo import load_demo
+from niaouli.ingest import ingest_file
 from tests.accounts_support import csrf_of
 from tests.api_support import snapshot
 from tests.conftest import Backend, fresh_backend

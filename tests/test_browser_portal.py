@@ -19,8 +19,8 @@ import re
 
 import httpx
 import pytest
-from niaouli.portal.dataset_page import MAPLIBRE
 
+from niaouli.portal.dataset_page import MAPLIBRE
 from tests.browser_support import (
     SCREENSHOTS,
     Visit,

@@ -24,13 +24,13 @@ from pathlib import Path
 import httpx
 import pytest
 from click.testing import CliRunner
-from niaouli.ingest import ingest_file
 from sqlalchemy import Engine, event, text
 from sqlalchemy.engine import make_url
 
 from niaouli.accounts import users
 from niaouli.cli import main as cli_main
 from niaouli.db.engine import STRICT_ENV, make_engine, release_engine, writing
+from niaouli.ingest import ingest_file
 from niaouli.settings import Settings, load_settings
 from tests.accounts_support import ORG_A, LoggedServer, build_matrix, email_of, slug_of
 from tests.api_support import ApiSite, geojson, start_api_site, write_tokens

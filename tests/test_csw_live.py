@@ -16,13 +16,13 @@ import subprocess
 from collections.abc import Iterator
 
 import pytest
-from niaouli.ingest import ingest_file
 from owslib.catalogue.csw2 import CatalogueServiceWeb
 from owslib.fes import BBox, PropertyIsLike
 from sqlalchemy import text
 
 from niaouli.catalogue import service
 from niaouli.demo import load_demo
+from niaouli.ingest import ingest_file
 from tests.conftest import GEODATA, Backend
 from tests.csw_support import ISO_RECORD, NS, CswServer, canary, identifiers, serve, wait_for
 from tests.demo_support import BATHING, DEMO_HARVESTED, DEMO_HARVESTED_IDS, DEMO_PUBLIC

@@ -26,11 +26,11 @@ from pathlib import Path
 import httpx
 import pytest
 import uvicorn
+
+from niaouli.catalogue import service
 from niaouli.services.csw.importer import import_records
 from niaouli.services.csw.process import PycswProcess
 from niaouli.services.csw.proxy import CswProxy
-
-from niaouli.catalogue import service
 from tests.conftest import Backend
 from tests.csw_support import ISO_RECORD, NS, free_port, serve, wait_for
 

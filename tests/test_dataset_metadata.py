@@ -20,7 +20,6 @@ from datetime import date
 
 import httpx
 import pytest
-from niaouli.portal.app import create_app
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCAT, DCTERMS, RDF
 from sqlalchemy import text
@@ -29,6 +28,7 @@ from starlette.testclient import TestClient
 from niaouli.catalogue import service, vocabularies
 from niaouli.dcat.vocabularies import DATA_THEME, FREQUENCY, VCARD
 from niaouli.demo import load_demo
+from niaouli.portal.app import create_app
 from tests.accounts_support import LoggedServer, build_matrix, csrf_of, email_of, sign_in
 from tests.api_support import ApiSite, snapshot, start_api_site
 from tests.portal_support import validate_html5
@@ -430,7 +430,6 @@ def test_dcat_licence_of_every_offered_licence_is_an_iri():
 def test_an_imported_iso_record_gets_the_licence_s_one_name(backend, tmp_path):
     """`niaouli records import` stores a known licence spelling under its one name."""
     from niaouli.services.csw.importer import import_records
-
     from tests.csw_support import ISO_RECORD
 
     with backend.session() as session, session.begin():

@@ -28,9 +28,6 @@ import httpx
 import pytest
 import shapely
 from lxml import etree
-from niaouli.ingest import ingest_file
-from niaouli.portal.app import create_app
-from niaouli.services.csw.importer import import_records
 from owslib.catalogue.csw2 import CatalogueServiceWeb
 from pyshacl import validate
 from rdflib import Graph, Literal, URIRef
@@ -42,6 +39,9 @@ from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.dcat.vocabularies import HYDRA, LOCN, SPDX, VCARD
 from niaouli.demo import load_demo
+from niaouli.ingest import ingest_file
+from niaouli.portal.app import create_app
+from niaouli.services.csw.importer import import_records
 from tests.conftest import FIXTURES, GEODATA, Backend
 from tests.csw_support import ISO_RECORD, serve, wait_for
 from tests.demo_support import DEMO_HARVESTED, DEMO_HARVESTED_IDS, DEMO_PUBLIC

@@ -13,7 +13,6 @@ import re
 from datetime import UTC, datetime
 
 import pytest
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestSource, JobStatus
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
@@ -31,6 +30,7 @@ from niaouli.catalogue.models import (
 )
 from niaouli.demo import load_demo
 from niaouli.demo_community import upcoming_dates
+from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestSource, JobStatus
 from niaouli.web import create_app
 from tests.conftest import Backend
 from tests.demo_support import BATHING, DEMO_HARVESTED

@@ -11,13 +11,13 @@ import json
 
 import pytest
 import shapely
-from niaouli.ingest.harvest import esri
-from niaouli.ingest.harvest.models import JobStatus
 from pyproj import Geod
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Dataset, Layer
 from niaouli.db.layers import layer_store
+from niaouli.ingest.harvest import esri
+from niaouli.ingest.harvest.models import JobStatus
 from tests.harvest_support import (
     COMMUNES,
     FakeArcGis,

@@ -12,11 +12,11 @@ import re
 
 import pytest
 from lxml import etree
-from niaouli.ingest.harvest import models as hm
-from niaouli.ingest.harvest.models import ItemAction, JobStatus
 from sqlalchemy import select
 
 from niaouli.catalogue.csw_table import csw_records
+from niaouli.ingest.harvest import models as hm
+from niaouli.ingest.harvest.models import ItemAction, JobStatus
 from tests.harvest_support import (
     FakeCsw,
     FakeRemote,

@@ -10,10 +10,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from niaouli.ingest.harvest.models import HarvestedRecord, JobStatus
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Dataset, Layer
+from niaouli.ingest.harvest.models import HarvestedRecord, JobStatus
 from tests.harvest_support import (
     FakeDcat,
     FakeRemote,

@@ -9,8 +9,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from niaouli.ingest.harvest.fetch import Fetcher, FetchError, ForbiddenAddressError, Limits
 
+from niaouli.ingest.harvest.fetch import Fetcher, FetchError, ForbiddenAddressError, Limits
 from tests.harvest_support import FakeRemote, Reply
 
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from niaouli.ingest.harvest.models import JobStatus
 from sqlalchemy import select
 
 from niaouli.catalogue.models import CodeProject, CodeStatus
+from niaouli.ingest.harvest.models import JobStatus
 from tests.harvest_support import FakeForge, FakeRemote, add_source_for, harvest
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
-from niaouli.ingest.harvest.models import HarvestJob, JobStatus
 from sqlalchemy import update
 
+from niaouli.ingest.harvest.models import HarvestJob, JobStatus
 from tests.harvest_support import FakeOai, FakeRemote, add_source_for, harvest, harvested
 
 

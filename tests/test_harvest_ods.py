@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from niaouli.ingest.harvest.models import JobStatus
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Layer
+from niaouli.ingest.harvest.models import JobStatus
 from tests.harvest_support import (
     FakeOds,
     FakeRemote,

@@ -5,10 +5,10 @@ from __future__ import annotations
 from xml.sax.saxutils import escape
 
 import pytest
-from niaouli.ingest.harvest.models import HarvestSource, JobStatus
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Layer
+from niaouli.ingest.harvest.models import HarvestSource, JobStatus
 from tests.harvest_support import FakeOgc, FakeRemote, add_source_for, harvest, harvested
 
 

@@ -14,14 +14,14 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
-from niaouli.ingest.harvest import runner
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestJobItem, HarvestSource
 from sqlalchemy import func, select
 
 from niaouli.accounts import users
 from niaouli.catalogue import service
 from niaouli.catalogue.changes import read_version
 from niaouli.catalogue.models import Dataset
+from niaouli.ingest.harvest import runner
+from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestJobItem, HarvestSource
 from tests.accounts_support import (
     ORG_A,
     ORG_B,

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from niaouli.ingest.harvest.service import add_source
-from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
+from niaouli.ingest.harvest.service import add_source
+from niaouli.portal.app import create_app
 from tests.harvest_support import (
     FakeCsw,
     FakeRemote,

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from geoalchemy2.shape import to_shape
 from lxml import etree
-from niaouli.services.csw.importer import import_records
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -25,6 +24,7 @@ from niaouli.db import schema
 from niaouli.db.engine import make_engine
 from niaouli.dcat.mapping import dataset_identifier
 from niaouli.demo import load_demo
+from niaouli.services.csw.importer import import_records
 from niaouli.settings import Settings
 from tests.conftest import Backend
 from tests.csw_support import serve

@@ -13,13 +13,13 @@ import re
 from datetime import date
 
 import pytest
-from niaouli.portal import licences
-from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.i18n import set_language
+from niaouli.portal import licences
+from niaouli.portal.app import create_app
 from tests.portal_support import populate, validate_html5
 from tests.test_portal_dataset_page import HOSTILE_SLUG, add_hostile_layers, snippets
 

@@ -14,9 +14,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from niaouli.ingest.harvest import fetch, runner
-from niaouli.ingest.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, JobStatus
-from niaouli.portal.harvest_pages import stored_text
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -24,6 +21,9 @@ from niaouli.accounts import users
 from niaouli.catalogue import service
 from niaouli.catalogue.models import utcnow
 from niaouli.i18n import set_language
+from niaouli.ingest.harvest import fetch, runner
+from niaouli.ingest.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, JobStatus
+from niaouli.portal.harvest_pages import stored_text
 from niaouli.web import create_app
 from tests.accounts_support import PASSWORD, csrf_of, sign_in
 from tests.conftest import Backend

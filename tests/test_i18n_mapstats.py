@@ -15,13 +15,13 @@ from datetime import timedelta
 
 import pytest
 from babel.dates import format_date
-from niaouli.portal.app import create_app
-from niaouli.portal.public_map import parse_background
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
 from niaouli.i18n import set_language
+from niaouli.portal.app import create_app
+from niaouli.portal.public_map import parse_background
 from niaouli.settings import DEFAULT_MAP_BACKGROUND
 from niaouli.stats.middleware import today
 from niaouli.stats.table import usage_daily

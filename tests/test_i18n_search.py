@@ -14,13 +14,13 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import pytest
-from niaouli.portal import search_pages
-from niaouli.portal.app import create_app
-from niaouli.portal.rendering import make_environment
 from starlette.testclient import TestClient
 
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.i18n import set_language
+from niaouli.portal import search_pages
+from niaouli.portal.app import create_app
+from niaouli.portal.rendering import make_environment
 from tests.portal_support import validate_html5
 from tests.test_portal_facets import build, facets, slugs, total
 

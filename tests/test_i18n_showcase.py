@@ -15,13 +15,13 @@ import icalendar
 import pytest
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po
-from niaouli.portal import i18n_catalog
 from starlette.testclient import TestClient
 
 from niaouli.accounts import users
 from niaouli.catalogue import service
 from niaouli.catalogue.models import ModerationStatus
 from niaouli.i18n import LOCALES_DIR
+from niaouli.portal import i18n_catalog
 from niaouli.web import create_app
 from tests.accounts_support import PASSWORD, sign_in
 from tests.portal_support import populate, validate_html5

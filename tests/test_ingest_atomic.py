@@ -14,7 +14,6 @@ import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
-from niaouli.ingest import IngestError
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
@@ -22,6 +21,7 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Dataset, Layer
 from niaouli.db.layers import layer_store
+from niaouli.ingest import IngestError
 from tests.conftest import NIAOULI
 from tests.ingest_support import (
     ORG,

@@ -21,9 +21,9 @@ import geopandas as gpd
 import numpy as np
 import pyarrow as pa
 import pytest
-from niaouli.ingest import IngestError
 
 from niaouli.db.layers import ColumnSpec, layer_store, new_table_name
+from niaouli.ingest import IngestError
 from tests.ingest_support import (
     NOTHING,
     fixture,

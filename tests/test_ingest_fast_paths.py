@@ -21,9 +21,6 @@ import pyarrow.csv as pacsv
 import pyogrio
 import pytest
 import shapely
-from niaouli.ingest import geometry, ingest_file, wkb
-from niaouli.ingest.columns import plan_columns
-from niaouli.ingest.crs import LAMBERT_NC, WGS84, Reprojector
 from psycopg import sql
 from pyproj import Transformer
 from sqlalchemy import create_engine, select
@@ -31,6 +28,9 @@ from sqlalchemy import create_engine, select
 from niaouli.catalogue.models import Layer
 from niaouli.db import pgcopy
 from niaouli.db.layers import PG_TYPES, PostgisLayers, layer_store, to_loadable
+from niaouli.ingest import geometry, ingest_file, wkb
+from niaouli.ingest.columns import plan_columns
+from niaouli.ingest.crs import LAMBERT_NC, WGS84, Reprojector
 
 
 def _general(geoms: np.ndarray, target: str, reproject: Reprojector):

@@ -15,9 +15,9 @@ from pathlib import Path
 import pandas as pd
 import pyogrio
 import pytest
+
 from niaouli.ingest import IngestError
 from niaouli.ingest.sniff import SourceKind, identify
-
 from tests.ingest_support import NOTHING, ingest, read_layer, traces, write_zip
 
 PROSE = (

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import pytest
 from click.testing import CliRunner
-from niaouli.ingest.harvest.base import Harvester, RemoteRecord
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestSource
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
@@ -22,6 +20,8 @@ from niaouli.accounts import tokens, users
 from niaouli.accounts.models import User
 from niaouli.catalogue import service
 from niaouli.catalogue.models import CodeProject, Dataset, Event, Organisation, Resource, Reuse
+from niaouli.ingest.harvest.base import Harvester, RemoteRecord
+from niaouli.ingest.harvest.models import HarvestedRecord, HarvestSource
 from tests.accounts_support import PASSWORD, csrf_of
 
 # What a browser would run or render as a document, spelled as attackers spell it.
@@ -382,7 +382,6 @@ def test_harvest_mapping(backend, monkeypatch):
     from niaouli.ingest.harvest import registry
     from niaouli.ingest.harvest.base import HarvestError
     from niaouli.ingest.harvest.service import add_source
-
     from tests.harvest_support import harvest
 
     monkeypatch.setitem(registry.BUILTIN, "test-hostile", f"{__name__}:HostileHarvester")

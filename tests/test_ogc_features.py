@@ -11,11 +11,11 @@ import json
 import time
 
 import httpx
-from niaouli.ingest import ingest_file
 from sqlalchemy import select, text
 
 from niaouli.catalogue.models import Layer
 from niaouli.db.layers import layer_store
+from niaouli.ingest import ingest_file
 from tests.ogc_conformance import CHECKS
 from tests.ogc_support import ORG, XSS, ogc  # noqa: F401 - fixture
 

@@ -9,10 +9,10 @@ import json
 
 import httpx
 import pytest
-from niaouli.ingest import ingest_file
 
 from niaouli.catalogue import publication, service
 from niaouli.catalogue.access import Viewer
+from niaouli.ingest import ingest_file
 from tests.conftest import FIXTURES
 from tests.ogc_support import ORG, POINTS, ogc, serve, wait_for  # noqa: F401 - fixture
 

@@ -9,6 +9,7 @@ import threading
 import time
 
 import pytest
+
 from niaouli.services.ogc.tilecache import TileCache
 from niaouli.services.ogc.tilegate import TileBusyError, TileGate, gate_from_environment
 

@@ -27,10 +27,10 @@ import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
-from niaouli.ingest import ingest_file
 
 from niaouli.catalogue import service
 from niaouli.db.tiles import HEAVY_CANDIDATES, MAX_SHIFT, POINT_BUDGET
+from niaouli.ingest import ingest_file
 from tests.conftest import Backend, fresh_backend
 from tests.ogc_support import ORG, serve
 

@@ -14,8 +14,8 @@ import json
 import re
 
 import httpx
-from niaouli.ingest import ingest_file
 
+from niaouli.ingest import ingest_file
 from tests.accounts_support import (
     ORG_A,
     LoggedServer,

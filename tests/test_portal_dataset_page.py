@@ -18,12 +18,12 @@ from html.parser import HTMLParser
 import httpx
 import pyogrio
 import pytest
-from niaouli.ingest import ingest_file, storage
-from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Resource, ResourceKind
+from niaouli.ingest import ingest_file, storage
+from niaouli.portal.app import create_app
 from tests.conftest import GEODATA
 from tests.portal_support import LiveServer, populate, validate_html5
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pyogrio
 import pytest
-from niaouli.ingest import ingest_file
-from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
+from niaouli.ingest import ingest_file
+from niaouli.portal.app import create_app
 from tests.conftest import FIXTURES, GEODATA
 from tests.portal_support import links, populate, sha256
 

@@ -17,13 +17,13 @@ import httpx
 import pytest
 import shapely
 from geoalchemy2.elements import WKTElement
-from niaouli.ingest import ingest_file
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue import fulltext, service
 from niaouli.catalogue.models import Resource, ResourceKind, Reuse
+from niaouli.ingest import ingest_file
 from niaouli.stats.table import usage_daily
 from tests.conftest import GEODATA, Backend
 from tests.portal_support import LiveServer, validate_html5
@@ -512,8 +512,9 @@ def test_query_parsing():
 
 def test_paging_keeps_every_filter(backend):
     """Page links carry the words, facets, box and sort; page 1 has no `page`."""
-    from niaouli.portal.app import create_app
     from starlette.testclient import TestClient
+
+    from niaouli.portal.app import create_app
 
     with backend.session() as session, session.begin():
         org = service.create_organisation(session, "commune-x", "Commune X", "commune")

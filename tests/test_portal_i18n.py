@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 from babel.messages.pofile import read_po
-from niaouli.portal import i18n_catalog
-from niaouli.portal.app import create_app
-from niaouli.portal.rendering import date_fr, number_fr, size_fr
 from starlette.testclient import TestClient
 
 from niaouli.i18n import LOCALES_DIR, set_language
+from niaouli.portal import i18n_catalog
+from niaouli.portal.app import create_app
+from niaouli.portal.rendering import date_fr, number_fr, size_fr
 from tests.portal_support import populate, validate_html5
 
 

@@ -9,10 +9,10 @@ import json
 import re
 
 import pytest
-from niaouli.portal.app import create_app
-from niaouli.portal.public_map import parse_background
 from starlette.testclient import TestClient
 
+from niaouli.portal.app import create_app
+from niaouli.portal.public_map import parse_background
 from niaouli.settings import DEFAULT_MAP_BACKGROUND
 from tests.portal_support import populate, validate_html5
 

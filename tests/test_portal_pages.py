@@ -8,9 +8,9 @@ from __future__ import annotations
 import re
 
 import pytest
-from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
+from niaouli.portal.app import create_app
 from tests.portal_support import XSS_TITLE, links, populate, validate_html5
 
 FRENCH = 'lang="fr"'

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import pytest
-from niaouli.portal.rendering import safe_url
 from sqlalchemy import text
 
 from niaouli.catalogue import search, service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.db import schema
+from niaouli.portal.rendering import safe_url
 
 
 @pytest.mark.parametrize(

@@ -34,13 +34,13 @@ from typing import Any
 import httpx
 import pyogrio
 import pytest
-from niaouli.ingest import ingest_file
 from owslib.ogcapi.features import Features
 from shapely import geometry
 
 from niaouli.accounts import tokens, users
 from niaouli.catalogue import service
 from niaouli.demo import load_demo
+from niaouli.ingest import ingest_file
 from tests.accounts_support import LoggedServer
 from tests.conftest import REPO, fresh_backend
 

@@ -9,10 +9,10 @@ import re
 
 import httpx
 import pytest
-from niaouli.services.csw.links import STORED_ROOT
 from sqlalchemy import select
 
 from niaouli.catalogue.models import AccessLevel, Dataset, Layer
+from niaouli.services.csw.links import STORED_ROOT
 from tests.conftest import Backend
 from tests.csw_support import serve
 

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-from niaouli.ingest import ingest_file
 
 from niaouli.catalogue import finder, gazetteer, suggestions
 from niaouli.catalogue.access import ANONYMOUS, Viewer
@@ -26,6 +25,7 @@ from niaouli.catalogue.service import (
     get_organisation,
 )
 from niaouli.demo import ORGANISATION, load_demo
+from niaouli.ingest import ingest_file
 from tests.conftest import GEODATA, Backend
 from tests.demo_support import BATHING
 from tests.portal_support import LiveServer

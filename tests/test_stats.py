@@ -322,8 +322,9 @@ def test_paths_are_classified_by_interface():
 
 
 def test_event_participants_and_periods(backend):
-    from niaouli.portal.app import create_app
     from starlette.testclient import TestClient
+
+    from niaouli.portal.app import create_app
 
     populate(backend)
     backend.run(

@@ -7,12 +7,12 @@ count hidden edits), and still move with a public edit. Tiles: `test_ogc_live.py
 
 from __future__ import annotations
 
-from niaouli.portal.app import create_app
 from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.demo import load_demo
+from niaouli.portal.app import create_app
 from tests.conftest import Backend
 
 HIDDEN = {"secret-brouillon": "draft", "secret-interne": "organisation"}

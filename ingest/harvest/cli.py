@@ -6,11 +6,11 @@ import json
 import sys
 
 import click
-from niaouli.ingest.harvest.models import ItemAction
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service as catalogue
 from niaouli.db.engine import get_engine, writing
+from niaouli.ingest.harvest.models import ItemAction
 
 ACTION_LABELS = {
     ItemAction.CREATED: "créé",
@@ -120,9 +120,10 @@ def harvest_list() -> None:
 @click.option("--progress", type=click.Choice(["auto", "bar", "none"]), default="auto")
 @click.option("--json", "as_json", is_flag=True, help="Rapport complet en JSON.")
 def harvest_run(slug: str, dry_run: bool, force: bool, progress: str, as_json: bool) -> None:
+    from tqdm import tqdm
+
     from niaouli.ingest.harvest.base import HarvestError
     from niaouli.ingest.harvest.runner import run_source
-    from tqdm import tqdm
 
     show_bar = progress == "bar" or (progress == "auto" and sys.stderr.isatty())
     bar = tqdm(desc=slug, unit=" fiche", disable=not show_bar, file=sys.stderr)
@@ -242,7 +243,6 @@ def harvest_edit(slug: str, name: str | None, schedule: str | None, pairs: tuple
 )
 def harvest_remove(slug: str, keep_datasets: bool) -> None:
     from niaouli.ingest.harvest.service import remove_source
-
     from niaouli.settings import load_settings
 
     settings = load_settings()
@@ -265,7 +265,6 @@ def harvest_worker(once: bool, tick: float) -> None:
     import time
 
     from niaouli.ingest.harvest.scheduler import run_due
-
     from niaouli.settings import load_settings
 
     settings = load_settings()

@@ -13,12 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import utcnow
 from niaouli.db.engine import writing
+from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
 from niaouli.settings import Settings
 
 LOGGER = logging.getLogger(__name__)

@@ -23,6 +23,23 @@ from pathlib import Path
 from typing import Any
 
 from geoalchemy2 import WKTElement
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from niaouli import links
+from niaouli.catalogue import service as catalogue
+from niaouli.catalogue.models import (
+    AccessLevel,
+    CodeProject,
+    CodeStatus,
+    Dataset,
+    Resource,
+    ResourceKind,
+    utcnow,
+)
+from niaouli.db.engine import writing
+from niaouli.db.layers import layer_store
+from niaouli.i18n import N_
 from niaouli.ingest.harvest import licences, registry, repairs
 from niaouli.ingest.harvest.base import (
     EnumerationError,
@@ -43,23 +60,6 @@ from niaouli.ingest.harvest.models import (
     JobStatus,
 )
 from niaouli.ingest.harvest.service import get_source
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
-
-from niaouli import links
-from niaouli.catalogue import service as catalogue
-from niaouli.catalogue.models import (
-    AccessLevel,
-    CodeProject,
-    CodeStatus,
-    Dataset,
-    Resource,
-    ResourceKind,
-    utcnow,
-)
-from niaouli.db.engine import writing
-from niaouli.db.layers import layer_store
-from niaouli.i18n import N_
 from niaouli.settings import Settings, load_settings
 
 # Job messages and per-record reasons are stored in French (the CLI prints them, the

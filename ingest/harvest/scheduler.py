@@ -15,11 +15,11 @@ import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import utcnow
+from niaouli.ingest.harvest.models import HarvestJob, HarvestSource
 from niaouli.settings import Settings, get_settings
 
 LOGGER = logging.getLogger(__name__)

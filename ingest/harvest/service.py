@@ -6,10 +6,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import Engine, func, select
-from niaouli.ingest.harvest import registry
-from niaouli.ingest.harvest.base import HarvestError
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestSource
-from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli import links

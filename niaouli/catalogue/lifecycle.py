@@ -7,9 +7,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from niaouli import exports
-from niaouli.accounts import audit
 from niaouli import exports, storage
+from niaouli.accounts import audit
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Layer, Resource

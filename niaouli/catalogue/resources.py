@@ -1,6 +1,6 @@
 """A dataset's files and links (its resources): adding and removing them, each with its
 rule (`dataset.edit`) and its audit row in the caller's transaction. Files are stored
-first (`ingest.storage`); the caller removes a stored file whose change did not commit,
+first (`niaouli.storage`); the caller removes a stored file whose change did not commit,
 and a removed one's file after the commit."""
 
 from __future__ import annotations

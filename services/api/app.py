@@ -7,9 +7,6 @@ wraps the whole site; errors are JSON with a stable `code` and a French descript
 
 from __future__ import annotations
 
-from niaouli.services.api import catalogue, community, errors, openapi, uploads
-from niaouli.services.api.core import Context, endpoint
-from niaouli.services.api.cors import ApiCors
 from sqlalchemy.exc import IntegrityError
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -22,6 +19,9 @@ from niaouli.accounts.csrf import Csrf
 from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
 from niaouli.resources import package_dir
+from niaouli.services.api import catalogue, community, errors, openapi, uploads
+from niaouli.services.api.core import Context, endpoint
+from niaouli.services.api.cors import ApiCors
 from niaouli.settings import Settings, get_settings, load_settings
 from niaouli.storage import max_upload_bytes
 

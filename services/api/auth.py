@@ -8,13 +8,13 @@ portal's forms). Tokens are not sent by browsers on their own, so need no such h
 
 from __future__ import annotations
 
-from niaouli.services.api.errors import ApiError
 from starlette.requests import Request
 
 from niaouli.accounts.csrf import Csrf
 from niaouli.accounts.middleware import identity_of
 from niaouli.accounts.resolve import Identity
 from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.services.api.errors import ApiError
 
 CSRF_HEADER = "x-csrf-token"
 

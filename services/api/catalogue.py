@@ -5,22 +5,18 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from niaouli.services.api import links, schemas, views
-from niaouli.services.api.core import Call, Operation
-from niaouli.services.api.errors import ApiError, conflict, forbidden, invalid, not_found
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli.services.api import links, schemas, views
-from niaouli.services.api.core import Call, Operation
-from niaouli.services.api.errors import ApiError, conflict, forbidden, invalid, not_found
-from niaouli.accounts import audit
 from niaouli.catalogue import editing, lifecycle, publication, service
 from niaouli.catalogue.access import can_see
 from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
 from niaouli.i18n import _
+from niaouli.services.api import links, schemas, views
+from niaouli.services.api.core import Call, Operation
+from niaouli.services.api.errors import ApiError, conflict, forbidden, invalid, not_found
 
 MAX_PAGE = 100
 MAX_OFFSET = 2**53  # far past any catalogue; SQLite cannot bind beyond 2**63 - 1

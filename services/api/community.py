@@ -14,15 +14,6 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli.services.api import schemas, views
-from niaouli.services.api.core import Call, Operation
-from niaouli.services.api.errors import forbidden, invalid, not_found
-from niaouli.services.api import schemas, views
-from niaouli.services.api.core import Call, Operation
-from niaouli.services.api.errors import forbidden, invalid, not_found
-from sqlalchemy import or_, select
-
-from niaouli.accounts import audit
 from niaouli.catalogue import community
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import CodeProject, Event, Organisation, Reuse
@@ -30,6 +21,9 @@ from niaouli.catalogue.permissions import Action, allowed, visible_reuses
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
+from niaouli.services.api import schemas, views
+from niaouli.services.api.core import Call, Operation
+from niaouli.services.api.errors import forbidden, invalid, not_found
 
 
 def _visible_ids(session: Session, viewer: Viewer, items: list[Any]) -> set[int]:

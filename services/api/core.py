@@ -12,8 +12,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from niaouli.services.api import auth
-from niaouli.services.api.errors import ApiError, from_validation
 from pydantic import BaseModel, ValidationError
 from sqlalchemy import Engine
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +23,8 @@ from niaouli.accounts.csrf import Csrf
 from niaouli.accounts.resolve import Identity
 from niaouli.catalogue.access import Viewer
 from niaouli.i18n import DEFAULT, LANGUAGES, _, speaking
+from niaouli.services.api import auth
+from niaouli.services.api.errors import ApiError, from_validation
 from niaouli.settings import Settings
 
 MAX_JSON_BYTES = 1 << 20

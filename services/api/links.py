@@ -12,12 +12,12 @@ from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
-from niaouli.services.api import schemas
 from starlette.requests import Request
 
 from niaouli import exports
 from niaouli.catalogue import models
 from niaouli.publicurl import public_root
+from niaouli.services.api import schemas
 
 ISO_19139 = "http://www.isotc211.org/2005/gmd"
 REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from pydantic import BaseModel
+
 from niaouli.services.api import schemas
 from niaouli.services.api.core import Operation
-from pydantic import BaseModel
 
 STATUS_TEXT = {
     400: "Requête mal formée",

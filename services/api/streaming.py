@@ -16,12 +16,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO
 
-from niaouli.services.api.errors import ApiError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.requests import Request
 
 from niaouli import storage
 from niaouli.i18n import _
+from niaouli.services.api.errors import ApiError
 
 FIELD_LIMIT = 64 * 1024  # text fields next to the file
 CONTROL = re.compile(rb"[\x00-\x1f\x7f]")

@@ -11,25 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from niaouli.ingest import IngestError, ingest_file
-from niaouli.ingest.errors import UnconfirmedChangeError
-from niaouli.ingest.sniff import MEDIA_TYPES, identify
-from niaouli.services.api import links, schemas, streaming, views
-from niaouli.services.api.catalogue import editable_dataset
-from niaouli.services.api.core import Call, Operation, parse, read_json
-from niaouli.services.api.errors import ApiError, invalid, not_found
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from niaouli.services.api import links, schemas, streaming, views
-from niaouli.services.api.catalogue import editable_dataset
-from niaouli.services.api.core import Call, Operation, parse, read_json
-from niaouli.services.api.errors import ApiError, invalid, not_found
-from niaouli.catalogue import resources, versions
 from niaouli import storage
-from niaouli.accounts import audit
-from niaouli.catalogue import versions
-from niaouli.catalogue.access import can_edit
+from niaouli.catalogue import resources, versions
 from niaouli.catalogue.community import check_http_url
 from niaouli.catalogue.editing import ConflictError
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
@@ -37,6 +23,13 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import _
+from niaouli.ingest import IngestError, ingest_file
+from niaouli.ingest.errors import UnconfirmedChangeError
+from niaouli.ingest.sniff import MEDIA_TYPES, identify
+from niaouli.services.api import links, schemas, streaming, views
+from niaouli.services.api.catalogue import editable_dataset
+from niaouli.services.api.core import Call, Operation, parse, read_json
+from niaouli.services.api.errors import ApiError, invalid, not_found
 
 
 def _check_editable(call: Call) -> tuple[str, str]:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from niaouli.ingest import notes as ingest_notes
-from niaouli.services.api import links, schemas
 from sqlalchemy.orm import Session
 
 from niaouli.accounts.models import User
@@ -11,6 +9,7 @@ from niaouli.catalogue import models
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.ingest import notes as ingest_notes
+from niaouli.services.api import links, schemas
 
 
 def layer(item: models.Layer) -> schemas.LayerInfo:

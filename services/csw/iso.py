@@ -15,13 +15,13 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lxml import etree
-from niaouli.services.csw import links
-from niaouli.services.csw.view import DatasetView
 from pygeometa import __version__ as pygeometa_version
 from pygeometa import core as pygeometa_core
 from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
 from niaouli.catalogue import vocabularies
+from niaouli.services.csw import links
+from niaouli.services.csw.view import DatasetView
 
 GEOMETRY_TYPES = {
     "POINT": "point",

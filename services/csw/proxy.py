@@ -28,13 +28,13 @@ import contextlib
 from xml.sax.saxutils import escape
 
 import httpx
-from niaouli.services.csw import links
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from niaouli.catalogue.access import Viewer, editor_organisations
 from niaouli.catalogue.permissions import Action, allowed
+from niaouli.services.csw import links
 from niaouli.settings import get_settings
 
 MAX_BODY = 2 * 1024 * 1024

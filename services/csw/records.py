@@ -14,11 +14,11 @@ import logging
 from typing import Any
 
 from lxml import etree
-from niaouli.services.csw import iso
-from niaouli.services.csw.view import DatasetView
 
 from niaouli import metadata_parse, safexml
 from niaouli.catalogue.csw_table import COLUMNS
+from niaouli.services.csw import iso
+from niaouli.services.csw.view import DatasetView
 
 LOGGER = logging.getLogger(__name__)
 

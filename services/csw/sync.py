@@ -11,14 +11,14 @@ soon as it commits. Every dataset has a row carrying its access level and organi
 
 from __future__ import annotations
 
-from niaouli.services.csw.records import record_row
-from niaouli.services.csw.view import load_views
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import changes
 from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.services.csw.records import record_row
+from niaouli.services.csw.view import load_views
 
 
 def _write(conn: Connection, ids: set[int] | None) -> int:

@@ -21,11 +21,6 @@ from typing import Any
 import pygeoapi
 import pygeoapi.api as core_api
 import pygeoapi.api.itemtypes as itemtypes_api
-from niaouli.services.ogc import config as ogc_config
-from niaouli.services.ogc import conformance as declared_classes
-from niaouli.services.ogc import params, records, runtime
-from niaouli.services.ogc.live import LiveApi, ensure_openapi
-from niaouli.services.ogc.tiles import tile_routes
 from pygeoapi import l10n
 from pygeoapi.api import API, APIRequest
 from starlette.applications import Starlette
@@ -40,6 +35,11 @@ from niaouli.db.engine import get_engine
 from niaouli.i18n import COOKIE as LANGUAGE_COOKIE
 from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
+from niaouli.services.ogc import config as ogc_config
+from niaouli.services.ogc import conformance as declared_classes
+from niaouli.services.ogc import params, records, runtime
+from niaouli.services.ogc.live import LiveApi, ensure_openapi
+from niaouli.services.ogc.tiles import tile_routes
 from niaouli.settings import Settings, load_settings
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).resolve().parent / "static"

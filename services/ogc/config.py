@@ -24,7 +24,6 @@ import yaml
 from babel.messages.catalog import Catalog
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from niaouli.services.ogc import crs, records, tileprovider
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
@@ -32,6 +31,7 @@ from niaouli.catalogue import columns, service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Layer
 from niaouli.resources import package_dir
+from niaouli.services.ogc import crs, records, tileprovider
 from niaouli.settings import Settings, get_settings
 
 PROVIDER = "niaouli.services.ogc.provider.LayerProvider"

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from niaouli.services.ogc import config as ogc_config
-from niaouli.services.ogc import conformance
 from pygeoapi import l10n
 from pygeoapi.api import API
 from pygeoapi.openapi import get_oas
@@ -30,6 +28,8 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, Viewer, can_see
 from niaouli.catalogue.changes import read_version
 from niaouli.catalogue.models import Layer
+from niaouli.services.ogc import config as ogc_config
+from niaouli.services.ogc import conformance
 from niaouli.settings import Settings
 
 LOGGER = logging.getLogger(__name__)

@@ -16,8 +16,6 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from niaouli.services.ogc import crs, runtime
-from niaouli.services.ogc.cql import FilterError, coerce, to_condition
 from pygeoapi.crs import CrsTransformSpec
 from pygeoapi.provider.base import (
     BaseProvider,
@@ -29,6 +27,8 @@ from sqlalchemy.exc import DBAPIError
 
 from niaouli.db import features
 from niaouli.db.features import Attribute, FeatureQuery, LayerTable
+from niaouli.services.ogc import crs, runtime
+from niaouli.services.ogc.cql import FilterError, coerce, to_condition
 
 LOGGER = logging.getLogger(__name__)
 

@@ -20,14 +20,6 @@ from contextvars import ContextVar
 from typing import Any
 
 import pygeoapi.api as core_api
-from niaouli.services.csw.view import load_views
-from niaouli.services.ogc import crs, runtime
-from niaouli.services.ogc.provider import (
-    data_error,
-    datetime_message,
-    parse_datetime_parameter,
-)
-from niaouli.services.ogc.recordjson import Urls, to_record
 from pygeoapi.api import API, APIRequest
 from pygeoapi.formats import F_JSON
 from pygeoapi.provider.base import (
@@ -44,6 +36,14 @@ from niaouli.catalogue import records as catalogue_records
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import Layer
 from niaouli.catalogue.service import RECORDS_COLLECTION_ID
+from niaouli.services.csw.view import load_views
+from niaouli.services.ogc import crs, runtime
+from niaouli.services.ogc.provider import (
+    data_error,
+    datetime_message,
+    parse_datetime_parameter,
+)
+from niaouli.services.ogc.recordjson import Urls, to_record
 
 LOGGER = logging.getLogger(__name__)
 # Who asks, for the provider pygeoapi builds per request (copied into its worker thread).

@@ -26,11 +26,6 @@ from http import HTTPStatus
 from typing import Any
 
 import pygeoapi.api.tiles as tiles_api
-from niaouli.services.ogc import runtime
-from niaouli.services.ogc.live import LiveApi
-from niaouli.services.ogc.tilecache import TileCache
-from niaouli.services.ogc.tilegate import TileBusyError, TileGate, gate_from_environment
-from niaouli.services.ogc.tileprovider import MVT_MEDIA_TYPE, TILESET_ID
 from pygeoapi.api import API, APIRequest
 from pygeoapi.models.provider.base import TileMatrixSetEnum
 from pygeoapi.util import render_j2_template
@@ -43,6 +38,11 @@ from starlette.routing import BaseRoute, Route
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.db import tiles as db_tiles
 from niaouli.db.features import LayerTable
+from niaouli.services.ogc import runtime
+from niaouli.services.ogc.live import LiveApi
+from niaouli.services.ogc.tilecache import TileCache
+from niaouli.services.ogc.tilegate import TileBusyError, TileGate, gate_from_environment
+from niaouli.services.ogc.tileprovider import MVT_MEDIA_TYPE, TILESET_ID
 from niaouli.settings import get_settings
 
 LOGGER = logging.getLogger(__name__)

@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from pyproj import Transformer
+
 from niaouli.ingest.harvest import esri, repairs
 from niaouli.ingest.harvest.base import (
     DataSource,
@@ -39,7 +41,6 @@ from niaouli.ingest.harvest.base import (
     SourceConfig,
 )
 from niaouli.ingest.harvest.fetch import Fetcher
-from pyproj import Transformer
 
 SERVICE_TYPES = ("MapServer", "FeatureServer")
 MAX_PAGES = 100_000

@@ -20,6 +20,8 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from lxml import etree
+
+from niaouli import metadata_parse, safexml
 from niaouli.ingest.harvest import repairs
 from niaouli.ingest.harvest.base import (
     DataSource,
@@ -32,8 +34,6 @@ from niaouli.ingest.harvest.base import (
 )
 from niaouli.ingest.harvest.licences import choose_licence
 from niaouli.ingest.harvest.sources.arcgis import layer_link
-
-from niaouli import metadata_parse, safexml
 
 NS = {
     "csw": "http://www.opengis.net/cat/csw/2.0.2",

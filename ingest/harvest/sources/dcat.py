@@ -25,6 +25,13 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
+from rdflib import BNode, Graph, Literal, URIRef
+from rdflib.compare import to_canonical_graph
+from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
+
+from niaouli import metadata_parse, safexml
+from niaouli.catalogue import vocabularies as catalogue_voc
+from niaouli.dcat import vocabularies as voc
 from niaouli.ingest.harvest import repairs
 from niaouli.ingest.harvest.base import (
     DataSource,
@@ -34,13 +41,6 @@ from niaouli.ingest.harvest.base import (
     RemoteRecord,
 )
 from niaouli.ingest.harvest.licences import choose_licence
-from rdflib import BNode, Graph, Literal, URIRef
-from rdflib.compare import to_canonical_graph
-from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS
-
-from niaouli import metadata_parse, safexml
-from niaouli.catalogue import vocabularies as catalogue_voc
-from niaouli.dcat import vocabularies as voc
 
 MEDIA_FORMATS = {
     "application/geo+json": "geojson",

@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import yaml
+
 from niaouli.ingest.harvest.base import EnumerationError, Harvester, RecordFailure, RemoteRecord
 from niaouli.ingest.harvest.fetch import FetchError
 

@@ -18,6 +18,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lxml import etree
+
+from niaouli import safexml
 from niaouli.ingest.harvest import repairs
 from niaouli.ingest.harvest.base import (
     EnumerationError,
@@ -27,8 +29,6 @@ from niaouli.ingest.harvest.base import (
     RemoteRecord,
 )
 from niaouli.ingest.harvest.sources.csw import standalone_xml
-
-from niaouli import safexml
 
 NS = {
     "oai": "http://www.openarchives.org/OAI/2.0/",

@@ -19,6 +19,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from lxml import etree
+
+from niaouli import safexml
 from niaouli.ingest.harvest.base import (
     DataSource,
     EnumerationError,
@@ -27,8 +29,6 @@ from niaouli.ingest.harvest.base import (
     RemoteRecord,
 )
 from niaouli.ingest.harvest.licences import choose_licence
-
-from niaouli import safexml
 
 MAX_PAGES = 100_000
 JSON_FORMATS = ("application/geo+json", "application/json", "geojson", "json")
