@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from niaouli import exports
+from niaouli import exports, localtime
 from niaouli.catalogue import columns, community, service
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
@@ -53,7 +53,7 @@ class Pages:
                 recent=service.recent_datasets(session, viewer, RECENT),
                 upcoming=community.events(session, "a-venir")[:HOME_EVENTS],
                 reuses=community.public_reuses(session, viewer)[0][:HOME_REUSES],
-                local_time=community.local,
+                local_time=localtime.local,
             )
 
     def organisations(self, request: Request) -> HTMLResponse:

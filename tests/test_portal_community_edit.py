@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import select
 from starlette.testclient import TestClient
 
+from niaouli import localtime
 from niaouli.accounts import users
 from niaouli.accounts.resolve import viewer_for_user
 from niaouli.catalogue import community, service
@@ -322,7 +323,7 @@ def test_editor_changes_an_event(site, backend, tmp_path):
     assert "Hackathon du Nord 2027" in page and "3 février 2027 à 10:00" in page
     assert "Poindimié" in page and "Trois prototypes." in page
     after = _event(backend)
-    assert community.as_utc(after.starts_at) == datetime(2027, 2, 2, 23, 0, tzinfo=UTC)
+    assert localtime.as_utc(after.starts_at) == datetime(2027, 2, 2, 23, 0, tzinfo=UTC)
     assert after.ends_at is None and str(after.kind) == "cartoparty"
     assert after.dataset_slugs == ["communes-nc", "population-communes-nc"]
     assert ("event.update", EMAILS["editor"], "hackathon-du-nord") in audit_actions(backend)
