@@ -165,7 +165,13 @@ def test_share_link_restores_the_view(chromium, site, viewport):  # noqa: F811
             "() => window.niaouliMap.jumpTo({center: [165.8123, -21.4567], zoom: 9.25})"
         )
         open_drawer_on_phone(v)
-        v.page.locator(f'.carte-couche[data-collection="{COMMUNES}"] input').uncheck()
+        shown = v.page.eval_on_selector_all(
+            ".carte-couche input:checked", "els => els.map(e => e.value)"
+        )
+        assert COMMUNES in shown and trap in shown
+        for collection in shown:  # all but the trap layer (the demo has several)
+            if collection != trap:
+                v.page.locator(f'.carte-couche[data-collection="{collection}"] input').uncheck()
         v.page.wait_for_function(
             "() => document.getElementById('carte-lien').value.includes('map=9.25/')"
         )

@@ -61,7 +61,8 @@ def test_map_page_in_english(backend):
             'aria-label="Map layers"',
             "Search for a layer",
             'placeholder="e.g. communes"',
-            '<p class="meta" id="carte-compte" aria-live="polite">1 layer</p>',
+            # the demo's communes and Nouméa's bathing-water sampling points
+            '<p class="meta" id="carte-compte" aria-live="polite">2 layers</p>',
             "Zoom to layer",
             "Dataset page",
             "No layer matches this search.",

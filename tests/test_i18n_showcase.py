@@ -86,7 +86,7 @@ def test_code_catalogue_in_english(site, tmp_path):
         (
             "<h1>Code projects</h1>",
             "Software published or listed by the platform's organisations",
-            "4 code projects",
+            "5 code projects",  # the demo's four plus DSI-Ville-Noumea
             "Listed by Gouvernement de la Nouvelle-Calédonie",
             ">Filter</button>",
             '<option value="beta">Beta (1)</option>',
@@ -168,7 +168,7 @@ def test_reuses_and_moderation_in_english(site, tmp_path):
         (
             "Each one is reviewed by the platform team before publication.",
             ">Submit a reuse</a>",
-            "1 reuse",
+            "3 reuses",  # the demo's approved ones (alice's is pending)
             '<option value="visualisation">Visualisation</option>',
             "Visualisation · submitted on ",
         ),
@@ -245,7 +245,7 @@ def test_events_in_english(site, tmp_path):
             '<option value="cartoparty">Mapping party</option>',
             '<option value="a-venir">Upcoming</option>',
             ">Upcoming and past</option>",
-            "2 events",
+            "3 events",  # with the demo's upcoming hackathon
             '<span class="tag">past</span>',
         ),
         (

@@ -16,6 +16,11 @@ EXPECTED = {
     "communes-lambert": (33, None, True),
     "population-communes-nc": (33, None, False),
     "sites-visites": (12, ["name", "visited", "score"], True),
+    # The demo's Nouméa bathing water: points and beach polygons in one layer (nested
+    # results as JSON), the latest results and the beach status (tables).
+    "baignade-noumea-points": (30, None, True),
+    "baignade-noumea-releves": (16, None, False),
+    "baignade-noumea-etat": (6, None, False),
 }
 
 

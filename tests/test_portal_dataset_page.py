@@ -20,9 +20,10 @@ import pyogrio
 import pytest
 from starlette.testclient import TestClient
 
+from niaouli import storage
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Resource, ResourceKind
-from niaouli.ingest import ingest_file, storage
+from niaouli.ingest import ingest_file
 from niaouli.portal.app import create_app
 from tests.conftest import GEODATA
 from tests.portal_support import LiveServer, populate, validate_html5

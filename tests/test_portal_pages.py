@@ -77,6 +77,10 @@ def test_search_is_accent_and_case_insensitive_and_paged(site):
     for query in ("hienghene", "HIENGHÈNE", "Hienghène", "tribus hienghene"):
         html = get_ok(client, f"/jeux-de-donnees?q={query}")
         assert "/jeux-de-donnees/tribus-hienghene" in html, query
+        # Hienghène is also a place of the demo's gazetteer (the communes meet it): the
+        # words alone find exactly one dataset.
+        html = get_ok(client, f"/jeux-de-donnees?q={query}&lieu=non")
+        assert "/jeux-de-donnees/tribus-hienghene" in html, query
         assert "1 jeu de données" in html
     html = get_ok(client, "/jeux-de-donnees?q=caledonie")
     assert "/jeux-de-donnees/communes-nc" in html
