@@ -22,9 +22,10 @@ from sqlalchemy.orm import Session
 from niaouli.db.engine import writing
 from niaouli.ingest.harvest.fetch import Response
 from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
-from niaouli.settings import CHECKOUT_ROOT, Settings
+from niaouli.resources import package_dir
+from niaouli.settings import Settings
 
-SNAPSHOT = CHECKOUT_ROOT / "geodata" / "harvest" / "csw_getrecords_geonetwork_inspire.xml"
+SNAPSHOT = package_dir("niaouli.geodata") / "harvest" / "csw_getrecords_geonetwork_inspire.xml"
 SOURCE = {
     "slug": "geonetwork-instantane-demo",
     "name": "Catalogue GeoNetwork (instantané de démonstration)",

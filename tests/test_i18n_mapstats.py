@@ -87,7 +87,7 @@ def test_map_page_in_english(backend):
         assert '<html lang="fr">' in french_html
         assert "Zoom sur la couche" in french_html and "Zoom to layer" not in french_html
         assert "© les contributeurs d’OpenStreetMap. Sans connexion au fond" in french_html
-        assert "1 couche</p>" in french_html
+        assert "2 couches</p>" in french_html
 
 
 def test_map_page_in_english_is_valid_html5(backend, tmp_path):
