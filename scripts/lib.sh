@@ -34,10 +34,11 @@ apt_install() {
   fi
   echo "==> apt-get install ${missing[*]}"
   if [ -z "${_NIAOULI_APT_UPDATED:-}" ]; then
-    apt-get update -qq
+    # Another install (a second checkout, a parallel job) may hold apt's locks: wait.
+    apt-get -o DPkg::Lock::Timeout=900 update -qq
     _NIAOULI_APT_UPDATED=1
   fi
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=900 install -y -qq "${missing[@]}" >/dev/null
 }
 
 # Print the path of a Python 3.11 interpreter for pycsw's own environment (pycsw 2.6 uses

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import http.server
 import os
-import socket
 import subprocess
 import threading
 import time
@@ -22,6 +21,7 @@ import httpx
 from lxml import etree
 
 from tests.conftest import NIAOULI, REPO, Backend
+from tests.ports import free_port
 
 PYCSW_PYTHON = REPO / ".venv-pycsw" / "bin" / "python"
 ISO_RECORD = REPO / "tests" / "fixtures" / "iso19139_geonetwork_record.xml"
@@ -49,12 +49,6 @@ NS = {
     "atom": "http://www.w3.org/2005/Atom",
     "oai": "http://www.openarchives.org/OAI/2.0/",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass

@@ -9,7 +9,6 @@ must never appear.
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ import pytest
 from niaouli.demo import load_demo
 from niaouli.ingest import ingest_file
 from tests.conftest import FIXTURES, NIAOULI, Backend, fresh_backend
+from tests.ports import free_port
 
 ORG = "gouvernement-nc"
 XSS = "<script>alert('x')</script>"
@@ -50,12 +50,6 @@ class OgcServer:
 
     def get(self, path: str, **params: object) -> httpx.Response:
         return httpx.get(f"{self.url}{path}", params=params, timeout=30)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def load_test_data(backend: Backend, tmp: Path) -> None:

@@ -11,7 +11,6 @@ import hashlib
 import os
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -25,6 +24,7 @@ from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.demo import load_demo
 from niaouli.ingest import ingest_file
 from tests.conftest import GEODATA, NIAOULI, Backend
+from tests.ports import free_port
 
 XSS_TITLE = '<img src=x onerror="alert(1)"> Tribus de Hienghène <script>alert(2)</script>'
 XSS_DESCRIPTION = "Voir [la doc](javascript:alert(3)) et <b onmouseover=alert(4)>ceci</b>."
@@ -101,12 +101,6 @@ def sha256(data: bytes) -> str:
 
 def links(html: str) -> list[str]:
     return re.findall(r'href="([^"]*)"', html)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class LiveServer:

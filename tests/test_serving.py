@@ -15,6 +15,7 @@ import httpx
 import uvicorn
 
 from niaouli import serving
+from tests.ports import free_port
 
 
 def _nodelay_of_accepted(listener: socket.socket) -> int:
@@ -71,9 +72,7 @@ def test_serve_answers_quickly_on_one_connection(tmp_path) -> None:  # noqa: ANN
         "                'headers': [(b'content-type', b'text/plain')]})\n"
         "    await send({'type': 'http.response.body', 'body': b'ok'})\n"
     )
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     process = subprocess.Popen(
         [
