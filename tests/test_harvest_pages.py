@@ -189,8 +189,11 @@ def test_pages_history_matrix_and_runs(backend: Backend, tmp_path: Path) -> None
                 before = snapshot_datasets(backend)
                 answer = http.post(f"{source_page}/essai", data={"csrf": token})
                 assert answer.status_code == 303
-                dry = _wait_for(lambda: [j for j in _jobs(backend) if j.dry_run])[0]
-                assert dry.unchanged == 3 and dry.finished_at is not None
+                # Wait for the dry run to end, not merely to exist (it starts "running").
+                dry = _wait_for(
+                    lambda: [j for j in _jobs(backend) if j.dry_run and j.finished_at is not None]
+                )[0]
+                assert dry.unchanged == 3
                 assert snapshot_datasets(backend) == before
                 history = http.get(source_page).text
                 assert "<td>oui</td>" in history and "<td>non</td>" in history
