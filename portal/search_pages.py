@@ -149,7 +149,10 @@ class SearchPages:
                 datasets_only=len(kinds) == 1,
                 query=filters.q,
                 filters=filters,
-                hidden=[(k, v) for k, v in filters.params() if k not in ("q", "tri", "page")],
+                # `lieu=non` was a choice about the words typed: a new search starts without it.
+                hidden=[
+                    (k, v) for k, v in filters.params() if k not in ("q", "tri", "page", "lieu")
+                ],
                 sort=filters.effective_sort(),
                 sorts=[
                     (key, _(label))

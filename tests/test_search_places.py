@@ -191,6 +191,11 @@ def test_search_pages_show_the_place_and_suggestions(backend: Backend, language:
         assert chip in html.unescape(page)
         removal = re.search(r'<span class="chip">[^<]*<a href="([^"]+)"', page)
         assert removal and "lieu=non" in html.unescape(removal.group(1))
+        # Once the place is turned off, a new search from the form is a fresh choice:
+        # `lieu=non` is not carried over into the form's hidden fields.
+        words_only = _page(server, "/recherche", q="Hienghène", lieu="non", lang=language)
+        assert "Lieu : Hienghène" not in html.unescape(words_only)
+        assert 'name="lieu"' not in words_only
 
         page = _page(server, "/jeux-de-donnees", q="noumea", lang=language)
         assert _ours(_cards(page))[:2] == ["points-de-prelevement", "communes-nc"]
