@@ -23,9 +23,9 @@ from starlette.responses import RedirectResponse, Response
 from niaouli import mail
 from niaouli.accounts import (
     audit,
-    ratelimit,
     requests,
     resets,
+    selfservice,
     sessions,
     tokens,
     users,
@@ -36,6 +36,7 @@ from niaouli.accounts.models import Role, TokenScope, User
 from niaouli.accounts.oidc import oidc_settings
 from niaouli.accounts.resolve import SESSION_COOKIE, session_signer, viewer_for_user
 from niaouli.accounts.secrets import secret_key
+from niaouli.accounts.selfservice import TOO_MANY
 from niaouli.accounts.sessions import SESSION_LIFETIME
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue.permissions import Action, allowed, publishes_somewhere
@@ -48,10 +49,6 @@ from niaouli.settings import get_settings
 
 MAX_FORM_BYTES = 16_000
 # Messages are marked here and translated when shown (`_(TOO_MANY)`).
-TOO_MANY = N_(
-    "Trop de tentatives de connexion infructueuses. Par sécurité, réessayez dans "
-    "quinze minutes ou réinitialisez votre mot de passe."
-)
 BAD_LOGIN = N_("Adresse électronique ou mot de passe incorrect.")
 RESET_SENT = N_(
     "Si un compte existe pour cette adresse, un lien de réinitialisation valable une "
@@ -164,25 +161,12 @@ class AccountPages:
         email = str(form.get("email", ""))[:320]
         password = str(form.get("password", ""))
         target = safe_next(form.get("next"))
-        client = request.client.host if request.client else "inconnu"
-        keys = ratelimit.keys_for(self.key, email, client)
+        client = request.client.host if request.client else None
 
         def attempt() -> tuple[str, str | None]:
             with Session(writing(self.portal.engine)) as session, session.begin():
-                nobody = audit.Actor(None, "session", client)
-                if ratelimit.is_blocked(session, keys):
-                    audit.record(session, nobody, "auth.sign_in_blocked", subject=email)
-                    return "blocked", None
-                user = users.authenticate(session, email, password)
-                if user is None:
-                    ratelimit.record_failure(session, keys)
-                    audit.record(session, nobody, "auth.sign_in_failed", subject=email)
-                    return "failed", None
-                ratelimit.clear(session, keys)
-                if user.email_verified_at is None:
-                    return "unverified", None
-                audit.record(session, self.actor(request, user.id), "auth.sign_in")
-                return "ok", sessions.start(session, user)
+                done = selfservice.sign_in(session, self.key, email, password, client)
+                return done.outcome, done.secret
 
         outcome, secret = await run_in_threadpool(attempt)
         if outcome == "blocked":
@@ -220,30 +204,25 @@ class AccountPages:
 
         smtp = self.portal.settings.smtp
         site = self.site_url(request)
+        client = request.client.host if request.client else None
 
         outbox: list[tuple[str, str, str]] = []  # sent once the transaction committed
 
         def create() -> str | None:
             """The new session's secret (without e-mail), else None: a message was sent."""
             with Session(writing(self.portal.engine)) as session, session.begin():
-                user, existing = users.sign_up(session, email, name, password, verified=not smtp)
+                user, existing = selfservice.sign_up(
+                    session, email, name, password, verified=not smtp, client=client
+                )
                 if smtp is None:
                     if user is None:  # without e-mail, nothing else can tell the person
                         raise AccountError(_(EXISTS))
-                    audit.record(session, self.actor(request, user.id), "auth.sign_up")
                     return sessions.start(session, user)
                 if user is not None:
-                    audit.record(session, self.actor(request, user.id), "auth.sign_up")
                     link = verification.make_link(self.key, site, user)
                     outbox.append((user.email, *emails.verify_address(user.display_name, link)))
                 else:
                     assert existing is not None
-                    audit.record(
-                        session,
-                        self.actor(request, None),
-                        "auth.sign_up_existing",
-                        subject=existing.email,
-                    )
                     outbox.append((existing.email, *emails.already_registered(site)))
             for message in outbox:
                 mail.send(smtp, *message)
@@ -271,16 +250,11 @@ class AccountPages:
     async def verify(self, request: Request) -> Response:
         """GET /verifier/{token}: the address link of a sign-up; opens a session once."""
         token = request.path_params["token"]
+        client = request.client.host if request.client else None
 
         def check() -> tuple[bool, str | None]:
             with Session(writing(self.portal.engine)) as session, session.begin():
-                user, first = verification.verify(session, self.key, token)
-                if user is None:
-                    return False, None
-                if not first:
-                    return True, None
-                audit.record(session, self.actor(request, user.id), "auth.email_verified")
-                return True, sessions.start(session, user)
+                return selfservice.verify_address(session, self.key, token, client)
 
         valid, secret = await run_in_threadpool(check)
         if not valid:
@@ -296,6 +270,7 @@ class AccountPages:
     async def logout(self, request: Request) -> Response:
         await self.form(request)
         cookie = request.cookies.get(SESSION_COOKIE, "")
+        client = request.client.host if request.client else None
 
         def end() -> None:
             try:
@@ -303,9 +278,7 @@ class AccountPages:
             except Exception:  # noqa: BLE001 - nothing to end
                 return
             with Session(writing(self.portal.engine)) as session, session.begin():
-                user_id = sessions.end(session, secret)
-                if user_id is not None:
-                    audit.record(session, self.actor(request, user_id), "auth.sign_out")
+                selfservice.sign_out(session, secret, client)
 
         if cookie:
             await run_in_threadpool(end)
@@ -320,8 +293,7 @@ class AccountPages:
             return self.page(request, "mot-de-passe-oublie.html")
         form = await self.form(request)
         email = str(form.get("email", ""))[:320]
-        client = request.client.host if request.client else "inconnu"
-        keys = ratelimit.keys_for(self.key, "reset:" + email, client)
+        client = request.client.host if request.client else None
         site = self.site_url(request)
         smtp = self.portal.settings.smtp
 
@@ -329,14 +301,12 @@ class AccountPages:
 
         def request_link() -> bool:
             with Session(writing(self.portal.engine)) as session, session.begin():
-                if ratelimit.is_blocked(session, keys):
+                allowed_now, user, link = selfservice.request_reset(
+                    session, self.key, email, site, log_link=smtp is None, client=client
+                )
+                if not allowed_now:
                     return False
-                # Counted like a failure: at most a few links per address and client.
-                ratelimit.record_failure(session, keys)
-                link = resets.request_reset(session, email, site, log_link=smtp is None)
-                if link is not None:
-                    user = users.get_user(session, email)
-                    audit.record(session, self.actor(request, user.id), "auth.reset_requested")
+                if user is not None and link is not None:
                     outbox.append((user.email, *emails.reset_link(user.display_name, link)))
             for message in outbox:  # after the commit: the link works when it arrives
                 mail.send(smtp, *message)
@@ -371,9 +341,8 @@ class AccountPages:
 
         def complete() -> str | None:
             with Session(writing(self.portal.engine)) as session, session.begin():
-                user = resets.complete_reset(session, secret, password)
-                audit.record(session, self.actor(request, user.id), "auth.reset_completed")
-                return sessions.start(session, user)
+                client = request.client.host if request.client else None
+                return selfservice.complete_reset(session, secret, password, client)
 
         try:
             session_secret = await run_in_threadpool(complete)
@@ -470,28 +439,22 @@ class AccountPages:
         form = await self.form(request)
         current = str(form.get("current_password", ""))
         password = str(form.get("password", ""))
-        client = request.client.host if request.client else "inconnu"
+        client = request.client.host if request.client else None
 
         def change() -> tuple[str | None, str | None]:
             """(error message, new session secret); failures are committed (throttle)."""
             with Session(writing(self.portal.engine)) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
-                keys = ratelimit.keys_for(self.key, user.email, client)
-                if ratelimit.is_blocked(session, keys):
-                    return _(TOO_MANY), None
-                if users.authenticate(session, user.email, current) is None:
-                    ratelimit.record_failure(session, keys)
-                    return _("Le mot de passe actuel est incorrect."), None
-                if password != str(form.get("password_confirmation", "")):
-                    return _("Les deux nouveaux mots de passe ne sont pas identiques."), None
-                try:  # a refused password is refused before anything changes
-                    users.set_password(session, user, password)
-                except AccountError as exc:
-                    return sentence(exc), None
-                sessions.end_all(session, user)
-                audit.record(session, self.actor(request, user.id), "auth.password_changed")
-                return None, sessions.start(session, user)
+                return selfservice.change_password(
+                    session,
+                    self.key,
+                    user,
+                    current,
+                    password,
+                    str(form.get("password_confirmation", "")),
+                    client,
+                )
 
         error, secret = await run_in_threadpool(change)
         if error is not None or secret is None:
@@ -520,15 +483,8 @@ class AccountPages:
             with Session(writing(self.portal.engine)) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
-                token, secret = tokens.create_token(session, user, name, scope)
-                audit.record(
-                    session,
-                    self.actor(request, user_id),
-                    "token.create",
-                    prefix=token.prefix,
-                    scope=scope,
-                    name=token.name,
-                )
+                actor = self.actor(request, user_id)
+                token, secret = selfservice.create_token(session, actor, user, name, scope)
                 return token.name, secret
 
         error, created = None, None
@@ -561,10 +517,7 @@ class AccountPages:
             with Session(writing(self.portal.engine)) as session, session.begin():
                 user = session.get(User, user_id)
                 assert user is not None
-                token = tokens.revoke_token(session, user, int(raw))
-                audit.record(
-                    session, self.actor(request, user_id), "token.revoke", prefix=token.prefix
-                )
+                selfservice.revoke_token(session, self.actor(request, user_id), user, int(raw))
 
         try:
             await run_in_threadpool(revoke)

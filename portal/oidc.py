@@ -21,7 +21,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from niaouli.accounts import audit, oidc, sessions
+from niaouli.accounts import oidc, selfservice
 from niaouli.accounts.users import AccountError
 from niaouli.db.engine import writing
 from niaouli.i18n import N_, _
@@ -71,9 +71,8 @@ class OidcPages:
         def open_session() -> str:
             with Session(writing(self.accounts.portal.engine)) as session, session.begin():
                 user, how = oidc.user_for_identity(session, claims)
-                actor = self.accounts.actor(request, user.id, via="oidc")
-                audit.record(session, actor, "auth.sign_in", account=how)
-                return sessions.start(session, user)
+                client = request.client.host if request.client else None
+                return selfservice.sign_in_from_provider(session, user, how, client)
 
         try:
             secret = await run_in_threadpool(open_session)

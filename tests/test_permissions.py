@@ -307,3 +307,32 @@ def test_cli_ingest_and_delete_write_audit_rows(backend, org, tmp_path):
     assert layer_rows[0].details["checksum"].startswith("sha256:")
     # The organisation's journal shows them, by the command line.
     assert "communes" in backend.run("audit", "list", "--org", org).stdout
+
+
+# --- every audit row is written by the core ------------------------------------------------
+
+
+def test_only_the_core_writes_audit_rows():
+    """The adapters (portal, API, services, CLI groups) call core operations that write their
+    own audit rows; a handler writing one itself is a rule living twice (issue 16 §3)."""
+    import ast
+
+    root = Path(__file__).resolve().parents[1]
+    writers = []
+    for folder in ("portal", "services", "ingest", "niaouli"):
+        for path in sorted((root / folder).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+            for node in ast.walk(tree):
+                if (
+                    isinstance(node, ast.Call)
+                    and isinstance(node.func, ast.Attribute)
+                    and node.func.attr == "record"
+                    and isinstance(node.func.value, ast.Name)
+                    and node.func.value.id == "audit"
+                ):
+                    writers.append(str(path.relative_to(root)))
+    allowed_folders = ("niaouli/catalogue/", "niaouli/accounts/", "ingest/")
+    outside = sorted({w for w in writers if not w.startswith(allowed_folders)})
+    assert outside == [], outside
+    assert "niaouli/accounts/cli.py" not in writers  # the CLI group calls the core too
+    assert "niaouli/accounts/selfservice.py" in writers

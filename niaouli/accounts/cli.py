@@ -11,7 +11,7 @@ import sys
 import click
 from sqlalchemy.orm import Session
 
-from niaouli.accounts import audit, memberships, tokens, users
+from niaouli.accounts import audit, memberships, selfservice, tokens, users
 from niaouli.accounts.models import Role
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
@@ -46,13 +46,10 @@ def user_create(email: str, name: str | None, password_stdin: bool, admin: bool)
     password = _read_password(password_stdin)
     try:
         with Session(writing(get_engine())) as session, session.begin():
-            created = users.create_user(
-                session, email, name or email.split("@")[0], password, is_platform_admin=admin
+            created = selfservice.create_account(
+                session, audit.COMMAND_LINE, email, name or email.split("@")[0], password, admin
             )
             label = f"{created.email} (administrateur)" if admin else created.email
-            audit.record(
-                session, audit.COMMAND_LINE, "user.create", subject=created.email, admin=admin
-            )
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"compte créé : {label}")
@@ -64,9 +61,7 @@ def user_create(email: str, name: str | None, password_stdin: bool, admin: bool)
 def user_promote(email: str, revoke: bool) -> None:
     try:
         with Session(writing(get_engine())) as session, session.begin():
-            changed = users.set_platform_admin(session, email, not revoke)
-            action = "user.demote" if revoke else "user.promote"
-            audit.record(session, audit.COMMAND_LINE, action, subject=changed.email)
+            selfservice.set_platform_admin(session, audit.COMMAND_LINE, email, not revoke)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"{email} : {"n'est plus" if revoke else 'est'} administrateur de la plateforme")
@@ -78,9 +73,7 @@ def user_promote(email: str, revoke: bool) -> None:
 def user_disable(email: str, enable: bool) -> None:
     try:
         with Session(writing(get_engine())) as session, session.begin():
-            changed = users.set_active(session, email, enable)
-            action = "user.enable" if enable else "user.disable"
-            audit.record(session, audit.COMMAND_LINE, action, subject=changed.email)
+            selfservice.set_active(session, audit.COMMAND_LINE, email, enable)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"compte {'réactivé' if enable else 'désactivé'} : {email}")
@@ -93,9 +86,7 @@ def user_password(email: str, password_stdin: bool) -> None:
     password = _read_password(password_stdin)
     try:
         with Session(writing(get_engine())) as session, session.begin():
-            account = users.get_user(session, email)
-            users.set_password(session, account, password)
-            audit.record(session, audit.COMMAND_LINE, "user.password", subject=account.email)
+            selfservice.set_password(session, audit.COMMAND_LINE, email, password)
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"mot de passe changé : {email}")
@@ -125,17 +116,10 @@ def token_create(email: str, name: str, scope: str) -> None:
     try:
         with Session(writing(get_engine())) as session, session.begin():
             owner = users.get_user(session, email)
-            created, secret = tokens.create_token(session, owner, name, scope)
-            prefix = created.prefix
-            audit.record(
-                session,
-                audit.COMMAND_LINE,
-                "token.create",
-                subject=owner.email,
-                prefix=prefix,
-                scope=scope,
-                name=created.name,
+            created, secret = selfservice.create_token(
+                session, audit.COMMAND_LINE, owner, name, scope, subject=owner.email
             )
+            prefix = created.prefix
     except AccountError as exc:
         _fail(str(exc))
     click.echo(secret)
@@ -169,15 +153,10 @@ def token_revoke(email: str, token_ref: str) -> None:
     try:
         with Session(writing(get_engine())) as session, session.begin():
             owner = users.get_user(session, email)
-            revoked = tokens.revoke_token(session, owner, token_ref)
-            label = f"{revoked.prefix}… « {revoked.name} »"
-            audit.record(
-                session,
-                audit.COMMAND_LINE,
-                "token.revoke",
-                subject=owner.email,
-                prefix=revoked.prefix,
+            revoked = selfservice.revoke_token(
+                session, audit.COMMAND_LINE, owner, token_ref, subject=owner.email
             )
+            label = f"{revoked.prefix}… « {revoked.name} »"
     except AccountError as exc:
         _fail(str(exc))
     click.echo(f"jeton révoqué : {label}")
