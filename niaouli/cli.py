@@ -70,6 +70,33 @@ def db_upgrade() -> None:
     )
 
 
+@db.command("wait", help="Attend que la base de données accepte les connexions.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0),
+    default=lambda: load_settings().db_wait_timeout,  # NIAOULI_DB_WAIT_TIMEOUT
+    show_default="60",
+    help="Secondes d'attente au plus, puis échec avec la dernière erreur.",
+)
+def db_wait(timeout: float) -> None:
+    from niaouli.db.wait import DatabaseWaitError, wait_for_database
+
+    engine = get_engine(load_settings())
+    shown = engine.url.render_as_string(hide_password=True)
+    told: list[str] = []
+
+    def waiting(error: str) -> None:
+        if not told:  # once: the log of a slow start stays short
+            click.echo(f"en attente de la base de données {shown} ({error})", err=True)
+            told.append(error)
+
+    try:
+        seconds = wait_for_database(engine, timeout, on_retry=waiting)
+    except DatabaseWaitError as exc:
+        _fail(str(exc))
+    click.echo(f"base de données joignable en {seconds:.1f} s : {shown}")
+
+
 @db.command("cleanup", help="Supprime tables et fichiers orphelins (ingestions interrompues).")
 @click.option("--min-age", default=3600, show_default=True, help="Âge minimal (s) des fichiers.")
 def db_cleanup(min_age: int) -> None:

@@ -97,6 +97,14 @@ class Settings(BaseSettings):
             "`var/` in a source checkout, else `~/.local/share/niaouli`",
         ),
     )
+    db_wait_timeout: float = Field(
+        60.0,
+        **_doc(
+            "seconds `niaouli db wait` (the entrypoint, `scripts/entrypoint`) waits for the"
+            " database to accept connections before giving up with its last error",
+            "60",
+        ),
+    )
     spatialite_library: str = Field(
         "mod_spatialite", **_doc("the SpatiaLite extension to load", "`mod_spatialite`")
     )
@@ -349,6 +357,13 @@ class Settings(BaseSettings):
                 return max(0.05, float(value))
             except ValueError:
                 return 10.0
+        return value
+
+    @field_validator("db_wait_timeout", mode="before")
+    @classmethod
+    def _wait(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _seconds("NIAOULI_DB_WAIT_TIMEOUT", value, 0, 86400)
         return value
 
     @field_validator("sqlite_busy_timeout", mode="before")

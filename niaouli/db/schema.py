@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING
 
 from sqlalchemy import Connection, Engine, text
@@ -45,12 +46,32 @@ def prepare_backend(engine: Engine) -> None:
                 conn.execute(text("SELECT InitSpatialMetaData(0)"))
 
 
+# A PostgreSQL advisory lock key (any fixed 64-bit number) held during an upgrade.
+UPGRADE_LOCK = 0x6E69616F756C69  # "niaouli"
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
+    """Bring the schema to `revision`. Several processes may call it at once (the app and
+    the worker containers starting together, each through the entrypoint): on PostgreSQL
+    they take turns behind an advisory lock, and the later ones find the schema at head
+    (without it, two of them both created the extension and the first tables and one
+    failed); on SQLite `writing` already serialises them."""
     from alembic import command
 
-    prepare_backend(engine)
-    with writing(engine).begin() as conn:
-        command.upgrade(alembic_config(conn), revision)
+    with contextlib.ExitStack() as stack:
+        if engine.dialect.name == "postgresql":
+            # Autocommit: the lock is the session's, and no transaction stays open
+            # beside the migrations (which a CREATE INDEX CONCURRENTLY would wait for).
+            lock = stack.enter_context(
+                engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+            )
+            lock.execute(text("SELECT pg_advisory_lock(:key)"), {"key": UPGRADE_LOCK})
+            stack.callback(
+                lock.execute, text("SELECT pg_advisory_unlock(:key)"), {"key": UPGRADE_LOCK}
+            )
+        prepare_backend(engine)
+        with writing(engine).begin() as conn:
+            command.upgrade(alembic_config(conn), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
