@@ -40,7 +40,7 @@ from dockerfile_parse import DockerfileParser
 
 from niaouli.resources import package_dir
 from niaouli.settings import Settings
-from tests.portal_support import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = ROOT / "docker-compose.yml"

@@ -12,7 +12,6 @@ passed, not a traceback nor a wait for ever.
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -26,7 +25,7 @@ from sqlalchemy.engine import make_url
 
 from niaouli.db.schema import MIGRATIONS_DIR
 from tests.conftest import _pg_url
-from tests.portal_support import free_port
+from tests.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 ENTRYPOINT = ROOT / "scripts" / "entrypoint"
@@ -124,15 +123,8 @@ def test_entrypoint_upgrades_an_empty_database_then_serves(tmp_path, empty_datab
     assert process.returncode is not None
 
 
-def _closed_port() -> int:
-    """A loopback port nobody listens on (bound then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def test_unreachable_database_is_a_clear_error_after_the_timeout(tmp_path):
-    port = _closed_port()
+    port = free_port()  # nothing listens there
     url = f"postgresql://niaouli:not-the-password@127.0.0.1:{port}/niaouli"
     env = _env(tmp_path, url, NIAOULI_DB_WAIT_TIMEOUT="3")
     started = time.monotonic()
