@@ -239,10 +239,24 @@ def test_what_the_build_copies_exists():
     assert (Path(pygeoapi.__file__).parent / "static").is_dir()
     for item in DockerfileParser(str(DOCKERFILE)).structure:
         if item["instruction"] == "COPY" and "--from" not in item["value"]:
-            source = item["value"].split()[0]
-            assert (ROOT / source).exists(), source
+            words = [w for w in item["value"].split() if not w.startswith("--")]
+            assert (ROOT / words[0]).exists(), words[0]
+            if words[0].startswith(("scripts/", "docker/nginx-env")):
+                # Scripts run (or, for nginx's *.envsh, sourced) only when executable.
+                assert "--chmod=0755" in item["value"], item["value"]
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".venv", ".venv-pycsw", "var", ".env", ".git"} <= set(ignored)
+
+
+def test_shell_scripts_pass_shellcheck():
+    scripts = [ROOT / "scripts" / "entrypoint", NGINX_ENV]
+    done = subprocess.run(
+        [str(BIN / "shellcheck"), "--shell=sh", *map(str, scripts)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 # --- docker/nginx.conf, run by nginx ---------------------------------------------------------
