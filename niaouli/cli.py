@@ -421,6 +421,18 @@ def _register_community() -> None:
 _register_community()
 
 
+# --- backup and restore (niaouli/backup_cli.py) ---------------------------------------
+
+
+def _register_backup() -> None:
+    from niaouli.backup_cli import register
+
+    register(main)
+
+
+_register_backup()
+
+
 # --- demo and server -------------------------------------------------------------------
 
 
