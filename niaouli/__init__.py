@@ -1,3 +1,3 @@
 """Niaouli: the open data platform of New Caledonia."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0.dev0"
