@@ -177,8 +177,10 @@ def stop(process: subprocess.Popen) -> None:
 def test_readme_blocks_are_found_and_only_marked_ones_skipped() -> None:
     commands, skipped = readme_commands()
     texts = [c.text for c in commands]
-    # The setup blocks (two) and the Docker Compose install (no daemon on these machines).
-    assert len(skipped) <= 3, f"blocks marked as not run: {skipped}"
+    # The setup blocks (two), the Docker Compose install (no daemon on these machines), the
+    # restore (it would replace the catalogue the later blocks use; tests/test_backup.py
+    # runs it) and the upgrade (it installs a new version).
+    assert len(skipped) <= 5, f"blocks marked as not run: {skipped}"
     assert any(is_serve(t) for t in texts), "no `niaouli serve` among the commands run"
     assert any(t.startswith("curl ") for t in texts), "the curl example is not run"
     assert any(" ingest " in t for t in texts), "no ingestion among the commands run"
