@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from niaouli import storage
+from niaouli import metrics, storage
 from niaouli.accounts import audit
 from niaouli.catalogue import columns as column_notes
 from niaouli.catalogue import service, versions
@@ -279,6 +279,7 @@ def _title_from(filename: str) -> str:
     return (stem[:1].upper() + stem[1:]) or "Jeu de données"
 
 
+@metrics.ingestion_counted(rejected=(IngestError,))  # /metrics: niaouli_ingestions_total
 def ingest_file(
     path: str | Path,
     *,

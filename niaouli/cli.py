@@ -490,7 +490,13 @@ def settings_command(markdown: bool) -> None:
 def serve(host: str, port: int, workers: int) -> None:
     import functools
 
-    from niaouli import serving
+    from niaouli import metrics
+
+    # Before anything imports prometheus-client: this process and its workers count
+    # into one folder, added up by /metrics (docs/operations.md).
+    counters = metrics.prepare_multiprocess(load_settings().data_dir)
+
+    from niaouli import requestlog, serving
     from niaouli.ingest.harvest.scheduler import start_for_server as start_harvest_scheduler
     from niaouli.services.csw.process import start_for_server
     from niaouli.settings import pin
@@ -513,12 +519,14 @@ def serve(host: str, port: int, workers: int) -> None:
             port=port,
             workers=workers,
             log_level="info",
+            log_config=requestlog.log_config(settings.log_format),
         )
     finally:
         if harvests is not None:
             harvests.stop()
         if csw is not None:
             csw.stop()
+        metrics.finish_multiprocess(counters)
 
 
 if __name__ == "__main__":

@@ -27,6 +27,8 @@ from typing import Any
 import uvicorn
 from uvicorn.supervisors import Multiprocess
 
+WORKER_HEALTHCHECK = 60  # seconds; see `run`
+
 
 def tcp_socket(host: str, port: int) -> socket.socket:
     """A listening TCP socket whose accepted connections get ``TCP_NODELAY``."""
@@ -48,12 +50,16 @@ def run(
     factory: bool = False,
     log_level: str = "info",
     access_log: bool = True,
+    log_config: dict[str, Any] | None = None,
 ) -> None:
     """`uvicorn.run` with `workers` processes sharing one socket.
 
     `app`: an import string, or (with `factory`) a picklable callable such as a
     `functools.partial` of a module-level factory, which each worker calls.
+    `log_config`: a `logging.config.dictConfig` applied in every process (uvicorn's own
+    when None).
     """
+    extra: dict[str, Any] = {} if log_config is None else {"log_config": log_config}
     config = uvicorn.Config(
         app,
         host=host,
@@ -62,6 +68,12 @@ def run(
         factory=factory,
         log_level=log_level,
         access_log=access_log,
+        # uvicorn kills a worker that does not answer its supervisor's ping within this
+        # many seconds; a new worker answers only once its app is imported, which took
+        # over 5 s (uvicorn's default) on a loaded machine: workers were killed and
+        # restarted in a loop, and the server never answered.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK,
+        **extra,
     )
     server = uvicorn.Server(config)
     sock = tcp_socket(host, port)

@@ -286,6 +286,23 @@ class Settings(BaseSettings):
             "`pygeoapi-config/` as installed with the package",
         ),
     )
+    log_format: str = Field(
+        "text",
+        **_doc(
+            "the server's log lines: `text` (uvicorn's, for a terminal) or `json` (one JSON"
+            " object per line with `request_id`, for production); see"
+            " [docs/operations.md](docs/operations.md)",
+            "`text`",
+        ),
+    )
+    metrics_token: str = Field(
+        "",
+        **_doc(
+            "lets a Prometheus server outside this machine read `/metrics` with"
+            " `Authorization: Bearer <token>` (loopback clients need none)",
+            "unset (`/metrics` answers loopback clients only)",
+        ),
+    )
     # Set by `niaouli serve` for its own workers (`pin`), not by operators.
     csw_backend: str | None = Field(None, **INTERNAL)
     csw_proxy_key: str = Field("", **INTERNAL)
@@ -374,6 +391,26 @@ class Settings(BaseSettings):
                 return max(0.0, float(value))
             except ValueError:
                 return 30.0
+        return value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _log_format(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            text = value.strip().lower()
+            if text not in ("text", "json"):
+                raise ValueError(f"NIAOULI_LOG_FORMAT : text ou json attendu, pas {value!r}")
+            return text
+        return value
+
+    @field_validator("metrics_token", mode="before")
+    @classmethod
+    def _token(cls, value: Any) -> Any:
+        """At least 16 characters: a short token would be guessed."""
+        if isinstance(value, str):
+            value = value.strip()
+            if 0 < len(value) < 16:
+                raise ValueError("NIAOULI_METRICS_TOKEN : 16 caractères au moins")
         return value
 
     @field_validator("csw_queue", mode="before")

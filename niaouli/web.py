@@ -8,18 +8,22 @@ flow one way (docs/architecture.md, enforced by tests/test_layers.py).
 
 from __future__ import annotations
 
+import functools
+
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from niaouli import gdalguard, startup
+from niaouli import gdalguard, health, metrics, startup
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
 from niaouli.portal.app import create_app as create_portal_app
+from niaouli.requestlog import RequestIdMiddleware
 from niaouli.services.api.app import create_app as create_api_app
+from niaouli.services.csw.health import pycsw_reachable
 from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
 from niaouli.settings import Settings, load_settings, pin
@@ -80,6 +84,40 @@ class NulPaths:
         await self.app(scope, receive, send)
 
 
+class OpsEndpoints:
+    """`/healthz`, `/readyz` and `/metrics`, answered before the site's own layers.
+
+    Outside the accounts, statistics and database-trouble middleware: a probe every few
+    seconds is neither a visit nor a viewer, and `/healthz` must answer even when what
+    those layers need is down (docs/operations.md).
+    """
+
+    def __init__(self, app: ASGIApp, readyz: ASGIApp) -> None:
+        self.app = app
+        self.endpoints: dict[str, ASGIApp] = {
+            "/healthz": health.healthz,
+            "/readyz": readyz,
+            "/metrics": metrics.metrics_endpoint,
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            endpoint = self.endpoints.get(scope["path"])
+            if endpoint is not None and scope["method"] in ("GET", "HEAD"):
+                await endpoint(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+def readiness_checks(settings: Settings) -> health.Registry:
+    """What `/readyz` looks at; one line per dependency."""
+    health.register_check(
+        "database", functools.partial(health.database_reachable, get_engine(settings))
+    )
+    health.register_check("csw", pycsw_reachable)
+    return health.REGISTRY
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     """The web application; `settings` (from `niaouli serve`) become the process's own."""
     if settings is not None:
@@ -104,5 +142,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
     usage = Middleware(UsageMiddleware, engine=get_engine(settings))
     # Passing database trouble: 503 + Retry-After, GETs answered again (SECURITY-CASES R3).
     trouble = Middleware(DatabaseTroubleMiddleware)
-    middleware = [Middleware(NulPaths), Middleware(BarePrefixes), trouble, usage, accounts]
+    # Operations (docs/operations.md): a request id on every log line, the requests
+    # counted for /metrics, then /healthz, /readyz and /metrics themselves.
+    ops = [
+        Middleware(RequestIdMiddleware),
+        Middleware(metrics.MetricsMiddleware),
+        Middleware(OpsEndpoints, readyz=health.Readyz(readiness_checks(settings))),
+    ]
+    middleware = [*ops, Middleware(NulPaths), Middleware(BarePrefixes), trouble, usage, accounts]
     return Starlette(routes=routes, middleware=middleware)

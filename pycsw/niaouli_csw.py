@@ -80,6 +80,7 @@ POST_PAGING = re.compile(rb'\b(startPosition|maxRecords)\s*=\s*["\']\s*([^"\']*)
 MAX_START = 2**53  # far past any catalogue; SQLite and PostgreSQL stop at 2**63 - 1
 DIGITS = re.compile(r"[0-9]{1,20}")
 KEY_ENV = "NIAOULI_CSW_PROXY_KEY"
+HEALTH_PATH = "/_niaouli/health"  # the readiness probe of `niaouli serve`
 PUBLIC_ONLY = "(access_level = 'public')"
 SIGNED_IN = re.compile(
     r"signed-in;member=((?:\d{1,12},)*\d{1,12})?;editor=((?:\d{1,12},)*\d{1,12})?"
@@ -357,6 +358,10 @@ class App:
         def respond(status: str, headers: list[tuple[str, str]], *exc: object) -> object:
             return start_response(status, [*headers, worker], *exc)
 
+        if environ.get("PATH_INFO") == HEALTH_PATH:
+            # The pool answers (niaouli's /readyz): no pycsw dispatch, no database.
+            respond("200 OK", [("Content-Type", "text/plain"), ("Cache-Control", "no-store")])
+            return [b"ok"]
         return self._answer(environ, respond)
 
     def _answer(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:

@@ -98,11 +98,14 @@ def csw_ready(base: str) -> bool:
 
 
 @contextmanager
-def serve(backend: Backend, timeout: float = 60) -> Iterator[CswServer]:
-    """`niaouli serve` on a free loopback port until the block ends."""
+def serve(
+    backend: Backend, timeout: float = 60, env: dict[str, str] | None = None
+) -> Iterator[CswServer]:
+    """`niaouli serve` on a free loopback port until the block ends (`env`: more
+    variables for it)."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = backend.env()
+    env = {**backend.env(), **(env or {})}
     env["NIAOULI_PUBLIC_URL"] = base
     log = backend.settings.data_dir / "serve.log"
     with open(log, "wb") as out:

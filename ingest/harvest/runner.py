@@ -26,7 +26,7 @@ from geoalchemy2 import WKTElement
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from niaouli import links
+from niaouli import links, metrics
 from niaouli.catalogue import service as catalogue
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -473,6 +473,7 @@ def _data_enabled(source: HarvestSource) -> bool:
     return str(source.options.get("data", "false")).lower() in ("1", "true", "yes", "oui")
 
 
+@metrics.harvest_counted  # /metrics: niaouli_harvest_runs_total by the job's outcome
 def run_source(
     slug: str,
     *,
