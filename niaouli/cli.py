@@ -450,7 +450,7 @@ def demo_load() -> None:
     load_demo(settings, echo=click.echo)
 
 
-SECRET_SETTINGS = ("secret_key", "oidc_client_secret", "smtp_password")
+SECRET_SETTINGS = ("secret_key", "oidc_client_secret", "smtp_password", "metrics_token")
 
 
 @main.command("settings", help="Affiche la configuration en vigueur (variables NIAOULI_*).")

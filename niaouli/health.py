@@ -70,7 +70,7 @@ class Registry:
         now = time.monotonic()
         if self._last is not None and now - self._last[0] < CACHE_SECONDS:
             return self._last[1]
-        if self._pending is not None and not self._pending.done():
+        if _running_here(self._pending):
             return await asyncio.shield(self._pending)
         self._pending = asyncio.ensure_future(self._run_all())
         results = await asyncio.shield(self._pending)
@@ -83,6 +83,14 @@ class Registry:
         return {e.name: r for e, r in zip(entries, results, strict=True)}
 
 
+def _running_here(future: asyncio.Future[Any] | None) -> bool:
+    """A run still going on this event loop (an app served by another loop — tests'
+    clients — starts its own)."""
+    return (
+        future is not None and not future.done() and future.get_loop() is asyncio.get_running_loop()
+    )
+
+
 def _start(entry: _Entry) -> asyncio.Future[Any]:
     if inspect.iscoroutinefunction(entry.fn):
         return asyncio.ensure_future(entry.fn())
@@ -91,7 +99,7 @@ def _start(entry: _Entry) -> asyncio.Future[Any]:
 
 async def _run_one(entry: _Entry) -> dict[str, Any]:
     started = time.monotonic()
-    if entry.running is None or entry.running.done():
+    if not _running_here(entry.running):
         entry.running = _start(entry)
     try:
         value = await asyncio.wait_for(asyncio.shield(entry.running), entry.timeout)
