@@ -23,7 +23,8 @@ use. Without it (tests, `niaouli harvest run`), each process counts for itself.
 
 **Access.** `/metrics` answers clients on the loopback interface and, when
 `NIAOULI_METRICS_TOKEN` is set, anyone sending `Authorization: Bearer <token>`; others get
-403 (counts of requests and harvests are not public, and a scrape costs a little).
+403 (counts of requests and harvests are not public, and a scrape costs a little). A
+request through a proxy (`X-Forwarded-For`, `Forwarded`, `X-Real-IP`) needs the token.
 """
 
 from __future__ import annotations
@@ -296,9 +297,20 @@ class MetricsMiddleware:
             )
 
 
+FORWARDING_HEADERS = (b"x-forwarded-for", b"forwarded", b"x-real-ip")
+
+
 def _allowed(scope: Scope) -> bool:
+    """A direct loopback connection, or the token's bearer.
+
+    A request that came through a proxy (it names a forwarded client) is never taken for
+    a loopback one: with `FORWARDED_ALLOW_IPS='*'` uvicorn believes the leftmost
+    `X-Forwarded-For` address, which the client itself may write (`127.0.0.1`).
+    """
+    headers = scope.get("headers", ())
+    forwarded = any(name in FORWARDING_HEADERS for name, _ in headers)
     client = scope.get("client")
-    if client:
+    if client and not forwarded:
         try:
             if ipaddress.ip_address(client[0]).is_loopback:
                 return True

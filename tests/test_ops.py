@@ -68,6 +68,8 @@ def live(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
             "NIAOULI_LOG_FORMAT": "json",
             "NIAOULI_WORKERS": "2",
             "NIAOULI_METRICS_TOKEN": TOKEN,
+            # As docker-compose.yml: uvicorn believes every proxy's X-Forwarded-For.
+            "FORWARDED_ALLOW_IPS": "*",
         }
         with serve(backend, timeout=180, env=env) as server:
             yield server
@@ -201,6 +203,11 @@ def test_metrics_refused_to_a_remote_client_without_the_token(live: CswServer) -
     response = httpx.get(live.base + "/metrics", headers=remote, timeout=10)
     assert response.status_code == 403
     assert "niaouli_" not in response.text
+    # A client naming itself 127.0.0.1 (uvicorn believes the leftmost address when told
+    # to trust every proxy, FORWARDED_ALLOW_IPS='*' as in docker-compose.yml) gets no more.
+    for spoof in ("127.0.0.1", "127.0.0.1, 203.0.113.9"):
+        response = httpx.get(live.base + "/metrics", headers={"X-Forwarded-For": spoof})
+        assert response.status_code == 403, spoof
     wrong = {**remote, "Authorization": "Bearer not-the-token-at-all-xx"}
     assert httpx.get(live.base + "/metrics", headers=wrong, timeout=10).status_code == 403
     right = {**remote, "Authorization": f"Bearer {TOKEN}"}
