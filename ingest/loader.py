@@ -347,7 +347,7 @@ def ingest_file(
             raise exc.located(file=display_name) from None
         total = sum(s.feature_count or 0 for s in sources) or None
         bar = Progress(total, display_name, mode=progress, callback=on_progress)
-        stored = storage.store_file(source_path, settings.files_dir, display_name)
+        stored = storage.store_file(source_path, settings, display_name)
         old_keys: list[str] = []
         try:
             # It reads (the dataset, taken collection ids) before it writes: on SQLite the
@@ -374,23 +374,23 @@ def ingest_file(
                     actor=actor,
                 )
         except IntegrityError as exc:
-            storage.remove_key(settings.files_dir, stored.key)
+            storage.remove_key(settings, stored.key)
             raise IngestError(
                 _("conflit avec une autre publication en cours ou existante (%(error)s)")
                 % {"error": exc.orig},
                 file=display_name,
             ) from None
         except IngestError as exc:
-            storage.remove_key(settings.files_dir, stored.key)
+            storage.remove_key(settings, stored.key)
             raise exc.located(file=display_name) from None
         except BaseException:
-            storage.remove_key(settings.files_dir, stored.key)
+            storage.remove_key(settings, stored.key)
             raise
         finally:
             bar.close()
 
     for key in old_keys:
-        storage.remove_key(settings.files_dir, key)
+        storage.remove_key(settings, key)
     return IngestReport(
         dataset=slug,
         created=created,

@@ -5,18 +5,17 @@ repaired and published (EPSG:4326, repaired rings), whatever the source format w
 Rows are streamed from the database (`niaouli.db.layers.read_layer`) straight into
 GDAL (`pyogrio.write_arrow`), so a big layer never sits whole in memory.
 
-The cache lives under `<data dir>/exports/<table name>/`. Table names are server-made
-(`lyr_<hex>`) and change with every ingestion, so a re-ingested layer can never be
-served from a stale export; `prune` removes the folders of tables that are gone.
-Files are written under a temporary name and renamed into place, so concurrent
-requests never see half an export.
+The cache is the storage's `exports` area (`niaouli.storage`): `<data dir>/exports/<table
+name>/export.<format>` locally, `exports/<table name>/…` in the bucket. Table names are
+server-made (`lyr_<hex>`) and change with every ingestion, so a re-ingested layer can
+never be served from a stale export; `prune` removes the exports of tables that are gone.
+An export is written to a temporary folder and stored in one atomic put (a rename on a
+local disk), so concurrent requests never see half an export.
 """
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import tempfile
 import time
 import zipfile
@@ -28,6 +27,7 @@ import pyarrow as pa
 import pyogrio
 from sqlalchemy import Engine
 
+from niaouli import storage
 from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, layer_arrow_schema, read_layer
 from niaouli.settings import Settings
 
@@ -105,28 +105,30 @@ def formats_for(layer: LayerInfo) -> list[ExportFormat]:
     return [f for f in FORMATS.values() if layer.has_geometry or not f.spatial_only]
 
 
-def cache_dir(settings: Settings) -> Path:
-    return settings.data_dir / "exports"
+def cache(settings: Settings) -> storage.Backend:
+    """Where exports are kept (the storage's `exports` area)."""
+    return storage.area(settings, storage.EXPORTS)
 
 
-def export_path(settings: Settings, layer: LayerInfo, fmt: ExportFormat) -> Path:
+def export_name(layer: LayerInfo, fmt: ExportFormat) -> str:
     if not TABLE_NAME.match(layer.table_name):
         raise ValueError(f"unexpected layer table name {layer.table_name!r}")
-    return cache_dir(settings) / layer.table_name / f"export.{fmt.key}"
+    return f"{layer.table_name}/export.{fmt.key}"
 
 
-def ensure_export(engine: Engine, settings: Settings, layer: LayerInfo, fmt: ExportFormat) -> Path:
-    """The cached export file, generated first when missing. Blocking: run in a thread."""
+def ensure_export(engine: Engine, settings: Settings, layer: LayerInfo, fmt: ExportFormat) -> str:
+    """The stored export's name in `cache(settings)`, generated first when missing.
+    Blocking: run in a thread."""
     if fmt.spatial_only and not layer.has_geometry:
         raise ValueError(f"{fmt.label} needs a spatial layer")
-    target = export_path(settings, layer, fmt)
-    if target.is_file():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=target.parent) as work:
+    name = export_name(layer, fmt)
+    backend = cache(settings)
+    if backend.stat(name) is not None:
+        return name
+    with tempfile.TemporaryDirectory(prefix=".tmp-", dir=backend.scratch_dir()) as work:
         produced = _write(engine, layer, fmt, Path(work))
-        os.replace(produced, target)
-    return target
+        backend.put(name, produced, move=True)
+    return name
 
 
 def _output_names(layer: LayerInfo) -> list[str]:
@@ -245,21 +247,15 @@ def _gdal_geometry_type(geometry_type: str | None) -> str | None:
 def prune(settings: Settings, live_tables: Sequence[str], min_age_seconds: float = 60) -> list[str]:
     """Remove cached exports of tables that no longer exist (re-ingested or deleted).
 
-    Folders younger than `min_age_seconds` are spared: their table may have been created
+    Exports younger than `min_age_seconds` are spared: their table may have been created
     after the caller listed the live ones.
     """
-    root = cache_dir(settings)
-    if not root.is_dir():
-        return []
+    backend = cache(settings)
     live = set(live_tables)
     now = time.time()
     removed = []
-    for entry in root.iterdir():
-        if (
-            entry.is_dir()
-            and entry.name not in live
-            and now - entry.stat().st_mtime >= min_age_seconds
-        ):
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry.name)
+    for table, changed in backend.groups().items():
+        if table not in live and now - changed >= min_age_seconds:
+            backend.delete_group(table)
+            removed.append(table)
     return sorted(removed)

@@ -22,9 +22,9 @@ from __future__ import annotations
 import math
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from niaouli.mail import SmtpSettings, smtp_from_env
@@ -170,6 +170,30 @@ class Settings(BaseSettings):
             "536870912 (512 MiB)",
         ),
     )
+    storage: Literal["local", "s3"] = Field(
+        "local",
+        **_doc(
+            "where uploaded files, originals and layer exports are kept: `local` (under"
+            " `$NIAOULI_DATA_DIR`) or `s3` (an S3-compatible bucket: AWS S3, MinIO, …); see"
+            " [docs/storage.md](docs/storage.md)",
+            "`local`",
+        ),
+    )
+    s3_bucket: str = Field(
+        "",
+        **_doc(
+            "the bucket for `NIAOULI_STORAGE=s3` (required then), an optional key prefix in"
+            " it, the endpoint of an S3-compatible server (unset: AWS), its region and the"
+            " access keys (unset: the usual `AWS_*` variables or instance role); the secret"
+            " is never logged",
+            "unset",
+        ),
+    )
+    s3_prefix: str = Field("", **_doc("", "", joins="s3_bucket"))
+    s3_endpoint_url: str = Field("", **_doc("", "", joins="s3_bucket"))
+    s3_region: str = Field("", **_doc("", "", joins="s3_bucket"))
+    s3_access_key_id: str = Field("", **_doc("", "", joins="s3_bucket"))
+    s3_secret_access_key: SecretStr = Field(SecretStr(""), **_doc("", "", joins="s3_bucket"))
     keep_versions: int = Field(
         3,
         **_doc(
@@ -452,6 +476,20 @@ class Settings(BaseSettings):
         except ValueError:
             name = variable(info.field_name)
             raise ValueError(f"{name}: a number ({value.strip()!r})") from None
+
+    @model_validator(mode="after")
+    def _storage_checked(self) -> Settings:
+        """`NIAOULI_STORAGE=s3` needs its bucket, and a sane prefix and endpoint."""
+        if self.storage != "s3":
+            return self
+        if not self.s3_bucket.strip():
+            raise ValueError("NIAOULI_STORAGE=s3 needs NIAOULI_S3_BUCKET")
+        prefix = self.s3_prefix.strip("/")
+        if prefix and any(p in ("", ".", "..") for p in prefix.split("/")):
+            raise ValueError(f"NIAOULI_S3_PREFIX: no . or .. segment ({self.s3_prefix!r})")
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise ValueError(f"NIAOULI_S3_ENDPOINT_URL: http(s)://… ({self.s3_endpoint_url!r})")
+        return self
 
     @model_validator(mode="after")
     def _mail_checked(self) -> Settings:

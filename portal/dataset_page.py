@@ -21,7 +21,6 @@ import shlex
 import zipfile
 from dataclasses import dataclass
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -36,6 +35,7 @@ from niaouli.db.layers import ColumnSpec, first_rows
 from niaouli.i18n import _
 from niaouli.portal import licences
 from niaouli.publicurl import public_root
+from niaouli.settings import Settings
 
 TABLE_ROWS = 20  # preview of a table without geometry
 SPATIAL_ROWS = 10  # attribute preview under a map
@@ -255,7 +255,7 @@ def _is_csv(resource: Resource) -> bool:
     return (resource.format or "").lower() == "csv" or name.endswith(".csv")
 
 
-def csv_file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
+def csv_file_preview(settings: Settings, resource: Resource) -> FilePreview | None:
     """The first TABLE_ROWS rows of an attached CSV file (read from its first 64 KiB).
 
     Only files that were not ingested: an ingested file's rows are the layer's preview.
@@ -266,10 +266,10 @@ def csv_file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
     if not resource.storage_key or not resource.filename:
         return None
     try:
-        path = storage.resolve(files_dir, resource.storage_key, resource.filename)
-        with path.open("rb") as handle:
-            raw = handle.read(CSV_PREVIEW_BYTES)
-    except (OSError, ValueError):
+        raw = b"".join(
+            storage.read(settings, resource.storage_key, resource.filename, 0, CSV_PREVIEW_BYTES)
+        )
+    except (OSError, ValueError, storage.StorageError):
         return None
     truncated = len(raw) == CSV_PREVIEW_BYTES
     try:
@@ -303,7 +303,7 @@ SPREADSHEET_MAX_BYTES = 5_000_000
 SPREADSHEET_MAX_UNPACKED = 50_000_000  # a zip bomb is no preview
 
 
-def spreadsheet_file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
+def spreadsheet_file_preview(settings: Settings, resource: Resource) -> FilePreview | None:
     """The first TABLE_ROWS rows of an attached XLSX / ODS file's first sheet (GDAL).
 
     Ingestion takes no spreadsheet, so these files are attachments; the preview reads at
@@ -315,21 +315,28 @@ def spreadsheet_file_preview(files_dir: Path, resource: Resource) -> FilePreview
     if not resource.storage_key:
         return None
     try:
-        path = storage.resolve(files_dir, resource.storage_key, resource.filename or "")
-        if path.stat().st_size > SPREADSHEET_MAX_BYTES:
+        found = storage.stat(settings, resource.storage_key, resource.filename or "")
+        if found is None or found.size > SPREADSHEET_MAX_BYTES:
             return None
-        with zipfile.ZipFile(path) as archive:
-            if sum(i.file_size for i in archive.infolist()) > SPREADSHEET_MAX_UNPACKED:
-                return None
-        gdalguard.install()  # an attachment is untrusted: GDAL must not reach the network
-        _meta, table = pyogrio.read_arrow(
-            path,
-            max_features=TABLE_ROWS,
-            read_geometry=False,
-            headers="FORCE",  # GDAL open options: first row = names, cells as shown
-            field_types="STRING",
-        )
-    except (OSError, ValueError, zipfile.BadZipFile, pyogrio.errors.DataSourceError):
+        with storage.local_copy(settings, resource.storage_key, resource.filename or "") as path:
+            with zipfile.ZipFile(path) as archive:
+                if sum(i.file_size for i in archive.infolist()) > SPREADSHEET_MAX_UNPACKED:
+                    return None
+            gdalguard.install()  # an attachment is untrusted: GDAL must not reach the network
+            _meta, table = pyogrio.read_arrow(
+                path,
+                max_features=TABLE_ROWS,
+                read_geometry=False,
+                headers="FORCE",  # GDAL open options: first row = names, cells as shown
+                field_types="STRING",
+            )
+    except (
+        OSError,
+        ValueError,
+        zipfile.BadZipFile,
+        pyogrio.errors.DataSourceError,
+        storage.StorageError,
+    ):
         return None
     head = [c for c in table.column_names if c != "OGC_FID"][:CSV_PREVIEW_COLUMNS]
     rows = [
@@ -339,8 +346,8 @@ def spreadsheet_file_preview(files_dir: Path, resource: Resource) -> FilePreview
     return FilePreview(head, rows)
 
 
-def file_preview(files_dir: Path, resource: Resource) -> FilePreview | None:
-    return csv_file_preview(files_dir, resource) or spreadsheet_file_preview(files_dir, resource)
+def file_preview(settings: Settings, resource: Resource) -> FilePreview | None:
+    return csv_file_preview(settings, resource) or spreadsheet_file_preview(settings, resource)
 
 
 def page_extras(
@@ -348,7 +355,7 @@ def page_extras(
     dataset: Dataset,
     previews: dict[str, list[dict[str, Any]]],
     bbox: tuple[float, float, float, float] | None,
-    files_dir: Path,
+    settings: Settings,
 ) -> dict[str, Any]:
     """Everything `dataset.html`'s partials read, under one `page` name."""
     from niaouli.catalogue import versions
@@ -375,6 +382,6 @@ def page_extras(
         "file_previews": {
             r.id: preview
             for r in dataset.resources
-            if (preview := file_preview(files_dir, r)) is not None
+            if (preview := file_preview(settings, r)) is not None
         },
     }

@@ -4,9 +4,11 @@ Each handler first fetches the dataset through the catalogue service with the vi
 viewer (so a non-public dataset's files are a 404 like anything else of it), then finds
 the resource or layer *inside that dataset* — never by a global id alone.
 
-Original files are resolved only with `niaouli.storage.resolve` from the server-made
-storage key (S16), and are always sent as `attachment`, with `nosniff`, a sandboxing
-CSP and a media type from a short allow-list — never `text/html` or SVG (S19).
+Original files are found only by their server-made storage key (`niaouli.storage`
+checks every name, S16), and are always sent as `attachment`, with `nosniff`, a
+sandboxing CSP and a media type from a short allow-list — never `text/html` or SVG (S19).
+Files and exports are streamed from the storage backend (local folder or S3 bucket) with
+range requests (`niaouli.storage.http`): 206 for a range, 416 for a bad one.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from typing import Any
 import shapely
 from sqlalchemy.orm import Session
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 
 from niaouli import exports, storage
 from niaouli.catalogue import columns, service
@@ -26,6 +28,7 @@ from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, read_layer
 from niaouli.portal.common import Portal, not_found, viewer_for
 from niaouli.portal.security import file_headers
+from niaouli.storage.http import object_response
 
 PREVIEW_FEATURES = 5000
 PREVIEW_DETAIL = 1500  # simplify to about 1/1500 of the layer's extent
@@ -88,18 +91,16 @@ class Files:
                 raise not_found()
             key, filename, declared = resource.storage_key, resource.filename, resource.media_type
         try:
-            path = storage.resolve(self.portal.settings.files_dir, key, filename)
-        except ValueError:
+            return object_response(
+                request,
+                storage.area(self.portal.settings),
+                storage.object_name(key, filename),
+                media_type=download_media_type(declared),
+                filename=filename,
+                headers=file_headers(),
+            )
+        except (ValueError, FileNotFoundError):
             raise not_found() from None
-        if not path.is_file():
-            raise not_found()
-        return FileResponse(
-            path,
-            media_type=download_media_type(declared),
-            filename=filename,
-            content_disposition_type="attachment",
-            headers=file_headers(),
-        )
 
     def export(self, request: Request) -> Response:
         """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`."""
@@ -112,14 +113,18 @@ class Files:
         fmt = next((f for f in exports.formats_for(info) if f.key == key), None)
         if fmt is None:
             raise not_found()
-        path = exports.ensure_export(self.portal.engine, self.portal.settings, info, fmt)
-        return FileResponse(
-            path,
-            media_type=fmt.media_type,
-            filename=requested,
-            content_disposition_type="attachment",
-            headers=file_headers(),
-        )
+        name = exports.ensure_export(self.portal.engine, self.portal.settings, info, fmt)
+        try:
+            return object_response(
+                request,
+                exports.cache(self.portal.settings),
+                name,
+                media_type=fmt.media_type,
+                filename=requested,
+                headers=file_headers(),
+            )
+        except FileNotFoundError:  # pruned meanwhile: made again at the next request
+            raise not_found() from None
 
     def preview(self, request: Request) -> Response:
         """A light GeoJSON of a layer for the map preview: simplified geometries, and the

@@ -115,7 +115,7 @@ class Pages:
                     dataset,
                     {v["layer"].collection_id: v["rows"] for v in layers},
                     _coverage(dataset),
-                    self.portal.settings.files_dir,
+                    self.portal.settings,
                 ),
                 jsonld=schemaorg.script_json(
                     schemaorg.dataset_jsonld(dataset, public_urls(request))

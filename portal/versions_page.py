@@ -97,7 +97,7 @@ class VersionPages(ManagePages):
                 except versions.RestoreError:
                     return False
             for key in keys:
-                storage.remove_key(self.accounts.portal.settings.files_dir, key)
+                storage.remove_key(self.accounts.portal.settings, key)
             return True
 
         done = await run_in_threadpool(run)

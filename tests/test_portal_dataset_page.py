@@ -67,7 +67,7 @@ def add_hostile_layers(backend, folder) -> None:
         )
     attached = folder / "annexe.csv"
     attached.write_text(ATTACHED_CSV, encoding="utf-8")
-    stored = storage.store_file(attached, backend.settings.files_dir, "annexe.csv")
+    stored = storage.store_file(attached, backend.settings, "annexe.csv")
     with backend.session() as session, session.begin():
         dataset = service.find_dataset(session, HOSTILE_SLUG)
         dataset.resources.append(
@@ -154,7 +154,7 @@ def add_spreadsheets(backend, folder) -> None:
     with backend.session() as session, session.begin():
         dataset = service.find_dataset(session, "tribus-hienghene")
         for path in paths:
-            stored = storage.store_file(path, backend.settings.files_dir, path.name)
+            stored = storage.store_file(path, backend.settings, path.name)
             dataset.resources.append(
                 Resource(
                     title=path.name,

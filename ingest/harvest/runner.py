@@ -687,7 +687,7 @@ def _run(
         from niaouli import storage
 
         for key in job.deleted_keys:
-            storage.remove_key(settings.files_dir, key)
+            storage.remove_key(settings, key)
     for record, target in data_queue:
         # No transaction of ours is open while the ingestion writes (SQLite: one writer).
         _copy_data(

@@ -195,5 +195,5 @@ def remove_source(engine: Engine, settings: Settings, slug: str, keep_datasets: 
         session.flush()
         session.delete(source)
     for key in keys:
-        storage.remove_key(settings.files_dir, key)
+        storage.remove_key(settings, key)
     return deleted

@@ -62,7 +62,7 @@ def delete_dataset(
         session.delete(dataset)
         session.flush()
     for key in keys:
-        storage.remove_key(settings.files_dir, key)
+        storage.remove_key(settings, key)
 
 
 @dataclass
@@ -94,9 +94,9 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
             store.drop(conn, table, has_geometry=False)
         referenced = {k for k in conn.execute(select(Resource.storage_key)).scalars() if k}
         referenced |= kept_keys
-    files = storage.orphan_keys(settings.files_dir, referenced, min_age_seconds)
+    files = storage.orphan_keys(settings, referenced, min_age_seconds)
     for key in files:
-        storage.remove_key(settings.files_dir, key)
+        storage.remove_key(settings, key)
     # Cached exports are keyed by table name: those of replaced or dropped tables go too.
     stale_exports = exports.prune(settings, sorted(used), min_age_seconds)
     return CleanupReport(

@@ -78,7 +78,7 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
     except IngestError:
         media_type = "application/octet-stream"
     stored = storage.adopt_file(
-        upload.path, settings.files_dir, upload.original_name, upload.size, upload.checksum
+        upload.path, settings, upload.original_name, upload.size, upload.checksum
     )
     try:
         with Session(writing(call.context.engine)) as session, session.begin():
@@ -97,7 +97,7 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
             resources.add_resource(session, call.viewer, call.actor(), dataset, resource)
             return 201, views.resource(resource, links.root_of(call.request))
     except BaseException:
-        storage.remove_key(settings.files_dir, stored.key)
+        storage.remove_key(settings, stored.key)
         raise
 
 
@@ -114,7 +114,7 @@ def delete_resource(call: Call) -> dict[str, Any]:
         except ConflictError as exc:
             raise ApiError(409, "Conflict", str(exc)) from None
     if key:
-        storage.remove_key(call.context.settings.files_dir, key)
+        storage.remove_key(call.context.settings, key)
     return {"deleted": int(raw)}
 
 
@@ -232,7 +232,7 @@ def restore_version(call: Call) -> dict[str, Any]:
             "layers": [views.layer(x).model_dump(mode="json") for x in dataset.layers],
         }
     for key in keys:
-        storage.remove_key(call.context.settings.files_dir, key)
+        storage.remove_key(call.context.settings, key)
     return restored
 
 
