@@ -7,6 +7,6 @@ the catalogue rows in one transaction.
 """
 
 from niaouli.ingest.errors import IngestError
-from niaouli.ingest.loader import IngestReport, ingest_file
+from niaouli.ingest.loader import IngestReport, ingest_file, ingest_stored
 
-__all__ = ["IngestError", "IngestReport", "ingest_file"]
+__all__ = ["IngestError", "IngestReport", "ingest_file", "ingest_stored"]

@@ -403,6 +403,29 @@ def ingest_file(
     )
 
 
+def ingest_stored(
+    key: str, filename: str, *, settings: Settings | None = None, **options: Any
+) -> IngestReport:
+    """Ingest a file already in the storage (`key`, `filename`): a background job's upload,
+    received by one process and ingested by another, maybe on another machine.
+
+    GDAL reads local files: the object is copied to a temporary file first (on the local
+    backend, the stored file is read in place). The ingestion keeps its own copy under a
+    new key, as `ingest_file` does; the caller removes `key` when it no longer needs it.
+    """
+    settings = settings or load_settings()
+    missing = _("fichier introuvable dans le stockage : « %(name)s »") % {"name": filename}
+    try:
+        if storage.stat(settings, key, filename) is None:
+            raise IngestError(missing)
+    except ValueError:  # not a storage name at all
+        raise IngestError(missing) from None
+    except storage.StorageError as exc:
+        raise IngestError(_("stockage injoignable (%(error)s)") % {"error": exc}) from None
+    with storage.local_copy(settings, key, filename) as path:
+        return ingest_file(path, original_name=filename, settings=settings, **options)
+
+
 def _ingest_in_transaction(
     conn: Connection,
     sources: list[LayerSource],
