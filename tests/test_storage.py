@@ -231,3 +231,25 @@ def test_s3_settings_are_checked_and_the_secret_is_hidden(tmp_path):
     )
     assert SECRET_KEY not in repr(settings) and SECRET_KEY not in str(settings.model_dump())
     assert settings.s3_secret_access_key.get_secret_value() == SECRET_KEY
+
+
+def test_a_big_file_goes_in_parts_and_comes_back_whole(place, tmp_path, request):
+    """17 MiB: three parts of a multipart upload on S3 (8 MiB each), ranges across them."""
+    settings, bucket = place
+    block = os.urandom(1 << 20)
+    source = tmp_path / "big.gpkg"
+    with source.open("wb") as out:
+        for i in range(17):
+            out.write(bytes([i]) + block[1:])
+    data = source.read_bytes()
+    stored = storage.store_file(source, settings, "big.gpkg")
+    assert stored.checksum == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert storage.stat(settings, stored.key, "big.gpkg").size == len(data)
+    if bucket:  # a multipart upload's ETag ends with its number of parts
+        client = request.getfixturevalue("s3_server").client()
+        etag = client.head_object(Bucket=bucket, Key=f"files/{stored.key}/big.gpkg")["ETag"]
+        assert etag.endswith('-3"'), etag
+    across = b"".join(storage.read(settings, stored.key, "big.gpkg", (8 << 20) - 5, (8 << 20) + 5))
+    assert across == data[(8 << 20) - 5 : (8 << 20) + 5]
+    with storage.local_copy(settings, stored.key, "big.gpkg") as path:
+        assert hashlib.sha256(path.read_bytes()).hexdigest() == stored.checksum[7:]
