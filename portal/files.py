@@ -26,6 +26,7 @@ from niaouli import exports, storage
 from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, read_layer
+from niaouli.i18n import _
 from niaouli.portal.common import Portal, not_found, viewer_for
 from niaouli.portal.security import file_headers
 from niaouli.storage.http import object_response
@@ -52,6 +53,16 @@ def download_media_type(declared: str | None) -> str:
     if base not in SERVED_MEDIA_TYPES:
         return "application/octet-stream"
     return "text/csv; charset=utf-8" if base == "text/csv" else base
+
+
+def storage_unavailable() -> Response:
+    """The file storage (an S3 bucket) does not answer: 503, try again shortly."""
+    return Response(
+        _("Stockage des fichiers momentanément indisponible. Réessayez dans quelques instants."),
+        status_code=503,
+        media_type="text/plain; charset=utf-8",
+        headers={"Retry-After": "10", **file_headers()},
+    )
 
 
 class Files:
@@ -101,6 +112,8 @@ class Files:
             )
         except (ValueError, FileNotFoundError):
             raise not_found() from None
+        except storage.StorageError:
+            return storage_unavailable()
 
     def export(self, request: Request) -> Response:
         """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`."""
@@ -113,8 +126,8 @@ class Files:
         fmt = next((f for f in exports.formats_for(info) if f.key == key), None)
         if fmt is None:
             raise not_found()
-        name = exports.ensure_export(self.portal.engine, self.portal.settings, info, fmt)
         try:
+            name = exports.ensure_export(self.portal.engine, self.portal.settings, info, fmt)
             return object_response(
                 request,
                 exports.cache(self.portal.settings),
@@ -125,6 +138,8 @@ class Files:
             )
         except FileNotFoundError:  # pruned meanwhile: made again at the next request
             raise not_found() from None
+        except storage.StorageError:
+            return storage_unavailable()
 
     def preview(self, request: Request) -> Response:
         """A light GeoJSON of a layer for the map preview: simplified geometries, and the

@@ -32,6 +32,15 @@ from niaouli.services.api.core import Call, Operation, parse, read_json
 from niaouli.services.api.errors import ApiError, invalid, not_found
 
 
+def storage_unavailable() -> ApiError:
+    """The file storage (an S3 bucket) does not answer: nothing was stored."""
+    return ApiError(
+        503,
+        "StorageUnavailable",
+        _("stockage des fichiers momentanément indisponible : rien n'a été enregistré"),
+    )
+
+
 def _check_editable(call: Call) -> tuple[str, str]:
     """(dataset slug, organisation slug) if the viewer may change the dataset."""
     with Session(call.context.engine) as session:
@@ -77,9 +86,12 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
         media_type = MEDIA_TYPES[kind]
     except IngestError:
         media_type = "application/octet-stream"
-    stored = storage.adopt_file(
-        upload.path, settings, upload.original_name, upload.size, upload.checksum
-    )
+    try:
+        stored = storage.adopt_file(
+            upload.path, settings, upload.original_name, upload.size, upload.checksum
+        )
+    except storage.StorageError:
+        raise storage_unavailable() from None
     try:
         with Session(writing(call.context.engine)) as session, session.begin():
             dataset = editable_dataset(session, call, lock=True)
@@ -169,6 +181,8 @@ def _ingest(
         raise ApiError(409, exc.code, exc.describe(), **exc.details) from None
     except IngestError as exc:
         raise ApiError(422, "IngestFailed", exc.describe()) from None
+    except storage.StorageError:
+        raise storage_unavailable() from None
     with Session(call.context.engine) as session:
         layers = [views.layer(x) for x in editable_dataset(session, call).layers]
     return schemas.IngestResult(
