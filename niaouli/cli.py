@@ -450,7 +450,13 @@ def demo_load() -> None:
     load_demo(settings, echo=click.echo)
 
 
-SECRET_SETTINGS = ("secret_key", "oidc_client_secret", "smtp_password", "metrics_token")
+SECRET_SETTINGS = (
+    "secret_key",
+    "oidc_client_secret",
+    "smtp_password",
+    "metrics_token",
+    "s3_secret_access_key",
+)
 
 
 @main.command("settings", help="Affiche la configuration en vigueur (variables NIAOULI_*).")

@@ -253,3 +253,21 @@ def test_a_big_file_goes_in_parts_and_comes_back_whole(place, tmp_path, request)
     assert across == data[(8 << 20) - 5 : (8 << 20) + 5]
     with storage.local_copy(settings, stored.key, "big.gpkg") as path:
         assert hashlib.sha256(path.read_bytes()).hexdigest() == stored.checksum[7:]
+
+
+def test_the_settings_command_masks_the_s3_secret(tmp_path):
+    from click.testing import CliRunner
+
+    from niaouli.cli import main
+
+    env = {
+        "NIAOULI_DATA_DIR": str(tmp_path),
+        "NIAOULI_STORAGE": "s3",
+        "NIAOULI_S3_BUCKET": "seau",
+        "NIAOULI_S3_SECRET_ACCESS_KEY": SECRET_KEY,
+    }
+    shown = CliRunner().invoke(main, ["settings"], env=env)
+    assert shown.exit_code == 0, shown.output
+    assert "NIAOULI_S3_BUCKET=seau" in shown.output
+    assert "NIAOULI_S3_SECRET_ACCESS_KEY=(masqué)" in shown.output
+    assert SECRET_KEY not in shown.output
