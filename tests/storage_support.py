@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from niaouli.settings import Settings
-from tests.portal_support import free_port
+from tests.ports import free_port
 
 ACCESS_KEY = "niaouli-test-key"
 SECRET_KEY = "niaouli-test-secret-do-not-log"
