@@ -122,6 +122,23 @@ def register_check(name: str, fn: Check, timeout: float = DEFAULT_TIMEOUT) -> No
     REGISTRY.register(name, fn, timeout)
 
 
+class NotReadyError(Exception):
+    """A dependency said why it is not ready; the reason goes to the log, not the body."""
+
+
+def from_reason(reason_of: Callable[[], str | None]) -> Callable[[], bool]:
+    """A check from a function answering None (fine) or a short reason (not ready), as
+    `niaouli.storage.storage_reachable` and the job queue's check do."""
+
+    def check() -> bool:
+        reason = reason_of()
+        if reason is not None:
+            raise NotReadyError(reason)
+        return True
+
+    return check
+
+
 def database_reachable(engine: Engine) -> bool:
     """A fresh round trip to the database (`SELECT 1`)."""
     with engine.connect() as connection:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from niaouli import gdalguard, health, metrics, startup
+from niaouli import gdalguard, health, metrics, startup, storage
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
@@ -26,7 +26,7 @@ from niaouli.services.api.app import create_app as create_api_app
 from niaouli.services.csw.health import pycsw_reachable
 from niaouli.services.csw.proxy import CswProxy
 from niaouli.services.ogc.app import create_app as create_ogc_app
-from niaouli.settings import Settings, load_settings, pin
+from niaouli.settings import Settings, get_settings, load_settings, pin
 from niaouli.stats.middleware import UsageMiddleware
 from niaouli.unavailable import DatabaseTroubleMiddleware
 
@@ -109,12 +109,16 @@ class OpsEndpoints:
         await self.app(scope, receive, send)
 
 
-def readiness_checks(settings: Settings) -> health.Registry:
+def readiness_checks(settings: Settings | None) -> health.Registry:
     """What `/readyz` looks at; one line per dependency."""
+    settings = settings or get_settings()
     health.register_check(
         "database", functools.partial(health.database_reachable, get_engine(settings))
     )
     health.register_check("csw", pycsw_reachable)
+    health.register_check(
+        "storage", health.from_reason(functools.partial(storage.storage_reachable, settings))
+    )
     return health.REGISTRY
 
 

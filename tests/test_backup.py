@@ -19,6 +19,7 @@ import pytest
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
+from niaouli import storage
 from niaouli.accounts import secrets, users
 from niaouli.backup import BackupError, create_backup, restore_backup
 from niaouli.backup.archive import read_manifest
@@ -27,6 +28,7 @@ from niaouli.demo import load_demo
 from niaouli.settings import Settings
 from tests.backup_support import empty_target, snapshot
 from tests.conftest import Backend
+from tests.storage_support import S3Server, s3_server  # noqa: F401
 
 PASSWORD = "lagon-bleu-2025"  # noqa: S105 - a test account's
 
@@ -288,3 +290,45 @@ def test_sqlite_database_on_another_file_system(sqlite_template: Path, tmp_path:
         release_engine(target)
     finally:
         shutil.rmtree(shm)
+
+
+def _objects(settings: Settings) -> dict[str, str]:
+    backend = storage.area(settings)
+    return {
+        name: hashlib.sha256(b"".join(backend.read(name))).hexdigest() for name in backend.names()
+    }
+
+
+def test_backup_and_restore_through_object_storage(
+    backend: Backend,
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    s3_server: S3Server,  # noqa: F811 - the fixture imported above
+):
+    """With S3-compatible storage (moto's server), the archive holds the bucket's objects
+    and a restore puts them into the target's bucket; a restore that fails on the database
+    removes the objects it had put."""
+    source = s3_server.settings(backend.settings, s3_server.new_bucket())
+    load_demo(source, echo=lambda _m: None)
+    objects = _objects(source)
+    assert len(objects) == 5 and not source.files_dir.exists()
+    archive = tmp_path / "s3.tar.gz"
+    manifest = create_backup(source, archive)
+    assert {m.name.removeprefix("files/") for m in manifest.members} >= set(objects)
+    assert manifest.missing_files == []
+
+    with empty_target(request, backend.name, tmp_path) as base:
+        target = s3_server.settings(base, s3_server.new_bucket())
+        restore_backup(target, archive)
+        assert _objects(target) == objects
+        assert snapshot(target) == snapshot(source)
+        assert not target.files_dir.exists()  # nothing went to the local folder
+
+        # A damaged database member: refused, and the bucket is as it was.
+        bad = tmp_path / "bad"
+        bad.mkdir()
+        forged, message = _bad_archives(archive, bad)["not a database"]
+        other = s3_server.settings(base, s3_server.new_bucket())
+        with pytest.raises(BackupError, match=message):
+            restore_backup(other, forged, force=True)
+        assert _objects(other) == {}

@@ -85,6 +85,7 @@ def test_healthz_and_readyz_when_all_is_up(live: CswServer) -> None:
     assert {name: check["status"] for name, check in body["checks"].items()} == {
         "database": "ok",
         "csw": "ok",
+        "storage": "ok",
     }
 
 

@@ -10,9 +10,11 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import os
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import httpx
 import pytest
 from sqlalchemy import select
 
@@ -183,3 +185,25 @@ def test_upload_download_ranges_export_ingest_delete(site: Site):
         n for n in kept if not n.startswith(f"files/{orphan.key}/")
     ]
     assert not [n for n in remaining if n.startswith("exports/")]
+
+    # `/readyz` looks at the storage too: fine now; a bucket gone (S3) makes it 503,
+    # naming the storage and nothing else, without the endpoint or keys in the body.
+    ready = httpx.get(site.api.url + "/readyz", timeout=30)
+    assert ready.status_code == 200, ready.text
+    assert ready.json()["checks"]["storage"]["status"] == "ok"
+    if site.server is not None and site.bucket is not None:
+        client = site.server.client()
+        for name in site.server.keys(site.bucket):
+            client.delete_object(Bucket=site.bucket, Key=name)
+        client.delete_bucket(Bucket=site.bucket)
+
+        def storage_failing() -> bool:
+            answer = httpx.get(site.api.url + "/readyz", timeout=30)
+            return answer.status_code == 503 and answer.json().get("failing") == ["storage"]
+
+        deadline = time.monotonic() + 30
+        while not storage_failing():
+            assert time.monotonic() < deadline, "storage never reported failing"
+            time.sleep(0.5)
+        body = httpx.get(site.api.url + "/readyz", timeout=30).text
+        assert site.bucket not in body and "127.0.0.1" not in body

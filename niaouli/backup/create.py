@@ -56,7 +56,7 @@ def create_backup(
             raise BackupError("la base n'a pas de schéma Niaouli (lancez « niaouli db upgrade »)")
         echo(f"base {backend} sauvegardée (révision {facts.revision})")
         sources = {DATABASE_MEMBERS[backend]: dumped}
-        sources.update(local_files(settings, echo))
+        sources.update(stored_files(settings, staging, echo))
         secret = settings.data_dir / "secret_key"
         if secret.is_file() and not secret.is_symlink():
             sources[SECRET_KEY_MEMBER] = secret
@@ -109,13 +109,32 @@ def _postgres_dump(settings: Settings, target: Path) -> tuple[Facts, str]:
     return facts, version
 
 
-def local_files(settings: Settings, echo: Callable[[str], None]) -> dict[str, Path]:
-    """The stored files of the local files directory, by archive name.
+def stored_files(settings: Settings, staging: Path, echo: Callable[[str], None]) -> dict[str, Path]:
+    """The stored files, by archive name: read in place from the local files directory,
+    or copied into `staging` through the storage interface (S3-compatible storage)."""
+    if settings.storage == "local":
+        return local_files(settings, echo)
+    from niaouli import storage
 
-    TODO(issue 17 §4): when file storage moves behind its interface (local directory or
-    S3-compatible), list and read the stored objects through it here, and write them
-    back through it in `restore.restore_files`; today only the local directory is read.
-    """
+    backend = storage.area(settings)
+    found: dict[str, Path] = {}
+    for name in backend.names():
+        member = "files/" + name
+        if not allowed_name(member, "sqlite"):
+            echo(f"attention : {member} ignoré (pas un fichier stocké par Niaouli)")
+            continue
+        copy = staging / "objects" / name
+        copy.parent.mkdir(parents=True, exist_ok=True)
+        with copy.open("wb") as out:
+            for chunk in backend.read(name):
+                out.write(chunk)
+        found[member] = copy
+    echo(f"{len(found)} fichier(s) copiés depuis {backend.describe()}")
+    return found
+
+
+def local_files(settings: Settings, echo: Callable[[str], None]) -> dict[str, Path]:
+    """The stored files of the local files directory, by archive name."""
     root = settings.files_dir
     found: dict[str, Path] = {}
     if not root.is_dir():

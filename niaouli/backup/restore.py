@@ -136,11 +136,15 @@ def target_contents(settings: Settings) -> dict[str, int]:
     else:
         with get_engine(settings).connect() as conn:
             found.update(facts.in_use(conn))
-    files = settings.files_dir
-    if files.is_dir():
-        count = sum(1 for _ in files.iterdir())
-        if count:
-            found["files"] = count
+    if settings.storage == "local":
+        files = settings.files_dir
+        count = sum(1 for _ in files.iterdir()) if files.is_dir() else 0
+    else:
+        from niaouli import storage
+
+        count = len(storage.area(settings).groups())
+    if count:
+        found["files"] = count
     return found
 
 
@@ -169,6 +173,9 @@ def _upgrade_sqlite_copy(settings: Settings, staged: Path, staging: Path) -> Non
 
 def _apply(settings: Settings, manifest: Manifest, staging: Path, staged_db: Path) -> None:
     """Swap files, then the database; put the files back if the database step fails."""
+    if settings.storage != "local":
+        _apply_through_storage(settings, manifest, staging, staged_db)
+        return
     release_engine(settings)  # no pooled connection on the file about to be replaced
     staged_files = staging / "files"
     staged_files.mkdir(exist_ok=True)
@@ -200,3 +207,46 @@ def _apply(settings: Settings, manifest: Manifest, staging: Path, staged_db: Pat
     sqlite.remove(aside)
     # Cached exports and generated configuration belong to the replaced catalogue.
     shutil.rmtree(settings.data_dir / "exports", ignore_errors=True)
+
+
+def _apply_through_storage(
+    settings: Settings, manifest: Manifest, staging: Path, staged_db: Path
+) -> None:
+    """Object storage (S3-compatible): the archive's objects are put first (their keys
+    are random, so they sit beside the current ones), then the database is restored; if
+    that fails, the objects put are removed again. Once it succeeded, the objects of the
+    replaced catalogue go."""
+    from niaouli import storage
+
+    backend = storage.area(settings)
+    before = set(backend.groups())
+    put: set[str] = set()
+    database = sqlite.database_path(settings.database_url) if settings.is_embedded else None
+    release_engine(settings)
+    aside = None
+    try:
+        for member in manifest.members:
+            if not member.name.startswith("files/"):
+                continue
+            name = member.name.removeprefix("files/")
+            backend.put(name, staging / member.name, known=(member.size, "sha256:" + member.sha256))
+            put.add(name.split("/", 1)[0])
+        if database is not None:
+            aside = sqlite.swap(staged_db, database)
+        else:
+            postgres.restore(get_engine(settings), staged_db)
+        if any(m.name == SECRET_KEY_MEMBER for m in manifest.members):
+            os.chmod(staging / SECRET_KEY_MEMBER, 0o600)
+            os.replace(staging / SECRET_KEY_MEMBER, settings.data_dir / "secret_key")
+    except BaseException:
+        if aside is not None:
+            sqlite.unswap(database, aside)
+        for group in put - before:
+            backend.delete_group(group)
+        raise
+    sqlite.remove(aside)
+    for group in before - put:
+        backend.delete_group(group)
+    shutil.rmtree(settings.data_dir / "exports", ignore_errors=True)
+    for group in storage.area(settings, storage.EXPORTS).groups():
+        storage.area(settings, storage.EXPORTS).delete_group(group)

@@ -77,6 +77,10 @@ class Backend(Protocol):
         """Top-level folders (keys, tables) with the time of their newest change."""
         ...
 
+    def names(self) -> list[str]:
+        """Every object's name (`<group>/<file>`), sorted: what a backup copies."""
+        ...
+
     def local_path(self, name: str) -> AbstractContextManager[Path]:
         """A local file with the object's bytes, for readers that need a path (GDAL);
         named like the object's last segment (GDAL looks at the suffix)."""

@@ -85,6 +85,15 @@ class LocalBackend:
             if entry.is_dir() and not entry.name.startswith(".")
         }
 
+    def names(self) -> list[str]:
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            path.relative_to(self.root).as_posix()
+            for path in self.root.rglob("*")
+            if path.is_file() and not path.is_symlink() and not path.name.startswith(".")
+        )
+
     @contextmanager
     def local_path(self, name: str) -> Iterator[Path]:
         path = self.path(name)

@@ -152,6 +152,15 @@ class S3Backend:
                         found[group] = when
         return found
 
+    def names(self) -> list[str]:
+        with self._errors():
+            return sorted(
+                meta["path"]
+                for batch in obstore.list(self.store, chunk_size=1000)
+                for meta in batch
+                if not meta["path"].startswith(".")
+            )
+
     @contextmanager
     def local_path(self, name: str) -> Iterator[Path]:
         check_name(name)
