@@ -503,7 +503,7 @@ def serve(host: str, port: int, workers: int) -> None:
     counters = metrics.prepare_multiprocess(load_settings().data_dir)
 
     from niaouli import requestlog, serving
-    from niaouli.ingest.harvest.scheduler import start_for_server as start_harvest_scheduler
+    from niaouli.jobs.inline import Scheduler
     from niaouli.services.csw.process import start_for_server
     from niaouli.settings import pin
     from niaouli.web import create_app
@@ -514,7 +514,12 @@ def serve(host: str, port: int, workers: int) -> None:
         settings = settings.model_copy(update={"public_url": f"http://{shown}:{port}"})
     csw, settings = start_for_server(settings, workers)
     pin(settings)  # this process's own settings (the scheduler's jobs, one worker)
-    harvests = start_harvest_scheduler(settings)
+    harvests = None
+    if settings.job_queue:  # long jobs are the workers' (`niaouli worker`), not ours
+        click.echo("Tâches de fond : file PostgreSQL, exécutées par `niaouli worker`.")
+    elif settings.harvest_scheduler:  # embedded: periodic jobs in a thread of this process
+        harvests = Scheduler(settings)
+        harvests.start()
     click.echo(f"Niaouli sur http://{host}:{port}/")
     try:
         serving.run(
@@ -533,6 +538,39 @@ def serve(host: str, port: int, workers: int) -> None:
         if csw is not None:
             csw.stop()
         metrics.finish_multiprocess(counters)
+
+
+@main.command(help="Exécute les tâches de fond de la file PostgreSQL (moissons, calendrier).")
+@click.option(
+    "--concurrency",
+    default=lambda: load_settings().worker_concurrency,  # NIAOULI_WORKER_CONCURRENCY
+    show_default="2",
+    type=click.IntRange(1, 64),
+    help="Tâches exécutées en même temps.",
+)
+@click.option("--queue", "queues", multiple=True, help="Files à servir (toutes par défaut).")
+def worker(concurrency: int, queues: tuple[str, ...]) -> None:
+    import logging
+
+    from niaouli.jobs import queue
+    from niaouli.jobs.status import jobs_reachable
+
+    settings = load_settings()
+    if settings.is_embedded:
+        _fail(
+            "la base intégrée (SQLite) n'a pas de file de tâches : `niaouli serve` exécute"
+            " les tâches lui-même ; `niaouli worker` demande PostgreSQL"
+            " (NIAOULI_DATABASE_URL)"
+        )
+    problem = jobs_reachable(get_engine(settings))
+    if problem:
+        _fail(problem)
+    if not logging.getLogger().handlers:
+        logging.basicConfig(
+            level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+        )
+    click.echo(f"Worker : {concurrency} tâche(s) à la fois ; Ctrl-C pour arrêter.")
+    queue.run_worker(settings, concurrency, list(queues) or None)
 
 
 if __name__ == "__main__":

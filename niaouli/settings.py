@@ -252,9 +252,37 @@ class Settings(BaseSettings):
     harvest_scheduler: bool = Field(
         True,
         **_doc(
-            "`0` keeps `niaouli serve` from running scheduled harvests (run `niaouli harvest"
-            " worker` instead)",
+            "`0` keeps `niaouli serve` from running scheduled harvests in the inline mode"
+            " (`NIAOULI_JOBS`); with the job queue, `niaouli worker` runs them",
             "`1`",
+        ),
+    )
+    jobs: str = Field(
+        "auto",
+        **_doc(
+            "where long jobs (harvests) run: `queue` = the PostgreSQL job queue (procrastinate),"
+            " run by `niaouli worker`; `inline` = threads of the process that asked (the"
+            " embedded default, no other process); `auto` = `queue` on PostgreSQL, `inline`"
+            " on SQLite; see [docs/jobs.md](docs/jobs.md)",
+            "`auto`",
+        ),
+    )
+    worker_concurrency: int = Field(
+        2, **_doc("jobs one `niaouli worker` runs at once (1 to 64)", "2")
+    )
+    jobs_stalled_after: float = Field(
+        30.0,
+        **_doc(
+            "seconds without a heartbeat after which a worker is taken for dead and its"
+            " jobs are run again (5 to 3600; heartbeats every third of it)",
+            "30",
+        ),
+    )
+    jobs_max_attempts: int = Field(
+        3,
+        **_doc(
+            "runs of one job interrupted by a dead worker before it is marked failed (1 to 100)",
+            "3",
         ),
     )
     sqlite_busy_timeout: float = Field(
@@ -384,6 +412,35 @@ class Settings(BaseSettings):
             return value not in ("0", "false", "non")
         return value
 
+    @field_validator("jobs", mode="before")
+    @classmethod
+    def _jobs_mode(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip().lower()
+            if value not in ("auto", "inline", "queue"):
+                raise ValueError(f"NIAOULI_JOBS: auto, inline or queue ({value!r})")
+        return value
+
+    @field_validator("worker_concurrency", "jobs_max_attempts", mode="before")
+    @classmethod
+    def _job_counts(cls, value: Any, info: Any) -> Any:
+        high = 64 if info.field_name == "worker_concurrency" else 100
+        name = f"{PREFIX}{info.field_name.upper()}"
+        if isinstance(value, str):
+            if not value.strip().isdigit():
+                raise ValueError(f"{name}: a whole number from 1 to {high} ({value!r})")
+            value = int(value.strip())
+        if isinstance(value, int) and not 1 <= value <= high:
+            raise ValueError(f"{name}: a whole number from 1 to {high} ({value!r})")
+        return value
+
+    @field_validator("jobs_stalled_after", mode="before")
+    @classmethod
+    def _stalled(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _seconds(f"{PREFIX}JOBS_STALLED_AFTER", value, 5, 3600)
+        return value
+
     @field_validator("sqlite_strict_writes", mode="before")
     @classmethod
     def _strict(cls, value: Any) -> Any:
@@ -509,6 +566,15 @@ class Settings(BaseSettings):
     @property
     def is_embedded(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def job_queue(self) -> bool:
+        """Whether long jobs go through the PostgreSQL queue (else: inline threads)."""
+        if self.jobs == "auto":
+            return not self.is_embedded
+        if self.jobs == "queue" and self.is_embedded:
+            raise ValueError("NIAOULI_JOBS=queue needs PostgreSQL (NIAOULI_DATABASE_URL)")
+        return self.jobs == "queue"
 
     @property
     def files_dir(self) -> Path:

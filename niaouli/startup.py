@@ -8,6 +8,8 @@ the catalogue; it wires the layers that may not import each other:
   the derived views kept inside every writing transaction, in this order: the search
   text (`catalogue.search`), the full-text index (`catalogue.fulltext`), the CSW records
   (`services.csw.sync`, a service the core may not import);
+- the background jobs defined above the core (`niaouli.jobs.registry`): the harvests
+  (`ingest.harvest.launch.install`);
 - and, in the web app only, pygeoapi's adjustments (`install_pygeoapi`), which patch
   pygeoapi's modules for the whole process.
 
@@ -30,12 +32,14 @@ def install() -> None:
         if _done:
             return
         from niaouli.catalogue import changes, fulltext, search
+        from niaouli.ingest.harvest import launch
         from niaouli.services.csw import sync as csw_sync
 
         changes.install()
         search.install()
         fulltext.install()
         csw_sync.install()
+        launch.install()  # the harvest jobs (niaouli.jobs), defined in ingest/
         _done = True
 
 

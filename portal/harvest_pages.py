@@ -32,6 +32,7 @@ from niaouli.ingest.harvest.models import (
     ItemAction,
     JobStatus,
 )
+from niaouli.jobs import Submitted
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import PAGE_SIZE, Paging, not_found, page_number, viewer_for
 from niaouli.portal.journal import local_time
@@ -252,7 +253,10 @@ class HarvestPages:
         await self.accounts.form(request)  # CSRF (403 without a valid token)
         state = "occupee"
         if not busy:
-            launch.start(self.engine, self.portal.settings, slug, dry_run=dry_run)
-            state = "essai" if dry_run else "lancee"
+            submitted = await run_in_threadpool(
+                launch.start, self.engine, self.portal.settings, slug, dry_run
+            )
+            if submitted != Submitted.ALREADY_QUEUED:
+                state = "essai" if dry_run else "lancee"
         path = request.url.path.rsplit("/", 1)[0]
         return RedirectResponse(f"{path}?etat={state}", status_code=303)

@@ -48,6 +48,10 @@ CATALOGUE_TABLES = (
     "harvested_records, harvest_job_items, harvest_jobs, harvest_sources, "
     "search_documents, usage_daily"
 )
+# PostgreSQL only: the job queue (niaouli/jobs/queue.py), emptied between tests too.
+QUEUE_TABLES = (
+    "procrastinate_events, procrastinate_periodic_defers, procrastinate_jobs, procrastinate_workers"
+)
 
 
 @dataclass
@@ -133,6 +137,7 @@ def _reset_postgis(engine: Engine) -> None:
         conn.execute(text(f"DROP SCHEMA IF EXISTS {schema.LAYER_SCHEMA} CASCADE"))
         conn.execute(text(f"CREATE SCHEMA {schema.LAYER_SCHEMA}"))
         conn.execute(text(f"TRUNCATE {CATALOGUE_TABLES} RESTART IDENTITY CASCADE"))
+        conn.execute(text(f"TRUNCATE {QUEUE_TABLES} RESTART IDENTITY CASCADE"))
 
 
 @contextmanager

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     DateTime,
     ForeignKey,
@@ -91,6 +92,9 @@ class HarvestJob(Base):
     failed: Mapped[int] = mapped_column(Integer, default=0)
     # Why the job is failed or partial (French), empty on success.
     message: Mapped[str] = mapped_column(Text, default="")
+    # The queued job (procrastinate's id) this run belongs to; None when run inline or
+    # from the command line. A run left `running` by a killed worker is resolved by it.
+    queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
 
     source: Mapped[HarvestSource] = relationship(back_populates="jobs")
     items: Mapped[list[HarvestJobItem]] = relationship(

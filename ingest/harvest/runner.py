@@ -484,11 +484,13 @@ def run_source(
     limits: Limits | None = None,
     on_item: ProgressHook | None = None,
     fetcher: Fetcher | None = None,
+    queue_job: int | None = None,
 ) -> JobReport:
     """Harvest source `slug` once; the report says what was (or would be) done.
 
     `fetcher` replaces the network client (the demo replays a shipped snapshot through
-    it: `niaouli.demo_harvest`); it is never taken from a source's own settings."""
+    it: `niaouli.demo_harvest`); it is never taken from a source's own settings.
+    `queue_job`: the queued job running this harvest (kept on its job row)."""
     from niaouli.db.engine import get_engine
 
     settings = settings or load_settings()
@@ -515,7 +517,7 @@ def run_source(
             last_success=last_success.isoformat() if last_success else None,
         )
         if not dry_run:
-            report.job_id = _claim(session, source.id)
+            report.job_id = _claim(session, source.id, queue_job)
 
     fetcher = fetcher or Fetcher(
         allow_private_network=allow_private,
@@ -707,7 +709,7 @@ def _aware(value: datetime) -> datetime:
     return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
 
 
-def _claim(session: Session, source_id: int) -> int:
+def _claim(session: Session, source_id: int, queue_job: int | None = None) -> int:
     """Insert this run's job row; refuse when another run of the source is under way.
 
     The row is committed first, then the other running rows are looked at: of two
@@ -715,7 +717,9 @@ def _claim(session: Session, source_id: int) -> int:
     the next tick), so a source is never harvested twice at once. Running rows older
     than `STALE_AFTER` belong to killed processes: they are marked failed.
     """
-    job = HarvestJob(source_id=source_id, dry_run=False, status=JobStatus.RUNNING)
+    job = HarvestJob(
+        source_id=source_id, dry_run=False, status=JobStatus.RUNNING, queue_job_id=queue_job
+    )
     session.add(job)
     session.commit()
     others = session.scalars(

@@ -1,17 +1,17 @@
-"""Run the sources whose schedule is due: in the server's process, or in a worker.
+"""Which sources' schedule is due, and running them one after the other.
 
-`niaouli serve` starts a `Scheduler` thread (unless NIAOULI_HARVEST_SCHEDULER=0); in
-production a separate `niaouli harvest worker` process does the same job. Both can run
-at once: a source is claimed through its job row (`runner._claim`), never harvested
-twice at the same time. A source is due when its last job (whatever its outcome: a
-failing remote is not hammered) started more than its interval ago.
+The periodic job `harvest-due` (`launch.py`) asks `due_sources` every minute: with the
+job queue each due source becomes a queued `harvest` job; inline (SQLite) `run_due`
+harvests them in the server's scheduler thread. `niaouli harvest worker` (cron-style,
+no queue) calls `run_due` too. They can run at once: a source is claimed through its
+job row (`runner._claim`), never harvested twice at the same time. A source is due
+when its last job (whatever its outcome: a failing remote is not hammered) started
+more than its interval ago.
 """
 
 from __future__ import annotations
 
 import logging
-import random
-import threading
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import utcnow
 from niaouli.ingest.harvest.models import HarvestJob, HarvestSource
-from niaouli.settings import Settings, get_settings
+from niaouli.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
 INTERVALS = {
@@ -79,33 +79,3 @@ def run_due(
     for line in summaries:
         echo(line)
     return summaries
-
-
-class Scheduler(threading.Thread):
-    """A daemon thread running `run_due` every `tick` seconds (with a little jitter)."""
-
-    def __init__(self, engine: Engine, settings: Settings, tick: float = 60.0) -> None:
-        super().__init__(name="niaouli-harvest-scheduler", daemon=True)
-        self.engine, self.settings, self.tick = engine, settings, tick
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.wait(self.tick * random.uniform(0.9, 1.1)):  # noqa: S311
-            try:
-                run_due(self.engine, self.settings)
-            except Exception:  # noqa: BLE001 - keep the thread alive
-                LOGGER.exception("planificateur de moissons")
-
-    def stop(self) -> None:
-        self.stopping.set()
-
-
-def start_for_server(settings: Settings) -> Scheduler | None:
-    """The server's scheduler thread, unless NIAOULI_HARVEST_SCHEDULER=0."""
-    if not get_settings().harvest_scheduler:
-        return None
-    from niaouli.db.engine import get_engine
-
-    scheduler = Scheduler(get_engine(settings), settings)
-    scheduler.start()
-    return scheduler

@@ -32,7 +32,7 @@ def upgrade() -> None:
     # index would change SQLite's plans, hence the row order of queries without SortBy,
     # which must stay that of a pycsw-built repository (the CITE answers depend on it).
 
-    # The rows are rebuilt by 0022_csw_rebuild, at the end of the chain: the rebuild reads
+    # The rows are rebuilt by 0023_csw_rebuild, at the end of the chain: the rebuild reads
     # datasets through today's models, whose columns exist only once every migration ran.
 
 

@@ -7,7 +7,7 @@ The licence facet split one licence in two (« Licence Ouverte » and « Licence
 2.0 », « ODbL 1.0 » and « Open Database License (ODbL) 1.0 »): the form, the API and
 the harvesters now store the names of `niaouli.catalogue.vocabularies.LICENCES` (issue
 15 §6), and this renames what older rows hold. Names nobody recognises stay as written.
-It runs before the CSW rebuild (0022), which then writes the records with the new names.
+It runs before the CSW rebuild (0023), which then writes the records with the new names.
 """
 
 from __future__ import annotations

@@ -7,16 +7,16 @@ to `layers`, after which upgrading a database with datasets from before 0016 fai
 also rewrites records stored before links followed the serving public URL. A later
 migration that adds a mapped column must move this rebuild after itself.
 
-Revision ID: 0022_csw_rebuild
-Revises: 0021_licence_names
+Revision ID: 0023_csw_rebuild
+Revises: 0022_job_queue
 """
 
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0022_csw_rebuild"
-down_revision = "0021_licence_names"
+revision = "0023_csw_rebuild"
+down_revision = "0022_job_queue"
 branch_labels = None
 depends_on = None
 
