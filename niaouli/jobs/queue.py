@@ -24,7 +24,7 @@ from typing import Any
 
 import procrastinate
 from procrastinate import exceptions as pc_exceptions
-from procrastinate.jobs import Status
+from procrastinate.jobs import Job, Status
 from sqlalchemy.engine import make_url
 
 from niaouli.jobs import registry
@@ -128,12 +128,27 @@ async def recover_stalled(app: procrastinate.App, settings: Settings) -> list[in
                 await manager.finish_job(job, status=Status.FAILED, delete_job=False)
             else:
                 LOGGER.warning("job %s (%s) of a dead worker: run again", job.id, job.task_name)
-                await manager.retry_job(job)
+                await _retry(app, job)
         except Exception:  # noqa: BLE001 - another worker may have handled it first
             LOGGER.exception("stalled job %s", job.id)
             continue
         handled.append(job.id)
     return handled
+
+
+async def _retry(app: procrastinate.App, job: Job) -> None:
+    """Back to the queue. When another job with its queueing lock waits already (the
+    same harvest asked again meanwhile), this one gives its queueing lock up: both run,
+    one after the other (their `lock`), rather than the interrupted one never again."""
+    try:
+        await app.job_manager.retry_job(job)
+    except pc_exceptions.UniqueViolation:
+        await app.connector.execute_query_async(
+            "UPDATE procrastinate_jobs SET queueing_lock = NULL"
+            " WHERE id = %(job_id)s AND status = 'doing'",
+            job_id=job.id,
+        )
+        await app.job_manager.retry_job(job)
 
 
 def _definition(task_name: str) -> registry.JobDef | None:
