@@ -8,6 +8,7 @@ after a run, CSRF, escaping of what a remote wrote, valid HTML5.
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -42,6 +43,7 @@ from tests.harvest_support import (
     harvested,
     real_iso_records,
 )
+from tests.jobs_support import Worker
 from tests.portal_support import validate_html5
 
 SEERS = {"member_a", "editor_a", "admin_a", "platform_admin"}
@@ -120,7 +122,13 @@ def test_pages_history_matrix_and_runs(backend: Backend, tmp_path: Path) -> None
         source_page = f"{base}/{source_id}"
         job_page = f"{source_page}/taches/{first.job_id}"
         extra = {"NIAOULI_HARVEST_SCHEDULER": "0"}
-        with LoggedServer(backend, tmp_path / "serve.log", extra) as server:
+        # PostGIS: the server queues the runs, a `niaouli worker` runs them (docs/jobs.md);
+        # SQLite: the server runs them in its own threads.
+        worker = Worker(backend, tmp_path / "worker.log") if backend.name == "postgis" else None
+        with (
+            LoggedServer(backend, tmp_path / "serve.log", extra) as server,
+            worker or contextlib.nullcontext(),
+        ):
             seen: dict[str, str] = {}
             for viewer in VIEWERS:
                 with _client(server.url, viewer) as http:
@@ -317,7 +325,13 @@ def test_another_organisations_source_is_not_named(backend: Backend, tmp_path: P
             iles_id = iles.id
         job_page = f"/organisations/{ORG_B}/moissonnage/{iles_id}/taches/{other_org.job_id}"
         extra = {"NIAOULI_HARVEST_SCHEDULER": "0"}
-        with LoggedServer(backend, tmp_path / "serve.log", extra) as server:
+        # PostGIS: the server queues the runs, a `niaouli worker` runs them (docs/jobs.md);
+        # SQLite: the server runs them in its own threads.
+        worker = Worker(backend, tmp_path / "worker.log") if backend.name == "postgis" else None
+        with (
+            LoggedServer(backend, tmp_path / "serve.log", extra) as server,
+            worker or contextlib.nullcontext(),
+        ):
             with _client(server.url, "member_b") as http:
                 page = http.get(job_page)
                 english = http.get(job_page, params={"lang": "en"})
