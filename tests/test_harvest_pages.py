@@ -189,6 +189,8 @@ def test_pages_history_matrix_and_runs(backend: Backend, tmp_path: Path) -> None
                 _wait_for(second_done)
                 second = _jobs(backend)[1]
                 assert (second.status, second.unchanged, second.dry_run) == ("success", 3, False)
+                # PostGIS: run by the worker from the queue, not by the server's threads.
+                assert (second.queue_job_id is not None) == (backend.name == "postgis")
                 history = http.get(source_page).text
                 assert f"n° {second.id}" in history and f"n° {first.job_id}" in history
 
