@@ -90,6 +90,23 @@ class Settings(BaseSettings):
             "unset → `sqlite:///$NIAOULI_DATA_DIR/niaouli.sqlite`",
         ),
     )
+    database_read_url: str = Field(
+        "",
+        **_doc(
+            "a PostGIS streaming replica for read-only traffic (OGC API items and tiles,"
+            " search, CSW); editors and fresh writers read the primary; see"
+            " [docs/scaling.md](docs/scaling.md)",
+            "unset (everything on `NIAOULI_DATABASE_URL`)",
+        ),
+    )
+    database_transaction_pooling: bool = Field(
+        False,
+        **_doc(
+            "`on` when the database URLs go through PgBouncer in transaction pooling mode:"
+            " no server-side prepared statements; see [docs/scaling.md](docs/scaling.md)",
+            "`off`",
+        ),
+    )
     data_dir: Path = Field(
         Path("var"),
         **_doc(
@@ -373,7 +390,7 @@ class Settings(BaseSettings):
             data["database_url"] = f"sqlite:///{data_dir / 'niaouli.sqlite'}"
         return data
 
-    @field_validator("database_url")
+    @field_validator("database_url", "database_read_url")
     @classmethod
     def _psycopg(cls, value: str) -> str:
         return normalise_database_url(value)

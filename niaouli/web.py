@@ -20,6 +20,7 @@ from niaouli import gdalguard, health, metrics, startup, storage
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
+from niaouli.db.readroute import ReadRouting
 from niaouli.portal.app import create_app as create_portal_app
 from niaouli.requestlog import RequestIdMiddleware
 from niaouli.services.api.app import create_app as create_api_app
@@ -153,5 +154,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Middleware(metrics.MetricsMiddleware),
         Middleware(OpsEndpoints, readyz=health.Readyz(readiness_checks(settings))),
     ]
-    middleware = [*ops, Middleware(NulPaths), Middleware(BarePrefixes), trouble, usage, accounts]
+    # Read-only work on the read replica, if any, except for writers (docs/scaling.md).
+    routing = Middleware(ReadRouting, settings=settings)
+    middleware = [
+        *ops,
+        Middleware(NulPaths),
+        Middleware(BarePrefixes),
+        trouble,
+        usage,
+        accounts,
+        routing,
+    ]
     return Starlette(routes=routes, middleware=middleware)

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from niaouli.catalogue import finder, suggestions
+from niaouli.db.readroute import reading
 from niaouli.i18n import N_, _, ngettext
 from niaouli.portal.common import Paging, Portal, page_number, viewer_for
 from niaouli.portal.rendering import theme_words
@@ -125,7 +126,8 @@ class SearchPages:
         filters = replace(
             filters, selected={k: v for k, v in filters.selected.items() if k not in ignored}
         )
-        with Session(self.portal.engine) as session:
+        # Read-only: on the read replica when this request reads there (docs/scaling.md).
+        with Session(reading(self.portal.engine)) as session:
             result = finder.search(
                 session,
                 viewer,

@@ -325,15 +325,21 @@ class App:
     def __init__(self, config_path: str, proxy_key: str = "") -> None:
         self.config = load_config(config_path)
         self.proxy_key = proxy_key.encode()
-        self._configs: dict[tuple[str | None, bool], configparser.ConfigParser] = {}
+        self._configs: dict[tuple[str | None, bool, bool], configparser.ConfigParser] = {}
         self._lock = threading.Lock()
 
-    def _config_for(self, repo_filter: str | None, capped: bool) -> configparser.ConfigParser:
-        """The configuration with this repository filter (and record cap), built once."""
-        key = (repo_filter, capped)
+    def _config_for(
+        self, repo_filter: str | None, capped: bool, primary: bool = False
+    ) -> configparser.ConfigParser:
+        """The configuration with this repository filter (and record cap), built once;
+        `primary`: on the primary database rather than the read replica (when the
+        configuration names one: `[repository] primary_database`)."""
+        key = (repo_filter, capped, primary)
         config = self._configs.get(key)
         if config is None:
             config = copy.deepcopy(self.config)
+            if primary and config.has_option("repository", "primary_database"):
+                config.set("repository", "database", config.get("repository", "primary_database"))
             if repo_filter is not None:
                 config.set("repository", "filter", repo_filter)
             elif config.has_option("repository", "filter"):
@@ -346,11 +352,19 @@ class App:
                 self._configs[key] = config
         return config
 
-    def _viewer_filter(self, environ: dict) -> str | None:
+    def _trusted(self, environ: dict) -> bool:
         given = environ.get("HTTP_X_NIAOULI_PROXY_KEY", "").encode("latin-1")
-        if not self.proxy_key or not hmac.compare_digest(given, self.proxy_key):
+        return bool(self.proxy_key) and hmac.compare_digest(given, self.proxy_key)
+
+    def _viewer_filter(self, environ: dict) -> str | None:
+        if not self._trusted(environ):
             return PUBLIC_ONLY
         return visibility_filter(environ.get("HTTP_X_NIAOULI_VIEWER"))
+
+    def _on_primary(self, environ: dict) -> bool:
+        """Whether the proxy asked for the primary (`X-Niaouli-Read: primary`: a writer's
+        request, read-your-writes despite the replica's lag); else the configured one."""
+        return environ.get("HTTP_X_NIAOULI_READ") == "primary" and self._trusted(environ)
 
     def __call__(self, environ: dict, start_response: StartResponse) -> Iterable[bytes]:
         worker = ("X-Niaouli-Csw-Worker", str(os.getpid()))
@@ -412,7 +426,7 @@ class App:
             (wanted.isdigit() and int(wanted) > MAX_RECORDS)
             or (post_wanted and int(post_wanted.group(1)[:20]) > MAX_RECORDS)
         )
-        config = self._config_for(self._viewer_filter(environ), capped)
+        config = self._config_for(self._viewer_filter(environ), capped, self._on_primary(environ))
         # Read-only (transactions=false): a request the database failed is answered once
         # more (on a fresh connection), then a 503 with Retry-After, never a report of
         # the failure dressed as a 200.

@@ -122,8 +122,46 @@ def _check_deferred_write(conn, _cursor, statement, _params, _context, _many) ->
         conn.info["niaouli_deferred"] = None  # holds the write lock from now on
 
 
+def postgres_connect_args(settings: Settings, application_name: str) -> dict[str, Any]:
+    """psycopg's connection arguments: a name seen in `pg_stat_activity` (which tells the
+    replica's readers from the primary's), and, behind PgBouncer in transaction pooling
+    mode (`NIAOULI_DATABASE_TRANSACTION_POOLING`), no server-side prepared statements:
+    psycopg prepares a statement run 5 times on its connection, but the next transaction
+    may be on another server connection, where it does not exist (PgBouncer < 1.21)."""
+    args: dict[str, Any] = {"application_name": application_name}
+    if settings.database_transaction_pooling:
+        args["prepare_threshold"] = None
+    return args
+
+
 def _postgres_engine(settings: Settings) -> Engine:
-    return create_engine(settings.database_url, pool_pre_ping=True)
+    return create_engine(
+        settings.database_url,
+        pool_pre_ping=True,
+        connect_args=postgres_connect_args(settings, PRIMARY_APPLICATION),
+    )
+
+
+PRIMARY_APPLICATION = "niaouli"
+REPLICA_APPLICATION = "niaouli-replica"
+
+
+def make_reader(settings: Settings, url: Any = None, *, replica: bool = False) -> Engine:  # noqa: ANN401 - a str or URL
+    """An engine for read-only statements on PostGIS: autocommit, no pre-ping (one round
+    trip per query: see `niaouli.services.ogc.runtime`), on `url` (default: the primary)
+    or, with `replica`, on `NIAOULI_DATABASE_READ_URL`."""
+    if replica:
+        url = settings.database_read_url
+    name = REPLICA_APPLICATION if replica else PRIMARY_APPLICATION
+    engine = create_engine(
+        url or settings.database_url,
+        isolation_level="AUTOCOMMIT",
+        pool_pre_ping=False,
+        pool_size=8,
+        connect_args=postgres_connect_args(settings, name),
+    )
+    trouble.watch(engine)
+    return engine
 
 
 # The dialects of the engines made here (shared by their `execution_options` copies and
@@ -169,6 +207,30 @@ def get_engine(settings: Settings | None = None) -> Engine:
         return engine
 
 
+_READ_ENGINES: dict[str, Engine] = {}
+
+
+def get_read_engine(settings: Settings | None = None) -> Engine:
+    """The engine of the read replica (`NIAOULI_DATABASE_READ_URL`), one per process;
+    without one, the primary's (`get_engine`). Only read-only work may use it: the
+    replica refuses writes (`niaouli.db.readroute` decides who reads there)."""
+    settings = settings or load_settings()
+    if not settings.database_read_url or settings.is_embedded:
+        return get_engine(settings)
+    with _ENGINES_LOCK:
+        engine = _READ_ENGINES.get(settings.database_read_url)
+        if engine is None:
+            engine = create_engine(
+                settings.database_read_url,
+                pool_pre_ping=True,
+                connect_args=postgres_connect_args(settings, REPLICA_APPLICATION),
+            )
+            trouble.watch(engine)
+            _CATALOGUE_DIALECTS.add(engine.dialect)
+            _READ_ENGINES[settings.database_read_url] = engine
+        return engine
+
+
 def release_engine(settings: Settings) -> None:
     """Closes the pooled connections of `settings`' engine and forgets it (tests, which
     make many short-lived settings, would otherwise keep every pool open until exit)."""
@@ -176,3 +238,7 @@ def release_engine(settings: Settings) -> None:
         engine = _ENGINES.pop(_engine_key(settings), None)
     if engine is not None:
         engine.dispose()
+    with _ENGINES_LOCK:
+        reader = _READ_ENGINES.pop(settings.database_read_url, None)
+    if reader is not None:
+        reader.dispose()

@@ -357,9 +357,14 @@ def _fetch(conn: Connection, statement: sa.Select, values: dict[str, Any]) -> li
     if conn.dialect.name != "postgresql":
         return list(conn.execute(statement, values).all())
     compiled = _compiled(statement, conn.dialect)
+    driver = conn.connection.driver_connection
+    # Not behind PgBouncer in transaction pooling mode (prepare_threshold None: see
+    # `niaouli.db.engine.postgres_connect_args`): the next transaction may be on another
+    # server connection, which never saw the PREPARE.
+    prepare = driver.prepare_threshold is not None
     try:
-        with conn.connection.driver_connection.cursor() as cursor:
-            cursor.execute(compiled.string, compiled.construct_params(values), prepare=True)
+        with driver.cursor() as cursor:
+            cursor.execute(compiled.string, compiled.construct_params(values), prepare=prepare)
             return cursor.fetchall()
     except psycopg.Error as exc:  # as SQLAlchemy would: wrapped, a dead connection dropped
         dead = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)

@@ -47,6 +47,7 @@ from sqlalchemy import Connection
 
 from niaouli.db.features import Attribute, LayerTable
 from niaouli.db.schema import LAYER_SCHEMA
+from niaouli.settings import get_settings
 
 EXTENT = 4096
 """Tile coordinate grid (the MVT default): 4096 units per tile side."""
@@ -288,9 +289,14 @@ def _without_jit(conn: Connection) -> None:
     a 25,000-polygon tile: 0.85-1.1 s with JIT, 0.4-0.55 s without). On an autocommit
     connection the setting lasts for the session: set once, remembered in the pooled
     connection's `info`; inside a transaction it is set for that transaction only.
+    Behind PgBouncer in transaction pooling mode a session setting would land on a
+    server connection other clients share, and not on the next one we get: nothing is
+    set there (docs/scaling.md: `ALTER DATABASE … SET jit = off` instead).
     """
     dbapi = conn.connection.dbapi_connection
     if getattr(dbapi, "autocommit", False):
+        if get_settings().database_transaction_pooling:
+            return
         if not conn.connection.info.get("niaouli_jit_off"):
             conn.exec_driver_sql("SET jit = off")
             conn.connection.info["niaouli_jit_off"] = True

@@ -57,15 +57,23 @@ def pycsw_python() -> Path:
     return path
 
 
-def repository_url(settings: Settings) -> str:
-    """The catalogue database as pycsw (SQLAlchemy 1.4) opens it: read-only (row S4)."""
-    url = make_url(settings.database_url)
+def repository_url(settings: Settings, *, replica: bool = False) -> str:
+    """The catalogue database as pycsw (SQLAlchemy 1.4) opens it: read-only (row S4);
+    `replica`: the read replica (`NIAOULI_DATABASE_READ_URL`), if there is one.
+
+    Behind PgBouncer (`NIAOULI_DATABASE_TRANSACTION_POOLING`) the read-only guard cannot
+    be a startup `options` parameter (PgBouncer refuses it): pycsw is read-only by its
+    own configuration (`transactions=false`) and the guard is left to the database
+    role (docs/scaling.md). psycopg2 prepares nothing server-side."""
+    raw = settings.database_read_url if replica and settings.database_read_url else None
+    url = make_url(raw or settings.database_url)
     if url.get_backend_name() == "sqlite":
         path = Path(url.database or "").resolve()
         return f"sqlite:///file:{path}?mode=ro&uri=true"
-    url = url.set(drivername="postgresql+psycopg2").update_query_dict(
-        {"options": "-c default_transaction_read_only=on"}
-    )
+    query = {"application_name": "niaouli-csw-replica" if raw else "niaouli-csw"}
+    if not settings.database_transaction_pooling:
+        query["options"] = "-c default_transaction_read_only=on"
+    url = url.set(drivername="postgresql+psycopg2").update_query_dict(query)
     return url.render_as_string(hide_password=False)
 
 
@@ -78,7 +86,10 @@ def write_config(settings: Settings, public_csw_url: str, port: int) -> Path:
     config = configparser.ConfigParser(interpolation=None)
     config.read(BASE_CONFIG, encoding="utf-8")
     config.set("server", "url", public_csw_url)
-    config.set("repository", "database", repository_url(settings))
+    config.set("repository", "database", repository_url(settings, replica=True))
+    if settings.database_read_url and not settings.is_embedded:
+        # Writers' requests read the primary (X-Niaouli-Read: primary, niaouli_csw.py).
+        config.set("repository", "primary_database", repository_url(settings))
     config.set("repository", "table", TABLE_NAME)
     folder = settings.data_dir / "pycsw"
     folder.mkdir(parents=True, exist_ok=True)

@@ -34,6 +34,7 @@ from starlette.types import Receive, Scope, Send
 
 from niaouli.catalogue.access import Viewer, editor_organisations
 from niaouli.catalogue.permissions import Action, allowed
+from niaouli.db.readroute import on_replica
 from niaouli.services.csw import links
 from niaouli.settings import get_settings
 
@@ -190,6 +191,8 @@ class CswProxy:
         headers = {k: v for k, v in request.headers.items() if k in REQUEST_HEADERS}
         headers["x-niaouli-viewer"] = viewer_header(request.scope.get("state", {}).get("viewer"))
         headers["x-niaouli-proxy-key"] = get_settings().csw_proxy_key
+        # With a read replica, pycsw reads it unless this request reads the primary.
+        headers["x-niaouli-read"] = "replica" if on_replica() else "primary"
         if self._client is None:
             self._client = httpx.AsyncClient(timeout=httpx.Timeout(60, connect=5))
         query = request.url.query

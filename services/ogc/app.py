@@ -31,7 +31,8 @@ from starlette.staticfiles import StaticFiles
 
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.changes import current_version
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, get_read_engine
+from niaouli.db.readroute import on_replica
 from niaouli.i18n import COOKIE as LANGUAGE_COOKIE
 from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
@@ -61,9 +62,21 @@ GET_ITEM = declared_classes.as_geojson(itemtypes_api.get_collection_item)
 class OgcService:
     """Glue between Starlette requests and pygeoapi API functions."""
 
-    def __init__(self, live: LiveApi, public_url: str | None) -> None:
-        self.live = live
+    def __init__(
+        self, live: LiveApi, public_url: str | None, replica_live: LiveApi | None = None
+    ) -> None:
+        self._live = live
+        # With a read replica: the collection list as the replica has it, for requests
+        # that read there (each side's list matches the tables its own database holds).
+        self._replica_live = replica_live
         self.public_url = public_url.rstrip("/") if public_url else None
+
+    @property
+    def live(self) -> LiveApi:
+        """The live API of the database this request reads (`niaouli.db.readroute`)."""
+        if self._replica_live is not None and on_replica():
+            return self._replica_live
+        return self._live
 
     def base_url(self, request: Request) -> str:
         """Absolute URL of /ogc: the configured public URL, else the request's own."""
@@ -331,7 +344,15 @@ def create_app(
         # One round trip on PostGIS (autocommit reader, no pre-ping): it runs per request.
         version_reader=lambda: runtime.run_read(current_version),
     )
-    service = OgcService(live, public_url)
+    replica_live = None
+    if settings.database_read_url and not settings.is_embedded:
+        replica_live = LiveApi(
+            get_read_engine(settings),
+            settings,
+            portal_url=portal_url or public_url,
+            version_reader=lambda: runtime.run_read(current_version),
+        )
+    service = OgcService(live, public_url, replica_live)
     static = _LayeredStatic([ogc_config.PACKAGE_DIR / "static", PYGEOAPI_STATIC])
     routes = [
         *feature_routes(service),

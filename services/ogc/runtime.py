@@ -8,26 +8,29 @@ Reads of layer tables go through `reader()`: on PostGIS an engine of its own, in
 autocommit and without the pool's pre-ping, so that a request costs one round trip to
 the database instead of four (ping, BEGIN, query, ROLLBACK). A connection the server
 dropped is detected by the failed query itself; `run_read` retries once on a fresh one.
+With a read replica, a request that reads there (`niaouli.db.readroute.on_replica`) gets
+the replica's reader instead.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
-from sqlalchemy import Connection, Engine, create_engine
+from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from niaouli.db import trouble
-from niaouli.db.engine import get_engine
+from niaouli.db.engine import get_engine, get_read_engine, make_reader
+from niaouli.db.readroute import on_replica
+from niaouli.settings import load_settings
 
 _engine: Engine | None = None
-_reader: Engine | None = None
+_readers: dict[bool, Engine] = {}
 
 
 def set_engine(engine: Engine) -> None:
-    global _engine, _reader
+    global _engine
     _engine = engine
-    _reader = None
+    _readers.clear()
 
 
 def engine() -> Engine:
@@ -35,19 +38,25 @@ def engine() -> Engine:
     return _engine if _engine is not None else get_engine()
 
 
+def replica_engine() -> Engine:
+    """The read replica's engine (`NIAOULI_DATABASE_READ_URL`), else `engine()`."""
+    settings = load_settings()
+    return get_read_engine(settings) if settings.database_read_url else engine()
+
+
 def reader() -> Engine:
-    """The engine for read-only statements (see the module docstring)."""
-    global _reader
-    if _reader is None:
+    """The engine for read-only statements (see the module docstring): the replica's
+    when this request reads there (`niaouli.db.readroute`), else the primary's."""
+    replica = on_replica()
+    found = _readers.get(replica)
+    if found is None:
         base = engine()
         if base.dialect.name == "postgresql":
-            _reader = create_engine(
-                base.url, isolation_level="AUTOCOMMIT", pool_pre_ping=False, pool_size=8
-            )
-            trouble.watch(_reader)
+            found = make_reader(load_settings(), base.url, replica=replica)
         else:
-            _reader = base
-    return _reader
+            found = base
+        found = _readers.setdefault(replica, found)
+    return found
 
 
 def run_read[T](function: Callable[[Connection], T]) -> T:
