@@ -178,13 +178,13 @@ class StreamingPair:
 class PgBouncer:
     """Debian's pgbouncer in transaction pooling mode in front of one database."""
 
-    def __init__(self, database_url: str, folder: Path) -> None:
+    def __init__(self, database_url: str) -> None:
         self.binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         if not Path(self.binary).exists():
             pytest.skip("pgbouncer missing (Debian package pgbouncer: scripts/install test)")
         self.target = make_url(database_url)
-        self.folder = folder
-        self.folder.mkdir(parents=True, exist_ok=True)
+        # Its own folder, not under pytest's (which the postgres user cannot enter).
+        self.folder = Path(tempfile.mkdtemp(prefix="niaouli-pgbouncer-"))
         if os.geteuid() == 0:  # pgbouncer refuses to run as root
             postgres = pwd.getpwnam("postgres")
             os.chown(self.folder, postgres.pw_uid, postgres.pw_gid)
@@ -214,7 +214,7 @@ class PgBouncer:
             "auth_type = trust\n"
             f"auth_file = {self.folder / 'users.txt'}\n"
             "pool_mode = transaction\n"
-            "default_pool_size = 10\n"
+            "default_pool_size = 2\n"  # few server connections: clients share them
             "max_client_conn = 400\n"
             # psycopg sends none of these at start-up; SQLAlchemy's psycopg2 (pycsw) may.
             "ignore_startup_parameters = extra_float_digits\n"
@@ -257,3 +257,4 @@ class PgBouncer:
                 self.process.kill()
                 self.process.wait()
             self.process = None
+        shutil.rmtree(self.folder, ignore_errors=True)
