@@ -205,8 +205,11 @@ def test_read_replica(replicated: tuple[StreamingPair, Backend], tmp_path: Path)
                 assert pair.query(
                     pair.replica_port, "SELECT count(*) FROM datasets WHERE slug = %s", slug
                 ) == [(0,)]
-                # Read-your-writes: the editor (signed in by token) reads the primary.
+                # Read-your-writes: the editor's client, with its write's cookie...
                 assert sees(editor, slug, words) == ALL
+            # ... and any other request signed in as the editor (its token, no cookie).
+            with client(server.url, secrets["editor_a"]) as elsewhere:
+                assert sees(elsewhere, slug, words) == ALL
             # The same browser signed out: its write's cookie sends it to the primary.
             with client(server.url, cookies={"niaouli_lsn": lsn}) as writer:
                 assert sees(writer, slug, words) == ALL

@@ -353,18 +353,16 @@ def _compiled(statement: sa.Select, dialect: sa.Dialect) -> sa.engine.Compiled:
 def _fetch(conn: Connection, statement: sa.Select, values: dict[str, Any]) -> list[Any]:
     """Rows of a cached statement. On PostGIS its SQL is compiled once and sent by psycopg
     itself (a prepared statement), which skips SQLAlchemy's per-execution work (result
-    metadata, events): about 45 µs of CPU per query, a tenth of a by-id request."""
+    metadata, events): about 45 µs of CPU per query, a tenth of a by-id request. Behind
+    PgBouncer in transaction pooling mode the connection has `prepare_threshold=None`
+    (`niaouli.db.engine.postgres_connect_args`), with which psycopg prepares nothing,
+    `prepare=True` included."""
     if conn.dialect.name != "postgresql":
         return list(conn.execute(statement, values).all())
     compiled = _compiled(statement, conn.dialect)
-    driver = conn.connection.driver_connection
-    # Not behind PgBouncer in transaction pooling mode (prepare_threshold None: see
-    # `niaouli.db.engine.postgres_connect_args`): the next transaction may be on another
-    # server connection, which never saw the PREPARE.
-    prepare = driver.prepare_threshold is not None
     try:
-        with driver.cursor() as cursor:
-            cursor.execute(compiled.string, compiled.construct_params(values), prepare=prepare)
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.execute(compiled.string, compiled.construct_params(values), prepare=True)
             return cursor.fetchall()
     except psycopg.Error as exc:  # as SQLAlchemy would: wrapped, a dead connection dropped
         dead = conn.dialect.is_disconnect(exc, conn.connection.dbapi_connection, None)
