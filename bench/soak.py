@@ -132,6 +132,8 @@ def request_mix(url: str) -> dict[str, list[str]]:
             f"/ogc/collections/{cid}/items?f=json&limit=50&offset=10",
             f"/ogc/collections/{cid}/items?f=json&limit=20&bbox=166.3,-22.4,166.6,-22.1",
         ]
+        if httpx.get(f"{url}/ogc/collections/{cid}/tiles", timeout=60).status_code != 200:
+            continue  # no tiles: a table without geometry, the records
         for lon, lat in CENTRES:
             for z in (8, 10, 12, 14):
                 x, y = tile_of(lon, lat, z)
