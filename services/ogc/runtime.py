@@ -19,7 +19,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
-from niaouli.db.engine import get_engine, get_read_engine, make_reader
+from niaouli.db.engine import get_engine, make_reader
 from niaouli.db.readroute import on_replica
 from niaouli.settings import load_settings
 
@@ -36,12 +36,6 @@ def set_engine(engine: Engine) -> None:
 def engine() -> Engine:
     """The registered engine, else the one of the environment's settings."""
     return _engine if _engine is not None else get_engine()
-
-
-def replica_engine() -> Engine:
-    """The read replica's engine (`NIAOULI_DATABASE_READ_URL`), else `engine()`."""
-    settings = load_settings()
-    return get_read_engine(settings) if settings.database_read_url else engine()
 
 
 def reader() -> Engine:
