@@ -27,7 +27,7 @@ import psycopg
 import pytest
 from sqlalchemy.engine import make_url
 
-from tests.portal_support import free_port
+from tests.ports import free_port
 
 
 def postgres_bin() -> Path | None:
