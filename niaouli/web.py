@@ -21,6 +21,7 @@ from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
 from niaouli.db.readroute import ReadRouting
+from niaouli.jobs import status as jobs_status
 from niaouli.portal.app import create_app as create_portal_app
 from niaouli.requestlog import RequestIdMiddleware
 from niaouli.services.api.app import create_app as create_api_app
@@ -120,7 +121,23 @@ def readiness_checks(settings: Settings | None) -> health.Registry:
     health.register_check(
         "storage", health.from_reason(functools.partial(storage.storage_reachable, settings))
     )
+    engine = get_engine(settings)
+    health.register_check(
+        "jobs", health.from_reason(functools.partial(jobs_status.jobs_reachable, engine))
+    )
     return health.REGISTRY
+
+
+def job_gauges(settings: Settings | None) -> None:
+    """The job queue's state at each scrape of `/metrics` (read from the shared queue on
+    PostgreSQL, so any worker's answer is the whole platform's)."""
+    engine = get_engine(settings or get_settings())
+    for name, documentation, fn in (
+        ("job_queue_depth", "Jobs waiting for a worker", jobs_status.queue_depth),
+        ("jobs_failed", "Jobs that ended failed", jobs_status.failed_jobs),
+        ("job_workers_alive", "Workers with a recent heartbeat", jobs_status.workers_alive),
+    ):
+        metrics.register_gauge(name, documentation, functools.partial(fn, engine))
 
 
 def create_app(settings: Settings | None = None) -> Starlette:
@@ -149,6 +166,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     trouble = Middleware(DatabaseTroubleMiddleware)
     # Operations (docs/operations.md): a request id on every log line, the requests
     # counted for /metrics, then /healthz, /readyz and /metrics themselves.
+    job_gauges(settings)
     ops = [
         Middleware(RequestIdMiddleware),
         Middleware(metrics.MetricsMiddleware),

@@ -23,6 +23,7 @@ from niaouli import storage
 from niaouli.accounts import secrets, users
 from niaouli.backup import BackupError, create_backup, restore_backup
 from niaouli.backup.archive import read_manifest
+from niaouli.backup.restore import head_revision
 from niaouli.db.engine import make_engine
 from niaouli.demo import load_demo
 from niaouli.settings import Settings
@@ -154,7 +155,7 @@ def test_backup_restores_the_demo_into_a_new_database(
     assert before["users"] and len(before["files"]) == 5 and before["layers"]
     archive = tmp_path / "niaouli.tar.gz"
     manifest = create_backup(backend.settings, archive)
-    assert manifest.schema_revision == "0022_csw_rebuild"
+    assert manifest.schema_revision == head_revision()
     assert read_manifest(archive).members == manifest.members
     assert manifest.counts["datasets"] == len(before["datasets"])
 
@@ -233,7 +234,7 @@ def test_the_command_line_backs_up_and_restores(
         target = Backend(backend.name, settings, make_engine(settings))
         try:
             restored = target.run("restore", str(archive))
-            assert "sauvegarde restaurée (révision 0022_csw_rebuild)" in restored.stdout
+            assert f"sauvegarde restaurée (révision {head_revision()})" in restored.stdout
             assert "province-nord" in target.run("org", "list").stdout
             again = target.run("restore", str(archive), check=False)
             assert again.returncode == 1

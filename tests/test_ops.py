@@ -86,6 +86,7 @@ def test_healthz_and_readyz_when_all_is_up(live: CswServer) -> None:
         "database": "ok",
         "csw": "ok",
         "storage": "ok",
+        "jobs": "ok",
     }
 
 
@@ -187,6 +188,8 @@ def test_metrics_add_up_every_worker(live: CswServer) -> None:
     assert response.headers["content-type"].startswith("text/plain")
     text = response.text
     assert "niaouli_http_request_duration_seconds_bucket" in text
+    # The job queue's gauges (the queue is empty here: no harvest was asked).
+    assert _samples(text, "niaouli_job_queue_depth") and _samples(text, "niaouli_jobs_failed")
     assert 'interface="csw"' in text  # the readiness waits of `serve` went to /csw
     # No raw path in any label.
     assert "/ogc/conformance" not in text
@@ -299,7 +302,8 @@ def test_readyz_names_the_database_when_it_is_out_of_reach(
                 relay.cut()
                 assert wait_for(lambda: _ready(server).status_code == 503, timeout=20)
                 body = _ready(server).json()
-                assert body["failing"] == ["database"]
+                # The job queue lives in that database: out of reach with it, and said so.
+                assert sorted(body["failing"]) == ["database", "jobs"]
                 assert body["checks"]["database"]["status"] == "fail"
                 assert body["checks"]["csw"]["status"] == "ok"
                 # Nothing of the database's address or driver text in the answer.
