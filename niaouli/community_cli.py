@@ -12,21 +12,19 @@ import sys
 from pathlib import Path
 
 import click
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli import localtime
-from niaouli.catalogue import community, service
+from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.community import events, projects, reuses
 from niaouli.catalogue.models import (
     CodeStatus,
-    Event,
     EventKind,
-    ModerationStatus,
-    Reuse,
     ReuseKind,
 )
 from niaouli.db.engine import get_engine, writing
+from niaouli.errors import NotFoundError
 from niaouli.settings import load_settings
 
 SYSTEM = Viewer.system()
@@ -92,7 +90,7 @@ def code_add(
     try:
         with _writing_session() as session, session.begin():
             service.check_slug(slug)
-            community.add_code_project(
+            projects.add_code_project(
                 session,
                 SYSTEM,
                 organisation,
@@ -115,7 +113,7 @@ def code_add(
 @code.command("list", help="Liste les projets de code.")
 def code_list() -> None:
     with _session() as session:
-        for p in community.code_projects(session):
+        for p in projects.code_projects(session):
             click.echo(f"{p.slug}\t{p.name}\t{p.organisation.slug}\t{p.licence or '-'}")
 
 
@@ -136,7 +134,7 @@ def reuse() -> None:
 def reuse_add(title: str, kind: str, url: str, description: str, datasets: tuple[str, ...]) -> None:
     try:
         with _writing_session() as session, session.begin():
-            item = community.submit_reuse(
+            item = reuses.submit_reuse(
                 session, SYSTEM, title, kind, url, description, datasets, approved=True
             )
             slug = item.slug
@@ -149,10 +147,8 @@ def reuse_add(title: str, kind: str, url: str, description: str, datasets: tuple
 @click.option("--pending", is_flag=True, help="Seulement celles en attente de modération.")
 def reuse_list(pending: bool) -> None:
     with _session() as session:
-        query = select(Reuse).order_by(Reuse.created_at, Reuse.id)
-        if pending:
-            query = query.where(Reuse.status == ModerationStatus.PENDING)
-        for r in session.scalars(query):
+        listed = reuses.pending_reuses(session) if pending else reuses.all_reuses(session)
+        for r in listed:
             click.echo(f"{r.slug}\t{r.status}\t{r.title}")
 
 
@@ -161,10 +157,11 @@ def reuse_list(pending: bool) -> None:
 @click.argument("decision", type=click.Choice(["approve", "reject"]))
 def reuse_moderate(slug: str, decision: str) -> None:
     with _writing_session() as session, session.begin():
-        item = session.scalar(select(Reuse).where(Reuse.slug == slug))
-        if item is None:
-            _fail(f"réutilisation introuvable : « {slug} »")
-        community.moderate_reuse(session, SYSTEM, item, decision == "approve")
+        try:
+            item = reuses.get_reuse(session, slug, SYSTEM)
+        except NotFoundError as exc:
+            _fail(str(exc))
+        reuses.moderate_reuse(session, SYSTEM, item, decision == "approve")
     click.echo(f"réutilisation {slug} : {'approuvée' if decision == 'approve' else 'refusée'}")
 
 
@@ -208,7 +205,7 @@ def event_add(
     try:
         with _writing_session() as session, session.begin():
             service.check_slug(slug)
-            community.add_event(
+            events.add_event(
                 session,
                 SYSTEM,
                 organisation,
@@ -235,8 +232,9 @@ def event_add(
 @click.argument("count", type=click.IntRange(0, 10_000_000))
 def event_participants(slug: str, count: int) -> None:
     with _writing_session() as session, session.begin():
-        found = session.scalar(select(Event).where(Event.slug == slug))
-        if found is None:
+        try:
+            found = events.get_event(session, slug)
+        except NotFoundError:
             _fail(f"aucun événement « {slug[:100]} »")
         found.participants = count
     click.echo(f"{slug} : {count} participant{'s' if count != 1 else ''}")
@@ -245,7 +243,7 @@ def event_participants(slug: str, count: int) -> None:
 @event.command("list", help="Liste les événements (heures de Nouméa).")
 def event_list() -> None:
     with _session() as session:
-        for e in community.events(session):
+        for e in events.list_events(session):
             starts = localtime.local(e.starts_at)
             click.echo(f"{e.slug}\t{starts:%Y-%m-%d %H:%M}\t{e.kind}\t{e.title}")
 

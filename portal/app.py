@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from niaouli.db.engine import get_engine
+from niaouli.errors import ForbiddenError, NiaouliError, NotFoundError
 from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.columns import ColumnPages
@@ -35,7 +36,7 @@ from niaouli.portal.pages import Pages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.search_pages import SearchPages
-from niaouli.portal.security import SecurityHeaders, refusal
+from niaouli.portal.security import Refused, SecurityHeaders, refusal
 from niaouli.portal.stats_pages import StatsPages
 from niaouli.portal.versions_page import VersionPages
 from niaouli.resources import package_dir
@@ -102,6 +103,16 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def server_error(request: Request, exc: Exception) -> HTMLResponse:
         log.exception("portal error on %s", request.url.path, exc_info=exc)
         return error_page(request, 500)
+
+    async def core_refusal(request: Request, exc: Exception) -> HTMLResponse:
+        """A refusal of the core (`niaouli.errors`) no page turned into a form message:
+        not found → the 404 page, forbidden → the 403 page; invalid input is shown by
+        the form that sent it, so one reaching here is a fault of the page (a 500)."""
+        if isinstance(exc, NotFoundError):
+            return error_page(request, 404)
+        if isinstance(exc, ForbiddenError):
+            return await http_error(request, Refused("other"))
+        return await server_error(request, exc)
 
     dataset = "/jeux-de-donnees/{slug}"
     layer = dataset + "/couches/{layer}"
@@ -186,5 +197,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
         middleware=[Middleware(LanguageMiddleware), Middleware(SecurityHeaders)],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            NiaouliError: core_refusal,
+            Exception: server_error,
+        },
     )

@@ -4,9 +4,10 @@ Lists with filters, detail pages, the reuse submission form (signed-in users, CS
 the editors' forms that add and change code projects and events (`.../ajouter`,
 `.../{slug}/modifier`: the core's rule of who may and its audit rows), the moderation
 queue of platform admins (`/admin/reutilisations`), and the iCalendar feeds. Links to
-datasets go through the request's viewer (`community.visible_links`): a reuse or event
+datasets go through the request's viewer (`common.visible_links`): a reuse or event
 never reveals a dataset the visitor may not see. English aliases (`/reuses`, `/events`)
-redirect to the French addresses.
+redirect to the French addresses. A page asking for an item that does not exist gets the
+core's NotFoundError, which the portal's one handler answers with its 404 page.
 """
 
 from __future__ import annotations
@@ -24,20 +25,15 @@ from starlette.responses import RedirectResponse, Response
 
 from niaouli import localtime
 from niaouli.accounts.audit import Actor
-from niaouli.catalogue import community
 from niaouli.catalogue.access import Viewer
-from niaouli.catalogue.community import (
-    CODE_STATUSES,
-    EVENT_KINDS,
-    MODERATION,
-    REUSE_KINDS,
-    CodeFilters,
-    NotFoundError,
-)
+from niaouli.catalogue.community import common, events, projects, reuses
+from niaouli.catalogue.community.events import EVENT_KINDS
+from niaouli.catalogue.community.projects import CODE_STATUSES, CodeFilters
+from niaouli.catalogue.community.reuses import MODERATION, REUSE_KINDS
 from niaouli.catalogue.models import CodeStatus, EventKind, Reuse, ReuseKind
 from niaouli.catalogue.permissions import Action, allowed
-from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
+from niaouli.errors import CatalogueError, NotFoundError
 from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import (
@@ -67,14 +63,6 @@ def _param(request: Request, name: str, allowed: set[str] | None = None) -> str:
 def _message(exc: Exception) -> str:
     text = str(exc)
     return text[:1].upper() + text[1:] + ("" if text.endswith(".") else ".")
-
-
-def _found(get: Callable[..., Any], *args: Any) -> Any:  # noqa: ANN401
-    """`get(*args)`, a community item, or the portal's 404 when there is none."""
-    try:
-        return get(*args)
-    except NotFoundError:
-        raise not_found() from None
 
 
 def _slugs(text: str) -> list[str]:
@@ -108,7 +96,7 @@ class EditorKind:
 
 
 def _add_code(session: Session, viewer: Viewer, v: dict[str, str], actor: Actor) -> Any:  # noqa: ANN401
-    return community.add_code_project(
+    return projects.add_code_project(
         session,
         viewer,
         v["organisation"],
@@ -131,10 +119,10 @@ def _change_code(
     v: dict[str, str],
     actor: Actor,
 ) -> None:
-    changes: dict[str, Any] = {name: v[name] for name in community.CODE_FIELDS}
+    changes: dict[str, Any] = {name: v[name] for name in projects.CODE_FIELDS}
     changes["languages"] = v["languages"].split(",")
     changes["datasets"] = _slugs(v["datasets"])
-    community.change_code_project(session, viewer, project, actor=actor, **changes)
+    projects.change_code_project(session, viewer, project, actor=actor, **changes)
 
 
 def _code_values(project: Any) -> dict[str, str]:  # noqa: ANN401
@@ -151,7 +139,7 @@ def _code_values(project: Any) -> dict[str, str]:  # noqa: ANN401
 
 
 def _add_event(session: Session, viewer: Viewer, v: dict[str, str], actor: Actor) -> Any:  # noqa: ANN401
-    return community.add_event(
+    return events.add_event(
         session,
         viewer,
         v["organisation"],
@@ -175,9 +163,9 @@ def _change_event(
     v: dict[str, str],
     actor: Actor,
 ) -> None:
-    changes: dict[str, Any] = {name: v[name] for name in community.EVENT_FIELDS}
+    changes: dict[str, Any] = {name: v[name] for name in events.EVENT_FIELDS}
     changes["datasets"] = _slugs(v["datasets"])
-    community.change_event(session, viewer, event, actor=actor, **changes)
+    events.change_event(session, viewer, event, actor=actor, **changes)
 
 
 def _event_values(event: Any) -> dict[str, str]:  # noqa: ANN401
@@ -198,8 +186,8 @@ CODE = EditorKind(
     template="code_form.html",
     target="/code",
     action=Action.CODE_EDIT,
-    fields=("organisation", *community.CODE_FIELDS),
-    get=community.get_code_project,
+    fields=("organisation", *projects.CODE_FIELDS),
+    get=projects.get_code_project,
     add=_add_code,
     change=_change_code,
     values_of=_code_values,
@@ -209,8 +197,8 @@ EVENT = EditorKind(
     template="event_form.html",
     target="/evenements",
     action=Action.EVENT_EDIT,
-    fields=("organisation", *community.EVENT_FIELDS),
-    get=community.get_event,
+    fields=("organisation", *events.EVENT_FIELDS),
+    get=events.get_event,
     add=_add_event,
     change=_change_event,
     values_of=_event_values,
@@ -229,7 +217,7 @@ class CommunityPages:
         viewer = viewer_for(request)
         if identity_for(request).via != "session" or not viewer.may_write:
             return False
-        return bool(community.editable_organisations(session, viewer))
+        return bool(common.editable_organisations(session, viewer))
 
     def _may_change(self, request: Request, kind: EditorKind, item: Any) -> bool:  # noqa: ANN401
         """Whether to offer the edit form of `item` (the form checks again)."""
@@ -255,13 +243,11 @@ class CommunityPages:
             status=_param(request, "statut", {str(s) for s in CodeStatus}),
         )
         with Session(self.engine) as session:
-            projects = community.code_projects(session)
-            kept = community.filter_code_projects(projects, filters)
+            every = projects.code_projects(session)
+            kept = projects.filter_code_projects(every, filters)
             paging = Paging(page_number(request), len(kept))
             shown = kept[paging.offset : paging.offset + paging.size]
-            visible = community.visible_ids(
-                session, viewer, {d.id for p in shown for d in p.datasets}
-            )
+            visible = common.visible_ids_of(session, viewer, shown)
             return self.portal.render(
                 request,
                 "code.html",
@@ -270,7 +256,7 @@ class CommunityPages:
                     {"project": p, "datasets": [d for d in p.datasets if d.id in visible]}
                     for p in shown
                 ],
-                facets=community.code_facets(projects),
+                facets=projects.code_facets(every),
                 filters=filters,
                 paging=paging,
                 **self._labels(),
@@ -278,15 +264,15 @@ class CommunityPages:
 
     def code_project(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            project = _found(community.get_code_project, session, request.path_params["slug"])
+            project = projects.get_code_project(session, request.path_params["slug"])
             return self.portal.render(
                 request,
                 "code_project.html",
                 project=project,
-                datasets=community.visible_links(session, viewer_for(request), project.datasets),
-                archive=community.archive_url(project),
-                publiccode=community.publiccode_facts(project.publiccode),
-                features=community.publiccode_features(project.publiccode),
+                datasets=common.visible_links(session, viewer_for(request), project.datasets),
+                archive=projects.archive_url(project),
+                publiccode=projects.publiccode_facts(project.publiccode),
+                features=projects.publiccode_features(project.publiccode),
                 releases=[r for r in (project.releases or []) if isinstance(r, dict)],
                 can_edit=self._may_change(request, CODE, project),
                 **self._labels(),
@@ -299,12 +285,10 @@ class CommunityPages:
         kind = _param(request, "type", {str(k) for k in ReuseKind})
         dataset_slug = _param(request, "jeu")
         with Session(self.engine) as session:
-            reuses, target = community.public_reuses(session, viewer, kind, dataset_slug)
-            paging = Paging(page_number(request), len(reuses))
-            shown = reuses[paging.offset : paging.offset + paging.size]
-            visible = community.visible_ids(
-                session, viewer, {d.id for r in shown for d in r.datasets}
-            )
+            found, target = reuses.public_reuses(session, viewer, kind, dataset_slug)
+            paging = Paging(page_number(request), len(found))
+            shown = found[paging.offset : paging.offset + paging.size]
+            visible = common.visible_ids_of(session, viewer, shown)
             return self.portal.render(
                 request,
                 "reuses.html",
@@ -323,12 +307,12 @@ class CommunityPages:
     def reuse_page(self, request: Request) -> Response:
         viewer = viewer_for(request)
         with Session(self.engine) as session:
-            reuse = _found(community.get_reuse, session, request.path_params["slug"], viewer)
+            reuse = reuses.get_reuse(session, request.path_params["slug"], viewer)
             response = self.portal.render(
                 request,
                 "reuse.html",
                 reuse=reuse,
-                datasets=community.visible_links(session, viewer, reuse.datasets),
+                datasets=common.visible_links(session, viewer, reuse.datasets),
                 submitter=reuse.submitted_by.display_name if reuse.submitted_by else reuse.author,
                 moderation=_(MODERATION[reuse.status]),
                 submitted=request.query_params.get("proposee") == "1",
@@ -369,14 +353,14 @@ class CommunityPages:
 
         def submit() -> str:
             with Session(writing(self.engine)) as session, session.begin():
-                reuse = community.submit_reuse(
+                reuse = reuses.submit_reuse(
                     session,
                     viewer,
                     values["title"],
                     values["kind"],
                     values["url"],
                     values["description"],
-                    values["datasets"].replace(",", " ").split(),
+                    _slugs(values["datasets"]),
                     actor=actor,
                 )
                 return reuse.slug
@@ -415,7 +399,7 @@ class CommunityPages:
                         "datasets": list(r.datasets),
                         "submitter": r.submitted_by.display_name if r.submitted_by else r.author,
                     }
-                    for r in community.pending_reuses(session)
+                    for r in reuses.pending_reuses(session)
                 ]
 
         items = await run_in_threadpool(pending)
@@ -440,7 +424,7 @@ class CommunityPages:
                 reuse = session.scalar(select(Reuse).where(Reuse.id == int(raw)))
                 if reuse is None:
                     raise not_found()
-                community.moderate_reuse(session, viewer, reuse, decision == "approuver", actor)
+                reuses.moderate_reuse(session, viewer, reuse, decision == "approuver", actor)
 
         await run_in_threadpool(apply)
         return RedirectResponse("/admin/reutilisations", status_code=303)
@@ -452,12 +436,10 @@ class CommunityPages:
         when = _param(request, "quand", set(WHEN))
         kind = _param(request, "type", {str(k) for k in EventKind})
         with Session(self.engine) as session:
-            items = community.events(session, when, kind)
+            items = events.list_events(session, when, kind)
             paging = Paging(page_number(request), len(items))
             shown = items[paging.offset : paging.offset + paging.size]
-            visible = community.visible_ids(
-                session, viewer, {d.id for e in shown for d in e.datasets}
-            )
+            visible = common.visible_ids_of(session, viewer, shown)
             return self.portal.render(
                 request,
                 "events.html",
@@ -467,7 +449,7 @@ class CommunityPages:
                         "event": e,
                         "starts": localtime.local(e.starts_at),
                         "ends": localtime.local(e.ends_at),
-                        "past": community.is_past(e),
+                        "past": events.is_past(e),
                         "datasets": [d for d in e.datasets if d.id in visible],
                     }
                     for e in shown
@@ -481,24 +463,24 @@ class CommunityPages:
 
     def event_page(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            event = _found(community.get_event, session, request.path_params["slug"])
+            event = events.get_event(session, request.path_params["slug"])
             return self.portal.render(
                 request,
                 "event.html",
                 event=event,
                 starts=localtime.local(event.starts_at),
                 ends=localtime.local(event.ends_at),
-                past=community.is_past(event),
-                datasets=community.visible_links(session, viewer_for(request), event.datasets),
+                past=events.is_past(event),
+                datasets=common.visible_links(session, viewer_for(request), event.datasets),
                 can_edit=self._may_change(request, EVENT, event),
                 **self._labels(),
             )
 
     def _calendar(
-        self, request: Request, session: Session, events: list[Any], name: str, filename: str
+        self, request: Request, session: Session, items: list[Any], name: str, filename: str
     ) -> Response:
         viewer = viewer_for(request)
-        pairs = [(e, community.visible_links(session, viewer, e.datasets)) for e in events]
+        pairs = [(e, common.visible_links(session, viewer, e.datasets)) for e in items]
         body = calendar_bytes(pairs, base_url(request), request.url.hostname or "niaouli", name)
         headers = {"Content-Disposition": f'inline; filename="{filename}"'}
         if identity_for(request).is_signed_in:
@@ -507,13 +489,13 @@ class CommunityPages:
 
     def events_ics(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            items = community.events(session)
+            items = events.list_events(session)
             name = _("Niaouli — événements")
             return self._calendar(request, session, items, name, "evenements.ics")
 
     def event_ics(self, request: Request) -> Response:
         with Session(self.engine) as session:
-            event = _found(community.get_event, session, request.path_params["slug"])
+            event = events.get_event(session, request.path_params["slug"])
             return self._calendar(request, session, [event], event.title, f"{event.slug}.ics")
 
     # --- editors' forms: code projects and events of their organisations ---------------
@@ -522,8 +504,13 @@ class CommunityPages:
     # core's rule (`kind.action`); the core writes the audit row, as for the API.
 
     def _editable(self, session: Session, viewer: Viewer, kind: EditorKind, slug: str) -> Any:  # noqa: ANN401
-        """The item to change: 404 when there is none, 403 for a viewer who may not."""
-        item = _found(kind.get, session, slug)
+        """The item to change: 404 when there is none, 403 for a viewer who may not.
+        (An HTTP 404 here, not the core's NotFoundError: the form shows what the core
+        refuses as invalid input, and a missing item is not that.)"""
+        try:
+            item = kind.get(session, slug)
+        except NotFoundError:
+            raise not_found() from None
         if not allowed(viewer, kind.action, item):
             org = item.organisation
             raise Refused("edit", org.name if org else None, org.slug if org else None)
@@ -532,7 +519,7 @@ class CommunityPages:
     def _form_context(self, viewer: Viewer, kind: EditorKind, slug: str | None) -> dict[str, Any]:
         with Session(self.engine) as session:
             if slug is None:
-                orgs = community.editable_organisations(session, viewer, kind.action)
+                orgs = common.editable_organisations(session, viewer, kind.action)
                 if not orgs:
                     raise Refused("publish")
                 return {
@@ -543,7 +530,7 @@ class CommunityPages:
                 }
             item = self._editable(session, viewer, kind, slug)
             values = kind.values_of(item)
-            linked = community.visible_links(session, viewer, item.datasets)
+            linked = common.visible_links(session, viewer, item.datasets)
             values["datasets"] = "\n".join(d.slug for d in linked)
             return {
                 "editing": {

@@ -19,7 +19,7 @@ from collections.abc import Iterable
 from icalendar import Calendar, vGeo
 from icalendar import Event as IcsEvent
 
-from niaouli.catalogue.community import EVENT_KINDS
+from niaouli.catalogue.community.events import EVENT_KINDS
 from niaouli.catalogue.models import Dataset, Event, EventKind
 from niaouli.i18n import _
 from niaouli.localtime import as_utc, local

@@ -24,8 +24,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
 from niaouli.accounts.models import User
-from niaouli.catalogue import community, editing, publication, vocabularies
+from niaouli.catalogue import editing, publication, vocabularies
 from niaouli.catalogue.access import can_see
+from niaouli.catalogue.community.common import editable_organisations
 from niaouli.catalogue.models import Dataset
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.service import CatalogueError
@@ -146,7 +147,7 @@ class ManagePages:
 
     def _organisations(self, request: Request) -> list[tuple[str, str]]:
         with Session(self.engine) as session:
-            orgs = community.editable_organisations(session, viewer_for(request))
+            orgs = editable_organisations(session, viewer_for(request))
             return [(o.slug, o.name) for o in orgs]
 
     async def new(self, request: Request) -> Response:

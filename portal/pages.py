@@ -14,7 +14,8 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
 from niaouli import exports, localtime
-from niaouli.catalogue import columns, community, service
+from niaouli.catalogue import columns, service
+from niaouli.catalogue.community import common, events, reuses
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.dcat import schemaorg
@@ -51,8 +52,8 @@ class Pages:
                 features_count=features,
                 organisations_count=len(service.list_organisations(session)),
                 recent=service.recent_datasets(session, viewer, RECENT),
-                upcoming=community.events(session, "a-venir")[:HOME_EVENTS],
-                reuses=community.public_reuses(session, viewer)[0][:HOME_REUSES],
+                upcoming=events.list_events(session, "a-venir")[:HOME_EVENTS],
+                reuses=reuses.public_reuses(session, viewer)[0][:HOME_REUSES],
                 local_time=localtime.local,
             )
 
@@ -109,7 +110,7 @@ class Pages:
                 ogc_url=f"{root}/ogc",
                 csw_url=f"{root}/csw",
                 coverage=_coverage(dataset),
-                uses=community.uses_of_dataset(session, dataset),
+                uses=common.uses_of_dataset(session, dataset),
                 page=dataset_page.page_extras(
                     request,
                     dataset,

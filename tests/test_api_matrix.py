@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from niaouli.accounts import users
-from niaouli.catalogue import community, service
+from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.community import events, projects, reuses
 from niaouli.catalogue.models import Resource, ResourceKind
 from tests.accounts_support import email_of, slug_of
 from tests.api_support import ROLES, ApiSite, geojson, snapshot, start_api_site
@@ -94,7 +95,7 @@ def _fresh_version(site: ApiSite) -> tuple[str, int]:
 
 def _fresh_code(site: ApiSite) -> str:
     with site.backend.session() as session, session.begin():
-        project = community.add_code_project(
+        project = projects.add_code_project(
             session, Viewer.system(), "province-sud", f"Projet {next(counter)}"
         )
         return project.slug
@@ -102,7 +103,7 @@ def _fresh_code(site: ApiSite) -> str:
 
 def _fresh_event(site: ApiSite) -> str:
     with site.backend.session() as session, session.begin():
-        event = community.add_event(
+        event = events.add_event(
             session,
             Viewer.system(),
             "province-sud",
@@ -117,7 +118,7 @@ def _fresh_reuse(site: ApiSite) -> str:
     """An approved reuse proposed by the plain signed-in user."""
     with site.backend.session() as session, session.begin():
         author = users.find_user(session, email_of("user"))
-        reuse = community.submit_reuse(
+        reuse = reuses.submit_reuse(
             session,
             Viewer(user_id=author.id),
             f"Carte {next(counter)}",

@@ -206,7 +206,7 @@ def test_parallel_reuse_proposals_stay_under_the_ceiling(api_site: ApiSite):
     ceiling of 10 (each request counted before the others inserted)."""
     from sqlalchemy import func, select
 
-    from niaouli.catalogue.community import MAX_PENDING_PER_USER
+    from niaouli.catalogue.community.reuses import MAX_PENDING_PER_USER
     from niaouli.catalogue.models import ModerationStatus, Reuse
 
     def propose(i: int) -> httpx.Response:

@@ -18,7 +18,6 @@ from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS
-from niaouli.catalogue.community import as_utc
 from niaouli.catalogue.models import (
     AccessLevel,
     CodeProject,
@@ -31,6 +30,7 @@ from niaouli.catalogue.models import (
 from niaouli.demo import load_demo
 from niaouli.demo_community import upcoming_dates
 from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestSource, JobStatus
+from niaouli.localtime import as_utc
 from niaouli.web import create_app
 from tests.conftest import Backend
 from tests.demo_support import BATHING, DEMO_HARVESTED

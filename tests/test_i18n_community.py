@@ -16,7 +16,8 @@ from starlette.testclient import TestClient
 
 from niaouli.accounts import users
 from niaouli.accounts.resolve import viewer_for_user
-from niaouli.catalogue import community, service
+from niaouli.catalogue import service
+from niaouli.catalogue.community import common, events, projects
 from niaouli.catalogue.models import CodeProject, Event
 from niaouli.catalogue.service import CatalogueError
 from tests.accounts_support import csrf_of
@@ -69,8 +70,8 @@ def site(backend, monkeypatch):
         users.create_user(session, READER, "Léo Lecteur", PASSWORD)
         users.set_membership(session, org, editor, "editor")
         viewer = viewer_for_user(session, editor)
-        community.add_code_project(session, viewer, "province-sud", "Outil Sud", status="beta")
-        community.add_event(
+        projects.add_code_project(session, viewer, "province-sud", "Outil Sud", status="beta")
+        events.add_event(
             session, viewer, "province-sud", "Cartopartie du Sud", "cartoparty", "2027-04-10 08:00"
         )
     from niaouli.web import create_app
@@ -221,4 +222,4 @@ def test_french_stays_the_default(site):
     assert "X-WR-CALNAME:Niaouli — événements" in client.get("/evenements.ics").text
     # Outside a request (command line, API without a language): French
     with pytest.raises(CatalogueError, match="le titre doit faire de 3 à 300 caractères"):
-        community.check_title("ab")
+        common.check_title("ab")

@@ -426,11 +426,11 @@ def test_demo_load_is_idempotent_and_cli(backend):
         "--repository", "https://gitlab.com/exemple/outil", "--default-branch", "main",
         "--language", "Python", "--licence", "MIT", "--dataset", "communes-nc",
     )  # fmt: skip
-    from niaouli.catalogue import community
+    from niaouli.catalogue.community import projects
 
     with backend.session() as session:
-        project = community.get_code_project(session, "outil-gitlab")
-        assert community.archive_url(project) == (
+        project = projects.get_code_project(session, "outil-gitlab")
+        assert projects.archive_url(project) == (
             "https://gitlab.com/exemple/outil/-/archive/main/outil-main.zip",
             "main",
         )
@@ -546,23 +546,23 @@ def test_editors_add_code_projects_and_events(backend, tmp_path):
 
 def test_pending_reuses_per_user_are_capped(backend):
     from niaouli.accounts.resolve import viewer_for_user
-    from niaouli.catalogue import community
+    from niaouli.catalogue.community import reuses
 
     populate(backend)
     make_users(backend)
     with backend.session() as session, session.begin():
         alice = users.find_user(session, "alice@exemple.nc")
         viewer = viewer_for_user(session, alice)
-        for i in range(community.MAX_PENDING_PER_USER):
-            community.submit_reuse(
+        for i in range(reuses.MAX_PENDING_PER_USER):
+            reuses.submit_reuse(
                 session, viewer, f"Essai {i}", "article", "https://x.nc", "", ["communes-nc"]
             )
         with pytest.raises(service.CatalogueError, match="en attente de relecture"):
-            community.submit_reuse(
+            reuses.submit_reuse(
                 session, viewer, "Un de trop", "article", "https://x.nc", "", ["communes-nc"]
             )
         first = session.scalar(select(Reuse).where(Reuse.title == "Essai 0"))
-        community.moderate(session, first, None, approve=True)
-        community.submit_reuse(
+        reuses.moderate(session, first, None, approve=True)
+        reuses.submit_reuse(
             session, viewer, "Après modération", "article", "https://x.nc", "", ["communes-nc"]
         )

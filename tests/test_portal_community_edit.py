@@ -19,7 +19,8 @@ from starlette.testclient import TestClient
 from niaouli import localtime
 from niaouli.accounts import users
 from niaouli.accounts.resolve import viewer_for_user
-from niaouli.catalogue import community, service
+from niaouli.catalogue import service
+from niaouli.catalogue.community import events, projects
 from niaouli.catalogue.models import CodeProject, Event
 from tests.accounts_support import PASSWORD, audit_actions, csrf_of
 from tests.portal_support import populate, validate_html5
@@ -83,7 +84,7 @@ def site(backend, monkeypatch):
         users.set_membership(session, nord, made["member"], "member")
         users.set_membership(session, gouv, made["gov_editor"], "editor")
         admin = viewer_for_user(session, made["admin"])
-        community.add_code_project(
+        projects.add_code_project(
             session,
             admin,
             "province-nord",
@@ -96,7 +97,7 @@ def site(backend, monkeypatch):
             default_branch="main",
             dataset_slugs=["communes-nc", "communes-interne"],
         )
-        community.add_event(
+        events.add_event(
             session,
             admin,
             "province-nord",
@@ -107,13 +108,13 @@ def site(backend, monkeypatch):
             location="Koné",
             dataset_slugs=["communes-nc"],
         )
-        community.add_event(
+        events.add_event(
             session, admin, None, "Rencontre de la plateforme", "gathering", "2027-05-01 18:00"
         )
         # A demo project of gouvernement-nc linked to province-nord's internal dataset:
         # gouvernement-nc's editor may not see that dataset.
-        pygeoapi = community.get_code_project(session, "pygeoapi")
-        community.change_code_project(
+        pygeoapi = projects.get_code_project(session, "pygeoapi")
+        projects.change_code_project(
             session, admin, pygeoapi, datasets=["communes-nc", "communes-interne"]
         )
     from niaouli.web import create_app

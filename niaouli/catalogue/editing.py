@@ -18,14 +18,12 @@ from niaouli.catalogue import metadata, service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.permissions import Action, allowed
-from niaouli.catalogue.publication import ForbiddenError
-from niaouli.catalogue.service import CatalogueError
+from niaouli.errors import (  # noqa: F401 - ConflictError: importers
+    CatalogueError,
+    ConflictError,
+    ForbiddenError,
+)
 from niaouli.i18n import _
-
-
-class ConflictError(CatalogueError):
-    """The change clashes with what exists (a 409 for the web)."""
-
 
 REQUIRED = ("title", "access_level", "licence", "themes", "keywords")
 

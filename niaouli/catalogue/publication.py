@@ -11,12 +11,8 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import AccessLevel, Dataset, utcnow
 from niaouli.catalogue.permissions import Action, allowed
-from niaouli.catalogue.service import CatalogueError
+from niaouli.errors import CatalogueError, ForbiddenError  # noqa: F401 - ForbiddenError: importers
 from niaouli.i18n import _
-
-
-class ForbiddenError(CatalogueError):
-    """The viewer may not do this (a 403 for the web)."""
 
 
 def publish(

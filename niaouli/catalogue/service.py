@@ -31,6 +31,9 @@ from niaouli.catalogue.models import (
     ReuseKind,
     utcnow,
 )
+
+# The refusals (`niaouli.errors`), importable from here as they always were.
+from niaouli.errors import CatalogueError, NotFoundError  # noqa: F401
 from niaouli.localtime import as_utc  # events are stored in UTC (SQLite drops offsets)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
@@ -39,14 +42,6 @@ SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
 RECORDS_COLLECTION_ID = "catalogue"
 RESERVED_DATASET_SLUGS = frozenset({RECORDS_COLLECTION_ID})
 WEBSITE_MAX = 500  # organisations.website
-
-
-class CatalogueError(ValueError):
-    """A request the catalogue refuses, with a message meant for people."""
-
-
-class NotFoundError(CatalogueError):
-    pass
 
 
 def make_slug(text: str, max_length: int = 80) -> str:
@@ -271,7 +266,9 @@ def find_dataset(session: Session, slug: str) -> Dataset | None:
     return session.scalar(select(Dataset).where(Dataset.slug == slug))
 
 
-DATASET_FIELDS = {
+# The dataset columns a caller sets (create, update, harvest), in the table's order: the
+# one list of them; the CSW's `DatasetView` reads these and a few more (`services/csw/view.py`).
+DATASET_FIELDS: tuple[str, ...] = (
     "title",
     "description",
     "themes",
@@ -287,7 +284,7 @@ DATASET_FIELDS = {
     "provenance",
     "access_level",
     "original_metadata",
-}
+)
 
 
 def create_dataset(
@@ -295,7 +292,7 @@ def create_dataset(
 ) -> Dataset:
     check_dataset_slug(slug)
     check_namespace(organisation, slug)
-    unknown = set(fields) - DATASET_FIELDS
+    unknown = set(fields).difference(DATASET_FIELDS)
     if unknown:
         raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")
     if find_dataset(session, slug) is not None:
@@ -312,7 +309,7 @@ def create_dataset(
 
 
 def update_dataset(session: Session, dataset: Dataset, **fields: Any) -> Dataset:
-    unknown = set(fields) - DATASET_FIELDS
+    unknown = set(fields).difference(DATASET_FIELDS)
     if unknown:
         raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")
     if "access_level" in fields:

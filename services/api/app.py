@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from niaouli.accounts.csrf import Csrf
 from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
+from niaouli.errors import NiaouliError
 from niaouli.resources import package_dir
 from niaouli.services.api import catalogue, community, errors, openapi, uploads
 from niaouli.services.api.core import Context, endpoint
@@ -118,6 +119,7 @@ def create_app(settings: Settings | None = None) -> ApiCors:
             routes=routes,
             exception_handlers={
                 errors.ApiError: errors.handle,
+                NiaouliError: errors.handle_core,
                 HTTPException: http_error,
                 IntegrityError: errors.concurrent_change,
             },

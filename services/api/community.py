@@ -3,75 +3,90 @@
 Code projects and events belong to an organisation: its editors create and change them
 (an event without organisation: platform admins). Any signed-in user may propose a
 reuse; it stays pending until a platform admin approves it (portal moderation queue),
-and an edit by its author sends it back to moderation. The rules and the audit rows are
-the core's (`niaouli.catalogue.community`, `permissions`): this module translates.
+and an edit by its author sends it back to moderation. The rules, checks, queries and
+audit rows are the core's (`niaouli.catalogue.community`, `permissions`): this module
+translates, and the core's refusals become JSON errors in the API's one handler
+(`errors.from_core`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue import community
-from niaouli.catalogue.access import Viewer
-from niaouli.catalogue.models import CodeProject, Event, Organisation, Reuse
-from niaouli.catalogue.permissions import Action, allowed, visible_reuses
-from niaouli.catalogue.publication import ForbiddenError
-from niaouli.catalogue.service import CatalogueError
+from niaouli.catalogue.community import common, events, projects, reuses
+from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
+from niaouli.errors import NiaouliError, NotFoundError
 from niaouli.services.api import schemas, views
 from niaouli.services.api.core import Call, Operation
-from niaouli.services.api.errors import forbidden, invalid, not_found
+from niaouli.services.api.errors import ApiError, forbidden, invalid, not_found
 
 
-def _visible_ids(session: Session, viewer: Viewer, items: list[Any]) -> set[int]:
-    ids = {d.id for item in items for d in item.datasets}
-    return community.visible_ids(session, viewer, ids) if ids else set()
+def _found(get: Callable[..., Any], what: str, *args: Any) -> Any:  # noqa: ANN401
+    """`get(*args)`, a community item, or the API's 404 naming `what`."""
+    try:
+        return get(*args)
+    except NotFoundError:
+        raise not_found(what) from None
 
 
-def _organisation(session: Session, viewer: Viewer, slug: str, action: Action) -> Organisation:
-    org = session.scalar(select(Organisation).where(Organisation.slug == slug))
-    if org is None:
-        raise invalid(f"organisation inconnue : « {slug} »")
-    if not allowed(viewer, action, org):
-        raise forbidden("seuls les éditeurs de l'organisation y ajoutent du contenu")
-    return org
+@contextmanager
+def _organisation_refusals() -> Iterator[None]:
+    """The core's refusal of an organisation in the API's words: unknown 422, else 403."""
+    try:
+        yield
+    except common.OrganisationRefusedError as exc:
+        raise _refusal(exc) from None
+
+
+def _refusal(exc: common.OrganisationRefusedError) -> ApiError:
+    if exc.unknown:
+        return invalid(f"organisation inconnue : « {exc.slug} »")
+    if exc.slug is None:
+        return forbidden("un événement sans organisation est créé par un administrateur")
+    return forbidden("seuls les éditeurs de l'organisation y ajoutent du contenu")
+
+
+@contextmanager
+def _plain_value_errors() -> Iterator[None]:
+    """A `ValueError` that is not the core's refusal (a time Python cannot hold): a 422."""
+    try:
+        yield
+    except NiaouliError:
+        raise
+    except ValueError as exc:
+        raise invalid(str(exc)) from None
 
 
 # --- code projects ----------------------------------------------------------------------
 
 
-def _code(session: Session, slug: str) -> CodeProject:
-    project = session.scalar(select(CodeProject).where(CodeProject.slug == slug))
-    if project is None:
-        raise not_found("projet de code")
-    return project
-
-
 def list_code_projects(call: Call) -> list[dict[str, Any]]:
     with Session(call.context.engine) as session:
-        items = list(community.code_projects(session))
-        visible = _visible_ids(session, call.viewer, items)
+        items = list(projects.code_projects(session))
+        visible = common.visible_ids_of(session, call.viewer, items)
         return [views.code_project(p, visible).model_dump(mode="json") for p in items]
 
 
 def get_code_project(call: Call) -> schemas.CodeProject:
     with Session(call.context.engine) as session:
-        project = _code(session, call.params["slug"])
-        return views.code_project(project, _visible_ids(session, call.viewer, [project]))
+        slug = call.params["slug"]
+        project = _found(projects.get_code_project, "projet de code", session, slug)
+        return views.code_project(project, common.visible_ids_of(session, call.viewer, [project]))
 
 
 def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
     body: schemas.CodeProjectCreate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
-        org = _organisation(session, call.viewer, body.organisation, Action.CODE_EDIT)
-        try:
-            project = community.add_code_project(
+        with _organisation_refusals():
+            project = projects.add_code_project(
                 session,
                 call.viewer,
-                org.slug,
+                body.organisation,
                 body.name,
                 repository_url=body.repository_url,
                 licence=body.licence,
@@ -82,75 +97,57 @@ def create_code_project(call: Call) -> tuple[int, schemas.CodeProject]:
                 slug=body.slug,
                 actor=call.actor(),
             )
-        except CatalogueError as exc:
-            raise invalid(str(exc)) from None
-        return 201, views.code_project(project, _visible_ids(session, call.viewer, [project]))
+        visible = common.visible_ids_of(session, call.viewer, [project])
+        return 201, views.code_project(project, visible)
 
 
 def update_code_project(call: Call) -> schemas.CodeProject:
     body: schemas.CodeProjectUpdate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
-        project = _code(session, call.params["slug"])
-        try:
-            community.change_code_project(
-                session,
-                call.viewer,
-                project,
-                actor=call.actor(),
-                **body.model_dump(exclude_unset=True),
-            )
-        except ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except CatalogueError as exc:
-            raise invalid(str(exc)) from None
-        return views.code_project(project, _visible_ids(session, call.viewer, [project]))
+        slug = call.params["slug"]
+        project = _found(projects.get_code_project, "projet de code", session, slug)
+        projects.change_code_project(
+            session,
+            call.viewer,
+            project,
+            actor=call.actor(),
+            **body.model_dump(exclude_unset=True),
+        )
+        return views.code_project(project, common.visible_ids_of(session, call.viewer, [project]))
 
 
 # --- reuses -----------------------------------------------------------------------------
 
 
-def _reuse(session: Session, viewer: Viewer, slug: str) -> Reuse:
-    reuse = session.scalar(select(Reuse).where(Reuse.slug == slug, visible_reuses(viewer)))
-    if reuse is None:
-        raise not_found("réutilisation")
-    return reuse
-
-
 def list_reuses(call: Call) -> list[dict[str, Any]]:
     with Session(call.context.engine) as session:
-        items = list(
-            session.scalars(
-                select(Reuse).where(visible_reuses(call.viewer)).order_by(Reuse.title)
-            ).all()
-        )
-        visible = _visible_ids(session, call.viewer, items)
+        items = list(reuses.visible_reuses_by_title(session, call.viewer))
+        visible = common.visible_ids_of(session, call.viewer, items)
         return [views.reuse(session, r, visible).model_dump(mode="json") for r in items]
 
 
 def get_reuse(call: Call) -> schemas.Reuse:
     with Session(call.context.engine) as session:
-        reuse = _reuse(session, call.viewer, call.params["slug"])
-        return views.reuse(session, reuse, _visible_ids(session, call.viewer, [reuse]))
+        reuse = _found(reuses.get_reuse, "réutilisation", session, call.params["slug"], call.viewer)
+        return views.reuse(session, reuse, common.visible_ids_of(session, call.viewer, [reuse]))
 
 
 def create_reuse(call: Call) -> tuple[int, schemas.Reuse]:
     body: schemas.ReuseCreate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
-        try:
-            reuse = community.submit_reuse(
-                session,
-                call.viewer,
-                body.title,
-                body.kind,
-                body.url,
-                description=body.description,
-                dataset_slugs=body.datasets,
-                approved=allowed(call.viewer, Action.REUSE_MODERATE),
-                actor=call.actor(),
-            )
-        except CatalogueError as exc:
-            raise invalid(str(exc)) from None
-        return 201, views.reuse(session, reuse, _visible_ids(session, call.viewer, [reuse]))
+        reuse = reuses.submit_reuse(
+            session,
+            call.viewer,
+            body.title,
+            body.kind,
+            body.url,
+            description=body.description,
+            dataset_slugs=body.datasets,
+            approved=allowed(call.viewer, Action.REUSE_MODERATE),
+            actor=call.actor(),
+        )
+        visible = common.visible_ids_of(session, call.viewer, [reuse])
+        return 201, views.reuse(session, reuse, visible)
 
 
 def update_reuse(call: Call) -> schemas.Reuse:
@@ -158,48 +155,32 @@ def update_reuse(call: Call) -> schemas.Reuse:
     changes = body.model_dump(exclude_unset=True)
     viewer = call.viewer
     with Session(writing(call.context.engine)) as session, session.begin():
-        reuse = _reuse(session, viewer, call.params["slug"])
-        try:
-            community.change_reuse(session, viewer, reuse, actor=call.actor(), **changes)
-        except ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except CatalogueError as exc:
-            raise invalid(str(exc)) from None
-        return views.reuse(session, reuse, _visible_ids(session, viewer, [reuse]))
+        reuse = _found(reuses.get_reuse, "réutilisation", session, call.params["slug"], viewer)
+        reuses.change_reuse(session, viewer, reuse, actor=call.actor(), **changes)
+        return views.reuse(session, reuse, common.visible_ids_of(session, viewer, [reuse]))
 
 
 # --- events -----------------------------------------------------------------------------
 
 
-def _event(session: Session, slug: str) -> Event:
-    event = session.scalar(select(Event).where(Event.slug == slug))
-    if event is None:
-        raise not_found("événement")
-    return event
-
-
 def list_events(call: Call) -> list[dict[str, Any]]:
     with Session(call.context.engine) as session:
-        items = community.events(session)
-        visible = _visible_ids(session, call.viewer, items)
+        items = events.list_events(session)
+        visible = common.visible_ids_of(session, call.viewer, items)
         return [views.event(e, visible).model_dump(mode="json") for e in items]
 
 
 def get_event(call: Call) -> schemas.Event:
     with Session(call.context.engine) as session:
-        event = _event(session, call.params["slug"])
-        return views.event(event, _visible_ids(session, call.viewer, [event]))
+        event = _found(events.get_event, "événement", session, call.params["slug"])
+        return views.event(event, common.visible_ids_of(session, call.viewer, [event]))
 
 
 def create_event(call: Call) -> tuple[int, schemas.Event]:
     body: schemas.EventCreate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
-        if body.organisation:
-            _organisation(session, call.viewer, body.organisation, Action.EVENT_EDIT)
-        elif not allowed(call.viewer, Action.EVENT_EDIT, None):
-            raise forbidden("un événement sans organisation est créé par un administrateur")
-        try:
-            event = community.add_event(
+        with _organisation_refusals(), _plain_value_errors():
+            event = events.add_event(
                 session,
                 call.viewer,
                 body.organisation,
@@ -213,9 +194,7 @@ def create_event(call: Call) -> tuple[int, schemas.Event]:
                 dataset_slugs=body.datasets,
                 actor=call.actor(),
             )
-        except (CatalogueError, ValueError) as exc:
-            raise invalid(str(exc)) from None
-        return 201, views.event(event, _visible_ids(session, call.viewer, [event]))
+        return 201, views.event(event, common.visible_ids_of(session, call.viewer, [event]))
 
 
 def update_event(call: Call) -> schemas.Event:
@@ -226,14 +205,10 @@ def update_event(call: Call) -> schemas.Event:
         changes.pop("starts", None)  # an empty start keeps the one there is
     viewer = call.viewer
     with Session(writing(call.context.engine)) as session, session.begin():
-        event = _event(session, call.params["slug"])
-        try:
-            community.change_event(session, viewer, event, actor=call.actor(), **changes)
-        except ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except (CatalogueError, ValueError) as exc:
-            raise invalid(str(exc)) from None
-        return views.event(event, _visible_ids(session, viewer, [event]))
+        event = _found(events.get_event, "événement", session, call.params["slug"])
+        with _plain_value_errors():
+            events.change_event(session, viewer, event, actor=call.actor(), **changes)
+        return views.event(event, common.visible_ids_of(session, viewer, [event]))
 
 
 def operations() -> list[Operation]:

@@ -10,6 +10,13 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 
 from niaouli.accounts.resolve import CHALLENGE
+from niaouli.errors import (
+    CatalogueError,
+    ConflictError,
+    ForbiddenError,
+    NiaouliError,
+    NotFoundError,
+)
 from niaouli.i18n import DEFAULT, LANGUAGES, _, speaking
 
 LOGGER = logging.getLogger(__name__)
@@ -38,6 +45,23 @@ def invalid(description: str) -> ApiError:
 
 def conflict(description: str) -> ApiError:
     return ApiError(409, "Conflict", description)
+
+
+# The core's refusals (`niaouli.errors`) as HTTP statuses; anything else it refuses is
+# invalid input. The body keeps the shape of every API error: the kind's stable `code`
+# and the core's message, already in the request's language.
+CORE_STATUSES: tuple[tuple[type[NiaouliError], int], ...] = (
+    (NotFoundError, 404),
+    (ForbiddenError, 403),
+    (ConflictError, 409),
+)
+
+
+def from_core(exc: NiaouliError) -> ApiError:
+    """The API's answer to a refusal of the core."""
+    status = next((s for kind, s in CORE_STATUSES if isinstance(exc, kind)), 422)
+    code = exc.code if status != 422 else CatalogueError.code
+    return ApiError(status, code, str(exc))
 
 
 def response(error: ApiError) -> JSONResponse:
@@ -83,6 +107,12 @@ def from_validation(exc: ValidationError) -> ApiError:
 async def handle(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
     return response(exc)
+
+
+async def handle_core(_request: Request, exc: Exception) -> JSONResponse:
+    """The one place a refusal of the core becomes an HTTP answer (`from_core`)."""
+    assert isinstance(exc, NiaouliError)
+    return response(from_core(exc))
 
 
 async def concurrent_change(request: Request, exc: Exception) -> JSONResponse:

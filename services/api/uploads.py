@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 
 from niaouli import storage
 from niaouli.catalogue import resources, versions
-from niaouli.catalogue.community import check_http_url
+from niaouli.catalogue.community.common import check_http_url
 from niaouli.catalogue.editing import ConflictError
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed

@@ -15,6 +15,7 @@ from geoalchemy2 import functions as geofunc
 from sqlalchemy import Connection, select
 
 from niaouli.catalogue.models import AccessLevel, Dataset, Layer, Organisation, Resource
+from niaouli.catalogue.service import DATASET_FIELDS
 
 
 @dataclass
@@ -90,37 +91,24 @@ class DatasetView:
         return None
 
 
+# The dataset columns a record is made from: the ones callers set, and the server's own.
 VIEW_COLUMNS = (
     "id",
     "slug",
-    "title",
-    "description",
-    "themes",
-    "keywords",
-    "licence",
-    "producer",
-    "contact_name",
-    "contact_email",
-    "update_frequency",
-    "temporal_start",
-    "temporal_end",
-    "lineage",
-    "provenance",
-    "access_level",
+    *DATASET_FIELDS,
     "organisation_id",
     "is_spatial",
     "created_at",
     "updated_at",
     "published_at",
-    "original_metadata",
 )
 
 
 def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetView]:
     """The datasets `ids` (all of them when None), with organisation, layers, resources."""
     d, o = Dataset.__table__, Organisation.__table__
-    # Named columns, not the whole table: migration 0003 runs this before later
-    # migrations add columns to `datasets` that the model already declares.
+    # Named columns, not the whole table: only those `DatasetView` holds. (Migration
+    # 0022_csw_rebuild runs this at the end of the chain, once every column exists.)
     query = select(
         *(d.c[name] for name in VIEW_COLUMNS),
         o.c.name.label("organisation_name"),
