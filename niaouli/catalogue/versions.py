@@ -24,8 +24,8 @@ from niaouli.accounts import audit
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Base, Dataset, JSONType, Layer, Resource, utcnow
 from niaouli.catalogue.permissions import Action, allowed
-from niaouli.catalogue.publication import ForbiddenError
 from niaouli.db.layers import LayerStore, layer_store
+from niaouli.errors import ForbiddenError, NotFoundError
 from niaouli.i18n import _
 from niaouli.settings import get_settings
 
@@ -47,7 +47,7 @@ class DatasetVersion(Base):
     sources: Mapped[list[Any]] = mapped_column(JSONType)
 
 
-class RestoreError(Exception):
+class RestoreError(NotFoundError):
     """The version cannot be restored (gone, or its tables missing): nothing changed."""
 
 

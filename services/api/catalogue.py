@@ -16,7 +16,7 @@ from niaouli.db.engine import writing
 from niaouli.i18n import _
 from niaouli.services.api import links, schemas, views
 from niaouli.services.api.core import Call, Operation
-from niaouli.services.api.errors import ApiError, conflict, forbidden, invalid, not_found
+from niaouli.services.api.errors import ApiError, forbidden, not_found
 
 MAX_PAGE = 100
 MAX_OFFSET = 2**53  # far past any catalogue; SQLite cannot bind beyond 2**63 - 1
@@ -90,16 +90,7 @@ def get_organisation(call: Call) -> schemas.Organisation:
 def create_organisation(call: Call) -> tuple[int, schemas.Organisation]:
     body: schemas.OrganisationCreate = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
-        try:
-            org = editing.create_organisation(
-                session, call.viewer, call.actor(), **body.model_dump()
-            )
-        except publication.ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except editing.ConflictError as exc:
-            raise conflict(str(exc)) from None
-        except service.CatalogueError as exc:
-            raise invalid(str(exc)) from None
+        org = editing.create_organisation(session, call.viewer, call.actor(), **body.model_dump())
         return 201, _counted(session, call, org)
 
 
@@ -110,14 +101,9 @@ def update_organisation(call: Call) -> schemas.Organisation:
             org = service.get_organisation(session, call.params["slug"])
         except service.NotFoundError:
             raise not_found("organisation") from None
-        try:
-            editing.update_organisation(
-                session, call.viewer, call.actor(), org, **body.model_dump(exclude_unset=True)
-            )
-        except publication.ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except service.CatalogueError as exc:
-            raise invalid(str(exc)) from None
+        editing.update_organisation(
+            session, call.viewer, call.actor(), org, **body.model_dump(exclude_unset=True)
+        )
         return _counted(session, call, org)
 
 
@@ -159,22 +145,15 @@ def create_dataset(call: Call) -> tuple[int, schemas.Dataset]:
     fields = body.model_dump(exclude={"organisation", "slug", "title"})
     fields = {k: v for k, v in fields.items() if v is not None}
     with Session(writing(call.context.engine)) as session, session.begin():
-        try:
-            dataset = editing.create_dataset(
-                session,
-                call.viewer,
-                call.actor(),
-                body.organisation,
-                body.title,
-                slug=body.slug,
-                **fields,
-            )
-        except publication.ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except editing.ConflictError as exc:
-            raise conflict(str(exc)) from None
-        except service.CatalogueError as exc:
-            raise invalid(str(exc)) from None
+        dataset = editing.create_dataset(
+            session,
+            call.viewer,
+            call.actor(),
+            body.organisation,
+            body.title,
+            slug=body.slug,
+            **fields,
+        )
         return 201, _shown(session, call, dataset)
 
 
@@ -183,10 +162,7 @@ def update_dataset(call: Call) -> schemas.Dataset:
     changes = body.model_dump(exclude_unset=True)
     with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
-        try:
-            editing.update_dataset(session, call.viewer, call.actor(), dataset, **changes)
-        except service.CatalogueError as exc:
-            raise invalid(str(exc)) from None
+        editing.update_dataset(session, call.viewer, call.actor(), dataset, **changes)
         return _shown(session, call, dataset)
 
 
@@ -198,8 +174,6 @@ def delete_dataset(call: Call) -> tuple[int, dict[str, str]]:
         lifecycle.delete_dataset(
             call.context.engine, settings, slug, viewer=call.viewer, actor=call.actor()
         )
-    except publication.ForbiddenError as exc:  # its organisation changed meanwhile
-        raise forbidden(str(exc)) from None
     except service.NotFoundError:
         raise not_found("jeu de données") from None
     return 200, {"deleted": slug}
@@ -209,12 +183,7 @@ def publish_dataset(call: Call) -> schemas.Dataset:
     body: schemas.Publish = call.body
     with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
-        try:
-            publication.publish(session, dataset, call.viewer, body.access_level)
-        except publication.ForbiddenError as exc:
-            raise forbidden(str(exc)) from None
-        except service.CatalogueError as exc:
-            raise invalid(str(exc)) from None
+        publication.publish(session, dataset, call.viewer, body.access_level)
         return _shown(session, call, dataset)
 
 

@@ -17,10 +17,8 @@ from starlette.concurrency import run_in_threadpool
 from niaouli import storage
 from niaouli.catalogue import resources, versions
 from niaouli.catalogue.community.common import check_http_url
-from niaouli.catalogue.editing import ConflictError
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
-from niaouli.catalogue.service import CatalogueError
 from niaouli.db.engine import writing
 from niaouli.i18n import _
 from niaouli.ingest import IngestError, ingest_file
@@ -29,7 +27,7 @@ from niaouli.ingest.sniff import MEDIA_TYPES, identify
 from niaouli.services.api import links, schemas, streaming, views
 from niaouli.services.api.catalogue import editable_dataset
 from niaouli.services.api.core import Call, Operation, parse, read_json
-from niaouli.services.api.errors import ApiError, invalid, not_found
+from niaouli.services.api.errors import ApiError, not_found
 
 
 def storage_unavailable() -> ApiError:
@@ -64,10 +62,7 @@ async def add_resource(call: Call) -> tuple[int, schemas.ResourceInfo]:
 
 
 def _add_link(call: Call, link: schemas.LinkCreate) -> tuple[int, schemas.ResourceInfo]:
-    try:
-        url = check_http_url(link.url)
-    except CatalogueError as exc:
-        raise invalid(str(exc)) from None
+    url = check_http_url(link.url)
     with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
         resource = Resource(
@@ -121,10 +116,7 @@ def delete_resource(call: Call) -> dict[str, Any]:
         resource = next((r for r in dataset.resources if str(r.id) == raw), None)
         if resource is None:
             raise not_found("ressource")
-        try:
-            key = resources.remove_resource(session, call.viewer, call.actor(), dataset, resource)
-        except ConflictError as exc:
-            raise ApiError(409, "Conflict", str(exc)) from None
+        key = resources.remove_resource(session, call.viewer, call.actor(), dataset, resource)
     if key:
         storage.remove_key(call.context.settings, key)
     return {"deleted": int(raw)}
@@ -235,10 +227,7 @@ def restore_version(call: Call) -> dict[str, Any]:
     keys: list[str] = []
     with Session(writing(call.context.engine)) as session, session.begin():
         dataset = editable_dataset(session, call, lock=True)
-        try:
-            keys = versions.restore_version(session, call.viewer, dataset, int(raw), call.actor())
-        except versions.RestoreError as exc:
-            raise ApiError(404, "NotFound", str(exc)) from None
+        keys = versions.restore_version(session, call.viewer, dataset, int(raw), call.actor())
         restored = {
             "dataset": dataset.slug,
             "restored": int(raw),

@@ -157,6 +157,16 @@ def free_slug(session: Session, model: type, text: str) -> str:
     return slug
 
 
+def chosen_slug(session: Session, model: type, slug: str | None, text: str, taken: str) -> str:
+    """`slug` when it is free (refused with the sentence `taken` otherwise), or, without
+    one, a free slug made from `text`."""
+    if slug is None:
+        return free_slug(session, model, text)
+    if session.scalar(select(model.id).where(model.slug == slug)) is not None:
+        raise CatalogueError(_(taken) % {"slug": slug})
+    return slug
+
+
 def datasets_for_slugs(session: Session, viewer: Viewer, slugs: Iterable[str]) -> list[Dataset]:
     """The named datasets, each of which must exist and be visible to `viewer`."""
     wanted = list(dict.fromkeys(s.strip() for s in slugs if s.strip()))

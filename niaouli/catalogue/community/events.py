@@ -21,8 +21,8 @@ from niaouli.catalogue.community.common import (
     check_known,
     check_title,
     checked_text,
+    chosen_slug,
     datasets_for_slugs,
-    free_slug,
     optional_url,
     organisation_for,
     parse_local,
@@ -35,6 +35,7 @@ from niaouli.errors import CatalogueError, ForbiddenError, NotFoundError
 from niaouli.i18n import N_, _
 from niaouli.localtime import as_utc
 
+TAKEN = N_("l'événement « %(slug)s » existe déjà")
 EVENT_KINDS = {
     EventKind.HACKATHON: N_("Hackathon"),
     EventKind.CARTOPARTY: N_("Cartopartie"),
@@ -123,10 +124,7 @@ def add_event(
     event_kind = _event_kind(kind)
     starts_at, ends_at = _starts(starts), _ends(ends)
     _check_period(starts_at, ends_at)
-    if slug is None:
-        slug = free_slug(session, Event, title)
-    elif session.scalar(select(Event.id).where(Event.slug == slug)) is not None:
-        raise CatalogueError(_("l'événement « %(slug)s » existe déjà") % {"slug": slug})
+    slug = chosen_slug(session, Event, slug, title, TAKEN)
     event = service.create_event(
         session,
         slug,

@@ -22,8 +22,8 @@ from niaouli.catalogue.community.common import (
     check_known,
     check_title,
     checked_text,
+    chosen_slug,
     datasets_for_slugs,
-    free_slug,
     optional_url,
     organisation_for,
     record_change,
@@ -34,6 +34,7 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.errors import CatalogueError, ForbiddenError, NotFoundError
 from niaouli.i18n import N_, _
 
+TAKEN = N_("le projet de code « %(slug)s » existe déjà")
 CODE_STATUSES = {
     CodeStatus.CONCEPT: N_("Idée"),
     CodeStatus.DEVELOPMENT: N_("En développement"),
@@ -285,10 +286,7 @@ def add_code_project(
     code_status = _code_status(status)
     kept_licence = _licence(licence)
     kept_languages = _languages(languages)
-    if slug is None:
-        slug = free_slug(session, CodeProject, name)
-    elif session.scalar(select(CodeProject.id).where(CodeProject.slug == slug)) is not None:
-        raise CatalogueError(_("le projet de code « %(slug)s » existe déjà") % {"slug": slug})
+    slug = chosen_slug(session, CodeProject, slug, name, TAKEN)
     project = service.create_code_project(
         session,
         org,
