@@ -14,6 +14,12 @@ of `CatalogueError` (invalid input), as they always were, so that a form which s
         ├── NotFoundError              code "NotFound"      → 404
         ├── ForbiddenError             code "Forbidden"     → 403
         └── ConflictError              code "Conflict"      → 409
+
+Other refusals of invalid input hang from the root beside `CatalogueError` rather than
+under it (so that no `except CatalogueError` written before catches more than it did),
+each with the code `InvalidValue`: `links.LinkError`, `accounts.users.AccountError`,
+`catalogue.columns.ColumnError`, `catalogue.gazetteer.GazetteerError`. The ingestion's
+`IngestError` (`ingest/errors.py`) has its own codes and report, and stays in its layer.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from __future__ import annotations
 import unicodedata
 from urllib.parse import urlsplit
 
+from niaouli.errors import NiaouliError
 from niaouli.i18n import N_, _
 
 WEB_SCHEMES = frozenset({"http", "https"})
@@ -31,8 +32,10 @@ TOO_LONG = N_("adresse trop longue (%(max)s caractères au plus)")
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"}
 
 
-class LinkError(ValueError):
+class LinkError(NiaouliError, ValueError):
     """A URL that may not be stored; the message is in the reader's language."""
+
+    code = "InvalidValue"
 
 
 def web_link(value: object, schemes: frozenset[str] = WEB_SCHEMES) -> str | None:

@@ -13,9 +13,13 @@ import dataclasses
 import pytest
 
 from niaouli import errors
+from niaouli.accounts.users import AccountError
 from niaouli.catalogue import editing, publication, service, versions
+from niaouli.catalogue.columns import ColumnError
 from niaouli.catalogue.community.common import OrganisationRefusedError
+from niaouli.catalogue.gazetteer import GazetteerError
 from niaouli.i18n import speaking
+from niaouli.links import LinkError
 from niaouli.services.api.errors import from_core
 from niaouli.services.csw.view import VIEW_COLUMNS, DatasetView
 
@@ -30,6 +34,12 @@ def test_one_root_and_the_old_names() -> None:
     assert issubclass(errors.CatalogueError, errors.NiaouliError)
     assert issubclass(errors.CatalogueError, ValueError)  # callers catching ValueError
     assert issubclass(versions.RestoreError, errors.NotFoundError)
+    # Other refusals of invalid input share the root, not `CatalogueError` (no handler
+    # written before catches more than it did).
+    for kind in (LinkError, AccountError, ColumnError, GazetteerError):
+        assert issubclass(kind, errors.NiaouliError) and issubclass(kind, ValueError)
+        assert not issubclass(kind, errors.CatalogueError)
+        assert from_core(kind("non")).status == 422
 
 
 @pytest.mark.parametrize(

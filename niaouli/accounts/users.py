@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, selectinload
 from niaouli.accounts import passwords
 from niaouli.accounts.models import Membership, Role, User
 from niaouli.catalogue.models import Organisation, utcnow
+from niaouli.errors import NiaouliError
 from niaouli.i18n import N_, _
 
 EMAIL_RE = re.compile(r"^[^@\s<>\"']{1,64}@[^@\s<>\"'/\\]{1,255}\.[^@\s<>\"'/\\]{1,63}$")
@@ -27,8 +28,10 @@ ROLE_LABELS = {
 }
 
 
-class AccountError(ValueError):
+class AccountError(NiaouliError, ValueError):
     """A request about accounts that is refused, with a message meant for people."""
+
+    code = "InvalidValue"
 
 
 def normalise_email(email: str) -> str:

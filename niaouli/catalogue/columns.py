@@ -19,6 +19,7 @@ from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset, Layer
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.publication import ForbiddenError
+from niaouli.errors import NiaouliError
 from niaouli.i18n import N_, _
 
 LIMITS = {"label": 120, "description": 1000, "unit": 30}
@@ -27,8 +28,10 @@ TECHNICAL = frozenset({"fid"})
 """Never shown in pop-ups and tables, whatever the editors say: the OGC feature id."""
 
 
-class ColumnError(ValueError):
+class ColumnError(NiaouliError, ValueError):
     """A description that cannot be stored (too long), with a sentence for the form."""
+
+    code = "InvalidValue"
 
 
 def _clean(value: Any) -> str:

@@ -28,6 +28,7 @@ from niaouli.catalogue.fulltext import Query, parse, words
 from niaouli.catalogue.models import Dataset, GazetteerSource, Layer
 from niaouli.db.engine import writing
 from niaouli.db.layers import PostgisLayers, quote
+from niaouli.errors import NiaouliError
 
 # Places are outlines for a search, not for a map: ~10 m is plenty and keeps them small.
 SIMPLIFY_DEGREES = 0.0001
@@ -36,8 +37,10 @@ MAX_PLACE_WORDS = 6
 ARTICLES = ("l", "la", "le", "les")
 
 
-class GazetteerError(ValueError):
+class GazetteerError(NiaouliError, ValueError):
     """A gazetteer source that cannot be used (message in French, for the user)."""
+
+    code = "InvalidValue"
 
 
 @dataclass(frozen=True)
