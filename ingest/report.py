@@ -1,0 +1,48 @@
+"""What an ingestion did: one report per layer, one for the file (returned and stored)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+
+@dataclass
+class LayerReport:
+    name: str
+    collection_id: str
+    table_name: str
+    feature_count: int
+    geometry_type: str | None
+    native_crs: str | None
+    extent: tuple[float, float, float, float] | None
+    repaired: int = 0
+    repaired_rows: list[int] = field(default_factory=list)
+    z_dropped: int = 0
+    empty_geometries: int = 0
+    axes_swapped: bool = False
+    notes: list[str] = field(default_factory=list)
+    added: int = 0  # rows read from this file (`feature_count` is the layer's total)
+
+
+@dataclass
+class IngestReport:
+    dataset: str
+    created: bool
+    file: str
+    format: str
+    size: int
+    checksum: str
+    layers: list[LayerReport]
+    seconds: float
+
+    @property
+    def feature_count(self) -> int:
+        return sum(layer.feature_count for layer in self.layers)
+
+    @property
+    def added_count(self) -> int:
+        """Rows read from this file (an append's new rows, not the layers' totals)."""
+        return sum(layer.added for layer in self.layers)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
