@@ -6,7 +6,7 @@ the catalogue; it wires the layers that may not import each other:
 
 - the catalogue's change tracking on its own sessions (`niaouli.catalogue.changes`) and
   the derived views kept inside every writing transaction, in this order: the search
-  text (`catalogue.search`), the full-text index (`catalogue.fulltext`), the CSW records
+  text (`catalogue.search.text`), the full-text index (`catalogue.search.fulltext`), the CSW records
   (`services.csw.sync`, a service the core may not import);
 - the background jobs defined above the core (`niaouli.jobs.registry`): the harvests
   (`ingest.harvest.launch.install`);
@@ -31,7 +31,9 @@ def install() -> None:
     with _lock:
         if _done:
             return
-        from niaouli.catalogue import changes, fulltext, search
+        from niaouli.catalogue import changes
+        from niaouli.catalogue.search import fulltext
+        from niaouli.catalogue.search import text as search
         from niaouli.ingest.harvest import launch
         from niaouli.services.csw import sync as csw_sync
 

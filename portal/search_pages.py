@@ -2,7 +2,7 @@
 
 Every state of a search is in its URL (GET form, canonical parameter order, `Filters`),
 so a search can be shared, bookmarked and paged without losing its filters. The search
-itself (`niaouli.catalogue.finder`) applies the viewer's access rule to results and
+itself (`niaouli.catalogue.search.finder`) applies the viewer's access rule to results and
 facet counts alike.
 """
 
@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from niaouli.catalogue import finder, suggestions
+from niaouli.catalogue.search import finder, suggestions
 from niaouli.db.readroute import reading
 from niaouli.i18n import N_, _, ngettext
 from niaouli.portal.common import Paging, Portal, page_number, viewer_for

@@ -21,8 +21,9 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import tokens, users
-from niaouli.catalogue import fulltext, service
+from niaouli.catalogue import service
 from niaouli.catalogue.models import Resource, ResourceKind, Reuse
+from niaouli.catalogue.search import fulltext
 from niaouli.ingest import ingest_file
 from niaouli.stats.table import usage_daily
 from tests.conftest import GEODATA, Backend

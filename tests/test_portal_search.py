@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from niaouli.catalogue import search, service
+from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.search import text as search
 from niaouli.db import schema
 from niaouli.portal.rendering import safe_url
 

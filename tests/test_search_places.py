@@ -15,9 +15,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from niaouli.catalogue import finder, gazetteer, suggestions
+from niaouli.catalogue import gazetteer
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import ModerationStatus
+from niaouli.catalogue.search import finder, suggestions
 from niaouli.catalogue.service import (
     create_code_project,
     create_organisation,

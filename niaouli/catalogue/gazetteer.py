@@ -24,8 +24,8 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.access import Viewer, visible_datasets
-from niaouli.catalogue.fulltext import Query, parse, words
 from niaouli.catalogue.models import Dataset, GazetteerSource, Layer
+from niaouli.catalogue.search.fulltext import Query, parse, words
 from niaouli.db.engine import writing
 from niaouli.db.layers import PostgisLayers, quote
 from niaouli.errors import NiaouliError

@@ -16,7 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli import links
-from niaouli.catalogue import gazetteer, search
+from niaouli.catalogue import gazetteer
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -31,6 +31,7 @@ from niaouli.catalogue.models import (
     ReuseKind,
     utcnow,
 )
+from niaouli.catalogue.search import text as search
 
 # The refusals (`niaouli.errors`), importable from here as they always were.
 from niaouli.errors import CatalogueError, NotFoundError  # noqa: F401
@@ -191,7 +192,7 @@ def search_datasets(
     """One page of the datasets `viewer` may see matching `query`, and their total count.
 
     Matching is accent- and case-insensitive over title, description, themes, keywords
-    and organisation name (see `niaouli.catalogue.search`). A place of the gazetteer in
+    and organisation name (see `niaouli.catalogue.search.text`). A place of the gazetteer in
     the query also finds the datasets whose extent meets it, as on the portal (`finder`).
     """
     condition = and_(visible_datasets(viewer), search.matches(query))

@@ -5,9 +5,10 @@ conformance classes) through its own items API; this module gives it the collect
 definition (`collection_resource`, added by `config.build_config`) and the provider.
 The provider reads the catalogue on every request — no copy to keep in step, so a
 dataset ingested, removed or hidden shows (or vanishes) at once, in every worker — and
-only through `niaouli.catalogue.records` with the request's viewer (`REQUEST_VIEWER`, set
-by the /ogc adapter before it calls pygeoapi; anonymous by default): what the viewer may
-not see is absent from lists, counts and by-id answers alike.
+only through `niaouli.catalogue.search.record_query` with the request's viewer
+(`REQUEST_VIEWER`, set by the /ogc adapter before it calls pygeoapi; anonymous by
+default): what the viewer may not see is absent from lists, counts and by-id answers
+alike.
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ from pygeoapi.util import to_json
 from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from niaouli.catalogue import records as catalogue_records
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.models import Layer
+from niaouli.catalogue.search import record_query as catalogue_records
 from niaouli.catalogue.service import RECORDS_COLLECTION_ID
 from niaouli.services.csw.view import load_views
 from niaouli.services.ogc import crs, runtime

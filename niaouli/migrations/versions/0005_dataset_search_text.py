@@ -21,7 +21,7 @@ def upgrade() -> None:
         "datasets", sa.Column("search_text", sa.Text(), nullable=False, server_default="")
     )
     # Fill it for the datasets already there, with the same code the change hook uses.
-    from niaouli.catalogue import search
+    from niaouli.catalogue.search import text as search
 
     search.refresh(op.get_bind())
 

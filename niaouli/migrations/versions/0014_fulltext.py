@@ -42,7 +42,7 @@ def upgrade() -> None:
     for statement in POSTGRES if bind.dialect.name == "postgresql" else SQLITE:
         op.execute(statement)
     # Index what is already there, with the same code the change hooks use.
-    from niaouli.catalogue import fulltext
+    from niaouli.catalogue.search import fulltext
 
     fulltext.rebuild(bind)
 

@@ -34,7 +34,6 @@ import snowballstemmer
 from sqlalchemy import Connection, bindparam, select, text
 from sqlalchemy.orm import Session
 
-# The models first: importing them imports `changes` and `search` in a working order.
 from niaouli.catalogue import changes
 from niaouli.catalogue.models import (
     CodeProject,
@@ -44,7 +43,7 @@ from niaouli.catalogue.models import (
     Organisation,
     Reuse,
 )
-from niaouli.catalogue.search import normalise
+from niaouli.catalogue.search.text import normalise
 
 # Kinds of documents; the code is part of the SQLite rowid (object id * 8 + code).
 KINDS = {"dataset": 1, "code": 2, "reuse": 3, "organisation": 4, "event": 5}

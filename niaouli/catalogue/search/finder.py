@@ -34,7 +34,7 @@ import orjson
 from sqlalchemy import ColumnElement, Select, String, func, select, text, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from niaouli.catalogue import fulltext, gazetteer
+from niaouli.catalogue import gazetteer
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     CodeProject,
@@ -47,6 +47,7 @@ from niaouli.catalogue.models import (
     code_project_datasets,
     dataset_reuses,
 )
+from niaouli.catalogue.search import fulltext
 from niaouli.stats.table import usage_daily
 
 # URL value -> document kind, in the order the type facet shows them.

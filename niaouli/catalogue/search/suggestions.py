@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue import gazetteer
 from niaouli.catalogue.access import Viewer, visible_datasets
-from niaouli.catalogue.fulltext import STOP_WORDS, TOKEN, words
 from niaouli.catalogue.models import CodeProject, Dataset, Event, Organisation, Reuse
+from niaouli.catalogue.search.fulltext import STOP_WORDS, TOKEN, words
 
 MIN_WORD = 3
 CUTOFF = 0.75

@@ -16,9 +16,9 @@ from datetime import UTC, date, datetime, time, timedelta
 import sqlalchemy as sa
 from sqlalchemy import ColumnElement, Connection
 
-from niaouli.catalogue import search
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import Dataset
+from niaouli.catalogue.search import text as search
 
 # Record property -> column, for `sortby`.
 SORTABLE = {
