@@ -3,7 +3,8 @@
 Entry point: `finder.search(session, viewer, filters)` — everything the portal's search
 pages ask (datasets, code projects, reuses, organisations, events; facets, sorting, the
 map box, places), over what the viewer may see only. The other readers filter datasets
-with `text.matches(query)`: the JSON API and the OGC API Records (`record_query`).
+with `text.matches(query)`: `catalogue.service.search_datasets` (the JSON API's `q`, an
+organisation's page) and the OGC API Records (`record_query`).
 
 - `text`: `datasets.search_text`, normalised words (lower case, no diacritics) of each
   dataset, kept by a change hook; `matches` requires every query word as a *substring*.
@@ -17,8 +18,8 @@ with `text.matches(query)`: the JSON API and the OGC API Records (`record_query`
 Why two indexes. They answer different questions and are not merged: the full-text
 index matches whole stemmed words ("écoles" finds "école") and ranks them, which the
 portal wants; `search_text` matches word *parts* ("noum" finds "Nouméa") and requires
-all of them, which the JSON API's `q`, OGC API Records' `q` and the gazetteer's place
-filter have always promised (tests pin both). Serving one from the other would change
+all of them, which the JSON API's `q` and OGC API Records' `q` have always promised
+(tests pin both). Serving one from the other would change
 results for those clients. Both are written inside the writing transaction, from the
 same normalisation (`text.normalise`). The CSW's text search is pycsw's own, over
 `csw_records` (`niaouli.services.csw.sync`). The gazetteer (`catalogue.gazetteer`,

@@ -7,7 +7,8 @@ organisation's name, lower-cased and stripped of diacritics. It is rewritten by 
 hook inside the very transaction that changes a dataset (`changes.on_datasets_changed`),
 and for every dataset of an organisation whose name changes, so it never lags behind.
 The portal's search uses the full-text index instead (`fulltext`, which reuses
-`normalise`); this column serves the CSW and OGC API Records text filters.
+`normalise`); this column serves the JSON API's and OGC API Records' text filters
+(`catalogue.service.search_datasets`, `record_query`): see the package's docstring.
 """
 
 from __future__ import annotations
