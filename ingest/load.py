@@ -23,12 +23,12 @@ from niaouli.db.pgcopy import CopyValueError
 from niaouli.i18n import _
 from niaouli.ingest import geometry, wkb
 from niaouli.ingest import notes as ingest_notes
-from niaouli.ingest.columns import plan_columns
-from niaouli.ingest.crs import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
+from niaouli.ingest.column_plan import plan_columns
 from niaouli.ingest.errors import IngestError
 from niaouli.ingest.plan import IngestPlan, Target
 from niaouli.ingest.progress import Progress
 from niaouli.ingest.report import LayerReport
+from niaouli.ingest.reproject import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
 from niaouli.ingest.source import LayerSource, SourceBatch
 
 Extent = tuple[float, float, float, float]

@@ -15,9 +15,9 @@ from niaouli.i18n import _
 from niaouli.ingest import geometry, xmlguard
 from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.archive import check_spreadsheet, extract_shapefiles
-from niaouli.ingest.crs import parse_crs
 from niaouli.ingest.csvtable import read_csv, table_source
 from niaouli.ingest.errors import IngestError
+from niaouli.ingest.reproject import parse_crs
 from niaouli.ingest.sniff import SourceKind
 from niaouli.ingest.source import BATCH_SIZE, LayerSource, SourceBatch
 

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from niaouli.ingest import geometry
-from niaouli.ingest.crs import Reprojector
+from niaouli.ingest.reproject import Reprojector
 
 POINT_SIZE = 21  # byte order, uint32 type, two doubles
 POINT_RECORD = np.dtype([("order", "u1"), ("type", "<u4"), ("x", "<f8"), ("y", "<f8")])

@@ -29,8 +29,8 @@ from niaouli.catalogue.models import Layer
 from niaouli.db import pgcopy
 from niaouli.db.layers import PG_TYPES, PostgisLayers, layer_store, to_loadable
 from niaouli.ingest import geometry, ingest_file, wkb
-from niaouli.ingest.columns import plan_columns
-from niaouli.ingest.crs import LAMBERT_NC, WGS84, Reprojector
+from niaouli.ingest.column_plan import plan_columns
+from niaouli.ingest.reproject import LAMBERT_NC, WGS84, Reprojector
 
 
 def _general(geoms: np.ndarray, target: str, reproject: Reprojector):

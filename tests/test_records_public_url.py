@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 
 from niaouli.catalogue.models import AccessLevel, Dataset, Layer
-from niaouli.services.csw.links import STORED_ROOT
+from niaouli.services.csw.stored_urls import STORED_ROOT
 from tests.conftest import Backend
 from tests.csw_support import serve
 
@@ -84,7 +84,7 @@ def test_records_written_by_the_cli_link_to_the_serving_host(backend: Backend, m
 
 @pytest.mark.parametrize("kind", ["application/xml", "application/json", "text/html"])
 def test_the_placeholder_is_escaped_for_its_document(kind: str):
-    from niaouli.services.csw.links import resolve
+    from niaouli.services.csw.stored_urls import resolve
 
     body = f"<a>{STORED_ROOT}/x</a>".encode()
     shown = resolve(body, kind, root='http://h.example/a&b"c')

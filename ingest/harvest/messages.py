@@ -8,7 +8,7 @@ recognise a stored message and show it in the reader's language (`STORED_MESSAGE
 from __future__ import annotations
 
 from niaouli.i18n import N_
-from niaouli.ingest.harvest import licences, repairs
+from niaouli.ingest.harvest import licence_names, repairs
 from niaouli.ingest.harvest.fetch import MESSAGES
 
 OTHER_SOURCE = N_(
@@ -66,7 +66,7 @@ STORED_MESSAGES = (
     SOME_FAILED,
     STALE,
     DATA_NOT_COPIED,
-    *licences.TEMPLATES,
+    *licence_names.TEMPLATES,
     *repairs.TEMPLATES,
     *MESSAGES,
 )

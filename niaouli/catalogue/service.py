@@ -38,7 +38,7 @@ from niaouli.errors import CatalogueError, NotFoundError  # noqa: F401
 from niaouli.localtime import as_utc  # events are stored in UTC (SQLite drops offsets)
 
 SLUG_RE = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,98}[a-z0-9])?$")
-# The OGC API collection of all records (services/ogc/records.py): a dataset with this
+# The OGC API collection of all records (services/ogc/records_collection.py): a dataset with this
 # slug would give a layer collection of the same id, so no dataset may take it.
 RECORDS_COLLECTION_ID = "catalogue"
 RESERVED_DATASET_SLUGS = frozenset({RECORDS_COLLECTION_ID})

@@ -1,7 +1,7 @@
 """The public URLs that DCAT, schema.org, Atom and the sitemap write (one place).
 
 They must be the URLs the portal serves (`niaouli.portal.app` routes) and the ones the
-CSW records carry (`niaouli.services.csw.links`), so that a harvester reading both finds
+CSW records carry (`niaouli.services.csw.stored_urls`), so that a harvester reading both finds
 the same landing pages.
 """
 

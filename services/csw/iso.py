@@ -20,7 +20,7 @@ from pygeometa import core as pygeometa_core
 from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
 from niaouli.catalogue import vocabularies
-from niaouli.services.csw import links
+from niaouli.services.csw import stored_urls
 from niaouli.services.csw.view import DatasetView
 
 GEOMETRY_TYPES = {
@@ -68,7 +68,7 @@ def _contact(view: DatasetView) -> dict[str, Any]:
         "organization": view.producer or view.organisation_name,
         "individualname": view.contact_name or "",
         "email": view.contact_email or view.organisation_email or "",
-        "url": links.safe_url(view.organisation_website) or "",
+        "url": stored_urls.safe_url(view.organisation_website) or "",
         "phone": "",
         "fax": "",
         "postalcode": "",
@@ -115,7 +115,7 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
         ]
     distribution: dict[str, Any] = {
         "page": {
-            "url": links.dataset_page(view.slug),
+            "url": stored_urls.dataset_page(view.slug),
             "type": "WWW:LINK",
             "name": "fiche",
             "description": "Fiche du jeu de données sur le portail",
@@ -124,7 +124,7 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
     }
     for layer in view.layers:
         distribution[f"ogc-{layer.collection_id}"] = {
-            "url": links.collection(layer.collection_id),
+            "url": stored_urls.collection(layer.collection_id),
             "type": "OGC:API-Features",
             "name": layer.collection_id,
             "description": "Collection OGC API Features",
@@ -140,7 +140,7 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "charset": "utf8",
             "hierarchylevel": "dataset",
             "dates": {"creation": revised},
-            "dataseturi": links.dataset_page(view.slug),
+            "dataseturi": stored_urls.dataset_page(view.slug),
         },
         "spatial": {
             "datatype": "vector" if view.is_spatial else "textTable",
@@ -158,7 +158,7 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "fees": "Aucun",
             "accessconstraints": "otherRestrictions",
             "rights": view.licence,
-            "url": links.dataset_page(view.slug),
+            "url": stored_urls.dataset_page(view.slug),
             "status": "onGoing",
             "maintenancefrequency": _maintenance(view.update_frequency),
         },

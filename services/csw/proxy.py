@@ -35,7 +35,7 @@ from starlette.types import Receive, Scope, Send
 from niaouli.catalogue.access import Viewer, editor_organisations
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.readroute import on_replica
-from niaouli.services.csw import links
+from niaouli.services.csw import stored_urls
 from niaouli.settings import get_settings
 
 MAX_BODY = 2 * 1024 * 1024
@@ -216,5 +216,5 @@ class CswProxy:
             slots.release()
         kept = {k: v for k, v in upstream.headers.items() if k.lower() in RESPONSE_HEADERS}
         # Stored records carry a placeholder root: links follow the serving address.
-        content = links.resolve(upstream.content, upstream.headers.get("content-type", ""))
+        content = stored_urls.resolve(upstream.content, upstream.headers.get("content-type", ""))
         return Response(content, status_code=upstream.status_code, headers=kept)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from niaouli.catalogue import changes
 from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Dataset, Organisation
-from niaouli.services.csw.records import record_row
+from niaouli.services.csw.record_rows import record_row
 from niaouli.services.csw.view import load_views
 
 

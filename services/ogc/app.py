@@ -38,9 +38,9 @@ from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
-from niaouli.services.ogc import params, records, runtime
+from niaouli.services.ogc import params, records_collection, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
-from niaouli.services.ogc.tiles import tile_routes
+from niaouli.services.ogc.tile_routes import tile_routes
 from niaouli.settings import Settings, load_settings
 
 PYGEOAPI_STATIC = Path(pygeoapi.__file__).resolve().parent / "static"
@@ -111,7 +111,7 @@ class OgcService:
         api_request = await APIRequest.from_starlette(request, self.live.locales)
         choose_language(request, api_request, self.live.locales)
         # The records provider answers for this viewer (the thread gets a copy of it).
-        records.REQUEST_VIEWER.set(viewer)
+        records_collection.REQUEST_VIEWER.set(viewer)
 
         def answer() -> tuple[dict, int, Any]:
             api = self.live.api(base_url, viewer)
@@ -203,7 +203,7 @@ def feature_routes(service: OgcService) -> list[BaseRoute]:
     """OGC API Common + Features (Parts 1, 2 and 3)."""
 
     async def landing(request: Request) -> Response:
-        return await service.call(request, records.landing_page)
+        return await service.call(request, records_collection.landing_page)
 
     async def openapi(request: Request) -> Response:
         return await service.call(request, _openapi)

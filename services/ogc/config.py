@@ -31,7 +31,7 @@ from niaouli.catalogue import columns, service
 from niaouli.catalogue.access import ANONYMOUS
 from niaouli.catalogue.models import Layer
 from niaouli.resources import package_dir
-from niaouli.services.ogc import crs, records, tileprovider
+from niaouli.services.ogc import offered_crs, records_collection, tileprovider
 from niaouli.settings import Settings, get_settings
 
 PROVIDER = "niaouli.services.ogc.provider.LayerProvider"
@@ -103,8 +103,8 @@ def layer_resource(layer: Layer, portal_url: str | None = None) -> dict[str, Any
         "name": PROVIDER,
         "data": layer.table_name,
         "id_field": "fid",
-        "storage_crs": crs.CRS84,
-        "crs": crs.supported_crs(layer.native_crs),
+        "storage_crs": offered_crs.CRS84,
+        "crs": offered_crs.supported_crs(layer.native_crs),
         "layer": {
             "attributes": [dict(a) for a in layer.attribute_schema],
             "has_geometry": layer.geometry_type is not None,
@@ -120,11 +120,11 @@ def layer_resource(layer: Layer, portal_url: str | None = None) -> dict[str, Any
         "title": title,
         "description": dataset.description or title,
         "keywords": [str(k) for k in (dataset.keywords or [])] or ["Nouvelle-Calédonie"],
-        "extents": {"spatial": {"bbox": bbox, "crs": crs.CRS84}},
+        "extents": {"spatial": {"bbox": bbox, "crs": offered_crs.CRS84}},
         "links": [],
         "providers": [provider],
     }
-    if layer.geometry_type is not None:  # OGC API Tiles (vector tiles made by tiles.py)
+    if layer.geometry_type is not None:  # OGC API Tiles (vector tiles made by tile_routes.py)
         resource["providers"].append(
             tileprovider.tile_provider(
                 layer.collection_id, layer.table_name, layer.attribute_schema, bbox
@@ -173,7 +173,7 @@ def build_config(
         layer.collection_id: layer_resource(layer, portal_url) for layer in layers
     }
     # OGC API Records: the whole catalogue (its slug is reserved: no layer can take it).
-    config["resources"][records.COLLECTION_ID] = records.collection_resource(
+    config["resources"][records_collection.COLLECTION_ID] = records_collection.collection_resource(
         url, portal_url, layers
     )
     return config

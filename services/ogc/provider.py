@@ -27,7 +27,7 @@ from sqlalchemy.exc import DBAPIError
 
 from niaouli.db import features
 from niaouli.db.features import Attribute, FeatureQuery, LayerTable
-from niaouli.services.ogc import crs, runtime
+from niaouli.services.ogc import offered_crs, runtime
 from niaouli.services.ogc.cql import FilterError, coerce, to_condition
 
 LOGGER = logging.getLogger(__name__)
@@ -222,7 +222,7 @@ class LayerProvider(BaseProvider):
 
     @staticmethod
     def _output(spec: CrsTransformSpec | None) -> features.OutputCrs:
-        return crs.output_for(spec.target_crs_uri if spec else None)
+        return offered_crs.output_for(spec.target_crs_uri if spec else None)
 
     def _run(self, function: Any, *args: Any) -> Any:
         try:

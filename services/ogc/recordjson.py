@@ -13,7 +13,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
-from niaouli.services.csw import links as csw_links
+from niaouli.services.csw import stored_urls as csw_links
 from niaouli.services.csw.iso import record_identifier
 from niaouli.services.csw.view import DatasetView
 

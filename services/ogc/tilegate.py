@@ -7,7 +7,7 @@ requests at once took a worker from 313 MB to 1.5 GB. Thinning bounds each tile
 (`niaouli.db.tiles`); this bounds how many are made together: `slots` at a time per
 worker, the others wait their turn up to `wait_seconds` — in the event loop, holding
 no thread and no database connection — and are then answered `503` with `Retry-After`
-(`services/ogc/tiles.py`). Cheap tiles never pass through here.
+(`services/ogc/tile_routes.py`). Cheap tiles never pass through here.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 Declaring a `tile` provider on a collection is what makes pygeoapi add the
 `tilesets-vector` links to the collection, the OGC API Tiles conformance classes, the
 OpenAPI paths, and answer the tilesets list and tileset metadata. The tiles themselves
-are not made here but by `tiles.py` (our own handler over `niaouli.db.tiles`): see
+are not made here but by `tile_routes.py` (our own handler over `niaouli.db.tiles`): see
 docs/ogc.md for why.
 
 Only WebMercatorQuad is offered (the tile grid of MapLibre, OpenLayers, Leaflet, QGIS).
@@ -108,7 +108,7 @@ class LayerTileProvider(BaseMVTProvider):
         }
 
     def get_tiles(self, *_args: Any, **_kwargs: Any) -> bytes:
-        raise NotImplementedError("tiles are served by niaouli.services.ogc.tiles")
+        raise NotImplementedError("tiles are served by niaouli.services.ogc.tile_routes")
 
     def get_metadata(
         self,

@@ -16,7 +16,7 @@ from typing import Any
 
 from niaouli.ingest.harvest import repairs
 from niaouli.ingest.harvest.base import EnumerationError, Harvester, RecordFailure, RemoteRecord
-from niaouli.ingest.harvest.licences import choose_licence
+from niaouli.ingest.harvest.licence_names import choose_licence
 from niaouli.ingest.harvest.sources.dcat import _choose_data, _clean_links, _format_of, coverage_of
 
 MAX_PAGES = 100_000

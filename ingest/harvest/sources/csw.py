@@ -32,7 +32,7 @@ from niaouli.ingest.harvest.base import (
     RemoteRecord,
     SourceConfig,
 )
-from niaouli.ingest.harvest.licences import choose_licence
+from niaouli.ingest.harvest.licence_names import choose_licence
 from niaouli.ingest.harvest.sources.arcgis import layer_link
 
 NS = {

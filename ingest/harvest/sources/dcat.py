@@ -40,7 +40,7 @@ from niaouli.ingest.harvest.base import (
     RecordFailure,
     RemoteRecord,
 )
-from niaouli.ingest.harvest.licences import choose_licence
+from niaouli.ingest.harvest.licence_names import choose_licence
 
 MEDIA_FORMATS = {
     "application/geo+json": "geojson",

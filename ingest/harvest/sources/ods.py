@@ -25,7 +25,7 @@ from niaouli.ingest.harvest.base import (
     RecordFailure,
     RemoteRecord,
 )
-from niaouli.ingest.harvest.licences import choose_licence
+from niaouli.ingest.harvest.licence_names import choose_licence
 
 CATALOG = "/api/explore/v2.1/catalog/datasets"
 MAX_PAGES = 10_000

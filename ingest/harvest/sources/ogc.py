@@ -28,7 +28,7 @@ from niaouli.ingest.harvest.base import (
     RecordFailure,
     RemoteRecord,
 )
-from niaouli.ingest.harvest.licences import choose_licence
+from niaouli.ingest.harvest.licence_names import choose_licence
 
 MAX_PAGES = 100_000
 JSON_FORMATS = ("application/geo+json", "application/json", "geojson", "json")

@@ -1,6 +1,6 @@
 """Catalogue search for OGC API Records: which datasets match, in which order, how many.
 
-The Records service (`niaouli.services.ogc.records`) only turns request parameters into a
+The Records service (`niaouli.services.ogc.records_collection`) only turns request parameters into a
 `RecordQuery` and datasets into records; the SQL lives here, next to the catalogue, and
 goes through `visible_datasets` like every other dataset query. Text search is the
 portal's (`search.matches`: accent- and case-insensitive), every value is a bound

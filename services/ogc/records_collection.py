@@ -38,7 +38,7 @@ from niaouli.catalogue.models import Layer
 from niaouli.catalogue.search import record_query as catalogue_records
 from niaouli.catalogue.service import RECORDS_COLLECTION_ID
 from niaouli.services.csw.view import load_views
-from niaouli.services.ogc import crs, runtime
+from niaouli.services.ogc import offered_crs, runtime
 from niaouli.services.ogc.provider import (
     data_error,
     datetime_message,
@@ -51,7 +51,7 @@ LOGGER = logging.getLogger(__name__)
 REQUEST_VIEWER: ContextVar[Viewer] = ContextVar("ogc_request_viewer", default=ANONYMOUS)
 
 COLLECTION_ID = RECORDS_COLLECTION_ID
-PROVIDER = "niaouli.services.ogc.records.CatalogueRecordProvider"
+PROVIDER = "niaouli.services.ogc.records_collection.CatalogueRecordProvider"
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,99}$")
 WORLD = [-180.0, -90.0, 180.0, 90.0]
 CATALOG_REL = "http://www.opengis.net/def/rel/ogc/1.0/ogc-catalog"
@@ -101,7 +101,7 @@ def collection_resource(
             ),
         },
         "keywords": ["catalogue", "métadonnées", "Nouvelle-Calédonie"],
-        "extents": {"spatial": {"bbox": _extent(layers), "crs": crs.CRS84}},
+        "extents": {"spatial": {"bbox": _extent(layers), "crs": offered_crs.CRS84}},
         "links": [],
         "providers": [
             {
