@@ -2,13 +2,13 @@
 
 Flow: `sniff` identifies the real format (never trusting the name), `archive` unpacks
 zips safely, `sources` opens the allowed formats as streams of batches, `geometry` and
-`crs` normalise them to EPSG:4326; `pipeline.ingest_file` runs the three steps in one
+`reproject` normalise them to EPSG:4326; `pipeline.ingest_file` runs the three steps in one
 transaction: `plan` (what and where), `load` (new tables), `swap` (catalogue rows
-replaced, previous tables dropped or kept as a version). `report` holds what it returns.
+replaced, previous tables dropped or kept as a version). `ingest_report` holds what it returns.
 """
 
 from niaouli.ingest.errors import IngestError
+from niaouli.ingest.ingest_report import IngestReport
 from niaouli.ingest.pipeline import ingest_file, ingest_stored
-from niaouli.ingest.report import IngestReport
 
 __all__ = ["IngestError", "IngestReport", "ingest_file", "ingest_stored"]

@@ -25,9 +25,9 @@ from niaouli.ingest import geometry, wkb
 from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.column_plan import plan_columns
 from niaouli.ingest.errors import IngestError
+from niaouli.ingest.ingest_report import LayerReport
 from niaouli.ingest.plan import IngestPlan, Target
 from niaouli.ingest.progress import Progress
-from niaouli.ingest.report import LayerReport
 from niaouli.ingest.reproject import Reprojector, crs_label, guess_crs, parse_crs, should_swap_axes
 from niaouli.ingest.source import LayerSource, SourceBatch
 

@@ -31,10 +31,10 @@ from niaouli.db.engine import get_engine, writing
 from niaouli.i18n import _
 from niaouli.ingest.confirm import check_replace
 from niaouli.ingest.errors import IngestError
+from niaouli.ingest.ingest_report import IngestReport, LayerReport
 from niaouli.ingest.load import load
 from niaouli.ingest.plan import IngestOptions, IngestPlan, plan_ingestion, resolve_target
 from niaouli.ingest.progress import Progress, ProgressCallback
-from niaouli.ingest.report import IngestReport, LayerReport
 from niaouli.ingest.source import LayerSource
 from niaouli.ingest.sources import open_sources
 from niaouli.ingest.swap import OnCommit, swap

@@ -1,7 +1,7 @@
 """Run one harvest job: list → plan → apply, deleting only after a full list.
 
 1. **list**: the source's harvester enumerates the remote (`harvest.base.Harvester`);
-2. **plan**: each entry is decided as it comes (`harvest.plan.ListingPlan`: skip as a
+2. **plan**: each entry is decided as it comes (`harvest.job_plan.ListingPlan`: skip as a
    duplicate, a failure or unchanged; write; withdraw), and the end of the listing
    decides the status and whether absent records are withdrawn;
 3. **apply**: each write or withdrawal in its own savepoint (`harvest.apply`), then the
@@ -35,6 +35,8 @@ from niaouli.ingest.harvest.apply import RecordWriter, withdraw_in_savepoint, wr
 from niaouli.ingest.harvest.base import EnumerationError, HarvestError, SourceConfig
 from niaouli.ingest.harvest.datacopy import CopyContext, DataCopy, copy_data, data_enabled
 from niaouli.ingest.harvest.fetch import Fetcher, Limits, spool_dir_for
+from niaouli.ingest.harvest.job_plan import ListingPlan, Withdraw, known_records
+from niaouli.ingest.harvest.job_report import ItemReport, JobReport, ProgressHook
 from niaouli.ingest.harvest.messages import (
     ABSENT,
     ADOPTED,
@@ -55,8 +57,6 @@ from niaouli.ingest.harvest.messages import (
 )
 from niaouli.ingest.harvest.messages import reason_of as _reason
 from niaouli.ingest.harvest.models import HarvestJob, HarvestJobItem, ItemAction, JobStatus
-from niaouli.ingest.harvest.plan import ListingPlan, Withdraw, known_records
-from niaouli.ingest.harvest.report import ItemReport, JobReport, ProgressHook
 from niaouli.ingest.harvest.service import get_source
 from niaouli.settings import Settings, load_settings
 
