@@ -21,6 +21,7 @@ Rules (row R2 of SECURITY-CASES.md):
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -35,7 +36,7 @@ from niaouli.ingest.harvest.apply import RecordWriter, withdraw_in_savepoint, wr
 from niaouli.ingest.harvest.base import EnumerationError, HarvestError, SourceConfig
 from niaouli.ingest.harvest.datacopy import CopyContext, DataCopy, copy_data, data_enabled
 from niaouli.ingest.harvest.fetch import Fetcher, Limits, spool_dir_for
-from niaouli.ingest.harvest.job_plan import ListingPlan, Withdraw, known_records
+from niaouli.ingest.harvest.job_plan import Decision, ListingPlan, Withdraw, known_records
 from niaouli.ingest.harvest.job_report import ItemReport, JobReport, ProgressHook
 from niaouli.ingest.harvest.messages import (
     ABSENT,
@@ -166,75 +167,116 @@ def _run(
     force: bool,
     on_item: ProgressHook | None,
 ) -> None:
-    source = get_source(session, slug)
-    writer = RecordWriter(session, source)
-    plan = ListingPlan(known_records(session, source.id), force=force)
-    incomplete: str | None = None
-    data_queue: list[DataCopy] = []
-    pending = 0
-
-    def record_item(item: ItemReport) -> None:
-        report.items.append(item)
-        if on_item is not None:
-            on_item(item, harvester.expected_total)
-
-    try:
-        for entry in harvester.enumerate():
-            decision = plan.decide(entry)
-            if decision is None:
-                continue
-            if isinstance(decision, ItemReport):
-                record_item(decision)
-                continue
-            if isinstance(decision, Withdraw):
-                item = withdraw_in_savepoint(
-                    writer, decision.remote_id, decision.known, DELETED_BY_SOURCE
-                )
-                record_item(item)
-                continue
-            record = decision.record
-            item = write_in_savepoint(writer, record, decision.known)
-            if item.action != ItemAction.FAILED:
-                if record.notes:
-                    item.reason = " ; ".join([*filter(None, [item.reason]), *record.notes])
-                plan.written(record.remote_id, writer.last_link, item.target)
-                if record.data is not None and data_enabled(source) and item.target:
-                    data_queue.append(DataCopy(record, item.target))
-            record_item(item)
-            pending += 1
-            if pending >= COMMIT_EVERY:
-                if not dry_run:
-                    session.commit()
-                # Keep the identity map small (a dry run stays in its one transaction).
-                session.expunge_all()
-                writer.source = source = get_source(session, slug)
-                pending = 0
-    except EnumerationError as exc:
-        incomplete = str(exc)
-
-    closing = plan.close(incomplete, harvester.expected_total, harvester.complete_listing, report)
-    report.status, report.message = closing.status, closing.message
-    for remote_id, known in closing.withdraw:
-        record_item(withdraw_in_savepoint(writer, remote_id, known, failure=DELETE_FAILED))
-    if closing.complete:
-        failed = report.count(ItemAction.FAILED)
-        if failed:
-            report.message = SOME_FAILED % {"failed": failed}
-
+    job = _JobRun(session, harvester, slug, settings, engine, report, dry_run, on_item)
+    plan = ListingPlan(known_records(session, job.source.id), force=force)
+    incomplete = job.apply_listing(plan)
+    job.close(plan, incomplete)
     if dry_run:
         session.rollback()
         return
-    context = CopyContext(source.organisation.slug, source.id, settings, engine, report)
-    session.commit()
-    if writer.deleted_keys:
-        from niaouli import storage
+    job.commit_and_copy()
 
-        for key in writer.deleted_keys:
-            storage.remove_key(settings, key)
-    for copy in data_queue:
-        # No transaction of ours is open while the ingestion writes (SQLite: one writer).
-        copy_data(session, harvester, copy, context)
-    _finish(session, report)
+
+@dataclass
+class _JobRun:
+    """One job while it lists, plans and applies, in its session (see `run_source`)."""
+
+    session: Session
+    harvester: Any
+    slug: str
+    settings: Settings
+    engine: Engine
+    report: JobReport
+    dry_run: bool
+    on_item: ProgressHook | None
+    data_queue: list[DataCopy] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.source = get_source(self.session, self.slug)
+        self.writer = RecordWriter(self.session, self.source)
+
+    def record_item(self, item: ItemReport) -> None:
+        self.report.items.append(item)
+        if self.on_item is not None:
+            self.on_item(item, self.harvester.expected_total)
+
+    def apply_listing(self, plan: ListingPlan) -> str | None:
+        """Decide and apply each listed entry as it comes, committing in batches; the
+        reason the listing is incomplete, if it is."""
+        pending = 0
+        try:
+            for entry in self.harvester.enumerate():
+                if not self.apply(plan, plan.decide(entry)):
+                    continue
+                pending += 1
+                if pending >= COMMIT_EVERY:
+                    if not self.dry_run:
+                        self.session.commit()
+                    # Keep the identity map small (a dry run stays in its one transaction).
+                    self.session.expunge_all()
+                    self.writer.source = self.source = get_source(self.session, self.slug)
+                    pending = 0
+        except EnumerationError as exc:
+            return str(exc)
+        return None
+
+    def apply(self, plan: ListingPlan, decision: Decision) -> bool:
+        """Apply one decision; True when a record was written (or failed writing)."""
+        if decision is None:
+            return False
+        if isinstance(decision, ItemReport):
+            self.record_item(decision)
+            return False
+        if isinstance(decision, Withdraw):
+            self.record_item(
+                withdraw_in_savepoint(
+                    self.writer, decision.remote_id, decision.known, DELETED_BY_SOURCE
+                )
+            )
+            return False
+        record = decision.record
+        item = write_in_savepoint(self.writer, record, decision.known)
+        if item.action != ItemAction.FAILED:
+            if record.notes:
+                item.reason = " ; ".join([*filter(None, [item.reason]), *record.notes])
+            plan.written(record.remote_id, self.writer.last_link, item.target)
+            if record.data is not None and data_enabled(self.source) and item.target:
+                self.data_queue.append(DataCopy(record, item.target))
+        self.record_item(item)
+        return True
+
+    def close(self, plan: ListingPlan, incomplete: str | None) -> None:
+        """The job's status and message; the absent records withdrawn when allowed."""
+        harvester, report = self.harvester, self.report
+        closing = plan.close(
+            incomplete, harvester.expected_total, harvester.complete_listing, report
+        )
+        report.status, report.message = closing.status, closing.message
+        for remote_id, known in closing.withdraw:
+            self.record_item(
+                withdraw_in_savepoint(self.writer, remote_id, known, failure=DELETE_FAILED)
+            )
+        if closing.complete:
+            failed = report.count(ItemAction.FAILED)
+            if failed:
+                report.message = SOME_FAILED % {"failed": failed}
+
+    def commit_and_copy(self) -> None:
+        """Commit, remove the withdrawn files, copy the data, write the job's report."""
+        session, settings, source = self.session, self.settings, self.source
+        context = CopyContext(
+            source.organisation.slug, source.id, settings, self.engine, self.report
+        )
+        session.commit()
+        if self.writer.deleted_keys:
+            from niaouli import storage
+
+            for key in self.writer.deleted_keys:
+                storage.remove_key(settings, key)
+        for copy in self.data_queue:
+            # No transaction of ours is open while the ingestion writes (SQLite: one writer).
+            copy_data(session, self.harvester, copy, context)
+        _finish(session, self.report)
 
 
 STALE_AFTER = timedelta(hours=6)
