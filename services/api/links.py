@@ -21,7 +21,7 @@ from niaouli.services.api import schemas
 
 ISO_19139 = "http://www.isotc211.org/2005/gmd"
 REL_TILESETS = "http://www.opengis.net/def/rel/ogc/1.0/tilesets-vector"
-RECORDS_COLLECTION = "catalogue"  # services/ogc/records.py
+RECORDS_COLLECTION = "catalogue"  # services/ogc/records_collection.py
 
 
 def root_of(request: Request) -> str:
