@@ -23,7 +23,7 @@ from niaouli.accounts import users
 from niaouli.accounts.models import ApiToken, Membership, User
 from niaouli.backup import create_backup, restore_backup
 from niaouli.backup.restore import head_revision
-from niaouli.catalogue import fulltext, service
+from niaouli.catalogue import service
 from niaouli.catalogue.models import (
     CodeProject,
     Dataset,
@@ -33,6 +33,7 @@ from niaouli.catalogue.models import (
     Resource,
     Reuse,
 )
+from niaouli.catalogue.search import fulltext
 from niaouli.db import schema
 from niaouli.db.engine import make_engine, writing
 from niaouli.db.layers import layer_store
