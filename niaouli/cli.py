@@ -389,7 +389,7 @@ def gazetteer_list() -> None:
 
 
 def _register_harvest() -> None:
-    from niaouli.ingest.harvest.cli import harvest
+    from niaouli.ingest.harvest.harvest_commands import harvest
 
     main.add_command(harvest)
 
@@ -397,11 +397,11 @@ def _register_harvest() -> None:
 _register_harvest()
 
 
-# --- accounts (niaouli/accounts/cli.py): `user ...`, `org member ...` -------------------
+# --- accounts (niaouli/accounts/account_commands.py): `user ...`, `org member ...` ---------
 
 
 def _register_accounts() -> None:
-    from niaouli.accounts.cli import register
+    from niaouli.accounts.account_commands import register
 
     register(main, org)
 

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.db.engine import writing
 from niaouli.ingest.harvest.fetch import Response
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestSource, JobStatus
 from niaouli.resources import package_dir
 from niaouli.settings import Settings
 

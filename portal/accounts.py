@@ -31,8 +31,8 @@ from niaouli.accounts import (
     users,
     verification,
 )
+from niaouli.accounts.account_tables import Role, TokenScope, User
 from niaouli.accounts.csrf import FIELD, Csrf
-from niaouli.accounts.models import Role, TokenScope, User
 from niaouli.accounts.oidc import oidc_settings
 from niaouli.accounts.resolve import SESSION_COOKIE, session_signer, viewer_for_user
 from niaouli.accounts.secrets import secret_key

@@ -23,7 +23,7 @@ from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.columns import ColumnPages
 from niaouli.portal.common import Portal, identity_for
-from niaouli.portal.community import CommunityPages
+from niaouli.portal.community_pages import CommunityPages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.harvest_pages import HarvestPages

@@ -26,7 +26,7 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.i18n import N_, StoredMessages, _
 from niaouli.ingest.harvest import launch, runner
 from niaouli.ingest.harvest import service as harvests
-from niaouli.ingest.harvest.models import (
+from niaouli.ingest.harvest.harvest_tables import (
     HarvestJob,
     HarvestSource,
     ItemAction,

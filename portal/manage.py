@@ -23,7 +23,7 @@ from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from niaouli.catalogue import editing, publication, vocabularies
 from niaouli.catalogue.access import can_see
 from niaouli.catalogue.community.common import editable_organisations

@@ -23,7 +23,7 @@ from starlette.responses import RedirectResponse, Response
 
 from niaouli import mail
 from niaouli.accounts import memberships, requests, users
-from niaouli.accounts.models import Role, User
+from niaouli.accounts.account_tables import Role, User
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Organisation

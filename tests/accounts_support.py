@@ -148,7 +148,7 @@ def audit_actions(backend: Backend) -> list[tuple[str, str | None, str]]:
     """The audit log, oldest first: (action, actor's e-mail, subject)."""
     from sqlalchemy import select
 
-    from niaouli.accounts.models import AuditEvent, User
+    from niaouli.accounts.account_tables import AuditEvent, User
 
     with backend.session() as session:
         rows = session.execute(

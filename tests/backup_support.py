@@ -12,7 +12,7 @@ from sqlalchemy import create_engine, select, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session
 
-from niaouli.accounts.models import Membership, User
+from niaouli.accounts.account_tables import Membership, User
 from niaouli.catalogue.models import Dataset, Layer, Organisation, Resource, Reuse
 from niaouli.db.engine import make_engine, release_engine
 from niaouli.db.layers import layer_store

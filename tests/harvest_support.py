@@ -22,7 +22,7 @@ from sqlalchemy import inspect, select
 
 from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Base, Dataset
-from niaouli.ingest.harvest import models as _harvest_models  # noqa: F401 - tables in Base.metadata
+from niaouli.ingest.harvest import harvest_tables as _harvest_models  # noqa: F401 - tables in Base.metadata
 from niaouli.ingest.harvest.fetch import Limits
 from niaouli.ingest.harvest.runner import run_source
 from niaouli.ingest.harvest.service import add_source

@@ -11,7 +11,7 @@ from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import passwords, ratelimit, resets, tokens, users
-from niaouli.accounts.models import ApiToken, PasswordReset, User
+from niaouli.accounts.account_tables import ApiToken, PasswordReset, User
 from niaouli.accounts.resolve import Unauthorized, resolve, viewer_for_user
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, can_see

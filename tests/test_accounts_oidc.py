@@ -6,7 +6,7 @@ import httpx
 from sqlalchemy import func, select
 
 from niaouli.accounts import users
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from tests.accounts_support import PASSWORD, LoggedServer
 from tests.oidc_support import FakeProvider
 

@@ -29,7 +29,12 @@ from niaouli.catalogue.models import (
 )
 from niaouli.demo import load_demo
 from niaouli.demo_community import upcoming_dates
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestSource, JobStatus
+from niaouli.ingest.harvest.harvest_tables import (
+    HarvestedRecord,
+    HarvestJob,
+    HarvestSource,
+    JobStatus,
+)
 from niaouli.localtime import as_utc
 from niaouli.web import create_app
 from tests.conftest import Backend

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from niaouli.catalogue.models import Dataset, Layer
 from niaouli.db.layers import layer_store
 from niaouli.ingest.harvest import esri
-from niaouli.ingest.harvest.models import JobStatus
+from niaouli.ingest.harvest.harvest_tables import JobStatus
 from tests.harvest_support import (
     COMMUNES,
     FakeArcGis,

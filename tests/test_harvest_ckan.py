@@ -6,7 +6,7 @@ import pytest
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Dataset, Layer
-from niaouli.ingest.harvest.models import JobStatus
+from niaouli.ingest.harvest.harvest_tables import JobStatus
 from tests.harvest_support import (
     FakeCkan,
     FakeRemote,

@@ -15,8 +15,8 @@ from lxml import etree
 from sqlalchemy import select
 
 from niaouli.catalogue.csw_table import csw_records
-from niaouli.ingest.harvest import models as hm
-from niaouli.ingest.harvest.models import ItemAction, JobStatus
+from niaouli.ingest.harvest import harvest_tables as hm
+from niaouli.ingest.harvest.harvest_tables import ItemAction, JobStatus
 from tests.harvest_support import (
     FakeCsw,
     FakeRemote,

@@ -13,7 +13,7 @@ import pytest
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Dataset, Layer
-from niaouli.ingest.harvest.models import HarvestedRecord, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, JobStatus
 from tests.harvest_support import (
     FakeDcat,
     FakeRemote,

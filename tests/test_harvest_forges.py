@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 
 from niaouli.catalogue.models import CodeProject, CodeStatus
-from niaouli.ingest.harvest.models import JobStatus
+from niaouli.ingest.harvest.harvest_tables import JobStatus
 from tests.harvest_support import FakeForge, FakeRemote, add_source_for, harvest
 
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import update
 
-from niaouli.ingest.harvest.models import HarvestJob, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, JobStatus
 from tests.harvest_support import FakeOai, FakeRemote, add_source_for, harvest, harvested
 
 

@@ -8,7 +8,7 @@ import pytest
 from sqlalchemy import select
 
 from niaouli.catalogue.models import Layer
-from niaouli.ingest.harvest.models import HarvestSource, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestSource, JobStatus
 from tests.harvest_support import FakeOgc, FakeRemote, add_source_for, harvest, harvested
 
 

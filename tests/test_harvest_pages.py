@@ -22,7 +22,12 @@ from niaouli.catalogue import service
 from niaouli.catalogue.changes import read_version
 from niaouli.catalogue.models import Dataset
 from niaouli.ingest.harvest import runner
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestJobItem, HarvestSource
+from niaouli.ingest.harvest.harvest_tables import (
+    HarvestedRecord,
+    HarvestJob,
+    HarvestJobItem,
+    HarvestSource,
+)
 from tests.accounts_support import (
     ORG_A,
     ORG_B,

@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from niaouli.ingest.harvest.models import HarvestJob, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, JobStatus
 from niaouli.ingest.harvest.runner import HarvestBusyError, run_source
 from niaouli.ingest.harvest.scheduler import due_sources, run_due
 from niaouli.ingest.harvest.service import add_source

@@ -15,7 +15,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from niaouli.accounts import audit, passwords, users
-from niaouli.accounts.models import AuditEvent
+from niaouli.accounts.account_tables import AuditEvent
 from niaouli.catalogue import service
 from niaouli.i18n import set_language
 

@@ -22,7 +22,12 @@ from niaouli.catalogue import service
 from niaouli.catalogue.models import utcnow
 from niaouli.i18n import set_language
 from niaouli.ingest.harvest import fetch, runner
-from niaouli.ingest.harvest.models import HarvestJob, HarvestJobItem, HarvestSource, JobStatus
+from niaouli.ingest.harvest.harvest_tables import (
+    HarvestJob,
+    HarvestJobItem,
+    HarvestSource,
+    JobStatus,
+)
 from niaouli.portal.harvest_pages import stored_text
 from niaouli.web import create_app
 from tests.accounts_support import PASSWORD, csrf_of, sign_in

@@ -27,7 +27,7 @@ from sqlalchemy import select
 from niaouli import gdalguard
 from niaouli.catalogue.models import Layer
 from niaouli.ingest import IngestError
-from niaouli.ingest.harvest.models import JobStatus
+from niaouli.ingest.harvest.harvest_tables import JobStatus
 from tests.api_support import start_api_site
 from tests.harvest_support import FakeDcat, FakeRemote, add_source_for, commune_items, harvest
 from tests.ingest_support import fixture, ingest, shapefile_parts

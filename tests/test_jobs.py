@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select, text, update
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Dataset
 from niaouli.ingest.harvest import launch
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestSource, JobStatus
 from niaouli.ingest.harvest.runner import STALE
 from niaouli.jobs import Submitted, queue, status
 from niaouli.jobs.inline import Scheduler

@@ -17,11 +17,11 @@ from starlette.testclient import TestClient
 
 from niaouli import links
 from niaouli.accounts import tokens, users
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from niaouli.catalogue import service
 from niaouli.catalogue.models import CodeProject, Dataset, Event, Organisation, Resource, Reuse
 from niaouli.ingest.harvest.base import Harvester, RemoteRecord
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestSource
+from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, HarvestSource
 from tests.accounts_support import PASSWORD, csrf_of
 
 # What a browser would run or render as a document, spelled as attackers spell it.

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import httpx
 
 from niaouli.accounts import audit, users
-from niaouli.accounts.models import AuditEvent
+from niaouli.accounts.account_tables import AuditEvent
 from niaouli.catalogue import service
 from tests.accounts_support import (
     ORG_A,

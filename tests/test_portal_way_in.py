@@ -184,7 +184,7 @@ def test_membership_requests_decided_by_admins_and_mailed(backend, tmp_path):
 def _pending_ids(backend) -> list[int]:  # noqa: ANN001
     from sqlalchemy import select
 
-    from niaouli.accounts.models import MembershipRequest
+    from niaouli.accounts.account_tables import MembershipRequest
 
     with backend.session() as session:
         return list(

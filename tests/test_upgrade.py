@@ -20,7 +20,7 @@ from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import users
-from niaouli.accounts.models import ApiToken, Membership, User
+from niaouli.accounts.account_tables import ApiToken, Membership, User
 from niaouli.backup import create_backup, restore_backup
 from niaouli.backup.restore import head_revision
 from niaouli.catalogue import service
@@ -37,7 +37,7 @@ from niaouli.catalogue.search import fulltext
 from niaouli.db import schema
 from niaouli.db.engine import make_engine, writing
 from niaouli.db.layers import layer_store
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob
+from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, HarvestJob
 from niaouli.settings import Settings
 from tests.backup_support import empty_target
 from tests.conftest import FIXTURES

@@ -33,6 +33,7 @@ from niaouli.catalogue.models import (
 from niaouli.db.layers import layer_store
 from niaouli.ingest.harvest import repairs
 from niaouli.ingest.harvest.base import RemoteRecord
+from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, HarvestSource, ItemAction
 from niaouli.ingest.harvest.job_plan import Known
 from niaouli.ingest.harvest.job_report import ItemReport
 from niaouli.ingest.harvest.messages import (
@@ -42,7 +43,6 @@ from niaouli.ingest.harvest.messages import (
     OTHER_SOURCE,
     reason_of,
 )
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestSource, ItemAction
 
 LINK_ROLE = "harvest-link"
 DIFF_FIELDS = (

@@ -18,9 +18,9 @@ from sqlalchemy.orm import Session
 
 from niaouli.ingest.harvest.base import EnumerationError, RemoteRecord
 from niaouli.ingest.harvest.fetch import FetchError
+from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, HarvestSource, ItemAction
 from niaouli.ingest.harvest.job_report import JobReport
 from niaouli.ingest.harvest.messages import DATA_NOT_COPIED
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestSource, ItemAction
 from niaouli.settings import Settings
 
 

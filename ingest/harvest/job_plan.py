@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import CodeProject, Dataset
 from niaouli.ingest.harvest.base import LazyRecord, RecordDeleted, RecordFailure, RemoteRecord
+from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, ItemAction, JobStatus
 from niaouli.ingest.harvest.job_report import ItemReport, JobReport
 from niaouli.ingest.harvest.messages import (
     DROPPED,
@@ -27,7 +28,6 @@ from niaouli.ingest.harvest.messages import (
     INCOMPLETE,
     INCREMENTAL,
 )
-from niaouli.ingest.harvest.models import HarvestedRecord, ItemAction, JobStatus
 
 
 @dataclass

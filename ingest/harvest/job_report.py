@@ -6,7 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from niaouli.ingest.harvest.models import ItemAction, JobStatus
+from niaouli.ingest.harvest.harvest_tables import ItemAction, JobStatus
 
 
 @dataclass

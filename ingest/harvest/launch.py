@@ -31,7 +31,7 @@ from sqlalchemy.orm import Session
 from niaouli import jobs
 from niaouli.catalogue.models import utcnow
 from niaouli.db.engine import get_engine, writing
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource, JobStatus
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestSource, JobStatus
 from niaouli.jobs.registry import JobDef, JobInfo, register
 from niaouli.settings import Settings, get_settings
 

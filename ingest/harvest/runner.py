@@ -36,6 +36,7 @@ from niaouli.ingest.harvest.apply import RecordWriter, withdraw_in_savepoint, wr
 from niaouli.ingest.harvest.base import EnumerationError, HarvestError, SourceConfig
 from niaouli.ingest.harvest.datacopy import CopyContext, DataCopy, copy_data, data_enabled
 from niaouli.ingest.harvest.fetch import Fetcher, Limits, spool_dir_for
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestJobItem, ItemAction, JobStatus
 from niaouli.ingest.harvest.job_plan import Decision, ListingPlan, Withdraw, known_records
 from niaouli.ingest.harvest.job_report import ItemReport, JobReport, ProgressHook
 from niaouli.ingest.harvest.messages import (
@@ -57,7 +58,6 @@ from niaouli.ingest.harvest.messages import (
     UNEXPECTED,
 )
 from niaouli.ingest.harvest.messages import reason_of as _reason
-from niaouli.ingest.harvest.models import HarvestJob, HarvestJobItem, ItemAction, JobStatus
 from niaouli.ingest.harvest.service import get_source
 from niaouli.settings import Settings, load_settings
 

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import utcnow
-from niaouli.ingest.harvest.models import HarvestJob, HarvestSource
+from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestSource
 from niaouli.settings import Settings
 
 LOGGER = logging.getLogger(__name__)

@@ -13,7 +13,12 @@ from niaouli.catalogue import service as catalogue
 from niaouli.db.engine import writing
 from niaouli.ingest.harvest import registry
 from niaouli.ingest.harvest.base import HarvestError
-from niaouli.ingest.harvest.models import HarvestedRecord, HarvestJob, HarvestJobItem, HarvestSource
+from niaouli.ingest.harvest.harvest_tables import (
+    HarvestedRecord,
+    HarvestJob,
+    HarvestJobItem,
+    HarvestSource,
+)
 from niaouli.settings import Settings
 
 SCHEDULES = ("hourly", "daily", "weekly")

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from niaouli.accounts.models import AuditEvent, User
+from niaouli.accounts.account_tables import AuditEvent, User
 
 if TYPE_CHECKING:
     from niaouli.catalogue.access import Viewer

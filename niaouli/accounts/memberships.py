@@ -9,7 +9,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit, requests, users
-from niaouli.accounts.models import MembershipRequest, User
+from niaouli.accounts.account_tables import MembershipRequest, User
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Organisation
 from niaouli.catalogue.permissions import Action, allowed

@@ -21,7 +21,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli import links
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from niaouli.accounts.users import AccountError, create_user, find_user
 from niaouli.catalogue.models import utcnow
 from niaouli.i18n import N_, _

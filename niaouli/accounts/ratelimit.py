@@ -15,7 +15,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import secrets
-from niaouli.accounts.models import LoginFailure
+from niaouli.accounts.account_tables import LoginFailure
 from niaouli.catalogue.models import utcnow
 
 WINDOW = timedelta(minutes=15)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli.accounts import users
-from niaouli.accounts.models import Membership, MembershipRequest, RequestStatus, Role, User
+from niaouli.accounts.account_tables import Membership, MembershipRequest, RequestStatus, Role, User
 from niaouli.accounts.users import AccountError
 from niaouli.catalogue.models import Organisation, utcnow
 from niaouli.i18n import _

@@ -15,7 +15,7 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import passwords, secrets, sessions
-from niaouli.accounts.models import PasswordReset, User
+from niaouli.accounts.account_tables import PasswordReset, User
 from niaouli.accounts.users import AccountError, find_user
 from niaouli.catalogue.models import utcnow
 from niaouli.i18n import _

@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import sessions, tokens
-from niaouli.accounts.models import Membership, Role, TokenScope, User
+from niaouli.accounts.account_tables import Membership, Role, TokenScope, User
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.permissions import publishes_somewhere
 from niaouli.db.engine import writing

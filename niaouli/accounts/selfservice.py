@@ -14,7 +14,7 @@ from typing import Literal
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit, ratelimit, resets, sessions, tokens, users, verification
-from niaouli.accounts.models import ApiToken, User
+from niaouli.accounts.account_tables import ApiToken, User
 from niaouli.i18n import N_, _
 
 # Marked here, translated when shown (`_(TOO_MANY)`).

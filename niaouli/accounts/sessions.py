@@ -12,7 +12,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import secrets
-from niaouli.accounts.models import User, UserSession
+from niaouli.accounts.account_tables import User, UserSession
 from niaouli.catalogue.models import utcnow
 
 SESSION_LIFETIME = timedelta(days=14)

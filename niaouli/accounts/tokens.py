@@ -14,7 +14,7 @@ from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import secrets
-from niaouli.accounts.models import ApiToken, TokenScope, User
+from niaouli.accounts.account_tables import ApiToken, TokenScope, User
 from niaouli.accounts.sessions import aware
 from niaouli.accounts.users import AccountError
 from niaouli.catalogue.models import utcnow

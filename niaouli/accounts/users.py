@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli.accounts import passwords
-from niaouli.accounts.models import Membership, Role, User
+from niaouli.accounts.account_tables import Membership, Role, User
 from niaouli.catalogue.models import Organisation, utcnow
 from niaouli.errors import NiaouliError
 from niaouli.i18n import N_, _

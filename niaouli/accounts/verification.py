@@ -10,7 +10,7 @@ from __future__ import annotations
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from niaouli.catalogue.models import utcnow
 
 LIFETIME_SECONDS = 48 * 3600

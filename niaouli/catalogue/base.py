@@ -1,6 +1,6 @@
 """The declarative base and column helpers every table of the catalogue database shares.
 
-Apart from the models so that the account tables (`niaouli.accounts.models`) and the
+Apart from the models so that the account tables (`niaouli.accounts.account_tables`) and the
 catalogue tables (`niaouli.catalogue.models`, which refer to users) import it without
 importing each other both ways.
 """

@@ -28,7 +28,7 @@ from sqlalchemy import (
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 # The account tables are part of this metadata (datasets.published_by_id -> users).
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from niaouli.catalogue.base import Base, Timestamped, _enum
 from niaouli.catalogue.base import JSONType as JSONType  # re-exported for the other tables
 from niaouli.catalogue.base import utcnow as utcnow
@@ -267,7 +267,7 @@ class Reuse(Timestamped, Base):
         ForeignKey("organisations.id", ondelete="SET NULL"), index=True
     )
     author: Mapped[str | None] = mapped_column(String(300))
-    # Only approved reuses are public (portal/community.py); submissions start pending.
+    # Only approved reuses are public (portal/community_pages.py); submissions start pending.
     status: Mapped[ModerationStatus] = mapped_column(
         _enum(ModerationStatus, "moderation_status"), default=ModerationStatus.PENDING
     )

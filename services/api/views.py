@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from niaouli.accounts.models import User
+from niaouli.accounts.account_tables import User
 from niaouli.catalogue import models
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.permissions import Action, allowed

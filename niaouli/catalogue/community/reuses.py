@@ -146,7 +146,7 @@ def submit_reuse(
         # The count and the insert must not interleave with another proposal of the same
         # user, or parallel proposals all pass the ceiling: lock the user's row first
         # (PostgreSQL; SQLite's writing transactions already take turns).
-        from niaouli.accounts.models import User
+        from niaouli.accounts.account_tables import User
 
         session.execute(select(User.id).where(User.id == viewer.user_id).with_for_update())
         waiting = session.scalar(

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service as catalogue
 from niaouli.db.engine import get_engine, writing
-from niaouli.ingest.harvest.models import ItemAction
+from niaouli.ingest.harvest.harvest_tables import ItemAction
 
 ACTION_LABELS = {
     ItemAction.CREATED: "créé",

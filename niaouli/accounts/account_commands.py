@@ -12,7 +12,7 @@ import click
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit, memberships, selfservice, tokens, users
-from niaouli.accounts.models import Role
+from niaouli.accounts.account_tables import Role
 from niaouli.accounts.users import ROLE_LABELS, AccountError
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
@@ -217,7 +217,7 @@ def audit_group() -> None:
 @click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 10_000))
 @click.option("--org", "organisation", help="Seulement ceux de cette organisation.")
 def audit_list(limit: int, organisation: str | None) -> None:
-    from niaouli.accounts.models import User
+    from niaouli.accounts.account_tables import User
     from niaouli.catalogue.models import Organisation
 
     with Session(get_engine()) as session:
