@@ -565,11 +565,17 @@ def worker(concurrency: int, queues: tuple[str, ...]) -> None:
     problem = jobs_reachable(get_engine(settings))
     if problem:
         _fail(problem)
-    if not logging.getLogger().handlers:
+    if settings.log_format == "json":  # one JSON stream, as `niaouli serve`'s processes
+        import logging.config
+
+        from niaouli.requestlog import log_config
+
+        logging.config.dictConfig(log_config("json"))
+    elif not logging.getLogger().handlers:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
-    click.echo(f"Worker : {concurrency} tâche(s) à la fois ; Ctrl-C pour arrêter.")
+    click.echo(f"Worker : {concurrency} tâche(s) à la fois ; Ctrl-C pour arrêter.", err=True)
     queue.run_worker(settings, concurrency, list(queues) or None)
 
 

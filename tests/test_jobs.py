@@ -11,6 +11,7 @@ On SQLite, the same job runs in a thread of the process that asked.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -162,7 +163,8 @@ def test_scheduled_harvests_are_run_by_the_worker(pg: Backend, gate: Gate, tmp_p
     add_source_for(pg, ORG, gate.url + "/csw", "planifiee", "csw")
     with pg.session() as session, session.begin():
         session.execute(update(HarvestSource).values(schedule="hourly"))
-    with Worker(pg, tmp_path / "worker.log", **WORKER_ENV) as worker:
+    # In production the worker logs JSON lines, as the web server does.
+    with Worker(pg, tmp_path / "worker.log", **WORKER_ENV, NIAOULI_LOG_FORMAT="json") as worker:
         # The periodic `harvest-due` job (every minute) queues the due source.
         wait_for(
             lambda: [r.status for r in _runs(pg)] == [JobStatus.SUCCESS],
@@ -170,6 +172,10 @@ def test_scheduled_harvests_are_run_by_the_worker(pg: Backend, gate: Gate, tmp_p
             what="the scheduled run\n" + worker.output(),
         )
         assert status.workers_alive(pg.engine) == 1
+    lines = [line for line in worker.output().splitlines() if line.startswith("{")]
+    records = [json.loads(line) for line in lines]
+    assert records and all({"time", "level", "logger", "message"} <= r.keys() for r in records)
+    assert any(r["logger"].startswith("procrastinate") for r in records)
     assert [s for _i, s, _a in _queued(pg)] == ["succeeded"]
     assert [s for _i, s, _a in _queued(pg, "harvest-due")][0] == "succeeded"
 
