@@ -5,7 +5,9 @@ from __future__ import annotations
 from alembic import context
 from geoalchemy2 import alembic_helpers
 
+import niaouli.catalogue.campaigns.campaign_tables  # noqa: F401  (its tables in the metadata)
 from niaouli.catalogue.models import Base
+from niaouli.migrations import REBUILD_FLAG
 
 config = context.config
 target_metadata = Base.metadata
@@ -31,6 +33,20 @@ def run_migrations_online() -> None:
     )
     with context.begin_transaction():
         context.run_migrations()
+        _rebuild_csw_records_if_asked(connection)
+
+
+def _rebuild_csw_records_if_asked(connection) -> None:  # noqa: ANN001
+    """Once every migration of this upgrade has run, and only at head: the rebuild reads
+    through the current models (see `niaouli.migrations.request_csw_rebuild`)."""
+    if not config.attributes.pop(REBUILD_FLAG, False):
+        return
+    migration = context.get_context()
+    if set(migration.get_current_heads()) != set(context.script.get_heads()):
+        return  # an upgrade to an earlier revision: a later upgrade to head rebuilds
+    from niaouli.services.csw import sync
+
+    sync.rebuild(connection)
 
 
 run_migrations_online()

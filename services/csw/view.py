@@ -108,7 +108,7 @@ def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetVie
     """The datasets `ids` (all of them when None), with organisation, layers, resources."""
     d, o = Dataset.__table__, Organisation.__table__
     # Named columns, not the whole table: only those `DatasetView` holds. (Migration
-    # 0022_csw_rebuild runs this at the end of the chain, once every column exists.)
+    # An upgrade to head runs this once every column exists: niaouli.migrations.)
     query = select(
         *(d.c[name] for name in VIEW_COLUMNS),
         o.c.name.label("organisation_name"),

@@ -4,8 +4,9 @@ The rebuild (`niaouli.services.csw.sync.rebuild`) reads datasets and layers thro
 current SQLAlchemy models, so it can only run once every column they map exists: it was
 in 0016 (csw_records gained access_level and organisation_id) until 0018 added a column
 to `layers`, after which upgrading a database with datasets from before 0016 failed. It
-also rewrites records stored before links followed the serving public URL. A later
-migration that adds a mapped column must move this rebuild after itself.
+also rewrites records stored before links followed the serving public URL. It now only
+asks for the rebuild, which `env.py` runs at the end of an upgrade to head
+(`niaouli.migrations.request_csw_rebuild`), so later migrations simply follow it.
 
 Revision ID: 0023_csw_rebuild
 Revises: 0022_job_queue
@@ -13,7 +14,7 @@ Revises: 0022_job_queue
 
 from __future__ import annotations
 
-from alembic import op
+from niaouli.migrations import request_csw_rebuild
 
 revision = "0023_csw_rebuild"
 down_revision = "0022_job_queue"
@@ -22,9 +23,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    from niaouli.services.csw import sync
-
-    sync.rebuild(op.get_bind())
+    request_csw_rebuild()
 
 
 def downgrade() -> None:
