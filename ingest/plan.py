@@ -16,7 +16,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import service
-from niaouli.catalogue.models import AccessLevel, Dataset, Layer
+from niaouli.catalogue.models import AccessLevel, Dataset, Layer, RasterLayer
 from niaouli.i18n import _
 from niaouli.ingest.confirm import check_not_sent_before
 from niaouli.ingest.errors import IngestError
@@ -125,10 +125,18 @@ def resolve_target(
     )
     if appending:  # the rows join existing layers: same names and collections
         names = [(old.name, old.collection_id) for old in targets]
-    taken = session.scalars(
-        select(Layer.collection_id).where(
-            Layer.collection_id.in_([c for _, c in names]),
-            Layer.dataset_id != (dataset.id if dataset else -1),
+    taken = list(
+        session.scalars(
+            select(Layer.collection_id).where(
+                Layer.collection_id.in_([c for _, c in names]),
+                Layer.dataset_id != (dataset.id if dataset else -1),
+            )
+        )
+    )
+    # Rasters share the /ogc/collections namespace: none may answer to these ids either.
+    taken += session.scalars(
+        select(RasterLayer.collection_id).where(
+            RasterLayer.collection_id.in_([c for _, c in names])
         )
     ).all()
     if taken:

@@ -11,7 +11,7 @@ from niaouli import exports, storage
 from niaouli.accounts import audit
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.access import Viewer
-from niaouli.catalogue.models import Layer, Resource
+from niaouli.catalogue.models import Layer, RasterLayer, Resource
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.publication import ForbiddenError
 from niaouli.db.engine import writing
@@ -49,6 +49,8 @@ def delete_dataset(
         for layer in dataset.layers:
             store.drop(conn, layer.table_name, layer.geometry_type is not None)
         keys = [r.storage_key for r in dataset.resources if r.storage_key]
+        for raster in dataset.raster_layers:  # the COGs and the originals
+            keys += [k for k in (raster.cog_key, raster.original_key) if k]
         for version in versions.listed(session, dataset.id):  # its kept versions go too
             keys += versions.drop(session, store, version)
         keys = sorted(set(keys))
@@ -93,6 +95,10 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
         for table in orphans:
             store.drop(conn, table, has_geometry=False)
         referenced = {k for k in conn.execute(select(Resource.storage_key)).scalars() if k}
+        for cog, original in conn.execute(
+            select(RasterLayer.cog_key, RasterLayer.original_key)
+        ):  # the rasters' COGs and originals
+            referenced.update(k for k in (cog, original) if k)
         referenced |= kept_keys
     files = storage.orphan_keys(settings, referenced, min_age_seconds)
     for key in files:

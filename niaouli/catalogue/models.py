@@ -52,6 +52,15 @@ class AccessLevel(enum.StrEnum):
     DRAFT = "draft"
 
 
+class RasterKind(enum.StrEnum):
+    """What a raster holds: decides its COG compression and its default styling."""
+
+    ORTHOPHOTO = "orthophoto"  # 8-bit RGB(A) imagery: JPEG/WebP, shown as is
+    ELEVATION = "elevation"  # a DEM: lossless DEFLATE + predictor, colour ramp, hillshade
+    CLASSIFIED = "classified"  # one band of classes, often with a colour table
+    OTHER = "other"  # any other measured grid: lossless, colour ramp
+
+
 class ResourceKind(enum.StrEnum):
     FILE = "file"
     LINK = "link"
@@ -165,6 +174,9 @@ class Dataset(Timestamped, Base):
     layers: Mapped[list[Layer]] = relationship(
         back_populates="dataset", cascade="all, delete-orphan", order_by="Layer.id"
     )
+    raster_layers: Mapped[list[RasterLayer]] = relationship(
+        back_populates="dataset", cascade="all, delete-orphan", order_by="RasterLayer.id"
+    )
 
 
 class Resource(Timestamped, Base):
@@ -224,6 +236,85 @@ class Layer(Timestamped, Base):
         if self.extent_west is None:
             return None
         return (self.extent_west, self.extent_south, self.extent_east, self.extent_north)
+
+
+class RasterLayer(Timestamped, Base):
+    """A dataset's raster: a Cloud Optimized GeoTIFF in storage, beside its original.
+
+    `collection_id` shares the /ogc/collections namespace with `Layer.collection_id`: the
+    ingestion never gives a raster an id a vector layer has (`niaouli.rasters.naming`).
+    Both files live under server-generated storage keys (`niaouli.storage`), named
+    `<key>/<filename>`. `bands` lists, per band: {"name", "data_type", "nodata", "unit",
+    "colour_interp", "statistics": {"min", "max", "mean", "stddev"}}; `colour_table` is
+    the first band's palette as {"<value>": [r, g, b, a]} when it has one.
+    """
+
+    __tablename__ = "raster_layers"
+    __table_args__ = (UniqueConstraint("dataset_id", "name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    dataset_id: Mapped[int] = mapped_column(
+        ForeignKey("datasets.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    collection_id: Mapped[str] = mapped_column(String(200), unique=True)
+    kind: Mapped[RasterKind] = mapped_column(_enum(RasterKind, "raster_kind"))
+    source_name: Mapped[str | None] = mapped_column(String(300))  # the uploaded file's name
+    # The COG, as stored: <cog_key>/<cog_filename>
+    cog_key: Mapped[str] = mapped_column(String(200), unique=True)
+    cog_filename: Mapped[str] = mapped_column(String(300))
+    cog_size: Mapped[int] = mapped_column(BigInteger)
+    cog_checksum: Mapped[str | None] = mapped_column(String(100))
+    # The file as uploaded (a zip stays a zip): None when it was not kept
+    original_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    original_filename: Mapped[str | None] = mapped_column(String(300))
+    original_size: Mapped[int | None] = mapped_column(BigInteger)
+    original_checksum: Mapped[str | None] = mapped_column(String(100))
+    # Native CRS: the EPSG code when it has one ("EPSG:3163"), and always the WKT
+    crs_code: Mapped[str | None] = mapped_column(String(50))
+    crs_wkt: Mapped[str] = mapped_column(Text)
+    width: Mapped[int] = mapped_column(Integer)
+    height: Mapped[int] = mapped_column(Integer)
+    band_count: Mapped[int] = mapped_column(Integer)
+    resolution_x: Mapped[float] = mapped_column(Float)  # native CRS units per pixel, > 0
+    resolution_y: Mapped[float] = mapped_column(Float)
+    # Native bounds, in the native CRS's axis order x/y
+    native_west: Mapped[float] = mapped_column(Float)
+    native_south: Mapped[float] = mapped_column(Float)
+    native_east: Mapped[float] = mapped_column(Float)
+    native_north: Mapped[float] = mapped_column(Float)
+    # In WGS 84 longitude/latitude, like Layer's
+    extent_west: Mapped[float | None] = mapped_column(Float)
+    extent_south: Mapped[float | None] = mapped_column(Float)
+    extent_east: Mapped[float | None] = mapped_column(Float)
+    extent_north: Mapped[float | None] = mapped_column(Float)
+    bands: Mapped[list[Any]] = mapped_column(default=list)
+    colour_table: Mapped[dict[str, Any] | None] = mapped_column(nullable=True)
+    overview_levels: Mapped[list[Any]] = mapped_column(default=list)  # decimation factors
+    compression: Mapped[str | None] = mapped_column(String(50))  # of the COG
+    ingest_report: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    dataset: Mapped[Dataset] = relationship(back_populates="raster_layers")
+
+    @property
+    def extent(self) -> tuple[float, float, float, float] | None:
+        if self.extent_west is None:
+            return None
+        return (self.extent_west, self.extent_south, self.extent_east, self.extent_north)
+
+    @property
+    def native_bounds(self) -> tuple[float, float, float, float]:
+        return (self.native_west, self.native_south, self.native_east, self.native_north)
+
+    @property
+    def cog_name(self) -> str:
+        """The COG's storage name, `<key>/<filename>`."""
+        return f"{self.cog_key}/{self.cog_filename}"
+
+    @property
+    def nodata(self) -> float | None:
+        """The first band's nodata value (GDAL keeps one per dataset in a GeoTIFF)."""
+        return self.bands[0].get("nodata") if self.bands else None
 
 
 class CodeProject(Timestamped, Base):

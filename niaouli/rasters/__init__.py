@@ -1,0 +1,1 @@
+"""Rasters: Cloud Optimized GeoTIFFs in storage (issue 19)."""
