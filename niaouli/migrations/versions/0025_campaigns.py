@@ -1,7 +1,7 @@
 """campaigns: cartoparty campaigns, submissions, staged contributions, reviews, merges
 
 Revision ID: 0025_campaigns
-Revises: 0023_csw_rebuild
+Revises: 0024_raster_layers
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from geoalchemy2 import Geometry
 from sqlalchemy.dialects import postgresql
 
 revision = "0025_campaigns"
-down_revision = "0023_csw_rebuild"
+down_revision = "0024_raster_layers"
 branch_labels = None
 depends_on = None
 
