@@ -82,6 +82,8 @@ TABLE: dict[Action, list[tuple[object, set[str]]]] = {
     Action.REUSE_MODERATE: [(None, PLATFORM), (ORG_REUSE, PLATFORM)],
     Action.CONTACTS_READ: [(None, PLATFORM)],
     Action.CATALOGUE_READ_ALL: [(None, PLATFORM)],
+    Action.CAMPAIGN_MANAGE: [(ORG_ROW, EDITORS), (A, EDITORS), (B, {"member_b", "platform_admin"})],
+    Action.CAMPAIGN_CONTRIBUTE: [(ORG_ROW, SIGNED), (None, SIGNED)],
 }
 READING = {
     Action.ORGANISATION_MEMBER_VIEW,

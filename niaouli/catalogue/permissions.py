@@ -49,6 +49,8 @@ class Action(enum.StrEnum):
     REUSE_MODERATE = "reuse.moderate"  # approve or reject; a moderator's reuse is approved
     CONTACTS_READ = "contacts.read"  # e-mail addresses in lists and journals, no target
     CATALOGUE_READ_ALL = "catalogue.read_all"  # sees every dataset, so may choose any slug
+    CAMPAIGN_MANAGE = "campaign.manage"  # create, change, open, close a cartoparty campaign
+    CAMPAIGN_CONTRIBUTE = "campaign.contribute"  # any signed-in user who may write
 
 
 def _organisation_of(target: Any) -> int | None:  # noqa: ANN401 - any row of an organisation
@@ -121,6 +123,11 @@ RULES: dict[Action, tuple[Rule, bool]] = {
     Action.REUSE_MODERATE: (_platform, True),
     Action.CONTACTS_READ: (_platform, False),
     Action.CATALOGUE_READ_ALL: (_platform, False),
+    Action.CAMPAIGN_MANAGE: (_editor, True),
+    # Whether the campaign is open (state, dates) is the campaign's own check
+    # (`campaigns.check_open`); who sees staged contributions is
+    # `contributions.visible_contributions`.
+    Action.CAMPAIGN_CONTRIBUTE: (_signed_in, True),
 }
 
 
