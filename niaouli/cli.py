@@ -503,7 +503,7 @@ def serve(host: str, port: int, workers: int) -> None:
     counters = metrics.prepare_multiprocess(load_settings().data_dir)
 
     from niaouli import requestlog, serving
-    from niaouli.jobs.inline import Scheduler
+    from niaouli.jobs.inline import Scheduler, recover
     from niaouli.services.csw.process import start_for_server
     from niaouli.settings import pin
     from niaouli.web import create_app
@@ -517,7 +517,12 @@ def serve(host: str, port: int, workers: int) -> None:
     harvests = None
     if settings.job_queue:  # long jobs are the workers' (`niaouli worker`), not ours
         click.echo("Tâches de fond : file PostgreSQL, exécutées par `niaouli worker`.")
-    elif settings.harvest_scheduler:  # embedded: periodic jobs in a thread of this process
+    else:
+        # Runs a previous server left under way died with it: failed, with the reason.
+        recover(settings)
+    if not settings.job_queue and settings.harvest_scheduler:
+        # Embedded: periodic jobs in a thread of this process (a schedule that came due
+        # while the server was down runs once now).
         harvests = Scheduler(settings)
         harvests.start()
     click.echo(f"Niaouli sur http://{host}:{port}/")

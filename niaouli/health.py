@@ -10,9 +10,12 @@ A check is one line at the composition root (`niaouli/web.py`)::
     health.register_check("jobs", functools.partial(jobs_reachable, engine))
 
 It is a callable without arguments, plain or `async`: it passes when it returns without
-raising and does not return `False`. The answer names each check and its status, and for
-a failure only a short reason (`timeout`, `false` or the exception's class): never the
-exception's text, which may hold a host name or a URL; that goes to the server's log.
+raising and does not return `False`. A check registered with `critical=False` (the read
+replica: the primary answers its reads meanwhile) is reported but does not fail
+readiness: the answer stays 200 and lists it under `degraded`. The answer names each check
+and its status, and for a failure only a short reason (`timeout`, `false` or the
+exception's class): never the exception's text, which may hold a host name or a URL;
+that goes to the server's log.
 
 A check that hangs is not started again while its previous run is still going (it keeps
 failing as `timeout`), so a dead dependency cannot pile up threads; and concurrent
@@ -45,6 +48,7 @@ class _Entry:
     name: str
     fn: Check
     timeout: float
+    critical: bool = True
     running: asyncio.Future[Any] | None = None
 
 
@@ -56,9 +60,12 @@ class Registry:
     _last: tuple[float, dict[str, dict[str, Any]]] | None = None
     _pending: asyncio.Future[dict[str, dict[str, Any]]] | None = None
 
-    def register(self, name: str, fn: Check, timeout: float = DEFAULT_TIMEOUT) -> None:
-        """Add (or replace) the check `name`."""
-        self.entries[name] = _Entry(name, fn, timeout)
+    def register(
+        self, name: str, fn: Check, timeout: float = DEFAULT_TIMEOUT, critical: bool = True
+    ) -> None:
+        """Add (or replace) the check `name`; a failing non-`critical` one is reported
+        without failing readiness."""
+        self.entries[name] = _Entry(name, fn, timeout, critical)
         self._last = None
 
     def unregister(self, name: str) -> None:
@@ -98,6 +105,13 @@ def _start(entry: _Entry) -> asyncio.Future[Any]:
 
 
 async def _run_one(entry: _Entry) -> dict[str, Any]:
+    result = await _result(entry)
+    if not entry.critical:
+        result["critical"] = False
+    return result
+
+
+async def _result(entry: _Entry) -> dict[str, Any]:
     started = time.monotonic()
     if not _running_here(entry.running):
         entry.running = _start(entry)
@@ -117,9 +131,11 @@ async def _run_one(entry: _Entry) -> dict[str, Any]:
 REGISTRY = Registry()
 
 
-def register_check(name: str, fn: Check, timeout: float = DEFAULT_TIMEOUT) -> None:
+def register_check(
+    name: str, fn: Check, timeout: float = DEFAULT_TIMEOUT, critical: bool = True
+) -> None:
     """Add the readiness check `name` to the process's registry (replacing one so named)."""
-    REGISTRY.register(name, fn, timeout)
+    REGISTRY.register(name, fn, timeout, critical)
 
 
 class NotReadyError(Exception):
@@ -152,16 +168,21 @@ async def healthz(scope: Scope, receive: Receive, send: Send) -> None:
 
 
 class Readyz:
-    """ASGI endpoint: 200 when every check passes, else 503 naming the failed ones."""
+    """ASGI endpoint: 200 when every critical check passes, else 503 naming the failed
+    ones; failing non-critical checks are named under `degraded`."""
 
     def __init__(self, registry: Registry = REGISTRY) -> None:
         self.registry = registry
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         checks = await self.registry.run()
-        failing = sorted(name for name, result in checks.items() if result["status"] != "ok")
+        down = [name for name, result in checks.items() if result["status"] != "ok"]
+        failing = sorted(name for name in down if checks[name].get("critical", True))
+        degraded = sorted(name for name in down if name not in failing)
         body: dict[str, Any] = {"status": "fail" if failing else "ok", "checks": checks}
         if failing:
             body["failing"] = failing
+        if degraded:
+            body["degraded"] = degraded
         response = JSONResponse(body, status_code=503 if failing else 200, headers=NO_STORE)
         await response(scope, receive, send)

@@ -10,6 +10,10 @@ What is counted, all with labels of a few fixed values (never a raw path, slug o
   status) or `error` (the run raised: busy source, crash); dry runs are not counted.
 - `niaouli_ingestions_total{outcome}`: `success`, `rejected` (the file was refused: bad
   input, unconfirmed change) or `error`.
+- with a read replica (`NIAOULI_DATABASE_READ_URL`): `niaouli_replica_up` (1, or 0 while
+  its reads go to the primary; the lowest of the server's processes),
+  `niaouli_replica_outages_total` and `niaouli_replica_fallbacks_total` (read-only
+  requests the primary answered instead: `niaouli.db.replica`).
 - gauges read at scrape time through callbacks the composition root registers
   (`register_gauge`), e.g. the job queue's depth and failed jobs.
 
@@ -82,11 +86,31 @@ class _Metrics:
         self.ingestions = Counter(
             PREFIX + "ingestions", "File ingestions ended, by outcome", ["outcome"]
         )
+        self.replica_fallbacks = Counter(
+            PREFIX + "replica_fallbacks",
+            "Read-only requests answered by the primary because the read replica was down",
+        )
+        self.replica_outages = Counter(
+            PREFIX + "replica_outages", "Times the read replica was found down (circuit opened)"
+        )
 
 
 @functools.cache
 def _metrics() -> _Metrics:
     return _Metrics()
+
+
+@functools.cache
+def _replica_up() -> Any:  # noqa: ANN401 - prometheus_client's Gauge
+    """Made on first use only: a platform without a read replica shows no such gauge."""
+    from prometheus_client import Gauge
+
+    # The lowest of the live processes: 0 as soon as one of them finds it down.
+    return Gauge(
+        PREFIX + "replica_up",
+        "1 while the read replica answers, 0 while its reads go to the primary",
+        multiprocess_mode="livemin",
+    )
 
 
 def multiprocess_dir() -> Path | None:
@@ -152,6 +176,17 @@ def count_harvest(outcome: str) -> None:
 
 def count_ingestion(outcome: str) -> None:
     _metrics().ingestions.labels(outcome).inc()
+
+
+def count_replica_fallback() -> None:
+    _metrics().replica_fallbacks.inc()
+
+
+def replica_state(up: bool, outage: bool = False) -> None:
+    """The read replica answers (`up`) or not; `outage`: it was just found down."""
+    _replica_up().set(1 if up else 0)
+    if outage:
+        _metrics().replica_outages.inc()
 
 
 def harvest_counted[**P, R](fn: Callable[P, R]) -> Callable[P, R]:

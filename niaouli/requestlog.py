@@ -118,6 +118,14 @@ def log_config(log_format: str = "text") -> dict[str, Any]:
         for handler in config["handlers"].values():
             handler.setdefault("filters", []).append("request_id")
         config.setdefault("filters", {})["request_id"] = {"()": RequestIdFilter}
+        # The platform's own lines (a replica found down, database trouble answered 503)
+        # on the server's stderr: without this, pygeoapi's `basicConfig` at ERROR, made
+        # when its API objects are built, keeps everything below an error out of the log.
+        config["loggers"]["niaouli"] = {
+            "handlers": ["default"],
+            "level": "INFO",
+            "propagate": False,
+        }
         return config
     handler = {
         "class": "logging.StreamHandler",

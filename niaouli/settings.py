@@ -99,6 +99,15 @@ class Settings(BaseSettings):
             "unset (everything on `NIAOULI_DATABASE_URL`)",
         ),
     )
+    database_read_retry: float = Field(
+        5.0,
+        **_doc(
+            "seconds the read replica is left alone after it failed to answer (its reads go"
+            " to the primary meanwhile) before it is tried again (1 to 3600); see"
+            " [docs/scaling.md](docs/scaling.md)",
+            "5",
+        ),
+    )
     database_transaction_pooling: bool = Field(
         False,
         **_doc(
@@ -449,6 +458,13 @@ class Settings(BaseSettings):
             value = int(value.strip())
         if isinstance(value, int) and not 1 <= value <= high:
             raise ValueError(f"{name}: a whole number from 1 to {high} ({value!r})")
+        return value
+
+    @field_validator("database_read_retry", mode="before")
+    @classmethod
+    def _read_retry(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return _seconds(f"{PREFIX}DATABASE_READ_RETRY", value, 1, 3600)
         return value
 
     @field_validator("jobs_stalled_after", mode="before")

@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from niaouli import gdalguard, health, metrics, startup, storage
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
+from niaouli.db import replica
 from niaouli.db.engine import get_engine
 from niaouli.db.readroute import ReadRouting
 from niaouli.jobs import status as jobs_status
@@ -125,6 +126,13 @@ def readiness_checks(settings: Settings | None) -> health.Registry:
     health.register_check(
         "jobs", health.from_reason(functools.partial(jobs_status.jobs_reachable, engine))
     )
+    if settings.database_read_url and not settings.is_embedded:
+        # Reported, not failing readiness: the primary answers its reads meanwhile.
+        health.register_check(
+            "replica", replica.circuit(settings).check, timeout=3.0, critical=False
+        )
+    else:
+        health.REGISTRY.unregister("replica")
     return health.REGISTRY
 
 

@@ -7,10 +7,12 @@ organisation-only dataset, each with a layer and a file) and what it must show s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -110,6 +112,8 @@ class LiveServer:
     nobody reads would block a chatty server once the pipe buffer is full.
     """
 
+    start_timeout = 60.0  # seconds `niaouli serve` has to answer its home page
+
     def __init__(
         self,
         backend: Backend,
@@ -139,32 +143,49 @@ class LiveServer:
     def __enter__(self) -> LiveServer:
         command = [str(NIAOULI) if NIAOULI.exists() else shutil.which("niaouli") or "niaouli"]
         self._log_file = open(self.log_path, "wb")  # noqa: SIM115 - closed in __exit__
+        # Its own process group: whatever it started (uvicorn's workers) is stopped with
+        # it, also when it never answered (no orphan `niaouli serve` left behind).
         self.process = subprocess.Popen(
             [*command, "serve", "--host", "127.0.0.1", "--port", str(self.port)],
             env=self.env(),
             stdout=subprocess.DEVNULL,
             stderr=self._log_file,
+            start_new_session=True,
         )
-        deadline = time.monotonic() + 60
+        deadline = time.monotonic() + self.start_timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"niaouli serve exited: {self.log()[-3000:]}")
+                log = self.log()[-3000:]
+                self.__exit__()
+                raise AssertionError(f"niaouli serve exited: {log}")
             try:
                 if httpx.get(self.url + "/", timeout=2).status_code == 200:
                     return self
             except httpx.HTTPError:
                 time.sleep(0.3)
-        raise AssertionError("niaouli serve did not answer within 60 s")
+        log = self.log()[-3000:]
+        self.__exit__()
+        raise AssertionError(f"niaouli serve did not answer within {self.start_timeout} s: {log}")
+
+    def kill(self) -> None:
+        """SIGKILL the server and everything of its process group at once (a crash)."""
+        assert self.process is not None
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
     def __exit__(self, *_exc: object) -> None:
         assert self.process is not None
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-        self._log_file.close()
+        if self.process.poll() is None:
+            self.process.terminate()  # the leader first: it stops its workers and pycsw
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.process.wait(timeout=15)
+        # Then whatever is left of its group (a leader that hung, workers it left).
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+        if not self._log_file.closed:
+            self._log_file.close()
         if self._temporary_log:
             self.log_path.unlink(missing_ok=True)
 

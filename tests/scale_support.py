@@ -111,6 +111,25 @@ class StreamingPair:
         )
         self.started.append(data)
 
+    def stop_replica(self) -> None:
+        """Stop the replica at once (`pg_ctl stop -m immediate`: a crash, no shutdown)."""
+        _run(
+            [
+                str(self.bin / "pg_ctl"),
+                "-D",
+                str(self.folder / "replica"),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ]
+        )
+        self.started.remove(self.folder / "replica")
+
+    def start_replica(self) -> None:
+        """Start the replica again (it recovers, then streams from the primary)."""
+        self._start(self.folder / "replica", self.replica_port, "-c hot_standby=on")
+
     def __enter__(self) -> StreamingPair:
         primary = self.folder / "primary"
         replica = self.folder / "replica"

@@ -8,9 +8,13 @@ Each test gets its own bucket, so tests never see each other's objects.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import struct
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -125,3 +129,102 @@ def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait()
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the S3 server that can fail uploads in the middle.
+
+    Passes everything through until `cut(after)`: from then on a connection that has
+    sent more than `after` bytes towards the server is reset (RST) on both sides, in the
+    middle of the request body — an object store that goes away during an upload. Small
+    requests (listings, HEAD, aborts) still pass. `heal()` lets everything through again.
+    moto keeps its state behind it, so the bucket can be looked into afterwards.
+    """
+
+    def __init__(self, target_port: int) -> None:
+        self.target = ("127.0.0.1", target_port)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.cut_after: int | None = None
+        self.cuts = 0  # connections cut in the middle of a request
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, after: int) -> None:
+        self.cut_after = after
+
+    def heal(self) -> None:
+        self.cut_after = None
+
+    def close(self) -> None:
+        self._closed = True
+        self._listener.close()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            try:
+                upstream = socket.create_connection(self.target, timeout=10)
+            except OSError:
+                _reset(client)
+                continue
+            upstream.settimeout(None)
+            threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
+            threading.Thread(target=_pump, args=(upstream, client), daemon=True).start()
+
+    def _up(self, client: socket.socket, upstream: socket.socket) -> None:
+        counted = 0
+        while True:
+            try:
+                data = client.recv(65536)
+            except OSError:
+                break
+            if not data:
+                break
+            limit = self.cut_after
+            if limit is not None:
+                counted += len(data)
+                if counted > limit:
+                    # Part of the body goes through, then the connection dies.
+                    with contextlib.suppress(OSError):
+                        upstream.sendall(data[: max(0, len(data) - (counted - limit))])
+                    with self._lock:
+                        self.cuts += 1
+                    _reset(client)
+                    _reset(upstream)
+                    return
+            try:
+                upstream.sendall(data)
+            except OSError:
+                break
+        with contextlib.suppress(OSError):
+            upstream.shutdown(socket.SHUT_WR)
+
+
+def _pump(source: socket.socket, target: socket.socket) -> None:
+    while True:
+        try:
+            data = source.recv(65536)
+        except OSError:
+            break
+        if not data:
+            break
+        try:
+            target.sendall(data)
+        except OSError:
+            break
+    with contextlib.suppress(OSError):
+        target.shutdown(socket.SHUT_WR)
+
+
+def _reset(sock: socket.socket) -> None:
+    """Close with a TCP reset (SO_LINGER 0), as a crashed peer does."""
+    with contextlib.suppress(OSError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    with contextlib.suppress(OSError):
+        sock.close()

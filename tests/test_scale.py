@@ -144,8 +144,12 @@ def test_two_servers_serve_one_catalogue(request: pytest.FixtureRequest, tmp_pat
 # --- a streaming replica ---------------------------------------------------------------
 
 
+Replicated = tuple[StreamingPair, Backend, dict[str, str]]
+
+
 @pytest.fixture(scope="module")
-def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[StreamingPair, Backend]]:
+def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Replicated]:
+    """The pair, the site on its primary (the accounts matrix) and the API tokens."""
     with StreamingPair() as pair:
         folder = tmp_path_factory.mktemp("replica-site")
         settings = Settings(
@@ -157,7 +161,9 @@ def replicated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Strea
         engine = make_engine(settings)
         schema.upgrade(engine)
         try:
-            yield pair, Backend("postgis", settings, engine)
+            backend = Backend("postgis", settings, engine)
+            build_matrix(backend, folder)
+            yield pair, backend, write_tokens(backend)
         finally:
             engine.dispose()
 
@@ -172,10 +178,8 @@ def application_names(pair: StreamingPair, port: int) -> set[str]:
     return {name for (name,) in rows if name}
 
 
-def test_read_replica(replicated: tuple[StreamingPair, Backend], tmp_path: Path):
-    pair, backend = replicated
-    build_matrix(backend, tmp_path)
-    secrets = write_tokens(backend)
+def test_read_replica(replicated: Replicated, tmp_path: Path):
+    pair, backend, secrets = replicated
     env = {"NIAOULI_DATABASE_READ_URL": pair.replica_url}
     with LoggedServer(backend, tmp_path / "server.log", env) as server:
         assert wait_for(lambda: csw_ready(server.url), 60)
@@ -230,6 +234,83 @@ def test_read_replica(replicated: tuple[StreamingPair, Backend], tmp_path: Path)
             "niaouli-replica",
             "niaouli-csw-replica",
         }
+
+
+def metric(base: str, name: str) -> float | None:
+    """One unlabelled value of the server's `/metrics` (all its processes)."""
+    for line in httpx.get(base + "/metrics", timeout=30).text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[-1])
+    return None
+
+
+def csw_post(http: httpx.Client, slug: str) -> list[str]:
+    """The identifiers a POSTed GetRecords finds for the dataset's title words."""
+    body = (
+        '<csw:GetRecords xmlns:csw="http://www.opengis.net/cat/csw/2.0.2"'
+        ' xmlns:ogc="http://www.opengis.net/ogc" service="CSW" version="2.0.2"'
+        ' resultType="results"><csw:Query typeNames="csw:Record">'
+        '<csw:ElementSetName>brief</csw:ElementSetName><csw:Constraint version="1.1.0">'
+        "<ogc:Filter><ogc:PropertyIsEqualTo><ogc:PropertyName>dc:identifier</ogc:PropertyName>"
+        f"<ogc:Literal>{slug}</ogc:Literal></ogc:PropertyIsEqualTo></ogc:Filter>"
+        "</csw:Constraint></csw:Query></csw:GetRecords>"
+    )
+    answer = http.post("/csw", content=body, headers={"Content-Type": "application/xml"})
+    assert answer.status_code == 200, answer.text
+    return [e.text for e in etree.fromstring(answer.content).iterfind(".//dc:identifier", NS)]
+
+
+def test_reads_fall_back_to_the_primary_while_the_replica_is_down(
+    replicated: Replicated, tmp_path: Path
+):
+    pair, backend, secrets = replicated
+    env = {"NIAOULI_DATABASE_READ_URL": pair.replica_url, "NIAOULI_DATABASE_READ_RETRY": "2"}
+    readers = {"niaouli-replica", "niaouli-csw-replica"}
+    with LoggedServer(backend, tmp_path / "server.log", env) as server:
+        assert wait_for(lambda: csw_ready(server.url), 60)
+        with client(server.url) as anonymous:
+            assert anonymous.get("/ogc/collections").status_code == 200
+        assert "niaouli-replica" in application_names(pair, pair.replica_port)
+        ready = httpx.get(server.url + "/readyz", timeout=30).json()
+        assert ready["checks"]["replica"]["status"] == "ok", ready
+
+        pair.stop_replica()
+        try:
+            # Published while the replica is down: only the primary has it, so the
+            # anonymous readers who see it were answered by the primary.
+            with client(server.url, secrets["editor_a"]) as editor:
+                slug = publish(editor, "Échelle repli")
+            with client(server.url) as anonymous:
+                for _ in range(2):
+                    assert sees(anonymous, slug, "échelle repli") == ALL
+                assert csw_post(anonymous, slug) == [slug]
+            ready_down = httpx.get(server.url + "/readyz", timeout=30)
+            # Not ready-failing: the primary carries the reads; the replica is named.
+            assert ready_down.status_code == 200, ready_down.text
+            body = ready_down.json()
+            assert (body["status"], body.get("degraded")) == ("ok", ["replica"]), body
+            assert body["checks"]["replica"]["status"] == "fail"
+            assert body["checks"]["replica"]["critical"] is False
+            assert metric(server.url, "niaouli_replica_up") == 0
+            assert metric(server.url, "niaouli_replica_outages_total") == 1
+            assert (metric(server.url, "niaouli_replica_fallbacks_total") or 0) >= 9
+            warned = [x for x in server.log().splitlines() if "read replica unreachable" in x]
+            assert len(warned) == 1, warned  # once for the outage, not per request
+        finally:
+            pair.start_replica()
+        pair.wait_caught_up()
+
+        def back_on_replica() -> bool:
+            with client(server.url) as anonymous:
+                assert sees(anonymous, slug, "échelle repli") == ALL
+            # The replica restarted empty of connections: its readers are back.
+            return readers <= application_names(pair, pair.replica_port)
+
+        assert wait_for(back_on_replica, 30), application_names(pair, pair.replica_port)
+        assert application_names(pair, pair.replica_port) <= readers
+        assert metric(server.url, "niaouli_replica_up") == 1
+        assert "read replica answers again" in server.log()
+        assert "Traceback" not in server.log(), server.log()[-3000:]
 
 
 # --- PgBouncer -------------------------------------------------------------------------

@@ -18,7 +18,9 @@ a thread of the process that asked (embedded SQLite):
 A worker killed during a run: procrastinate finds the job of the dead worker, our
 `interrupted` hook marks its `running` row failed ("moisson interrompue"), and the job
 runs again (a harvest is idempotent: unchanged records are skipped) or, after
-`NIAOULI_JOBS_MAX_ATTEMPTS` interrupted runs, is failed (docs/jobs.md).
+`NIAOULI_JOBS_MAX_ATTEMPTS` interrupted runs, is failed (docs/jobs.md). On the embedded
+database a run dies with `niaouli serve`; when it starts again, `resolve_abandoned` (the
+`abandoned` hook) fails the rows whose process is gone, with the same reason.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from niaouli import jobs
 from niaouli.catalogue.models import utcnow
 from niaouli.db.engine import get_engine, writing
 from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestSource, JobStatus
+from niaouli.jobs import liveness
 from niaouli.jobs.registry import JobDef, JobInfo, register
 from niaouli.settings import Settings, get_settings
 
@@ -86,6 +89,47 @@ def resolve_interrupted(engine: Engine, queue_job: int) -> int:
             row.message = STALE
         session.commit()
         return len(rows)
+
+
+def resolve_abandoned(settings: Settings) -> int:
+    """Embedded database: mark failed the runs left `running` by processes that are gone
+    (their source's liveness marker is free: `runner.run_source`); how many there were.
+
+    Only there: the markers are local files, and a PostgreSQL database may be shared by
+    runs on other machines (the queue resolves its own: `interrupted`)."""
+    from niaouli.ingest.harvest.runner import STALE, source_marker
+
+    if not settings.is_embedded:
+        return 0
+    engine = get_engine(settings)
+    with Session(engine) as session:
+        found = session.execute(
+            select(HarvestJob.id, HarvestJob.source_id).where(
+                HarvestJob.status == JobStatus.RUNNING, HarvestJob.dry_run.is_(False)
+            )
+        ).all()
+    by_source: dict[int, list[int]] = {}
+    for job_id, source_id in found:
+        by_source.setdefault(source_id, []).append(job_id)
+    resolved = 0
+    for source_id, ids in sorted(by_source.items()):
+        with liveness.holding(source_marker(settings, source_id)) as free:
+            if not free:  # a live process runs it
+                continue
+            with Session(writing(engine)) as session:
+                for row in session.scalars(
+                    select(HarvestJob).where(
+                        HarvestJob.id.in_(ids), HarvestJob.status == JobStatus.RUNNING
+                    )
+                ):
+                    row.status = JobStatus.FAILED
+                    row.finished_at = utcnow()
+                    row.message = STALE
+                    resolved += 1
+                session.commit()
+    if resolved:
+        LOGGER.warning("%d moisson(s) interrompue(s) par l'arrêt du serveur : en échec", resolved)
+    return resolved
 
 
 def _interrupted(info: JobInfo, slug: str = "", dry_run: bool = False) -> None:
@@ -150,5 +194,13 @@ def harvest_due_job(info: JobInfo) -> list[str]:
 
 def install() -> None:
     """Register the harvest jobs (the composition root calls it at start-up)."""
-    register(JobDef(HARVEST, harvest_job, queue="harvest", interrupted=_interrupted))
+    register(
+        JobDef(
+            HARVEST,
+            harvest_job,
+            queue="harvest",
+            interrupted=_interrupted,
+            abandoned=resolve_abandoned,
+        )
+    )
     register(JobDef(HARVEST_DUE, harvest_due_job, cron="* * * * *"))

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Engine, select
@@ -59,6 +60,7 @@ from niaouli.ingest.harvest.messages import (
 )
 from niaouli.ingest.harvest.messages import reason_of as _reason
 from niaouli.ingest.harvest.service import get_source
+from niaouli.jobs import liveness
 from niaouli.settings import Settings, load_settings
 
 # The message templates and the reports live in their own modules; they are named here
@@ -89,6 +91,9 @@ __all__ = [
 ]
 
 COMMIT_EVERY = 50
+# Seconds a run waits for its source's marker (held for an instant by a start-up check;
+# held for the whole run by another run of the source, which then is busy).
+MARKER_WAIT = 2.0
 
 
 @metrics.harvest_counted  # /metrics: niaouli_harvest_runs_total by the job's outcome
@@ -108,11 +113,42 @@ def run_source(
 
     `fetcher` replaces the network client (the demo replays a shipped snapshot through
     it: `niaouli.demo_harvest`); it is never taken from a source's own settings.
-    `queue_job`: the queued job running this harvest (kept on its job row)."""
+    `queue_job`: the queued job running this harvest (kept on its job row).
+
+    A real run holds its source's liveness marker (`niaouli.jobs.liveness`) from before
+    its job row is written until the row is finished: a row left `running` whose marker
+    nobody holds belongs to a dead process (`launch.resolve_abandoned`)."""
     from niaouli.db.engine import get_engine
 
     settings = settings or load_settings()
     engine = engine or get_engine(settings)
+    options = (dry_run, force, engine, settings, limits, on_item, fetcher, queue_job)
+    if dry_run:
+        return _run_source(slug, *options)
+    with Session(engine) as session:
+        source_id = get_source(session, slug).id
+    with liveness.holding(source_marker(settings, source_id), wait=MARKER_WAIT) as held:
+        if not held:
+            raise HarvestBusyError("une moisson de cette source est déjà en cours")
+        return _run_source(slug, *options)
+
+
+def source_marker(settings: Settings, source_id: int) -> Path:
+    """The liveness marker of a source's runs."""
+    return liveness.marker(settings, f"harvest-source-{source_id}")
+
+
+def _run_source(
+    slug: str,
+    dry_run: bool,
+    force: bool,
+    engine: Engine,
+    settings: Settings,
+    limits: Limits | None,
+    on_item: ProgressHook | None,
+    fetcher: Fetcher | None,
+    queue_job: int | None,
+) -> JobReport:
     report = JobReport(source=slug, dry_run=dry_run)
     # Every transaction below reads then writes: on SQLite, take the write lock first.
     with Session(writing(engine)) as session:

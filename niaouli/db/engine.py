@@ -144,6 +144,7 @@ def _postgres_engine(settings: Settings) -> Engine:
 
 PRIMARY_APPLICATION = "niaouli"
 REPLICA_APPLICATION = "niaouli-replica"
+REPLICA_CONNECT_TIMEOUT = 2  # seconds (libpq's least): its reads then go to the primary
 
 
 def make_reader(settings: Settings, url: Any = None, *, replica: bool = False) -> Engine:  # noqa: ANN401 - a str or URL
@@ -153,12 +154,15 @@ def make_reader(settings: Settings, url: Any = None, *, replica: bool = False) -
     if replica:
         url = settings.database_read_url
     name = REPLICA_APPLICATION if replica else PRIMARY_APPLICATION
+    args = postgres_connect_args(settings, name)
+    if replica:  # a replica that does not answer is found out fast (niaouli.db.replica)
+        args["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
     engine = create_engine(
         url or settings.database_url,
         isolation_level="AUTOCOMMIT",
         pool_pre_ping=False,
         pool_size=8,
-        connect_args=postgres_connect_args(settings, name),
+        connect_args=args,
     )
     trouble.watch(engine)
     return engine
@@ -223,7 +227,10 @@ def get_read_engine(settings: Settings | None = None) -> Engine:
             engine = create_engine(
                 settings.database_read_url,
                 pool_pre_ping=True,
-                connect_args=postgres_connect_args(settings, REPLICA_APPLICATION),
+                connect_args={
+                    **postgres_connect_args(settings, REPLICA_APPLICATION),
+                    "connect_timeout": REPLICA_CONNECT_TIMEOUT,
+                },
             )
             trouble.watch(engine)
             _CATALOGUE_DIALECTS.add(engine.dialect)

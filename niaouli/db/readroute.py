@@ -17,12 +17,17 @@ read-your-writes for the people who write:
 - anyone else (anonymous readers, the bulk of the traffic) reads the replica and may see
   the catalogue as it was up to the replica's lag ago.
 
+A replica that does not answer costs no request: the circuit of `niaouli.db.replica`
+sends every read to the primary while it is down, and a routed request that failed
+because of it is answered again by the primary before anything was sent.
+
 Without a read URL nothing is routed (`on_replica()` is always false).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import re
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -31,9 +36,13 @@ from http.cookies import SimpleCookie
 from sqlalchemy import Engine, event, text
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from niaouli import metrics
+from niaouli.db import replica as replica_health
+from niaouli.db import trouble
 from niaouli.db.engine import get_engine, get_read_engine
 from niaouli.settings import Settings
 
+LOGGER = logging.getLogger(__name__)
 COOKIE = "niaouli_lsn"
 COOKIE_SECONDS = 600  # longer than any sane replay lag; dropped as soon as it is replayed
 _LSN = re.compile(r"^[0-9A-F]{1,8}/[0-9A-F]{1,8}$")
@@ -90,6 +99,7 @@ class ReadRouting:
         self.settings = settings
         self.enabled = bool(settings.database_read_url) and not settings.is_embedded
         self.secure = settings.public_url.startswith("https://")
+        self.circuit = replica_health.circuit(settings) if self.enabled else None
         if self.enabled:
             primary = get_engine(settings)
             if not event.contains(primary, "after_cursor_execute", _note_write):
@@ -105,12 +115,15 @@ class ReadRouting:
         path = scope.get("path", "")
         # CSW answers reads only, POSTed ones too (GetRecords with an XML body).
         reads = scope["method"] in ("GET", "HEAD") or path == "/csw" or path.startswith("/csw/")
+        wanted = reads and not signed_in
+        usable = wanted and await self._replica_usable()
         replayed = False
-        if reads and not signed_in and lsn is not None:
+        if usable and lsn is not None:
             replayed = await asyncio.to_thread(self._replayed, lsn)
-        replica = reads and not signed_in and (lsn is None or replayed)
+        replica = usable and (lsn is None or replayed)
+        if wanted and not usable and lsn is None:
+            metrics.count_replica_fallback()  # the replica would have answered it
         route = _Route(replica=replica)
-        token = _ROUTE.set(route)
 
         async def send_cookie(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -124,10 +137,50 @@ class ReadRouting:
                     message = {**message, "headers": headers}
             await send(message)
 
+        if not replica:
+            await self._run(scope, receive, send_cookie, route)
+            return
+        # On the replica: a failure (an exception, a 5xx, or any answer made after the
+        # database failed, such as a 404 for a collection it could not list) is held back
+        # until we know whether the replica is down; then the primary answers instead.
+        replay = _Replay(receive)
+        original = dict(scope)  # routing writes into the scope: the primary's attempt starts afresh
+        with trouble.watching() as attempt:
+            gate = _Gate(send_cookie, attempt)
+            error: Exception | None = None
+            try:
+                await self._run(scope, replay.first, gate, route)
+            except Exception as exc:  # noqa: BLE001 - re-raised unless the replica is down
+                error = exc
+        failed = error is not None or bool(gate.held)
+        if gate.sent or not failed or not await self._replica_down():
+            trouble.carry(attempt)
+            await gate.release()
+            if error is not None:
+                raise error
+            return
+        LOGGER.info("%s %s: read replica down, answered by the primary", scope["method"], path)
+        metrics.count_replica_fallback()
+        route.replica = False
+        again = {**original, "state": dict(original.get("state") or {})}
+        await self._run(again, replay.again(), send_cookie, route)
+
+    async def _run(self, scope: Scope, receive: Receive, send: Send, route: _Route) -> None:
+        token = _ROUTE.set(route)
         try:
-            await self.app(scope, receive, send_cookie)
+            await self.app(scope, receive, send)
         finally:
             _ROUTE.reset(token)
+
+    async def _replica_usable(self) -> bool:
+        assert self.circuit is not None
+        if not self.circuit.open:
+            return True
+        return await asyncio.to_thread(self.circuit.usable)
+
+    async def _replica_down(self) -> bool:
+        assert self.circuit is not None
+        return await asyncio.to_thread(self.circuit.confirm_down)
 
     def _cookie(self, value: str, max_age: int = COOKIE_SECONDS) -> bytes:
         secure = "; Secure" if self.secure else ""
@@ -151,3 +204,52 @@ class ReadRouting:
         except Exception:  # noqa: BLE001 - the primary answers instead
             return False
         return bool(done)
+
+
+class _Replay:
+    """The request's body messages, given again to the primary's attempt (a CSW POST)."""
+
+    def __init__(self, receive: Receive) -> None:
+        self._receive = receive
+        self._seen: list[Message] = []
+
+    async def first(self) -> Message:
+        message = await self._receive()
+        if message["type"] == "http.request":
+            self._seen.append(message)
+        return message
+
+    def again(self) -> Receive:
+        pending = list(self._seen)
+
+        async def receive() -> Message:
+            if pending:
+                return pending.pop(0)
+            return await self._receive()
+
+        return receive
+
+
+class _Gate:
+    """`send`, except that an answer is held back (with its body) until `release` when
+    its status is 500 or more, or when the database failed before it started: the
+    replica may be the cause, and then it is answered again."""
+
+    def __init__(self, send: Send, attempt: trouble.Attempt) -> None:
+        self._send = send
+        self._attempt = attempt
+        self.held: list[Message] = []
+        self.sent = False  # something went out: the answer can no longer change
+
+    async def __call__(self, message: Message) -> None:
+        starts = message["type"] == "http.response.start"
+        if self.held or (starts and (message["status"] >= 500 or self._attempt.trouble)):
+            self.held.append(message)
+            return
+        self.sent = True
+        await self._send(message)
+
+    async def release(self) -> None:
+        for message in self.held:
+            await self._send(message)
+        self.held = []

@@ -56,6 +56,14 @@ def watching():  # noqa: ANN201 - a context manager of Attempt
         _attempt.reset(token)
 
 
+def carry(inner: Attempt) -> None:
+    """Hand what a nested `watching()` saw on to the enclosing one (if any)."""
+    outer = _attempt.get()
+    if outer is not None:
+        outer.trouble = outer.trouble or inner.trouble
+        outer.wrote = outer.wrote or inner.wrote
+
+
 def is_transient(exc: BaseException | None) -> bool:
     """Whether `exc` (a SQLAlchemy or DB-API error) is passing database trouble."""
     if exc is None:

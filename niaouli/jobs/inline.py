@@ -3,15 +3,21 @@
 With SQLite there is no server to hold a queue, and the platform must run with no
 other process: `start` runs the job's function (the same one the queue's workers run)
 in a daemon thread, and `Scheduler` (a thread of `niaouli serve`) calls the periodic
-jobs when their cron comes. What this gives up, said in docs/jobs.md: a job dies with
-its process (a harvest's `running` row is then resolved by the runner's 6-hour rule).
+jobs when their cron comes. A job dies with its process; what it left marked as under
+way is resolved when `niaouli serve` starts again (`recover`, through each job's
+`abandoned` hook: a harvest's `running` row is failed with its reason). The scheduler
+keeps the time it last looked in the data directory, so a periodic job that came due
+while the server was down runs once after start (not once per missed period).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from croniter import croniter
@@ -59,9 +65,49 @@ def failed() -> int:
         return _failed
 
 
+def recover(settings: Settings) -> int:
+    """At start: resolve what runs of the registered jobs left under way in processes that
+    are gone (each job's `abandoned` hook); how many runs were resolved."""
+    found = 0
+    for job in registry.registered():
+        if job.abandoned is None:
+            continue
+        try:
+            found += job.abandoned(settings)
+        except Exception:  # noqa: BLE001 - a start-up chore must not stop the server
+            LOGGER.exception("reprise des tâches %s interrompues", job.name)
+    return found
+
+
+def schedule_state(settings: Settings) -> Path:
+    """Where the scheduler keeps the time it last looked at the periodic jobs."""
+    return settings.data_dir / "jobs" / "scheduler.json"
+
+
+def last_look(settings: Settings) -> datetime | None:
+    try:
+        raw = json.loads(schedule_state(settings).read_text(encoding="utf-8"))
+        value = datetime.fromisoformat(raw["last"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+
+
+def note_look(settings: Settings, when: datetime) -> None:
+    """Record `when` (a temporary file renamed over the old one: never half written)."""
+    path = schedule_state(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps({"last": when.isoformat()}), encoding="utf-8")
+    temporary.replace(path)
+
+
 class Scheduler(threading.Thread):
     """Calls each periodic job in this thread when its cron comes (checked every `tick`
-    seconds): one at a time, as SQLite has one writer."""
+    seconds, the first time at once): one at a time, as SQLite has one writer.
+
+    The last look survives the process (`schedule_state`): at start, a job whose cron
+    came while the server was down runs once, whatever the number of periods missed."""
 
     def __init__(self, settings: Settings, tick: float = 20.0) -> None:
         super().__init__(name="niaouli-job-scheduler", daemon=True)
@@ -69,8 +115,10 @@ class Scheduler(threading.Thread):
         self.stopping = threading.Event()
 
     def run(self) -> None:
-        last = datetime.now(UTC)
-        while not self.stopping.wait(self.tick):
+        last = last_look(self.settings) or datetime.now(UTC)
+        wait = 0.0
+        while not self.stopping.wait(wait):
+            wait = self.tick
             now = datetime.now(UTC)
             for job in registry.registered():
                 if job.cron and croniter(job.cron, last).get_next(datetime) <= now:
@@ -79,6 +127,12 @@ class Scheduler(threading.Thread):
                     except Exception:  # noqa: BLE001 - keep the thread alive
                         LOGGER.exception("tâche périodique %s", job.name)
             last = now
+            try:
+                note_look(self.settings, now)
+            except OSError:
+                LOGGER.warning(
+                    "calendrier des tâches : %s non écrit", schedule_state(self.settings)
+                )
 
     def stop(self) -> None:
         self.stopping.set()

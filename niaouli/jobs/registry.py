@@ -34,13 +34,16 @@ class JobDef:
     no kwargs by the workers (queue) or by the server's scheduler thread (inline).
     `interrupted(info, **kwargs)` is called when a worker died during a run of it (queue
     only), before the job is run again or failed: it resolves what the run left marked
-    as under way."""
+    as under way. `abandoned(settings)` is called when `niaouli serve` starts with the
+    inline backend (`inline.recover`): it resolves what runs of this job left under way
+    by processes that are gone (`liveness.py`), and says how many."""
 
     name: str
     func: Callable[..., Any]
     cron: str | None = None
     queue: str = "default"
     interrupted: Callable[..., None] | None = None
+    abandoned: Callable[[Settings], int] | None = None
 
 
 _jobs: dict[str, JobDef] = {}

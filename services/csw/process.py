@@ -32,6 +32,7 @@ from pathlib import Path
 from sqlalchemy.engine import make_url
 
 from niaouli.catalogue.csw_table import TABLE_NAME
+from niaouli.db.engine import REPLICA_CONNECT_TIMEOUT
 from niaouli.resources import package_dir
 from niaouli.settings import Settings, get_settings
 
@@ -71,6 +72,8 @@ def repository_url(settings: Settings, *, replica: bool = False) -> str:
         path = Path(url.database or "").resolve()
         return f"sqlite:///file:{path}?mode=ro&uri=true"
     query = {"application_name": "niaouli-csw-replica" if raw else "niaouli-csw"}
+    if raw:  # a replica that does not answer is found out fast (niaouli.db.replica)
+        query["connect_timeout"] = str(REPLICA_CONNECT_TIMEOUT)
     if not settings.database_transaction_pooling:
         query["options"] = "-c default_transaction_read_only=on"
     url = url.set(drivername="postgresql+psycopg2").update_query_dict(query)
