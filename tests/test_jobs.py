@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -23,8 +25,10 @@ from niaouli.catalogue.models import Dataset
 from niaouli.ingest.harvest import launch
 from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestSource, JobStatus
 from niaouli.ingest.harvest.runner import STALE
-from niaouli.jobs import Submitted, queue, status
+from niaouli.jobs import Submitted, inline, queue, registry, status
 from niaouli.jobs.inline import Scheduler
+from niaouli.jobs.registry import JobDef
+from tests.accounts_support import LoggedServer
 from tests.conftest import Backend, fresh_backend
 from tests.harvest_support import FakeCsw, FakeRemote, add_source_for, real_iso_records
 from tests.jobs_support import Gate, Worker, wait_for
@@ -230,3 +234,97 @@ def test_embedded_jobs_run_inline(backend: Backend, gate: Gate) -> None:
         wait_for(lambda: len(_runs(backend)) == 2, seconds=150, what="the scheduled run")
     finally:
         scheduler.stop()
+
+
+def test_an_embedded_server_killed_mid_harvest_resolves_it_at_start(
+    backend: Backend, gate: Gate, tmp_path: Path
+) -> None:
+    """SQLite: `niaouli serve` killed (SIGKILL, its whole process group) in the middle
+    of a scheduled harvest. At its next start the run is failed with its reason (never
+    left `running`), and a schedule that came due while it was down runs once."""
+    if backend.name != "sqlite":
+        pytest.skip("the embedded backend (the queue has its own recovery, above)")
+    with backend.session() as session, session.begin():
+        service.create_organisation(session, ORG, "Province Sud", "province")
+    add_source_for(backend, ORG, gate.url + "/csw", "planifiee", "csw")
+    with backend.session() as session, session.begin():
+        session.execute(update(HarvestSource).values(schedule="hourly"))
+    down_since = datetime.now(UTC) - timedelta(hours=3)
+    # The scheduler last looked three hours ago: its first look runs the due source.
+    inline.note_look(backend.settings, down_since)
+    gate.hold()
+    with LoggedServer(backend, tmp_path / "first.log") as first:
+        wait_for(gate.entered.is_set, what="the scheduled run at start\n" + first.log())
+        [run] = _runs(backend)
+        assert run.status == JobStatus.RUNNING
+        first.kill()
+    assert [r.status for r in _runs(backend)] == [JobStatus.RUNNING]  # what a crash leaves
+    gate.open()  # the dead server's held request ends into a closed socket
+    wait_for(lambda: gate.in_flight == 0, what="the dead request")
+
+    # Down for three hours: a daily source last harvested three days ago came due.
+    add_source_for(backend, ORG, gate.url + "/csw", "quotidienne", "csw")
+    with backend.session() as session, session.begin():
+        daily = session.scalar(select(HarvestSource).where(HarvestSource.slug == "quotidienne"))
+        daily.schedule = "daily"
+        session.add(
+            HarvestJob(
+                source_id=daily.id,
+                status=JobStatus.SUCCESS,
+                dry_run=False,
+                started_at=datetime.now(UTC) - timedelta(days=3),
+                finished_at=datetime.now(UTC) - timedelta(days=3),
+            )
+        )
+    inline.note_look(backend.settings, down_since)
+    with LoggedServer(backend, tmp_path / "second.log") as second:
+        # Resolved before the server answered anything.
+        killed = next(r for r in _runs(backend) if r.id == run.id)
+        assert (killed.status, killed.message) == (JobStatus.FAILED, STALE)
+        assert killed.finished_at is not None
+        wait_for(
+            lambda: (
+                [r.status for r in _runs(backend) if r.source_id == daily.id][-1:]
+                == [JobStatus.SUCCESS]
+                and len([r for r in _runs(backend) if r.source_id == daily.id]) == 2
+            ),
+            what="the daily source's run\n" + second.log(),
+        )
+        assert "interrompue" in second.log()
+    by_source = [(r.source_id, r.status) for r in _runs(backend)]
+    # Each source once: the killed run counts as the hourly source's run of this hour;
+    # the daily one ran once for its three missed days.
+    assert by_source == [
+        (run.source_id, JobStatus.FAILED),
+        (daily.id, JobStatus.SUCCESS),
+        (daily.id, JobStatus.SUCCESS),
+    ]
+
+
+def test_a_periodic_job_missed_while_down_runs_once(backend: Backend) -> None:
+    """The scheduler's last look survives the process: a cron that came several times
+    while the server was down gives one run at start, then none until it comes again."""
+    if backend.name != "sqlite":
+        pytest.skip("the inline scheduler")
+    calls: list[datetime] = []
+    registry.register(
+        JobDef("essai-cinq-minutes", lambda _info: calls.append(datetime.now(UTC)), "*/5 * * * *")
+    )
+    try:
+        fresh = Scheduler(backend.settings, tick=0.1)  # never looked before: nothing missed
+        fresh.start()
+        time.sleep(0.5)
+        fresh.stop()
+        fresh.join(5)
+        assert calls == []
+        inline.note_look(backend.settings, datetime.now(UTC) - timedelta(hours=5))  # 60 missed
+        scheduler = Scheduler(backend.settings, tick=0.1)
+        scheduler.start()
+        time.sleep(1.0)
+        scheduler.stop()
+        scheduler.join(5)
+        assert len(calls) == 1, calls
+        last = inline.last_look(backend.settings)
+        assert last is not None and datetime.now(UTC) - last < timedelta(seconds=5)
+    finally:
+        registry._jobs.pop("essai-cinq-minutes", None)  # noqa: SLF001 - test-only job
