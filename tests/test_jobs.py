@@ -267,9 +267,10 @@ def test_an_embedded_server_killed_mid_harvest_resolves_it_at_start(
     with backend.session() as session, session.begin():
         daily = session.scalar(select(HarvestSource).where(HarvestSource.slug == "quotidienne"))
         daily.schedule = "daily"
+        daily_id = daily.id
         session.add(
             HarvestJob(
-                source_id=daily.id,
+                source_id=daily_id,
                 status=JobStatus.SUCCESS,
                 dry_run=False,
                 started_at=datetime.now(UTC) - timedelta(days=3),
@@ -284,9 +285,9 @@ def test_an_embedded_server_killed_mid_harvest_resolves_it_at_start(
         assert killed.finished_at is not None
         wait_for(
             lambda: (
-                [r.status for r in _runs(backend) if r.source_id == daily.id][-1:]
+                [r.status for r in _runs(backend) if r.source_id == daily_id][-1:]
                 == [JobStatus.SUCCESS]
-                and len([r for r in _runs(backend) if r.source_id == daily.id]) == 2
+                and len([r for r in _runs(backend) if r.source_id == daily_id]) == 2
             ),
             what="the daily source's run\n" + second.log(),
         )
@@ -296,8 +297,8 @@ def test_an_embedded_server_killed_mid_harvest_resolves_it_at_start(
     # the daily one ran once for its three missed days.
     assert by_source == [
         (run.source_id, JobStatus.FAILED),
-        (daily.id, JobStatus.SUCCESS),
-        (daily.id, JobStatus.SUCCESS),
+        (daily_id, JobStatus.SUCCESS),
+        (daily_id, JobStatus.SUCCESS),
     ]
 
 
