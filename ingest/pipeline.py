@@ -14,6 +14,7 @@ failure, or by `niaouli db cleanup` after a kill.
 
 from __future__ import annotations
 
+import logging
 import tempfile
 import time
 from collections.abc import Callable
@@ -39,6 +40,8 @@ from niaouli.ingest.source import LayerSource
 from niaouli.ingest.sources import open_sources
 from niaouli.ingest.swap import OnCommit, swap
 from niaouli.settings import Settings, load_settings
+
+LOGGER = logging.getLogger(__name__)
 
 
 @metrics.ingestion_counted(rejected=(IngestError,))  # /metrics: niaouli_ingestions_total
@@ -114,23 +117,22 @@ def ingest_file(
                     conn, plan, sources, stored, bar, on_commit=on_commit, actor=actor
                 )
         except IntegrityError as exc:
-            storage.remove_key(settings, stored.key)
+            _drop(settings, stored.key)
             raise IngestError(
                 _("conflit avec une autre publication en cours ou existante (%(error)s)")
                 % {"error": exc.orig},
                 file=display_name,
             ) from None
         except IngestError as exc:
-            storage.remove_key(settings, stored.key)
+            _drop(settings, stored.key)
             raise exc.located(file=display_name) from None
         except BaseException:
-            storage.remove_key(settings, stored.key)
+            _drop(settings, stored.key)
             raise
         finally:
             bar.close()
 
-    for key in old_keys:
-        storage.remove_key(settings, key)
+    _remove_replaced(settings, old_keys)
     return IngestReport(
         dataset=plan.slug,
         created=created,
@@ -141,6 +143,28 @@ def ingest_file(
         layers=reports,
         seconds=round(time.monotonic() - started, 3),
     )
+
+
+def _drop(settings: Settings, key: str) -> None:
+    """Delete this ingestion's own stored copy after it failed; a store that fails too
+    leaves an orphan (`niaouli db cleanup`) and never hides the first error."""
+    try:
+        storage.remove_key(settings, key)
+    except storage.StorageError as exc:
+        LOGGER.warning("stored file %s left in the storage (niaouli db cleanup): %s", key, exc)
+
+
+def _remove_replaced(settings: Settings, keys: list[str]) -> None:
+    """Delete the files the committed ingestion replaced. The new data are in: a store
+    that fails now must not turn the upload into a failure ("nothing was saved"); what it
+    could not delete is an orphan, removed by `niaouli db cleanup`."""
+    for key in keys:
+        try:
+            storage.remove_key(settings, key)
+        except storage.StorageError as exc:
+            LOGGER.warning(
+                "replaced file %s left in the storage (niaouli db cleanup): %s", key, exc
+            )
 
 
 def ingest_stored(

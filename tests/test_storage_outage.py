@@ -6,7 +6,8 @@
 store goes away. The API (token) and the portal's upload page (browser session and CSRF
 token, as `envoi.js` sends it) answer 503 with a French message, English with `lang=en`;
 nothing is written (no dataset, layer or resource row, no layer table, no object in the
-bucket once the store is back); the next uploads succeed.
+bucket once the store is back); the next uploads succeed. A store that goes away just as
+an ingestion commits does not turn the committed upload into a failure.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import pytest
 from sqlalchemy import inspect, select
 
 from niaouli.catalogue.models import Dataset, Layer, Resource
+from niaouli.ingest import ingest_file
 from tests.accounts_support import LoggedServer, build_matrix, email_of, sign_in
 from tests.api_support import write_tokens
 from tests.conftest import GEODATA, Backend
@@ -130,3 +132,52 @@ def test_an_object_store_failing_mid_upload(
         assert sorted(n.rsplit("/", 1)[1] for n in new) == ["nc_communes.geojson", "notice.pdf"]
         assert len(rows(on)["layers"]) == len(before["layers"]) + 1
         assert "Traceback" not in server.log(), server.log()[-3000:]
+
+
+def test_a_store_failing_after_the_commit_keeps_the_upload(
+    backend: Backend,
+    org: str,
+    s3_server: S3Server,  # noqa: F811
+    proxy: CuttingProxy,
+) -> None:
+    """The store goes away just as the ingestion commits: the new data is in, so the
+    answer is the ingestion's report, not "nothing was saved"; the replaced original it
+    could not delete is left for `niaouli db cleanup` (an orphan key)."""
+    bucket = s3_server.new_bucket()
+    settings = S3Server(proxy.url).settings(backend.settings, bucket)
+    first = ingest_file(
+        GEODATA / "nc_communes.geojson",
+        organisation=org,
+        dataset="panne-apres",
+        settings=settings,
+        engine=backend.engine,
+        progress="none",
+    )
+    stored = s3_server.keys(bucket)
+    assert len(stored) == 1
+
+    def store_goes_away(_session: object, _dataset: object) -> None:
+        proxy.cut(0)  # inside the transaction, just before it commits
+
+    try:
+        second = ingest_file(
+            GEODATA / "nc_communes.geojson",
+            organisation=org,
+            dataset="panne-apres",
+            title="Communes, deuxième envoi",
+            settings=settings,
+            engine=backend.engine,
+            progress="none",
+            on_commit=store_goes_away,
+        )
+    finally:
+        proxy.heal()
+    assert second.feature_count == first.feature_count == 33
+    assert proxy.cuts >= 1  # the replaced original's deletion failed
+    with backend.session() as session:
+        dataset = session.scalars(select(Dataset).where(Dataset.slug == second.dataset)).one()
+        [resource] = [r for r in dataset.resources if r.role == "source"]
+        kept = resource.storage_key
+    after = s3_server.keys(bucket)
+    assert stored[0] in after and len(after) == 2  # the old one is an orphan now
+    assert any(kept in name for name in after)

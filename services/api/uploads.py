@@ -9,6 +9,7 @@ file leaves it untouched.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -104,7 +105,10 @@ def _add_file(call: Call, upload: streaming.Upload) -> tuple[int, schemas.Resour
             resources.add_resource(session, call.viewer, call.actor(), dataset, resource)
             return 201, views.resource(resource, links.root_of(call.request))
     except BaseException:
-        storage.remove_key(settings, stored.key)
+        # The row was not written: drop the stored copy (an orphan for `niaouli db
+        # cleanup` if the store fails now too; the first error is the one reported).
+        with contextlib.suppress(storage.StorageError):
+            storage.remove_key(settings, stored.key)
         raise
 
 
