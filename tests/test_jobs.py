@@ -236,14 +236,13 @@ def test_embedded_jobs_run_inline(backend: Backend, gate: Gate) -> None:
         scheduler.stop()
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_an_embedded_server_killed_mid_harvest_resolves_it_at_start(
     backend: Backend, gate: Gate, tmp_path: Path
 ) -> None:
     """SQLite: `niaouli serve` killed (SIGKILL, its whole process group) in the middle
     of a scheduled harvest. At its next start the run is failed with its reason (never
     left `running`), and a schedule that came due while it was down runs once."""
-    if backend.name != "sqlite":
-        pytest.skip("the embedded backend (the queue has its own recovery, above)")
     with backend.session() as session, session.begin():
         service.create_organisation(session, ORG, "Province Sud", "province")
     add_source_for(backend, ORG, gate.url + "/csw", "planifiee", "csw")
@@ -302,11 +301,10 @@ def test_an_embedded_server_killed_mid_harvest_resolves_it_at_start(
     ]
 
 
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
 def test_a_periodic_job_missed_while_down_runs_once(backend: Backend) -> None:
     """The scheduler's last look survives the process: a cron that came several times
     while the server was down gives one run at start, then none until it comes again."""
-    if backend.name != "sqlite":
-        pytest.skip("the inline scheduler")
     calls: list[datetime] = []
     registry.register(
         JobDef("essai-cinq-minutes", lambda _info: calls.append(datetime.now(UTC)), "*/5 * * * *")
