@@ -12,6 +12,8 @@ and a `read` token (`site.tokens[name]["write"|"read"]`).
 from __future__ import annotations
 
 import json
+import threading
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -156,3 +158,38 @@ def build_campaign(backend: Backend, tmp: Path, *, slug: str = "releve-arrets") 
 
 def point(x: float, y: float) -> dict:
     return {"type": "Point", "coordinates": [x, y]}
+
+
+class AppServer:
+    """The whole web application (`niaouli.web.create_app`) served by uvicorn on a
+    loopback port in a thread of the test process: real HTTP for httpx, OWSLib and
+    browsers, without the seconds a `niaouli serve` subprocess (and its pycsw) takes."""
+
+    def __init__(self, backend: Backend) -> None:
+        import uvicorn
+
+        from niaouli.web import create_app
+        from tests.ports import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        app = create_app(backend.settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> AppServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise AssertionError("the application did not start")
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        from niaouli.settings import pin
+
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        pin(None)

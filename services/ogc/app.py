@@ -40,6 +40,7 @@ from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import params, records_collection, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
+from niaouli.services.ogc.part4_routes import part4_routes
 from niaouli.services.ogc.tile_routes import tile_routes
 from niaouli.settings import Settings, load_settings
 
@@ -354,8 +355,16 @@ def create_app(
         )
     service = OgcService(live, public_url, replica_live)
     static = _LayeredStatic([ogc_config.PACKAGE_DIR / "static", PYGEOAPI_STATIC])
+    features = feature_routes(service)
+    endpoints = {r.path: r.endpoint for r in features if isinstance(r, Route)}
     routes = [
-        *feature_routes(service),
+        # Campaigns' staging collections (Part 4) first: their ids never match a layer's.
+        *part4_routes(
+            service.base_url,
+            conformance=endpoints["/conformance"],
+            collections=endpoints["/collections"],
+        ),
+        *features,
         *tile_routes(service),
         Mount("/static", app=static, name="static"),
     ]

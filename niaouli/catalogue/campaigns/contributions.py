@@ -25,7 +25,7 @@ from typing import Any
 import shapely
 from geoalchemy2 import WKTElement
 from geoalchemy2.shape import to_shape
-from shapely.geometry import mapping, shape
+from shapely.geometry import shape
 from sqlalchemy import Select, false, select
 from sqlalchemy.orm import Session
 
@@ -118,7 +118,9 @@ def visible_contributions(
 
 def contribution_geojson(contribution: Contribution) -> dict[str, Any]:
     """The contribution as a GeoJSON feature (its `id` is its uid)."""
-    geometry = dict(mapping(to_shape(contribution.geom))) if contribution.geom is not None else None
+    geometry = None
+    if contribution.geom is not None:
+        geometry = json.loads(shapely.to_geojson(to_shape(contribution.geom)))
     return {
         "type": "Feature",
         "id": contribution.uid,
@@ -318,6 +320,17 @@ def _own_changeable(
     return contribution
 
 
+def _exists(session: Session, campaign: Campaign, uid: str) -> bool:
+    return (
+        session.scalar(
+            select(Contribution.id).where(
+                Contribution.campaign_id == campaign.id, Contribution.uid == uid
+            )
+        )
+        is not None
+    )
+
+
 def replace_contribution(
     session: Session,
     campaign: Campaign,
@@ -333,12 +346,7 @@ def replace_contribution(
     must be its current version (`PreconditionFailedError`)."""
     _contributor(session, viewer, campaign)
     feature.uid = _checked_uid(uid)
-    exists = session.scalar(
-        select(Contribution.id).where(
-            Contribution.campaign_id == campaign.id, Contribution.uid == feature.uid
-        )
-    )
-    if exists is None:
+    if not _exists(session, campaign, feature.uid):
         if expected_version is not None:
             raise PreconditionFailedError(_("contribution introuvable"))
         result = submit(session, campaign, viewer, [feature], source=source)
@@ -373,6 +381,11 @@ def withdraw_contribution(
     """Deletes a staged contribution (its contributor only, before review ends)."""
     if not allowed(viewer, Action.CAMPAIGN_CONTRIBUTE, campaign):
         raise ForbiddenError(_("connectez-vous avec un compte qui peut écrire pour contribuer"))
-    contribution = _own_changeable(session, campaign, viewer, uid, expected_version)
+    try:
+        contribution = _own_changeable(session, campaign, viewer, uid, expected_version)
+    except NotFoundError:
+        if _exists(session, campaign, uid):  # somebody else's: as `replace_contribution`
+            raise ForbiddenError(_(UID_TAKEN) % {"uid": uid}) from None
+        raise
     session.delete(contribution)
     session.flush()

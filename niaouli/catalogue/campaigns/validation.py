@@ -256,7 +256,7 @@ class _MalformedError(Exception):
 def _positions(value: Any, depth: int, count: list[int]) -> None:  # noqa: ANN401
     """Walks the coordinates array to the expected depth without recursion surprises:
     every position is 2 or 3 finite numbers in lon/lat range; at most MAX_VERTICES."""
-    if not isinstance(value, list):
+    if not isinstance(value, list | tuple):
         raise _MalformedError(N_("tableau de coordonnées attendu"))
     if depth == 1:
         if len(value) not in (2, 3) or not all(
