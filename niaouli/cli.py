@@ -421,6 +421,18 @@ def _register_community() -> None:
 _register_community()
 
 
+# --- cartoparty campaigns (niaouli/campaign_cli.py) -------------------------------------
+
+
+def _register_campaigns() -> None:
+    from niaouli.campaign_cli import register
+
+    register(main)
+
+
+_register_campaigns()
+
+
 # --- backup and restore (niaouli/backup_cli.py) ---------------------------------------
 
 

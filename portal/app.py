@@ -21,6 +21,7 @@ from niaouli.db.engine import get_engine
 from niaouli.errors import ForbiddenError, NiaouliError, NotFoundError
 from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
+from niaouli.portal.campaign_pages import CampaignPages
 from niaouli.portal.columns import ColumnPages
 from niaouli.portal.common import Portal, identity_for
 from niaouli.portal.community_pages import CommunityPages
@@ -84,6 +85,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     public_map = PublicMap(portal)
     feeds = Feeds(portal)
     community = CommunityPages(portal, accounts)
+    campaign_pages = CampaignPages(portal, accounts)
     stats = StatsPages(portal)
     manage = ManagePages(accounts)
     kept = VersionPages(accounts)
@@ -157,6 +159,23 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/evenements/{slug}/modifier", community.event_edit, methods=["GET", "POST"]),
             Route("/evenements/{slug}.ics", community.event_ics),
             Route("/evenements/{slug}", community.event_page),
+            # Cartoparty campaigns (campaign_pages.py, niaouli/catalogue/campaigns)
+            Route("/campagnes", campaign_pages.campaign_list, name="campaigns"),
+            Route(
+                "/organisations/{org}/campagnes/nouvelle",
+                campaign_pages.campaign_new,
+                methods=["GET", "POST"],
+            ),
+            Route(
+                "/campagnes/{slug}/modifier", campaign_pages.campaign_edit, methods=["GET", "POST"]
+            ),
+            *[
+                Route(
+                    f"/campagnes/{{slug}}/{action}", campaign_pages.campaign_state, methods=["POST"]
+                )
+                for action in ("ouvrir", "clore")
+            ],
+            Route("/campagnes/{slug}", campaign_pages.campaign_page),
             # Usage statistics (stats_pages.py, niaouli/stats)
             Route("/statistiques", stats.overview, name="stats"),
             Route("/statistiques.json", stats.overview_json),

@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from niaouli import localtime
 from niaouli.accounts.audit import Actor
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.campaigns.campaigns import list_campaigns
 from niaouli.catalogue.community import common, events, projects, reuses
 from niaouli.catalogue.community.events import EVENT_KINDS
 from niaouli.catalogue.community.projects import CODE_STATUSES, CodeFilters
@@ -473,6 +474,7 @@ class CommunityPages:
                 past=events.is_past(event),
                 datasets=common.visible_links(session, viewer_for(request), event.datasets),
                 can_edit=self._may_change(request, EVENT, event),
+                campaigns=list_campaigns(session, viewer_for(request), event_id=event.id),
                 **self._labels(),
             )
 

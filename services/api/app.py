@@ -20,7 +20,14 @@ from niaouli.accounts.secrets import secret_key
 from niaouli.db.engine import get_engine
 from niaouli.errors import NiaouliError
 from niaouli.resources import package_dir
-from niaouli.services.api import catalogue, community_routes, errors, openapi, uploads
+from niaouli.services.api import (
+    campaign_routes,
+    catalogue,
+    community_routes,
+    errors,
+    openapi,
+    uploads,
+)
 from niaouli.services.api.core import Context, endpoint
 from niaouli.services.api.cors import ApiCors
 from niaouli.settings import Settings, get_settings, load_settings
@@ -31,7 +38,12 @@ SWAGGER = package_dir("niaouli.services.ogc") / "static" / "vendor" / "swagger-u
 
 
 def operations() -> list:
-    return [*catalogue.operations(), *uploads.operations(), *community_routes.operations()]
+    return [
+        *catalogue.operations(),
+        *uploads.operations(),
+        *community_routes.operations(),
+        *campaign_routes.operations(),
+    ]
 
 
 DOCS_PAGE = """<!DOCTYPE html>
