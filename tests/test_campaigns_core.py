@@ -6,9 +6,12 @@ core as the API, the portal and Part 4 do, and reads the tables back.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from sqlalchemy import func, select
 
+from niaouli.catalogue import gazetteer
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.campaigns import campaigns, contributions, validation
 from niaouli.catalogue.campaigns.campaign_tables import (
@@ -19,6 +22,7 @@ from niaouli.catalogue.campaigns.campaign_tables import (
 )
 from niaouli.catalogue.campaigns.contributions import ProposedFeature, submit
 from niaouli.errors import CatalogueError, ConflictError, ForbiddenError, NotFoundError
+from niaouli.ingest import ingest_file
 from tests.campaign_support import AREA, ORG_A, STOPS, build_campaign, point
 from tests.conftest import fresh_backend
 
@@ -356,3 +360,57 @@ def test_campaign_checks_and_editing_rules(site, session):
     read_only = Viewer(editor.user_id, False, editor.member_of, True)
     with pytest.raises(ForbiddenError):
         campaigns.close_campaign(session, read_only, campaign)
+
+
+def test_area_taken_from_a_commune_of_the_gazetteer(site, session, tmp_path):
+    """The form's « commune du répertoire »: the area is the place's polygon."""
+    communes = tmp_path / "communes.geojson"
+    square = [[166.42, -22.29], [166.46, -22.29], [166.46, -22.25], [166.42, -22.25]]
+    communes.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {"type": "Polygon", "coordinates": [[*square, square[0]]]},
+                        "properties": {"nom": "Nouméa"},
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    ingest_file(
+        communes,
+        organisation=ORG_A,
+        dataset="communes-essai",
+        settings=site.backend.settings,
+        engine=site.backend.engine,
+        progress="none",
+    )
+    gazetteer.set_source(session, "communes-essai", None, "nom")
+    editor = site.viewer(session, "editor_a")
+    made = campaigns.create_campaign(
+        session,
+        editor,
+        organisation=ORG_A,
+        title="Dans la commune",
+        dataset="arrets-bus",
+        area_place="Nouméa",
+    )
+    assert made.area_source == "Nouméa"
+    assert campaigns.area_geometry(made).bounds == pytest.approx((166.42, -22.29, 166.46, -22.25))
+    outside = ProposedFeature(None, point(166.48, -22.27), {"nom": "x"})  # in AREA, not in it
+    inside = ProposedFeature(None, point(166.43, -22.26), {"nom": "x"})
+    assert [p.code for p in validation.validate(session, made, outside)] == ["outside_area"]
+    assert validation.errors(validation.validate(session, made, inside)) == []
+    with pytest.raises(CatalogueError, match="lieu inconnu"):
+        campaigns.create_campaign(
+            session,
+            editor,
+            organisation=ORG_A,
+            title="Ailleurs",
+            dataset="arrets-bus",
+            area_place="Atlantide",
+        )

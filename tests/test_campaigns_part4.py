@@ -146,6 +146,8 @@ def test_who_may_read_and_write(live):
     with _http(live, "editor_b") as http:  # another organisation's editor
         assert http.put(f"{_items(live)}/a-moi", json=change).status_code == 403
         assert http.delete(f"{_items(live)}/a-moi").status_code == 403
+        patch = {"properties": {"nom": "Pris"}}
+        assert http.patch(f"{_items(live)}/a-moi", json=patch).status_code == 403
         assert http.get(f"{_items(live)}/a-moi").status_code == 404  # not theirs to see
         assert "a-moi" not in {f["id"] for f in http.get(_items(live)).json()["features"]}
     with _http(live, "editor_a") as http:  # the organisation's editors see every item
@@ -235,3 +237,39 @@ def test_hostile_bodies_are_refused_and_write_nothing(live):
         )
         assert wrong_type.status_code == 415
     assert _state(live) == before
+
+
+def test_corrections_and_retirements_of_the_layer_name_their_target(live):
+    with _http(live, "volunteer2") as http:
+        fix = {
+            **_feature(166.4501, -22.275, "corrige-2", nom="Arrêt 1 bis"),
+            "niaouli:action": "update",
+            "niaouli:target": 2,
+        }
+        made = http.post(_items(live), json=fix)
+        assert made.status_code == 201, made.text
+        assert made.json()["niaouli:action"] == "update" and made.json()["niaouli:target"] == 2
+        retire = {
+            "type": "Feature",
+            "id": "retire-3",
+            "geometry": None,
+            "properties": {"_action": "retire", "_target": "3"},
+        }
+        assert http.post(_items(live), json=retire).status_code == 201
+        unknown = {
+            **retire,
+            "id": "retire-999",
+            "properties": {"_action": "retire", "_target": 999},
+        }
+        answer = http.post(_items(live), json=unknown)
+        assert answer.status_code == 400 and answer.json()["problems"][0]["code"] == "target"
+    with live.backend.session() as session:
+        rows = {
+            c.uid: c
+            for c in session.scalars(
+                select(Contribution).where(Contribution.uid.in_(["corrige-2", "retire-3"]))
+            )
+        }
+        assert rows["corrige-2"].base_feature["properties"]["nom"] == "Arrêt 1"
+        assert len(rows["corrige-2"].base_version) == 64  # recorded from the layer as it is
+        assert rows["retire-3"].action == "retire" and rows["retire-3"].geom is None

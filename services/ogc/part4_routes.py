@@ -473,8 +473,13 @@ class Part4:
             with Session(writing(runtime.engine())) as session, session.begin():
                 campaign = self._campaign(session, request, viewer)
                 if patch:
-                    current = contributions.get_contribution(session, campaign, viewer, uid)
-                    if current.contributor_id != viewer.user_id:
+                    try:
+                        current = contributions.get_contribution(session, campaign, viewer, uid)
+                    except NotFoundError:
+                        if not contributions.uid_exists(session, campaign, uid):
+                            raise
+                        current = None  # somebody else's: refused below, as PUT and DELETE
+                    if current is None or current.contributor_id != viewer.user_id:
                         raise ForbiddenError(
                             _("seule la personne qui l'a envoyée modifie cette contribution")
                         )

@@ -320,7 +320,8 @@ def _own_changeable(
     return contribution
 
 
-def _exists(session: Session, campaign: Campaign, uid: str) -> bool:
+def uid_exists(session: Session, campaign: Campaign, uid: str) -> bool:
+    """Whether the campaign holds a contribution `uid`, whoever sent it."""
     return (
         session.scalar(
             select(Contribution.id).where(
@@ -346,7 +347,7 @@ def replace_contribution(
     must be its current version (`PreconditionFailedError`)."""
     _contributor(session, viewer, campaign)
     feature.uid = _checked_uid(uid)
-    if not _exists(session, campaign, feature.uid):
+    if not uid_exists(session, campaign, feature.uid):
         if expected_version is not None:
             raise PreconditionFailedError(_("contribution introuvable"))
         result = submit(session, campaign, viewer, [feature], source=source)
@@ -384,7 +385,7 @@ def withdraw_contribution(
     try:
         contribution = _own_changeable(session, campaign, viewer, uid, expected_version)
     except NotFoundError:
-        if _exists(session, campaign, uid):  # somebody else's: as `replace_contribution`
+        if uid_exists(session, campaign, uid):  # somebody else's: as `replace_contribution`
             raise ForbiddenError(_(UID_TAKEN) % {"uid": uid}) from None
         raise
     session.delete(contribution)
