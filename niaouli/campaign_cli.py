@@ -100,12 +100,16 @@ def campaign() -> None:
 @campaign.command("create", help="Crée une campagne (en brouillon) d'une organisation.")
 @click.argument("slug")
 @click.option("--org", "organisation", required=True, help="Organisation (identifiant).")
+@click.option("--new-dataset", "new_dataset", help="Titre d'un nouveau jeu (brouillon) à créer.")
 @_options
-def campaign_create(slug: str, organisation: str, **options: Any) -> None:
+def campaign_create(slug: str, organisation: str, new_dataset: str | None, **options: Any) -> None:
     try:
         with Session(writing(get_engine(load_settings()))) as session, session.begin():
+            fields = _fields(options)
+            if new_dataset:
+                fields["new_dataset"] = new_dataset
             made = campaigns.create_campaign(
-                session, SYSTEM, organisation=organisation, slug=slug, **_fields(options)
+                session, SYSTEM, organisation=organisation, slug=slug, **fields
             )
             collection = made.collection_id
     except NiaouliError as exc:

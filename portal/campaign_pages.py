@@ -37,6 +37,7 @@ FORM_FIELDS = (
     "description",
     "event",
     "dataset",
+    "new_dataset",
     "layer",
     "geometry_type",
     "schema",
@@ -274,6 +275,8 @@ class CampaignPages:
             "allow_edits": values["allow_edits"] == "1",
             "duplicate_distance_m": values["duplicate_distance_m"] or 5,
         }
+        if creating and values["new_dataset"].strip():
+            fields["new_dataset"] = values["new_dataset"]
         if values["area_place"]:
             fields["area_place"] = values["area_place"]
         elif values["area"] or not creating:

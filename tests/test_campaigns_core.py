@@ -341,6 +341,19 @@ def test_campaign_checks_and_editing_rules(site, session):
         attribute_schema='[{"name": "lieu", "type": "string", "required": true}]',
     )
     assert new_layer.creates_layer and campaigns.campaign_layer(session, new_layer) is None
+    own = campaigns.create_campaign(
+        session,
+        editor,
+        organisation=ORG_A,
+        title="Bornes à eau",
+        new_dataset="Bornes à eau relevées",
+        layer="bornes",
+        geometry_type="Point",
+        attribute_schema=[{"name": "etat", "type": "enum", "enum": ["bon", "cassé"]}],
+    )
+    assert own.dataset.slug.endswith("bornes-a-eau-relevees")
+    assert own.dataset.access_level == "draft"
+    assert own.creates_layer and own.dataset.organisation_id == own.organisation_id
     campaign = _campaign(session, site)
     submit(
         session,

@@ -72,7 +72,9 @@ class CampaignCreate(CampaignFields):
     organisation: str
     slug: str | None = Field(default=None, max_length=80)
     title: str = Field(min_length=3, max_length=300)
-    dataset: str
+    new_dataset: str | None = Field(
+        default=None, max_length=300, description="titre d'un nouveau jeu (brouillon) à créer"
+    )
 
 
 class CampaignView(BaseModel):

@@ -25,7 +25,7 @@ from sqlalchemy import Select, select
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
-from niaouli.catalogue import gazetteer
+from niaouli.catalogue import editing, gazetteer
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.campaigns.campaign_tables import Campaign, CampaignState, Contribution
 from niaouli.catalogue.community.common import (
@@ -518,9 +518,18 @@ def create_campaign(
     **fields: Any,
 ) -> Campaign:
     """A new campaign (in `draft`) of `organisation`, after every check (`CAMPAIGN_FIELDS`:
-    `dataset` and `layer` name the target, `event` a cartoparty's slug, `area` GeoJSON or
-    `area_place` a place of the gazetteer, `starts`/`ends` Nouméa time or ISO 8601)."""
+    `dataset` and `layer` name the target (`new_dataset`: the title of a new draft
+    dataset made for it, whose layer the first merge creates), `event` a cartoparty's
+    slug, `area` GeoJSON or `area_place` a place of the gazetteer, `starts`/`ends` Nouméa
+    time or ISO 8601)."""
     org = organisation_for(session, viewer, organisation, Action.CAMPAIGN_MANAGE)
+    new_dataset = str(fields.pop("new_dataset", None) or "").strip()
+    if new_dataset:  # the campaign's own dataset, a draft until its editors publish it
+        made = editing.create_dataset(
+            session, viewer, actor or audit.actor_for(viewer), org.slug, new_dataset
+        )
+        fields["dataset"] = made.slug
+        session.refresh(made, ["layers"])
     values = _checked(session, viewer, org.id, fields, None)
     if slug is not None and not re.fullmatch(r"[a-z0-9][a-z0-9-]{1,79}", slug):
         raise CatalogueError(_("adresse invalide : minuscules, chiffres et tirets"))
