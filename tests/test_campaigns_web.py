@@ -113,6 +113,7 @@ def test_editor_creates_opens_and_edits_a_campaign_in_the_portal(live):
     assert "points-d-eau-de-noumea" in httpx.get(live.url + "/campagnes").text
     event = httpx.get(live.url + "/evenements/cartopartie-noumea").text
     assert 'href="/campagnes/points-d-eau-de-noumea"' in event
+    assert 'href="/campagnes"' in httpx.get(live.url + "/evenements").text
     with live.backend.session() as session:
         campaign = session.scalar(select(Campaign).where(Campaign.slug == "points-d-eau-de-noumea"))
         assert campaign.state == "open" and campaign.creates_layer
