@@ -34,6 +34,7 @@ TABLES = (
     "reuse_datasets",
     "event_datasets",
     "code_project_datasets",
+    "campaigns",
     "audit_events",
 )
 

@@ -114,6 +114,22 @@ def _fresh_event(site: ApiSite) -> str:
         return event.slug
 
 
+def _fresh_campaign(site: ApiSite, opened: bool) -> str:
+    from niaouli.catalogue.campaigns import campaigns
+
+    with site.backend.session() as session, session.begin():
+        made = campaigns.create_campaign(
+            session,
+            Viewer.system(),
+            organisation="province-sud",
+            title=f"Campagne {next(counter)}",
+            dataset=slug_of("public"),
+        )
+        if opened:
+            campaigns.open_campaign(session, Viewer.system(), made)
+        return made.slug
+
+
 def _fresh_reuse(site: ApiSite) -> str:
     """An approved reuse proposed by the plain signed-in user."""
     with site.backend.session() as session, session.begin():
@@ -308,6 +324,43 @@ ROUTES = [
         "PATCH",
         "/api/events/{slug}",
         lambda s: (f"/api/events/{_fresh_event(s)}", _json({"location": "Nouméa"})),
+        expect(200),
+    ),
+    Route(
+        "create campaign",
+        "POST",
+        "/api/campaigns",
+        lambda s: (
+            "/api/campaigns",
+            _json(
+                {
+                    "organisation": "province-sud",
+                    "title": f"Relevé {next(counter)}",
+                    "dataset": slug_of("public"),
+                }
+            ),
+        ),
+        expect(201),
+    ),
+    Route(
+        "edit campaign",
+        "PATCH",
+        "/api/campaigns/{slug}",
+        lambda s: (f"/api/campaigns/{_fresh_campaign(s, True)}", _json({"allow_edits": True})),
+        expect(200),
+    ),
+    Route(
+        "open campaign",
+        "POST",
+        "/api/campaigns/{slug}/open",
+        lambda s: (f"/api/campaigns/{_fresh_campaign(s, False)}/open", {}),
+        expect(200, HIDDEN_DRAFT),  # a draft campaign is seen by its editors only
+    ),
+    Route(
+        "close campaign",
+        "POST",
+        "/api/campaigns/{slug}/close",
+        lambda s: (f"/api/campaigns/{_fresh_campaign(s, True)}/close", {}),
         expect(200),
     ),
 ]
