@@ -77,6 +77,14 @@ def test_owslib_creates_replaces_and_deletes(live):
     listed = [c["id"] for c in api.collections()["collections"]]
     assert live.collection_id in listed
     assert PART4_CRD in api.conformance()["conformsTo"]
+    schema = api.collection_schema(live.collection_id)  # the fields QGIS offers
+    assert schema["properties"]["nom"] == {
+        "type": "string",
+        "title": "Nom",
+        "description": "Le nom écrit sur l'arrêt",
+    }
+    assert schema["properties"]["type"]["enum"] == ["abri", "poteau"]
+    assert schema["required"] == ["nom"]
     assert api.collection_item_delete(live.collection_id, "owslib-1")
     with pytest.raises(RuntimeError):
         api.collection_item(live.collection_id, "owslib-1")

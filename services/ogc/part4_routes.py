@@ -213,6 +213,47 @@ def _if_match(request: Request) -> int | None:
     return -1  # matches no version
 
 
+JSON_TYPES_OF = {
+    "string": {"type": "string"},
+    "integer": {"type": "integer"},
+    "number": {"type": "number"},
+    "boolean": {"type": "boolean"},
+    "date": {"type": "string", "format": "date"},
+    "enum": {"type": "string"},
+}
+
+
+def item_schema(campaign: Campaign, schema_id: str) -> dict[str, Any]:
+    """JSON Schema 2020-12 of a staging collection's items (labels in French)."""
+    properties: dict[str, Any] = {
+        "geometry": {
+            "format": f"geometry-{campaign.geometry_type.lower()}",
+            "x-ogc-role": "primary-geometry",
+        }
+    }
+    for field in campaign.attribute_schema or []:
+        entry = dict(JSON_TYPES_OF.get(field.get("type", "string"), {"type": "string"}))
+        label = (field.get("label") or {}).get("fr")
+        if label:
+            entry["title"] = label
+        help_text = (field.get("help") or {}).get("fr")
+        if help_text:
+            entry["description"] = help_text
+        if field.get("enum"):
+            entry["enum"] = list(field["enum"])
+        if field.get("max_length"):
+            entry["maxLength"] = field["max_length"]
+        properties[field["name"]] = entry
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$id": schema_id,
+        "type": "object",
+        "title": campaign.title,
+        "properties": properties,
+        "required": [f["name"] for f in campaign.attribute_schema or [] if f.get("required")],
+    }
+
+
 def etag(contribution: Contribution) -> str:
     return f'"{contribution.version}"'
 
@@ -336,6 +377,11 @@ class Part4:
             "links": [
                 {"rel": "self", "type": "application/json", "href": url},
                 {"rel": "items", "type": "application/geo+json", "href": f"{url}/items"},
+                {
+                    "rel": "http://www.opengis.net/def/rel/ogc/1.0/schema",
+                    "type": "application/schema+json",
+                    "href": f"{url}/schema",
+                },
             ],
         }
         area = campaign_service.area_geometry(campaign)
@@ -350,6 +396,22 @@ class Part4:
             with Session(runtime.engine()) as session:
                 campaign = self._campaign(session, request, viewer)
                 return JSONResponse(self.describe(request, campaign), headers=NO_STORE)
+
+        return await self.run(request, work)
+
+    async def schema(self, request: Request) -> Response:
+        """The items' JSON Schema (OGC API Features Part 5 style), from the campaign's
+        attribute schema: what QGIS shows as the layer's fields on an empty collection."""
+        viewer = _viewer(request)
+
+        def work() -> Response:
+            with Session(runtime.engine()) as session:
+                campaign = self._campaign(session, request, viewer)
+                url = f"{self._collections_url(request)}/{campaign.collection_id}"
+                document = item_schema(campaign, f"{url}/{request.url.path.rsplit('/', 1)[-1]}")
+                return JSONResponse(
+                    document, headers=NO_STORE, media_type="application/schema+json"
+                )
 
         return await self.run(request, work)
 
@@ -580,6 +642,8 @@ def part4_routes(
     _register_convertor()
     routes: list[BaseRoute] = [
         Route(staging, part4.collection, methods=["GET", "HEAD"]),
+        Route(f"{staging}/schema", part4.schema, methods=["GET", "HEAD"]),
+        Route(f"{staging}/queryables", part4.schema, methods=["GET", "HEAD"]),
         Route(f"{staging}/items", part4.items, methods=["GET", "HEAD"]),
         Route(f"{staging}/items", part4.create, methods=["POST"]),
         Route(f"{staging}/items", part4.items_options, methods=["OPTIONS"]),
