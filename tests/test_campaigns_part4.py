@@ -244,7 +244,32 @@ def test_hostile_bodies_are_refused_and_write_nothing(live):
             _items(live), content=b"nom=x", headers={"Content-Type": "text/plain"}
         )
         assert wrong_type.status_code == 415
+        # S16: ids are the client's but never paths: refused, nothing written.
+        for bad_id in ("../../x", "..\\..\\x.shp", "a" * 10_000, "%2e%2e%2f"):
+            answer = http.post(_items(live), json=_feature(166.43, -22.25, bad_id, nom="x"))
+            assert answer.status_code == 400, (bad_id[:20], answer.status_code)
+            assert answer.json()["problems"][0]["field"] == "id"
+        for path in ("/..%2F..%2Fetc", "/%2e%2e%2f", "/" + "b" * 10_000):
+            answer = http.put(
+                _items(live) + path,
+                json=_feature(166.43, -22.25, nom="x"),
+                follow_redirects=True,  # `…/items/../` is normalised away: never an item
+            )
+            assert answer.status_code in (404, 405, 414), (path[:20], answer.status_code)
     assert _state(live) == before
+
+
+def test_served_items_cannot_become_a_page(live):
+    """S19: a property holding HTML is served as GeoJSON data, never as a page."""
+    script = "<script>alert(1)</script>"
+    with _http(live, "volunteer") as http:
+        made = http.post(_items(live), json=_feature(166.47, -22.31, "html-1", nom=script))
+        assert made.status_code == 201
+        for answer in (http.get(f"{_items(live)}/html-1"), http.get(_items(live))):
+            assert answer.headers["content-type"].startswith("application/geo+json")
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            assert "script-src 'self'" in answer.headers["content-security-policy"]
+        assert http.get(f"{_items(live)}/html-1").json()["properties"]["nom"] == script
 
 
 def test_corrections_and_retirements_of_the_layer_name_their_target(live):
