@@ -173,6 +173,8 @@ def test_who_may_read_and_write(live):
         assert "PUT" in http.options(f"{_items(live)}/a-moi").headers["allow"]
         layer_items = "/collections/arrets-bus/items"
         assert http.options(layer_items).headers["allow"] == "GET, HEAD, OPTIONS"
+        refused = http.put(f"{layer_items}/1", json=change)  # the layers stay read-only
+        assert refused.status_code == 405 and "PUT" not in refused.headers["allow"]
 
 
 def test_invalid_features_get_the_form_messages(live):

@@ -40,7 +40,7 @@ from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import params, records_collection, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
-from niaouli.services.ogc.part4_routes import part4_routes
+from niaouli.services.ogc.part4_routes import part4_routes, read_only_options_routes
 from niaouli.services.ogc.tile_routes import tile_routes
 from niaouli.settings import Settings, load_settings
 
@@ -365,6 +365,7 @@ def create_app(
             collections=endpoints["/collections"],
         ),
         *features,
+        *read_only_options_routes(),
         *tile_routes(service),
         Mount("/static", app=static, name="static"),
     ]

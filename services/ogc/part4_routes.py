@@ -635,8 +635,8 @@ def part4_routes(
     collections: Callable[[Request], Any] | None = None,
 ) -> list[BaseRoute]:
     """The staging collections' routes (before the layers' ones: a staging id never
-    matches a layer's, see `campaigns.COLLECTION_PREFIX`), OPTIONS on the layers'
-    collections, and the signed-in `/conformance` and `/collections` with Part 4."""
+    matches a layer's, see `campaigns.COLLECTION_PREFIX`), and the signed-in
+    `/conformance` and `/collections` with Part 4."""
     part4 = Part4(base_url)
     staging = "/collections/{collection_id:staging}"
     _register_convertor()
@@ -652,6 +652,18 @@ def part4_routes(
         Route(f"{staging}/items/{{item_id}}", part4.patch, methods=["PATCH"]),
         Route(f"{staging}/items/{{item_id}}", part4.delete, methods=["DELETE"]),
         Route(f"{staging}/items/{{item_id}}", part4.item_options, methods=["OPTIONS"]),
+    ]
+    if conformance is not None:
+        routes.append(Route("/conformance", _with_part4(part4, conformance), methods=["GET"]))
+    if collections is not None:
+        routes.append(Route("/collections", _with_staging(part4, collections), methods=["GET"]))
+    return routes
+
+
+def read_only_options_routes() -> list[BaseRoute]:
+    """`OPTIONS` on the layers' items: read-only. Mounted *after* the features' routes, so
+    that a `PUT` there still gets their 405 (with `Allow: GET, HEAD`)."""
+    return [
         Route("/collections/{collection_id}/items", _read_only_options, methods=["OPTIONS"]),
         Route(
             "/collections/{collection_id}/items/{item_id}",
@@ -659,11 +671,6 @@ def part4_routes(
             methods=["OPTIONS"],
         ),
     ]
-    if conformance is not None:
-        routes.append(Route("/conformance", _with_part4(part4, conformance), methods=["GET"]))
-    if collections is not None:
-        routes.append(Route("/collections", _with_staging(part4, collections), methods=["GET"]))
-    return routes
 
 
 def _json_document(response: Response) -> dict[str, Any] | None:
