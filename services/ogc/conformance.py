@@ -2,9 +2,10 @@
 
 pygeoapi 0.24 declares conformance classes from the *kinds* of providers configured, not
 from what a server does: every `feature` provider adds OGC API Features Part 4
-(create/replace/delete) although our collections are read-only, and the `record`
-provider adds Records "sorting" and "opensearch" although we serve neither the
-sortables resource nor an OpenSearch description document. Clients read this list to
+(create/replace/delete) although our layers' collections are read-only (the campaigns'
+staging collections take writes: `part4_routes.py` adds Part 4 for the signed-in callers
+who see one), and the `record` provider adds Records "sorting" and "opensearch"
+although we serve neither the sortables resource nor an OpenSearch description document. Clients read this list to
 decide what to offer (QGIS 3.32+ offers editing on a layer whose server declares Part 4,
 then fails), so `/conformance` answers from our own list below instead: a class is
 declared only when the platform implements it, and `tests/test_ogc_features.py` holds
@@ -78,7 +79,9 @@ TILES = (
 # What pygeoapi 0.24 would declare and we do not, and why (docs/ogc.md).
 NOT_DECLARED = {
     OGC + "ogcapi-features-4/1.0/conf/create-replace-delete": (
-        "read-only collections: no POST of features, no PUT, no DELETE"
+        "the layers' collections are read-only: no POST of features, no PUT, no DELETE; "
+        "a signed-in caller who sees a campaign's staging collection gets Part 4 added "
+        "(part4_routes.PART4), and OPTIONS tells QGIS which collections take writes"
     ),
     OGC + "ogcapi-records-1/1.0/conf/sorting": (
         "sortby works, but the sortables resource and defaultSortOrder are not served"
