@@ -5,11 +5,11 @@ from what a server does: every `feature` provider adds OGC API Features Part 4
 (create/replace/delete) although our layers' collections are read-only (the campaigns'
 staging collections take writes: `part4_routes.py` adds Part 4 for the signed-in callers
 who see one), and the `record` provider adds Records "sorting" and "opensearch"
-although we serve neither the sortables resource nor an OpenSearch description document. Clients read this list to
-decide what to offer (QGIS 3.32+ offers editing on a layer whose server declares Part 4,
-then fails), so `/conformance` answers from our own list below instead: a class is
-declared only when the platform implements it, and `tests/test_ogc_features.py` holds
-one request per declared class that exercises it.
+although we serve neither the sortables resource nor an OpenSearch description
+document. Clients read this list to decide what to offer (QGIS 3.32+ offers editing on
+a layer whose server declares Part 4, then fails), so `/conformance` answers from our
+own list below instead: a class is declared only when the platform implements it, and
+`tests/test_ogc_features.py` holds one request per declared class that exercises it.
 
 The fixes: pygeoapi writes the queryables and schema documents with
 `"$schema": "http://json-schema.org/draft/2019-09/schema"` and the queryables `$id` with
