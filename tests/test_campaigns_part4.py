@@ -308,3 +308,26 @@ def test_corrections_and_retirements_of_the_layer_name_their_target(live):
         assert rows["corrige-2"].base_feature["properties"]["nom"] == "Arrêt 1"
         assert len(rows["corrige-2"].base_version) == 64  # recorded from the layer as it is
         assert rows["retire-3"].action == "retire" and rows["retire-3"].geom is None
+
+
+def test_the_same_id_posted_at_once_from_several_clients_is_one_feature(live):
+    """Eight simultaneous POSTs of one id (a client retrying on a poor connection): one
+    is the creation (201), the others answer the stored item (200), one row."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    feature = _feature(166.48, -22.23, "simultane-1", nom="En même temps")
+
+    def post(_: int) -> int:
+        with _http(live, "volunteer") as http:
+            return http.post(_items(live), json=feature).status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = sorted(pool.map(post, range(8)))
+    assert statuses == [200] * 7 + [201], statuses
+    with live.backend.session() as session:
+        assert (
+            session.scalar(
+                select(func.count(Contribution.id)).where(Contribution.uid == "simultane-1")
+            )
+            == 1
+        )
