@@ -480,14 +480,8 @@ class Part4:
             return _answer(refusal)
 
         def work() -> Response:
-            try:
-                return once()
-            except IntegrityError:
-                # The same id POSTed at the same moment (PostgreSQL: both saw none, one
-                # insert lost on the unique key): answered as the repeat it is.
-                return once()
-
-        def once() -> Response:
+            # The same id POSTed at the same moment is one feature: the core's `submit`
+            # answers the insert that meets the unique key as the repeat it is.
             with Session(writing(runtime.engine())) as session, session.begin():
                 campaign = self._campaign(session, request, viewer)
                 result = contributions.submit(session, campaign, viewer, [feature], source="part4")

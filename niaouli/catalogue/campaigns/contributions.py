@@ -27,6 +27,7 @@ from geoalchemy2 import WKTElement
 from geoalchemy2.shape import to_shape
 from shapely.geometry import shape
 from sqlalchemy import Select, false, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from niaouli.accounts.account_tables import User
@@ -202,14 +203,18 @@ def submit(
     if len(features) > MAX_FEATURES:
         raise CatalogueError(_("%(max)s objets au plus par envoi") % {"max": MAX_FEATURES})
     name = (display_name or user.display_name or "").strip()[:200] or _("contributeur anonyme")
-    submission = Submission(
-        campaign_id=campaign.id,
-        contributor_id=user.id,
-        display_name=name,
-        source=source,
-        filename=(filename or None) and filename[:300],
-        report={},
-    )
+
+    def new_submission() -> Submission:
+        return Submission(
+            campaign_id=campaign.id,
+            contributor_id=user.id,
+            display_name=name,
+            source=source,
+            filename=(filename or None) and filename[:300],
+            report={},
+        )
+
+    submission = new_submission()
     result = SubmitResult(submission)
     seen: set[str] = set()
     new: list[Contribution] = []
@@ -240,21 +245,40 @@ def submit(
             result.refused.append((feature, problems))
             report_refused.append(_report_entry(index, feature.uid, problems))
             continue
-        if not new:
-            session.add(submission)
-            session.flush()
-        contribution = Contribution(
-            campaign_id=campaign.id,
-            uid=feature.uid,
-            submission_id=submission.id,
-            contributor_id=user.id,
-            state=ContributionState.RECEIVED,
-            problems=[p.as_json() for p in problems],
-            version=1,
-            **_stored_values(session, campaign, feature),
-        )
-        session.add(contribution)
-        session.flush()  # the next feature's duplicate check sees this one
+        values = _stored_values(session, campaign, feature)
+        try:
+            with session.begin_nested():
+                if not new:
+                    session.add(submission)
+                    session.flush()
+                contribution = Contribution(
+                    campaign_id=campaign.id,
+                    uid=feature.uid,
+                    submission_id=submission.id,
+                    contributor_id=user.id,
+                    state=ContributionState.RECEIVED,
+                    problems=[p.as_json() for p in problems],
+                    version=1,
+                    **values,
+                )
+                session.add(contribution)
+                session.flush()  # the next feature's duplicate check sees this one
+        except IntegrityError:
+            # The same uid stored meanwhile by a concurrent sending (PostgreSQL: the
+            # insert waited for it, then met the unique key): the repeat it is.
+            if not new:
+                submission = result.submission = new_submission()
+            stored = session.scalar(
+                select(Contribution).where(
+                    Contribution.campaign_id == campaign.id, Contribution.uid == feature.uid
+                )
+            )
+            if stored is not None and stored.contributor_id == user.id:
+                result.accepted.append(stored)
+                continue
+            result.refused.append(_refusal(feature, "uid_taken", UID_TAKEN, uid=feature.uid))
+            report_refused.append(_report_entry(index, feature.uid, result.refused[-1][1]))
+            continue
         seen.add(feature.uid)
         new.append(contribution)
         result.accepted.append(contribution)
