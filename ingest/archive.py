@@ -46,6 +46,39 @@ def _entry_name(info: zipfile.ZipInfo, archive: str) -> PurePosixPath:
     return PurePosixPath(normalised)
 
 
+def _choose(
+    zf: zipfile.ZipFile, name: str, limits: ArchiveLimits, suffixes: set[str]
+) -> dict[str, zipfile.ZipInfo]:
+    """The entries to extract, by flat lower-case name: those with one of `suffixes`,
+    after refusing too many entries, links, escaping paths, VRTs and name clashes."""
+    infos = zf.infolist()
+    if len(infos) > limits.max_entries:
+        raise IngestError(
+            _("archive refusée : plus de %(count)s fichiers") % {"count": limits.max_entries},
+            file=name,
+        )
+    chosen: dict[str, zipfile.ZipInfo] = {}
+    for info in infos:
+        entry = _entry_name(info, name)
+        if info.is_dir():
+            continue
+        suffix = entry.suffix.lower()
+        if suffix in REFUSED_SUFFIXES:
+            raise IngestError(
+                _("fichier VRT/OVR dans l'archive refusé : « %(name)s »") % {"name": entry.name},
+                file=name,
+            )
+        if suffix not in suffixes or entry.name.startswith("._"):
+            continue
+        key = entry.name.lower()
+        if key in chosen:
+            raise IngestError(
+                _("deux fichiers « %(name)s » dans l'archive") % {"name": entry.name}, file=name
+            )
+        chosen[key] = info
+    return chosen
+
+
 def extract_shapefiles(
     archive: Path, dest: Path, limits: ArchiveLimits | None = None
 ) -> list[Path]:
@@ -57,62 +90,11 @@ def extract_shapefiles(
     except (zipfile.BadZipFile, OSError):
         raise IngestError(_("archive zip illisible ou tronquée"), file=name) from None
     with zf:
-        infos = zf.infolist()
-        if len(infos) > limits.max_entries:
-            raise IngestError(
-                _("archive refusée : plus de %(count)s fichiers") % {"count": limits.max_entries},
-                file=name,
-            )
-        chosen: dict[str, zipfile.ZipInfo] = {}
-        for info in infos:
-            entry = _entry_name(info, name)
-            if info.is_dir():
-                continue
-            suffix = entry.suffix.lower()
-            if suffix in REFUSED_SUFFIXES:
-                raise IngestError(
-                    _("fichier VRT/OVR dans l'archive refusé : « %(name)s »")
-                    % {"name": entry.name},
-                    file=name,
-                )
-            if suffix not in SHAPEFILE_PARTS or entry.name.startswith("._"):
-                continue
-            key = entry.name.lower()
-            if key in chosen:
-                raise IngestError(
-                    _("deux fichiers « %(name)s » dans l'archive") % {"name": entry.name}, file=name
-                )
-            chosen[key] = info
+        chosen = _choose(zf, name, limits, SHAPEFILE_PARTS)
         if not any(k.endswith(".shp") for k in chosen):
             raise IngestError(_("l'archive ne contient aucun fichier .shp"), file=name)
 
-        total = 0
-        for key, info in chosen.items():
-            target = dest / key
-            declared = max(info.compress_size, 1)
-            written = 0
-            try:
-                with zf.open(info) as src, target.open("wb") as out:
-                    while chunk := src.read(CHUNK):
-                        written += len(chunk)
-                        total += len(chunk)
-                        if written > declared * limits.max_ratio and written > 10 * CHUNK:
-                            raise IngestError(
-                                _("archive refusée : taux de compression suspect (« %(name)s »)")
-                                % {"name": key},
-                                file=name,
-                            )
-                        if total > limits.max_total_bytes:
-                            raise IngestError(
-                                _("archive refusée : contenu décompressé trop gros"), file=name
-                            )
-                        out.write(chunk)
-            except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
-                raise IngestError(
-                    _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
-                ) from None
-            if target.resolve().parent != dest.resolve():
-                raise IngestError(_("chemin dangereux dans l'archive refusé"), file=name)
+        _extract(zf, chosen, dest, limits, name)
 
     shapefiles = sorted(dest / k for k in chosen if k.endswith(".shp"))
     for shp in shapefiles:
@@ -122,6 +104,61 @@ def extract_shapefiles(
                     _("« %(name)s » manquant dans l'archive") % {"name": shp.stem + part}, file=name
                 )
     return shapefiles
+
+
+def _extract(
+    zf: zipfile.ZipFile,
+    chosen: dict[str, zipfile.ZipInfo],
+    dest: Path,
+    limits: ArchiveLimits,
+    name: str,
+) -> None:
+    """Write the chosen entries flat into `dest`, counting bytes while streaming."""
+    total = 0
+    for key, info in chosen.items():
+        target = dest / key
+        declared = max(info.compress_size, 1)
+        written = 0
+        try:
+            with zf.open(info) as src, target.open("wb") as out:
+                while chunk := src.read(CHUNK):
+                    written += len(chunk)
+                    total += len(chunk)
+                    if written > declared * limits.max_ratio and written > 10 * CHUNK:
+                        raise IngestError(
+                            _("archive refusée : taux de compression suspect (« %(name)s »)")
+                            % {"name": key},
+                            file=name,
+                        )
+                    if total > limits.max_total_bytes:
+                        raise IngestError(
+                            _("archive refusée : contenu décompressé trop gros"), file=name
+                        )
+                    out.write(chunk)
+        except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
+            raise IngestError(
+                _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
+            ) from None
+        if target.resolve().parent != dest.resolve():
+            raise IngestError(_("chemin dangereux dans l'archive refusé"), file=name)
+
+
+def extract_data_files(
+    archive: Path, dest: Path, suffixes: set[str], limits: ArchiveLimits | None = None
+) -> list[Path]:
+    """Extract the entries of `archive` whose suffix is in `suffixes` (lower case, with
+    the dot) flat into `dest`, with the caps and refusals of `extract_shapefiles`; return
+    their paths, sorted. Used for field-app exports (ODK Central's zip, a KMZ)."""
+    limits = limits or ArchiveLimits()
+    name = archive.name
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError):
+        raise IngestError(_("archive zip illisible ou tronquée"), file=name) from None
+    with zf:
+        chosen = _choose(zf, name, limits, suffixes)
+        _extract(zf, chosen, dest, limits, name)
+    return sorted(dest / k for k in chosen)
 
 
 class _Counted:

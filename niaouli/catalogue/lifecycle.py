@@ -11,6 +11,7 @@ from niaouli import exports, storage
 from niaouli.accounts import audit
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.campaigns.campaign_tables import Contribution
 from niaouli.catalogue.models import Layer, RasterLayer, Resource
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.publication import ForbiddenError
@@ -100,6 +101,8 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
         ):  # the rasters' COGs and originals
             referenced.update(k for k in (cog, original) if k)
         referenced |= kept_keys
+        # Volunteers' photos (ingest/photos.py): kept while a contribution names them.
+        referenced |= {k for k in conn.execute(select(Contribution.photo_key)).scalars() if k}
     files = storage.orphan_keys(settings, referenced, min_age_seconds)
     for key in files:
         storage.remove_key(settings, key)
