@@ -25,6 +25,7 @@ from niaouli.portal.campaign_pages import CampaignPages
 from niaouli.portal.columns import ColumnPages
 from niaouli.portal.common import Portal, identity_for
 from niaouli.portal.community_pages import CommunityPages
+from niaouli.portal.contribute_pages import ContributePages
 from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.harvest_pages import HarvestPages
@@ -90,6 +91,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     manage = ManagePages(accounts)
     kept = VersionPages(accounts)
     columns = ColumnPages(manage)
+    contribute = ContributePages(accounts)  # cartoparty volunteers (issue 18)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -212,6 +214,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(harvest_source, harvests.source),
             Route(harvest_source + "/{action}", harvests.run, methods=["POST"]),
             Route(harvest_source + "/taches/{job_id}", harvests.job),
+            # A cartoparty volunteer's page and its JSON endpoints (contribute_pages.py)
+            *contribute.routes(),
             *([Mount("/connexion/oidc", app=sso)] if sso is not None else []),
             Mount("/static", app=StaticFiles(directory=STATIC), name="static"),
         ],
