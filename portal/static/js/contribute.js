@@ -71,7 +71,9 @@ const T = {
     untitled: (when) => `Objet du ${when}`,
     photo: "Photo de la contribution",
     warning: "attention : ",
-    retryLater: "Le serveur ne répond pas : nouvel essai dans un moment.",
+    yes: "oui",
+    no: "non",
+    colon: " : ",
   },
   en: {
     online: "Online",
@@ -111,7 +113,9 @@ const T = {
     untitled: (when) => `Feature of ${when}`,
     photo: "Photo of the contribution",
     warning: "warning: ",
-    retryLater: "The server does not answer: trying again in a moment.",
+    yes: "yes",
+    no: "no",
+    colon: ": ",
   },
 }[LANG];
 const LOCALE = LANG === "en" ? "en-GB" : "fr-FR";
@@ -232,6 +236,7 @@ function round(value) {
 function showGeometry() {
   if (map && map.getSource("trace")) map.getSource("trace").setData(drawing());
   const status = $("contribuer-geometrie");
+  status.dataset.sommets = String(vertices.length);
   if (!vertices.length) {
     status.textContent = { Point: T.noPoint, LineString: T.noLine, Polygon: T.noPolygon }[geometryType] || T.noPoint;
   } else if (geometryType === "Point") {
@@ -476,6 +481,12 @@ function problemList(problems) {
   return list;
 }
 
+function shown(value) {
+  if (value === true) return T.yes;
+  if (value === false) return T.no;
+  return String(value);
+}
+
 function summary(values) {
   const first = Object.values(values || {}).find((v) => typeof v === "string" && v);
   return first || null;
@@ -524,7 +535,7 @@ async function render() {
     const node = entry(title || T.untitled(when(Date.parse(contribution.created))), "sent", T.sentState);
     node.dataset.uid = contribution.uid;
     node.querySelector(".contribuer-element-titre").append(" ", text("span", T.review(contribution.state_label), "contribuer-revue"));
-    const details = text("p", (contribution.properties || []).map((p) => `${p.label} : ${p.value}`).join(" · "), "meta");
+    const details = text("p", (contribution.properties || []).map((p) => `${p.label}${T.colon}${shown(p.value)}`).join(" · "), "meta");
     node.appendChild(details);
     if (contribution.comment) node.appendChild(text("p", T.comment + contribution.comment, "contribuer-commentaire"));
     if (contribution.problems && contribution.problems.length) node.appendChild(problemList(contribution.problems));
