@@ -348,10 +348,7 @@ class ContributePages:
         if queued_by is not None and queued_by != str(identity_for(request).user_id):
             # Queued on this phone under another account: never credited to this one.
             return _json_error(
-                _(
-                    "Préparée avec un autre compte : reconnectez-vous avec celui-ci pour "
-                    "l'envoyer."
-                ),
+                _("Préparée avec un autre compte : reconnectez-vous avec celui-ci pour l'envoyer."),
                 409,
                 "OtherAccount",
             )
