@@ -59,6 +59,8 @@ KINDS = {
 # What a field-app zip may hold, best first (ODK Central: `form.csv` and its repeats).
 ZIPPED = (".kml", ".gpx", ".geojson", ".json", ".gpkg", ".csv")
 ACCEPTED = N_("GPX, GeoJSON, KML/KMZ, CSV avec lon/lat, GeoPackage (QField), exports ODK / Kobo")
+# A contribution's uid as the campaigns accept it (`catalogue.campaigns.contributions.UID`).
+UID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:~-]{0,63}$")
 # The export's own id for a feature, by column key (see `_key`), best first.
 UID_KEYS = (
     "metainstanceid",
@@ -392,9 +394,11 @@ def _clean_uid(value: Any) -> str | None:
     if value is None:
         return None
     text = str(value).strip()
+    if text.startswith("{") and text.endswith("}"):
+        text = text[1:-1]  # QGIS's uuid() (QField): {6f1c0e52-...}
     if not text:
         return None
-    if len(text) <= 64 and re.fullmatch(r"[A-Za-z0-9:_.{}\-]+", text):
+    if UID.match(text):
         return text
     return "h-" + hashlib.sha256(text.encode()).hexdigest()[:40]
 

@@ -25,7 +25,6 @@ checks who may contribute, validates, and keeps re-sent uids idempotent.
 from __future__ import annotations
 
 import json
-import re
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -42,7 +41,7 @@ from starlette.routing import Route
 
 from niaouli import storage
 from niaouli.catalogue.campaigns import campaigns, contributions
-from niaouli.catalogue.campaigns.campaign_tables import Campaign, CampaignState, Contribution
+from niaouli.catalogue.campaigns.campaign_tables import Campaign, Contribution
 from niaouli.db.engine import writing
 from niaouli.errors import ConflictError, ForbiddenError, NiaouliError, NotFoundError
 from niaouli.i18n import N_, _, current_language
@@ -57,7 +56,6 @@ from niaouli.resources import package_dir
 SERVICE_WORKER = package_dir("niaouli.portal") / "static" / "js" / "contribute-sw.js"
 MAX_JSON_BYTES = 1 << 20
 MAX_FEATURES_PER_SEND = 200
-UID = re.compile(r"^[A-Za-z0-9:_.{}\-]{1,64}$")
 GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 INPUT_TYPES = {"integer": "number", "number": "number", "date": "date", "boolean": "checkbox"}
 STATE_LABELS = {
@@ -112,12 +110,6 @@ def form_fields(schema: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return fields
 
 
-def area_geojson(campaign: Campaign) -> dict[str, Any] | None:
-    if campaign.area is None:
-        return None
-    return json.loads(shapely.to_geojson(to_shape(campaign.area)))
-
-
 def _problem_json(problem: Any) -> dict[str, Any]:  # noqa: ANN401 - a validation.Problem
     data = problem.as_json() if hasattr(problem, "as_json") else dict(problem)
     message = data.get("message") or {}
@@ -170,7 +162,7 @@ def parse_features(
         if not isinstance(item, dict):
             raise BadBodyError(_("objet mal formé"))
         uid = item.get("uid")
-        if not isinstance(uid, str) or not UID.match(uid):
+        if not isinstance(uid, str) or not contributions.UID.match(uid):
             raise BadBodyError(_("identifiant d'objet invalide"))
         properties = item.get("properties") or {}
         if not isinstance(properties, dict):
@@ -273,7 +265,8 @@ class ContributePages:
         identity = identity_for(request)
         with Session(self.portal.engine) as session:
             campaign = self._campaign(session, request)
-            area = area_geojson(campaign)
+            area = campaigns.area_geojson(campaign)
+            area = json.loads(json.dumps(area)) if area else None  # tuples → lists
             slug = campaign.slug
             base = f"/campagnes/{quote(slug)}/contribuer"
             config = {
@@ -304,7 +297,7 @@ class ContributePages:
             }
             return {
                 "campaign": campaign,
-                "is_open": campaign.state == CampaignState.OPEN,
+                "is_open": campaigns.is_open(campaign),
                 "fields": form_fields(campaign.attribute_schema),
                 "licence": _(LICENCES.get(campaign.licence, campaign.licence)),
                 "display_name": identity.display_name or "",
@@ -545,9 +538,7 @@ class ContributePages:
     def _campaign_open(self, request: Request) -> None:
         """Photos are taken only for an open campaign the viewer sees (no free storage)."""
         with Session(self.portal.engine) as session:
-            campaign = self._campaign(session, request)
-            if campaign.state != CampaignState.OPEN:
-                raise ForbiddenError(_("cette campagne n'accepte pas de contributions"))
+            campaigns.check_open(self._campaign(session, request))
 
     # --- reading back -------------------------------------------------------------------
 

@@ -41,7 +41,7 @@ GPX = """<?xml version="1.0" encoding="UTF-8"?>
 <gpx version="1.1" creator="eTrex 32x" xmlns="http://www.topografix.com/GPX/1/1">
   <wpt lat="-22.2761" lon="166.4569"><name>B-101</name><type>poteau</type></wpt>
   <wpt lat="-22.2702" lon="166.4490"><name>B-102</name></wpt>
-  <wpt lat="-21.5000" lon="165.9000"><name>B-103</name></wpt>
+  <wpt lat="-21.5000" lon="165.9000"><name>B-103</name><type>bouche</type></wpt>
 </gpx>"""
 
 
@@ -209,7 +209,13 @@ def test_field_file_report_and_hostile_files(site):
     assert rows["objet 1 de « waypoints »"]["status"] == "sent"  # B-101, a poteau
     # B-102 has no type (required): refused with the field named.
     assert rows["objet 2 de « waypoints »"]["status"] == "refused"
-    assert any(p["field"] == "type_borne" for p in rows["objet 2 de « waypoints »"]["problems"])
+    second = rows["objet 2 de « waypoints »"]["problems"]
+    assert [(p["code"], p["field"]) for p in second] == [("required", "type_borne")]
+    assert second[0]["message"] == "le champ « Type » est obligatoire"
+    # B-103 was taken far from Nouméa: outside the campaign's area.
+    third = rows["objet 3 de « waypoints »"]
+    assert third["status"] == "refused"
+    assert [p["code"] for p in third["problems"]] == ["outside_area"]
     with backend.session() as session:
         count = session.scalar(select(func.count()).select_from(Contribution))
     # The same file again: nothing new.
