@@ -18,8 +18,9 @@ as `X-CSRF-Token` (as the upload page does with the API):
     GET  …/contribuer/mes-contributions   the volunteer's own, state and review comment
     GET  …/contribuer/photos/{key}        a photo of a contribution the viewer may see
 
-Everything is handed to the core (`catalogue.campaigns.contributions.submit`), which
-checks who may contribute, validates, and keeps re-sent uids idempotent.
+The bodies are checked and the answers shaped in `contribute_json.py`; everything is
+handed to the core (`catalogue.campaigns.contributions.submit`), which checks who may
+contribute, validates, and keeps re-sent uids idempotent.
 """
 
 from __future__ import annotations
@@ -49,14 +50,20 @@ from niaouli.ingest import field_files, photos
 from niaouli.ingest.errors import IngestError
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import identity_for, not_found, viewer_for
+from niaouli.portal.contribute_json import (
+    MAX_JSON_BYTES,
+    BadBodyError,
+    credit_name,
+    json_error,
+    parse_features,
+    result_report,
+    stored_problems,
+)
 from niaouli.portal.public_map import NEW_CALEDONIA, OUTLINE, parse_background
 from niaouli.portal.security import file_headers, page_csp
 from niaouli.resources import package_dir
 
 SERVICE_WORKER = package_dir("niaouli.portal") / "static" / "js" / "contribute-sw.js"
-MAX_JSON_BYTES = 1 << 20
-MAX_FEATURES_PER_SEND = 200
-GEOMETRY_TYPES = {"Point", "LineString", "Polygon", "MultiPoint", "MultiLineString", "MultiPolygon"}
 INPUT_TYPES = {"integer": "number", "number": "number", "date": "date", "boolean": "checkbox"}
 STATE_LABELS = {
     "received": N_("reçue"),
@@ -67,16 +74,6 @@ STATE_LABELS = {
     "merged": N_("intégrée à la couche"),
 }
 LICENCES = {"lov2": N_("Licence Ouverte 2.0 (Etalab)"), "odbl": N_("ODbL (Open Database License)")}
-
-
-class BadBodyError(Exception):
-    """A malformed body from the page: 400 with this message."""
-
-
-def _json_error(message: str, status: int, code: str = "Invalid") -> JSONResponse:
-    return JSONResponse(
-        {"error": message, "code": code}, status_code=status, headers={"Cache-Control": "no-store"}
-    )
 
 
 def _text(value: Any) -> str:  # noqa: ANN401 - a label is {"fr", "en"} or text
@@ -108,129 +105,6 @@ def form_fields(schema: list[dict[str, Any]]) -> list[dict[str, Any]]:
             }
         )
     return fields
-
-
-def _problem_json(problem: Any) -> dict[str, Any]:  # noqa: ANN401 - a validation.Problem
-    data = problem.as_json() if hasattr(problem, "as_json") else dict(problem)
-    message = data.get("message") or {}
-    shown = (
-        message.get(current_language()) or message.get("fr")
-        if isinstance(message, dict)
-        else message
-    )
-    return {
-        "code": data.get("code"),
-        "field": data.get("field"),
-        "severity": data.get("severity"),
-        "message": shown or "",
-    }
-
-
-def _stored_problems(contribution: Contribution) -> list[dict[str, Any]]:
-    return [_problem_json(p) for p in contribution.problems or [] if isinstance(p, dict)]
-
-
-def _check_geometry(value: Any) -> dict[str, Any]:  # noqa: ANN401 - parsed JSON
-    if not isinstance(value, dict) or value.get("type") not in GEOMETRY_TYPES:
-        raise BadBodyError(_("géométrie absente ou d'un type inconnu"))
-    try:
-        geom = shapely.geometry.shape(value)
-    except (ValueError, TypeError, AttributeError, shapely.errors.GEOSException):
-        raise BadBodyError(_("géométrie illisible")) from None
-    if geom.is_empty or not shapely.is_valid_input(geom):
-        raise BadBodyError(_("géométrie vide"))
-    return {"type": value["type"], "coordinates": value.get("coordinates")}
-
-
-def parse_features(
-    body: Any,  # noqa: ANN401 - parsed JSON
-    schema: list[dict[str, Any]],
-    settings: Any,  # noqa: ANN401
-) -> list[contributions.ProposedFeature]:
-    """The page's features, checked: uid, geometry, properties named in the schema only
-    (SECURITY-CASES S1), photo keys made by `ingest.photos` and stored."""
-    items = body.get("features") if isinstance(body, dict) else None
-    if not isinstance(items, list) or not items:
-        raise BadBodyError(_("aucun objet envoyé"))
-    if len(items) > MAX_FEATURES_PER_SEND:
-        raise BadBodyError(
-            _("trop d'objets dans un envoi : %(max)s au plus") % {"max": MAX_FEATURES_PER_SEND}
-        )
-    names = {f["name"] for f in schema if isinstance(f, dict) and f.get("name")}
-    features = []
-    for item in items:
-        if not isinstance(item, dict):
-            raise BadBodyError(_("objet mal formé"))
-        uid = item.get("uid")
-        if not isinstance(uid, str) or not contributions.UID.match(uid):
-            raise BadBodyError(_("identifiant d'objet invalide"))
-        properties = item.get("properties") or {}
-        if not isinstance(properties, dict):
-            raise BadBodyError(_("attributs mal formés"))
-        unknown = sorted(str(k)[:50] for k in properties if k not in names)
-        if unknown:
-            raise BadBodyError(
-                _("champ inconnu de la campagne : « %(name)s »") % {"name": unknown[0]}
-            )
-        values = {
-            k: v
-            for k, v in properties.items()
-            if v is not None and not (isinstance(v, str) and not v.strip())
-        }
-        if any(not isinstance(v, str | int | float | bool) for v in values.values()):
-            raise BadBodyError(_("valeur d'attribut mal formée"))
-        photo_key = item.get("photo_key") or None
-        if photo_key is not None and not photos.exists(settings, photo_key):
-            raise BadBodyError(_("photo introuvable : renvoyez-la"))
-        features.append(
-            contributions.ProposedFeature(
-                uid=uid,
-                geometry=_check_geometry(item.get("geometry")),
-                properties=values,
-                photo_key=photo_key,
-            )
-        )
-    return features
-
-
-def _display_name(raw: Any, identity: Any) -> str:  # noqa: ANN401
-    """The credit the volunteer chose, else their account's display name."""
-    name = " ".join(str(raw or "").split())[:200]
-    if "@" in name:
-        raise BadBodyError(_("le nom affiché ne peut pas être une adresse électronique"))
-    return name or (identity.display_name or "")[:200]
-
-
-def result_report(result: Any, where: dict[str, str] | None = None) -> dict[str, Any]:  # noqa: ANN401
-    """`SubmitResult` as the page shows it: one line per feature, sent or refused."""
-    where = where or {}
-    rows = []
-    for contribution in result.accepted:
-        rows.append(
-            {
-                "uid": contribution.uid,
-                "where": where.get(contribution.uid, ""),
-                "status": "sent",
-                "id": contribution.id,
-                "state": str(getattr(contribution.state, "value", contribution.state)),
-                "problems": _stored_problems(contribution),
-            }
-        )
-    for feature, problems in result.refused:
-        rows.append(
-            {
-                "uid": feature.uid,
-                "where": where.get(feature.uid or "", ""),
-                "status": "refused",
-                "problems": [_problem_json(p) for p in problems],
-            }
-        )
-    return {
-        "submission": getattr(result.submission, "id", None),
-        "sent": len(result.accepted),
-        "refused": len(result.refused),
-        "results": rows,
-    }
 
 
 class ContributePages:
@@ -328,19 +202,19 @@ class ContributePages:
     def _refusal(self, request: Request) -> JSONResponse | None:
         """Signed in through the session, with the page's CSRF token, else why not."""
         if identity_for(request).via != "session":
-            return _json_error(
+            return json_error(
                 _("Vous n'êtes plus connecté : reconnectez-vous, puis renvoyez."),
                 401,
                 "AuthenticationRequired",
             )
         if not self.accounts.csrf.is_valid(request, request.headers.get("x-csrf-token")):
-            return _json_error(
+            return json_error(
                 _("La page a expiré : rechargez-la, puis renvoyez."), 403, "CsrfTokenInvalid"
             )
         queued_by = request.headers.get("x-niaouli-user")
         if queued_by is not None and queued_by != str(identity_for(request).user_id):
             # Queued on this phone under another account: never credited to this one.
-            return _json_error(
+            return json_error(
                 _("Préparée avec un autre compte : reconnectez-vous avec celui-ci pour l'envoyer."),
                 409,
                 "OtherAccount",
@@ -353,7 +227,7 @@ class ContributePages:
             if isinstance(exc, kind):
                 status = code
                 break
-        return _json_error(str(exc), status, getattr(exc, "code", "Invalid"))
+        return json_error(str(exc), status, getattr(exc, "code", "Invalid"))
 
     async def _body(self, request: Request, limit: int, folder: Path | None = None) -> bytes | Path:
         """The request body, refused past `limit` bytes while it streams (into `folder`
@@ -417,7 +291,7 @@ class ContributePages:
             if not isinstance(body, dict):
                 raise BadBodyError(_("envoi illisible (JSON attendu)"))
             source = "offline" if body.get("source") == "offline" else "form"
-            name = _display_name(body.get("display_name"), identity_for(request))
+            name = credit_name(body.get("display_name"), identity_for(request))
             settings = self.portal.settings
 
             def checked(campaign: Campaign) -> list[contributions.ProposedFeature]:
@@ -427,9 +301,9 @@ class ContributePages:
                 self._submit, request, checked, source=source, display_name=name
             )
         except _TooBig:
-            return _json_error(_("envoi trop gros"), 413, "TooLarge")
+            return json_error(_("envoi trop gros"), 413, "TooLarge")
         except BadBodyError as exc:
-            return _json_error(str(exc), 400)
+            return json_error(str(exc), 400)
         except NiaouliError as exc:
             return self._core_error(exc)
         return JSONResponse(report, headers={"Cache-Control": "no-store"})
@@ -441,7 +315,7 @@ class ContributePages:
         filename = unquote(request.headers.get("x-filename", ""))[:200] or "fichier"
         display = request.headers.get("x-display-name", "")
         try:
-            name = _display_name(unquote(display), identity_for(request))
+            name = credit_name(unquote(display), identity_for(request))
             with tempfile.TemporaryDirectory(prefix="niaouli-terrain-") as folder:
                 work = Path(folder)
                 path = await self._body(request, field_files.MAX_BYTES, work)
@@ -449,16 +323,16 @@ class ContributePages:
                     self._read_and_submit, request, path, filename, name, work
                 )
         except _TooBig:
-            return _json_error(
+            return json_error(
                 _("fichier trop gros : %(max)s Mo au plus pour un envoi de terrain")
                 % {"max": field_files.MAX_BYTES >> 20},
                 413,
                 "TooLarge",
             )
         except IngestError as exc:
-            return _json_error(str(exc), 400, "InvalidFile")
+            return json_error(str(exc), 400, "InvalidFile")
         except BadBodyError as exc:
-            return _json_error(str(exc), 400)
+            return json_error(str(exc), 400)
         except NiaouliError as exc:
             return self._core_error(exc)
         return JSONResponse(report, headers={"Cache-Control": "no-store"})
@@ -522,17 +396,17 @@ class ContributePages:
 
             stored = await run_in_threadpool(keep)
         except _TooBig:
-            return _json_error(
+            return json_error(
                 _("photo trop lourde : %(max)s Mo au plus") % {"max": photos.MAX_BYTES >> 20},
                 413,
                 "TooLarge",
             )
         except IngestError as exc:
-            return _json_error(str(exc), 400, "InvalidPhoto")
+            return json_error(str(exc), 400, "InvalidPhoto")
         except NiaouliError as exc:
             return self._core_error(exc)
         except storage.StorageError:
-            return _json_error(_("stockage indisponible : réessayez plus tard"), 503, "Storage")
+            return json_error(_("stockage indisponible : réessayez plus tard"), 503, "Storage")
         return JSONResponse(stored, headers={"Cache-Control": "no-store"})
 
     def _campaign_open(self, request: Request) -> None:
@@ -565,7 +439,7 @@ class ContributePages:
                         "state": state,
                         "state_label": _(STATE_LABELS.get(state, state)),
                         "comment": c.review_comment,
-                        "problems": _stored_problems(c),
+                        "problems": stored_problems(c),
                         "created": c.created_at.isoformat() if c.created_at else None,
                         "properties": [
                             {"label": labels.get(k, k), "value": v}
@@ -583,7 +457,7 @@ class ContributePages:
 
     async def mine(self, request: Request) -> Response:
         if not identity_for(request).is_signed_in:
-            return _json_error(
+            return json_error(
                 _("Vous n'êtes plus connecté : reconnectez-vous."), 401, "AuthenticationRequired"
             )
         data = await run_in_threadpool(self._mine, request)
