@@ -1,7 +1,8 @@
 """A volunteer's cartoparty on a phone, end to end in headless Chromium (issue 18 §2):
 sign in, add a point with the form (position from the phone's GPS), see that what was
 typed survives a reload, go offline (Playwright's offline mode), add another by tapping
-the map, see it pending, come back online and see both sent and stored once; send a GPX
+the map with a phone photo, see it pending, come back online and see both sent and stored
+once (the photo uploaded first, without its EXIF, and shown back); send a GPX
 from a GPS device and read the validation report per feature. At 390x844 the page fits
 the screen and axe-core finds no serious accessibility problem. PostGIS only (the
 endpoints are checked on both backends by tests/test_contribute_page.py); the review
@@ -15,12 +16,15 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
+from niaouli import storage
 from niaouli.catalogue.campaigns.campaign_tables import Contribution, Submission
+from niaouli.ingest import photos
 from tests.accounts_support import LoggedServer
 from tests.browser_support import AXE, SCREENSHOTS, VIEWPORTS, chromium  # noqa: F401 - fixture
 from tests.conftest import fresh_backend
 from tests.contribute_support import INSIDE, PASSWORD, SLUG, VOLUNTEER, make_campaign
 from tests.test_contribute_page import GPX
+from tests.test_contribute_photos import phone_jpeg
 
 BASE = f"/campagnes/{SLUG}/contribuer"
 
@@ -111,6 +115,12 @@ def test_a_volunteer_contributes_online_offline_and_by_file(chromium, site):  # 
         page.fill("#champ-0", "B-302")
         page.select_option("#champ-1", "bouche")
         page.check("#champ-3")
+        # A phone photo with its GPS position, kept on the phone (a Blob in IndexedDB).
+        page.set_input_files(
+            "#contribuer-photo",
+            {"name": "IMG_0302.JPG", "mimeType": "image/jpeg", "buffer": phone_jpeg((1600, 1200))},
+        )
+        page.locator("#contribuer-apercu img").wait_for()
         canvas = page.locator("#contribuer-carte canvas")
         box = canvas.bounding_box()
         canvas.click(position={"x": box["width"] * 0.55, "y": box["height"] * 0.45})
@@ -139,6 +149,20 @@ def test_a_volunteer_contributes_online_offline_and_by_file(chromium, site):  # 
             "accessible": False,
         }
         assert by_name["B-302"][1] == "offline" and by_name["B-302"][0]["accessible"] is True
+        # Its photo went up first, re-encoded without EXIF, and shows in the list.
+        photo = item(page, "B-302").locator("img.contribuer-vignette")
+        photo.wait_for()
+        page.wait_for_function(
+            "(img) => img.complete && img.naturalWidth > 0", arg=photo.element_handle()
+        )
+        with backend.session() as session:
+            key = next(
+                c.photo_key
+                for c in session.scalars(select(Contribution))
+                if c.properties["nom"] == "B-302"
+            )
+        kept = b"".join(storage.read(backend.settings, key, photos.FILENAME))
+        assert b"Exif" not in kept and b"NiaouliPhone" not in kept
         queued = page.evaluate("NiaouliQueue.all(null).then((items) => items.map((i) => i.uid))")
         assert sorted(queued) == sorted(rows)  # the client's uids are the stored ones
 

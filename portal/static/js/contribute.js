@@ -348,7 +348,7 @@ function clearDraft() {
   const name = localStorage.getItem(nameKey);
   if (name) nameInput.value = name;
   vertices = [];
-  $("contribuer-apercu").hidden = true;
+  showPreview(null);
   try {
     localStorage.removeItem(draftKey);
   } catch {
@@ -361,22 +361,29 @@ form.addEventListener("input", saveDraft);
 form.addEventListener("change", saveDraft);
 
 const photoInput = $("contribuer-photo");
+// The chosen photo's preview (an <img> made here: the page has no empty image).
+function showPreview(file) {
+  const preview = $("contribuer-apercu");
+  const old = preview.querySelector("img");
+  if (old) URL.revokeObjectURL(old.src);
+  preview.replaceChildren();
+  preview.hidden = !file;
+  if (!file) return;
+  const image = document.createElement("img");
+  image.alt = preview.dataset.alt;
+  image.src = URL.createObjectURL(file);
+  preview.appendChild(image);
+}
+
 photoInput.addEventListener("change", () => {
   const file = photoInput.files[0];
-  const preview = $("contribuer-apercu");
-  if (preview.src) URL.revokeObjectURL(preview.src);
-  if (!file) {
-    preview.hidden = true;
-    return;
-  }
-  if (file.size > config.maxPhotoBytes) {
+  if (file && file.size > config.maxPhotoBytes) {
     say($("contribuer-message"), T.photoTooBig(Math.round(config.maxPhotoBytes / MB)), true);
     photoInput.value = "";
-    preview.hidden = true;
+    showPreview(null);
     return;
   }
-  preview.src = URL.createObjectURL(file);
-  preview.hidden = false;
+  showPreview(file || null);
 });
 
 function say(node, message, alarm) {
