@@ -139,6 +139,7 @@ def test_a_volunteer_contributes_online_offline_and_by_file(chromium, site):  # 
         context.set_offline(False)
         item(page, "B-302").locator(".statut-sent").wait_for(timeout=30_000)
         assert "revue : reçue" in item(page, "B-302").inner_text()
+        page.wait_for_selector("#contribuer-message:has-text('Connexion retrouvée')")
         rows = stored(backend)
         by_name = {p["nom"]: (p, source) for p, source in rows.values()}
         assert sorted(by_name) == ["B-301", "B-302"]
@@ -185,6 +186,15 @@ def test_a_volunteer_contributes_online_offline_and_by_file(chromium, site):  # 
 
         # Finished on a phone: nothing wider than the screen; accessible.
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        # The report stacks on a phone: no line, state or problem runs past its edge.
+        beyond = page.evaluate(
+            """(el) => { const edge = el.getBoundingClientRect().right + 0.5;
+                return Array.from(el.querySelectorAll("h3, p, tr, td, li"))
+                    .filter((n) => n.getBoundingClientRect().right > edge)
+                    .map((n) => n.tagName + ": " + n.textContent); }""",
+            report.element_handle(),
+        )
+        assert beyond == []
         page.screenshot(path=str(SCREENSHOTS / "postgis-phone-contribuer.png"), full_page=True)
         violations = page.evaluate(
             """async () => (await axe.run(document, {resultTypes: ["violations"]}))

@@ -71,6 +71,7 @@ const T = {
     untitled: (when) => `Objet du ${when}`,
     photo: "Photo de la contribution",
     warning: "attention : ",
+    sentLater: "Connexion retrouvée : les contributions en attente sont envoyées.",
     yes: "oui",
     no: "non",
     colon: " : ",
@@ -113,6 +114,7 @@ const T = {
     untitled: (when) => `Feature of ${when}`,
     photo: "Photo of the contribution",
     warning: "warning: ",
+    sentLater: "Back online: the waiting contributions have been sent.",
     yes: "yes",
     no: "no",
     colon: ": ",
@@ -448,12 +450,17 @@ let sending = null;
 async function send() {
   if (sending) return sending;
   sending = (async () => {
+    let changed = false;
     try {
-      await Queue.flush(who);
+      changed = await Queue.flush(who);
     } finally {
       sending = null;
     }
     await refresh();
+    // "Waiting for the network" under the form no longer holds once the queue is empty.
+    const message = $("contribuer-message");
+    const waiting = (await Queue.all(who)).some((i) => i.status === "pending");
+    if (changed && !waiting && message.textContent === T.waiting) say(message, T.sentLater);
   })();
   return sending;
 }
