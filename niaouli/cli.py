@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import click
 from sqlalchemy import select
@@ -566,13 +567,35 @@ def serve(host: str, port: int, workers: int) -> None:
     help="Tâches exécutées en même temps.",
 )
 @click.option("--queue", "queues", multiple=True, help="Files à servir (toutes par défaut).")
-def worker(concurrency: int, queues: tuple[str, ...]) -> None:
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Ne démarre rien : code de sortie 0 si le worker de cette machine est vivant, 1 sinon"
+    " (contrôle de santé du conteneur).",
+)
+@click.option(
+    "--heartbeat-file",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Fichier de battement (défaut : <NIAOULI_DATA_DIR>/run/worker-<hôte>.json).",
+)
+def worker(
+    concurrency: int, queues: tuple[str, ...], check: bool, heartbeat_file: Path | None
+) -> None:
     import logging
 
-    from niaouli.jobs import queue
+    from niaouli.jobs import heartbeat, queue
     from niaouli.jobs.status import jobs_reachable
 
     settings = load_settings()
+    if check:
+        path = heartbeat_file or heartbeat.heartbeat_path(settings)
+        problem = heartbeat.check(get_engine(settings), settings, path)
+        if problem:
+            click.echo(f"worker : {problem}", err=True)
+            sys.exit(1)
+        click.echo("worker : vivant")
+        return
     if settings.is_embedded:
         _fail(
             "la base intégrée (SQLite) n'a pas de file de tâches : `niaouli serve` exécute"
@@ -593,7 +616,7 @@ def worker(concurrency: int, queues: tuple[str, ...]) -> None:
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
         )
     click.echo(f"Worker : {concurrency} tâche(s) à la fois ; Ctrl-C pour arrêter.", err=True)
-    queue.run_worker(settings, concurrency, list(queues) or None)
+    queue.run_worker(settings, concurrency, list(queues) or None, heartbeat_file)
 
 
 if __name__ == "__main__":

@@ -311,6 +311,30 @@ class Settings(BaseSettings):
             "3",
         ),
     )
+    export_wait: float = Field(
+        8.0,
+        **_doc(
+            "seconds a download waits for a layer export being prepared before answering"
+            " 202 « en préparation » (0 to 120)",
+            "8",
+        ),
+    )
+    exports_prebuild: bool = Field(
+        True,
+        **_doc(
+            "`0` stops preparing a layer's exports as jobs right after it is published"
+            " (they are then prepared at the first download)",
+            "`1`",
+        ),
+    )
+    upload_job_threshold_mb: float = Field(
+        20.0,
+        **_doc(
+            "uploaded layer files above this size (MB) are ingested as a background job"
+            " (202 and `GET /api/jobs/{id}`); `0` = always",
+            "20",
+        ),
+    )
     sqlite_busy_timeout: float = Field(
         30.0,
         **_doc(
@@ -472,6 +496,21 @@ class Settings(BaseSettings):
     def _stalled(cls, value: Any) -> Any:
         if isinstance(value, str):
             return _seconds(f"{PREFIX}JOBS_STALLED_AFTER", value, 5, 3600)
+        return value
+
+    @field_validator("export_wait", "upload_job_threshold_mb", mode="before")
+    @classmethod
+    def _export_numbers(cls, value: Any, info: Any) -> Any:
+        if isinstance(value, str):
+            high = 120 if info.field_name == "export_wait" else 1_000_000
+            return _seconds(f"{PREFIX}{info.field_name.upper()}", value, 0, high)
+        return value
+
+    @field_validator("exports_prebuild", mode="before")
+    @classmethod
+    def _prebuild_on(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip().lower() not in ("0", "false", "non", "no", "off")
         return value
 
     @field_validator("sqlite_strict_writes", mode="before")

@@ -9,7 +9,7 @@ the catalogue; it wires the layers that may not import each other:
   text (`catalogue.search.text`), the full-text index (`catalogue.search.fulltext`), the CSW records
   (`services.csw.sync`, a service the core may not import);
 - the background jobs defined above the core (`niaouli.jobs.registry`): the harvests
-  (`ingest.harvest.launch.install`);
+  (`ingest.harvest.launch.install`) and the layer exports (`niaouli.export_jobs.install`);
 - and, in the web app only, pygeoapi's adjustments (`install_pygeoapi`), which patch
   pygeoapi's modules for the whole process.
 
@@ -31,6 +31,7 @@ def install() -> None:
     with _lock:
         if _done:
             return
+        from niaouli import export_jobs
         from niaouli.catalogue import changes
         from niaouli.catalogue.search import fulltext
         from niaouli.catalogue.search import text as search
@@ -42,6 +43,7 @@ def install() -> None:
         fulltext.install()
         csw_sync.install()
         launch.install()  # the harvest jobs (niaouli.jobs), defined in ingest/
+        export_jobs.install()  # layer exports prepared in the background
         _done = True
 
 

@@ -22,11 +22,12 @@ from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import Response
 
-from niaouli import exports, storage
+from niaouli import export_jobs, exports, storage
 from niaouli.catalogue import columns, service
 from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
 from niaouli.db.layers import GEOMETRY_FIELD, ColumnSpec, read_layer
 from niaouli.i18n import _
+from niaouli.portal import export_pending
 from niaouli.portal.common import Portal, not_found, viewer_for
 from niaouli.portal.security import file_headers
 from niaouli.storage.http import object_response
@@ -116,22 +117,38 @@ class Files:
             return storage_unavailable()
 
     def export(self, request: Request) -> Response:
-        """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`."""
+        """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`: the stored
+        export; one not yet prepared is asked of the jobs (`niaouli.export_jobs`) and
+        waited for a few seconds, then 202 « en préparation » (`?etat`: where it stands,
+        as JSON, without the file)."""
         with Session(self.portal.engine) as session:
             layer = self._layer(session, request)
             info = exports.LayerInfo.from_layer(layer)
+            dataset_path = f"/jeux-de-donnees/{layer.dataset.slug}"
         requested = request.path_params["filename"]
         prefix = f"{info.collection_id}."
         key = requested[len(prefix) :] if requested.startswith(prefix) else ""
         fmt = next((f for f in exports.formats_for(info) if f.key == key), None)
         if fmt is None:
             raise not_found()
+        settings, engine = self.portal.settings, self.portal.engine
+        asking = "etat" in request.query_params
         try:
-            name = exports.ensure_export(self.portal.engine, self.portal.settings, info, fmt)
+            if asking:
+                current = export_jobs.state(engine, settings, info, fmt)
+                if current.state == "absent":
+                    export_jobs.request(engine, settings, info, fmt)
+                    current = export_jobs.state(engine, settings, info, fmt)
+            else:
+                current = export_jobs.wait_ready(engine, settings, info, fmt, settings.export_wait)
+            if current.state != export_jobs.READY or asking:
+                return export_pending.answer(
+                    self.portal, request, current, fmt, requested, dataset_path
+                )
             return object_response(
                 request,
-                exports.cache(self.portal.settings),
-                name,
+                exports.cache(settings),
+                exports.export_name(info, fmt),
                 media_type=fmt.media_type,
                 filename=requested,
                 headers=file_headers(),

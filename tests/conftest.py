@@ -31,6 +31,9 @@ from niaouli.settings import Settings, normalise_database_url
 # and commands tests start), a unit of work that reads then writes without
 # `niaouli.db.engine.writing` fails at once in every test that runs it.
 os.environ.setdefault(STRICT_ENV, "1")
+# Exports are prepared as jobs right after each publication in production; here only the
+# tests of that (tests/test_export_jobs.py) turn it on, so other tests start no threads.
+os.environ.setdefault("NIAOULI_EXPORTS_PREBUILD", "0")
 # What `niaouli serve` and every `niaouli` command install at start-up (the composition
 # root): tests write the catalogue in-process, with the same change hooks.
 startup.install()

@@ -20,14 +20,16 @@ import asyncio
 import logging
 import os
 import threading
+from pathlib import Path
 from typing import Any
 
 import procrastinate
 from procrastinate import exceptions as pc_exceptions
 from procrastinate.jobs import Job, Status
+from procrastinate.worker import Worker
 from sqlalchemy.engine import make_url
 
-from niaouli.jobs import registry
+from niaouli.jobs import heartbeat, registry
 from niaouli.settings import Settings
 
 LOGGER = logging.getLogger(__name__)
@@ -167,22 +169,52 @@ async def _recovery_loop(app: procrastinate.App, settings: Settings) -> None:
         await asyncio.sleep(settings.jobs_stalled_after / 3)
 
 
-async def work(settings: Settings, concurrency: int, queues: list[str] | None = None) -> None:
+async def _liveness_loop(worker: Worker, settings: Settings, path: Path) -> None:
+    """The heartbeat file `niaouli worker --check` reads (`heartbeat.py`)."""
+    while True:
+        try:
+            await asyncio.to_thread(heartbeat.write, path, worker.worker_id)
+        except OSError:
+            LOGGER.exception("heartbeat file %s", path)
+        await asyncio.sleep(min(settings.jobs_stalled_after / 3, 10.0))
+
+
+async def work(
+    settings: Settings,
+    concurrency: int,
+    queues: list[str] | None = None,
+    heartbeat_file: Path | None = None,
+) -> None:
     """One worker until SIGINT/SIGTERM: jobs, periodic jobs, heartbeats, recovery."""
     app = build_app(settings, max_size=concurrency + 4)
+    path = heartbeat_file or heartbeat.heartbeat_path(settings)
     async with app.open_async():
-        recovery = asyncio.create_task(_recovery_loop(app, settings), name="niaouli-recovery")
+        # What `App.run_worker_async` does (procrastinate 3.10), keeping the Worker to
+        # learn its id for the heartbeat file.
+        app.perform_import_paths()
+        worker = app._worker(  # noqa: SLF001
+            queues=queues,
+            concurrency=concurrency,
+            update_heartbeat_interval=settings.jobs_stalled_after / 3,
+            stalled_worker_timeout=settings.jobs_stalled_after,
+            install_signal_handlers=True,
+        )
+        helpers = [
+            asyncio.create_task(_recovery_loop(app, settings), name="niaouli-recovery"),
+            asyncio.create_task(_liveness_loop(worker, settings, path), name="niaouli-alive"),
+        ]
         try:
-            await app.run_worker_async(
-                queues=queues,
-                concurrency=concurrency,
-                update_heartbeat_interval=settings.jobs_stalled_after / 3,
-                stalled_worker_timeout=settings.jobs_stalled_after,
-                install_signal_handlers=True,
-            )
+            await worker.run()
         finally:
-            recovery.cancel()
+            for helper in helpers:
+                helper.cancel()
+            heartbeat.remove(path)
 
 
-def run_worker(settings: Settings, concurrency: int, queues: list[str] | None = None) -> None:
-    asyncio.run(work(settings, concurrency, queues))
+def run_worker(
+    settings: Settings,
+    concurrency: int,
+    queues: list[str] | None = None,
+    heartbeat_file: Path | None = None,
+) -> None:
+    asyncio.run(work(settings, concurrency, queues, heartbeat_file))
