@@ -170,7 +170,12 @@ def _remove_replaced(settings: Settings, keys: list[str]) -> None:
 
 
 def ingest_stored(
-    key: str, filename: str, *, settings: Settings | None = None, **options: Any
+    key: str,
+    filename: str,
+    *,
+    settings: Settings | None = None,
+    original_name: str | None = None,
+    **options: Any,
 ) -> IngestReport:
     """Ingest a file already in the storage (`key`, `filename`): a background job's upload,
     received by one process and ingested by another, maybe on another machine.
@@ -178,6 +183,7 @@ def ingest_stored(
     GDAL reads local files: the object is copied to a temporary file first (on the local
     backend, the stored file is read in place). The ingestion keeps its own copy under a
     new key, as `ingest_file` does; the caller removes `key` when it no longer needs it.
+    `original_name`: the name the file was sent with (reports), if not the stored one.
     """
     settings = settings or load_settings()
     missing = _("fichier introuvable dans le stockage : « %(name)s »") % {"name": filename}
@@ -189,7 +195,9 @@ def ingest_stored(
     except storage.StorageError as exc:
         raise IngestError(_("stockage injoignable (%(error)s)") % {"error": exc}) from None
     with storage.local_copy(settings, key, filename) as path:
-        return ingest_file(path, original_name=filename, settings=settings, **options)
+        return ingest_file(
+            path, original_name=original_name or filename, settings=settings, **options
+        )
 
 
 def _ingest_in_transaction(

@@ -35,6 +35,7 @@ def install() -> None:
         from niaouli.catalogue import changes
         from niaouli.catalogue.search import fulltext
         from niaouli.catalogue.search import text as search
+        from niaouli.ingest import upload_jobs
         from niaouli.ingest.harvest import launch
         from niaouli.services.csw import sync as csw_sync
 
@@ -44,6 +45,7 @@ def install() -> None:
         csw_sync.install()
         launch.install()  # the harvest jobs (niaouli.jobs), defined in ingest/
         export_jobs.install()  # layer exports prepared in the background
+        upload_jobs.install()  # large uploads ingested in the background (ingest/)
         _done = True
 
 

@@ -48,7 +48,7 @@ CATALOGUE_TABLES = (
     "reuses, "
     "events, code_projects, datasets, organisations, csw_records, "
     "users, memberships, api_tokens, user_sessions, password_resets, login_failures, "
-    "audit_events, "
+    "audit_events, job_records, "
     "harvested_records, harvest_job_items, harvest_jobs, harvest_sources, "
     "search_documents, usage_daily"
 )

@@ -18,6 +18,7 @@ from niaouli.catalogue.publication import ForbiddenError
 from niaouli.db.engine import writing
 from niaouli.db.layers import layer_store
 from niaouli.i18n import _
+from niaouli.jobs import records
 from niaouli.settings import Settings
 
 
@@ -103,6 +104,8 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
         referenced |= kept_keys
         # Volunteers' photos (ingest/photos.py): kept while a contribution names them.
         referenced |= {k for k in conn.execute(select(Contribution.photo_key)).scalars() if k}
+        # Uploads waiting for (or in) their ingestion job (`niaouli.jobs.records`).
+        referenced |= records.pending_keys(Session(bind=conn))
     files = storage.orphan_keys(settings, referenced, min_age_seconds)
     for key in files:
         storage.remove_key(settings, key)

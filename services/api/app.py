@@ -25,6 +25,7 @@ from niaouli.services.api import (
     catalogue,
     community_routes,
     errors,
+    job_routes,
     openapi,
     uploads,
 )
@@ -41,6 +42,7 @@ def operations() -> list:
     return [
         *catalogue.operations(),
         *uploads.operations(),
+        *job_routes.operations(),
         *community_routes.operations(),
         *campaign_routes.operations(),
     ]

@@ -73,6 +73,8 @@ class Operation:
     body: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
     status: int = 200
+    # A 202 the operation may answer instead (a job queued; its body's model).
+    accepted: type[BaseModel] | None = None
     errors: tuple[int, ...] = ()
     query: list[dict[str, Any]] = field(default_factory=list)
     upload: bool = False  # multipart/form-data with a `file` part (handler is async)

@@ -82,6 +82,11 @@ def document(operations: list[Operation]) -> dict[str, Any]:
         else:
             success["content"] = {"application/json": {"schema": {"type": ["object", "array"]}}}
         responses = {str(op.status): success}
+        if op.accepted is not None:
+            responses["202"] = {
+                "description": "Accepté : tâche de fond créée (en-têtes Location, Retry-After)",
+                "content": {"application/json": {"schema": _schema(op.accepted, components)}},
+            }
         for status in op.errors:
             responses[str(status)] = {"description": STATUS_TEXT[status], "content": error}
         entry["responses"] = responses

@@ -323,3 +323,38 @@ class Event(BaseModel):
     url: str | None
     description: str
     datasets: list[str]
+
+
+# --- background jobs (uploads ingested as jobs) -----------------------------------------
+
+
+class JobError(BaseModel):
+    code: str = Field(description="IngestFailed, DuplicateFile, ReplaceChanges, Interrupted…")
+    message: str
+    details: dict | None = None
+
+
+class JobStatus(BaseModel):
+    """A background job someone follows: `GET /api/jobs/{id}`."""
+
+    id: int
+    kind: Literal["ingest-upload"]
+    state: Literal["queued", "running", "succeeded", "failed"]
+    progress: float | None = Field(
+        default=None, description="0 à 1 quand elle est connue (PostgreSQL)"
+    )
+    dataset: str
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    result: dict | None = Field(default=None, description="Le rapport d'intégration")
+    error: JobError | None = None
+    links: list[Link] = []
+
+
+class JobAccepted(BaseModel):
+    """202: the upload is stored, its ingestion queued; follow `status_url`."""
+
+    job: JobStatus
+    status_url: str
+    retry_after: int

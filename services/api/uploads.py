@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
+from starlette.responses import JSONResponse
 
 from niaouli import storage
 from niaouli.catalogue import resources, versions
@@ -21,11 +22,12 @@ from niaouli.catalogue.community.common import check_http_url
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import writing
-from niaouli.i18n import _
-from niaouli.ingest import IngestError, ingest_file
+from niaouli.i18n import _, current_language
+from niaouli.ingest import IngestError, ingest_file, upload_jobs
 from niaouli.ingest.errors import UnconfirmedChangeError
 from niaouli.ingest.sniff import MEDIA_TYPES, identify
-from niaouli.services.api import links, schemas, streaming, views
+from niaouli.jobs.records import JobRecord, JobState
+from niaouli.services.api import job_routes, links, schemas, streaming, views
 from niaouli.services.api.catalogue import editable_dataset
 from niaouli.services.api.core import Call, Operation, parse, read_json
 from niaouli.services.api.errors import ApiError, not_found
@@ -131,7 +133,7 @@ def _confirmed(call: Call, upload: streaming.Upload) -> bool:
     return value.strip().lower() in ("true", "1", "oui", "yes")
 
 
-async def upload_layers(call: Call) -> schemas.IngestResult:
+async def upload_layers(call: Call) -> schemas.IngestResult | JSONResponse:
     mode = call.request.query_params.get("mode", "replace")
     if mode not in ("replace", "append"):
         raise ApiError(400, "InvalidParameter", _("mode : replace ou append"))
@@ -140,9 +142,69 @@ async def upload_layers(call: Call) -> schemas.IngestResult:
         call.request, call.context.settings.data_dir, call.context.max_upload
     )
     try:
+        threshold = call.context.settings.upload_job_threshold_mb * 1024 * 1024
+        if upload.size >= threshold:
+            return await run_in_threadpool(_ingest_later, call, upload, slug, mode)
         return await run_in_threadpool(_ingest, call, upload, slug, organisation, mode)
     finally:
         upload.discard()
+
+
+def _ingest_later(call: Call, upload: streaming.Upload, slug: str, mode: str) -> JSONResponse:
+    """A large upload: stored, its ingestion queued as a job (`ingest/upload_jobs.py`);
+    202 with the job's status resource."""
+    settings = call.context.settings
+    assert upload.path is not None
+    try:
+        stored = storage.adopt_file(
+            upload.path, settings, upload.original_name, upload.size, upload.checksum
+        )
+    except storage.StorageError:
+        raise storage_unavailable() from None
+    actor = call.actor()
+    try:
+        engine = writing(call.context.engine)
+        with Session(engine, expire_on_commit=False) as session, session.begin():
+            dataset = editable_dataset(session, call)
+            record = JobRecord(
+                kind=upload_jobs.INGEST_UPLOAD,
+                state=JobState.QUEUED.value,
+                organisation_id=dataset.organisation_id,
+                submitter_id=call.viewer.user_id,
+                dataset_slug=slug,
+                params={
+                    "key": stored.key,
+                    "filename": stored.filename,
+                    "original_name": upload.original_name,
+                    "mode": mode,
+                    "crs": upload.fields.get("crs") or None,
+                    "sheet": upload.fields.get("sheet") or None,
+                    "confirm": _confirmed(call, upload),
+                    "language": current_language(),
+                    "via": actor.via,
+                    "client": actor.client,
+                },
+            )
+            session.add(record)
+        upload_jobs.submit(settings, record)
+    except BaseException:
+        storage.remove_key(settings, stored.key)
+        raise
+    root = links.root_of(call.request)
+    body = schemas.JobAccepted(
+        job=job_routes.view(record, root),
+        status_url=job_routes.status_url(root, record.id),
+        retry_after=job_routes.RETRY_AFTER,
+    )
+    return JSONResponse(
+        body.model_dump(mode="json"),
+        status_code=202,
+        headers={
+            "Location": body.status_url,
+            "Retry-After": str(job_routes.RETRY_AFTER),
+            "Cache-Control": "no-store",
+        },
+    )
 
 
 def _ingest(
@@ -276,6 +338,7 @@ def operations() -> list[Operation]:
             writes=True,
             upload=True,
             response=schemas.IngestResult,
+            accepted=schemas.JobAccepted,
             errors=(400, 401, 403, 404, 409, 413, 415, 422),
             query=[
                 {

@@ -44,6 +44,9 @@
       sending: (name, size) => "Envoi de « " + name + " » (" + size + ")…",
       receivedAttachment: "Fichier reçu, enregistrement…",
       receivedData: "Fichier reçu, intégration des données en cours…",
+      queued: "Fichier reçu : son intégration attend son tour…",
+      running: (p) => "Intégration des données en cours" + (p === null ? "…" : " : " + p + "."),
+      landing: "Données intégrées : ouverture de la page du jeu de données…",
       done: "Terminé.",
       error: (status) => "Erreur " + status + ".",
       interrupted: "La connexion a été interrompue pendant l'envoi.",
@@ -84,6 +87,9 @@
       sending: (name, size) => "Sending “" + name + "” (" + size + ")…",
       receivedAttachment: "File received, saving…",
       receivedData: "File received, loading the data…",
+      queued: "File received: its ingestion waits its turn…",
+      running: (p) => "Ingesting the data" + (p === null ? "…" : ": " + p + "."),
+      landing: "Data ingested: opening the dataset's page…",
       done: "Done.",
       error: (status) => "Error " + status + ".",
       interrupted: "The connection was lost during the upload.",
@@ -230,6 +236,56 @@
     result.replaceChildren();
   });
 
+  // A large file is ingested as a background job (202): follow GET /api/jobs/{id}
+  // until it ends, then land on the dataset's page (or say why it failed).
+  function follow(url, mode, confirmed, file) {
+    button.disabled = true;
+    bar.removeAttribute("value");
+    say(T.queued);
+    const poll = function () {
+      fetch(url + "?lang=" + LANG, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+        .then((response) => response.json().then((job) => ({ status: response.status, job: job })))
+        .then(function ({ status: code, job }) {
+          if (code !== 200) {
+            button.disabled = false;
+            say(T.failedStatus);
+            failure(job.description || T.error(code));
+            return;
+          }
+          if (job.state === "succeeded") {
+            bar.value = 100;
+            percent.textContent = pct(100);
+            say(T.landing);
+            window.location.assign("/jeux-de-donnees/" + encodeURIComponent(form.dataset.slug));
+          } else if (job.state === "failed") {
+            button.disabled = false;
+            const error = job.error || {};
+            if (!confirmed && Object.hasOwn(T.confirmTitle, error.code)) {
+              say(T.confirmTitle[error.code] + ".");
+              ask(Object.assign({ code: error.code, description: error.message }, error.details || {}), file, mode);
+            } else {
+              say(T.failedStatus);
+              failure(error.message || T.failedStatus);
+            }
+          } else {
+            if (job.state === "running" && job.progress !== null) {
+              const done = Math.round(job.progress * 100);
+              bar.value = done;
+              percent.textContent = pct(done);
+              say(T.running(pct(done)));
+            } else {
+              say(job.state === "running" ? T.running(null) : T.queued);
+            }
+            setTimeout(poll, 2000);
+          }
+        })
+        .catch(function () {
+          setTimeout(poll, 4000);
+        });
+    };
+    setTimeout(poll, 1000);
+  }
+
   function send(file, mode, confirmed) {
     const base = "/api/datasets/" + encodeURIComponent(form.dataset.slug);
     const url =
@@ -267,7 +323,9 @@
       button.disabled = false;
       bar.value = 100;
       const body = request.response || {};
-      if (request.status >= 200 && request.status < 300) {
+      if (request.status === 202 && body.status_url) {
+        follow(body.status_url, mode, confirmed, file);
+      } else if (request.status >= 200 && request.status < 300) {
         say(T.done);
         report(body, mode);
       } else if (request.status === 409 && !confirmed && Object.hasOwn(T.confirmTitle, body.code)) {
