@@ -286,7 +286,8 @@ class Settings(BaseSettings):
     jobs: str = Field(
         "auto",
         **_doc(
-            "where long jobs (harvests) run: `queue` = the PostgreSQL job queue (procrastinate),"
+            "where long jobs (harvests, large uploads, exports) run: `queue` = the PostgreSQL"
+            " job queue (procrastinate),"
             " run by `niaouli worker`; `inline` = threads of the process that asked (the"
             " embedded default, no other process); `auto` = `queue` on PostgreSQL, `inline`"
             " on SQLite; see [docs/jobs.md](docs/jobs.md)",
