@@ -43,6 +43,7 @@ class ExportState:
 
 
 _lock = threading.Lock()
+_serving = False  # inline builds started by a publication need a lasting process
 _building: dict[str, threading.Thread] = {}  # inline builds under way in this process
 _failures: dict[str, tuple[float, str]] = {}  # inline: name -> (when, why)
 
@@ -177,11 +178,25 @@ def wait_ready(
     return state(engine, settings, layer, fmt)
 
 
+def serve_inline() -> None:
+    """Say this process lasts (the web app): a publication may start inline builds here.
+    A command (`niaouli ingest`, the demo) would exit under them: it queues them for a
+    live worker, or leaves them to the first download."""
+    global _serving
+    _serving = True
+
+
 def prebuild(engine: Engine, settings: Settings, tables: Iterable[str]) -> int:
     """Queue every export of the layers of `tables` (just published); how many. Never
     raises: a publication is done whatever happens to its exports (they are then
     prepared at the first download)."""
     if not settings.exports_prebuild:
+        return 0
+    try:
+        if not _serving and not _use_queue(engine, settings):
+            return 0
+    except Exception:  # noqa: BLE001 - see above
+        LOGGER.exception("file de tâches")
         return 0
     count = 0
     try:

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from niaouli import gdalguard, health, metrics, startup, storage
+from niaouli import export_jobs, gdalguard, health, metrics, startup, storage
 from niaouli.accounts.middleware import AccountsMiddleware
 from niaouli.accounts.secrets import secret_key
 from niaouli.db import replica
@@ -155,6 +155,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     gdalguard.install()  # GDAL and PROJ never reach the network from this process
     startup.install()  # change hooks on the catalogue's sessions (CSW rows, search)
     startup.install_pygeoapi()
+    export_jobs.serve_inline()  # a lasting process: inline export builds may run here
     routes = []
     # Service mounts are added here as each interface lands (see docs/architecture.md).
     routes.append(Mount("/ogc", app=create_ogc_app()))
