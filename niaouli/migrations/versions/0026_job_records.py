@@ -6,7 +6,7 @@ and its outcome (the ingestion report, or the error). Both backends: on SQLite t
 runs in a thread, but the record is what any process of the server answers from.
 
 Revision ID: 0026_job_records
-Revises: 0023_csw_rebuild
+Revises: 0025_campaigns
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0026_job_records"
-down_revision = "0023_csw_rebuild"
+down_revision = "0025_campaigns"  # rechained on rebase: main had 0024, 0025
 branch_labels = None
 depends_on = None
 
