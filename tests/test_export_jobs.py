@@ -115,7 +115,7 @@ def test_an_export_being_prepared_answers_202_then_the_file(
 
 def test_inline_builds_of_one_export_never_overlap(published, backend: Backend) -> None:
     if backend.settings.job_queue:
-        pytest.skip("the queue's own locks: test_the_worker_prepares_exports_once_each")
+        pytest.skip("the queue's own locks: test_the_worker_prepares_exports_once_each…")
     fmt = exports.FORMATS["shp.zip"]
     before = inline.running()
     for _ in range(5):
@@ -154,7 +154,16 @@ def _export_jobs(pg: Backend) -> list[tuple[str, str]]:
         ]
 
 
-def test_the_worker_prepares_exports_once_each(pg: Backend, tmp_path: Path) -> None:
+def _check(pg: Backend) -> subprocess.CompletedProcess[str]:
+    env = pg.env() | WORKER_ENV
+    return subprocess.run(
+        [str(NIAOULI), "worker", "--check"], env=env, capture_output=True, text=True, timeout=60
+    )
+
+
+def test_the_worker_prepares_exports_once_each_and_its_check_follows_it(
+    pg: Backend, tmp_path: Path
+) -> None:
     layer = _publish(pg)
     gpkg = exports.FORMATS["gpkg"]
     # A worker seen alive (its heartbeat row) but busy: requests queue, never twice.
@@ -165,6 +174,9 @@ def test_the_worker_prepares_exports_once_each(pg: Backend, tmp_path: Path) -> N
     name = exports.export_name(layer, gpkg)
     assert _export_jobs(pg) == [(f"export:{name}", "todo")]
     assert export_jobs.state(pg.engine, pg.settings, layer, gpkg).state == "queued"
+    settings = pg.settings.model_copy(update={"jobs_stalled_after": 6.0})
+    beat = liveness.heartbeat_path(settings)
+    assert "aucun worker" in (liveness.check(pg.engine, settings, beat) or "")
 
     with Worker(pg, tmp_path / "worker.log", **WORKER_ENV) as worker:
         wait_for(
@@ -181,30 +193,13 @@ def test_the_worker_prepares_exports_once_each(pg: Backend, tmp_path: Path) -> N
             ),
             what="the exports of the new table\n" + worker.output(),
         )
-    for fmt in exports.formats_for(again):
-        assert exports.cache(pg.settings).stat(exports.export_name(again, fmt)) is not None
-
-
-def _check(pg: Backend) -> subprocess.CompletedProcess[str]:
-    env = pg.env() | WORKER_ENV
-    return subprocess.run(
-        [str(NIAOULI), "worker", "--check"], env=env, capture_output=True, text=True, timeout=60
-    )
-
-
-def test_worker_check_passes_while_alive_and_fails_once_killed(pg: Backend, tmp_path: Path):
-    settings = pg.settings.model_copy(update={"jobs_stalled_after": 6.0})
-    beat = liveness.heartbeat_path(settings)
-    assert "aucun worker" in (liveness.check(pg.engine, settings, beat) or "")
-    with Worker(pg, tmp_path / "worker.log", **WORKER_ENV) as worker:
-        wait_for(
-            lambda: liveness.check(pg.engine, settings, beat) is None,
-            seconds=60,
-            what="a live worker\n" + worker.output(),
-        )
+        # `niaouli worker --check`, the container's health check: alive, then killed.
+        wait_for(lambda: liveness.check(pg.engine, settings, beat) is None, what="a heartbeat")
         alive = _check(pg)
         assert alive.returncode == 0 and "vivant" in alive.stdout, alive.stderr
         worker.kill()
     dead = _check(pg)
     assert dead.returncode == 1
     assert re.search(r"processus du worker \(\d+\) est arrêté", dead.stderr), dead.stderr
+    for fmt in exports.formats_for(again):
+        assert exports.cache(pg.settings).stat(exports.export_name(again, fmt)) is not None
