@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -215,6 +216,33 @@ def _interrupted(info: JobInfo, record_id: int) -> None:
     if key:
         storage.remove_key(settings, key)
     LOGGER.warning("ingestion %s interrompue (%s)", record_id, "échec" if last else "reprise")
+
+
+STALE_INLINE = timedelta(hours=6)
+
+
+def resolve_stale_inline(engine: Any, settings: Settings, record_id: int) -> None:  # noqa: ANN401
+    """Inline (SQLite) a job dies with its server and nobody runs it again: a record
+    still unfinished 6 hours after it started (or was asked) is marked failed, as a
+    harvest's `running` row is, never left `running`. Its upload is removed."""
+    if settings.job_queue:
+        return
+    limit = utcnow() - STALE_INLINE
+    with Session(writing(engine)) as session, session.begin():
+        record = session.get(JobRecord, record_id)
+        if record is None or record.finished:
+            return
+        since = record.started_at or record.created_at
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        if since > limit:
+            return
+        record.state = JobState.FAILED.value
+        record.finished_at = utcnow()
+        record.error = {"code": "Interrupted", "message": INTERRUPTED}
+        key = record.params.get("key")
+    if key:
+        storage.remove_key(settings, key)
 
 
 def install() -> None:

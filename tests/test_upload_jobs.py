@@ -12,6 +12,7 @@ the middle of an ingestion published nothing, and the job runs again to success.
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -100,6 +101,29 @@ def test_a_large_upload_is_a_job_its_submitter_and_editors_follow(site: ApiSite)
     # Still the 33 communes: a failed job changed nothing.
     with site.client("editor_a") as http:
         assert http.get(f"/api/datasets/{SLUG}").json()["layers"][0]["feature_count"] == 33
+
+    if not site.backend.settings.job_queue:
+        # Inline, a job dies with its server: 6 hours on, its record says so.
+        with site.backend.session() as session, session.begin():
+            stale = session.get(JobRecord, int(url.rsplit("/", 1)[1]))
+            session.expunge(stale)
+        with site.backend.engine.begin() as conn:
+            stale_id = conn.execute(
+                text(
+                    "INSERT INTO job_records (kind, state, organisation_id, submitter_id,"
+                    " dataset_slug, params, created_at, started_at) VALUES ('ingest-upload',"
+                    " 'running', :org, :user, :slug, '{}', :at, :at) RETURNING id"
+                ),
+                {
+                    "org": stale.organisation_id,
+                    "user": stale.submitter_id,
+                    "slug": SLUG,
+                    "at": datetime.now(UTC) - timedelta(hours=7),
+                },
+            ).scalar_one()
+        with site.client("editor_a") as http:
+            dead = http.get(f"/api/jobs/{stale_id}").json()
+        assert (dead["state"], dead["error"]["code"]) == ("failed", "Interrupted"), dead
 
     readers = {}
     for viewer in VIEWERS:

@@ -12,6 +12,7 @@ from urllib.parse import quote
 from sqlalchemy.orm import Session
 
 from niaouli.i18n import _
+from niaouli.ingest import upload_jobs
 from niaouli.jobs.records import JobRecord, JobState, may_read
 from niaouli.services.api import links, schemas
 from niaouli.services.api.core import Call, Operation
@@ -66,6 +67,7 @@ def get_job(call: Call) -> schemas.JobStatus:
     missing = ApiError(404, "NotFound", _("tâche introuvable"))
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 15):
         raise missing
+    upload_jobs.resolve_stale_inline(call.context.engine, call.context.settings, int(raw))
     with Session(call.context.engine) as session:
         record = session.get(JobRecord, int(raw))
         if record is None:
