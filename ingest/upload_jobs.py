@@ -21,9 +21,10 @@ from __future__ import annotations
 
 import logging
 import time
-from datetime import UTC, timedelta
+from pathlib import Path
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli import jobs, storage
@@ -37,6 +38,7 @@ from niaouli.db.engine import get_engine, writing
 from niaouli.i18n import _, speaking
 from niaouli.ingest.errors import IngestError, UnconfirmedChangeError
 from niaouli.ingest.pipeline import ingest_stored
+from niaouli.jobs import liveness
 from niaouli.jobs.records import JobRecord, JobState
 from niaouli.jobs.registry import JobDef, JobInfo, register
 from niaouli.settings import Settings, get_settings
@@ -102,9 +104,22 @@ def _progress(engine: Any, record_id: int, embedded: bool):  # noqa: ANN001, ANN
     return report
 
 
+def marker(settings: Settings, record_id: int) -> Path:
+    """The liveness marker a run of record `record_id` holds (`niaouli.jobs.liveness`)."""
+    return liveness.marker(settings, f"ingest-upload-{record_id}")
+
+
 def ingest_upload_job(info: JobInfo, record_id: int) -> str:
-    """The `ingest-upload` job: ingest the stored upload of record `record_id`."""
+    """The `ingest-upload` job: ingest the stored upload of record `record_id`, holding
+    its liveness marker from before it is marked running until it is finished."""
     settings = info.settings or get_settings()
+    with liveness.holding(marker(settings, record_id), wait=2.0) as held:
+        if not held:
+            return "déjà en cours"
+        return _ingest_upload(info, settings, record_id)
+
+
+def _ingest_upload(info: JobInfo, settings: Settings, record_id: int) -> str:
     engine = get_engine(settings)
     with Session(writing(engine)) as session, session.begin():
         record = session.get(JobRecord, record_id)
@@ -218,24 +233,40 @@ def _interrupted(info: JobInfo, record_id: int) -> None:
     LOGGER.warning("ingestion %s interrompue (%s)", record_id, "échec" if last else "reprise")
 
 
-STALE_INLINE = timedelta(hours=6)
+def _unfinished(engine: Any) -> list[int]:  # noqa: ANN401
+    with Session(engine) as session:
+        return list(
+            session.scalars(
+                select(JobRecord.id).where(
+                    JobRecord.kind == INGEST_UPLOAD,
+                    JobRecord.state.in_([JobState.QUEUED.value, JobState.RUNNING.value]),
+                )
+            )
+        )
 
 
-def resolve_stale_inline(engine: Any, settings: Settings, record_id: int) -> None:  # noqa: ANN401
-    """Inline (SQLite) a job dies with its server and nobody runs it again: a record
-    still unfinished 6 hours after it started (or was asked) is marked failed, as a
-    harvest's `running` row is, never left `running`. Its upload is removed."""
+def _free(settings: Settings, record_id: int) -> bool:
+    """Nobody holds the record's marker: no live process runs it."""
+    with liveness.holding(marker(settings, record_id)) as free:
+        return free
+
+
+def resolve_dead_inline(engine: Any, settings: Settings, record_id: int) -> None:  # noqa: ANN401
+    """Inline (SQLite), a job dies with its process: a record `running` whose marker
+    nobody holds is failed with the reason when read, never left `running` (nothing was
+    published: one transaction). The next `niaouli serve` runs such uploads again
+    (`resume_abandoned`) before anyone reads them."""
     if settings.job_queue:
+        return  # the queue's own recovery (`interrupted`); markers are per machine
+    with Session(engine) as session:
+        record = session.get(JobRecord, record_id)
+        if record is None or record.state != JobState.RUNNING.value:
+            return
+    if not _free(settings, record_id):
         return
-    limit = utcnow() - STALE_INLINE
     with Session(writing(engine)) as session, session.begin():
         record = session.get(JobRecord, record_id)
-        if record is None or record.finished:
-            return
-        since = record.started_at or record.created_at
-        if since.tzinfo is None:
-            since = since.replace(tzinfo=UTC)
-        if since > limit:
+        if record is None or record.state != JobState.RUNNING.value:
             return
         record.state = JobState.FAILED.value
         record.finished_at = utcnow()
@@ -245,6 +276,35 @@ def resolve_stale_inline(engine: Any, settings: Settings, record_id: int) -> Non
         storage.remove_key(settings, key)
 
 
+def resume_abandoned(settings: Settings) -> int:
+    """The `abandoned` hook (`niaouli serve` starting, inline): the uploads a stopped
+    server left queued or under way run again from their stored file; how many."""
+    if settings.job_queue:
+        return 0
+    engine = get_engine(settings)
+    resumed = 0
+    for record_id in _unfinished(engine):
+        if not _free(settings, record_id):
+            continue
+        with Session(writing(engine)) as session, session.begin():
+            record = session.get(JobRecord, record_id)
+            if record is None or record.finished:
+                continue
+            record.state = JobState.QUEUED.value
+            record.progress = None
+        jobs.submit(settings, INGEST_UPLOAD, record_id=record_id)
+        resumed += 1
+    return resumed
+
+
 def install() -> None:
     """Register the `ingest-upload` job (the composition root calls it at start-up)."""
-    register(JobDef(INGEST_UPLOAD, ingest_upload_job, queue="ingest", interrupted=_interrupted))
+    register(
+        JobDef(
+            INGEST_UPLOAD,
+            ingest_upload_job,
+            queue="ingest",
+            interrupted=_interrupted,
+            abandoned=resume_abandoned,
+        )
+    )

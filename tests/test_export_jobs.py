@@ -22,7 +22,7 @@ from sqlalchemy import text
 from niaouli import export_jobs, exports
 from niaouli.catalogue import service
 from niaouli.ingest import ingest_file
-from niaouli.jobs import inline, liveness, queue
+from niaouli.jobs import heartbeat, inline, queue
 from tests.conftest import GEODATA, NIAOULI, Backend, fresh_backend
 from tests.jobs_support import Worker, wait_for
 from tests.portal_support import LiveServer
@@ -175,8 +175,8 @@ def test_the_worker_prepares_exports_once_each_and_its_check_follows_it(
     assert _export_jobs(pg) == [(f"export:{name}", "todo")]
     assert export_jobs.state(pg.engine, pg.settings, layer, gpkg).state == "queued"
     settings = pg.settings.model_copy(update={"jobs_stalled_after": 6.0})
-    beat = liveness.heartbeat_path(settings)
-    assert "aucun worker" in (liveness.check(pg.engine, settings, beat) or "")
+    beat = heartbeat.heartbeat_path(settings)
+    assert "aucun worker" in (heartbeat.check(pg.engine, settings, beat) or "")
 
     with Worker(pg, tmp_path / "worker.log", **WORKER_ENV) as worker:
         wait_for(
@@ -194,7 +194,7 @@ def test_the_worker_prepares_exports_once_each_and_its_check_follows_it(
             what="the exports of the new table\n" + worker.output(),
         )
         # `niaouli worker --check`, the container's health check: alive, then killed.
-        wait_for(lambda: liveness.check(pg.engine, settings, beat) is None, what="a heartbeat")
+        wait_for(lambda: heartbeat.check(pg.engine, settings, beat) is None, what="a heartbeat")
         alive = _check(pg)
         assert alive.returncode == 0 and "vivant" in alive.stdout, alive.stderr
         worker.kill()

@@ -12,7 +12,7 @@ the middle of an ingestion published nothing, and the job runs again to success.
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -20,6 +20,7 @@ import pytest
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from niaouli import storage
 from niaouli.accounts import users
 from niaouli.catalogue import service
 from niaouli.catalogue.models import Dataset, Organisation
@@ -103,27 +104,7 @@ def test_a_large_upload_is_a_job_its_submitter_and_editors_follow(site: ApiSite)
         assert http.get(f"/api/datasets/{SLUG}").json()["layers"][0]["feature_count"] == 33
 
     if not site.backend.settings.job_queue:
-        # Inline, a job dies with its server: 6 hours on, its record says so.
-        with site.backend.session() as session, session.begin():
-            stale = session.get(JobRecord, int(url.rsplit("/", 1)[1]))
-            session.expunge(stale)
-        with site.backend.engine.begin() as conn:
-            stale_id = conn.execute(
-                text(
-                    "INSERT INTO job_records (kind, state, organisation_id, submitter_id,"
-                    " dataset_slug, params, created_at, started_at) VALUES ('ingest-upload',"
-                    " 'running', :org, :user, :slug, '{}', :at, :at) RETURNING id"
-                ),
-                {
-                    "org": stale.organisation_id,
-                    "user": stale.submitter_id,
-                    "slug": SLUG,
-                    "at": datetime.now(UTC) - timedelta(hours=7),
-                },
-            ).scalar_one()
-        with site.client("editor_a") as http:
-            dead = http.get(f"/api/jobs/{stale_id}").json()
-        assert (dead["state"], dead["error"]["code"]) == ("failed", "Interrupted"), dead
+        _inline_jobs_of_a_dead_server(site, int(url.rsplit("/", 1)[1]))
 
     readers = {}
     for viewer in VIEWERS:
@@ -144,6 +125,48 @@ def test_a_large_upload_is_a_job_its_submitter_and_editors_follow(site: ApiSite)
     assert "/api/jobs/{job_id}" in spec["paths"]
     accepted = spec["paths"]["/api/datasets/{slug}/layers"]["post"]["responses"]["202"]
     assert accepted["content"]["application/json"]["schema"]["$ref"].endswith("/JobAccepted")
+
+
+def _inline_jobs_of_a_dead_server(site: ApiSite, done_id: int) -> None:
+    """Inline, a job dies with its server: a `running` record whose liveness marker
+    nobody holds reads as failed; one the server left queued or running runs again
+    when `niaouli serve` starts (`resume_abandoned`, the `abandoned` hook)."""
+    backend = site.backend
+    with backend.session() as session:
+        done = session.get(JobRecord, done_id)
+        org, user = done.organisation_id, done.submitter_id
+    stored = storage.store_file(
+        GEODATA / "nc_communes.geojson", backend.settings, "communes.geojson"
+    )
+    params = {"key": stored.key, "filename": stored.filename, "confirm": True}
+    ids = []
+    with backend.engine.begin() as conn:
+        for state in ("running", "queued"):
+            ids.append(
+                conn.execute(
+                    text(
+                        "INSERT INTO job_records (kind, state, organisation_id, submitter_id,"
+                        " dataset_slug, params, created_at) VALUES ('ingest-upload', :state,"
+                        " :org, :user, :slug, :params, :at) RETURNING id"
+                    ),
+                    {
+                        "state": state,
+                        "org": org,
+                        "user": user,
+                        "slug": SLUG,
+                        "params": json.dumps(params if state == "queued" else {}),
+                        "at": datetime.now(UTC),
+                    },
+                ).scalar_one()
+            )
+    dead, left = ids
+    with site.client("editor_a") as http:
+        read = http.get(f"/api/jobs/{dead}").json()
+        assert (read["state"], read["error"]["code"]) == ("failed", "Interrupted"), read
+        assert upload_jobs.resume_abandoned(backend.settings) == 1  # the queued one
+        resumed = _follow(http, f"/api/jobs/{left}")
+    assert resumed["state"] == "succeeded", resumed["error"]
+    assert storage.stat(backend.settings, stored.key, stored.filename) is None
 
 
 # --- PostGIS: a worker killed in the middle of an ingestion ------------------------------
@@ -169,8 +192,6 @@ def _big_csv(path: Path, rows: int) -> Path:
 def test_a_worker_killed_mid_ingestion_publishes_nothing_and_the_job_runs_again(
     pg: Backend, tmp_path: Path
 ) -> None:
-    from niaouli import storage
-
     with pg.session() as session, session.begin():
         organisation = service.create_organisation(session, ORG_A, "Province Sud", "province")
         editor = users.create_user(session, "editrice@exemple.nc", "Éditrice", None)

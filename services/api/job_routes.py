@@ -67,7 +67,7 @@ def get_job(call: Call) -> schemas.JobStatus:
     missing = ApiError(404, "NotFound", _("tâche introuvable"))
     if not (raw.isascii() and raw.isdigit() and len(raw) <= 15):
         raise missing
-    upload_jobs.resolve_stale_inline(call.context.engine, call.context.settings, int(raw))
+    upload_jobs.resolve_dead_inline(call.context.engine, call.context.settings, int(raw))
     with Session(call.context.engine) as session:
         record = session.get(JobRecord, int(raw))
         if record is None:
