@@ -25,6 +25,30 @@ class LayerReport:
 
 
 @dataclass
+class RasterReport:
+    """A raster layer as ingested: sizes before/after, grid, bands and their statistics."""
+
+    name: str
+    collection_id: str
+    kind: str
+    format: str
+    size_before: int
+    size_after: int
+    width: int
+    height: int
+    band_count: int
+    crs: str | None
+    resolution: tuple[float, float]
+    extent: tuple[float, float, float, float]
+    native_bounds: tuple[float, float, float, float]
+    bands: list[dict[str, Any]]
+    compression: str | None
+    overview_levels: list[int]
+    convert_seconds: float
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class IngestReport:
     dataset: str
     created: bool
@@ -34,6 +58,8 @@ class IngestReport:
     checksum: str
     layers: list[LayerReport]
     seconds: float
+    # A raster file's layer (`niaouli.ingest.raster`): then `layers` is empty.
+    rasters: list[RasterReport] = field(default_factory=list)
 
     @property
     def feature_count(self) -> int:

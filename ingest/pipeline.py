@@ -36,6 +36,8 @@ from niaouli.ingest.ingest_report import IngestReport, LayerReport
 from niaouli.ingest.load import load
 from niaouli.ingest.plan import IngestOptions, IngestPlan, plan_ingestion, resolve_target
 from niaouli.ingest.progress import Progress, ProgressCallback
+from niaouli.ingest.raster import ingest_raster, is_raster
+from niaouli.ingest.sniff import check_local_path
 from niaouli.ingest.source import LayerSource
 from niaouli.ingest.sources import open_sources
 from niaouli.ingest.swap import OnCommit, swap
@@ -94,6 +96,24 @@ def ingest_file(
         confirm=confirm,
         keep_version=keep_version,
     )
+    if is_raster(check_local_path(path)):  # GeoTIFF, JPEG 2000, a zipped raster
+        return ingest_raster(
+            path,
+            organisation=organisation,
+            dataset=dataset,
+            title=title,
+            description=description,
+            crs=crs,
+            access_level=access_level,
+            original_name=original_name,
+            settings=settings,
+            engine=engine,
+            progress=progress,
+            on_progress=on_progress,
+            mode=mode,
+            on_commit=on_commit,
+            actor=actor,
+        )
     started = time.monotonic()
     settings = settings or load_settings()
     engine = engine or get_engine(settings)

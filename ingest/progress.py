@@ -24,6 +24,7 @@ class Progress:
         callback: ProgressCallback | None = None,
         stream: TextIO | None = None,
         interval: float = 1.0,
+        unit: str = "entités",
     ) -> None:
         self.total = total
         self.label = label
@@ -31,6 +32,7 @@ class Progress:
         self.callback = callback
         self.stream = stream or sys.stderr
         self.interval = interval
+        self.unit = unit
         if mode == "auto":
             mode = "bar" if self.stream.isatty() else "lines"
         self.mode = mode
@@ -39,7 +41,7 @@ class Progress:
             tqdm(
                 total=total,
                 desc=label,
-                unit=" entités",
+                unit=f" {unit}",
                 unit_scale=True,
                 file=self.stream,
                 leave=False,
@@ -60,7 +62,7 @@ class Progress:
                 self._last = now
                 total = f"/{self.total}" if self.total else ""
                 print(
-                    f"progression {self.label} : {self.done}{total} entités",
+                    f"progression {self.label} : {self.done}{total} {self.unit}",
                     file=self.stream,
                     flush=True,
                 )
