@@ -67,6 +67,7 @@ def ingest_file(
     confirm: bool = True,
     keep_version: bool = False,
     actor: audit.Actor | None = None,
+    raster_kind: str | None = None,
 ) -> IngestReport:
     """Ingest `path` as dataset `dataset` of `organisation`, replacing its previous layers.
 
@@ -83,6 +84,8 @@ def ingest_file(
     or a replace that changes the columns or loses more than half of the rows.
     `keep_version=True` (the API, the upload page, the command line) keeps the previous
     layers as a version that can be restored (`niaouli.catalogue.versions`).
+    A raster (GeoTIFF, JPEG 2000, a zipped raster) goes to `niaouli.ingest.raster`:
+    it replaces the dataset's raster layer, `raster_kind` overriding the guessed kind.
     """
     options = IngestOptions(
         dataset=dataset,
@@ -113,6 +116,7 @@ def ingest_file(
             mode=mode,
             on_commit=on_commit,
             actor=actor,
+            kind=raster_kind,
         )
     started = time.monotonic()
     settings = settings or load_settings()

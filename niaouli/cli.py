@@ -245,6 +245,11 @@ def dataset_delete(slug: str) -> None:
     type=click.Choice([a.value for a in AccessLevel]),
     help="Niveau d'accès (public par défaut à la création).",
 )
+@click.option(
+    "--raster-kind",
+    type=click.Choice(["orthophoto", "elevation", "classified", "other"]),
+    help="Nature d'un raster (devinée sinon) : compression et style par défaut.",
+)
 @click.option("--progress", type=click.Choice(["auto", "bar", "lines", "none"]), default="auto")
 @click.option("--json", "as_json", is_flag=True, help="Rapport en JSON.")
 def ingest(
@@ -256,6 +261,7 @@ def ingest(
     crs: str | None,
     sheet: str | None,
     access: str | None,
+    raster_kind: str | None,
     progress: str,
     as_json: bool,
 ) -> None:
@@ -275,11 +281,15 @@ def ingest(
             sheet=sheet,
             keep_version=True,
             actor=audit.COMMAND_LINE,
+            raster_kind=raster_kind,
         )
     except IngestError as exc:
         _fail(exc.describe())
     if as_json:
         click.echo(json.dumps(report.as_dict(), ensure_ascii=False, indent=2))
+        return
+    if report.rasters:
+        _echo_rasters(report)
         return
     verb = "créé" if report.created else "remplacé"
     click.echo(
@@ -294,6 +304,30 @@ def ingest(
         )
         for note in layer.notes:
             click.echo(f"    - {note}")
+
+
+def _echo_rasters(report: IngestReport) -> None:  # noqa: F821 - imported lazily
+    verb = "créé" if report.created else "remplacé"
+    click.echo(f"jeu de données {verb} : {report.dataset} — raster en {report.seconds:.1f} s")
+    for raster in report.rasters:
+        megabytes = (raster.size_before / 1e6, raster.size_after / 1e6)
+        click.echo(
+            f"  raster {raster.collection_id} ({raster.kind}) : {raster.width} × "
+            f"{raster.height} px, {raster.band_count} bande(s), SCR {raster.crs or '—'}, "
+            f"résolution {raster.resolution[0]:g} × {raster.resolution[1]:g}"
+        )
+        click.echo(
+            f"    {raster.format} {megabytes[0]:.1f} Mo → COG {raster.compression} "
+            f"{megabytes[1]:.1f} Mo, aperçus {raster.overview_levels}"
+        )
+        for band in raster.bands:
+            stats = band["statistics"]
+            click.echo(
+                f"    {band['name']} ({band['data_type']}, nodata {band['nodata']}) : "
+                f"min {stats['min']:g}, max {stats['max']:g}, moyenne {stats['mean']:.4g}"
+                if stats["min"] is not None
+                else f"    {band['name']} ({band['data_type']}) : aucune valeur valide"
+            )
 
 
 # --- metadata records (CSW) ----------------------------------------------------------

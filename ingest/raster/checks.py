@@ -130,7 +130,7 @@ def _crs(src: Any, given: str | None, name: str) -> CRS:
         raise IngestError(
             _(
                 "raster sans géoréférencement ou système de coordonnées inconnu : précisez-le "
-                "(option --crs, ex. EPSG:3163)"
+                "(option --crs ou champ « crs », ex. EPSG:3163)"
             ),
             file=name,
         )
@@ -150,7 +150,7 @@ def check_placement(info: SourceInfo, name: str) -> tuple[float, float, float, f
         raise IngestError(
             _(
                 "système de coordonnées inconnu ou sans lien avec le globe (%(crs)s) : "
-                "précisez-le (option --crs)"
+                "précisez-le (option --crs ou champ « crs »)"
             )
             % {"crs": (info.crs.to_string() or "?")[:80]},
             file=name,

@@ -54,7 +54,7 @@ def remove_resource(
     """Detach `resource` (not the layers' source file); its storage key, to remove after
     the commit."""
     _check(viewer, dataset)
-    if resource.role == "source":
+    if resource.role in ("source", "raster-source", "raster-cog"):
         raise ConflictError(
             _("ce fichier est la source des couches : remplacez les données à la place")
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -222,6 +222,10 @@ class IngestResult(BaseModel):
     seconds: float
     layers: list[LayerInfo]
     repaired: int = Field(description="Géométries invalides réparées")
+    rasters: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Couche raster publiée (COG) : tailles avant/après, bandes, statistiques",
+    )
 
 
 # --- code projects, reuses, events ------------------------------------------------------

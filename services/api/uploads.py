@@ -10,6 +10,7 @@ file leaves it untouched.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -255,6 +256,7 @@ def _ingest(
         seconds=report.seconds,
         layers=layers,
         repaired=sum(layer.repaired for layer in report.layers),
+        rasters=[asdict(raster) for raster in report.rasters],
     )
 
 

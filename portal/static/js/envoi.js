@@ -36,6 +36,8 @@
       fileChecksum: "Empreinte du fichier : ",
       repaired: (n) => n + " géométrie(s) invalide(s) réparée(s).",
       layer: (name, count) => "Couche « " + name + " » : " + count + " objet(s)",
+      raster: (name, width, height, bands, crs) => "Raster « " + name + " » : " + width + " × " + height + " pixels, " + bands + " bande(s), " + (crs || "SCR inconnu"),
+      rasterSizes: (before, after) => "Taille : " + before + " → " + after + " (Cloud Optimized GeoTIFF)",
       edit: "Publier ou modifier la fiche",
       failed: "Échec",
       failedStatus: "Échec.",
@@ -78,6 +80,8 @@
         count + (count === "1" ? " feature" : " features") + " loaded in " + seconds + " s.",
       fileChecksum: "File checksum: ",
       repaired: (n) => n + (n === 1 ? " invalid geometry repaired." : " invalid geometries repaired."),
+      raster: (name, width, height, bands, crs) => "Raster “" + name + "”: " + width + " × " + height + " pixels, " + bands + " band(s), " + (crs || "unknown CRS"),
+      rasterSizes: (before, after) => "Size: " + before + " → " + after + " (Cloud Optimized GeoTIFF)",
       layer: (name, count) => "Layer “" + name + "”: " + count + (count === "1" ? " feature" : " features"),
       edit: "Publish or edit the record",
       failed: "Failed",
@@ -195,6 +199,10 @@
         const notes = add(item, "ul");
         for (const note of layer.notes) add(notes, "li", note);
       }
+    }
+    for (const raster of body.rasters || []) {
+      const item = add(list, "li", T.raster(raster.collection_id, number(raster.width), number(raster.height), raster.band_count, raster.crs));
+      add(add(item, "ul"), "li", T.rasterSizes(mebibytes(raster.size_before), mebibytes(raster.size_after)));
     }
     const link = add(add(result, "p"), "a", T.edit);
     link.href = "/jeux-de-donnees/" + form.dataset.slug + "/modifier";
