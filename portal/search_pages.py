@@ -31,6 +31,12 @@ FACET_LABELS = {
     "licence": N_("Licence"),
     "acces": N_("Niveau d'accès"),
     "spatial": N_("Données géographiques"),
+    "donnees": N_("Nature des données"),
+}
+DATA_KIND_LABELS = {
+    "vecteur": N_("Vecteur"),
+    "raster": N_("Raster (image, grille)"),
+    "tableau": N_("Tableau"),
 }
 TYPE_LABELS = {
     "jeux-de-donnees": N_("Jeux de données"),
@@ -253,6 +259,8 @@ class SearchPages:
             return _(ACCESS_LABELS[value]) if value in ACCESS_LABELS else value
         if name == "spatial":
             return _(SPATIAL_LABELS[value]) if value in SPATIAL_LABELS else value
+        if name == "donnees":
+            return _(DATA_KIND_LABELS[value]) if value in DATA_KIND_LABELS else value
         if name == "theme":
             return theme_words(value)  # an EU data theme in the reader's language
         return value

@@ -124,6 +124,7 @@ def ingest_raster(
                     plan,
                     raster_kind,
                     raster.label,
+                    raster.media_type if raster.path == source_path else "application/zip",
                     described,
                     cog_file,
                     original,

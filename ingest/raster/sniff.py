@@ -132,6 +132,10 @@ class RasterFile:
     def label(self) -> str:
         return LABELS[self.format]
 
+    @property
+    def media_type(self) -> str:
+        return MEDIA_TYPES[self.format]
+
 
 def prepare(
     path: Path, name: str, workdir: Path, limits: ArchiveLimits | None = None

@@ -59,6 +59,7 @@ def swap_raster(
     plan: IngestPlan,
     kind: RasterKind,
     format_label: str,
+    source_media_type: str,
     described: RasterDescription,
     cog_file: storage.StoredFile,
     original: storage.StoredFile,
@@ -152,7 +153,7 @@ def swap_raster(
             storage_key=original.key,
             filename=original.filename,
             format=format_label,
-            media_type="application/octet-stream",
+            media_type=source_media_type,
             size=original.size,
             checksum=original.checksum,
         )

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue.models import Dataset, Layer, Resource
+from niaouli.catalogue.models import Dataset, Layer, RasterLayer, Resource
 from niaouli.db.engine import is_catalogue_bind
 
 DatasetHook = Callable[[Connection, set[int], set[int]], None]
@@ -80,12 +80,12 @@ def _collect(session: Session, _context, _instances) -> None:  # noqa: ANN001
     for obj in [*session.new, *session.dirty]:
         if isinstance(obj, Dataset):
             touched.append(obj)
-        elif isinstance(obj, Layer | Resource):
+        elif isinstance(obj, Layer | RasterLayer | Resource):
             touched.append(obj.dataset if obj.dataset is not None else obj.dataset_id)
     for obj in session.deleted:
         if isinstance(obj, Dataset):
             deleted.add(obj.id)
-        elif isinstance(obj, Layer | Resource):
+        elif isinstance(obj, Layer | RasterLayer | Resource):
             touched.append(obj.dataset_id)
 
 

@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session, selectinload
 from niaouli import exports
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, visible_datasets
-from niaouli.catalogue.models import Dataset, Layer, Resource, ResourceKind
+from niaouli.catalogue.models import Dataset, Layer, RasterLayer, Resource, ResourceKind
 from niaouli.dcat import vocabularies as voc
 from niaouli.dcat.urls import PublicUrls
 
@@ -73,7 +73,9 @@ def dataset_bbox(dataset: Dataset) -> tuple[float, float, float, float] | None:
 
     The same rule as the CSW records (`services.csw.view.DatasetView.bbox`).
     """
-    boxes = [layer.extent for layer in dataset.layers if layer.extent]
+    boxes = [
+        layer.extent for layer in [*dataset.layers, *dataset.raster_layers] if layer.extent
+    ]
     if boxes:
         return (
             min(b[0] for b in boxes),
@@ -86,6 +88,17 @@ def dataset_bbox(dataset: Dataset) -> tuple[float, float, float, float] | None:
     return None
 
 
+def _metric(raster: RasterLayer) -> bool:
+    """Whether the raster's pixels are measured in metres (a projected CRS in metres)."""
+    from pyproj import CRS
+
+    try:
+        crs = CRS.from_wkt(raster.crs_wkt)
+    except Exception:  # noqa: BLE001 - a CRS pyproj cannot read says nothing
+        return False
+    return crs.is_projected and all(a.unit_name in ("metre", "meter") for a in crs.axis_info)
+
+
 def public_datasets(session: Session, offset: int = 0, limit: int | None = None) -> list[Dataset]:
     """The datasets anyone may see, oldest first (stable pages), with what DCAT needs."""
     query = (
@@ -93,6 +106,7 @@ def public_datasets(session: Session, offset: int = 0, limit: int | None = None)
         .options(
             selectinload(Dataset.organisation),
             selectinload(Dataset.layers),
+            selectinload(Dataset.raster_layers),
             selectinload(Dataset.resources),
         )
         .order_by(Dataset.id)
@@ -401,6 +415,12 @@ class GraphBuilder:
         for layer in dataset.layers:
             for distribution in self.layer_distributions(dataset, layer):
                 g.add((node, DCAT.distribution, distribution))
+        resolutions = [
+            min(r.resolution_x, r.resolution_y) for r in dataset.raster_layers if _metric(r)
+        ]
+        if resolutions:
+            value = Literal(str(round(min(resolutions), 6)), datatype=XSD.decimal)
+            g.add((node, DCAT.spatialResolutionInMeters, value))
         return node
 
     # --- distributions ------------------------------------------------------------------

@@ -119,6 +119,11 @@ FILE_TYPES = {
     "xlsx": "XLSX",
     "json": "JSON",
     "zip": "ZIP",
+    "cog": "GEOTIFF",
+    "geotiff": "GEOTIFF",
+    "jpeg 2000": "JPEG2000",
+    "png + fichier de calage": "PNG",
+    "jpeg + fichier de calage": "JPEG",
 }
 # Media types registered at IANA (DCAT-AP: dcat:mediaType takes IANA IRIs only).
 IANA_MEDIA_TYPES = {
@@ -130,6 +135,10 @@ IANA_MEDIA_TYPES = {
     "application/pdf",
     "text/csv",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "image/tiff",
+    "image/jp2",
+    "image/png",
+    "image/jpeg",
 }
 
 # Organisation kinds -> ADMS publisher types (label in French).

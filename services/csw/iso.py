@@ -20,7 +20,7 @@ from pygeometa import core as pygeometa_core
 from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
 from niaouli.catalogue import vocabularies
-from niaouli.services.csw import stored_urls
+from niaouli.services.csw import grid, stored_urls
 from niaouli.services.csw.view import DatasetView
 
 GEOMETRY_TYPES = {
@@ -130,7 +130,18 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "description": "Collection OGC API Features",
             "function": "download",
         }
+    for raster in view.rasters:
+        distribution[f"ogc-{raster.collection_id}"] = {
+            "url": stored_urls.collection(raster.collection_id),
+            "type": "OGC:API-Coverages",
+            "name": raster.collection_id,
+            "description": "Collection OGC API Coverages (raster)",
+            "function": "download",
+        }
     geometry = next((layer.geometry_type for layer in view.layers if layer.geometry_type), None)
+    datatype = "vector" if view.is_spatial else "textTable"
+    if view.rasters and not any(layer.geometry_type for layer in view.layers):
+        datatype = "grid"
     return {
         "mcf": {"version": "1.0"},
         "metadata": {
@@ -143,7 +154,7 @@ def build_mcf(view: DatasetView) -> dict[str, Any]:
             "dataseturi": stored_urls.dataset_page(view.slug),
         },
         "spatial": {
-            "datatype": "vector" if view.is_spatial else "textTable",
+            "datatype": datatype,
             "geomtype": GEOMETRY_TYPES.get((geometry or "").upper(), "complex"),
         },
         "identification": {
@@ -193,5 +204,6 @@ def render(view: DatasetView) -> str:
     root = etree.fromstring(
         xml.encode("utf-8"), etree.XMLParser(remove_blank_text=True, resolve_entities=False)
     )
+    grid.add_grids(root, view.rasters)
     etree.cleanup_namespaces(root)
     return etree.tostring(root, encoding="unicode", pretty_print=True)

@@ -14,7 +14,14 @@ from typing import Any
 from geoalchemy2 import functions as geofunc
 from sqlalchemy import Connection, select
 
-from niaouli.catalogue.models import AccessLevel, Dataset, Layer, Organisation, Resource
+from niaouli.catalogue.models import (
+    AccessLevel,
+    Dataset,
+    Layer,
+    Organisation,
+    RasterLayer,
+    Resource,
+)
 from niaouli.catalogue.service import DATASET_FIELDS
 
 
@@ -24,6 +31,20 @@ class LayerView:
     geometry_type: str | None
     native_crs: str | None
     extent: tuple[float, float, float, float] | None
+
+
+@dataclass
+class RasterView:
+    """A raster layer as its record describes it (grid, CRS, bands)."""
+
+    collection_id: str
+    kind: str
+    crs_code: str | None
+    width: int
+    height: int
+    resolution: tuple[float, float]
+    extent: tuple[float, float, float, float] | None
+    bands: list[dict[str, Any]]
 
 
 @dataclass
@@ -68,6 +89,7 @@ class DatasetView:
     organisation_id: int = 0
     layers: list[LayerView] = field(default_factory=list)
     resources: list[ResourceView] = field(default_factory=list)
+    rasters: list[RasterView] = field(default_factory=list)
 
     @property
     def is_public(self) -> bool:
@@ -76,7 +98,7 @@ class DatasetView:
     @property
     def bbox(self) -> tuple[float, float, float, float] | None:
         """West, south, east, north in EPSG:4326: the layers' extent, else the coverage."""
-        extents = [layer.extent for layer in self.layers if layer.extent]
+        extents = [layer.extent for layer in [*self.layers, *self.rasters] if layer.extent]
         if extents:
             return (
                 min(e[0] for e in extents),
@@ -166,6 +188,30 @@ def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetVie
             )
         views[row["dataset_id"]].layers.append(
             LayerView(row["collection_id"], row["geometry_type"], row["native_crs"], extent)
+        )
+    ras = RasterLayer.__table__
+    for row in conn.execute(
+        select(ras).where(ras.c.dataset_id.in_(views)).order_by(ras.c.id)
+    ).mappings():
+        extent = None
+        if row["extent_west"] is not None:
+            extent = (
+                row["extent_west"],
+                row["extent_south"],
+                row["extent_east"],
+                row["extent_north"],
+            )
+        views[row["dataset_id"]].rasters.append(
+            RasterView(
+                row["collection_id"],
+                str(row["kind"]),
+                row["crs_code"],
+                row["width"],
+                row["height"],
+                (row["resolution_x"], row["resolution_y"]),
+                extent,
+                list(row["bands"] or []),
+            )
         )
     for row in conn.execute(
         select(res).where(res.c.dataset_id.in_(views)).order_by(res.c.id)

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 from niaouli.services.csw import stored_urls as csw_links
 from niaouli.services.csw.iso import record_identifier
-from niaouli.services.csw.view import DatasetView
+from niaouli.services.csw.view import DatasetView, RasterView
 
 RECORD_CORE = "http://www.opengis.net/spec/ogcapi-records-1/1.0/req/record-core"
 ISO_19139 = "http://www.isotc211.org/2005/gmd"
@@ -96,6 +96,8 @@ def _formats(view: DatasetView) -> list[dict[str, str]]:
     names: dict[str, dict[str, str]] = {}
     if view.layers:
         names["GeoJSON"] = {"name": "GeoJSON", "mediaType": "application/geo+json"}
+    if view.rasters:
+        names["COG"] = {"name": "COG", "mediaType": "image/tiff; application=geotiff"}
     for resource in view.resources:
         if resource.format and resource.format.upper() not in {n.upper() for n in names}:
             entry = {"name": resource.format}
@@ -133,6 +135,24 @@ def _links(view: DatasetView, urls: Urls) -> list[dict[str, Any]]:
                 "href": collection,
             }
         )
+    for raster in view.rasters:
+        collection = f"{urls.ogc}/collections/{quote(raster.collection_id)}"
+        links.append(
+            {
+                "rel": "http://www.opengis.net/def/rel/ogc/1.0/coverage",
+                "type": "image/tiff; application=geotiff",
+                "title": f"Données en OGC API Coverages : {raster.collection_id}",
+                "href": f"{collection}/coverage",
+            }
+        )
+        links.append(
+            {
+                "rel": "related",
+                "type": "application/json",
+                "title": f"Collection raster {raster.collection_id}",
+                "href": collection,
+            }
+        )
     for resource in view.resources:
         if resource.kind == "file" and resource.id is not None and resource.filename:
             href = (
@@ -166,6 +186,27 @@ def _links(view: DatasetView, urls: Urls) -> list[dict[str, Any]]:
     return links
 
 
+def _raster(raster: RasterView) -> dict[str, Any]:
+    return {
+        "collection": raster.collection_id,
+        "kind": raster.kind,
+        "crs": raster.crs_code,
+        "width": raster.width,
+        "height": raster.height,
+        "resolution": list(raster.resolution),
+        "bands": [
+            {
+                "name": band.get("name"),
+                "dataType": band.get("data_type"),
+                "nodata": band.get("nodata"),
+                "unit": band.get("unit"),
+                "statistics": band.get("statistics"),
+            }
+            for band in raster.bands
+        ],
+    }
+
+
 def to_record(view: DatasetView, urls: Urls) -> dict[str, Any]:
     """The OGC API Records core GeoJSON record of one dataset (id = dataset slug)."""
     properties: dict[str, Any] = {
@@ -185,6 +226,8 @@ def to_record(view: DatasetView, urls: Urls) -> dict[str, Any]:
         "license": view.licence,
         "formats": _formats(view),
     }
+    if view.rasters:  # the grid of each raster layer (ISO: MD_GridSpatialRepresentation)
+        properties["rasters"] = [_raster(raster) for raster in view.rasters]
     identifier = view.provenance.get("record_identifier")
     if identifier:
         properties["externalIds"] = [{"scheme": "csw", "value": str(identifier)}]

@@ -42,6 +42,7 @@ from niaouli.catalogue.models import (
     Event,
     Layer,
     Organisation,
+    RasterLayer,
     Resource,
     Reuse,
     code_project_datasets,
@@ -60,7 +61,9 @@ TYPES = {
 }
 TYPE_OF_KIND = {kind: key for key, kind in TYPES.items()}
 SORTS = ("pertinence", "recent", "populaire")
-FACETS = ("type", "organisation", "theme", "format", "licence", "acces", "spatial")
+FACETS = ("type", "organisation", "theme", "format", "licence", "acces", "spatial", "donnees")
+# The `donnees` facet: what a dataset's data are (a dataset may hold several kinds).
+DATA_KINDS = ("vecteur", "raster", "tableau")
 MAX_VALUES_PER_FACET = 20
 MAX_VALUE_LENGTH = 200
 MAX_BOUND_IDS = 5000
@@ -91,6 +94,8 @@ class Filters:
                 values &= set(TYPES)
             elif name == "spatial":
                 values &= {"oui", "non"}
+            elif name == "donnees":
+                values &= set(DATA_KINDS)
             if values:
                 selected[name] = frozenset(values)
         sort = params.get("tri", "")
@@ -164,6 +169,7 @@ class Item:
     organisation: str | None = None  # slug
     themes: frozenset[str] = frozenset()
     formats: frozenset[str] = frozenset()
+    data_kinds: frozenset[str] = frozenset()  # "vecteur", "raster", "tableau"
     licence: str | None = None
     access: str | None = None
     spatial: str | None = None  # "oui" / "non"
@@ -198,7 +204,7 @@ SINGLE_VALUED = {
     "acces": "access",
     "spatial": "spatial",
 }
-MULTI_VALUED = {"theme": "themes", "format": "formats"}
+MULTI_VALUED = {"theme": "themes", "format": "formats", "donnees": "data_kinds"}
 
 
 def _fails(item: Item, name: str, values: frozenset[str]) -> bool:
@@ -446,6 +452,15 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             select(column, func.count()).where(column.in_(ids)).group_by(column)
         ):
             popularity[dataset_id] += weight * n
+    kinds: dict[int, set[str]] = {}
+    for dataset_id, geometry in conn.execute(
+        select(Layer.dataset_id, Layer.geometry_type).where(Layer.dataset_id.in_(ids))
+    ):
+        kinds.setdefault(dataset_id, set()).add("vecteur" if geometry else "tableau")
+    for (dataset_id,) in conn.execute(
+        select(RasterLayer.dataset_id).where(RasterLayer.dataset_id.in_(ids))
+    ):
+        kinds.setdefault(dataset_id, set()).add("raster")
     # Raw values (no type processing: 10,000 rows must take milliseconds, not tenths).
     rows = conn.execute(
         select(
@@ -474,6 +489,7 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             spatial="oui" if spatial else "non",
             themes=_themes(themes),
             formats=frozenset(formats[oid]) if oid in formats else no_formats,
+            data_kinds=frozenset(kinds[oid]) if oid in kinds else no_formats,
             newest=_timestamp(newest),
             popularity=popularity[oid],
             bounds=tuple(box) if box[0] is not None else None,
