@@ -73,9 +73,7 @@ def dataset_bbox(dataset: Dataset) -> tuple[float, float, float, float] | None:
 
     The same rule as the CSW records (`services.csw.view.DatasetView.bbox`).
     """
-    boxes = [
-        layer.extent for layer in [*dataset.layers, *dataset.raster_layers] if layer.extent
-    ]
+    boxes = [layer.extent for layer in [*dataset.layers, *dataset.raster_layers] if layer.extent]
     if boxes:
         return (
             min(b[0] for b in boxes),
