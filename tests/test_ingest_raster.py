@@ -18,10 +18,11 @@ from sqlalchemy import select
 
 from niaouli import storage
 from niaouli.catalogue.models import Dataset, RasterKind, RasterLayer, Resource
-from niaouli.ingest import IngestError
+from niaouli.ingest import IngestError, ingest_file
 from niaouli.rasters.reading import open_raster
-from tests.ingest_support import NOTHING, fixture, ingest, traces, write_zip
+from tests.ingest_support import NOTHING, ORG, fixture, ingest, traces, write_zip
 from tests.raster_support import NODATA, classified, dem, orthophoto
+from tests.storage_support import S3Server, s3_server  # noqa: F401 - the fixture
 
 
 def _layer(backend, slug: str) -> RasterLayer:
@@ -299,3 +300,29 @@ def test_a_raster_does_not_take_a_vector_collection_id(backend, org, tmp_path):
     assert report.rasters[0].collection_id == "communes-relief"
     with backend.session() as session:
         assert session.scalar(select(Dataset).where(Dataset.slug == "communes")).layers
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+def test_a_raster_goes_to_s3_storage_and_reads_back_by_ranges(backend, org, tmp_path, request):
+    server: S3Server = request.getfixturevalue("s3_server")
+    bucket = server.new_bucket()
+    settings = server.settings(backend.settings, bucket)
+    source = dem(tmp_path / "mnt_s3.tif", 700)
+    report = ingest_file(
+        source,
+        organisation=ORG,
+        dataset="mnt-s3",
+        settings=settings,
+        engine=backend.engine,
+        progress="none",
+    )
+    layer = _layer(backend, "mnt-s3")
+    names = server.keys(bucket)
+    assert any(layer.cog_key in n for n in names) and any(layer.original_key in n for n in names)
+    assert not (backend.settings.files_dir).exists() or not any(
+        backend.settings.files_dir.iterdir()
+    )
+    with open_raster(settings, layer) as cog, rasterio.open(source) as original:
+        window = ((300, 340), (200, 240))
+        assert np.array_equal(cog.read(1, window=window), original.read(1, window=window))
+    assert report.rasters[0].size_after == layer.cog_size
