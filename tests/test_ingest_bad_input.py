@@ -328,7 +328,8 @@ CASES = {
     "vrt": Case(lambda e: _write(e, "couche.vrt", _ogr_vrt("/etc/passwd")), ["VRT de GDAL"]),
     "tiff": Case(
         # A raster now (issue 19), refused by the raster ingestion's header check
-        lambda e: _write(e, "ortho.tif", b"II*\x00" + bytes(100)), ["fichier GeoTIFF illisible"]
+        lambda e: _write(e, "ortho.tif", b"II*\x00" + bytes(100)),
+        ["fichier GeoTIFF illisible"],
     ),
     "sqlite-pas-geopackage": Case(_not_a_geopackage, ["base SQLite qui n'est pas un GeoPackage"]),
     "binaire": Case(

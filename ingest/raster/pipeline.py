@@ -145,8 +145,8 @@ def ingest_raster(
         raise
     finally:
         bar.close()
-    for key in swapped.old_keys:
-        storage.remove_key(settings, key)
+    # A store failing now leaves orphans for `niaouli db cleanup`, never a failed upload.
+    _remove_replaced(settings, swapped.old_keys)
     layer = RasterReport(
         name=swapped.layer.name,
         collection_id=swapped.layer.collection_id,
@@ -248,5 +248,18 @@ def _sha256(path: Path) -> str:
 
 
 def _remove(settings: Settings, keys: list[str]) -> None:
+    """This ingestion's own stored files after it failed (a failing store: orphans)."""
     for key in keys:
-        storage.remove_key(settings, key)
+        _drop(settings, key)
+
+
+def _remove_replaced(settings: Settings, keys: list[str]) -> None:
+    from niaouli.ingest.pipeline import _remove_replaced as remove
+
+    remove(settings, keys)
+
+
+def _drop(settings: Settings, key: str) -> None:
+    from niaouli.ingest.pipeline import _drop as drop
+
+    drop(settings, key)
