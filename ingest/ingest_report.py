@@ -60,6 +60,13 @@ class IngestReport:
     seconds: float
     # A raster file's layer (`niaouli.ingest.raster`): then `layers` is empty.
     rasters: list[RasterReport] = field(default_factory=list)
+    # Personal data found in a dataset that was to be visible: it was kept as a draft
+    # (niaouli.privacy.guard.hold); one finding each, without the values.
+    privacy: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def held(self) -> bool:
+        return bool(self.privacy)
 
     @property
     def feature_count(self) -> int:

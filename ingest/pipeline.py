@@ -137,7 +137,7 @@ def ingest_file(
             # It reads (the dataset, taken collection ids) before it writes: on SQLite the
             # write lock is taken first, else a concurrent commit fails it at once.
             with writing(engine).begin() as conn:
-                created, old_keys, reports = _ingest_in_transaction(
+                created, old_keys, reports, held = _ingest_in_transaction(
                     conn, plan, sources, stored, bar, on_commit=on_commit, actor=actor
                 )
         except IntegrityError as exc:
@@ -168,6 +168,7 @@ def ingest_file(
         checksum=stored.checksum,
         layers=reports,
         seconds=round(time.monotonic() - started, 3),
+        privacy=held,
     )
 
 
@@ -233,7 +234,7 @@ def _ingest_in_transaction(
     *,
     on_commit: OnCommit | None,
     actor: audit.Actor | None,
-) -> tuple[bool, list[str], list[LayerReport]]:
+) -> tuple[bool, list[str], list[LayerReport], list[dict[str, Any]]]:
     """Plan the target, load, swap: everything on `conn`, inside its one transaction."""
     session = Session(bind=conn, autoflush=False)
     target = resolve_target(session, plan, sources, stored.checksum)
@@ -243,4 +244,4 @@ def _ingest_in_transaction(
     if not plan.options.confirm and not target.appending and dataset is not None and dataset.layers:
         check_replace(dataset, loaded)
     swapped = swap(session, conn, plan, target, loaded, stored, on_commit=on_commit, actor=actor)
-    return target.created, swapped.old_keys, [item.report for item in loaded]
+    return target.created, swapped.old_keys, [item.report for item in loaded], swapped.held

@@ -11,7 +11,7 @@ removed only after the commit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +28,7 @@ from niaouli.catalogue.models import AccessLevel, Dataset, Layer, Resource, Reso
 from niaouli.db.layers import layer_store
 from niaouli.ingest.load import LoadedLayer, merge_extent
 from niaouli.ingest.plan import IngestPlan, Target
+from niaouli.privacy import guard as privacy_guard
 
 OnCommit = Callable[[Session, Dataset], None]
 
@@ -38,6 +39,7 @@ class Swapped:
 
     dataset: Dataset
     old_keys: list[str]
+    held: list[dict[str, Any]] = field(default_factory=list)  # personal-data findings
 
 
 def swap(
@@ -67,7 +69,15 @@ def swap(
         session.flush()
     if actor is not None:
         record_ingestion(session, actor, dataset, target.created, plan, stored.checksum)
-    return Swapped(dataset, old_keys)
+    # Data that becomes visible passes the personal-data guard: with findings, the
+    # dataset is kept as a draft and the report says why (niaouli.privacy.guard).
+    held = privacy_guard.hold(session, dataset)
+    if held:
+        note = privacy_guard.held_note(held)
+        for item in loaded:
+            if any(f.layer == item.report.collection_id for f in held):
+                item.report.notes.append(note)
+    return Swapped(dataset, old_keys, privacy_guard.as_dicts(held))
 
 
 def _dataset_for(session: Session, plan: IngestPlan, target: Target) -> Dataset:

@@ -304,6 +304,12 @@ def ingest(
         )
         for note in layer.notes:
             click.echo(f"    - {note}")
+    if report.held:  # personal data found: kept as a draft (niaouli/privacy/guard.py)
+        click.secho(
+            f"jeu de données gardé en brouillon : données personnelles probables "
+            f"(voir « niaouli privacy scan {report.dataset} »)",
+            fg="yellow",
+        )
 
 
 def _echo_rasters(report: IngestReport) -> None:  # noqa: F821 - imported lazily
@@ -466,6 +472,18 @@ def _register_campaigns() -> None:
 
 
 _register_campaigns()
+
+
+# --- personal data (niaouli/privacy_cli.py): `privacy ...`, `dataset publish` -----------
+
+
+def _register_privacy() -> None:
+    from niaouli.privacy_cli import register
+
+    register(main, dataset)
+
+
+_register_privacy()
 
 
 # --- backup and restore (niaouli/backup_cli.py) ---------------------------------------

@@ -35,6 +35,7 @@ from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
 from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
+from niaouli.portal.privacy_pages import PrivacyPages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.search_pages import SearchPages
@@ -92,6 +93,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     kept = VersionPages(accounts)
     columns = ColumnPages(manage)
     contribute = ContributePages(accounts)  # cartoparty volunteers (issue 18)
+    privacy = PrivacyPages(manage)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -133,6 +135,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(dataset + "/versions", kept.page),
             Route(dataset + "/versions/{version_id}/restaurer", kept.restore, methods=["POST"]),
             Route(dataset + "/colonnes", columns.page, methods=["GET", "POST"]),
+            Route(dataset + "/donnees-personnelles", privacy.page, methods=["GET", "POST"]),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
             Route(layer + "/apercu.geojson", files.preview),

@@ -35,6 +35,7 @@ from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import identity_for, not_found, viewer_for
 from niaouli.portal.security import Refused
+from niaouli.privacy.guard import PersonalDataError
 from niaouli.storage import max_upload_bytes
 
 ACCESS_LEVELS = {
@@ -196,6 +197,8 @@ class ManagePages:
     # --- edit and publish --------------------------------------------------------------
 
     def _edit_context(self, request: Request) -> dict[str, Any]:
+        from niaouli.portal.privacy_pages import findings_view as privacy_findings
+
         with Session(self.engine) as session:
             dataset = self._editable(session, request)
             publisher = (
@@ -228,6 +231,7 @@ class ManagePages:
                     "temporal_end": _iso(dataset.temporal_end),
                     "lineage": dataset.lineage or "",
                 },
+                "privacy": privacy_findings(session, dataset) if dataset.layers else None,
             }
 
     async def edit(self, request: Request) -> Response:
@@ -291,8 +295,13 @@ class ManagePages:
                 else:
                     raise HTTPException(status_code=400)
 
-        await run_in_threadpool(run)
         slug = request.path_params["slug"]
+        try:
+            await run_in_threadpool(run)
+        except PersonalDataError:  # the findings and the ways out are on their page
+            return RedirectResponse(
+                f"/jeux-de-donnees/{quote(slug)}/donnees-personnelles?refus=1", status_code=303
+            )
         return RedirectResponse(f"/jeux-de-donnees/{slug}/modifier?ok=1", status_code=303)
 
     # --- send files --------------------------------------------------------------------

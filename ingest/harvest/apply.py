@@ -43,6 +43,7 @@ from niaouli.ingest.harvest.messages import (
     OTHER_SOURCE,
     reason_of,
 )
+from niaouli.privacy import guard as privacy_guard
 
 LINK_ROLE = "harvest-link"
 DIFF_FIELDS = (
@@ -224,6 +225,8 @@ class RecordWriter:
         else:
             before = {k: getattr(dataset, k) for k in DIFF_FIELDS}
             before_links = sorted(r.url or "" for r in dataset.resources if r.role == LINK_ROLE)
+            if privacy_guard.is_held(session, dataset):  # personal data: an editor decides
+                fields.pop("access_level", None)
             self._set_links(dataset, record)
             # Last, so that its flush carries every change of the dataset at once (each
             # flush that touches a dataset rewrites its CSW record and search text).

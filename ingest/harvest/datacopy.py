@@ -68,6 +68,10 @@ def copy_data(session: Session, harvester: Any, copy: DataCopy, context: CopyCon
                 progress="none",
             )
         item.diff["données"] = f"{result.feature_count} entité(s) copiée(s)"
+        if result.held:  # personal data found: the dataset stays a draft (the report says)
+            from niaouli.privacy.guard import held_note
+
+            item.diff["données personnelles"] = held_note(result.privacy)
     except (FetchError, EnumerationError, IngestError, OSError, ValueError) as exc:
         message = exc.describe() if isinstance(exc, IngestError) else str(exc)
         item.action = ItemAction.FAILED

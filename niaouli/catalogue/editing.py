@@ -196,6 +196,10 @@ def update_dataset(
             raise CatalogueError(_("le titre doit faire au moins 3 caractères"))
     changes = metadata.check(changes, dataset)
     was_draft = dataset.access_level.value == "draft"
+    if "access_level" in changes and str(changes["access_level"]) != dataset.access_level.value:
+        from niaouli.privacy.guard import guard
+
+        guard(session, dataset, changes["access_level"])  # personal data: refused
     service.update_dataset(session, dataset, **changes)
     if was_draft and dataset.access_level.value != "draft":
         dataset.published_by_id = viewer.user_id

@@ -1,7 +1,8 @@
 """Publication workflow: draft -> published (public, registered or organisation).
 
 Only editors and admins of the owning organisation (and platform admins) publish, with
-credentials that may write; who and when are recorded on the dataset.
+credentials that may write; who and when are recorded on the dataset. A dataset whose
+layers hold personal data not yet handled is refused (`niaouli.privacy.guard`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ def publish(
         raise ForbiddenError(_("seuls les éditeurs de l'organisation publient ses jeux de données"))
     if level == AccessLevel.DRAFT:
         raise CatalogueError(_("publier, c'est choisir un niveau d'accès autre que brouillon"))
+    from niaouli.privacy.guard import guard
+
+    guard(session, dataset, level)  # personal data not handled: PersonalDataError
     dataset.access_level = level
     dataset.published_at = utcnow()
     dataset.published_by_id = viewer.user_id

@@ -509,3 +509,90 @@ def first_rows(
         return []
     batches = read_layer(conn, table, columns, False, limit=bounded, batch_size=bounded)
     return [row for batch in batches for row in batch.to_pylist()]
+
+
+# --- the personal-data guard (niaouli.privacy) -----------------------------------------
+
+
+def sample_values(
+    conn: Connection, table: str, columns: Sequence[ColumnSpec], rows: int, max_chars: int
+) -> dict[str, list[str]]:
+    """Up to `rows` rows spread over the whole table, each value as text cut to
+    `max_chars` characters, keyed by database column (NULLs left out).
+
+    Bounded whatever the table holds: the rows are primary-key look-ups of evenly spaced
+    `fid`s (never a scan of the table), and a value of a gigabyte is cut by the database
+    before it is sent.
+    """
+    if not columns:
+        return {}
+    postgis = conn.dialect.name == "postgresql"
+    qualified = PostgisLayers().qualified(table) if postgis else quote(table)
+    low, high = conn.exec_driver_sql(f"SELECT min(fid), max(fid) FROM {qualified}").one()
+    out: dict[str, list[str]] = {c.column: [] for c in columns}
+    if low is None:
+        return out
+    span = int(high) - int(low) + 1
+    if span <= rows:
+        where = f"fid BETWEEN {int(low)} AND {int(high)}"
+    else:
+        step = span / rows
+        fids = sorted({int(low) + int(i * step) for i in range(rows)})
+        where = f"fid IN ({', '.join(str(f) for f in fids)})"
+    n = int(max_chars)
+    cut = [
+        f"left(CAST({quote(c.column)} AS text), {n})"
+        if postgis
+        else f"substr(CAST({quote(c.column)} AS TEXT), 1, {n})"
+        for c in columns
+    ]
+    statement = f"SELECT {', '.join(cut)} FROM {qualified} WHERE {where} LIMIT {int(rows)}"
+    for row in conn.exec_driver_sql(statement):
+        for spec, value in zip(columns, row, strict=True):
+            if value is not None and value != "":
+                out[spec.column].append(str(value))
+    return out
+
+
+def rewrite_layer(
+    conn: Connection,
+    source: str,
+    target: str,
+    columns: Sequence[ColumnSpec],
+    geometry_type: str | None,
+    changes: dict[str, tuple[ColumnSpec | None, Callable[[Any], Any] | None]],
+) -> list[ColumnSpec]:
+    """Copy the layer table `source` into the new table `target`, each column kept, dropped
+    (`changes[column] = (None, None)`) or rewritten value by value (`(new spec, function)`),
+    then drop `source`; the new columns are returned. For the personal-data guard's
+    anonymising actions: a new table name also retires every cache keyed by it (exports,
+    tiles), so every interface serves the changed data.
+
+    Streamed batch by batch (a server-side cursor on PostGIS, one COPY per batch), so a
+    large layer is never held in memory.
+    """
+    store = layer_store(conn)
+    has_geometry = geometry_type is not None
+    plan: list[tuple[ColumnSpec, str, Callable[[Any], Any] | None]] = []
+    for spec in columns:
+        new, function = changes.get(spec.column, (spec, None))
+        if new is not None:
+            plan.append((new, spec.column, function))
+    new_columns = [new for new, _c, _f in plan]
+    store.create(conn, target, new_columns, geometry_type)
+    for batch in read_layer(conn, source, columns, has_geometry):
+        arrays = []
+        for new, column, function in plan:
+            values = batch.column(column)
+            if function is not None:
+                values = pa.array(
+                    [None if v is None else function(v) for v in values.to_pylist()],
+                    type=ARROW_TYPES[new.type],
+                )
+            arrays.append(values)
+        attributes = pa.table(arrays, names=[n.name for n in new_columns]) if plan else pa.table({})
+        geoms = batch.column(GEOMETRY_FIELD) if has_geometry else None
+        store.append(conn, target, new_columns, batch.column("fid").to_numpy(), attributes, geoms)
+    store.finish(conn, target, has_geometry)
+    store.drop(conn, source, has_geometry)
+    return new_columns

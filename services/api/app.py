@@ -27,6 +27,7 @@ from niaouli.services.api import (
     errors,
     job_routes,
     openapi,
+    privacy_routes,
     uploads,
 )
 from niaouli.services.api.core import Context, endpoint
@@ -45,6 +46,7 @@ def operations() -> list:
         *job_routes.operations(),
         *community_routes.operations(),
         *campaign_routes.operations(),
+        *privacy_routes.operations(),
     ]
 
 

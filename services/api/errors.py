@@ -61,7 +61,7 @@ def from_core(exc: NiaouliError) -> ApiError:
     """The API's answer to a refusal of the core."""
     status = next((s for kind, s in CORE_STATUSES if isinstance(exc, kind)), 422)
     code = exc.code if status != 422 else CatalogueError.code
-    return ApiError(status, code, str(exc))
+    return ApiError(status, code, str(exc), **getattr(exc, "details", {}))
 
 
 def response(error: ApiError) -> JSONResponse:

@@ -1,0 +1,21 @@
+"""Text folding shared by the detectors: accents and case do not matter."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_SEPARATORS = re.compile(r"[\s_\-./'’()]+")
+
+
+def fold(value: str) -> str:
+    """Lower case, without accents (`Prénom` → `prenom`)."""
+    decomposed = unicodedata.normalize("NFKD", value)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+
+
+def words(value: str) -> list[str]:
+    """The folded words of a header or value (`Date_de-Naissance` → date, de, naissance);
+    camelCase is split too (`dateNaissance`)."""
+    spaced = re.sub(r"(?<=[a-z])(?=[A-Z])", " ", value)
+    return [w for w in _SEPARATORS.split(fold(spaced)) if w]
