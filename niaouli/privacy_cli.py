@@ -2,8 +2,8 @@
 command line, the same core operations as the portal and the API (niaouli.privacy).
 
     niaouli privacy scan SLUG [--json]
-    niaouli privacy anonymise SLUG LAYER COLUMN --action drop|hash|generalise
-    niaouli privacy confirm SLUG LAYER COLUMN --reason "..."
+    niaouli privacy anonymise SLUG LAYER COLUMN... --action drop|hash|generalise
+    niaouli privacy confirm SLUG LAYER COLUMN... --reason "..."
     niaouli dataset publish SLUG [--access public|registered|organisation]
 """
 
@@ -45,28 +45,28 @@ def _in_transaction(slug: str, work: Callable[[Session, Dataset], Any]) -> Any: 
         _fail(str(exc))
 
 
-def _print(found: guard.Status, as_json: bool) -> None:
+def _summary(session: Session, dataset: Dataset) -> dict[str, Any]:
+    """The dataset's findings now, as plain data (read inside the transaction)."""
+    found = guard.status(session, dataset)
+    return {
+        "open": guard.as_dicts(found.open),
+        "confirmed": guard.as_dicts(found.confirmed),
+        "held": found.review.held,
+        "method": found.review.method,
+    }
+
+
+def _print(found: dict[str, Any], as_json: bool) -> None:
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "open": guard.as_dicts(found.open),
-                    "confirmed": guard.as_dicts(found.confirmed),
-                    "held": found.review.held,
-                    "method": found.review.method,
-                },
-                ensure_ascii=False,
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(found, ensure_ascii=False, indent=2))
         return
-    if not found.open and not found.confirmed:
+    if not found["open"] and not found["confirmed"]:
         click.echo("aucune donnée personnelle trouvée")
-    for f in found.open:
-        click.echo(f"à traiter\t{f.layer}\t{f.column}\t{guard.kind_label(f.kind)}\t{f.share:.0%}")
-    for f in found.confirmed:
-        click.echo(f"confirmée\t{f.layer}\t{f.column}\t{guard.kind_label(f.kind)}")
-    click.echo(f"(noms dans le texte libre : {found.review.method})")
+    for f in found["open"]:
+        click.echo(f"à traiter\t{f['layer']}\t{f['column']}\t{f['kind_label']}\t{f['share']:.0%}")
+    for f in found["confirmed"]:
+        click.echo(f"confirmée\t{f['layer']}\t{f['column']}\t{f['kind_label']}")
+    click.echo(f"(noms dans le texte libre : {found['method']})")
 
 
 @click.group(help="Données personnelles : contrôle avant publication, anonymisation.")
@@ -78,36 +78,37 @@ def privacy() -> None:
 @click.argument("slug")
 @click.option("--json", "as_json", is_flag=True, help="Résultat en JSON.")
 def scan(slug: str, as_json: bool) -> None:
-    found = _in_transaction(slug, guard.status)
-    _print(found, as_json)
+    _print(_in_transaction(slug, _summary), as_json)
 
 
-@privacy.command("anonymise", help="Supprime, hache ou généralise une colonne d'une couche.")
+@privacy.command("anonymise", help="Supprime, hache ou généralise des colonnes d'une couche.")
 @click.argument("slug")
 @click.argument("layer")
-@click.argument("column")
+@click.argument("columns", nargs=-1, required=True)
 @click.option("--action", type=click.Choice(actions.ACTIONS), required=True)
-def anonymise(slug: str, layer: str, column: str, action: str) -> None:
-    def work(session: Session, dataset: Dataset) -> guard.Status:
-        actions.anonymise(
-            session, Viewer.system(), audit.COMMAND_LINE, dataset, layer, column, action
-        )
-        return guard.status(session, dataset)
+def anonymise(slug: str, layer: str, columns: tuple[str, ...], action: str) -> None:
+    def work(session: Session, dataset: Dataset) -> dict[str, Any]:
+        for column in columns:  # all or nothing: one transaction
+            actions.anonymise(
+                session, Viewer.system(), audit.COMMAND_LINE, dataset, layer, column, action
+            )
+        return _summary(session, dataset)
 
     _print(_in_transaction(slug, work), False)
 
 
-@privacy.command("confirm", help="Confirme avec un motif qu'une colonne peut être publiée.")
+@privacy.command("confirm", help="Confirme avec un motif que des colonnes peuvent être publiées.")
 @click.argument("slug")
 @click.argument("layer")
-@click.argument("column")
+@click.argument("columns", nargs=-1, required=True)
 @click.option("--reason", required=True, help="Motif (journal d'audit), 10 caractères au moins.")
-def confirm(slug: str, layer: str, column: str, reason: str) -> None:
-    def work(session: Session, dataset: Dataset) -> guard.Status:
-        actions.confirm(
-            session, Viewer.system(), audit.COMMAND_LINE, dataset, layer, column, reason
-        )
-        return guard.status(session, dataset)
+def confirm(slug: str, layer: str, columns: tuple[str, ...], reason: str) -> None:
+    def work(session: Session, dataset: Dataset) -> dict[str, Any]:
+        for column in columns:
+            actions.confirm(
+                session, Viewer.system(), audit.COMMAND_LINE, dataset, layer, column, reason
+            )
+        return _summary(session, dataset)
 
     _print(_in_transaction(slug, work), False)
 

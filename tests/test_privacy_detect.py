@@ -23,7 +23,7 @@ def without_spacy(request, monkeypatch):
     """The first-name list, as on a machine without `niaouli[privacy]` (fast, the same
     everywhere); the spaCy test alone uses the model."""
     if request.node.name != "test_names_in_free_text_with_spacy":
-        monkeypatch.setattr(names, "_model", lambda: None)
+        monkeypatch.setattr(names, "MODEL_ENABLED", False)
 
 
 def test_value_patterns_check_their_keys():

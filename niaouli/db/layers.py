@@ -482,8 +482,10 @@ def read_layer(
         statement += f" LIMIT {int(limit)}"
     schema = layer_arrow_schema(columns, has_geometry)
     kinds = ["integer"] + (["binary"] if has_geometry else []) + [c.type for c in columns]
-    result = conn.execution_options(stream_results=True, yield_per=batch_size).exec_driver_sql(
-        statement
+    # Options of this statement only: the connection itself is left as it was (a caller
+    # may go on writing on it, as the guard's `rewrite_layer` does).
+    result = conn.exec_driver_sql(
+        statement, execution_options={"stream_results": True, "yield_per": batch_size}
     )
     for rows in result.partitions(batch_size):
         arrays = [

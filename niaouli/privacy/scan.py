@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from niaouli.privacy import columns as headers
 from niaouli.privacy import detectors as d
 from niaouli.privacy import names
+from niaouli.privacy.text import words
 
 if TYPE_CHECKING:
     from sqlalchemy import Connection
@@ -162,11 +163,13 @@ def classify_column(column: Column, layer: str = "") -> Finding | None:
     if strong_phone >= 0.5 or (kind == "phone" and any_phone >= 0.5):
         return _finding(column, "phone", max(strong_phone, any_phone), layer)
     if kind == "birth_date":
-        dated = _share(values, lambda v: d.as_date(v) is not None or re.fullmatch(r"\d{4}", v))
-        if dated >= 0.5 or column.type in ("date", "datetime"):
+        # Full dates: a year alone is what generalising leaves, and is kept.
+        dated = _share(values, lambda v: d.as_date(v) is not None)
+        if dated >= 0.5 or column.type in ("date", "datetime") and values:
             return _finding(column, "birth_date", dated, layer)
     street = _share(values, lambda v: bool(_STREET.search(v) or _BP.search(v)))
-    if kind == "address" and values and hint and hint.strong or street >= 0.5:
+    communes = _share(values, lambda v: " ".join(words(v)) in names.communes())
+    if kind == "address" and values and communes < 0.8 or street >= 0.5:
         return _finding(column, "address", street, layer)
     if kind == "nir" and values:  # a CAFAT number has no public format: the header says
         return _finding(column, "nir", 0.0, layer)
