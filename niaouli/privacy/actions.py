@@ -27,6 +27,7 @@ from niaouli.errors import CatalogueError, ForbiddenError, NotFoundError
 from niaouli.i18n import _
 from niaouli.privacy import guard as privacy_guard
 from niaouli.privacy import names
+from niaouli.privacy.scan import scan_layer
 from niaouli.privacy.text import words
 
 ACTIONS = ("drop", "hash", "generalise")
@@ -157,10 +158,10 @@ def anonymise(
 
 
 def _finding_kind(session: Session, dataset: Dataset, layer_id: str, column: str) -> str:
-    review = privacy_guard.review_of(session, dataset, create=False)
-    for f in review.findings if review else []:
-        if f["layer"] == layer_id and f["column"] == column:
-            return f["kind"]
+    """What the scan finds in that column now (generalising depends on it)."""
+    for f in scan_layer(session.connection(), _layer(dataset, layer_id)):
+        if f.column == column:
+            return f.kind
     return ""
 
 

@@ -110,6 +110,20 @@ class Status:
     review: PrivacyReview
 
 
+def peek(session: Session, dataset: Dataset) -> dict[str, Any]:
+    """The findings now, open and confirmed, as plain data — nothing written (pages and
+    the API's GET)."""
+    findings = scan_dataset(session, dataset)
+    review = review_of(session, dataset, create=False)
+    keys = confirmed_keys(review)
+    return {
+        "open": as_dicts([f for f in findings if f.key not in keys]),
+        "confirmed": as_dicts([f for f in findings if f.key in keys]),
+        "held": bool(review and review.held),
+        "method": names.method(),
+    }
+
+
 def status(session: Session, dataset: Dataset) -> Status:
     """Scan the dataset now and store the findings (the management page shows them)."""
     findings = scan_dataset(session, dataset)

@@ -59,8 +59,8 @@ def _status(session: Session, call: Call) -> dict[str, Any]:
 
 
 def show_privacy(call: Call) -> dict[str, Any]:
-    with Session(writing(call.context.engine)) as session, session.begin():
-        return _status(session, call)
+    with Session(call.context.engine) as session:
+        return guard.peek(session, editable_dataset(session, call))
 
 
 def anonymise_column(call: Call) -> dict[str, Any]:
@@ -93,7 +93,6 @@ def operations() -> list[Operation]:
             show_privacy,
             "Données personnelles trouvées dans les couches (éditeurs)",
             tag,
-            writes=True,
             response=PrivacyStatus,
             errors=(401, 403, 404),
         ),
