@@ -11,7 +11,12 @@ kind: precision = right / reported, recall = right / labelled. Free-text names a
 by spaCy's French model when installed (`niaouli[privacy]`), else by the first-name
 list: `--no-spacy` measures the fallback on a machine that has the model.
 
+`--hostile DSN` times instead the scan of a PostGIS layer of 10 million distinct values
+(`--rows`) with one value of 100 MB: the sample is bounded, so the time is that of a
+small table.
+
 Run: `.venv/bin/python bench/privacy.py [--no-spacy] [--errors]`
+     `.venv/bin/python bench/privacy.py --hostile postgresql://postgres@127.0.0.1/niaouli_bench`
 """
 
 from __future__ import annotations
@@ -52,11 +57,54 @@ def run(tables: list[dict], show_errors: bool) -> dict[str, Counter]:
     return counts
 
 
+def hostile(dsn: str, rows: int) -> None:
+    """A table of `rows` distinct values and a 100 MB value, scanned like a layer."""
+    import resource
+
+    from sqlalchemy import create_engine
+
+    class Layer:
+        collection_id = "hostile"
+        table_name = "privacy_bench"
+        attribute_schema = [{"name": "valeur", "column": "valeur", "type": "string"}]
+
+    engine = create_engine(dsn.replace("postgresql://", "postgresql+psycopg://", 1))
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE SCHEMA IF NOT EXISTS layers")
+        conn.exec_driver_sql("DROP TABLE IF EXISTS layers.privacy_bench")
+        started = time.perf_counter()
+        conn.exec_driver_sql(
+            "CREATE TABLE layers.privacy_bench AS SELECT g::bigint AS fid, md5(g::text) AS valeur"
+            f" FROM generate_series(1, {int(rows)}) g"
+        )
+        conn.exec_driver_sql("ALTER TABLE layers.privacy_bench ADD PRIMARY KEY (fid)")
+        conn.exec_driver_sql(
+            "UPDATE layers.privacy_bench SET valeur = repeat('x', 100000000) WHERE fid = 1"
+        )
+        conn.exec_driver_sql("ANALYZE layers.privacy_bench")  # as the ingestion does
+        print(f"{rows:,} rows and a 100 MB value written in {time.perf_counter() - started:.1f} s")
+    try:
+        with engine.connect() as conn:
+            started = time.perf_counter()
+            found = scan.scan_layer(conn, Layer())
+            seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"scan: {seconds:.3f} s, {len(found)} finding(s), peak memory {peak:.0f} MB")
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE IF EXISTS layers.privacy_bench")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--no-spacy", action="store_true", help="measure the fallback")
     parser.add_argument("--errors", action="store_true", help="list the misclassified columns")
+    parser.add_argument("--hostile", metavar="DSN", help="time the scan of a huge layer")
+    parser.add_argument("--rows", type=int, default=10_000_000)
     args = parser.parse_args()
+    if args.hostile:
+        hostile(args.hostile, args.rows)
+        return
     if args.no_spacy:
         names.MODEL_ENABLED = False
     document = json.loads(TESTSET.read_text("utf-8"))

@@ -226,6 +226,11 @@ class IngestResult(BaseModel):
         default_factory=list,
         description="Couche raster publiée (COG) : tailles avant/après, bandes, statistiques",
     )
+    privacy: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Données personnelles probables : le jeu de données est gardé en "
+        "brouillon (GET /datasets/{slug}/privacy)",
+    )
 
 
 # --- code projects, reuses, events ------------------------------------------------------

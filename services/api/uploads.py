@@ -257,6 +257,7 @@ def _ingest(
         layers=layers,
         repaired=sum(layer.repaired for layer in report.layers),
         rasters=[asdict(raster) for raster in report.rasters],
+        privacy=report.privacy,
     )
 
 

@@ -35,9 +35,7 @@ def upgrade() -> None:
         sa.Column("held", sa.Boolean(), nullable=False),
         sa.Column("scanned_at", sa.DateTime(timezone=True)),
     )
-    op.create_index(
-        "ix_privacy_reviews_dataset_id", "privacy_reviews", ["dataset_id"], unique=True
-    )
+    op.create_index("ix_privacy_reviews_dataset_id", "privacy_reviews", ["dataset_id"], unique=True)
 
 
 def downgrade() -> None:
