@@ -167,6 +167,10 @@ def restore_version(
         version=version_id,
     )
     session.flush()
+    # Restored columns pass the personal-data guard again: held as a draft if need be.
+    from niaouli.privacy.guard import hold
+
+    hold(session, dataset)
     return keys
 
 

@@ -5,7 +5,7 @@ The first three rewrite the layer into a new table (`niaouli.db.layers.rewrite_l
 so every interface — OGC API items, tiles, exports, previews — serves the changed data
 (their caches are keyed by table name). Each writes its audit row in the caller's
 transaction. Kept versions of the dataset (`catalogue.versions`) are not rewritten: a
-version restored is scanned again before it can be public.
+version restored into a visible dataset is scanned again (`guard.hold`).
 """
 
 from __future__ import annotations
