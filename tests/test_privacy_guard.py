@@ -332,3 +332,28 @@ def test_a_harvest_holds_a_copied_table_of_people_as_a_draft(backend, tmp_path, 
             assert session.scalars(select(Dataset)).one().access_level == AccessLevel.DRAFT
     finally:
         remote.close()
+
+
+def test_restoring_a_version_with_people_into_a_public_dataset_holds_it(backend, tmp_path):
+    """Members-only data with people, replaced by a clean file and published, then the
+    old version restored: the guard holds the dataset as a draft again."""
+    from niaouli.catalogue import publication, versions
+    from niaouli.catalogue.access import Viewer
+
+    people, clean = tmp_path / "people.csv", tmp_path / "clean.csv"
+    _csv(people)
+    clean.write_text("commune,population\nNouméa,94285\nKoné,8144\n", encoding="utf-8")
+    with backend.session() as session, session.begin():
+        service.create_organisation(session, ORG, "Province Sud", "province")
+    options = {"organisation": ORG, "dataset": "registre-v", "progress": "none"}
+    options |= {"settings": backend.settings, "engine": backend.engine}
+    assert not ingest_file(people, access_level="organisation", **options).held
+    assert not ingest_file(clean, keep_version=True, **options).held
+    with backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, "registre-v")
+        publication.publish(session, dataset, Viewer.system(), "public")
+    with backend.session() as session, session.begin():
+        dataset = service.find_dataset(session, "registre-v")
+        [kept] = versions.listed(session, dataset.id)
+        versions.restore_version(session, Viewer.system(), dataset, kept.id)
+    assert _dataset(backend, "registre-v")[0] == AccessLevel.DRAFT
