@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0027_privacy"
-down_revision = "0025_campaigns"  # DEV: the lead rechains (given: 0023_csw_rebuild)
+down_revision = "0023_csw_rebuild"  # the lead rechains it after the other 002x at merge
 branch_labels = None
 depends_on = None
 
