@@ -1,7 +1,7 @@
 """privacy: the personal-data guard's findings, confirmations and hash salt per dataset
 
 Revision ID: 0027_privacy
-Revises: 0023_csw_rebuild
+Revises: 0026_job_records
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0027_privacy"
-down_revision = "0023_csw_rebuild"  # the lead rechains it after the other 002x at merge
+down_revision = "0026_job_records"
 branch_labels = None
 depends_on = None
 
