@@ -9,7 +9,8 @@ the catalogue; it wires the layers that may not import each other:
   text (`catalogue.search.text`), the full-text index (`catalogue.search.fulltext`), the CSW records
   (`services.csw.sync`, a service the core may not import);
 - the background jobs defined above the core (`niaouli.jobs.registry`): the harvests
-  (`ingest.harvest.launch.install`) and the layer exports (`niaouli.export_jobs.install`);
+  (`ingest.harvest.launch.install`), the layer exports (`niaouli.export_jobs.install`)
+  and the campaign merges (`catalogue.campaigns.merge.install`);
 - and, in the web app only, pygeoapi's adjustments (`install_pygeoapi`), which patch
   pygeoapi's modules for the whole process.
 
@@ -33,6 +34,7 @@ def install() -> None:
             return
         from niaouli import export_jobs
         from niaouli.catalogue import changes
+        from niaouli.catalogue.campaigns import merge as campaign_merge
         from niaouli.catalogue.search import fulltext
         from niaouli.catalogue.search import text as search
         from niaouli.ingest import upload_jobs
@@ -46,6 +48,7 @@ def install() -> None:
         launch.install()  # the harvest jobs (niaouli.jobs), defined in ingest/
         export_jobs.install()  # layer exports prepared in the background
         upload_jobs.install()  # large uploads ingested in the background (ingest/)
+        campaign_merge.install()  # the campaign merge job
         _done = True
 
 

@@ -598,3 +598,146 @@ def rewrite_layer(
     store.finish(conn, target, has_geometry)
     store.drop(conn, source, has_geometry)
     return new_columns
+# --- feature by feature (campaign merges) ------------------------------------------------
+#
+# A merge changes a few features of a big layer in place: statements keyed by `fid` (the
+# primary key on both backends) and the spatial index kept by the database, so the cost
+# follows the number of features changed, never the size of the layer.
+
+
+@dataclass(frozen=True)
+class FeatureRow:
+    """One feature to write: `values` keyed by database column, as Python values of the
+    column's logical type (str, int, float, bool, date, datetime, time, bytes, or any
+    JSON value for `json`); `wkb` in EPSG:4326 (None: no geometry, or unchanged)."""
+
+    fid: int
+    wkb: bytes | None
+    values: dict[str, Any]
+
+
+def _db_value(value: Any, kind: str, postgis: bool) -> Any:  # noqa: ANN401
+    """A Python value as the backend's column takes it (what `_to_arrow_value` reverses)."""
+    if value is None:
+        return None
+    if kind == "json":
+        return json.dumps(value, ensure_ascii=False)
+    if kind == "boolean":
+        return bool(value) if postgis else int(bool(value))
+    if kind in ("date", "datetime", "time") and not postgis:
+        return value.isoformat() if not isinstance(value, str) else value
+    return value
+
+
+def _geometry_sql(postgis: bool) -> str:
+    return "ST_GeomFromWKB(:geom, 4326)" if postgis else "GeomFromWKB(:geom, 4326)"
+
+
+def _placeholder(column: ColumnSpec, key: str, postgis: bool) -> str:
+    if postgis and column.type == "json":
+        return f"CAST(:{key} AS jsonb)"
+    return f":{key}"
+
+
+def add_columns(conn: Connection, table: str, columns: Sequence[ColumnSpec]) -> None:
+    """New nullable attribute columns (a constant-time change of the table's definition on
+    both backends: no row is rewritten)."""
+    store = layer_store(conn)
+    types = PG_TYPES if conn.dialect.name == "postgresql" else SQLITE_TYPES
+    for column in columns:
+        conn.exec_driver_sql(
+            f"ALTER TABLE {store.qualified(table)} ADD COLUMN {quote(column.column)} "
+            f"{types[column.type]}"
+        )
+
+
+def insert_features(
+    conn: Connection,
+    table: str,
+    columns: Sequence[ColumnSpec],
+    has_geometry: bool,
+    rows: Sequence[FeatureRow],
+) -> None:
+    """Insert `rows` with the fids they carry (the caller allocates them)."""
+    if not rows:
+        return
+    postgis = conn.dialect.name == "postgresql"
+    store = layer_store(conn)
+    names = ["fid", *(["geom"] if has_geometry else []), *(c.column for c in columns)]
+    values = [":fid", *([_geometry_sql(postgis)] if has_geometry else [])]
+    values += [_placeholder(c, f"c{i}", postgis) for i, c in enumerate(columns)]
+    statement = text(
+        f"INSERT INTO {store.qualified(table)} ({', '.join(quote(n) for n in names)}) "
+        f"VALUES ({', '.join(values)})"
+    )
+    conn.execute(
+        statement,
+        [
+            {
+                "fid": row.fid,
+                **({"geom": row.wkb} if has_geometry else {}),
+                **{
+                    f"c{i}": _db_value(row.values.get(c.column), c.type, postgis)
+                    for i, c in enumerate(columns)
+                },
+            }
+            for row in rows
+        ],
+    )
+
+
+def update_features(
+    conn: Connection,
+    table: str,
+    columns: Sequence[ColumnSpec],
+    has_geometry: bool,
+    rows: Sequence[FeatureRow],
+) -> int:
+    """Replace, in each row's feature, its geometry (unless None) and the columns its
+    `values` name (others stay as they are); how many features were found."""
+    postgis = conn.dialect.name == "postgresql"
+    store = layer_store(conn)
+    by_column = {c.column: (i, c) for i, c in enumerate(columns)}
+    groups: dict[tuple[bool, tuple[str, ...]], list[FeatureRow]] = {}
+    for row in rows:  # one statement per shape of change, each run for many rows
+        key = (has_geometry and row.wkb is not None, tuple(sorted(row.values)))
+        groups.setdefault(key, []).append(row)
+    found = 0
+    for (with_geometry, names), group in groups.items():
+        sets = [f"geom = {_geometry_sql(postgis)}"] if with_geometry else []
+        sets += [
+            f"{quote(n)} = {_placeholder(by_column[n][1], f'c{by_column[n][0]}', postgis)}"
+            for n in names
+        ]
+        if not sets:
+            continue
+        statement = text(f"UPDATE {store.qualified(table)} SET {', '.join(sets)} WHERE fid = :fid")
+        params = [
+            {
+                "fid": row.fid,
+                **({"geom": row.wkb} if with_geometry else {}),
+                **{
+                    f"c{by_column[n][0]}": _db_value(row.values[n], by_column[n][1].type, postgis)
+                    for n in names
+                },
+            }
+            for row in group
+        ]
+        result = conn.execute(statement, params)
+        found += result.rowcount if result.rowcount >= 0 else len(group)
+    return found
+
+
+def delete_features(conn: Connection, table: str, fids: Sequence[int]) -> int:
+    """Delete the features `fids`; how many there were."""
+    if not fids:
+        return 0
+    store = layer_store(conn)
+    deleted = 0
+    for start in range(0, len(fids), 1000):
+        chunk = [int(f) for f in fids[start : start + 1000]]
+        result = conn.exec_driver_sql(
+            f"DELETE FROM {store.qualified(table)} WHERE fid IN ({', '.join(map(str, chunk))})"
+        )
+        deleted += result.rowcount
+    return deleted

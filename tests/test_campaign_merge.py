@@ -1,0 +1,257 @@
+"""Merging a campaign into its layer: all or nothing, provenance, concurrent merges and
+submissions, a process killed mid-merge (SECURITY-CASES R1), on both backends."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue import changes
+from niaouli.catalogue.campaigns import merge
+from niaouli.catalogue.campaigns.campaign_tables import (
+    Contribution,
+    ContributionState,
+    Merge,
+    MergeState,
+)
+from niaouli.db.engine import writing
+from tests.campaign_review_support import contributions, layer_row, points, submission, world
+from tests.conftest import REPO, Backend
+from tests.ingest_support import read_layer
+
+
+def _states(backend: Backend, campaign_id: int) -> dict[str, int]:
+    with backend.session() as session:
+        rows = session.execute(
+            select(Contribution.state, func.count())
+            .where(Contribution.campaign_id == campaign_id)
+            .group_by(Contribution.state)
+        ).all()
+    return {state.value: count for state, count in rows}
+
+
+def _stage(backend: Backend, w, items, *, volunteer: int = 0, name: str = "Jeanne") -> list[int]:  # noqa: ANN001
+    sub = submission(backend, w, w.volunteer_ids[volunteer], name)
+    with Session(writing(backend.engine)) as session, session.begin():
+        return contributions(session, w, sub, w.volunteer_ids[volunteer], items)
+
+
+def _fingerprint(backend: Backend, table: str) -> list[tuple]:
+    """The layer as rows (fid, geometry WKT, attributes) — equal before and after a
+    failed or killed merge, down to every value."""
+    return [
+        tuple((k, v.wkt if k == "geom" else v) for k, v in sorted(row.items()))
+        for row in read_layer(backend, table)
+    ]
+
+
+def test_merge_writes_features_with_provenance_and_moves_the_catalogue(
+    backend: Backend, tmp_path: Path
+) -> None:
+    w = world(backend, tmp_path)
+    before = layer_row(backend, w)
+    version = changes.read_version(backend.engine)
+    ids = _stage(backend, w, points("a", 3), name="Jeanne des Palétuviers")
+    far = {"uid": "far", "wkt": "POINT(167.5 -21.5)", "properties": {"name": "Loin"}}
+    ids += _stage(backend, w, [far], volunteer=1, name="Kim")
+
+    outcome = merge.run_merge(backend.engine, w.campaign_id, started_by_id=w.editor_id)
+
+    assert outcome.state == MergeState.DONE, outcome.error
+    assert (outcome.created, outcome.updated, outcome.retired) == (4, 0, 0)
+    rows = {r["fid"]: r for r in read_layer(backend, w.table)}
+    assert len(rows) == 9
+    with backend.session() as session:
+        merged = session.scalars(select(Contribution).where(Contribution.id.in_(ids))).all()
+        assert {c.state for c in merged} == {ContributionState.MERGED}
+        assert all(c.merge_id == outcome.merge_id and c.merged_at for c in merged)
+        fids = sorted(c.merged_fid for c in merged)
+        assert fids == [6, 7, 8, 9]  # new fids after the layer's 5
+        by_uid = {c.uid: c.merged_fid for c in merged}
+        row = session.get(Merge, outcome.merge_id)
+        assert row.state == MergeState.DONE and row.report["created"] == 4
+    far_row = rows[by_uid["far"]]
+    assert far_row["name"] == "Loin"
+    assert far_row["contribution_auteur"] == "Kim"
+    assert far_row["contribution_campagne"] == "cartopartie-releves"
+    assert far_row["contribution_licence"] == "ODbL 1.0"
+    assert rows[by_uid["a-1"]]["releves"] == 1
+    assert rows[by_uid["a-1"]]["contribution_auteur"] == "Jeanne des Palétuviers"
+    assert rows[1]["contribution_auteur"] is None  # the layer's own features: no provenance
+    after = layer_row(backend, w)
+    assert after.feature_count == before.feature_count + 4
+    assert after.extent_east == pytest.approx(167.5) and after.extent_north == pytest.approx(-21.5)
+    assert after.extent_west == pytest.approx(before.extent_west)
+    assert after.ingest_report["merge_revision"] == outcome.merge_id
+    assert {c["name"] for c in after.attribute_schema} >= {"contribution_auteur", "name"}
+    assert changes.read_version(backend.engine) > version  # tiles, CSW, collections follow
+
+    again = merge.run_merge(backend.engine, w.campaign_id)  # nothing left approved
+    assert again.state == MergeState.DONE and again.merged == 0
+    assert len(read_layer(backend, w.table)) == 9
+
+
+def test_a_refused_contribution_midway_leaves_the_layer_as_it_was(
+    backend: Backend, tmp_path: Path
+) -> None:
+    w = world(backend, tmp_path)
+    good = points("ok", 5)
+    bad = {"uid": "trace", "wkt": "LINESTRING(166.4 -22.3, 166.5 -22.3)", "properties": {}}
+    ids = _stage(backend, w, [*good, bad])
+    before = _fingerprint(backend, w.table)
+    schema_before = layer_row(backend, w).attribute_schema
+
+    outcome = merge.run_merge(backend.engine, w.campaign_id, batch=2)  # 2 batches written first
+
+    assert outcome.state == MergeState.FAILED
+    assert "trace" in outcome.error and "Point" in outcome.error
+    assert _fingerprint(backend, w.table) == before  # not one row, not one column more
+    assert layer_row(backend, w).attribute_schema == schema_before
+    assert _states(backend, w.campaign_id) == {"approved": len(ids)}
+    with backend.session() as session:
+        row = session.get(Merge, outcome.merge_id)
+        assert row.state == MergeState.FAILED and "trace" in row.report["error"]
+
+    # The database itself refusing a value (out of bigint / SQLite integer range) in the
+    # third batch: the same all or nothing.
+    with Session(writing(backend.engine)) as session, session.begin():
+        session.execute(
+            Contribution.__table__.update()
+            .where(Contribution.uid == "trace")
+            .values(state=ContributionState.REJECTED)
+        )
+    huge = {"uid": "huge", "wkt": "POINT(166.46 -22.3)", "properties": {"releves": 10**30}}
+    _stage(backend, w, [huge])
+    failed = merge.run_merge(backend.engine, w.campaign_id, batch=2)
+    assert failed.state == MergeState.FAILED, failed
+    assert _fingerprint(backend, w.table) == before
+
+
+def test_volunteers_submitting_while_two_reviewers_merge(backend: Backend, tmp_path: Path) -> None:
+    """Every approved feature is merged exactly once: three volunteers keep sending while
+    two reviewers merge again and again at the same time."""
+    w = world(backend, tmp_path, volunteers=3)
+    errors: list[BaseException] = []
+    stop = threading.Event()
+    outcomes: list[merge.MergeOutcome] = []
+
+    def volunteer(index: int) -> None:
+        try:
+            for round_ in range(8):
+                _stage(backend, w, points(f"v{index}-{round_}", 15), volunteer=index)
+                time.sleep(0.02)
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    def reviewer() -> None:
+        try:
+            while not stop.is_set():
+                outcomes.append(merge.run_merge(backend.engine, w.campaign_id))
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    senders = [threading.Thread(target=volunteer, args=(i,)) for i in range(3)]
+    mergers = [threading.Thread(target=reviewer) for _ in range(2)]
+    for t in [*senders, *mergers]:
+        t.start()
+    for t in senders:
+        t.join(120)
+    stop.set()
+    for t in mergers:
+        t.join(120)
+    assert not errors, errors
+    final = merge.run_merge(backend.engine, w.campaign_id)
+    assert all(o.state == MergeState.DONE for o in [*outcomes, final])
+    total = 3 * 8 * 15
+    assert sum(o.created for o in [*outcomes, final]) == total
+    assert sum(1 for o in outcomes if o.created) >= 2  # merges really interleaved sends
+    with backend.session() as session:
+        fids = session.scalars(
+            select(Contribution.merged_fid).where(Contribution.campaign_id == w.campaign_id)
+        ).all()
+    assert len(fids) == total and len(set(fids)) == total and None not in fids
+    rows = read_layer(backend, w.table)
+    assert len(rows) == 5 + total
+    assert {r["fid"] for r in rows} >= set(fids)
+    assert layer_row(backend, w).feature_count == 5 + total
+
+
+KILLED = textwrap.dedent(
+    """
+    import sys, time
+    from niaouli import startup
+    from niaouli.catalogue.campaigns import merge
+    from niaouli.db.engine import make_engine
+    from niaouli.settings import Settings
+
+    startup.install()
+    settings = Settings(data_dir=sys.argv[1], database_url=sys.argv[2],
+                        spatialite_library="mod_spatialite")
+
+    def progress(done, total):
+        print(f"batch {done}/{total}", flush=True)
+        time.sleep(0.3)
+
+    merge.run_merge(make_engine(settings), int(sys.argv[3]), batch=400, progress=progress)
+    print("finished", flush=True)
+    """
+)
+
+
+def test_kill_9_during_a_merge_leaves_the_layer_as_before(backend: Backend, tmp_path: Path) -> None:
+    w = world(backend, tmp_path)
+    count = 2400
+    _stage(backend, w, points("k", count))
+    before = _fingerprint(backend, w.table)
+    script = tmp_path / "merge_then_die.py"
+    script.write_text(KILLED, encoding="utf-8")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(script),
+            str(backend.settings.data_dir),
+            backend.settings.database_url,
+            str(w.campaign_id),
+        ],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        seen = []
+        while len(seen) < 2:  # two batches written, in the open transaction
+            line = process.stdout.readline()
+            assert line, process.stderr.read()
+            seen.append(line)
+        with backend.session() as session:
+            running = session.scalars(select(Merge).where(Merge.state == MergeState.RUNNING)).all()
+            assert len(running) == 1  # committed apart, before the layer is written
+        os.kill(process.pid, signal.SIGKILL)
+        process.wait(10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    assert _fingerprint(backend, w.table) == before
+    assert _states(backend, w.campaign_id) == {"approved": count}
+
+    outcome = merge.run_merge(backend.engine, w.campaign_id)
+
+    assert outcome.state == MergeState.DONE and outcome.created == count
+    with backend.session() as session:
+        rows = session.scalars(select(Merge).order_by(Merge.id)).all()
+    assert [r.state for r in rows] == [MergeState.FAILED, MergeState.DONE]
+    assert "interrompue" in rows[0].report["error"]
+    assert len(read_layer(backend, w.table)) == 5 + count
+    assert _states(backend, w.campaign_id) == {"merged": count}
