@@ -8,7 +8,9 @@ GDAL (`pyogrio.write_arrow`), so a big layer never sits whole in memory.
 The cache is the storage's `exports` area (`niaouli.storage`): `<data dir>/exports/<table
 name>/export.<format>` locally, `exports/<table name>/…` in the bucket. Table names are
 server-made (`lyr_<hex>`) and change with every ingestion, so a re-ingested layer can
-never be served from a stale export; `prune` removes the exports of tables that are gone.
+never be served from a stale export; a campaign merge changes a table in place, so its
+exports are named by the merge too (`LayerInfo.revision`) and the older ones removed
+after it (`drop_exports`); `prune` removes the exports of tables that are gone.
 An export is written to a temporary folder and stored in one atomic put (a rename on a
 local disk), so concurrent requests never see half an export.
 """
@@ -87,6 +89,7 @@ class LayerInfo:
     collection_id: str
     geometry_type: str | None
     columns: tuple[ColumnSpec, ...]
+    revision: int | None = None  # the last campaign merge into the table (changed in place)
 
     @classmethod
     def from_layer(cls, layer: object) -> LayerInfo:
@@ -94,7 +97,14 @@ class LayerInfo:
             ColumnSpec(c["name"], c["column"], c["type"])
             for c in getattr(layer, "attribute_schema", None) or ()
         )
-        return cls(layer.table_name, layer.collection_id, layer.geometry_type, columns)
+        revision = (getattr(layer, "ingest_report", None) or {}).get("merge_revision")
+        return cls(
+            layer.table_name,
+            layer.collection_id,
+            layer.geometry_type,
+            columns,
+            revision if isinstance(revision, int) else None,
+        )
 
     @property
     def has_geometry(self) -> bool:
@@ -113,6 +123,8 @@ def cache(settings: Settings) -> storage.Backend:
 def export_name(layer: LayerInfo, fmt: ExportFormat) -> str:
     if not TABLE_NAME.match(layer.table_name):
         raise ValueError(f"unexpected layer table name {layer.table_name!r}")
+    if layer.revision is not None:  # a merged campaign changed the table: a new name
+        return f"{layer.table_name}/export-m{layer.revision}.{fmt.key}"
     return f"{layer.table_name}/export.{fmt.key}"
 
 
@@ -259,3 +271,9 @@ def prune(settings: Settings, live_tables: Sequence[str], min_age_seconds: float
             backend.delete_group(table)
             removed.append(table)
     return sorted(removed)
+
+
+def drop_exports(settings: Settings, table_name: str) -> None:
+    """Remove the cached exports of one table (after a merge changed it in place)."""
+    if TABLE_NAME.match(table_name):
+        cache(settings).delete_group(table_name)

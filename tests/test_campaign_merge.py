@@ -255,3 +255,70 @@ def test_kill_9_during_a_merge_leaves_the_layer_as_before(backend: Backend, tmp_
     assert "interrompue" in rows[0].report["error"]
     assert len(read_layer(backend, w.table)) == 5 + count
     assert _states(backend, w.campaign_id) == {"merged": count}
+
+
+@pytest.mark.parametrize("backend", ["postgis"], indirect=True)
+def test_merged_features_are_live_on_every_interface(backend: Backend, tmp_path: Path) -> None:
+    """A running server shows a merge at once, as after a re-ingest: /ogc items and the
+    collection's extent, the vector tiles, the layer's exports and the CSW record.
+    (PostGIS here; the browser test runs the same journey on SQLite.)"""
+    import json
+
+    import httpx
+    import mapbox_vector_tile
+
+    from tests.ogc_support import serve, wait_for
+    from tests.test_ogc_tiles import tile_of
+
+    w = world(backend, tmp_path)
+    far = (167.5, -21.5)
+    z, y, x = tile_of(*far, 12)
+    layer = layer_row(backend, w)
+    export = f"/jeux-de-donnees/{w.dataset_slug}/couches/{layer.name}/{w.collection_id}.geojson"
+    items = f"/collections/{w.collection_id}/items"
+    tile = f"/collections/{w.collection_id}/tiles/WebMercatorQuad/{z}/{y}/{x}"
+
+    def csw_wkt() -> str:
+        with backend.engine.connect() as conn:
+            return conn.exec_driver_sql("SELECT wkt_geometry FROM csw_records").scalar()
+
+    def tile_features(server) -> int:  # noqa: ANN001
+        response = server.get(tile)
+        if response.status_code == 204 or not response.content:
+            return 0
+        assert response.status_code == 200, response.text[:200]
+        return sum(len(v["features"]) for v in mapbox_vector_tile.decode(response.content).values())
+
+    with serve(backend) as server:
+        site = server.url.removesuffix("/ogc")
+        assert server.get(items).json()["numberMatched"] == 5
+        assert tile_features(server) == 0
+        first_export = httpx.get(site + export, timeout=30)
+        assert len(first_export.json()["features"]) == 5  # now cached
+        assert "167.5" not in csw_wkt()
+
+        _stage(
+            backend,
+            w,
+            [
+                {
+                    "uid": "loin",
+                    "wkt": f"POINT({far[0]} {far[1]})",
+                    "properties": {"name": "Loin", "releves": 3},
+                }
+            ],
+            name="Kim",
+        )
+        outcome = merge.run_merge(backend.engine, w.campaign_id)
+        assert outcome.created == 1
+        merge.after_merge(backend.engine, backend.settings, w.campaign_id)
+
+        wait_for(lambda: server.get(items).json()["numberMatched"] == 6)
+        found = server.get(items, name="Loin").json()["features"]
+        assert found[0]["properties"]["contribution_auteur"] == "Kim"
+        bbox = server.get(f"/collections/{w.collection_id}").json()["extent"]["spatial"]["bbox"]
+        assert bbox[0][2] == pytest.approx(167.5) and bbox[0][3] == pytest.approx(-21.5)
+        assert tile_features(server) == 1
+        exported = json.loads(httpx.get(site + export, timeout=30).content)
+        assert len(exported["features"]) == 6
+        assert "167.5" in csw_wkt()

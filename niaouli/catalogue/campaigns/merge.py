@@ -748,10 +748,28 @@ def merge_job(info: Any, campaign_id: int, started_by_id: int | None = None) -> 
     from niaouli.settings import get_settings
 
     settings = info.settings or get_settings()
-    outcome = run_merge(
-        get_engine(settings), campaign_id, started_by_id=started_by_id, queue_job_id=info.id
-    )
+    engine = get_engine(settings)
+    outcome = run_merge(engine, campaign_id, started_by_id=started_by_id, queue_job_id=info.id)
+    if outcome.merged:
+        after_merge(engine, settings, campaign_id)
     return f"{outcome.state.value}: {outcome.merged}"
+
+
+def after_merge(engine: Engine, settings: Any, campaign_id: int) -> None:  # noqa: ANN401
+    """Once committed: the layer's cached exports (named by the merge, so never served
+    stale) are removed; a failure here only leaves files for the next prune."""
+    from niaouli import exports
+
+    with Session(engine) as session:
+        campaign = session.get(Campaign, campaign_id)
+        layer = target_layer(session, campaign) if campaign is not None else None
+        table = layer.table_name if layer is not None else None
+    if table is None:
+        return
+    try:
+        exports.drop_exports(settings, table)
+    except Exception:  # noqa: BLE001 - storage trouble must not fail a committed merge
+        LOGGER.exception("exports of %s after a merge", table)
 
 
 def _interrupted(info: Any, campaign_id: int = 0, started_by_id: int | None = None) -> None:  # noqa: ANN401
