@@ -84,6 +84,8 @@ TABLE: dict[Action, list[tuple[object, set[str]]]] = {
     Action.CATALOGUE_READ_ALL: [(None, PLATFORM)],
     Action.CAMPAIGN_MANAGE: [(ORG_ROW, EDITORS), (A, EDITORS), (B, {"member_b", "platform_admin"})],
     Action.CAMPAIGN_CONTRIBUTE: [(ORG_ROW, SIGNED), (None, SIGNED)],
+    Action.CAMPAIGN_REVIEW: [(ORG_ROW, EDITORS), (A, EDITORS)],
+    Action.CAMPAIGN_MERGE: [(ORG_ROW, EDITORS), (A, EDITORS)],
 }
 READING = {
     Action.ORGANISATION_MEMBER_VIEW,

@@ -51,6 +51,8 @@ class Action(enum.StrEnum):
     CATALOGUE_READ_ALL = "catalogue.read_all"  # sees every dataset, so may choose any slug
     CAMPAIGN_MANAGE = "campaign.manage"  # create, change, open, close a cartoparty campaign
     CAMPAIGN_CONTRIBUTE = "campaign.contribute"  # any signed-in user who may write
+    CAMPAIGN_REVIEW = "campaign.review"  # approve, reject, send back a campaign's contributions
+    CAMPAIGN_MERGE = "campaign.merge"  # merge the approved ones into the campaign's layer
 
 
 def _organisation_of(target: Any) -> int | None:  # noqa: ANN401 - any row of an organisation
@@ -128,6 +130,10 @@ RULES: dict[Action, tuple[Rule, bool]] = {
     # (`campaigns.check_open`); who sees staged contributions is
     # `contributions.visible_contributions`.
     Action.CAMPAIGN_CONTRIBUTE: (_signed_in, True),
+    # Target: the campaign (its organisation). Nobody approves their own contribution:
+    # that is the review's own check (`campaigns.review`), per contribution.
+    Action.CAMPAIGN_REVIEW: (_editor, True),
+    Action.CAMPAIGN_MERGE: (_editor, True),
 }
 
 
