@@ -38,6 +38,7 @@ from niaouli.portal.pages import Pages
 from niaouli.portal.privacy_pages import PrivacyPages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
+from niaouli.portal.review_pages import review_routes
 from niaouli.portal.search_pages import SearchPages
 from niaouli.portal.security import Refused, SecurityHeaders, refusal
 from niaouli.portal.stats_pages import StatsPages
@@ -217,6 +218,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(harvest_source, harvests.source),
             Route(harvest_source + "/{action}", harvests.run, methods=["POST"]),
             Route(harvest_source + "/taches/{job_id}", harvests.job),
+            # Campaign review and merge, for the organisation's editors (review_pages.py)
+            *review_routes(accounts),
             # A cartoparty volunteer's page and its JSON endpoints (contribute_pages.py)
             *contribute.routes(),
             *([Mount("/connexion/oidc", app=sso)] if sso is not None else []),

@@ -664,6 +664,23 @@ def insert_features(
     postgis = conn.dialect.name == "postgresql"
     store = layer_store(conn)
     names = ["fid", *(["geom"] if has_geometry else []), *(c.column for c in columns)]
+    if postgis:  # psycopg's pipelined executemany, without SQLAlchemy's per-row work
+        marks = ["%s", *(["ST_GeomFromWKB(%s, 4326)"] if has_geometry else [])]
+        marks += ["CAST(%s AS jsonb)" if c.type == "json" else "%s" for c in columns]
+        with conn.connection.driver_connection.cursor() as cursor:
+            cursor.executemany(
+                f"INSERT INTO {store.qualified(table)} ({', '.join(quote(n) for n in names)}) "
+                f"VALUES ({', '.join(marks)})",
+                [
+                    (
+                        row.fid,
+                        *([row.wkb] if has_geometry else []),
+                        *(_db_value(row.values.get(c.column), c.type, True) for c in columns),
+                    )
+                    for row in rows
+                ],
+            )
+        return
     values = [":fid", *([_geometry_sql(postgis)] if has_geometry else [])]
     values += [_placeholder(c, f"c{i}", postgis) for i, c in enumerate(columns)]
     statement = text(
