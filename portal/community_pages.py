@@ -26,6 +26,7 @@ from starlette.responses import RedirectResponse, Response
 from niaouli import localtime
 from niaouli.accounts.audit import Actor
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.campaigns import credit
 from niaouli.catalogue.campaigns.campaigns import list_campaigns
 from niaouli.catalogue.community import common, events, projects, reuses
 from niaouli.catalogue.community.events import EVENT_KINDS
@@ -473,6 +474,7 @@ class CommunityPages:
                 ends=localtime.local(event.ends_at),
                 past=events.is_past(event),
                 datasets=common.visible_links(session, viewer_for(request), event.datasets),
+                campaign_results=credit.for_event(session, viewer_for(request), event.id),
                 can_edit=self._may_change(request, EVENT, event),
                 campaigns=list_campaigns(session, viewer_for(request), event_id=event.id),
                 **self._labels(),

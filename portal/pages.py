@@ -15,6 +15,7 @@ from starlette.responses import HTMLResponse
 
 from niaouli import exports, localtime
 from niaouli.catalogue import columns, service
+from niaouli.catalogue.campaigns import credit
 from niaouli.catalogue.community import common, events, reuses
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
@@ -111,6 +112,7 @@ class Pages:
                 csw_url=f"{root}/csw",
                 coverage=_coverage(dataset),
                 uses=common.uses_of_dataset(session, dataset),
+                campaign_results=credit.for_dataset(session, viewer, dataset.id),
                 page=dataset_page.page_extras(
                     request,
                     dataset,

@@ -26,7 +26,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from niaouli.catalogue.campaigns import merge, review
+from niaouli.catalogue.campaigns import credit, merge, review
 from niaouli.catalogue.campaigns.campaign_tables import (
     Campaign,
     Contribution,
@@ -378,6 +378,20 @@ class ReviewPages:
         return RedirectResponse(f"/campagnes/{slug}/revue/fusions?fait=fusion&n=0", status_code=303)
 
 
+    def _results(self, request: Request) -> dict[str, Any] | None:
+        with Session(self.engine) as session:
+            return credit.merged_geojson(
+                session, viewer_for(request), request.path_params["slug"][:100]
+            )
+
+    async def results(self, request: Request) -> Response:
+        """`/campagnes/{slug}/resultats.geojson`: the merged features, for the credit map."""
+        body = await run_in_threadpool(self._results, request)
+        if body is None:
+            raise not_found()
+        return JSONResponse(body, media_type="application/geo+json")
+
+
 def review_routes(accounts: AccountPages) -> list[Route]:
     """The review's routes, for `portal/app.py`."""
     pages = ReviewPages(accounts)
@@ -389,4 +403,5 @@ def review_routes(accounts: AccountPages) -> list[Route]:
         Route(base + "/fusionner", pages.start_merge, methods=["POST"]),
         Route(base + "/fusions", pages.merges),
         Route(base + "/{cid}", pages.detail),
+        Route("/campagnes/{slug}/resultats.geojson", pages.results),
     ]

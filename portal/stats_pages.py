@@ -19,6 +19,7 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse
 
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.campaigns import credit
 from niaouli.i18n import N_, _, babel_locale, current_language
 from niaouli.portal.common import Portal, not_found, viewer_for
 from niaouli.stats import report
@@ -127,7 +128,10 @@ class StatsPages:
         dataset_id: int | None,
     ) -> dict[str, Any]:
         return {
-            "catalogue": report.catalogue_figures(session, viewer, organisation_id),
+            "catalogue": {
+                **report.catalogue_figures(session, viewer, organisation_id),
+                **credit.statistics(session, viewer, organisation_id),
+            },
             "totals": report.totals(session, viewer, period, organisation_id, dataset_id),
             "organisations": report.per_organisation(session, viewer, period)
             if organisation_id is None and dataset_id is None

@@ -1,0 +1,107 @@
+"""The review pages, the merge button and the credit, through the portal (both backends):
+who may see the queue, decisions with CSRF, no self-approval from the page either, a
+merge run as a job (inline), then the contributors credited on the dataset and event
+pages and counted on /statistiques, never by e-mail."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+from sqlalchemy.orm import Session
+from starlette.testclient import TestClient
+
+from niaouli.catalogue.campaigns.campaign_tables import Campaign, Contribution, ContributionState
+from niaouli.catalogue.models import Event, EventKind
+from niaouli.db.engine import writing
+from niaouli.web import create_app
+from tests.accounts_support import csrf_of, sign_in
+from tests.campaign_review_support import PASSWORD, contributions, points, submission, world
+from tests.conftest import Backend
+
+
+def _client(backend: Backend) -> TestClient:
+    settings = backend.settings.model_copy(update={"jobs": "inline"})
+    return TestClient(create_app(settings), follow_redirects=False)
+
+
+def test_review_merge_and_credit_through_the_pages(backend: Backend, tmp_path: Path) -> None:
+    w = world(backend, tmp_path)
+    with Session(writing(backend.engine)) as session, session.begin():
+        event = Event(
+            slug="cartopartie-nord",
+            title="Cartopartie du Nord",
+            kind=EventKind.CARTOPARTY,
+            organisation_id=w.org_id,
+            starts_at=session.get(Campaign, w.campaign_id).created_at,
+        )
+        session.add(event)
+        session.flush()
+        session.get(Campaign, w.campaign_id).event_id = event.id
+    kim = submission(backend, w, w.volunteer_ids[0], "Kim des Tamanous")
+    with Session(writing(backend.engine)) as session, session.begin():
+        ids = contributions(
+            session, w, kim, w.volunteer_ids[0], points("p", 3), ContributionState.RECEIVED
+        )
+    queue = "/campagnes/cartopartie-releves/revue"
+
+    with _client(backend) as anonymous:
+        assert anonymous.get(queue).status_code == 403
+        assert anonymous.get("/campagnes/inconnue/revue").status_code == 404
+    with _client(backend) as volunteer:
+        sign_in(volunteer, "benevole0@example.nc", PASSWORD)
+        assert volunteer.get(queue).status_code == 403
+        assert volunteer.get(queue + ".geojson").status_code == 403
+
+    with _client(backend) as editor:
+        sign_in(editor, "relectrice@example.nc", PASSWORD)
+        page = editor.get(queue)
+        assert page.status_code == 200
+        assert all(f"p-{i}" in page.text for i in range(3)) and "Kim des Tamanous" in page.text
+        assert "benevole0@example.nc" not in page.text
+        features = editor.get(queue + ".geojson").json()["features"]
+        assert len(features) == 3 and features[0]["geometry"]["type"] == "Point"
+        detail = editor.get(f"{queue}/{ids[0]}")
+        assert detail.status_code == 200 and "p-0" in detail.text
+        token = csrf_of(page.text)
+        form = {"decision": "approuver", "contribution": [str(ids[0]), str(ids[1])]}
+        assert editor.post(queue + "/decider", data=form).status_code == 403  # no CSRF
+        done = editor.post(queue + "/decider", data={**form, "csrf": token})
+        assert done.status_code == 303 and "fait=approve" in done.headers["location"]
+        refused = editor.post(
+            queue + "/decider",
+            data={"decision": "renvoyer", "contribution": str(ids[2]), "csrf": token},
+        )
+        assert refused.status_code == 400 and "commentaire" in refused.text
+        filtered = editor.get(queue, params={"etat": "approved"}).text
+        assert "p-0" in filtered and "p-2" not in filtered
+
+        merged = editor.post(queue + "/fusionner", data={"csrf": token})
+        assert merged.status_code == 303
+        deadline = time.monotonic() + 30
+        while True:
+            state = editor.get(queue + "/fusions", params={"format": "json"}).json()
+            if state["merges"] and not state["running"]:
+                break
+            assert time.monotonic() < deadline, state
+            time.sleep(0.2)
+        assert state["merges"][0]["state_value"] == "done", state
+        assert state["merges"][0]["created"] == 2
+        again = editor.post(queue + "/fusionner", data={"csrf": token})
+        assert again.status_code == 409  # nothing approved left
+
+    with backend.session() as session:
+        states = {session.get(Contribution, i).state for i in ids[:2]}
+    assert states == {ContributionState.MERGED}
+    with _client(backend) as public:
+        dataset = public.get(f"/jeux-de-donnees/{w.dataset_slug}").text
+        assert "Cartopartie des relevés" in dataset
+        assert re.search(r"Kim des Tamanous</span> \(2\)", dataset)
+        assert "benevole0@example.nc" not in dataset
+        event_page = public.get("/evenements/cartopartie-nord").text
+        assert "Kim des Tamanous" in event_page
+        results = public.get("/campagnes/cartopartie-releves/resultats.geojson").json()
+        assert len(results["features"]) == 2  # merged only: the staged one stays private
+        stats = public.get("/statistiques.json").json()["catalogue"]
+        assert (stats["campagnes"], stats["contributions"], stats["contributeurs"]) == (1, 3, 1)
