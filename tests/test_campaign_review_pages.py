@@ -105,3 +105,54 @@ def test_review_merge_and_credit_through_the_pages(backend: Backend, tmp_path: P
         assert len(results["features"]) == 2  # merged only: the staged one stays private
         stats = public.get("/statistiques.json").json()["catalogue"]
         assert (stats["campagnes"], stats["contributions"], stats["contributeurs"]) == (1, 3, 1)
+
+
+def test_review_and_merge_through_the_api(backend: Backend, tmp_path: Path) -> None:
+    from niaouli.accounts import tokens
+    from niaouli.accounts.account_tables import User
+
+    w = world(backend, tmp_path)
+    sub = submission(backend, w, w.volunteer_ids[0], "Kim")
+    with Session(writing(backend.engine)) as session, session.begin():
+        ids = contributions(
+            session, w, sub, w.volunteer_ids[0], points("a", 2), ContributionState.RECEIVED
+        )
+        _t, write = tokens.create_token(session, session.get(User, w.editor_id), "revue", "write")
+        _t, read = tokens.create_token(session, session.get(User, w.editor_id), "lecture", "read")
+        _t, own = tokens.create_token(
+            session, session.get(User, w.volunteer_ids[0]), "moi", "write"
+        )
+    base = "/api/campaigns/cartopartie-releves"
+    with _client(backend) as api:
+        auth = {"Authorization": f"Bearer {write}"}
+        listed = api.get(base + "/review", params={"state": "received"}, headers=auth).json()
+        assert listed["total"] == 2 and listed["contributions"][0]["contributor"] == "Kim"
+        assert api.get(base + "/review", params={"state": "x"}, headers=auth).status_code == 422
+        decision = {"decision": "approve", "contributions": ids}
+        assert api.post(base + "/review", json=decision).status_code == 401
+        read_only = api.post(
+            base + "/review", json=decision, headers={"Authorization": f"Bearer {read}"}
+        )
+        assert read_only.status_code == 403
+        by_volunteer = api.post(
+            base + "/review", json=decision, headers={"Authorization": f"Bearer {own}"}
+        )
+        assert by_volunteer.status_code == 403
+        done = api.post(base + "/review", json=decision, headers=auth)
+        assert done.status_code == 200, done.text
+        assert {d["state"] for d in done.json()["decided"]} == {"approved"}
+        started = api.post(base + "/merge", headers=auth)
+        assert started.status_code == 202, started.text
+        deadline = time.monotonic() + 30
+        while (
+            not (merges := api.get(base + "/merges", headers=auth).json())
+            or merges[0]["state"] == "running"
+        ):
+            assert time.monotonic() < deadline
+            time.sleep(0.2)
+        assert merges[0]["state"] == "done" and merges[0]["report"]["created"] == 2
+        late = api.post(
+            base + "/review", json={"decision": "reject", "contributions": ids[:1]}, headers=auth
+        )
+        assert late.status_code == 409
+        assert "/api/campaigns/{slug}/merge" in api.get("/api/openapi.json").json()["paths"]

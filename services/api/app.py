@@ -28,6 +28,7 @@ from niaouli.services.api import (
     job_routes,
     openapi,
     privacy_routes,
+    review_routes,
     uploads,
 )
 from niaouli.services.api.core import Context, endpoint
@@ -47,6 +48,7 @@ def operations() -> list:
         *community_routes.operations(),
         *campaign_routes.operations(),
         *privacy_routes.operations(),
+        *review_routes.operations(),
     ]
 
 
