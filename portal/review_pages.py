@@ -377,7 +377,6 @@ class ReviewPages:
         slug = request.path_params["slug"]
         return RedirectResponse(f"/campagnes/{slug}/revue/fusions?fait=fusion&n=0", status_code=303)
 
-
     def _results(self, request: Request) -> dict[str, Any] | None:
         with Session(self.engine) as session:
             return credit.merged_geojson(

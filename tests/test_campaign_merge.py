@@ -322,3 +322,112 @@ def test_merged_features_are_live_on_every_interface(backend: Backend, tmp_path:
         exported = json.loads(httpx.get(site + export, timeout=30).content)
         assert len(exported["features"]) == 6
         assert "167.5" in csw_wkt()
+
+
+def test_corrections_retirements_and_conflicts(backend: Backend, tmp_path: Path) -> None:
+    """Through the real submission path: a correction and a retirement merged into the
+    features they target; a correction made on a version that changed is a conflict the
+    reviewer sees, and one whose feature changes again after approval goes back to
+    review at the merge, leaving the feature alone."""
+    from niaouli.catalogue.campaigns import review
+    from niaouli.catalogue.campaigns.campaign_tables import Campaign, ReviewEntry
+    from niaouli.catalogue.campaigns.contributions import ProposedFeature, geojson_version, submit
+    from niaouli.catalogue.campaigns.validation import target_feature
+    from niaouli.db.layers import ColumnSpec, FeatureRow, update_features
+
+    w = world(backend, tmp_path)
+
+    def send(volunteer: int, name: str, features: list[ProposedFeature]) -> list[int]:
+        with Session(writing(backend.engine)) as session, session.begin():
+            campaign = session.get(Campaign, w.campaign_id)
+            result = submit(
+                session,
+                campaign,
+                w.volunteer(volunteer),
+                features,
+                source="form",
+                display_name=name,
+            )
+            assert not result.refused, result.refused
+            return [c.id for c in result.accepted]
+
+    with backend.session() as session:
+        campaign = session.get(Campaign, w.campaign_id)
+        two, three = target_feature(session, campaign, 2), target_feature(session, campaign, 3)
+    assert two["properties"]["name"] == "P1"
+    moved = {"type": "Point", "coordinates": [166.4412, -22.3005]}
+    created, corrected, retired = send(
+        0,
+        "Jeanne",
+        [
+            ProposedFeature(
+                "c1", {"type": "Point", "coordinates": [166.45, -22.31]}, {"name": "Neuf"}
+            ),
+            ProposedFeature(
+                "u2",
+                moved,
+                {"name": "P1 corrigé", "releves": 99},
+                "update",
+                2,
+                geojson_version(two),
+            ),
+            ProposedFeature("r3", None, {}, "retire", 3, geojson_version(three)),
+        ],
+    )
+    (late,) = send(
+        1,
+        "Kim",
+        [
+            ProposedFeature(
+                "u2b",
+                two["geometry"],
+                {"name": "P1", "releves": 7},
+                "update",
+                2,
+                geojson_version(two),
+            )
+        ],
+    )
+    editor = w.editor()
+    with Session(writing(backend.engine)) as session, session.begin():
+        campaign = session.get(Campaign, w.campaign_id)
+        review.decide(session, editor, campaign, [created, corrected, retired], "approve")
+
+    outcome = merge.run_merge(backend.engine, w.campaign_id)
+
+    assert (outcome.created, outcome.updated, outcome.retired) == (1, 1, 1), outcome
+    rows = {r["fid"]: r for r in read_layer(backend, w.table)}
+    assert 3 not in rows and len(rows) == 5
+    assert rows[2]["name"] == "P1 corrigé" and rows[2]["releves"] == 99
+    assert rows[2]["geom"].x == pytest.approx(166.4412)
+    assert rows[2]["contribution_auteur"] == "Jeanne"
+    assert rows[6]["name"] == "Neuf"
+    assert layer_row(backend, w).feature_count == 5
+
+    # Kim corrected the feature as it was before Jeanne's merge: a conflict, both shown.
+    with backend.session() as session:
+        campaign = session.get(Campaign, w.campaign_id)
+        seen = review.compare(session, campaign, session.get(Contribution, late))
+    assert seen.conflict and not seen.missing
+    assert seen.now["properties"]["name"] == "P1 corrigé"
+    with Session(writing(backend.engine)) as session, session.begin():
+        campaign = session.get(Campaign, w.campaign_id)
+        review.decide(session, editor, campaign, [late], "approve", "vu le conflit, on garde")
+    # ... and the feature changes once more before the merge (another campaign, a script).
+    with backend.engine.begin() as conn:
+        update_features(
+            conn,
+            w.table,
+            [ColumnSpec("name", "name", "string")],
+            True,
+            [FeatureRow(2, None, {"name": "P1 renommé"})],
+        )
+    again = merge.run_merge(backend.engine, w.campaign_id)
+    assert again.conflicts == [late] and again.merged == 0
+    assert read_layer(backend, w.table)[1]["releves"] == 99  # Kim's 7 was not written
+    with backend.session() as session:
+        assert session.get(Contribution, late).state == ContributionState.RECEIVED
+        entry = session.scalars(
+            select(ReviewEntry).where(ReviewEntry.contribution_id == late).order_by(ReviewEntry.id)
+        ).all()[-1]
+    assert entry.action == "conflict" and "changé" in entry.comment

@@ -84,8 +84,10 @@ def feature_version(properties: dict[str, Any], geometry_wkb: bytes | None) -> s
 
     Attributes as canonical JSON (sorted keys, values as JSON writes them, dates as ISO
     text), the geometry as WKB normalised to 2D: equal features give equal versions on
-    both backends."""
-    text = json.dumps(properties or {}, sort_keys=True, ensure_ascii=False, default=str)
+    both backends. Empty (null) attributes are left out: a column added to the layer
+    (a merge's provenance columns) changes no feature's version until it is filled."""
+    filled = {k: v for k, v in (properties or {}).items() if v is not None}
+    text = json.dumps(filled, sort_keys=True, ensure_ascii=False, default=str)
     digest = hashlib.sha256(text.encode("utf-8"))
     digest.update(b"\x00")
     if geometry_wkb is not None:
