@@ -20,6 +20,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
@@ -130,7 +131,11 @@ class Contribution(Timestamped, Base):
     """One proposed feature (or change of one), staged until merged."""
 
     __tablename__ = "campaign_contributions"
-    __table_args__ = (UniqueConstraint("campaign_id", "uid"),)
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "uid"),
+        # The review queue: counts by state, pages by id (migration 0026_campaigns_b).
+        Index("ix_campaign_contributions_queue", "campaign_id", "state", "id"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     campaign_id: Mapped[int] = mapped_column(
