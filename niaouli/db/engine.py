@@ -82,6 +82,8 @@ def _sqlite_engine(settings: Settings, strict: bool = False) -> Engine:
             ) from exc
         dbapi_connection.enable_load_extension(False)
         cursor = dbapi_connection.cursor()
+        # SpatiaLite's initialisation sets its own 5-second busy timeout: ours again.
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout() * 1000)}")
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
