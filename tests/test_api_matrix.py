@@ -130,6 +130,53 @@ def _fresh_campaign(site: ApiSite, opened: bool) -> str:
         return made.slug
 
 
+def _staged(site: ApiSite, state: str) -> tuple[str, int]:
+    """A fresh open campaign with one contribution (of the plain user) in `state`; merges
+    started by earlier calls have ended first (inline jobs run in the server)."""
+    import time
+
+    from geoalchemy2 import WKTElement
+    from sqlalchemy import select
+
+    from niaouli.accounts.account_tables import User
+    from niaouli.catalogue.campaigns.campaign_tables import (
+        Contribution,
+        Merge,
+        MergeState,
+        Submission,
+    )
+
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with site.backend.session() as session:
+            if not session.scalar(select(Merge.id).where(Merge.state == MergeState.RUNNING)):
+                break
+        time.sleep(0.2)
+    slug = _fresh_campaign(site, True)
+    with site.backend.session() as session, session.begin():
+        from niaouli.catalogue.campaigns.campaign_tables import Campaign
+
+        campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
+        user = session.scalar(select(User).where(User.email == email_of("user")))
+        sub = Submission(
+            campaign_id=campaign.id, contributor_id=user.id, display_name="U", source="form"
+        )
+        session.add(sub)
+        session.flush()
+        row = Contribution(
+            campaign_id=campaign.id,
+            uid=f"m{next(counter)}",
+            submission_id=sub.id,
+            contributor_id=user.id,
+            geom=WKTElement("POINT(166.45 -22.27)", srid=4326),
+            properties={},
+            state=state,
+        )
+        session.add(row)
+        session.flush()
+        return slug, row.id
+
+
 def _fresh_reuse(site: ApiSite) -> str:
     """An approved reuse proposed by the plain signed-in user."""
     with site.backend.session() as session, session.begin():
@@ -355,6 +402,25 @@ ROUTES = [
         "/api/campaigns/{slug}/open",
         lambda s: (f"/api/campaigns/{_fresh_campaign(s, False)}/open", {}),
         expect(200, HIDDEN_DRAFT),  # a draft campaign is seen by its editors only
+    ),
+    Route(
+        "review contributions",
+        "POST",
+        "/api/campaigns/{slug}/review",
+        lambda s: (
+            lambda made: (
+                f"/api/campaigns/{made[0]}/review",
+                _json({"decision": "reject", "contributions": [made[1]], "comment": "non"}),
+            )
+        )(_staged(s, "received")),
+        expect(200),
+    ),
+    Route(
+        "merge campaign",
+        "POST",
+        "/api/campaigns/{slug}/merge",
+        lambda s: (f"/api/campaigns/{_staged(s, 'approved')[0]}/merge", {}),
+        expect(202),
     ),
     Route(
         "close campaign",

@@ -98,22 +98,35 @@ def review_decide(call: Call) -> dict[str, Any]:
         campaign = _campaign(session, call)
         if body.submission is not None:
             done = review.decide_submission(
-                session, call.viewer, campaign, body.submission, body.decision, body.comment
+                session,
+                call.viewer,
+                campaign,
+                body.submission,
+                body.decision,
+                body.comment,
+                actor=call.actor(),
             )
         else:
             done = review.decide(
-                session, call.viewer, campaign, body.contributions, body.decision, body.comment
+                session,
+                call.viewer,
+                campaign,
+                body.contributions,
+                body.decision,
+                body.comment,
+                actor=call.actor(),
             )
         return {"decided": [{"id": c.id, "uid": c.uid, "state": c.state.value} for c in done]}
 
 
 def start_merge(call: Call) -> tuple[int, dict[str, Any]]:
     """202: the merge job is queued (or started inline); `merges` tells how it ended."""
-    with Session(call.context.engine) as session:
+    with Session(writing(call.context.engine)) as session, session.begin():
         campaign = _campaign(session, call)
         if not allowed(call.viewer, Action.CAMPAIGN_MERGE, campaign):
             raise ForbiddenError("seuls les éditeurs de l'organisation fusionnent")
         merge.check_mergeable(session, campaign)
+        merge.record_start(session, campaign, call.viewer, call.actor())
         submitted = merge.start(call.context.settings, campaign, call.viewer)
     return 202, {"job": str(submitted), "merges": f"/api/campaigns/{call.params['slug']}/merges"}
 

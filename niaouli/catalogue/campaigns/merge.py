@@ -163,6 +163,17 @@ def start(settings: Any, campaign: Campaign, viewer: Viewer) -> Any:  # noqa: AN
     )
 
 
+def record_start(session: Session, campaign: Campaign, viewer: Viewer, actor: Any = None) -> None:  # noqa: ANN401
+    """The audit row of a merge asked for (the merge's own row and report follow)."""
+    audit.record(
+        session,
+        actor or audit.actor_for(viewer),
+        "campaign.merge_start",
+        subject=campaign.slug,
+        organisation_id=campaign.organisation_id,
+    )
+
+
 def run_merge(
     engine: Engine,
     campaign_id: int,

@@ -28,6 +28,7 @@ from shapely.geometry import mapping
 from sqlalchemy import ColumnElement, String, and_, cast, func, not_, or_, select
 from sqlalchemy.orm import Session
 
+from niaouli.accounts import audit
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.campaigns.campaign_tables import (
     Campaign,
@@ -258,6 +259,8 @@ def decide(
     contribution_ids: list[int],
     decision: str,
     comment: str | None = None,
+    *,
+    actor: audit.Actor | None = None,
 ) -> list[Contribution]:
     """Approve, reject or send back (`decision`) the contributions named; all or none.
 
@@ -312,6 +315,15 @@ def decide(
                 before=before,
             )
         )
+    audit.record(
+        session,
+        actor or audit.actor_for(viewer),
+        f"campaign.{decision}",
+        subject=campaign.slug,
+        organisation_id=campaign.organisation_id,
+        contributions=[c.id for c in rows][:100],
+        count=len(rows),
+    )
     session.flush()
     return list(rows)
 
@@ -323,6 +335,8 @@ def decide_submission(
     submission_id: int,
     decision: str,
     comment: str | None = None,
+    *,
+    actor: audit.Actor | None = None,
 ) -> list[Contribution]:
     """`decide` for every contribution of one submission not merged yet."""
     ids = session.scalars(
@@ -334,7 +348,7 @@ def decide_submission(
     ).all()
     if not ids:
         raise NotFoundError(_("envoi introuvable, ou déjà entièrement fusionné"))
-    return decide(session, viewer, campaign, list(ids), decision, comment)
+    return decide(session, viewer, campaign, list(ids), decision, comment, actor=actor)
 
 
 def history(session: Session, contribution: Contribution) -> list[ReviewEntry]:
