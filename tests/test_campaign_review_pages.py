@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from sqlalchemy.orm import Session
@@ -15,15 +17,23 @@ from starlette.testclient import TestClient
 from niaouli.catalogue.campaigns.campaign_tables import Campaign, Contribution, ContributionState
 from niaouli.catalogue.models import Event, EventKind
 from niaouli.db.engine import writing
+from niaouli.settings import pin
 from niaouli.web import create_app
 from tests.accounts_support import csrf_of, sign_in
 from tests.campaign_review_support import PASSWORD, contributions, points, submission, world
 from tests.conftest import Backend
 
 
-def _client(backend: Backend) -> TestClient:
+@contextmanager
+def _client(backend: Backend) -> Iterator[TestClient]:
+    """The whole web app in-process, inline jobs; `create_app(settings)` pins the
+    process's settings, so they are unpinned after (later tests read the environment)."""
     settings = backend.settings.model_copy(update={"jobs": "inline"})
-    return TestClient(create_app(settings), follow_redirects=False)
+    try:
+        with TestClient(create_app(settings), follow_redirects=False) as client:
+            yield client
+    finally:
+        pin(None)
 
 
 def test_review_merge_and_credit_through_the_pages(backend: Backend, tmp_path: Path) -> None:
