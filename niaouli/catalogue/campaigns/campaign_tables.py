@@ -133,7 +133,7 @@ class Contribution(Timestamped, Base):
     __tablename__ = "campaign_contributions"
     __table_args__ = (
         UniqueConstraint("campaign_id", "uid"),
-        # The review queue: counts by state, pages by id (migration 0026_campaigns_b).
+        # The review queue: counts by state, pages by id (migration 0028_campaign_queue).
         Index("ix_campaign_contributions_queue", "campaign_id", "state", "id"),
     )
 

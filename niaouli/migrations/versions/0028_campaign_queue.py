@@ -1,7 +1,7 @@
 """campaigns b: the review queue's index on contributions (campaign, state, id)
 
-Revision ID: 0026_campaigns_b
-Revises: 0025_campaigns
+Revision ID: 0028_campaign_queue
+Revises: 0027_privacy
 
 The review queue counts a campaign's contributions by state and pages them by id
 (`niaouli.catalogue.campaigns.review.queue`): with (campaign_id, state, id) both are
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from alembic import op
 
-revision = "0026_campaigns_b"
-down_revision = "0025_campaigns"
+revision = "0028_campaign_queue"
+down_revision = "0027_privacy"
 branch_labels = None
 depends_on = None
 
