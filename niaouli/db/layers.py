@@ -598,6 +598,8 @@ def rewrite_layer(
     store.finish(conn, target, has_geometry)
     store.drop(conn, source, has_geometry)
     return new_columns
+
+
 # --- feature by feature (campaign merges) ------------------------------------------------
 #
 # A merge changes a few features of a big layer in place: statements keyed by `fid` (the
