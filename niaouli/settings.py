@@ -267,6 +267,14 @@ class Settings(BaseSettings):
             "10",
         ),
     )
+    coverage_max_pixels: int = Field(
+        16_777_216,
+        **_doc(
+            "largest OGC API Coverages answer, in pixels times bands (beyond it: 400, ask"
+            " for a subset or `scale-size`); see [docs/raster.md](docs/raster.md)",
+            "16777216",
+        ),
+    )
     harvest_fetch_timeout: float = Field(
         DEFAULT_HARVEST_FETCH_TIMEOUT,
         **_doc(

@@ -76,6 +76,21 @@ TILES = (
     OGC + "ogcapi-tiles-1/1.0/conf/mvt",
     OGC + "ogcapi-tiles-1/1.0/conf/oas30",
 )
+# With at least one raster collection (services/ogc/raster_routes.py, coverage.py): the
+# generated configuration says so under `rasters` (services/ogc/config.py).
+COVERAGES = (
+    OGC + "ogcapi-coverages-1/1.0/conf/core",
+    OGC + "ogcapi-coverages-1/1.0/conf/subsetting",
+    OGC + "ogcapi-coverages-1/1.0/conf/scaling",
+    OGC + "ogcapi-coverages-1/1.0/conf/field-selection",
+    OGC + "ogcapi-coverages-1/1.0/conf/geotiff",
+    OGC + "ogcapi-coverages-1/1.0/conf/png",
+    OGC + "ogcapi-tiles-1/1.0/conf/core",
+    OGC + "ogcapi-tiles-1/1.0/conf/tileset",
+    OGC + "ogcapi-tiles-1/1.0/conf/tilesets-list",
+    OGC + "ogcapi-tiles-1/1.0/conf/geodata-tilesets",
+    OGC + "ogcapi-tiles-1/1.0/conf/png",
+)
 # What pygeoapi 0.24 would declare and we do not, and why (docs/ogc.md).
 NOT_DECLARED = {
     OGC + "ogcapi-features-4/1.0/conf/create-replace-delete": (
@@ -102,6 +117,8 @@ def declared(config: dict[str, Any]) -> list[str]:
     """The conformance classes of a configuration, sorted."""
     kinds = _provider_types(config)
     classes = list(COMMON)
+    if config.get("rasters"):
+        classes += COVERAGES
     if "feature" in kinds:
         classes += FEATURES
     if "record" in kinds:

@@ -1,0 +1,189 @@
+"""WebMercatorQuad map tiles, previews and point values from a COG (rio-tiler).
+
+rio-tiler reads only the part of the COG under the tile, through the overview whose
+resolution is closest (HTTP range requests on S3); the colours come from
+`style.choose`. Tiles are 256 × 256 PNG (with transparency where there is no data)
+or WebP. Nothing here knows the catalogue: callers pass the opened dataset and have
+checked the viewer's access already.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from rasterio.io import DatasetReaderBase
+from rio_tiler.errors import TileOutsideBounds
+from rio_tiler.io import Reader
+from rio_tiler.models import ImageData
+
+from niaouli.rasterview.style import Style, ramp_colours
+
+TILE_SIZE = 256
+FORMATS = {"png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp")}
+EARTH_CIRCUMFERENCE = 2 * math.pi * 6378137.0
+SUN_AZIMUTH = 315.0
+SUN_ALTITUDE = 45.0
+
+
+class OutsideError(LookupError):
+    """The tile or point is outside the raster."""
+
+
+@dataclass(frozen=True)
+class Zooms:
+    minzoom: int
+    maxzoom: int
+
+
+def zooms(dataset: DatasetReaderBase) -> Zooms:
+    """The zoom levels worth asking (rio-tiler's from the resolution and overviews)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Reader(None, dataset=dataset) as reader:
+            return Zooms(int(reader.minzoom), int(reader.maxzoom))
+
+
+def _hillshade(elevation: np.ndarray, cell: float) -> np.ndarray:
+    """Shaded relief (0-255) of a buffered elevation array; `cell` is the ground size of
+    one pixel in the elevation's unit (metres). Horn's method, like `gdaldem hillshade`."""
+    z = elevation.astype("float64")
+    dzdx = (
+        (z[:-2, 2:] + 2 * z[1:-1, 2:] + z[2:, 2:]) - (z[:-2, :-2] + 2 * z[1:-1, :-2] + z[2:, :-2])
+    ) / (8 * cell)
+    dzdy = (
+        (z[2:, :-2] + 2 * z[2:, 1:-1] + z[2:, 2:]) - (z[:-2, :-2] + 2 * z[:-2, 1:-1] + z[:-2, 2:])
+    ) / (8 * cell)
+    slope = np.arctan(np.hypot(dzdx, dzdy))
+    aspect = np.arctan2(dzdy, -dzdx)
+    zenith = math.radians(90 - SUN_ALTITUDE)
+    azimuth = math.radians((360 - SUN_AZIMUTH + 90) % 360)
+    shade = np.cos(zenith) * np.cos(slope) + np.sin(zenith) * np.sin(slope) * np.cos(
+        azimuth - aspect
+    )
+    return np.clip(shade * 255, 0, 255).astype("uint8")
+
+
+def _alpha(image: ImageData) -> np.ndarray:
+    """255 where every band has data, 0 elsewhere (rio-tiler's `mask` takes the data's
+    type, useless for float elevations)."""
+    valid = ~np.ma.getmaskarray(image.array).any(axis=0)
+    return np.where(valid, 255, 0).astype("uint8")
+
+
+def _ground_cell(z: int, y: int) -> float:
+    """Ground size (metres) of a pixel of tile row `y` at zoom `z` (at its centre)."""
+    n = 2**z
+    latitude = math.atan(math.sinh(math.pi * (1 - 2 * (y + 0.5) / n)))
+    return EARTH_CIRCUMFERENCE * math.cos(latitude) / (TILE_SIZE * n)
+
+
+def _coloured(image: ImageData, style: Style) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(data, mask, colormap) ready for rio-tiler's encoder."""
+    alpha = _alpha(image)
+    if style.kind == "colortable":
+        return image.array.data, alpha, style.colormap
+    if style.kind == "rgb":
+        return image.array.data[:3].astype("uint8"), alpha, None
+    assert style.stretch is not None
+    image.rescale(in_range=(style.stretch,))
+    return image.array.data, alpha, ramp_colours()
+
+
+def encode(data: np.ndarray, mask: np.ndarray, fmt: str, colormap: Any = None) -> bytes:
+    from rio_tiler.utils import render
+
+    driver = FORMATS[fmt][0]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return render(data, mask, img_format=driver, colormap=colormap or None)
+
+
+def render_tile(
+    dataset: DatasetReaderBase, style: Style, z: int, x: int, y: int, fmt: str = "png"
+) -> bytes:
+    """One 256 × 256 tile, or `OutsideError` when it does not meet the raster."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Reader(None, dataset=dataset) as reader:
+            resampling = "nearest" if style.kind == "colortable" else "bilinear"
+            try:
+                if style.kind == "hillshade":
+                    image = reader.tile(
+                        x, y, z, indexes=style.indexes, buffer=1, resampling_method=resampling
+                    )
+                else:
+                    image = reader.tile(
+                        x, y, z, indexes=style.indexes, resampling_method=resampling
+                    )
+            except TileOutsideBounds as exc:
+                raise OutsideError(str(exc)) from None
+    if style.kind == "hillshade":
+        shade = _hillshade(image.array.data[0], _ground_cell(z, y))
+        return encode(shade[np.newaxis], _alpha(image)[1:-1, 1:-1], fmt)
+    data, mask, colormap = _coloured(image, style)
+    return encode(data, mask, fmt, colormap)
+
+
+def render_preview(
+    dataset: DatasetReaderBase, style: Style, max_size: int = 512, fmt: str = "png"
+) -> bytes:
+    """The whole raster, at most `max_size` pixels wide or high, from its overviews."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Reader(None, dataset=dataset) as reader:
+            indexes = style.indexes
+            image = reader.preview(indexes=indexes, max_size=max_size)
+    if style.kind == "hillshade":
+        cell = abs(dataset.transform.a) * dataset.width / image.width
+        padded = np.pad(image.array.data[0], 1, mode="edge")
+        return encode(_hillshade(padded, cell)[np.newaxis], _alpha(image), fmt)
+    data, mask, colormap = _coloured(image, style)
+    return encode(data, mask, fmt, colormap)
+
+
+def point_values(dataset: DatasetReaderBase, lon: float, lat: float) -> list[float | None]:
+    """Every band's value at (lon, lat) in WGS 84; None where there is no data."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with Reader(None, dataset=dataset) as reader:
+            try:
+                point = reader.point(lon, lat)
+            except Exception as exc:  # rio-tiler's PointOutsideBounds
+                if type(exc).__name__ == "PointOutsideBounds":
+                    raise OutsideError(str(exc)) from None
+                raise
+    values: list[float | None] = []
+    for value, masked in zip(point.array.data, np.ma.getmaskarray(point.array), strict=True):
+        values.append(
+            None if masked else (int(value) if float(value).is_integer() else float(value))
+        )
+    return values
+
+
+def tile_matrix_limits(dataset: DatasetReaderBase, zoom_range: Zooms) -> list[dict[str, Any]]:
+    """OGC API Tiles `tileMatrixSetLimits`: the tiles that meet the raster, per zoom."""
+    import morecantile
+    from rasterio.warp import transform_bounds
+
+    tms = morecantile.tms.get("WebMercatorQuad")
+    west, south, east, north = transform_bounds(
+        dataset.crs, "EPSG:4326", *dataset.bounds, densify_pts=21
+    )
+    limits = []
+    for z in range(zoom_range.minzoom, zoom_range.maxzoom + 1):
+        top_left = tms.tile(west, north, z)
+        bottom_right = tms.tile(east, south, z)
+        limits.append(
+            {
+                "tileMatrix": str(z),
+                "minTileRow": top_left.y,
+                "maxTileRow": bottom_right.y,
+                "minTileCol": top_left.x,
+                "maxTileCol": bottom_right.x,
+            }
+        )
+    return limits

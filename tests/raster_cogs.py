@@ -1,0 +1,112 @@
+"""Small Cloud Optimized GeoTIFFs made for the raster tests (rio-cogeo, seconds).
+
+- `dem`: float32 elevation in EPSG:3163 (Lambert New Caledonia) over Nouméa, a hill
+  and a valley, nodata -9999 in one corner;
+- `ortho`: RGB uint8 orthophoto in UTM 58S (EPSG:32758), JPEG-compressed COG with a mask;
+- `classes`: uint8 land cover with a colour table, in EPSG:3163, nodata 0.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import rasterio
+from rasterio.io import MemoryFile
+from rasterio.transform import from_origin
+from rio_cogeo.cogeo import cog_translate
+from rio_cogeo.profiles import cog_profiles
+
+# Nouméa, in EPSG:3163 metres and in UTM 58S.
+DEM_ORIGIN = (445000.0, 215000.0)
+ORTHO_ORIGIN = (655000.0, 7540000.0)
+CLASS_COLOURS = {
+    0: (0, 0, 0, 0),
+    1: (34, 139, 34, 255),  # forest
+    2: (255, 215, 0, 255),  # savannah
+    3: (30, 144, 255, 255),  # water
+    4: (178, 34, 34, 255),  # built
+}
+
+
+def _cog(path: Path, array: np.ndarray, profile: dict, cog: str, colormap: dict | None = None):
+    profile = {**profile, "driver": "GTiff", "count": array.shape[0]}
+    with MemoryFile() as memory:
+        with memory.open(**profile) as source:
+            source.write(array)
+            if colormap:
+                source.write_colormap(1, colormap)
+            source.set_band_description(1, "B1" if array.shape[0] > 1 else "valeur")
+        with memory.open() as source:
+            cog_translate(
+                source,
+                str(path),
+                {**cog_profiles.get(cog), "blockxsize": 256, "blockysize": 256},
+                quiet=True,
+                in_memory=True,
+                overview_resampling="nearest" if colormap else "average",
+            )
+    return path
+
+
+def dem(path: Path, size: int = 512, cell: float = 10.0) -> Path:
+    """An elevation model: a Gaussian hill (about 0 to 800 m) with a slope."""
+    y, x = np.mgrid[0:size, 0:size].astype("float32")
+    centre = size / 2
+    hill = 800 * np.exp(-((x - centre) ** 2 + (y - centre) ** 2) / (2 * (size / 5) ** 2))
+    data = (hill + x * 0.2).astype("float32")
+    data[: size // 8, : size // 8] = -9999  # nodata corner (north-west)
+    profile = {
+        "width": size,
+        "height": size,
+        "dtype": "float32",
+        "crs": "EPSG:3163",
+        "transform": from_origin(DEM_ORIGIN[0], DEM_ORIGIN[1], cell, cell),
+        "nodata": -9999,
+    }
+    return _cog(path, data[np.newaxis], profile, "deflate")
+
+
+def ortho(path: Path, size: int = 512, cell: float = 0.5) -> Path:
+    """An RGB orthophoto: stripes of colour, so tiles differ from place to place."""
+    y, x = np.mgrid[0:size, 0:size]
+    red = (x * 255 // size).astype("uint8")
+    green = (y * 255 // size).astype("uint8")
+    blue = ((x + y) % 256).astype("uint8")
+    profile = {
+        "width": size,
+        "height": size,
+        "dtype": "uint8",
+        "crs": "EPSG:32758",
+        "transform": from_origin(ORTHO_ORIGIN[0], ORTHO_ORIGIN[1], cell, cell),
+    }
+    return _cog(path, np.stack([red, green, blue]), profile, "deflate")
+
+
+def classes(path: Path, size: int = 512, cell: float = 20.0) -> Path:
+    """Land cover classes 1-4 in quarters, nodata 0 on the first rows."""
+    data = np.ones((size, size), dtype="uint8")
+    half = size // 2
+    data[:half, half:] = 2
+    data[half:, :half] = 3
+    data[half:, half:] = 4
+    data[:8, :] = 0
+    profile = {
+        "width": size,
+        "height": size,
+        "dtype": "uint8",
+        "crs": "EPSG:3163",
+        "transform": from_origin(DEM_ORIGIN[0], DEM_ORIGIN[1], cell, cell),
+        "nodata": 0,
+    }
+    return _cog(path, data[np.newaxis], profile, "deflate", CLASS_COLOURS)
+
+
+def lonlat(path: Path, col: float, row: float) -> tuple[float, float]:
+    """WGS 84 longitude and latitude of a pixel's centre of the COG at `path`."""
+    from rasterio.warp import transform
+
+    with rasterio.open(path) as dataset:
+        x, y = dataset.xy(row, col)
+        xs, ys = transform(dataset.crs, "EPSG:4326", [x], [y])
+    return xs[0], ys[0]
