@@ -1,4 +1,7 @@
-"""The public map (`/carte`, alias `/map`): every layer the visitor may see, as vector tiles.
+"""The public map (`/carte`, alias `/map`): every layer the visitor may see, as vector tiles,
+and every raster layer as map tiles (`/ogc/collections/{id}/map/tiles`, read through its
+TileJSON, which carries the legend: colour ramp or classes), with an opacity slider each
+and each band's value at a clicked point (`/ogc/collections/{id}/value`).
 
 The layer list comes from the catalogue with the request's viewer (the same rule as OGC
 API, so a draft layer is never listed); the browser then reads each layer's tiles from
@@ -23,10 +26,11 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from niaouli.catalogue import columns, service
-from niaouli.catalogue.models import Layer
+from niaouli.catalogue.models import Layer, RasterLayer
 from niaouli.i18n import N_, _
 from niaouli.portal.common import Portal, viewer_for
 from niaouli.portal.security import page_csp
+from niaouli.rasters import lookup as raster_lookup
 
 PALETTE_SIZE = 12
 """Distinct layer colours, `.couleur-0` ... `.couleur-11` in niaouli.css (the JS reads them)."""
@@ -34,6 +38,10 @@ SHOWN_BY_DEFAULT = 8
 """With at most this many layers all are shown on arrival; with more, the visitor picks."""
 NEW_CALEDONIA = (163.5, -22.9, 168.2, -19.5)
 TILES = "/ogc/collections/{collection}/tiles/WebMercatorQuad/{z}/{y}/{x}"
+RASTER_TILEJSON = "/ogc/collections/{collection}/map/tiles/WebMercatorQuad?f=tilejson"
+RASTER_VALUE = "/ogc/collections/{collection}/value"
+RASTER_OPACITY = 80
+"""Percent: a raster starts slightly see-through, the background's names show under it."""
 OUTLINE = "/static/carte/communes-nc.geojson"
 OSM_ATTRIBUTION = N_("© les contributeurs d’OpenStreetMap")
 
@@ -117,6 +125,33 @@ def layer_views(layers: list[Layer]) -> list[dict[str, Any]]:
     return views
 
 
+def raster_views(rasters: list[RasterLayer]) -> list[dict[str, Any]]:
+    """What the template shows for each raster layer, sorted by title."""
+    views = []
+    for layer in sorted(rasters, key=lambda r: (_folded(r.dataset.title), r.name)):
+        dataset = layer.dataset
+        title = dataset.title
+        if len(dataset.raster_layers) + len(dataset.layers) > 1:
+            title = f"{title} — {layer.name}"
+        organisation = dataset.organisation.name
+        views.append(
+            {
+                "collection_id": layer.collection_id,
+                "title": title,
+                "organisation": organisation,
+                "dataset_slug": dataset.slug,
+                "raster_kind": str(getattr(layer.kind, "value", layer.kind)),
+                "width": layer.width,
+                "height": layer.height,
+                "resolution": layer.resolution_x,
+                "bands": layer.band_count,
+                "bbox": ",".join(f"{v:.6f}" for v in layer.extent) if layer.extent else "",
+                "search": _folded(f"{title} {layer.collection_id} {organisation}"),
+            }
+        )
+    return views
+
+
 class PublicMap:
     """The map page and its English alias."""
 
@@ -126,13 +161,17 @@ class PublicMap:
 
     def page(self, request: Request) -> HTMLResponse:
         with Session(self.portal.engine) as session:
-            visible = list(service.list_layers(session, viewer_for(request)))
+            viewer = viewer_for(request)
+            visible = list(service.list_layers(session, viewer))
             layers = layer_views(visible)
+            rasters = raster_views(raster_lookup.visible_rasters(session, viewer))
             config = {
                 "tiles": TILES,
+                "rasterTileJson": RASTER_TILEJSON,
+                "rasterValue": RASTER_VALUE,
                 "outline": OUTLINE,
                 "bounds": NEW_CALEDONIA,
-                "showAll": len(layers) <= SHOWN_BY_DEFAULT,
+                "showAll": len(layers) + len(rasters) <= SHOWN_BY_DEFAULT,
                 # What the editors said about columns: the pop-ups' labels and hidden ones.
                 "columns": {
                     layer.collection_id: described
@@ -148,7 +187,14 @@ class PublicMap:
                     else None
                 ),
             }
-            response = self.portal.render(request, "carte.html", layers=layers, config=config)
+            response = self.portal.render(
+                request,
+                "carte.html",
+                layers=layers,
+                rasters=rasters,
+                opacity=RASTER_OPACITY,
+                config=config,
+            )
         if self.background:
             response.headers["Content-Security-Policy"] = page_csp(self.background.origin)
         return response

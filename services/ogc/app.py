@@ -41,6 +41,8 @@ from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import params, records_collection, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.part4_routes import part4_routes, read_only_options_routes
+from niaouli.services.ogc.raster_catalogue import StoredRasters
+from niaouli.services.ogc.raster_routes import RasterCatalogue, raster_routes
 from niaouli.services.ogc.tile_routes import tile_routes
 from niaouli.settings import Settings, load_settings
 
@@ -326,8 +328,10 @@ def create_app(
     public_url: str | None = None,
     portal_url: str | None = None,
     extra_routes: Callable[[OgcService], list[BaseRoute]] | None = None,
+    rasters: RasterCatalogue | None = None,
 ) -> SecurityHeaders:
-    """The /ogc application; `extra_routes` lets Records and Tiles add their routes."""
+    """The /ogc application; `extra_routes` lets Records and Tiles add their routes;
+    `rasters` is where raster collections come from (the catalogue's, by default)."""
 
     # pygeoapi logs every 4xx answer with a traceback; we log server errors ourselves.
     logging.getLogger("pygeoapi").setLevel(logging.CRITICAL)
@@ -355,8 +359,13 @@ def create_app(
         )
     service = OgcService(live, public_url, replica_live)
     static = _LayeredStatic([ogc_config.PACKAGE_DIR / "static", PYGEOAPI_STATIC])
+    rasters = rasters or StoredRasters(engine, settings, portal_url or public_url)
+    # The raster collections' routes answer raster ids and hand the others to pygeoapi;
+    # their /conformance and /collections (with the rasters) are what Part 4 completes.
+    raster = raster_routes(service, rasters)
     features = feature_routes(service)
     endpoints = {r.path: r.endpoint for r in features if isinstance(r, Route)}
+    endpoints.update({r.path: r.endpoint for r in raster if isinstance(r, Route)})
     routes = [
         # Campaigns' staging collections (Part 4) first: their ids never match a layer's.
         *part4_routes(
@@ -364,6 +373,7 @@ def create_app(
             conformance=endpoints["/conformance"],
             collections=endpoints["/collections"],
         ),
+        *raster,
         *features,
         *read_only_options_routes(),
         *tile_routes(service),

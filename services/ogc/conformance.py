@@ -76,8 +76,7 @@ TILES = (
     OGC + "ogcapi-tiles-1/1.0/conf/mvt",
     OGC + "ogcapi-tiles-1/1.0/conf/oas30",
 )
-# With at least one raster collection (services/ogc/raster_routes.py, coverage.py): the
-# generated configuration says so under `rasters` (services/ogc/config.py).
+# With at least one public raster collection (services/ogc/raster_routes.py, coverage.py).
 COVERAGES = (
     OGC + "ogcapi-coverages-1/1.0/conf/core",
     OGC + "ogcapi-coverages-1/1.0/conf/subsetting",
@@ -113,11 +112,11 @@ def _provider_types(config: dict[str, Any]) -> set[str]:
     }
 
 
-def declared(config: dict[str, Any]) -> list[str]:
-    """The conformance classes of a configuration, sorted."""
+def declared(config: dict[str, Any], rasters: bool = False) -> list[str]:
+    """The conformance classes of a configuration (and of the rasters if any), sorted."""
     kinds = _provider_types(config)
     classes = list(COMMON)
-    if config.get("rasters"):
+    if rasters:
         classes += COVERAGES
     if "feature" in kinds:
         classes += FEATURES
@@ -128,9 +127,9 @@ def declared(config: dict[str, Any]) -> list[str]:
     return sorted(set(classes))
 
 
-def conformance(api: API, request: APIRequest) -> tuple[dict, int, Any]:
+def conformance(api: API, request: APIRequest, rasters: bool = False) -> tuple[dict, int, Any]:
     """`/conformance` (JSON or HTML, as pygeoapi renders it) with our list of classes."""
-    document = {"conformsTo": declared(api.config)}
+    document = {"conformsTo": declared(api.config, rasters)}
     headers = request.get_response_headers(**api.api_headers)
     if request.format == F_HTML:
         content = render_j2_template(

@@ -37,6 +37,7 @@ from starlette.routing import BaseRoute, Route
 from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.rasterview import style as styles
 from niaouli.rasterview import tiles
+from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import coverage
 from niaouli.settings import get_settings
 
@@ -598,8 +599,13 @@ def raster_routes(service: Any, catalogue: RasterCatalogue) -> list[BaseRoute]:
             rasters.value, _viewer(request), request.path_params["collection_id"], lon, lat
         )
 
+    async def conformance(request: Request) -> Response:
+        public = await asyncio.to_thread(catalogue.visible, ANONYMOUS)
+        return await service.call(request, declared_classes.conformance, bool(public))
+
     here = "/collections/{collection_id}"
     return [
+        Route("/conformance", conformance),
         Route("/collections", collections),
         Route(here, collection),
         Route(here + "/coverage", coverage_data),

@@ -2,6 +2,8 @@
 // configurable raster background (or none), with the communes outline always drawn so the
 // map stays readable offline. The layer list is server-rendered HTML (real checkboxes);
 // this module wires it to MapLibre. Data from features is only ever set as textContent.
+// Raster layers are map tiles read through their TileJSON (which carries the legend), with
+// an opacity slider each; a click asks each shown raster its values at that point.
 import {
   AttributionControl,
   Map as MapLibreMap,
@@ -48,6 +50,7 @@ const MESSAGES = {
     copyByHand: "Sélectionnez le lien et copiez-le (Ctrl+C).",
     more: (n) => `… et ${n} autres objets ici.`,
     nothingAtCentre: "Aucun objet au centre de la carte.",
+    noData: "pas de donnée",
   },
   en: {
     noWebGL: "The map cannot be shown in this browser (WebGL is unavailable).",
@@ -60,6 +63,7 @@ const MESSAGES = {
     copyByHand: "Select the link and copy it (Ctrl+C).",
     more: (n) => `… and ${n} more feature${n === 1 ? "" : "s"} here.`,
     nothingAtCentre: "No feature at the centre of the map.",
+    noData: "no data",
   },
 }[LANG];
 const SEA = "#dbe9ee";
@@ -118,8 +122,23 @@ function sourceId(collection) {
   return `couche:${collection}`;
 }
 
+const isRaster = (item) => item.dataset.kind === "raster";
+
+function opacityOf(item) {
+  const slider = item.querySelector("[data-opacite]");
+  return slider ? Number(slider.value) / 100 : 1;
+}
+
 function styleLayers(item, visible) {
   const collection = item.dataset.collection;
+  if (isRaster(item)) {
+    return [{
+      id: `${collection}:raster`, type: "raster", source: sourceId(collection),
+      layout: { visibility: visible ? "visible" : "none" },
+      paint: { "raster-opacity": opacityOf(item), "raster-fade-duration": 0 },
+      metadata: { "niaouli:collection": collection },
+    }];
+  }
   const colour = colourOf(item);
   const common = {
     source: sourceId(collection),
@@ -166,15 +185,18 @@ function buildStyle(visible) {
   const data = [];
   for (const item of items) {
     const collection = item.dataset.collection;
-    const tiles = config.tiles.replace("{collection}", encodeURIComponent(collection));
-    const source = { type: "vector", tiles: [absolute(tiles)], minzoom: 0, maxzoom: 16 };
+    const name = encodeURIComponent(collection);
+    const tiles = config.tiles.replace("{collection}", name);
+    const source = isRaster(item)
+      ? { type: "raster", url: absolute(config.rasterTileJson.replace("{collection}", name)), tileSize: 256 }
+      : { type: "vector", tiles: [absolute(tiles)], minzoom: 0, maxzoom: 16 };
     const bbox = bboxOf(item);
     if (bbox) source.bounds = bbox;
     sources[sourceId(collection)] = source;
     data.push(...styleLayers(item, visible.has(collection)));
   }
-  // Surfaces under lines under points, whatever layer they belong to: nothing hides a point.
-  const rank = { fill: 0, line: 1, circle: 2 };
+  // Rasters under surfaces under lines under points: nothing hides a point.
+  const rank = { raster: -1, fill: 0, line: 1, circle: 2 };
   data.sort((a, b) => rank[a.type] - rank[b.type]);
   return { version: 8, sources, layers: [...layers, ...data] };
 }
@@ -272,6 +294,7 @@ function setShown(item, shown) {
 
 function visibleDataLayerIds() {
   return map.getStyle().layers
+    .filter((l) => l.type !== "raster")
     .filter((l) => l.metadata && l.metadata["niaouli:collection"] && map.getLayoutProperty(l.id, "visibility") !== "none")
     .map((l) => l.id);
 }
@@ -297,6 +320,70 @@ for (const item of items) {
       map.fitBounds([[bbox[0], bbox[1]], [bbox[2], bbox[3]]], { padding: 40, maxZoom: 16 });
     });
   }
+}
+
+// --- rasters: opacity and legend (from the layer's TileJSON) --------------------------
+
+const NUMBER_LOCALE = LANG === "en" ? "en-GB" : "fr-FR";
+const formatNumber = (value) => Number(value).toLocaleString(NUMBER_LOCALE, { maximumFractionDigits: 2 });
+
+function drawLegend(item, legend) {
+  const box = item.querySelector("[data-legende]");
+  if (!box || !legend) return;
+  if (legend.kind === "ramp" && legend.stops && legend.stops.length) {
+    const bar = document.createElement("div");
+    bar.className = "carte-rampe";
+    bar.style.background = `linear-gradient(to right, ${legend.stops.map((s) => s.colour).join(", ")})`;
+    const ends = document.createElement("p");
+    ends.className = "meta carte-rampe-bornes";
+    ends.append(text("span", formatNumber(legend.stops[0].value)),
+      text("span", formatNumber(legend.stops[legend.stops.length - 1].value)));
+    box.replaceChildren(bar, ends);
+  } else if (legend.kind === "classes" && legend.classes) {
+    const list = document.createElement("ul");
+    list.className = "carte-classes";
+    for (const entry of legend.classes) {
+      const line = document.createElement("li");
+      const swatch = text("span", "", "swatch");
+      swatch.style.background = entry.colour;
+      line.append(swatch, document.createTextNode(String(entry.value)));
+      list.appendChild(line);
+    }
+    box.replaceChildren(list);
+  }
+}
+
+for (const item of items.filter(isRaster)) {
+  const slider = item.querySelector("[data-opacite]");
+  slider.addEventListener("input", () => {
+    map.setPaintProperty(`${item.dataset.collection}:raster`, "raster-opacity", opacityOf(item));
+  });
+  const url = config.rasterTileJson.replace("{collection}", encodeURIComponent(item.dataset.collection));
+  fetch(url).then((r) => (r.ok ? r.json() : null)).then((tilejson) => {
+    if (tilejson) drawLegend(item, tilejson.legend);
+  }).catch(() => {});
+}
+
+async function rasterSectionsAt(lngLat) {
+  const shown = items.filter((item) => isRaster(item) && item.querySelector("input").checked);
+  const answers = await Promise.all(shown.map(async (item) => {
+    const path = config.rasterValue.replace("{collection}", encodeURIComponent(item.dataset.collection));
+    try {
+      const response = await fetch(`${path}?lon=${lngLat.lng}&lat=${lngLat.lat}`);
+      if (!response.ok) return null;
+      const answer = await response.json();
+      if (answer.bands.every((band) => band.value === null)) return null;
+      const properties = {};
+      for (const band of answer.bands) {
+        const value = band.value === null ? MESSAGES.noData : formatNumber(band.value);
+        properties[band.name] = band.unit && band.value !== null ? `${value} ${band.unit}` : value;
+      }
+      return { title: item.dataset.title, properties, columns: {} };
+    } catch {
+      return null;
+    }
+  }));
+  return answers.filter(Boolean);
 }
 
 const filter = document.getElementById("carte-filtre");
@@ -420,14 +507,15 @@ const announce = document.getElementById("carte-annonce");
 // closeOnClick, run after it on the same click, closed the pop-up it had just opened.
 const popup = new Popup({ maxWidth: "22rem", focusAfterOpen: true, padding: 10, closeOnClick: false });
 
-function showFeaturesAt(point, lngLat) {
+async function showFeaturesAt(point, lngLat) {
   const features = featuresAt(point);
-  if (!features.length) {
+  const rasters = await rasterSectionsAt(lngLat);
+  if (!features.length && !rasters.length) {
     popup.remove();
     return false;
   }
   const shown = features.slice(0, MAX_POPUP_FEATURES);
-  const content = popupContent(popupSections(shown));
+  const content = popupContent([...popupSections(shown), ...rasters]);
   if (features.length > shown.length) {
     content.appendChild(text("p", MESSAGES.more(features.length - shown.length), "meta"));
   }
@@ -441,8 +529,9 @@ map.getCanvas().addEventListener("keydown", (event) => {
   if (event.key !== "Enter") return;
   event.preventDefault(); // else the same key press activates the popup's close button
   const centre = map.getCenter();
-  const found = showFeaturesAt(map.project(centre), centre);
-  announce.textContent = found ? "" : MESSAGES.nothingAtCentre;
+  showFeaturesAt(map.project(centre), centre).then((found) => {
+    announce.textContent = found ? "" : MESSAGES.nothingAtCentre;
+  });
 });
 let hover = null; // one feature query per frame at most
 map.on("mousemove", (event) => {

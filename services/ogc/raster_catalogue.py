@@ -1,0 +1,86 @@
+"""The catalogue's raster layers as the /ogc raster routes see them (`RasterSource`).
+
+Every lookup goes through `niaouli.rasters.lookup` with the request's viewer, so the
+dataset's access level holds on the coverage, the tiles, the preview and the point
+values alike: a raster the viewer may not see is absent (404), never "forbidden". The
+COG is opened from storage, local folder or S3, by `niaouli.rasters.reading`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.models import RasterLayer
+from niaouli.rasters import lookup
+from niaouli.rasters.reading import open_raster
+from niaouli.services.ogc.raster_routes import RasterSource
+from niaouli.settings import Settings
+
+
+def title_of(layer: RasterLayer) -> str:
+    """The dataset's title, with the layer's name when the dataset has several."""
+    dataset = layer.dataset
+    count = len(dataset.layers) + len(dataset.raster_layers)
+    return dataset.title if count <= 1 else f"{dataset.title} — {layer.name}"
+
+
+def source_of(
+    settings: Settings, layer: RasterLayer, portal_url: str | None = None
+) -> RasterSource:
+    dataset = layer.dataset
+    links: list[dict[str, Any]] = []
+    if portal_url:
+        links.append(
+            {
+                "type": "text/html",
+                "rel": "describedby",
+                "title": "Fiche du jeu de données sur le portail",
+                "href": f"{portal_url.rstrip('/')}/jeux-de-donnees/{dataset.slug}",
+                "hreflang": "fr",
+            }
+        )
+    version = f"{layer.cog_key}:{layer.cog_checksum or layer.cog_size}"
+    kind = str(getattr(layer.kind, "value", layer.kind))
+
+    def opened() -> Any:
+        return open_raster(settings, layer)
+
+    return RasterSource(
+        collection_id=layer.collection_id,
+        title=title_of(layer),
+        description=dataset.description or "",
+        version=version,
+        kind=kind,
+        extent=layer.extent,
+        open=opened,
+        links=links,
+        keywords=[str(k) for k in (dataset.keywords or [])],
+    )
+
+
+class StoredRasters:
+    """`RasterCatalogue` over the database and the file storage."""
+
+    def __init__(self, engine: Engine, settings: Settings, portal_url: str | None = None):
+        self.engine, self.settings, self.portal_url = engine, settings, portal_url
+
+    def find(self, collection_id: str, viewer: Viewer) -> RasterSource | None:
+        with Session(self.engine) as session:
+            layer = lookup.visible_raster(session, collection_id, viewer)
+            if layer is None:
+                return None
+            _ = layer.dataset.layers, layer.dataset.raster_layers
+            session.expunge_all()
+        return source_of(self.settings, layer, self.portal_url)
+
+    def visible(self, viewer: Viewer) -> list[RasterSource]:
+        with Session(self.engine) as session:
+            layers = lookup.visible_rasters(session, viewer)
+            for layer in layers:
+                _ = layer.dataset.layers, layer.dataset.raster_layers
+            session.expunge_all()
+        return [source_of(self.settings, layer, self.portal_url) for layer in layers]
