@@ -139,6 +139,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(dataset + "/donnees-personnelles", privacy.page, methods=["GET", "POST"]),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
+            Route(dataset + "/rasters/{collection}/{filename}", files.raster),
             Route(layer + "/apercu.geojson", files.preview),
             Route(layer + "/{filename}", files.export),
             Route("/organisations", pages.organisations, name="organisations"),

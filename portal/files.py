@@ -116,6 +116,43 @@ class Files:
         except storage.StorageError:
             return storage_unavailable()
 
+    def raster(self, request: Request) -> Response:
+        """`/jeux-de-donnees/{slug}/rasters/{collection}/{filename}`: the stored COG (or the
+        original file as sent), with range requests: what QGIS and GDAL read through
+        `/vsicurl/`, a few blocks at a time, without downloading the whole file."""
+        with Session(self.portal.engine) as session:
+            dataset = self._dataset(session, request)
+            layer = next(
+                (
+                    r
+                    for r in dataset.raster_layers
+                    if r.collection_id == request.path_params["collection"]
+                ),
+                None,
+            )
+            wanted = request.path_params["filename"]
+            if layer is None:
+                raise not_found()
+            if wanted == layer.cog_filename:
+                key, media_type = layer.cog_key, "image/tiff"
+            elif layer.original_key and wanted == layer.original_filename:
+                key, media_type = layer.original_key, "application/octet-stream"
+            else:
+                raise not_found()
+        try:
+            return object_response(
+                request,
+                storage.area(self.portal.settings),
+                storage.object_name(key, wanted),
+                media_type=media_type,
+                filename=wanted,
+                headers=file_headers(),
+            )
+        except (ValueError, FileNotFoundError):
+            raise not_found() from None
+        except storage.StorageError:
+            return storage_unavailable()
+
     def export(self, request: Request) -> Response:
         """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`: the stored
         export; one not yet prepared is asked of the jobs (`niaouli.export_jobs`) and

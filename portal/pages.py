@@ -20,7 +20,7 @@ from niaouli.catalogue.community import common, events, reuses
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.dcat import schemaorg
-from niaouli.portal import dataset_page
+from niaouli.portal import dataset_page, raster_use
 from niaouli.portal.common import (
     Paging,
     Portal,
@@ -113,6 +113,7 @@ class Pages:
                 coverage=_coverage(dataset),
                 uses=common.uses_of_dataset(session, dataset),
                 campaign_results=credit.for_dataset(session, viewer, dataset.id),
+                raster_uses=raster_use.raster_uses(root, dataset),
                 page=dataset_page.page_extras(
                     request,
                     dataset,

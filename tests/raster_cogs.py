@@ -110,3 +110,66 @@ def lonlat(path: Path, col: float, row: float) -> tuple[float, float]:
         x, y = dataset.xy(row, col)
         xs, ys = transform(dataset.crs, "EPSG:4326", [x], [y])
     return xs[0], ys[0]
+
+
+class CountingProxy:
+    """A loopback HTTP proxy in front of the server that counts the body bytes it relays:
+    what a client really downloaded (GDAL's `/vsicurl/` asks ranges of the file)."""
+
+    def __init__(self, target: str) -> None:
+        import http.server
+        import threading
+
+        import httpx
+
+        proxy = self
+        self.target = target.rstrip("/")
+        self.bytes = 0
+        self.requests: list[tuple[str, str | None, int]] = []
+        self._lock = threading.Lock()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _relay(self, method: str) -> None:
+                headers = {k: v for k, v in self.headers.items() if k.lower() in ("range",)}
+                answer = httpx.request(
+                    method, proxy.target + self.path, headers=headers, timeout=60
+                )
+                body = answer.content if method == "GET" else b""
+                with proxy._lock:
+                    proxy.bytes += len(body)
+                    proxy.requests.append((method, headers.get("Range"), answer.status_code))
+                self.send_response(answer.status_code)
+                for name in ("content-type", "content-range", "accept-ranges", "etag"):
+                    if name in answer.headers:
+                        self.send_header(name, answer.headers[name])
+                length = answer.headers.get("content-length", str(len(body)))
+                self.send_header("content-length", length if method == "HEAD" else str(len(body)))
+                self.end_headers()
+                if body:
+                    self.wfile.write(body)
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server's name
+                self._relay("GET")
+
+            def do_HEAD(self) -> None:  # noqa: N802
+                self._relay("HEAD")
+
+            def log_message(self, *_args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> CountingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def reset(self) -> None:
+        with self._lock:
+            self.bytes = 0
+            self.requests.clear()
