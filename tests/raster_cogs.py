@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import rasterio
@@ -173,3 +174,66 @@ class CountingProxy:
         with self._lock:
             self.bytes = 0
             self.requests.clear()
+
+
+def publish_raster(
+    backend: Any,
+    path: Path,
+    organisation: str,
+    slug: str,
+    title: str,
+    kind: str,
+    access_level: str = "public",
+) -> str:
+    """A dataset holding the COG at `path` as its raster layer (stored like the ingestion
+    stores it: file storage, a `raster_layers` row with the COG's facts); its collection id."""
+    from rasterio.warp import transform_bounds
+
+    from niaouli import storage
+    from niaouli.catalogue import service
+    from niaouli.catalogue.models import RasterKind, RasterLayer
+
+    stored = storage.store_file(path, backend.settings, path.name)
+    with rasterio.open(path) as dataset:
+        west, south, east, north = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+        facts = {
+            "crs_code": f"EPSG:{dataset.crs.to_epsg()}",
+            "crs_wkt": dataset.crs.to_wkt(),
+            "width": dataset.width,
+            "height": dataset.height,
+            "band_count": dataset.count,
+            "resolution_x": abs(dataset.transform.a),
+            "resolution_y": abs(dataset.transform.e),
+            "native_west": dataset.bounds.left,
+            "native_south": dataset.bounds.bottom,
+            "native_east": dataset.bounds.right,
+            "native_north": dataset.bounds.top,
+            "extent_west": west,
+            "extent_south": south,
+            "extent_east": east,
+            "extent_north": north,
+            "bands": [
+                {"name": name or f"B{i}", "data_type": dtype, "nodata": dataset.nodata}
+                for i, (name, dtype) in enumerate(
+                    zip(dataset.descriptions, dataset.dtypes, strict=True), start=1
+                )
+            ],
+            "overview_levels": dataset.overviews(1),
+        }
+    with backend.session() as session, session.begin():
+        org = service.get_organisation(session, organisation)
+        dataset_row = service.create_dataset(session, org, slug, title, access_level=access_level)
+        session.add(
+            RasterLayer(
+                dataset=dataset_row,
+                name=slug,
+                collection_id=slug,
+                kind=RasterKind(kind),
+                source_name=path.name,
+                cog_key=stored.key,
+                cog_filename=stored.filename,
+                cog_size=path.stat().st_size,
+                **facts,
+            )
+        )
+    return slug

@@ -40,6 +40,7 @@ from niaouli.rasterview import tiles
 from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import coverage
 from niaouli.settings import get_settings
+from niaouli.storage.http import RangeNotSatisfiableError, parse_range
 
 LOGGER = logging.getLogger(__name__)
 TMS = "WebMercatorQuad"
@@ -280,8 +281,15 @@ class RasterService:
             return as_json(describe_full(base, source, dataset))
 
     def coverage(
-        self, viewer: Viewer, collection_id: str, query: dict[str, str], accept: str | None
+        self,
+        viewer: Viewer,
+        collection_id: str,
+        query: dict[str, str],
+        accept: str | None,
+        range_header: str | None = None,
     ) -> Answer:
+        """The coverage; a `Range` is answered from the (size-capped) encoded answer, so
+        that GDAL's `/vsicurl/`, which needs ranges, opens a coverage URL like a file."""
         source = self.catalogue.find(collection_id, viewer)
         if source is None:
             return not_found(collection_id)
@@ -300,16 +308,24 @@ class RasterService:
                 return error(HTTPStatus.BAD_REQUEST, exc.code, str(exc))
             body = coverage.read(dataset, plan)
         extension = "png" if plan.media_type == coverage.PNG else "tif"
-        return Answer(
-            HTTPStatus.OK,
-            body,
-            {
-                "content-type": plan.media_type,
-                "content-disposition": f'inline; filename="{collection_id}.{extension}"',
-                "content-crs": f"<{coverage.crs_uri(dataset.crs)}>",
-                "cache-control": CACHE_CONTROL,
-            },
-        )
+        headers = {
+            "content-type": plan.media_type,
+            "content-disposition": f'inline; filename="{collection_id}.{extension}"',
+            "content-crs": f"<{coverage.crs_uri(dataset.crs)}>",
+            "cache-control": CACHE_CONTROL,
+            "accept-ranges": "bytes",
+            "etag": _etag(source.version, json.dumps(sorted(query.items())) + plan.media_type),
+        }
+        try:
+            wanted = parse_range(range_header, len(body))
+        except RangeNotSatisfiableError:
+            headers["content-range"] = f"bytes */{len(body)}"
+            return Answer(HTTPStatus.REQUESTED_RANGE_NOT_SATISFIABLE, b"", headers)
+        if wanted is None:
+            return Answer(HTTPStatus.OK, body, headers)
+        start, end = wanted
+        headers["content-range"] = f"bytes {start}-{end - 1}/{len(body)}"
+        return Answer(HTTPStatus.PARTIAL_CONTENT, body[start:end], headers)
 
     def describe_part(self, viewer: Viewer, collection_id: str, part: str) -> Answer:
         source = self.catalogue.find(collection_id, viewer)
@@ -484,6 +500,7 @@ def raster_routes(service: Any, catalogue: RasterCatalogue) -> list[BaseRoute]:
             request.path_params["collection_id"],
             query,
             request.headers.get("accept"),
+            request.headers.get("range"),
         )
 
     async def domainset(request: Request) -> Response:

@@ -1,0 +1,207 @@
+"""Rasters served by a live `niaouli serve`, on both backends: OGC API Coverages, map tiles
+(metadata, TileJSON, ETag/304), previews, point values, COG downloads with ranges, the
+access rule on all of them, and GDAL reading the COG and the coverage over HTTP."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import numpy as np
+import pytest
+import rasterio
+from rasterio.io import MemoryFile
+
+from niaouli.catalogue import service
+from niaouli.catalogue.models import RasterLayer
+from tests import raster_cogs as raster_support
+from tests.conftest import fresh_backend
+from tests.ogc_support import OgcServer, serve
+
+ORG = "gouvernement-nc"
+COVERAGES = "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/"
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+def rsite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+    """Public DEM, orthophoto, land cover and a larger DEM; a draft DEM that must never show."""
+    root = tmp_path_factory.mktemp(f"rasters-{request.param}")
+    with fresh_backend(request, request.param, root) as backend:
+        with backend.session() as session, session.begin():
+            service.create_organisation(session, ORG, "Gouvernement", "government")
+        cogs = root / "cogs"
+        cogs.mkdir()
+        made = {
+            "mnt-noumea": (raster_support.dem(cogs / "mnt.tif"), "elevation", "public"),
+            "ortho-noumea": (raster_support.ortho(cogs / "ortho.tif"), "orthophoto", "public"),
+            "occupation-sol": (
+                raster_support.classes(cogs / "classes.tif"),
+                "classified",
+                "public",
+            ),
+            "mnt-grand": (
+                raster_support.dem(cogs / "grand.tif", size=2048, cell=10.0),
+                "elevation",
+                "public",
+            ),
+            "mnt-brouillon": (raster_support.dem(cogs / "brouillon.tif"), "elevation", "draft"),
+        }
+        for slug, (path, kind, level) in made.items():
+            raster_support.publish_raster(backend, path, ORG, slug, f"Raster {slug}", kind, level)
+        with serve(backend) as server:
+            server.cogs = {slug: path for slug, (path, _k, _l) in made.items()}  # type: ignore[attr-defined]
+            yield server
+
+
+def _site(server: OgcServer) -> str:
+    return server.url.removesuffix("/ogc")
+
+
+def _cog_url(server: OgcServer, slug: str) -> str:
+    with server.backend.session() as session:
+        layer = session.query(RasterLayer).filter_by(collection_id=slug).one()
+        return f"{_site(server)}/jeux-de-donnees/{slug}/rasters/{slug}/{layer.cog_filename}"
+
+
+def _geotiff(response: httpx.Response) -> dict:
+    assert response.status_code == 200, response.text[:300]
+    assert response.headers["content-type"].startswith("image/tiff")
+    with MemoryFile(response.content) as memory, memory.open() as out:
+        return {"shape": out.shape, "count": out.count, "bounds": out.bounds, "data": out.read()}
+
+
+def test_collections_coverage_and_the_access_rule(rsite):
+    listed = {c["id"]: c for c in rsite.get("/collections").json()["collections"]}
+    assert {"mnt-noumea", "ortho-noumea", "occupation-sol", "mnt-grand"} <= set(listed)
+    assert "mnt-brouillon" not in listed
+    dem = listed["mnt-noumea"]
+    assert dem["itemType"] == "coverage"
+    west, south, east, north = dem["extent"]["spatial"]["bbox"][0]
+    assert 166 < west < east < 167 and -23 < south < north < -22
+    rels = {link["rel"] for link in dem["links"]}
+    assert "http://www.opengis.net/def/rel/ogc/1.0/coverage" in rels
+    described = rsite.get("/collections/mnt-noumea").json()
+    assert described["storageCrs"].endswith("/EPSG/0/3163")
+    assert described["domainSet"]["generalGrid"]["gridLimits"]["axis"][0]["upperBound"] == 511
+    classes = rsite.get("/conformance").json()["conformsTo"]
+    assert COVERAGES + "core" in classes and COVERAGES + "scaling" in classes
+    # A subset in native axes, scaled: the answer is that window, georeferenced.
+    x0, y0 = raster_support.DEM_ORIGIN
+    part = _geotiff(
+        rsite.get(
+            "/collections/mnt-noumea/coverage",
+            subset=f"E({x0 + 1000}:{x0 + 2000}),N({y0 - 2000}:{y0 - 1000})",
+            **{"scale-size": "E(50)"},
+        )
+    )
+    assert part["shape"] == (50, 50)
+    assert part["bounds"] == pytest.approx((x0 + 1000, y0 - 2000, x0 + 2000, y0 - 1000))
+    png = rsite.get("/collections/ortho-noumea/coverage", f="png", properties="1,2,3")
+    assert png.status_code == 200 and png.content[:4] == b"\x89PNG"
+    too_big = rsite.get("/collections/mnt-grand/coverage", **{"scale-size": "E(9000),N(9000)"})
+    assert too_big.status_code == 400 and "trop grande" in too_big.json()["description"]
+    bad = rsite.get("/collections/mnt-noumea/coverage", subset="Foo(1:2)")
+    assert bad.status_code == 400 and "axes" in bad.json()["description"]
+    assert rsite.get("/collections/mnt-noumea/coverage", pirate="1").status_code == 400
+    # The draft raster: absent everywhere, like a vector draft.
+    hidden = "/collections/mnt-brouillon"
+    for path in (
+        hidden,
+        hidden + "/coverage",
+        hidden + "/coverage/domainset",
+        hidden + "/coverage/rangetype",
+        hidden + "/map",
+        hidden + "/map/tiles",
+        hidden + "/map/tiles/WebMercatorQuad",
+        hidden + "/map/tiles/WebMercatorQuad/14/9232/15767",
+        hidden + "/value?lon=166.45&lat=-22.27",
+    ):
+        assert httpx.get(rsite.url + path, timeout=30).status_code == 404, path
+    with rsite.backend.session() as session:
+        layer = session.query(RasterLayer).filter_by(collection_id="mnt-brouillon").one()
+        download = f"{_site(rsite)}/jeux-de-donnees/mnt-brouillon/rasters/mnt-brouillon/"
+        assert httpx.get(download + layer.cog_filename, timeout=30).status_code == 404
+
+
+def test_map_tiles_metadata_etag_styles_and_values(rsite):
+    tileset = rsite.get("/collections/mnt-noumea/map/tiles/WebMercatorQuad").json()
+    limits = {int(m["tileMatrix"]): m for m in tileset["tileMatrixSetLimits"]}
+    deepest = limits[max(limits)]
+    tilejson = rsite.get("/collections/mnt-noumea/map/tiles/WebMercatorQuad", f="tilejson").json()
+    assert tilejson["tilejson"] == "3.0.0" and tilejson["legend"]["kind"] == "ramp"
+    assert tilejson["maxzoom"] == max(limits)
+    z, x, y = max(limits), deepest["minTileCol"] + 1, deepest["minTileRow"] + 1
+    url = f"{rsite.url}/collections/mnt-noumea/map/tiles/WebMercatorQuad/{z}/{y}/{x}"
+    first = httpx.get(url, timeout=30)
+    assert first.status_code == 200 and first.headers["content-type"] == "image/png"
+    again = httpx.get(url, headers={"If-None-Match": first.headers["etag"]}, timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    shaded = httpx.get(url, params={"style": "hillshade"}, timeout=30)
+    assert shaded.status_code == 200 and shaded.headers["etag"] != first.headers["etag"]
+    webp = httpx.get(url, params={"f": "webp"}, timeout=30)
+    assert webp.content[8:12] == b"WEBP"
+    classes = rsite.get("/collections/occupation-sol/map/tiles/WebMercatorQuad", f="tilejson")
+    assert [c["value"] for c in classes.json()["legend"]["classes"]] == [1, 2, 3, 4]
+    outside = f"{rsite.url}/collections/mnt-noumea/map/tiles/WebMercatorQuad/{z}/0/0"
+    assert httpx.get(outside, timeout=30).status_code == 404
+    assert httpx.get(url.replace(f"/{z}/", "/99/"), timeout=30).status_code == 400
+    # The value at a pixel is the COG's value there; nodata is null.
+    lon, lat = raster_support.lonlat(rsite.cogs["mnt-noumea"], 200, 300)
+    with rasterio.open(rsite.cogs["mnt-noumea"]) as dataset:
+        expected = float(dataset.read(1, window=((300, 301), (200, 201)))[0, 0])
+    value = rsite.get("/collections/mnt-noumea/value", lon=lon, lat=lat).json()
+    assert value["bands"][0]["value"] == pytest.approx(expected, rel=1e-5)
+    lon, lat = raster_support.lonlat(rsite.cogs["mnt-noumea"], 2, 2)
+    assert (
+        rsite.get("/collections/mnt-noumea/value", lon=lon, lat=lat).json()["bands"][0]["value"]
+        is None
+    )
+    preview = rsite.get("/collections/ortho-noumea/map", width=200)
+    assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
+
+
+def test_gdal_reads_a_window_of_the_cog_and_the_coverage_over_http(rsite, gdal_client):
+    """GDAL's /vsicurl/ reads a 256-pixel window of the 16 MB COG with a few range requests
+    (bytes counted by a proxy), and opens a coverage answer as a GeoTIFF."""
+    big = rsite.cogs["mnt-grand"]
+    size = big.stat().st_size
+    with rasterio.open(big) as source:
+        expected = source.read(1, window=((1024, 1280), (512, 768)))
+    with raster_support.CountingProxy(_site(rsite)) as proxy:
+        url = _cog_url(rsite, "mnt-grand").replace(_site(rsite), proxy.url)
+        options = {"GDAL_DISABLE_READDIR_ON_OPEN": "EMPTY_DIR", "CPL_VSIL_CURL_CACHE_SIZE": "0"}
+        with rasterio.Env(**options), rasterio.open(f"/vsicurl/{url}") as remote:
+            assert remote.shape == (2048, 2048) and remote.overviews(1)
+            window = remote.read(1, window=((1024, 1280), (512, 768)))
+        assert np.array_equal(window, expected)
+        ranged = [r for r in proxy.requests if r[1]]
+        assert ranged and all(status == 206 for _m, _r, status in ranged)
+        assert proxy.bytes < 600_000 < size / 20, (proxy.bytes, size)
+        # The coverage endpoint, opened by GDAL like a file.
+        proxy.reset()
+        x0, y0 = raster_support.DEM_ORIGIN
+        coverage = (
+            f"{proxy.url}/ogc/collections/mnt-grand/coverage?"
+            f"subset=E({x0 + 5120}:{x0 + 7680}),N({y0 - 12800}:{y0 - 10240})"
+        )
+        with rasterio.Env(**options), rasterio.open(f"/vsicurl/{coverage}") as part:
+            assert part.shape == (256, 256) and part.crs.to_epsg() == 3163
+            assert np.array_equal(part.read(1), expected)
+
+
+def test_portal_downloads_preview_snippets_and_map_list(rsite):
+    site = _site(rsite)
+    cog = _cog_url(rsite, "mnt-noumea")
+    whole = httpx.get(cog, timeout=30)
+    assert whole.status_code == 200 and whole.headers["accept-ranges"] == "bytes"
+    head = httpx.get(cog, headers={"Range": "bytes=0-99"}, timeout=30)
+    assert head.status_code == 206 and head.content == whole.content[:100]
+    assert httpx.get(cog, headers={"Range": "bytes=999999999-"}, timeout=30).status_code == 416
+    page = httpx.get(f"{site}/jeux-de-donnees/mnt-noumea", timeout=30).text
+    assert "/ogc/collections/mnt-noumea/map?f=png" in page
+    assert "/vsicurl/" in page and "map/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
+    carte = httpx.get(f"{site}/carte", timeout=30).text
+    assert 'data-collection="ortho-noumea" data-kind="raster"' in carte
+    assert "mnt-brouillon" not in carte
+    config = json.loads(carte.split('id="carte-config">', 1)[1].split("</script>", 1)[0])
+    assert config["rasterValue"] == "/ogc/collections/{collection}/value"
