@@ -13,6 +13,9 @@ Jobs (`kind`):
   (`restrictToRequestBBOX`), so QGIS sends `bbox=` to the server.
 - `vectortiles`: a `QgsVectorTileLayer` on an XYZ template, rendered over `extent` to a
   transparent QImage; the count of non-transparent pixels.
+- `xyzraster`: a `QgsRasterLayer` of the "wms" provider on an XYZ template (the
+  "XYZ Tiles › New connection" dialog), rendered over `extent`; the count of
+  non-transparent pixels and of distinct colours among them.
 - `csw`: MetaSearch's calls (QGIS 3.22, `MetaSearch/dialogs/maindialog.py`): a
   `CatalogueServiceWeb(url, timeout, username, password)`, `getrecords2` with a keyword
   (`PropertyIsLike('csw:AnyText', ...)`) and/or a bbox, then `getrecordbyid`. Only this
@@ -195,6 +198,62 @@ def vectortiles(qgis: Qgis, job: dict[str, Any]) -> dict[str, Any]:
     return result
 
 
+def xyzraster(qgis: Qgis, job: dict[str, Any]) -> dict[str, Any]:
+    from qgis.core import (
+        QgsCoordinateReferenceSystem,
+        QgsCoordinateTransform,
+        QgsDataSourceUri,
+        QgsMapRendererSequentialJob,
+        QgsMapSettings,
+        QgsProject,
+        QgsRasterLayer,
+        QgsRectangle,
+    )
+    from qgis.PyQt.QtCore import QSize
+    from qgis.PyQt.QtGui import QColor
+
+    uri = QgsDataSourceUri()
+    uri.setParam("type", "xyz")
+    uri.setParam("url", job["url"])
+    uri.setParam("zmin", str(job.get("zmin", 0)))
+    uri.setParam("zmax", str(job.get("zmax", 18)))
+    layer = QgsRasterLayer(bytes(uri.encodedUri()).decode(), "tuiles raster", "wms")
+    result: dict[str, Any] = {"valid": layer.isValid()}
+    if not layer.isValid():
+        return result
+    settings = QgsMapSettings()
+    settings.setLayers([layer])
+    mercator = QgsCoordinateReferenceSystem(WEB_MERCATOR)
+    settings.setDestinationCrs(mercator)
+    to_mercator = QgsCoordinateTransform(
+        QgsCoordinateReferenceSystem(WORLD), mercator, QgsProject.instance()
+    )
+    settings.setExtent(to_mercator.transformBoundingBox(QgsRectangle(*job["extent"])))
+    size = job.get("size", 256)
+    settings.setOutputSize(QSize(size, size))
+    settings.setBackgroundColor(QColor(0, 0, 0, 0))
+    render = QgsMapRendererSequentialJob(settings)
+    render.start()
+    render.waitForFinished()
+    image = render.renderedImage()
+    if job.get("save"):
+        image.save(job["save"])
+    colours = set()
+    painted = 0
+    for x in range(image.width()):
+        for y in range(image.height()):
+            colour = QColor.fromRgba(image.pixel(x, y))
+            if colour.alpha() > 0:
+                painted += 1
+                colours.add((colour.red(), colour.green(), colour.blue()))
+    result |= {
+        "pixels": painted,
+        "colours": len(colours),
+        "errors": [error.message for error in render.errors()],
+    }
+    return result
+
+
 def csw(job: dict[str, Any]) -> dict[str, Any]:
     """MetaSearch's search, then the record of the first hit (its "details" view)."""
     from owslib import __version__ as owslib_version
@@ -249,7 +308,9 @@ def run(jobs: list[dict[str, Any]]) -> list[dict[str, Any]]:
                     result = csw(job)
                 else:
                     assert qgis is not None
-                    result = {"oapif": oapif, "vectortiles": vectortiles}[job["kind"]](qgis, job)
+                    result = {"oapif": oapif, "vectortiles": vectortiles, "xyzraster": xyzraster}[
+                        job["kind"]
+                    ](qgis, job)
             except Exception as error:  # noqa: BLE001 - reported to the test, which fails
                 result = {"exception": f"{type(error).__name__}: {error}"}
             if qgis:

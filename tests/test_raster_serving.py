@@ -5,18 +5,23 @@ access rule on all of them, and GDAL reading the COG and the coverage over HTTP.
 from __future__ import annotations
 
 import json
+import re
+import warnings
 
 import httpx
 import numpy as np
 import pytest
 import rasterio
+from rasterio.errors import NotGeoreferencedWarning
 from rasterio.io import MemoryFile
 
 from niaouli.catalogue import service
 from niaouli.catalogue.models import RasterLayer
 from tests import raster_cogs as raster_support
+from tests.browser_support import Site, chromium, visit  # noqa: F401 - the fixture
 from tests.conftest import fresh_backend
 from tests.ogc_support import OgcServer, serve
+from tests.test_qgis_clients import drive, qgis  # noqa: F401 - the fixture
 
 ORG = "gouvernement-nc"
 COVERAGES = "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/"
@@ -205,3 +210,81 @@ def test_portal_downloads_preview_snippets_and_map_list(rsite):
     assert "mnt-brouillon" not in carte
     config = json.loads(carte.split('id="carte-config">', 1)[1].split("</script>", 1)[0])
     assert config["rasterValue"] == "/ogc/collections/{collection}/value"
+
+
+def test_qgis_draws_the_raster_tiles_as_an_xyz_layer(rsite, qgis):  # noqa: F811
+    """QGIS (Debian's, headless) draws the XYZ template of the dataset page: the land
+    cover's four classes, in their colours; the same template on a hidden raster, nothing."""
+    page = httpx.get(f"{_site(rsite)}/jeux-de-donnees/occupation-sol", timeout=30).text
+    template = next(
+        value
+        for value in re.findall(r'value="([^"]+)"', page)
+        if "/map/tiles/WebMercatorQuad/" in value
+    ).replace("&amp;", "&")
+    with rasterio.open(rsite.cogs["occupation-sol"]) as dataset:
+        from rasterio.warp import transform_bounds
+
+        extent = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+    job = {"kind": "xyzraster", "extent": list(extent), "zmin": 0, "zmax": 13}
+    drawn, hidden = drive(
+        [
+            job | {"url": template},
+            job | {"url": template.replace("/occupation-sol/", "/mnt-brouillon/")},
+        ],
+        qgis,
+    )
+    assert drawn["valid"] and drawn["errors"] == [], drawn
+    assert drawn["pixels"] > 30_000 and drawn["colours"] >= 4, drawn
+    assert any("/occupation-sol/map/tiles/" in r["url"] for r in drawn["requests"])
+    assert hidden["pixels"] == 0
+
+
+def _pixels(png: bytes) -> np.ndarray:
+    """A screenshot's pixels as (n, 3) RGB rows (GDAL decodes the PNG)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", NotGeoreferencedWarning)
+        with MemoryFile(png) as memory, memory.open() as image:
+            return np.moveaxis(image.read()[:3], 0, -1).reshape(-1, 3).astype(int)
+
+
+def test_maplibre_draws_the_raster_on_the_map(rsite, chromium):  # noqa: F811
+    """/carte in headless Chromium: the land cover drawn from its map tiles in its
+    classes' colours (opacity set to 100 % with the slider), the legend's four classes
+    from the TileJSON, and a click showing the class value at that point."""
+    site = Site(_site(rsite), rsite.backend.name, background=True)
+    lon, lat = raster_support.lonlat(rsite.cogs["occupation-sol"], 256, 256)
+    with visit(chromium, site, "desktop") as v:
+        tiles: list[int] = []
+        v.page.on(
+            "response",
+            lambda r: tiles.append(r.status) if "/occupation-sol/map/tiles/" in r.url else None,
+        )
+        v.open(f"/carte#map=13/{lat}/{lon}&layers=occupation-sol")
+        v.wait_for_map()
+        item = v.page.locator('.carte-couche[data-collection="occupation-sol"]')
+        item.locator("[data-opacite]").fill("100")
+        v.page.wait_for_function(
+            "() => window.niaouliMap.getPaintProperty('occupation-sol:raster',"
+            " 'raster-opacity') === 1"
+        )
+        v.wait_for_map()
+        assert tiles and all(status == 200 for status in tiles), tiles
+        assert item.locator(".carte-classes li").count() == 4
+        pixels = _pixels(v.page.locator("#carte").screenshot())
+        for value in (1, 2, 3, 4):
+            colour = np.array(raster_support.CLASS_COLOURS[value][:3])
+            near = int((np.abs(pixels - colour).sum(axis=1) < 24).sum())
+            assert near > 2000, (value, near)
+        lon, lat = raster_support.lonlat(rsite.cogs["occupation-sol"], 400, 100)  # class 2
+        x, y = v.page.evaluate(
+            "([lon, lat]) => { const m = window.niaouliMap; const p = m.project([lon, lat]);"
+            " const r = m.getCanvas().getBoundingClientRect();"
+            " return [r.left + p.x, r.top + p.y]; }",
+            [lon, lat],
+        )
+        v.page.mouse.click(x, y)
+        popup = v.page.locator(".maplibregl-popup")
+        popup.wait_for(timeout=10_000)
+        assert "Raster occupation-sol" in popup.inner_text()
+        assert popup.locator("td").first.inner_text() == "2"
+        assert v.errors == []
