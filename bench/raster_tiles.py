@@ -3,20 +3,21 @@
 Why: issue 19 asks for tiles at least as fast as titiler (23-27 tiles/s per process
 from S3, ../shared/ANCHORS.md (d)) and memory bounded whatever the file size. Both
 servers run in the same run with the same number of worker processes on the same COG
-(the one Niaouli's ingestion stored), asked the same random tiles over the raster at the
+(the one stored in Niaouli's file storage), asked the same random tiles over the raster at the
 same concurrency.
 
 How: a generated RGB orthophoto (default 8,000 × 8,000 px at 0.5 m, UTM 58S) and an
 elevation model (default 20,000 × 20,000 px float32 at 10 m, EPSG:3163; `--dem-size`)
-are written under `bench/out/` once, ingested by `niaouli ingest` into a scratch data
-folder (SQLite, local storage); `niaouli serve --workers N` then serves the tiles at
-`/ogc/collections/{id}/map/tiles/WebMercatorQuad/{z}/{y}/{x}` and titiler
-(`uvicorn titiler.application.main:app --workers N`, from its own virtualenv: `--titiler`,
-`pip install titiler.application` there, never a project dependency) the same stored
-COG file at `/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url=…` with the same colouring
-(viridis over the same range for the DEM). Printed per raster and zoom: tiles/s for
-each, the ratio, errors, and each server's peak memory (resident set of its processes,
-summed, sampled every 50 ms).
+are written under `bench/out/` once (COGs, rio-cogeo) and stored as raster layers of a
+scratch data folder (SQLite, local storage), as the ingestion stores a COG. Then
+`niaouli serve --workers N` serves the tiles at
+`/ogc/collections/{id}/map/tiles/WebMercatorQuad/{z}/{y}/{x}`, and titiler
+(`uvicorn titiler.application.main:app --workers N` from its own virtualenv, given by
+`--titiler`; `pip install titiler.application` there, never a project dependency) the
+same stored COG file at `/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url=…` with the same
+colouring (viridis over the same range for the DEM). Printed per raster and zoom:
+tiles/s for each, the ratio, errors, and each server's peak memory (resident set of its
+processes, summed, sampled every 50 ms).
 
     .venv/bin/python bench/raster_tiles.py --titiler /tmp/titiler-venv
     .venv/bin/python bench/raster_tiles.py --titiler /tmp/titiler-venv --dem-size 8000 --tiles 300
@@ -138,34 +139,71 @@ def niaouli(env: dict[str, str], *command: str) -> str:
     return done.stdout
 
 
-def prepare(sources: dict[str, Path]) -> tuple[dict[str, str], dict[str, Path]]:
-    """Ingest the rasters once; the stored COG of each (what both servers read)."""
-    names = "-".join(f"{k}{p.stat().st_size}" for k, p in sorted(sources.items()))
-    data_dir = OUT / f"raster-tiles-{abs(hash(names)) % 10**8}"
-    env = environment(data_dir)
-    marker = data_dir / "ingested"
-    if not marker.exists():
-        shutil.rmtree(data_dir, ignore_errors=True)
-        data_dir.mkdir(parents=True)
-        niaouli(env, "db", "upgrade")
-        niaouli(env, "org", "create", "bench", "--name", "Banc d'essai", "--kind", "research")
-        for kind, path in sources.items():
-            print(f"ingestion de {path.name}...", flush=True)
-            niaouli(env, "ingest", str(path), "--org", "bench", "--dataset", f"bench-{kind}")
-        marker.write_text("ok\n")
-    stored = {}
-    import sqlite3
+def register(data_dir: Path, slug: str, cog: Path) -> tuple[str, Path]:
+    """Store the COG as a dataset's raster layer (as the ingestion stores one: a copy in
+    the file storage and a `raster_layers` row); its collection id and stored path."""
+    from rasterio.warp import transform_bounds
+    from sqlalchemy.orm import Session
 
-    with sqlite3.connect(data_dir / "niaouli.sqlite") as db:
-        for kind in sources:
-            row = db.execute(
-                "SELECT r.collection_id, r.cog_key, r.cog_filename FROM raster_layers r "
-                "JOIN datasets d ON d.id = r.dataset_id WHERE d.slug = ?",
-                (f"bench-{kind}",),
-            ).fetchone()
-            matches = list((data_dir).rglob(row[2]))
-            found = [m for m in matches if row[1] in str(m)]
-            stored[kind] = (row[0], found[0])
+    from niaouli import startup, storage
+    from niaouli.catalogue import service
+    from niaouli.catalogue.models import RasterKind, RasterLayer
+    from niaouli.db.engine import make_engine
+    from niaouli.settings import Settings
+
+    startup.install()
+    settings = Settings(data_dir=data_dir)
+    stored = storage.store_file(cog, settings, cog.name)
+    with rasterio.open(cog) as dataset:
+        west, south, east, north = transform_bounds(dataset.crs, "EPSG:4326", *dataset.bounds)
+        facts = {
+            "crs_code": f"EPSG:{dataset.crs.to_epsg()}",
+            "crs_wkt": dataset.crs.to_wkt(),
+            "width": dataset.width,
+            "height": dataset.height,
+            "band_count": dataset.count,
+            "resolution_x": abs(dataset.transform.a),
+            "resolution_y": abs(dataset.transform.e),
+            "native_west": dataset.bounds.left,
+            "native_south": dataset.bounds.bottom,
+            "native_east": dataset.bounds.right,
+            "native_north": dataset.bounds.top,
+            "extent_west": west,
+            "extent_south": south,
+            "extent_east": east,
+            "extent_north": north,
+            "bands": [{"name": f"B{i}", "data_type": t} for i, t in enumerate(dataset.dtypes, 1)],
+        }
+    kind = RasterKind.ORTHOPHOTO if "ortho" in slug else RasterKind.ELEVATION
+    engine = make_engine(settings)
+    with Session(engine) as session, session.begin():
+        org = service.get_organisation(session, "bench")
+        dataset_row = service.create_dataset(session, org, slug, slug)
+        session.add(
+            RasterLayer(
+                dataset=dataset_row,
+                name=slug,
+                collection_id=slug,
+                kind=kind,
+                cog_key=stored.key,
+                cog_filename=stored.filename,
+                cog_size=cog.stat().st_size,
+                **facts,
+            )
+        )
+    engine.dispose()
+    return slug, storage.area(settings).path(storage.object_name(stored.key, stored.filename))
+
+
+def prepare(sources: dict[str, Path]) -> tuple[dict[str, str], dict[str, tuple[str, Path]]]:
+    """A scratch data folder (SQLite, local storage) holding the COGs as raster layers."""
+    data_dir = OUT / "raster-tiles"
+    shutil.rmtree(data_dir, ignore_errors=True)
+    data_dir.mkdir(parents=True)
+    env = environment(data_dir)
+    niaouli(env, "db", "upgrade")
+    niaouli(env, "org", "create", "bench", "--name", "Banc d'essai", "--kind", "research")
+    stored = {kind: register(data_dir, f"bench-{kind}", path) for kind, path in sources.items()}
     return env, stored
 
 

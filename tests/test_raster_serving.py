@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 import warnings
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -27,34 +28,34 @@ ORG = "gouvernement-nc"
 COVERAGES = "http://www.opengis.net/spec/ogcapi-coverages-1/1.0/conf/"
 
 
+@pytest.fixture(scope="module")
+def cogs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, str, str]]:
+    """The COGs, made once for both backends: (path, kind, access level) by slug."""
+    folder = tmp_path_factory.mktemp("raster-cogs")
+    return {
+        "mnt-noumea": (raster_support.dem(folder / "mnt.tif"), "elevation", "public"),
+        "ortho-noumea": (raster_support.ortho(folder / "ortho.tif"), "orthophoto", "public"),
+        "occupation-sol": (raster_support.classes(folder / "classes.tif"), "classified", "public"),
+        "mnt-grand": (
+            raster_support.dem(folder / "grand.tif", size=2048, cell=10.0),
+            "elevation",
+            "public",
+        ),
+        "mnt-brouillon": (raster_support.dem(folder / "brouillon.tif"), "elevation", "draft"),
+    }
+
+
 @pytest.fixture(scope="module", params=["sqlite", "postgis"])
-def rsite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory):
+def rsite(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, cogs):
     """Public DEM, orthophoto, land cover and a larger DEM; a draft DEM that must never show."""
     root = tmp_path_factory.mktemp(f"rasters-{request.param}")
     with fresh_backend(request, request.param, root) as backend:
         with backend.session() as session, session.begin():
             service.create_organisation(session, ORG, "Gouvernement", "government")
-        cogs = root / "cogs"
-        cogs.mkdir()
-        made = {
-            "mnt-noumea": (raster_support.dem(cogs / "mnt.tif"), "elevation", "public"),
-            "ortho-noumea": (raster_support.ortho(cogs / "ortho.tif"), "orthophoto", "public"),
-            "occupation-sol": (
-                raster_support.classes(cogs / "classes.tif"),
-                "classified",
-                "public",
-            ),
-            "mnt-grand": (
-                raster_support.dem(cogs / "grand.tif", size=2048, cell=10.0),
-                "elevation",
-                "public",
-            ),
-            "mnt-brouillon": (raster_support.dem(cogs / "brouillon.tif"), "elevation", "draft"),
-        }
-        for slug, (path, kind, level) in made.items():
+        for slug, (path, kind, level) in cogs.items():
             raster_support.publish_raster(backend, path, ORG, slug, f"Raster {slug}", kind, level)
         with serve(backend) as server:
-            server.cogs = {slug: path for slug, (path, _k, _l) in made.items()}  # type: ignore[attr-defined]
+            server.cogs = {slug: path for slug, (path, _k, _l) in cogs.items()}  # type: ignore[attr-defined]
             yield server
 
 
