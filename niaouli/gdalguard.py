@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -59,6 +60,7 @@ _installed: set[str] = set()
 _seen = threading.local()
 
 
+_modules_seen = -1  # len(sys.modules) at the last full check
 _callbacks: dict[str, object] = {}  # per library, kept alive for the life of the process
 
 
@@ -142,11 +144,18 @@ def install() -> None:
     start of the web application and the CLI. Raises `GuardUnavailableError` rather than
     let a file be opened with GDAL's network client in place.
     """
+    global _modules_seen
+    # A new copy of libgdal only arrives with a new extension module: while none was
+    # imported since the last full check, there is nothing to do (reading /proc/self/maps
+    # costs 0.1-0.2 s in a server process, and raster tiles open a COG per request).
+    if _installed and len(sys.modules) == _modules_seen:
+        return
     import pyogrio  # noqa: F401  loads pyogrio's libgdal so that it is found below
     import pyproj.network
 
     os.environ["PROJ_NETWORK"] = "OFF"
     with _lock:
+        modules = len(sys.modules)
         libraries = _loaded_gdal_libraries()
         if not libraries:
             raise GuardUnavailableError("libgdal not found among the loaded libraries")
@@ -159,6 +168,7 @@ def install() -> None:
                 raise GuardUnavailableError(f"cannot install the network guard in {path}") from exc
             _installed.add(path)
         pyproj.network.set_network_enabled(False)
+        _modules_seen = modules
 
 
 @contextmanager

@@ -22,6 +22,7 @@ import asyncio
 import hashlib
 import json
 import logging
+import threading
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -187,9 +188,25 @@ def describe_full(base: str, source: RasterSource, dataset: Any) -> dict[str, An
     return document
 
 
+STYLE_CACHE_SIZE = 256
+_styles: dict[tuple[str, str], styles.Style] = {}
+_styles_lock = threading.Lock()
+
+
 def _style(source: RasterSource, dataset: Any, asked: str | None) -> styles.Style:
-    """The asked style, else the kind's: hillshade is asked, a ramp is the default."""
-    return styles.choose(dataset, asked or "auto")
+    """The asked style (`auto` by default), kept per COG version: without statistics tags
+    in the COG, choosing a ramp reads an overview, once per process and not per tile."""
+    key = (source.version, asked or "auto")
+    with _styles_lock:
+        known = _styles.get(key)
+    if known is not None:
+        return known
+    chosen = styles.choose(dataset, asked or "auto")
+    with _styles_lock:
+        if len(_styles) >= STYLE_CACHE_SIZE:
+            _styles.clear()
+        _styles[key] = chosen
+    return chosen
 
 
 def _tile_url(base: str, source: RasterSource, fmt: str = "png") -> str:
