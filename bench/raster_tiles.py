@@ -247,7 +247,7 @@ class PeakMemory:
             time.sleep(0.05)
 
     def __enter__(self) -> PeakMemory:
-        self.peak = self._sample()
+        self.start = self.peak = self._sample()
         self._thread.start()
         return self
 
@@ -321,6 +321,7 @@ def measure(name: str, process: subprocess.Popen, urls_by_zoom: dict, concurrenc
             seconds, ok, size = asyncio.run(hammer(urls, concurrency))
             results[z] = (len(urls) / seconds, ok, len(urls), size / max(ok, 1))
     results["peak_mb"] = memory.peak
+    results["start_mb"] = memory.start
     return results
 
 
@@ -412,7 +413,10 @@ def main() -> None:
                     f"{z:>5} {na[0]:12.1f} {nb[0]:12.1f} {na[0] / nb[0]:6.2f}  "
                     f"{na[1]}/{na[2]} et {nb[1]}/{nb[2]} ({na[3] / 1e3:.0f} / {nb[3] / 1e3:.0f} ko)"
                 )
-            print(f"mémoire au pic : niaouli {a['peak_mb']:.0f} MB, titiler {b['peak_mb']:.0f} MB")
+            print(
+                f"mémoire (avant -> pic) : niaouli {a['start_mb']:.0f} -> {a['peak_mb']:.0f} MB,"
+                f" titiler {b['start_mb']:.0f} -> {b['peak_mb']:.0f} MB"
+            )
     finally:
         stop(niaouli_server)
         stop(titiler_server)

@@ -109,7 +109,10 @@ def render_tile(
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Reader(None, dataset=dataset) as reader:
-            resampling = "nearest" if style.kind == "colortable" else "bilinear"
+            # Nearest neighbour (rio-tiler's and titiler's default): the overviews already
+            # average imagery and elevations; only the hillshade, computed from
+            # neighbouring pixels, needs a smooth surface.
+            resampling = "bilinear" if style.kind == "hillshade" else "nearest"
             try:
                 if style.kind == "hillshade":
                     image = reader.tile(

@@ -22,10 +22,13 @@ from niaouli.settings import Settings
 
 
 def title_of(layer: RasterLayer) -> str:
-    """The dataset's title, with the layer's name when the dataset has several."""
+    """The dataset's title, with the layer's name when its collection is not named after
+    the dataset (one of several layers). Decided from the row alone: a tile request makes
+    one query, not three (the dataset's other layers are not loaded)."""
     dataset = layer.dataset
-    count = len(dataset.layers) + len(dataset.raster_layers)
-    return dataset.title if count <= 1 else f"{dataset.title} — {layer.name}"
+    if layer.collection_id == dataset.slug or layer.name == dataset.slug:
+        return dataset.title
+    return f"{dataset.title} — {layer.name}"
 
 
 def source_of(
@@ -73,14 +76,11 @@ class StoredRasters:
             layer = lookup.visible_raster(session, collection_id, viewer)
             if layer is None:
                 return None
-            _ = layer.dataset.layers, layer.dataset.raster_layers
             session.expunge_all()
         return source_of(self.settings, layer, self.portal_url)
 
     def visible(self, viewer: Viewer) -> list[RasterSource]:
         with Session(self.engine) as session:
             layers = lookup.visible_rasters(session, viewer)
-            for layer in layers:
-                _ = layer.dataset.layers, layer.dataset.raster_layers
             session.expunge_all()
         return [source_of(self.settings, layer, self.portal_url) for layer in layers]
