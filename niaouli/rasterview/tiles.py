@@ -12,15 +12,19 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from rasterio.io import DatasetReaderBase
-from rio_tiler.errors import TileOutsideBounds
-from rio_tiler.io import Reader
-from rio_tiler.models import ImageData
 
 from niaouli.rasterview.style import Style, ramp_colours
+
+if TYPE_CHECKING:
+    from rio_tiler.models import ImageData
+
+# rio-tiler is imported where it is used: its import builds CRS objects through GDAL and
+# PROJ, which importing the web application (`niaouli.web`) must not do in a process whose
+# PROJ was set up otherwise first (an in-process test server crashed there).
 
 TILE_SIZE = 256
 FORMATS = {"png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp")}
@@ -41,6 +45,8 @@ class Zooms:
 
 def zooms(dataset: DatasetReaderBase) -> Zooms:
     """The zoom levels worth asking (rio-tiler's from the resolution and overviews)."""
+    from rio_tiler.io import Reader
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Reader(None, dataset=dataset) as reader:
@@ -106,6 +112,9 @@ def render_tile(
     dataset: DatasetReaderBase, style: Style, z: int, x: int, y: int, fmt: str = "png"
 ) -> bytes:
     """One 256 × 256 tile, or `OutsideError` when it does not meet the raster."""
+    from rio_tiler.errors import TileOutsideBounds
+    from rio_tiler.io import Reader
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Reader(None, dataset=dataset) as reader:
@@ -135,6 +144,8 @@ def render_preview(
     dataset: DatasetReaderBase, style: Style, max_size: int = 512, fmt: str = "png"
 ) -> bytes:
     """The whole raster, at most `max_size` pixels wide or high, from its overviews."""
+    from rio_tiler.io import Reader
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Reader(None, dataset=dataset) as reader:
@@ -150,6 +161,8 @@ def render_preview(
 
 def point_values(dataset: DatasetReaderBase, lon: float, lat: float) -> list[float | None]:
     """Every band's value at (lon, lat) in WGS 84; None where there is no data."""
+    from rio_tiler.io import Reader
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with Reader(None, dataset=dataset) as reader:
