@@ -1,4 +1,4 @@
-"""Small Cloud Optimized GeoTIFFs made for the raster tests (rio-cogeo, seconds).
+"""Small Cloud Optimized GeoTIFFs made for the raster serving tests (rio-cogeo, seconds).
 
 - `dem`: float32 elevation in EPSG:3163 (Lambert New Caledonia) over Nouméa, a hill
   and a valley, nodata -9999 in one corner;
