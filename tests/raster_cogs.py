@@ -191,7 +191,7 @@ def publish_raster(
 
     from niaouli import storage
     from niaouli.catalogue import service
-    from niaouli.catalogue.models import RasterKind, RasterLayer
+    from niaouli.catalogue.models import RasterKind, RasterLayer, Resource, ResourceKind
 
     stored = storage.store_file(path, backend.settings, path.name)
     with rasterio.open(path) as dataset:
@@ -213,9 +213,27 @@ def publish_raster(
             "extent_east": east,
             "extent_north": north,
             "bands": [
-                {"name": name or f"B{i}", "data_type": dtype, "nodata": dataset.nodata}
-                for i, (name, dtype) in enumerate(
-                    zip(dataset.descriptions, dataset.dtypes, strict=True), start=1
+                {
+                    "name": name or f"B{i}",
+                    "data_type": dtype,
+                    "nodata": dataset.nodata,
+                    "unit": None,
+                    "colour_interp": None,
+                    "statistics": {
+                        "min": stats.min,
+                        "max": stats.max,
+                        "mean": stats.mean,
+                        "stddev": stats.std,
+                    },
+                }
+                for i, (name, dtype, stats) in enumerate(
+                    zip(
+                        dataset.descriptions,
+                        dataset.dtypes,
+                        dataset.stats(approx=True),
+                        strict=True,
+                    ),
+                    start=1,
                 )
             ],
             "overview_levels": dataset.overviews(1),
@@ -223,6 +241,23 @@ def publish_raster(
     with backend.session() as session, session.begin():
         org = service.get_organisation(session, organisation)
         dataset_row = service.create_dataset(session, org, slug, title, access_level=access_level)
+        original = storage.store_file(path, backend.settings, path.name)
+        for role, title, kept in (
+            ("raster-cog", "COG", stored),
+            ("raster-source", "origine", original),
+        ):
+            dataset_row.resources.append(
+                Resource(
+                    title=f"{slug} ({title})",
+                    kind=ResourceKind.FILE,
+                    role=role,
+                    storage_key=kept.key,
+                    filename=kept.filename,
+                    format="COG",
+                    media_type="image/tiff",
+                    size=path.stat().st_size,
+                )
+            )
         session.add(
             RasterLayer(
                 dataset=dataset_row,
@@ -233,6 +268,9 @@ def publish_raster(
                 cog_key=stored.key,
                 cog_filename=stored.filename,
                 cog_size=path.stat().st_size,
+                original_key=original.key,
+                original_filename=original.filename,
+                original_size=path.stat().st_size,
                 **facts,
             )
         )
