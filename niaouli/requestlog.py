@@ -121,8 +121,18 @@ def log_config(log_format: str = "text") -> dict[str, Any]:
         # The platform's own lines (a replica found down, database trouble answered 503)
         # on the server's stderr: without this, pygeoapi's `basicConfig` at ERROR, made
         # when its API objects are built, keeps everything below an error out of the log.
+        config["formatters"]["niaouli"] = {
+            "()": "uvicorn.logging.DefaultFormatter",
+            "fmt": "%(levelprefix)s %(name)s: %(message)s",
+        }
+        config["handlers"]["niaouli"] = {
+            "formatter": "niaouli",
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "filters": ["request_id"],
+        }
         config["loggers"]["niaouli"] = {
-            "handlers": ["default"],
+            "handlers": ["niaouli"],
             "level": "INFO",
             "propagate": False,
         }

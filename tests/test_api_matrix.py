@@ -14,12 +14,14 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+from sqlalchemy.orm import Session
 
 from niaouli.accounts import users
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.community import events, projects, reuses
 from niaouli.catalogue.models import Resource, ResourceKind
+from niaouli.db.engine import writing
 from tests.accounts_support import email_of, slug_of
 from tests.api_support import ROLES, ApiSite, geojson, snapshot, start_api_site
 
@@ -52,14 +54,42 @@ class Route:
 
 def _fresh_dataset(site: ApiSite, level: str) -> str:
     slug = f"cible-{next(counter)}"
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         org = service.get_organisation(session, "province-sud")
         service.create_dataset(session, org, slug, f"Cible {slug}", access_level=level)
     return slug
 
 
+def _personal_column(site: ApiSite) -> tuple[str, str, str]:
+    """A fresh draft dataset whose layer has an e-mail column the guard finds: its slug,
+    layer and column."""
+    import tempfile
+    from pathlib import Path
+
+    from niaouli.ingest import ingest_file
+    from niaouli.privacy import guard
+
+    slug = _fresh_dataset(site, "draft")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "contacts.csv"
+        rows = [f"Marie W {i},marie.w{i}@gmail.com,166.4{i},-22.2{i}" for i in range(20)]
+        path.write_text("\n".join(["nom,courriel,lon,lat", *rows]), encoding="utf-8")
+        ingest_file(
+            path,
+            organisation="province-sud",
+            dataset=slug,
+            settings=site.backend.settings,
+            engine=site.backend.engine,
+            progress="none",
+        )
+    with site.backend.session() as session:
+        found = guard.status(session, service.find_dataset(session, slug)).open
+        email = next(f for f in found if f.kind == "email")
+        return slug, email.layer, email.column
+
+
 def _fresh_link(site: ApiSite) -> tuple[str, int]:
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         dataset = service.find_dataset(session, slug_of("public"))
         resource = Resource(title="Lien", kind=ResourceKind.LINK, url="https://example.nc/l")
         dataset.resources.append(resource)
@@ -94,7 +124,7 @@ def _fresh_version(site: ApiSite) -> tuple[str, int]:
 
 
 def _fresh_code(site: ApiSite) -> str:
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         project = projects.add_code_project(
             session, Viewer.system(), "province-sud", f"Projet {next(counter)}"
         )
@@ -102,7 +132,7 @@ def _fresh_code(site: ApiSite) -> str:
 
 
 def _fresh_event(site: ApiSite) -> str:
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         event = events.add_event(
             session,
             Viewer.system(),
@@ -117,7 +147,7 @@ def _fresh_event(site: ApiSite) -> str:
 def _fresh_campaign(site: ApiSite, opened: bool) -> str:
     from niaouli.catalogue.campaigns import campaigns
 
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         made = campaigns.create_campaign(
             session,
             Viewer.system(),
@@ -153,7 +183,7 @@ def _staged(site: ApiSite, state: str) -> tuple[str, int]:
                 break
         time.sleep(0.2)
     slug = _fresh_campaign(site, True)
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         from niaouli.catalogue.campaigns.campaign_tables import Campaign
 
         campaign = session.scalar(select(Campaign).where(Campaign.slug == slug))
@@ -179,7 +209,7 @@ def _staged(site: ApiSite, state: str) -> tuple[str, int]:
 
 def _fresh_reuse(site: ApiSite) -> str:
     """An approved reuse proposed by the plain signed-in user."""
-    with site.backend.session() as session, session.begin():
+    with Session(writing(site.backend.engine)) as session, session.begin():
         author = users.find_user(session, email_of("user"))
         reuse = reuses.submit_reuse(
             session,
@@ -290,6 +320,30 @@ ROUTES = [
         "/api/datasets/{slug}/versions/{version_id}/restore",
         lambda s: ("/api/datasets/{}/versions/{}/restore".format(*_fresh_version(s)), {}),
         expect(200),
+    ),
+    Route(
+        "anonymise a personal column",
+        "POST",
+        "/api/datasets/{slug}/privacy/anonymise",
+        lambda s: (
+            lambda slug, layer, column: (
+                f"/api/datasets/{slug}/privacy/anonymise",
+                _json({"layer": layer, "column": column, "action": "hash"}),
+            )
+        )(*_personal_column(s)),
+        expect(200, HIDDEN_DRAFT),
+    ),
+    Route(
+        "confirm a personal column",
+        "POST",
+        "/api/datasets/{slug}/privacy/confirm",
+        lambda s: (
+            lambda slug, layer, column: (
+                f"/api/datasets/{slug}/privacy/confirm",
+                _json({"layer": layer, "column": column, "reason": "Adresses de service"}),
+            )
+        )(*_personal_column(s)),
+        expect(200, HIDDEN_DRAFT),
     ),
     Route(
         "delete resource",

@@ -154,7 +154,7 @@ def test_edit_publish_and_upload_pages_in_english(server, backend, tmp_path):
             "Rows to add to the layers (same columns)",
             "An attached document, kept as it is",
             ">File</label>",
-            "zipped Shapefile, CSV, XLSX, ODS, KML, GPX. 512 MiB at most. The previous data",
+            "PNG or JPEG with a world file (zipped). 512 MiB at most. The previous data",
             ">Upload</button>",
             ">Upload progress</label>",
         ):

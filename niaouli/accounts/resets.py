@@ -32,7 +32,9 @@ LOGGER = logging.getLogger("niaouli.accounts")
 
 def _ensure_visible() -> None:
     """Make sure the reset links reach the server's log even with no logging set up."""
-    if not LOGGER.handlers and not logging.getLogger().handlers:
+    # Any handler on the way up counts (the server's `niaouli` logger has one): adding
+    # another here then wrote each link twice.
+    if not LOGGER.hasHandlers():
         handler = logging.StreamHandler()
         handler.setFormatter(logging.Formatter("%(levelname)s:     %(name)s: %(message)s"))
         LOGGER.addHandler(handler)
