@@ -117,30 +117,45 @@ def _extract(
     total = 0
     for key, info in chosen.items():
         target = dest / key
-        declared = max(info.compress_size, 1)
-        written = 0
-        try:
-            with zf.open(info) as src, target.open("wb") as out:
-                while chunk := src.read(CHUNK):
-                    written += len(chunk)
-                    total += len(chunk)
-                    if written > declared * limits.max_ratio and written > 10 * CHUNK:
-                        raise IngestError(
-                            _("archive refusée : taux de compression suspect (« %(name)s »)")
-                            % {"name": key},
-                            file=name,
-                        )
-                    if total > limits.max_total_bytes:
-                        raise IngestError(
-                            _("archive refusée : contenu décompressé trop gros"), file=name
-                        )
-                    out.write(chunk)
-        except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
-            raise IngestError(
-                _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
-            ) from None
+        total = copy_member(zf, info, target, total, limits, name)
         if target.resolve().parent != dest.resolve():
             raise IngestError(_("chemin dangereux dans l'archive refusé"), file=name)
+
+
+def copy_member(
+    zf: zipfile.ZipFile,
+    info: zipfile.ZipInfo,
+    target: Path,
+    total: int,
+    limits: ArchiveLimits,
+    name: str,
+) -> int:
+    """Stream one entry to `target` under the archive caps (compression ratio, total
+    size); returns the running total of bytes written. Every unzip of untrusted files
+    (shapefiles, data files, rasters) goes through it."""
+    declared = max(info.compress_size, 1)
+    written = 0
+    try:
+        with zf.open(info) as src, target.open("wb") as out:
+            while chunk := src.read(CHUNK):
+                written += len(chunk)
+                total += len(chunk)
+                if written > declared * limits.max_ratio and written > 10 * CHUNK:
+                    raise IngestError(
+                        _("archive refusée : taux de compression suspect (« %(name)s »)")
+                        % {"name": info.filename[:200]},
+                        file=name,
+                    )
+                if total > limits.max_total_bytes:
+                    raise IngestError(
+                        _("archive refusée : contenu décompressé trop gros"), file=name
+                    )
+                out.write(chunk)
+    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
+        raise IngestError(
+            _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
+        ) from None
+    return total
 
 
 def extract_data_files(

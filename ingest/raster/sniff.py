@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import enum
 import zipfile
-import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from niaouli.i18n import _
-from niaouli.ingest.archive import CHUNK, REFUSED_SUFFIXES, ArchiveLimits, _entry_name
+from niaouli.ingest.archive import REFUSED_SUFFIXES, ArchiveLimits, _entry_name, copy_member
 from niaouli.ingest.errors import IngestError
 
 
@@ -207,7 +206,7 @@ def _extract(path: Path, name: str, workdir: Path, limits: ArchiveLimits) -> Ras
             )
         total = 0
         for entry, target_name in chosen.items():
-            total = _copy_entry(archive, entries[entry], workdir / target_name, total, limits, name)
+            total = copy_member(archive, entries[entry], workdir / target_name, total, limits, name)
             if target_name != chosen[image]:
                 siblings.append(target_name)
     extracted = workdir / chosen[image]
@@ -219,37 +218,3 @@ def _extract(path: Path, name: str, workdir: Path, limits: ArchiveLimits) -> Ras
             file=name,
         )
     return RasterFile(extracted, kind, tuple(siblings))
-
-
-def _copy_entry(
-    archive: zipfile.ZipFile,
-    info: zipfile.ZipInfo,
-    target: Path,
-    total: int,
-    limits: ArchiveLimits,
-    name: str,
-) -> int:
-    """Stream one entry out under the archive caps; the running total of bytes."""
-    declared = max(info.compress_size, 1)
-    written = 0
-    try:
-        with archive.open(info) as source, target.open("wb") as out:
-            while chunk := source.read(CHUNK):
-                written += len(chunk)
-                total += len(chunk)
-                if written > declared * limits.max_ratio and written > 10 * CHUNK:
-                    raise IngestError(
-                        _("archive refusée : taux de compression suspect (« %(name)s »)")
-                        % {"name": info.filename[:200]},
-                        file=name,
-                    )
-                if total > limits.max_total_bytes:
-                    raise IngestError(
-                        _("archive refusée : contenu décompressé trop gros"), file=name
-                    )
-                out.write(chunk)
-    except (zipfile.BadZipFile, EOFError, zipfile.LargeZipFile, OSError, zlib.error) as exc:
-        raise IngestError(
-            _("archive zip corrompue ou tronquée (%(error)s)") % {"error": exc}, file=name
-        ) from None
-    return total
