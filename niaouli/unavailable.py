@@ -29,8 +29,9 @@ MESSAGE = (
 )
 
 
-class _Replay:
-    """The request's messages, given again to a second attempt (GET/HEAD: no body)."""
+class Replay:
+    """The request's body messages, given again to a second attempt (a retried GET, or a
+    read answered again by the primary after its replica failed: a CSW POST)."""
 
     def __init__(self, receive: Receive) -> None:
         self._receive = receive
@@ -61,7 +62,7 @@ class DatabaseTroubleMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        replay = _Replay(receive)
+        replay = Replay(receive)
         may_replay = scope["method"] in SAFE_METHODS
         original = dict(scope)  # routing writes into the scope: a replay starts afresh
         for number in (1, 2):

@@ -41,6 +41,7 @@ from niaouli.db import replica as replica_health
 from niaouli.db import trouble
 from niaouli.db.engine import get_engine, get_read_engine
 from niaouli.settings import Settings
+from niaouli.unavailable import Replay
 
 LOGGER = logging.getLogger(__name__)
 COOKIE = "niaouli_lsn"
@@ -143,7 +144,7 @@ class ReadRouting:
         # On the replica: a failure (an exception, a 5xx, or any answer made after the
         # database failed, such as a 404 for a collection it could not list) is held back
         # until we know whether the replica is down; then the primary answers instead.
-        replay = _Replay(receive)
+        replay = Replay(receive)
         original = dict(scope)  # routing writes into the scope: the primary's attempt starts afresh
         with trouble.watching() as attempt:
             gate = _Gate(send_cookie, attempt)
@@ -204,30 +205,6 @@ class ReadRouting:
         except Exception:  # noqa: BLE001 - the primary answers instead
             return False
         return bool(done)
-
-
-class _Replay:
-    """The request's body messages, given again to the primary's attempt (a CSW POST)."""
-
-    def __init__(self, receive: Receive) -> None:
-        self._receive = receive
-        self._seen: list[Message] = []
-
-    async def first(self) -> Message:
-        message = await self._receive()
-        if message["type"] == "http.request":
-            self._seen.append(message)
-        return message
-
-    def again(self) -> Receive:
-        pending = list(self._seen)
-
-        async def receive() -> Message:
-            if pending:
-                return pending.pop(0)
-            return await self._receive()
-
-        return receive
 
 
 class _Gate:
