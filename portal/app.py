@@ -30,11 +30,13 @@ from niaouli.portal.feeds import Feeds
 from niaouli.portal.files import Files
 from niaouli.portal.harvest_pages import HarvestPages
 from niaouli.portal.i18n import LanguageMiddleware
+from niaouli.portal.indicator_pages import IndicatorPages
 from niaouli.portal.journal import JournalPages
 from niaouli.portal.manage import ManagePages
 from niaouli.portal.members import MemberPages
 from niaouli.portal.oidc import oidc_app
 from niaouli.portal.pages import Pages
+from niaouli.portal.partner_pages import PartnerPages
 from niaouli.portal.privacy_pages import PrivacyPages
 from niaouli.portal.public_map import PublicMap
 from niaouli.portal.rendering import make_environment
@@ -95,6 +97,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
     columns = ColumnPages(manage)
     contribute = ContributePages(accounts)  # cartoparty volunteers (issue 18)
     privacy = PrivacyPages(manage)
+    partners = PartnerPages(accounts)  # partner administrations (issue 22 §2)
+    indicators = IndicatorPages(portal)  # the plan's indicators (issue 22 §3)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -189,6 +193,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/statistiques/organisations/{slug}", stats.organisation),
             Route("/statistiques/jeux-de-donnees/{slug}", stats.dataset),
             Route("/stats", stats.alias),
+            # Partner administrations and the plan's indicators (issue 22 §2, §3)
+            Route("/partenaires", partners.partners, name="partners"),
+            Route("/partenaires/{slug}/convention.pdf", partners.agreement),
+            Route("/organisations/{slug}/partenariat", partners.edit, methods=["GET", "POST"]),
+            Route("/indicateurs", indicators.page, name="indicators"),
+            Route("/indicateurs.csv", indicators.csv),
+            Route("/indicateurs.json", indicators.json),
             *[Route(p, community.alias) for p in ("/reuses", "/events", "/events.ics")],
             *[Route(p + "/{rest:path}", community.alias) for p in ("/reuses", "/events")],
             # Public feeds for harvesters and crawlers (DCAT-AP, Atom, sitemap): feeds.py

@@ -86,6 +86,8 @@ TABLE: dict[Action, list[tuple[object, set[str]]]] = {
     Action.CAMPAIGN_CONTRIBUTE: [(ORG_ROW, SIGNED), (None, SIGNED)],
     Action.CAMPAIGN_REVIEW: [(ORG_ROW, EDITORS), (A, EDITORS)],
     Action.CAMPAIGN_MERGE: [(ORG_ROW, EDITORS), (A, EDITORS)],
+    Action.PARTNER_MANAGE: [(A, PLATFORM), (ORG_ROW, PLATFORM)],
+    Action.PARTNER_CONTACTS: [(A, ADMINS), (B, PLATFORM)],
 }
 READING = {
     Action.ORGANISATION_MEMBER_VIEW,

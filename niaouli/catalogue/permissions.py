@@ -53,6 +53,8 @@ class Action(enum.StrEnum):
     CAMPAIGN_CONTRIBUTE = "campaign.contribute"  # any signed-in user who may write
     CAMPAIGN_REVIEW = "campaign.review"  # approve, reject, send back a campaign's contributions
     CAMPAIGN_MERGE = "campaign.merge"  # merge the approved ones into the campaign's layer
+    PARTNER_MANAGE = "partner.manage"  # partnership status, agreement, obligation figures
+    PARTNER_CONTACTS = "partner.contacts"  # the organisation's open-data contacts
 
 
 def _organisation_of(target: Any) -> int | None:  # noqa: ANN401 - any row of an organisation
@@ -134,6 +136,10 @@ RULES: dict[Action, tuple[Rule, bool]] = {
     # that is the review's own check (`campaigns.review`), per contribution.
     Action.CAMPAIGN_REVIEW: (_editor, True),
     Action.CAMPAIGN_MERGE: (_editor, True),
+    # Partner administrations (niaouli/catalogue/partners): the programme is the
+    # platform's; an organisation's admins keep its contacts.
+    Action.PARTNER_MANAGE: (_platform, True),
+    Action.PARTNER_CONTACTS: (_admin, True),
 }
 
 
