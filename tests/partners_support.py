@@ -32,8 +32,9 @@ def pdf(body: bytes = b"", *, streams: tuple[bytes, ...] = ()) -> bytes:
     return b"%PDF-1.7\n" + b"\n".join(objects) + b"\ntrailer << /Root 1 0 R >>\n%%EOF\n"
 
 
-def small_catalogue(backend) -> None:  # noqa: ANN001 - the conftest Backend
-    """Three communes and a province, a public and a private dataset, two accounts."""
+def small_catalogue(backend, accounts: bool = False) -> None:  # noqa: ANN001 - a Backend
+    """Three communes and a province, a public and a private dataset; with `accounts`,
+    a platform admin and Nouméa's admin (each password hash costs most of a second)."""
     with backend.session() as session, session.begin():
         noumea = service.create_organisation(
             session, "ville-de-noumea", "Ville de Nouméa", "commune"
@@ -47,6 +48,8 @@ def small_catalogue(backend) -> None:  # noqa: ANN001 - the conftest Backend
         service.create_dataset(
             session, dumbea, "dumbea-interne", "Interne de Dumbéa", access_level="organisation"
         )
+        if not accounts:
+            return
         users.create_user(session, ADMIN, "Admin Plateforme", PASSWORD, is_platform_admin=True)
         referent = users.create_user(session, NOUMEA_ADMIN, "Référente Nouméa", PASSWORD)
         users.set_membership(session, noumea, referent, "admin")

@@ -68,6 +68,7 @@ USAGE = {
     "appels_api": (classify.API,),
     "appels_ogc": classify.OGC_INTERFACES,
 }
+HAPPENED = (*USAGE, "evenements", "participants", "participants_cartoparties")
 SUMMARY: dict[str, str] = {
     "jeux_de_donnees": N_("Jeux de données publics"),
     "projets_de_code": N_("Projets de code"),
@@ -91,7 +92,7 @@ SUMMARY: dict[str, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Month:
     year: int
     month: int
@@ -168,18 +169,14 @@ def monthly(session: Session, today: date) -> list[dict[str, Any]]:
     known = [Month.of(d) for dates in available.values() for d in dates]
     known += [m for values in during.values() for m in values]
     current = Month.of(today)
-    first = min(
-        [m for m in known if (m.year, m.month) <= (current.year, current.month)] or [current]
-    )
+    first = min([m for m in known if m <= current] or [current])
     rows = []
     sorted_dates = {key: sorted(Month.of(d) for d in dates) for key, dates in available.items()}
     for month in _months(first, current):
         row: dict[str, Any] = {"mois": month.text}
         for key in COLUMNS:
             if key in CUMULATIVE:
-                row[key] = sum(
-                    1 for m in sorted_dates[key] if (m.year, m.month) <= (month.year, month.month)
-                )
+                row[key] = sum(1 for m in sorted_dates[key] if m <= month)
             else:
                 row[key] = during[key].get(month, 0)
         rows.append(row)
@@ -195,27 +192,19 @@ def _public_campaign_ids():  # noqa: ANN202 - a Select of ids
 
 
 def summary(session: Session, series: list[dict[str, Any]]) -> dict[str, int]:
-    """Today's totals ({SUMMARY key: int}), the partners' figures included."""
+    """Today's totals ({SUMMARY key: int}), the partners' figures included: what is
+    available now, and the sums of the monthly series for what happened."""
     last = series[-1] if series else {}
     campaigns = credit.statistics(session, ANONYMOUS)
-    events = session.execute(
-        select(
-            Event.kind, func.count(Event.id), func.coalesce(func.sum(Event.participants), 0)
-        ).group_by(Event.kind)
-    ).all()
     partners = listing.rows(session, partners_only=False)
     subject = [r for r in partners if r.assessment.subject]
     communes = [r for r in subject if r.organisation.kind == OrganisationKind.COMMUNE]
     statuses = [r.partnership.status for r in partners if r.partnership is not None]
     figures = {
         **{key: int(last.get(key, 0)) for key in CUMULATIVE},
-        **{key: sum(int(row[key]) for row in series) for key in USAGE},
-        "evenements": sum(int(count) for _k, count, _p in events),
-        "participants": sum(int(people) for _k, _c, people in events),
+        # what happened, up to this month (events announced for later are not counted)
+        **{key: sum(int(row[key]) for row in series) for key in HAPPENED},
         "cartoparties": campaigns["campagnes"],
-        "participants_cartoparties": sum(
-            int(people) for kind, _c, people in events if kind == EventKind.CARTOPARTY
-        ),
         "contributeurs_cartoparties": campaigns["contributeurs"],
         "contributions_cartoparties": campaigns["contributions"],
         "administrations_partenaires": statuses.count(PartnerStatus.SIGNED),
