@@ -51,6 +51,10 @@ ACTIONS = {
     "reuse.reject": N_("a refusé la réutilisation"),
     "event.create": N_("a ajouté l'événement"),
     "event.update": N_("a modifié l'événement"),
+    "partner.status": N_("a changé le statut de partenariat de"),
+    "partner.update": N_("a changé les chiffres de l'obligation de"),
+    "partner.contacts": N_("a changé les contacts open data de"),
+    "partner.agreement": N_("a joint la convention de partenariat de"),
 }
 VIA = {
     "session": N_("portail"),

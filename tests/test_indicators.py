@@ -9,6 +9,7 @@ import csv
 import io
 import re
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from starlette.testclient import TestClient
@@ -18,6 +19,8 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import ModerationStatus
 from niaouli.catalogue.partners import partnerships
+from niaouli.i18n import LOCALES_DIR
+from niaouli.portal import i18n_catalog
 from niaouli.portal.app import create_app
 from niaouli.stats.middleware import today
 from niaouli.stats.table import usage_daily
@@ -222,3 +225,28 @@ def test_indicators_in_english(client, backend):
     assert f'<th scope="row">{month}</th>' in html
     client.cookies.clear()
     assert figures(client) == french  # keys and numbers do not move with the language
+
+
+PART = (
+    "portal/templates/partenaires.html",
+    "portal/templates/partenariat.html",
+    "portal/templates/indicateurs.html",
+    "portal/partner_pages.py",
+    "portal/indicator_pages.py",
+    "niaouli/stats/indicators.py",
+    "niaouli/catalogue/partners/contacts.py",
+    "niaouli/catalogue/partners/obligations.py",
+    "niaouli/catalogue/partners/partnerships.py",
+    "niaouli/pdfguard.py",
+)
+
+
+def test_catalogue_of_this_part_is_whole():
+    """Every message of the partner and indicator pages has its English text (most in
+    niaouli/locales/en/LC_MESSAGES/partners.po), and no template text is outside _()."""
+    paths = [Path(i18n_catalog.PROJECT) / p for p in PART]
+    assert all(p.exists() for p in paths)
+    assert i18n_catalog.untranslated(paths) == {}
+    bare = {p.name: i18n_catalog.bare_text(p) for p in paths if p.suffix == ".html"}
+    assert not any(bare.values()), bare
+    assert (LOCALES_DIR / "en" / "LC_MESSAGES" / "partners.po").exists()
