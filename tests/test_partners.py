@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from niaouli import pdfguard
 from niaouli.accounts import audit
 from niaouli.accounts.account_tables import AuditEvent
-from niaouli.catalogue import service
+from niaouli.catalogue import lifecycle, service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.partners import contacts, listing, obligations, partnerships
 from niaouli.catalogue.partners.obligations import Obligation
@@ -145,6 +145,8 @@ def test_status_lifecycle_and_audit(backend, tmp_path):
     assert rows[3][1]["signed_on"] == "2026-03-01" and rows[3][1]["previous"] == "discussion"
     assert rows[2][1]["filename"] == "Convention_Noumea.pdf"
     assert len(_stored_files(backend)) == 1  # the refused PDF was never stored
+    report = lifecycle.cleanup(backend.engine, backend.settings, min_age_seconds=0)
+    assert report.files == [] and len(_stored_files(backend)) == 1  # cleanup keeps it
 
 
 @pytest.mark.parametrize(
@@ -253,6 +255,7 @@ def test_partner_page_filled_through_the_form(site, backend):
         personal = _post(referent, url, {"role_0": "Chef", "email_0": "marie.kanak@noumea.nc"})
         assert personal.status_code == 400 and "adresse de fonction" in personal.text
         assert referent.get("/organisations/ville-de-dumbea/partenariat").status_code == 403
+        assert f'href="{url}"' in referent.get("/organisations/ville-de-noumea").text
 
     anonymous = TestClient(site, follow_redirects=False)
     html = anonymous.get("/partenaires").text
