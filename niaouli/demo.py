@@ -269,6 +269,9 @@ def load_demo(
 
     load_harvest(engine, settings, echo)
     load_community(engine, ORGANISATION["slug"], echo)
+    from niaouli.demo_campaign import load_campaign  # a cartoparty campaign, open
+
+    load_campaign(engine, "ville-de-noumea", echo)
     return reports
 
 

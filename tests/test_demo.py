@@ -18,6 +18,8 @@ from starlette.testclient import TestClient
 
 from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.campaigns.campaign_tables import Campaign
+from niaouli.catalogue.campaigns.campaigns import is_open
 from niaouli.catalogue.models import (
     AccessLevel,
     CodeProject,
@@ -41,7 +43,7 @@ from tests.conftest import Backend
 from tests.demo_support import BATHING, DEMO_HARVESTED
 
 HARVESTED = DEMO_HARVESTED[0]  # the first record of the shipped CSW snapshot
-TABLES = (Organisation, Dataset, CodeProject, Reuse, Event, HarvestSource, HarvestJob)
+TABLES = (Organisation, Dataset, CodeProject, Reuse, Event, HarvestSource, HarvestJob, Campaign)
 
 
 def quiet(backend: Backend) -> list:
@@ -163,6 +165,10 @@ def test_harvested_source_code_reuses_and_upcoming_event(backend: Backend):
         upcoming = [e for e in session.scalars(select(Event)) if as_utc(e.starts_at) > now]
         slugs = {e.slug for e in upcoming}
         assert "hackathon-eaux-de-baignade-exemple" in slugs
+        campaign = session.scalar(select(Campaign))
+        assert campaign.slug == "equipements-plages-noumea-exemple"
+        assert is_open(campaign) and campaign.area_source == "Nouméa"
+        assert campaign.event.kind == "cartoparty"
         assert service.count_datasets(session, ANONYMOUS) == 7
 
 
@@ -189,6 +195,9 @@ PAGES = {
     "/code": ("DSI de la Ville de Nouméa",),
     "/reutilisations": ("edb-noumea", "carte-qualite-eaux-noumea"),
     "/evenements": ("Hackathon eaux de baignade (exemple)",),
+    # A newcomer finds a campaign open to contributions, its phone page ready.
+    "/campagnes": ("Équipements des plages de Nouméa (exemple)",),
+    "/campagnes/equipements-plages-noumea-exemple": ("Équipement",),
     "/statistiques": ("Ville de Nouméa",),
     # The join column's description is public on the dataset page (editors write it
     # on …/colonnes), with the labels and units of the columns.
