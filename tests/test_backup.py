@@ -170,7 +170,9 @@ def test_backup_restores_the_demo_into_a_new_database(
         # A second restore over it is refused without --force, then replaces it.
         with pytest.raises(BackupError, match="n'est pas vide.*--force"):
             restore_backup(target, archive)
-        assert restore_backup(target, archive, force=True).replaced["datasets"] == len(before["datasets"])
+        assert restore_backup(target, archive, force=True).replaced["datasets"] == len(
+            before["datasets"]
+        )
         assert snapshot(target) == before
 
         # The restored platform serves the restored features.
