@@ -6,11 +6,13 @@ the catalogue; it wires the layers that may not import each other:
 
 - the catalogue's change tracking on its own sessions (`niaouli.catalogue.changes`) and
   the derived views kept inside every writing transaction, in this order: the search
-  text (`catalogue.search.text`), the full-text index (`catalogue.search.fulltext`), the CSW records
+  text (`catalogue.search.text`), the full-text index (`catalogue.search.fulltext`), the
+  quality scores (`catalogue.quality_store`), the CSW records
   (`services.csw.sync`, a service the core may not import);
 - the background jobs defined above the core (`niaouli.jobs.registry`): the harvests
-  (`ingest.harvest.launch.install`), the layer exports (`niaouli.export_jobs.install`)
-  and the campaign merges (`catalogue.campaigns.merge.install`);
+  (`ingest.harvest.launch.install`), the layer exports (`niaouli.export_jobs.install`),
+  the campaign merges (`catalogue.campaigns.merge.install`) and the link checks of the
+  quality score (`ingest.linkcheck.install`);
 - and, in the web app only, pygeoapi's adjustments (`install_pygeoapi`), which patch
   pygeoapi's modules for the whole process.
 
@@ -33,22 +35,24 @@ def install() -> None:
         if _done:
             return
         from niaouli import export_jobs
-        from niaouli.catalogue import changes
+        from niaouli.catalogue import changes, quality_store
         from niaouli.catalogue.campaigns import merge as campaign_merge
         from niaouli.catalogue.search import fulltext
         from niaouli.catalogue.search import text as search
-        from niaouli.ingest import upload_jobs
+        from niaouli.ingest import linkcheck, upload_jobs
         from niaouli.ingest.harvest import launch
         from niaouli.services.csw import sync as csw_sync
 
         changes.install()
         search.install()
         fulltext.install()
+        quality_store.install()  # before the CSW records, which carry the score
         csw_sync.install()
         launch.install()  # the harvest jobs (niaouli.jobs), defined in ingest/
         export_jobs.install()  # layer exports prepared in the background
         upload_jobs.install()  # large uploads ingested in the background (ingest/)
         campaign_merge.install()  # the campaign merge job
+        linkcheck.install()  # the quality score's link checks (ingest/), daily
         _done = True
 
 

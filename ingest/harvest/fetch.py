@@ -302,6 +302,33 @@ class Fetcher:
             return response
         raise FetchError(TOO_MANY_REDIRECTS % {"max": self.limits.max_redirects, "url": url[:300]})
 
+    def reach(self, url: str) -> int:
+        """The HTTP status `url` finally answers (checked redirects followed), without
+        reading its body: the link checks (`niaouli.ingest.linkcheck`). GET, not HEAD,
+        which many servers answer wrongly. `FetchError` when it cannot be reached."""
+        for _hop in range(self.limits.max_redirects + 1):
+            pinned, host_header, server_name = self.check(url)
+            headers = {"Host": host_header, "User-Agent": USER_AGENT}
+            extensions = {"sni_hostname": server_name} if pinned.startswith("https") else {}
+            try:
+                request = self._http().build_request(
+                    "GET", pinned, headers=headers, extensions=extensions
+                )
+                response = self._http().send(request, stream=True)
+            except httpx.TimeoutException:
+                raise FetchError(TIMEOUT % {"url": url[:300]}) from None
+            except httpx.HTTPError as exc:
+                raise FetchError(CONNECTION_FAILED % {"url": url[:300], "detail": exc}) from None
+            status, location = response.status_code, response.headers.get("location")
+            response.close()
+            if status in REDIRECTS:
+                if not location:
+                    raise FetchError(REDIRECT_NOWHERE % {"url": url[:300]})
+                url = urljoin(url, location)
+                continue
+            return status
+        raise FetchError(TOO_MANY_REDIRECTS % {"max": self.limits.max_redirects, "url": url[:300]})
+
     def _read(
         self, pinned: str, headers: dict[str, str], server_name: str, deadline: float, url: str
     ) -> Response:

@@ -12,7 +12,7 @@ changes too: never make an HTTP validator of it (`validators`).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from sqlalchemy import Connection, Engine, event, text
 from sqlalchemy.orm import Session
@@ -70,6 +70,20 @@ def current_version(conn: Connection) -> int:
 def read_version(engine: Engine) -> int:
     with engine.connect() as conn:
         return current_version(conn)
+
+
+def touch(session: Session, dataset_ids: Iterable[int]) -> None:
+    """Run the dataset hooks now for datasets whose derived views depend on something
+    outside the tracked rows (a link check's result, the days passing: the quality
+    score), in the session's transaction, and bump the version as a change would."""
+    ids = set(dataset_ids)
+    if not ids:
+        return
+    session.flush()
+    conn = session.connection()
+    conn.execute(text("UPDATE catalogue_state SET version = version + 1 WHERE id = 1"))
+    for hook in _hooks:
+        hook(conn, ids, set())
 
 
 def _collect(session: Session, _context, _instances) -> None:  # noqa: ANN001

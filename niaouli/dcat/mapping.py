@@ -28,12 +28,13 @@ from geoalchemy2.shape import to_shape
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCAT, DCTERMS, FOAF, RDF, RDFS, SKOS, XSD
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, object_session, selectinload
 
 from niaouli import exports
-from niaouli.catalogue import service
+from niaouli.catalogue import quality_store, service
 from niaouli.catalogue.access import ANONYMOUS, visible_datasets
 from niaouli.catalogue.models import Dataset, Layer, RasterLayer, Resource, ResourceKind
+from niaouli.dcat import quality as dcat_quality
 from niaouli.dcat import vocabularies as voc
 from niaouli.dcat.urls import PublicUrls
 
@@ -149,6 +150,8 @@ class GraphBuilder:
         # Turtle several times faster than rdflib's defaults.
         self.graph = Graph(store="SimpleMemory", bind_namespaces="core")
         self._typed: set[tuple[URIRef, tuple[URIRef, ...], str | None]] = set()
+        # Stored quality scores by dataset id (`quality_store.scores`), read per page.
+        self.scores: dict[int, dict] = {}
         for prefix, namespace in voc.PREFIXES.items():
             self.graph.bind(prefix, namespace)
 
@@ -419,6 +422,7 @@ class GraphBuilder:
         if resolutions:
             value = Literal(str(round(min(resolutions), 6)), datatype=XSD.decimal)
             g.add((node, DCAT.spatialResolutionInMeters, value))
+        dcat_quality.add_measurements(self, node, self.scores.get(dataset.id))
         return node
 
     # --- distributions ------------------------------------------------------------------
@@ -537,7 +541,9 @@ def catalogue_graph(
     total = service.count_datasets(session, ANONYMOUS)
     paging = Page(page, page_size, total)
     builder.paging(catalog, paging, extension)
-    for dataset in public_datasets(session, paging.offset, paging.size):
+    datasets = public_datasets(session, paging.offset, paging.size)
+    builder.scores = quality_store.scores(session.connection(), [d.id for d in datasets])
+    for dataset in datasets:
         builder.graph.add((catalog, DCAT.dataset, builder.dataset(dataset)))
     return builder.graph
 
@@ -545,6 +551,9 @@ def catalogue_graph(
 def dataset_graph(dataset: Dataset, urls: PublicUrls) -> Graph:
     """One dataset alone (tests and per-dataset exports)."""
     builder = GraphBuilder(urls)
+    session = object_session(dataset)
+    if session is not None:
+        builder.scores = quality_store.scores(session.connection(), [dataset.id])
     builder.dataset(dataset)
     return builder.graph
 

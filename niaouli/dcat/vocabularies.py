@@ -48,6 +48,8 @@ PREFIXES = {
     "locn": LOCN,
     "spdx": SPDX,
     "vcard": VCARD,
+    "dqv": Namespace("http://www.w3.org/ns/dqv#"),
+    "prov": Namespace("http://www.w3.org/ns/prov#"),
 }
 
 FRENCH = LANGUAGE.FRA

@@ -20,7 +20,7 @@ from pygeometa import core as pygeometa_core
 from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
 from niaouli.catalogue import vocabularies
-from niaouli.services.csw import grid, stored_urls
+from niaouli.services.csw import grid, quality_report, stored_urls
 from niaouli.services.csw.view import DatasetView
 
 GEOMETRY_TYPES = {
@@ -205,5 +205,6 @@ def render(view: DatasetView) -> str:
         xml.encode("utf-8"), etree.XMLParser(remove_blank_text=True, resolve_entities=False)
     )
     grid.add_grids(root, view.rasters)
+    quality_report.add_reports(root, view.quality)
     etree.cleanup_namespaces(root)
     return etree.tostring(root, encoding="unicode", pretty_print=True)

@@ -14,6 +14,7 @@ from typing import Any
 from geoalchemy2 import functions as geofunc
 from sqlalchemy import Connection, select
 
+from niaouli.catalogue import quality_store
 from niaouli.catalogue.models import (
     AccessLevel,
     Dataset,
@@ -90,6 +91,8 @@ class DatasetView:
     layers: list[LayerView] = field(default_factory=list)
     resources: list[ResourceView] = field(default_factory=list)
     rasters: list[RasterView] = field(default_factory=list)
+    # The stored quality score (`quality_store.scores`): {score, passed, counted, criteria}
+    quality: dict[str, Any] | None = None
 
     @property
     def is_public(self) -> bool:
@@ -228,4 +231,6 @@ def load_views(conn: Connection, ids: set[int] | None = None) -> list[DatasetVie
                 filename=row["filename"],
             )
         )
+    for dataset_id, stored in quality_store.scores(conn, views).items():
+        views[dataset_id].quality = stored
     return list(views.values())
