@@ -39,6 +39,7 @@ from niaouli.portal.pages import Pages
 from niaouli.portal.partner_pages import PartnerPages
 from niaouli.portal.privacy_pages import PrivacyPages
 from niaouli.portal.public_map import PublicMap
+from niaouli.portal.quality_pages import QualityPages
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.review_pages import review_routes
 from niaouli.portal.search_pages import SearchPages
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     privacy = PrivacyPages(manage)
     partners = PartnerPages(accounts)  # partner administrations (issue 22 §2)
     indicators = IndicatorPages(portal)  # the plan's indicators (issue 22 §3)
+    quality = QualityPages(accounts)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -225,6 +227,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(team + "/demandes/{request_id}/{decision}", members.decide, methods=["POST"]),
             Route("/organisations/{slug}/rejoindre", members.join, methods=["GET", "POST"]),
             Route("/organisations/{slug}/journal", journal.page),
+            Route("/organisations/{slug}/qualite", quality.dashboard),
+            Route("/organisations/{slug}/qualite/liens", quality.check_links, methods=["POST"]),
+            Route("/qualite", quality.rules, name="quality"),
             # Harvest sources and their jobs, for the organisation's members (harvest_pages.py)
             Route("/organisations/{slug}/moissonnage", harvests.sources),
             Route(harvest_source, harvests.source),

@@ -20,7 +20,7 @@ from niaouli.catalogue.community import common, events, reuses
 from niaouli.catalogue.models import Dataset, Layer, ResourceKind
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.dcat import schemaorg
-from niaouli.portal import dataset_page, raster_use
+from niaouli.portal import dataset_page, quality_pages, raster_use
 from niaouli.portal.common import (
     Paging,
     Portal,
@@ -82,6 +82,7 @@ class Pages:
                 datasets=items,
                 paging=Paging(page, total),
                 show_harvests=allowed(viewer, Action.HARVEST_READ, org),
+                show_quality=allowed(viewer, Action.DATASET_EDIT, org),
             )
 
     def dataset(self, request: Request) -> HTMLResponse:
@@ -114,6 +115,7 @@ class Pages:
                 uses=common.uses_of_dataset(session, dataset),
                 campaign_results=credit.for_dataset(session, viewer, dataset.id),
                 raster_uses=raster_use.raster_uses(root, dataset),
+                quality=quality_pages.for_dataset(session, dataset),
                 page=dataset_page.page_extras(
                     request,
                     dataset,

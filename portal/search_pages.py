@@ -32,6 +32,12 @@ FACET_LABELS = {
     "acces": N_("Niveau d'accès"),
     "spatial": N_("Données géographiques"),
     "donnees": N_("Nature des données"),
+    "qualite": N_("Qualité"),
+}
+QUALITY_LABELS = {
+    "haute": N_("Haute (80 % et plus)"),
+    "moyenne": N_("Moyenne (50 à 79 %)"),
+    "basse": N_("Basse (moins de 50 %)"),
 }
 DATA_KIND_LABELS = {
     "vecteur": N_("Vecteur"),
@@ -70,6 +76,7 @@ SORT_LABELS = {
     "pertinence": N_("Pertinence"),
     "recent": N_("Plus récents"),
     "populaire": N_("Plus utilisés"),
+    "qualite": N_("Meilleure qualité"),
 }
 SHOWN_VALUES = 12
 
@@ -261,6 +268,8 @@ class SearchPages:
             return _(SPATIAL_LABELS[value]) if value in SPATIAL_LABELS else value
         if name == "donnees":
             return _(DATA_KIND_LABELS[value]) if value in DATA_KIND_LABELS else value
+        if name == "qualite":
+            return _(QUALITY_LABELS[value]) if value in QUALITY_LABELS else value
         if name == "theme":
             return theme_words(value)  # an EU data theme in the reader's language
         return value
@@ -275,6 +284,11 @@ class SearchPages:
             meta = ngettext(
                 "%(num)s jeu de données", "%(num)s jeux de données", item.popularity
             ) % {"num": item.popularity}
+        elif item.quality is not None:
+            meta = _("%(organisation)s · qualité %(score)s/100") % {
+                "organisation": org,
+                "score": item.quality,
+            }
         return Hit(
             kind=item.kind,
             kind_label=_(KIND_LABELS[item.kind]),

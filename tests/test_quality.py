@@ -17,7 +17,6 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-import pytest
 from lxml import etree
 from rdflib import Graph, Namespace
 from sqlalchemy import select, text
@@ -184,9 +183,7 @@ def test_link_checks_run_as_a_job_and_mark_an_unreachable_link(backend):
         refused = linkcheck.check_links(backend.settings, [dataset_id])
         assert refused["unreachable"] == 2
         with backend.engine.connect() as conn:
-            errors = [
-                r[0] for r in conn.execute(text("SELECT error FROM link_checks ORDER BY 1"))
-            ]
+            errors = [r[0] for r in conn.execute(text("SELECT error FROM link_checks ORDER BY 1"))]
         assert all("adresse refusée" in e for e in errors)
         # The registered job, run by the inline backend as `jobs.submit` does on SQLite.
         job = registry.get(linkcheck.LINK_CHECK)
@@ -206,5 +203,109 @@ def test_link_checks_run_as_a_job_and_mark_an_unreachable_link(backend):
     assert entry["detail"]["titles"] == "Fichier absent"
     # Changing the link's address forgets its old check until the next run.
     with backend.session() as session, session.begin():
-        session.scalar(select(Resource).where(Resource.title == "Fichier absent")).url = "http://x.nc/"
+        session.scalar(
+            select(Resource).where(Resource.title == "Fichier absent")
+        ).url = "http://x.nc/"
     assert _statuses(_stored(backend, dataset_id))["reachable"] == quality.PENDING
+
+
+@contextmanager
+def portal(backend, monkeypatch) -> Iterator[TestClient]:  # noqa: ANN001
+    from niaouli.web import create_app
+
+    monkeypatch.setenv("NIAOULI_DATA_DIR", str(backend.settings.data_dir))
+    monkeypatch.setenv("NIAOULI_DATABASE_URL", backend.settings.database_url)
+    with TestClient(create_app()) as client:
+        yield client
+
+
+def _sign_in(client: TestClient, email: str) -> None:
+    token = re.search(r'name="csrf" value="([^"]+)"', client.get("/connexion").text)[1]
+    data = {"csrf": token, "email": email, "password": PASSWORD}
+    assert client.post("/connexion", data=data, follow_redirects=False).status_code == 303
+
+
+def _people(backend) -> None:  # noqa: ANN001
+    with backend.session() as session, session.begin():
+        other = service.create_organisation(session, "province-nord", "Province Nord", "province")
+        org = service.get_organisation(session, ORG)
+        for email, where, role in (
+            ("editrice@exemple.nc", org, "editor"),
+            ("membre@exemple.nc", org, "member"),
+            ("ailleurs@exemple.nc", other, "editor"),
+        ):
+            user = users.create_user(session, email, email.split("@")[0], PASSWORD)
+            users.set_membership(session, where, user, role)
+
+
+def test_page_search_and_dashboard_show_the_score(backend, monkeypatch):
+    poor = _make(backend, "pauvre", description="Court.", update_frequency="")
+    good = _make(
+        backend,
+        "riche",
+        description=LONG,
+        update_frequency="annual",
+        temporal_start=datetime(2025, 1, 1).date(),
+    )
+    _people(backend)
+    poor_score, good_score = _stored(backend, poor)["score"], _stored(backend, good)["score"]
+    assert poor_score < 50 and good_score >= 80
+    with portal(backend, monkeypatch) as client:
+        page = client.get(f"/jeux-de-donnees/{ORG}--pauvre")
+        assert page.status_code == 200
+        assert f"Score de qualité : {poor_score}/100" in page.text
+        section = page.text.split('id="qualite"')[1].split("</section>")[0]
+        assert 'data-criterion="description"' in section and "à améliorer" in section
+        assert "6 caractères sur 100." in section
+        assert "Décrivez le contenu, la méthode de production" in section  # the advice
+        english = client.get(f"/jeux-de-donnees/{ORG}--pauvre?lang=en").text
+        assert f"Quality score: {poor_score}/100" in english
+        assert "Describe the content, how the data were produced" in english
+        client.get("/?lang=fr")
+        # Facet and sort.
+        listing = client.get("/jeux-de-donnees?tri=qualite").text
+        assert listing.index(f"{ORG}--riche") < listing.index(f"{ORG}--pauvre")
+        assert "Meilleure qualité" in listing and "Haute (80 % et plus)" in listing
+        basse = client.get("/jeux-de-donnees?qualite=basse").text
+        assert f"{ORG}--pauvre" in basse and f"{ORG}--riche" not in basse
+        assert f"qualité {poor_score}/100" in basse
+        assert client.get("/qualite").status_code == 200
+        # The dashboard: the organisation's editors only.
+        dashboard = f"/organisations/{ORG}/qualite"
+        assert client.get(dashboard).status_code == 404  # anonymous
+        for email in ("membre@exemple.nc", "ailleurs@exemple.nc"):
+            _sign_in(client, email)
+            assert client.get(dashboard).status_code == 404, email
+            client.cookies.clear()
+        _sign_in(client, "editrice@exemple.nc")
+        board = client.get(dashboard)
+        assert board.status_code == 200
+        assert board.text.index(f"{ORG}--pauvre") < board.text.index(f"{ORG}--riche")
+        average = round((poor_score + good_score) / 2)
+        assert f"Score moyen : {average}/100" in board.text
+        token = re.search(r'name="csrf" value="([^"]+)"', board.text)[1]
+        assert client.post(dashboard + "/liens", data={}).status_code == 403  # no CSRF
+        asked = client.post(dashboard + "/liens", data={"csrf": token}, follow_redirects=False)
+        assert asked.status_code == 303 and asked.headers["location"].endswith("?etat=lancee")
+
+
+def test_dcat_carries_dqv_measurements_and_still_passes_shacl(backend):
+    from niaouli.dcat.mapping import dataset_graph
+    from niaouli.dcat.urls import PublicUrls
+    from tests.test_dcat import DCAT_AP_3, shacl_results
+
+    dataset_id = _make(backend, "dcat", description=LONG, update_frequency="annual")
+    stored = _stored(backend, dataset_id)
+    with backend.session() as session:
+        built = dataset_graph(session.get(Dataset, dataset_id), PublicUrls("https://data.nc"))
+    graph = Graph().parse(data=built.serialize(format="turtle"), format="turtle")
+    measurements = list(graph.objects(None, DQV.hasQualityMeasurement))
+    assert len(measurements) == 1 + stored["counted"]
+    values = {
+        str(graph.value(m, DQV.isMeasurementOf)): graph.value(m, DQV.value).toPython()
+        for m in measurements
+    }
+    assert float(values["https://data.nc/qualite#score"]) == stored["score"]
+    assert values["https://data.nc/qualite#description"] is True
+    assert values["https://data.nc/qualite#temporal"] is False
+    assert shacl_results(graph, DCAT_AP_3) == []

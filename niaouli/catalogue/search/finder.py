@@ -12,6 +12,9 @@ Places: when the query names a place of the gazetteer (`gazetteer`: the communes
 datasets whose extent meets it are found even if their text never names it, combined
 with the query's other words (« population Nouméa »); `lieu=non` turns this off.
 
+Quality: each dataset's stored score (`quality_store`) gives the `qualite` facet (its band,
+`quality.band`) and the `qualite` sort (best first).
+
 Kinds: datasets (their layers' names and attributes are part of their text), code
 projects, reuses (approved ones only), organisations, events. Dataset-only facets
 (theme, format, access level, spatial) and the map box leave the other kinds out.
@@ -34,7 +37,7 @@ import orjson
 from sqlalchemy import ColumnElement, Select, String, func, select, text, type_coerce
 from sqlalchemy.orm import Session, selectinload
 
-from niaouli.catalogue import gazetteer
+from niaouli.catalogue import gazetteer, quality
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     CodeProject,
@@ -48,6 +51,7 @@ from niaouli.catalogue.models import (
     code_project_datasets,
     dataset_reuses,
 )
+from niaouli.catalogue.quality_tables import DatasetQuality
 from niaouli.catalogue.search import fulltext
 from niaouli.stats.table import usage_daily
 
@@ -60,8 +64,18 @@ TYPES = {
     "evenements": "event",
 }
 TYPE_OF_KIND = {kind: key for key, kind in TYPES.items()}
-SORTS = ("pertinence", "recent", "populaire")
-FACETS = ("type", "organisation", "theme", "format", "licence", "acces", "spatial", "donnees")
+SORTS = ("pertinence", "recent", "populaire", "qualite")
+FACETS = (
+    "type",
+    "organisation",
+    "theme",
+    "format",
+    "licence",
+    "acces",
+    "spatial",
+    "donnees",
+    "qualite",
+)
 # The `donnees` facet: what a dataset's data are (a dataset may hold several kinds).
 DATA_KINDS = ("vecteur", "raster", "tableau")
 MAX_VALUES_PER_FACET = 20
@@ -96,6 +110,8 @@ class Filters:
                 values &= {"oui", "non"}
             elif name == "donnees":
                 values &= set(DATA_KINDS)
+            elif name == "qualite":
+                values &= {band for band, _floor in quality.BANDS}
             if values:
                 selected[name] = frozenset(values)
         sort = params.get("tri", "")
@@ -173,6 +189,8 @@ class Item:
     licence: str | None = None
     access: str | None = None
     spatial: str | None = None  # "oui" / "non"
+    quality: int | None = None  # the stored score, percent (`quality_store`)
+    quality_band: str | None = None  # its facet value: "haute", "moyenne", "basse"
     newest: float = 0.0  # timestamp
     popularity: int = 0
     bounds: tuple[float, float, float, float] | None = None  # of the spatial coverage
@@ -183,6 +201,7 @@ class Item:
         self.type = TYPE_OF_KIND[self.kind]
         self.recent_key = (-self.newest, self.title.casefold(), self.kind, self.id)
         self.popular_key = (-self.popularity, *self.recent_key)
+        self.quality_band = quality.band(self.quality)
 
     def within(self, box: tuple[float, float, float, float]) -> bool:
         """The spatial coverage's envelope intersects `box` (coverages are boxes)."""
@@ -203,6 +222,7 @@ SINGLE_VALUED = {
     "licence": "licence",
     "acces": "access",
     "spatial": "spatial",
+    "qualite": "quality_band",
 }
 MULTI_VALUED = {"theme": "themes", "format": "formats", "donnees": "data_kinds"}
 
@@ -299,6 +319,8 @@ def search(
         found.sort(
             key=lambda i: (-visits.get(i.id, 0) if i.kind == "dataset" else 0, *i.popular_key)
         )
+    elif sort == "qualite":  # best first; unscored (not datasets) last
+        found.sort(key=lambda i: (-(i.quality if i.quality is not None else -1), *i.recent_key))
     else:
         found.sort(key=_sort_key(sort, ranks or {}, fits))
     start = (filters.page - 1) * page_size
@@ -461,6 +483,7 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
         select(RasterLayer.dataset_id).where(RasterLayer.dataset_id.in_(ids))
     ):
         kinds.setdefault(dataset_id, set()).add("raster")
+    scores = DatasetQuality.__table__
     # Raw values (no type processing: 10,000 rows must take milliseconds, not tenths).
     rows = conn.execute(
         select(
@@ -472,9 +495,11 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             Dataset.is_spatial,
             type_coerce(Dataset.themes, String),
             type_coerce(func.coalesce(Dataset.published_at, Dataset.created_at), String),
+            scores.c.score,
             *gazetteer.extent_columns(session.get_bind().dialect.name),
         )
         .join(Organisation, Organisation.id == Dataset.organisation_id)
+        .outerjoin(scores, scores.c.dataset_id == Dataset.id)
         .where(where)
     )
     no_formats: frozenset[str] = frozenset()
@@ -493,8 +518,9 @@ def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
             newest=_timestamp(newest),
             popularity=popularity[oid],
             bounds=tuple(box) if box[0] is not None else None,
+            quality=score,
         )
-        for oid, title, org, licence, access, spatial, themes, newest, *box in rows
+        for oid, title, org, licence, access, spatial, themes, newest, score, *box in rows
     ]
 
 
