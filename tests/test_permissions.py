@@ -227,6 +227,12 @@ def test_api_and_portal_refuse_and_permit_as_allowed_says(site):
                     "portal",
                     _decides(page.get(f"{org_page}/journal").status_code, {200}, page_no),
                 ),
+                (  # the organisation's quality dashboard (issue 21 §1)
+                    Action.DATASET_EDIT,
+                    [a],
+                    "portal",
+                    _decides(page.get(f"{org_page}/qualite").status_code, {200}, page_no),
+                ),
                 (
                     Action.HARVEST_READ,
                     [a],

@@ -19,12 +19,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 from lxml import etree
 from rdflib import Graph, Namespace
-from sqlalchemy import select, text
+from sqlalchemy import select, text, update
+from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
 
 from niaouli.accounts import users
 from niaouli.catalogue import quality, quality_store, service
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
+from niaouli.db.engine import writing
 from niaouli.ingest import linkcheck
 from niaouli.jobs import inline, registry
 from tests.accounts_support import PASSWORD
@@ -309,3 +311,25 @@ def test_dcat_carries_dqv_measurements_and_still_passes_shacl(backend):
     assert values["https://data.nc/qualite#description"] is True
     assert values["https://data.nc/qualite#temporal"] is False
     assert shacl_results(graph, DCAT_AP_3) == []
+
+
+def test_days_passing_move_on_time_through_recheck(backend):
+    dataset_id = _make(backend, "hebdo", description=LONG, update_frequency="weekly")
+    assert _statuses(_stored(backend, dataset_id))["on_time"] == quality.OK
+    old = datetime.now(UTC) - timedelta(days=30)
+    with backend.engine.begin() as conn:  # time passing: no catalogue write
+        conn.execute(
+            update(Dataset).where(Dataset.id == dataset_id).values(updated_at=old, published_at=old)
+        )
+    version = "SELECT version FROM catalogue_state"
+    with backend.engine.connect() as conn:
+        before = conn.execute(text(version)).scalar()
+    with Session(writing(backend.engine)) as session, session.begin():
+        assert quality_store.recheck(session) == [dataset_id]
+    stored = _stored(backend, dataset_id)
+    assert _statuses(stored)["on_time"] == quality.FAIL
+    assert next(e for e in stored["criteria"] if e["key"] == "on_time")["detail"]["age"] >= 29
+    with backend.engine.connect() as conn:
+        assert conn.execute(text(version)).scalar() == before + 1  # the search sees it
+    with Session(writing(backend.engine)) as session, session.begin():
+        assert quality_store.recheck(session) == []  # nothing moved since

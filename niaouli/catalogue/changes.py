@@ -72,17 +72,23 @@ def read_version(engine: Engine) -> int:
         return current_version(conn)
 
 
-def touch(session: Session, dataset_ids: Iterable[int]) -> None:
+def touch(session: Session, dataset_ids: Iterable[int], first: DatasetHook | None = None) -> None:
     """Run the dataset hooks now for datasets whose derived views depend on something
     outside the tracked rows (a link check's result, the days passing: the quality
-    score), in the session's transaction, and bump the version as a change would."""
+    score), in the session's transaction, and bump the version as a change would.
+
+    `first`: start with that hook and run those registered after it only (the quality
+    score's hook then the CSW records), leaving the earlier ones alone: the search text's
+    rewrite of `datasets` would move the datasets' `updated_at`, though nothing changed.
+    """
     ids = set(dataset_ids)
     if not ids:
         return
     session.flush()
     conn = session.connection()
     conn.execute(text("UPDATE catalogue_state SET version = version + 1 WHERE id = 1"))
-    for hook in _hooks:
+    start = _hooks.index(first) if first in _hooks else 0
+    for hook in _hooks[start:]:
         hook(conn, ids, set())
 
 

@@ -230,21 +230,44 @@ def _refresh_changed(conn: Connection, changed: set[int], _deleted: set[int]) ->
     refresh(conn, changed)
 
 
+VOLATILE = frozenset({"age"})  # details that move every day without changing anything
+
+
+def _verdict(score: int | None, criteria: Iterable[dict[str, Any]]) -> tuple:
+    """What a recheck compares: the score and each criterion's status and details, but
+    the volatile ones (an age in days)."""
+    return (
+        score,
+        tuple(
+            (
+                c.get("key"),
+                c.get("status"),
+                tuple(
+                    sorted(
+                        (k, str(v)) for k, v in (c.get("detail") or {}).items() if k not in VOLATILE
+                    )
+                ),
+            )
+            for c in criteria or ()
+        ),
+    )
+
+
 def recheck(session: Session, ids: Iterable[int] | None = None) -> list[int]:
-    """Recompute scores; those that moved are rewritten with every derived view (the CSW
-    records, the search's cache key) through `changes.touch`. Returns their ids."""
+    """Recompute scores; those whose verdict moved are rewritten with every derived view
+    (the CSW records, the search's cache key) through `changes.touch`. Returns their ids."""
     conn = session.connection()
     now = datetime.now(UTC)
     stored = {
-        row.dataset_id: (row.score, row.criteria)
+        row.dataset_id: _verdict(row.score, row.criteria)
         for row in conn.execute(select(QUALITY.c.dataset_id, QUALITY.c.score, QUALITY.c.criteria))
     }
     moved = []
     for found in facts(conn, ids):
         row = _row(found, now)
-        if stored.get(found.id) != (row["score"], row["criteria"]):
+        if stored.get(found.id) != _verdict(row["score"], row["criteria"]):
             moved.append(found.id)
-    changes.touch(session, moved)
+    changes.touch(session, moved, first=_refresh_changed)
     return moved
 
 
