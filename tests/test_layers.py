@@ -224,8 +224,9 @@ def test_importing_installs_no_hook() -> None:
         cwd=REPO,
     )
     assert result.returncode == 0, result.stderr[-3000:]
-    # Search text, full-text index, CSW records: dataset hooks and organisation followers.
-    assert result.stdout.split() == ["3", "3"]
+    # Dataset hooks: search text, full-text index, quality score, CSW records; and the
+    # organisation followers of the first, second and fourth.
+    assert result.stdout.split() == ["4", "3"]
 
 
 def test_change_hooks_act_on_catalogue_sessions_only(backend) -> None:  # noqa: ANN001
