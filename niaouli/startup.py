@@ -37,6 +37,7 @@ def install() -> None:
         from niaouli import export_jobs
         from niaouli.catalogue import changes, quality_store
         from niaouli.catalogue.campaigns import merge as campaign_merge
+        from niaouli.catalogue.partners import listing as partner_listing
         from niaouli.catalogue.search import fulltext
         from niaouli.catalogue.search import text as search
         from niaouli.ingest import linkcheck, upload_jobs
@@ -47,6 +48,7 @@ def install() -> None:
         search.install()
         fulltext.install()
         quality_store.install()  # before the CSW records, which carry the score
+        partner_listing.set_quality_scorer(quality_store.public_averages)  # /partenaires
         csw_sync.install()
         launch.install()  # the harvest jobs (niaouli.jobs), defined in ingest/
         export_jobs.install()  # layer exports prepared in the background

@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from niaouli import pdfguard
 from niaouli.accounts import audit
 from niaouli.accounts.account_tables import AuditEvent
-from niaouli.catalogue import lifecycle, service
+from niaouli.catalogue import lifecycle, quality_store, service
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.partners import contacts, listing, obligations, partnerships
 from niaouli.catalogue.partners.obligations import Obligation
@@ -244,11 +244,12 @@ def test_partner_page_filled_through_the_form(site, backend):
         )
         assert done.status_code == 303, done.text[:2000]
         _post(admin, "/organisations/ville-de-dumbea/partenariat", {"status": "invited"})
+        registered = listing._quality_scorer  # the quality score's, set at start-up
         listing.set_quality_scorer(lambda _s, ids: {ids[0]: 87.4} if ids else {})
         try:
             assert "87&nbsp;/&nbsp;100" in admin.get("/partenaires").text
         finally:
-            listing.set_quality_scorer(None)
+            listing.set_quality_scorer(registered)
     with signed_in(site, NOUMEA_ADMIN) as referent:
         form = referent.get(url).text
         assert 'name="email_0"' in form and 'name="status"' not in form  # contacts only
@@ -258,6 +259,9 @@ def test_partner_page_filled_through_the_form(site, backend):
         assert f'href="{url}"' in referent.get("/organisations/ville-de-noumea").text
 
     anonymous = TestClient(site, follow_redirects=False)
+    with backend.session() as session:
+        org_id = service.get_organisation(session, "ville-de-noumea").id
+        noumea_score = round(quality_store.public_averages(session, [org_id])[org_id])
     html = anonymous.get("/partenaires").text
     noumea = re.search(r'<tr data-slug="ville-de-noumea">.*?</tr>', html, re.S).group(0)
     for text in (
@@ -269,7 +273,8 @@ def test_partner_page_filled_through_the_form(site, backend):
         '<td class="nombre">1</td>',  # its public dataset
         "obligation respectée",
         "85",  # inhabitants
-        '<td class="qualite">—</td>',  # no quality score registered
+        # its public dataset's quality score (niaouli.catalogue.quality_store)
+        f'<td class="qualite">{noumea_score}&nbsp;/&nbsp;100</td>',
     ):
         assert text in noumea, text
     dumbea = re.search(r'<tr data-slug="ville-de-dumbea">.*?</tr>', html, re.S).group(0)

@@ -284,6 +284,10 @@ def test_page_search_and_dashboard_show_the_score(backend, monkeypatch):
         assert board.status_code == 200
         assert board.text.index(f"{ORG}--pauvre") < board.text.index(f"{ORG}--riche")
         average = round((poor_score + good_score) / 2)
+        with backend.session() as session:  # the partners' list (/partenaires): public only
+            org_id = service.get_organisation(session, ORG).id
+            averages = quality_store.public_averages(session, [org_id])
+            assert averages == {org_id: (poor_score + good_score) / 2}
         assert f"Score moyen : {average}/100" in board.text
         token = re.search(r'name="csrf" value="([^"]+)"', board.text)[1]
         assert client.post(dashboard + "/liens", data={}).status_code == 403  # no CSRF

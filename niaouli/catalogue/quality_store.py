@@ -14,10 +14,11 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import changes, quality
+from niaouli.catalogue.access import ANONYMOUS, visible_datasets
 from niaouli.catalogue.columns import TECHNICAL
 from niaouli.catalogue.models import Dataset, Layer, RasterLayer, Resource
 from niaouli.catalogue.quality_tables import DatasetQuality, LinkCheck
@@ -301,3 +302,21 @@ def organisation_summary(conn: Connection, organisation_id: int) -> dict[str, An
         "datasets": len(rows),
         "failing": failing,
     }
+
+
+def public_averages(session: Session, organisation_ids: list[int]) -> dict[int, float]:
+    """{organisation id: average score of its public datasets}: the partners' list
+    (`catalogue.partners.listing.set_quality_scorer`, registered at start-up), which
+    counts as an anonymous visitor sees the catalogue."""
+    d = Dataset.__table__
+    rows = session.execute(
+        select(d.c.organisation_id, func.avg(QUALITY.c.score))
+        .join(QUALITY, QUALITY.c.dataset_id == d.c.id)
+        .where(
+            d.c.organisation_id.in_(sorted(set(organisation_ids))),
+            QUALITY.c.score.is_not(None),
+            visible_datasets(ANONYMOUS),
+        )
+        .group_by(d.c.organisation_id)
+    )
+    return {int(oid): float(value) for oid, value in rows if value is not None}
