@@ -1,7 +1,7 @@
 """quality: each dataset's quality score and each link's last check (issue 21 §1)
 
 Revision ID: 0029_quality
-Revises: 0028_campaign_queue
+Revises: 0032_partners
 
 The scores are derived: computed here once for every dataset, then by the change hook
 (`niaouli.catalogue.quality_store`) in every transaction that changes a dataset. The ISO
@@ -15,7 +15,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0029_quality"
-down_revision = "0028_campaign_queue"
+down_revision = "0032_partners"
 branch_labels = None
 depends_on = None
 
