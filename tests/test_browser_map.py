@@ -12,8 +12,14 @@ the window at 390 px (a sheet along the bottom on phones) and shows the labels e
 the columns, never `fid` nor hidden columns; the dataset page's preview has the same
 pop-up; the phone legend leaves the credits, the scale and the buttons uncovered.
 
-Cost: about three minutes per backend on 2 cores (SwiftShader WebGL); both viewports run
-on both backends.
+Cost: about three minutes per backend on 2 cores (SwiftShader WebGL). Both viewports run
+everything on SQLite; on PostGIS only what the backend or the background changes: the
+communes drawn from its vector tiles with the background blocked, the background's
+credits, and the tap picking a commune out of its tiles' polygons. The rest is the page's
+script over the same tiles: what PostGIS puts in them (the features, their attributes,
+each commune where it should be) is checked without a browser by tests/test_ogc_tiles.py
+on both backends, the layers listed and their extents by tests/test_portal_map.py and
+tests/test_ogc_features.py.
 """
 
 from __future__ import annotations
@@ -46,6 +52,10 @@ COLUMN_NOTES = {
 THIO = (166.2242, -21.6872)  # 10 km inside Thio from Boulouparis
 CANALA = (165.9155, -21.5279)  # 6-9 km inside Canala from Kouaoua, La Foa and Sarraméa
 SHOWN_NAME = "Nom de la commune"
+
+
+# The page's script alone (see the module's docstring): the SQLite site only.
+SCRIPT_ONLY = pytest.mark.parametrize("site", ["sqlite"], indirect=True)
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgis"])
@@ -125,6 +135,7 @@ def test_map_draws_public_layers_and_communes(chromium, site, viewport):  # noqa
         v.screenshot("carte")
 
 
+@SCRIPT_ONLY
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_toggling_a_layer_removes_its_features(chromium, site, viewport):  # noqa: F811
     with visit(chromium, site, viewport) as v:
@@ -155,6 +166,7 @@ def test_toggling_a_layer_removes_its_features(chromium, site, viewport):  # noq
         assert v.errors == []
 
 
+@SCRIPT_ONLY
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_share_link_restores_the_view(chromium, site, viewport):  # noqa: F811
     with visit(chromium, site, viewport) as v:
@@ -197,6 +209,7 @@ def test_share_link_restores_the_view(chromium, site, viewport):  # noqa: F811
         assert v.errors == []
 
 
+@SCRIPT_ONLY
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_popup_shows_attributes_as_text(chromium, site, viewport):  # noqa: F811
     with visit(chromium, site, viewport) as v:
@@ -241,6 +254,7 @@ def test_popup_shows_attributes_as_text(chromium, site, viewport):  # noqa: F811
             assert v.errors == []
 
 
+@SCRIPT_ONLY
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_search_and_zoom_to_layer(chromium, site, viewport):  # noqa: F811
     with visit(chromium, site, viewport) as v:
@@ -388,6 +402,7 @@ def test_legend_leaves_the_credits_visible(chromium, site, viewport):  # noqa: F
             assert not overlaps(legend.bounding_box(), box), (legend.bounding_box(), box)
 
 
+@SCRIPT_ONLY
 @pytest.mark.parametrize("viewport", VIEWPORTS)
 def test_dataset_preview_has_the_same_popup(chromium, site, viewport):  # noqa: F811
     with visit(chromium, site, viewport) as v:
