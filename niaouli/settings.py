@@ -71,6 +71,8 @@ def _doc(meaning: str, default: str, *, joins: str | None = None) -> dict[str, A
 
 
 INTERNAL = {"json_schema_extra": {"internal": True}}
+# The one value of `NIAOULI_TEST_PASSWORD_HASHING` that turns it on (see the field).
+TEST_PASSWORD_HASHING = "insecure-fast"  # noqa: S105 - a switch's value, not a password
 
 
 class Settings(BaseSettings):
@@ -414,6 +416,12 @@ class Settings(BaseSettings):
             "unset (`/metrics` answers loopback clients only)",
         ),
     )
+    # Tests only (tests/conftest.py sets `NIAOULI_TEST_PASSWORD_HASHING=insecure-fast`):
+    # Argon2id with its smallest cost, so that the hundreds of accounts the tests make
+    # and sign in cost milliseconds, not half a second each. Any other value is off;
+    # with it off, a sign-in re-hashes such a password with the real cost
+    # (`niaouli.accounts.passwords.needs_rehash`). Never documented for operators.
+    test_password_hashing: bool = Field(False, **INTERNAL)
     # Set by `niaouli serve` for its own workers (`pin`), not by operators.
     csw_backend: str | None = Field(None, **INTERNAL)
     csw_proxy_key: str = Field("", **INTERNAL)
@@ -521,6 +529,12 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return value.strip().lower() not in ("0", "false", "non", "no", "off")
         return value
+
+    @field_validator("test_password_hashing", mode="before")
+    @classmethod
+    def _test_hashing(cls, value: Any) -> Any:
+        """On for the one exact value only: no `1`/`true` turns it on by accident."""
+        return value == TEST_PASSWORD_HASHING if isinstance(value, str) else value
 
     @field_validator("sqlite_strict_writes", mode="before")
     @classmethod

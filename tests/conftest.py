@@ -25,7 +25,7 @@ from niaouli import gdalguard, startup
 from niaouli.catalogue import service
 from niaouli.db import schema
 from niaouli.db.engine import STRICT_ENV, make_engine, release_engine
-from niaouli.settings import Settings, normalise_database_url
+from niaouli.settings import TEST_PASSWORD_HASHING, Settings, normalise_database_url
 
 # SQLite: in the application's engines (`get_engine`: apps built in-process, the servers
 # and commands tests start), a unit of work that reads then writes without
@@ -34,6 +34,10 @@ os.environ.setdefault(STRICT_ENV, "1")
 # Exports are prepared as jobs right after each publication in production; here only the
 # tests of that (tests/test_export_jobs.py) turn it on, so other tests start no threads.
 os.environ.setdefault("NIAOULI_EXPORTS_PREBUILD", "0")
+# Argon2id at its smallest cost for the accounts the tests make and sign in (hundreds,
+# half a second each at the real cost on a loaded CI machine); subprocesses inherit it.
+# tests/test_accounts_core.py checks the real cost is the default.
+os.environ.setdefault("NIAOULI_TEST_PASSWORD_HASHING", TEST_PASSWORD_HASHING)
 # What `niaouli serve` and every `niaouli` command install at start-up (the composition
 # root): tests write the catalogue in-process, with the same change hooks.
 startup.install()

@@ -6,7 +6,9 @@ from __future__ import annotations
 import base64
 from datetime import timedelta
 
+import argon2
 import pytest
+from argon2.profiles import RFC_9106_LOW_MEMORY
 from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session
 
@@ -17,6 +19,7 @@ from niaouli.catalogue import service
 from niaouli.catalogue.access import ANONYMOUS, can_see
 from niaouli.catalogue.models import Dataset, utcnow
 from niaouli.db.engine import make_engine
+from niaouli.settings import get_settings
 from tests.accounts_support import (
     LEVELS,
     PASSWORD,
@@ -38,6 +41,31 @@ def test_passwords_are_argon2id_and_verify():
     assert not passwords.verify_password("pas un hash", "x")
     with pytest.raises(passwords.PasswordError):
         passwords.hash_password("court")
+
+
+def test_passwords_have_the_real_cost_unless_the_tests_exact_value(monkeypatch):
+    """The tests hash at Argon2id's smallest cost (tests/conftest.py sets the one value
+    that does it); any other value, or none, is the real cost (argon2-cffi's defaults,
+    RFC 9106 low-memory), and a sign-in re-hashes a cheaper hash (`needs_rehash`)."""
+    cheap = passwords.hash_password("un mot de passe long")
+    assert argon2.extract_parameters(cheap).memory_cost < RFC_9106_LOW_MEMORY.memory_cost
+    assert not passwords.needs_rehash(cheap)
+    for value in ("1", "true", "oui", "insecure-fast "):
+        monkeypatch.setenv("NIAOULI_TEST_PASSWORD_HASHING", value)
+        assert not get_settings().test_password_hashing, value
+    monkeypatch.delenv("NIAOULI_TEST_PASSWORD_HASHING")
+    assert passwords.needs_rehash(cheap)
+    assert passwords.verify_password(cheap, "un mot de passe long")  # still signs in
+    strong = passwords.hash_password("un mot de passe long")
+    assert strong.startswith("$argon2id$") and not passwords.needs_rehash(strong)
+    parameters = argon2.extract_parameters(strong)
+    assert (parameters.time_cost, parameters.memory_cost, parameters.parallelism) == (
+        RFC_9106_LOW_MEMORY.time_cost,
+        RFC_9106_LOW_MEMORY.memory_cost,
+        RFC_9106_LOW_MEMORY.parallelism,
+    )
+    assert passwords.verify_password(strong, "un mot de passe long")
+    assert not passwords.verify_password(None, "un mot de passe long")  # the dummy's cost
 
 
 def _viewers(session: Session) -> dict[str, object]:
