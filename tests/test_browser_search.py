@@ -1,5 +1,9 @@
 """The search page's map in headless Chromium: « Rechercher dans cette zone » puts the
-visible box in the URL and filters the datasets by their spatial coverage."""
+visible box in the URL and filters the datasets by their spatial coverage.
+
+SQLite only: the filter by coverage (`bbox`) is the backend's part, checked without a
+browser on both backends by tests/test_portal_facets.py (`test_map_box_sorting_and_stable_urls`);
+here the script that puts the visible box in the URL, the same on either backend."""
 
 from __future__ import annotations
 
@@ -10,10 +14,10 @@ import pytest
 from tests.browser_support import chromium, live_site, visit  # noqa: F401 - fixture
 
 
-@pytest.fixture(scope="module", params=["sqlite", "postgis"])
+@pytest.fixture(scope="module")
 def site(request, tmp_path_factory):
-    folder = tmp_path_factory.mktemp(f"recherche-{request.param}")
-    with live_site(request, request.param, folder, "none") as live:
+    folder = tmp_path_factory.mktemp("recherche-sqlite")
+    with live_site(request, "sqlite", folder, "none") as live:
         yield live
 
 

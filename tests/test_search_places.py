@@ -197,6 +197,7 @@ def test_search_pages_show_the_place_and_suggestions(backend: Backend, language:
         words_only = _page(server, "/recherche", q="Hienghène", lieu="non", lang=language)
         assert "Lieu : Hienghène" not in html.unescape(words_only)
         assert 'name="lieu"' not in words_only
+        assert "communes-nc" not in _cards(words_only)  # found by the place alone
 
         page = _page(server, "/jeux-de-donnees", q="noumea", lang=language)
         assert _ours(_cards(page))[:2] == ["points-de-prelevement", "communes-nc"]
@@ -204,7 +205,7 @@ def test_search_pages_show_the_place_and_suggestions(backend: Backend, language:
 
         # Nothing found: a nearby spelling, with its link.
         page = html.unescape(_page(server, "/jeux-de-donnees", q="Numea", lang=language))
-        assert 'id="suggestions"' in page
+        assert 'id="suggestions"' in page and _cards(page) == []
         assert re.search(r'<a href="/jeux-de-donnees\?q=Noum%C3%A9a"[^>]*>Nouméa</a>', page)
         said = "Vouliez-vous dire" if language == "fr" else "Did you mean"
         assert said in page
