@@ -63,6 +63,9 @@ class IngestReport:
     # Personal data found in a dataset that was to be visible: it was kept as a draft
     # (niaouli.privacy.guard.hold); one finding each, without the values.
     privacy: list[dict[str, Any]] = field(default_factory=list)
+    # The file checked against its dataset's Table Schema (niaouli.tableschema): one
+    # report per table, `Report.as_dict()`; empty when the dataset has no schema.
+    validation: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def held(self) -> bool:

@@ -34,6 +34,10 @@ Z_DROPPED = N_("coordonnée Z ignorée pour %(count)s entité(s)")
 EMPTY = N_("%(count)s géométrie(s) vide(s) enregistrée(s) sans géométrie")
 APPENDED = N_("%(kept)s entité(s) existante(s) conservée(s), %(added)s ajoutée(s)")
 SHEET_READ = N_("feuille « %(sheet)s » lue (classeur de %(count)s feuille(s) : %(names)s)")
+SCHEMA_FAILED = N_(
+    "publié malgré son schéma : %(count)s erreur(s) par rapport au schéma « %(schema)s » "
+    "(rapport de validation conservé)"
+)
 
 TEMPLATES = (
     CRS_NO_GEOMETRY,
@@ -53,6 +57,7 @@ TEMPLATES = (
     EMPTY,
     APPENDED,
     SHEET_READ,
+    SCHEMA_FAILED,
 )
 
 

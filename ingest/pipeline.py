@@ -37,6 +37,8 @@ from niaouli.ingest.load import load
 from niaouli.ingest.plan import IngestOptions, IngestPlan, plan_ingestion, resolve_target
 from niaouli.ingest.progress import Progress, ProgressCallback
 from niaouli.ingest.raster import ingest_raster, is_raster
+from niaouli.ingest.schema_check import SchemaCheck
+from niaouli.ingest.schema_check import check as check_schema
 from niaouli.ingest.sniff import check_local_path
 from niaouli.ingest.source import LayerSource
 from niaouli.ingest.sources import open_sources
@@ -129,6 +131,9 @@ def ingest_file(
             sources = open_sources(plan.path, plan.kind, Path(workdir), sheet=sheet)
         except IngestError as exc:
             raise exc.located(file=display_name) from None
+        # The dataset's Table Schema, if any: a failing file the organisation refuses
+        # stops here, before anything is stored or written (niaouli.tableschema).
+        checked = check_schema(plan, sources, Path(workdir), engine)
         total = sum(s.feature_count or 0 for s in sources) or None
         bar = Progress(total, display_name, mode=progress, callback=on_progress)
         stored = storage.store_file(plan.path, settings, display_name)
@@ -138,7 +143,14 @@ def ingest_file(
             # write lock is taken first, else a concurrent commit fails it at once.
             with writing(engine).begin() as conn:
                 created, old_keys, reports, held = _ingest_in_transaction(
-                    conn, plan, sources, stored, bar, on_commit=on_commit, actor=actor
+                    conn,
+                    plan,
+                    sources,
+                    stored,
+                    bar,
+                    on_commit=on_commit,
+                    actor=actor,
+                    checked=checked,
                 )
         except IntegrityError as exc:
             _drop(settings, stored.key)
@@ -169,6 +181,7 @@ def ingest_file(
         layers=reports,
         seconds=round(time.monotonic() - started, 3),
         privacy=held,
+        validation=[r.as_dict() for r in checked.reports] if checked else [],
     )
 
 
@@ -234,6 +247,7 @@ def _ingest_in_transaction(
     *,
     on_commit: OnCommit | None,
     actor: audit.Actor | None,
+    checked: SchemaCheck | None = None,
 ) -> tuple[bool, list[str], list[LayerReport], list[dict[str, Any]]]:
     """Plan the target, load, swap: everything on `conn`, inside its one transaction."""
     session = Session(bind=conn, autoflush=False)
@@ -243,5 +257,15 @@ def _ingest_in_transaction(
     dataset = target.dataset
     if not plan.options.confirm and not target.appending and dataset is not None and dataset.layers:
         check_replace(dataset, loaded)
-    swapped = swap(session, conn, plan, target, loaded, stored, on_commit=on_commit, actor=actor)
+    swapped = swap(
+        session,
+        conn,
+        plan,
+        target,
+        loaded,
+        stored,
+        on_commit=on_commit,
+        actor=actor,
+        validation=checked.reports if checked else None,
+    )
     return target.created, swapped.old_keys, [item.report for item in loaded], swapped.held

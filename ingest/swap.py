@@ -26,9 +26,12 @@ from niaouli.catalogue import columns as column_notes
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.models import AccessLevel, Dataset, Layer, Resource, ResourceKind, utcnow
 from niaouli.db.layers import layer_store
+from niaouli.ingest import notes as ingest_notes
 from niaouli.ingest.load import LoadedLayer, merge_extent
 from niaouli.ingest.plan import IngestPlan, Target
 from niaouli.privacy import guard as privacy_guard
+from niaouli.tableschema import reports as schema_reports
+from niaouli.tableschema.validate import Report
 
 OnCommit = Callable[[Session, Dataset], None]
 
@@ -52,10 +55,12 @@ def swap(
     *,
     on_commit: OnCommit | None = None,
     actor: audit.Actor | None = None,
+    validation: list[Report] | None = None,
 ) -> Swapped:
     """Replace the dataset's layers and source file by the loaded ones (same transaction).
 
-    `session` is bound to `conn`, the ingestion's connection (the one transaction)."""
+    `session` is bound to `conn`, the ingestion's connection (the one transaction).
+    `validation`: the file's Table Schema reports, one per loaded layer, kept with it."""
     dataset = _dataset_for(session, plan, target)
     previous = list(dataset.layers)
     keep = plan.options.keep_version and not target.created and versions.kept_versions() > 0
@@ -69,6 +74,17 @@ def swap(
         session.flush()
     if actor is not None:
         record_ingestion(session, actor, dataset, target.created, plan, stored.checksum)
+    for report, item in zip(validation or [], loaded, strict=False):
+        schema_reports.keep(
+            session,
+            dataset,
+            report,
+            layer=item.report.collection_id,
+            file=plan.display_name,
+            checksum=stored.checksum,
+        )
+        if not report.valid:
+            item.report.notes.append(schema_note(report))
     # Data that becomes visible passes the personal-data guard: with findings, the
     # dataset is kept as a draft and the report says why (niaouli.privacy.guard).
     held = privacy_guard.hold(session, dataset)
@@ -204,6 +220,13 @@ def record_ingestion(
         checksum=checksum,
     )
     session.flush()
+
+
+def schema_note(report: Report) -> str:
+    """The layer's note (stored in French) when a failing file was published anyway."""
+    return ingest_notes.note(
+        ingest_notes.SCHEMA_FAILED, count=report.error_count, schema=report.schema_title
+    )
 
 
 def title_from(filename: str) -> str:

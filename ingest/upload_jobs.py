@@ -38,6 +38,7 @@ from niaouli.db.engine import get_engine, writing
 from niaouli.i18n import _, speaking
 from niaouli.ingest.errors import IngestError, UnconfirmedChangeError
 from niaouli.ingest.pipeline import ingest_stored
+from niaouli.ingest.schema_check import SchemaValidationError
 from niaouli.jobs import liveness
 from niaouli.jobs.records import JobRecord, JobState
 from niaouli.jobs.registry import JobDef, JobInfo, register
@@ -76,6 +77,7 @@ def _report(report: Any) -> dict[str, Any]:  # noqa: ANN401 - an IngestReport
         "layers": [
             {"name": layer.name, "collection_id": layer.collection_id} for layer in report.layers
         ],
+        "validation": report.validation,
     }
 
 
@@ -162,7 +164,7 @@ def _ingest_upload(info: JobInfo, settings: Settings, record_id: int) -> str:
                 progress="none",
                 on_progress=_progress(engine, record_id, settings.is_embedded),
             )
-        except UnconfirmedChangeError as exc:
+        except (UnconfirmedChangeError, SchemaValidationError) as exc:
             error = {"code": exc.code, "message": exc.describe(), "details": exc.details}
             _fail(engine, settings, record_id, params, error)
             return exc.code

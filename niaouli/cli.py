@@ -267,6 +267,7 @@ def ingest(
 ) -> None:
     from niaouli.accounts import audit
     from niaouli.ingest import IngestError, ingest_file
+    from niaouli.ingest.schema_check import SchemaValidationError
 
     try:
         report = ingest_file(
@@ -283,6 +284,11 @@ def ingest(
             actor=audit.COMMAND_LINE,
             raster_kind=raster_kind,
         )
+    except SchemaValidationError as exc:  # refused by its Table Schema: nothing written
+        from niaouli.schema_cli import echo_reports
+
+        echo_reports([r.as_dict() for r in exc.reports], err=True)
+        _fail(exc.describe())
     except IngestError as exc:
         _fail(exc.describe())
     if as_json:
@@ -304,6 +310,10 @@ def ingest(
         )
         for note in layer.notes:
             click.echo(f"    - {note}")
+    if report.validation:  # checked against its Table Schema (niaouli/tableschema)
+        from niaouli.schema_cli import echo_reports
+
+        echo_reports(report.validation)
     if report.held:  # personal data found: kept as a draft (niaouli/privacy/guard.py)
         click.secho(
             f"jeu de données gardé en brouillon : données personnelles probables "
@@ -484,6 +494,18 @@ def _register_privacy() -> None:
 
 
 _register_privacy()
+
+
+# --- Table Schemas (niaouli/schema_cli.py): `schema ...` --------------------------------
+
+
+def _register_schema() -> None:
+    from niaouli.schema_cli import register
+
+    register(main)
+
+
+_register_schema()
 
 
 # --- backup and restore (niaouli/backup_cli.py) ---------------------------------------

@@ -42,6 +42,7 @@ from niaouli.portal.public_map import PublicMap
 from niaouli.portal.quality_pages import QualityPages
 from niaouli.portal.rendering import make_environment
 from niaouli.portal.review_pages import review_routes
+from niaouli.portal.schema_pages import SchemaPages
 from niaouli.portal.search_pages import SearchPages
 from niaouli.portal.security import Refused, SecurityHeaders, refusal
 from niaouli.portal.stats_pages import StatsPages
@@ -101,6 +102,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     partners = PartnerPages(accounts)  # partner administrations (issue 22 §2)
     indicators = IndicatorPages(portal)  # the plan's indicators (issue 22 §3)
     quality = QualityPages(accounts)
+    schemas = SchemaPages(manage)
 
     def error_page(request: Request, status: int) -> HTMLResponse:
         title, message = ERRORS.get(status, ERRORS[500] if status >= 500 else ERRORS[404])
@@ -143,6 +145,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route(dataset + "/versions/{version_id}/restaurer", kept.restore, methods=["POST"]),
             Route(dataset + "/colonnes", columns.page, methods=["GET", "POST"]),
             Route(dataset + "/donnees-personnelles", privacy.page, methods=["GET", "POST"]),
+            Route(dataset + "/schema", schemas.page, methods=["GET", "POST"]),
+            Route(dataset + "/schema/rapport.json", schemas.report),
             Route(dataset, pages.dataset, name="dataset"),
             Route(dataset + "/ressources/{resource_id}/{filename}", files.resource),
             Route(dataset + "/rasters/{collection}/{filename}", files.raster),

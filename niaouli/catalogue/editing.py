@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from niaouli.accounts import audit
 from niaouli.catalogue import metadata, service
 from niaouli.catalogue.access import Viewer
-from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.catalogue.models import SCHEMA_POLICIES, Dataset, Organisation
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.errors import (  # noqa: F401 - ConflictError: importers
     CatalogueError,
@@ -166,6 +166,8 @@ def update_organisation(
         raise ForbiddenError(_("seuls les administrateurs de l'organisation la modifient"))
     if "website" in changes:
         changes["website"] = service.organisation_website(changes["website"])
+    if "schema_policy" in changes and changes["schema_policy"] not in SCHEMA_POLICIES:
+        raise CatalogueError(_("choix inconnu pour un fichier non conforme : refuse ou publish"))
     for name, value in changes.items():
         if value is None and name in ORGANISATION_REQUIRED:
             raise CatalogueError(_("« %(field)s » ne peut pas être vide") % {"field": name})

@@ -96,6 +96,10 @@ class CodeStatus(enum.StrEnum):
     OBSOLETE = "obsolete"
 
 
+# What an organisation does with a file failing its dataset's Table Schema.
+SCHEMA_POLICIES = ("refuse", "publish")
+
+
 class Organisation(Timestamped, Base):
     __tablename__ = "organisations"
 
@@ -106,6 +110,11 @@ class Organisation(Timestamped, Base):
     description: Mapped[str] = mapped_column(Text, default="")
     website: Mapped[str | None] = mapped_column(String(500))
     email: Mapped[str | None] = mapped_column(String(300))
+    # A file that fails its dataset's Table Schema: "refuse" (nothing written) or
+    # "publish" (published with its validation report kept) — niaouli.tableschema.
+    schema_policy: Mapped[str] = mapped_column(
+        String(16), default="refuse", server_default="refuse"
+    )
 
     datasets: Mapped[list[Dataset]] = relationship(back_populates="organisation")
 

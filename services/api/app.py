@@ -29,6 +29,7 @@ from niaouli.services.api import (
     openapi,
     privacy_routes,
     review_routes,
+    schema_routes,
     uploads,
 )
 from niaouli.services.api.core import Context, endpoint
@@ -49,6 +50,7 @@ def operations() -> list:
         *campaign_routes.operations(),
         *privacy_routes.operations(),
         *review_routes.operations(),
+        *schema_routes.operations(),
     ]
 
 

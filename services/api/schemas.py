@@ -74,6 +74,11 @@ class OrganisationUpdate(Input):
     description: str | None = Text
     website: str | None = Field(default=None, max_length=500)
     email: str | None = Field(default=None, max_length=300)
+    schema_policy: Literal["refuse", "publish"] | None = Field(
+        default=None,
+        description="Fichier non conforme au schéma de son jeu : refusé, ou publié avec "
+        "son rapport",
+    )
 
 
 class Organisation(BaseModel):
@@ -83,6 +88,9 @@ class Organisation(BaseModel):
     description: str
     website: str | None
     email: str | None = Field(default=None, description="Adresse de contact (admins seulement)")
+    schema_policy: str = Field(
+        default="refuse", description="Fichier non conforme au schéma : refuse ou publish"
+    )
     datasets: int = Field(description="Jeux de données visibles par le demandeur")
 
 
@@ -230,6 +238,11 @@ class IngestResult(BaseModel):
         default_factory=list,
         description="Données personnelles probables : le jeu de données est gardé en "
         "brouillon (GET /datasets/{slug}/privacy)",
+    )
+    validation: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Le fichier vérifié par le Table Schema du jeu de données : un rapport "
+        "par table (erreurs par ligne et colonne) ; vide sans schéma",
     )
 
 

@@ -26,6 +26,7 @@ from niaouli.db.engine import writing
 from niaouli.i18n import _, current_language
 from niaouli.ingest import IngestError, ingest_file, upload_jobs
 from niaouli.ingest.errors import UnconfirmedChangeError
+from niaouli.ingest.schema_check import SchemaValidationError
 from niaouli.ingest.sniff import MEDIA_TYPES, identify
 from niaouli.jobs.records import JobRecord, JobState
 from niaouli.services.api import job_routes, links, schemas, streaming, views
@@ -238,6 +239,8 @@ def _ingest(
         # Nothing was written: the client shows the comparison and sends the file again
         # with confirm=true.
         raise ApiError(409, exc.code, exc.describe(), **exc.details) from None
+    except SchemaValidationError as exc:  # refused by its Table Schema: nothing written
+        raise ApiError(422, exc.code, exc.describe(), **exc.details) from None
     except IngestError as exc:
         raise ApiError(422, "IngestFailed", exc.describe()) from None
     except storage.StorageError:
@@ -258,6 +261,7 @@ def _ingest(
         repaired=sum(layer.repaired for layer in report.layers),
         rasters=[asdict(raster) for raster in report.rasters],
         privacy=report.privacy,
+        validation=report.validation,
     )
 
 

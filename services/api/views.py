@@ -82,6 +82,7 @@ def organisation(item: models.Organisation, viewer: Viewer, count: int) -> schem
         description=item.description or "",
         website=item.website,
         email=item.email if allowed(viewer, Action.CONTACTS_READ) else None,
+        schema_policy=item.schema_policy,
         datasets=count,
     )
 
