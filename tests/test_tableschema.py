@@ -212,7 +212,7 @@ def test_command_line_attach_refuse_then_publish_with_report(backend: Backend, o
             select(AuditEvent.action).where(AuditEvent.subject == "population")
         ).all()
         assert "dataset.schema_attach" in actions
-    check = backend.run(
+    check = run(
         "schema",
         "validate",
         str(_bad(tmp_path)),
@@ -220,9 +220,9 @@ def test_command_line_attach_refuse_then_publish_with_report(backend: Backend, o
         "communes-population-nc",
         check=False,
     )
-    assert check.returncode == 1 and "colonne code_postal" in check.stdout
-    backend.run("schema", "detach", "population")
-    again = backend.run("schema", "show", "population").stdout
+    assert check.exit_code == 1 and "colonne code_postal" in check.stdout
+    run("schema", "detach", "population")
+    again = run("schema", "show", "population").stdout
     assert "aucun schéma joint" in again
 
 
