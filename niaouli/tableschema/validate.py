@@ -6,8 +6,9 @@ than `MAX_LINE` (frictionless would hold such a line in memory, several times ov
 50 MB cost 370 MB and 15 s), which makes the report fail at once; frictionless then
 streams the rows, stops at `MAX_ERRORS` errors or after `MAX_ROWS` rows (the report says
 it stopped, `capped`), and only the first `LISTED` errors are kept with their message.
-Columns are matched by name (`fieldsMatch: subset` unless the schema sets it): in any order, a column the
-schema names but the file lacks is an error, a column the schema does not name passes.
+Columns are matched by name (`fieldsMatch: subset` unless the schema sets it): in any
+order, a column the schema names but the file lacks is an error, a column the schema
+does not name passes.
 Only the file's own folder is readable (frictionless' `basepath`), and a schema's
 `foreignKeys` are dropped: they would name other resources, maybe remote ones.
 """
