@@ -41,6 +41,7 @@ from niaouli.portal.accounts import AccountPages
 from niaouli.portal.common import not_found, page_number, viewer_for
 from niaouli.portal.journal import local_time
 from niaouli.portal.security import Refused
+from niaouli.privacy.guard import held_note
 
 MERGE_STATES = {
     MergeState.RUNNING: N_("en cours"),
@@ -111,6 +112,8 @@ def _merge_view(row: Merge | None) -> dict[str, Any] | None:
         "retired": report.get("retired", 0),
         "conflicts": len(report.get("conflicts") or []),
         "error": report.get("error"),
+        # Personal data found after the merge: the dataset was kept as a draft.
+        "held": held_note(report["privacy"]) if report.get("privacy") else None,
     }
 
 

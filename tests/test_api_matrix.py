@@ -88,6 +88,23 @@ def _personal_column(site: ApiSite) -> tuple[str, str, str]:
         return slug, email.layer, email.column
 
 
+def _with_schema(site: ApiSite) -> str:
+    """The public dataset with a Table Schema attached (removing it then changes things)."""
+    from niaouli.accounts import audit
+    from niaouli.tableschema import reports
+
+    with Session(writing(site.backend.engine)) as session, session.begin():
+        dataset = service.find_dataset(session, slug_of("public"))
+        reports.attach(
+            session,
+            Viewer.system(),
+            audit.COMMAND_LINE,
+            dataset,
+            example_name="budget-communal-nc",
+        )
+        return dataset.slug
+
+
 def _fresh_link(site: ApiSite) -> tuple[str, int]:
     with Session(writing(site.backend.engine)) as session, session.begin():
         dataset = service.find_dataset(session, slug_of("public"))
@@ -344,6 +361,23 @@ ROUTES = [
             )
         )(*_personal_column(s)),
         expect(200, HIDDEN_DRAFT),
+    ),
+    Route(
+        "attach a Table Schema",
+        "PUT",
+        "/api/datasets/{slug}/schema",
+        lambda s: (
+            f"/api/datasets/{slug_of('organisation')}/schema",
+            _json({"example": "communes-population-nc"}),
+        ),
+        expect(200, HIDDEN_ORG),
+    ),
+    Route(
+        "remove the Table Schema",
+        "DELETE",
+        "/api/datasets/{slug}/schema",
+        lambda s: (f"/api/datasets/{_with_schema(s)}/schema", {}),
+        expect(200),
     ),
     Route(
         "delete resource",

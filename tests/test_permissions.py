@@ -347,6 +347,7 @@ def test_only_the_core_writes_audit_rows():
         "niaouli/catalogue/",
         "niaouli/accounts/",
         "niaouli/privacy/",  # the personal-data guard: a core service
+        "niaouli/tableschema/",  # Table Schemas attached and removed: a core service
         "ingest/",
     )
     outside = sorted({w for w in writers if not w.startswith(allowed_folders)})

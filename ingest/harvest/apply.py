@@ -44,6 +44,7 @@ from niaouli.ingest.harvest.messages import (
     reason_of,
 )
 from niaouli.privacy import guard as privacy_guard
+from niaouli.privacy.scan import scan_metadata
 
 LINK_ROLE = "harvest-link"
 DIFF_FIELDS = (
@@ -240,6 +241,13 @@ class RecordWriter:
             if before_links != after_links:
                 diff["liens"] = [before_links, after_links]
             action = ItemAction.UPDATED
+        # The record's own text passes the personal-data guard: with findings, the dataset
+        # is kept as a draft with them (docs/privacy.md); later runs leave it a draft.
+        if dataset.access_level in privacy_guard.GUARDED and scan_metadata(dataset):
+            session.flush()
+            held = privacy_guard.hold(session, dataset)
+            if held:
+                diff["données personnelles"] = privacy_guard.held_note(held)
         reason = ADOPTED if adopted else ""
         self._target_id = dataset.id
         return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)

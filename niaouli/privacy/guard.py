@@ -24,7 +24,7 @@ from niaouli.errors import ConflictError
 from niaouli.i18n import N_, _
 from niaouli.privacy import names
 from niaouli.privacy.review_tables import PrivacyReview
-from niaouli.privacy.scan import Finding, scan_layer
+from niaouli.privacy.scan import METADATA, Finding, scan_layer, scan_metadata
 
 # Levels that show a dataset beyond its organisation's editors.
 GUARDED = frozenset({AccessLevel.PUBLIC, AccessLevel.REGISTERED})
@@ -63,7 +63,10 @@ def kind_label(kind: str) -> str:
 def describe(findings: list[Finding]) -> str:
     """« couche « x », colonne « nom » : nom de personne ; ... » (the request's language)."""
     parts = [
-        _("couche « %(layer)s », colonne « %(column)s » : %(kind)s")
+        _("métadonnées, champ « %(column)s » : %(kind)s")
+        % {"column": f.column, "kind": kind_label(f.kind)}
+        if f.layer == METADATA
+        else _("couche « %(layer)s », colonne « %(column)s » : %(kind)s")
         % {"layer": f.layer, "column": f.column, "kind": kind_label(f.kind)}
         for f in findings
     ]
@@ -89,12 +92,13 @@ def review_of(session: Session, dataset: Dataset, create: bool = True) -> Privac
 
 
 def scan_dataset(session: Session, dataset: Dataset) -> list[Finding]:
-    """Every layer of the dataset scanned (bounded per layer: `scan.SAMPLE_ROWS`)."""
+    """Every layer of the dataset scanned (bounded per layer: `scan.SAMPLE_ROWS`), and
+    its own text fields (`scan.scan_metadata`: title, description, keywords, lineage)."""
     conn = session.connection()
     found: list[Finding] = []
     for layer in sorted(dataset.layers, key=lambda x: x.collection_id):
         found += scan_layer(conn, layer)
-    return found
+    return found + scan_metadata(dataset)
 
 
 def confirmed_keys(review: PrivacyReview | None) -> set[tuple[str, str, str]]:
@@ -146,7 +150,7 @@ def guard(session: Session, dataset: Dataset, level: AccessLevel | str | None = 
     by default) while its layers hold personal data that no editor handled. The one
     check every path to publication calls; merges of contributions call it too."""
     level = AccessLevel(level or dataset.access_level)
-    if level not in GUARDED or not dataset.layers:
+    if level not in GUARDED:
         return
     found = status(session, dataset)
     if found.open:
@@ -160,13 +164,41 @@ def is_held(session: Session, dataset: Dataset) -> bool:
     return review is not None and review.held
 
 
-def hold(session: Session, dataset: Dataset) -> list[Finding]:
-    """For the paths that cannot refuse (an upload, a harvest): a visible dataset with
-    open findings is turned back into a draft; the findings are returned (empty: nothing
-    held) and kept with `held` set."""
-    if dataset.access_level not in GUARDED or not dataset.layers:
+CONSENTED_REASON = N_(
+    "nom choisi par le contributeur pour être crédité sous la licence de la campagne"
+)
+
+
+def hold(
+    session: Session,
+    dataset: Dataset,
+    consented: frozenset[tuple[str, str]] = frozenset(),
+) -> list[Finding]:
+    """For the paths that cannot refuse (an upload, a harvest, a merge of contributions):
+    a visible dataset with open findings is turned back into a draft; the findings are
+    returned (empty: nothing held) and kept with `held` set. `consented` (layer, column)
+    pairs are published by their people's choice (a cartoparty's credit column): their
+    findings are confirmed here, with that reason, instead of holding the dataset."""
+    if dataset.access_level not in GUARDED:
         return []
     found = status(session, dataset)
+    agreed = [f for f in found.open if (f.layer, f.column) in consented]
+    if agreed:
+        found.review.confirmations = [
+            *found.review.confirmations,
+            *[
+                {
+                    "layer": f.layer,
+                    "column": f.column,
+                    "kind": f.kind,
+                    "reason": CONSENTED_REASON,
+                    "user_id": None,
+                    "at": utcnow().isoformat(),
+                }
+                for f in agreed
+            ],
+        ]
+        found.open = [f for f in found.open if f not in agreed]
     if not found.open:
         return []
     dataset.access_level = AccessLevel.DRAFT

@@ -252,6 +252,45 @@ def classify_table(table: Sequence[Column], layer: str = "") -> list[Finding]:
     return kept
 
 
+METADATA = "metadonnees"  # the `layer` of findings in a dataset's own text fields
+METADATA_FIELDS = ("title", "description", "keywords", "lineage")
+METADATA_TEXT = 20_000  # characters of one field looked at
+
+
+def text_details(text: str) -> list[str]:
+    """What one text holds of a person (e-mail, phone, NIR, IBAN, name), the same tests
+    as a free-text column's, on one value: generic mailboxes and public services'
+    numbers are not counted."""
+    text = text[:METADATA_TEXT]
+    found = []
+    if d.emails_in(text) and not _generic_email_text(text):
+        found.append("e-mail")
+    if d.phones_in(text) and not _public_text(text):
+        found.append("téléphone")
+    if d.nirs_in(text):
+        found.append("NIR")
+    if d.ibans_in(text):
+        found.append("IBAN")
+    if names.texts_with_names([text]):
+        found.append("nom")
+    return found
+
+
+def scan_metadata(dataset: Any) -> list[Finding]:  # noqa: ANN401 - a Dataset
+    """A dataset's own text (title, description, keywords, lineage): one `free_text`
+    finding per field that names a person or gives their contact (issue 21 §3: a
+    harvested record is held as a draft with these). The contact fields are not read:
+    a dataset's contact is a professional one by definition."""
+    found = []
+    for name in METADATA_FIELDS:
+        value = getattr(dataset, name, None)
+        text = " ; ".join(map(str, value)) if isinstance(value, list) else str(value or "")
+        details = text_details(text) if text.strip() else []
+        if details:
+            found.append(Finding(METADATA, name, "free_text", 1.0, 1, "values", ", ".join(details)))
+    return found
+
+
 def scan_layer(conn: Connection, layer: Any) -> list[Finding]:
     """Scan one layer (`niaouli.catalogue.models.Layer`, or anything with its
     `collection_id`, `table_name` and `attribute_schema`): a bounded sample of its

@@ -122,6 +122,8 @@ class MergeOutcome:
     retired: int = 0
     conflicts: list[int] = field(default_factory=list)  # contributions sent back to review
     error: str | None = None
+    # Personal data found by the guard after the merge: the dataset is now a draft.
+    held: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def merged(self) -> int:
@@ -459,8 +461,23 @@ def _merge(
             progress(start + len(chunk), len(rows))
     layer = target.layer
     layer.feature_count = (layer.feature_count or 0) + outcome.created - outcome.retired
+    outcome.held = _guard(session, dataset, layer) if outcome.created + outcome.updated else []
     _finish(session, merge, outcome, dataset, extent, layer)
     return outcome
+
+
+def _guard(session: Session, dataset: Dataset, layer: Layer) -> list[dict[str, Any]]:
+    """The personal-data guard on the merged layer, in the merge's transaction
+    (docs/privacy.md): like an upload into a visible dataset, a merge bringing personal
+    data (a free-text comment naming people, phone numbers...) keeps the dataset as a
+    draft with the findings, for an editor to handle. The credit column
+    (`contribution_auteur`) holds the names volunteers chose to be credited with under
+    the campaign's licence: its findings are confirmed with that reason instead."""
+    from niaouli.privacy import guard
+
+    session.flush()  # the layer's new columns are in its attribute schema
+    credit = frozenset({(layer.collection_id, PROVENANCE[0].column)})
+    return guard.as_dicts(guard.hold(session, dataset, consented=credit))
 
 
 _MERGED_PG = text(
@@ -527,6 +544,7 @@ def _finish(
         "updated": outcome.updated,
         "retired": outcome.retired,
         "conflicts": outcome.conflicts,
+        **({"privacy": outcome.held} if outcome.held else {}),
     }
     if outcome.merged:
         actor = (
