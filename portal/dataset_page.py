@@ -350,6 +350,18 @@ def file_preview(settings: Settings, resource: Resource) -> FilePreview | None:
     return csv_file_preview(settings, resource) or spreadsheet_file_preview(settings, resource)
 
 
+def validation_by_layer(session: Any, dataset: Dataset) -> dict[str, dict[str, Any]]:  # noqa: ANN401
+    """The latest Table Schema report of each layer (published with it), by collection id."""
+    from niaouli.tableschema import reports
+
+    found = {}
+    for layer in dataset.layers:
+        record = reports.latest_report(session, layer)
+        if record is not None:
+            found[layer.collection_id] = reports.record_view(record)
+    return found
+
+
 def page_extras(
     request: Request,
     dataset: Dataset,

@@ -116,6 +116,7 @@ class Pages:
                 campaign_results=credit.for_dataset(session, viewer, dataset.id),
                 raster_uses=raster_use.raster_uses(root, dataset),
                 quality=quality_pages.for_dataset(session, dataset),
+                validation=dataset_page.validation_by_layer(session, dataset),
                 page=dataset_page.page_extras(
                     request,
                     dataset,

@@ -224,6 +224,9 @@ def test_command_line_attach_refuse_then_publish_with_report(backend: Backend, o
     run("schema", "detach", "population")
     again = run("schema", "show", "population").stdout
     assert "aucun schéma joint" in again
+    _ingest(backend, COMMUNES, "population")  # sent without a schema: no current report
+    with backend.session() as session:
+        assert reports.latest_report(session, service.find_dataset(session, "population")) is None
 
 
 def test_other_formats_are_validated_from_their_rows(backend: Backend, org, tmp_path):

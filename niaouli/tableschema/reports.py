@@ -126,17 +126,26 @@ def keep(
 
 
 def latest_report(session: Session, target: Layer | Dataset) -> ValidationRecord | None:
-    """The latest kept report of a layer (by its collection id) or of a dataset (any of
-    its layers) — None when no file was validated. The quality score reads this."""
-    query = select(ValidationRecord).order_by(ValidationRecord.id.desc()).limit(1)
-    if isinstance(target, Layer):
-        query = query.where(
+    """The latest kept report of a layer's current data, or of a dataset's (the newest
+    of its layers') — None when the data now published was not validated (no schema
+    when it was sent, or sent before the schema was attached). A report counts for a
+    layer when it was kept with that layer's collection id no earlier than the layer row
+    (each ingestion writes new layer rows; a merge changes the rows in place and keeps
+    the report). The quality score reads this."""
+    if isinstance(target, Dataset):
+        found = [r for layer in target.layers if (r := latest_report(session, layer))]
+        return max(found, key=lambda r: r.id, default=None)
+    since = select(Layer.created_at).where(Layer.id == target.id).scalar_subquery()
+    return session.scalar(
+        select(ValidationRecord)
+        .where(
             ValidationRecord.dataset_id == target.dataset_id,
             ValidationRecord.layer == target.collection_id,
+            ValidationRecord.created_at >= since,
         )
-    else:
-        query = query.where(ValidationRecord.dataset_id == target.id)
-    return session.scalar(query)
+        .order_by(ValidationRecord.id.desc())
+        .limit(1)
+    )
 
 
 def as_report(record: ValidationRecord) -> Report:

@@ -38,6 +38,7 @@
       layer: (name, count) => "Couche « " + name + " » : " + count + " objet(s)",
       raster: (name, width, height, bands, crs) => "Raster « " + name + " » : " + width + " × " + height + " pixels, " + bands + " bande(s), " + (crs || "SCR inconnu"),
       rasterSizes: (before, after) => "Taille : " + before + " → " + after + " (Cloud Optimized GeoTIFF)",
+      schemaError: (row, column, message) => "Ligne " + row + ", colonne « " + column + " » : " + message,
       edit: "Publier ou modifier la fiche",
       failed: "Échec",
       failedStatus: "Échec.",
@@ -83,6 +84,7 @@
       layer: (name, count) => "Layer “" + name + "”: " + count + (count === "1" ? " feature" : " features"),
       raster: (name, width, height, bands, crs) => "Raster “" + name + "”: " + width + " × " + height + " pixels, " + bands + " band(s), " + (crs || "unknown CRS"),
       rasterSizes: (before, after) => "Size: " + before + " → " + after + " (Cloud Optimized GeoTIFF)",
+      schemaError: (row, column, message) => "Row " + row + ", column “" + column + "”: " + message,
       edit: "Publish or edit the record",
       failed: "Failed",
       failedStatus: "Failed.",
@@ -204,16 +206,29 @@
       const item = add(list, "li", T.raster(raster.collection_id, number(raster.width), number(raster.height), raster.band_count, raster.crs));
       add(add(item, "ul"), "li", T.rasterSizes(mebibytes(raster.size_before), mebibytes(raster.size_after)));
     }
+    for (const check of body.validation || []) schemaReport(check);
     const link = add(add(result, "p"), "a", T.edit);
     link.href = "/jeux-de-donnees/" + form.dataset.slug + "/modifier";
   }
 
-  function failure(text) {
+  // A file checked against its dataset's Table Schema: the summary and the first errors
+  // by row and column (the sentences come from the API, in the page's language).
+  function schemaReport(check) {
+    add(result, "p", check.summary);
+    if (!check.errors || !check.errors.length) return;
+    const list = add(result, "ul");
+    for (const error of check.errors.slice(0, 20)) {
+      add(list, "li", T.schemaError(error.row === null ? "—" : error.row, error.column || "—", error.message));
+    }
+  }
+
+  function failure(text, body) {
     result.replaceChildren();
     add(result, "h2", T.failed);
     const alert = add(result, "p", text);
     alert.className = "alert";
     alert.setAttribute("role", "alert");
+    for (const check of (body && body.validation) || []) schemaReport(check);
     add(result, "p", T.unchanged);
   }
 
@@ -273,7 +288,7 @@
               ask(Object.assign({ code: error.code, description: error.message }, error.details || {}), file, mode);
             } else {
               say(T.failedStatus);
-              failure(error.message || T.failedStatus);
+              failure(error.message || T.failedStatus, error.details);
             }
           } else {
             if (job.state === "running" && job.progress !== null) {
@@ -342,7 +357,7 @@
       } else {
         say(T.failedStatus);
         const known = typeof body.code === "string" && Object.hasOwn(T.codes, body.code);
-        failure(known ? T.codes[body.code] : body.description || T.error(request.status));
+        failure(known ? T.codes[body.code] : body.description || T.error(request.status), body);
       }
     });
     request.addEventListener("error", function () {
