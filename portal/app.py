@@ -227,6 +227,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/compte/jetons/{token_id}/revoquer", accounts.revoke_token, methods=["POST"]),
             Route(team, members.page),
             Route(team, members.add, methods=["POST"]),
+            Route(team + "/validation", members.schema_policy, methods=["POST"]),
             Route(team + "/{user_id}/retirer", members.remove, methods=["POST"]),
             Route(team + "/demandes/{request_id}/{decision}", members.decide, methods=["POST"]),
             Route("/organisations/{slug}/rejoindre", members.join, methods=["GET", "POST"]),

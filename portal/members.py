@@ -25,11 +25,12 @@ from niaouli import mail
 from niaouli.accounts import memberships, requests, users
 from niaouli.accounts.account_tables import Role, User
 from niaouli.accounts.users import ROLE_LABELS, AccountError
-from niaouli.catalogue import service
+from niaouli.catalogue import editing, service
 from niaouli.catalogue.models import Organisation
 from niaouli.catalogue.permissions import Action, allowed
 from niaouli.catalogue.roles import EDITING_ROLES
 from niaouli.db.engine import writing
+from niaouli.errors import CatalogueError
 from niaouli.i18n import _
 from niaouli.portal import emails
 from niaouli.portal.accounts import AccountPages, sentence
@@ -130,6 +131,28 @@ class MemberPages:
                 if user is None:
                     raise not_found()
                 memberships.remove_member(session, viewer_for(request), actor, org, user)
+
+        return await self._apply(request, change)
+
+    async def schema_policy(self, request: Request) -> Response:
+        """The organisation's choice for a file failing its dataset's Table Schema
+        (`niaouli.tableschema`): its admins, as every change of the organisation."""
+        redirect = self._signed_in(request)
+        if redirect is not None:
+            return redirect
+        form = await self.accounts.form(request)
+        policy = str(form.get("schema_policy", ""))
+        actor = self.accounts.actor(request, identity_for(request).user_id)
+
+        def change() -> None:
+            with Session(writing(self.engine)) as session, session.begin():
+                org = self._organisation(session, request)
+                try:
+                    editing.update_organisation(
+                        session, viewer_for(request), actor, org, schema_policy=policy
+                    )
+                except CatalogueError as exc:
+                    raise AccountError(str(exc)) from None
 
         return await self._apply(request, change)
 

@@ -360,5 +360,17 @@ def test_api_and_portal_attach_refuse_publish_and_show(backend: Backend, org, tm
         assert "Budget" in http.get("/jeux-de-donnees/population/schema").text
         report = http.get("/jeux-de-donnees/population/schema/rapport.json")
         assert report.status_code == 200 and report.json()["error_count"] == 3
+        # The organisation's admin sets the choice back on the members page.
+        sign_in(http, "admin@exemple.nc")
+        team = http.get(f"/organisations/{ORG}/membres")
+        assert 'value="publish" checked' in team.text
+        back = http.post(
+            f"/organisations/{ORG}/membres/validation",
+            data={"csrf": csrf_of(team.text), "schema_policy": "refuse"},
+        )
+        assert back.status_code == 303
+        assert http.get("/api/datasets/population/schema", headers=editor).json()["policy"] == (
+            "refuse"
+        )
     with backend.session() as session:
         assert session.scalar(select(Dataset.id).where(Dataset.slug == "population"))
