@@ -5,8 +5,11 @@ the audit log).
 
 Called by the core where a dataset becomes visible: `publication.publish`,
 `editing.update_dataset` (a change of access level), the ingestion's swap (an upload
-that creates or replaces a public dataset: held as a draft) and the harvest's data copy
-(the same). `guard(...)` raises; `hold(...)` turns a dataset back into a draft and says
+that creates or replaces a public dataset: held as a draft), the harvest's data copy
+and a harvested record whose own text names a person (the same), and a cartoparty merge
+into a visible layer (the same, its credit column confirmed as consented). A dataset's
+title, description, keywords and lineage are scanned with its layers
+(`scan.scan_metadata`). `guard(...)` raises; `hold(...)` turns a dataset back into a draft and says
 why; `scan_dataset(...)` only looks. Interfaces show the error's message, in the
 request's language, and the portal lists the findings on the management page.
 """
