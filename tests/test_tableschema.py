@@ -20,7 +20,7 @@ from starlette.testclient import TestClient
 
 from niaouli.accounts import tokens, users
 from niaouli.accounts.account_tables import AuditEvent
-from niaouli.catalogue import service
+from niaouli.catalogue import quality_store, service
 from niaouli.catalogue.models import Dataset
 from niaouli.i18n import speaking
 from niaouli.ingest import ingest_file
@@ -175,6 +175,14 @@ def _cli(backend: Backend):  # noqa: ANN202
     return run
 
 
+def _schema_criterion(backend: Backend, slug: str) -> str:
+    """The stored quality score's verdict on the table-schema criterion."""
+    with backend.session() as session:
+        dataset = service.find_dataset(session, slug)
+        stored = quality_store.scores(session.connection(), [dataset.id])[dataset.id]
+    return next(c["status"] for c in stored["criteria"] if c["key"] == "table_schema")
+
+
 def test_command_line_attach_refuse_then_publish_with_report(backend: Backend, org, tmp_path):
     run = _cli(backend)
     _ingest(backend, COMMUNES, "population")
@@ -182,6 +190,7 @@ def test_command_line_attach_refuse_then_publish_with_report(backend: Backend, o
     assert "Population des communes" in out.stdout
     good = run("ingest", str(COMMUNES), "--org", ORG, "--dataset", "population")
     assert "fichier conforme au schéma" in good.stdout
+    assert _schema_criterion(backend, "population") == "ok"  # the quality score reads it
     before = _counts(backend, "population")
     assert before[:2] == (33, 1)
 
@@ -198,6 +207,7 @@ def test_command_line_attach_refuse_then_publish_with_report(backend: Backend, o
     assert "3 erreur(s)" in published.stdout and "publié malgré son schéma" in published.stdout
     features, kept, _checksum = _counts(backend, "population")
     assert (features, kept) == (3, 2)
+    assert _schema_criterion(backend, "population") == "fail"
     shown = json.loads(run("schema", "show", "population", "--json").stdout)
     assert shown["policy"] == "publish"
     latest = shown["reports"][0]

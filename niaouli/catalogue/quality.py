@@ -90,8 +90,8 @@ class LayerFacts:
     repaired: int
     # (name, type, description) of each column the readers see
     columns: tuple[tuple[str, str, str], ...] = ()
-    # TODO(issue 21 §2): the Table Schema validation report of a table, filled by the
-    # schema validation (`table_schema_report` below reads it); None: no schema attached.
+    # The Table Schema validation report of the table's current data (`niaouli.
+    # tableschema`, read by `quality_store`); None: not validated against a schema.
     schema_report: dict[str, Any] | None = None
 
 
@@ -299,11 +299,9 @@ def _features_counted(facts: DatasetFacts, _now: datetime) -> Outcome:
 
 
 def table_schema_report(layer: LayerFacts) -> dict[str, Any] | None:
-    """TODO(issue 21 §2): the hook the schema validation fills.
-
-    Expected shape, stored by the validation with the layer (`Layer.ingest_report
-    ["schema_validation"]`, read by `quality_store`): {"schema": name or URL, "valid": bool,
-    "errors": int}. Until a schema is attached the criterion is `PENDING` (not counted).
+    """The layer's Table Schema report: {"schema": title, "valid": bool, "errors": int},
+    from the kept reports of `niaouli.tableschema` (`quality_store` reads them). Until a
+    file is validated against a schema the criterion is `PENDING` (not counted).
     """
     report = layer.schema_report
     return report if isinstance(report, dict) and "valid" in report else None

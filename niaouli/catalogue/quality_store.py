@@ -22,6 +22,7 @@ from niaouli.catalogue.access import ANONYMOUS, visible_datasets
 from niaouli.catalogue.columns import TECHNICAL
 from niaouli.catalogue.models import Dataset, Layer, RasterLayer, Resource
 from niaouli.catalogue.quality_tables import DatasetQuality, LinkCheck
+from niaouli.tableschema.schema_tables import ValidationRecord
 
 QUALITY = DatasetQuality.__table__
 CHECKS = LinkCheck.__table__
@@ -46,7 +47,27 @@ def _crs_guessed(report: dict[str, Any]) -> bool:
     return any(quality.CRS_GUESSED_NOTE in str(note) for note in report.get("notes") or ())
 
 
-def _layer_facts(row: Any) -> quality.LayerFacts:  # noqa: ANN401 - a row mapping
+def _aware(value: Any) -> datetime | None:  # noqa: ANN401 - a stored instant
+    found = _as_datetime(value)
+    return found.replace(tzinfo=UTC) if found is not None and found.tzinfo is None else found
+
+
+def _schema_report(row: Any, kept: dict[tuple[int, str], list[Any]]) -> dict[str, Any] | None:  # noqa: ANN401
+    """The Table Schema report of the layer's current data, as `tableschema.reports.
+    latest_report` reads it: the newest kept for its collection no earlier than the
+    layer row (each ingestion writes new layer rows); None when not validated."""
+    since = _aware(row["created_at"])
+    for record in kept.get((row["dataset_id"], row["collection_id"]), ()):
+        if since is None or (_aware(record.created_at) or since) >= since:
+            return {
+                "schema": record.schema_title,
+                "valid": bool(record.valid),
+                "errors": int(record.error_count or 0),
+            }
+    return None
+
+
+def _layer_facts(row: Any, schema: dict[str, Any] | None) -> quality.LayerFacts:  # noqa: ANN401
     report = dict(row["ingest_report"] or {})
     described = dict(row["column_descriptions"] or {})
     columns = tuple(
@@ -61,7 +82,6 @@ def _layer_facts(row: Any) -> quality.LayerFacts:  # noqa: ANN401 - a row mappin
     extent = None
     if row["extent_west"] is not None:
         extent = (row["extent_west"], row["extent_south"], row["extent_east"], row["extent_north"])
-    schema = report.get("schema_validation")  # TODO(issue 21 §2): see quality.table_schema_report
     return quality.LayerFacts(
         name=row["name"],
         has_geometry=bool(row["geometry_type"]),
@@ -114,13 +134,26 @@ def facts(conn: Connection, ids: Iterable[int] | None) -> list[quality.DatasetFa
         "ingest_report",
         "column_descriptions",
         "updated_at",
+        "collection_id",
+        "created_at",
     ]
+    vr = ValidationRecord.__table__
+    kept: dict[tuple[int, str], list[Any]] = {}
+    for record in conn.execute(
+        select(vr.c.dataset_id, vr.c.layer, vr.c.valid, vr.c.error_count, vr.c.schema_title)
+        .add_columns(vr.c.created_at)
+        .where(vr.c.dataset_id.in_(datasets))
+        .order_by(vr.c.id.desc())
+    ):
+        kept.setdefault((record.dataset_id, record.layer), []).append(record)
     for row in conn.execute(
         select(*(lay.c[n] for n in layer_columns))
         .where(lay.c.dataset_id.in_(datasets))
         .order_by(lay.c.id)
     ).mappings():
-        layers.setdefault(row["dataset_id"], []).append(_layer_facts(row))
+        layers.setdefault(row["dataset_id"], []).append(
+            _layer_facts(row, _schema_report(row, kept))
+        )
         updated.setdefault(row["dataset_id"], []).append(row["updated_at"])
     rasters: dict[int, list[Any]] = {}
     for row in conn.execute(

@@ -14,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from niaouli.accounts import audit
+from niaouli.catalogue import quality_store
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.models import Dataset, Layer
 from niaouli.catalogue.permissions import Action, allowed
@@ -122,6 +123,9 @@ def keep(
     ).all()
     for stale in old:
         session.delete(session.get(ValidationRecord, stale))
+    # The quality score reads the kept reports (its table-schema criterion): a report is
+    # not a tracked catalogue row, so the score is rechecked here, in the same transaction.
+    quality_store.recheck(session, [dataset.id])
     return record
 
 

@@ -2,7 +2,7 @@
 organisation's choice for a failing file (issue 21 §2, docs/schemas.md)
 
 Revision ID: 0030_table_schemas
-Revises: 0028_campaign_queue
+Revises: 0029_quality
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0030_table_schemas"
-down_revision = "0028_campaign_queue"
+down_revision = "0029_quality"
 branch_labels = None
 depends_on = None
 
