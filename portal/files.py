@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import math
 from typing import Any
+from urllib.parse import quote
 
 import shapely
 from sqlalchemy.orm import Session
@@ -43,6 +44,8 @@ SERVED_MEDIA_TYPES = {
     "application/vnd.google-earth.kml+xml",
     "application/gpx+xml",
     "application/pdf",
+    "image/tiff",  # GeoTIFF and Cloud Optimized GeoTIFF (rasters)
+    "image/jp2",
     "text/csv",
     "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
 }
@@ -54,6 +57,33 @@ def download_media_type(declared: str | None) -> str:
     if base not in SERVED_MEDIA_TYPES:
         return "application/octet-stream"
     return "text/csv; charset=utf-8" if base == "text/csv" else base
+
+
+RASTER_ROLES = ("raster-cog", "raster-source")
+
+
+def raster_resource(dataset: Dataset, storage_key: str | None) -> Resource | None:
+    """The dataset's resource holding a raster layer's COG or original (`storage_key`)."""
+    if not storage_key:
+        return None
+    return next(
+        (
+            r
+            for r in dataset.resources
+            if r.role in RASTER_ROLES
+            and r.kind == ResourceKind.FILE
+            and r.storage_key == storage_key
+        ),
+        None,
+    )
+
+
+def resource_path(slug: str, resource: Resource) -> str:
+    """The download path of a file resource (`Files.resource`, with ranges)."""
+    return (
+        f"/jeux-de-donnees/{quote(slug, safe='')}/ressources/{resource.id}/"
+        f"{quote(resource.filename or '', safe='')}"
+    )
 
 
 def storage_unavailable() -> Response:
@@ -117,9 +147,11 @@ class Files:
             return storage_unavailable()
 
     def raster(self, request: Request) -> Response:
-        """`/jeux-de-donnees/{slug}/rasters/{collection}/{filename}`: the stored COG (or the
-        original file as sent), with range requests: what QGIS and GDAL read through
-        `/vsicurl/`, a few blocks at a time, without downloading the whole file."""
+        """`/jeux-de-donnees/{slug}/rasters/{collection}/{filename}`: the first address of
+        a raster's COG and original. They are the dataset's resources (roles `raster-cog`
+        and `raster-source`), downloaded like any file at `ressources/{id}/{filename}`
+        (ranges, the access rule): one way only, this one redirects there (308 keeps
+        the method and `Range`; GDAL's `/vsicurl/` and QGIS follow it)."""
         with Session(self.portal.engine) as session:
             dataset = self._dataset(session, request)
             layer = next(
@@ -134,24 +166,17 @@ class Files:
             if layer is None:
                 raise not_found()
             if wanted == layer.cog_filename:
-                key, media_type = layer.cog_key, "image/tiff"
+                key = layer.cog_key
             elif layer.original_key and wanted == layer.original_filename:
-                key, media_type = layer.original_key, "application/octet-stream"
+                key = layer.original_key
             else:
                 raise not_found()
-        try:
-            return object_response(
-                request,
-                storage.area(self.portal.settings),
-                storage.object_name(key, wanted),
-                media_type=media_type,
-                filename=wanted,
-                headers=file_headers(),
-            )
-        except (ValueError, FileNotFoundError):
-            raise not_found() from None
-        except storage.StorageError:
-            return storage_unavailable()
+            resource = raster_resource(dataset, key)
+            if resource is None:
+                raise not_found()
+            target = resource_path(dataset.slug, resource)
+        root = request.scope.get("root_path", "").rstrip("/")
+        return Response(status_code=308, headers={"location": root + target, **file_headers()})
 
     def export(self, request: Request) -> Response:
         """`/jeux-de-donnees/{slug}/couches/{layer}/{collection}.{format}`: the stored

@@ -1,7 +1,7 @@
 """The dataset page's raster part: a preview, the downloads, and how to use each raster.
 
 For each raster layer of the dataset: its preview image (`/ogc/collections/{id}/map`),
-the COG and the original file (`files.raster`, with range requests), and ready-to-paste
+the COG and the original file (the dataset's resources, with range requests), and ready-to-paste
 snippets — QGIS reading the COG by URL through GDAL's `/vsicurl/` (range requests, no
 full download) or the map tiles as an XYZ layer, GDAL and rasterio (the COG or a part of
 it through OGC API Coverages), MapLibre GL JS over the tiles' TileJSON. Every URL is
@@ -18,6 +18,7 @@ from urllib.parse import quote
 from niaouli.catalogue.models import Dataset, RasterLayer
 from niaouli.i18n import _
 from niaouli.portal.dataset_page import MAPLIBRE, Snippet
+from niaouli.portal.files import raster_resource, resource_path
 
 PREVIEW_WIDTH = 640
 
@@ -54,16 +55,28 @@ def _small_window(layer: RasterLayer) -> str:
     return f"{x_axis}({x_range}),{y_axis}({y_range})"
 
 
+def _download(root: str, dataset: Dataset, layer: RasterLayer, key: str | None) -> str | None:
+    """The file's download address: its resource's (`files.resource`, ranges and the
+    access rule), the one way to the COG and the original; the raster route's address
+    (a redirect there) only if the resource is missing."""
+    resource = raster_resource(dataset, key)
+    if resource is not None:
+        return root + resource_path(dataset.slug, resource)
+    if not key:
+        return None
+    filename = layer.cog_filename if key == layer.cog_key else layer.original_filename
+    cid = quote(layer.collection_id, safe="")
+    return (
+        f"{root}/jeux-de-donnees/{quote(dataset.slug, safe='')}/rasters/{cid}/"
+        f"{quote(filename or '', safe='')}"
+    )
+
+
 def raster_use(root: str, dataset: Dataset, layer: RasterLayer) -> RasterUse:
     cid = quote(layer.collection_id, safe="")
     collection = f"{root}/ogc/collections/{cid}"
-    files = f"{root}/jeux-de-donnees/{quote(dataset.slug, safe='')}/rasters/{cid}"
-    cog = f"{files}/{quote(layer.cog_filename, safe='')}"
-    original = (
-        f"{files}/{quote(layer.original_filename, safe='')}"
-        if layer.original_key and layer.original_filename
-        else None
-    )
+    cog = _download(root, dataset, layer, layer.cog_key) or ""
+    original = _download(root, dataset, layer, layer.original_key)
     tiles = f"{collection}/map/tiles/WebMercatorQuad/{{z}}/{{y}}/{{x}}?f=png"
     tilejson = f"{collection}/map/tiles/WebMercatorQuad?f=tilejson"
     coverage = f"{collection}/coverage?subset={quote(_small_window(layer), safe='(),:')}"

@@ -64,6 +64,14 @@ def _site(server: OgcServer) -> str:
 
 
 def _cog_url(server: OgcServer, slug: str) -> str:
+    """The COG's download address: its `raster-cog` resource's."""
+    with server.backend.session() as session:
+        layer = session.query(RasterLayer).filter_by(collection_id=slug).one()
+        cog = next(r for r in layer.dataset.resources if r.storage_key == layer.cog_key)
+        return f"{_site(server)}/jeux-de-donnees/{slug}/ressources/{cog.id}/{cog.filename}"
+
+
+def _legacy_cog_url(server: OgcServer, slug: str) -> str:
     with server.backend.session() as session:
         layer = session.query(RasterLayer).filter_by(collection_id=slug).one()
         return f"{_site(server)}/jeux-de-donnees/{slug}/rasters/{slug}/{layer.cog_filename}"
@@ -123,10 +131,49 @@ def test_collections_coverage_and_the_access_rule(rsite):
         hidden + "/value?lon=166.45&lat=-22.27",
     ):
         assert httpx.get(rsite.url + path, timeout=30).status_code == 404, path
-    with rsite.backend.session() as session:
-        layer = session.query(RasterLayer).filter_by(collection_id="mnt-brouillon").one()
-        download = f"{_site(rsite)}/jeux-de-donnees/mnt-brouillon/rasters/mnt-brouillon/"
-        assert httpx.get(download + layer.cog_filename, timeout=30).status_code == 404
+    for download in (_cog_url(rsite, "mnt-brouillon"), _legacy_cog_url(rsite, "mnt-brouillon")):
+        assert httpx.get(download, timeout=30).status_code == 404
+
+
+def test_clients_discover_the_rasters(rsite):
+    """The rasters are in what clients read to find collections: /collections as JSON and
+    HTML, each raster's HTML page, and the OpenAPI document (coverage, tiles, preview and
+    point paths); the draft raster in none of them."""
+    listed = {c["id"] for c in rsite.get("/collections", f="json").json()["collections"]}
+    assert {"mnt-noumea", "ortho-noumea"} <= listed and "mnt-brouillon" not in listed
+    page = rsite.get("/collections", f="html")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert "/collections/mnt-noumea/coverage?f=geotiff" in page.text
+    assert "/collections/mnt-noumea/map/tiles/WebMercatorQuad?f=tilejson" in page.text
+    assert "mnt-brouillon" not in page.text
+    one = rsite.get("/collections/mnt-noumea", f="html")
+    assert one.status_code == 200 and one.headers["content-type"].startswith("text/html")
+    assert "/collections/mnt-noumea/coverage/domainset?f=json" in one.text
+    assert "EPSG/0/3163" in one.text
+    browser = httpx.get(
+        rsite.url + "/collections/ortho-noumea", headers={"Accept": "text/html"}, timeout=30
+    )
+    assert browser.headers["content-type"].startswith("text/html")
+    assert rsite.get("/collections/mnt-noumea").json()["itemType"] == "coverage"
+    openapi = rsite.get("/openapi", f="json")
+    assert openapi.headers["content-type"].startswith("application/vnd.oai.openapi+json")
+    paths = openapi.json()["paths"]
+    here = "/collections/mnt-noumea"
+    for suffix in (
+        "",
+        "/coverage",
+        "/coverage/domainset",
+        "/coverage/rangetype",
+        "/map",
+        "/map/tiles",
+        "/map/tiles/{tileMatrixSetId}",
+        "/map/tiles/{tileMatrixSetId}/{tileMatrix}/{tileRow}/{tileCol}",
+        "/value",
+    ):
+        assert "get" in paths[here + suffix], suffix
+    coverage_parameters = {p["name"] for p in paths[here + "/coverage"]["get"]["parameters"]}
+    assert {"subset", "bbox", "bbox-crs", "scale-size", "properties"} <= coverage_parameters
+    assert not any(path.startswith("/collections/mnt-brouillon") for path in paths)
 
 
 def test_map_tiles_metadata_etag_styles_and_values(rsite):
@@ -203,7 +250,24 @@ def test_portal_downloads_preview_snippets_and_map_list(rsite):
     head = httpx.get(cog, headers={"Range": "bytes=0-99"}, timeout=30)
     assert head.status_code == 206 and head.content == whole.content[:100]
     assert httpx.get(cog, headers={"Range": "bytes=999999999-"}, timeout=30).status_code == 416
+    assert whole.headers["content-type"] == "image/tiff"
+    # One way to the file: the raster route's address redirects to the resource's.
+    legacy = httpx.get(_legacy_cog_url(rsite, "mnt-noumea"), timeout=30)
+    assert legacy.status_code == 308 and site + legacy.headers["location"] == cog
+    followed = httpx.get(
+        _legacy_cog_url(rsite, "mnt-noumea"),
+        headers={"Range": "bytes=0-99"},
+        follow_redirects=True,
+        timeout=30,
+    )
+    assert followed.status_code == 206 and followed.content == whole.content[:100]
     page = httpx.get(f"{site}/jeux-de-donnees/mnt-noumea", timeout=30).text
+    # The page's buttons and every snippet name that one address.
+    assert "/rasters/mnt-noumea/" not in page
+    assert f"/vsicurl/{cog}" in page and f"rasterio.open(&#34;{cog}&#34;)" in page.replace(
+        "&quot;", "&#34;"
+    )
+    assert page.count(cog.removeprefix(site)) >= 3
     assert "/ogc/collections/mnt-noumea/map?f=png" in page
     assert "/vsicurl/" in page and "map/tiles/WebMercatorQuad/{z}/{y}/{x}" in page
     carte = httpx.get(f"{site}/carte", timeout=30).text

@@ -149,8 +149,14 @@ def open_stored(settings: Settings, key: str, filename: str) -> Iterator[Dataset
         path = backend.path(name)
         if not path.is_file():
             raise FileNotFoundError(name)
-        with rasterio.open(path) as dataset:
+        # No directory listing for side-car files (.aux.xml, .ovr): none is stored. The
+        # setting holds for the opening only (the dataset may be used from other threads).
+        with rasterio.Env(GDAL_DISABLE_READDIR_ON_OPEN="EMPTY_DIR"):
+            dataset = rasterio.open(path)
+        try:
             yield dataset
+        finally:
+            dataset.close()
         return
     info = backend.stat(name)
     if info is None:
@@ -158,6 +164,11 @@ def open_stored(settings: Settings, key: str, filename: str) -> Iterator[Dataset
     opener = StorageOpener(backend, name, info.size)
     with rasterio.open(name, opener=opener) as dataset:
         yield dataset
+
+
+def is_local(settings: Settings) -> bool:
+    """Whether the file storage is a local folder (its COGs are opened by path)."""
+    return isinstance(area(settings, FILES), LocalBackend)
 
 
 def open_raster(settings: Settings, layer: RasterLayer) -> Any:

@@ -10,6 +10,7 @@ checked the viewer's access already.
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,34 @@ SUN_AZIMUTH = 315.0
 SUN_ALTITUDE = 45.0
 
 
+READERS_KEPT = 64
+_readers: dict[int, tuple[DatasetReaderBase, Any]] = {}
+_readers_lock = threading.Lock()
+
+
+def reader_of(dataset: DatasetReaderBase) -> Any:
+    """rio-tiler's `Reader` over `dataset`, kept while the dataset stays open: making one
+    reprojects the bounds and reads the overviews' sizes, on every tile otherwise (the
+    datasets are kept open per process, `niaouli.rasters.handles`). The caller holds the
+    dataset alone (a handle is lent to one request at a time), so its reader too."""
+    from rio_tiler.io import Reader
+
+    with _readers_lock:
+        kept = _readers.get(id(dataset))
+    if kept is not None and kept[0] is dataset and not dataset.closed:
+        return kept[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reader = Reader(None, dataset=dataset)
+    with _readers_lock:
+        for known in [k for k, (d, _r) in _readers.items() if d.closed]:
+            del _readers[known]
+        if len(_readers) >= READERS_KEPT:
+            _readers.pop(next(iter(_readers)))
+        _readers[id(dataset)] = (dataset, reader)
+    return reader
+
+
 class OutsideError(LookupError):
     """The tile or point is outside the raster."""
 
@@ -45,12 +74,10 @@ class Zooms:
 
 def zooms(dataset: DatasetReaderBase) -> Zooms:
     """The zoom levels worth asking (rio-tiler's from the resolution and overviews)."""
-    from rio_tiler.io import Reader
-
+    reader = reader_of(dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Reader(None, dataset=dataset) as reader:
-            return Zooms(int(reader.minzoom), int(reader.maxzoom))
+        return Zooms(int(reader.minzoom), int(reader.maxzoom))
 
 
 def _hillshade(elevation: np.ndarray, cell: float) -> np.ndarray:
@@ -113,26 +140,23 @@ def render_tile(
 ) -> bytes:
     """One 256 × 256 tile, or `OutsideError` when it does not meet the raster."""
     from rio_tiler.errors import TileOutsideBounds
-    from rio_tiler.io import Reader
 
+    reader = reader_of(dataset)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Reader(None, dataset=dataset) as reader:
-            # Nearest neighbour (rio-tiler's and titiler's default): the overviews already
-            # average imagery and elevations; only the hillshade, computed from
-            # neighbouring pixels, needs a smooth surface.
-            resampling = "bilinear" if style.kind == "hillshade" else "nearest"
-            try:
-                if style.kind == "hillshade":
-                    image = reader.tile(
-                        x, y, z, indexes=style.indexes, buffer=1, resampling_method=resampling
-                    )
-                else:
-                    image = reader.tile(
-                        x, y, z, indexes=style.indexes, resampling_method=resampling
-                    )
-            except TileOutsideBounds as exc:
-                raise OutsideError(str(exc)) from None
+        # Nearest neighbour (rio-tiler's and titiler's default): the overviews already
+        # average imagery and elevations; only the hillshade, computed from
+        # neighbouring pixels, needs a smooth surface.
+        resampling = "bilinear" if style.kind == "hillshade" else "nearest"
+        try:
+            if style.kind == "hillshade":
+                image = reader.tile(
+                    x, y, z, indexes=style.indexes, buffer=1, resampling_method=resampling
+                )
+            else:
+                image = reader.tile(x, y, z, indexes=style.indexes, resampling_method=resampling)
+        except TileOutsideBounds as exc:
+            raise OutsideError(str(exc)) from None
     if style.kind == "hillshade":
         shade = _hillshade(image.array.data[0], _ground_cell(z, y))
         return encode(shade[np.newaxis], _alpha(image)[1:-1, 1:-1], fmt)
@@ -144,13 +168,9 @@ def render_preview(
     dataset: DatasetReaderBase, style: Style, max_size: int = 512, fmt: str = "png"
 ) -> bytes:
     """The whole raster, at most `max_size` pixels wide or high, from its overviews."""
-    from rio_tiler.io import Reader
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Reader(None, dataset=dataset) as reader:
-            indexes = style.indexes
-            image = reader.preview(indexes=indexes, max_size=max_size)
+        image = reader_of(dataset).preview(indexes=style.indexes, max_size=max_size)
     if style.kind == "hillshade":
         cell = abs(dataset.transform.a) * dataset.width / image.width
         padded = np.pad(image.array.data[0], 1, mode="edge")
@@ -161,17 +181,14 @@ def render_preview(
 
 def point_values(dataset: DatasetReaderBase, lon: float, lat: float) -> list[float | None]:
     """Every band's value at (lon, lat) in WGS 84; None where there is no data."""
-    from rio_tiler.io import Reader
-
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with Reader(None, dataset=dataset) as reader:
-            try:
-                point = reader.point(lon, lat)
-            except Exception as exc:  # rio-tiler's PointOutsideBounds
-                if type(exc).__name__ == "PointOutsideBounds":
-                    raise OutsideError(str(exc)) from None
-                raise
+        try:
+            point = reader_of(dataset).point(lon, lat)
+        except Exception as exc:  # rio-tiler's PointOutsideBounds
+            if type(exc).__name__ == "PointOutsideBounds":
+                raise OutsideError(str(exc)) from None
+            raise
     values: list[float | None] = []
     for value, masked in zip(point.array.data, np.ma.getmaskarray(point.array), strict=True):
         values.append(

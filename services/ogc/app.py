@@ -29,7 +29,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from niaouli.catalogue.access import ANONYMOUS
+from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.catalogue.changes import current_version
 from niaouli.db.engine import get_engine, get_read_engine
 from niaouli.db.readroute import on_replica
@@ -38,7 +38,7 @@ from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
-from niaouli.services.ogc import params, records_collection, runtime
+from niaouli.services.ogc import params, raster_discovery, records_collection, runtime
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.part4_routes import part4_routes, read_only_options_routes
 from niaouli.services.ogc.raster_catalogue import StoredRasters
@@ -197,19 +197,24 @@ def _is_records(api: API, collection_id: str) -> bool:
     return any(p.get("type") == "record" for p in providers)
 
 
-def _openapi(api: API, api_request: APIRequest) -> tuple[dict, int, Any]:
-    ensure_openapi(api)  # generated on first use, for this very API object
-    return core_api.openapi_(api, api_request)
+def feature_routes(service: OgcService, rasters: RasterCatalogue | None = None) -> list[BaseRoute]:
+    """OGC API Common + Features (Parts 1, 2 and 3); the OpenAPI document also describes
+    the raster collections of `rasters` the viewer may see."""
+    with_rasters = raster_discovery.OpenApiWithRasters()
 
-
-def feature_routes(service: OgcService) -> list[BaseRoute]:
-    """OGC API Common + Features (Parts 1, 2 and 3)."""
+    def _openapi(api: API, api_request: APIRequest, viewer: Viewer) -> tuple[dict, int, Any]:
+        base = ensure_openapi(api)  # generated on first use, for this very API object
+        if api_request.format == "html" or rasters is None:
+            return core_api.openapi_(api, api_request)
+        shown = [(s.collection_id, s.title) for s in rasters.visible(viewer)]
+        return with_rasters.answer(api, api_request, base, shown)
 
     async def landing(request: Request) -> Response:
         return await service.call(request, records_collection.landing_page)
 
     async def openapi(request: Request) -> Response:
-        return await service.call(request, _openapi)
+        viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
+        return await service.call(request, _openapi, viewer)
 
     async def conformance(request: Request) -> Response:
         # Our list, not pygeoapi's: only what is implemented (services/ogc/conformance.py).
@@ -363,7 +368,7 @@ def create_app(
     # The raster collections' routes answer raster ids and hand the others to pygeoapi;
     # their /conformance and /collections (with the rasters) are what Part 4 completes.
     raster = raster_routes(service, rasters)
-    features = feature_routes(service)
+    features = feature_routes(service, rasters)
     endpoints = {r.path: r.endpoint for r in features if isinstance(r, Route)}
     endpoints.update({r.path: r.endpoint for r in raster if isinstance(r, Route)})
     routes = [

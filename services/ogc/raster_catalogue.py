@@ -8,17 +8,22 @@ COG is opened from storage, local folder or S3, by `niaouli.rasters.reading`.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from typing import Any
 
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 
-from niaouli.catalogue.access import Viewer
+from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.catalogue.changes import read_version
 from niaouli.catalogue.models import RasterLayer
 from niaouli.rasters import lookup
-from niaouli.rasters.reading import open_raster
+from niaouli.rasters.handles import OPEN_RASTERS
 from niaouli.services.ogc.raster_routes import RasterSource
 from niaouli.settings import Settings
+
+ANONYMOUS_KEPT = 256
 
 
 def title_of(layer: RasterLayer) -> str:
@@ -50,7 +55,8 @@ def source_of(
     kind = str(getattr(layer.kind, "value", layer.kind))
 
     def opened() -> Any:
-        return open_raster(settings, layer)
+        # An opened handle of this process if one is idle (`niaouli.rasters.handles`).
+        return OPEN_RASTERS.borrow(settings, layer.cog_key, layer.cog_filename)
 
     return RasterSource(
         collection_id=layer.collection_id,
@@ -70,8 +76,30 @@ class StoredRasters:
 
     def __init__(self, engine: Engine, settings: Settings, portal_url: str | None = None):
         self.engine, self.settings, self.portal_url = engine, settings, portal_url
+        # Anonymous lookups by collection id, each with the catalogue version it was made
+        # at: a tile asks one single-row read (the version) instead of the raster's query,
+        # and any change to the catalogue (a dataset withdrawn, a raster replaced) is seen
+        # by the next request, as the vector collections see it (`live.py`).
+        self._anonymous: OrderedDict[str, tuple[int, RasterSource | None]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def find(self, collection_id: str, viewer: Viewer) -> RasterSource | None:
+        if viewer != ANONYMOUS:
+            return self._find(collection_id, viewer)
+        version = read_version(self.engine)
+        with self._lock:
+            kept = self._anonymous.get(collection_id)
+        if kept is not None and kept[0] == version:
+            return kept[1]
+        found = self._find(collection_id, viewer)
+        with self._lock:
+            self._anonymous[collection_id] = (version, found)
+            self._anonymous.move_to_end(collection_id)
+            while len(self._anonymous) > ANONYMOUS_KEPT:
+                self._anonymous.popitem(last=False)
+        return found
+
+    def _find(self, collection_id: str, viewer: Viewer) -> RasterSource | None:
         with Session(self.engine) as session:
             layer = lookup.visible_raster(session, collection_id, viewer)
             if layer is None:

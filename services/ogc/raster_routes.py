@@ -39,7 +39,7 @@ from niaouli.catalogue.access import ANONYMOUS, Viewer
 from niaouli.rasterview import style as styles
 from niaouli.rasterview import tiles
 from niaouli.services.ogc import conformance as declared_classes
-from niaouli.services.ogc import coverage
+from niaouli.services.ogc import coverage, raster_discovery
 from niaouli.settings import get_settings
 from niaouli.storage.http import RangeNotSatisfiableError, parse_range
 
@@ -464,6 +464,14 @@ def _viewer(request: Request) -> Viewer:
     return request.scope.get("state", {}).get("viewer", ANONYMOUS)
 
 
+def _wants_html(request: Request) -> bool:
+    """`f=html`, or a browser's Accept without `f` (pygeoapi's rule for its own pages)."""
+    asked = request.query_params.get("f")
+    if asked is not None:
+        return asked.lower() == "html"
+    return "text/html" in request.headers.get("accept", "")
+
+
 def _int(text: str) -> int | None:
     return int(text) if text.isdigit() and len(text) < 10 else None
 
@@ -485,20 +493,14 @@ def raster_routes(service: Any, catalogue: RasterCatalogue) -> list[BaseRoute]:
         return answer.response()
 
     async def collections(request: Request) -> Response:
-        response = await service.call(request, core_api.describe_collections)
-        if response.status_code != HTTPStatus.OK or not response.headers.get(
-            "content-type", ""
-        ).startswith(JSON):
-            return response  # HTML: pygeoapi's page of the vector collections
         base = service.base_url(request)
         viewer = _viewer(request)
-        sources = await asyncio.to_thread(catalogue.visible, viewer)
-        document = json.loads(response.body)
-        document.setdefault("collections", []).extend(describe(base, s) for s in sources)
-        headers = {
-            k: v for k, v in response.headers.items() if k.lower() not in ("content-length",)
-        }
-        return Response(json.dumps(document, ensure_ascii=False), 200, headers=headers)
+
+        def listing(api: Any, api_request: Any) -> tuple[dict, int, Any]:
+            shown = [describe(base, s) for s in catalogue.visible(viewer)]
+            return raster_discovery.collections(api, api_request, shown)
+
+        return await service.call(request, listing)
 
     async def collection(request: Request) -> Response:
         collection_id = request.path_params["collection_id"]
@@ -507,7 +509,10 @@ def raster_routes(service: Any, catalogue: RasterCatalogue) -> list[BaseRoute]:
         )
         if answer is None:  # a vector layer, the records, or nothing: pygeoapi answers
             return await service.call(request, core_api.describe_collections, collection_id)
-        return answer.response()
+        if not _wants_html(request):
+            return answer.response()
+        document = json.loads(answer.body)
+        return await service.call(request, raster_discovery.collection_page, document)
 
     async def coverage_data(request: Request) -> Response:
         query = dict(request.query_params)
