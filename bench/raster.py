@@ -372,15 +372,28 @@ def stop(process: subprocess.Popen) -> None:
         process.wait()
 
 
-def measure(process: subprocess.Popen, urls_by_zoom: dict, concurrency: int) -> dict:
-    results: dict = {}
-    with PeakMemory(process.pid) as memory:
-        for z, urls in urls_by_zoom.items():
-            asyncio.run(hammer(urls[:10], concurrency))  # warm: imports, headers, workers
-            seconds, ok, size = asyncio.run(hammer(urls, concurrency))
-            results[z] = (len(urls) / seconds, ok, len(urls), size / max(ok, 1))
-    results["peak_mb"] = memory.peak
-    results["start_mb"] = memory.start
+def measure(servers: list[tuple[subprocess.Popen, dict]], concurrency: int) -> list[dict]:
+    """Each server's tiles/s per zoom and memory. Zoom by zoom, the servers take turns
+    (in a rotating order), so that a change of the machine's load between them spreads
+    over all instead of falling on the one measured last."""
+    results: list[dict] = [{} for _ in servers]
+    memories = [PeakMemory(process.pid) for process, _urls in servers]
+    for memory in memories:
+        memory.__enter__()
+    try:
+        for turn, z in enumerate(ZOOMS):
+            order = list(range(len(servers)))
+            order = order[turn % len(order) :] + order[: turn % len(order)]
+            for i in order:
+                urls = servers[i][1][z]
+                asyncio.run(hammer(urls[:10], concurrency))  # warm: imports, workers, cache
+                seconds, ok, size = asyncio.run(hammer(urls, concurrency))
+                results[i][z] = (len(urls) / seconds, ok, len(urls), size / max(ok, 1))
+    finally:
+        for memory in memories:
+            memory.__exit__()
+    for result, memory in zip(results, memories, strict=True):
+        result["peak_mb"], result["start_mb"] = memory.peak, memory.start
     return results
 
 
@@ -476,15 +489,15 @@ def tiles_section(ctx: Context) -> None:
                 ]
                 for z, tiles in zooms.items()
             }
-            a = measure(niaouli_server, ours, ctx.concurrency)
-            b = measure(titiler_server, theirs, ctx.concurrency)
-            c = None
+            servers = [(niaouli_server, ours), (titiler_server, theirs)]
             if base_server is not None:
                 based = {
                     z: [u.replace(f":{port_n}/", f":{port_b}/") for u in us]
                     for z, us in ours.items()
                 }
-                c = measure(base_server, based, ctx.concurrency)
+                servers.append((base_server, based))
+            a, b, *rest = measure(servers, ctx.concurrency)
+            c = rest[0] if rest else None
             ctx.say(f"\n{kind} ({shape}, COG {cog.stat().st_size / 1e6:.0f} Mo)")
             header = f"{'zoom':>6} {'niaouli t/s':>12} {'titiler t/s':>12} {'rapport':>8}"
             if c is not None:

@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 # PROJ was set up otherwise first (an in-process test server crashed there).
 
 TILE_SIZE = 256
+PNG_ZLEVEL = 3
 FORMATS = {"png": ("PNG", "image/png"), "webp": ("WEBP", "image/webp")}
 EARTH_CIRCUMFERENCE = 2 * math.pi * 6378137.0
 SUN_AZIMUTH = 315.0
@@ -127,12 +128,15 @@ def _coloured(image: ImageData, style: Style) -> tuple[np.ndarray, np.ndarray, A
 
 
 def encode(data: np.ndarray, mask: np.ndarray, fmt: str, colormap: Any = None) -> bytes:
+    """PNG at zlib level 3 (GDAL's default is 6): encoding took a third of a tile's time
+    at 6 and takes 2.5 times less at 3, for tiles about 8 % larger (bench/raster.py)."""
     from rio_tiler.utils import render
 
     driver = FORMATS[fmt][0]
+    options = {"ZLEVEL": PNG_ZLEVEL} if fmt == "png" else {}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return render(data, mask, img_format=driver, colormap=colormap or None)
+        return render(data, mask, img_format=driver, colormap=colormap or None, **options)
 
 
 def render_tile(
