@@ -98,7 +98,7 @@ def test_records_import_keeps_the_producer_xml(backend, org):
         *map(str, sorted(CITE_DATA.glob("*.xml"))),
     )
     with backend.session() as session:
-        assert service.count_datasets(session, service.Viewer.system()) == 14
+        assert service.count_datasets(session, service.Viewer.system()) == 13
     assert rows(backend)["urn:uuid:19887a8a-f6b0-4a63-ae56-7fba0e17801f"]["typename"] == (
         "csw:Record"
     )
