@@ -117,12 +117,58 @@ def run(args: list[str], env: dict[str, str]) -> tuple[float, int, str, float]:
     return seconds, usage.ru_maxrss, stdout, usage.ru_utime + usage.ru_stime
 
 
+def floor(url: str, page_size: int) -> None:
+    """The floor: fetch every GetRecords page and parse every record once with OWSLib
+    (what any harvester must do), no writes. Run in its own process, printing
+    `records seconds`."""
+    import urllib.request
+
+    from lxml import etree
+    from owslib.iso import MD_Metadata
+
+    started, start, parsed = time.monotonic(), 1, 0
+    while start:
+        query = (
+            "service=CSW&version=2.0.2&request=GetRecords&typeNames=gmd:MD_Metadata"
+            f"&resultType=results&elementSetName=full&startPosition={start}"
+            f"&maxRecords={page_size}"
+        )
+        with urllib.request.urlopen(f"{url}?{query}") as response:  # noqa: S310 - local
+            root = etree.fromstring(response.read())
+        results = root.find(f"{{{CSW}}}SearchResults")
+        for child in results:
+            MD_Metadata(child)
+            parsed += 1
+        start = int(results.get("nextRecord") or 0)
+    print(parsed, time.monotonic() - started)
+
+
+def measure_floor(url: str, page_size: int) -> tuple[float, int, float]:
+    """(seconds, peak RSS in KiB, CPU seconds) of the floor, in a process of its own."""
+    python = REPO / ".venv" / "bin" / "python"
+    started = time.monotonic()
+    process = subprocess.Popen(
+        [str(python), __file__, "--floor", url, "--page-size", str(page_size)],
+        stdout=subprocess.PIPE,
+    )
+    out = process.stdout.read().decode() if process.stdout else ""
+    _pid, status, usage = os.wait4(process.pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit("la mesure du plancher a échoué")
+    del out
+    return time.monotonic() - started, usage.ru_maxrss, usage.ru_utime + usage.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--records", type=int, default=10_000)
     parser.add_argument("--page-size", type=int, default=100)
     parser.add_argument("--database-url", help="PostGIS URL (default: scratch SQLite)")
+    parser.add_argument("--floor", help=argparse.SUPPRESS)  # the floor's own process
     options = parser.parse_args()
+    if options.floor:
+        floor(options.floor, options.page_size)
+        return
 
     records = make_records(options.records)
     size_mb = sum(len(r) for r in records) / 1e6
@@ -159,6 +205,15 @@ def main() -> None:
             f"{options.records} fiches ISO 19139 ({size_mb:.0f} Mo), pages de "
             f"{options.page_size}, base {backend}"
         )
+        # What starting a command costs (imports: seconds on a loaded machine), once.
+        startup, _peak, _out, startup_cpu = run(["harvest", "list"], env)
+        floor_s, floor_peak, floor_cpu = measure_floor(url, options.page_size)
+        print(
+            f"plancher (pages lues, fiches analysées une fois par OWSLib, rien d'écrit) : "
+            f"{floor_s:.1f} s, {options.records / floor_s:,.0f} fiches/s ({floor_cpu:.1f} s de "
+            f"CPU), mémoire max {floor_peak / 1024:.0f} Mo ; démarrage d'une commande "
+            f"niaouli : {startup:.1f} s ({startup_cpu:.1f} s de CPU)"
+        )
         expected = (f"{options.records} créé(s)", f"{options.records} inchangé(s)")
         for label, wanted in zip(
             ("première moisson", "seconde moisson (rien n'a changé)"), expected, strict=True
@@ -173,6 +228,14 @@ def main() -> None:
                 f"{label} : {seconds:.1f} s, {options.records / seconds:,.0f} fiches/s "
                 f"({cpu:.1f} s de CPU, {options.records / cpu:,.0f} fiches par seconde de "
                 f"CPU), mémoire max {peak / 1024:.0f} Mo — {summary}"
+            )
+            work, work_cpu = seconds - startup, cpu - startup_cpu
+            print(
+                f"  rapport au plancher : {seconds / floor_s:.2f}× (temps), "
+                f"{cpu / floor_cpu:.2f}× (CPU) ; sans le démarrage de la commande : "
+                f"{work / floor_s:.2f}× (temps), {work_cpu / floor_cpu:.2f}× (CPU), "
+                f"{options.records / max(work, 1e-9):,.0f} fiches/s, "
+                f"{1000 * work_cpu / options.records:.2f} ms de CPU par fiche"
             )
     server.shutdown()
 

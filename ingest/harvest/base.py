@@ -129,6 +129,8 @@ class Harvester(ABC):
     type: ClassVar[str]
     # Options the type accepts, with a French description (shown by the CLI and docs).
     options: ClassVar[dict[str, str]] = {}
+    # True when `enumerate` sets `cursor` and honours `resume_at` (`harvest.resume`).
+    resumable: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, fetcher: Fetcher) -> None:
         self.config = config
@@ -138,6 +140,11 @@ class Harvester(ABC):
         # False for an incremental listing (records changed since a date): what it does
         # not list is not absent, so nothing is deleted on absence.
         self.complete_listing = True
+        # Resumable listings (`harvest.resume`): the start of the page being read, as a
+        # JSON-able value (None: this type cannot restart part-way), and where the
+        # runner asks the listing to start (None: from the beginning).
+        self.cursor: Any = None
+        self.resume_at: Any = None
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.config.options.get(name, default)

@@ -134,6 +134,13 @@ def harvest_run(slug: str, dry_run: bool, force: bool, progress: str, as_json: b
             bar.refresh()
         bar.update(1)
 
+    if not dry_run:
+        from niaouli.ingest.harvest.launch import resolve_abandoned
+        from niaouli.settings import load_settings
+
+        # A run this machine's killed process left `running` (embedded database) is
+        # resolved first: it is resumed rather than blocking the source for hours.
+        resolve_abandoned(load_settings())
     try:
         report = run_source(slug, dry_run=dry_run, force=force, on_item=on_item)
     except (catalogue.CatalogueError, HarvestError) as exc:
@@ -147,6 +154,7 @@ def harvest_run(slug: str, dry_run: bool, force: bool, progress: str, as_json: b
             "dry_run": report.dry_run,
             "status": report.status.value,
             "message": report.message,
+            "resumed_from": report.resumed_from,
             "counts": report.counts,
             "items": [
                 {

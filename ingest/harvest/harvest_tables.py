@@ -95,6 +95,11 @@ class HarvestJob(Base):
     # The queued job (procrastinate's id) this run belongs to; None when run inline or
     # from the command line. A run left `running` by a killed worker is resolved by it.
     queue_job_id: Mapped[int | None] = mapped_column(BigInteger)
+    # Where the job's listing stood at its last commit (`harvest.resume`): cleared when
+    # the listing completes, kept when it was cut (a remote down, a killed process).
+    resume_state: Mapped[dict[str, Any] | None] = mapped_column()
+    # The interrupted job this run took over from, if it resumed one.
+    resumed_from: Mapped[int | None] = mapped_column(Integer)
 
     source: Mapped[HarvestSource] = relationship(back_populates="jobs")
     items: Mapped[list[HarvestJobItem]] = relationship(

@@ -97,12 +97,24 @@ class ListingPlan:
     seen: dict[str, int] = field(default_factory=dict)  # remote id -> first position
     read: int = 0  # records listed, duplicates included: what the remote's total counts
 
+    # Remote ids an interrupted job this one resumes had listed (`harvest.resume`).
+    resumed: set[str] = field(default_factory=set)
+
     def __post_init__(self) -> None:
         self.previous = len(self.known)
+
+    def resume(self, done: set[str], read: int) -> None:
+        """Continue an interrupted job's listing: `read` records were read before its
+        cursor, `done` were listed (and written, reported) by it."""
+        self.resumed, self.read = set(done), read
 
     def decide(self, entry: RemoteRecord | LazyRecord | RecordDeleted | RecordFailure) -> Decision:
         """What this listed entry calls for (a lazy record is fetched whole when written)."""
         self.read += 1
+        if entry.remote_id in self.resumed and entry.remote_id not in self.seen:
+            # Done by the interrupted job (a page cut by a commit is read again).
+            self.seen[entry.remote_id] = self.read
+            return None
         if entry.remote_id in self.seen:
             reason = DUPLICATE % {"kept": self.seen[entry.remote_id], "position": self.read}
             return ItemReport(entry.remote_id, ItemAction.FAILED, reason)
@@ -149,10 +161,11 @@ class ListingPlan:
             return Closing(status, INCOMPLETE % {"detail": incomplete})
         if not complete_listing:
             return Closing(JobStatus.SUCCESS, INCREMENTAL)
-        if self.previous and len(self.seen) * 2 < self.previous:
-            message = DROPPED % {"before": self.previous, "after": len(self.seen)}
+        listed = self.seen.keys() | self.resumed
+        if self.previous and len(listed) * 2 < self.previous:
+            message = DROPPED % {"before": self.previous, "after": len(listed)}
             return Closing(JobStatus.PARTIAL, message)
-        absent = sorted(set(self.known) - self.seen.keys())
+        absent = sorted(set(self.known) - listed)
         return Closing(
             JobStatus.SUCCESS,
             withdraw=[(remote_id, self.known[remote_id]) for remote_id in absent],

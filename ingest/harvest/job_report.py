@@ -26,6 +26,11 @@ class JobReport:
     message: str = ""
     items: list[ItemReport] = field(default_factory=list)
     job_id: int | None = None
+    # The interrupted job this run resumed, and how many records it had read by then.
+    resumed_from: int | None = None
+    resumed_at: int = 0
+    # How many of `items` are stored already (each batch stores its own).
+    saved: int = 0
 
     def count(self, action: ItemAction) -> int:
         return sum(1 for item in self.items if item.action == action)

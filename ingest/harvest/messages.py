@@ -40,6 +40,10 @@ DELETE_FAILED = N_("suppression : %(detail)s")
 SOME_FAILED = N_("%(failed)s fiche(s) en échec")
 STALE = N_("moisson interrompue (processus arrêté) : rien n'a été supprimé")
 DATA_NOT_COPIED = N_("fiche enregistrée mais données non copiées : %(detail)s")
+RESUMED = N_(
+    "reprise de la moisson n° %(job)s, interrompue : liste reprise à la fiche n° %(position)s "
+    "(les fiches déjà écrites ne sont ni relues ni dupliquées)"
+)
 
 
 def reason_of(exc: Exception) -> str:
@@ -66,6 +70,7 @@ STORED_MESSAGES = (
     SOME_FAILED,
     STALE,
     DATA_NOT_COPIED,
+    RESUMED,
     *licence_names.TEMPLATES,
     *repairs.TEMPLATES,
     *MESSAGES,

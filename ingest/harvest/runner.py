@@ -26,19 +26,20 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, insert, select, update
 from sqlalchemy.orm import Session
 
 from niaouli import metrics
+from niaouli.catalogue import changes
 from niaouli.catalogue.models import utcnow
 from niaouli.db.engine import writing
-from niaouli.ingest.harvest import registry
+from niaouli.ingest.harvest import registry, resume
 from niaouli.ingest.harvest.apply import RecordWriter, withdraw_in_savepoint, write_in_savepoint
 from niaouli.ingest.harvest.base import EnumerationError, HarvestError, SourceConfig
 from niaouli.ingest.harvest.datacopy import CopyContext, DataCopy, copy_data, data_enabled
 from niaouli.ingest.harvest.fetch import Fetcher, Limits, spool_dir_for
 from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestJobItem, ItemAction, JobStatus
-from niaouli.ingest.harvest.job_plan import Decision, ListingPlan, Withdraw, known_records
+from niaouli.ingest.harvest.job_plan import Decision, Known, ListingPlan, Withdraw, known_records
 from niaouli.ingest.harvest.job_report import ItemReport, JobReport, ProgressHook
 from niaouli.ingest.harvest.messages import (
     ABSENT,
@@ -53,6 +54,7 @@ from niaouli.ingest.harvest.messages import (
     INCREMENTAL,
     OTHER_ORGANISATION,
     OTHER_SOURCE,
+    RESUMED,
     SOME_FAILED,
     STALE,
     STORED_MESSAGES,
@@ -78,6 +80,7 @@ __all__ = [
     "INCREMENTAL",
     "OTHER_ORGANISATION",
     "OTHER_SOURCE",
+    "RESUMED",
     "SOME_FAILED",
     "STALE",
     "STORED_MESSAGES",
@@ -90,7 +93,6 @@ __all__ = [
     "run_source",
 ]
 
-COMMIT_EVERY = 50
 # Seconds a run waits for its source's marker (held for an instant by a start-up check;
 # held for the whole run by another run of the source, which then is busy).
 MARKER_WAIT = 2.0
@@ -204,18 +206,37 @@ def _run(
     on_item: ProgressHook | None,
 ) -> None:
     job = _JobRun(session, harvester, slug, settings, engine, report, dry_run, on_item)
+    resumed = job.resume_from(force)
     plan = ListingPlan(known_records(session, job.source.id), force=force)
-    incomplete = job.apply_listing(plan)
-    job.close(plan, incomplete)
+    if resumed is not None:
+        plan.resume(resumed.done, resumed.read)
+    with changes.batched(session):
+        incomplete = job.apply_listing(plan)
+        job.close(plan, incomplete)
+        job.end_batch(plan, job.final_state(plan, incomplete))
     if dry_run:
         session.rollback()
         return
-    job.commit_and_copy()
+    job.copy_and_finish()
+
+
+# One page of writes is one transaction; a page longer than this is cut (and the
+# harvesters without pages are committed every `BATCH` written records).
+BATCH = 200
+_KEEP = object()  # `end_batch`: the job row's cursor left as it is
 
 
 @dataclass
 class _JobRun:
-    """One job while it lists, plans and applies, in its session (see `run_source`)."""
+    """One job while it lists, plans and applies, in its session (see `run_source`).
+
+    Writes go in batches (`changes.batched`): each record in its own savepoint inside
+    the batch, the catalogue's derived views (CSW records, search text, full-text index)
+    rewritten once per batch, then the batch is committed with its report lines and the
+    listing's cursor (`harvest.resume`). When rewriting the views fails for the batch
+    (e.g. a record whose identifier another dataset already publishes in our CSW), the
+    batch is rolled back and written again record by record, each with its own views:
+    only the culprit fails."""
 
     session: Session
     harvester: Any
@@ -230,6 +251,28 @@ class _JobRun:
     def __post_init__(self) -> None:
         self.source = get_source(self.session, self.slug)
         self.writer = RecordWriter(self.session, self.source)
+        self.print = resume.fingerprint(self.source)
+        self.ops: list[tuple[str, Any]] = []  # the open batch's writes, to redo one by one
+        self._open_batch()
+
+    def resume_from(self, force: bool) -> resume.Resume | None:
+        """Take over an interrupted job's listing, when there is one to resume."""
+        if self.dry_run or force or self.report.job_id is None:
+            return None
+        if not getattr(type(self.harvester), "resumable", False):
+            return None
+        found = resume.find(self.session, self.source, self.report.job_id)
+        if found is None:
+            return None
+        self.harvester.resume_at = found.cursor
+        self.report.resumed_from = found.job_id
+        self.report.resumed_at = found.read
+        self.session.execute(
+            update(HarvestJob)
+            .where(HarvestJob.id == self.report.job_id)
+            .values(resumed_from=found.job_id)
+        )
+        return found
 
     def record_item(self, item: ItemReport) -> None:
         self.report.items.append(item)
@@ -237,39 +280,35 @@ class _JobRun:
             self.on_item(item, self.harvester.expected_total)
 
     def apply_listing(self, plan: ListingPlan) -> str | None:
-        """Decide and apply each listed entry as it comes, committing in batches; the
-        reason the listing is incomplete, if it is."""
-        pending = 0
+        """Decide and apply each listed entry as it comes, one batch per page of the
+        remote; the reason the listing is incomplete, if it is."""
+        committed = self.harvester.cursor
         try:
             for entry in self.harvester.enumerate():
-                if not self.apply(plan, plan.decide(entry)):
-                    continue
-                pending += 1
-                if pending >= COMMIT_EVERY:
-                    if not self.dry_run:
-                        self.session.commit()
-                    # Keep the identity map small (a dry run stays in its one transaction).
-                    self.session.expunge_all()
-                    self.writer.source = self.source = get_source(self.session, self.slug)
-                    pending = 0
+                cursor = self.harvester.cursor
+                if cursor is not None and cursor != committed:
+                    # A new page: every record of the pages before is applied.
+                    self.end_batch(plan, resume.state(self.print, cursor, plan.read))
+                    committed = cursor
+                elif len(self.ops) >= BATCH:
+                    self.end_batch(plan)  # the cursor stays at the page's start
+                self.apply(plan, plan.decide(entry))
         except EnumerationError as exc:
             return str(exc)
         return None
 
-    def apply(self, plan: ListingPlan, decision: Decision) -> bool:
-        """Apply one decision; True when a record was written (or failed writing)."""
+    def apply(self, plan: ListingPlan, decision: Decision, redo: bool = False) -> None:
+        """Apply one decision (`redo`: again, alone, after its batch was rolled back)."""
         if decision is None:
-            return False
+            return
         if isinstance(decision, ItemReport):
             self.record_item(decision)
-            return False
+            return
         if isinstance(decision, Withdraw):
-            self.record_item(
-                withdraw_in_savepoint(
-                    self.writer, decision.remote_id, decision.known, DELETED_BY_SOURCE
-                )
-            )
-            return False
+            self.withdraw(decision.remote_id, decision.known, DELETED_BY_SOURCE)
+            return
+        if not redo:
+            self.ops.append(("write", decision))
         record = decision.record
         item = write_in_savepoint(self.writer, record, decision.known)
         if item.action != ItemAction.FAILED:
@@ -279,7 +318,12 @@ class _JobRun:
             if record.data is not None and data_enabled(self.source) and item.target:
                 self.data_queue.append(DataCopy(record, item.target))
         self.record_item(item)
-        return True
+
+    def withdraw(
+        self, remote_id: str, known: Known, reason: str = ABSENT, failure: str | None = None
+    ) -> None:
+        self.ops.append(("withdraw", (remote_id, known, reason, failure)))
+        self.record_item(withdraw_in_savepoint(self.writer, remote_id, known, reason, failure))
 
     def close(self, plan: ListingPlan, incomplete: str | None) -> None:
         """The job's status and message; the absent records withdrawn when allowed."""
@@ -289,16 +333,94 @@ class _JobRun:
         )
         report.status, report.message = closing.status, closing.message
         for remote_id, known in closing.withdraw:
-            self.record_item(
-                withdraw_in_savepoint(self.writer, remote_id, known, failure=DELETE_FAILED)
-            )
+            self.withdraw(remote_id, known, failure=DELETE_FAILED)
         if closing.complete:
             failed = report.count(ItemAction.FAILED)
             if failed:
                 report.message = SOME_FAILED % {"failed": failed}
+        if report.resumed_from is not None:
+            note = RESUMED % {"job": report.resumed_from, "position": report.resumed_at + 1}
+            report.message = " ; ".join(filter(None, [note, report.message]))
 
-    def commit_and_copy(self) -> None:
-        """Commit, remove the withdrawn files, copy the data, write the job's report."""
+    def final_state(self, plan: ListingPlan, incomplete: str | None) -> dict[str, Any] | None:
+        """The cursor kept on the job row at its end: where a cut listing stopped."""
+        cursor = self.harvester.cursor
+        if incomplete is None or cursor is None or plan.read == 0:
+            return None
+        return resume.state(self.print, cursor, plan.read)
+
+    # --- batches -----------------------------------------------------------------------
+
+    def _open_batch(self) -> None:
+        """A savepoint around the batch (rolled back whole if its views cannot be
+        written), and what to undo in memory with it."""
+        self.ops = []
+        self.batch_start = len(self.report.items)
+        self.keys_start = len(self.writer.deleted_keys)
+        self.copies_start = len(self.data_queue)
+        orphans = self.writer._orphans
+        self.orphans = dict(orphans) if orphans is not None else None
+        self.batch_savepoint = self.session.begin_nested()
+
+    def end_batch(self, plan: ListingPlan, state: Any = _KEEP) -> None:
+        """Rewrite the derived views once for the batch, then commit it with its report
+        lines and `state` (the cursor the listing reached); open the next batch."""
+        session = self.session
+        try:
+            changes.notify_batch(session)
+        except Exception:  # noqa: BLE001 - the batch is written again, record by record
+            self._redo(plan)
+        else:
+            self.batch_savepoint.commit()
+        if not self.dry_run and self.report.job_id is not None:
+            self._save_items()
+            if state is not _KEEP:
+                session.execute(
+                    update(HarvestJob)
+                    .where(HarvestJob.id == self.report.job_id)
+                    .values(resume_state=state)
+                )
+            session.commit()
+            # Keep the identity map small (a dry run stays in its one transaction).
+            session.expunge_all()
+            self.writer.source = self.source = get_source(session, self.slug)
+        self._open_batch()
+
+    def _redo(self, plan: ListingPlan) -> None:
+        """The batch rolled back, its writes applied again one by one, each with its
+        derived views at once (a failure there fails that record only)."""
+        ops = self.ops
+        self.batch_savepoint.rollback()
+        changes.drop_batch(self.session)
+        del self.report.items[self.batch_start :]
+        del self.writer.deleted_keys[self.keys_start :]
+        del self.data_queue[self.copies_start :]
+        self.writer._orphans = self.orphans
+        held = self.session.info.pop(changes.BATCH_KEY)
+        try:
+            for kind, op in ops:
+                if kind == "write":
+                    self.apply(plan, op, redo=True)
+                else:
+                    remote_id, known, reason, failure = op
+                    self.record_item(
+                        withdraw_in_savepoint(self.writer, remote_id, known, reason, failure)
+                    )
+        finally:
+            self.session.info[changes.BATCH_KEY] = held
+
+    def _save_items(self) -> None:
+        """The report lines of the batch, stored with it (a killed job keeps them)."""
+        report = self.report
+        fresh = report.items[report.saved :]
+        if fresh:
+            self.session.execute(
+                insert(HarvestJobItem), [_item_row(report.job_id, i) for i in fresh]
+            )
+        report.saved = len(report.items)
+
+    def copy_and_finish(self) -> None:
+        """Remove the withdrawn files, copy the data, write the job's report."""
         session, settings, source = self.session, self.settings, self.source
         context = CopyContext(
             source.organisation.slug, source.id, settings, self.engine, self.report
@@ -312,7 +434,37 @@ class _JobRun:
         for copy in self.data_queue:
             # No transaction of ours is open while the ingestion writes (SQLite: one writer).
             copy_data(session, self.harvester, copy, context)
+        if self.data_queue and self.report.job_id is not None:
+            _update_copied_items(
+                session, self.report, {c.record.remote_id for c in self.data_queue}
+            )
         _finish(session, self.report)
+
+
+def _item_row(job_id: int | None, item: ItemReport) -> dict[str, Any]:
+    return {
+        "job_id": job_id,
+        "remote_id": item.remote_id[:500],
+        "action": item.action,
+        "reason": item.reason,
+        "diff": item.diff,
+        "target": item.target,
+    }
+
+
+def _update_copied_items(session: Session, report: JobReport, copied: set[str]) -> None:
+    """Report lines stored before their data copy: what the copy added to them."""
+    for item in report.items[: report.saved]:
+        if item.remote_id in copied:
+            session.execute(
+                update(HarvestJobItem)
+                .where(
+                    HarvestJobItem.job_id == report.job_id,
+                    HarvestJobItem.remote_id == item.remote_id[:500],
+                )
+                .values(action=item.action, reason=item.reason, diff=item.diff)
+            )
+    session.commit()
 
 
 STALE_AFTER = timedelta(hours=6)
@@ -371,17 +523,10 @@ def _finish(session: Session, report: JobReport) -> None:
     job.finished_at = utcnow()
     for action in ItemAction:
         setattr(job, action.value, report.count(action))
-    session.add_all(
-        HarvestJobItem(
-            job_id=job.id,
-            remote_id=item.remote_id[:500],
-            action=item.action,
-            reason=item.reason,
-            diff=item.diff,
-            target=item.target,
-        )
-        for item in report.items
-    )
+    fresh = report.items[report.saved :]
+    if fresh:
+        session.execute(insert(HarvestJobItem), [_item_row(job.id, i) for i in fresh])
+    report.saved = len(report.items)
     session.commit()
 
 

@@ -12,9 +12,10 @@ changes too: never make an HTTP validator of it (`validators`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import contextlib
+from collections.abc import Callable, Iterable, Iterator
 
-from sqlalchemy import Connection, Engine, event, text
+from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue.models import Dataset, Layer, RasterLayer, Resource
@@ -123,7 +124,64 @@ def _bump(session: Session) -> None:
     changed = {o.id if isinstance(o, Dataset) else o for o in touched} - {None} - deleted
     if not changed and not deleted:
         return
-    conn = session.connection()
+    held = session.info.get(BATCH_KEY)
+    if held is not None:  # `batched`: the hooks run once, at `notify_batch`
+        held[0].update(changed)
+        held[1].update(deleted)
+        return
+    _notify(session.connection(), changed, deleted)
+
+
+def _notify(conn: Connection, changed: set[int], deleted: set[int]) -> None:
     conn.execute(text("UPDATE catalogue_state SET version = version + 1 WHERE id = 1"))
     for hook in _hooks:
         hook(conn, changed, deleted)
+
+
+BATCH_KEY = "niaouli_batch"
+
+
+@contextlib.contextmanager
+def batched(session: Session) -> Iterator[None]:
+    """Hold the dataset hooks of `session`'s flushes: they run once per batch, at
+    `notify_batch`, for every dataset the batch touched.
+
+    Why: a harvest writes thousands of datasets; rewriting each one's CSW record, search
+    text and full-text document on every flush cost more than the writes themselves.
+    The caller must call `notify_batch` before each commit (what it does not notify is
+    dropped at the end of the context). The hooks still run in the writing transaction.
+    """
+    session.info[BATCH_KEY] = (set(), set())
+    try:
+        yield
+    finally:
+        session.info.pop(BATCH_KEY, None)
+
+
+def notify_batch(session: Session) -> None:
+    """Run the held hooks once for what the batch changed (inside its transaction).
+
+    Savepoints rolled back inside the batch may have touched datasets that no longer
+    exist, or kept ones whose deletion was undone: the datasets are sorted out by
+    whether they exist now."""
+    held = session.info.get(BATCH_KEY)
+    if held is None:
+        return
+    session.flush()
+    ids = held[0] | held[1]
+    held[0].clear()
+    held[1].clear()
+    if not ids:
+        return
+    conn = session.connection()
+    table = Dataset.__table__
+    existing = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
+    _notify(conn, existing, ids - existing)
+
+
+def drop_batch(session: Session) -> None:
+    """Forget what the batch held (its transaction was rolled back)."""
+    held = session.info.get(BATCH_KEY)
+    if held is not None:
+        held[0].clear()
+        held[1].clear()

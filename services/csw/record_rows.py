@@ -31,6 +31,9 @@ def _generated(view: DatasetView) -> metadata_parse.ParsedRecord:
 def parsed_record(view: DatasetView) -> metadata_parse.ParsedRecord:
     """The record as served: the producer's XML when there is one, else generated ISO."""
     if view.original_metadata:
+        kept = metadata_parse.take_parsed(view.original_metadata)
+        if kept is not None:  # a harvest parsed this very XML a moment ago
+            return kept
         try:
             return metadata_parse.parse_record(
                 safexml.parse(view.original_metadata.encode("utf-8"))

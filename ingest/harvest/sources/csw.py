@@ -5,7 +5,7 @@ same code as `niaouli records import` (`niaouli.metadata_parse`, on XML read by 
 no entity, no DTD, no network), mapped to dataset fields, and its XML is kept verbatim:
 our own CSW serves it back as the producer wrote it.
 
-Options: `schema` (`iso` default, or `dc`), `page_size` (default 50), `constraint` (a
+Options: `schema` (`iso` default, or `dc`), `page_size` (default 100, at most 500), `constraint` (a
 CQL text filter sent as `constraint`), `max_records` (stop after that many, for trials),
 `data` (`true`: copy the data through the record's first OGC API Features or WFS link —
 its `gmd:name` names the collection or feature type — when the service answers GeoJSON).
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from urllib.parse import urlencode
@@ -48,6 +49,10 @@ SCHEMAS = {
     "dc": ("csw:Record", "http://www.opengis.net/cat/csw/2.0.2"),
 }
 MAX_PAGES = 100_000
+# Records asked per GetRecords page, and the most a source may ask (a page is held in
+# memory while its records are written, with the next one being fetched).
+PAGE_SIZE = 100
+MAX_PAGE_SIZE = 500
 # Part of every record's hash: bump it when the mapping below changes, so that the next
 # run rewrites the records instead of finding them unchanged.
 MAPPING_VERSION = b"csw-3\n"
@@ -105,6 +110,8 @@ def record_from_xml(
     """
     xml = standalone_xml(root)
     record = metadata_parse.parse_record(safexml.parse(xml.encode("utf-8")), derived_id)
+    if not derived_id:  # the CSW records sync reads this XML again: parsed once
+        metadata_parse.keep_parsed(xml, record)
     notes: list[str] = []
     if derived_id:
         notes.append(repairs.IDENTIFIER_DERIVED % {"identifier": derived_id})
@@ -190,9 +197,10 @@ def data_link(links: list[dict[str, str]]) -> DataSource | None:
 
 class CswHarvester(Harvester):
     type = "csw"
+    resumable = True
     options = {
         "schema": "iso (ISO 19139, par défaut) ou dc (Dublin Core)",
-        "page_size": "fiches par page GetRecords (50 par défaut)",
+        "page_size": "fiches par page GetRecords (100 par défaut, 500 au plus)",
         "constraint": "filtre CQL facultatif (ex. « AnyText LIKE '%eau%' »)",
         "max_records": "nombre maximal de fiches à lire (essais)",
         "data": "true : copie les données par le lien WFS ou OGC API Features de la fiche",
@@ -269,37 +277,73 @@ class CswHarvester(Harvester):
         )
         return f"{self.config.url.split('?')[0]}?{query}"
 
+    def _page(self, base: str, page: int, start: int, size: int) -> etree._Element:
+        """GetRecords from `start`, parsed: its csw:SearchResults (or EnumerationError)."""
+        what = f"page {page} de GetRecords (à partir de la fiche {start})"
+        content = self.fetch(base, what, params=self._params(start, size))
+        try:
+            root = safexml.parse(content)
+        except safexml.UnsafeXMLError as exc:
+            raise EnumerationError(f"{what} : {exc}") from None
+        if root.tag == f"{{{NS['ows']}}}ExceptionReport":
+            text = " ".join(root.itertext()).strip()[:300]
+            raise EnumerationError(f"{what} : exception CSW « {text} »")
+        results = root.find("csw:SearchResults", NS)
+        if results is None:
+            raise EnumerationError(f"{what} : pas de csw:SearchResults dans la réponse")
+        return results
+
     def enumerate(self) -> Iterator[LazyRecord | RecordFailure]:
+        """Every record, page after page; the next page is fetched while this one is
+        written (one page ahead at most: memory stays bounded)."""
         self.schema = str(self.option("schema", "iso"))
         if self.schema not in SCHEMAS:
             raise EnumerationError(f"option schema inconnue « {self.schema} » (iso ou dc)")
-        size = int(self.option("page_size", 50))
+        size = max(1, min(int(self.option("page_size", PAGE_SIZE)), MAX_PAGE_SIZE))
         limit = int(self.option("max_records", 0)) or None
         start, read = 1, 0
+        if isinstance(self.resume_at, dict):  # an interrupted job's cursor
+            start, read = int(self.resume_at["start"]), int(self.resume_at["read"])
         base = self.config.url.split("?")[0]
-        for page in range(1, MAX_PAGES):
-            what = f"page {page} de GetRecords (à partir de la fiche {start})"
-            content = self.fetch(base, what, params=self._params(start, size))
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csw-page") as ahead:
+            upcoming: Future[etree._Element] = ahead.submit(self._page, base, 1, start, size)
             try:
-                root = safexml.parse(content)
-            except safexml.UnsafeXMLError as exc:
-                raise EnumerationError(f"{what} : {exc}") from None
-            if root.tag == f"{{{NS['ows']}}}ExceptionReport":
-                text = " ".join(root.itertext()).strip()[:300]
-                raise EnumerationError(f"{what} : exception CSW « {text} »")
-            results = root.find("csw:SearchResults", NS)
-            if results is None:
-                raise EnumerationError(f"{what} : pas de csw:SearchResults dans la réponse")
+                yield from self._records(ahead, upcoming, base, start, read, size, limit)
+            finally:
+                upcoming.cancel()
+
+    def _records(
+        self,
+        ahead: ThreadPoolExecutor,
+        upcoming: Future[etree._Element],
+        base: str,
+        start: int,
+        read: int,
+        size: int,
+        limit: int | None,
+    ) -> Iterator[LazyRecord | RecordFailure]:
+        first = True
+        for page in range(1, MAX_PAGES):
+            # Every record before `start` is written once the runner sees this cursor.
+            self.cursor = {"start": start, "read": read}
+            what = f"page {page} de GetRecords (à partir de la fiche {start})"
+            results = upcoming.result()
             try:
                 matched = int(results.get("numberOfRecordsMatched", ""))
                 next_record = int(results.get("nextRecord", "0") or 0)
             except ValueError:
                 raise EnumerationError(f"{what} : compteurs CSW illisibles") from None
-            if page == 1:
+            if first:
                 self.expected_total = min(matched, limit) if limit else matched
+                first = False
             children = [c for c in results if isinstance(c.tag, str)]
             if not children and start <= matched:
                 raise EnumerationError(f"{what} : page vide alors que {matched} fiches annoncées")
+            last = next_record == 0 or next_record > matched or bool(limit and read >= limit)
+            if not last:
+                if next_record <= start:
+                    raise EnumerationError(f"{what} : nextRecord={next_record} ne progresse pas")
+                upcoming = ahead.submit(self._page, base, page + 1, next_record, size)
             for child in children:
                 read += 1
                 ident = child.findtext(
@@ -313,9 +357,7 @@ class CswHarvester(Harvester):
                 yield LazyRecord(ident, digest, partial(self._load, child, ident, derived))
                 if limit and read >= limit:
                     return
-            if next_record == 0 or next_record > matched:
+            if last:
                 return
-            if next_record <= start:
-                raise EnumerationError(f"{what} : nextRecord={next_record} ne progresse pas")
             start = next_record
         raise EnumerationError("trop de pages GetRecords")
