@@ -114,6 +114,15 @@ class RecordDeleted:
 
 
 @dataclass
+class PageDone:
+    """Yielded by a resumable listing after each page: every record before `cursor`
+    (JSON-able, e.g. the next CSW startPosition) was yielded. The runner commits there
+    and keeps the cursor, so an interrupted job restarts at it (`harvest.resume`)."""
+
+    cursor: Any
+
+
+@dataclass
 class SourceConfig:
     """What a harvester knows of its source."""
 
@@ -129,7 +138,7 @@ class Harvester(ABC):
     type: ClassVar[str]
     # Options the type accepts, with a French description (shown by the CLI and docs).
     options: ClassVar[dict[str, str]] = {}
-    # True when `enumerate` sets `cursor` and honours `resume_at` (`harvest.resume`).
+    # True when `enumerate` yields `PageDone` and honours `resume_at` (`harvest.resume`).
     resumable: ClassVar[bool] = False
 
     def __init__(self, config: SourceConfig, fetcher: Fetcher) -> None:
@@ -140,10 +149,8 @@ class Harvester(ABC):
         # False for an incremental listing (records changed since a date): what it does
         # not list is not absent, so nothing is deleted on absence.
         self.complete_listing = True
-        # Resumable listings (`harvest.resume`): the start of the page being read, as a
-        # JSON-able value (None: this type cannot restart part-way), and where the
-        # runner asks the listing to start (None: from the beginning).
-        self.cursor: Any = None
+        # Resumable listings (`harvest.resume`): where the runner asks the listing to
+        # start, a `PageDone.cursor` of an interrupted job (None: from the beginning).
         self.resume_at: Any = None
 
     def option(self, name: str, default: Any = None) -> Any:
@@ -152,7 +159,7 @@ class Harvester(ABC):
     @abstractmethod
     def enumerate(
         self,
-    ) -> Iterator[RemoteRecord | RecordFailure | RecordDeleted | LazyRecord]:
+    ) -> Iterator[RemoteRecord | RecordFailure | RecordDeleted | LazyRecord | PageDone]:
         """Every record of the remote; `EnumerationError` when the list is incomplete."""
 
     def fetch_data(self, record: RemoteRecord, workdir: Path) -> tuple[Path, str | None]:

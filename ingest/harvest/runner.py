@@ -35,7 +35,7 @@ from niaouli.catalogue.models import utcnow
 from niaouli.db.engine import writing
 from niaouli.ingest.harvest import registry, resume
 from niaouli.ingest.harvest.apply import RecordWriter, withdraw_in_savepoint, write_in_savepoint
-from niaouli.ingest.harvest.base import EnumerationError, HarvestError, SourceConfig
+from niaouli.ingest.harvest.base import EnumerationError, HarvestError, PageDone, SourceConfig
 from niaouli.ingest.harvest.datacopy import CopyContext, DataCopy, copy_data, data_enabled
 from niaouli.ingest.harvest.fetch import Fetcher, Limits, spool_dir_for
 from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestJobItem, ItemAction, JobStatus
@@ -252,6 +252,7 @@ class _JobRun:
         self.source = get_source(self.session, self.slug)
         self.writer = RecordWriter(self.session, self.source)
         self.print = resume.fingerprint(self.source)
+        self.cursor: Any = None  # the last page boundary reached (`base.PageDone`)
         self.ops: list[tuple[str, Any]] = []  # the open batch's writes, to redo one by one
         self._open_batch()
 
@@ -264,7 +265,7 @@ class _JobRun:
         found = resume.find(self.session, self.source, self.report.job_id)
         if found is None:
             return None
-        self.harvester.resume_at = found.cursor
+        self.harvester.resume_at = self.cursor = found.cursor
         self.report.resumed_from = found.job_id
         self.report.resumed_at = found.read
         self.session.execute(
@@ -282,15 +283,13 @@ class _JobRun:
     def apply_listing(self, plan: ListingPlan) -> str | None:
         """Decide and apply each listed entry as it comes, one batch per page of the
         remote; the reason the listing is incomplete, if it is."""
-        committed = self.harvester.cursor
         try:
             for entry in self.harvester.enumerate():
-                cursor = self.harvester.cursor
-                if cursor is not None and cursor != committed:
-                    # A new page: every record of the pages before is applied.
-                    self.end_batch(plan, resume.state(self.print, cursor, plan.read))
-                    committed = cursor
-                elif len(self.ops) >= BATCH:
+                if isinstance(entry, PageDone):  # every record before it is applied
+                    self.cursor = entry.cursor
+                    self.end_batch(plan, resume.state(self.print, entry.cursor, plan.read))
+                    continue
+                if len(self.ops) >= BATCH:
                     self.end_batch(plan)  # the cursor stays at the page's start
                 self.apply(plan, plan.decide(entry))
         except EnumerationError as exc:
@@ -344,10 +343,9 @@ class _JobRun:
 
     def final_state(self, plan: ListingPlan, incomplete: str | None) -> dict[str, Any] | None:
         """The cursor kept on the job row at its end: where a cut listing stopped."""
-        cursor = self.harvester.cursor
-        if incomplete is None or cursor is None or plan.read == 0:
+        if incomplete is None or self.cursor is None or plan.read == 0:
             return None
-        return resume.state(self.print, cursor, plan.read)
+        return resume.state(self.print, self.cursor, plan.read)
 
     # --- batches -----------------------------------------------------------------------
 

@@ -14,6 +14,7 @@ its `gmd:name` names the collection or feature type — when the service answers
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
@@ -29,6 +30,7 @@ from niaouli.ingest.harvest.base import (
     EnumerationError,
     Harvester,
     LazyRecord,
+    PageDone,
     RecordFailure,
     RemoteRecord,
     SourceConfig,
@@ -83,33 +85,51 @@ def dc_links(root: etree._Element) -> list[dict[str, str]]:
     return links
 
 
-def standalone_xml(element: etree._Element) -> str:
+_DECLARED = re.compile(rb"""xmlns:([^\s=/>]+)\s*=""")
+
+
+def standalone(element: etree._Element, raw: bytes | None = None) -> etree._Element:
     """The element as its own document, as the producer wrote it.
 
     lxml serialises a child with every namespace in scope, so the response's own
     declarations (csw:, ows:...) would be added to the record; they are removed unless
     the record declared them itself (prefixes used in attribute values such as
-    `xsi:type="gmd:..."` are declared on the record by the producers).
-    """
-    own: set[str] = set()
-    for node in element.iter():
-        parent = node.getparent()
-        inherited = parent.nsmap if parent is not None else {}
-        own.update(p for p, uri in node.nsmap.items() if p and inherited.get(p) != uri)
-    copy = etree.fromstring(etree.tostring(element))
+    `xsi:type="gmd:..."` are declared on the record by the producers). `raw`: the
+    element already serialised (`etree.tostring(element)`).
+
+    The record's own declarations are those of its root that its parent does not have,
+    and every declaration written below its root (read from the serialised text: asking
+    lxml for each node's namespaces cost more than parsing the record)."""
+    raw = etree.tostring(element) if raw is None else raw
+    parent = element.getparent()
+    inherited = parent.nsmap if parent is not None else {}
+    own = {p for p, uri in element.nsmap.items() if p and inherited.get(p) != uri}
+    end_of_root = raw.find(b">")
+    own.update(m.decode() for m in _DECLARED.findall(raw, end_of_root + 1))
+    copy = etree.fromstring(raw, safexml._parser())
     etree.cleanup_namespaces(copy, keep_ns_prefixes=sorted(own))
-    return etree.tostring(copy, encoding="unicode")
+    return copy
+
+
+def standalone_xml(element: etree._Element) -> str:
+    """`standalone`, as text."""
+    return etree.tostring(standalone(element), encoding="unicode")
 
 
 def record_from_xml(
-    root: etree._Element, record_url: str | None, derived_id: str | None = None
+    root: etree._Element,
+    record_url: str | None,
+    derived_id: str | None = None,
+    raw: bytes | None = None,
 ) -> RemoteRecord:
     """A catalogue record from one ISO 19139 or csw:Record element.
 
-    `derived_id`: the identifier given to a record that has none (see `content_id`).
+    `derived_id`: the identifier given to a record that has none (see `content_id`);
+    `raw`: the element serialised, when the caller has it.
     """
-    xml = standalone_xml(root)
-    record = metadata_parse.parse_record(safexml.parse(xml.encode("utf-8")), derived_id)
+    document = standalone(root, raw)
+    xml = etree.tostring(document, encoding="unicode")
+    record = metadata_parse.parse_record(document, derived_id)
     if not derived_id:  # the CSW records sync reads this XML again: parsed once
         metadata_parse.keep_parsed(xml, record)
     notes: list[str] = []
@@ -136,7 +156,8 @@ def record_from_xml(
     if licence:
         fields["licence"] = licence
     notes += [note] if note else []
-    notes += repairs.bbox_notes(record.bbox_repairs, _bbox_text(root))
+    if record.bbox_repairs:  # the box as written, for the note (a costly lookup)
+        notes += repairs.bbox_notes(record.bbox_repairs, _bbox_text(root))
     title, title_notes = repairs.title_of(
         record.columns.get("title"),
         record.identifier,
@@ -255,11 +276,11 @@ class CswHarvester(Harvester):
         return api.fetch_data(items, workdir)
 
     def _load(
-        self, child: etree._Element, ident: str, derived: bool = False
+        self, child: etree._Element, ident: str, derived: bool = False, raw: bytes | None = None
     ) -> RemoteRecord | RecordFailure:
         try:
             url = None if derived else self.record_url(ident)
-            return record_from_xml(child, url, ident if derived else None)
+            return record_from_xml(child, url, ident if derived else None, raw)
         except (metadata_parse.RecordError, safexml.UnsafeXMLError) as exc:
             return RecordFailure(ident, str(exc))
 
@@ -293,7 +314,7 @@ class CswHarvester(Harvester):
             raise EnumerationError(f"{what} : pas de csw:SearchResults dans la réponse")
         return results
 
-    def enumerate(self) -> Iterator[LazyRecord | RecordFailure]:
+    def enumerate(self) -> Iterator[LazyRecord | RecordFailure | PageDone]:
         """Every record, page after page; the next page is fetched while this one is
         written (one page ahead at most: memory stays bounded)."""
         self.schema = str(self.option("schema", "iso"))
@@ -321,11 +342,9 @@ class CswHarvester(Harvester):
         read: int,
         size: int,
         limit: int | None,
-    ) -> Iterator[LazyRecord | RecordFailure]:
+    ) -> Iterator[LazyRecord | RecordFailure | PageDone]:
         first = True
         for page in range(1, MAX_PAGES):
-            # Every record before `start` is written once the runner sees this cursor.
-            self.cursor = {"start": start, "read": read}
             what = f"page {page} de GetRecords (à partir de la fiche {start})"
             results = upcoming.result()
             try:
@@ -354,10 +373,11 @@ class CswHarvester(Harvester):
                 ident = ident or content_id(child)
                 raw = etree.tostring(child)
                 digest = hashlib.sha256(MAPPING_VERSION + raw).hexdigest()
-                yield LazyRecord(ident, digest, partial(self._load, child, ident, derived))
+                yield LazyRecord(ident, digest, partial(self._load, child, ident, derived, raw))
                 if limit and read >= limit:
                     return
             if last:
                 return
             start = next_record
+            yield PageDone({"start": start, "read": read})
         raise EnumerationError("trop de pages GetRecords")

@@ -1,0 +1,204 @@
+"""Resumable harvests (issue 20 §2) and batched writes that lose no good record.
+
+A CSW harvest is cut midway — the fake remote goes down (both backends), or the
+`niaouli harvest run` process is killed with SIGKILL (embedded database: its liveness
+marker tells the next run it is dead) — and the next run resumes at the page where the
+cut job stopped: the pages already written are not fetched again, no record is
+duplicated or lost, and the report says it resumed. A record that breaks its batch's
+CSW records (its identifier is already published by another dataset) fails alone.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+from sqlalchemy import func, select
+
+from niaouli.catalogue import service
+from niaouli.catalogue.csw_table import csw_records
+from niaouli.catalogue.models import Dataset
+from niaouli.ingest.harvest import harvest_tables as hm
+from niaouli.ingest.harvest.harvest_tables import ItemAction, JobStatus
+from niaouli.ingest.harvest.launch import resolve_abandoned
+from tests.harvest_support import (
+    FakeCsw,
+    FakeRemote,
+    Reply,
+    add_source_for,
+    harvest,
+    iso_variant,
+    real_iso_records,
+)
+
+PAGE = 2  # records a GetRecords page
+RECORDS = 20
+
+
+@pytest.fixture
+def pool() -> list[str]:
+    template = real_iso_records()[2]
+    return [
+        iso_variant(template, f"nc-reprise-{n:02d}", f"Relevé n° {n} de la reprise")
+        for n in range(1, RECORDS + 1)
+    ]
+
+
+def _starts(remote: FakeRemote) -> list[int]:
+    return [int(q["startPosition"]) for _p, q in remote.requests if "startPosition" in q]
+
+
+def _counts(backend) -> tuple[int, int, int]:
+    """(datasets, harvested records, CSW records): equal when nothing is duplicated."""
+    with backend.engine.connect() as conn:
+        return (
+            conn.scalar(select(func.count()).select_from(Dataset)),
+            conn.scalar(select(func.count()).select_from(hm.HarvestedRecord)),
+            conn.scalar(select(func.count()).select_from(csw_records)),
+        )
+
+
+def test_a_harvest_cut_by_the_remote_resumes_where_it_stopped(backend, org, pool):
+    remote = FakeRemote(FakeCsw(pool))
+    try:
+        slug = add_source_for(backend, org, remote.url + "/csw", "reprise", "csw", page_size="2")
+        remote.inject("500", lambda _p, q: int(q.get("startPosition", 0)) >= 11)  # page 6 on
+        cut = harvest(backend, slug)
+        assert cut.status == JobStatus.PARTIAL and cut.counts["created"] == 10
+        assert _counts(backend) == (10, 10, 10)
+        with backend.session() as session:
+            job = session.get(hm.HarvestJob, cut.job_id)
+            assert job.resume_state["cursor"] == {"start": 11, "read": 10}
+            assert len(job.items) == 10  # the report lines were stored with each page
+
+        remote.clear()
+        resumed = harvest(backend, slug)
+        assert resumed.resumed_from == cut.job_id
+        assert _starts(remote) == [11, 13, 15, 17, 19]  # pages 1 to 5 not fetched again
+        assert resumed.status == JobStatus.SUCCESS, resumed.message
+        assert "reprise de la moisson n°" in resumed.message
+        assert resumed.counts["created"] == 10 and resumed.counts["deleted"] == 0
+        assert resumed.counts["failed"] == 0 and resumed.counts["unchanged"] == 0
+        assert _counts(backend) == (20, 20, 20)
+        with backend.session() as session:
+            job = session.get(hm.HarvestJob, resumed.job_id)
+            assert job.resumed_from == cut.job_id and job.resume_state is None
+
+        # The next run lists everything again (the last job succeeded); a record gone
+        # from the remote meanwhile is deleted, nothing else moves.
+        pool.pop(3)
+        remote.clear()
+        full = harvest(backend, slug)
+        assert full.resumed_from is None and _starts(remote)[0] == 1
+        assert full.counts == {
+            "created": 0,
+            "updated": 0,
+            "unchanged": 19,
+            "deleted": 1,
+            "failed": 0,
+        }
+        assert _counts(backend) == (19, 19, 19)
+    finally:
+        remote.close()
+
+
+def test_a_bad_record_in_a_batch_fails_alone(backend, org, pool):
+    """A record whose identifier our CSW already publishes for another dataset breaks
+    the batch's CSW records: the batch is written again record by record."""
+    with backend.session() as session, session.begin():
+        organisation = service.get_organisation(session, org)
+        service.create_dataset(
+            session,
+            organisation,
+            "deja-publiee",
+            "Déjà publiée",
+            original_metadata=pool[4],
+        )
+    remote = FakeRemote(FakeCsw(pool[:6]))
+    try:
+        slug = add_source_for(backend, org, remote.url + "/csw", "lot", "csw", page_size="6")
+        report = harvest(backend, slug)
+        failed = [i for i in report.items if i.action == ItemAction.FAILED]
+        assert [i.remote_id for i in failed] == ["nc-reprise-05"]
+        assert report.counts["created"] == 5
+        assert _counts(backend) == (6, 5, 6)
+    finally:
+        remote.close()
+
+
+class _Hanging(FakeCsw):
+    """The CSW answers the first pages, then hangs until released (a remote that stalls
+    while the harvest is killed)."""
+
+    def __init__(self, records: list[str], hang_from: int) -> None:
+        super().__init__(records)
+        self.hang_from = hang_from
+        self.released = threading.Event()
+
+    def __call__(self, path: str, query: dict[str, str]) -> Reply:
+        if int(query.get("startPosition", 0)) >= self.hang_from:
+            self.released.wait(60)
+        return super().__call__(path, query)
+
+
+def test_a_killed_harvest_resumes_at_the_next_run(backend, org, pool):
+    if backend.name != "sqlite":
+        pytest.skip("the liveness markers that tell a killed run are the embedded database's")
+    handler = _Hanging(pool, hang_from=11)
+    remote = FakeRemote(handler)
+    try:
+        slug = add_source_for(backend, org, remote.url + "/csw", "tuee", "csw", page_size="2")
+        process = subprocess.Popen(
+            [*_niaouli(backend), "harvest", "run", slug, "--progress", "none"],
+            env=backend.env(),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            _wait_for_cursor(backend, read=10)
+        finally:
+            os.kill(process.pid, signal.SIGKILL)
+            process.wait(30)
+        handler.released.set()
+        with backend.session() as session:
+            killed = session.scalar(select(hm.HarvestJob))
+            assert killed.status == JobStatus.RUNNING  # what a killed process leaves
+        assert _counts(backend) == (10, 10, 10)
+
+        # What `niaouli harvest run` does first (in this process: one start-up less).
+        assert resolve_abandoned(backend.settings) == 1
+        remote.clear()
+        report = harvest(backend, slug)
+        assert "moisson réussie (tuee) : 10 créé(s)" in report.summary()
+        assert f"reprise de la moisson n° {killed.id}" in report.summary()
+        assert min(_starts(remote)) == 11  # pages 1 to 5 are not fetched again
+        assert _counts(backend) == (20, 20, 20)
+        with backend.session() as session:
+            jobs = session.scalars(select(hm.HarvestJob).order_by(hm.HarvestJob.id)).all()
+            assert [j.status for j in jobs] == [JobStatus.FAILED, JobStatus.SUCCESS]
+            assert jobs[1].resumed_from == jobs[0].id
+    finally:
+        handler.released.set()
+        remote.close()
+
+
+def _niaouli(backend) -> list[str]:
+    from tests.conftest import NIAOULI
+
+    return [str(NIAOULI) if NIAOULI.exists() else "niaouli"]
+
+
+def _wait_for_cursor(backend, read: int, timeout: float = 120) -> None:
+    """Until the running job has committed `read` records with its cursor."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with backend.session() as session:
+            state = session.scalar(select(hm.HarvestJob.resume_state))
+        if isinstance(state, dict) and state.get("read") == read:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the harvest never reached its cursor")
