@@ -202,3 +202,26 @@ def _wait_for_cursor(backend, read: int, timeout: float = 120) -> None:
             return
         time.sleep(0.2)
     raise AssertionError("the harvest never reached its cursor")
+
+
+def test_records_mapped_in_a_process_of_their_own(backend, org, pool, monkeypatch):
+    """A large catalogue's records are mapped in a mapping process while this one writes
+    (here from the first record): the same datasets and CSW records, then unchanged."""
+    if backend.name != "sqlite":
+        pytest.skip("the mapping process is the same on both backends")
+    from niaouli.ingest.harvest.sources import csw
+
+    monkeypatch.setattr(csw, "MAP_APART_FROM", 1)
+    remote = FakeRemote(FakeCsw(pool))
+    try:
+        slug = add_source_for(backend, org, remote.url + "/csw", "apart", "csw", page_size="5")
+        report = harvest(backend, slug)
+        assert report.counts["created"] == RECORDS, report.message
+        assert _counts(backend) == (RECORDS, RECORDS, RECORDS)
+        with backend.engine.connect() as conn:
+            titles = set(conn.scalars(select(csw_records.c.title)))
+        assert "Relevé n° 7 de la reprise" in titles
+        again = harvest(backend, slug)
+        assert again.counts["unchanged"] == RECORDS
+    finally:
+        remote.close()

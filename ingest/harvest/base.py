@@ -152,6 +152,9 @@ class Harvester(ABC):
         # Resumable listings (`harvest.resume`): where the runner asks the listing to
         # start, a `PageDone.cursor` of an interrupted job (None: from the beginning).
         self.resume_at: Any = None
+        # Content hashes the source's records had at its last run (set by the runner,
+        # empty with --force): a listing may skip mapping what did not change.
+        self.known_hashes: set[str] | frozenset[str] = frozenset()
 
     def option(self, name: str, default: Any = None) -> Any:
         return self.config.options.get(name, default)

@@ -210,6 +210,8 @@ def _run(
     plan = ListingPlan(known_records(session, job.source.id), force=force)
     if resumed is not None:
         plan.resume(resumed.done, resumed.read)
+    if not force:
+        harvester.known_hashes = {known.content_hash for known in plan.known.values()}
     with changes.batched(session):
         incomplete = job.apply_listing(plan)
         job.close(plan, incomplete)

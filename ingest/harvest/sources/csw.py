@@ -14,11 +14,14 @@ its `gmd:name` names the collection or feature type — when the service answers
 from __future__ import annotations
 
 import hashlib
+import multiprocessing
 import re
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 from lxml import etree
@@ -102,11 +105,15 @@ def standalone(element: etree._Element, raw: bytes | None = None) -> etree._Elem
     lxml for each node's namespaces cost more than parsing the record)."""
     raw = etree.tostring(element) if raw is None else raw
     parent = element.getparent()
-    inherited = parent.nsmap if parent is not None else {}
-    own = {p for p, uri in element.nsmap.items() if p and inherited.get(p) != uri}
+    return standalone_raw(raw, parent.nsmap if parent is not None else {})
+
+
+def standalone_raw(raw: bytes, inherited: dict[str | None, str]) -> etree._Element:
+    """`standalone` from the element's serialised text and its parent's namespaces."""
+    copy = etree.fromstring(raw, safexml._parser())
+    own = {p for p, uri in copy.nsmap.items() if p and inherited.get(p) != uri}
     end_of_root = raw.find(b">")
     own.update(m.decode() for m in _DECLARED.findall(raw, end_of_root + 1))
-    copy = etree.fromstring(raw, safexml._parser())
     etree.cleanup_namespaces(copy, keep_ns_prefixes=sorted(own))
     return copy
 
@@ -127,11 +134,35 @@ def record_from_xml(
     `derived_id`: the identifier given to a record that has none (see `content_id`);
     `raw`: the element serialised, when the caller has it.
     """
-    document = standalone(root, raw)
-    xml = etree.tostring(document, encoding="unicode")
-    record = metadata_parse.parse_record(document, derived_id)
-    if not derived_id:  # the CSW records sync reads this XML again: parsed once
-        metadata_parse.keep_parsed(xml, record)
+    mapped, parsed = _map(standalone(root, raw), record_url, derived_id)
+    if parsed is not None:  # the CSW records sync reads this XML again: parsed once
+        metadata_parse.keep_parsed(mapped.metadata_xml or "", parsed)
+    return mapped
+
+
+def map_raw(
+    raw: bytes, inherited: dict[str | None, str], record_url: str | None, derived_id: str | None
+) -> tuple[RemoteRecord | RecordFailure, metadata_parse.ParsedRecord | None]:
+    """`record_from_xml` from the record's serialised text (in a mapping process): the
+    record, and its parse for the CSW records sync (None for a derived identifier)."""
+    try:
+        return _map(standalone_raw(raw, inherited), record_url, derived_id)
+    except (metadata_parse.RecordError, safexml.UnsafeXMLError) as exc:
+        return RecordFailure(derived_id or "", str(exc)), None
+
+
+def map_many(
+    work: list[tuple[bytes, dict[str | None, str], str | None, str | None]],
+) -> list[tuple[RemoteRecord | RecordFailure, metadata_parse.ParsedRecord | None]]:
+    """A page's records to map, in the mapping process (`CswHarvester.enumerate`)."""
+    return [map_raw(*item) for item in work]
+
+
+def _map(
+    root: etree._Element, record_url: str | None, derived_id: str | None
+) -> tuple[RemoteRecord, metadata_parse.ParsedRecord | None]:
+    xml = etree.tostring(root, encoding="unicode")
+    record = metadata_parse.parse_record(root, derived_id)
     notes: list[str] = []
     if derived_id:
         notes.append(repairs.IDENTIFIER_DERIVED % {"identifier": derived_id})
@@ -168,7 +199,7 @@ def record_from_xml(
     links = iso_links(root) if record.kind == "iso19139" else dc_links(root)
     modified = record.columns.get("date_modified") or record.columns.get("date")
     data = data_link(links)
-    return RemoteRecord(
+    mapped = RemoteRecord(
         remote_id=record.identifier,
         title=title,
         fields=fields,
@@ -182,6 +213,7 @@ def record_from_xml(
         data=data,
         notes=notes,
     )
+    return mapped, (None if derived_id else record)
 
 
 def _bbox_text(root: etree._Element) -> str:
@@ -298,8 +330,10 @@ class CswHarvester(Harvester):
         )
         return f"{self.config.url.split('?')[0]}?{query}"
 
-    def _page(self, base: str, page: int, start: int, size: int) -> etree._Element:
-        """GetRecords from `start`, parsed: its csw:SearchResults (or EnumerationError)."""
+    def _page(self, base: str, page: int, start: int, size: int) -> _Page:
+        """GetRecords from `start`, parsed (or EnumerationError), its records identified
+        and hashed, and those that changed handed to the mapping process if there is one
+        (run in the page thread, while the runner writes the page before)."""
         what = f"page {page} de GetRecords (à partir de la fiche {start})"
         content = self.fetch(base, what, params=self._params(start, size))
         try:
@@ -312,11 +346,51 @@ class CswHarvester(Harvester):
         results = root.find("csw:SearchResults", NS)
         if results is None:
             raise EnumerationError(f"{what} : pas de csw:SearchResults dans la réponse")
-        return results
+        found = _Page(results)
+        inherited = results.nsmap
+        work = []
+        for child in results:
+            if not isinstance(child.tag, str):
+                continue
+            ident = child.findtext(
+                "gmd:fileIdentifier/gco:CharacterString", namespaces=NS
+            ) or child.findtext("dc:identifier", namespaces=NS)
+            ident = (ident or "").strip()
+            derived = not ident
+            ident = ident or content_id(child)
+            raw = etree.tostring(child)
+            digest = hashlib.sha256(MAPPING_VERSION + raw).hexdigest()
+            found.entries.append((child, ident, derived, raw, digest))
+            if digest not in self.known_hashes:
+                url = None if derived else self.record_url(ident)
+                found.slots[len(found.entries) - 1] = len(work)
+                work.append((raw, inherited, url, ident if derived else None))
+        if page == 1 and self._mapper is None and _announced(results) >= MAP_APART_FROM:
+            self._mapper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
+        if work and self._mapper is not None:
+            found.mapped = self._mapper.submit(map_many, work)
+        return found
+
+    def _take(self, page: _Page, index: int) -> RemoteRecord | RecordFailure:
+        """The record `index` of `page`: mapped by the mapping process, else here."""
+        child, ident, derived, raw, _digest = page.entries[index]
+        slot = page.slots.get(index)
+        if page.mapped is not None and slot is not None:
+            try:
+                record, parsed = page.mapped.result()[slot]
+            except Exception:  # noqa: BLE001 - the process died: map it here
+                return self._load(child, ident, derived, raw)
+            if isinstance(record, RecordFailure):
+                return RecordFailure(ident, record.reason)
+            if parsed is not None:
+                metadata_parse.keep_parsed(record.metadata_xml or "", parsed)
+            return record
+        return self._load(child, ident, derived, raw)
 
     def enumerate(self) -> Iterator[LazyRecord | RecordFailure | PageDone]:
-        """Every record, page after page; the next page is fetched while this one is
-        written (one page ahead at most: memory stays bounded)."""
+        """Every record, page after page. The next page is fetched (and its changed
+        records mapped, in a process of its own for a large catalogue) while this one
+        is written: one page ahead at most, so memory stays bounded."""
         self.schema = str(self.option("schema", "iso"))
         if self.schema not in SCHEMAS:
             raise EnumerationError(f"option schema inconnue « {self.schema} » (iso ou dc)")
@@ -326,17 +400,22 @@ class CswHarvester(Harvester):
         if isinstance(self.resume_at, dict):  # an interrupted job's cursor
             start, read = int(self.resume_at["start"]), int(self.resume_at["read"])
         base = self.config.url.split("?")[0]
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csw-page") as ahead:
-            upcoming: Future[etree._Element] = ahead.submit(self._page, base, 1, start, size)
-            try:
-                yield from self._records(ahead, upcoming, base, start, read, size, limit)
-            finally:
-                upcoming.cancel()
+        self._mapper: ProcessPoolExecutor | None = None
+        try:
+            with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csw-page") as ahead:
+                upcoming: Future[_Page] = ahead.submit(self._page, base, 1, start, size)
+                try:
+                    yield from self._records(ahead, upcoming, base, start, read, size, limit)
+                finally:
+                    upcoming.cancel()
+        finally:
+            if self._mapper is not None:
+                self._mapper.shutdown(wait=False, cancel_futures=True)
 
     def _records(
         self,
         ahead: ThreadPoolExecutor,
-        upcoming: Future[etree._Element],
+        upcoming: Future[_Page],
         base: str,
         start: int,
         read: int,
@@ -346,7 +425,8 @@ class CswHarvester(Harvester):
         first = True
         for page in range(1, MAX_PAGES):
             what = f"page {page} de GetRecords (à partir de la fiche {start})"
-            results = upcoming.result()
+            current = upcoming.result()
+            results = current.results
             try:
                 matched = int(results.get("numberOfRecordsMatched", ""))
                 next_record = int(results.get("nextRecord", "0") or 0)
@@ -355,25 +435,16 @@ class CswHarvester(Harvester):
             if first:
                 self.expected_total = min(matched, limit) if limit else matched
                 first = False
-            children = [c for c in results if isinstance(c.tag, str)]
-            if not children and start <= matched:
+            if not current.entries and start <= matched:
                 raise EnumerationError(f"{what} : page vide alors que {matched} fiches annoncées")
             last = next_record == 0 or next_record > matched or bool(limit and read >= limit)
             if not last:
                 if next_record <= start:
                     raise EnumerationError(f"{what} : nextRecord={next_record} ne progresse pas")
                 upcoming = ahead.submit(self._page, base, page + 1, next_record, size)
-            for child in children:
+            for index, (_child, ident, _derived, _raw, digest) in enumerate(current.entries):
                 read += 1
-                ident = child.findtext(
-                    "gmd:fileIdentifier/gco:CharacterString", namespaces=NS
-                ) or child.findtext("dc:identifier", namespaces=NS)
-                ident = (ident or "").strip()
-                derived = not ident
-                ident = ident or content_id(child)
-                raw = etree.tostring(child)
-                digest = hashlib.sha256(MAPPING_VERSION + raw).hexdigest()
-                yield LazyRecord(ident, digest, partial(self._load, child, ident, derived, raw))
+                yield LazyRecord(ident, digest, partial(self._take, current, index))
                 if limit and read >= limit:
                     return
             if last:
@@ -381,3 +452,27 @@ class CswHarvester(Harvester):
             start = next_record
             yield PageDone({"start": start, "read": read})
         raise EnumerationError("trop de pages GetRecords")
+
+
+# From this many records announced, records are mapped in a process of their own while
+# this one writes (parsing with OWSLib costs as much as writing): below it, starting the
+# process would cost more than it saves.
+MAP_APART_FROM = 500
+
+
+def _announced(results: etree._Element) -> int:
+    try:
+        return int(results.get("numberOfRecordsMatched", ""))
+    except ValueError:
+        return 0
+
+
+@dataclass
+class _Page:
+    """One GetRecords page: its results, its records (element, id, derived?, raw XML,
+    hash) and, for those mapped apart, their slots in the mapping process's answer."""
+
+    results: etree._Element
+    entries: list[tuple[etree._Element, str, bool, bytes, str]] = field(default_factory=list)
+    slots: dict[int, int] = field(default_factory=dict)
+    mapped: Future[list[Any]] | None = None
