@@ -116,6 +116,7 @@ class RecordWriter:
         self.deleted_keys: list[str] = []
         self.access = AccessLevel(source.options.get("access", AccessLevel.PUBLIC.value))
         self._orphans: dict[str, int] | None = None
+        self._elsewhere: dict[str, int] | None = None
 
     # --- writing one record --------------------------------------------------------
 
@@ -130,14 +131,17 @@ class RecordWriter:
         }
 
     def owner_elsewhere(self, remote_id: str) -> HarvestSource | None:
-        return self.session.scalar(
-            select(HarvestSource)
-            .join(HarvestedRecord, HarvestedRecord.source_id == HarvestSource.id)
-            .where(
-                HarvestedRecord.remote_id == remote_id,
-                HarvestedRecord.source_id != self.source.id,
-            )
-        )
+        """The other source that harvested `remote_id`, if any (the other sources'
+        identifiers are read once per job: one query, not one per new record)."""
+        if self._elsewhere is None:
+            rows = self.session.execute(
+                select(HarvestedRecord.remote_id, HarvestedRecord.source_id).where(
+                    HarvestedRecord.source_id != self.source.id
+                )
+            ).all()
+            self._elsewhere = {remote_id: source_id for remote_id, source_id in rows}
+        source_id = self._elsewhere.get(remote_id)
+        return self.session.get(HarvestSource, source_id) if source_id is not None else None
 
     def orphan(self, remote_id: str) -> Dataset | None:
         """A dataset of this organisation harvested under `remote_id` by a source that is
