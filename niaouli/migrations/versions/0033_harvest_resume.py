@@ -1,7 +1,7 @@
 """harvest b: where an interrupted harvest job stopped, and which job a run resumed
 
 Revision ID: 0033_harvest_resume
-Revises: 0032_partners
+Revises: 0030_table_schemas
 
 `harvest_jobs.resume_state`: the harvester's cursor (e.g. a CSW startPosition) up to
 which every record was written and committed, with the number of records read by then
@@ -17,7 +17,7 @@ from alembic import op
 from sqlalchemy.dialects.postgresql import JSONB
 
 revision = "0033_harvest_resume"
-down_revision = "0032_partners"
+down_revision = "0030_table_schemas"
 branch_labels = None
 depends_on = None
 
