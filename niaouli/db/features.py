@@ -426,3 +426,39 @@ def get_feature(
     if not rows:
         return None
     return _features(rows[:1], list(layer.attributes), with_geometry)[0]
+
+
+_CATALOGUE_STATE = sa.table("catalogue_state", sa.column("id"), sa.column("version"))
+
+
+@functools.lru_cache(maxsize=2048)
+def _versioned_by_id_statement(layer: LayerTable) -> tuple[sa.Select, bool]:
+    """The catalogue version beside the feature, in one statement (one snapshot): the
+    version row outer-joined with the feature row, so a missing fid still gives it."""
+    table = layer.table_clause
+    columns, with_geometry = _columns(layer, table, list(layer.attributes), FeatureQuery())
+    state = (
+        sa.select(_CATALOGUE_STATE.c.version)
+        .where(_CATALOGUE_STATE.c.id == 1)
+        .subquery("catalogue_state_now")
+    )
+    found = sa.and_(sa.true(), table.c.fid == sa.bindparam("fid", type_=sa.BigInteger))
+    statement = sa.select(state.c.version, *columns).select_from(
+        state.outerjoin(table, found)
+    )
+    return statement, with_geometry
+
+
+def get_feature_and_version(
+    conn: Connection, layer: LayerTable, fid: int
+) -> tuple[int, dict[str, Any] | None]:
+    """(catalogue version, the feature in CRS84 or None) read together: a caller holding
+    a configuration built for some version knows in one round trip whether it still
+    holds (`services/ogc/fastitems.py`)."""
+    statement, with_geometry = _versioned_by_id_statement(layer)
+    rows = _fetch(conn, statement, {"fid": fid})
+    version = int(rows[0][0] or 0) if rows else 0
+    if not rows or rows[0][1] is None:
+        return version, None
+    return version, _features([rows[0][1:]], list(layer.attributes), with_geometry)[0]
+

@@ -38,7 +38,13 @@ from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
 from niaouli.services.ogc import config as ogc_config
 from niaouli.services.ogc import conformance as declared_classes
-from niaouli.services.ogc import params, raster_discovery, records_collection, runtime
+from niaouli.services.ogc import (
+    fastitems,
+    params,
+    raster_discovery,
+    records_collection,
+    runtime,
+)
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.part4_routes import part4_routes, read_only_options_routes
 from niaouli.services.ogc.raster_catalogue import StoredRasters
@@ -135,6 +141,28 @@ class OgcService:
         if status >= 500:
             LOGGER.error("OGC API %s %s -> %s", request.method, request.url.path, status)
         return to_response(headers, status, content)
+
+    async def fast_item(
+        self, request: Request, query: dict[str, list[str]], collection_id: str
+    ) -> Response | None:
+        """An anonymous visitor's feature by id in JSON without pygeoapi's API layer, the
+        same answer (`fastitems`); None when pygeoapi must answer."""
+        viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
+        if viewer != ANONYMOUS or request.method not in ("GET", "HEAD"):
+            return None
+        api_request = APIRequest(request, self.live.locales)
+        choose_language(request, api_request, self.live.locales)
+        if not fastitems.applies(query, api_request):
+            return None
+        answered = await asyncio.to_thread(
+            fastitems.answer_item,
+            self.live,
+            self.base_url(request),
+            api_request,
+            collection_id,
+            request.path_params["item_id"],
+        )
+        return None if answered is None else to_response(*answered)
 
     async def refuse(self, request: Request, error: params.ParameterError) -> Response:
         return await self.call(
@@ -268,6 +296,9 @@ def feature_routes(service: OgcService, rasters: RasterCatalogue | None = None) 
             params.check_item(multi)
         except params.ParameterError as error:
             return await service.refuse(request, error)
+        fast = await service.fast_item(request, multi, collection_id)
+        if fast is not None:
+            return fast
         return await service.call(
             request,
             GET_ITEM,

@@ -98,6 +98,16 @@ class LiveApi:
         answered again from the new one)."""
         return self._read_version() != self._version
 
+    def peek(self, base_url: str) -> tuple[API, int] | None:
+        """The anonymous visitors' API already built for `base_url` and the catalogue
+        version it was built from, without reading the version: for a caller that reads
+        the version in its own statement and compares (`services/ogc/fastitems.py`)."""
+        with self._lock:
+            api = self._apis.get(base_url)
+            if api is None or self._version is None:
+                return None
+            return api, self._version
+
     def api(self, base_url: str, viewer: Viewer = ANONYMOUS) -> API:
         """The API object for `base_url` (links are absolute), current for this request.
 
