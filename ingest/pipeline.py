@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from niaouli import export_jobs, metrics, storage
+from niaouli import export_jobs, metrics, storage, tile_warm
 from niaouli.accounts import audit
 from niaouli.catalogue.models import AccessLevel, Dataset
 from niaouli.db.engine import get_engine, writing
@@ -171,6 +171,8 @@ def ingest_file(
     _remove_replaced(settings, old_keys)
     # The usual download then finds its file ready (docs/jobs.md).
     export_jobs.prebuild(engine, settings, [item.table_name for item in reports])
+    # The heavy low-zoom tiles of large layers, made once (docs/ogc.md "Stored tiles").
+    tile_warm.after_publication(engine, [item.table_name for item in reports])
     return IngestReport(
         dataset=plan.slug,
         created=created,

@@ -186,6 +186,11 @@ def serve_inline() -> None:
     _serving = True
 
 
+def in_server() -> bool:
+    """Whether this process lasts (`niaouli serve`): work may be left to its threads."""
+    return _serving
+
+
 def prebuild(engine: Engine, settings: Settings, tables: Iterable[str]) -> int:
     """Queue every export of the layers of `tables` (just published); how many. Never
     raises: a publication is done whatever happens to its exports (they are then

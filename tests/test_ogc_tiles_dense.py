@@ -10,13 +10,18 @@ point is placed at a known position of the z8 tile grid, `integer + [0.1, 0.4]`,
 no coordinate is ever close to a rounding tie at z0-z8.
 
 The server is started with one heavy-tile slot, no wait and no tile cache: concurrent
-heavy tiles beyond that slot must get a clean `503` with `Retry-After`.
+heavy tiles beyond that slot must get a clean `503` with `Retry-After`. Heavy low-zoom
+tiles, once made, are stored in the database (`niaouli.db.tile_overviews`): the last
+tests check that the stored tiles are the very tiles made on request, and that tiles
+never fail while the layer is replaced.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,9 +32,13 @@ import pyarrow as pa
 import pyogrio
 import pytest
 import shapely
+import sqlalchemy as sa
 
+from niaouli import tile_warm
 from niaouli.catalogue import service
-from niaouli.db.tiles import HEAVY_CANDIDATES, MAX_SHIFT, POINT_BUDGET
+from niaouli.db import tile_overviews
+from niaouli.db.features import LayerTable
+from niaouli.db.tiles import HEAVY_CANDIDATES, MAX_SHIFT, POINT_BUDGET, Tile
 from niaouli.ingest import ingest_file
 from tests.conftest import Backend, fresh_backend
 from tests.ogc_support import ORG, serve
@@ -75,6 +84,16 @@ def write_points(path: Path) -> None:
         geometry_type="Point",
         crs="EPSG:4326",
     )
+
+
+NOUMEA_LONLAT = (166.4416, -22.2758)
+
+
+def _tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
+    n = 1 << z
+    x = int((lon + 180.0) / 360.0 * n)
+    y = int((1.0 - np.arcsinh(np.tan(np.radians(lat))) / np.pi) / 2.0 * n)
+    return x, y
 
 
 def tile_at(z: int) -> tuple[int, int, int]:
@@ -220,7 +239,9 @@ def at_once(server, zooms: list[int]) -> list[httpx.Response]:  # noqa: ANN001
 def test_concurrent_heavy_tiles_beyond_the_slots_are_refused_cleanly(dense):  # noqa: ANN001
     """One heavy slot, no wait: of heavy tiles asked at once, those that find the slot
     taken get 503 + Retry-After and a French message; the others are complete."""
-    zooms = [0, 1, 2, 3, 4, 5, 0, 1]
+    # Tiles not asked before: those already made are stored (`tile_overviews`) and
+    # served without a slot.
+    zooms = [4, 5, 6, 7, 8, 4, 5, 6]
     statuses: list[int] = []
     for _round in range(3):  # overlapping is all but certain; asked again if not
         for z, response in zip(zooms, at_once(dense, zooms), strict=True):
@@ -265,3 +286,130 @@ def test_point_fast_path_snaps_exactly_as_geos():
     assert _plain_points([*wkb[:5], shapely.to_wkb(shapely.Point(1, 2, 3))], tile) is None
     assert _plain_points([*wkb[:5], shapely.to_wkb(shapely.Point())], tile) is None
     assert _plain_points([*wkb[:5], None], tile) is None
+
+
+def _stored(server) -> dict[tuple[int, int, int], tuple[str, bytes]]:  # noqa: ANN001
+    """(z, x, y) -> (table, body) of every stored tile."""
+    with server.backend.engine.connect() as conn:
+        rows = conn.execute(
+            sa.select(
+                tile_overviews.TABLE.c.z,
+                tile_overviews.TABLE.c.x,
+                tile_overviews.TABLE.c.y,
+                tile_overviews.TABLE.c.table_name,
+                tile_overviews.TABLE.c.body,
+            )
+        ).all()
+    return {(z, x, y): (table, bytes(body)) for z, x, y, table, body in rows}
+
+
+def _table(server) -> str:  # noqa: ANN001
+    with server.backend.session() as session:
+        return service.find_dataset(session, COLLECTION).layers[0].table_name
+
+
+def test_heavy_low_zoom_tiles_are_stored_and_served_as_made(dense):  # noqa: ANN001
+    """A heavy tile made on request is stored, and the stored tiles — those warmed after
+    publication included — are byte for byte what the server makes and sends."""
+    z, x, y = tile_at(6)
+    made = get_tile(dense, z, x, y)
+    check_complete(made, z, x, y)
+    assert _stored(dense)[(z, x, y)][1] == made.content
+    table = _table(dense)
+    # The warming after publication, down to z8 here (z9 and z10 would be stored too:
+    # 15,000 points each; z11, 3,750, not); one tile forgotten first, to be made again.
+    with dense.backend.engine.begin() as conn:
+        conn.execute(sa.delete(tile_overviews.TABLE).where(tile_overviews.TABLE.c.z == 7))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(tile_overviews, "MAX_STORED_ZOOM", 8)
+        tile_warm.warm_tables(dense.backend.engine, [table])
+    stored = _stored(dense)
+    assert sorted(stored) == [tile_at(z) for z in range(9)]
+    for (z, x, y), (owner, body) in stored.items():
+        assert owner == table
+        again = get_tile(dense, z, x, y)
+        assert again.status_code == 200 and again.content == body, (z, x, y)
+
+
+def test_tiles_never_fail_while_the_layer_is_replaced(dense, tmp_path: Path):  # noqa: ANN001
+    """Tiles asked without pause while a layer is re-ingested twice (a new table each
+    time, the old one dropped in the same commit) are all answered, complete; the old
+    tables' stored tiles go with them."""
+    slug, count = "points-remplaces", 400
+    source = tmp_path / "few.geojson"
+    lon0, lat0 = NOUMEA_LONLAT
+    source.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "geometry": {
+                            "type": "Point",
+                            "coordinates": [lon0 + (i % 20) * 0.002, lat0 + (i // 20) * 0.002],
+                        },
+                        "properties": {"n": i},
+                    }
+                    for i in range(count)
+                ],
+            }
+        )
+    )
+    engine, settings = dense.backend.engine, dense.backend.settings
+
+    def publish() -> str:
+        report = ingest_file(
+            source,
+            organisation=ORG,
+            dataset=slug,
+            settings=settings,
+            engine=engine,
+            progress="none",
+        )
+        return report.layers[0].table_name
+
+    tables = [publish()]
+    z8 = (8, *_tile_of(lon0, lat0, 8))
+    url = f"{dense.url}/collections/{slug}/tiles/WebMercatorQuad/{z8[0]}/{z8[2]}/{z8[1]}"
+    layer = LayerTable.from_schema(
+        tables[0],
+        [],
+        has_geometry=True,
+        feature_count=count,
+        postgis=engine.dialect.name == "postgresql",
+    )
+    tile_overviews.store(engine, layer, "stale-tag", Tile(*z8), b"old")  # goes with its table
+    done = threading.Event()
+    answers: list[tuple[int, int]] = []
+
+    def ask() -> None:
+        with httpx.Client(timeout=60) as client:
+            while not done.is_set():
+                response = client.get(url)
+                found = -1
+                if response.status_code == 200:
+                    decoded = mapbox_vector_tile.decode(response.content)
+                    found = len(decoded[slug]["features"]) if decoded else 0
+                answers.append((response.status_code, found))
+
+    def answered(more: int) -> None:
+        wanted = len(answers) + more
+        deadline = time.monotonic() + 60
+        while len(answers) < wanted and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+    askers = [threading.Thread(target=ask) for _ in range(2)]
+    for thread in askers:
+        thread.start()
+    try:
+        answered(2)
+        tables += [publish(), publish()]
+        answered(3)  # and after the last swap
+    finally:
+        done.set()
+        for thread in askers:
+            thread.join()
+    assert len(set(tables)) == 3 and len(answers) >= 5
+    assert [a for a in answers if a != (200, count)] == []
+    assert all(owner not in tables[:2] for owner, _ in _stored(dense).values())

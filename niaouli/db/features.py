@@ -443,9 +443,7 @@ def _versioned_by_id_statement(layer: LayerTable) -> tuple[sa.Select, bool]:
         .subquery("catalogue_state_now")
     )
     found = sa.and_(sa.true(), table.c.fid == sa.bindparam("fid", type_=sa.BigInteger))
-    statement = sa.select(state.c.version, *columns).select_from(
-        state.outerjoin(table, found)
-    )
+    statement = sa.select(state.c.version, *columns).select_from(state.outerjoin(table, found))
     return statement, with_geometry
 
 
@@ -461,4 +459,3 @@ def get_feature_and_version(
     if not rows or rows[0][1] is None:
         return version, None
     return version, _features([rows[0][1:]], list(layer.attributes), with_geometry)[0]
-

@@ -54,6 +54,11 @@ SQLITE_TYPES = {
 }
 
 
+def _drop_stored_tiles(conn: Connection, table: str) -> None:
+    """The stored low-zoom tiles of `table` go with it (`niaouli.db.tile_overviews`)."""
+    conn.execute(text("DELETE FROM tile_overviews WHERE table_name = :t"), {"t": table})
+
+
 @dataclass(frozen=True)
 class ColumnSpec:
     name: str  # as in the source
@@ -307,6 +312,7 @@ class PostgisLayers(_PortableSql):
         conn.exec_driver_sql(f"ANALYZE {qualified}")
 
     def drop(self, conn, table, has_geometry):  # noqa: ANN001, ANN201, ARG002
+        _drop_stored_tiles(conn, table)
         conn.exec_driver_sql(f"DROP TABLE IF EXISTS {self.qualified(table)}")
 
     def exists(self, conn, table):  # noqa: ANN001, ANN201
@@ -381,6 +387,7 @@ class SpatialiteLayers(_PortableSql):
             conn.execute(text("SELECT CreateSpatialIndex(:t, 'geom')"), {"t": table})
 
     def drop(self, conn, table, has_geometry):  # noqa: ANN001, ANN201
+        _drop_stored_tiles(conn, table)
         if has_geometry:
             conn.execute(text("SELECT DisableSpatialIndex(:t, 'geom')"), {"t": table})
             conn.exec_driver_sql(f"DROP TABLE IF EXISTS {quote('idx_' + table + '_geom')}")

@@ -191,4 +191,3 @@ def answer_item(
     # The module's to_json at call time: ours (`jsonout`) once installed, as pygeoapi's.
     body = itemtypes_api.to_json(feature, api.pretty_print)
     return dict(shell.headers), 200, body
-

@@ -17,7 +17,6 @@ made `private` by the accounts middleware; anonymous ones are public and cacheab
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import logging
 import re
@@ -36,8 +35,10 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from niaouli.catalogue.access import ANONYMOUS, Viewer
+from niaouli.db import tile_overviews
 from niaouli.db import tiles as db_tiles
 from niaouli.db.features import LayerTable
+from niaouli.db.readroute import on_replica
 from niaouli.services.ogc import runtime
 from niaouli.services.ogc.live import LiveApi
 from niaouli.services.ogc.tilecache import TileCache
@@ -110,8 +111,7 @@ def layer_tag(feature: dict[str, Any], collection_id: str) -> str:
     Its table (a new one at every re-ingestion, replace or append), the MVT layer's name
     and the attributes the tiles carry. Never the catalogue version: that moves with every
     change anywhere, hidden drafts included, and would let anyone count them."""
-    own = json.dumps([collection_id, feature["layer"]["attributes"]], sort_keys=True)
-    return f"{feature['data']}-{hashlib.sha256(own.encode()).hexdigest()[:12]}"
+    return tile_overviews.tile_tag(feature["data"], collection_id, feature["layer"]["attributes"])
 
 
 def render(
@@ -125,6 +125,7 @@ def render(
     gzip_ok: bool = False,
     cache: TileCache | None = None,
     holding_slot: bool = True,
+    retry: bool = True,
 ) -> TileAnswer:
     """One tile request, start to end (runs in a worker thread).
 
@@ -170,17 +171,30 @@ def render(
     layer = _layer_table(feature, runtime.is_postgis())
 
     def produce(conn: Connection) -> bytes:
+        keep = tile_overviews.eligible(layer, tile, None)
+        if keep:  # a heavy low-zoom tile stored once made (`tile_overviews`)
+            found = tile_overviews.stored_tile(conn, version, tile)
+            if found is not None:
+                return found
         candidates = None  # a layer smaller than the threshold has no heavy tile
         if layer.feature_count >= db_tiles.HEAVY_CANDIDATES:
             candidates = db_tiles.count_candidates(conn, layer, tile, db_tiles.HEAVY_CANDIDATES)
             if candidates >= db_tiles.HEAVY_CANDIDATES and not holding_slot:
                 raise _HeavyTileError
-        return db_tiles.render_tile(conn, layer, collection_id, tile, candidates)
+        body = db_tiles.render_tile(conn, layer, collection_id, tile, candidates)
+        if keep and tile_overviews.eligible(layer, tile, candidates):
+            made.append(body)  # stored after the read connection is given back
+        return body
+
+    made: list[bytes] = []
 
     def make() -> bytes:
         # The reader engine: autocommit, no pre-ping (one round trip on PostGIS, two for
         # the tiles of a layer large enough to have heavy ones).
-        return runtime.run_read(produce)
+        body = runtime.run_read(produce)
+        if made and not on_replica():
+            tile_overviews.store(runtime.engine(), layer, version, tile, made[0])
+        return body
 
     try:
         made = (cache or NO_CACHE).tile(live.version, (feature["data"], z, x, y), make)
@@ -195,6 +209,22 @@ def render(
             " niveau de zoom ; demandez des tuiles d'un niveau plus détaillé",
         )
     except DBAPIError as exc:
+        if retry and live.moved():
+            # The layer's table was swapped (re-ingested) since this configuration was
+            # built, and the old one dropped: answer from the new one rather than fail.
+            return render(
+                live,
+                base_url,
+                viewer,
+                collection_id,
+                tile_matrix_set,
+                indexes,
+                if_none_match,
+                gzip_ok,
+                cache,
+                holding_slot,
+                retry=False,
+            )
         LOGGER.warning("tile %s/%s/%s of %s failed: %s", z, y, x, collection_id, exc)
         return _error(
             HTTPStatus.INTERNAL_SERVER_ERROR, "ServerError", "la tuile n'a pas pu être produite"
