@@ -148,6 +148,28 @@ def prepare_data(dsn: str, points: int, hexagons: int, reload: bool) -> Data:
         found = {slug: _layer(dsn, slug) for slug in wanted}
     else:
         _niaouli(dsn, "db", "upgrade")  # the schema follows the code between runs
+    # What a publication through a server does after its commit (`niaouli.tile_warm`):
+    # the heavy low-zoom tiles stored once; `niaouli ingest` leaves them to the first
+    # requests. Tiles already stored (same table, same attributes) are not made again.
+    started = time.perf_counter()
+    done = subprocess.run(
+        [
+            str(VENV_PYTHON),
+            "-c",
+            "from niaouli.db.engine import get_engine; from niaouli.tile_warm import warm_all;"
+            " print(warm_all(get_engine()))",
+        ],
+        env=niaouli_env(dsn),
+        capture_output=True,
+        text=True,
+    )
+    if done.returncode != 0:
+        sys.exit(f"préparation des tuiles : échec\n{done.stderr[-4000:]}")
+    print(
+        f"tuiles basses stockées : {done.stdout.strip()} nouvelles en "
+        f"{time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     # The same ceiling for every server: a runaway query cannot hold a core for minutes.
     scalar(
         dsn,
@@ -290,7 +312,9 @@ def asgi_command(
 
 def niaouli_server(data: Data, workers: int) -> Server:
     """Our app as `niaouli serve` runs it (`niaouli.web:create_app`, same launcher), with
-    its tile cache off: the peers compute every tile, so does ours here."""
+    its in-memory tile cache off (the peers compute every tile). The heavy low-zoom tiles
+    stored at publication (`niaouli.db.tile_overviews`) are read as in production: that
+    is how the platform serves them (issue 20 §4), made ahead of time, complete."""
     port = free_port()
     env = dict(niaouli_env(data.dsn), NIAOULI_TILE_CACHE_MB="0")
     return Server(
