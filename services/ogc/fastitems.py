@@ -67,7 +67,9 @@ def applies(query: dict[str, list[str]], api_request: APIRequest) -> bool:
 def _shell(api: API, api_request: APIRequest, collection_id: str) -> ItemShell | None:
     """The shell of `collection_id` for this request's format and language, made once
     per API object with the very calls `get_collection_item` makes."""
-    key = (collection_id, api_request.format, str(api_request.locale), api_request.raw_locale)
+    # Bounded: collections of this API, two formats, its few locales (the raw
+    # Accept-Language only picks a provider language, and ours have none: see below).
+    key = (collection_id, api_request.format, str(api_request.locale))
     shells: dict = api.__dict__.get(_SHELLS) or api.__dict__.setdefault(_SHELLS, {})
     found = shells.get(key)
     if found is not None:
@@ -76,7 +78,12 @@ def _shell(api: API, api_request: APIRequest, collection_id: str) -> ItemShell |
     if resource is None or resource.get("type") != "collection":
         return None
     provider = next((p for p in resource.get("providers", []) if p.get("type") == "feature"), None)
-    if provider is None or provider.get("name") != PROVIDER or provider.get("uri_field"):
+    if (
+        provider is None
+        or provider.get("name") != PROVIDER
+        or provider.get("uri_field")
+        or provider.get("languages", provider.get("language"))
+    ):
         return None
     headers = api_request.get_response_headers(SYSTEM_LOCALE, **api.api_headers)
     set_content_crs_header(headers, provider, None)
