@@ -1,7 +1,7 @@
 """scale: stored low-zoom vector tiles of large layers (tile_overviews)
 
 Revision ID: 0034_tile_overviews
-Revises: 0028_campaign_queue
+Revises: 0033_harvest_resume
 
 The heavy low-zoom tiles of a large layer are rendered once after its publication and
 read by primary key afterwards (`niaouli.db.tile_overviews`): keyed by the layer's tag
@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0034_tile_overviews"
-down_revision = "0028_campaign_queue"
+down_revision = "0033_harvest_resume"
 branch_labels = None
 depends_on = None
 
