@@ -46,6 +46,18 @@ def _first_line(exc: BaseException) -> str:
     return (str(original).strip().splitlines() or [type(original).__name__])[0]
 
 
+def run() -> None:
+    """The `niaouli` command: `main`, then a quick exit (`niaouli.quickexit`). An
+    unexpected exception propagates as usual (its traceback, the interpreter's exit)."""
+    from niaouli.quickexit import leave
+
+    try:
+        main.main(prog_name="niaouli")
+    except SystemExit as done:  # click's standalone mode always ends with sys.exit
+        leave(done.code)
+    leave(0)
+
+
 @click.group(cls=_Commands, help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
 def main() -> None:
     gdalguard.install()  # GDAL and PROJ never reach the network from this process

@@ -251,3 +251,11 @@ def release_engine(settings: Settings) -> None:
         reader = _READ_ENGINES.pop(settings.database_read_url, None)
     if reader is not None:
         reader.dispose()
+
+
+def dispose_all() -> None:
+    """Closes every pooled connection of the process's engines (a command's exit)."""
+    with _ENGINES_LOCK:
+        engines = [*_ENGINES.values(), *_READ_ENGINES.values()]
+    for engine in engines:
+        engine.dispose()
