@@ -1,4 +1,5 @@
-"""`niaouli code ...`, `niaouli reuse ...`, `niaouli event ...`: the community catalogue.
+"""`niaouli code ...`, `niaouli reuse ...`, `niaouli event ...`, `niaouli call ...`: the
+community catalogue.
 
 The command line acts as the platform (like `Viewer.system()`): a reuse added here is
 approved at once; reuses proposed on the portal are moderated with `reuse moderate`.
@@ -17,14 +18,14 @@ from sqlalchemy.orm import Session
 from niaouli import localtime
 from niaouli.catalogue import service
 from niaouli.catalogue.access import Viewer
-from niaouli.catalogue.community import events, projects, reuses
+from niaouli.catalogue.community import calls, events, projects, reuses
 from niaouli.catalogue.models import (
     CodeStatus,
     EventKind,
     ReuseKind,
 )
 from niaouli.db.engine import get_engine, writing
-from niaouli.errors import NotFoundError
+from niaouli.errors import CatalogueError, NotFoundError
 from niaouli.settings import load_settings
 
 SYSTEM = Viewer.system()
@@ -248,6 +249,46 @@ def event_list() -> None:
             click.echo(f"{e.slug}\t{starts:%Y-%m-%d %H:%M}\t{e.kind}\t{e.title}")
 
 
+# --- calls for projects ------------------------------------------------------------------
+
+
+@click.group("call", help="Appels à projets : candidatures et lauréats (docs/calls.md).")
+def call_group() -> None:
+    pass
+
+
+@call_group.command("applications", help="Les candidatures d'un appel, comme le jury les voit.")
+@click.argument("event_slug")
+def call_applications(event_slug: str) -> None:
+    with _session() as session:
+        try:
+            found = calls.get_call(session, event_slug)
+        except NotFoundError as exc:
+            _fail(str(exc))
+            return
+        click.echo(f"{found.event.title} — {calls.phase(found)}")
+        for a in calls.visible_applications(session, SYSTEM, found):
+            total = calls.total(a)
+            mark = "lauréat " if calls.is_public(a) else ""
+            shown = "—" if total is None else f"{total:g}"
+            click.echo(f"{a.id}\t{mark}{a.project_name}\t{a.lead.display_name}\t{shown}")
+
+
+@call_group.command("publish", help="Publie les lauréats d'un appel clos (identifiants).")
+@click.argument("event_slug")
+@click.argument("application_ids", nargs=-1, type=int, required=True)
+def call_publish(event_slug: str, application_ids: tuple[int, ...]) -> None:
+    try:
+        with _writing_session() as session, session.begin():
+            found = calls.get_call(session, event_slug)
+            chosen = calls.publish_laureates(session, SYSTEM, found, application_ids)
+            names = [a.project_name for a in chosen]
+    except CatalogueError as exc:
+        _fail(str(exc))
+        return
+    click.echo("lauréats publiés : " + ", ".join(names))
+
+
 def register(main: click.Group) -> None:
-    for group in (code, reuse, event):
+    for group in (code, reuse, event, call_group):
         main.add_command(group)

@@ -21,6 +21,7 @@ from niaouli.db.engine import get_engine
 from niaouli.errors import ForbiddenError, NiaouliError, NotFoundError
 from niaouli.i18n import N_, _
 from niaouli.portal.accounts import AccountPages
+from niaouli.portal.call_pages import call_routes
 from niaouli.portal.campaign_pages import CampaignPages
 from niaouli.portal.columns import ColumnPages
 from niaouli.portal.common import Portal, identity_for
@@ -175,6 +176,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Route("/evenements/ajouter", community.event_new, methods=["GET", "POST"]),
             Route("/evenements/{slug}/modifier", community.event_edit, methods=["GET", "POST"]),
             Route("/evenements/{slug}.ics", community.event_ics),
+            *call_routes(accounts),  # a call for projects' pages (call_pages.py)
             Route("/evenements/{slug}", community.event_page),
             # Cartoparty campaigns (campaign_pages.py, niaouli/catalogue/campaigns)
             Route("/campagnes", campaign_pages.campaign_list, name="campaigns"),

@@ -28,7 +28,7 @@ from niaouli.accounts.audit import Actor
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.campaigns import credit
 from niaouli.catalogue.campaigns.campaigns import list_campaigns
-from niaouli.catalogue.community import common, events, projects, reuses
+from niaouli.catalogue.community import calls, common, events, projects, reuses
 from niaouli.catalogue.community.events import EVENT_KINDS
 from niaouli.catalogue.community.projects import CODE_STATUSES, CodeFilters
 from niaouli.catalogue.community.reuses import MODERATION, REUSE_KINDS
@@ -276,6 +276,7 @@ class CommunityPages:
                 publiccode=projects.publiccode_facts(project.publiccode),
                 features=projects.publiccode_features(project.publiccode),
                 releases=[r for r in (project.releases or []) if isinstance(r, dict)],
+                laureate_of=calls.call_of_shipped(session, code_id=project.id),
                 can_edit=self._may_change(request, CODE, project),
                 **self._labels(),
             )
@@ -317,6 +318,7 @@ class CommunityPages:
                 datasets=common.visible_links(session, viewer, reuse.datasets),
                 submitter=reuse.submitted_by.display_name if reuse.submitted_by else reuse.author,
                 moderation=_(MODERATION[reuse.status]),
+                laureate_of=calls.call_of_shipped(session, reuse_id=reuse.id),
                 submitted=request.query_params.get("proposee") == "1",
                 **self._labels(),
             )
@@ -477,6 +479,7 @@ class CommunityPages:
                 campaign_results=credit.for_event(session, viewer_for(request), event.id),
                 can_edit=self._may_change(request, EVENT, event),
                 campaigns=list_campaigns(session, viewer_for(request), event_id=event.id),
+                has_call=calls.find_call(session, event) is not None,
                 **self._labels(),
             )
 

@@ -35,6 +35,10 @@ TABLES = (
     "event_datasets",
     "code_project_datasets",
     "campaigns",
+    "calls",
+    "call_applications",
+    "call_application_members",
+    "call_scores",
     "audit_events",
 )
 

@@ -224,6 +224,40 @@ def _staged(site: ApiSite, state: str) -> tuple[str, int]:
         return slug, row.id
 
 
+def _fresh_call(
+    site: ApiSite, closed: bool = False, applicant: str | None = None
+) -> tuple[str, int]:
+    """A fresh call for projects of A, open (or past its deadline), and, with
+    `applicant`, one application of theirs (its id; else 0)."""
+    from datetime import timedelta
+
+    from niaouli.accounts.resolve import viewer_for_user
+    from niaouli.catalogue.community import calls
+    from niaouli.catalogue.models import utcnow
+
+    with Session(writing(site.backend.engine)) as session, session.begin():
+        event = events.add_event(
+            session, Viewer.system(), "province-sud", f"Appel {next(counter)}",
+            "call_for_projects", "2027-03-01T09:00",
+        )  # fmt: skip
+        now = utcnow()
+        call = calls.configure_call(
+            session, Viewer.system(), event, rules="", criteria=["Impact"],
+            opens=(now - timedelta(days=2)).isoformat(),
+            deadline=(now + timedelta(days=2)).isoformat(),
+        )  # fmt: skip
+        made = 0
+        if applicant is not None:
+            user = users.find_user(session, email_of(applicant))
+            made = calls.apply(
+                session, viewer_for_user(session, user), call, project_name="Projet",
+                summary="Un projet qui utilise les données ouvertes du territoire.",
+            ).id  # fmt: skip
+        if closed:
+            call.deadline_at = now - timedelta(minutes=1)
+        return event.slug, made
+
+
 def _fresh_reuse(site: ApiSite) -> str:
     """An approved reuse proposed by the plain signed-in user."""
     with Session(writing(site.backend.engine)) as session, session.begin():
@@ -515,6 +549,69 @@ ROUTES = [
         "POST",
         "/api/campaigns/{slug}/close",
         lambda s: (f"/api/campaigns/{_fresh_campaign(s, True)}/close", {}),
+        expect(200),
+    ),
+    Route(
+        "set call",
+        "PUT",
+        "/api/events/{slug}/call",
+        lambda s: (
+            f"/api/events/{_fresh_call(s)[0]}/call",
+            _json(
+                {
+                    "criteria": ["Impact", "Usage"],
+                    "opens_at": "2027-01-01T08:00",
+                    "deadline_at": "2027-02-01T18:00",
+                }
+            ),
+        ),
+        expect(200),
+    ),
+    Route(
+        "apply to call",
+        "POST",
+        "/api/events/{slug}/call/applications",
+        lambda s: (
+            f"/api/events/{_fresh_call(s)[0]}/call/applications",
+            _json({"project_name": "Mon projet", "summary": "Une carte des communes du pays."}),
+        ),
+        expect(201, allowed=SIGNED),
+    ),
+    Route(
+        "edit application",
+        "PATCH",
+        "/api/events/{slug}/call/applications/{application_id}",
+        lambda s: (
+            lambda made: (
+                f"/api/events/{made[0]}/call/applications/{made[1]}",
+                _json({"project_name": "Nouveau nom"}),
+            )
+        )(_fresh_call(s, applicant="user")),
+        # Only its team sees it, and organisers, who may not change it.
+        expect(200, {"member_b": 404, "member_a": 404}, allowed={"user"}),
+    ),
+    Route(
+        "score application",
+        "POST",
+        "/api/events/{slug}/call/applications/{application_id}/scores",
+        lambda s: (
+            lambda made: (
+                f"/api/events/{made[0]}/call/applications/{made[1]}/scores",
+                _json({"scores": {"Impact": 7}}),
+            )
+        )(_fresh_call(s, closed=True, applicant="user")),
+        expect(200, {"member_b": 404, "member_a": 404}),  # its team: 403
+    ),
+    Route(
+        "publish laureates",
+        "POST",
+        "/api/events/{slug}/call/laureates",
+        lambda s: (
+            lambda made: (
+                f"/api/events/{made[0]}/call/laureates",
+                _json({"applications": [made[1]]}),
+            )
+        )(_fresh_call(s, closed=True, applicant="user")),
         expect(200),
     ),
 ]

@@ -88,6 +88,9 @@ TABLE: dict[Action, list[tuple[object, set[str]]]] = {
     Action.CAMPAIGN_MERGE: [(ORG_ROW, EDITORS), (A, EDITORS)],
     Action.PARTNER_MANAGE: [(A, PLATFORM), (ORG_ROW, PLATFORM)],
     Action.PARTNER_CONTACTS: [(A, ADMINS), (B, PLATFORM)],
+    Action.CALL_APPLY: [(ORG_ROW, SIGNED), (None, SIGNED)],
+    Action.CALL_READ: [(ORG_ROW, EDITORS), (ORPHAN_ROW, PLATFORM)],
+    Action.CALL_REVIEW: [(ORG_ROW, EDITORS), (ORPHAN_ROW, PLATFORM)],
 }
 READING = {
     Action.ORGANISATION_MEMBER_VIEW,
@@ -95,6 +98,7 @@ READING = {
     Action.HARVEST_READ,
     Action.CONTACTS_READ,
     Action.CATALOGUE_READ_ALL,
+    Action.CALL_READ,
 }
 
 

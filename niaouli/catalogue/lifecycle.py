@@ -12,6 +12,7 @@ from niaouli.accounts import audit
 from niaouli.catalogue import service, versions
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.campaigns.campaign_tables import Contribution
+from niaouli.catalogue.community import calls
 from niaouli.catalogue.models import Layer, RasterLayer, Resource
 from niaouli.catalogue.partners.partner_tables import Partnership
 from niaouli.catalogue.permissions import Action, allowed
@@ -107,6 +108,8 @@ def cleanup(engine: Engine, settings: Settings, min_age_seconds: float = 3600) -
         referenced |= {k for k in conn.execute(select(Contribution.photo_key)).scalars() if k}
         # Partners' agreements (niaouli/catalogue/partners).
         referenced |= {k for k in conn.execute(select(Partnership.agreement_key)).scalars() if k}
+        # Applications' attachments to calls for projects.
+        referenced |= calls.stored_keys(Session(bind=conn))
         # Uploads waiting for (or in) their ingestion job (`niaouli.jobs.records`).
         referenced |= records.pending_keys(Session(bind=conn))
     files = storage.orphan_keys(settings, referenced, min_age_seconds)

@@ -55,6 +55,9 @@ class Action(enum.StrEnum):
     CAMPAIGN_MERGE = "campaign.merge"  # merge the approved ones into the campaign's layer
     PARTNER_MANAGE = "partner.manage"  # partnership status, agreement, obligation figures
     PARTNER_CONTACTS = "partner.contacts"  # the organisation's open-data contacts
+    CALL_APPLY = "call.apply"  # apply to a call for projects: any signed-in user who may write
+    CALL_READ = "call.read"  # target: the call's event; read every application of the call
+    CALL_REVIEW = "call.review"  # target: the call's event; score, publish the laureates
 
 
 def _organisation_of(target: Any) -> int | None:  # noqa: ANN401 - any row of an organisation
@@ -140,6 +143,11 @@ RULES: dict[Action, tuple[Rule, bool]] = {
     # platform's; an organisation's admins keep its contacts.
     Action.PARTNER_MANAGE: (_platform, True),
     Action.PARTNER_CONTACTS: (_admin, True),
+    # Whether the call is open (its dates) and who is in a team are the call's own checks
+    # (`community.calls`); an event without organisation: platform admins.
+    Action.CALL_APPLY: (_signed_in, True),
+    Action.CALL_READ: (_editor, False),
+    Action.CALL_REVIEW: (_editor, True),
 }
 
 

@@ -6,6 +6,7 @@ from alembic import context
 from geoalchemy2 import alembic_helpers
 
 import niaouli.catalogue.campaigns.campaign_tables  # noqa: F401  (its tables in the metadata)
+import niaouli.catalogue.community.call_tables  # noqa: F401  (its tables in the metadata)
 import niaouli.catalogue.partners.partner_tables  # noqa: F401  (its table in the metadata)
 from niaouli.catalogue.models import Base
 from niaouli.migrations import REBUILD_FLAG

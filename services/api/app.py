@@ -21,6 +21,7 @@ from niaouli.db.engine import get_engine
 from niaouli.errors import NiaouliError
 from niaouli.resources import package_dir
 from niaouli.services.api import (
+    call_routes,
     campaign_routes,
     catalogue,
     community_routes,
@@ -47,6 +48,7 @@ def operations() -> list:
         *uploads.operations(),
         *job_routes.operations(),
         *community_routes.operations(),
+        *call_routes.operations(),
         *campaign_routes.operations(),
         *privacy_routes.operations(),
         *review_routes.operations(),
