@@ -1,7 +1,7 @@
 """calls for projects: a call's rules and dates, applications, teams, attachments, scores
 
 Revision ID: 0031_calls
-Revises: 0029_quality
+Revises: 0034_tile_overviews
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0031_calls"
-down_revision = "0029_quality"  # main's head at rebase (given: 0028_campaign_queue)
+down_revision = "0034_tile_overviews"  # main's head at rebase (given: 0028_campaign_queue)
 branch_labels = None
 depends_on = None
 
