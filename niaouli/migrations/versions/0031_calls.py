@@ -11,7 +11,7 @@ from alembic import op
 from sqlalchemy.dialects import postgresql
 
 revision = "0031_calls"
-down_revision = "0034_tile_overviews"  # main's head at rebase (given: 0028_campaign_queue)
+down_revision = "0034_tile_overviews"  # the chain as merged (0032, 0029, 0030, 0033, 0034, 0031)
 branch_labels = None
 depends_on = None
 
