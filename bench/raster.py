@@ -147,12 +147,8 @@ def catalogue(work: Path) -> dict[str, str]:
     return env
 
 
-def _megabytes(size: float) -> str:
-    return f"{size / 1e6:,.{1 if size < 1e7 else 0}f} Mo".replace(",", " ")
-
-
 def _size(path: Path) -> str:
-    return _megabytes(path.stat().st_size)
+    return f"{path.stat().st_size / 1e6:,.0f} Mo".replace(",", " ")
 
 
 def load() -> str:
@@ -179,10 +175,6 @@ def ingest_section(ctx: Context) -> None:
     version = subprocess.run([gdal_translate, "--version"], capture_output=True, text=True)
     ctx.say(f"## Ingestion : niaouli ingest / gdal_translate -of COG ({version.stdout.strip()})")
     ctx.say(f"  ({load()})")
-    # What every `niaouli` command pays before any work (imports): part of the ingestion's
-    # time that gdal_translate does not have; large on small files and a loaded machine.
-    start_up, _rss = timed("niaouli", [str(NIAOULI), "--help"], ctx.env, ctx.work / "help.log")
-    ctx.say(f"  démarrage d'une commande niaouli (niaouli --help) : {start_up:.1f} s")
     for label, source, kind in (
         (f"MNT float32 {ctx.dem_size} × {ctx.dem_size}", ctx.dem(), RasterKind.ELEVATION),
         (
@@ -245,7 +237,7 @@ def ingest_section(ctx: Context) -> None:
         ctx.ingested.add(kind.value)
         stored = _stored_cog_size(ctx.work, f"bench-{kind.value}")
         if stored:
-            ctx.say(f"  COG stocké : {_megabytes(stored)}")
+            ctx.say(f"  COG stocké : {stored / 1e6:,.0f} Mo".replace(",", " "))
     ctx.say(f"  ({load()})")
 
 

@@ -210,37 +210,6 @@ DATASETS = [
     },
 ]
 
-# The demo's raster: SYNTHETIC heights on the real outline of the communes (no real
-# elevation model is shipped; geodata/README.md and make_relief_synthetique.py), so that
-# a newcomer sees a raster on /carte and a dataset page. Said as much in its title.
-DATASETS.append(
-    {
-        "file": "relief_synthetique_nc.tif",
-        "slug": "relief-synthetique-nc",
-        "raster_kind": "elevation",
-        "title": "Relief synthétique de la Nouvelle-Calédonie (exemple, altitudes inventées)",
-        "description": (
-            "Exemple de raster pour découvrir la plateforme : une grille d'altitudes de "
-            "500 m INVENTÉES (elles croissent avec la distance à la côte, avec des "
-            "ondulations régulières) sur le contour réel des communes (limites Géorep "
-            "simplifiées), en RGNC91-93 / Lambert Nouvelle-Calédonie (EPSG:3163). "
-            "Ce n'est pas un modèle numérique de terrain : n'en tirez aucune altitude."
-        ),
-        "metadata": {
-            "themes": ["Environnement"],
-            "keywords": ["exemple", "raster", "relief", "données synthétiques"],
-            "licence": "Licence Ouverte 2.0",
-            "producer": "Niaouli (données de démonstration)",
-            "update_frequency": "irregular",
-            "lineage": (
-                "Synthétique : contour des communes (nc_communes.geojson, Géorep) "
-                "rastérisé à 500 m ; altitudes calculées par "
-                "geodata/make_relief_synthetique.py, sans mesure."
-            ),
-        },
-    }
-)
-
 
 def _unchanged(session: Session, slug: str, path: Path) -> bool:
     """True when the dataset already holds this exact file (idempotent re-runs)."""
@@ -250,9 +219,7 @@ def _unchanged(session: Session, slug: str, path: Path) -> bool:
     if dataset is None:
         return False
     digest = "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
-    return any(
-        r.role in ("source", "raster-source") and r.checksum == digest for r in dataset.resources
-    )
+    return any(r.role == "source" and r.checksum == digest for r in dataset.resources)
 
 
 def load_demo(
@@ -284,16 +251,12 @@ def load_demo(
             description=item["description"],
             settings=settings,
             engine=engine,
-            raster_kind=item.get("raster_kind"),
         )
         with Session(writing(engine)) as session, session.begin():
             dataset: Dataset = service.find_dataset(session, item["slug"])
             service.update_dataset(session, dataset, **item["metadata"])
             _describe_columns(dataset, item.get("columns", {}))
         reports.append(report)
-        if report.rasters:
-            echo(f"chargé : {item['title']} (raster)")
-            continue
         echo(f"chargé : {item['title']} ({report.feature_count} entités)")
         for layer in report.layers:
             for note in layer.notes:

@@ -11,6 +11,4 @@ DEMO_HARVESTED_IDS = (
     "8dad9c98-0512-4845-a2bf-3ace1c93df6f",
     "eeae2de7-0a09-4b69-b7a0-0b6b20903fd5",
 )
-# The demo's raster: synthetic heights on the communes' outline (geodata/README.md).
-DEMO_RASTER = "relief-synthetique-nc"
-DEMO_PUBLIC = frozenset({*DEMO_FILES, *BATHING, *DEMO_HARVESTED, DEMO_RASTER})
+DEMO_PUBLIC = frozenset({*DEMO_FILES, *BATHING, *DEMO_HARVESTED})

@@ -152,8 +152,7 @@ def test_backup_restores_the_demo_into_a_new_database(
 ):
     _load(backend)
     before = snapshot(backend.settings)
-    # The five files, and the raster's COG and original.
-    assert before["users"] and len(before["files"]) == 7 and before["layers"]
+    assert before["users"] and len(before["files"]) == 5 and before["layers"]
     archive = tmp_path / "niaouli.tar.gz"
     manifest = create_backup(backend.settings, archive)
     assert manifest.schema_revision == head_revision()
@@ -315,7 +314,7 @@ def test_backup_and_restore_through_object_storage(
     source = s3_server.settings(backend.settings, s3_server.new_bucket())
     load_demo(source, echo=lambda _m: None)
     objects = _objects(source)
-    assert len(objects) == 7 and not source.files_dir.exists()
+    assert len(objects) == 5 and not source.files_dir.exists()
     archive = tmp_path / "s3.tar.gz"
     manifest = create_backup(source, archive)
     assert {m.name.removeprefix("files/") for m in manifest.members} >= set(objects)

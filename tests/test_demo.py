@@ -40,7 +40,7 @@ from niaouli.ingest.harvest.harvest_tables import (
 from niaouli.localtime import as_utc
 from niaouli.web import create_app
 from tests.conftest import Backend
-from tests.demo_support import BATHING, DEMO_HARVESTED, DEMO_RASTER
+from tests.demo_support import BATHING, DEMO_HARVESTED
 
 HARVESTED = DEMO_HARVESTED[0]  # the first record of the shipped CSW snapshot
 TABLES = (Organisation, Dataset, CodeProject, Reuse, Event, HarvestSource, HarvestJob, Campaign)
@@ -73,7 +73,6 @@ def test_demo_has_organisations_of_each_kind_and_is_idempotent(backend: Backend)
         "communes-nc",
         "population-communes-nc",
         *BATHING,
-        DEMO_RASTER,
     ]
     loaded = counts(backend)
     with backend.session() as session:
@@ -170,7 +169,7 @@ def test_harvested_source_code_reuses_and_upcoming_event(backend: Backend):
         assert campaign.slug == "equipements-plages-noumea-exemple"
         assert is_open(campaign) and campaign.area_source == "Nouméa"
         assert campaign.event.kind == "cartoparty"
-        assert service.count_datasets(session, ANONYMOUS) == 8
+        assert service.count_datasets(session, ANONYMOUS) == 7
 
 
 def test_a_past_upcoming_event_is_moved_forward_on_the_next_load(backend: Backend):
@@ -222,22 +221,6 @@ def test_main_pages_show_the_demo(client: TestClient, language: str):
     assert f"{said} Catalogue GeoNetwork (instantané de démonstration)" in page
     reuse = client.get("/reutilisations/edb-noumea", params={"lang": language}).text
     assert 'href="/jeux-de-donnees/baignade-noumea-points"' in reuse
-
-
-def test_the_demo_raster_is_on_the_map_and_its_page(client: TestClient):
-    """A newcomer sees a raster after `scripts/start`: on /carte, on its dataset page with
-    its preview and downloads, said synthetic wherever it is named (issue 19)."""
-    carte = client.get("/carte").text
-    assert f'data-collection="{DEMO_RASTER}" data-kind="raster"' in carte
-    page = client.get(f"/jeux-de-donnees/{DEMO_RASTER}").text
-    assert "synthétique" in page and "INVENTÉES" in page
-    assert f"/ogc/collections/{DEMO_RASTER}/map?f=png" in page
-    assert f"/jeux-de-donnees/{DEMO_RASTER}/ressources/" in page
-    preview = client.get(f"/ogc/collections/{DEMO_RASTER}/map", params={"width": 64})
-    assert preview.status_code == 200 and preview.content[:4] == b"\x89PNG"
-    described = client.get(f"/ogc/collections/{DEMO_RASTER}").json()
-    assert described["storageCrs"].endswith("/EPSG/0/3163")
-    assert "synthétique" in described["title"]
 
 
 def test_dcat_publishes_the_demo(client: TestClient):

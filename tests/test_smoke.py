@@ -20,9 +20,7 @@ def test_demo_load_is_idempotent(backend):
         "baignade-noumea-points",
         "baignade-noumea-releves",
         "baignade-noumea-etat",
-        "relief-synthetique-nc",
     ]
-    assert first[-1].rasters and not first[-1].layers  # issue 19: the demo's raster
     communes = first[0].layers[0]
     assert communes.feature_count == 33
     assert communes.geometry_type == "MultiPolygon"
@@ -31,8 +29,8 @@ def test_demo_load_is_idempotent(backend):
 
     assert load_demo(backend.settings, echo=lambda _m: None) == []
     with backend.session() as session:
-        # The five files, the raster and the two records of the demo's harvest.
-        assert service.count_datasets(session, ANONYMOUS) == 8
+        # The five files and the two records of the demo's harvest (metadata only).
+        assert service.count_datasets(session, ANONYMOUS) == 7
         tables = session.scalars(select(Layer.table_name).order_by(Layer.id)).all()
     with backend.engine.connect() as conn:
         store = layer_store(conn)
