@@ -71,6 +71,6 @@ def test_the_csw_reads_the_core_field_list() -> None:
     assert len(set(VIEW_COLUMNS)) == len(VIEW_COLUMNS)
     # Every stored field of a record's view is a column read (the rest are joined or made).
     made = {"organisation_name", "organisation_email", "organisation_website", "coverage_wkt"}
-    made |= {"layers", "resources", "rasters"}
+    made |= {"layers", "resources", "rasters", "quality"}  # quality: the score, joined
     fields = {f.name for f in dataclasses.fields(DatasetView)} - made
     assert fields == set(VIEW_COLUMNS)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, inspect, select
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import changes, quality
@@ -65,6 +65,20 @@ def _schema_report(row: Any, kept: dict[tuple[int, str], list[Any]]) -> dict[str
                 "errors": int(record.error_count or 0),
             }
     return None
+
+
+_REPORTS_SEEN: set[str] = set()  # databases known to have the reports' table
+
+
+def _has_reports(conn: Connection) -> bool:
+    """Whether the Table Schema reports' table exists: a schema upgrade scores datasets
+    (0029_quality) before the migration that creates it (0030_table_schemas) has run."""
+    key = conn.engine.url.render_as_string()
+    if key not in _REPORTS_SEEN:
+        if not inspect(conn).has_table(ValidationRecord.__tablename__):
+            return False
+        _REPORTS_SEEN.add(key)
+    return True
 
 
 def _layer_facts(row: Any, schema: dict[str, Any] | None) -> quality.LayerFacts:  # noqa: ANN401
@@ -139,11 +153,15 @@ def facts(conn: Connection, ids: Iterable[int] | None) -> list[quality.DatasetFa
     ]
     vr = ValidationRecord.__table__
     kept: dict[tuple[int, str], list[Any]] = {}
-    for record in conn.execute(
-        select(vr.c.dataset_id, vr.c.layer, vr.c.valid, vr.c.error_count, vr.c.schema_title)
-        .add_columns(vr.c.created_at)
-        .where(vr.c.dataset_id.in_(datasets))
-        .order_by(vr.c.id.desc())
+    for record in (
+        []
+        if not _has_reports(conn)
+        else conn.execute(
+            select(vr.c.dataset_id, vr.c.layer, vr.c.valid, vr.c.error_count, vr.c.schema_title)
+            .add_columns(vr.c.created_at)
+            .where(vr.c.dataset_id.in_(datasets))
+            .order_by(vr.c.id.desc())
+        )
     ):
         kept.setdefault((record.dataset_id, record.layer), []).append(record)
     for row in conn.execute(
