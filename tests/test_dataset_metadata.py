@@ -383,7 +383,10 @@ def test_migration_gives_older_rows_the_licence_s_one_name(tmp_path):
     from niaouli.settings import Settings
 
     path = tmp_path / "before.sqlite"
-    engine = make_engine(Settings(tmp_path, f"sqlite:///{path}", "mod_spatialite"))
+    settings = Settings(
+        data_dir=tmp_path, database_url=f"sqlite:///{path}", spatialite_library="mod_spatialite"
+    )
+    engine = make_engine(settings)
     schema.upgrade(engine, "0019_dataset_versions")
     written = ["Licence Ouverte", "ODbL 1.0", "CC-BY 4.0", "Licence Ouverte 2.0", "Licence maison"]
     with engine.begin() as conn:

@@ -25,7 +25,9 @@ from typing import Any
 
 import pygeoapi.api as core_api
 from pygeoapi.api import API, APIRequest
-from pygeoapi.util import render_j2_template, to_json
+from pygeoapi.util import render_j2_template
+
+from niaouli.services.ogc.jsonout import to_json  # ours: the data unaltered (jsonout.py)
 
 JSON = "application/json"
 OPENAPI_CACHE_SIZE = 8
