@@ -18,9 +18,12 @@ same concurrency and the same colouring (viridis over the same range for the DEM
 and titiler (`uvicorn titiler.application.main:app --workers N` from its own virtualenv,
 `--titiler`; `pip install titiler.application uvicorn` there, never a project
 dependency) at `/cog/tiles/WebMercatorQuad/{z}/{x}/{y}.png?url=<the stored COG>`. Printed
-per raster and zoom: tiles/s for each, the ratio, answers, and each server's memory
-before and at its peak (resident set of its processes but niaouli's pycsw, summed,
-sampled every 50 ms).
+per raster and zoom: tiles/s for each, the ratio, each server's CPU time per tile (its
+processes' user + system time over the run, divided by the tiles: the figure the
+machine's other load does not move, where tiles/s under load also measures how the
+scheduler treats each server) and the ratio titiler / niaouli, answers, and each
+server's memory before and at its peak (resident set of its processes but niaouli's
+pycsw, summed, sampled every 50 ms).
 
     .venv/bin/python bench/raster.py --titiler /tmp/titiler-venv           # full sizes
     .venv/bin/python bench/raster.py --titiler /tmp/titiler-venv --quick   # 4,000 / 2,000 px
@@ -309,6 +312,20 @@ class PeakMemory:
         self._thread.join()
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by a server and its workers (not the CSW's pycsw): the
+    figure the machine's other load does not move, unlike tiles per second."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            if any("pycsw" in part for part in p.cmdline()):
+                continue
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def tiles_over(path: Path, z: int, count: int) -> list[tuple[int, int, int]]:
     """`count` random tiles of zoom `z` inside the raster (the same list for both)."""
     with rasterio.open(path) as dataset:
@@ -379,8 +396,10 @@ def measure(servers: list[tuple[subprocess.Popen, dict]], concurrency: int) -> l
             for i in order:
                 urls = servers[i][1][z]
                 asyncio.run(hammer(urls[:10], concurrency))  # warm: imports, workers, cache
+                cpu_before = server_cpu(servers[i][0].pid)
                 seconds, ok, size = asyncio.run(hammer(urls, concurrency))
-                results[i][z] = (len(urls) / seconds, ok, len(urls), size / max(ok, 1))
+                cpu_ms = (server_cpu(servers[i][0].pid) - cpu_before) * 1e3 / len(urls)
+                results[i][z] = (len(urls) / seconds, ok, len(urls), size / max(ok, 1), cpu_ms)
     finally:
         for memory in memories:
             memory.__exit__()
@@ -494,12 +513,16 @@ def tiles_section(ctx: Context) -> None:
             header = f"{'zoom':>6} {'niaouli t/s':>12} {'titiler t/s':>12} {'rapport':>8}"
             if c is not None:
                 header += f" {'base t/s':>9} {'base/titiler':>13}"
+            header += f" {'ms CPU/tuile':>13} {'rapport CPU':>12}"
             ctx.say(header + "  réponses 200 (niaouli, titiler)")
             for z in ZOOMS:
                 na, nb = a[z], b[z]
                 line = f"{z:>6} {na[0]:12.1f} {nb[0]:12.1f} {na[0] / nb[0]:8.2f}"
                 if c is not None:
                     line += f" {c[z][0]:9.1f} {c[z][0] / nb[0]:13.2f}"
+                # Server CPU per tile (niaouli / titiler) and titiler's ÷ ours: > 1 means
+                # ours does less work per tile, whatever else the machine is doing.
+                line += f" {na[4]:6.1f}/{nb[4]:<6.1f} {nb[4] / max(na[4], 1e-9):12.2f}"
                 ctx.say(
                     f"{line}  {na[1]}/{na[2]}, {nb[1]}/{nb[2]} "
                     f"({na[3] / 1e3:.0f} / {nb[3] / 1e3:.0f} ko)"
