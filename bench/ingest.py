@@ -103,7 +103,7 @@ if pid == 0:
         os._exit(127)
 _, status, usage = os.wait4(pid, 0)
 with open(sys.argv[1], "w") as out:
-    out.write(str(usage.ru_maxrss))
+    out.write(f"{usage.ru_maxrss} {usage.ru_utime + usage.ru_stime}")
 sys.exit(os.waitstatus_to_exitcode(status))
 """
 
@@ -119,7 +119,13 @@ def timed(tool: str, command: list[str], env: dict[str, str], log: Path) -> tupl
     if result.returncode != 0:
         sys.stderr.write(log.read_text(errors="replace")[-4000:])
         sys.exit(f"{tool} a échoué (code {result.returncode}) : {' '.join(command)}")
-    return seconds, int(rss_file.read_text())  # KiB on Linux
+    return seconds, int(rss_file.read_text().split()[0])  # KiB on Linux
+
+
+def cpu_seconds(log: Path) -> float:
+    """CPU time (user + system, all threads) of the command `timed` last ran with `log`:
+    the work done, which the machine's other load does not move (wall time does)."""
+    return float(log.with_suffix(".rss").read_text().split()[1])
 
 
 def run_niaouli(path: Path, dsn: str, env: dict[str, str], log: Path) -> Run:

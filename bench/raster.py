@@ -2,7 +2,8 @@
 
 `ingest`: `niaouli ingest` of a generated 20,000 × 20,000 float32 DEM and an
 8,000 × 8,000 RGB orthophoto against `gdal_translate -of COG` on the same files: wall
-time, the ratio niaouli / gdal_translate and each tool's peak RSS (from `os.wait4` in a
+time, CPU time (user + system of all threads, which other load on the machine does not
+move), the ratios niaouli / gdal_translate and each tool's peak RSS (from `os.wait4` in a
 launcher process, as bench/ingest.py does). gdal_translate runs twice per file: with the
 COG driver's defaults, and with the creation options niaouli chooses for the file's kind
 (`niaouli.ingest.raster.cog`), so that the ratio compares the same work. niaouli's time
@@ -68,7 +69,7 @@ import psutil  # noqa: E402
 import rasterio  # noqa: E402
 from rasterio.warp import transform_bounds  # noqa: E402
 
-from ingest import timed  # noqa: E402  bench/ingest.py: the launcher measuring peak RSS
+from ingest import cpu_seconds, timed  # noqa: E402  bench/ingest.py: the launcher measuring peak RSS
 from tests.raster_support import dem, orthophoto  # noqa: E402
 
 OUT = REPO / "bench" / "out"
@@ -124,10 +125,10 @@ class Context:
         return path
 
     def orthophoto(self) -> Path:
-        path = OUT / f"ortho-{self.ortho_size}.tif"
+        path = OUT / f"ortho-grain-{self.ortho_size}.tif"
         if not path.exists():
             started = time.perf_counter()
-            orthophoto(path.with_suffix(".part"), self.ortho_size, rows_per_write=256)
+            orthophoto(path.with_suffix(".part"), self.ortho_size, rows_per_write=256, grain=24)
             path.with_suffix(".part").rename(path)
             self.say(f"  (généré {path.name} en {time.perf_counter() - started:.0f} s)")
         return path
@@ -192,8 +193,10 @@ def ingest_section(ctx: Context) -> None:
         cut = ours.index("STATISTICS=YES")
         same = ours[: cut - 1] + ours[cut + 1 :]
         runs: dict[str, list[tuple[float, int]]] = {"niaouli": [], "défauts": [], "mêmes": []}
+        cpu: dict[str, list[float]] = {name: [] for name in runs}
         for attempt in range(ctx.repeat):
             dataset = f"bench-{kind.value}"
+            log = ctx.work / f"niaouli-{kind.value}-{attempt}.log"
             runs["niaouli"].append(
                 timed(
                     "niaouli",
@@ -209,33 +212,40 @@ def ingest_section(ctx: Context) -> None:
                         "none",
                     ],
                     ctx.env,
-                    ctx.work / f"niaouli-{kind.value}-{attempt}.log",
+                    log,
                 )
             )
+            cpu["niaouli"].append(cpu_seconds(log))
             for name, arguments in (("défauts", ["-of", "COG"]), ("mêmes", same)):
                 target = ctx.work / f"gdal-{kind.value}-{name}.tif"
+                log = ctx.work / f"gdal-{kind.value}-{name}-{attempt}.log"
                 runs[name].append(
                     timed(
                         "gdal_translate",
                         [gdal_translate, "-q", *arguments, str(source), str(target)],
                         ctx.env,
-                        ctx.work / f"gdal-{kind.value}-{name}-{attempt}.log",
+                        log,
                     )
                 )
+                cpu[name].append(cpu_seconds(log))
                 target.unlink(missing_ok=True)
         ours_s, ours_rss = _best(runs["niaouli"])
+        ours_cpu = min(cpu["niaouli"])
         ctx.say(f"\n{label} ({_size(source)}, {kind.value}) — meilleur de {ctx.repeat}")
         ctx.say(
-            f"  niaouli ingest            {ours_s:8.1f} s   pic mémoire {ours_rss / 1024:6.0f} Mo"
+            f"  niaouli ingest            {ours_s:8.1f} s   CPU {ours_cpu:7.1f} s"
+            f"   pic mémoire {ours_rss / 1024:6.0f} Mo"
         )
         for name, title in (
             ("défauts", "gdal_translate (défauts)"),
             ("mêmes", "gdal_translate (mêmes options)"),
         ):
             seconds, rss = _best(runs[name])
+            their_cpu = min(cpu[name])
             ctx.say(
-                f"  {title:26}{seconds:8.1f} s   pic mémoire {rss / 1024:6.0f} Mo   "
-                f"rapport niaouli / gdal_translate {ours_s / seconds:.2f}"
+                f"  {title:30}{seconds:8.1f} s   CPU {their_cpu:7.1f} s   pic mémoire"
+                f" {rss / 1024:6.0f} Mo   niaouli / gdal_translate : durée {ours_s / seconds:.2f},"
+                f" CPU {ours_cpu / their_cpu:.2f}"
             )
         ctx.ingested.add(kind.value)
         stored = _stored_cog_size(ctx.work, f"bench-{kind.value}")
