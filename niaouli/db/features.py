@@ -459,3 +459,38 @@ def get_feature_and_version(
     if not rows or rows[0][1] is None:
         return version, None
     return version, _features([rows[0][1:]], list(layer.attributes), with_geometry)[0]
+
+
+@functools.lru_cache(maxsize=2048)
+def _versioned_page_statement(layer: LayerTable, keyset: bool) -> tuple[sa.Select, bool]:
+    """The catalogue version beside an unfiltered page in CRS84, in one statement: the
+    version row outer-joined with the page (`_plain_page_statement`'s, as a subquery),
+    so an empty page still gives the version."""
+    page, with_geometry = _plain_page_statement(layer, layer.attributes, False, OutputCrs(), keyset)
+    rows = page.subquery("page")
+    state = (
+        sa.select(_CATALOGUE_STATE.c.version)
+        .where(_CATALOGUE_STATE.c.id == 1)
+        .subquery("catalogue_state_now")
+    )
+    statement = (
+        sa.select(state.c.version, *rows.c)
+        .select_from(state.outerjoin(rows, sa.true()))
+        .order_by(rows.c.fid)
+    )
+    return statement, with_geometry
+
+
+def get_page_and_version(
+    conn: Connection, layer: LayerTable, offset: int, limit: int
+) -> tuple[int, FeaturePage]:
+    """(catalogue version, the unfiltered page `_plain_page` gives) read together, for a
+    caller holding a configuration built for some version (`services/ogc/fastitems.py`)."""
+    keyset = bool(offset) and _dense_fids(conn, layer, layer.table_clause)
+    statement, with_geometry = _versioned_page_statement(layer, keyset)
+    values = {"rows": limit, "after" if keyset else "skip": offset}
+    rows = _fetch(conn, statement, values)
+    version = int(rows[0][0] or 0) if rows else 0
+    found = [row[1:] for row in rows if row[1] is not None]
+    page = FeaturePage(_features(found, list(layer.attributes), with_geometry), layer.feature_count)
+    return version, page

@@ -164,6 +164,27 @@ class OgcService:
         )
         return None if answered is None else to_response(*answered)
 
+    async def fast_page(
+        self, request: Request, query: dict[str, list[str]], collection_id: str
+    ) -> Response | None:
+        """An anonymous visitor's unfiltered page in JSON without pygeoapi's API layer, the
+        same answer (`fastitems`); None when pygeoapi must answer."""
+        viewer = request.scope.get("state", {}).get("viewer", ANONYMOUS)
+        if viewer != ANONYMOUS or request.method not in ("GET", "HEAD"):
+            return None
+        api_request = APIRequest(request, self.live.locales)
+        choose_language(request, api_request, self.live.locales)
+        if not fastitems.applies_to_page(query, api_request):
+            return None
+        try:  # what pygeoapi's path would refuse, it refuses (`items`' check)
+            params.check_items(request.query_params, (), multi=query)
+        except params.ParameterError:
+            return None
+        answered = await asyncio.to_thread(
+            fastitems.answer_page, self.live, self.base_url(request), api_request, collection_id
+        )
+        return None if answered is None else to_response(*answered)
+
     async def refuse(self, request: Request, error: params.ParameterError) -> Response:
         return await self.call(
             request,
@@ -281,6 +302,9 @@ def feature_routes(service: OgcService, rasters: RasterCatalogue | None = None) 
                 return error
             return None
 
+        fast = await service.fast_page(request, multi, collection_id)
+        if fast is not None:
+            return fast
         return await service.call(
             request,
             GET_ITEMS,
