@@ -231,6 +231,8 @@ def test_a_page_is_pygeoapi_s_answer_without_its_api_layer(site) -> None:  # noq
         (f"{items}?offset=0", None, range(1, 11), {"next"}),
         (f"{items}?offset=50", None, range(0), {"prev"}),  # past the end: empty
         (f"{items}?limit=100000", None, range(1, 13), set()),  # above max_items: throttled
+        (f"{items}?f=&limit=%203", None, range(1, 4), {"next"}),  # as pygeoapi reads them
+        (f"{items}?offset=%203&limit=2", None, range(4, 6), {"prev", "next"}),
         (f"{items}?limit=3", {"Accept": "application/json"}, range(1, 4), {"next"}),
         (f"{items}?limit=3", {"Accept": "application/geo+json"}, range(1, 4), {"next"}),
         (f"{items}?offset=1", {"Accept": "*/*", "Accept-Encoding": "gzip"}, range(2, 12), None),
