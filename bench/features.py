@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+import psutil
 import psycopg
 import yaml
 from benchdata import NIAOULI, OUT, REPO, input_file, recreate_database, scalar
@@ -274,6 +275,13 @@ class Server:
         tail = self.log.read_text(errors="replace")[-3000:] if self.log else ""
         sys.exit(f"le serveur {self.name} n'a pas démarré :\n{tail}")
 
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the server and its workers, not
+        counting the CSW's pycsw processes (idle here) nor PostgreSQL's backends."""
+        if self.process is None:
+            return 0.0
+        return server_cpu(self.process.pid)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -283,6 +291,20 @@ class Server:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds used so far by a process and its children, pycsw's excepted (as in
+    bench/raster.py): the figure the machine's other load barely moves, unlike req/s."""
+    root = psutil.Process(pid)
+    total = 0.0
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            if any("pycsw" in part for part in p.cmdline()):
+                continue
+            times = p.cpu_times()
+            total += times.user + times.system
+    return total
 
 
 SERVING = REPO / "niaouli" / "serving.py"
@@ -663,6 +685,9 @@ class Result:
     p50_ms: float | None = None
     p99_ms: float | None = None
     note: str = ""
+    requests: int = 0  # answered during the turn(s), as wrk counts them
+    cpu_s: float = 0.0  # the server's CPU seconds during the turn(s)
+    cpu_ms: float | None = None  # the server's CPU milliseconds per request, all turns
 
     @property
     def ok(self) -> bool:
@@ -714,11 +739,13 @@ def prepare(
     return url, seconds
 
 
-def load(wrk: str, url: str, args: argparse.Namespace, seconds: float) -> Result:
+def load(wrk: str, server: Server, url: str, args: argparse.Namespace, seconds: float) -> Result:
+    cpu_before = server.cpu_seconds()
     report = run_wrk(wrk, url, seconds, args.connections, args.threads)
+    cpu = server.cpu_seconds() - cpu_before
     failures = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
     if report["requests"] == 0:
-        return Result(rps=0.0)
+        return Result(rps=0.0, cpu_s=cpu)
     note = ""
     if failures:
         note = f"{failures} échecs sur {report['requests']} (HTTP {report['status']})"
@@ -727,6 +754,8 @@ def load(wrk: str, url: str, args: argparse.Namespace, seconds: float) -> Result
         p50_ms=report["p50_us"] / 1000,
         p99_ms=report["p99_us"] / 1000,
         note=note,
+        requests=report["requests"],
+        cpu_s=cpu,
     )
 
 
@@ -735,7 +764,8 @@ def measure(
 ) -> dict[str, Result]:
     """Each server checked and warmed up, then loaded in `rounds` turns that alternate
     between the servers (the machine's background load moves from minute to minute);
-    each keeps its best turn, failures first. Slow requests (more than a tenth of a turn)
+    each keeps its best turn, failures first, and its CPU per request over all its turns
+    (total CPU seconds / total requests). Slow requests (more than a tenth of a turn)
     get one turn of the whole duration instead."""
     prepared = {server.name: prepare(scenario, server, args) for server in servers}
     results = {name: p for name, p in prepared.items() if isinstance(p, Result)}
@@ -746,9 +776,10 @@ def measure(
     slow = any(seconds > turn / 10 for _, seconds in urls.values())
     rounds, turn = (1, args.duration) if slow else (args.rounds, turn)
     turns: dict[str, list[Result]] = {name: [] for name in urls}
+    by_name = {server.name: server for server in servers}
     for _ in range(rounds):
         for name, (url, _) in urls.items():
-            turns[name].append(load(wrk, url, args, turn))
+            turns[name].append(load(wrk, by_name[name], url, args, turn))
     for name, items in turns.items():
         failed = [r for r in items if r.note]
         best = failed[0] if failed else max(items, key=lambda r: r.rps or 0.0)
@@ -760,6 +791,9 @@ def measure(
             best.note = (best.note + " ; " if best.note else "") + (
                 f"tuile tronquée : {found} entités sur {check.expected}"
             )
+        answered = sum(r.requests for r in items)
+        if answered:
+            best.cpu_ms = sum(r.cpu_s for r in items) * 1e3 / answered
         results[name] = best
     return results
 
@@ -773,11 +807,23 @@ def _fmt(value: float | None, digits: int = 1) -> str:
     return f"{value:,.{digits}f}" if value < 100 else f"{value:,.0f}"
 
 
+def _fmt_cpu(ms: float | None) -> str:
+    return "—" if ms is None else f"{ms:,.2f}" if ms < 10 else f"{ms:,.0f}"
+
+
+def _cpu_ratio(ours: Result, other: Result | None) -> str:
+    """How many times our CPU per request the peer spends (higher is better for us)."""
+    if other is None or not ours.ok or not ours.cpu_ms or other.cpu_ms is None:
+        return "—"
+    ratio = other.cpu_ms / ours.cpu_ms
+    return f"{ratio:,.1f}" if ratio < 100 else f"{ratio:,.0f}"
+
+
 def print_table(
     chosen: list[Scenario], servers: list[str], results: dict[tuple[str, str], Result]
 ) -> None:
-    print("\n| scénario | serveur | req/s | p50 ms | p99 ms | remarque |")
-    print("|---|---|--:|--:|--:|---|")
+    print("\n| scénario | serveur | req/s | p50 ms | p99 ms | remarque | CPU ms/req |")
+    print("|---|---|--:|--:|--:|---|--:|")
     for scenario in chosen:
         for name in servers:
             r = results[(scenario.name, name)]
@@ -786,15 +832,21 @@ def print_table(
                 note = (note + " ; " if note else "") + f"{scenario.check.counts[name]} entités"
             print(
                 f"| {scenario.title} | {name} | {_fmt(r.rps)} | {_fmt(r.p50_ms)} | "
-                f"{_fmt(r.p99_ms)} | {note} |"
+                f"{_fmt(r.p99_ms)} | {note} | {_fmt_cpu(r.cpu_ms)} |"
             )
     if "niaouli" not in servers:
         return
-    print("\n| scénario | niaouli / pygeoapi | niaouli / tipg | ≥ 5× pygeoapi et ≥ tipg |")
-    print("|---|--:|--:|:-:|")
+    print(
+        "\n| scénario | niaouli / pygeoapi | niaouli / tipg | ≥ 5× pygeoapi et ≥ tipg "
+        "| CPU/req pygeoapi / niaouli | CPU/req tipg / niaouli |"
+    )
+    print("|---|--:|--:|:-:|--:|--:|")
     for scenario in chosen:
         ours = results[(scenario.name, "niaouli")]
         ratios, verdict = [], True
+        cpu_ratios = [
+            _cpu_ratio(ours, results.get((scenario.name, peer))) for peer in ("pygeoapi", "tipg")
+        ]
         for peer, needed in (("pygeoapi", 5.0), ("tipg", 1.0)):
             other = results.get((scenario.name, peer))
             if other is None or not ours.ok or other.rps is None:
@@ -807,7 +859,10 @@ def print_table(
             ratio = ours.rps / other.rps
             ratios.append(f"{ratio:,.1f}" if ratio < 100 else f"{ratio:,.0f}")
             verdict = verdict and ratio >= needed
-        print(f"| {scenario.title} | {ratios[0]} | {ratios[1]} | {'oui' if verdict else 'non'} |")
+        print(
+            f"| {scenario.title} | {ratios[0]} | {ratios[1]} | {'oui' if verdict else 'non'} "
+            f"| {cpu_ratios[0]} | {cpu_ratios[1]} |"
+        )
 
 
 # --- main ------------------------------------------------------------------------------
@@ -878,7 +933,7 @@ def main() -> None:
                 print(
                     f"  {scenario.name:<11} {server.name:<9} {_fmt(result.rps):>8} req/s  "
                     f"p50 {_fmt(result.p50_ms):>7} ms  p99 {_fmt(result.p99_ms):>7} ms  "
-                    f"{result.note}",
+                    f"CPU {_fmt_cpu(result.cpu_ms):>6} ms/req  {result.note}",
                     flush=True,
                 )
         print(
