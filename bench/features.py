@@ -21,6 +21,15 @@ server and scenario is checked
 a fast error never counts as a win, and a server whose single request takes longer than
 `--max-request` seconds is not loaded (its figure is that one request).
 
+Beside requests/s, each server's CPU time per request: user + system seconds of the
+server process and its workers (psutil, read just before and just after each wrk turn;
+niaouli's pycsw processes left out), summed over all the turns and divided by the
+requests wrk counted in them; then the same plus the CPU of the PostgreSQL backends
+serving that server's connections (found by client port in `pg_stat_activity`, when the
+database runs on this machine). Requests/s on a shared machine mostly measure the
+scheduler; CPU per request is what each server costs, whatever else runs, and the
+ratios of the last table are printed for both.
+
     .venv/bin/python bench/features.py                        # 1,000,000 points
     .venv/bin/python bench/features.py --duration 5 --servers niaouli,tipg
     .venv/bin/python bench/features.py --scenarios first_page,by_id --keep
@@ -282,6 +291,12 @@ class Server:
             return 0.0
         return server_cpu(self.process.pid)
 
+    def database_cpu(self, dsn: str) -> dict[int, float]:
+        """CPU seconds so far of the PostgreSQL backends serving this server."""
+        if self.process is None:
+            return {}
+        return backends_cpu(self.process.pid, dsn)
+
     def stop(self) -> None:
         if self.process is None or self.process.poll() is not None:
             return
@@ -291,6 +306,40 @@ class Server:
         except (ProcessLookupError, subprocess.TimeoutExpired):
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signal.SIGKILL)
+
+
+def backends_cpu(pid: int, dsn: str) -> dict[int, float]:
+    """{backend pid: CPU seconds so far} of the PostgreSQL backends serving the server's
+    connections (matched by client port in `pg_stat_activity`); empty when the database
+    is not on this machine (its processes cannot be read)."""
+    info = psycopg.conninfo.conninfo_to_dict(dsn)
+    if info.get("host", "127.0.0.1") not in ("127.0.0.1", "localhost", "::1"):
+        return {}
+    db_port = int(info.get("port", 5432))
+    root = psutil.Process(pid)
+    ports: list[int] = []
+    for p in [root, *root.children(recursive=True)]:
+        with contextlib.suppress(psutil.Error):
+            ports += [
+                c.laddr.port
+                for c in p.net_connections(kind="tcp")
+                if c.raddr and c.raddr.port == db_port
+            ]
+    if not ports:
+        return {}
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE client_port = ANY(%s)", (ports,)
+            )
+        ]
+    found: dict[int, float] = {}
+    for backend in pids:
+        with contextlib.suppress(psutil.Error):
+            times = psutil.Process(backend).cpu_times()
+            found[backend] = times.user + times.system
+    return found
 
 
 def server_cpu(pid: int) -> float:
@@ -688,6 +737,8 @@ class Result:
     requests: int = 0  # answered during the turn(s), as wrk counts them
     cpu_s: float = 0.0  # the server's CPU seconds during the turn(s)
     cpu_ms: float | None = None  # the server's CPU milliseconds per request, all turns
+    db_cpu_s: float = 0.0  # CPU seconds of its PostgreSQL backends during the turn(s)
+    db_cpu_ms: float | None = None  # the same per request, all turns
 
     @property
     def ok(self) -> bool:
@@ -740,12 +791,15 @@ def prepare(
 
 
 def load(wrk: str, server: Server, url: str, args: argparse.Namespace, seconds: float) -> Result:
+    db_before = server.database_cpu(args.dsn)
     cpu_before = server.cpu_seconds()
     report = run_wrk(wrk, url, seconds, args.connections, args.threads)
     cpu = server.cpu_seconds() - cpu_before
+    # Backends opened during the turn count from zero; one closed during it is missed.
+    db_cpu = sum(t - db_before.get(b, 0.0) for b, t in server.database_cpu(args.dsn).items())
     failures = sum(report[k] for k in ("connect", "read", "write", "status", "timeout"))
     if report["requests"] == 0:
-        return Result(rps=0.0, cpu_s=cpu)
+        return Result(rps=0.0, cpu_s=cpu, db_cpu_s=db_cpu)
     note = ""
     if failures:
         note = f"{failures} échecs sur {report['requests']} (HTTP {report['status']})"
@@ -756,6 +810,7 @@ def load(wrk: str, server: Server, url: str, args: argparse.Namespace, seconds: 
         note=note,
         requests=report["requests"],
         cpu_s=cpu,
+        db_cpu_s=db_cpu,
     )
 
 
@@ -794,6 +849,7 @@ def measure(
         answered = sum(r.requests for r in items)
         if answered:
             best.cpu_ms = sum(r.cpu_s for r in items) * 1e3 / answered
+            best.db_cpu_ms = sum(r.db_cpu_s for r in items) * 1e3 / answered
         results[name] = best
     return results
 
@@ -811,19 +867,30 @@ def _fmt_cpu(ms: float | None) -> str:
     return "—" if ms is None else f"{ms:,.2f}" if ms < 10 else f"{ms:,.0f}"
 
 
-def _cpu_ratio(ours: Result, other: Result | None) -> str:
+def _with_db(r: Result) -> float | None:
+    """CPU ms per request of the server and its PostgreSQL backends together."""
+    return None if r.cpu_ms is None or r.db_cpu_ms is None else r.cpu_ms + r.db_cpu_ms
+
+
+def _cpu_ratio(ours: Result, other: Result | None, database: bool = False) -> str:
     """How many times our CPU per request the peer spends (higher is better for us)."""
-    if other is None or not ours.ok or not ours.cpu_ms or other.cpu_ms is None:
+    if other is None or not ours.ok:
         return "—"
-    ratio = other.cpu_ms / ours.cpu_ms
+    mine, theirs = (_with_db(ours), _with_db(other)) if database else (ours.cpu_ms, other.cpu_ms)
+    if not mine or theirs is None:
+        return "—"
+    ratio = theirs / mine
     return f"{ratio:,.1f}" if ratio < 100 else f"{ratio:,.0f}"
 
 
 def print_table(
     chosen: list[Scenario], servers: list[str], results: dict[tuple[str, str], Result]
 ) -> None:
-    print("\n| scénario | serveur | req/s | p50 ms | p99 ms | remarque | CPU ms/req |")
-    print("|---|---|--:|--:|--:|---|--:|")
+    print(
+        "\n| scénario | serveur | req/s | p50 ms | p99 ms | remarque | CPU ms/req "
+        "| + PostgreSQL ms/req |"
+    )
+    print("|---|---|--:|--:|--:|---|--:|--:|")
     for scenario in chosen:
         for name in servers:
             r = results[(scenario.name, name)]
@@ -832,20 +899,23 @@ def print_table(
                 note = (note + " ; " if note else "") + f"{scenario.check.counts[name]} entités"
             print(
                 f"| {scenario.title} | {name} | {_fmt(r.rps)} | {_fmt(r.p50_ms)} | "
-                f"{_fmt(r.p99_ms)} | {note} | {_fmt_cpu(r.cpu_ms)} |"
+                f"{_fmt(r.p99_ms)} | {note} | {_fmt_cpu(r.cpu_ms)} | {_fmt_cpu(_with_db(r))} |"
             )
     if "niaouli" not in servers:
         return
     print(
         "\n| scénario | niaouli / pygeoapi | niaouli / tipg | ≥ 5× pygeoapi et ≥ tipg "
-        "| CPU/req pygeoapi / niaouli | CPU/req tipg / niaouli |"
+        "| CPU/req pygeoapi / niaouli | CPU/req tipg / niaouli "
+        "| + PostgreSQL : pygeoapi / niaouli | + PostgreSQL : tipg / niaouli |"
     )
-    print("|---|--:|--:|:-:|--:|--:|")
+    print("|---|--:|--:|:-:|--:|--:|--:|--:|")
     for scenario in chosen:
         ours = results[(scenario.name, "niaouli")]
         ratios, verdict = [], True
         cpu_ratios = [
-            _cpu_ratio(ours, results.get((scenario.name, peer))) for peer in ("pygeoapi", "tipg")
+            _cpu_ratio(ours, results.get((scenario.name, peer)), database)
+            for database in (False, True)
+            for peer in ("pygeoapi", "tipg")
         ]
         for peer, needed in (("pygeoapi", 5.0), ("tipg", 1.0)):
             other = results.get((scenario.name, peer))
@@ -861,7 +931,7 @@ def print_table(
             verdict = verdict and ratio >= needed
         print(
             f"| {scenario.title} | {ratios[0]} | {ratios[1]} | {'oui' if verdict else 'non'} "
-            f"| {cpu_ratios[0]} | {cpu_ratios[1]} |"
+            f"| {' | '.join(cpu_ratios)} |"
         )
 
 
@@ -933,7 +1003,8 @@ def main() -> None:
                 print(
                     f"  {scenario.name:<11} {server.name:<9} {_fmt(result.rps):>8} req/s  "
                     f"p50 {_fmt(result.p50_ms):>7} ms  p99 {_fmt(result.p99_ms):>7} ms  "
-                    f"CPU {_fmt_cpu(result.cpu_ms):>6} ms/req  {result.note}",
+                    f"CPU {_fmt_cpu(result.cpu_ms):>6} ms/req "
+                    f"(+ PostgreSQL {_fmt_cpu(_with_db(result)):>6})  {result.note}",
                     flush=True,
                 )
         print(
