@@ -322,7 +322,8 @@ def backends_cpu(pid: int, dsn: str) -> dict[int, float]:
         with contextlib.suppress(psutil.Error):
             ports += [
                 c.laddr.port
-                for c in p.net_connections(kind="tcp")
+                # `net_connections` since psutil 6, `connections` before (pyproject: >= 5.9)
+                for c in (getattr(p, "net_connections", None) or p.connections)(kind="tcp")
                 if c.raddr and c.raddr.port == db_port
             ]
     if not ports:
