@@ -12,7 +12,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-import unicodedata
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import date
@@ -21,6 +20,8 @@ from typing import Any
 from lxml import etree
 from owslib.csw import CswRecord
 from owslib.iso import MD_Metadata
+
+from niaouli.marks import strip_marks
 
 NS_GMD = "http://www.isotc211.org/2005/gmd"
 NS_CSW = "http://www.opengis.net/cat/csw/2.0.2"
@@ -99,11 +100,6 @@ def bbox_wkt(minx: float, miny: float, maxx: float, maxy: float) -> str:
     )
 
 
-def _unaccent(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text)
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
-
-
 def anytext(root: etree._Element) -> str:
     """pycsw's `util.get_anytext`, plus unaccented copies of the words with accents.
 
@@ -116,7 +112,8 @@ def anytext(root: etree._Element) -> str:
     # form, already in the text): the substring test runs for those few words only, not
     # for every word of a 40 kB record (that was quadratic, ~25 ms a record).
     accented = {w for w in text.split() if not w.isascii()}
-    extra = sorted({u for u in map(_unaccent, accented) if u not in text})
+    unaccented = {strip_marks(w) for w in accented} - accented  # (a word is in `text`)
+    extra = sorted(u for u in unaccented if u not in text)
     return f"{text} {' '.join(extra)}".strip() if extra else text
 
 

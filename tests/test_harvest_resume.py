@@ -10,6 +10,7 @@ CSW records (its identifier is already published by another dataset) fails alone
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,11 +18,12 @@ import threading
 import time
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 
 from niaouli.catalogue import service
 from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import Dataset
+from niaouli.ingest.harvest import apply as apply_module
 from niaouli.ingest.harvest import harvest_tables as hm
 from niaouli.ingest.harvest.harvest_tables import ItemAction, JobStatus
 from niaouli.ingest.harvest.launch import resolve_abandoned
@@ -126,6 +128,72 @@ def test_a_bad_record_in_a_batch_fails_alone(backend, org, pool):
         assert [i.remote_id for i in failed] == ["nc-reprise-05"]
         assert report.counts["created"] == 5
         assert _counts(backend) == (6, 5, 6)
+    finally:
+        remote.close()
+
+
+@contextlib.contextmanager
+def _failing(monkeypatch, in_python: str, at_flush: str):
+    """New datasets whose title holds `in_python` fail while they are written (the
+    personal-data scan raises), those whose title holds `at_flush` when inserted."""
+
+    def scan(dataset):
+        if in_python in (dataset.title or ""):
+            raise ValueError("analyse impossible")
+        return []
+
+    def insert(_mapper, _connection, dataset):
+        if at_flush in (dataset.title or ""):
+            raise ValueError("insertion refusée")
+
+    monkeypatch.setattr(apply_module, "scan_metadata", scan)
+    event.listen(Dataset, "before_insert", insert)
+    try:
+        yield
+    finally:
+        event.remove(Dataset, "before_insert", insert)
+
+
+def test_new_records_written_per_batch_fail_alone(backend, org, pool, monkeypatch):
+    """New datasets are added without a flush each and inserted with their batch: one
+    that fails as it is written, or when its batch is inserted, fails alone (the batch
+    is written again record by record), and so does one whose insertion fails just
+    before an update in the same batch (the update's savepoint flushes it)."""
+    remote = FakeRemote(FakeCsw(pool[:6]))
+    try:
+        slug = add_source_for(backend, org, remote.url + "/csw", "lots", "csw", page_size="3")
+        with _failing(monkeypatch, "n° 2 ", "n° 5 "):
+            report = harvest(backend, slug)
+        failed = [i.remote_id for i in report.items if i.action == ItemAction.FAILED]
+        assert failed == ["nc-reprise-02", "nc-reprise-05"]
+        assert report.counts["created"] == 4
+        assert _counts(backend) == (4, 4, 4)
+        with backend.session() as session:
+            job = session.get(hm.HarvestJob, report.job_id)
+            assert len(job.items) == 6
+
+        # A page with a new record, then an update (record 1 changed), then record 2.
+        changed = pool[0].replace("Relevé n° 1 de", "Relevé n° 1 revu de")
+        remote.handler.records = [pool[6], changed, pool[1], pool[2], pool[3], pool[5]]
+        with _failing(monkeypatch, "jamais", "n° 7 "):
+            again = harvest(backend, slug)
+        by_id = {i.remote_id: i.action for i in again.items}
+        assert by_id == {
+            "nc-reprise-07": ItemAction.FAILED,
+            "nc-reprise-01": ItemAction.UPDATED,
+            "nc-reprise-02": ItemAction.CREATED,  # failed last time
+            "nc-reprise-03": ItemAction.UNCHANGED,
+            "nc-reprise-04": ItemAction.UNCHANGED,
+            "nc-reprise-06": ItemAction.UNCHANGED,
+        }
+        assert _counts(backend) == (5, 5, 5)
+
+        # Without a failure the same page writes the new record and the update.
+        remote.handler.records = [pool[6], pool[0], pool[1], pool[2], pool[3], pool[5]]
+        last = harvest(backend, slug)
+        assert last.counts["created"] == 1 and last.counts["updated"] == 1
+        assert last.counts["failed"] == 0 and last.counts["unchanged"] == 4
+        assert _counts(backend) == (6, 6, 6)
     finally:
         remote.close()
 

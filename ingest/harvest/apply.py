@@ -12,6 +12,7 @@ SECURITY-CASES.md). Every URL a remote gives passes the platform's link rule fir
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Collection
 from datetime import date, datetime
 from typing import Any
 
@@ -90,30 +91,51 @@ def _coverage(bbox: tuple[float, float, float, float] | None) -> WKTElement | No
     return WKTElement(f"POLYGON(({ring}))", srid=4326)
 
 
-def _free_slug(session: Session, model: type, base: str, remote_id: str) -> str:
+def _free_slug(
+    session: Session, model: type, base: str, remote_id: str, taken: Collection[str] = ()
+) -> str:
     """`base`, `base-2`... `base-5`, then `base-<hash of the remote id>`: a catalogue where
-    thousands of records share a title costs a few lookups each, not thousands."""
+    thousands of records share a title costs a few lookups each, not thousands. `taken`:
+    slugs given to datasets not flushed yet (a deferred batch), which no query sees."""
     candidates = [base, *(f"{base[:90]}-{n}" for n in range(2, 6))]
     digest = hashlib.sha256(remote_id.encode("utf-8")).hexdigest()
     candidates += [f"{base[:80]}-{digest[:8]}", f"{base[:70]}-{digest[:16]}"]
     for slug in candidates:
+        if slug in taken:
+            continue
         if session.scalar(select(model.id).where(model.slug == slug)) is None:
             return slug
     counter = 6
     while True:  # only when every candidate above is taken
         slug = f"{base[:80]}-{digest[:8]}-{counter}"
-        if session.scalar(select(model.id).where(model.slug == slug)) is None:
+        if slug not in taken and session.scalar(select(model.id).where(model.slug == slug)) is None:
             return slug
         counter += 1
 
 
+def _column_defaults(dataset: Dataset) -> None:
+    """The scalar column defaults of the fields a report's diff shows, set now on a
+    dataset not flushed yet: its diff is then what it would be after the flush."""
+    for name in DIFF_FIELDS:
+        column = Dataset.__table__.c.get(name)
+        default = column.default if column is not None else None
+        if getattr(dataset, name) is None and default is not None and default.is_scalar:
+            setattr(dataset, name, default.arg)
+
+
 class RecordWriter:
-    """Writes the records of one job, in its session; remembers the files to remove."""
+    """Writes the records of one job, in its session; remembers the files to remove.
+
+    `deferred`: a new dataset is added to the session without a flush (the runner
+    flushes its batch at once, and writes the batch again record by record if that
+    fails); `batch_slugs` are the slugs such datasets took, not in the database yet."""
 
     def __init__(self, session: Session, source: HarvestSource) -> None:
         self.session = session
         self.source = source
         self.deleted_keys: list[str] = []
+        self.deferred = False
+        self.batch_slugs: set[str] = set()
         self.access = AccessLevel(source.options.get("access", AccessLevel.PUBLIC.value))
         self._orphans: dict[str, int] | None = None
         self._elsewhere: dict[str, int] | None = None
@@ -188,6 +210,8 @@ class RecordWriter:
             self.session.add(link)
             if record.kind == "code_project":
                 link.code_project_id = self._target_id
+            elif self._target_id is None:  # a deferred dataset: no id before the flush
+                link.dataset = self._target
             else:
                 link.dataset_id = self._target_id
         link.content_hash = record.content_hash()
@@ -196,7 +220,8 @@ class RecordWriter:
         link.original_media_type = record.original_media_type
         link.original_url = _link_or_none(record.original_url)
         link.harvested_at = utcnow()
-        self.session.flush()
+        if not self.deferred:
+            self.session.flush()
         self.last_link = link
         return item
 
@@ -221,9 +246,13 @@ class RecordWriter:
         if dataset is None:
             org = self.source.organisation
             base = catalogue.make_slug(fields["title"])
-            slug = _free_slug(session, Dataset, base, record.remote_id)
+            slug = _free_slug(session, Dataset, base, record.remote_id, self.batch_slugs)
             title = fields.pop("title")
-            dataset = catalogue.create_dataset(session, org, slug, title, **fields)
+            flush = not self.deferred
+            dataset = catalogue.create_dataset(session, org, slug, title, flush=flush, **fields)
+            if not flush:
+                self.batch_slugs.add(slug)
+                _column_defaults(dataset)
             diff = {k: _short(getattr(dataset, k)) for k in DIFF_FIELDS if getattr(dataset, k)}
             action = ItemAction.CREATED
             self._set_links(dataset, record)  # flushed with the link row, in `apply`
@@ -253,7 +282,7 @@ class RecordWriter:
             if held:
                 diff["données personnelles"] = privacy_guard.held_note(held)
         reason = ADOPTED if adopted else ""
-        self._target_id = dataset.id
+        self._target, self._target_id = dataset, dataset.id
         return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)
 
     @staticmethod
@@ -386,6 +415,17 @@ def write_in_savepoint(
     else:
         savepoint.commit()
     return item
+
+
+def write_deferred(writer: RecordWriter, record: RemoteRecord) -> ItemReport:
+    """Write one new record without a savepoint nor a flush: the caller's batch is
+    flushed whole, and written again record by record (`write_in_savepoint`) when this,
+    or its flush, fails (a failure here leaves the session half-changed)."""
+    writer.deferred = True
+    try:
+        return writer.apply(record, None)
+    finally:
+        writer.deferred = False
 
 
 def withdraw_in_savepoint(

@@ -34,11 +34,22 @@ from niaouli.catalogue import changes
 from niaouli.catalogue.models import utcnow
 from niaouli.db.engine import writing
 from niaouli.ingest.harvest import registry, resume
-from niaouli.ingest.harvest.apply import RecordWriter, withdraw_in_savepoint, write_in_savepoint
+from niaouli.ingest.harvest.apply import (
+    RecordWriter,
+    withdraw_in_savepoint,
+    write_deferred,
+    write_in_savepoint,
+)
 from niaouli.ingest.harvest.base import EnumerationError, HarvestError, PageDone, SourceConfig
 from niaouli.ingest.harvest.datacopy import CopyContext, DataCopy, copy_data, data_enabled
 from niaouli.ingest.harvest.fetch import Fetcher, Limits, spool_dir_for
-from niaouli.ingest.harvest.harvest_tables import HarvestJob, HarvestJobItem, ItemAction, JobStatus
+from niaouli.ingest.harvest.harvest_tables import (
+    HarvestedRecord,
+    HarvestJob,
+    HarvestJobItem,
+    ItemAction,
+    JobStatus,
+)
 from niaouli.ingest.harvest.job_plan import Decision, Known, ListingPlan, Withdraw, known_records
 from niaouli.ingest.harvest.job_report import ItemReport, JobReport, ProgressHook
 from niaouli.ingest.harvest.messages import (
@@ -232,8 +243,9 @@ _KEEP = object()  # `end_batch`: the job row's cursor left as it is
 class _JobRun:
     """One job while it lists, plans and applies, in its session (see `run_source`).
 
-    Writes go in batches (`changes.batched`): each record in its own savepoint inside
-    the batch, the catalogue's derived views (CSW records, search text, full-text index)
+    Writes go in batches (`changes.batched`): each new dataset added without a flush,
+    the batch flushed at once (`_open_batch`), each other record in its own savepoint
+    inside the batch, the catalogue's derived views (CSW records, search text, full-text index)
     rewritten once per batch, then the batch is committed with its report lines and the
     listing's cursor (`harvest.resume`). When rewriting the views fails for the batch
     (e.g. a record whose identifier another dataset already publishes in our CSW), the
@@ -256,6 +268,7 @@ class _JobRun:
         self.print = resume.fingerprint(self.source)
         self.cursor: Any = None  # the last page boundary reached (`base.PageDone`)
         self.ops: list[tuple[str, Any]] = []  # the open batch's writes, to redo one by one
+        self.plan: ListingPlan | None = None
         self._open_batch()
 
     def resume_from(self, force: bool) -> resume.Resume | None:
@@ -285,6 +298,7 @@ class _JobRun:
     def apply_listing(self, plan: ListingPlan) -> str | None:
         """Decide and apply each listed entry as it comes, one batch per page of the
         remote; the reason the listing is incomplete, if it is."""
+        self.plan = plan
         try:
             for entry in self.harvester.enumerate():
                 if isinstance(entry, PageDone):  # every record before it is applied
@@ -311,11 +325,24 @@ class _JobRun:
         if not redo:
             self.ops.append(("write", decision))
         record = decision.record
-        item = write_in_savepoint(self.writer, record, decision.known)
+        deferred = self.deferring and decision.known is None and record.kind != "code_project"
+        if deferred:
+            try:
+                item = write_deferred(self.writer, record)
+            except Exception:  # noqa: BLE001 - the batch is written again, record by record
+                self._fall_back(plan)
+                return
+        else:
+            if not self._settle(plan):
+                return  # written again with the batch
+            item = write_in_savepoint(self.writer, record, decision.known)
         if item.action != ItemAction.FAILED:
             if record.notes:
                 item.reason = " ; ".join([*filter(None, [item.reason]), *record.notes])
-            plan.written(record.remote_id, self.writer.last_link, item.target)
+            if deferred:  # its link row has no id before the batch's flush
+                self.unsettled.append((record.remote_id, self.writer.last_link, item.target))
+            else:
+                plan.written(record.remote_id, self.writer.last_link, item.target)
             if record.data is not None and data_enabled(self.source) and item.target:
                 self.data_queue.append(DataCopy(record, item.target))
         self.record_item(item)
@@ -324,6 +351,8 @@ class _JobRun:
         self, remote_id: str, known: Known, reason: str = ABSENT, failure: str | None = None
     ) -> None:
         self.ops.append(("withdraw", (remote_id, known, reason, failure)))
+        if not self._settle(self.plan):
+            return  # done again with the batch
         self.record_item(withdraw_in_savepoint(self.writer, remote_id, known, reason, failure))
 
     def close(self, plan: ListingPlan, incomplete: str | None) -> None:
@@ -353,8 +382,17 @@ class _JobRun:
 
     def _open_batch(self) -> None:
         """A savepoint around the batch (rolled back whole if its views cannot be
-        written), and what to undo in memory with it."""
+        written), and what to undo in memory with it.
+
+        New datasets of the batch are written without a savepoint or a flush each
+        (`apply.write_deferred`): the batch's one flush inserts them all, and their
+        links are known to the plan once it is done (`unsettled`). When a deferred
+        write or that flush fails, the batch is written again record by record, each
+        in its own savepoint, and the rest of the batch too."""
         self.ops = []
+        self.deferring = True
+        self.unsettled: list[tuple[str, HarvestedRecord, str | None]] = []
+        self.writer.batch_slugs = set()
         self.batch_start = len(self.report.items)
         self.keys_start = len(self.writer.deleted_keys)
         self.copies_start = len(self.data_queue)
@@ -367,11 +405,13 @@ class _JobRun:
         lines and `state` (the cursor the listing reached); open the next batch."""
         session = self.session
         try:
-            changes.notify_batch(session)
+            changes.notify_batch(session)  # flushes the batch first
         except Exception:  # noqa: BLE001 - the batch is written again, record by record
             self._redo(plan)
         else:
             self.batch_savepoint.commit()
+            for remote_id, link, target in self.unsettled:
+                plan.written(remote_id, link, target)
         if not self.dry_run and self.report.job_id is not None:
             self._save_items()
             if state is not _KEEP:
@@ -386,12 +426,36 @@ class _JobRun:
             self.writer.source = self.source = get_source(session, self.slug)
         self._open_batch()
 
+    def _settle(self, plan: ListingPlan | None) -> bool:
+        """Flush the batch's deferred writes before a write in a savepoint (opening one
+        flushes: its failure must not be that record's). False when the flush failed
+        and the batch, this write included, was written again record by record."""
+        if not (self.deferring and self.unsettled):
+            return True
+        assert plan is not None  # deferred writes come from `apply`, which has the plan
+        try:
+            self.session.flush()
+        except Exception:  # noqa: BLE001
+            self._fall_back(plan)
+            return False
+        return True
+
+    def _fall_back(self, plan: ListingPlan) -> None:
+        """A deferred write (or their flush) failed: the batch so far written again
+        record by record, and the rest of the batch written so."""
+        self._redo(plan)
+        self._open_batch()
+        self.deferring = False  # until the batch ends
+
     def _redo(self, plan: ListingPlan) -> None:
         """The batch rolled back, its writes applied again one by one, each with its
         derived views at once (a failure there fails that record only)."""
+        self.deferring = False
         ops = self.ops
         self.batch_savepoint.rollback()
         changes.drop_batch(self.session)
+        self.unsettled = []
+        self.writer.batch_slugs = set()
         del self.report.items[self.batch_start :]
         del self.writer.deleted_keys[self.keys_start :]
         del self.data_queue[self.copies_start :]

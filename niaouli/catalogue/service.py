@@ -289,14 +289,24 @@ DATASET_FIELDS: tuple[str, ...] = (
 
 
 def create_dataset(
-    session: Session, organisation: Organisation, slug: str, title: str, **fields: Any
+    session: Session,
+    organisation: Organisation,
+    slug: str,
+    title: str,
+    *,
+    flush: bool = True,
+    **fields: Any,
 ) -> Dataset:
+    """A new dataset, added to `session` (and flushed).
+
+    `flush=False`: the caller has just checked that `slug` is free and flushes later,
+    many datasets at once (a harvest writes a page of records in one flush)."""
     check_dataset_slug(slug)
     check_namespace(organisation, slug)
     unknown = set(fields).difference(DATASET_FIELDS)
     if unknown:
         raise CatalogueError(f"champs inconnus : {', '.join(sorted(unknown))}")
-    if find_dataset(session, slug) is not None:
+    if flush and find_dataset(session, slug) is not None:
         raise CatalogueError(f"le jeu de données « {slug} » existe déjà")
     access = AccessLevel(fields.pop("access_level", AccessLevel.PUBLIC))
     dataset = Dataset(
@@ -305,7 +315,8 @@ def create_dataset(
     if access != AccessLevel.DRAFT:
         dataset.published_at = utcnow()
     session.add(dataset)
-    session.flush()
+    if flush:
+        session.flush()
     return dataset
 
 

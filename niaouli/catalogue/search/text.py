@@ -14,7 +14,6 @@ The portal's search uses the full-text index instead (`fulltext`, which reuses
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
@@ -23,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from niaouli.catalogue import changes
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.marks import strip_marks
 
 MAX_QUERY_TERMS = 12
 MAX_QUERY_LENGTH = 300
@@ -31,13 +31,18 @@ LIGATURES = str.maketrans({"œ": "oe", "Œ": "oe", "æ": "ae", "Æ": "ae", "ø":
 WORD = re.compile(r"\w+")
 
 
+_LIGATURE = re.compile("[œŒæÆøØ]")
+
+
 def normalise(text: str | None) -> str:
     """Lower-case words without diacritics: "Hienghène, L'Île" -> "hienghene l ile"."""
     if not text:
         return ""
-    decomposed = unicodedata.normalize("NFKD", text.translate(LIGATURES))
-    stripped = "".join(c for c in decomposed if not unicodedata.combining(c))
-    return " ".join(WORD.findall(stripped.casefold()))
+    if not text.isascii():  # ASCII has nothing to decompose, no ligature, no mark
+        if _LIGATURE.search(text):  # (translating with a table is slow: only if needed)
+            text = text.translate(LIGATURES)
+        text = strip_marks(text)
+    return " ".join(WORD.findall(text.casefold()))
 
 
 def _words(values: Iterable[Any]) -> list[str]:
