@@ -100,6 +100,11 @@ def bbox_wkt(minx: float, miny: float, maxx: float, maxy: float) -> str:
     )
 
 
+# Plain strings: lxml's default "smart" strings (each knows its parent) made this query
+# cost more than OWSLib's whole parse of the record.
+_TEXT_NODES = etree.XPath("//text()", smart_strings=False)
+
+
 def anytext(root: etree._Element) -> str:
     """pycsw's `util.get_anytext`, plus unaccented copies of the words with accents.
 
@@ -107,7 +112,7 @@ def anytext(root: etree._Element) -> str:
     to "Hienghène" lets a query typed without accents find the record (the accented
     query still matches the original words).
     """
-    text = " ".join(value.strip() for value in root.xpath("//text()"))
+    text = " ".join(value.strip() for value in _TEXT_NODES(root))
     # Only words with non-ASCII letters can change (an ASCII word is its own unaccented
     # form, already in the text): the substring test runs for those few words only, not
     # for every word of a 40 kB record (that was quadratic, ~25 ms a record).
