@@ -16,6 +16,7 @@ user types them.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from urllib.parse import urlsplit
 
@@ -30,6 +31,10 @@ TOO_LONG = N_("adresse trop longue (%(max)s caractères au plus)")
 # Categories a URL never needs: controls, invisible formatting (zero-width, bidi
 # overrides), separators (spaces of every width, line and paragraph separators).
 _REFUSED_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zs", "Zl", "Zp"}
+# The same test for an ASCII URL, without a look-up per character (a harvest checks
+# thousands of links): the only ASCII characters in those categories are the controls
+# (Cc) and the space (Zs).
+_REFUSED_ASCII = re.compile(r"[\x00-\x20\x7f]")
 
 
 class LinkError(NiaouliError, ValueError):
@@ -43,7 +48,7 @@ def web_link(value: object, schemes: frozenset[str] = WEB_SCHEMES) -> str | None
     if not isinstance(value, str):
         return None
     url = value.strip()
-    if not url or any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in url):
+    if not url or _refused_character(url):
         return None
     try:
         parts = urlsplit(url)
@@ -53,6 +58,12 @@ def web_link(value: object, schemes: frozenset[str] = WEB_SCHEMES) -> str | None
     if parts.scheme.lower() not in schemes or not parts.hostname or "\\" in url:
         return None
     return url
+
+
+def _refused_character(url: str) -> bool:
+    if url.isascii():
+        return _REFUSED_ASCII.search(url) is not None
+    return any(unicodedata.category(c) in _REFUSED_CATEGORIES for c in url)
 
 
 def shown_link(value: object) -> str | None:

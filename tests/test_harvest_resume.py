@@ -11,6 +11,7 @@ CSW records (its identifier is already published by another dataset) fails alone
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import subprocess
@@ -194,6 +195,32 @@ def test_new_records_written_per_batch_fail_alone(backend, org, pool, monkeypatc
         assert last.counts["created"] == 1 and last.counts["updated"] == 1
         assert last.counts["failed"] == 0 and last.counts["unchanged"] == 4
         assert _counts(backend) == (6, 6, 6)
+    finally:
+        remote.close()
+
+
+def test_records_sharing_a_title_get_slugs_of_their_own(backend, org, pool):
+    """Slugs chosen in a batch (none flushed yet) and in the batches before it (read
+    once with every slug of the catalogue) are not given twice."""
+    with backend.session() as session, session.begin():
+        organisation = service.get_organisation(session, org)
+        service.create_dataset(session, organisation, "releve-commun", "Relevé commun")
+    same = [
+        record.replace(f"Relevé n° {n + 1} de la reprise", "Relevé commun")
+        for n, record in enumerate(pool[:7])
+    ]
+    remote = FakeRemote(FakeCsw(same))
+    try:
+        slug = add_source_for(backend, org, remote.url + "/csw", "titres", "csw", page_size="2")
+        report = harvest(backend, slug)
+        assert report.counts["created"] == 7, report.items
+        hashed = [
+            "releve-commun-" + hashlib.sha256(f"nc-reprise-{n:02d}".encode()).hexdigest()[:8]
+            for n in (5, 6, 7)
+        ]
+        numbered = [f"releve-commun-{n}" for n in (2, 3, 4, 5)]
+        assert [i.target for i in report.items] == numbered + hashed
+        assert _counts(backend) == (8, 7, 8)
     finally:
         remote.close()
 

@@ -92,23 +92,35 @@ def _coverage(bbox: tuple[float, float, float, float] | None) -> WKTElement | No
 
 
 def _free_slug(
-    session: Session, model: type, base: str, remote_id: str, taken: Collection[str] = ()
+    session: Session,
+    model: type,
+    base: str,
+    remote_id: str,
+    taken: Collection[str] = (),
+    stored: Collection[str] | None = None,
 ) -> str:
     """`base`, `base-2`... `base-5`, then `base-<hash of the remote id>`: a catalogue where
     thousands of records share a title costs a few lookups each, not thousands. `taken`:
-    slugs given to datasets not flushed yet (a deferred batch), which no query sees."""
+    slugs given to datasets not flushed yet (a deferred batch), which no query sees;
+    `stored`: the slugs in the database, read beforehand (then nothing is queried)."""
+
+    def free(slug: str) -> bool:
+        if slug in taken:
+            return False
+        if stored is not None:
+            return slug not in stored
+        return session.scalar(select(model.id).where(model.slug == slug)) is None
+
     candidates = [base, *(f"{base[:90]}-{n}" for n in range(2, 6))]
     digest = hashlib.sha256(remote_id.encode("utf-8")).hexdigest()
     candidates += [f"{base[:80]}-{digest[:8]}", f"{base[:70]}-{digest[:16]}"]
     for slug in candidates:
-        if slug in taken:
-            continue
-        if session.scalar(select(model.id).where(model.slug == slug)) is None:
+        if free(slug):
             return slug
     counter = 6
     while True:  # only when every candidate above is taken
         slug = f"{base[:80]}-{digest[:8]}-{counter}"
-        if slug not in taken and session.scalar(select(model.id).where(model.slug == slug)) is None:
+        if free(slug):
             return slug
         counter += 1
 
@@ -128,7 +140,11 @@ class RecordWriter:
 
     `deferred`: a new dataset is added to the session without a flush (the runner
     flushes its batch at once, and writes the batch again record by record if that
-    fails); `batch_slugs` are the slugs such datasets took, not in the database yet."""
+    fails); `batch_slugs` are the slugs such datasets took, not in the database yet.
+    Their slugs are chosen against every dataset slug read once (`stored_slugs`, kept
+    up to date by the runner, forgotten when a batch is written again): a slug taken
+    meanwhile by another writer fails the batch's flush, which is then redone with a
+    query per slug."""
 
     def __init__(self, session: Session, source: HarvestSource) -> None:
         self.session = session
@@ -136,6 +152,7 @@ class RecordWriter:
         self.deleted_keys: list[str] = []
         self.deferred = False
         self.batch_slugs: set[str] = set()
+        self.stored_slugs: set[str] | None = None
         self.access = AccessLevel(source.options.get("access", AccessLevel.PUBLIC.value))
         self._orphans: dict[str, int] | None = None
         self._elsewhere: dict[str, int] | None = None
@@ -246,7 +263,12 @@ class RecordWriter:
         if dataset is None:
             org = self.source.organisation
             base = catalogue.make_slug(fields["title"])
-            slug = _free_slug(session, Dataset, base, record.remote_id, self.batch_slugs)
+            stored = None
+            if self.deferred:
+                if self.stored_slugs is None:  # one query, not one a record
+                    self.stored_slugs = set(session.scalars(select(Dataset.slug)))
+                stored = self.stored_slugs
+            slug = _free_slug(session, Dataset, base, record.remote_id, self.batch_slugs, stored)
             title = fields.pop("title")
             flush = not self.deferred
             dataset = catalogue.create_dataset(session, org, slug, title, flush=flush, **fields)
@@ -345,6 +367,8 @@ class RecordWriter:
             target = project.slug
             session.delete(project)
         session.flush()
+        if dataset is not None and self.stored_slugs is not None:
+            self.stored_slugs.discard(dataset.slug)  # free again, as a query would say
         return ItemReport(
             link.remote_id,
             ItemAction.DELETED,

@@ -412,6 +412,8 @@ class _JobRun:
             self.batch_savepoint.commit()
             for remote_id, link, target in self.unsettled:
                 plan.written(remote_id, link, target)
+            if self.writer.stored_slugs is not None:
+                self.writer.stored_slugs |= self.writer.batch_slugs
         if not self.dry_run and self.report.job_id is not None:
             self._save_items()
             if state is not _KEEP:
@@ -456,6 +458,7 @@ class _JobRun:
         changes.drop_batch(self.session)
         self.unsettled = []
         self.writer.batch_slugs = set()
+        self.writer.stored_slugs = None  # the records written again query their slugs
         del self.report.items[self.batch_start :]
         del self.writer.deleted_keys[self.keys_start :]
         del self.data_queue[self.copies_start :]

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import re
-import unicodedata
+
+from niaouli.marks import strip_marks
 
 _SEPARATORS = re.compile(r"[\s_\-./'’()]+")
 
 
 def fold(value: str) -> str:
     """Lower case, without accents (`Prénom` → `prenom`)."""
-    decomposed = unicodedata.normalize("NFKD", value)
-    return "".join(c for c in decomposed if not unicodedata.combining(c)).lower()
+    return strip_marks(value).lower()
 
 
 def words(value: str) -> list[str]:
