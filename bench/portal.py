@@ -44,25 +44,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
+import psutil
 import pyogrio
 import shapely
 from geoalchemy2.elements import WKTElement
-from sqlalchemy import create_engine, text
+from sqlalchemy import create_engine, func, insert, select, text
 from sqlalchemy.orm import Session
 
 from niaouli import startup
-from niaouli.catalogue import service
+from niaouli.catalogue import changes, service
+from niaouli.catalogue.csw_table import csw_records
 from niaouli.catalogue.models import (
     AccessLevel,
     Dataset,
     Organisation,
+    OrganisationKind,
     Resource,
     ResourceKind,
     Reuse,
 )
 from niaouli.db import schema
 from niaouli.db.engine import make_engine
+from niaouli.dcat import mapping
 from niaouli.ingest import ingest_file
+from niaouli.services.csw import sync as csw_sync
 from niaouli.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,20 +103,17 @@ def communes() -> list[tuple[str, tuple[float, float]]]:
 
 
 def populate(settings: Settings, engine, count: int) -> str:  # noqa: ANN001
-    """The catalogue; returns the communes layer's collection id."""
+    """The communes layer (the map's), about 40 organisations, then `count` datasets (see
+    `grow`) with code projects, reuses and events; returns the layer's collection id."""
     rng = random.Random(2026)
     places = communes()
     with Session(engine) as session, session.begin():
-        orgs = [service.create_organisation(session, "gouvernement", "Gouvernement", "government")]
+        service.create_organisation(session, "gouvernement", "Gouvernement", "government")
         for name in PROVINCES:
-            orgs.append(
-                service.create_organisation(session, service.make_slug(name), name, "province")
-            )
+            service.create_organisation(session, service.make_slug(name), name, "province")
         for name, _c in places:
-            orgs.append(
-                service.create_organisation(
-                    session, service.make_slug(f"commune {name}"), f"Commune de {name}", "commune"
-                )
+            service.create_organisation(
+                session, service.make_slug(f"commune {name}"), f"Commune de {name}", "commune"
             )
     report = ingest_file(
         COMMUNES,
@@ -122,63 +124,10 @@ def populate(settings: Settings, engine, count: int) -> str:  # noqa: ANN001
         engine=engine,
         progress="none",
     )
-    collection = report.layers[0].collection_id
-    started = time.monotonic()
+    grow(engine, count)
     now = datetime(2026, 11, 1, tzinfo=UTC)
-    levels = [AccessLevel.PUBLIC] * 17 + [
-        AccessLevel.REGISTERED,
-        AccessLevel.ORGANISATION,
-        AccessLevel.DRAFT,
-    ]
     with Session(engine) as session:
         org_ids = [o.id for o in service.list_organisations(session)]
-        commune_orgs = {
-            o.name.removeprefix("Commune de "): o.id
-            for o in service.list_organisations(session)
-            if o.name.startswith("Commune de ")
-        }
-        for n in range(count):
-            theme = rng.choice(list(SUBJECTS))
-            subject = rng.choice(SUBJECTS[theme])
-            place, (lon, lat) = rng.choice(places)
-            year = rng.randint(2005, 2026)
-            province = rng.choice(PROVINCES)
-            org_id = commune_orgs[place] if rng.random() < 0.6 else rng.choice(org_ids)
-            spatial = rng.random() < 0.7
-            dataset = Dataset(
-                slug=f"jeu-{n:05d}",
-                organisation_id=org_id,
-                title=f"{subject} — {place} ({year})",
-                description=(
-                    f"{subject} de la commune de {place} ({province}), année {year}. "
-                    f"Données produites et mises à jour par les services, "
-                    f"réutilisables librement pour les études et les applications."
-                ),
-                themes=[theme] + ([rng.choice(list(SUBJECTS))] if rng.random() < 0.3 else []),
-                keywords=[place, subject.lower(), str(year)],
-                licence=rng.choice(LICENCES),
-                access_level=rng.choice(levels),
-                is_spatial=spatial,
-                published_at=now - timedelta(days=rng.randint(0, 3000)),
-            )
-            if spatial:
-                half = rng.uniform(0.02, 0.2)
-                box = (lon - half, lat - half, lon + half, lat + half)
-                dataset.spatial_coverage = WKTElement(shapely.box(*box).wkt, srid=4326)
-            for fmt in rng.sample(FORMATS, rng.randint(1, 2)):
-                dataset.resources.append(
-                    Resource(
-                        title=f"{subject} ({fmt})",
-                        kind=ResourceKind.LINK,
-                        url=f"https://data.gouv.nc/{n}.{fmt.lower()}",
-                        format=fmt,
-                    )
-                )
-            session.add(dataset)
-            if n % 500 == 499:
-                session.commit()
-                print(f"  {n + 1} jeux de données", file=sys.stderr, end="\r")
-        session.commit()
         ids = list(session.scalars(text("SELECT id FROM datasets ORDER BY id LIMIT 300")))
         for n in range(50):
             service.create_code_project(
@@ -209,8 +158,157 @@ def populate(settings: Settings, engine, count: int) -> str:  # noqa: ANN001
                 now + timedelta(days=n),
             )
         session.commit()
+    return report.layers[0].collection_id
+
+
+ORGANISATIONS = 1_000  # at 100,000 datasets; proportionally fewer below
+CHUNK = 2_000
+
+
+def grow(engine, count: int) -> None:  # noqa: ANN001
+    """Add datasets (SQL Core, `CHUNK` rows a statement) until there are `count`, with
+    1 000 organisations per 100 000 datasets; then run the change hooks (search text,
+    full-text index, quality score, CSW records) on them as a write would, chunk by
+    chunk. 100,000 datasets in a minute or two instead of half an hour through the ORM."""
+    started = time.monotonic()
+    datasets, resources = Dataset.__table__, Resource.__table__
+    organisations = Organisation.__table__
+    now = datetime(2026, 11, 1, tzinfo=UTC)
+    levels = [AccessLevel.PUBLIC] * 17 + [
+        AccessLevel.REGISTERED,
+        AccessLevel.ORGANISATION,
+        AccessLevel.DRAFT,
+    ]
+    places = communes()
+    with engine.begin() as conn:
+        have = conn.execute(select(func.count()).select_from(datasets)).scalar_one()
+        orgs = conn.execute(select(func.count()).select_from(organisations)).scalar_one()
+        wanted = max(orgs, min(ORGANISATIONS, count // 100))
+        if wanted > orgs:
+            conn.execute(
+                insert(organisations),
+                [
+                    {
+                        "slug": f"service-{n:04d}",
+                        "name": f"Service des données n° {n}",
+                        "kind": OrganisationKind.PUBLIC_BODY,
+                    }
+                    for n in range(orgs, wanted)
+                ],
+            )
+        org_ids = list(conn.scalars(select(organisations.c.id)))
+        commune_orgs = {
+            name.removeprefix("Commune de "): oid
+            for oid, name in conn.execute(select(organisations.c.id, organisations.c.name))
+            if name.startswith("Commune de ")
+        }
+    rng = random.Random(have)
+    for first in range(have, count, CHUNK):
+        rows, files = [], []
+        for n in range(first, min(count, first + CHUNK)):
+            theme = rng.choice(list(SUBJECTS))
+            subject = rng.choice(SUBJECTS[theme])
+            place, (lon, lat) = rng.choice(places)
+            year = rng.randint(2005, 2026)
+            province = rng.choice(PROVINCES)
+            spatial = rng.random() < 0.7
+            coverage = None
+            if spatial:
+                half = rng.uniform(0.02, 0.2)
+                box = (lon - half, lat - half, lon + half, lat + half)
+                coverage = WKTElement(shapely.box(*box).wkt, srid=4326)
+            rows.append(
+                {
+                    "slug": f"jeu-{n:06d}",
+                    "organisation_id": commune_orgs[place]
+                    if rng.random() < 0.6
+                    else rng.choice(org_ids),
+                    "title": f"{subject} — {place} ({year})",
+                    "description": (
+                        f"{subject} de la commune de {place} ({province}), année {year}. "
+                        f"Données produites et mises à jour par les services, "
+                        f"réutilisables librement pour les études et les applications."
+                    ),
+                    "themes": [theme]
+                    + ([rng.choice(list(SUBJECTS))] if rng.random() < 0.3 else []),
+                    "keywords": [place, subject.lower(), str(year)],
+                    "licence": rng.choice(LICENCES),
+                    "access_level": rng.choice(levels),
+                    "is_spatial": spatial,
+                    "spatial_coverage": coverage,
+                    "published_at": now - timedelta(days=rng.randint(0, 3000)),
+                }
+            )
+            files.append(
+                [(f"{subject} ({fmt})", fmt, n) for fmt in rng.sample(FORMATS, rng.randint(1, 2))]
+            )
+        with engine.begin() as conn:
+            ids = list(
+                conn.scalars(
+                    insert(datasets).returning(datasets.c.id, sort_by_parameter_order=True), rows
+                )
+            )
+            conn.execute(
+                insert(resources),
+                [
+                    {
+                        "dataset_id": oid,
+                        "title": title,
+                        "kind": ResourceKind.LINK,
+                        "url": f"https://data.gouv.nc/{n}.{fmt.lower()}",
+                        "format": fmt,
+                    }
+                    for oid, group in zip(ids, files, strict=True)
+                    for title, fmt, n in group
+                ],
+            )
+            if not conn.execute(select(func.count()).select_from(csw_records)).scalar_one():
+                changes._notify(conn, set(ids), set())  # noqa: SLF001 (what a flush runs)
+            else:
+                _notify_cloning_records(conn, ids, rows)
+        print(f"  {first + len(rows)} jeux de données", file=sys.stderr, end="\r")
     print(f"  {count} jeux de données en {time.monotonic() - started:.0f} s", file=sys.stderr)
-    return collection
+
+
+def _notify_cloning_records(conn, ids: list[int], rows: list[dict]) -> None:  # noqa: ANN001
+    """The change hooks, but CSW rows copied from real ones (identifier, title, access,
+    organisation changed): rendering and parsing ISO 19139 costs ~20 ms a dataset, half
+    an hour at 100,000. The first chunk's rows are real."""
+    hooks = list(changes._hooks)  # noqa: SLF001
+    changes._hooks[:] = [h for h in hooks if h is not csw_sync.sync_records]  # noqa: SLF001
+    try:
+        changes._notify(conn, set(ids), set())  # noqa: SLF001
+    finally:
+        changes._hooks[:] = hooks  # noqa: SLF001
+    templates = [
+        dict(r._mapping)
+        for r in conn.execute(select(csw_records).order_by(csw_records.c.dataset_id).limit(CHUNK))
+    ]
+    titles = dict(
+        conn.execute(
+            select(Dataset.__table__.c.id, Dataset.__table__.c.title).where(
+                Dataset.__table__.c.id.in_([t["dataset_id"] for t in templates])
+            )
+        ).all()
+    )
+    copies = []
+    for n, (oid, row) in enumerate(zip(ids, rows, strict=True)):
+        template = templates[n % len(templates)]
+        old_id, old_title = template["identifier"], titles[template["dataset_id"]]
+        copy = {
+            k: v.replace(old_id, row["slug"]).replace(old_title, row["title"])
+            if isinstance(v, str)
+            else v
+            for k, v in template.items()
+        }
+        copy["identifier"] = row["slug"]
+        copy.update(
+            dataset_id=oid,
+            access_level=row["access_level"].value,
+            organisation_id=row["organisation_id"],
+        )
+        copies.append(copy)
+    conn.execute(insert(csw_records), copies)
 
 
 # --- the server --------------------------------------------------------------------------
@@ -231,7 +329,7 @@ class Server:
         env["NIAOULI_DATABASE_URL"] = settings.database_url
         env["NIAOULI_HARVEST_SCHEDULER"] = "0"
         self.process = subprocess.Popen(
-            [str(NIAOULI), "serve", "--port", str(self.port)],
+            [str(NIAOULI), "serve", "--port", str(self.port), "--workers", "1"],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -246,6 +344,12 @@ class Server:
                 time.sleep(0.3)
         self.stop()
         sys.exit("niaouli serve ne répond pas")
+
+    def rss(self) -> float:
+        """Resident memory of the server and its child processes (workers, CSW), MB."""
+        root = psutil.Process(self.process.pid)
+        procs = [root, *root.children(recursive=True)]
+        return sum(p.memory_info().rss for p in procs) / 1e6
 
     def stop(self) -> None:
         self.process.terminate()
@@ -305,6 +409,55 @@ def measure_searches(server: Server, rounds: int) -> dict[str, list[float]]:
         for _ in range(rounds):
             for group, urls in SEARCHES.items():
                 for url in urls:
+                    started = time.perf_counter()
+                    response = http.get(url)
+                    elapsed = time.perf_counter() - started
+                    if response.status_code != 200:
+                        sys.exit(f"{url} : HTTP {response.status_code}")
+                    timings[group].append(elapsed * 1000)
+    return timings
+
+
+SERVICES = {
+    "/catalog.ttl (page 1, page profonde)": ["/catalog.ttl", "/catalog.ttl?page={deep}"],
+    "/sitemap.xml": ["/sitemap.xml"],
+    "CSW GetRecords": [
+        "/csw?service=CSW&version=2.0.2&request=GetRecords&typeNames=csw:Record"
+        "&resultType=results&elementSetName=summary&maxRecords=10",
+        "/csw?service=CSW&version=2.0.2&request=GetRecords&typeNames=csw:Record"
+        "&resultType=results&elementSetName=brief&maxRecords=10&startPosition={deep_record}",
+        "/csw?service=CSW&version=2.0.2&request=GetRecords&typeNames=csw:Record"
+        "&resultType=results&elementSetName=brief&maxRecords=10"
+        "&constraintLanguage=CQL_TEXT&constraint_language_version=1.1.0"
+        "&constraint=csw:AnyText%20like%20%27%25ecoles%25%27",
+    ],
+    "OGC API Records (items)": [
+        "/ogc/collections/catalogue/items?limit=10",
+        "/ogc/collections/catalogue/items?limit=10&q=ecoles",
+        "/ogc/collections/catalogue/items?limit=10&offset={deep_record}",
+    ],
+    "page d'un jeu de données": ["/jeux-de-donnees/jeu-000042", "/jeux-de-donnees/{last_slug}"],
+}
+
+
+def measure_services(server: Server, rounds: int) -> dict[str, list[float]]:
+    """DCAT pages, the sitemap, CSW, OGC API Records, dataset pages: p50/p95 each."""
+    with httpx.Client(base_url=server.url, timeout=120) as http:
+        total = int(http.get("/ogc/collections/catalogue/items?limit=1").json()["numberMatched"])
+        last = http.get(f"/ogc/collections/catalogue/items?limit=1&offset={total - 1}").json()
+        values = {
+            "deep": max(1, total // mapping.DEFAULT_PAGE_SIZE // 2),  # the middle page
+            "deep_record": max(1, total // 2),
+            "last_slug": last["features"][0]["id"],
+        }
+        timings: dict[str, list[float]] = {group: [] for group in SERVICES}
+        urls = {g: [u.format(**values) for u in us] for g, us in SERVICES.items()}
+        for group in urls.values():  # warm-up
+            for url in group:
+                http.get(url)
+        for _ in range(rounds):
+            for group, group_urls in urls.items():
+                for url in group_urls:
                     started = time.perf_counter()
                     response = http.get(url)
                     elapsed = time.perf_counter() - started
@@ -382,6 +535,7 @@ def scratch_postgres(dsn: str) -> str:
 
 
 def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
+    """Grow the catalogue through each size of `--datasets`, measuring at each."""
     data_dir = folder / name
     data_dir.mkdir()
     if name == "sqlite":
@@ -391,32 +545,60 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
     settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
     engine = make_engine(settings)
     schema.upgrade(engine)
+    sizes = sorted(args.datasets)
     print(f"== {name} : préparation", file=sys.stderr)
-    collection = populate(settings, engine, args.datasets)
+    collection = populate(settings, engine, sizes[0])
+    for n, size in enumerate(sizes):
+        if n:
+            grow(engine, size)
+        if name == "postgis":
+            with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                conn.execute(text("ANALYZE"))
+        server = Server(settings)
+        try:
+            rss_before = server.rss()
+            timings = measure_searches(server, args.rounds)
+            services = measure_services(server, args.rounds)
+            rss_after = server.rss()
+            last = n == len(sizes) - 1
+            tiles = (
+                measure_tiles(server, collection, args.tile_seconds, args.threads)
+                if last and args.tile_seconds > 0
+                else {}
+            )
+        finally:
+            server.stop()
+        load = os.getloadavg()[0]
+        every = [t for values in timings.values() for t in values]
+        print(f"\n{name} — {size} jeux de données (charge {load:.1f}, ms, un client)")
+        print(f"  {'recherche':36} {'n':>5} {'p50':>8} {'p95':>8}")
+        for group, values in [*timings.items(), ("toutes", every)]:
+            p50, p95 = statistics.median(values), percentile(values, 0.95)
+            print(f"  {group:36} {len(values):5d} {p50:8.1f} {p95:8.1f}")
+        print(f"  {'service':36} {'n':>5} {'p50':>8} {'p95':>8}")
+        for group, values in services.items():
+            p50, p95 = statistics.median(values), percentile(values, 0.95)
+            print(f"  {group:36} {len(values):5d} {p50:8.1f} {p95:8.1f}")
+        print(f"  mémoire du serveur (RSS) : {rss_before:.0f} Mo avant, {rss_after:.0f} Mo après")
+        if tiles:
+            print(f"{name} — tuiles vectorielles des communes ({args.threads} clients)")
+            for z, (rate, body) in tiles.items():
+                print(f"  z{z:<3} {rate:8.0f} requêtes/s   {body / 1000:6.1f} ko en moyenne")
+        sys.stdout.flush()
     engine.dispose()
-    server = Server(settings)
-    try:
-        timings = measure_searches(server, args.rounds)
-        tiles = measure_tiles(server, collection, args.tile_seconds, args.threads)
-    finally:
-        server.stop()
-    every = [t for values in timings.values() for t in values]
-    print(f"\n{name} — {args.datasets} jeux de données, recherche (ms, un client)")
-    print(f"  {'groupe':32} {'n':>5} {'p50':>8} {'p95':>8}")
-    for group, values in [*timings.items(), ("toutes", every)]:
-        p50, p95 = statistics.median(values), percentile(values, 0.95)
-        print(f"  {group:32} {len(values):5d} {p50:8.1f} {p95:8.1f}")
-    print(f"{name} — tuiles vectorielles des communes ({args.threads} clients)")
-    for z, (rate, size) in tiles.items():
-        print(f"  z{z:<3} {rate:8.0f} requêtes/s   {size / 1000:6.1f} ko en moyenne")
 
 
 def main() -> None:
     startup.install()  # change hooks (CSW rows, search), as `niaouli` itself does
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--datasets", type=int, default=10_000)
-    parser.add_argument("--rounds", type=int, default=10, help="passes over the search mix")
-    parser.add_argument("--tile-seconds", type=float, default=5.0)
+    parser.add_argument(
+        "--datasets",
+        type=lambda v: [int(n) for n in v.split(",")],
+        default=[10_000],
+        help="sizes, comma-separated: the catalogue grows through each (10000,100000)",
+    )
+    parser.add_argument("--rounds", type=int, default=10, help="passes over the request mix")
+    parser.add_argument("--tile-seconds", type=float, default=5.0, help="0: no tiles")
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--only", choices=["sqlite", "postgis"])
     parser.add_argument("--dsn", default=os.environ.get("NIAOULI_BENCH_DSN", DEFAULT_DSN))
