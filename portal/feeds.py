@@ -26,11 +26,19 @@ from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.validators import visible_state
 from niaouli.dcat import mapping, serialise
 from niaouli.dcat.urls import PublicUrls
+from niaouli.portal import syndication
 from niaouli.portal.common import Portal, base_url
-from niaouli.portal.syndication import atom_feed, sitemap, sitemap_entries
+from niaouli.portal.syndication import (
+    SitemapEntry,
+    atom_feed,
+    sitemap,
+    sitemap_entries,
+    sitemap_index,
+)
 from niaouli.settings import get_settings
 
 FEED_ENTRIES = 50
+SITEMAP_LISTS = 3  # the sitemap's first URLs: home, the datasets, the organisations
 VARY = "Accept"
 
 
@@ -107,25 +115,66 @@ class Feeds:
         return Response(body, media_type="application/atom+xml", headers={"ETag": etag})
 
     def sitemap(self, request: Request) -> Response:
+        """`/sitemap.xml`: every public page in one file, or past `MAX_SITEMAP_URLS` an
+        index of files `/sitemap.xml?page=N` (home and lists, then the dataset pages by
+        id, then the organisation pages), each read with LIMIT/OFFSET."""
         urls = public_urls(request)
+        limit = syndication.MAX_SITEMAP_URLS  # read per request: tests lower it
         with Session(self.portal.engine) as session:
             etag = self._etag(session, request, urls, "sitemap")
             cached = self._not_modified(request, etag)
             if cached:
                 return cached
-            datasets = service.list_datasets(session, ANONYMOUS)
-            latest = (
-                select(Dataset.organisation_id, func.max(Dataset.updated_at).label("updated"))
-                .where(visible_datasets(ANONYMOUS))
-                .group_by(Dataset.organisation_id)
-                .subquery()
+            visible = visible_datasets(ANONYMOUS)
+            count, newest = session.execute(
+                select(func.count(), func.max(Dataset.updated_at)).where(visible)
+            ).one()
+            organisations = session.scalar(select(func.count()).select_from(Organisation))
+            total = SITEMAP_LISTS + count + organisations
+            files = max(1, -(-total // limit))
+            raw = request.query_params.get("page")
+            if raw is None and files == 1:
+                number = 1
+            elif raw is None:
+                entries = [SitemapEntry(urls.sitemap_page(n), newest) for n in range(1, files + 1)]
+                body = sitemap_index(entries)
+                return Response(body, media_type="application/xml", headers={"ETag": etag})
+            elif raw.isascii() and raw.isdigit() and len(raw) < 8 and 1 <= int(raw) <= files:
+                number = int(raw)
+            else:
+                return PlainTextResponse("Page inconnue.", status_code=404)
+            start, end = (number - 1) * limit, number * limit
+            ds_start = max(0, start - SITEMAP_LISTS)
+            ds_end = max(0, min(count, end - SITEMAP_LISTS))
+            datasets = []
+            if ds_end > ds_start:
+                datasets = session.execute(
+                    select(Dataset.slug, Dataset.updated_at)
+                    .where(visible)
+                    .order_by(Dataset.id)
+                    .offset(ds_start)
+                    .limit(ds_end - ds_start)
+                ).all()
+            org_start = max(0, start - SITEMAP_LISTS - count)
+            org_end = max(0, end - SITEMAP_LISTS - count)
+            orgs = []
+            if org_end > org_start:
+                latest = (
+                    select(Dataset.organisation_id, func.max(Dataset.updated_at).label("updated"))
+                    .where(visible)
+                    .group_by(Dataset.organisation_id)
+                    .subquery()
+                )
+                orgs = session.execute(
+                    select(Organisation, latest.c.updated)
+                    .outerjoin(latest, latest.c.organisation_id == Organisation.id)
+                    .order_by(Organisation.slug)
+                    .offset(org_start)
+                    .limit(org_end - org_start)
+                ).all()
+            entries = sitemap_entries(
+                urls, datasets, [(o, u) for o, u in orgs], newest, lists=start == 0
             )
-            organisations = session.execute(
-                select(Organisation, latest.c.updated)
-                .outerjoin(latest, latest.c.organisation_id == Organisation.id)
-                .order_by(Organisation.slug)
-            ).all()
-            entries = sitemap_entries(urls, datasets, [(o, u) for o, u in organisations])
             body = sitemap(entries)
         return Response(body, media_type="application/xml", headers={"ETag": etag})
 

@@ -22,6 +22,9 @@ SITEMAP = "http://www.sitemaps.org/schemas/sitemap/0.9"
 FEED_TITLE = "Niaouli — jeux de données nouveaux et mis à jour"
 FEED_SUBTITLE = "Les derniers jeux de données publiés ou mis à jour sur Niaouli."
 SUMMARY_LENGTH = 1000
+# A sitemap file holds at most 50,000 URLs (sitemaps.org): past that, /sitemap.xml is an
+# index of files of this many (`niaouli.portal.feeds`; tests lower it).
+MAX_SITEMAP_URLS = 50_000
 # Characters XML 1.0 cannot carry at all (lxml refuses them): dropped from data.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 
@@ -93,17 +96,21 @@ class SitemapEntry:
 
 def sitemap_entries(
     urls: PublicUrls,
-    datasets: Sequence[Dataset],
+    datasets: Iterable[tuple[str, datetime | None]],
     organisations: Iterable[tuple[Organisation, datetime | None]],
+    newest: datetime | None = None,
+    lists: bool = True,
 ) -> list[SitemapEntry]:
-    """Home, the lists, every public dataset page and every organisation page."""
-    newest = max((d.updated_at for d in datasets), default=None, key=_utc)
-    entries = [
-        SitemapEntry(urls.home(), newest),
-        SitemapEntry(urls.datasets(), newest),
-        SitemapEntry(urls.organisations()),
-    ]
-    entries += [SitemapEntry(urls.dataset_page(d.slug), d.updated_at) for d in datasets]
+    """Home and the lists (`lists`), the public dataset pages given as (slug, updated),
+    the organisation pages; `newest`: the last change of a public dataset."""
+    entries = []
+    if lists:
+        entries += [
+            SitemapEntry(urls.home(), newest),
+            SitemapEntry(urls.datasets(), newest),
+            SitemapEntry(urls.organisations()),
+        ]
+    entries += [SitemapEntry(urls.dataset_page(slug), updated) for slug, updated in datasets]
     for org, datasets_updated in organisations:
         lastmod = (
             max(org.updated_at, datasets_updated, key=_utc) if datasets_updated else org.updated_at
@@ -113,11 +120,22 @@ def sitemap_entries(
 
 
 def sitemap(entries: Sequence[SitemapEntry]) -> bytes:
-    """sitemaps.org 0.9 `urlset` (at most 50,000 URLs per file, as the protocol says)."""
+    """sitemaps.org 0.9 `urlset` (the caller keeps it within `MAX_SITEMAP_URLS`)."""
     root = etree.Element(f"{{{SITEMAP}}}urlset", nsmap={None: SITEMAP})
-    for entry in entries[:50_000]:
+    for entry in entries:
         url = _sub(root, SITEMAP, "url")
         _sub(url, SITEMAP, "loc", entry.url)
         if entry.lastmod is not None:
             _sub(url, SITEMAP, "lastmod", timestamp(entry.lastmod))
+    return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)
+
+
+def sitemap_index(entries: Sequence[SitemapEntry]) -> bytes:
+    """sitemaps.org 0.9 `sitemapindex`: the sitemap files, when one would hold too many."""
+    root = etree.Element(f"{{{SITEMAP}}}sitemapindex", nsmap={None: SITEMAP})
+    for entry in entries:
+        item = _sub(root, SITEMAP, "sitemap")
+        _sub(item, SITEMAP, "loc", entry.url)
+        if entry.lastmod is not None:
+            _sub(item, SITEMAP, "lastmod", timestamp(entry.lastmod))
     return etree.tostring(root, xml_declaration=True, encoding="utf-8", pretty_print=True)

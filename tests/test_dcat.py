@@ -40,6 +40,7 @@ from niaouli.catalogue.models import Resource, ResourceKind
 from niaouli.dcat.vocabularies import HYDRA, LOCN, SPDX, VCARD
 from niaouli.demo import load_demo
 from niaouli.ingest import ingest_file
+from niaouli.portal import syndication
 from niaouli.portal.app import create_app
 from niaouli.services.csw.importer import import_records
 from tests.conftest import FIXTURES, GEODATA, Backend
@@ -611,6 +612,39 @@ def test_sitemap_and_robots(site, backend):
     robots = site.get("/robots.txt").text
     assert "Sitemap: http://testserver/sitemap.xml" in robots
     assert "/catalog.ttl" in robots and "/feeds/datasets.atom" in robots
+
+
+def test_sitemap_index_past_the_limit(site, backend, monkeypatch):
+    """Past `MAX_SITEMAP_URLS` URLs (50,000 in the protocol; 4 here) /sitemap.xml is a
+    sitemap index of files that together hold every URL of the single file, once."""
+    ns = {"s": "http://www.sitemaps.org/schemas/sitemap/0.9"}
+    whole = etree.fromstring(site.get("/sitemap.xml").content)
+    assert whole.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}urlset"
+    expected = [e.text for e in whole.iterfind("s:url/s:loc", ns)]
+    monkeypatch.setattr(syndication, "MAX_SITEMAP_URLS", 4)
+    index = etree.fromstring(site.get("/sitemap.xml").content)
+    assert index.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}sitemapindex"
+    files = [e.text for e in index.iterfind("s:sitemap/s:loc", ns)]
+    assert len(files) == -(-len(expected) // 4) >= 3
+    assert files[0] == "http://testserver/sitemap.xml?page=1"
+    assert all(
+        re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", e.text)
+        for e in index.iterfind("s:sitemap/s:lastmod", ns)
+    )
+    found = []
+    for url in files:
+        part = etree.fromstring(site.get(url.removeprefix("http://testserver")).content)
+        assert part.tag == "{http://www.sitemaps.org/schemas/sitemap/0.9}urlset"
+        locs = [e.text for e in part.iterfind("s:url/s:loc", ns)]
+        assert 1 <= len(locs) <= 4
+        found += locs
+    assert found == expected
+    for page in (0, len(files) + 1, "x"):
+        assert site.get(f"/sitemap.xml?page={page}").status_code == 404
+    # Exactly at the limit: still one file.
+    monkeypatch.setattr(syndication, "MAX_SITEMAP_URLS", len(expected))
+    root = etree.fromstring(site.get("/sitemap.xml").content)
+    assert [e.text for e in root.iterfind("s:url/s:loc", ns)] == expected
 
 
 # --- live: CSW and DCAT agree; removals show everywhere ---------------------------------

@@ -60,3 +60,7 @@ class PublicUrls:
 
     def sitemap(self) -> str:
         return f"{self.base}/sitemap.xml"
+
+    def sitemap_page(self, number: int) -> str:
+        """One file of the sitemap, when `/sitemap.xml` is an index of them."""
+        return f"{self.base}/sitemap.xml?page={number}"
