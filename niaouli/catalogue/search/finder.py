@@ -1,12 +1,15 @@
 """Search everything in one place, with facets: what the portal's search pages ask.
 
 Text matching is the full-text index (`fulltext`); the access rule is
-`access.visible_datasets` in SQL, so a dataset the viewer may not see is neither listed
-nor counted, and no facet value (an organisation, a theme, a format) comes from it alone.
-Facets follow the usual rule: filters combine with AND across facets and OR within
-one, and each facet's counts apply the filters of the *other* facets. The candidates
-(one small row per object the viewer may see and the query matches) are faceted in
-Python: the same code for both backends, a few milliseconds for 10,000 datasets.
+`access.visible_mask` (the SQL rule `visible_datasets` over columns), so a dataset the
+viewer may not see is neither listed nor counted, and no facet value (an organisation, a
+theme, a format) comes from it alone. Facets follow the usual rule: filters combine with
+AND across facets and OR within one, and each facet's counts apply the filters of the
+*other* facets. Datasets are searched as columns (`columns`, numpy: one snapshot per
+catalogue state and worker, shared by every viewer): masks, `bincount`s and one sort,
+a few milliseconds for 100,000 datasets on both backends, where nine GROUP BYs per
+search would take hundreds. The other kinds (hundreds of objects) are Items faceted
+in Python; only the datasets that can reach the page become Items.
 
 Places: when the query names a place of the gazetteer (`gazetteer`: the communes),
 datasets whose extent meets it are found even if their text never names it, combined
@@ -33,26 +36,23 @@ from itertools import chain
 from operator import attrgetter
 from typing import Any
 
-import orjson
-from sqlalchemy import ColumnElement, Select, String, func, select, text, type_coerce
+import numpy as np
+import shapely
+from sqlalchemy import ColumnElement, Select, func, select, text
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli.catalogue import gazetteer, quality
-from niaouli.catalogue.access import Viewer, visible_datasets
+from niaouli.catalogue.access import Viewer, visible_datasets, visible_mask
 from niaouli.catalogue.models import (
     CodeProject,
     Dataset,
     Event,
-    Layer,
     Organisation,
-    RasterLayer,
-    Resource,
     Reuse,
     code_project_datasets,
     dataset_reuses,
 )
-from niaouli.catalogue.quality_tables import DatasetQuality
-from niaouli.catalogue.search import fulltext
+from niaouli.catalogue.search import columns, fulltext
 from niaouli.stats.table import usage_daily
 
 # URL value -> document kind, in the order the type facet shows them.
@@ -276,28 +276,35 @@ def search(
     organisations = session.execute(
         select(Organisation.id, Organisation.slug, Organisation.name)
     ).all()
-    items: list[Item] = []
+    cols = _columns(session) if {"dataset", "organisation"} & set(kinds) else None
+    visible = visible_mask(viewer, cols.access, cols.organisation_id) if cols is not None else None
+    datasets: _Found | None = None
     if "dataset" in kinds:
-        items += _datasets(session, viewer)
-        if filters.bbox is not None:
-            items = [i for i in items if i.within(filters.bbox)]
+        datasets = _find_datasets(cols, visible, filters.bbox, place, ranks, rest_ranks)
+    # The other kinds are few (hundreds): Items faceted in Python, as they always were.
+    others: list[Item] = []
     if filters.bbox is None:  # only datasets have a spatial coverage
-        others = [k for k in kinds if k != "dataset"]
         slugs = {oid: slug for oid, slug, _name in organisations}
-        items += _others(session, viewer, others, ranks, slugs)
+        per_org: dict[int, int] = {}
+        if cols is not None:
+            owners, counts = np.unique(cols.organisation_id[visible], return_counts=True)
+            per_org = dict(zip(owners.tolist(), counts.tolist(), strict=True))
+        others = _others(
+            session, viewer, [k for k in kinds if k != "dataset"], ranks, slugs, per_org
+        )
     fits: dict[tuple[str, int], float] = {}
     if place is not None:
-        fits = _place_fits(items, place, ranks, rest_ranks)
+        fits = _place_fits(others, place, ranks, rest_ranks)
         ranks = {key: ranks.get(key) or (rest_ranks or {}).get(key, 0.0) for key in fits}
     if ranks is not None:
-        items = [i for i in items if (i.kind, i.id) in ranks]
+        others = [i for i in others if (i.kind, i.id) in ranks]
 
     # Which selected facets each item fails: it is a result when it fails none, and
     # counts in facet F when it fails none but F.
     found: list[Item] = []
     failing_one: dict[str, list[Item]] = {name: [] for name in filters.selected}
     selected = list(filters.selected.items())
-    for item in items:
+    for item in others:
         failed = (
             [name for name, values in selected if _fails(item, name, values)] if selected else ()
         )
@@ -305,6 +312,12 @@ def search(
             found.append(item)
         elif len(failed) == 1:
             failing_one[failed[0]].append(item)
+    passing = {}
+    if datasets is not None:
+        passing = {name: _passes(cols, name, values) for name, values in selected}
+    dataset_found = datasets.mask if datasets is not None else None
+    for mask in passing.values():
+        dataset_found = dataset_found & mask
     facets: dict[str, list[tuple[str, int]]] = {}
     for name in FACETS:
         if name == "acces" and not show_access:
@@ -312,22 +325,224 @@ def search(
         counts = _count(name, found)
         if failing_one.get(name):
             counts.update(_count(name, failing_one[name]))
+        if datasets is not None:
+            mask = datasets.mask
+            for other, passes in passing.items():
+                if other != name:
+                    mask = mask & passes
+            counts.update(_dataset_counts(cols, name, mask))
         facets[name] = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0].casefold()))
+
     sort = filters.effective_sort()
+    start = (filters.page - 1) * page_size
+    visits = _visits(session) if sort == "populaire" else {}
+    top: list[Item] = []
+    total = len(found)
+    if datasets is not None:
+        positions = np.flatnonzero(dataset_found)
+        total += len(positions)
+        order = _dataset_order(cols, positions, sort, datasets, visits)
+        top = [_item(cols, p) for p in positions[order[: start + page_size]].tolist()]
+        for item, p in zip(top, positions[order[: start + page_size]].tolist(), strict=True):
+            key = ("dataset", item.id)
+            if datasets.rank is not None:
+                ranks[key] = float(datasets.rank[p])
+            if datasets.fit is not None:
+                fits[key] = float(datasets.fit[p])
+    candidates = top + found
     if sort == "populaire":
-        visits = _visits(session)
-        found.sort(
+        candidates.sort(
             key=lambda i: (-visits.get(i.id, 0) if i.kind == "dataset" else 0, *i.popular_key)
         )
     elif sort == "qualite":  # best first; unscored (not datasets) last
-        found.sort(key=lambda i: (-(i.quality if i.quality is not None else -1), *i.recent_key))
+        candidates.sort(
+            key=lambda i: (-(i.quality if i.quality is not None else -1), *i.recent_key)
+        )
     else:
-        found.sort(key=_sort_key(sort, ranks or {}, fits))
-    start = (filters.page - 1) * page_size
-    page = found[start : start + page_size]
+        candidates.sort(key=_sort_key(sort, ranks or {}, fits))
+    page = candidates[start : start + page_size]
     orgs = {slug: name for _id, slug, name in organisations}
     loaded = _load(session, page)
-    return Result(page, len(found), facets, orgs, loaded, named.place if named else None)
+    return Result(page, total, facets, orgs, loaded, named.place if named else None)
+
+
+@dataclass
+class _Found:
+    """The datasets a search finds before facet filters, with their relevance."""
+
+    mask: np.ndarray  # bool, over the columns
+    rank: np.ndarray | None = None  # text relevance (0 where none)
+    fit: np.ndarray | None = None  # how much about the place named (0 where none)
+
+
+def _find_datasets(
+    cols: columns.Columns,
+    visible: np.ndarray,
+    bbox: tuple[float, float, float, float] | None,
+    place: gazetteer.Place | None,
+    ranks: dict[tuple[str, int], float] | None,
+    rest_ranks: dict[tuple[str, int], float] | None,
+) -> _Found:
+    """Visible, in the map box, matching the words (or the place): `_place_fits`'s rule."""
+    mask = visible.copy()
+    if bbox is not None:
+        b = cols.bounds
+        with np.errstate(invalid="ignore"):
+            mask &= (b[:, 0] <= bbox[2]) & (b[:, 2] >= bbox[0])
+            mask &= (b[:, 1] <= bbox[3]) & (b[:, 3] >= bbox[1])
+    if ranks is None:
+        return _Found(mask)
+    rank, matched = _rank_column(cols, ranks)
+    if place is None:
+        return _Found(mask & matched, rank)
+    rest, in_rest = (None, None) if rest_ranks is None else _rank_column(cols, rest_ranks)
+    fit = np.where(matched, 1.0, np.nan)
+    others = ~matched if in_rest is None else (~matched & in_rest)
+    has_bounds = ~np.isnan(cols.bounds[:, 0])
+    if rest_ranks is not None:  # no extent: may hold the place's rows (fit 0, last)
+        fit[others & ~has_bounds] = 0.0
+    west, south, east, north = place.geometry.bounds
+    b = cols.bounds
+    with np.errstate(invalid="ignore"):
+        near = others & has_bounds & (b[:, 0] <= east) & (b[:, 2] >= west)
+        near &= (b[:, 1] <= north) & (b[:, 3] >= south)
+    where = np.flatnonzero(near & mask)
+    if len(where):
+        boxes = shapely.box(b[where, 0], b[where, 1], b[where, 2], b[where, 3])
+        meets = shapely.intersects(place.geometry, boxes)
+        where = where[meets]
+        extent = np.maximum((b[where, 2] - b[where, 0]) * (b[where, 3] - b[where, 1]), 0.0)
+        fit[where] = np.where(extent <= place.area, 1.0, place.area / np.maximum(extent, 1e-300))
+    found = ~np.isnan(fit)
+    # `ranks.get(key) or rest_ranks.get(key, 0.0)`, as for the other kinds.
+    final = np.where(matched & (rank != 0), rank, 0.0 if rest is None else rest)
+    return _Found(mask & found, np.where(found, final, 0.0), np.nan_to_num(fit, nan=0.0))
+
+
+def _rank_column(
+    cols: columns.Columns, ranks: dict[tuple[str, int], float]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The text relevance of each dataset (0 where none) and which ones matched."""
+    ids = [oid for kind, oid in ranks if kind == "dataset"]
+    rank = np.zeros(len(cols), dtype=np.float64)
+    matched = np.zeros(len(cols), dtype=bool)
+    if ids:
+        wanted = np.asarray(ids, dtype=np.int64)
+        values = np.fromiter((ranks[("dataset", i)] for i in ids), dtype=np.float64)
+        at = np.searchsorted(cols.ids, wanted)
+        inside = at < len(cols)
+        at, wanted, values = at[inside], wanted[inside], values[inside]
+        exact = cols.ids[at] == wanted
+        rank[at[exact]] = values[exact]
+        matched[at[exact]] = True
+    return rank, matched
+
+
+def _passes(cols: columns.Columns, name: str, values: frozenset[str]) -> np.ndarray:
+    """Datasets passing facet `name`'s filter (any of `values`), as `_fails` says."""
+    n = len(cols)
+    if name == "type":
+        return np.full(n, "jeux-de-donnees" in values)
+    if name == "spatial":
+        mask = np.zeros(n, dtype=bool)
+        if "oui" in values:
+            mask |= cols.spatial
+        if "non" in values:
+            mask |= ~cols.spatial
+        return mask
+    if name in ("theme", "format", "donnees"):
+        matrix, known = _multi(cols, name)
+        wanted = [i for i, v in enumerate(known) if v in values]
+        return matrix[:, wanted].any(axis=1) if wanted else np.zeros(n, dtype=bool)
+    codes, known = _single(cols, name)
+    wanted = [i for i, v in enumerate(known) if v in values]
+    return np.isin(codes, wanted)
+
+
+def _single(cols: columns.Columns, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    return {
+        "organisation": (cols.organisation_code, cols.organisations),
+        "licence": (cols.licence_code, cols.licences),
+        "acces": (cols.access_code, columns.ACCESS),
+        "qualite": (cols.band_code, columns.BANDS),
+    }[name]
+
+
+def _multi(cols: columns.Columns, name: str) -> tuple[np.ndarray, tuple[str, ...]]:
+    return {
+        "theme": (cols.themes, cols.theme_values),
+        "format": (cols.formats, cols.format_values),
+        "donnees": (cols.data_kinds, columns.DATA_KINDS),
+    }[name]
+
+
+def _dataset_counts(cols: columns.Columns, name: str, mask: np.ndarray) -> dict[str, int]:
+    """Facet `name`'s counts over the datasets of `mask` (values with none left out)."""
+    if name == "type":
+        n = int(np.count_nonzero(mask))
+        return {"jeux-de-donnees": n} if n else {}
+    if name == "spatial":
+        yes = int(np.count_nonzero(cols.spatial & mask))
+        no = int(np.count_nonzero(mask)) - yes
+        return {k: v for k, v in (("oui", yes), ("non", no)) if v}
+    if name in ("theme", "format", "donnees"):
+        matrix, known = _multi(cols, name)
+        counts = np.count_nonzero(matrix[mask], axis=0) if len(known) else []
+    else:
+        codes, known = _single(cols, name)
+        selected = codes[mask]
+        counts = np.bincount(selected[selected >= 0], minlength=len(known))
+    return {value: int(n) for value, n in zip(known, counts, strict=False) if n}
+
+
+def _dataset_order(
+    cols: columns.Columns,
+    positions: np.ndarray,
+    sort: str,
+    found: _Found,
+    visits: dict[int, int],
+) -> np.ndarray:
+    """The order of `positions` for `sort`: the same keys as the Items' (`search`)."""
+    recent = cols.recent_rank[positions]
+    if sort == "populaire":
+        seen = np.zeros(len(positions), dtype=np.int64)
+        if visits:
+            ids = cols.ids[positions]
+            at = np.isin(ids, np.fromiter(visits, dtype=np.int64))
+            seen[at] = [visits[int(i)] for i in ids[at]]
+        return np.lexsort((recent, -cols.popularity[positions], -seen))
+    if sort == "qualite":
+        return np.lexsort((recent, -cols.score[positions]))
+    if sort == "pertinence":
+        rank = found.rank[positions] if found.rank is not None else np.zeros(len(positions))
+        fit = found.fit[positions] if found.fit is not None else np.zeros(len(positions))
+        return np.lexsort((recent, -rank, -fit))
+    return np.argsort(recent, kind="stable")
+
+
+def _item(cols: columns.Columns, p: int) -> Item:
+    """One dataset of the columns as an Item (for the page, and to sort it with others)."""
+    b = cols.bounds[p]
+    return Item(
+        kind="dataset",
+        id=int(cols.ids[p]),
+        title=cols.titles[p],
+        organisation=cols.organisations[cols.organisation_code[p]],
+        licence=cols.licences[cols.licence_code[p]] if cols.licence_code[p] >= 0 else None,
+        access=str(cols.access[p]),
+        spatial="oui" if cols.spatial[p] else "non",
+        themes=frozenset(v for v, on in zip(cols.theme_values, cols.themes[p], strict=True) if on),
+        formats=frozenset(
+            v for v, on in zip(cols.format_values, cols.formats[p], strict=True) if on
+        ),
+        data_kinds=frozenset(
+            v for v, on in zip(columns.DATA_KINDS, cols.data_kinds[p], strict=True) if on
+        ),
+        newest=float(cols.newest[p]),
+        popularity=int(cols.popularity[p]),
+        bounds=None if np.isnan(b[0]) else tuple(float(v) for v in b),
+        quality=int(cols.score[p]) if cols.score[p] >= 0 else None,
+    )
 
 
 def _place_fits(
@@ -419,14 +634,15 @@ def _in_match(column: Any, ranks: dict | None, kind: str) -> ColumnElement[bool]
     return column.in_(ids) if len(ids) <= MAX_BOUND_IDS else None
 
 
-# Every dataset `viewer` may see, as Items, per worker process: reading and shaping
-# 10,000 rows costs far more than faceting them. The key holds the catalogue version
+# The columns of every dataset (`columns`), per worker process: reading and shaping
+# 100,000 rows costs far more than searching them. The key holds the catalogue version
 # (bumped by every dataset, layer or resource change, in its transaction: see `changes`)
 # the number of reuse and code project links (which "most used" counts) and the last
 # organisation change, so that any change is seen by the next search, in every worker.
-_CACHE: OrderedDict[tuple, list[Item]] = OrderedDict()
+# One set of columns serves every viewer (`access.visible_mask`): memory stays flat.
+_CACHE: OrderedDict[str, tuple[tuple, columns.Columns]] = OrderedDict()
 _CACHE_LOCK = threading.Lock()
-CACHE_ENTRIES = 16  # distinct visibilities (anonymous, signed in, each membership set)
+CACHE_ENTRIES = 2  # databases (the tests use several in one process)
 STAMP = text(
     "SELECT (SELECT version FROM catalogue_state WHERE id = 1),"
     " (SELECT count(*) FROM reuse_datasets), (SELECT count(*) FROM code_project_datasets),"
@@ -434,108 +650,22 @@ STAMP = text(
 )
 
 
-def _datasets(session: Session, viewer: Viewer) -> list[Item]:
-    """The datasets `viewer` may see (never to be changed: they may be shared)."""
+def _columns(session: Session) -> columns.Columns:
+    """Every dataset's columns, current (never to be changed: they are shared)."""
     stamp = tuple(session.execute(STAMP).one())
-    key = (session.get_bind().url.render_as_string(), stamp, viewer.visibility_key)
+    url = session.get_bind().url.render_as_string()
     with _CACHE_LOCK:
-        items = _CACHE.get(key)
-        if items is not None:
-            _CACHE.move_to_end(key)
-            return items
-    items = _read_datasets(session, viewer)
+        cached = _CACHE.get(url)
+        if cached is not None and cached[0] == stamp:
+            _CACHE.move_to_end(url)
+            return cached[1]
+    found = columns.read(session.connection())
     with _CACHE_LOCK:
-        _CACHE[key] = items
+        _CACHE[url] = (stamp, found)
+        _CACHE.move_to_end(url)
         while len(_CACHE) > CACHE_ENTRIES:
             _CACHE.popitem(last=False)
-    return items
-
-
-def _read_datasets(session: Session, viewer: Viewer) -> list[Item]:
-    where = visible_datasets(viewer)
-    ids = select(Dataset.id).where(where)
-    conn = session.connection()
-    # "Most used" sorts by visits (`_visits`), then by this: how many reuses and code
-    # projects use a dataset, then its layers and resources.
-    popularity: Counter[int] = Counter()
-    formats: dict[int, set[str]] = {}
-    for dataset_id, fmt in conn.execute(
-        select(Resource.dataset_id, Resource.format).where(Resource.dataset_id.in_(ids))
-    ):
-        popularity[dataset_id] += 1
-        if fmt and fmt.strip():
-            formats.setdefault(dataset_id, set()).add(fmt.strip().upper()[:MAX_VALUE_LENGTH])
-    for column, weight in (
-        (Layer.__table__.c.dataset_id, 1),
-        (dataset_reuses.c.dataset_id, 100),
-        (code_project_datasets.c.dataset_id, 100),
-    ):
-        for dataset_id, n in conn.execute(
-            select(column, func.count()).where(column.in_(ids)).group_by(column)
-        ):
-            popularity[dataset_id] += weight * n
-    kinds: dict[int, set[str]] = {}
-    for dataset_id, geometry in conn.execute(
-        select(Layer.dataset_id, Layer.geometry_type).where(Layer.dataset_id.in_(ids))
-    ):
-        kinds.setdefault(dataset_id, set()).add("vecteur" if geometry else "tableau")
-    for (dataset_id,) in conn.execute(
-        select(RasterLayer.dataset_id).where(RasterLayer.dataset_id.in_(ids))
-    ):
-        kinds.setdefault(dataset_id, set()).add("raster")
-    scores = DatasetQuality.__table__
-    # Raw values (no type processing: 10,000 rows must take milliseconds, not tenths).
-    rows = conn.execute(
-        select(
-            Dataset.id,
-            Dataset.title,
-            Organisation.slug,
-            Dataset.licence,
-            type_coerce(Dataset.access_level, String),
-            Dataset.is_spatial,
-            type_coerce(Dataset.themes, String),
-            type_coerce(func.coalesce(Dataset.published_at, Dataset.created_at), String),
-            scores.c.score,
-            *gazetteer.extent_columns(session.get_bind().dialect.name),
-        )
-        .join(Organisation, Organisation.id == Dataset.organisation_id)
-        .outerjoin(scores, scores.c.dataset_id == Dataset.id)
-        .where(where)
-    )
-    no_formats: frozenset[str] = frozenset()
-    return [
-        Item(
-            kind="dataset",
-            id=oid,
-            title=title,
-            organisation=org,
-            licence=(licence or "").strip() or None,
-            access=access,
-            spatial="oui" if spatial else "non",
-            themes=_themes(themes),
-            formats=frozenset(formats[oid]) if oid in formats else no_formats,
-            data_kinds=frozenset(kinds[oid]) if oid in kinds else no_formats,
-            newest=_timestamp(newest),
-            popularity=popularity[oid],
-            bounds=tuple(box) if box[0] is not None else None,
-            quality=score,
-        )
-        for oid, title, org, licence, access, spatial, themes, newest, score, *box in rows
-    ]
-
-
-def _themes(value: Any) -> frozenset[str]:
-    """Themes as stored: a JSON list (text on SQLite, already a list from psycopg)."""
-    if isinstance(value, str):
-        try:
-            value = orjson.loads(value)
-        except orjson.JSONDecodeError:
-            return frozenset()
-    if not isinstance(value, list):
-        return frozenset()
-    return frozenset(
-        t.strip()[:MAX_VALUE_LENGTH] for t in value if isinstance(t, str) and t.strip()
-    )
+    return found
 
 
 def _others(
@@ -544,7 +674,10 @@ def _others(
     kinds: list[str],
     ranks: dict | None,
     org_slugs: dict[int, str],
+    per_org: dict[int, int],
 ) -> list[Item]:
+    """The code projects, reuses, events and organisations found (`per_org`: how many
+    datasets the viewer may see per organisation, their popularity)."""
     items: list[Item] = []
 
     def where(query: Select, model: Any, kind: str) -> Select:
@@ -605,13 +738,6 @@ def _others(
                 )
             )
     if "organisation" in kinds:
-        visible = dict(
-            session.execute(
-                select(Dataset.organisation_id, func.count())
-                .where(visible_datasets(viewer))
-                .group_by(Dataset.organisation_id)
-            ).all()
-        )
         query = where(
             select(Organisation.id, Organisation.name, Organisation.created_at),
             Organisation,
@@ -624,7 +750,7 @@ def _others(
                     oid,
                     name,
                     newest=_timestamp(created),
-                    popularity=visible.get(oid, 0),
+                    popularity=per_org.get(oid, 0),
                 )
             )
     return items
