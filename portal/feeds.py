@@ -14,13 +14,15 @@ an edit to a hidden dataset changes nothing an outsider can observe.
 from __future__ import annotations
 
 import hashlib
+import threading
+from collections import OrderedDict
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from niaouli.catalogue import service
+from niaouli.catalogue import changes, service
 from niaouli.catalogue.access import ANONYMOUS, visible_datasets
 from niaouli.catalogue.models import Dataset, Organisation
 from niaouli.catalogue.validators import visible_state
@@ -40,6 +42,41 @@ from niaouli.settings import get_settings
 FEED_ENTRIES = 50
 SITEMAP_LISTS = 3  # the sitemap's first URLs: home, the datasets, the organisations
 VARY = "Accept"
+
+
+class _Bodies:
+    """Serialised catalogue pages by ETag (what the anonymous viewer sees, the URL, the
+    format) and catalogue version, at most `limit` bytes per worker, least recently
+    used out first. rdflib takes about a second to build and write a page of 100
+    datasets; a harvester or crawler reading it again gets it at once."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.size = 0
+        self.bodies: OrderedDict[str, bytes] = OrderedDict()
+        self.lock = threading.Lock()
+
+    def get(self, etag: str) -> bytes | None:
+        with self.lock:
+            body = self.bodies.get(etag)
+            if body is not None:
+                self.bodies.move_to_end(etag)
+            return body
+
+    def put(self, etag: str, body: bytes) -> None:
+        if len(body) > self.limit // 4:
+            return
+        with self.lock:
+            if etag in self.bodies:
+                return
+            self.bodies[etag] = body
+            self.size += len(body)
+            while self.size > self.limit:
+                _old, dropped = self.bodies.popitem(last=False)
+                self.size -= len(dropped)
+
+
+_BODIES = _Bodies(32 * 1024 * 1024)
 
 
 def public_urls(request: Request) -> PublicUrls:
@@ -91,8 +128,14 @@ class Feeds:
             cached = self._not_modified(request, etag)
             if cached:
                 return cached
-            graph = mapping.catalogue_graph(session, urls, page, size, fmt.extension)
-        body = serialise.serialise(graph, fmt)
+            # Keyed by the catalogue version too: a quality score's change moves it
+            # (`changes.touch`), not the rows the ETag digests.
+            kept = f"{etag}|{changes.current_version(session.connection())}"
+            body = _BODIES.get(kept)
+            if body is None:
+                graph = mapping.catalogue_graph(session, urls, page, size, fmt.extension)
+                body = serialise.serialise(graph, fmt)
+                _BODIES.put(kept, body)
         headers = {
             "ETag": etag,
             "Vary": VARY,

@@ -14,7 +14,7 @@ let pycsw's repository filter (set per request from the viewer, see
 
 from __future__ import annotations
 
-from sqlalchemy import Column, Integer, MetaData, Table, Text
+from sqlalchemy import Column, Index, Integer, MetaData, Table, Text
 
 TABLE_NAME = "csw_records"
 
@@ -87,6 +87,9 @@ csw_records = Table(
     Column("xml", Text, nullable=False),
     Column("anytext", Text, nullable=False),
     *(Column(name, Text) for name in PYCSW_TEXT_COLUMNS),
+    # pycsw's repository filter (the viewer's) on every GetRecords and its count: without
+    # it each count reads every record (44 kB each: 8 s for 100,000 on SQLite).
+    Index("ix_csw_records_access_org", "access_level", "organisation_id"),
 )
 
 COLUMNS = frozenset(c.name for c in csw_records.columns)

@@ -19,6 +19,7 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Table,
@@ -143,6 +144,8 @@ code_project_datasets = Table(
 
 class Dataset(Timestamped, Base):
     __tablename__ = "datasets"
+    # OGC API Records' default order among the visible datasets (0035_scale_indexes).
+    __table_args__ = (Index("ix_datasets_access_title", "access_level", "title", "id"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)
