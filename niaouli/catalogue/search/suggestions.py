@@ -11,10 +11,13 @@ on normalised words, and the suggestion is written with the vocabulary's accents
 from __future__ import annotations
 
 import difflib
+import functools
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
 from niaouli.catalogue import gazetteer
@@ -27,25 +30,60 @@ CUTOFF = 0.75
 MAX_QUERY_WORDS = 8
 
 
+@functools.lru_cache(maxsize=65536)
+def _normal(written: str) -> str:
+    """The normalised form of one written word (the same words recur in many titles)."""
+    return "".join(words(written))
+
+
 def _add(vocabulary: dict[str, str], texts: Iterable[Any]) -> None:
     """normalised word -> the word as written (the first accented spelling seen wins)."""
-    for text in texts:
-        if not isinstance(text, str):
+    for value in texts:
+        if not isinstance(value, str):
             continue
-        for written in TOKEN.findall(text):
-            normal = "".join(words(written))
+        for written in TOKEN.findall(value):
+            normal = _normal(written)
             if len(normal) < MIN_WORD or normal in STOP_WORDS or normal.isdigit():
                 continue
             if normal not in vocabulary or (vocabulary[normal].isascii() and not written.isascii()):
                 vocabulary[normal] = written.lower() if not written.isupper() else written
 
 
-def vocabulary(session: Session, viewer: Viewer) -> dict[str, str]:
-    found: dict[str, str] = {}
+# The visible datasets' words per worker, visibility and catalogue version (which every
+# dataset change moves): reading 100,000 datasets' titles takes seconds, and a search
+# that finds nothing asks for them.
+_DATASET_WORDS: OrderedDict[tuple, dict[str, str]] = OrderedDict()
+_LOCK = threading.Lock()
+CACHE_ENTRIES = 16
+VERSION = text("SELECT version FROM catalogue_state WHERE id = 1")
+
+
+def _dataset_words(session: Session, viewer: Viewer) -> dict[str, str]:
+    """Titles, keywords and themes of the datasets `viewer` may see (never to be changed)."""
+    key = (
+        session.get_bind().url.render_as_string(),
+        viewer.visibility_key,
+        session.scalar(VERSION),
+    )
+    with _LOCK:
+        found = _DATASET_WORDS.get(key)
+        if found is not None:
+            _DATASET_WORDS.move_to_end(key)
+            return found
+    found = {}
     for title, keywords, themes in session.execute(
         select(Dataset.title, Dataset.keywords, Dataset.themes).where(visible_datasets(viewer))
     ):
         _add(found, [title, *(keywords or ()), *(themes or ())])
+    with _LOCK:
+        _DATASET_WORDS[key] = found
+        while len(_DATASET_WORDS) > CACHE_ENTRIES:
+            _DATASET_WORDS.popitem(last=False)
+    return found
+
+
+def vocabulary(session: Session, viewer: Viewer) -> dict[str, str]:
+    found = dict(_dataset_words(session, viewer))
     # Place names keep their capital letters: « Nouméa », « Île des Pins ».
     places: dict[str, str] = {}
     for place in gazetteer.places(session, viewer):
