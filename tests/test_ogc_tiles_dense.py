@@ -34,7 +34,7 @@ import pytest
 import shapely
 import sqlalchemy as sa
 
-from niaouli import tile_warm
+from niaouli import export_jobs, tile_warm
 from niaouli.catalogue import service
 from niaouli.db import tile_overviews
 from niaouli.db.features import LayerTable
@@ -138,15 +138,21 @@ def dense(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         write_points(source)
         with backend.session() as session, session.begin():
             service.create_organisation(session, ORG, "Gouvernement", "government")
-        ingest_file(
-            source,
-            organisation=ORG,
-            dataset=COLLECTION,
-            title="Points nombreux",
-            settings=backend.settings,
-            engine=backend.engine,
-            progress="none",
-        )
+        # As `niaouli ingest` would: no warming thread after the commit. An app built
+        # in this worker by an earlier test marks the process as a lasting server
+        # (`export_jobs.serve_inline`), and the thread would then store z9-z10 tiles
+        # behind the tests' backs.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(export_jobs, "_serving", False)
+            ingest_file(
+                source,
+                organisation=ORG,
+                dataset=COLLECTION,
+                title="Points nombreux",
+                settings=backend.settings,
+                engine=backend.engine,
+                progress="none",
+            )
         with serve(backend, timeout=90) as server:  # slow to start on a loaded machine
             yield server
 
