@@ -31,7 +31,7 @@ import time
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from itertools import chain
 from operator import attrgetter
 from typing import Any
@@ -611,20 +611,6 @@ def _visits(session: Session) -> dict[int, int]:
     return visits
 
 
-def _timestamp(value: datetime | str | None) -> float:
-    """Seconds since 1970 of a stored instant (SQLite gives text, naive means UTC)."""
-    if value is None:
-        return 0.0
-    if isinstance(value, str):
-        try:
-            value = datetime.fromisoformat(value)
-        except ValueError:
-            return 0.0
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=UTC)
-    return value.timestamp()
-
-
 def _in_match(column: Any, ranks: dict | None, kind: str) -> ColumnElement[bool] | None:
     """`column IN (matching ids)`, so that only matching rows are read; for very many
     matches (bound parameters are limited) the rows are read and filtered in Python."""
@@ -705,7 +691,7 @@ def _others(
                     name,
                     organisation=org_slugs.get(org),
                     licence=(licence or "").strip() or None,
-                    newest=_timestamp(created),
+                    newest=columns.timestamp(created),
                     popularity=linked[oid],
                 )
             )
@@ -723,7 +709,7 @@ def _others(
                     oid,
                     title,
                     organisation=org_slugs.get(org),
-                    newest=_timestamp(created),
+                    newest=columns.timestamp(created),
                     popularity=linked[oid],
                 )
             )
@@ -734,7 +720,11 @@ def _others(
         for oid, title, org, starts in session.execute(query):
             items.append(
                 Item(
-                    "event", oid, title, organisation=org_slugs.get(org), newest=_timestamp(starts)
+                    "event",
+                    oid,
+                    title,
+                    organisation=org_slugs.get(org),
+                    newest=columns.timestamp(starts),
                 )
             )
     if "organisation" in kinds:
@@ -749,7 +739,7 @@ def _others(
                     "organisation",
                     oid,
                     name,
-                    newest=_timestamp(created),
+                    newest=columns.timestamp(created),
                     popularity=per_org.get(oid, 0),
                 )
             )
