@@ -10,9 +10,9 @@ are written once to `bench/out/` (cached, git-ignored; same generator as
 (`niaouli_bench_features`, kept between runs). The peers get their own virtualenvs under
 `bench/out/` (pygeoapi 0.24 with its PostgreSQL and MVT-postgresql providers, tipg from
 PyPI) and read the SAME tables. The three servers run side by side, started by the same
-launcher (`niaouli/serving.py`: uvicorn with httptools, the same number of workers, on a
-socket with TCP_NODELAY — uvicorn's own multi-worker socket adds 40 ms to every
-response, which would hide every other difference); for each scenario, each server is
+launcher (`niaouli/serving.py`: uvicorn with httptools and uvloop, the same number of
+workers, on a socket with TCP_NODELAY — uvicorn's own multi-worker socket adds 40 ms to
+every response, which would hide every other difference); for each scenario, each server is
 warmed up then loaded by the same `wrk` command (fixed duration, same connections), one
 server after the other, in `--rounds` alternating turns (the best turn counts: the
 machine's background load moves from minute to minute). Before loading, one request per
@@ -68,7 +68,7 @@ VENV_PYTHON = REPO / ".venv" / "bin" / "python"
 DATA_DIR = OUT / "features-data"
 NOUMEA = (166.4580, -22.2758)
 STATEMENT_TIMEOUT_S = 60
-# Every server runs on uvicorn with httptools, as ours does (pyproject.toml).
+# Every server runs on uvicorn with httptools and uvloop, as ours does (pyproject.toml).
 PEERS = {
     "pygeoapi": [
         "pygeoapi==0.24.0",
@@ -77,8 +77,9 @@ PEERS = {
         "starlette",
         "uvicorn",
         "httptools",
+        "uvloop",
     ],
-    "tipg": ["tipg", "uvicorn", "httptools"],
+    "tipg": ["tipg", "uvicorn", "httptools", "uvloop"],
 }
 SERVERS = ("niaouli", "pygeoapi", "tipg")
 SCENARIOS = ("first_page", "bbox", "offset", "by_id", "tile_z12", "tile_z8")

@@ -164,10 +164,21 @@ def interface_of(path: str) -> str:
 
 
 def count_request(interface: str, method: str, status: int, seconds: float) -> None:
-    metrics = _metrics()
     shown = method if method in METHODS else "other"
-    metrics.requests.labels(interface, shown, f"{min(max(status // 100, 1), 5)}xx").inc()
-    metrics.latency.labels(interface).observe(seconds)
+    _requests_of(interface, shown, min(max(status // 100, 1), 5)).inc()
+    _latency_of(interface).observe(seconds)
+
+
+# Each request's labelled children, found once (prometheus_client's `labels` takes a lock
+# and builds its key on every call): a few interfaces, methods and status classes.
+@functools.cache
+def _requests_of(interface: str, method: str, status_class: int) -> Any:  # noqa: ANN401
+    return _metrics().requests.labels(interface, method, f"{status_class}xx")
+
+
+@functools.cache
+def _latency_of(interface: str) -> Any:  # noqa: ANN401
+    return _metrics().latency.labels(interface)
 
 
 def count_harvest(outcome: str) -> None:

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pygeoapi.api.itemtypes as itemtypes_api
 import pytest
+from sqlalchemy import text
 from starlette.testclient import TestClient
 
 from niaouli.accounts import tokens, users
@@ -112,9 +113,18 @@ def _both(client: TestClient, url: str, headers: dict[str, str] | None = None): 
 
         return answer
 
+    def spy_async(original):  # noqa: ANN001, ANN202
+        async def answer(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            result = await original(*args, **kwargs)
+            answered.append(result is not None)
+            return result
+
+        return answer
+
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(itemtypes_api, "datetime", _StoppedClock)
         mp.setattr(fastitems, "answer_item", spy(fastitems.answer_item))
+        mp.setattr(fastitems, "answer_item_on_loop", spy_async(fastitems.answer_item_on_loop))
         mp.setattr(fastitems, "answer_page", spy(fastitems.answer_page))
         fast = client.get(url, headers=headers)
     with pytest.MonkeyPatch.context() as mp:
@@ -342,4 +352,40 @@ def test_access_rules_hold_on_the_fast_page(site) -> None:  # noqa: ANN001
         set_level("public")
     fast, slow, answered = _both(client, public)
     assert (answered, fast.status_code) == (True, 200), fast.text
+    _same(fast, slow)
+
+
+def test_on_postgis_a_feature_by_id_is_read_on_the_event_loop(site) -> None:  # noqa: ANN001
+    """No worker thread once the shell is made, the same bytes; connections the server
+    dropped cost nothing but an answer through the thread path (`test_ogc_asyncread`)."""
+    client, published, backend = site
+    if backend.name != "postgis":
+        pytest.skip("the loop's own connections are psycopg's: PostGIS only")
+    url = f"/ogc/collections/{published.collections['public']}/items/5"
+    threaded: list[bool] = []
+
+    def in_thread(original):  # noqa: ANN001, ANN202
+        def answer(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            threaded.append(True)
+            return original(*args, **kwargs)
+
+        return answer
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(fastitems, "answer_item", in_thread(fastitems.answer_item))
+        first = client.get(url)  # makes the shell (in a thread)
+        threaded.clear()
+        assert client.get(url).content == first.content
+        assert threaded == [], "read in a worker thread"
+        with backend.engine.connect() as conn:
+            conn.execute(
+                text(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+                    " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+                )
+            )
+        again = client.get(url)
+        assert again.status_code == 200 and again.content == first.content
+    fast, slow, answered = _both(client, url)
+    assert answered
     _same(fast, slow)

@@ -155,19 +155,25 @@ def make_reader(settings: Settings, url: Any = None, *, replica: bool = False) -
     or, with `replica`, on `NIAOULI_DATABASE_READ_URL`."""
     if replica:
         url = settings.database_read_url
-    name = REPLICA_APPLICATION if replica else PRIMARY_APPLICATION
-    args = postgres_connect_args(settings, name)
-    if replica:  # a replica that does not answer is found out fast (niaouli.db.replica)
-        args["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
     engine = create_engine(
         url or settings.database_url,
         isolation_level="AUTOCOMMIT",
         pool_pre_ping=False,
         pool_size=8,
-        connect_args=args,
+        connect_args=reader_connect_args(settings, replica=replica),
     )
     trouble.watch(engine)
     return engine
+
+
+def reader_connect_args(settings: Settings, *, replica: bool = False) -> dict[str, Any]:
+    """psycopg's arguments for a reader's connections (`make_reader`'s, and the OGC
+    API's async ones: `services/ogc/asyncread.py`)."""
+    name = REPLICA_APPLICATION if replica else PRIMARY_APPLICATION
+    args = postgres_connect_args(settings, name)
+    if replica:  # a replica that does not answer is found out fast (niaouli.db.replica)
+        args["connect_timeout"] = REPLICA_CONNECT_TIMEOUT
+    return args
 
 
 # The dialects of the engines made here (shared by their `execution_options` copies and

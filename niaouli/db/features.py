@@ -453,8 +453,26 @@ def get_feature_and_version(
     """(catalogue version, the feature in CRS84 or None) read together: a caller holding
     a configuration built for some version knows in one round trip whether it still
     holds (`services/ogc/fastitems.py`)."""
-    statement, with_geometry = _versioned_by_id_statement(layer)
-    rows = _fetch(conn, statement, {"fid": fid})
+    statement, _with_geometry = _versioned_by_id_statement(layer)
+    return feature_and_version(layer, _fetch(conn, statement, {"fid": fid}))
+
+
+def feature_and_version_query(
+    layer: LayerTable, dialect: sa.Dialect, fid: int
+) -> tuple[str, dict[str, Any]]:
+    """The SQL and parameters `get_feature_and_version` sends on PostGIS, for a caller
+    that sends them itself (`services/ogc/asyncread.py`: psycopg's own async
+    connection); its rows go to `feature_and_version`."""
+    statement, _with_geometry = _versioned_by_id_statement(layer)
+    compiled = _compiled(statement, dialect)
+    return compiled.string, compiled.construct_params({"fid": fid})
+
+
+def feature_and_version(
+    layer: LayerTable, rows: Sequence[Sequence[Any]]
+) -> tuple[int, dict[str, Any] | None]:
+    """(catalogue version, the feature or None) from the rows of the by-id statement."""
+    _statement, with_geometry = _versioned_by_id_statement(layer)
     version = int(rows[0][0] or 0) if rows else 0
     if not rows or rows[0][1] is None:
         return version, None

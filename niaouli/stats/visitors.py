@@ -56,7 +56,7 @@ class Visits:
             self._secret = secrets.token_bytes(32)
             self._seen = {}
         message = b"\0".join((client.encode(), user_agent, target.encode("utf-8", "replace")))
-        key = hmac.new(self._secret, message, sha256).digest()
+        key = hmac.digest(self._secret, message, sha256)  # one-shot: OpenSSL's own
         now = self.clock()
         seen_at = self._seen.get(key)
         if seen_at is not None and now - seen_at < self.window:

@@ -36,15 +36,16 @@ from niaouli.db.readroute import on_replica
 from niaouli.i18n import COOKIE as LANGUAGE_COOKIE
 from niaouli.i18n import DEFAULT as DEFAULT_LANGUAGE
 from niaouli.i18n import LANGUAGES
-from niaouli.services.ogc import config as ogc_config
-from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc import (
+    asyncread,
     fastitems,
     params,
     raster_discovery,
     records_collection,
     runtime,
 )
+from niaouli.services.ogc import config as ogc_config
+from niaouli.services.ogc import conformance as declared_classes
 from niaouli.services.ogc.live import LiveApi, ensure_openapi
 from niaouli.services.ogc.part4_routes import part4_routes, read_only_options_routes
 from niaouli.services.ogc.raster_catalogue import StoredRasters
@@ -62,6 +63,8 @@ CSP = (
 )
 
 LOGGER = logging.getLogger(__name__)
+LAYER_ITEMS = "/collections/{collection_id:layer}/items"
+"""A layer's items (any collection but a staging one: `part4_routes`'s convertor)."""
 ApiFunction = Callable[..., tuple[dict, int, Any]]
 # Features and records answered as application/geo+json (services/ogc/conformance.py).
 GET_ITEMS = declared_classes.as_geojson(itemtypes_api.get_collection_items)
@@ -154,6 +157,18 @@ class OgcService:
         choose_language(request, api_request, self.live.locales)
         if not fastitems.applies(query, api_request):
             return None
+        reader = asyncread.reader_for(runtime.reader(), replica=on_replica())
+        if reader is not None:  # PostGIS: the loop's own connections, no thread hop
+            answered = await fastitems.answer_item_on_loop(
+                self.live,
+                self.base_url(request),
+                api_request,
+                collection_id,
+                request.path_params["item_id"],
+                reader,
+            )
+            if answered is not None:
+                return to_response(*answered)
         answered = await asyncio.to_thread(
             fastitems.answer_item,
             self.live,
@@ -338,8 +353,8 @@ def feature_routes(service: OgcService, rasters: RasterCatalogue | None = None) 
         Route("/collections/{collection_id}", collection),
         Route("/collections/{collection_id}/schema", schema),
         Route("/collections/{collection_id}/queryables", queryables),
-        Route("/collections/{collection_id}/items", items, methods=["GET", "POST"]),
-        Route("/collections/{collection_id}/items/{item_id}", item),
+        Route(LAYER_ITEMS, items, methods=["GET", "POST"]),
+        Route(f"{LAYER_ITEMS}/{{item_id}}", item),
     ]
 
 
@@ -426,15 +441,20 @@ def create_app(
     features = feature_routes(service, rasters)
     endpoints = {r.path: r.endpoint for r in features if isinstance(r, Route)}
     endpoints.update({r.path: r.endpoint for r in raster if isinstance(r, Route)})
+    # Features and pages first: the requests QGIS and GDAL make most, matched by the first
+    # route's regular expression instead of the thirtieth; their `layer` ids are any but
+    # a staging collection's, and no other route has their shape.
+    items = [r for r in features if isinstance(r, Route) and r.path.startswith(LAYER_ITEMS)]
     routes = [
-        # Campaigns' staging collections (Part 4) first: their ids never match a layer's.
+        *items,
+        # Campaigns' staging collections (Part 4): their ids never match a layer's.
         *part4_routes(
             service.base_url,
             conformance=endpoints["/conformance"],
             collections=endpoints["/collections"],
         ),
         *raster,
-        *features,
+        *[r for r in features if r not in items],
         *read_only_options_routes(),
         *tile_routes(service),
         Mount("/static", app=static, name="static"),

@@ -42,7 +42,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from niaouli.db import features
-from niaouli.services.ogc import conformance, runtime
+from niaouli.services.ogc import asyncread, conformance, runtime
 from niaouli.services.ogc.config import PROVIDER
 from niaouli.services.ogc.live import LiveApi
 from niaouli.services.ogc.provider import FID_RE, _layer_table
@@ -376,6 +376,49 @@ def answer_item(
     if read is None or read[2] is None:
         return None
     api, shell, feature = read
+    return _item_answer(api, shell, identifier, feature)
+
+
+async def answer_item_on_loop(
+    live: LiveApi,
+    base_url: str,
+    api_request: APIRequest,
+    collection_id: str,
+    identifier: str,
+    reader: asyncread.AsyncReader,
+) -> tuple[dict[str, str], int, str] | None:
+    """`answer_item`'s answer without a worker thread, when everything it needs is at
+    hand: the API and the shell already made for the catalogue version, and the read
+    on one of the loop's async connections (`asyncread`) showing that version. None
+    otherwise (`answer_item` then runs in a thread and decides)."""
+    if not FID_RE.match(identifier):
+        return None
+    peeked = live.peek(base_url)
+    if peeked is None:
+        return None
+    api, version = peeked
+    shells: dict = api.__dict__.get(_SHELLS) or {}
+    shell = shells.get(("item", collection_id, api_request.format, str(api_request.locale)))
+    if shell is None:
+        return None
+    try:
+        sql, values = features.feature_and_version_query(
+            shell.layer, runtime.reader().dialect, int(identifier)
+        )
+    except OverflowError:
+        return None
+    rows = await reader.fetch(sql, values)
+    if rows is None:
+        return None
+    now, feature = features.feature_and_version(shell.layer, rows)
+    if now != version or feature is None:
+        return None
+    return _item_answer(api, shell, identifier, feature)
+
+
+def _item_answer(
+    api: API, shell: ItemShell, identifier: str, feature: dict[str, Any]
+) -> tuple[dict[str, str], int, str]:
     feature["links"] = shell.links(f"{shell.items_url}/{identifier}")
     # The module's to_json at call time: ours (`jsonout`) once installed, as pygeoapi's.
     body = itemtypes_api.to_json(feature, api.pretty_print)

@@ -732,5 +732,16 @@ def _register_convertor() -> None:
     class StagingConvertor(StringConvertor):
         regex = STAGING
 
+    class LayerConvertor(StringConvertor):
+        """Any collection id but a staging one, in a path where a `/` follows it: the
+        layers' items routes can then come first (`services/ogc/app.py`)."""
+
+        regex = f"(?!{STAGING}/)[^/]+"
+
     if "staging" not in CONVERTOR_TYPES:
         register_url_convertor("staging", StagingConvertor())
+    if "layer" not in CONVERTOR_TYPES:
+        register_url_convertor("layer", LayerConvertor())
+
+
+_register_convertor()  # before any module builds its routes with them
