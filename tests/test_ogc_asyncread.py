@@ -4,6 +4,7 @@ waiting for a connection, giving up on errors so the thread path answers instead
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -77,6 +78,36 @@ def test_a_connection_the_server_dropped_gives_none_then_a_new_one(engine: Engin
     _pid, dropped, after = asyncio.run(run())
     assert dropped is None
     assert after == [(9,)]
+
+
+def test_the_connections_of_a_closed_loop_are_closed_by_the_next_loop(
+    engine: Engine,
+) -> None:
+    """A test client may run an event loop per request: their connections must not pile
+    up until the garbage collector finds the loops (PostgreSQL counts connections)."""
+
+    async def backend_pid() -> int:
+        reader = asyncread.reader_for(engine, replica=False)
+        rows = await reader.fetch("SELECT pg_backend_pid()", {})
+        assert rows is not None
+        return rows[0][0]
+
+    def alive(pid: int) -> bool:
+        with engine.connect() as conn:
+            found = conn.exec_driver_sql(f"SELECT count(*) FROM pg_stat_activity WHERE pid = {pid}")
+            return bool(found.scalar_one())
+
+    finished = asyncio.new_event_loop()  # closed, but still referenced (not collected)
+    first = finished.run_until_complete(backend_pid())
+    finished.close()
+    assert alive(first)  # its loop is closed, the connection still open...
+    second = asyncio.run(backend_pid())  # ...until another loop asks for a reader
+    assert second != first
+    for _ in range(50):
+        if not alive(first):
+            break
+        time.sleep(0.05)
+    assert not alive(first)
 
 
 def test_not_on_the_embedded_database(tmp_path) -> None:  # noqa: ANN001

@@ -81,6 +81,11 @@ class AsyncReader:
         with contextlib.suppress(Exception):
             cursor.connection.pgconn.finish()  # synchronous: no await in a cancelled task
 
+    def close(self) -> None:
+        """Close the idle connections (their loop is closed: nothing else can use them)."""
+        while self._idle:
+            self._drop(self._idle.pop())
+
 
 _readers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, AsyncReader]] = (
     weakref.WeakKeyDictionary()
@@ -94,9 +99,21 @@ def reader_for(engine: Engine, *, replica: bool) -> AsyncReader | None:
     loop = asyncio.get_running_loop()
     mine = _readers.get(loop)
     if mine is None:
+        _close_finished_loops()
         mine = _readers.setdefault(loop, {})
     key = (str(engine.url), replica)
     found = mine.get(key)
     if found is None:
         found = mine.setdefault(key, AsyncReader(engine, replica=replica))
     return found
+
+
+def _close_finished_loops() -> None:
+    """The connections of loops that are closed, closed now rather than whenever the
+    garbage collector frees the loop (a server has one loop per worker; a test client
+    may run one per request, and PostgreSQL's connections are counted)."""
+    for loop, readers in list(_readers.items()):
+        if loop.is_closed():
+            for reader in readers.values():
+                reader.close()
+            _readers.pop(loop, None)
