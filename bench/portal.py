@@ -36,6 +36,7 @@ database `niaouli_bench_portal`, or `--dsn`):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import random
@@ -47,6 +48,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -269,7 +271,7 @@ def grow(engine, count: int) -> None:  # noqa: ANN001
                     for title, fmt, n in group
                 ],
             )
-            if not conn.execute(select(func.count()).select_from(csw_records)).scalar_one():
+            if not conn.execute(select(func.count()).where(GENERATED_RECORD)).scalar_one():
                 changes._notify(conn, set(ids), set())  # noqa: SLF001 (what a flush runs)
             else:
                 _notify_cloning_records(conn, ids, rows)
@@ -277,10 +279,16 @@ def grow(engine, count: int) -> None:  # noqa: ANN001
     print(f"  {count} jeux de données en {time.monotonic() - started:.0f} s", file=sys.stderr)
 
 
+# The CSW rows of `grow`'s datasets (not the communes layer's, written by `populate`).
+GENERATED_RECORD = csw_records.c.identifier.like("jeu-%")
+
+
 def _notify_cloning_records(conn, ids: list[int], rows: list[dict]) -> None:  # noqa: ANN001
-    """The change hooks, but CSW rows copied from real ones (identifier, title, access,
+    """The change hooks, but CSW rows copied from real ones (title, identifier, access,
     organisation changed): rendering and parsing ISO 19139 costs ~20 ms a dataset, half
-    an hour at 100,000. The first chunk's rows are real."""
+    an hour at 100,000. The first chunk's rows are real, and only they are copied (until
+    December 2026 every copy was of the communes layer's record, the first row: AnyText
+    then held none of the generated words, and `ecoles` matched no record)."""
     hooks = list(changes._hooks)  # noqa: SLF001
     changes._hooks[:] = [h for h in hooks if h is not csw_sync.sync_records]  # noqa: SLF001
     try:
@@ -289,7 +297,12 @@ def _notify_cloning_records(conn, ids: list[int], rows: list[dict]) -> None:  # 
         changes._hooks[:] = hooks  # noqa: SLF001
     templates = [
         dict(r._mapping)
-        for r in conn.execute(select(csw_records).order_by(csw_records.c.dataset_id).limit(CHUNK))
+        for r in conn.execute(
+            select(csw_records)
+            .where(GENERATED_RECORD)
+            .order_by(csw_records.c.dataset_id)
+            .limit(CHUNK)
+        )
     ]
     titles = dict(
         conn.execute(
@@ -302,8 +315,8 @@ def _notify_cloning_records(conn, ids: list[int], rows: list[dict]) -> None:  # 
     for n, (oid, row) in enumerate(zip(ids, rows, strict=True)):
         template = templates[n % len(templates)]
         old_id, old_title = template["identifier"], titles[template["dataset_id"]]
-        copy = {
-            k: v.replace(old_id, row["slug"]).replace(old_title, row["title"])
+        copy = {  # the title first: it may hold the identifier's words, not the reverse
+            k: v.replace(old_title, row["title"]).replace(old_id, row["slug"])
             if isinstance(v, str)
             else v
             for k, v in template.items()
@@ -328,7 +341,8 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, backends: Callable[[], list[int]] | None = None) -> None:
+        self.backends = backends
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         env = dict(os.environ)
@@ -357,6 +371,20 @@ class Server:
         root = psutil.Process(self.process.pid)
         procs = [root, *root.children(recursive=True)]
         return sum(p.memory_info().rss for p in procs) / 1e6
+
+    def cpu(self) -> float:
+        """CPU seconds (user + system) of the server, its children and, on PostGIS, the
+        database's backends serving it: the load of other processes does not count."""
+        root = psutil.Process(self.process.pid)
+        procs = [root, *root.children(recursive=True)]
+        if self.backends is not None:
+            procs += [psutil.Process(pid) for pid in self.backends()]
+        total = 0.0
+        for proc in procs:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                times = proc.cpu_times()
+                total += times.user + times.system
+        return total
 
     def stop(self) -> None:
         self.process.terminate()
@@ -447,8 +475,16 @@ SERVICES = {
 }
 
 
-def measure_services(server: Server, rounds: int) -> tuple[dict[str, list[float]], dict[str, int]]:
-    """DCAT pages, the sitemap, CSW, OGC API Records, dataset pages: p50/p95 each."""
+# Groups whose requests are also printed one by one (their costs differ by far).
+PER_REQUEST = ("CSW GetRecords", "OGC API Records (items)")
+
+
+def measure_services(
+    server: Server, rounds: int
+) -> tuple[dict[str, list[float]], dict[str, int], dict[str, float]]:
+    """DCAT pages, the sitemap, CSW, OGC API Records, dataset pages: p50/p95 each, and
+    each request of `PER_REQUEST` on its own (keyed `group\turl`); the failures and the
+    CPU milliseconds a request of each group (server, pycsw, database backends)."""
     with httpx.Client(base_url=server.url, timeout=120) as http:
         total = int(http.get("/ogc/collections/catalogue/items?limit=1").json()["numberMatched"])
         last = http.get(f"/ogc/collections/catalogue/items?limit=1&offset={total - 1}").json()
@@ -457,23 +493,33 @@ def measure_services(server: Server, rounds: int) -> tuple[dict[str, list[float]
             "deep_record": max(1, total // 2),
             "last_slug": last["features"][0]["id"],
         }
-        timings: dict[str, list[float]] = {group: [] for group in SERVICES}
         failures: dict[str, int] = {}
+        cpu_ms: dict[str, float] = {}
         urls = {g: [u.format(**values) for u in us] for g, us in SERVICES.items()}
+        timings: dict[str, list[float]] = {}
+        for group, group_urls in urls.items():  # each group, then its requests
+            timings[group] = []
+            if group in PER_REQUEST:
+                timings.update({f"{group}\t{url}": [] for url in group_urls})
         for group in urls.values():  # warm-up
             for url in group:
                 http.get(url)
         for _ in range(rounds):
             for group, group_urls in urls.items():
                 for url in group_urls:
+                    cpu = server.cpu()
                     started = time.perf_counter()
                     response = http.get(url)
                     elapsed = time.perf_counter() - started
+                    cpu_ms[group] = cpu_ms.get(group, 0.0) + (server.cpu() - cpu) * 1000
                     if response.status_code != 200:  # counted, and shown: not fatal
                         failures[group] = failures.get(group, 0) + 1
                         print(f"  {url} : HTTP {response.status_code}", file=sys.stderr)
                     timings[group].append(elapsed * 1000)
-    return timings, failures
+                    if group in PER_REQUEST:
+                        timings[f"{group}\t{url}"].append(elapsed * 1000)
+    cpu = {group: total / len(timings[group]) for group, total in cpu_ms.items()}
+    return timings, failures, cpu
 
 
 def tile_of(lon: float, lat: float, z: int) -> tuple[int, int]:
@@ -555,6 +601,21 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
     engine = make_engine(settings)
     schema.upgrade(engine)
     sizes = sorted(args.datasets)
+    backends = None
+    if name == "postgis":  # the database's side of the CPU time (see Server.cpu)
+        # Autocommit: pg_stat_activity is read once per transaction.
+        watcher = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+
+        def backends() -> list[int]:
+            return list(
+                watcher.scalars(
+                    text(
+                        "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
+                    )
+                )
+            )
+
     print(f"== {name} : préparation", file=sys.stderr)
     collection = populate(settings, engine, sizes[0])
     for n, size in enumerate(sizes):
@@ -562,12 +623,12 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
             grow(engine, size)
         if name == "postgis":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-                conn.execute(text("ANALYZE"))
-        server = Server(settings)
+                conn.execute(text("VACUUM ANALYZE"))
+        server = Server(settings, backends=backends)
         try:
             rss_before = server.rss()
             timings = measure_searches(server, args.rounds)
-            services, failures = measure_services(server, args.rounds)
+            services, failures, cpu = measure_services(server, args.rounds)
             rss_after = server.rss()
             last = n == len(sizes) - 1
             tiles = (
@@ -587,14 +648,20 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
         print(f"  {'service':36} {'n':>5} {'p50':>8} {'p95':>8}")
         for group, values in services.items():
             p50, p95 = statistics.median(values), percentile(values, 0.95)
+            if "\t" in group:  # one request of a group: its query string's end
+                print(f"    {group.split(chr(9))[1][-60:]:60} {p50:8.1f} {p95:8.1f}")
+                continue
             failed = f"   {failures[group]} échecs" if group in failures else ""
-            print(f"  {group:36} {len(values):5d} {p50:8.1f} {p95:8.1f}{failed}")
+            used = f"   CPU {cpu[group]:.1f} ms/requête"
+            print(f"  {group:36} {len(values):5d} {p50:8.1f} {p95:8.1f}{used}{failed}")
         print(f"  mémoire du serveur (RSS) : {rss_before:.0f} Mo avant, {rss_after:.0f} Mo après")
         if tiles:
             print(f"{name} — tuiles vectorielles des communes ({args.threads} clients)")
             for z, (rate, body) in tiles.items():
                 print(f"  z{z:<3} {rate:8.0f} requêtes/s   {body / 1000:6.1f} ko en moyenne")
         sys.stdout.flush()
+    if backends is not None:
+        watcher.close()
     engine.dispose()
 
 

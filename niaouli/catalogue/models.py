@@ -144,8 +144,17 @@ code_project_datasets = Table(
 
 class Dataset(Timestamped, Base):
     __tablename__ = "datasets"
-    # OGC API Records' default order among the visible datasets (0035_scale_indexes).
-    __table_args__ = (Index("ix_datasets_access_title", "access_level", "title", "id"),)
+    __table_args__ = (
+        # OGC API Records' default order among the visible datasets (0035_scale_indexes).
+        Index("ix_datasets_access_title", "access_level", "title", "id"),
+        # `q`'s `search_text LIKE '%word%'`, PostgreSQL only (0036_trigram_indexes).
+        Index(
+            "ix_datasets_search_text_trgm",
+            "search_text",
+            postgresql_using="gin",
+            postgresql_ops={"search_text": "gin_trgm_ops"},
+        ).ddl_if(dialect="postgresql"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     slug: Mapped[str] = mapped_column(String(100), unique=True)

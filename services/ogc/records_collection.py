@@ -217,7 +217,7 @@ class CatalogueRecordProvider(BaseProvider):
             matched = catalogue_records.count_records(conn, query, viewer)
             features: list[dict[str, Any]] = []
             if resulttype != "hits":
-                ids = catalogue_records.page_ids(conn, query, viewer)
+                ids = catalogue_records.page_ids(conn, query, viewer, matched)
                 features = self._records(conn, ids)
             return {
                 "type": "FeatureCollection",
