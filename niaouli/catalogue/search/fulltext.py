@@ -170,14 +170,16 @@ def _fts5(clauses: Iterable[Clause]) -> str:
 def match(conn: Connection, query: Query) -> dict[tuple[str, int], float]:
     """{(kind, object id): relevance} of every document matching `query` (not empty)."""
     if conn.dialect.name == "postgresql":
-        rows = conn.execute(
-            text(
-                "SELECT kind, object_id, ts_rank(document, q) FROM search_documents, "
-                f"websearch_to_tsquery('{CONFIG}', :query) AS q WHERE document @@ q"
-            ),
+        result = conn.exec_driver_sql(
+            "SELECT kind, object_id, ts_rank(document, q) FROM search_documents, "
+            f"websearch_to_tsquery('{CONFIG}', %(query)s) AS q WHERE document @@ q",
             {"query": _websearch(query)},
         )
-        return {(kind, int(oid)): float(rank) for kind, oid, rank in rows}
+        # The driver's rows at once: a common word matches every document (100,000
+        # rows), and SQLAlchemy's row-by-row processing cost 160 ms of CPU against 65.
+        rows = result.cursor.fetchall()
+        result.close()
+        return {(kind, oid): rank for kind, oid, rank in rows}
     sql = (
         f"SELECT rowid, -bm25(search_fts, {TITLE_WEIGHT}, {BODY_WEIGHT}) FROM search_fts"
         " WHERE search_fts MATCH :positive"
