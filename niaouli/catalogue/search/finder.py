@@ -423,12 +423,10 @@ def _rank_column(
     cols: columns.Columns, ranks: dict[tuple[str, int], float]
 ) -> tuple[np.ndarray, np.ndarray]:
     """The text relevance of each dataset (0 where none) and which ones matched."""
-    ids = [oid for kind, oid in ranks if kind == "dataset"]
+    wanted, values = _of_kind(ranks, "dataset")
     rank = np.zeros(len(cols), dtype=np.float64)
     matched = np.zeros(len(cols), dtype=bool)
-    if ids:
-        wanted = np.asarray(ids, dtype=np.int64)
-        values = np.fromiter((ranks[("dataset", i)] for i in ids), dtype=np.float64)
+    if len(wanted):
         at = np.searchsorted(cols.ids, wanted)
         inside = at < len(cols)
         at, wanted, values = at[inside], wanted[inside], values[inside]
@@ -616,8 +614,19 @@ def _in_match(column: Any, ranks: dict | None, kind: str) -> ColumnElement[bool]
     matches (bound parameters are limited) the rows are read and filtered in Python."""
     if ranks is None:
         return None
-    ids = sorted(oid for k, oid in ranks if k == kind)
+    ids = np.sort(_of_kind(ranks, kind)[0]).tolist()
     return column.in_(ids) if len(ids) <= MAX_BOUND_IDS else None
+
+
+def _of_kind(ranks: Mapping[tuple[str, int], float], kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(ids, relevances) of one kind's matches: `fulltext.Matches` has them made once."""
+    if isinstance(ranks, fulltext.Matches):
+        return ranks.of_kind(kind)
+    pairs = [(oid, rank) for (found, oid), rank in ranks.items() if found == kind]
+    return (
+        np.array([oid for oid, _rank in pairs], dtype=np.int64),
+        np.array([rank for _oid, rank in pairs], dtype=np.float64),
+    )
 
 
 # The columns of every dataset (`columns`), per worker process: reading and shaping
