@@ -335,13 +335,14 @@ def update_dataset(session: Session, dataset: Dataset, **fields: Any) -> Dataset
     return dataset
 
 
-def list_layers(session: Session, viewer: Viewer) -> Sequence[Layer]:
-    """Layers of the datasets `viewer` may see (what OGC API will publish)."""
+def list_layers(session: Session, viewer: Viewer, *options: Any) -> Sequence[Layer]:
+    """Layers of the datasets `viewer` may see (what OGC API will publish); `options`:
+    more loader options (e.g. columns not wanted)."""
     query = (
         select(Layer)
         .join(Dataset)
         .where(visible_datasets(viewer))
-        .options(selectinload(Layer.dataset))
+        .options(selectinload(Layer.dataset), *options)
         .order_by(Layer.collection_id)
     )
     return session.scalars(query).all()
