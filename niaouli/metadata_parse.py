@@ -116,10 +116,26 @@ def anytext(root: etree._Element) -> str:
     # Only words with non-ASCII letters can change (an ASCII word is its own unaccented
     # form, already in the text): the substring test runs for those few words only, not
     # for every word of a 40 kB record (that was quadratic, ~25 ms a record).
-    accented = {w for w in text.split() if not w.isascii()}
-    unaccented = {strip_marks(w) for w in accented} - accented  # (a word is in `text`)
-    extra = sorted(u for u in unaccented if u not in text)
+    words = set(text.split())
+    accented = [w for w in words if not w.isascii()]
+    if not accented:
+        return text
+    # The marks stripped from all the accented words at once (one call, not one a word);
+    # a word whose unaccented form holds a space (a spacing mark such as "¨" decomposes
+    # so) breaks the alignment: then word by word.
+    stripped = strip_marks(" ".join(accented)).split(" ")
+    if len(stripped) != len(accented):
+        stripped = [strip_marks(w) for w in accented]
+    unaccented = set(stripped) - words  # (a word of the text is in `text`)
+    # A word without whitespace is in the text when it is in one of its distinct words:
+    # searched in those, joined (a fraction of the text), unless it holds whitespace.
+    distinct = " ".join(words)
+    extra = sorted(u for u in unaccented if u not in (text if _has_space(u) else distinct))
     return f"{text} {' '.join(extra)}".strip() if extra else text
+
+
+def _has_space(word: str) -> bool:
+    return word.split() != [word]
 
 
 def serialise(root: etree._Element) -> str:
@@ -429,6 +445,11 @@ def keep_parsed(xml: str, record: ParsedRecord) -> None:
         _kept.move_to_end(xml)
         while len(_kept) > MAX_KEPT:
             _kept.popitem(last=False)
+
+
+def has_kept() -> bool:
+    """Whether any parse waits to be taken (else `take_parsed` is not worth a query)."""
+    return bool(_kept)
 
 
 def take_parsed(xml: str) -> ParsedRecord | None:

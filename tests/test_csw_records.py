@@ -185,3 +185,33 @@ def test_organisation_changes_reach_the_records(backend):
         organisation = service.get_organisation(session, "gouvernement-nc")
         organisation.email = "sig@gouv.nc"
     assert "sig@gouv.nc" in rows(backend)["communes-nc"]["xml"]
+
+
+def test_anytext_adds_each_unaccented_word_missing_from_the_text():
+    """`anytext` (pycsw's full text plus unaccented copies of accented words) as defined:
+    the quick path (words stripped together, searched among distinct words) answers as a
+    search of every word in the whole text, spacing marks ("´" decomposes to a space)
+    included."""
+    import random
+
+    from niaouli import metadata_parse
+    from niaouli.marks import strip_marks
+
+    def defined(root) -> str:
+        text = " ".join(v.strip() for v in root.xpath("//text()"))
+        accented = {w for w in text.split() if not w.isascii()}
+        unaccented = {strip_marks(w) for w in accented} - accented
+        extra = sorted(u for u in unaccented if u not in text)
+        return f"{text} {' '.join(extra)}".strip() if extra else text
+
+    rng = random.Random(19139)
+    alphabet = "aeé èüÜ¨´ ̈x\u00a0-ñçœ’"
+    samples = ["Hienghène, Nouvelle-Calédonie et Caledonie", "déjà vu ’´ ´’"]
+    samples += [
+        "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 40))) for _ in range(3000)
+    ]
+    for sample in samples:
+        root = etree.fromstring(f"<a><b>{sample}</b><c>{sample[::-1]}</c></a>")
+        assert metadata_parse.anytext(root) == defined(root), repr(sample)
+    hienghene = etree.fromstring(f"<a>{samples[0]}</a>")
+    assert metadata_parse.anytext(hienghene).endswith(" Hienghene, Nouvelle-Caledonie")

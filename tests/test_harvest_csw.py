@@ -476,3 +476,35 @@ def test_a_record_linking_mapserver_and_featureserver_copies_the_data_once(
     with backend.session() as session:
         layers = session.scalars(select(Layer)).all()
         assert [layer.feature_count for layer in layers] == [33]
+
+
+def test_csw_rows_written_from_the_harvest_parse_equal_a_rebuild(backend, org, remote, monkeypatch):
+    """The harvest hands its parse to the CSW records sync, which then writes a record's
+    row without loading the dataset's view (`sync._kept_rows`): every column, the access
+    level and the organisation are those a rebuild from the stored XML writes."""
+    from niaouli.services.csw import sync
+
+    kept: list[int] = []
+    real = sync._kept_rows
+
+    def counted(conn, ids):
+        rows, left = real(conn, ids)
+        kept.extend(row["dataset_id"] for row in rows)
+        return rows, left
+
+    monkeypatch.setattr(sync, "_kept_rows", counted)
+    slug = add(backend, org, remote.url + "/geonetwork/srv/fre/csw")
+    report = harvest(backend, slug)
+    assert report.counts["created"] == 20 and report.counts["failed"] == 0
+    assert len(set(kept)) == 20  # every row came from the harvest's own parse
+
+    def rows() -> dict:
+        columns = [c for c in csw_records.columns if c.name != "insert_date"]
+        with backend.engine.connect() as conn:
+            found = conn.execute(select(*columns).order_by(csw_records.c.dataset_id)).all()
+        return {row.dataset_id: tuple(row) for row in found}
+
+    harvested = rows()
+    with backend.engine.begin() as conn:
+        assert sync.rebuild(conn) == 20
+    assert rows() == harvested and len(harvested) == 20

@@ -178,3 +178,38 @@ def test_hostile_values_stay_bounded():
     assert all(len(v) <= detectors.MAX_VALUE for v in column.values)
     classify_table([column], "couche")
     assert time.perf_counter() - started < 2
+
+
+def test_free_text_tests_answer_as_their_full_patterns():
+    """The quick necessary-part checks in front of the free-text patterns (a harvest scans
+    every record's text) never change an answer: compared with the patterns alone on
+    digit-heavy texts, where numbers, dates, phones and codes look alike."""
+    import random
+
+    full = {
+        detectors.emails_in: lambda t: detectors.EMAIL.search(t) is not None,
+        detectors.phones_in: lambda t: detectors._PHONE_IN_TEXT.search(t) is not None,
+        detectors.nirs_in: lambda t: any(
+            detectors.is_nir(m.group(0)) for m in detectors._NIR_IN_TEXT.finditer(t)
+        ),
+        detectors.ibans_in: lambda t: any(
+            detectors.is_iban(m.group(0)) for m in detectors._IBAN_IN_TEXT.finditer(t.upper())
+        ),
+    }
+    rng = random.Random(20)
+    alphabet = "0123456789 .-+()@abFRZ687\u00a0ßﬁ"
+    texts = [
+        "Tél. +687 23 45 67, 00687234567 ou 23.45.67",
+        "contact : jean.dupont@example.nc",
+        "IBAN FR76 3000 6000 0112 3456 7890 189",
+        "NIR 1 85 05 78 006 048 30",
+        "Relevé 2018-12-31, échelle 1:25 000",
+        *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(20_000)),
+    ]
+    found = dict.fromkeys(full, 0)
+    for text in texts:
+        for quick, pattern in full.items():
+            answer = pattern(text)
+            assert quick(text) == answer, (quick.__name__, text)
+            found[quick] += answer
+    assert all(found.values()), found  # each test met texts it flags

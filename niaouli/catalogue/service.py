@@ -6,6 +6,8 @@ access rule is applied here, never in callers.
 
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import re
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -45,8 +47,23 @@ RESERVED_DATASET_SLUGS = frozenset({RECORDS_COLLECTION_ID})
 WEBSITE_MAX = 500  # organisations.website
 
 
+def _transliteration() -> dict[str, str]:
+    """python-slugify's transliteration named, when it is the one its `auto` picks anyway:
+    `auto` tries to import `unidecode` on every call with non-ASCII text, and a failed
+    import is not remembered (a search of the whole module path each time: a quarter of
+    a millisecond a title, as much as the rest of a harvested record's slug)."""
+    if "backend" not in inspect.signature(slugify).parameters:
+        return {}  # older releases: no choice, and no import per call
+    if importlib.util.find_spec("unidecode") is not None:
+        return {}
+    return {"backend": "text-unidecode"}
+
+
+_SLUGIFY_OPTIONS = _transliteration()
+
+
 def make_slug(text: str, max_length: int = 80) -> str:
-    slug = slugify(text, max_length=max_length, word_boundary=True)
+    slug = slugify(text, max_length=max_length, word_boundary=True, **_SLUGIFY_OPTIONS)
     if slug in RESERVED_DATASET_SLUGS:  # a title "Catalogue" must not fail an import
         slug = f"{slug}-donnees"
     return slug or "jeu-de-donnees"

@@ -147,19 +147,32 @@ def as_date(value: object) -> date | None:
 # --- in free text ------------------------------------------------------------------
 
 
+# What each pattern below cannot match without (a necessary part, found far faster than
+# the pattern itself, which is tried at every position of a text): a harvest scans the
+# text of every record it writes, and most texts have none of these.
+# A phone: its first form's six digits in pairs ("23 45 67"), or its second form's
+# country code.
+_PHONE_HINT = re.compile(r"[2-57-9]\d[\s.\-]\d\d[\s.\-]\d\d|687")
+_TWO_DIGITS = re.compile(r"\d\d")  # a NIR's key, an IBAN's check digits
+
+
 def emails_in(text: str) -> bool:
-    return EMAIL.search(text) is not None
+    return "@" in text and EMAIL.search(text) is not None
 
 
 def phones_in(text: str) -> bool:
-    return _PHONE_IN_TEXT.search(text) is not None
+    return _PHONE_HINT.search(text) is not None and _PHONE_IN_TEXT.search(text) is not None
 
 
 def nirs_in(text: str) -> bool:
+    if _TWO_DIGITS.search(text) is None:
+        return False
     return any(is_nir(m.group(0)) for m in _NIR_IN_TEXT.finditer(text))
 
 
 def ibans_in(text: str) -> bool:
+    if _TWO_DIGITS.search(text) is None:
+        return False
     return any(is_iban(m.group(0)) for m in _IBAN_IN_TEXT.finditer(text.upper()))
 
 

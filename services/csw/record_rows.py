@@ -46,7 +46,16 @@ def parsed_record(view: DatasetView) -> metadata_parse.ParsedRecord:
 
 def record_row(view: DatasetView) -> dict[str, Any]:
     """The row for `view`; the per-request filter keeps it from those who may not see it."""
-    record = parsed_record(view)
+    return row_of(parsed_record(view), view.id, view.access_level.value, view.organisation_id)
+
+
+def row_of(
+    record: metadata_parse.ParsedRecord,
+    dataset_id: int,
+    access_level: str,
+    organisation_id: int | None,
+) -> dict[str, Any]:
+    """The row of a dataset served as `record`."""
     # Every column, so that rows of different kinds insert together in one statement.
     row: dict[str, Any] = dict.fromkeys(COLUMNS)
     row.update(
@@ -55,7 +64,7 @@ def record_row(view: DatasetView) -> dict[str, Any]:
         if name in COLUMNS
     )
     row["identifier"] = record.identifier
-    row["dataset_id"] = view.id
-    row["access_level"] = view.access_level.value
-    row["organisation_id"] = view.organisation_id
+    row["dataset_id"] = dataset_id
+    row["access_level"] = access_level
+    row["organisation_id"] = organisation_id
     return row

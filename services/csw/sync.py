@@ -14,19 +14,48 @@ from __future__ import annotations
 from sqlalchemy import Connection, delete, insert, select
 from sqlalchemy.orm import Session
 
+from niaouli import metadata_parse
 from niaouli.catalogue import changes
 from niaouli.catalogue.csw_table import csw_records
-from niaouli.catalogue.models import Dataset, Organisation
-from niaouli.services.csw.record_rows import record_row
+from niaouli.catalogue.models import AccessLevel, Dataset, Organisation
+from niaouli.services.csw.record_rows import record_row, row_of
 from niaouli.services.csw.view import load_views
 
 
 def _write(conn: Connection, ids: set[int] | None) -> int:
-    views = load_views(conn, ids)
-    rows = [record_row(view) for view in views]
+    rows: list[dict] = []
+    if ids and metadata_parse.has_kept():
+        rows, ids = _kept_rows(conn, ids)
+    views = load_views(conn, ids) if ids is None or ids else []
+    rows += [record_row(view) for view in views]
+    rows.sort(key=lambda row: row["dataset_id"])  # as `load_views` orders them
     if rows:
         conn.execute(insert(csw_records), rows)
     return len(rows)
+
+
+def _kept_rows(conn: Connection, ids: set[int]) -> tuple[list[dict], set[int]]:
+    """The rows of the datasets `ids` served with a producer's XML that a harvest parsed a
+    moment ago (`metadata_parse.keep_parsed`), and the ids left to load as views.
+
+    Such a row is the parse plus the dataset's access level and organisation: loading its
+    view (organisation, layers, resources, stored quality score) would be read for
+    nothing, as a producer's record is served as written."""
+    d = Dataset.__table__
+    found = conn.execute(
+        select(d.c.id, d.c.original_metadata, d.c.access_level, d.c.organisation_id).where(
+            d.c.id.in_(ids), d.c.original_metadata.is_not(None)
+        )
+    )
+    rows, left = [], set(ids)
+    for dataset_id, xml, access, organisation_id in found:
+        record = metadata_parse.take_parsed(xml) if xml else None
+        if record is None:
+            continue
+        access = AccessLevel(access).value
+        rows.append(row_of(record, dataset_id, access, organisation_id))
+        left.discard(dataset_id)
+    return rows, left
 
 
 def install() -> None:

@@ -161,8 +161,10 @@ def map_many(
 def _map(
     root: etree._Element, record_url: str | None, derived_id: str | None
 ) -> tuple[RemoteRecord, metadata_parse.ParsedRecord | None]:
-    xml = etree.tostring(root, encoding="unicode")
     record = metadata_parse.parse_record(root, derived_id)
+    # The parse serialised the record already (`metadata_parse.serialise`, the same text):
+    # one string, kept once and sent once from a mapping process.
+    xml = record.columns.get("xml") or etree.tostring(root, encoding="unicode")
     notes: list[str] = []
     if derived_id:
         notes.append(repairs.IDENTIFIER_DERIVED % {"identifier": derived_id})

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, true, update
@@ -34,10 +35,26 @@ WORD = re.compile(r"\w+")
 _LIGATURE = re.compile("[œŒæÆøØ]")
 
 
+# Texts up to this long are normalised once for the full-text index and the search text
+# (both rewrite the same datasets' titles, descriptions and keywords after each write).
+CACHED_UP_TO = 4_000  # (bounded: 4,096 texts of 4,000 characters at most)
+
+
 def normalise(text: str | None) -> str:
     """Lower-case words without diacritics: "Hienghène, L'Île" -> "hienghene l ile"."""
     if not text:
         return ""
+    if len(text) <= CACHED_UP_TO:
+        return _normalise_cached(text)
+    return _normalise(text)
+
+
+@lru_cache(maxsize=4096)
+def _normalise_cached(text: str) -> str:
+    return _normalise(text)
+
+
+def _normalise(text: str) -> str:
     if not text.isascii():  # ASCII has nothing to decompose, no ligature, no mark
         if _LIGATURE.search(text):  # (translating with a table is slow: only if needed)
             text = text.translate(LIGATURES)
