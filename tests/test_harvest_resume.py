@@ -299,14 +299,25 @@ def _wait_for_cursor(backend, read: int, timeout: float = 120) -> None:
     raise AssertionError("the harvest never reached its cursor")
 
 
-def test_records_mapped_in_a_process_of_their_own(backend, org, pool, monkeypatch):
+def test_records_mapped_in_a_process_of_their_own(backend, org, pool, monkeypatch, tmp_path):
     """A large catalogue's records are mapped in a mapping process while this one writes
-    (here from the first record): the same datasets and CSW records, then unchanged."""
+    (here from the first record): the same datasets and CSW records, then unchanged.
+    The process is started without running this one's main script again (the `niaouli`
+    command's imports: seconds of CPU): here a script that leaves a mark if it runs."""
     if backend.name != "sqlite":
         pytest.skip("the mapping process is the same on both backends")
+    import sys
+    import types
+
     from niaouli.ingest.harvest.sources import csw
 
     monkeypatch.setattr(csw, "MAP_APART_FROM", 1)
+    mark = tmp_path / "main-ran"
+    script = tmp_path / "main_script.py"
+    script.write_text(f"open({str(mark)!r}, 'w').close()\n", encoding="utf-8")
+    main = types.ModuleType("__main__")
+    main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", main)
     remote = FakeRemote(FakeCsw(pool))
     try:
         slug = add_source_for(backend, org, remote.url + "/csw", "apart", "csw", page_size="5")
@@ -318,5 +329,6 @@ def test_records_mapped_in_a_process_of_their_own(backend, org, pool, monkeypatc
         assert "Relevé n° 7 de la reprise" in titles
         again = harvest(backend, slug)
         assert again.counts["unchanged"] == RECORDS
+        assert not mark.exists()
     finally:
         remote.close()

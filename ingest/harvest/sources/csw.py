@@ -13,9 +13,12 @@ its `gmd:name` names the collection or feature type — when the service answers
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import multiprocessing
 import re
+import sys
+import types
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -370,7 +373,12 @@ class CswHarvester(Harvester):
         if page == 1 and self._mapper is None and _announced(results) >= MAP_APART_FROM:
             self._mapper = ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
         if work and self._mapper is not None:
-            found.mapped = self._mapper.submit(map_many, work)
+            if not self._mapper_started:  # this submission starts the process
+                with _main_script_hidden():
+                    found.mapped = self._mapper.submit(map_many, work)
+                self._mapper_started = True
+            else:
+                found.mapped = self._mapper.submit(map_many, work)
         return found
 
     def _take(self, page: _Page, index: int) -> RemoteRecord | RecordFailure:
@@ -403,6 +411,7 @@ class CswHarvester(Harvester):
             start, read = int(self.resume_at["start"]), int(self.resume_at["read"])
         base = self.config.url.split("?")[0]
         self._mapper: ProcessPoolExecutor | None = None
+        self._mapper_started = False
         try:
             with ThreadPoolExecutor(max_workers=1, thread_name_prefix="csw-page") as ahead:
                 upcoming: Future[_Page] = ahead.submit(self._page, base, 1, start, size)
@@ -460,6 +469,26 @@ class CswHarvester(Harvester):
 # this one writes (parsing with OWSLib costs as much as writing): below it, starting the
 # process would cost more than it saves.
 MAP_APART_FROM = 500
+
+
+# What a spawned process is told of this one's main module: nothing. Told of the real one
+# (the `niaouli` command's script), it runs it again, importing the whole command line
+# (about 2 s of CPU, a quarter of a 1,000-record harvest's mapping); the mapping process
+# needs `map_many`'s module only.
+_NO_MAIN = types.ModuleType("__main__")
+
+
+@contextlib.contextmanager
+def _main_script_hidden() -> Iterator[None]:
+    """While the mapping process is started: `multiprocessing`'s spawn reads the main
+    module (`spawn.get_preparation_data`) when the process starts, in this thread."""
+    main = sys.modules.get("__main__")
+    sys.modules["__main__"] = _NO_MAIN
+    try:
+        yield
+    finally:
+        if main is not None:
+            sys.modules["__main__"] = main
 
 
 def _announced(results: etree._Element) -> int:
