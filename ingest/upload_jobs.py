@@ -37,8 +37,6 @@ from niaouli.catalogue.permissions import Action, allowed
 from niaouli.db.engine import get_engine, writing
 from niaouli.i18n import _, speaking
 from niaouli.ingest.errors import IngestError, UnconfirmedChangeError
-from niaouli.ingest.pipeline import ingest_stored
-from niaouli.ingest.schema_check import SchemaValidationError
 from niaouli.jobs import liveness
 from niaouli.jobs.records import JobRecord, JobState
 from niaouli.jobs.registry import JobDef, JobInfo, register
@@ -144,6 +142,11 @@ def _ingest_upload(info: JobInfo, settings: Settings, record_id: int) -> str:
             raise IngestError(_("jeu de données changé pendant l'envoi"))
 
     actor = audit.Actor(viewer.user_id, params.get("via", "api-job"), params.get("client"))
+    # Here, not at the top: every `niaouli` command registers this job kind
+    # (`niaouli.startup`), and these bring GDAL, pandas and frictionless (1.3 s).
+    from niaouli.ingest.pipeline import ingest_stored
+    from niaouli.ingest.schema_check import SchemaValidationError
+
     with speaking(params.get("language", "fr")):
         try:
             report = ingest_stored(

@@ -18,7 +18,6 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from niaouli import links
-from niaouli.catalogue import gazetteer
 from niaouli.catalogue.access import Viewer, visible_datasets
 from niaouli.catalogue.models import (
     AccessLevel,
@@ -212,6 +211,8 @@ def search_datasets(
     and organisation name (see `niaouli.catalogue.search.text`). A place of the gazetteer in
     the query also finds the datasets whose extent meets it, as on the portal (`finder`).
     """
+    from niaouli.catalogue import gazetteer  # shapely and the layers' SQL: when searched
+
     condition = and_(visible_datasets(viewer), search.matches(query))
     named = gazetteer.find_for(session, viewer, query) if query else None
     if named is not None:
