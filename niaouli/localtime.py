@@ -5,7 +5,7 @@ Shared by the catalogue (events), the API, the portal's pages and iCalendar feed
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 NOUMEA = ZoneInfo("Pacific/Noumea")
@@ -21,3 +21,9 @@ def as_utc(value: datetime) -> datetime:
 def local(value: datetime | None) -> datetime | None:
     """The time in Nouméa (UTC+11, no daylight saving), for display and iCalendar."""
     return None if value is None else as_utc(value).astimezone(NOUMEA)
+
+
+def today() -> date:
+    """Today in Nouméa: a date an administration writes (a signature, a deadline) is
+    its own day, which is UTC's tomorrow from 13:00 UTC."""
+    return datetime.now(NOUMEA).date()

@@ -22,7 +22,13 @@ def server(request: pytest.FixtureRequest, tmp_path):
 
     with fresh_backend(request, "sqlite", tmp_path) as backend:
         matrix = build_matrix(backend, tmp_path)
-        env = {"NIAOULI_UPLOAD_JOB_THRESHOLD_MB": "0", "NIAOULI_EXPORT_WAIT": "0"}
+        # No exports prepared right after the upload: the download must meet « en
+        # préparation » (with them, a fast machine had the file ready: no page at all).
+        env = {
+            "NIAOULI_UPLOAD_JOB_THRESHOLD_MB": "0",
+            "NIAOULI_EXPORT_WAIT": "0",
+            "NIAOULI_EXPORTS_PREBUILD": "0",
+        }
         with LoggedServer(backend, tmp_path / "server.log", env) as live:
             yield live, matrix, backend
 

@@ -128,6 +128,7 @@ def test_cite_csw_202_semantic(backend: Backend, org: str, tmp_path: Path):
             continue
         unexplained.append(name)
     assert not unexplained, "\n".join(line for line in lines if "FAIL" in line)
-    # Every other request matched exactly: 55 of 68 on both backends (61 on SQLite
-    # before the index of migration 0035 changed its record order).
-    assert 68 - len(failed) == 55, result.stdout
+    # Every other request matched exactly: at least 55 of 68. Which lists come in the
+    # reference's order depends on the database's plan (no SortBy): 61 on SQLite before
+    # the index of migration 0035, 55 after; 55, then 59 on PostGIS since 0036's.
+    assert 68 - len(failed) >= 55, result.stdout

@@ -18,7 +18,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from niaouli import storage
+from niaouli import localtime, storage
 from niaouli.accounts import audit
 from niaouli.catalogue.access import Viewer
 from niaouli.catalogue.base import utcnow
@@ -101,7 +101,7 @@ def set_status(
     if new == S.SIGNED:
         if signed_on is None:
             raise CatalogueError(_("indiquez la date de signature de la convention"))
-        if signed_on > utcnow().date():
+        if signed_on > localtime.today():  # Nouméa's day, not UTC's
             raise CatalogueError(_("la date de signature ne peut pas être dans le futur"))
         if row.agreement_key is None:
             raise CatalogueError(_("joignez la convention signée (PDF) avant de la déclarer"))
