@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from sqlalchemy import select
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from niaouli import gdalguard, startup
@@ -33,12 +34,26 @@ class _Commands(click.Group):
         try:
             return super().invoke(ctx)
         except Exception as exc:
+            if isinstance(exc, DBAPIError) and _schema_missing():
+                _fail(
+                    "la base de données n'est pas initialisée : lancez d'abord "
+                    "« niaouli db upgrade » (ou « scripts/start »)."
+                )
             if not trouble.is_transient(exc):
                 raise
             _fail(
                 "la base de données est occupée par un autre processus ou injoignable "
                 f"({_first_line(exc)}). Rien n'a été écrit ; réessayez dans un instant."
             )
+
+
+def _schema_missing() -> bool:
+    """Whether the database has no schema at all (no migration ever applied), asked only
+    after a command failed on it: a traceback about a missing table says nothing useful."""
+    try:
+        return schema.current_revision(get_engine()) is None
+    except Exception:  # noqa: BLE001 - the original error is reported instead
+        return False
 
 
 def _first_line(exc: BaseException) -> str:

@@ -121,3 +121,28 @@ def test_dataset_delete(backend, org, cli):
     again = cli("dataset", "delete", "communes")
     assert again.exit_code == 1
     assert again.stderr.strip() == "erreur : jeu de données introuvable : « communes »"
+
+
+def test_a_database_never_upgraded_gets_one_sentence(backend, tmp_path):
+    """A command on a database without the schema (`db upgrade` never run) says what to
+    do, in French, without a traceback; the same command works once it is upgraded."""
+    import subprocess
+
+    from tests.conftest import NIAOULI
+
+    if backend.name == "postgis":
+        pytest.skip("an empty PostgreSQL database would need creating; SQLite shows it")
+    env = {**backend.env(), "NIAOULI_DATA_DIR": str(tmp_path / "vide")}
+    env.pop("NIAOULI_DATABASE_URL", None)
+    command = [str(NIAOULI) if NIAOULI.exists() else "niaouli"]
+    found = subprocess.run(
+        [*command, "harvest", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert found.returncode == 1
+    assert "n'est pas initialisée" in found.stderr and "niaouli db upgrade" in found.stderr
+    assert "Traceback" not in found.stderr
+    subprocess.run([*command, "db", "upgrade"], env=env, check=True, capture_output=True)
+    again = subprocess.run(
+        [*command, "harvest", "list"], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert again.returncode == 0, again.stderr
