@@ -141,6 +141,10 @@ def test_volunteers_submitting_while_two_reviewers_merge(backend: Backend, tmp_p
     """Every approved feature is merged exactly once: three volunteers keep sending
     (through the real `submit`, validation included) while a reviewer approves what
     arrives and two others merge again and again at the same time."""
+    # A merge's first run in a process imports the ingestion pipeline (GDAL, pandas:
+    # about a second, `niaouli.ingest` imports it when first asked): done before, so
+    # that the merges below run while the volunteers are still sending.
+    import niaouli.ingest.pipeline  # noqa: F401
     from niaouli.catalogue.campaigns import review
     from niaouli.catalogue.campaigns.campaign_tables import Campaign
     from niaouli.catalogue.campaigns.contributions import ProposedFeature, submit
