@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.orm import Session
@@ -24,13 +25,17 @@ from niaouli.catalogue import quality_store
 from niaouli.catalogue.models import Dataset, Resource, ResourceKind
 from niaouli.catalogue.quality_tables import LinkCheck
 from niaouli.db.engine import get_engine, writing
-from niaouli.ingest.harvest.fetch import Fetcher, FetchError, Limits
 from niaouli.jobs.registry import JobDef, JobInfo, register
 from niaouli.settings import Settings, get_settings
 
+if TYPE_CHECKING:
+    from niaouli.ingest.harvest.fetch import Fetcher
+
 LOGGER = logging.getLogger(__name__)
 LINK_CHECK = "link-check"
-LIMITS = Limits(connect_timeout=10.0, read_timeout=15.0, total_timeout=30.0, max_redirects=5)
+# Keyword arguments of `fetch.Limits`; the fetcher (httpx) is imported when links are
+# checked, not by every process that registers the job.
+LIMITS = {"connect_timeout": 10.0, "read_timeout": 15.0, "total_timeout": 30.0, "max_redirects": 5}
 
 
 def _links(
@@ -50,6 +55,8 @@ def _links(
 
 def check_url(fetcher: Fetcher, url: str) -> tuple[bool, int | None, str | None]:
     """(reachable, HTTP status, French reason when not)."""
+    from niaouli.ingest.harvest.fetch import FetchError
+
     try:
         status = fetcher.reach(url)
     except FetchError as exc:
@@ -69,7 +76,9 @@ def check_links(
     engine = get_engine(settings)
     with Session(engine) as session:
         links = _links(session, dataset_ids, organisation_id)
-    fetcher = Fetcher(allow_private_network=allow_private_network, limits=LIMITS)
+    from niaouli.ingest.harvest.fetch import Fetcher, Limits
+
+    fetcher = Fetcher(allow_private_network=allow_private_network, limits=Limits(**LIMITS))
     results = []
     try:
         for resource_id, dataset_id, url in links:  # no transaction held while waiting

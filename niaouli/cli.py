@@ -25,10 +25,50 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-class _Commands(click.Group):
+# Commands defined in modules of their own, imported only when one of them is run (or
+# listed by `--help`): importing them all (shapely, numpy, the gazetteer, pyarrow...) cost
+# half a second at the start of every command. Each module's `register(main)` adds its
+# commands (to `main`, or to one of its groups: `dataset publish`).
+LAZY_COMMANDS = {
+    "campaign": "niaouli.campaign_cli",
+    "code": "niaouli.community_cli",
+    "reuse": "niaouli.community_cli",
+    "event": "niaouli.community_cli",
+    "call": "niaouli.community_cli",
+    "schema": "niaouli.schema_cli",
+    "backup": "niaouli.backup_cli",
+    "restore": "niaouli.backup_cli",
+    "privacy": "niaouli.privacy_cli",
+}
+LAZY_DATASET_COMMANDS = {"publish": "niaouli.privacy_cli"}
+
+
+class _LazyGroup(click.Group):
+    """A group some of whose commands (`lazy`: name -> module) are loaded when asked for."""
+
+    lazy: dict[str, str] = {}
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name not in self.commands and cmd_name in self.lazy:
+            import importlib
+
+            importlib.import_module(self.lazy[cmd_name]).register(main)
+        return super().get_command(ctx, cmd_name)
+
+
+class _DatasetCommands(_LazyGroup):
+    lazy = LAZY_DATASET_COMMANDS
+
+
+class _Commands(_LazyGroup):
     """Passing database trouble (SQLite busy past its timeout, PostgreSQL unreachable)
     ends a command with one French sentence instead of a traceback: nothing was written
     (the transaction rolled back) and trying again later is the remedy."""
+
+    lazy = LAZY_COMMANDS
 
     def invoke(self, ctx: click.Context) -> object:
         try:
@@ -75,7 +115,8 @@ def run() -> None:
 
 @click.group(cls=_Commands, help="Niaouli — plateforme de données ouvertes de Nouvelle-Calédonie.")
 def main() -> None:
-    gdalguard.install()  # GDAL and PROJ never reach the network from this process
+    # GDAL and PROJ never reach the network from this process: guarded when loaded.
+    gdalguard.install_on_import()
     startup.install()  # change hooks on the catalogue's sessions (CSW rows, search)
 
 
@@ -183,7 +224,7 @@ def org_list() -> None:
 # --- datasets --------------------------------------------------------------------------
 
 
-@main.group(help="Jeux de données.")
+@main.group(cls=_DatasetCommands, help="Jeux de données.")
 def dataset() -> None:
     pass
 
@@ -487,64 +528,9 @@ def _register_accounts() -> None:
 _register_accounts()
 
 
-# --- code projects, reuses, events (niaouli/community_cli.py) ---------------------------
-
-
-def _register_community() -> None:
-    from niaouli.community_cli import register
-
-    register(main)
-
-
-_register_community()
-
-
-# --- cartoparty campaigns (niaouli/campaign_cli.py) -------------------------------------
-
-
-def _register_campaigns() -> None:
-    from niaouli.campaign_cli import register
-
-    register(main)
-
-
-_register_campaigns()
-
-
-# --- personal data (niaouli/privacy_cli.py): `privacy ...`, `dataset publish` -----------
-
-
-def _register_privacy() -> None:
-    from niaouli.privacy_cli import register
-
-    register(main, dataset)
-
-
-_register_privacy()
-
-
-# --- Table Schemas (niaouli/schema_cli.py): `schema ...` --------------------------------
-
-
-def _register_schema() -> None:
-    from niaouli.schema_cli import register
-
-    register(main)
-
-
-_register_schema()
-
-
-# --- backup and restore (niaouli/backup_cli.py) ---------------------------------------
-
-
-def _register_backup() -> None:
-    from niaouli.backup_cli import register
-
-    register(main)
-
-
-_register_backup()
+# `code`, `reuse`, `event`, `call` (community_cli.py), `campaign` (campaign_cli.py),
+# `schema` (schema_cli.py), `backup` and `restore` (backup_cli.py), `privacy` and
+# `dataset publish` (privacy_cli.py): `LAZY_COMMANDS`.
 
 
 # --- demo and server -------------------------------------------------------------------

@@ -19,15 +19,22 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sqlalchemy import Engine, select, text
 from sqlalchemy.orm import Session
 
-from niaouli import exports, jobs
+from niaouli import jobs
 from niaouli.catalogue.models import Layer
 from niaouli.db.engine import get_engine
 from niaouli.jobs import inline, registry, status
 from niaouli.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from niaouli import exports
+
+# `niaouli.exports` (pyogrio, pyarrow, pandas: 0.5 s) is imported by the functions that
+# prepare or look up an export, not by every process that registers the job.
 
 LOGGER = logging.getLogger(__name__)
 EXPORT = "export"
@@ -54,6 +61,8 @@ def lock_of(name: str) -> str:
 
 def layer_info(engine: Engine, table: str) -> exports.LayerInfo | None:
     """The published layer of `table`, or None when it was replaced or deleted since."""
+    from niaouli import exports
+
     with Session(engine) as session:
         layer = session.scalar(select(Layer).where(Layer.table_name == table))
         return exports.LayerInfo.from_layer(layer) if layer is not None else None
@@ -61,6 +70,8 @@ def layer_info(engine: Engine, table: str) -> exports.LayerInfo | None:
 
 def export_job(info: registry.JobInfo, table: str, format: str) -> str:  # noqa: A002
     """The `export` job: the stored export of `table` in `format` (built when missing)."""
+    from niaouli import exports
+
     settings = info.settings or get_settings()
     engine = get_engine(settings)
     layer = layer_info(engine, table)
@@ -78,6 +89,8 @@ def request(
     engine: Engine, settings: Settings, layer: exports.LayerInfo, fmt: exports.ExportFormat
 ) -> None:
     """Make sure the export is being prepared (idempotent: never two builds at once)."""
+    from niaouli import exports
+
     name = exports.export_name(layer, fmt)
     if _use_queue(engine, settings):
         jobs.submit(
@@ -119,6 +132,8 @@ def state(
 ) -> ExportState:
     """Where the export stands. A failure older than RETRY_FAILED_AFTER counts as absent
     (a later request tries again: the storage may have been down)."""
+    from niaouli import exports
+
     name = exports.export_name(layer, fmt)
     if exports.cache(settings).stat(name) is not None:
         return ExportState(READY)
@@ -164,6 +179,8 @@ def wait_ready(
     seconds: float,
 ) -> ExportState:
     """Ask for the export and wait up to `seconds` for it (blocking: run in a thread)."""
+    from niaouli import exports
+
     current = state(engine, settings, layer, fmt)
     if current.state in (READY, FAILED):
         return current
@@ -203,6 +220,8 @@ def prebuild(engine: Engine, settings: Settings, tables: Iterable[str]) -> int:
     except Exception:  # noqa: BLE001 - see above
         LOGGER.exception("file de tâches")
         return 0
+    from niaouli import exports
+
     count = 0
     try:
         for table in tables:

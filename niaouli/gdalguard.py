@@ -28,6 +28,7 @@ know of, is ingested through Python, the CLI, the API and the portal.
 from __future__ import annotations
 
 import ctypes
+import importlib.abc
 import os
 import sys
 import threading
@@ -141,7 +142,8 @@ def install() -> None:
     """Cut GDAL and PROJ off the network in this process; idempotent and cheap.
 
     Called before any untrusted file is opened (ingestion, file previews) and at the
-    start of the web application and the CLI. Raises `GuardUnavailableError` rather than
+    start of the web application; the CLI guards GDAL when it is imported
+    (`install_on_import`). Raises `GuardUnavailableError` rather than
     let a file be opened with GDAL's network client in place.
     """
     global _modules_seen
@@ -169,6 +171,55 @@ def install() -> None:
             _installed.add(path)
         pyproj.network.set_network_enabled(False)
         _modules_seen = modules
+
+
+# The packages that map a libgdal into the process when imported (pyogrio's wheel
+# bundles its own; fiona and rasterio bring others; GDAL's own bindings are `osgeo`).
+GDAL_PACKAGES = frozenset({"pyogrio", "fiona", "rasterio", "osgeo"})
+
+
+class _GuardOnImport(importlib.abc.MetaPathFinder):
+    """Installs the guard as soon as a package of `GDAL_PACKAGES` has been imported."""
+
+    def find_spec(self, name, path, target=None):  # noqa: ANN001, ANN201 - importlib's API
+        if name not in GDAL_PACKAGES:
+            return None
+        for finder in sys.meta_path:
+            if finder is self or not hasattr(finder, "find_spec"):
+                continue
+            spec = finder.find_spec(name, path, target)
+            if spec is not None:
+                break
+        else:
+            return None
+        loader = spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        load = loader.exec_module
+
+        def exec_module(module: object) -> None:
+            load(module)
+            install()  # before the importer sees the package: nothing opened yet
+
+        loader.exec_module = exec_module  # this module's own loader instance
+        return spec
+
+
+_finder = _GuardOnImport()
+
+
+def install_on_import() -> None:
+    """Guard GDAL the moment a package bringing it is imported, instead of now.
+
+    What the command line calls at start: most commands never load GDAL, and loading it
+    to guard it (pyogrio imports pandas) cost half a second on every command. A package
+    already imported is guarded at once; the code that opens untrusted files still calls
+    `install()` itself, which is then a no-op. Idempotent."""
+    with _lock:
+        if _finder not in sys.meta_path:
+            sys.meta_path.insert(0, _finder)
+    if any(name in sys.modules for name in GDAL_PACKAGES):
+        install()
 
 
 @contextmanager

@@ -18,8 +18,6 @@ from datetime import date
 from typing import Any
 
 from lxml import etree
-from owslib.csw import CswRecord
-from owslib.iso import MD_Metadata
 
 from niaouli.marks import strip_marks
 
@@ -235,6 +233,8 @@ def _orgs(parties: list[Any]) -> str | None:
 
 
 def parse_iso(root: etree._Element, default_identifier: str | None = None) -> ParsedRecord:
+    from owslib.iso import MD_Metadata  # OWSLib's import is 0.15 s: when first needed
+
     md = MD_Metadata(root)
     md.identifier = md.identifier or default_identifier
     if not md.identifier:
@@ -350,6 +350,8 @@ def parse_iso(root: etree._Element, default_identifier: str | None = None) -> Pa
 
 
 def parse_dc(root: etree._Element, default_identifier: str | None = None) -> ParsedRecord:
+    from owslib.csw import CswRecord
+
     md = CswRecord(root)
     md.identifier = md.identifier or default_identifier
     if not md.identifier:

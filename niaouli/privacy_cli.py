@@ -131,6 +131,8 @@ def publish(slug: str, access: str) -> None:
     click.echo(f"jeu de données publié ({access}) : {slug}")
 
 
-def register(main: click.Group, dataset: click.Group) -> None:
+def register(main: click.Group) -> None:
     main.add_command(privacy)
+    dataset = main.commands["dataset"]
+    assert isinstance(dataset, click.Group)
     dataset.add_command(publish)

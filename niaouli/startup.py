@@ -11,7 +11,7 @@ the catalogue; it wires the layers that may not import each other:
   (`services.csw.sync`, a service the core may not import);
 - the background jobs defined above the core (`niaouli.jobs.registry`): the harvests
   (`ingest.harvest.launch.install`), the layer exports (`niaouli.export_jobs.install`),
-  the campaign merges (`catalogue.campaigns.merge.install`) and the link checks of the
+  the campaign merges (`catalogue.campaigns.merge_job.install`) and the link checks of the
   quality score (`ingest.linkcheck.install`);
 - and, in the web app only, pygeoapi's adjustments (`install_pygeoapi`), which patch
   pygeoapi's modules for the whole process.
@@ -36,7 +36,7 @@ def install() -> None:
             return
         from niaouli import export_jobs
         from niaouli.catalogue import changes, quality_store
-        from niaouli.catalogue.campaigns import merge as campaign_merge
+        from niaouli.catalogue.campaigns import merge_job as campaign_merge
         from niaouli.catalogue.partners import listing as partner_listing
         from niaouli.catalogue.search import fulltext
         from niaouli.catalogue.search import text as search

@@ -146,3 +146,51 @@ def test_a_database_never_upgraded_gets_one_sentence(backend, tmp_path):
         [*command, "harvest", "list"], env=env, capture_output=True, text=True, timeout=120
     )
     assert again.returncode == 0, again.stderr
+
+
+def test_commands_loaded_when_asked_for_are_all_there():
+    """The groups kept in modules of their own (`cli.LAZY_COMMANDS`) are listed by
+    `--help` and run: each module registers the names it is loaded for."""
+    from niaouli import cli as cli_module
+
+    runner = CliRunner()
+    listing = runner.invoke(main, ["--help"])
+    assert listing.exit_code == 0, listing.output
+    for name in [*cli_module.LAZY_COMMANDS, "harvest", "dataset"]:
+        assert re.search(rf"^  {name}\b", listing.output, re.M), name
+        found = runner.invoke(main, [name, "--help"])
+        assert found.exit_code == 0 and "Usage: " in found.output, (name, found.output)
+    published = runner.invoke(main, ["dataset", "publish", "--help"])
+    assert published.exit_code == 0 and "données personnelles" in published.output
+
+
+def test_a_harvest_command_starts_without_the_heavy_libraries(backend, tmp_path):
+    """`niaouli harvest list` (and so the start of every harvest run) imports neither
+    GDAL's Python packages nor pandas, rdflib, pygeometa or OWSLib: their imports were
+    most of a command's 2 s start-up (issue 20: an unchanged re-harvest of 1,000
+    records is mostly start-up)."""
+    import subprocess
+    import sys
+
+    env = {**backend.env(), "NIAOULI_DATA_DIR": str(tmp_path / "donnees")}
+    subprocess.run(
+        [sys.executable, "-m", "niaouli.cli", "db", "upgrade"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    heavy = ("pandas", "pyogrio", "fiona", "rasterio", "rdflib", "pygeometa", "owslib")
+    script = (
+        "import sys\n"
+        "from niaouli.cli import main\n"
+        "try:\n"
+        "    main(['harvest', 'list'])\n"
+        "except SystemExit as done:\n"
+        "    assert not done.code, done.code\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]", done.stdout

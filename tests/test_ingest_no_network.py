@@ -312,3 +312,27 @@ def test_gdal_http_is_refused_in_process(canary):
     with httpx.Client() as http:  # the canary itself works: a hit would have been seen
         assert http.get(canary.url("self-test")).status_code == 200
     canary.hits.clear()
+
+
+@pytest.mark.parametrize("guarded", [True, False], ids=["guard-on-import", "no-guard"])
+def test_gdal_is_guarded_as_soon_as_it_is_imported(canary, tmp_path, guarded):
+    """The command line guards GDAL when a package bringing it is imported
+    (`gdalguard.install_on_import`), not by loading it at start: a process that only
+    imports pyogrio afterwards and opens a file whose CRS is a link reaches nothing.
+    Without the hook (the control), the same process does reach the canary: the test
+    would see a missing guard."""
+    import subprocess
+    import sys
+
+    path = _write(tmp_path, "lien.geojson", _geojson(_link(canary.url("on-import"))))
+    hook = "gdalguard.install_on_import()" if guarded else "pass"
+    script = (
+        f"from niaouli import gdalguard\n{hook}\nimport pyogrio\npyogrio.read_info({str(path)!r})\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    if guarded:
+        assert canary.hits == []
+    else:
+        assert any("/on-import" in hit for hit in canary.hits), canary.hits
+        canary.hits.clear()  # the control's expected hits: the fixture checks the rest

@@ -31,7 +31,6 @@ from niaouli.catalogue.models import (
     ResourceKind,
     utcnow,
 )
-from niaouli.db.layers import layer_store
 from niaouli.ingest.harvest import repairs
 from niaouli.ingest.harvest.base import RemoteRecord
 from niaouli.ingest.harvest.harvest_tables import HarvestedRecord, HarvestSource, ItemAction
@@ -358,6 +357,8 @@ class RecordWriter:
         session.delete(link)
         if dataset is not None:
             target = dataset.slug
+            from niaouli.db.layers import layer_store  # pyarrow, psycopg: on deletion only
+
             store = layer_store(session.connection())
             for layer in dataset.layers:
                 store.drop(session.connection(), layer.table_name, layer.geometry_type is not None)

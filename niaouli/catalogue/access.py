@@ -11,12 +11,15 @@ viewer is built from its credentials by `niaouli.accounts.resolve`.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlalchemy import ColumnElement, and_, false, or_, true
 
 from niaouli.catalogue.models import AccessLevel, Dataset
 from niaouli.catalogue.roles import EDITING_ROLES
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ def visible_mask(viewer: Viewer, access: np.ndarray, organisations: np.ndarray) 
     """The same rule as `visible_datasets`, over columns: `access` holds access level
     values (strings), `organisations` the owning organisation ids (the portal search's
     columns, `search.columns`). A boolean array."""
+    import numpy as np  # the portal's search columns: not every process needs it
+
     if viewer.is_platform_admin:
         return np.ones(len(access), dtype=bool)
     mask = access == AccessLevel.PUBLIC.value

@@ -15,6 +15,7 @@ replayed).
 
 from __future__ import annotations
 
+import sys
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
@@ -22,11 +23,6 @@ from typing import Any
 
 from sqlalchemy import Engine, event
 from sqlalchemy.exc import DBAPIError
-
-try:  # the PostgreSQL driver (always installed with Niaouli, but keep SQLite-only usable)
-    import psycopg
-except ImportError:  # pragma: no cover
-    psycopg = None  # type: ignore[assignment]
 
 # Seconds a client should wait before trying again (the pool reconnects at once; a
 # restarting PostgreSQL takes a few seconds).
@@ -72,6 +68,9 @@ def is_transient(exc: BaseException | None) -> bool:
         if exc.connection_invalidated:
             return True
         exc = exc.orig
+    # The PostgreSQL driver's errors, when it was loaded: a process that never imported
+    # it (SQLite) cannot have one, and importing it here cost 0.1 s at every start.
+    psycopg = sys.modules.get("psycopg")
     if psycopg is not None and isinstance(exc, psycopg.OperationalError | psycopg.InterfaceError):
         # Connection lost or refused, server shutting down or starting, too many
         # connections, serialisation failure, deadlock, lock or statement timeout.

@@ -15,9 +15,6 @@ from typing import Any
 
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lxml import etree
-from pygeometa import __version__ as pygeometa_version
-from pygeometa import core as pygeometa_core
-from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
 from niaouli.catalogue import vocabularies
 from niaouli.services.csw import grid, quality_report, stored_urls
@@ -35,6 +32,11 @@ GEOMETRY_TYPES = {
 
 @functools.cache
 def _environment() -> Environment:
+    # pygeometa (and jsonschema under it) is imported when a record is first rendered:
+    # a command that never renders one (a harvest keeps the remote's own XML) skips it.
+    from pygeometa import core as pygeometa_core
+    from pygeometa.schemas.iso19139 import ISO19139OutputSchema
+
     template_dir = ISO19139OutputSchema().template_dir  # type: ignore[attr-defined]
     env = Environment(
         loader=FileSystemLoader([template_dir, pygeometa_core.SCHEMAS]),
@@ -53,6 +55,12 @@ def _environment() -> Environment:
         prune_transfer_option=pygeometa_core.prune_transfer_option,
     )
     return env
+
+
+def _pygeometa_version() -> str:
+    from pygeometa import __version__
+
+    return __version__
 
 
 def _iso_date(value: date | datetime | None) -> str | None:
@@ -199,7 +207,7 @@ def render(view: DatasetView) -> str:
     xml = (
         _environment()
         .get_template("main.j2")
-        .render(record=mcf, pygeometa_version=pygeometa_version)
+        .render(record=mcf, pygeometa_version=_pygeometa_version())
     )
     root = etree.fromstring(
         xml.encode("utf-8"), etree.XMLParser(remove_blank_text=True, resolve_entities=False)

@@ -74,6 +74,7 @@ from niaouli.catalogue.campaigns.campaign_tables import (
     ReviewEntry,
     Submission,
 )
+from niaouli.catalogue.campaigns.merge_job import MERGE_JOB
 from niaouli.catalogue.models import Dataset, Layer, utcnow
 from niaouli.db import layers as layer_sql
 from niaouli.db.engine import get_engine, writing
@@ -82,7 +83,6 @@ from niaouli.errors import CatalogueError, ConflictError
 from niaouli.i18n import _
 
 LOGGER = logging.getLogger(__name__)
-MERGE_JOB = "campaign-merge"
 BATCH = 1000
 PROVENANCE = (
     ColumnSpec("contribution_auteur", "contribution_auteur", "string"),
@@ -824,19 +824,14 @@ def after_merge(engine: Engine, settings: Any, campaign_id: int) -> None:  # noq
         LOGGER.exception("exports of %s after a merge", table)
 
 
-def _interrupted(info: Any, campaign_id: int = 0, started_by_id: int | None = None) -> None:  # noqa: ANN401
+def resolve_interrupted_merge(
+    info: Any, campaign_id: int = 0, started_by_id: int | None = None
+) -> None:  # noqa: ANN401
     from niaouli.settings import get_settings
 
     del started_by_id
     found = resolve_interrupted(get_engine(info.settings or get_settings()), campaign_id)
     LOGGER.warning("merge job %s interrupted: %d merge(s) marked failed", info.id, found)
-
-
-def install() -> None:
-    """Register the merge job (the composition root calls it at start-up)."""
-    from niaouli.jobs.registry import JobDef, register
-
-    register(JobDef(MERGE_JOB, merge_job, queue="default", interrupted=_interrupted))
 
 
 def check_mergeable(session: Session, campaign: Campaign) -> None:
