@@ -227,123 +227,331 @@ def _parse_date(value: Any) -> date | None:
         return None
 
 
-def _orgs(parties: list[Any]) -> str | None:
-    names = sorted({p.organization for p in parties if getattr(p, "organization", None)})
-    return ";".join(names) or None
+# --- ISO 19139 read straight from the tree -------------------------------------------
+# What OWSLib's `MD_Metadata` read for the columns and fields below, and only that: OWSLib
+# built every part of the record (contents, acquisition, services' operations...) and
+# serialised it again, ≈ 2.5 ms a record, most of a harvest's mapping. Each path is the
+# one OWSLib followed, with its rules: a value is the element's own text stripped (None
+# when it has none), a code list value its `codeListValue` attribute (stripped) else its
+# text, "character string or anchor" the `gco:CharacterString` unless it is missing or
+# empty, then the `gmx:Anchor`. `tests/iso_reference.py` keeps the OWSLib mapping: the
+# tests compare both on real, generated and mutated records.
+_NS_ALL = {
+    **NS,
+    "gml": "http://www.opengis.net/gml",
+    "gml32": "http://www.opengis.net/gml/3.2",
+    "srv": "http://www.isotc211.org/2005/srv",
+}
+_CLARK = re.compile(r"(\w+):")
+
+
+def _path(path: str) -> str:
+    """`gmd:a/gco:b` in Clark notation (`{uri}a/{uri}b`), which `find` reads from its cache."""
+    return _CLARK.sub(lambda m: "{" + _NS_ALL[m.group(1)] + "}", path)
+
+
+_P = _path
+_CHAR = "/" + _P("gco:CharacterString")
+_ANCHOR = "/" + _P("gmx:Anchor")
+_CODE = "codeListValue"
+_IDENTIFICATIONS = {"MD_DataIdentification", "MD_ServiceIdentification", "SV_ServiceIdentification"}
+_DATE_COLUMNS = {
+    "revision": "date_revision",
+    "creation": "date_creation",
+    "publication": "date_publication",
+}
+_ISO = {
+    name: _P(path)
+    for name, path in {
+        "identifier": "gmd:fileIdentifier/gco:CharacterString",
+        "parent": "gmd:parentIdentifier/gco:CharacterString",
+        "language": "gmd:language/gco:CharacterString",
+        "languagecode": "gmd:language/gmd:LanguageCode",
+        "dataseturi": "gmd:dataSetURI/gco:CharacterString",
+        "date": "gmd:dateStamp/gco:Date",
+        "datetime": "gmd:dateStamp/gco:DateTime",
+        "hierarchy": "gmd:hierarchyLevel/gmd:MD_ScopeCode",
+        "contact": "gmd:contact/gmd:CI_ResponsibleParty",
+        "crs": "gmd:referenceSystemInfo/gmd:MD_ReferenceSystem",
+        "crs_code": "gmd:referenceSystemIdentifier/gmd:RS_Identifier/gmd:code",
+        "identification": "gmd:identificationInfo",
+        "distribution": "gmd:distributionInfo/gmd:MD_Distribution",
+        "quality": "gmd:dataQualityInfo/gmd:DQ_DataQuality",
+        # identification
+        "title": "gmd:citation/gmd:CI_Citation/gmd:title/gco:CharacterString",
+        "alternate": "gmd:citation/gmd:CI_Citation/gmd:alternateTitle/gco:CharacterString",
+        "abstract": "gmd:abstract/gco:CharacterString",
+        "abstract_anchor": "gmd:abstract/gmx:Anchor",
+        "ci_date": "gmd:citation/gmd:CI_Citation/gmd:date/gmd:CI_Date",
+        "ci_date_date": "gmd:date/gco:Date",
+        "ci_date_datetime": "gmd:date/gco:DateTime",
+        "ci_date_type": "gmd:dateType/gmd:CI_DateTypeCode",
+        "use_limitations": "gmd:resourceConstraints/gmd:MD_LegalConstraints/gmd:useLimitation"
+        "/gco:CharacterString"
+        "|gmd:resourceConstraints/gmd:MD_Constraints/gmd:useLimitation/gco:CharacterString"
+        "|gmd:resourceConstraints/gmd:MD_LegalConstraints/gmd:useLimitation/gmx:Anchor"
+        "|gmd:resourceConstraints/gmd:MD_Constraints/gmd:useLimitation/gmx:Anchor",
+        "access": "gmd:resourceConstraints/gmd:MD_LegalConstraints/gmd:accessConstraints"
+        "/gmd:MD_RestrictionCode",
+        "other": "gmd:resourceConstraints/gmd:MD_LegalConstraints/gmd:otherConstraints",
+        "security": "gmd:resourceConstraints/gmd:MD_SecurityConstraints/gmd:classification"
+        "/gmd:MD_ClassificationCode",
+        "denominator": "gmd:spatialResolution/gmd:MD_Resolution/gmd:equivalentScale"
+        "/gmd:MD_RepresentativeFraction/gmd:denominator/gco:Integer",
+        "resource_language": "gmd:language/gco:CharacterString",
+        "point_of_contact": "gmd:pointOfContact/gmd:CI_ResponsibleParty",
+        "keywords": "gmd:descriptiveKeywords/gmd:MD_Keywords",
+        "keywords_type": "gmd:type/gmd:MD_KeywordTypeCode",
+        "topic": "gmd:topicCategory/gmd:MD_TopicCategoryCode",
+        "extent": "gmd:extent",
+        "srv_extent": "srv:extent",
+        "geographic": "gmd:EX_Extent/gmd:geographicElement",
+        "box": "gmd:EX_GeographicBoundingBox",
+        "polygon": "gmd:EX_BoundingPolygon",
+        "west": "gmd:westBoundLongitude/gco:Decimal",
+        "east": "gmd:eastBoundLongitude/gco:Decimal",
+        "south": "gmd:southBoundLatitude/gco:Decimal",
+        "north": "gmd:northBoundLatitude/gco:Decimal",
+        "begin": "gmd:EX_Extent/gmd:temporalElement/gmd:EX_TemporalExtent/gmd:extent"
+        "/gml:TimePeriod/gml:beginPosition",
+        "begin32": "gmd:EX_Extent/gmd:temporalElement/gmd:EX_TemporalExtent/gmd:extent"
+        "/gml32:TimePeriod/gml32:beginPosition",
+        "end": "gmd:EX_Extent/gmd:temporalElement/gmd:EX_TemporalExtent/gmd:extent"
+        "/gml:TimePeriod/gml:endPosition",
+        "end32": "gmd:EX_Extent/gmd:temporalElement/gmd:EX_TemporalExtent/gmd:extent"
+        "/gml32:TimePeriod/gml32:endPosition",
+        # responsible party
+        "individual": "gmd:individualName",
+        "organisation": "gmd:organisationName",
+        "email": "gmd:contactInfo/gmd:CI_Contact/gmd:address/gmd:CI_Address"
+        "/gmd:electronicMailAddress/gco:CharacterString",
+        "role": "gmd:role/gmd:CI_RoleCode",
+        # distribution, quality
+        "format": "gmd:distributionFormat/gmd:MD_Format/gmd:name",
+        "online": "gmd:transferOptions/gmd:MD_DigitalTransferOptions/gmd:onLine"
+        "/gmd:CI_OnlineResource",
+        "distributor": "gmd:distributor",
+        "distributor_online": "gmd:MD_Distributor/gmd:distributorTransferOptions"
+        "/gmd:MD_DigitalTransferOptions/gmd:onLine/gmd:CI_OnlineResource",
+        "link_name": "gmd:name",
+        "link_description": "gmd:description/gco:CharacterString",
+        "link_protocol": "gmd:protocol",
+        "link_url": "gmd:linkage/gmd:URL",
+        "lineage": "gmd:lineage/gmd:LI_Lineage/gmd:statement",
+        "degree": "gmd:report/gmd:DQ_DomainConsistency/gmd:result/gmd:DQ_ConformanceResult"
+        "/gmd:pass/gco:Boolean",
+    }.items()
+}
+_ISO_USE_LIMITATIONS = _ISO.pop("use_limitations").split("|")
+
+
+def _value(node: etree._Element | None) -> str | None:
+    """OWSLib's `testXMLValue`: the element's own text, stripped; None without text."""
+    if node is None:
+        return None
+    text = node.text
+    return text.strip() if text else None
+
+
+def _code(node: etree._Element | None) -> str | None:
+    """OWSLib's `_testCodeListValue`: the code list value, else the element's text."""
+    if node is None:
+        return None
+    value = node.get(_CODE)
+    return value.strip() if value is not None else _value(node)
+
+
+def _char_or_anchor(node: etree._Element, path: str) -> str | None:
+    """OWSLib's `testFirstCharOrAnchor`: the character string, else (missing or empty)
+    the anchor's text."""
+    name = _value(node.find(path + _CHAR))
+    if not name:  # None or ""
+        anchor = node.find(path + _ANCHOR)
+        if anchor is not None:
+            name = _value(anchor)
+    return name
+
+
+def _first(values: Any) -> Any:
+    """The first value that is not None (OWSLib's lists skip None), else None."""
+    return next((v for v in values if v is not None), None)
+
+
+def _identification(root: etree._Element) -> etree._Element | None:
+    """OWSLib's `identification[0]`: the first `gmd:identificationInfo` whose first child
+    (a comment counts, and then it is skipped) is a data or service identification."""
+    for info in root.iterfind(_ISO["identification"]):
+        if len(info):
+            tag = info[0].tag
+            if isinstance(tag, str) and tag.rpartition("}")[2] in _IDENTIFICATIONS:
+                return info[0]
+    return None
+
+
+def _extents(ident: etree._Element) -> tuple[etree._Element | None, Any, Any]:
+    """(bounding box element, temporal start, temporal end) as OWSLib reads
+    them: the box of the first geographic element holding a box or a polygon (none if
+    that one holds only a polygon), the first begin/end position found."""
+    extents = ident.findall(_ISO["extent"]) + ident.findall(_ISO["srv_extent"])
+    element = box = begin = end = None
+    for extent in extents:
+        if element is None:
+            for geographic in extent.iterfind(_ISO["geographic"]):
+                found = geographic.find(_ISO["box"])
+                if found is not None or geographic.find(_ISO["polygon"]) is not None:
+                    element, box = geographic, found
+                    break
+        if begin is None:
+            begin = extent.find(_ISO["begin"])
+            begin = extent.find(_ISO["begin32"]) if begin is None else begin
+        if end is None:
+            end = extent.find(_ISO["end"])
+            end = extent.find(_ISO["end32"]) if end is None else end
+    return box, _value(begin), _value(end)
+
+
+def _organisations(parties: list[etree._Element]) -> str | None:
+    names = {_char_or_anchor(p, _ISO["organisation"]) for p in parties}
+    return ";".join(sorted(n for n in names if n)) or None
 
 
 def parse_iso(root: etree._Element, default_identifier: str | None = None) -> ParsedRecord:
-    from owslib.iso import MD_Metadata  # OWSLib's import is 0.15 s: when first needed
-
-    md = MD_Metadata(root)
-    md.identifier = md.identifier or default_identifier
-    if not md.identifier:
+    """An ISO 19139 (or 19115-2) record's columns and fields, read with compiled paths."""
+    find, P = root.find, _ISO  # noqa: N806 - the paths, read often
+    identifier = _value(find(P["identifier"])) or default_identifier
+    if not identifier:
         raise RecordError("fiche ISO 19139 sans identifiant (gmd:fileIdentifier)")
-    ident = md.identification[0] if md.identification else None
+    languagecode = find(P["languagecode"])
+    datestamp = _value(find(P["date"])) or _value(find(P["datetime"]))
     c: dict[str, Any] = {
-        "identifier": md.identifier,
+        "identifier": identifier,
         "typename": "gmd:MD_Metadata",
         "schema": NS_GMD,
         "mdsource": "local",
         "insert_date": now_iso(),
         "xml": serialise(root),
         "anytext": anytext(root),
-        "language": md.language or md.languagecode,
-        "type": md.hierarchy,
-        "parentidentifier": md.parentidentifier,
-        "date": md.datestamp,
-        "date_modified": md.datestamp,
-        "source": md.dataseturi,
+        "language": _value(find(P["language"]))
+        or (languagecode.get(_CODE) if languagecode is not None else None),
+        "type": _code(find(P["hierarchy"])),
+        "parentidentifier": _value(find(P["parent"])),
+        "date": datestamp,
+        "date_modified": datestamp,
+        "source": _value(find(P["dataseturi"])),
     }
-    if md.referencesystem is not None and md.referencesystem.code:
-        code = md.referencesystem.code
+    system = find(P["crs"])
+    code = _char_or_anchor(system, P["crs_code"]) if system is not None else None
+    if code:
         c["crs"] = f"urn:ogc:def:crs:EPSG::{int(code)}" if str(code).isdigit() else code
+    ident = _identification(root)
     bbox = None
     bbox_repairs: list[str] = []
     keywords: list[str] = []
     themes: list[str] = []
+    parties: list[etree._Element] = []
+    title = alternate = abstract = licence = None
     if ident is not None:
-        c["title"] = ident.title
-        c["title_alternate"] = ident.alternatetitle
-        c["abstract"] = ident.abstract
-        c["time_begin"] = getattr(ident, "temporalextent_start", None)
-        c["time_end"] = getattr(ident, "temporalextent_end", None)
-        if ident.topiccategory:
-            c["topicategory"] = ident.topiccategory[0]
-        if ident.resourcelanguage:
-            c["resourcelanguage"] = ident.resourcelanguage[0]
-        box = getattr(ident, "bbox", None)
+        get = ident.find
+        title, alternate = _value(get(P["title"])), _value(get(P["alternate"]))
+        abstract = _value(get(P["abstract"]))
+        anchor = get(P["abstract_anchor"])
+        abstract = _value(anchor) if anchor is not None else abstract
+        c["title"], c["title_alternate"], c["abstract"] = title, alternate, abstract
+        box, c["time_begin"], c["time_end"] = _extents(ident)
+        topic = _first(_value(n) for n in ident.iterfind(P["topic"]))
+        if topic is not None:
+            c["topicategory"] = topic
+        language = _first(_value(n) for n in ident.iterfind(P["resource_language"]))
+        if language is not None:
+            c["resourcelanguage"] = language
         if box is not None:
-            bbox, bbox_repairs = repair_bbox((box.minx, box.miny, box.maxx, box.maxy))
+            corners = (_value(box.find(P[k])) for k in ("west", "south", "east", "north"))
+            bbox, bbox_repairs = repair_bbox(tuple(corners))
         keywords, themes = iso_keywords(root)
         if keywords:
             c["keywords"] = ",".join(keywords)
-            first = ident.keywords[0]
-            c["keywordstype"] = getattr(first, "type", None)
-        c["creator"] = _orgs(getattr(ident, "creator", []) or [])
-        c["publisher"] = _orgs(getattr(ident, "publisher", []) or [])
-        c["contributor"] = _orgs(getattr(ident, "contributor", []) or [])
-        c["organization"] = _orgs(getattr(ident, "contact", []) or [])
-        for name in ("securityconstraints", "accessconstraints", "otherconstraints"):
-            values = getattr(ident, name, []) or []
-            if values:
-                c[name] = values[0]
-        for node in getattr(ident, "date", []) or []:
-            column = {
-                "revision": "date_revision",
-                "creation": "date_creation",
-                "publication": "date_publication",
-            }.get(node.type)
+            group = get(P["keywords"])
+            kind = group.find(P["keywords_type"]) if group is not None else None
+            c["keywordstype"] = kind.get(_CODE) if kind is not None else None
+        parties = ident.findall(P["point_of_contact"])
+        roles: dict[str, list[etree._Element]] = {"originator": [], "publisher": [], "author": []}
+        for party in parties:
+            role = party.find(P["role"])
+            if role is not None:
+                roles.get(_code(role) or "", []).append(party)
+        c["creator"] = _organisations(roles["originator"])
+        c["publisher"] = _organisations(roles["publisher"])
+        c["contributor"] = _organisations(roles["author"])
+        c["organization"] = _organisations(parties)
+        security = _first(_code(n) for n in ident.iterfind(P["security"]))
+        if security is not None:
+            c["securityconstraints"] = security
+        access = _first(_code(n) for n in ident.iterfind(P["access"]))
+        if access is not None:
+            c["accessconstraints"] = access
+        other = ident.findall(P["other"] + _CHAR) + ident.findall(P["other"] + _ANCHOR)
+        if other:  # the first may be None (an empty element), then the licence is "None"
+            c["otherconstraints"] = _value(other[0])
+            licence = str(_value(other[0]))[:200]
+        for node in ident.iterfind(P["ci_date"]):
+            column = _DATE_COLUMNS.get(_code(node.find(P["ci_date_type"])) or "")
             if column:
-                c[column] = node.date
-        if ident.denominators:
-            c["denominator"] = ident.denominators[0]
-        if ident.uselimitation:
-            c["conditionapplyingtoaccessanduse"] = ident.uselimitation[0]
-    if md.distribution is not None:
-        c["format"] = md.distribution.format
-    if md.dataquality is not None:
-        c["lineage"] = md.dataquality.lineage
-        c["degree"] = md.dataquality.conformancedegree
-    if md.contact:
-        c["responsiblepartyrole"] = md.contact[0].role
-    link_strings = []
-    if md.distribution is not None:
-        online = list(md.distribution.online or [])
-        for distributor in md.distribution.distributor or []:
-            online.extend(distributor.online or [])
-        for link in online:
-            link_strings.append(f"{link.name},{link.description},{link.protocol},{link.url}")
-    if link_strings:
-        c["links"] = "^".join(link_strings)
+                day = node.find(P["ci_date_date"])
+                day = node.find(P["ci_date_datetime"]) if day is None else day
+                c[column] = _value(day)
+        denominator = _first(_value(n) for n in ident.iterfind(P["denominator"]))
+        if denominator is not None:
+            c["denominator"] = denominator
+        limitation = _first(_value(n) for p in _ISO_USE_LIMITATIONS for n in ident.iterfind(p))
+        if limitation is not None:
+            c["conditionapplyingtoaccessanduse"] = limitation
+    distribution = find(P["distribution"])
+    if distribution is not None:
+        c["format"] = _char_or_anchor(distribution, P["format"])
+    quality = find(P["quality"])
+    if quality is not None:
+        c["lineage"] = _char_or_anchor(quality, P["lineage"])
+        c["degree"] = [v for v in map(_value, quality.iterfind(P["degree"])) if v is not None]
+    contacts = root.findall(P["contact"])
+    if contacts:
+        c["responsiblepartyrole"] = _code(contacts[0].find(P["role"]))
+    if distribution is not None:
+        online = distribution.findall(P["online"])
+        for distributor in distribution.iterfind(P["distributor"]):
+            online += distributor.findall(P["distributor_online"])
+        link_strings = [
+            f"{_char_or_anchor(link, P['link_name'])},"
+            f"{_value(link.find(P['link_description']))},"
+            f"{_char_or_anchor(link, P['link_protocol'])},{_value(link.find(P['link_url']))}"
+            for link in online
+        ]
+        if link_strings:
+            c["links"] = "^".join(link_strings)
     if bbox:
         c["wkt_geometry"] = bbox_wkt(*bbox)
-    contact = (getattr(ident, "contact", None) or md.contact or [None])[0]
-    licence = None
-    if ident is not None and ident.otherconstraints:
-        licence = str(ident.otherconstraints[0])[:200]
+    contact = (parties or contacts or [None])[0]
     frequency = root.xpath(
         "gmd:identificationInfo/*/gmd:resourceMaintenance//gmd:MD_MaintenanceFrequencyCode"
         "/@codeListValue",
         namespaces=NS,
     )
     return ParsedRecord(
-        identifier=md.identifier,
+        identifier=identifier,
         kind="iso19139",
         columns=c,
-        title=(ident.title if ident is not None else None) or md.identifier,
-        description=(ident.abstract if ident is not None else None) or "",
+        title=title or identifier,
+        description=abstract or "",
         keywords=keywords,
         themes=themes,
-        title_alternate=(ident.alternatetitle if ident is not None else None) or None,
+        title_alternate=alternate or None,
         update_frequency=(str(frequency[0]).strip() or None) if frequency else None,
         bbox_repairs=bbox_repairs,
         bbox=bbox,
         temporal_start=_parse_date(c.get("time_begin")),
         temporal_end=_parse_date(c.get("time_end")),
-        contact_name=getattr(contact, "name", None),
-        contact_email=getattr(contact, "email", None),
-        producer=getattr(contact, "organization", None),
+        contact_name=_char_or_anchor(contact, P["individual"]) if contact is not None else None,
+        contact_email=_value(contact.find(P["email"])) if contact is not None else None,
+        producer=_char_or_anchor(contact, P["organisation"]) if contact is not None else None,
         licence=licence,
         lineage=c.get("lineage") or "",
     )
