@@ -1,6 +1,6 @@
 """The ISO 19139 mapping read straight with lxml (`metadata_parse.parse_iso`) gives exactly
 what the OWSLib `MD_Metadata` mapping gave (`tests/iso_reference.py`): every CSW column and
-dataset field, and every part of the harvested record (`sources/csw._map`), on the real
+dataset field, and every part of the harvested record (`sources/csw_map._map`), on the real
 records of the fixtures, the benchmark's generated ones, hand-written edge cases and
 hundreds of randomly mutated records (emptied, removed, duplicated elements, anchors in
 place of character strings, comments, code list values). No database needed."""
@@ -17,7 +17,7 @@ import pytest
 from lxml import etree
 
 from niaouli import metadata_parse, safexml
-from niaouli.ingest.harvest.sources import csw
+from niaouli.ingest.harvest.sources import csw_map
 from tests.harvest_support import real_iso_records
 from tests.iso_reference import parse_iso_owslib
 from tests.test_harvest_csw import _as_iso_19115_2
@@ -43,12 +43,12 @@ def _both(xml: str | bytes, default: str | None = None):
 
 
 def _mapped_both(xml: str, monkeypatch, derived: str | None = None):
-    """What the harvest writes for the record (`csw._map`): with each mapping."""
+    """What the harvest writes for the record (`csw_map._map`): with each mapping."""
     url = "https://geo.example.nc/csw?id=1"
-    new, new_parse = csw._map(_parsed(xml), url, derived)
+    new, new_parse = csw_map._map(_parsed(xml), url, derived)
     with monkeypatch.context() as patch:
         patch.setattr(metadata_parse, "parse_iso", parse_iso_owslib)
-        old, old_parse = csw._map(_parsed(xml), url, derived)
+        old, old_parse = csw_map._map(_parsed(xml), url, derived)
     return (new, new_parse and _same_time(new_parse)), (old, old_parse and _same_time(old_parse))
 
 

@@ -14,9 +14,10 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
-from niaouli.ingest.harvest.fetch import Fetcher
+if TYPE_CHECKING:  # a mapping process imports this module without the HTTP client
+    from niaouli.ingest.harvest.fetch import Fetcher
 
 
 class HarvestError(ValueError):

@@ -12,6 +12,7 @@ import hashlib
 import re
 from typing import Any
 
+from niaouli.catalogue import vocabularies as voc  # (not dcat's: rdflib, for a mapping process)
 from niaouli.i18n import N_
 
 MERGED_MAPSERVER = N_(
@@ -106,8 +107,6 @@ FREQUENCY_SPELLINGS = {
 
 def frequency_key(value: Any) -> tuple[str | None, str | None]:
     """(catalogue frequency key, note) for a remote's frequency: code, IRI or words."""
-    from niaouli.dcat import vocabularies as voc  # rdflib: when a record needs it
-
     text = str(value or "").strip()
     if not text:
         return None, None
@@ -182,10 +181,8 @@ def derived_identifier(content: bytes) -> str:
 
 def theme_label(theme: str) -> str:
     """An EU data theme written as its code or IRI ("ENVI") -> its French label."""
-    from niaouli.dcat import vocabularies as voc  # rdflib: when a record needs it
-
     text = theme.strip()
     code = text.rstrip("/").rsplit("/", 1)[-1].upper() if "/" in text else text.upper()
-    if ("/data-theme/" in text or "/" not in text) and code in voc.DATA_THEMES:
-        return voc.DATA_THEMES[code]
+    if ("/data-theme/" in text or "/" not in text) and code in voc.THEMES:
+        return voc.THEMES[code]
     return text

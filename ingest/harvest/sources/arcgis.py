@@ -22,7 +22,6 @@ separated layer names or ids to keep).
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,6 +40,7 @@ from niaouli.ingest.harvest.base import (
     SourceConfig,
 )
 from niaouli.ingest.harvest.fetch import Fetcher
+from niaouli.ingest.harvest.sources.esri_links import LAYER_LINK, layer_link  # noqa: F401
 
 SERVICE_TYPES = ("MapServer", "FeatureServer")
 MAX_PAGES = 100_000
@@ -72,20 +72,6 @@ def _bbox_4326(extent: dict[str, Any] | None) -> tuple[float, float, float, floa
 def _is_layer(url: str) -> bool:
     last = url.rstrip("/").rsplit("/", 1)[-1]
     return last.isdigit()
-
-
-LAYER_LINK = re.compile(r"^(https?://[^?#]+/(MapServer|FeatureServer)/\d+)/?(?:[?#].*)?$")
-
-
-def layer_link(links: list[dict[str, str]]) -> DataSource | None:
-    """A record's ArcGIS REST layer link as a data source, FeatureServer first.
-
-    Catalogue records (CSW, DCAT, CKAN) of an ArcGIS Server with feature access often
-    link the layer under both MapServer and FeatureServer: the data is copied once,
-    from the FeatureServer, the MapServer only when it is the only one."""
-    found = [m for m in (LAYER_LINK.match(link.get("url", "")) for link in links) if m]
-    found.sort(key=lambda m: m.group(2) != "FeatureServer")
-    return DataSource(url=found[0].group(1), format="esri-layer") if found else None
 
 
 def copy_layer(fetcher: Fetcher, layer_url: str, workdir: Path) -> tuple[Path, str | None]:

@@ -187,7 +187,7 @@ def _format_of(media: str | None, fmt: str | None, url: str) -> str | None:
 def _choose_data(links: list[dict[str, str]], crs: str | None) -> DataSource | None:
     """The first GeoJSON, zipped Shapefile or CSV distribution, else the ArcGIS REST
     layer (FeatureServer first: copied once when the record links MapServer too)."""
-    from niaouli.ingest.harvest.sources.arcgis import layer_link
+    from niaouli.ingest.harvest.sources.esri_links import layer_link
 
     candidates = [(link.get("data_format"), link) for link in links if link.get("data_format")]
     for wanted in DATA_PREFERENCE:
