@@ -110,7 +110,7 @@ def anytext(root: etree._Element) -> str:
     to "Hienghène" lets a query typed without accents find the record (the accented
     query still matches the original words).
     """
-    text = " ".join(value.strip() for value in _TEXT_NODES(root))
+    text = " ".join(map(str.strip, _TEXT_NODES(root)))
     # Only words with non-ASCII letters can change (an ASCII word is its own unaccented
     # form, already in the text): the substring test runs for those few words only, not
     # for every word of a 40 kB record (that was quadratic, ~25 ms a record).
@@ -181,13 +181,17 @@ def repair_bbox(values: Any) -> tuple[tuple[float, float, float, float] | None, 
     return (west, south, east, north), list(dict.fromkeys(repairs))
 
 
+_CITATION_TEXTS = etree.XPath(".//text()", smart_strings=False)
+_CITATION_HREFS = etree.XPath(".//@xlink:href", namespaces=NS, smart_strings=False)
+
+
 def _thesaurus(group: etree._Element) -> str:
     """The thesaurus of a keyword group: its title and addresses, lower case."""
     citation = group.find("gmd:thesaurusName/gmd:CI_Citation", NS)
     if citation is None:
         return ""
-    parts = [" ".join(t.split()) for t in citation.xpath(".//text()")]
-    parts += citation.xpath(".//@xlink:href", namespaces=NS)
+    parts = [" ".join(t.split()) for t in _CITATION_TEXTS(citation)]
+    parts += _CITATION_HREFS(citation)
     return " ".join(p for p in parts if p).lower()
 
 

@@ -508,3 +508,71 @@ def test_csw_rows_written_from_the_harvest_parse_equal_a_rebuild(backend, org, r
     with backend.engine.begin() as conn:
         assert sync.rebuild(conn) == 20
     assert rows() == harvested and len(harvested) == 20
+
+
+def _link_resources(backend) -> dict[str, list[tuple]]:
+    """Each harvested dataset's link resources as stored, in their order (by id)."""
+    from niaouli.catalogue.models import Resource
+
+    with backend.session() as session:
+        return {
+            d.provenance["remote_id"]: [
+                (r.title, r.kind, r.role, r.url, r.format, r.media_type, bool(r.created_at))
+                for r in session.scalars(
+                    select(Resource).where(Resource.dataset_id == d.id).order_by(Resource.id)
+                )
+            ]
+            for d in datasets(backend).values()
+        }
+
+
+@pytest.mark.parametrize("path", ["batch", "record by record"])
+def test_new_datasets_get_their_links_in_order_whichever_way_the_batch_is_written(
+    backend, org, remote, csw_records_pool, monkeypatch, path
+):
+    """The batch inserts its new datasets' link resources at once (Core), the fallback
+    record by record (ORM): the same rows, in the record's order, with the dataset's
+    quality score and CSW row seeing them; a batch rolled back inserts none twice."""
+    from niaouli.ingest.harvest import runner
+    from niaouli.ingest.harvest.apply import _link_rows
+    from niaouli.ingest.harvest.sources.csw_map import map_raw
+
+    if path == "record by record":  # every deferred write fails: its batch is redone
+        monkeypatch.setattr(runner, "write_deferred", _failing_deferred)
+    # One record names a person: held as a draft, in the middle of its batch.
+    csw_records_pool[8], found = re.subn(
+        r"(<gmd:abstract>\s*<gco:CharacterString>)",
+        r"\1Contact : Jean Dupont, jean.dupont@gmail.com. ",
+        csw_records_pool[8],
+        count=1,
+    )
+    assert found == 1
+    slug = add(backend, org, remote.url + "/csw", page_size="7")
+    report = harvest(backend, slug)
+    assert report.status == JobStatus.SUCCESS and report.counts["created"] == 20
+    held = [i for i in report.items if "données personnelles" in (i.diff or {})]
+    assert [i.remote_id for i in held] == ["nc-commune-06"]
+    stored = _link_resources(backend)
+    expected = {}
+    for xml in csw_records_pool:
+        record, _parsed = map_raw(xml.encode("utf-8"), {}, None, None)
+        rows = _link_rows(record)
+        expected[record.remote_id] = [
+            (r["title"], r["kind"], r["role"], r["url"], r["format"], r["media_type"], True)
+            for r in rows
+        ]
+    assert stored == expected
+    assert sum(map(len, stored.values())) > 20  # several links a record
+    # The batch's quality scores were computed with the links there (never checked yet:
+    # pending; without them the criterion would not apply).
+    from niaouli.catalogue.quality import PENDING
+    from niaouli.catalogue.quality_store import QUALITY
+
+    with backend.engine.connect() as conn:
+        scores = conn.execute(select(QUALITY.c.criteria)).scalars().all()
+    reachable = [c["status"] for criteria in scores for c in criteria if c["key"] == "reachable"]
+    assert reachable == [PENDING] * 20
+
+
+def _failing_deferred(writer, record):
+    raise RuntimeError("écriture différée refusée (test)")

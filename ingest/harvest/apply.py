@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from niaouli import links
@@ -155,6 +155,10 @@ class RecordWriter:
         self.access = AccessLevel(source.options.get("access", AccessLevel.PUBLIC.value))
         self._orphans: dict[str, int] | None = None
         self._elsewhere: dict[str, int] | None = None
+        # The link resources of the batch's new datasets, inserted at once when the batch
+        # is flushed (`insert_pending_links`): one statement, not one a row with its id
+        # read back (the ORM's, on SQLite), and no ORM object a link.
+        self.pending_links: list[tuple[Dataset, list[dict[str, Any]]]] = []
 
     # --- writing one record --------------------------------------------------------
 
@@ -276,7 +280,11 @@ class RecordWriter:
                 _column_defaults(dataset)
             diff = {k: _short(getattr(dataset, k)) for k in DIFF_FIELDS if getattr(dataset, k)}
             action = ItemAction.CREATED
-            self._set_links(dataset, record)  # flushed with the link row, in `apply`
+            if flush:
+                self._set_links(dataset, record)  # flushed with the link row, in `apply`
+            else:  # inserted with the batch's others, once the datasets have their ids
+                dataset.spatial_coverage = _coverage(record.bbox)
+                self.pending_links.append((dataset, _link_rows(record)))
         else:
             before = {k: getattr(dataset, k) for k in DIFF_FIELDS}
             before_links = sorted(r.url or "" for r in dataset.resources if r.role == LINK_ROLE)
@@ -299,6 +307,7 @@ class RecordWriter:
         # is kept as a draft with them (docs/privacy.md); later runs leave it a draft.
         if dataset.access_level in privacy_guard.GUARDED and scan_metadata(dataset):
             session.flush()
+            self.insert_pending_links()  # the dataset held as it will be stored
             held = privacy_guard.hold(session, dataset)
             if held:
                 diff["données personnelles"] = privacy_guard.held_note(held)
@@ -312,17 +321,21 @@ class RecordWriter:
         dataset.spatial_coverage = _coverage(record.bbox)
         for resource in [r for r in dataset.resources if r.role == LINK_ROLE]:
             dataset.resources.remove(resource)
-        for link_ in _web_links(record):
-            dataset.resources.append(
-                Resource(
-                    title=(link_.get("title") or link_["url"])[:500],
-                    kind=ResourceKind.LINK,
-                    role=LINK_ROLE,
-                    url=link_["url"],
-                    format=(link_.get("format") or None) and link_["format"][:50],
-                    media_type=(link_.get("media_type") or None) and link_["media_type"][:100],
-                )
-            )
+        for row in _link_rows(record):
+            dataset.resources.append(Resource(**row))
+
+    def insert_pending_links(self) -> None:
+        """Insert the link resources of the batch's new datasets (`pending_links`), which
+        the session has flushed: one Core `INSERT` for them all. Their datasets' resource
+        lists were never read in this session (a later read loads them)."""
+        rows = [
+            {**row, "dataset_id": dataset.id}
+            for dataset, dataset_rows in self.pending_links
+            for row in dataset_rows
+        ]
+        self.pending_links = []
+        if rows:
+            self.session.execute(insert(Resource.__table__), rows)
 
     def apply_code_project(self, record: RemoteRecord, link: HarvestedRecord | None) -> ItemReport:
         session = self.session
@@ -389,6 +402,21 @@ REPOSITORY_URL_MAX = 1000  # code_projects.repository_url
 def _link_or_none(url: object, max_length: int = RESOURCE_URL_MAX) -> str | None:
     checked = links.web_link(url)
     return checked if checked is not None and len(checked) <= max_length else None
+
+
+def _link_rows(record: RemoteRecord) -> list[dict[str, Any]]:
+    """The link resources of a record, as `Resource` column values (in its order)."""
+    return [
+        {
+            "title": (link_.get("title") or link_["url"])[:500],
+            "kind": ResourceKind.LINK,
+            "role": LINK_ROLE,
+            "url": link_["url"],
+            "format": (link_.get("format") or None) and link_["format"][:50],
+            "media_type": (link_.get("media_type") or None) and link_["media_type"][:100],
+        }
+        for link_ in _web_links(record)
+    ]
 
 
 def _web_links(record: RemoteRecord) -> list[dict[str, str]]:

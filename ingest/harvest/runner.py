@@ -393,6 +393,7 @@ class _JobRun:
         self.deferring = True
         self.unsettled: list[tuple[str, HarvestedRecord, str | None]] = []
         self.writer.batch_slugs = set()
+        self.writer.pending_links = []
         self.batch_start = len(self.report.items)
         self.keys_start = len(self.writer.deleted_keys)
         self.copies_start = len(self.data_queue)
@@ -405,7 +406,9 @@ class _JobRun:
         lines and `state` (the cursor the listing reached); open the next batch."""
         session = self.session
         try:
-            changes.notify_batch(session)  # flushes the batch first
+            session.flush()
+            self.writer.insert_pending_links()  # the new datasets have their ids now
+            changes.notify_batch(session)
         except Exception:  # noqa: BLE001 - the batch is written again, record by record
             self._redo(plan)
         else:
@@ -457,6 +460,7 @@ class _JobRun:
         self.batch_savepoint.rollback()
         changes.drop_batch(self.session)
         self.unsettled = []
+        self.writer.pending_links = []
         self.writer.batch_slugs = set()
         self.writer.stored_slugs = None  # the records written again query their slugs
         del self.report.items[self.batch_start :]

@@ -164,8 +164,13 @@ def phones_in(text: str) -> bool:
     return _PHONE_HINT.search(text) is not None and _PHONE_IN_TEXT.search(text) is not None
 
 
+# A NIR in text without its surrounding assertions: every match of `_NIR_IN_TEXT` is one,
+# and without a lookbehind first the engine skips to the next [12378] (≈ 4× faster).
+_NIR_HINT = re.compile(r"[12378][\s\d]{12,20}\d{2}")
+
+
 def nirs_in(text: str) -> bool:
-    if _TWO_DIGITS.search(text) is None:
+    if _NIR_HINT.search(text) is None:
         return False
     return any(is_nir(m.group(0)) for m in _NIR_IN_TEXT.finditer(text))
 
