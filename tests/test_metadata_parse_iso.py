@@ -251,3 +251,52 @@ def test_mutated_records_map_as_with_owslib(monkeypatch):
             assert new_map == old_map
         compared += 1
     assert compared >= 360, (compared, refused)
+
+
+def test_our_generated_records_map_as_with_owslib():
+    """The ISO records the catalogue writes for its own datasets (`services/csw/iso.py`,
+    read back for their CSW rows) give the same columns too."""
+    from datetime import UTC, date, datetime
+
+    from niaouli.catalogue.models import AccessLevel
+    from niaouli.services.csw import iso
+    from niaouli.services.csw.view import DatasetView, LayerView, ResourceView
+
+    for n, spatial in enumerate((True, False)):
+        view = DatasetView(
+            id=n + 1,
+            slug=f"jeu-{n}",
+            title="Équipements sportifs de Koné",
+            description="Terrains, salles et piscines ; mis à jour par la province Nord.",
+            themes=["environnement"],
+            keywords=["sport", "équipements"],
+            licence="lo-2.0",
+            producer="Province Nord",
+            contact_name="Service SIG",
+            contact_email="sig@province-nord.nc",
+            update_frequency="annual",
+            temporal_start=date(2020, 1, 1),
+            temporal_end=date(2024, 12, 31) if spatial else None,
+            lineage="Relevés de terrain 2023.",
+            provenance={},
+            access_level=AccessLevel.PUBLIC,
+            is_spatial=spatial,
+            created_at=datetime(2025, 1, 2, tzinfo=UTC),
+            updated_at=datetime(2025, 3, 4, tzinfo=UTC),
+            published_at=datetime(2025, 1, 3, tzinfo=UTC),
+            original_metadata=None,
+            organisation_name="Province Nord",
+            organisation_email="contact@province-nord.nc",
+            organisation_website="https://www.province-nord.nc",
+            coverage_wkt=None,
+            layers=[LayerView("jeu-0-points", "Point", "EPSG:3163", (164.8, -21.1, 165.0, -20.9))]
+            if spatial
+            else [],
+            resources=[
+                ResourceView("Plan", "https://example.nc/plan.pdf", "PDF", None, "attachment")
+            ],
+        )
+        new, old = _both(iso.render(view))
+        assert new == old
+        assert new.columns["title"] == "Équipements sportifs de Koné"
+        assert (new.bbox is not None) == spatial
