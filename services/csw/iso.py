@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import functools
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from lxml import etree
 
 from niaouli.catalogue import vocabularies
 from niaouli.services.csw import grid, quality_report, stored_urls
 from niaouli.services.csw.view import DatasetView
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
 
 GEOMETRY_TYPES = {
     "POINT": "point",
@@ -32,8 +34,10 @@ GEOMETRY_TYPES = {
 
 @functools.cache
 def _environment() -> Environment:
-    # pygeometa (and jsonschema under it) is imported when a record is first rendered:
-    # a command that never renders one (a harvest keeps the remote's own XML) skips it.
+    # pygeometa (and jsonschema under it) and Jinja are imported when a record is first
+    # rendered: a command that never renders one (a harvest keeps the remote's own XML)
+    # skips them.
+    from jinja2 import Environment, FileSystemLoader, select_autoescape
     from pygeometa import core as pygeometa_core
     from pygeometa.schemas.iso19139 import ISO19139OutputSchema
 
