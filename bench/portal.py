@@ -589,18 +589,57 @@ def scratch_postgres(dsn: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+REUSE_DIR = REPO / "bench" / "out" / "portal"
+
+
+def reusable(url: str, size: int) -> str | None:
+    """The kept catalogue's collection id (`--reuse`), if it holds exactly `size`
+    generated datasets and was completed (its marker row); None: build it again."""
+    engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
+    try:
+        with engine.connect() as conn:
+            have = conn.execute(
+                text("SELECT count(*) FROM datasets WHERE slug LIKE 'jeu-%'")
+            ).scalar_one()
+            collection = conn.execute(
+                text("SELECT collection_id FROM layers ORDER BY id LIMIT 1")
+            ).scalar_one_or_none()
+            events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
+    except Exception:  # noqa: BLE001 (no database, no tables: build it)
+        return None
+    finally:
+        engine.dispose()
+    return collection if have == size and events else None
+
+
 def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
     """Grow the catalogue through each size of `--datasets`, measuring at each."""
-    data_dir = folder / name
-    data_dir.mkdir()
-    if name == "sqlite":
+    sizes = sorted(args.datasets)
+    collection = None
+    if args.reuse:  # a kept catalogue: bench/out/portal/<backend>, the --dsn database
+        data_dir = REUSE_DIR / name
+        sqlite_url = f"sqlite:///{data_dir / 'niaouli.sqlite'}"
+        url = sqlite_url if name == "sqlite" else args.dsn.replace("+psycopg", "")
+        if data_dir.exists():
+            collection = reusable(url, sizes[-1])
+        if collection is None:
+            shutil.rmtree(data_dir, ignore_errors=True)
+        else:
+            sizes = sizes[-1:]  # measured at its size only
+            print(f"== {name} : catalogue réutilisé ({sizes[0]})", file=sys.stderr)
+        data_dir.mkdir(parents=True, exist_ok=True)
+    else:
+        data_dir = folder / name
+        data_dir.mkdir()
+    if collection is not None:
+        url = url.replace("postgresql://", "postgresql+psycopg://", 1)
+    elif name == "sqlite":
         url = f"sqlite:///{data_dir / 'niaouli.sqlite'}"
     else:
         url = scratch_postgres(args.dsn)
     settings = Settings(data_dir=data_dir, database_url=url, spatialite_library="mod_spatialite")
     engine = make_engine(settings)
     schema.upgrade(engine)
-    sizes = sorted(args.datasets)
     backends = None
     if name == "postgis":  # the database's side of the CPU time (see Server.cpu)
         # Autocommit: pg_stat_activity is read once per transaction.
@@ -616,8 +655,9 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
                 )
             )
 
-    print(f"== {name} : préparation", file=sys.stderr)
-    collection = populate(settings, engine, sizes[0])
+    if collection is None:
+        print(f"== {name} : préparation", file=sys.stderr)
+        collection = populate(settings, engine, sizes[0])
     for n, size in enumerate(sizes):
         if n:
             grow(engine, size)
@@ -679,6 +719,12 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=4)
     parser.add_argument("--only", choices=["sqlite", "postgis"])
     parser.add_argument("--dsn", default=os.environ.get("NIAOULI_BENCH_DSN", DEFAULT_DSN))
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the catalogue (bench/out/portal/, the --dsn database) and measure it"
+        " again when it already holds the largest size: no rebuild",
+    )
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="niaouli-bench-portal-"))
     try:

@@ -116,7 +116,9 @@ def brute_force(session, everything, viewer, filters):  # noqa: ANN001, ANN201
             "qualite": {quality.band(scores.get(d.id))} - {None},
         }
         newest = (d.published_at or d.created_at).replace(tzinfo=UTC).timestamp()
-        relevance = -ranks[("dataset", d.id)] if ranks is not None else 0.0
+        relevance = 0.0
+        if ranks is not None and filters.effective_sort() == "pertinence":
+            relevance = -ranks[("dataset", d.id)]
         rows.append((d, values, (relevance, -newest, d.title.casefold(), d.id)))
     selected = dict(filters.selected)
 
@@ -163,6 +165,14 @@ def test_facets_total_page_and_mask_equal_a_brute_force_count(backend: Backend):
         finder.Filters(q="routes", selected={"theme": frozenset({"Santé"})}),
         finder.Filters(bbox=(165.0, -22.0, 166.0, -21.0)),
         finder.Filters(q="forets", bbox=(164.0, -22.5, 166.5, -20.5)),
+        # Words found in every dataset, then facets (the datasets' relevance is read for
+        # all of them, as arrays), and words in the "recent" order (no relevance read).
+        finder.Filters(
+            q="ecoles or routes or forets or marches", selected={"licence": frozenset({"ODbL"})}
+        ),
+        finder.Filters(
+            q="ecoles or routes", sort="recent", selected={"theme": frozenset({"Transport"})}
+        ),
     ]
     checked = 0
     with backend.session() as session:
@@ -207,3 +217,37 @@ def test_facets_total_page_and_mask_equal_a_brute_force_count(backend: Backend):
         position = int(after.positions([dataset.id])[0])
         assert after.titles[position] == "Renommé"
         assert str(after.access[position]) == "draft"
+
+
+def test_find_gives_what_match_gives_as_arrays(backend: Backend):
+    """`fulltext.find` (ids and relevances per kind as arrays, the datasets' relevance
+    only when asked) finds what `fulltext.match` finds, with the same relevances: the
+    float4 of PostgreSQL, which `match` reads through its shortest decimal (so equal as
+    float32), and every dataset for words in all of them."""
+    import numpy as np
+
+    build(backend)
+    with backend.session() as session:
+        conn = session.connection()
+        everything = len(session.scalars(select(Dataset.id)).all())
+        for words in ("ecoles", "routes -ecoles", "ecoles or routes or forets or marches", "zzz"):
+            query = fulltext.parse(words)
+            expected = fulltext.match(conn, query)
+            for ranked in (True, False):
+                found = fulltext.find(conn, query, rank_datasets=ranked)
+                got = {}
+                for kind in found.ids:
+                    ids, ranks = found.of_kind(kind)
+                    assert ids.dtype == np.int64
+                    if kind == "dataset" and not ranked and backend.name == "postgis":
+                        assert ranks is None
+                        ranks = np.array([expected[("dataset", i)] for i in ids.tolist()])
+                    got.update(
+                        {
+                            (kind, i): np.float32(r)
+                            for i, r in zip(ids.tolist(), ranks.tolist(), strict=True)
+                        }
+                    )
+                assert got == {k: np.float32(v) for k, v in expected.items()}, (words, ranked)
+            if words.startswith("ecoles or"):
+                assert len(found.of_kind("dataset")[0]) == everything

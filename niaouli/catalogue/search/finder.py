@@ -266,13 +266,19 @@ def search(
         filters = replace(
             filters, selected={k: v for k, v in filters.selected.items() if k != "acces"}
         )
-    ranks = None if query.empty else fulltext.match(session.connection(), query)
     named = None if query.empty else gazetteer.find_for(session, viewer, filters.q)
     place = named.place if named is not None and filters.places else None
+    # The datasets' relevance only for the relevance order (or a place's, which mixes it).
+    conn = session.connection()
+    ranked = place is not None or filters.effective_sort() == "pertinence"
+    matches = None if query.empty else fulltext.find(conn, query, rank_datasets=ranked)
     # With a place: a dataset matches the whole query, or the rest of it and the place.
-    rest_ranks = None
+    rest_matches = None
     if place is not None and not named.rest.empty:
-        rest_ranks = fulltext.match(session.connection(), named.rest)
+        rest_matches = fulltext.find(conn, named.rest, rank_datasets=True)
+    # The other kinds' matches with their relevance, as a dict (hundreds at most).
+    ranks = None if matches is None else matches.others()
+    rest_ranks = None if rest_matches is None else rest_matches.others()
     organisations = session.execute(
         select(Organisation.id, Organisation.slug, Organisation.name)
     ).all()
@@ -280,7 +286,7 @@ def search(
     visible = visible_mask(viewer, cols.access, cols.organisation_id) if cols is not None else None
     datasets: _Found | None = None
     if "dataset" in kinds:
-        datasets = _find_datasets(cols, visible, filters.bbox, place, ranks, rest_ranks)
+        datasets = _find_datasets(cols, visible, filters.bbox, place, matches, rest_matches)
     # The other kinds are few (hundreds): Items faceted in Python, as they always were.
     others: list[Item] = []
     if filters.bbox is None:  # only datasets have a spatial coverage
@@ -380,26 +386,29 @@ def _find_datasets(
     visible: np.ndarray,
     bbox: tuple[float, float, float, float] | None,
     place: gazetteer.Place | None,
-    ranks: dict[tuple[str, int], float] | None,
-    rest_ranks: dict[tuple[str, int], float] | None,
+    found: fulltext.Found | None,
+    rest_found: fulltext.Found | None,
 ) -> _Found:
-    """Visible, in the map box, matching the words (or the place): `_place_fits`'s rule."""
+    """Visible, in the map box, matching the words (or the place): `_place_fits`'s rule
+    (`rank` None: not asked, the order is not relevance)."""
     mask = visible.copy()
     if bbox is not None:
         b = cols.bounds
         with np.errstate(invalid="ignore"):
             mask &= (b[:, 0] <= bbox[2]) & (b[:, 2] >= bbox[0])
             mask &= (b[:, 1] <= bbox[3]) & (b[:, 3] >= bbox[1])
-    if ranks is None:
+    if found is None:
         return _Found(mask)
-    rank, matched = _rank_column(cols, ranks)
+    rank, matched = _rank_column(cols, *found.of_kind("dataset"))
     if place is None:
         return _Found(mask & matched, rank)
-    rest, in_rest = (None, None) if rest_ranks is None else _rank_column(cols, rest_ranks)
+    rest, in_rest = (
+        (None, None) if rest_found is None else _rank_column(cols, *rest_found.of_kind("dataset"))
+    )
     fit = np.where(matched, 1.0, np.nan)
     others = ~matched if in_rest is None else (~matched & in_rest)
     has_bounds = ~np.isnan(cols.bounds[:, 0])
-    if rest_ranks is not None:  # no extent: may hold the place's rows (fit 0, last)
+    if rest_found is not None:  # no extent: may hold the place's rows (fit 0, last)
         fit[others & ~has_bounds] = 0.0
     west, south, east, north = place.geometry.bounds
     b = cols.bounds
@@ -420,19 +429,20 @@ def _find_datasets(
 
 
 def _rank_column(
-    cols: columns.Columns, ranks: dict[tuple[str, int], float]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The text relevance of each dataset (0 where none) and which ones matched."""
-    wanted, values = _of_kind(ranks, "dataset")
-    rank = np.zeros(len(cols), dtype=np.float64)
+    cols: columns.Columns, wanted: np.ndarray, values: np.ndarray | None
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """The text relevance of each dataset (0 where none; None when `values` is: not
+    asked yet) and which ones matched, from the matches' ids and relevances."""
+    rank = None if values is None else np.zeros(len(cols), dtype=np.float64)
     matched = np.zeros(len(cols), dtype=bool)
     if len(wanted):
         at = np.searchsorted(cols.ids, wanted)
         inside = at < len(cols)
-        at, wanted, values = at[inside], wanted[inside], values[inside]
+        at, wanted = at[inside], wanted[inside]
         exact = cols.ids[at] == wanted
-        rank[at[exact]] = values[exact]
         matched[at[exact]] = True
+        if rank is not None:
+            rank[at[exact]] = values[inside][exact]
     return rank, matched
 
 
