@@ -594,22 +594,28 @@ REUSE_DIR = REPO / "bench" / "out" / "portal"
 
 def reusable(url: str, size: int) -> str | None:
     """The kept catalogue's collection id (`--reuse`), if it holds exactly `size`
-    generated datasets and was completed (its marker row); None: build it again."""
+    datasets and was completed (its events, written last); None: build it again."""
     engine = create_engine(url.replace("postgresql://", "postgresql+psycopg://", 1))
     try:
         with engine.connect() as conn:
             have = conn.execute(
-                text("SELECT count(*) FROM datasets WHERE slug LIKE 'jeu-%'")
+                text("SELECT count(*) FROM datasets")  # `grow` counts the communes too
             ).scalar_one()
             collection = conn.execute(
                 text("SELECT collection_id FROM layers ORDER BY id LIMIT 1")
             ).scalar_one_or_none()
             events = conn.execute(text("SELECT count(*) FROM events")).scalar_one()
-    except Exception:  # noqa: BLE001 (no database, no tables: build it)
+    except Exception as exc:  # noqa: BLE001 (no database, no tables: build it)
+        print(f"  catalogue à refaire : {type(exc).__name__} {exc}"[:300], file=sys.stderr)
         return None
     finally:
         engine.dispose()
-    return collection if have == size and events else None
+    if have != size or not events:
+        print(
+            f"  catalogue à refaire : {have} jeux de données, {events} événements", file=sys.stderr
+        )
+        return None
+    return collection
 
 
 def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
