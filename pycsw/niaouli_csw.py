@@ -112,11 +112,24 @@ def visibility_filter(viewer: str | None) -> str | None:
     return "(" + " OR ".join(terms) + ")"
 
 
+# pycsw's AnyText filter on SQLite (`fes1`: `anytext like :pvalue0`, the pattern a
+# parameter), and the same rows through the FTS5 trigram index of `csw_records.anytext`
+# (`niaouli/db/sqlite_trigram.py`, migration 0038): SQLite checks each row the index
+# proposes with the same LIKE. Without it every AnyText count read every record.
+ANYTEXT_LIKE = re.compile(r"\banytext like (:pvalue\d+)")
+ANYTEXT_TRIGRAMS = r"dataset_id IN (SELECT rowid FROM csw_records_trigram WHERE anytext LIKE \1)"
+
+
+def anytext_through_trigrams(where: str) -> str:
+    return ANYTEXT_LIKE.sub(ANYTEXT_TRIGRAMS, where)
+
+
 def patch_repository_constraint() -> None:
     """Parenthesise pycsw's own WHERE text before the repository filter is ANDed to it.
 
     pycsw 2.6 joins a top-level `ogc:Or` as `a or b` and SQLAlchemy ANDs the two `text()`
     clauses without grouping them: `a or b AND filter` would let `a` through unfiltered.
+    On SQLite, AnyText filters go through the trigram index (`anytext_through_trigrams`).
     """
     from pycsw.core import repository
 
@@ -124,7 +137,10 @@ def patch_repository_constraint() -> None:
 
     def query(self, constraint, *args, **kwargs):  # noqa: ANN001, ANN002, ANN003, ANN202
         if constraint.get("where"):
-            constraint = {**constraint, "where": f"({constraint['where']})"}
+            where = constraint["where"]
+            if self.dbtype == "sqlite":
+                where = anytext_through_trigrams(where)
+            constraint = {**constraint, "where": f"({where})"}
         return original(self, constraint, *args, **kwargs)
 
     repository.Repository.query = query

@@ -18,11 +18,25 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, bindparam, select, true, update
+from sqlalchemy import (
+    Boolean,
+    ColumnElement,
+    Connection,
+    and_,
+    bindparam,
+    column,
+    select,
+    table,
+    true,
+    update,
+)
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from niaouli.catalogue import changes
 from niaouli.catalogue.models import Dataset, Organisation
+from niaouli.db import sqlite_trigram
 from niaouli.marks import strip_marks
 
 MAX_QUERY_TERMS = 12
@@ -98,7 +112,42 @@ def matches(query: str | None) -> ColumnElement[bool]:
     terms = query_terms(query)
     if not terms:
         return true()
-    return and_(*(Dataset.search_text.like(f"%{_like_escape(t)}%", escape="\\") for t in terms))
+    return and_(*(_Contains(t) for t in terms))
+
+
+class _Contains(ColumnElement[bool]):
+    """`datasets.search_text LIKE pattern`; on SQLite through the trigram index
+    (`niaouli.db.sqlite_trigram`: the same rows, without reading every dataset). Not
+    cached by SQLAlchemy: the pattern's parameter is made when compiling."""
+
+    inherit_cache = False
+    # Typed as a comparison is (SQLite would otherwise be given `(...) = 1`, which no
+    # index serves).
+    type = Boolean()
+    _is_implicitly_boolean = True
+
+    def __init__(self, term: str) -> None:
+        # An ESCAPE clause keeps SQLite from using the trigram index: only when needed
+        # (normalised words hold letters and digits only).
+        special = any(c in term for c in "\\%_")
+        self.pattern = f"%{_like_escape(term)}%" if special else f"%{term}%"
+        self.escape = "\\" if special else None
+
+    def like(self, text_column: Any) -> ColumnElement[bool]:  # noqa: ANN401 - a column
+        return text_column.like(self.pattern, escape=self.escape)
+
+
+@compiles(_Contains)
+def _contains_default(element: _Contains, compiler: SQLCompiler, **kw: Any) -> str:
+    return compiler.process(element.like(Dataset.search_text), **kw)
+
+
+@compiles(_Contains, "sqlite")
+def _contains_sqlite(element: _Contains, compiler: SQLCompiler, **kw: Any) -> str:
+    index = sqlite_trigram.DATASET_TEXT
+    trigram = table(index.name, column("rowid"), column(index.column))
+    found = select(trigram.c.rowid).where(element.like(trigram.c[index.column]))
+    return compiler.process(Dataset.id.in_(found), **kw)
 
 
 def refresh(conn: Connection, dataset_ids: Iterable[int] | None = None) -> int:
