@@ -670,6 +670,11 @@ def run_backend(name: str, args: argparse.Namespace, folder: Path) -> None:
         if name == "postgis":
             with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
                 conn.execute(text("VACUUM ANALYZE"))
+        else:  # what a harvest and `niaouli serve` do on SQLite (sqlite_trigram)
+            from niaouli.db import sqlite_trigram
+
+            with engine.begin() as conn:
+                sqlite_trigram.refresh_statistics(conn)
         server = Server(settings, backends=backends)
         try:
             rss_before = server.rss()

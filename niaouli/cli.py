@@ -620,6 +620,10 @@ def serve(host: str, port: int, workers: int) -> None:
     else:
         # Runs a previous server left under way died with it: failed, with the reason.
         recover(settings)
+    if settings.is_embedded:  # the planner's statistics for pycsw's AnyText (a thread)
+        from niaouli.db.sqlite_trigram import refresh_statistics_in_background
+
+        refresh_statistics_in_background(get_engine(settings))
     if not settings.job_queue and settings.harvest_scheduler:
         # Embedded: periodic jobs in a thread of this process (a schedule that came due
         # while the server was down runs once now).

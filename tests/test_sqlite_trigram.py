@@ -170,3 +170,38 @@ def test_the_rewrite_touches_anytext_only():
         "csw_records_trigram WHERE anytext LIKE :pvalue2)"
     )
     assert rewrite("anytext_tsvector @@ x") == "anytext_tsvector @@ x"
+
+
+@SQLITE_ONLY
+def test_statistics_make_pycsw_count_look_up_the_matches(backend):
+    """With SQLite's statistics of `csw_records` (refreshed after a harvest that wrote
+    records, at `niaouli serve` and by migration 0038), pycsw's AnyText count looks up
+    the trigram index's matches by `dataset_id` instead of reading every public record
+    through the access index (270 → 55 ms at 100,000)."""
+    from niaouli.ingest.harvest.harvest_tables import ItemAction
+    from niaouli.ingest.harvest.job_report import ItemReport, JobReport
+    from niaouli.ingest.harvest.runner import _refresh_statistics
+
+    synthetic_catalogue(backend)
+
+    def stats() -> int:
+        with backend.engine.connect() as conn:
+            return conn.scalar(text("SELECT count(*) FROM sqlite_stat1 WHERE tbl = 'csw_records'"))
+
+    with backend.engine.begin() as conn:
+        conn.exec_driver_sql("DELETE FROM sqlite_stat1")
+    unchanged = JobReport("essai", False, items=[ItemReport("a", ItemAction.UNCHANGED)])
+    _refresh_statistics(backend.engine, unchanged)  # nothing written: nothing to do
+    assert stats() == 0
+    created = JobReport("essai", False, items=[ItemReport("a", ItemAction.CREATED)])
+    _refresh_statistics(backend.engine, created)
+    assert stats() > 0
+    where = _rewrite()("anytext like :pvalue0")
+    with backend.engine.connect() as conn:
+        plan = conn.exec_driver_sql(
+            f"EXPLAIN QUERY PLAN SELECT count(*) FROM csw_records WHERE ({where})"
+            " AND (access_level = 'public')",
+            {"pvalue0": "%noumea%"},
+        ).all()
+    details = " | ".join(row[-1] for row in plan)
+    assert "(dataset_id=?)" in details and "access_level=?" not in details, details

@@ -21,6 +21,7 @@ Rules (row R2 of SECURITY-CASES.md):
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -75,6 +76,8 @@ from niaouli.ingest.harvest.messages import reason_of as _reason
 from niaouli.ingest.harvest.service import get_source
 from niaouli.jobs import liveness
 from niaouli.settings import Settings, load_settings
+
+LOGGER = logging.getLogger(__name__)
 
 # The message templates and the reports live in their own modules; they are named here
 # too, where the portal, the CLI and the tests have always found them.
@@ -143,7 +146,24 @@ def run_source(
     with liveness.holding(source_marker(settings, source_id), wait=MARKER_WAIT) as held:
         if not held:
             raise HarvestBusyError("une moisson de cette source est déjà en cours")
-        return _run_source(slug, *options)
+        report = _run_source(slug, *options)
+    _refresh_statistics(engine, report)
+    return report
+
+
+def _refresh_statistics(engine: Engine, report: JobReport) -> None:
+    """The embedded database's statistics of the CSW records once a harvest wrote some
+    (`sqlite_trigram.refresh_statistics`: pycsw's AnyText plan). Never fails a run."""
+    counts = report.counts
+    if engine.dialect.name != "sqlite" or not (counts["created"] or counts["deleted"]):
+        return
+    from niaouli.db import sqlite_trigram
+
+    try:
+        with writing(engine).begin() as conn:
+            sqlite_trigram.refresh_statistics(conn)
+    except Exception:  # noqa: BLE001 - statistics only: the harvest is done
+        LOGGER.exception("statistiques SQLite des fiches CSW")
 
 
 def source_marker(settings: Settings, source_id: int) -> Path:
