@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 
 from sqlalchemy import Connection, Engine, event, select, text
 from sqlalchemy.orm import Session
@@ -98,6 +99,10 @@ def _collect(session: Session, _context, _instances) -> None:  # noqa: ANN001
         return
     touched: list = session.info.setdefault("niaouli_touched", [])
     deleted: set[int] = session.info.setdefault("niaouli_deleted", set())
+    created: list = session.info.setdefault("niaouli_created", [])
+    for obj in session.new:
+        if isinstance(obj, Dataset):
+            created.append(obj)
     for obj in [*session.new, *session.dirty]:
         if isinstance(obj, Dataset):
             touched.append(obj)
@@ -121,6 +126,7 @@ def _after_flush(session: Session, _context) -> None:  # noqa: ANN001
 def _bump(session: Session) -> None:
     touched = session.info.pop("niaouli_touched", [])
     deleted: set[int] = session.info.pop("niaouli_deleted", set())
+    created = {o.id for o in session.info.pop("niaouli_created", [])} - {None} - deleted
     changed = {o.id if isinstance(o, Dataset) else o for o in touched} - {None} - deleted
     if not changed and not deleted:
         return
@@ -128,14 +134,34 @@ def _bump(session: Session) -> None:
     if held is not None:  # `batched`: the hooks run once, at `notify_batch`
         held[0].update(changed)
         held[1].update(deleted)
+        held[2].update(created)
         return
-    _notify(session.connection(), changed, deleted)
+    _notify(session.connection(), changed, deleted, created)
 
 
-def _notify(conn: Connection, changed: set[int], deleted: set[int]) -> None:
+# The datasets inserted by the writes whose hooks are running (`created`).
+_created: ContextVar[frozenset[int]] = ContextVar("niaouli_created", default=frozenset())
+
+
+def created() -> frozenset[int]:
+    """Among the datasets a running hook was handed, those the notified writes inserted.
+
+    Why: a dataset row written whole at its insertion (its search text computed by
+    `service.create_dataset`) need not be rewritten by a hook whose result is the same.
+    Empty outside the hooks, and for `touch`."""
+    return _created.get()
+
+
+def _notify(
+    conn: Connection, changed: set[int], deleted: set[int], inserted: set[int] | None = None
+) -> None:
     conn.execute(text("UPDATE catalogue_state SET version = version + 1 WHERE id = 1"))
-    for hook in _hooks:
-        hook(conn, changed, deleted)
+    token = _created.set(frozenset(inserted or ()) & frozenset(changed))
+    try:
+        for hook in _hooks:
+            hook(conn, changed, deleted)
+    finally:
+        _created.reset(token)
 
 
 BATCH_KEY = "niaouli_batch"
@@ -151,7 +177,7 @@ def batched(session: Session) -> Iterator[None]:
     The caller must call `notify_batch` before each commit (what it does not notify is
     dropped at the end of the context). The hooks still run in the writing transaction.
     """
-    session.info[BATCH_KEY] = (set(), set())
+    session.info[BATCH_KEY] = (set(), set(), set())
     try:
         yield
     finally:
@@ -169,19 +195,20 @@ def notify_batch(session: Session) -> None:
         return
     session.flush()
     ids = held[0] | held[1]
-    held[0].clear()
-    held[1].clear()
+    inserted = set(held[2])
+    for kept in held:
+        kept.clear()
     if not ids:
         return
     conn = session.connection()
     table = Dataset.__table__
     existing = set(conn.execute(select(table.c.id).where(table.c.id.in_(ids))).scalars())
-    _notify(conn, existing, ids - existing)
+    _notify(conn, existing, ids - existing, inserted)
 
 
 def drop_batch(session: Session) -> None:
     """Forget what the batch held (its transaction was rolled back)."""
     held = session.info.get(BATCH_KEY)
     if held is not None:
-        held[0].clear()
-        held[1].clear()
+        for kept in held:
+            kept.clear()

@@ -327,8 +327,21 @@ def create_dataset(
     if flush and find_dataset(session, slug) is not None:
         raise CatalogueError(f"le jeu de données « {slug} » existe déjà")
     access = AccessLevel(fields.pop("access_level", AccessLevel.PUBLIC))
+    # Written at the insertion, so the search text's hook need not rewrite the row.
+    text = search.search_text(
+        title,
+        fields.get("description"),
+        fields.get("themes"),
+        fields.get("keywords"),
+        organisation.name,
+    )
     dataset = Dataset(
-        slug=slug, title=title, organisation=organisation, access_level=access, **fields
+        slug=slug,
+        title=title,
+        organisation=organisation,
+        access_level=access,
+        search_text=text,
+        **fields,
     )
     if access != AccessLevel.DRAFT:
         dataset.published_at = utcnow()

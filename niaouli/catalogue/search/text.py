@@ -167,7 +167,16 @@ def refresh(conn: Connection, dataset_ids: Iterable[int] | None = None) -> int:
         if not ids:
             return 0
         query = query.where(datasets.c.id.in_(ids))
-    values = [{"row_id": row.id, "text": search_text(*row[1:])} for row in conn.execute(query)]
+    query = query.add_columns(datasets.c.search_text)
+    # A dataset inserted by the writes being notified, whose text was computed as it was
+    # inserted (`service.create_dataset`), already holds what this would write: rewriting
+    # the row (its producer's XML included) only moved its `updated_at` by milliseconds.
+    inserted = changes.created()
+    values = []
+    for row in conn.execute(query):
+        wanted = search_text(*row[1:6])
+        if row.id not in inserted or row.search_text != wanted:
+            values.append({"row_id": row.id, "text": wanted})
     if values:
         conn.execute(
             update(datasets)
