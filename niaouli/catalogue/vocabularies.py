@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 
 from niaouli.i18n import N_
 
@@ -187,4 +188,11 @@ _SPELLINGS = _by_spelling()
 
 def licence(name: str | None) -> Licence | None:
     """The licence a name or one of its spellings stands for, else None."""
-    return _SPELLINGS.get(normalise(name or ""))
+    return _SPELLINGS.get(_normalised_licence(name or ""))
+
+
+@lru_cache(maxsize=1024)
+def _normalised_licence(name: str) -> str:
+    """Cached: the quality score asks for every dataset a harvest writes, mostly the same
+    few licence texts (≈ 100 characters, decomposed one by one)."""
+    return normalise(name)
