@@ -21,7 +21,6 @@ Rules (row R2 of SECURITY-CASES.md):
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -76,8 +75,6 @@ from niaouli.ingest.harvest.messages import reason_of as _reason
 from niaouli.ingest.harvest.service import get_source
 from niaouli.jobs import liveness
 from niaouli.settings import Settings, load_settings
-
-LOGGER = logging.getLogger(__name__)
 
 # The message templates and the reports live in their own modules; they are named here
 # too, where the portal, the CLI and the tests have always found them.
@@ -159,11 +156,7 @@ def _refresh_statistics(engine: Engine, report: JobReport) -> None:
         return
     from niaouli.db import sqlite_trigram
 
-    try:
-        with writing(engine).begin() as conn:
-            sqlite_trigram.refresh_statistics(conn)
-    except Exception:  # noqa: BLE001 - statistics only: the harvest is done
-        LOGGER.exception("statistiques SQLite des fiches CSW")
+    sqlite_trigram.refresh_statistics_quietly(engine)
 
 
 def source_marker(settings: Settings, source_id: int) -> Path:

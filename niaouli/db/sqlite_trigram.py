@@ -116,19 +116,25 @@ def refresh_statistics(conn: Connection) -> None:
         conn.exec_driver_sql(f"ANALYZE {CSW_ANYTEXT.table}")
 
 
+def refresh_statistics_quietly(engine: Engine) -> None:
+    """`refresh_statistics` in a writing transaction of its own, for the chores that
+    call it (after a harvest, at `niaouli serve`): a failure is logged, never raised."""
+    from niaouli.db.engine import writing
+
+    if engine.dialect.name != "sqlite":
+        return
+    try:
+        with writing(engine).begin() as conn:
+            refresh_statistics(conn)
+    except Exception:  # noqa: BLE001 - statistics only
+        LOGGER.exception("statistiques SQLite des fiches CSW")
+
+
 def refresh_statistics_in_background(engine: Engine) -> threading.Thread:
-    """`refresh_statistics` in a daemon thread (`niaouli serve` on SQLite, at start:
-    the server answers meanwhile). A failure is logged, never raised."""
-
-    def refresh() -> None:
-        from niaouli.db.engine import writing
-
-        try:
-            with writing(engine).begin() as conn:
-                refresh_statistics(conn)
-        except Exception:  # noqa: BLE001 - statistics only
-            LOGGER.exception("statistiques SQLite des fiches CSW")
-
-    thread = threading.Thread(target=refresh, name="sqlite-statistics", daemon=True)
+    """`refresh_statistics_quietly` in a daemon thread (`niaouli serve` on SQLite, at
+    start: the server answers meanwhile)."""
+    thread = threading.Thread(
+        target=refresh_statistics_quietly, args=(engine,), name="sqlite-statistics", daemon=True
+    )
     thread.start()
     return thread
