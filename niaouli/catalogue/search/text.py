@@ -22,6 +22,7 @@ from sqlalchemy import (
     Boolean,
     ColumnElement,
     Connection,
+    String,
     and_,
     bindparam,
     column,
@@ -33,6 +34,7 @@ from sqlalchemy import (
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.visitors import InternalTraversal
 
 from niaouli.catalogue import changes
 from niaouli.catalogue.models import Dataset, Organisation
@@ -117,10 +119,15 @@ def matches(query: str | None) -> ColumnElement[bool]:
 
 class _Contains(ColumnElement[bool]):
     """`datasets.search_text LIKE pattern`; on SQLite through the trigram index
-    (`niaouli.db.sqlite_trigram`: the same rows, without reading every dataset). Not
-    cached by SQLAlchemy: the pattern's parameter is made when compiling."""
+    (`niaouli.db.sqlite_trigram`: the same rows, without reading every dataset). The
+    pattern is a bound parameter of the element itself, so SQLAlchemy caches the
+    compiled statement as for a plain LIKE (one entry whatever the words)."""
 
-    inherit_cache = False
+    inherit_cache = True
+    _traverse_internals = [
+        ("pattern", InternalTraversal.dp_clauseelement),
+        ("escape", InternalTraversal.dp_string),
+    ]
     # Typed as a comparison is (SQLite would otherwise be given `(...) = 1`, which no
     # index serves).
     type = Boolean()
@@ -130,7 +137,8 @@ class _Contains(ColumnElement[bool]):
         # An ESCAPE clause keeps SQLite from using the trigram index: only when needed
         # (normalised words hold letters and digits only).
         special = any(c in term for c in "\\%_")
-        self.pattern = f"%{_like_escape(term)}%" if special else f"%{term}%"
+        value = f"%{_like_escape(term)}%" if special else f"%{term}%"
+        self.pattern = bindparam(None, value, type_=String())
         self.escape = "\\" if special else None
 
     def like(self, text_column: Any) -> ColumnElement[bool]:  # noqa: ANN401 - a column
