@@ -57,6 +57,23 @@ NOTICES = {
 DECISION_WORDS = {"approuver": "approve", "refuser": "reject", "renvoyer": "send_back"}
 
 
+# How long the merges page waits for a requested merge's row before it stops refreshing
+# and says the merge has not started (a queue with no worker running, a job that died).
+MERGE_START_WAIT = 600.0
+
+
+def _merge_starting(request: Request, newest_id: int) -> str | None:
+    """After « Fusionner » (`apres`: the campaign's newest merge id then, `le`: when):
+    "waiting" while the job has not written its row yet, "late" once MERGE_START_WAIT
+    has passed without it, None otherwise (no request, or the merge row is there)."""
+    after = _number(request.query_params.get("apres"))
+    asked = _number(request.query_params.get("le"))
+    if after is None or asked is None or newest_id > after:
+        return None
+    waited = datetime.now(UTC).timestamp() - asked
+    return "waiting" if waited < MERGE_START_WAIT else "late"
+
+
 def _number(raw: str | None) -> int | None:
     if raw is None or raw == "":
         return None
@@ -282,11 +299,14 @@ class ReviewPages:
                 .limit(50)
             ).all()
             merges = [_merge_view(r) for r in rows]
+            starting = _merge_starting(request, rows[0].id if rows else 0)
             return {
                 "campaign": campaign,
                 "organisation": campaign.organisation,
                 "merges": merges,
-                "running": any(m["state_value"] == "running" for m in merges),
+                "starting": starting,
+                "running": starting == "waiting"
+                or any(m["state_value"] == "running" for m in merges),
                 "notice": self._notice(request),
             }
 
@@ -294,7 +314,11 @@ class ReviewPages:
         context = await run_in_threadpool(self._merges_context, request)
         if request.query_params.get("format") == "json":
             return JSONResponse(
-                {"merges": context["merges"], "running": context["running"]},
+                {
+                    "merges": context["merges"],
+                    "running": context["running"],
+                    "starting": context["starting"],
+                },
                 headers={"Cache-Control": "private, no-store"},
             )
         return self.accounts.page(request, "review_merges.html", **context)
@@ -367,18 +391,30 @@ class ReviewPages:
         await run_in_threadpool(check)
         await self.accounts.form(request)
 
-        def launch() -> None:
+        def launch() -> int:
             with Session(self.engine) as session:
                 campaign = self._campaign(session, request)
                 merge.check_mergeable(session, campaign)
+                last = session.scalar(
+                    select(Merge.id)
+                    .where(Merge.campaign_id == campaign.id)
+                    .order_by(Merge.id.desc())
+                    .limit(1)
+                )
                 merge.start(self.portal.settings, campaign, viewer_for(request))
+                return last or 0
 
         try:
-            await run_in_threadpool(launch)
+            last = await run_in_threadpool(launch)
         except CatalogueError as exc:
             return self._error(request, str(exc), 409)
         slug = request.path_params["slug"]
-        return RedirectResponse(f"/campagnes/{slug}/revue/fusions?fait=fusion&n=0", status_code=303)
+        # The job writes its merge row when it starts (a thread, or a worker once one is
+        # free): until a row newer than `apres` exists, the page says so and refreshes.
+        query = urlencode(
+            {"fait": "fusion", "n": 0, "apres": last, "le": int(datetime.now(UTC).timestamp())}
+        )
+        return RedirectResponse(f"/campagnes/{slug}/revue/fusions?{query}", status_code=303)
 
     def _results(self, request: Request) -> dict[str, Any] | None:
         with Session(self.engine) as session:

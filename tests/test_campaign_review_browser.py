@@ -37,7 +37,7 @@ def review_site(request: pytest.FixtureRequest, tmp_path: Path):  # noqa: ANN201
                 points("nouveau", 2),
                 ContributionState.RECEIVED,
             )
-        with LiveServer(backend) as server:
+        with LiveServer(backend, log_path=tmp_path / "serve.log") as server:
             yield Site(server.url, "sqlite", False, backend.settings), w
 
 

@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 from sqlalchemy.orm import Session
 from starlette.testclient import TestClient
@@ -98,6 +99,7 @@ def test_review_merge_and_credit_through_the_pages(backend: Backend, tmp_path: P
             time.sleep(0.2)
         assert state["merges"][0]["state_value"] == "done", state
         assert state["merges"][0]["created"] == 2
+        _page_waits_for_the_merge_row(editor, queue, merged.headers["location"], state)
         again = editor.post(queue + "/fusionner", data={"csrf": token})
         assert again.status_code == 409  # nothing approved left
 
@@ -115,6 +117,29 @@ def test_review_merge_and_credit_through_the_pages(backend: Backend, tmp_path: P
         assert len(results["features"]) == 2  # merged only: the staged one stays private
         stats = public.get("/statistiques.json").json()["catalogue"]
         assert (stats["campagnes"], stats["contributions"], stats["contributeurs"]) == (1, 3, 1)
+
+
+def _page_waits_for_the_merge_row(
+    editor: TestClient, queue: str, location: str, state: dict
+) -> None:
+    """Between « Fusionner » and the job's first write there is no merge row yet (a thread
+    importing the merge, a queue whose workers are busy): the page must say the merge is
+    coming and refresh until its row is there, not show "no merge" and stop."""
+    asked = parse_qs(urlsplit(location).query)
+    assert asked["apres"] == ["0"] and asked["fait"] == ["fusion"]
+    newest = state["merges"][0]["id"]
+    now = int(time.time())
+    refresh = '<meta http-equiv="refresh"'
+    waiting = editor.get(queue + "/fusions", params={"fait": "fusion", "apres": newest, "le": now})
+    assert "La fusion demandée va commencer" in waiting.text and refresh in waiting.text
+    as_json = editor.get(
+        queue + "/fusions", params={"format": "json", "apres": newest, "le": now}
+    ).json()
+    assert as_json["starting"] == "waiting" and as_json["running"] is True
+    late = editor.get(queue + "/fusions", params={"apres": newest, "le": now - 601}).text
+    assert "n'a pas commencé après 10 minutes" in late and refresh not in late
+    there = editor.get(queue + "/fusions", params={"apres": newest - 1, "le": now}).text
+    assert "va commencer" not in there and refresh not in there
 
 
 def test_review_and_merge_through_the_api(backend: Backend, tmp_path: Path) -> None:
