@@ -205,3 +205,49 @@ def test_statistics_make_pycsw_count_look_up_the_matches(backend):
         ).all()
     details = " | ".join(row[-1] for row in plan)
     assert "(dataset_id=?)" in details and "access_level=?" not in details, details
+
+
+@SQLITE_ONLY
+def test_an_executemany_insert_is_one_statement_and_the_index_follows(backend):
+    """The engine sends an `executemany` INSERT as multi-row statements (`db.engine`):
+    a statement a row made FTS5 flush a segment a row through the trigram trigger (2.6
+    against 1.2 ms of CPU a GeoNetwork record). One statement here, and the index still
+    answers as the scan."""
+    load_demo(backend.settings, echo=lambda _m: None)
+    with backend.engine.connect() as conn:
+        base = conn.execute(select(csw_records).limit(1)).mappings().one()
+        first = conn.scalar(select(sa.func.max(csw_records.c.dataset_id))) + 1
+    rows = [
+        {**base, "identifier": f"lot-{n}", "dataset_id": first + n, "anytext": f"Lot {n} rivière"}
+        for n in range(50)
+    ]
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    sa.event.listen(backend.engine, "before_cursor_execute", seen)
+    try:
+        with backend.engine.begin() as conn:
+            conn.execute(sa.insert(csw_records), rows)
+    finally:
+        sa.event.remove(backend.engine, "before_cursor_execute", seen)
+    inserts = [s for s in statements if s.startswith("INSERT INTO csw_records")]
+    assert len(inserts) == 1, statements  # one statement, holding the 50 rows
+    assert inserts[0].count("), (") == 49, inserts[0][:300]
+    with backend.engine.begin() as conn:
+        _in_step(conn)
+        rewrite = _rewrite()
+        for pattern in ["%lot 4%", "%rivière%", "%LOT 49 %"]:
+            scan = set(
+                conn.scalars(
+                    text("SELECT identifier FROM csw_records WHERE anytext like :p"), {"p": pattern}
+                )
+            )
+            where = rewrite("anytext like :pvalue0")
+            indexed = set(
+                conn.scalars(
+                    text(f"SELECT identifier FROM csw_records WHERE {where}"), {"pvalue0": pattern}
+                )
+            )
+            assert indexed == scan and scan, pattern

@@ -30,24 +30,8 @@ def _write(conn: Connection, ids: set[int] | None) -> int:
     rows += [record_row(view) for view in views]
     rows.sort(key=lambda row: row["dataset_id"])  # as `load_views` orders them
     if rows:
-        _insert(conn, rows)
+        conn.execute(insert(csw_records), rows)  # multi-row on SQLite (db.engine)
     return len(rows)
-
-
-def _insert(conn: Connection, rows: list[dict]) -> None:
-    """The rows in as few statements as possible on SQLite (`insertmanyvalues`: one
-    multi-row `INSERT ... VALUES (...), (...) RETURNING`, whose answer is dropped).
-
-    Why: the AnyText trigram index (`niaouli.db.sqlite_trigram`) is filled by a trigger,
-    and a statement that fires a trigger writing an FTS5 table opens a statement
-    savepoint, at which FTS5 flushes its pending terms into a new segment. Run once a
-    row (`executemany`), that is one segment a record, merged again and again: 2.6 ms
-    of CPU a GeoNetwork record against 1.2 ms for one statement a batch (SQLite 3.40,
-    100 records of 9 kB AnyText). PostgreSQL keeps its plain `executemany`."""
-    statement = insert(csw_records)
-    if conn.dialect.name == "sqlite":
-        statement = statement.returning(csw_records.c.dataset_id)
-    conn.execute(statement, rows)
 
 
 def _kept_rows(conn: Connection, ids: set[int]) -> tuple[list[dict], set[int]]:
