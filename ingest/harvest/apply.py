@@ -17,7 +17,7 @@ from datetime import date, datetime
 from typing import Any
 
 from geoalchemy2 import WKTElement
-from sqlalchemy import insert, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from niaouli import links
@@ -159,6 +159,9 @@ class RecordWriter:
         # is flushed (`insert_pending_links`): one statement, not one a row with its id
         # read back (the ORM's, on SQLite), and no ORM object a link.
         self.pending_links: list[tuple[Dataset, list[dict[str, Any]]]] = []
+        # The next ids of the batch's new rows, given here on SQLite (`_give_id`); emptied
+        # by the runner with every batch (a batch rolled back gives its ids back).
+        self.next_ids: dict[type, int] = {}
 
     # --- writing one record --------------------------------------------------------
 
@@ -234,6 +237,8 @@ class RecordWriter:
                 link.dataset = self._target
             else:
                 link.dataset_id = self._target_id
+            if self.deferred:
+                self._give_id(link)
         link.content_hash = record.content_hash()
         link.remote_modified = record.remote_modified
         link.original = record.original
@@ -278,6 +283,7 @@ class RecordWriter:
             if not flush:
                 self.batch_slugs.add(slug)
                 _column_defaults(dataset)
+                self._give_id(dataset)
             diff = {k: _short(getattr(dataset, k)) for k in DIFF_FIELDS if getattr(dataset, k)}
             action = ItemAction.CREATED
             if flush:
@@ -314,6 +320,28 @@ class RecordWriter:
         reason = ADOPTED if adopted else ""
         self._target, self._target_id = dataset, dataset.id
         return ItemReport(record.remote_id, action, reason, diff=diff, target=dataset.slug)
+
+    def _give_id(self, row: Dataset | HarvestedRecord) -> None:
+        """On SQLite, the id a new row of a deferred batch will have, given now: the one
+        SQLite would choose (the largest plus one; no AUTOINCREMENT, and the harvest's
+        `BEGIN IMMEDIATE` transaction keeps other writers out until it commits).
+
+        Why: without it the ORM must read each new row's id back, and on SQLite (whose
+        RETURNING order is not guaranteed) it then sends one `INSERT ... RETURNING` a
+        row; with the ids known, the batch's rows go in one `executemany`. A clash (a
+        writer ignoring the lock) fails the batch's flush, which is then written again
+        record by record without given ids. PostgreSQL keeps its sequences."""
+        session = self.session
+        if session.get_bind().dialect.name != "sqlite":
+            return
+        kind = type(row)
+        next_id = self.next_ids.get(kind)
+        if next_id is None:
+            with session.no_autoflush:
+                largest = session.scalar(select(func.max(kind.id)))
+            next_id = (largest or 0) + 1
+        row.id = next_id
+        self.next_ids[kind] = next_id + 1
 
     @staticmethod
     def _set_links(dataset: Dataset, record: RemoteRecord) -> None:

@@ -407,6 +407,7 @@ class _JobRun:
         self.unsettled: list[tuple[str, HarvestedRecord, str | None]] = []
         self.writer.batch_slugs = set()
         self.writer.pending_links = []
+        self.writer.next_ids = {}
         self.batch_start = len(self.report.items)
         self.keys_start = len(self.writer.deleted_keys)
         self.copies_start = len(self.data_queue)
@@ -475,6 +476,7 @@ class _JobRun:
         self.unsettled = []
         self.writer.pending_links = []
         self.writer.batch_slugs = set()
+        self.writer.next_ids = {}
         self.writer.stored_slugs = None  # the records written again query their slugs
         del self.report.items[self.batch_start :]
         del self.writer.deleted_keys[self.keys_start :]
