@@ -576,3 +576,54 @@ def test_new_datasets_get_their_links_in_order_whichever_way_the_batch_is_writte
 
 def _failing_deferred(writer, record):
     raise RuntimeError("écriture différée refusée (test)")
+
+
+@pytest.mark.parametrize("backend", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("clash", [False, True], ids=["ids given", "a given id taken"])
+def test_sqlite_batches_insert_their_new_rows_at_once(backend, org, remote, monkeypatch, clash):
+    """On SQLite the batch's new datasets and link rows get their ids before the flush
+    (`RecordWriter._give_id`): one INSERT a table a batch, not one a row. An id taken
+    meanwhile (here: the first of each batch made to collide with a stored dataset)
+    fails the batch's flush, which is redone record by record: every record is still
+    created, each link row pointing to its own dataset."""
+    import sqlalchemy as sa
+
+    from niaouli.ingest.harvest.apply import RecordWriter
+
+    if clash:
+        give = RecordWriter._give_id
+
+        def taken(writer, row) -> None:  # noqa: ANN001
+            first = type(row) not in writer.next_ids
+            give(writer, row)
+            if first and type(row).__name__ == "Dataset" and row.id > 1:
+                row.id -= 1  # the largest stored id: the flush fails on it
+
+        monkeypatch.setattr(RecordWriter, "_give_id", taken)
+    statements: list[str] = []
+
+    def seen(_conn, _cursor, statement, _params, _context, _many) -> None:  # noqa: ANN001
+        if statement.startswith("INSERT INTO datasets "):
+            statements.append(statement)
+
+    slug = add(backend, org, remote.url + "/csw", page_size="7")
+    sa.event.listen(backend.engine, "before_cursor_execute", seen)
+    try:
+        report = harvest(backend, slug)
+    finally:
+        sa.event.remove(backend.engine, "before_cursor_execute", seen)
+    assert report.status == JobStatus.SUCCESS and report.counts["created"] == 20
+    with backend.engine.connect() as conn:
+        links = conn.execute(
+            select(hm.HarvestedRecord.remote_id, hm.HarvestedRecord.dataset_id)
+        ).all()
+        owners = dict(
+            conn.execute(
+                sa.text("SELECT id, json_extract(provenance, '$.remote_id') FROM datasets")
+            ).all()
+        )
+    assert len(links) == 20 and all(owners[d] == r for r, d in links)
+    if clash:  # the first batch had nothing stored to collide with; the two others redone
+        assert len(statements) > 3
+    else:
+        assert len(statements) == 3, statements  # 20 records in pages of 7

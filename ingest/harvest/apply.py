@@ -162,6 +162,7 @@ class RecordWriter:
         # The next ids of the batch's new rows, given here on SQLite (`_give_id`); emptied
         # by the runner with every batch (a batch rolled back gives its ids back).
         self.next_ids: dict[type, int] = {}
+        self._sqlite: bool | None = None
 
     # --- writing one record --------------------------------------------------------
 
@@ -332,7 +333,9 @@ class RecordWriter:
         writer ignoring the lock) fails the batch's flush, which is then written again
         record by record without given ids. PostgreSQL keeps its sequences."""
         session = self.session
-        if session.get_bind().dialect.name != "sqlite":
+        if self._sqlite is None:
+            self._sqlite = session.get_bind().dialect.name == "sqlite"
+        if not self._sqlite:
             return
         kind = type(row)
         next_id = self.next_ids.get(kind)
