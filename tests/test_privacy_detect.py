@@ -202,6 +202,7 @@ def test_free_text_tests_answer_as_their_full_patterns():
         "Tél. +687 23 45 67, 00687234567 ou 23.45.67",
         "contact : jean.dupont@example.nc",
         "IBAN FR76 3000 6000 0112 3456 7890 189",
+        "iban:fr7630006000011234567890189 ; GB82 WEST 1234 5698 7654 32",
         "NIR 1 85 05 78 006 048 30",
         "Relevé 2018-12-31, échelle 1:25 000",
         *("".join(rng.choice(alphabet) for _ in range(rng.randint(0, 30))) for _ in range(20_000)),

@@ -152,7 +152,9 @@ def as_date(value: object) -> date | None:
 # text of every record it writes, and most texts have none of these.
 # A phone: its first form's six digits in pairs ("23 45 67"), or its second form's
 # country code.
-_PHONE_HINT = re.compile(r"[2-57-9]\d[\s.\-]\d\d[\s.\-]\d\d|687")
+# (No alternation in the pattern: `|687` made the engine try both branches at every
+# position; a substring test of "687" is a fast scan of its own.)
+_PHONE_PAIRS = re.compile(r"[2-57-9]\d[\s.\-]\d\d[\s.\-]\d\d")
 _TWO_DIGITS = re.compile(r"\d\d")  # a NIR's key, an IBAN's check digits
 
 
@@ -161,7 +163,9 @@ def emails_in(text: str) -> bool:
 
 
 def phones_in(text: str) -> bool:
-    return _PHONE_HINT.search(text) is not None and _PHONE_IN_TEXT.search(text) is not None
+    if "687" not in text and _PHONE_PAIRS.search(text) is None:
+        return False
+    return _PHONE_IN_TEXT.search(text) is not None
 
 
 # A NIR in text without its surrounding assertions: every match of `_NIR_IN_TEXT` is one,
@@ -175,8 +179,21 @@ def nirs_in(text: str) -> bool:
     return any(is_nir(m.group(0)) for m in _NIR_IN_TEXT.finditer(text))
 
 
+def _iban_hint(text: str) -> bool:
+    """Whether two digits follow a letter somewhere: an IBAN's country code and check
+    digits, which every match of `_IBAN_IN_TEXT` holds (`upper` keeps letters letters and
+    digits digits). Years and numbers after a space, the common case, are passed over in
+    the regex engine's fast digit scan, twice as fast as the whole pattern on a
+    record's text."""
+    for match in _TWO_DIGITS.finditer(text):
+        start = match.start()
+        if start and text[start - 1].isalpha():
+            return True
+    return False
+
+
 def ibans_in(text: str) -> bool:
-    if _TWO_DIGITS.search(text) is None:
+    if not _iban_hint(text):
         return False
     return any(is_iban(m.group(0)) for m in _IBAN_IN_TEXT.finditer(text.upper()))
 
