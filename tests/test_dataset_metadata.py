@@ -448,3 +448,15 @@ def test_an_imported_iso_record_gets_the_licence_s_one_name(backend, tmp_path):
     (imported,) = import_records(backend.engine, [path], "gouvernement-nc")
     with backend.session() as session:
         assert service.find_dataset(session, imported.slug).licence == "Licence Ouverte 2.0"
+
+
+def test_theme_code_knows_a_theme_by_code_iri_or_label_in_any_spelling():
+    """`vocabularies.theme_code` (labels normalised once): the code, its IRI, the French
+    label with or without accents and capitals, and nothing for another theme."""
+    iri = vocabularies.THEME_IRI + "educ"
+    assert vocabularies.theme_code("EDUC") == vocabularies.theme_code(iri) == "EDUC"
+    assert vocabularies.theme_code("  Éducation, culture et sport ") == "EDUC"
+    assert vocabularies.theme_code("EDUCATION,  CULTURE ET SPORT") == "EDUC"
+    assert vocabularies.theme_code("Energie") == "ENER"
+    assert vocabularies.theme_code("Éducation") is None
+    assert vocabularies.theme_code("Transport") is None

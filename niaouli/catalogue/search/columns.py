@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -74,6 +75,22 @@ class Columns:
 
     def __len__(self) -> int:
         return len(self.ids)
+
+    @cached_property
+    def by_value(self) -> dict[str, np.ndarray]:
+        """The multi-valued facets' matrices transposed (value x dataset, contiguous),
+        made once per snapshot: counting a value over a mask is then `count_nonzero` of
+        one row (0.2 ms for a facet of 100,000 datasets) where `count_nonzero(matrix[mask],
+        axis=0)` copied the masked rows and summed them column-wise (4–5 ms, three facets a
+        search)."""
+        return {
+            name: np.ascontiguousarray(matrix.T)
+            for name, matrix in (
+                ("theme", self.themes),
+                ("format", self.formats),
+                ("donnees", self.data_kinds),
+            )
+        }
 
     def positions(self, ids: Any) -> np.ndarray:
         """Positions of the given dataset ids (those absent are left out)."""
