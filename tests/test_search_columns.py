@@ -251,3 +251,46 @@ def test_find_gives_what_match_gives_as_arrays(backend: Backend):
                 assert got == {k: np.float32(v) for k, v in expected.items()}, (words, ranked)
             if words.startswith("ecoles or"):
                 assert len(found.of_kind("dataset")[0]) == everything
+
+
+def test_most_used_orders_code_projects_and_reuses_by_visible_linked_datasets(
+    backend: Backend,
+):
+    """ "Most used": code projects and reuses by the datasets the viewer may see that they
+    use (counted for that order only), then newest first; "recent" ignores them."""
+    build(backend)
+    with backend.session() as session, session.begin():
+        organisation = service.get_organisation(session, "org-0")
+        public = session.scalars(select(Dataset).where(Dataset.access_level == "public")).all()
+        draft = session.scalars(select(Dataset).where(Dataset.access_level == "draft")).all()
+        old = datetime(2020, 1, 1, tzinfo=UTC)
+        used = service.create_code_project(
+            session, organisation, "outil-utile", "Outil utile", datasets=public[:2]
+        )
+        used.created_at = old
+        hidden = service.create_code_project(
+            session, organisation, "outil-brouillons", "Outil brouillons", datasets=draft[:3]
+        )
+        hidden.created_at = old + timedelta(days=1)
+        service.create_code_project(session, organisation, "outil-neuf", "Outil neuf")
+        for slug, linked in (("carte-utile", public[:3]), ("carte-seule", public[3:4])):
+            reuse = service.create_reuse(session, slug, slug, "application", datasets=linked)
+            reuse.created_at = old
+            if hasattr(reuse, "status"):
+                reuse.status = "approved"
+    with backend.session() as session:
+
+        def order(sort: str, viewer: Viewer) -> list[str]:
+            filters = finder.Filters(sort=sort)
+            result = finder.search(session, viewer, filters, kinds=["code", "reuse"])
+            return [i.title for i in result.items]
+
+        assert order("populaire", ANONYMOUS) == [
+            "carte-utile",  # 3 visible datasets
+            "Outil utile",  # 2
+            "carte-seule",  # 1
+            "Outil neuf",  # 0, the newest
+            "Outil brouillons",  # 3 drafts: none the anonymous visitor may see
+        ]
+        assert order("populaire", Viewer.system())[:2] == ["Outil brouillons", "carte-utile"]
+        assert order("recent", ANONYMOUS)[0] == "Outil neuf"

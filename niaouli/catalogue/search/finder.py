@@ -296,7 +296,13 @@ def search(
             owners, counts = np.unique(cols.organisation_id[visible], return_counts=True)
             per_org = dict(zip(owners.tolist(), counts.tolist(), strict=True))
         others = _others(
-            session, viewer, [k for k in kinds if k != "dataset"], ranks, slugs, per_org
+            session,
+            viewer,
+            [k for k in kinds if k != "dataset"],
+            ranks,
+            slugs,
+            per_org,
+            linked=filters.effective_sort() == "populaire",
         )
     fits: dict[tuple[str, int], float] = {}
     if place is not None:
@@ -698,17 +704,24 @@ def _others(
     ranks: dict | None,
     org_slugs: dict[int, str],
     per_org: dict[int, int],
+    linked: bool = True,
 ) -> list[Item]:
     """The code projects, reuses, events and organisations found (`per_org`: how many
-    datasets the viewer may see per organisation, their popularity)."""
+    datasets the viewer may see per organisation, their popularity, which the page
+    shows). The code projects' and reuses' popularity (datasets linked) only orders
+    them "most used": counted when `linked` (two GROUP BYs over the visible datasets,
+    ~6 ms at 100,000), 0 otherwise."""
     items: list[Item] = []
+
+    def link_counts(owner: Any) -> Counter[int]:
+        return _link_counts(session, owner, viewer) if linked else Counter()
 
     def where(query: Select, model: Any, kind: str) -> Select:
         restrict = _in_match(model.id, ranks, kind)
         return query if restrict is None else query.where(restrict)
 
     if "code" in kinds:
-        linked = _link_counts(session, code_project_datasets.c.code_project_id, viewer)
+        counts = link_counts(code_project_datasets.c.code_project_id)
         query = where(
             select(
                 CodeProject.id,
@@ -729,11 +742,11 @@ def _others(
                     organisation=org_slugs.get(org),
                     licence=(licence or "").strip() or None,
                     newest=columns.timestamp(created),
-                    popularity=linked[oid],
+                    popularity=counts[oid],
                 )
             )
     if "reuse" in kinds:
-        linked = _link_counts(session, dataset_reuses.c.reuse_id, viewer)
+        counts = link_counts(dataset_reuses.c.reuse_id)
         query = where(
             select(Reuse.id, Reuse.title, Reuse.organisation_id, Reuse.created_at), Reuse, "reuse"
         )
@@ -747,7 +760,7 @@ def _others(
                     title,
                     organisation=org_slugs.get(org),
                     newest=columns.timestamp(created),
-                    popularity=linked[oid],
+                    popularity=counts[oid],
                 )
             )
     if "event" in kinds:
