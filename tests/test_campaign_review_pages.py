@@ -140,6 +140,14 @@ def _page_waits_for_the_merge_row(
     assert "n'a pas commencé après 10 minutes" in late and refresh not in late
     there = editor.get(queue + "/fusions", params={"apres": newest - 1, "le": now}).text
     assert "va commencer" not in there and refresh not in there
+    # Hand-made values: not numbers are refused as this module refuses any (404); one
+    # of the two alone gives the plain page.
+    for bad in ({"apres": "x", "le": now}, {"apres": newest, "le": "1e9"}, {"apres": "-1"}):
+        assert editor.get(queue + "/fusions", params=bad).status_code == 404, bad
+    for alone in ({"apres": newest}, {"le": now}):
+        page = editor.get(queue + "/fusions", params=alone)
+        assert page.status_code == 200, alone
+        assert "va commencer" not in page.text and refresh not in page.text, alone
 
 
 def test_review_and_merge_through_the_api(backend: Backend, tmp_path: Path) -> None:
